@@ -1,0 +1,40 @@
+"""Numba options in one place: kernels use these decorators, never spell options out.
+
+Importing this module imports numba (slow); only kernel modules import it, so that
+``validate``, ``data`` and ``--help`` stay instant.
+
+When ``NUMBA_CACHE_DIR`` is unset, the cache goes to a per-user folder that includes the
+package and numba versions, so a read-only install still works and a new version never
+loads stale machine code.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def _default_cache_dir() -> str:
+    import numba
+
+    from simcore import __version__
+
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "supplyshock", f"{__version__}-numba{numba.__version__}")
+
+
+if not os.environ.get("NUMBA_CACHE_DIR"):
+    os.environ["NUMBA_CACHE_DIR"] = _default_cache_dir()
+
+import numba  # noqa: E402  (the cache folder must be set before numba reads its config)
+
+numba.config.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"]
+
+_OPTIONS = dict(cache=True, error_model="numpy", nogil=True)
+
+jit = numba.njit(**_OPTIONS)
+"""Serial kernel or helper."""
+
+jit_parallel = numba.njit(parallel=True, **_OPTIONS)
+"""Kernel parallel over its outer ``prange`` loop (draws)."""
+
+prange = numba.prange

@@ -1,0 +1,58 @@
+"""The ``supplyshock`` command line: a thin layer over the library.
+
+Each command family lives in its own module and registers itself on ``main``. Command
+modules import the library lazily inside their functions so that ``--help`` is instant.
+User errors (``SupplyShockError``) become a one-paragraph message and exit status 2,
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from simcore import __version__
+from simcore.errors import SupplyShockError
+
+# Command modules, each with a ``register(group)`` function. A module that does not exist
+# yet is skipped so that the package works while it grows.
+_COMMAND_MODULES = (
+    "simcore.cli.data",
+    "simcore.cli.scenario",
+    "simcore.cli.run",
+    "simcore.cli.report",
+)
+
+
+class _Group(click.Group):
+    """Turns user errors raised anywhere below into a clean message and exit 2."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except SupplyShockError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="supplyshock")
+def main():
+    """supplyshock: Monte Carlo simulation of export-control disruptions in
+    critical-mineral supply chains.
+
+    Typical use: `supplyshock run scenarios/partners-2026.toml`, then
+    `supplyshock summarize results/partners-2026`.
+    """
+
+
+for _name in _COMMAND_MODULES:
+    try:
+        _module = importlib.import_module(_name)
+    except ModuleNotFoundError as _exc:
+        if _exc.name != _name:
+            raise
+        continue
+    _module.register(main)
