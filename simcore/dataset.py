@@ -1,0 +1,734 @@
+"""Dataset folder (CSV tables, docs/dataset.md) -> validated ``SupplyTensor``.
+
+A dataset is a folder of CSV files with fixed names and exact header lines. The loader
+reads them with the standard library (line numbers stay exact for error messages),
+runs named checks, and builds dense float64 arrays in file order of materials and
+countries. Every problem a file has is reported at once, each naming the file, the line,
+the bad value and the fix; the exception is ``DatasetProblems`` (a ``DatasetError``).
+
+Units: flows, production, need and capacity [t/year]; stocks [t]; max release
+[t/month]; prices [USD/t].
+
+The content hash (sha256) is taken over a canonical serialisation of the parsed tables
+with rows sorted, so it is the same on every machine and for any order of rows or of
+files; ``datapackage.json`` (metadata) is not part of it.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from simcore.errors import DatasetError, suggest
+from simcore.tensor import SupplyTensor
+
+__all__ = [
+    "FILES",
+    "DatasetProblems",
+    "Problem",
+    "SupplyTensor",
+    "builtin_path",
+    "check_dataset",
+    "load_dataset",
+]
+
+# file -> exact header. Order of the dict is the order in which files are checked.
+FILES: dict[str, tuple[str, ...]] = {
+    "materials.csv": ("material", "name", "unit", "stages", "price_usd_per_t", "price_source"),
+    "countries.csv": ("code", "name"),
+    "groups.csv": ("group", "member"),
+    "flows.csv": ("material", "stage", "exporter", "importer", "tonnes_per_year"),
+    "capacity.csv": ("material", "stage", "country", "tonnes_per_year"),
+    "stocks.csv": ("material", "country", "tonnes", "max_release_tonnes_per_month", "source"),
+    "assumptions.csv": ("table", "key", "value", "reasoning", "source"),
+}
+REQUIRED_FILES = ("materials.csv", "countries.csv", "flows.csv")
+
+_MATERIAL_ID = re.compile(r"^[a-z][a-z0-9_]*$")
+_STAGE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_COUNTRY_CODE = re.compile(r"^[A-Z]{3}$")
+_GROUP_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+# At most this many problems are spelled out in one message; the rest are counted.
+_MAX_LISTED = 25
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding of a named check. ``line`` is the 1-based line in ``file`` (0: none)."""
+
+    check: str  # e.g. "unknown-code", "negative", "duplicate-key"
+    file: str
+    line: int
+    message: str
+    severity: str = "error"  # "error" or "warning"
+
+    def __str__(self) -> str:
+        where = f"{self.file} line {self.line}" if self.line else self.file
+        return f"{where}: {self.message} [{self.check}]"
+
+
+class DatasetProblems(DatasetError):
+    """The dataset has errors; ``problems`` lists every one found (``Problem`` objects)."""
+
+    def __init__(self, folder: Path, problems: list[Problem]):
+        self.folder = folder
+        self.problems = list(problems)
+        listed = [f"  - {p}" for p in self.problems[:_MAX_LISTED]]
+        if len(self.problems) > _MAX_LISTED:
+            listed.append(f"  ... and {len(self.problems) - _MAX_LISTED} more")
+        n = len(self.problems)
+        head = f"dataset {folder}: {n} problem{'s' if n != 1 else ''}"
+        super().__init__(head + "\n" + "\n".join(listed))
+
+    @property
+    def checks(self) -> set[str]:
+        return {p.check for p in self.problems}
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+@dataclass
+class _Rows:
+    """The data rows of one CSV file: (line number, {column: stripped text})."""
+
+    file: str
+    rows: list[tuple[int, dict[str, str]]]
+
+
+class _Checker:
+    """Collects problems while the tables are parsed."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.problems: list[Problem] = []
+
+    def error(self, check: str, file: str, line: int, message: str) -> None:
+        self.problems.append(Problem(check, file, line, message))
+
+    def warn(self, check: str, file: str, line: int, message: str) -> None:
+        self.problems.append(Problem(check, file, line, message, "warning"))
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+    def raise_errors(self) -> None:
+        if self.errors:
+            raise DatasetProblems(self.folder, self.errors)
+
+    # --- file level -------------------------------------------------------------------------
+    def read(self, name: str) -> _Rows | None:
+        """Rows of ``name``; None (and a problem if required) when absent or malformed."""
+        path = self.folder / name
+        if not path.is_file():
+            if name in REQUIRED_FILES:
+                self.error(
+                    "missing-file", name, 0,
+                    f"required file is missing from {self.folder}; create it with the header "
+                    f"line '{','.join(FILES[name])}' (docs/dataset.md)",
+                )
+            return None
+        try:
+            # utf-8-sig: a byte-order mark written by spreadsheet programs is dropped
+            with path.open(newline="", encoding="utf-8-sig") as fh:
+                reader = csv.reader(fh)
+                header = next(reader, None)
+                body = [(reader.line_num, row) for row in reader]
+        except UnicodeDecodeError as exc:
+            self.error(
+                "encoding", name, 0,
+                f"is not valid UTF-8 ({exc.reason} at byte {exc.start}); save it as UTF-8",
+            )
+            return None
+        except csv.Error as exc:
+            self.error("malformed-csv", name, 0, f"cannot be read as CSV ({exc})")
+            return None
+        expected = FILES[name]
+        header = tuple(h.strip() for h in header) if header else ()
+        if header != expected:
+            self._bad_header(name, header, expected)
+            return None
+        rows = []
+        for line, cells in body:
+            if not cells or all(not c.strip() for c in cells):
+                continue  # blank lines are harmless
+            if len(cells) != len(expected):
+                self.error(
+                    "column-count", name, line,
+                    f"has {len(cells)} fields, the header has {len(expected)} "
+                    f"({','.join(expected)}); quote fields that contain commas",
+                )
+                continue
+            rows.append((line, {c: v.strip() for c, v in zip(expected, cells, strict=True)}))
+        return _Rows(name, rows)
+
+    def _bad_header(self, name: str, header: tuple[str, ...], expected: tuple[str, ...]):
+        missing = [c for c in expected if c not in header]
+        extra = [c for c in header if c not in expected]
+        detail = []
+        for c in missing:
+            detail.append(f"missing column {c!r}{suggest(c, extra)}")
+        if extra:
+            detail.append("unexpected column" + ("s " if len(extra) > 1 else " ")
+                          + ", ".join(repr(c) for c in extra))
+        if not detail:
+            detail.append("columns are in the wrong order")
+        self.error(
+            "header", name, 1,
+            f"wrong header '{','.join(header)}': {'; '.join(detail)}; "
+            f"the header line must be exactly '{','.join(expected)}'",
+        )
+
+    # --- cell level ---------------------------------------------------------------------
+    def number(self, rows: _Rows, line: int, column: str, text: str) -> float | None:
+        """A finite, non-negative number, or None after recording the problem."""
+        try:
+            value = float(text)
+        except ValueError:
+            self.error(
+                "not-a-number", rows.file, line,
+                f"{column} {text!r} is not a number; write plain decimals such as 1200.5 "
+                "(no thousands separators or units)",
+            )
+            return None
+        if not math.isfinite(value):
+            self.error(
+                "non-finite", rows.file, line,
+                f"{column} {text!r} is not finite; give a number (0 for none)",
+            )
+            return None
+        if value < 0:
+            self.error(
+                "negative", rows.file, line,
+                f"{column} {text!r} is negative; quantities are >= 0",
+            )
+            return None
+        return value + 0.0  # -0.0 -> 0.0 so the hash does not see a sign
+
+    def nonempty(self, rows: _Rows, line: int, column: str, text: str) -> bool:
+        if text:
+            return True
+        self.error("empty", rows.file, line, f"{column} is empty; it is required")
+        return False
+
+    def code(self, rows: _Rows, line: int, column: str, text: str, known, what: str,
+             source: str) -> bool:
+        if text in known:
+            return True
+        self.error(
+            "unknown-code", rows.file, line,
+            f"unknown {what} {text!r} in column {column}{suggest(text, known)}; "
+            f"use one listed in {source}",
+        )
+        return False
+
+    def unique(self, rows: _Rows, seen: dict, key: tuple, line: int, what: str) -> bool:
+        if key in seen:
+            self.error(
+                "duplicate-key", rows.file, line,
+                f"duplicate {what} {', '.join(key)} (first on line {seen[key]}); "
+                "keep one row per key (add the values up if both are meant)",
+            )
+            return False
+        seen[key] = line
+        return True
+
+
+# --- parsed tables ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Tables:
+    materials: list[tuple[str, str, str, tuple[str, ...], float, str]]
+    countries: list[tuple[str, str]]
+    group_rows: list[tuple[str, str]]
+    groups: dict[str, tuple[str, ...]]
+    flows: dict[tuple[str, str, str, str], float]
+    flow_lines: dict[tuple[str, str, str, str], int]
+    capacity: dict[tuple[str, str, str], float]
+    capacity_lines: dict[tuple[str, str, str], int]
+    stocks: dict[tuple[str, str], tuple[float, float, str]]
+    assumptions: list[tuple[str, str, str, str, str]]
+
+
+def _parse(folder: Path, chk: _Checker) -> _Tables:
+    files = {name: chk.read(name) for name in FILES}
+    chk.raise_errors()
+
+    # materials ---------------------------------------------------------------------------
+    materials = []
+    seen: dict = {}
+    t = files["materials.csv"]
+    for line, r in t.rows:
+        mid = r["material"]
+        ok = chk.nonempty(t, line, "material", mid)
+        if ok and not _MATERIAL_ID.match(mid):
+            chk.error(
+                "bad-id", t.file, line,
+                f"material id {mid!r} must be snake_case (a-z, 0-9, _), e.g. "
+                f"{re.sub(r'[^a-z0-9_]+', '_', mid.lower()).strip('_')!r}",
+            )
+            ok = False
+        ok = chk.unique(t, seen, (mid,), line, "material") and ok
+        stages = tuple(s.strip() for s in r["stages"].split(";"))
+        if not r["stages"] or any(not s for s in stages):
+            chk.error(
+                "bad-stages", t.file, line,
+                f"stages {r['stages']!r}: give stage names separated by ';', upstream first, "
+                "e.g. 'mining;refining'",
+            )
+            ok = False
+        else:
+            for s in stages:
+                if not _STAGE_NAME.match(s):
+                    chk.error("bad-stages", t.file, line,
+                              f"stage name {s!r} must be snake_case (a-z, 0-9, _)")
+                    ok = False
+            if len(set(stages)) != len(stages):
+                chk.error("bad-stages", t.file, line,
+                          f"stages {r['stages']!r} repeat a stage; list each once")
+                ok = False
+        ok = chk.nonempty(t, line, "unit", r["unit"]) and ok
+        price = chk.number(t, line, "price_usd_per_t", r["price_usd_per_t"])
+        if ok and price is not None:
+            name = r["name"] or mid
+            materials.append((mid, name, r["unit"], stages, price, r["price_source"]))
+    if not t.rows:
+        chk.error("empty-table", t.file, 0, "has no rows; list at least one material")
+
+    # countries ---------------------------------------------------------------------------
+    countries = []
+    seen = {}
+    t = files["countries.csv"]
+    for line, r in t.rows:
+        code = r["code"]
+        if not _COUNTRY_CODE.match(code):
+            chk.error(
+                "bad-code", t.file, line,
+                f"country code {code!r} must be three capital letters (ISO 3166 alpha-3, "
+                "or a user code such as XEU or ROW for aggregates)",
+            )
+            continue
+        if chk.unique(t, seen, (code,), line, "country"):
+            countries.append((code, r["name"] or code))
+    if not t.rows:
+        chk.error("empty-table", t.file, 0, "has no rows; list at least one country")
+
+    # groups ------------------------------------------------------------------------------
+    country_codes = {c for c, _ in countries}
+    group_rows: list[tuple[str, str]] = []
+    groups: dict[str, tuple[str, ...]] = {}
+    t = files["groups.csv"]
+    if t is not None:
+        group_rows = _parse_groups(t, chk, countries)
+        groups = _expand_groups(t, chk, group_rows, countries)
+    chk.raise_errors()
+
+    # flows -------------------------------------------------------------------------------
+    mat_stages = {m[0]: m[3] for m in materials}
+    flows: dict = {}
+    flow_lines: dict = {}
+    t = files["flows.csv"]
+    for line, r in t.rows:
+        ok = _material_stage(chk, t, line, r, mat_stages)
+        for col in ("exporter", "importer"):
+            ok = _country(chk, t, line, col, r[col], country_codes, groups) and ok
+        value = chk.number(t, line, "tonnes_per_year", r["tonnes_per_year"])
+        key = (r["material"], r["stage"], r["exporter"], r["importer"])
+        if chk.unique(t, flow_lines, key, line, "flow") and ok and value is not None:
+            flows[key] = value
+
+    # capacity ----------------------------------------------------------------------------
+    capacity: dict = {}
+    capacity_lines: dict = {}
+    t = files["capacity.csv"]
+    if t is not None:
+        for line, r in t.rows:
+            ok = _material_stage(chk, t, line, r, mat_stages)
+            ok = _country(chk, t, line, "country", r["country"], country_codes, groups) and ok
+            value = chk.number(t, line, "tonnes_per_year", r["tonnes_per_year"])
+            key = (r["material"], r["stage"], r["country"])
+            if chk.unique(t, capacity_lines, key, line, "capacity") and ok and value is not None:
+                capacity[key] = value
+
+    # stocks ------------------------------------------------------------------------------
+    stocks: dict = {}
+    seen = {}
+    t = files["stocks.csv"]
+    if t is not None:
+        for line, r in t.rows:
+            ok = chk.code(t, line, "material", r["material"], mat_stages, "material",
+                          "materials.csv")
+            ok = _country(chk, t, line, "country", r["country"], country_codes, groups) and ok
+            tonnes = chk.number(t, line, "tonnes", r["tonnes"])
+            release = chk.number(t, line, "max_release_tonnes_per_month",
+                                 r["max_release_tonnes_per_month"])
+            key = (r["material"], r["country"])
+            if (chk.unique(t, seen, key, line, "stock") and ok and tonnes is not None
+                    and release is not None):
+                stocks[key] = (tonnes, release, r["source"])
+
+    # assumptions -------------------------------------------------------------------------
+    assumptions = []
+    seen = {}
+    t = files["assumptions.csv"]
+    if t is not None:
+        for line, r in t.rows:
+            ok = chk.nonempty(t, line, "table", r["table"])
+            ok = chk.nonempty(t, line, "key", r["key"]) and ok
+            ok = chk.unique(t, seen, (r["table"], r["key"]), line, "assumption") and ok
+            if ok:
+                assumptions.append(tuple(r[c] for c in FILES["assumptions.csv"]))
+
+    chk.raise_errors()
+    return _Tables(materials, countries, group_rows, groups, flows, flow_lines, capacity,
+                   capacity_lines, stocks, assumptions)
+
+
+def _material_stage(chk: _Checker, t: _Rows, line: int, r: dict, mat_stages: dict) -> bool:
+    if not chk.code(t, line, "material", r["material"], mat_stages, "material",
+                    "materials.csv"):
+        return False
+    stages = mat_stages[r["material"]]
+    if r["stage"] in stages:
+        return True
+    chk.error(
+        "unknown-stage", t.file, line,
+        f"material {r['material']!r} has no stage {r['stage']!r}{suggest(r['stage'], stages)}; "
+        f"its stages (materials.csv): {';'.join(stages)}",
+    )
+    return False
+
+
+def _country(chk: _Checker, t: _Rows, line: int, column: str, code: str, known: set,
+             groups: dict) -> bool:
+    if code in groups:
+        chk.error(
+            "group-not-allowed", t.file, line,
+            f"{column} {code!r} is a group; {t.file} takes single countries "
+            "(list each member's row)",
+        )
+        return False
+    return chk.code(t, line, column, code, known, "country", "countries.csv")
+
+
+def _parse_groups(t: _Rows, chk: _Checker, countries) -> list[tuple[str, str]]:
+    codes = {c for c, _ in countries}
+    names = {r["group"] for _, r in t.rows if r["group"]}
+    rows = []
+    seen: dict = {}
+    for line, r in t.rows:
+        group, member = r["group"], r["member"]
+        if not chk.nonempty(t, line, "group", group):
+            continue
+        if not _GROUP_NAME.match(group):
+            chk.error("bad-id", t.file, line,
+                      f"group name {group!r} must start with a letter and use only letters, "
+                      "digits, '_' or '-'")
+            continue
+        if group in codes:
+            chk.error(
+                "group-clash", t.file, line,
+                f"group {group!r} has the same name as a country in countries.csv; "
+                "rename the group",
+            )
+            continue
+        if not chk.unique(t, seen, (group, member), line, "group member"):
+            continue
+        if member not in codes and member not in names:
+            chk.error(
+                "unknown-member", t.file, line,
+                f"group {group!r} has unknown member {member!r}"
+                f"{suggest(member, sorted(codes | names))}; a member is a country code from "
+                "countries.csv or another group's name",
+            )
+            continue
+        rows.append((group, member))
+    return rows
+
+
+def _expand_groups(t: _Rows, chk: _Checker, rows, countries) -> dict[str, tuple[str, ...]]:
+    """Group -> member countries with nested groups expanded, in countries.csv order."""
+    direct: dict[str, list[str]] = {}
+    for group, member in rows:
+        direct.setdefault(group, []).append(member)
+    order = {c: n for n, (c, _) in enumerate(countries)}
+    expanded: dict[str, tuple[str, ...]] = {}
+    reported: set[str] = set()
+
+    def expand(group: str, path: tuple[str, ...]) -> set[str] | None:
+        if group in path:
+            cycle = path[path.index(group):] + (group,)
+            if not reported.intersection(cycle):
+                reported.update(cycle)
+                chk.error(
+                    "group-cycle", t.file, 0,
+                    f"groups nest in a cycle: {' -> '.join(cycle)}; "
+                    "remove one of these member rows",
+                )
+            return None
+        out: set[str] = set()
+        for member in direct.get(group, ()):
+            if member in direct:
+                sub = expand(member, path + (group,))
+                if sub is None:
+                    return None
+                out |= sub
+            else:
+                out.add(member)
+        return out
+
+    for group in direct:
+        members = expand(group, ())
+        if members is not None:
+            expanded[group] = tuple(sorted(members, key=order.__getitem__))
+    return expanded
+
+
+# --- building ----------------------------------------------------------------------------------
+
+
+def _build(folder: Path, tables: _Tables, chk: _Checker) -> SupplyTensor:
+    materials = [m[0] for m in tables.materials]
+    countries = [c for c, _ in tables.countries]
+    k_of = {m: k for k, m in enumerate(materials)}
+    s_of = [{s: n for n, s in enumerate(m[3])} for m in tables.materials]
+    c_of = {c: n for n, c in enumerate(countries)}
+    K, C = len(materials), len(countries)
+    S = max(len(m[3]) for m in tables.materials)
+
+    flow = np.zeros((K, S, C, C))
+    for (m, s, e, i), v in tables.flows.items():
+        k = k_of[m]
+        flow[k, s_of[k][s], c_of[e], c_of[i]] = v
+    production = flow.sum(axis=3)
+    need = flow.sum(axis=2)
+
+    capacity = production.copy()
+    for (m, s, c), v in tables.capacity.items():
+        k = k_of[m]
+        ks, kc = s_of[k][s], c_of[c]
+        # relative tolerance: production is a sum of rows, capacity one number
+        if v < production[k, ks, kc] * (1 - 1e-9):
+            chk.error(
+                "capacity-below-production", "capacity.csv", tables.capacity_lines[(m, s, c)],
+                f"capacity {v:g} t/year of {m} {s} in {c} is below its production "
+                f"{production[k, ks, kc]:g} t/year (sum of its rows in flows.csv); "
+                "raise the capacity or delete the row (capacity then equals production)",
+            )
+        capacity[k, ks, kc] = max(v, production[k, ks, kc])
+
+    stock = np.zeros((K, C))
+    max_release = np.zeros((K, C))
+    for (m, c), (tonnes, release, _) in tables.stocks.items():
+        stock[k_of[m], c_of[c]] = tonnes
+        max_release[k_of[m], c_of[c]] = release
+
+    _warn_feed(tables, materials, countries, production, need, chk)
+    chk.raise_errors()
+
+    for a in (flow, capacity, stock, max_release):
+        # the tensor is cached and shared: nobody may change it under another's feet
+        a.setflags(write=False)
+    price = np.array([m[4] for m in tables.materials], dtype=np.float64)
+    price.setflags(write=False)
+
+    return SupplyTensor(
+        materials=tuple(materials),
+        material_names=tuple(m[1] for m in tables.materials),
+        units=tuple(m[2] for m in tables.materials),
+        stages=tuple(m[3] for m in tables.materials),
+        price=price,
+        countries=tuple(countries),
+        country_names=tuple(n for _, n in tables.countries),
+        groups=dict(tables.groups),
+        flow=flow,
+        capacity=capacity,
+        stock=stock,
+        max_release=max_release,
+        hash=_content_hash(tables),
+        path=folder,
+        price_source=tuple(m[5] for m in tables.materials),
+        warnings=tuple(str(p) for p in chk.warnings),
+        meta={
+            "assumptions": list(tables.assumptions),
+            "stock_source": {k: v[2] for k, v in tables.stocks.items()},
+            "datapackage": _read_datapackage(folder),
+        },
+    )
+
+
+def _warn_feed(tables, materials, countries, production, need, chk: _Checker) -> None:
+    """Warn where a later stage produces with no feed at the stage before, and back."""
+    lines: dict[tuple[str, str, str], int] = {}
+    for (m, s, e, _), line in sorted(tables.flow_lines.items(), key=lambda kv: kv[1]):
+        lines.setdefault((m, s, e), line)
+    for k, m in enumerate(tables.materials):
+        stages = m[3]
+        for s in range(1, len(stages)):
+            for c, code in enumerate(countries):
+                if production[k, s, c] > 0 and need[k, s - 1, c] == 0:
+                    chk.warn(
+                        "no-feed", "flows.csv", lines.get((m[0], stages[s], code), 0),
+                        f"{code} produces {production[k, s, c]:g} t/year of {m[0]} at stage "
+                        f"{stages[s]!r} but receives no {stages[s - 1]!r} feed (no flow with "
+                        f"importer {code} at stage {stages[s - 1]!r}); its feed is assumed at "
+                        "the material's world yield. Add its feed flows if they are known",
+                    )
+
+
+def _read_datapackage(folder: Path) -> dict:
+    """The Frictionless descriptor if present (metadata only; not in the hash)."""
+    path = folder / "datapackage.json"
+    if not path.is_file():
+        return {}
+    try:
+        descriptor = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DatasetProblems(folder, [Problem(
+            "datapackage", "datapackage.json", getattr(exc, "lineno", 0),
+            f"is not valid JSON ({exc}); fix the file or delete it (it is optional)",
+        )]) from None
+    if not isinstance(descriptor, dict):
+        raise DatasetProblems(folder, [Problem(
+            "datapackage", "datapackage.json", 0,
+            "must be a JSON object with a 'resources' list; fix the file or delete it",
+        )])
+    problems = []
+    for n, res in enumerate(descriptor.get("resources", [])):
+        rpath = res.get("path") if isinstance(res, dict) else None
+        if not isinstance(rpath, str):
+            continue
+        if not (folder / rpath).is_file():
+            problems.append(Problem(
+                "datapackage", "datapackage.json", 0,
+                f"resources[{n}].path {rpath!r} names a file that is not in the folder; "
+                "fix the path or remove the resource",
+            ))
+            continue
+        schema = res.get("schema")
+        fields = schema.get("fields") if isinstance(schema, dict) else None
+        if rpath in FILES and isinstance(fields, list):
+            names = tuple(f.get("name") for f in fields if isinstance(f, dict))
+            if names != FILES[rpath]:
+                problems.append(Problem(
+                    "datapackage", "datapackage.json", 0,
+                    f"resources[{n}] ({rpath}) lists fields {','.join(map(str, names))}; "
+                    f"the file's columns are {','.join(FILES[rpath])}",
+                ))
+    if problems:
+        raise DatasetProblems(folder, problems)
+    return descriptor
+
+
+def _content_hash(tables: _Tables) -> str:
+    """sha256 of the parsed tables, rows sorted: independent of file and row order."""
+    canonical = {
+        "format": 1,
+        "materials": sorted([m, n, u, list(st), repr(p), src]
+                            for m, n, u, st, p, src in tables.materials),
+        "countries": sorted([c, n] for c, n in tables.countries),
+        "groups": sorted([g, m] for g, m in tables.group_rows),
+        "flows": sorted([*k, repr(v)] for k, v in tables.flows.items()),
+        "capacity": sorted([*k, repr(v)] for k, v in tables.capacity.items()),
+        "stocks": sorted([*k, repr(t), repr(r), src] for k, (t, r, src) in tables.stocks.items()),
+        "assumptions": sorted(list(a) for a in tables.assumptions),
+    }
+    text = json.dumps(canonical, ensure_ascii=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+# --- public API ---------------------------------------------------------------------------------
+
+
+def builtin_path() -> Path:
+    """Folder of the built-in baseline dataset (package data ``simcore/data/baseline``)."""
+    return Path(str(resources.files("simcore") / "data" / "baseline"))
+
+
+def _resolve(path) -> Path:
+    if path is None:
+        folder = builtin_path()
+        if not (folder / "materials.csv").is_file():
+            raise DatasetError(
+                "no built-in dataset is installed; pass a dataset folder or run "
+                "`supplyshock data build`"
+            )
+        return folder
+    folder = Path(path).expanduser()
+    if folder.is_file() and folder.name == "datapackage.json":
+        folder = folder.parent
+    if not folder.exists():
+        raise DatasetError(f"dataset folder {folder} does not exist; check the path")
+    if not folder.is_dir():
+        raise DatasetError(
+            f"dataset path {folder} is a file; pass the folder that holds materials.csv, "
+            "countries.csv and flows.csv"
+        )
+    return folder
+
+
+def check_dataset(path=None) -> list[Problem]:
+    """Every problem of a dataset folder, errors and warnings, without raising.
+
+    Stops after the first phase that has errors (later checks need earlier tables), so
+    one call lists what can be fixed now.
+    """
+    folder = _resolve(path)
+    chk = _Checker(folder)
+    try:
+        tables = _parse(folder, chk)
+        _build(folder, tables, chk)
+    except DatasetProblems as exc:
+        # exc.problems: the checker's errors, or the datapackage.json ones (not in chk)
+        return chk.warnings + exc.problems
+    return list(chk.problems)
+
+
+_CACHE: dict[tuple, SupplyTensor] = {}
+
+
+def _signature(folder: Path) -> tuple:
+    """What must not change for a cached load to stay valid: each file's mtime and size."""
+    out = []
+    for name in (*FILES, "datapackage.json"):
+        p = folder / name
+        try:
+            st = p.stat()
+        except FileNotFoundError:
+            out.append((name, None))
+        else:
+            out.append((name, st.st_mtime_ns, st.st_size))
+    return (str(folder.resolve()), tuple(out))
+
+
+def load_dataset(path=None) -> SupplyTensor:
+    """Load and validate a dataset folder; ``None`` loads the built-in baseline.
+
+    Raises ``DatasetError`` (``DatasetProblems`` listing every problem found) when the
+    dataset is missing or inconsistent. Warnings land in ``SupplyTensor.warnings``.
+    Loads are cached per folder and file modification times; the arrays of the returned
+    tensor are read-only for that reason.
+    """
+    folder = _resolve(path)
+    key = _signature(folder)
+    cached = _CACHE.get(key)
+    if cached is not None:
+        return cached
+    chk = _Checker(folder)
+    tensor = _build(folder, _parse(folder, chk), chk)
+    _CACHE[key] = tensor
+    return tensor
