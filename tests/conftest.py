@@ -36,7 +36,7 @@ def copy_tiny(dest: Path) -> Path:
     return out
 
 
-def edit_csv(folder: Path, name: str, fn) -> None:
+def _edit_csv(folder: Path, name: str, fn) -> None:
     """Replace ``folder/name``'s rows by ``fn(rows)``; rows are lists of str, header first."""
     path = folder / name
     with path.open(newline="", encoding="utf-8") as fh:
@@ -49,3 +49,9 @@ def edit_csv(folder: Path, name: str, fn) -> None:
 @pytest.fixture
 def tiny_copy(tmp_path) -> Path:
     return copy_tiny(tmp_path)
+
+
+@pytest.fixture
+def edit_csv():
+    """``edit_csv(folder, file, fn)``: replace the file's rows by ``fn(rows)``."""
+    return _edit_csv

@@ -1,0 +1,210 @@
+"""Each named check: break one thing in a copy of the tiny dataset, assert the named error.
+
+Messages must name the file, the line, the bad value and the fix.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from simcore.dataset import DatasetProblems, load_dataset
+from simcore.errors import DatasetError
+
+
+def _replace(match: list[str], new: list[str]):
+    """Row edit: the row starting with ``match`` becomes ``new``."""
+
+    def fn(rows):
+        hits = [n for n, r in enumerate(rows) if r[: len(match)] == match]
+        assert len(hits) == 1, (match, hits)
+        rows[hits[0]] = new
+        return rows
+
+    return fn
+
+
+def _append(*new):
+    return lambda rows: rows + [list(r) for r in new]
+
+
+def _problems(folder) -> DatasetProblems:
+    with pytest.raises(DatasetProblems) as info:
+        load_dataset(folder)
+    assert isinstance(info.value, DatasetError) and isinstance(info.value, ValueError)
+    return info.value
+
+
+def _only(folder, check: str):
+    exc = _problems(folder)
+    assert exc.checks == {check}, str(exc)
+    return exc
+
+
+def test_missing_required_file(tiny_copy):
+    (tiny_copy / "flows.csv").unlink()
+    exc = _only(tiny_copy, "missing-file")
+    assert "flows.csv" in str(exc) and "material,stage,exporter,importer" in str(exc)
+
+
+def test_wrong_header_missing_column(edit_csv, tiny_copy):
+    edit_csv(tiny_copy, "flows.csv",
+             _replace(["material"], ["material", "stage", "exporter", "importr",
+                                     "tonnes_per_year"]))
+    exc = _only(tiny_copy, "header")
+    msg = str(exc)
+    assert "flows.csv line 1" in msg and "missing column 'importer'" in msg
+    assert "did you mean 'importer'" not in msg  # suggestion goes the other way:
+    assert "(did you mean 'importr'?)" in msg
+
+
+def test_wrong_header_order(edit_csv, tiny_copy):
+    edit_csv(tiny_copy, "countries.csv", _replace(["code", "name"], ["name", "code"]))
+    assert "wrong order" in str(_only(tiny_copy, "header"))
+
+
+def test_column_count(edit_csv, tiny_copy):
+    edit_csv(tiny_copy, "countries.csv", _append(["FRA", "France", "extra"]))
+    exc = _only(tiny_copy, "column-count")
+    assert "countries.csv line 7" in str(exc)
+
+
+def test_unknown_country_with_suggestion(edit_csv, tiny_copy):
+    edit_csv(tiny_copy, "flows.csv", _replace(
+        ["gallium", "refining", "CHN", "USA"], ["gallium", "refining", "CHM", "USA", "20"]))
+    exc = _only(tiny_copy, "unknown-code")
+    msg = str(exc)
+    assert "flows.csv line 3" in msg and "'CHM'" in msg and "did you mean 'CHN'" in msg
+    assert "countries.csv" in msg
+
+
+def test_unknown_material_with_suggestion(edit_csv, tiny_copy):
+    edit_csv(tiny_copy, "stocks.csv", _append(["galium", "USA", "1", "1", "x"]))
+    msg = str(_only(tiny_copy, "unknown-code"))
+    assert "stocks.csv line 5" in msg and "did you mean 'gallium'" in msg
+
+
+def test_group_in_flows_is_not_allowed(edit_csv, tiny_copy):
+    edit_csv(tiny_copy, "flows.csv", _append(["antimony", "refining", "AUS", "EU27", "1"]))
+    assert "is a group" in str(_only(tiny_copy, "group-not-allowed"))
+
+
+def test_stage_the_material_does_not_have(edit_csv, tiny_copy):
+    edit_csv(tiny_copy, "flows.csv", _replace(
+        ["gallium", "refining", "JPN", "USA"], ["gallium", "mining", "JPN", "USA", "5"]))
+    msg = str(_only(tiny_copy, "unknown-stage"))
+    assert "flows.csv line 7" in msg and "'gallium' has no stage 'mining'" in msg
+    assert "its stages (materials.csv): refining" in msg
+
+
+@pytest.mark.parametrize(
+    ("value", "check"),
+    [("-5", "negative"), ("nan", "non-finite"), ("inf", "non-finite"),
+     ("1,000", "not-a-number"), ("", "not-a-number"), ("20 t", "not-a-number")],
+)
+def test_bad_numbers(edit_csv, tiny_copy, value, check):
+    edit_csv(tiny_copy, "flows.csv", _replace(
+        ["antimony", "refining", "AUS", "JPN"], ["antimony", "refining", "AUS", "JPN", value]))
+    msg = str(_only(tiny_copy, check))
+    assert "flows.csv line 22" in msg and f"tonnes_per_year {value!r}" in msg
+
+
+def test_negative_stock_and_price(edit_csv, tiny_copy):
+    edit_csv(tiny_copy, "stocks.csv", _replace(
+        ["gallium", "USA"], ["gallium", "USA", "10", "-1", "x"]))
+    edit_csv(tiny_copy, "capacity.csv", _replace(
+        ["antimony"], ["antimony", "refining", "AUS", "-60"]))
+    exc = _only(tiny_copy, "negative")
+    # all problems at once, across the files of one phase (the tables of numbers)
+    assert {p.file for p in exc.problems} == {"stocks.csv", "capacity.csv"}
+
+
+def test_negative_price(edit_csv, tiny_copy):
+    edit_csv(tiny_copy, "materials.csv", _replace(
+        ["antimony"], ["antimony", "Antimony", "t Sb", "refining", "-40000", "x"]))
+    assert "materials.csv line 4: price_usd_per_t '-40000'" in str(_only(tiny_copy, "negative"))
+
+
+def test_all_problems_of_a_file_at_once(edit_csv, tiny_copy):
+    edit_csv(tiny_copy, "flows.csv", _append(
+        ["gallium", "refining", "CHX", "USA", "1"],
+        ["gallium", "refining", "CHN", "USX", "1"],
+        ["gallium", "refining", "JPN", "DEU", "-1"],
+    ))
+    exc = _problems(tiny_copy)
+    assert [p.line for p in exc.problems] == [24, 25, 26]
+    assert "3 problems" in str(exc)
+
+
+def test_duplicate_flow(edit_csv, tiny_copy):
+    edit_csv(tiny_copy, "flows.csv", _append(["gallium", "refining", "CHN", "USA", "3"]))
+    msg = str(_only(tiny_copy, "duplicate-key"))
+    assert "flows.csv line 24" in msg and "first on line 3" in msg
+
+
+@pytest.mark.parametrize(
+    ("name", "row"),
+    [("materials.csv", ["gallium", "Ga", "t", "refining", "1", "x"]),
+     ("countries.csv", ["USA", "again"]),
+     ("capacity.csv", ["gallium", "refining", "CHN", "130"]),
+     ("stocks.csv", ["gallium", "USA", "1", "1", "x"]),
+     ("groups.csv", ["G7", "USA"]),
+     ("assumptions.csv", ["flows", "gallium/refining", "v", "r", "s"])],
+)
+def test_duplicate_keys_everywhere(edit_csv, tiny_copy, name, row):
+    edit_csv(tiny_copy, name, _append(row))
+    assert name in str(_only(tiny_copy, "duplicate-key"))
+
+
+def test_capacity_below_production(edit_csv, tiny_copy):
+    edit_csv(tiny_copy, "capacity.csv", _replace(
+        ["gallium", "refining", "CHN"], ["gallium", "refining", "CHN", "80"]))
+    msg = str(_only(tiny_copy, "capacity-below-production"))
+    assert "capacity.csv line 2" in msg and "80" in msg and "production 90" in msg
+
+
+def test_bad_country_code(edit_csv, tiny_copy):
+    edit_csv(tiny_copy, "countries.csv", _append(["Fra", "France"]))
+    assert "three capital letters" in str(_only(tiny_copy, "bad-code"))
+
+
+def test_bad_material_id(edit_csv, tiny_copy):
+    edit_csv(tiny_copy, "materials.csv", _append(["Rare Earths", "REE", "t", "refining", "1",
+                                                  "x"]))
+    assert "'rare_earths'" in str(_only(tiny_copy, "bad-id"))
+
+
+def test_bad_stages(edit_csv, tiny_copy):
+    edit_csv(tiny_copy, "materials.csv", _replace(
+        ["gallium"], ["gallium", "Gallium", "t", "refining;;", "1", "x"]))
+    assert "separated by ';'" in str(_only(tiny_copy, "bad-stages"))
+
+
+def test_group_unknown_member(edit_csv, tiny_copy):
+    edit_csv(tiny_copy, "groups.csv", _append(["G7", "EU72"]))
+    msg = str(_only(tiny_copy, "unknown-member"))
+    assert "groups.csv line 10" in msg and "did you mean 'EU27'" in msg
+
+
+def test_group_cycle(edit_csv, tiny_copy):
+    edit_csv(tiny_copy, "groups.csv", _append(["EU27", "partners"]))
+    msg = str(_only(tiny_copy, "group-cycle"))
+    assert "EU27 -> partners -> EU27" in msg or "partners -> EU27 -> partners" in msg
+
+
+def test_group_named_like_a_country(edit_csv, tiny_copy):
+    edit_csv(tiny_copy, "groups.csv", _append(["USA", "JPN"]))
+    _only(tiny_copy, "group-clash")
+
+
+def test_no_feed_is_a_warning(edit_csv, tiny_copy):
+    # USA starts refining graphite without any mining feed recorded
+    edit_csv(tiny_copy, "flows.csv", _append(["graphite", "refining", "USA", "USA", "5"]))
+    t = load_dataset(tiny_copy)
+    assert len(t.warnings) == 1
+    w = t.warnings[0]
+    assert "flows.csv line 24" in w and "USA produces 5" in w and "[no-feed]" in w
+
+
+def test_not_utf8(tiny_copy):
+    (tiny_copy / "countries.csv").write_bytes(b"code,name\nCHN,China\nCIV,C\xf4te d'Ivoire\n")
+    assert "UTF-8" in str(_only(tiny_copy, "encoding"))
