@@ -1,0 +1,247 @@
+"""``supplyshock data``: validate, show and build datasets.
+
+The library does the work (``simcore.dataset``, ``simcore.datasummary``,
+``simcore.databuild``); this module parses options and prints. It never imports numba.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from simcore.errors import DatasetError
+
+# The origin whose dominance the analyst's view measures, and the importers watched.
+ORIGIN = "CHN"
+WATCHED = ("USA", "partners")
+
+
+def register(main: click.Group) -> None:
+    main.add_command(data)
+
+
+@click.group()
+def data():
+    """Validate, inspect and build datasets (docs/dataset.md)."""
+
+
+def _dataset_label(tensor) -> str:
+    from simcore.dataset import builtin_path
+
+    if tensor.path is not None and tensor.path == builtin_path():
+        return f"built-in baseline ({tensor.path})"
+    return str(tensor.path)
+
+
+@data.command()
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+def validate(path):
+    """Check a dataset folder (default: the built-in baseline).
+
+    Prints a one-line summary with counts and the content hash, then any warnings.
+    Exits non-zero, listing every problem found, when the dataset has errors.
+    """
+    from simcore.dataset import load_dataset
+
+    t = load_dataset(path)
+    n_stage = int(t.n_stages.sum())
+    n_flows = int((t.flow > 0).sum())
+    click.echo(
+        f"OK {_dataset_label(t)}: {len(t.materials)} materials ({n_stage} material-stages), "
+        f"{len(t.countries)} countries, {len(t.groups)} groups, {n_flows} flows, "
+        f"{int((t.stock > 0).sum())} stocks; {len(t.warnings)} warnings; hash {t.hash}"
+    )
+    for w in t.warnings:
+        click.echo(f"warning: {w}")
+
+
+@data.command()
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+@click.option("--dataset", "dataset", type=click.Path(path_type=Path),
+              help="Dataset folder (same as PATH; default: the built-in baseline).")
+@click.option("--material", "-m", help="Show one material in detail.")
+@click.option("--stage", "-s", help="Only this stage (e.g. mining, refining).")
+@click.option("--top", default=10, show_default=True, type=click.IntRange(min=1),
+              help="Countries listed per table.")
+def show(path, dataset, material, stage, top):
+    """Production and need by country, shares, concentration (HHI), dependence on China.
+
+    Without --material: one line per material and stage. With --material: per stage,
+    the countries' production and need with shares, the top net importers, and the
+    share of US and `partners` need supplied from China (direct, and including Chinese
+    feed in other producers' output).
+    """
+    from simcore.dataset import load_dataset
+
+    if path is not None and dataset is not None and Path(path) != Path(dataset):
+        raise click.UsageError("give the dataset either as PATH or as --dataset, not both")
+    t = load_dataset(path if path is not None else dataset)
+    if material is None:
+        _overview(t, stage)
+    else:
+        _material(t, material, stage, top)
+
+
+# --- printing -------------------------------------------------------------------------------
+
+
+def _t(value: float) -> str:
+    """Tonnes, readable: thousands separators, no false precision."""
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    if value == 0:
+        return "0"
+    return f"{value:.4g}"
+
+
+def _pct(share: float) -> str:
+    return f"{100 * share:.1f}%"
+
+
+def _watched(t):
+    """(label, country indices) of the watched importers this dataset has, and the origin."""
+    origin = t.countries.index(ORIGIN) if ORIGIN in t.countries else None
+    out = []
+    for name in WATCHED:
+        if name in t.countries or name in t.groups:
+            out.append((name, t.resolve_countries([name])))
+    return origin, out
+
+
+def _stages_of(t, k: int, stage: str | None) -> list[int]:
+    if stage is None:
+        return list(range(len(t.stages[k])))
+    return [t.stage_index(t.materials[k], stage, "--stage: ")]
+
+
+def _overview(t, stage: str | None) -> None:
+    from simcore.datasummary import dependence, stage_summary
+    from simcore.errors import suggest
+
+    origin, watched = _watched(t)
+    if stage is not None and not any(stage in st for st in t.stages):
+        all_stages = sorted({s for st in t.stages for s in st})
+        raise DatasetError(f"--stage: no material has stage {stage!r}"
+                           f"{suggest(stage, all_stages)}; stages: {', '.join(all_stages)}")
+    click.echo(f"Dataset {_dataset_label(t)}  (hash {t.hash[:12]})")
+    head = ["material", "stage", "production t/yr", "unit", "top producer", "HHI"]
+    if origin is not None:
+        head.append(f"{ORIGIN} share")
+        head += [f"{name} from {ORIGIN}" for name, _ in watched]
+    rows = []
+    for k, m in enumerate(t.materials):
+        deps = {}
+        if origin is not None:
+            deps = {name: dependence(t, k, origin, idx) for name, idx in watched}
+        for s, sname in enumerate(t.stages[k]):
+            if stage is not None and sname != stage:
+                continue
+            sm = stage_summary(t, k, s)
+            top = int(sm.production.argmax())
+            row = [m, sname, _t(sm.total), t.units[k],
+                   f"{t.countries[top]} {_pct(sm.production_share[top])}" if sm.total else "-",
+                   f"{sm.hhi:,.0f}"]
+            if origin is not None:
+                row.append(_pct(sm.production_share[origin]))
+                for name, _ in watched:
+                    d = deps[name][s]
+                    row.append(_pct(d.direct) if d.need > 0 else "-")
+            rows.append(row)
+    _table(head, rows, right=set(range(2, len(head))) - {3, 4})
+    click.echo(f"\nHHI: 0-10,000; above 1,800 highly concentrated. '{ORIGIN} share': of world "
+               f"production; '<importer> from {ORIGIN}': share of its need shipped from "
+               f"{ORIGIN}. Use --material for the detail.")
+
+
+def _material(t, material: str, stage: str | None, top: int) -> None:
+    from simcore.datasummary import dependence, hhi_label, stage_summary
+
+    k = t.material_index(material, "--material: ")
+    stages = _stages_of(t, k, stage)
+    origin, watched = _watched(t)
+    click.echo(f"Dataset {_dataset_label(t)}  (hash {t.hash[:12]})")
+    click.echo(
+        f"{t.materials[k]} ({t.material_names[k]}): unit {t.units[k]}, stages "
+        f"{' -> '.join(t.stages[k])}, reference price {_t(float(t.price[k]))} USD/t"
+    )
+    last = len(t.stages[k]) - 1
+    for s in stages:
+        sm = stage_summary(t, k, s)
+        click.echo(
+            f"\n{t.stages[k][s]}: world production {_t(sm.total)} t/yr, HHI {sm.hhi:,.0f} "
+            f"({hhi_label(sm.hhi)})"
+        )
+        order = sorted(
+            (c for c in range(len(t.countries)) if sm.production[c] > 0 or sm.need[c] > 0),
+            key=lambda c: (-sm.production[c], -sm.need[c], c),
+        )
+        head = ["country", "production", "share", "need", "share", "net imports",
+                "capacity"]
+        if s == last:
+            head.append("stock t")
+        rows = []
+        for c in order[:top]:
+            row = [f"{t.countries[c]} {t.country_names[c]}", _t(sm.production[c]),
+                   _pct(sm.production_share[c]), _t(sm.need[c]), _pct(sm.need_share[c]),
+                   _t(sm.net_imports[c]), _t(sm.capacity[c])]
+            if s == last:
+                row.append(_t(t.stock[k, c]))
+            rows.append(row)
+        _table(head, rows, right=set(range(1, len(head))), indent="  ")
+        if len(order) > top:
+            click.echo(f"  ... {len(order) - top} more countries (--top to list them)")
+        producers = [c for c in order if sm.production[c] > 0][:5]
+        click.echo("  top producers: " + ", ".join(
+            f"{t.countries[c]} {_pct(sm.production_share[c])}" for c in producers))
+        importers = sorted((c for c in order if sm.net_imports[c] > 0),
+                           key=lambda c: (-sm.net_imports[c], c))[:5]
+        click.echo("  top net importers: " + (", ".join(
+            f"{t.countries[c]} {_t(sm.net_imports[c])} t/yr" for c in importers) or "none"))
+        if origin is not None:
+            parts = []
+            for name, idx in watched:
+                d = dependence(t, k, origin, idx)[s]
+                if d.need <= 0:
+                    parts.append(f"{name}: no need at this stage")
+                    continue
+                text = f"{name} {_pct(d.direct)} of its need {_t(d.need)} t/yr"
+                if s > 0:
+                    text += f" ({_pct(d.upstream)} incl. {ORIGIN} feed in others' output)"
+                parts.append(text)
+            click.echo(f"  supplied from {ORIGIN}: " + ("; ".join(parts) or "-"))
+
+
+def _table(head: list[str], rows: list[list[str]], right: set[int], indent: str = "") -> None:
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows, strict=True)]
+
+    def line(cells):
+        return indent + "  ".join(
+            str(v).rjust(w) if n in right else str(v).ljust(w)
+            for n, (v, w) in enumerate(zip(cells, widths, strict=True))
+        ).rstrip()
+
+    click.echo(line(head))
+    for r in rows:
+        click.echo(line(r))
+
+
+@data.command()
+@click.option("--out", type=click.Path(path_type=Path),
+              help="Folder to write (default: the package's built-in baseline folder).")
+def build(out):
+    """Build the baseline dataset from the raw source tables (docs/baseline.md)."""
+    try:
+        from simcore.databuild import build_dataset
+    except ImportError as exc:
+        raise DatasetError(
+            f"the dataset builder is not available in this installation ({exc}); "
+            "install supplyshock from a source checkout to rebuild the baseline"
+        ) from None
+    from simcore.dataset import builtin_path, load_dataset
+
+    target = out if out is not None else builtin_path()
+    build_dataset(target)
+    t = load_dataset(target)
+    click.echo(f"built {target}: {len(t.materials)} materials, {len(t.countries)} countries, "
+               f"{len(t.warnings)} warnings; hash {t.hash}")

@@ -1,0 +1,186 @@
+"""``supplyshock data``: exit codes, clean errors, and `show` numbers worked out by hand
+from the tiny dataset (tests/data/tiny/README.md)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from simcore.cli import main
+from simcore.datasummary import dependence, hhi, origin_content
+
+
+def _run(*args):
+    return CliRunner().invoke(main, list(map(str, args)))
+
+
+def _clean_failure(result):
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert result.output.startswith("Error: ")
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_validate_ok(tiny_path, tiny_tensor):
+    r = _run("data", "validate", tiny_path)
+    assert r.exit_code == 0, r.output
+    line = r.output.splitlines()[0]
+    assert line.startswith("OK ")
+    assert "3 materials (4 material-stages), 5 countries, 3 groups, 22 flows, 3 stocks" in line
+    assert line.endswith(tiny_tensor.hash)
+
+
+def test_validate_prints_warnings(tiny_copy, edit_csv):
+    edit_csv(tiny_copy, "flows.csv", lambda rows: rows + [["graphite", "refining", "USA",
+                                                           "USA", "5"]])
+    r = _run("data", "validate", tiny_copy)
+    assert r.exit_code == 0, r.output
+    assert "1 warnings" in r.output
+    assert r.output.splitlines()[1].startswith("warning: flows.csv line 24: USA produces 5")
+
+
+def test_validate_errors_exit_nonzero_without_traceback(tiny_copy, edit_csv):
+    edit_csv(tiny_copy, "flows.csv", lambda rows: rows + [["gallium", "refining", "CHM",
+                                                           "USA", "-3"]])
+    r = _run("data", "validate", tiny_copy)
+    _clean_failure(r)
+    assert "flows.csv line 24" in r.output and "did you mean 'CHN'" in r.output
+    assert "[negative]" in r.output and "2 problems" in r.output
+
+
+def test_validate_missing_folder(tmp_path):
+    _clean_failure(_run("data", "validate", tmp_path / "nowhere"))
+
+
+def test_validate_builtin_missing(monkeypatch, tmp_path):
+    monkeypatch.setattr("simcore.dataset.builtin_path", lambda: tmp_path)
+    r = _run("data", "validate")
+    _clean_failure(r)
+    assert "no built-in dataset is installed" in r.output
+
+
+def _rows(output: str) -> dict[str, list[str]]:
+    """Table lines keyed by their first cell(s) up to the first number."""
+    out = {}
+    for line in output.splitlines():
+        cells = re.split(r"\s{2,}", line.strip())
+        if len(cells) > 2:
+            out[cells[0]] = cells[1:]
+    return out
+
+
+def test_show_overview_numbers(tiny_path):
+    r = _run("data", "show", tiny_path)
+    assert r.exit_code == 0, r.output
+    lines = {tuple(line.split()[:2]): line.split() for line in r.output.splitlines()[2:6]}
+    # gallium: CHN 90 of 100 -> HHI 8200; USA 20 of 25 from CHN; partners 50 of 60
+    assert lines["gallium", "refining"][-5:] == ["90.0%", "8,200", "90.0%", "80.0%", "83.3%"]
+    assert lines["graphite", "mining"][-4:] == ["4,600", "60.0%", "-", "0.0%"]
+    assert lines["graphite", "refining"][-4:] == ["6,800", "80.0%", "66.7%", "66.7%"]
+    assert lines["antimony", "refining"][-4:] == ["5,000", "50.0%", "33.3%", "28.6%"]
+
+
+def test_show_material_numbers(tiny_path):
+    r = _run("data", "show", "--dataset", tiny_path, "--material", "gallium")
+    assert r.exit_code == 0, r.output
+    assert "world production 100 t/yr, HHI 8,200 (highly concentrated)" in r.output
+    rows = _rows(r.output)
+    # production, share, need, share, net imports, capacity, stock
+    assert rows["CHN China"] == ["90", "90.0%", "40", "40.0%", "-50", "120", "0"]
+    assert rows["JPN Japan"] == ["10", "10.0%", "25", "25.0%", "15", "20", "6"]
+    assert rows["USA United States"] == ["0", "0.0%", "25", "25.0%", "25", "0", "10"]
+    assert "top producers: CHN 90.0%, JPN 10.0%" in r.output
+    assert "top net importers: USA 25 t/yr, JPN 15 t/yr, DEU 10 t/yr" in r.output
+    assert "USA 80.0% of its need 25 t/yr; partners 83.3% of its need 60 t/yr" in r.output
+
+
+def test_show_material_stage_and_top(tiny_path):
+    r = _run("data", "show", tiny_path, "-m", "graphite", "-s", "mining", "--top", "2")
+    assert r.exit_code == 0, r.output
+    assert "refining:" not in r.output
+    rows = _rows(r.output)
+    assert rows["CHN China"] == ["60", "60.0%", "80", "80.0%", "20", "60"]
+    assert "AUS Australia" in rows and "USA United States" not in rows
+    assert "2 more countries" in r.output
+    assert "USA: no need at this stage; partners 0.0% of its need 20 t/yr" in r.output
+
+
+@pytest.mark.parametrize(
+    ("args", "text"),
+    [(["-m", "galium"], "did you mean 'gallium'"),
+     (["-m", "graphite", "-s", "refning"], "did you mean 'refining'"),
+     (["-s", "smelting"], "no material has stage 'smelting'")],
+)
+def test_show_bad_names(tiny_path, args, text):
+    r = _run("data", "show", tiny_path, *args)
+    _clean_failure(r)
+    assert text in r.output
+
+
+def test_show_both_path_forms_conflict(tiny_path, tmp_path):
+    r = _run("data", "show", tiny_path, "--dataset", tmp_path)
+    assert r.exit_code == 2 and "not both" in r.output
+
+
+def test_build_without_builder_is_a_clean_error(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_databuild(name, *args, **kwargs):
+        if name == "simcore.databuild":
+            raise ImportError("No module named 'simcore.databuild'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_databuild)
+    r = _run("data", "build", "--out", "/nonexistent/out")
+    _clean_failure(r)
+    assert "dataset builder is not available" in r.output
+
+
+def test_hhi_reference():
+    assert hhi(np.array([90.0, 10.0])) == pytest.approx(8200)
+    assert hhi(np.array([1.0, 1.0, 1.0, 1.0])) == pytest.approx(2500)
+    assert hhi(np.zeros(3)) == 0.0
+
+
+def test_origin_content_through_a_foreign_refiner(tiny_copy, edit_csv):
+    # JPN's refinery now takes 10 t of CHN ore out of its 20 t feed: half of JPN's refined
+    # graphite is Chinese content. USA refining need 30: 20 from CHN direct, 10 from JPN.
+    from simcore.dataset import load_dataset
+
+    def fn(rows):
+        return [r if r[:4] != ["graphite", "mining", "USA", "JPN"]
+                else ["graphite", "mining", "CHN", "JPN", "10"] for r in rows]
+
+    edit_csv(tiny_copy, "flows.csv", fn)
+    t = load_dataset(tiny_copy)
+    chn, usa = t.countries.index("CHN"), t.countries.index("USA")
+    c = origin_content(t, 1, chn)
+    assert c[1, t.countries.index("JPN")] == pytest.approx(0.5)
+    refining = dependence(t, 1, chn, [usa])[1]
+    assert refining.direct == pytest.approx(20 / 30)
+    assert refining.upstream == pytest.approx((20 + 10 * 0.5) / 30)
+
+
+def test_data_commands_do_not_import_numba(tiny_path):
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from simcore.cli import main\n"
+        f"r = CliRunner().invoke(main, ['data', 'show', {str(tiny_path)!r}, '-m', 'graphite'])\n"
+        "assert r.exit_code == 0, r.output\n"
+        f"r = CliRunner().invoke(main, ['data', 'validate', {str(tiny_path)!r}])\n"
+        "assert r.exit_code == 0, r.output\n"
+        "r = CliRunner().invoke(main, ['--help'])\n"
+        "assert r.exit_code == 0, r.output\n"
+        "print('numba' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"
