@@ -1,0 +1,62 @@
+"""``supplyshock validate FILE...``: check scenario files against the dataset they name.
+
+Lists every problem of every file and exits with status 2 when any file has one; never a
+traceback. Does not import numba (only the scenario loader and the dataset loader).
+"""
+
+from __future__ import annotations
+
+import click
+
+
+def register(main: click.Group) -> None:
+    main.add_command(validate)
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--dataset", "dataset", type=click.Path(file_okay=False), default=None,
+              help="Check against this dataset folder instead of the one each file names.")
+@click.option("--quiet", "-q", is_flag=True, help="Print problems only.")
+@click.pass_context
+def validate(ctx, files, dataset, quiet):
+    """Check scenario FILES: keys, values, distributions, names against the dataset.
+
+    Every problem in every file is listed at once; the exit status is 2 if any file has
+    one.
+    """
+    from simcore.errors import ScenarioError, SupplyShockError
+    from simcore.scenario import load_scenario
+
+    tensor = None
+    if dataset is not None:
+        from simcore.dataset import load_dataset
+
+        tensor = load_dataset(dataset)
+    failed = 0
+    for path in files:
+        try:
+            sc = load_scenario(path, tensor)
+        except ScenarioError as exc:
+            failed += 1
+            click.echo(f"{path}: {len(exc.problems)} problem"
+                       f"{'s' if len(exc.problems) != 1 else ''}", err=True)
+            for line in exc.problems:
+                click.echo(f"  - {line}", err=True)
+            continue
+        except SupplyShockError as exc:
+            failed += 1
+            click.echo(f"{path}: {exc}", err=True)
+            continue
+        if not quiet:
+            where = "built-in baseline" if sc.dataset is None and tensor is None else (
+                str(tensor.path) if tensor is not None else str(sc.dataset))
+            click.echo(
+                f"ok {path}: '{sc.name}', {len(sc.events)} events, "
+                f"{len(sc.interventions)} interventions, {sc.horizon_months} months, "
+                f"against {where}"
+            )
+    if failed:
+        click.echo(f"{failed} of {len(files)} file{'s' if len(files) != 1 else ''} "
+                   "with problems", err=True)
+        ctx.exit(2)

@@ -1,0 +1,813 @@
+"""Reading scenario files: TOML, ``extends`` chains, validation against a dataset.
+
+``load_scenario(path, tensor=None)`` reads the file and its parents, merges them (the
+child overrides scalars and adds or replaces events, correlations and interventions by
+id), checks every key against the declarations in ``schema.py`` and every name against
+the dataset, and returns a validated ``Scenario``. Every problem found in the files is
+reported at once in one ``ScenarioError`` (``.problems``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from simcore.errors import ScenarioError, SupplyShockError, suggest
+from simcore.scenario import schema
+from simcore.scenario.distributions import Dist, parse_dist
+from simcore.scenario.problems import MISSING, Loc, Problems
+from simcore.scenario.schema import GROUP_PATTERN, Field, field_map
+from simcore.scenario.spec import Capacity, Correlation, Event, Scenario, Stockpile
+
+
+class _Bad:
+    def __repr__(self) -> str:
+        return "BAD"
+
+
+BAD = _Bad()
+_LISTS = ("events", "correlations", "interventions")
+_TABLES = ("scenario", "groups", "response")
+
+
+@dataclass
+class _Layer:
+    file: str  # as shown in messages
+    path: Path  # resolved
+    doc: dict
+
+
+@dataclass
+class _Merged:
+    """The resolved document, each value with the place it came from."""
+
+    tables: dict[str, dict[str, tuple[object, Loc, Path]]] = field(default_factory=dict)
+    lists: dict[str, list[tuple[dict, Loc]]] = field(default_factory=dict)
+
+
+# --- reading ----------------------------------------------------------------------------
+
+
+def _read_chain(path: Path, problems: Problems) -> list[_Layer]:
+    """The file and its parents (child first); problems for missing files, bad TOML,
+    unknown top-level keys and ``extends`` cycles."""
+    chain: list[_Layer] = []
+    shown = str(path)
+    current = path
+    from_loc: Loc | None = None
+    while True:
+        resolved = current.resolve()
+        if any(layer.path == resolved for layer in chain):
+            cycle = " -> ".join([layer.file for layer in chain] + [shown])
+            problems.add(from_loc, from_loc_value(chain), f"extends cycle: {cycle}",
+                         hint="remove `extends` from one of these files")
+            break
+        if not current.is_file():
+            if from_loc is None:
+                problems.add(Loc(shown), MISSING, "scenario file not found",
+                             hint="check the path")
+            else:
+                problems.add(from_loc, from_loc_value(chain), f"parent file {shown} not found",
+                             hint="paths in `extends` are relative to the file that has it")
+            break
+        try:
+            doc = tomllib.loads(current.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            problems.add(Loc(shown), MISSING, f"not valid TOML: {exc}",
+                         hint="see https://toml.io for the syntax")
+            break
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.add(Loc(shown), MISSING, f"cannot read the file: {exc}")
+            break
+        chain.append(_Layer(shown, resolved, doc))
+        _check_top(doc, Loc(shown), problems)
+        parent = doc.get("extends")
+        if parent is None:
+            break
+        from_loc = Loc(shown, "extends")
+        if not isinstance(parent, str) or not parent:
+            problems.add(from_loc, parent, "extends must be a path to a scenario file",
+                         hint='e.g. extends = "base.toml"')
+            break
+        current = current.parent / parent
+        shown = os.path.normpath(Path(shown).parent / parent)
+    return chain
+
+
+def from_loc_value(chain: list[_Layer]):
+    return chain[-1].doc.get("extends") if chain else MISSING
+
+
+def _check_top(doc: dict, loc: Loc, problems: Problems) -> None:
+    fields = field_map("")
+    for key, value in doc.items():
+        if key not in fields:
+            problems.add(loc.key(key), value, "unknown top-level key",
+                         ", ".join(fields), suggest(key, fields))
+        elif key in _TABLES and not isinstance(value, dict):
+            problems.add(loc.key(key), value, f"`{key}` must be a table",
+                         hint=f"write it as [{key}]")
+        elif key in _LISTS and not (
+            isinstance(value, list) and all(isinstance(v, dict) for v in value)
+        ):
+            problems.add(loc.key(key), value, f"`{key}` must be an array of tables",
+                         hint=f"write each entry under [[{key}]]")
+
+
+def _item_key(section: str, item: dict):
+    if section == "correlations":
+        if isinstance(item.get("id"), str):
+            return item["id"]
+        events = item.get("events")
+        if isinstance(events, list) and all(isinstance(e, str) for e in events):
+            return "+".join(events)
+        return None
+    key = item.get("id")
+    return key if isinstance(key, str) else None
+
+
+def _merge(chain: list[_Layer], problems: Problems) -> _Merged:
+    merged = _Merged({t: {} for t in _TABLES}, {s: [] for s in _LISTS})
+    for layer in reversed(chain):  # ancestors first
+        doc = layer.doc
+        loc = Loc(layer.file)
+        for table in _TABLES:
+            value = doc.get(table)
+            if isinstance(value, dict):
+                for key, v in value.items():
+                    merged.tables[table][key] = (v, loc.key(table).key(key), layer.path)
+        for section in _LISTS:
+            items = doc.get(section)
+            if not isinstance(items, list) or not all(isinstance(v, dict) for v in items):
+                continue
+            seen: dict = {}
+            current = merged.lists[section]
+            for i, item in enumerate(items):
+                item_loc = loc.key(section).index(i)
+                key = _item_key(section, item)
+                if key is not None and key in seen:
+                    problems.add(item_loc.key("id"), key,
+                                 f"duplicate id (also {seen[key].path})",
+                                 hint="ids must be unique within a file")
+                    continue
+                if key is not None:
+                    seen[key] = item_loc
+                    hit = next(
+                        (j for j, (old, _) in enumerate(current)
+                         if _item_key(section, old) == key),
+                        None,
+                    )
+                    if hit is not None:
+                        current[hit] = (item, item_loc)  # a variant replaces by id, in place
+                        continue
+                current.append((item, item_loc))
+    return merged
+
+
+def _document(merged: _Merged, root: Path) -> dict:
+    """The resolved document that is hashed: merged values, `dataset` made relative to
+    the root file so that the hash does not depend on where the files sit."""
+    doc: dict = {}
+    for table, entries in merged.tables.items():
+        values = {}
+        for key, (value, _loc, src) in entries.items():
+            if table == "scenario" and key == "dataset" and isinstance(value, str):
+                value = Path(os.path.relpath(src.parent / value, root.parent)).as_posix()
+            values[key] = value
+        if values:
+            doc[table] = dict(sorted(values.items()))
+    for section, items in merged.lists.items():
+        if items:
+            doc[section] = [item for item, _loc in items]
+    return doc
+
+
+def scenario_hash(document: dict) -> str:
+    text = json.dumps(document, sort_keys=True, ensure_ascii=True, separators=(",", ":"),
+                      allow_nan=False, default=str)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
+# --- field values -------------------------------------------------------------------------
+
+
+def _value(f: Field, v, loc: Loc, problems: Problems):
+    """One key's value checked against its declaration; BAD when invalid."""
+    t = f.type
+    if t == "distribution":
+        dist = parse_dist(v, loc, f, problems)
+        return BAD if dist is None else dist
+    if t == "string":
+        if not isinstance(v, str):
+            problems.add(loc, v, f"{f.name} must be a string")
+            return BAD
+        if f.choices and v not in f.choices:
+            problems.add(loc, v, f"unknown {f.name}", f.range_text(), suggest(v, f.choices))
+            return BAD
+        if f.pattern and not re.match(f.pattern, v):
+            problems.add(loc, v, f"{f.name} has characters that are not allowed",
+                         "letters, digits, '_', '-', '.', starting with a letter or digit")
+            return BAD
+        return v
+    if t in ("integer", "number"):
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            article = "an integer" if t == "integer" else "a number"
+            problems.add(loc, v, f"{f.name} must be {article}", f.range_text())
+            return BAD
+        if t == "integer" and not isinstance(v, int):
+            problems.add(loc, v, f"{f.name} must be a whole number", f.range_text(),
+                         hint=f"write {math.floor(v)} or {math.ceil(v)}"
+                         if math.isfinite(v) else "")
+            return BAD
+        if not math.isfinite(v) or not f.in_range(v):
+            problems.add(loc, v, f"{f.name} out of range", f.range_text())
+            return BAD
+        return v if t == "integer" else float(v)
+    if t == "boolean":
+        if not isinstance(v, bool):
+            problems.add(loc, v, f"{f.name} must be true or false")
+            return BAD
+        return v
+    if t == "names":
+        if isinstance(v, str):
+            return (v,)
+        if isinstance(v, list) and v and all(isinstance(x, str) for x in v):
+            return tuple(v)
+        if isinstance(v, list) and not v and not f.required:
+            return ()
+        problems.add(loc, v, f"{f.name} must be a name or a non-empty list of names")
+        return BAD
+    if t == "list":
+        if isinstance(v, list) and all(isinstance(x, str) for x in v):
+            return tuple(v)
+        problems.add(loc, v, f"{f.name} must be a list of strings")
+        return BAD
+    return v
+
+
+def _default(f: Field):
+    if f.default is None or f.required:
+        return None
+    if f.type == "distribution":
+        return Dist.const(f.default)
+    if f.type == "names":
+        return tuple(f.default) if isinstance(f.default, list) else (f.default,)
+    return f.default
+
+
+def _fields(section: str, entries: dict, loc_of, base: Loc, problems: Problems,
+            kind: str | None = None, what: str = "") -> dict:
+    """Parse a table: unknown keys, keys foreign to `kind`, missing required keys, values.
+
+    ``entries`` maps key -> raw value; ``loc_of(key)`` gives its location. Returns key ->
+    value (BAD for an invalid value; defaults filled; None where unset)."""
+    fields = field_map(section)
+    out: dict = {}
+    for key, v in entries.items():
+        f = fields.get(key)
+        if f is None:
+            problems.add(loc_of(key), v, f"unknown key in {what or section}",
+                         ", ".join(fields), suggest(key, fields))
+        elif f.kinds and kind is not None and kind not in f.kinds:
+            problems.add(loc_of(key), v, f"`{key}` does not apply to a {kind}",
+                         hint=f"it applies to: {', '.join(f.kinds)}; remove it")
+    for f in fields.values():
+        if f.kinds and (kind is None or kind not in f.kinds):
+            continue
+        if f.name not in entries:
+            if f.required:
+                problems.add(base, MISSING, f"missing required key `{f.name}` ({f.doc})",
+                             f.range_text())
+                out[f.name] = BAD
+            else:
+                out[f.name] = _default(f)
+            continue
+        out[f.name] = _value(f, entries[f.name], loc_of(f.name), problems)
+    return out
+
+
+# --- names against the dataset ------------------------------------------------------------
+
+
+class _Names:
+    """Country, group, material and stage names of the dataset plus scenario groups."""
+
+    def __init__(self, tensor, groups: dict[str, tuple[str, ...]]):
+        self.tensor = tensor
+        self.countries = tuple(tensor.countries)
+        self.groups = {**tensor.groups, **groups}
+        self.materials = tuple(tensor.materials)
+
+    def order(self, codes) -> tuple[str, ...]:
+        codes = set(codes)
+        return tuple(c for c in self.countries if c in codes)
+
+    def place(self, name: str, loc: Loc, problems: Problems) -> set[str] | None:
+        if name in self.groups:
+            return set(self.groups[name])
+        if name in self.countries:
+            return {name}
+        problems.add(loc, name, "unknown country or group",
+                     "a country code of the dataset or a group ("
+                     + ", ".join(sorted(self.groups)) + ")",
+                     suggest(name, self.countries + tuple(self.groups)))
+        return None
+
+    def places(self, names: tuple[str, ...], loc: Loc, problems: Problems, single: bool):
+        out: set[str] = set()
+        ok = True
+        for i, name in enumerate(names):
+            got = self.place(name, loc if single else loc.index(i), problems)
+            if got is None:
+                ok = False
+            else:
+                out |= got
+        return out if ok else None
+
+    def country(self, name: str, loc: Loc, problems: Problems) -> str | None:
+        if name in self.countries:
+            return name
+        if name in self.groups:
+            problems.add(loc, name, "must be one country, not a group",
+                         hint="use one of its members: "
+                         + ", ".join(self.groups[name][:8]))
+            return None
+        problems.add(loc, name, "unknown country", "a country code of the dataset",
+                     suggest(name, self.countries))
+        return None
+
+    def material(self, name: str, loc: Loc, problems: Problems) -> str | None:
+        if name in self.materials:
+            return name
+        problems.add(loc, name, "unknown material", ", ".join(self.materials),
+                     suggest(name, self.materials))
+        return None
+
+    def stage(self, material: str, stage: str | None, loc: Loc, problems: Problems):
+        stages = self.tensor.stages[self.materials.index(material)]
+        if stage is None:
+            return stages[-1]
+        if stage in stages:
+            return stage
+        problems.add(loc, stage, f"material '{material}' has no stage '{stage}'",
+                     ", ".join(stages), suggest(stage, stages))
+        return None
+
+
+def _scenario_groups(merged: _Merged, tensor, problems: Problems) -> dict[str, tuple[str, ...]]:
+    """[groups] -> country codes (members may be countries, dataset or scenario groups)."""
+    entries = merged.tables["groups"]
+    raw: dict[str, tuple[list, Loc]] = {}
+    for name, (value, loc, _src) in entries.items():
+        if not re.match(GROUP_PATTERN, name):
+            problems.add(loc, value, f"group name '{name}' has characters that are not allowed",
+                         "letters, digits, '_' and '-', starting with a letter")
+            continue
+        if tensor is not None and name in tensor.countries:
+            problems.add(loc, value, f"group name '{name}' is a country code",
+                         hint="choose another name")
+            continue
+        if tensor is not None and name in tensor.groups:
+            problems.add(loc, value, f"group '{name}' is already defined by the dataset "
+                         f"({', '.join(tensor.groups[name])})", hint="choose another name")
+            continue
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+            problems.add(loc, value, "a group is a non-empty list of countries or groups",
+                         hint=f'e.g. {name} = ["USA", "JPN"]')
+            continue
+        raw[name] = (value, loc)
+    if tensor is None:
+        return {}
+    out: dict[str, tuple[str, ...]] = {}
+
+    def expand(name: str, path: tuple[str, ...]) -> set[str] | None:
+        if name in out:
+            return set(out[name])
+        members, loc = raw[name]
+        codes: set[str] = set()
+        ok = True
+        for i, m in enumerate(members):
+            if m in path or m == name:
+                problems.add(loc.index(i), m, "groups nest in a cycle: "
+                             + " -> ".join((*path, name, m)), hint="remove one membership")
+                ok = False
+            elif m in raw:
+                got = expand(m, (*path, name))
+                ok = ok and got is not None
+                codes |= got or set()
+            elif m in tensor.groups:
+                codes |= set(tensor.groups[m])
+            elif m in tensor.countries:
+                codes.add(m)
+            else:
+                problems.add(loc.index(i), m, "unknown country or group",
+                             hint=suggest(m, tuple(tensor.countries) + tuple(tensor.groups)
+                                          + tuple(raw)))
+                ok = False
+        if not ok:
+            return None
+        out[name] = tuple(c for c in tensor.countries if c in codes)
+        return codes
+
+    for name in raw:
+        if name not in out:
+            expand(name, ())
+    return out
+
+
+# --- sections -----------------------------------------------------------------------------
+
+
+def _table_fields(merged: _Merged, table: str, root: Loc, problems: Problems) -> dict:
+    entries = {k: v for k, (v, _loc, _src) in merged.tables[table].items()}
+    locs = {k: loc for k, (_v, loc, _src) in merged.tables[table].items()}
+    return _fields(table, entries, lambda k: locs.get(k, root.key(table).key(k)),
+                   root.key(table), problems, what=f"[{table}]")
+
+
+def _event(item: dict, loc: Loc, names: _Names | None, problems: Problems):
+    kind = item.get("kind") if item.get("kind") in schema.EVENT_FIELDS[1].choices else None
+    v = _fields("events", item, loc.key, loc, problems, kind=kind, what="an event")
+    if kind is None:
+        return None
+    n0 = len(problems)
+    restriction = kind == "export_restriction"
+    # rules across fields
+    if restriction:
+        if "severity" in item and "quota_tonnes_per_year" in item:
+            problems.add(loc.key("quota_tonnes_per_year"), item["quota_tonnes_per_year"],
+                         "give either `severity` or `quota_tonnes_per_year`, not both",
+                         hint="remove one of them")
+        elif "severity" not in item and "quota_tonnes_per_year" not in item:
+            problems.add(loc, MISSING, "an export_restriction needs `severity` (share of the "
+                         "flow stopped) or `quota_tonnes_per_year`",
+                         schema.field_map("events")["severity"].range_text())
+    elif "severity" not in item:
+        problems.add(loc, MISSING, "a production_outage needs `severity` (share of "
+                     "production lost)", "[0, 1]")
+    if ("settled_severity" in item) != ("settle_months" in item):
+        have, need = (("settled_severity", "settle_months") if "settled_severity" in item
+                      else ("settle_months", "settled_severity"))
+        problems.add(loc.key(have), item[have], f"`{have}` needs `{need}`",
+                     hint=f"add `{need}` or remove `{have}`")
+    if "quota_tonnes_per_year" in item and v["materials"] not in (BAD, None) \
+            and len(v["materials"]) != 1:
+        problems.add(loc.key("quota_tonnes_per_year"), item["quota_tonnes_per_year"],
+                     "a quota needs exactly one material", hint="write one event per material")
+    if "after" in item:
+        if "onset_month" in item:
+            problems.add(loc.key("onset_month"), item["onset_month"],
+                         "an event with `after` starts `lag_months` after its parent's onset",
+                         hint="remove `onset_month`, give `lag_months`")
+    elif "lag_months" in item:
+        problems.add(loc.key("lag_months"), item["lag_months"],
+                     "`lag_months` only applies with `after`",
+                     hint="add `after = \"<parent id>\"` or use `onset_month`")
+    if names is not None:
+        origin = v["origin"]
+        if isinstance(origin, str):
+            v["origin"] = names.country(origin, loc.key("origin"), problems) or BAD
+        materials = v["materials"]
+        stages = []
+        if materials not in (BAD, None):
+            single = isinstance(item["materials"], str)
+            checked = []
+            for i, m in enumerate(materials):
+                mloc = loc.key("materials") if single else loc.key("materials").index(i)
+                got = names.material(m, mloc, problems)
+                checked.append(got)
+            if all(checked):
+                stage = v["stage"] if v["stage"] is not BAD else None
+                for m in checked:
+                    stages.append(names.stage(m, stage, loc.key("stage"), problems))
+            v["materials"] = tuple(checked)
+        v["stages"] = tuple(stages)
+        if restriction:
+            targets = v["targets"]
+            codes = None
+            if targets not in (BAD, None):
+                single = isinstance(item.get("targets"), str)
+                if targets == ("all",):
+                    codes = set(names.countries)
+                elif "all" in targets:
+                    problems.add(loc.key("targets"), item["targets"],
+                                 '"all" cannot be combined with other names',
+                                 hint='use targets = "all" with `except = [...]`')
+                else:
+                    codes = names.places(targets, loc.key("targets"), problems, single)
+            exc = v["except"]
+            if exc not in (BAD, None) and exc:
+                single = isinstance(item.get("except"), str)
+                removed = names.places(exc, loc.key("except"), problems, single)
+                if codes is not None and removed is not None:
+                    codes -= removed
+            if codes is not None and isinstance(v["origin"], str):
+                codes.discard(v["origin"])
+                if not codes and len(problems) == n0:
+                    problems.add(loc.key("targets"), item.get("targets", "all"),
+                                 "the restriction targets no country (after `except` and "
+                                 "leaving out the origin)", hint="check targets and except")
+            v["targets"] = names.order(codes) if codes is not None else BAD
+    if len(problems) > n0 or any(x is BAD for x in v.values()):
+        return None
+    if names is None:
+        return None
+    return Event(
+        id=v["id"],
+        kind=kind,
+        origin=v["origin"],
+        materials=v["materials"],
+        stages=v["stages"],
+        targets=v["targets"] if restriction else (),
+        probability=v["probability"],
+        onset=None if v["after"] else v["onset_month"],
+        after=v["after"],
+        lag=v["lag_months"] if v["after"] else None,
+        duration=v["duration_months"],
+        severity=v["severity"],
+        settled_severity=v["settled_severity"],
+        settle_months=v["settle_months"],
+        leakage=v["leakage"] if restriction else None,
+        quota_tonnes_per_year=v["quota_tonnes_per_year"] if restriction else None,
+        re_export=bool(v["re_export"]) if restriction else False,
+        announcement_lead=v["announcement_lead_months"] if restriction else None,
+        description=v["description"],
+    )
+
+
+def _sort_events(events: list[tuple[Event, Loc]], known: list[str],
+                 problems: Problems) -> tuple[Event, ...]:
+    """Parents before children, otherwise file order; unknown parents and cycles are errors.
+
+    ``known``: every event id in the files, valid or not (an invalid parent is reported
+    where it is, not as unknown)."""
+    ids = [e.id for e, _ in events]
+    by_id = {e.id: (e, loc) for e, loc in events}
+    ok = True
+    for e, loc in events:
+        if e.after is not None and e.after not in by_id:
+            if e.after not in known:
+                problems.add(loc.key("after"), e.after, "unknown parent event",
+                             ", ".join(known), suggest(e.after, known))
+            ok = False
+        elif e.after == e.id:
+            problems.add(loc.key("after"), e.after, "an event cannot follow itself",
+                         hint="remove `after` or name another event")
+            ok = False
+    if not ok:
+        return ()
+    done: list[str] = []
+    placed: set[str] = set()
+    remaining = list(ids)
+    while remaining:
+        ready = [i for i in remaining if by_id[i][0].after is None or by_id[i][0].after in placed]
+        if not ready:
+            # every remaining event waits on another remaining one: report each cycle once
+            reported: set[str] = set()
+            for start in remaining:
+                if start in reported:
+                    continue
+                path = [start]
+                while by_id[path[-1]][0].after not in path:
+                    path.append(by_id[path[-1]][0].after)
+                cycle = path[path.index(by_id[path[-1]][0].after):]
+                if set(cycle) & reported:
+                    reported |= set(path)
+                    continue
+                reported |= set(path)
+                e, loc = by_id[cycle[0]]
+                problems.add(loc.key("after"), e.after, "`after` chain forms a cycle: "
+                             + " -> ".join([*cycle, cycle[0]]),
+                             hint="one event of the cycle must have no `after`")
+            return ()
+        first = ready[0]
+        done.append(first)
+        placed.add(first)
+        remaining.remove(first)
+    return tuple(by_id[i][0] for i in done)
+
+
+def _correlations(items, known: list[str], events: tuple[Event, ...], problems: Problems,
+                  check_pd: bool):
+    """Correlation groups; with ``check_pd`` (every event valid) the combined matrix is
+    checked for consistency and positive definiteness."""
+    out: list[tuple[Correlation, Loc]] = []
+    for item, loc in items:
+        v = _fields("correlations", item, loc.key, loc, problems, what="a correlation")
+        evs = v.get("events")
+        if evs in (BAD, None) or v.get("rho") is BAD:
+            continue
+        ok = True
+        if len(evs) < 2:
+            problems.add(loc.key("events"), item["events"], "a correlation needs two or more "
+                         "events", hint="list the events whose occurrence is correlated")
+            ok = False
+        if len(set(evs)) != len(evs):
+            problems.add(loc.key("events"), item["events"], "an event is listed twice",
+                         hint="list each event once")
+            ok = False
+        for i, e in enumerate(evs):
+            if e not in known:
+                problems.add(loc.key("events").index(i), e, "unknown event",
+                             ", ".join(known), suggest(e, known))
+                ok = False
+        if ok:
+            out.append((Correlation(v["id"] or "+".join(evs), tuple(evs), v["rho"]), loc))
+    if not check_pd:
+        return tuple(c for c, _ in out)
+    ids = [e.id for e in events]
+    index = {e: i for i, e in enumerate(ids)}
+    R = np.eye(len(ids))
+    set_by: dict[tuple[int, int], tuple[float, Loc]] = {}
+    consistent = True
+    for c, loc in out:
+        for a in c.events:
+            for b in c.events:
+                if a >= b:
+                    continue
+                pair = (min(index[a], index[b]), max(index[a], index[b]))
+                if pair in set_by and set_by[pair][0] != c.rho:
+                    problems.add(loc.key("rho"), c.rho,
+                                 f"events '{a}' and '{b}' are also correlated with rho = "
+                                 f"{set_by[pair][0]:g} at {set_by[pair][1].path}",
+                                 hint="give a pair one correlation")
+                    consistent = False
+                set_by[pair] = (c.rho, loc)
+                R[pair[0], pair[1]] = R[pair[1], pair[0]] = c.rho
+    if out and consistent:
+        try:
+            np.linalg.cholesky(R)
+        except np.linalg.LinAlgError:
+            involved = sorted({e for c, _ in out for e in c.events})
+            sub = R[np.ix_([index[e] for e in involved], [index[e] for e in involved])]
+            smallest = float(np.linalg.eigvalsh(sub).min())
+            c, loc = out[-1]
+            problems.add(loc, MISSING, "the combined correlation matrix of events "
+                         f"{', '.join(involved)} is not positive definite (smallest "
+                         f"eigenvalue {smallest:.3g})",
+                         hint="weaken the correlations (|rho| smaller), especially negative "
+                         "ones among three or more events")
+    return tuple(c for c, _ in out)
+
+
+def _intervention(item: dict, loc: Loc, names: _Names | None, problems: Problems):
+    kinds = schema.field_map("interventions")["kind"].choices
+    kind = item.get("kind") if item.get("kind") in kinds else None
+    v = _fields("interventions", item, loc.key, loc, problems, kind=kind,
+                what="an intervention")
+    if kind is None:
+        return None
+    n0 = len(problems)
+    if kind == "stockpile":
+        if ("tonnes" in item) == ("months_of_need" in item):
+            problems.add(loc, MISSING if "tonnes" not in item else item["tonnes"],
+                         "a stockpile needs exactly one of `tonnes` and `months_of_need`",
+                         hint="give the stock in tonnes per material or in months of need")
+        if "max_release_share" in item and "max_release_tonnes_per_month" in item:
+            problems.add(loc.key("max_release_tonnes_per_month"),
+                         item["max_release_tonnes_per_month"],
+                         "give at most one of `max_release_share` and "
+                         "`max_release_tonnes_per_month`", hint="remove one")
+        if names is not None:
+            if v["countries"] not in (BAD, None):
+                single = isinstance(item["countries"], str)
+                codes = names.places(v["countries"], loc.key("countries"), problems, single)
+                v["countries"] = names.order(codes) if codes is not None else BAD
+            if v["materials"] not in (BAD, None):
+                single = isinstance(item["materials"], str)
+                v["materials"] = tuple(
+                    names.material(m, loc.key("materials") if single
+                                   else loc.key("materials").index(i), problems) or BAD
+                    for i, m in enumerate(v["materials"])
+                )
+        if len(problems) > n0 or any(x is BAD for x in v.values()) or names is None:
+            return None
+        if any(m is BAD for m in v["materials"]):
+            return None
+        return Stockpile(
+            id=v["id"], countries=v["countries"], materials=v["materials"],
+            probability=v["probability"], tonnes=v["tonnes"],
+            months_of_need=v["months_of_need"], max_release_share=v["max_release_share"],
+            max_release_tonnes_per_month=v["max_release_tonnes_per_month"],
+            description=v["description"],
+        )
+    if names is not None:
+        if isinstance(v["country"], str):
+            v["country"] = names.country(v["country"], loc.key("country"), problems) or BAD
+        if isinstance(v["material"], str):
+            v["material"] = names.material(v["material"], loc.key("material"), problems) or BAD
+            if v["material"] is not BAD and v["stage"] is not BAD:
+                v["stage"] = names.stage(v["material"], v["stage"], loc.key("stage"),
+                                         problems) or BAD
+    if len(problems) > n0 or any(x is BAD for x in v.values()) or names is None:
+        return None
+    return Capacity(
+        id=v["id"], country=v["country"], material=v["material"], stage=v["stage"],
+        tonnes_per_year=v["tonnes_per_year"], probability=v["probability"],
+        online_month=v["online_month"], description=v["description"],
+    )
+
+
+# --- entry point --------------------------------------------------------------------------
+
+
+def load_scenario(path, tensor=None) -> Scenario:
+    """Read, merge and validate a scenario file.
+
+    ``tensor``: the ``SupplyTensor`` to check names against; by default the dataset the
+    file names (``scenario.dataset``, relative to the file that sets it) or the built-in
+    baseline. Raises ``ScenarioError`` listing every problem found.
+    """
+    path = Path(path)
+    problems = Problems()
+    chain = _read_chain(path, problems)
+    problems.raise_if_any(str(path))
+    merged = _merge(chain, problems)
+    root = Loc(chain[0].file)
+
+    sc = _table_fields(merged, "scenario", root, problems)
+    dataset_path: Path | None = None
+    if isinstance(sc.get("dataset"), str):
+        _v, dloc, src = merged.tables["scenario"]["dataset"]
+        dataset_path = src.parent / sc["dataset"]
+        if tensor is None and not dataset_path.exists():
+            problems.add(dloc, sc["dataset"], f"dataset folder {dataset_path} not found",
+                         hint="the path is relative to the file that sets it")
+    if tensor is None and sc.get("dataset") is not BAD and not (
+        dataset_path is not None and not dataset_path.exists()
+    ):
+        from simcore.dataset import load_dataset
+
+        try:
+            tensor = load_dataset(dataset_path)
+        except SupplyShockError as exc:
+            where = merged.tables["scenario"].get("dataset")
+            problems.add(where[1] if where else root.key("scenario").key("dataset"),
+                         sc.get("dataset") or MISSING,
+                         f"cannot load the dataset: {exc}")
+
+    groups = _scenario_groups(merged, tensor, problems)
+    names = _Names(tensor, groups) if tensor is not None else None
+    response = _table_fields(merged, "response", root, problems)
+
+    events: list[tuple[Event, Loc]] = []
+    for item, loc in merged.lists["events"]:
+        event = _event(item, loc, names, problems)
+        if event is not None:
+            events.append((event, loc))
+    n_items = len(merged.lists["events"])
+    known = [item["id"] for item, _ in merged.lists["events"] if isinstance(item.get("id"), str)]
+    sorted_events = _sort_events(events, known, problems)
+    complete = len(events) == n_items and len(sorted_events) == n_items
+    correlations = _correlations(merged.lists["correlations"], known, sorted_events, problems,
+                                 check_pd=complete)
+
+    stockpiles: list[Stockpile] = []
+    capacities: list[Capacity] = []
+    seen_ids: dict[str, Loc] = {}
+    for item, loc in merged.lists["interventions"]:
+        iid = item.get("id")
+        if isinstance(iid, str) and iid in seen_ids:
+            problems.add(loc.key("id"), iid, f"duplicate intervention id (also "
+                         f"{seen_ids[iid].file}: {seen_ids[iid].path})", hint="rename one")
+        elif isinstance(iid, str):
+            seen_ids[iid] = loc
+        got = _intervention(item, loc, names, problems)
+        if isinstance(got, Stockpile):
+            stockpiles.append(got)
+        elif isinstance(got, Capacity):
+            capacities.append(got)
+
+    problems.raise_if_any(chain[0].file)
+    document = _document(merged, path)
+    return Scenario(
+        name=sc["name"],
+        description=sc["description"],
+        horizon_months=sc["horizon_months"],
+        draws=sc["draws"],
+        seed=sc["seed"],
+        dataset=dataset_path,
+        groups=groups,
+        events=sorted_events,
+        correlations=correlations,
+        response={k: d for k, d in response.items() if k != "price_cap"},
+        price_cap=response["price_cap"],
+        stockpiles=tuple(stockpiles),
+        capacities=tuple(capacities),
+        path=path,
+        files=tuple(layer.path for layer in chain),
+        document=document,
+        hash=scenario_hash(document),
+        tensor=tensor,
+    )
+
+
+__all__ = ["load_scenario", "scenario_hash", "ScenarioError"]
