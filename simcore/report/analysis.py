@@ -1,0 +1,386 @@
+"""The numbers behind each figure, from a run's tables (pandas, no plotting).
+
+Every function takes plain DataFrames (the tables of ``simcore.results.Result``) and
+returns a small DataFrame or dict ready to draw or print, so each can be tested on a
+table built by hand. An *exposure* is one (material, stage, country) with need > 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from simcore.errors import ResultError, suggest
+from simcore.report.sensitivity import first_order_indices
+from simcore.report.statistics import exceedance, wilson_interval
+
+KEY = ["material", "stage", "country"]
+SHARE = "shortage_share"
+# A draw counts as short when more than 1 % of horizon need is missing: the same
+# threshold as "months short" in the model (MODEL.md §4).
+SHORT_THRESHOLD = 0.01
+
+
+def normalise(df: pd.DataFrame) -> pd.DataFrame:
+    """Label columns as plain strings (Parquet may give categoricals)."""
+    out = df.copy()
+    for col in ("material", "stage", "country"):
+        if col in out.columns and not pd.api.types.is_object_dtype(out[col]):
+            out[col] = out[col].astype(str)
+    return out
+
+
+def last_stage_of(shortage: pd.DataFrame, stage_order: dict[str, Sequence[str]]) -> dict:
+    """material -> its most downstream stage present in the results.
+
+    ``stage_order`` (material -> stages upstream first) comes from the dataset; a
+    material missing from it keeps its stages in the order they appear in the table.
+    """
+    out = {}
+    for material, stages in shortage.groupby("material", sort=False)["stage"]:
+        present = list(dict.fromkeys(stages))
+        order = [s for s in stage_order.get(material, ()) if s in present]
+        order += [s for s in present if s not in order]
+        out[material] = order[-1]
+    return out
+
+
+def final_stage(df: pd.DataFrame, last: dict[str, str]) -> pd.DataFrame:
+    """Rows at each material's last stage (final demand)."""
+    keep = df["stage"].to_numpy() == df["material"].map(last).to_numpy()
+    return df[keep]
+
+
+def exposure_stats(shortage: pd.DataFrame) -> pd.DataFrame:
+    """Per exposure: mean, P50, P95 of the shortage share and P(short) over draws."""
+    g = shortage.groupby(KEY, sort=False)[SHARE]
+    stats = pd.DataFrame(
+        {
+            "mean": g.mean(),
+            "p50": g.quantile(0.50),
+            "p95": g.quantile(0.95),
+            "p_short": g.apply(lambda s: float((s > SHORT_THRESHOLD).mean())),
+            "draws": g.size(),
+        }
+    )
+    return stats.reset_index()
+
+
+def country_order(countries: Iterable[str], score: pd.Series, partners: Sequence[str]):
+    """Partner economies first (in the dataset's order), then the rest, worst first."""
+    countries = list(countries)
+    first = [c for c in partners if c in countries]
+    rest = sorted(
+        (c for c in countries if c not in first), key=lambda c: (-score.get(c, 0.0), c)
+    )
+    return first + rest, len(first)
+
+
+def heatmap_matrix(stats: pd.DataFrame, last: dict[str, str], partners: Sequence[str]):
+    """P95 shortage share at each material's last stage, materials x countries.
+
+    Returns (matrix, number of partner columns). Cells without need are NaN.
+    Materials keep their order in the results (the dataset's order).
+    """
+    fin = final_stage(stats, last)
+    matrix = fin.pivot_table(index="material", columns="country", values="p95", sort=False)
+    matrix = matrix.reindex(index=list(dict.fromkeys(fin["material"])))
+    order, n_partners = country_order(matrix.columns, matrix.max(axis=0), partners)
+    return matrix[order], n_partners
+
+
+def worst_exposures(stats: pd.DataFrame, n: int) -> pd.DataFrame:
+    """The n exposures with the highest P95 shortage share (ties by the mean).
+
+    Exposures never short at P95 or on average are left out: there is nothing to show.
+    """
+    hit = stats[(stats["p95"] > 0) | (stats["mean"] > 0)]
+    return hit.sort_values(["p95", "mean"], ascending=False, kind="stable").head(n)
+
+
+def exposure_label(material: str, stage: str, country: str, last: dict[str, str]) -> str:
+    """``gallium · USA``; the stage is named where it is not the final one."""
+    if last.get(material) == stage:
+        return f"{material} · {country}"
+    return f"{material} ({stage}) · {country}"
+
+
+def share_by_draw(shortage: pd.DataFrame, exposure, draws: np.ndarray) -> np.ndarray:
+    """One exposure's shortage share for each draw of ``draws`` (0 where absent)."""
+    material, stage, country = exposure
+    rows = shortage[
+        (shortage["material"] == material)
+        & (shortage["stage"] == stage)
+        & (shortage["country"] == country)
+    ]
+    series = pd.Series(rows[SHARE].to_numpy(), index=rows["draw"].to_numpy())
+    return series.reindex(draws, fill_value=0.0).to_numpy(dtype=np.float64)
+
+
+def exceedance_table(
+    shortage: pd.DataFrame, exposures: pd.DataFrame, last: dict, points: int = 201
+) -> pd.DataFrame:
+    """Exceedance curve P(share > x) with its Wilson 95 % band for each exposure.
+
+    Columns: label, x, p, low, high. The grid runs from 0 to the largest share seen.
+    """
+    draws = np.sort(shortage["draw"].unique())
+    frames = []
+    top = 0.0
+    values = {}
+    for row in exposures.itertuples(index=False):
+        ex = (row.material, row.stage, row.country)
+        values[ex] = share_by_draw(shortage, ex, draws)
+        top = max(top, float(values[ex].max()))
+    grid = np.linspace(0.0, max(top, 1e-3) * 1.02, points)
+    for ex, v in values.items():
+        p, low, high = exceedance(v, grid)
+        frames.append(
+            pd.DataFrame(
+                {"label": exposure_label(*ex, last), "x": grid, "p": p, "low": low, "high": high}
+            )
+        )
+    if not frames:
+        return pd.DataFrame(columns=["label", "x", "p", "low", "high"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def choose_countries(
+    stats: pd.DataFrame,
+    partners: Sequence[str],
+    requested: Sequence[str] | None = None,
+    n: int = 4,
+) -> list[str]:
+    """Countries for the fan charts: those asked for, else the worst-hit partners.
+
+    Without a ``partners`` group (or no partner ever short), the worst-hit countries.
+    An unknown requested country is an error that lists the countries in the results.
+    """
+    known = list(dict.fromkeys(stats["country"]))
+    if requested:
+        for c in requested:
+            if c not in known:
+                raise ResultError(
+                    f"--countries: no results for country {c!r}{suggest(c, known)}; "
+                    f"countries in these results: {', '.join(known)}"
+                )
+        return list(dict.fromkeys(requested))
+    worst = stats.groupby("country")["p95"].max()
+    worst = worst[worst > 0].sort_values(ascending=False, kind="stable")
+    pick = [c for c in worst.index if c in set(partners)][:n]
+    if not pick:
+        pick = list(worst.index[:n])
+    return pick
+
+
+def monthly_quantiles(monthly: pd.DataFrame, country: str) -> pd.DataFrame:
+    """One country's monthly shortage-share quantiles, per material, sorted by month."""
+    rows = monthly[monthly["country"] == country]
+    return rows.sort_values(["material", "month"], kind="stable")
+
+
+def quantile_columns(monthly: pd.DataFrame) -> dict[int, str]:
+    """Percentile -> column of monthly.parquet (p5 … p95, any case, with a suffix)."""
+    out = {}
+    for q in (5, 25, 50, 75, 95):
+        for col in monthly.columns:
+            low = col.lower()
+            if low in (f"p{q}", f"p{q:02d}", f"share_p{q}", f"shortage_share_p{q}", f"q{q}"):
+                out[q] = col
+                break
+    missing = [q for q in (5, 25, 50, 75, 95) if q not in out]
+    if missing:
+        raise ResultError(
+            "monthly.parquet has no columns for percentiles "
+            + ", ".join(f"P{q}" for q in missing)
+            + f"; its columns: {', '.join(monthly.columns)}"
+        )
+    return out
+
+
+def price_split(
+    shortage: pd.DataFrame, last: dict[str, str], origins: dict[str, Sequence[str]]
+) -> pd.DataFrame:
+    """Price index per draw and material: the origin versus the rest of the market.
+
+    For each material with a known origin (the countries whose events restrict it), one
+    row per draw: the origin's mean price index over the horizon (several origins:
+    weighted by need), and the rest's need-weighted mean and peak price index. Columns:
+    material, draw, origin, origin_mean, rest_mean, rest_peak.
+    """
+    fin = final_stage(shortage, last)
+    frames = []
+    for material, rows in fin.groupby("material", sort=False):
+        src = [c for c in origins.get(material, ()) if c in set(rows["country"])]
+        is_origin = rows["country"].isin(src).to_numpy()
+        rest = rows[~is_origin]
+        if rest.empty:
+            continue
+        w = rest["need_t"].to_numpy()
+        agg = pd.DataFrame(
+            {
+                "draw": rest["draw"].to_numpy(),
+                "wm": w * rest["price_index_mean"].to_numpy(),
+                "wp": w * rest["price_index_peak"].to_numpy(),
+                "w": w,
+            }
+        ).groupby("draw").sum()
+        out = pd.DataFrame(
+            {
+                "material": material,
+                "draw": agg.index.to_numpy(),
+                "origin": "+".join(src),
+                "rest_mean": (agg["wm"] / agg["w"]).to_numpy(),
+                "rest_peak": (agg["wp"] / agg["w"]).to_numpy(),
+            }
+        )
+        if src:
+            o = rows[is_origin]
+            ow = o["need_t"].to_numpy()
+            oagg = pd.DataFrame(
+                {"draw": o["draw"].to_numpy(), "wm": ow * o["price_index_mean"].to_numpy(),
+                 "w": ow}
+            ).groupby("draw").sum()
+            out["origin_mean"] = (oagg["wm"] / oagg["w"]).reindex(out["draw"]).to_numpy()
+        else:
+            out["origin_mean"] = np.nan
+        frames.append(out)
+    cols = ["material", "draw", "origin", "origin_mean", "rest_mean", "rest_peak"]
+    if not frames:
+        return pd.DataFrame(columns=cols)
+    return pd.concat(frames, ignore_index=True)[cols]
+
+
+# --- drivers and sensitivity ----------------------------------------------------------
+
+
+def driver_inputs(drivers: pd.DataFrame) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The drivers table as (draws, name -> values), ready for the estimator.
+
+    Dropped: inputs constant over the draws (nothing to explain with), and an event's
+    occurrence uniform where its ``fired`` flag is present (the flag carries the same
+    information, and reads better). An event's onset is undefined (NaN) in draws where
+    the event did not fire, so that the onset index measures the timing alone and does
+    not count the firing a second time (``sensitivity`` module docstring).
+    """
+    if "draw" not in drivers.columns:
+        raise ResultError(f"drivers table has no 'draw' column; its columns: {list(drivers)}")
+    d = drivers.sort_values("draw", kind="stable")
+    names = [c for c in d.columns if c != "draw"]
+    out = {}
+    for name in names:
+        if name.endswith("/occurs") and name[: -len("occurs")] + "fired" in names:
+            continue
+        values = d[name].to_numpy()
+        if values.dtype == bool:
+            values = values.astype(np.float64)
+        elif not np.issubdtype(values.dtype, np.number):
+            continue
+        values = values.astype(np.float64)
+        fired = name[: -len("onset")] + "fired"
+        if name.endswith("/onset") and fired in names:
+            values = np.where(d[fired].to_numpy().astype(bool), values, np.nan)
+        finite = values[~np.isnan(values)]
+        if finite.size == 0 or (finite.min() == finite.max() and finite.size == values.size):
+            continue
+        out[name] = values
+    return d["draw"].to_numpy(), out
+
+
+def driver_label(name: str) -> str:
+    """``event/cn-ga/severity`` -> ``cn-ga: severity``; ``response/x`` -> ``x``."""
+    parts = name.split("/")
+    if len(parts) == 3 and parts[0] in ("event", "intervention"):
+        return f"{parts[1]}: {parts[2].replace('_', ' ')}"
+    if len(parts) == 2 and parts[0] == "response":
+        return parts[1].replace("_", " ")
+    return name
+
+
+def sensitivity_table(
+    shortage: pd.DataFrame,
+    drivers: pd.DataFrame,
+    exposures: pd.DataFrame,
+    n_boot: int = 200,
+    bins: int | None = None,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """First-order indices of each exposure's shortage share to every driver.
+
+    Long table: material, stage, country, driver, index, ci_low, ci_high, bins, draws;
+    sorted by exposure (in the order given) then index, largest first. An exposure whose
+    shortage never varies gets no rows (nothing to explain).
+    """
+    draws, inputs = driver_inputs(drivers)
+    frames = []
+    for row in exposures.itertuples(index=False):
+        ex = (row.material, row.stage, row.country)
+        y = share_by_draw(shortage, ex, draws)
+        if not np.ptp(y) > 0 or not inputs:
+            continue
+        res = first_order_indices(inputs, y, bins=bins, n_boot=n_boot, seed=seed)
+        frame = pd.DataFrame(
+            {
+                "material": ex[0],
+                "stage": ex[1],
+                "country": ex[2],
+                "driver": list(res.names),
+                "index": res.index,
+                "ci_low": res.low,
+                "ci_high": res.high,
+                "bins": res.bins,
+                "draws": res.n,
+            }
+        )
+        frames.append(frame.sort_values("index", ascending=False, kind="stable"))
+    cols = ["material", "stage", "country", "driver", "index", "ci_low", "ci_high", "bins",
+            "draws"]
+    if not frames:
+        return pd.DataFrame(columns=cols)
+    return pd.concat(frames, ignore_index=True)[cols]
+
+
+# --- policy comparison ----------------------------------------------------------------
+
+
+def paired_changes(
+    base: pd.DataFrame, other: pd.DataFrame, exposures: pd.DataFrame, last: dict
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Draw-by-draw change of the shortage share (other - base) per exposure.
+
+    Both runs must share their draws (same seed: common random numbers make the
+    difference in each draw the policy's effect alone). Returns (per-draw changes with
+    columns label, draw, change; a summary per exposure with mean shares, mean change,
+    P(improve) with its Wilson 95 % interval and P(worse)). A change within 1e-12 counts
+    as no change.
+    """
+    draws = np.intersect1d(base["draw"].unique(), other["draw"].unique())
+    if draws.size == 0:
+        raise ResultError("the two runs share no draw index: nothing to compare draw by draw")
+    per_draw, summary = [], []
+    for row in exposures.itertuples(index=False):
+        ex = (row.material, row.stage, row.country)
+        a = share_by_draw(base, ex, draws)
+        b = share_by_draw(other, ex, draws)
+        change = b - a
+        label = exposure_label(*ex, last)
+        per_draw.append(pd.DataFrame({"label": label, "draw": draws, "change": change}))
+        better = int((change < -1e-12).sum())
+        worse = int((change > 1e-12).sum())
+        low, high = wilson_interval(better, draws.size)
+        summary.append(
+            {
+                "material": ex[0], "stage": ex[1], "country": ex[2], "label": label,
+                "mean_base": a.mean(), "mean_policy": b.mean(), "mean_change": change.mean(),
+                "p_improve": better / draws.size, "p_improve_low": float(low),
+                "p_improve_high": float(high), "p_worse": worse / draws.size,
+                "draws": int(draws.size),
+            }
+        )
+    return (
+        pd.concat(per_draw, ignore_index=True) if per_draw else pd.DataFrame(
+            columns=["label", "draw", "change"]),
+        pd.DataFrame(summary),
+    )

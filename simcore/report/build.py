@@ -1,0 +1,380 @@
+"""Assemble the report of a run (and of policy variants compared with it).
+
+``write_report(result_dir, compare_dirs, out)`` writes one self-contained HTML file;
+``write_figures(..., out_dir)`` writes the same figures as PNG files for slides. Both
+read the run through ``simcore.results.load_result`` and draw through ``figures`` (the
+optional matplotlib extra). Nothing half-written stays on disk if a step fails.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from simcore.errors import ResultError
+from simcore.report import analysis as an
+from simcore.report import figures as fg
+from simcore.report.html import Section, esc, render, table
+
+
+@dataclass
+class Run:
+    """One run's tables and manifest, with label columns as plain strings."""
+
+    name: str
+    path: Path
+    shortage: pd.DataFrame
+    drivers: pd.DataFrame
+    monthly: pd.DataFrame
+    manifest: dict
+
+
+@dataclass
+class Options:
+    countries: Sequence[str] | None = None  # fan-chart countries; None: worst partners
+    top: int = 6  # exposures in the exceedance curves and the policy comparison
+    top_drivers: int = 4  # exposures in the tornado chart
+    n_boot: int = 200  # bootstrap resamples of the sensitivity indices
+    seed: int = 0  # bootstrap seed (the report is reproducible)
+
+
+@dataclass
+class Context:
+    """What the report needs from the dataset, with fallbacks when it is not at hand."""
+
+    partners: tuple[str, ...] = ()
+    stage_order: dict = field(default_factory=dict)
+    dataset_note: str = ""
+
+
+def lookup(manifest: dict, *paths: str, default=None):
+    """The first of several dotted key paths present in the manifest."""
+    for path in paths:
+        node = manifest
+        for key in path.split("."):
+            if isinstance(node, dict) and key in node:
+                node = node[key]
+            else:
+                break
+        else:
+            return node
+    return default
+
+
+def load_run(path) -> Run:
+    from simcore.results import load_result
+
+    path = Path(path)
+    result = load_result(path)
+    manifest = dict(getattr(result, "manifest", {}) or {})
+    name = lookup(manifest, "scenario.name", "scenario_name", "name") or path.name
+    return Run(
+        name=str(name),
+        path=path,
+        shortage=an.normalise(result.shortage),
+        drivers=result.drivers,
+        monthly=an.normalise(result.monthly),
+        manifest=manifest,
+    )
+
+
+def context_for(run: Run) -> Context:
+    """Partner economies and stage order from the run's dataset (built-in if unnamed)."""
+    from simcore.dataset import load_dataset
+
+    where = lookup(run.manifest, "dataset.path", "dataset_path")
+    try:
+        tensor = load_dataset(where if where not in ("", "builtin", "built-in") else None)
+    except Exception as exc:  # the report still works, with a plainer country order
+        return Context(dataset_note=f"dataset not available ({exc}); countries sorted by "
+                       "exposure, without the partners group")
+    note = ""
+    recorded = lookup(run.manifest, "dataset.hash", "dataset_hash")
+    if recorded and recorded != tensor.hash:
+        note = (f"the dataset at {where or 'the built-in path'} has changed since the run "
+                "(hash differs); its groups are used for ordering only")
+    return Context(
+        partners=tuple(tensor.groups.get("partners", ())),
+        stage_order=dict(zip(tensor.materials, tensor.stages, strict=True)),
+        dataset_note=note,
+    )
+
+
+def origins_from_prices(shortage: pd.DataFrame, last: dict) -> dict[str, list[str]]:
+    """Countries whose price index falls below 1 in some draw, per material.
+
+    In the model only an origin holding supply that a control strands sees its price
+    fall (MODEL.md §3.6), so these are the origins whose controls bite.
+    """
+    fin = an.final_stage(shortage, last)
+    low = fin[fin["price_index_mean"] < 1.0 - 1e-9]
+    return {m: list(dict.fromkeys(g["country"])) for m, g in low.groupby("material")}
+
+
+def _pct(v: float) -> str:
+    return f"{100 * v:.1f}%"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "x"
+
+
+# --- the sections -------------------------------------------------------------------
+
+
+def sections(base: Run, compares: Sequence[Run], opts: Options) -> list[Section]:
+    """Every section of the report, figures still as matplotlib Figures.
+
+    Section.figures holds (id, alt, Figure) here; the writers turn them into PNG.
+    """
+    fg.require_matplotlib()
+    ctx = context_for(base)
+    last = an.last_stage_of(base.shortage, ctx.stage_order)
+    stats = an.exposure_stats(base.shortage)
+    worst = an.worst_exposures(stats, opts.top)
+    labels = {
+        (r.material, r.stage, r.country): an.exposure_label(r.material, r.stage, r.country, last)
+        for r in stats.itertuples(index=False)
+    }
+    draws = int(base.shortage["draw"].nunique())
+    out = []
+
+    matrix, n_partners = an.heatmap_matrix(stats, last, ctx.partners)
+    text = (
+        "The 95th percentile of each country's shortage over the horizon, as a share of "
+        "its horizon need, at each material's final stage: in one draw in twenty the "
+        "shortage is at least this large. Partner economies come first (left of the "
+        "black line), then the other countries, worst first. Grey cells: no need for "
+        "that material."
+    )
+    if ctx.dataset_note:
+        text += "\n\n" + ctx.dataset_note
+    out.append(Section("heatmap", "Where the shortage is: P95 shortage share", text,
+                       [("fig-heatmap", "Heatmap of P95 shortage share, materials by "
+                         "countries", fg.heatmap_figure(matrix, n_partners))]))
+
+    rows = [
+        {"exposure": labels[(r.material, r.stage, r.country)], "mean": _pct(r.mean),
+         "p50": _pct(r.p50), "p95": _pct(r.p95), "p_short": _pct(r.p_short)}
+        for r in worst.itertuples(index=False)
+    ]
+    ex_table = table(rows, [("exposure", "exposure"), ("mean", "mean share"),
+                            ("p50", "P50"), ("p95", "P95"),
+                            ("p_short", "P(short > 1 %)")], {"exposure"})
+    out.append(Section(
+        "exceedance", "How likely: exceedance curves",
+        f"For the {len(worst)} worst exposures (highest P95), the probability that the "
+        "shortage share exceeds each level x, estimated from the "
+        f"{draws} draws. The shaded band is the 95 % Wilson interval of that probability: "
+        "it narrows with more draws, and is the Monte Carlo error, not the model's.",
+        [("fig-exceedance", "Exceedance curves of the worst exposures with 95 % "
+          "confidence bands", fg.exceedance_figure(an.exceedance_table(base.shortage,
+                                                                        worst, last)))],
+        ex_table,
+    ))
+
+    countries = an.choose_countries(stats, ctx.partners, opts.countries)
+    qcols = an.quantile_columns(base.monthly)
+    fans = [
+        (f"fig-fan-{_slug(c)}", f"Monthly shortage share fan chart for {c}",
+         fg.fan_figure(an.monthly_quantiles(base.monthly, c), c, qcols))
+        for c in countries
+    ]
+    out.append(Section(
+        "fans", "When: monthly shortage share",
+        "Month by month, the spread over draws of each country's shortage share at the "
+        "final stage: the light band holds 90 % of draws (P5–P95), the dark band half "
+        "(P25–P75), the line is the median. Percentiles are taken month by month, so "
+        "the median line is not one draw's path. Countries: "
+        + (", ".join(countries) if countries else "none is ever short") + ".",
+        fans,
+    ))
+
+    origins = origins_from_prices(base.shortage, last)
+    out.append(Section(
+        "prices", "Prices: the origin against the rest of the market",
+        "Price index relative to the reference price, per draw. A control splits the "
+        "market: buyers outside the origin pay more (red: the peak month; blue: the "
+        "mean over the horizon, both weighted by need), while the origin, holding supply "
+        "it may not export, sees its price fall (green). Origins are the countries "
+        "whose price falls in some draw; a material without one shows the rest only.",
+        [("fig-price", "Price index distributions, origin versus rest of the market",
+          fg.price_figure(an.price_split(base.shortage, last, origins)))],
+    ))
+
+    top_ex = worst.head(opts.top_drivers)
+    sens = an.sensitivity_table(base.shortage, base.drivers, top_ex, n_boot=opts.n_boot,
+                                seed=opts.seed)
+    out.append(Section(
+        "drivers", "Why: drivers of the shortage (sensitivity)",
+        "For each of the worst exposures, the share of the draw-to-draw variance of its "
+        "shortage share that each sampled input explains on its own (first-order "
+        "index, estimated by binning the input into equal-count bins, with a "
+        "correction for noise; whiskers: 95 % bootstrap interval over draws). Indices "
+        "near 0 mean the input does not matter alone. When the indices add up to much "
+        "less than 1 the inputs act together (a severity matters only in draws where "
+        "its event fires). Full table: `supplyshock sensitivity RESULT_DIR`.",
+        [("fig-tornado", "Tornado chart of first-order sensitivity indices per exposure",
+          fg.tornado_figure(sens, labels))],
+    ))
+
+    for other in compares:
+        out.append(_compare_section(base, other, worst, last))
+
+    out.append(_provenance_section(base, compares))
+    return out
+
+
+def _compare_section(base: Run, other: Run, worst: pd.DataFrame, last: dict) -> Section:
+    seed_a = lookup(base.manifest, "seed")
+    seed_b = lookup(other.manifest, "seed")
+    if seed_a is not None and seed_b is not None and seed_a != seed_b:
+        raise ResultError(
+            f"{other.path}: run with seed {seed_b}, the base {base.path} with seed "
+            f"{seed_a}; a draw-by-draw comparison needs the same seed (common random "
+            f"numbers): rerun it with --seed {seed_a}"
+        )
+    per_draw, summary = an.paired_changes(base.shortage, other.shortage, worst, last)
+    rows = [
+        {"exposure": r.label, "base": _pct(r.mean_base), "policy": _pct(r.mean_policy),
+         "change": f"{100 * r.mean_change:+.2f} pp",
+         "better": f"{_pct(r.p_improve)} [{_pct(r.p_improve_low)}–{_pct(r.p_improve_high)}]",
+         "worse": _pct(r.p_worse)}
+        for r in summary.itertuples(index=False)
+    ]
+    html = table(rows, [("exposure", "exposure"), ("base", "mean share, base"),
+                        ("policy", f"mean share, {other.name}"), ("change", "mean change"),
+                        ("better", "P(better) [95 % CI]"), ("worse", "P(worse)")],
+                 {"exposure"})
+    n = int(summary["draws"].iloc[0]) if len(summary) else 0
+    return Section(
+        f"compare-{_slug(other.name)}", f"Policy: {other.name} against {base.name}",
+        f"Both runs share their seed, so draw i of each faces the same events: the change "
+        f"in draw i is the policy's effect alone (common random numbers, {n} paired "
+        "draws). The box shows how the change of the shortage share spreads over draws; "
+        "P(better) is the share of draws where the policy lowers the shortage, with its "
+        "95 % Wilson interval.",
+        [(f"fig-compare-{_slug(other.name)}",
+          f"Draw-by-draw change of shortage share, {other.name} versus {base.name}",
+          fg.compare_figure(per_draw, summary, other.name))],
+        html,
+    )
+
+
+def _flatten(d: dict, prefix: str = "") -> list[tuple[str, str]]:
+    out = []
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out += _flatten(v, key + ".")
+        elif isinstance(v, list | tuple):
+            out.append((key, " ".join(str(x) for x in v)))
+        else:
+            out.append((key, str(v)))
+    return out
+
+
+def scenario_text(run: Run) -> tuple[str | None, str]:
+    """(the scenario file's text or None, a note on where it came from)."""
+    where = lookup(run.manifest, "scenario.path", "scenario_path", "scenario")
+    if not isinstance(where, str) or not where:
+        return None, "The manifest names no scenario file."
+    candidates = [Path(where)]
+    if not Path(where).is_absolute():
+        candidates.append(run.path / where)
+    for p in candidates:
+        if p.is_file():
+            return p.read_text(encoding="utf-8", errors="replace"), f"Scenario file: {p}"
+    return None, (f"The scenario file {where} named in the manifest is missing; its hash "
+                  "in the provenance table identifies the version that was run.")
+
+
+def _provenance_section(base: Run, compares: Sequence[Run]) -> Section:
+    parts = []
+    for run in (base, *compares):
+        rows = [{"key": k, "value": v} for k, v in _flatten(run.manifest)]
+        parts.append(f"<h3>{esc(run.name)} <small>({esc(run.path)})</small></h3>")
+        parts.append(table(rows, [("key", "field"), ("value", "value")], {"key", "value"}))
+        text, note = scenario_text(run)
+        parts.append(f"<p>{esc(note)}</p>")
+        if text is None:
+            parts.append('<p class="note">Scenario file not available.</p>')
+        else:
+            parts.append(f"<pre>{esc(text)}</pre>")
+    return Section(
+        "provenance", "Provenance",
+        "Everything needed to rerun these results bit for bit: scenario, dataset hash, "
+        "seed, draws, versions and command, as recorded in each run's manifest "
+        "(run.json).",
+        [],
+        "".join(parts),
+    )
+
+
+# --- writers --------------------------------------------------------------------------
+
+
+def _load(result_dir, compare_dirs) -> tuple[Run, list[Run]]:
+    return load_run(result_dir), [load_run(d) for d in compare_dirs]
+
+
+def write_report(result_dir, compare_dirs=(), out="report.html", options=None) -> Path:
+    """Write the self-contained HTML report; returns its path."""
+    opts = options or Options()
+    base, compares = _load(result_dir, compare_dirs)
+    secs = sections(base, compares, opts)
+    for s in secs:
+        s.figures = [(fid, alt, fg.png_bytes(fig)) for fid, alt, fig in s.figures]
+    draws = base.shortage["draw"].nunique()
+    page = render(
+        f"supplyshock report: {base.name}",
+        f"{draws} draws · seed {lookup(base.manifest, 'seed', default='?')} · "
+        f"results {base.path}",
+        secs,
+    )
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(page)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out
+
+
+def write_figures(result_dir, compare_dirs=(), out="figures", options=None) -> list[Path]:
+    """Write each figure as ``<out>/<figure id>.png``; returns the paths."""
+    opts = options or Options()
+    base, compares = _load(result_dir, compare_dirs)
+    secs = sections(base, compares, opts)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ResultError(f"--out {out}: exists and is not a folder; name a folder for PNGs")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    written = []
+    try:
+        for s in secs:
+            for fid, _, fig in s.figures:
+                name = fid.removeprefix("fig-") + ".png"
+                (tmp / name).write_bytes(fg.png_bytes(fig, dpi=150))
+                written.append(name)
+        out.mkdir(exist_ok=True)
+        for name in written:
+            os.replace(tmp / name, out / name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return [out / n for n in written]
+
+
+__all__ = ["Options", "write_figures", "write_report"]

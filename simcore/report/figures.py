@@ -1,0 +1,335 @@
+"""The report's figures: each function takes the small tables of ``analysis`` and returns
+a matplotlib ``Figure``.
+
+matplotlib is the optional ``plot`` extra and is imported only when a figure is drawn.
+Figures are built with the object-oriented API (``matplotlib.figure.Figure``, rendered by
+the Agg canvas): no pyplot, no global figure registry, no display needed.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+import pandas as pd
+
+from simcore.errors import SupplyShockError
+
+INSTALL_HINT = "pip install 'supplyshock[plot]'"
+
+# Colours: one qualitative palette (matplotlib's tab10) for lines; blue fans; a
+# sequential map for the heatmap where white means no shortage.
+FAN_COLOUR = "#1f77b4"
+HEAT_CMAP = "YlOrRd"
+ORIGIN_COLOUR, REST_COLOUR, PEAK_COLOUR = "#2ca02c", "#1f77b4", "#d62728"
+# readable ticks for a log price axis; those inside the data range are shown
+PRICE_TICKS = (0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0, 5.0, 7.0,
+               10.0, 15.0, 20.0)
+
+
+def require_matplotlib():
+    """Import matplotlib (Agg) or explain how to install it."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise SupplyShockError(
+            "the report draws its figures with matplotlib, which is not installed; "
+            f"install the plotting extra: {INSTALL_HINT}"
+        ) from None
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    return Figure
+
+
+def png_bytes(fig, dpi: int = 110) -> bytes:
+    """The figure as PNG bytes."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", facecolor="white")
+    return buf.getvalue()
+
+
+def _percent(ax, axis: str = "x", decimals: int | None = None) -> None:
+    from matplotlib.ticker import PercentFormatter
+
+    fmt = PercentFormatter(xmax=1.0, decimals=decimals)
+    (ax.xaxis if axis == "x" else ax.yaxis).set_major_formatter(fmt)
+
+
+def _message_figure(text: str, width: float = 8.0):
+    Figure = require_matplotlib()
+    fig = Figure(figsize=(width, 1.2))
+    ax = fig.add_subplot()
+    ax.axis("off")
+    ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=11, wrap=True)
+    return fig
+
+
+def heatmap_figure(matrix: pd.DataFrame, n_partners: int, title: str = ""):
+    """P95 shortage share, materials (rows) x countries (columns); NaN cells grey."""
+    Figure = require_matplotlib()
+    import matplotlib
+
+    if matrix.empty:
+        return _message_figure("No exposure in these results.")
+    nrows, ncols = matrix.shape
+    fig = Figure(
+        figsize=(min(max(7.0, 0.42 * ncols + 3.0), 22.0), max(2.8, 0.42 * nrows + 1.8)),
+        layout="constrained",
+    )
+    ax = fig.add_subplot()
+    values = matrix.to_numpy(dtype=np.float64)
+    top = float(np.nanmax(values)) if np.isfinite(values).any() else 0.0
+    vmax = max(top, 0.05)
+    cmap = matplotlib.colormaps[HEAT_CMAP].copy()
+    cmap.set_bad("#d9d9d9")
+    im = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=0.0, vmax=vmax,
+                   aspect="auto", interpolation="nearest")
+    ax.set_xticks(range(ncols), matrix.columns, rotation=90, fontsize=8)
+    ax.set_yticks(range(nrows), matrix.index, fontsize=9)
+    ax.tick_params(length=0)
+    if ncols <= 60:
+        size = 7 if ncols <= 30 else 5.5
+        for r in range(nrows):
+            for c in range(ncols):
+                v = values[r, c]
+                if not np.isfinite(v) or v < 0.005:
+                    continue
+                colour = "white" if v > 0.6 * vmax else "black"
+                ax.text(c, r, f"{100 * v:.0f}", ha="center", va="center", fontsize=size,
+                        color=colour)
+    if 0 < n_partners < ncols:
+        ax.axvline(n_partners - 0.5, color="black", lw=1.5)
+    for tick in ax.get_xticklabels()[:n_partners]:
+        tick.set_fontweight("bold")
+    ax.set_xticks(np.arange(-0.5, ncols, 1), minor=True)
+    ax.set_yticks(np.arange(-0.5, nrows, 1), minor=True)
+    ax.grid(which="minor", color="white", lw=0.8)
+    ax.tick_params(which="minor", length=0)
+    for side in ax.spines.values():
+        side.set_visible(False)
+    bar = fig.colorbar(im, ax=ax, shrink=0.9, pad=0.01)
+    bar.set_label("P95 shortage share of horizon need")
+    bar.ax.yaxis.set_major_formatter(
+        matplotlib.ticker.PercentFormatter(xmax=1.0, decimals=0)
+    )
+    default = "P95 shortage share at the final stage (numbers in %; grey: no need)"
+    if n_partners:
+        default += "\npartner economies in bold, left of the black line"
+    ax.set_title(title or default, fontsize=11)
+    return fig
+
+
+def exceedance_figure(table: pd.DataFrame):
+    """Exceedance curves P(share > x) with their Wilson 95 % bands, one line each."""
+    Figure = require_matplotlib()
+    if table.empty:
+        return _message_figure("No exposure is ever short: no exceedance curve to draw.")
+    fig = Figure(figsize=(9.0, 5.0), layout="constrained")
+    ax = fig.add_subplot()
+    for i, (label, rows) in enumerate(table.groupby("label", sort=False)):
+        colour = f"C{i % 10}"
+        ax.fill_between(rows["x"], rows["low"], rows["high"], step="post", color=colour,
+                        alpha=0.18, lw=0)
+        ax.step(rows["x"], rows["p"], where="post", color=colour, lw=1.8, label=label)
+    ax.set_xlim(0.0, float(table["x"].max()))
+    ax.set_ylim(0.0, 1.02)
+    _percent(ax, "x")
+    _percent(ax, "y", 0)
+    ax.set_xlabel("shortage share of horizon need, x")
+    ax.set_ylabel("probability that the shortage share exceeds x")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, frameon=False, loc="upper right")
+    ax.set_title("Exceedance curves of the worst exposures (bands: 95 % Wilson interval)",
+                 fontsize=11)
+    return fig
+
+
+def fan_figure(quant: pd.DataFrame, country: str, qcols: dict[int, str]):
+    """Monthly shortage share of one country, one panel per material that is ever short.
+
+    Bands P5-P95 and P25-P75, median line. Materials never short at P95 get no panel;
+    they are named in a note under the figure.
+    """
+    Figure = require_matplotlib()
+    hit, calm = [], []
+    for material, rows in quant.groupby("material", sort=False):
+        (hit if rows[qcols[95]].max() > 0 else calm).append(material)
+    if not hit:
+        return _message_figure(f"{country}: no material is short in any month, even at P95.")
+    ncols = min(4, len(hit))
+    nrows = math.ceil(len(hit) / ncols)
+    fig = Figure(figsize=(3.4 * ncols + 0.6, 2.5 * nrows + 0.9), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False, sharex=True)
+    for ax, material in zip(axes.flat, hit, strict=False):
+        rows = quant[quant["material"] == material]
+        m = rows["month"].to_numpy()
+        ax.fill_between(m, rows[qcols[5]], rows[qcols[95]], color=FAN_COLOUR, alpha=0.18,
+                        lw=0, label="P5–P95")
+        ax.fill_between(m, rows[qcols[25]], rows[qcols[75]], color=FAN_COLOUR, alpha=0.38,
+                        lw=0, label="P25–P75")
+        ax.plot(m, rows[qcols[50]], color=FAN_COLOUR, lw=1.6, label="median")
+        ax.set_title(material, fontsize=10)
+        ax.set_ylim(0.0, max(0.02, float(rows[qcols[95]].max()) * 1.08))
+        ax.set_xlim(float(m.min()), float(m.max()))
+        _percent(ax, "y", 0)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(hit):]:
+        ax.axis("off")
+    for ax in axes[-1]:
+        ax.set_xlabel("month")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("monthly shortage share")
+    axes.flat[0].legend(fontsize=7, frameon=False, loc="upper right")
+    title = f"{country}: monthly shortage share (fan: P5–P95, P25–P75, median)"
+    if calm:
+        title += f"\nnever short at P95: {', '.join(calm)}"
+    fig.suptitle(title, fontsize=11)
+    return fig
+
+
+def _box_stats(values: np.ndarray, label: str) -> dict:
+    """Box P25-P75, median, whiskers P5-P95 (fliers not drawn: thousands of draws)."""
+    v = values[np.isfinite(values)]
+    q5, q25, q50, q75, q95 = np.quantile(v, [0.05, 0.25, 0.5, 0.75, 0.95])
+    return {"label": label, "whislo": q5, "q1": q25, "med": q50, "q3": q75, "whishi": q95,
+            "mean": float(v.mean()), "fliers": []}
+
+
+def price_figure(split: pd.DataFrame):
+    """Price index distributions per material: the origin versus the rest of the market."""
+    Figure = require_matplotlib()
+    moved = []
+    for material, rows in split.groupby("material", sort=False):
+        vals = rows[["origin_mean", "rest_mean", "rest_peak"]].to_numpy(dtype=np.float64)
+        if np.nanmax(np.abs(vals - 1.0)) > 1e-9:
+            moved.append(material)
+    if not moved:
+        return _message_figure("No price moves in any draw.")
+    fig = Figure(figsize=(9.0, 0.95 * len(moved) + 1.6), layout="constrained")
+    ax = fig.add_subplot()
+    stats, colours, positions, ticks = [], [], [], []
+    for i, material in enumerate(moved):
+        rows = split[split["material"] == material]
+        base = 4 * (len(moved) - 1 - i)
+        origin = rows["origin"].iloc[0]
+        entries = [("rest_peak", "rest: peak", PEAK_COLOUR, 2.0),
+                   ("rest_mean", "rest: mean", REST_COLOUR, 1.0)]
+        if origin:
+            entries.append(("origin_mean", f"{origin}: mean", ORIGIN_COLOUR, 0.0))
+        for col, label, colour, offset in entries:
+            stats.append(_box_stats(rows[col].to_numpy(dtype=np.float64), label))
+            colours.append(colour)
+            positions.append(base + offset)
+        ticks.append((base + 1.0, material))
+    boxes = ax.bxp(stats, positions=positions, orientation="horizontal", widths=0.75,
+                   showfliers=False, patch_artist=True, showmeans=False)
+    for patch, colour in zip(boxes["boxes"], colours, strict=True):
+        patch.set_facecolor(colour)
+        patch.set_alpha(0.55)
+    for med in boxes["medians"]:
+        med.set_color("black")
+    ax.set_yticks([t for t, _ in ticks], [m for _, m in ticks])
+    ax.axvline(1.0, color="grey", lw=1, ls="--")
+    ax.set_xscale("log")
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
+
+    lo = min(s["whislo"] for s in stats)
+    hi = max(s["whishi"] for s in stats)
+    ticks = [t for t in PRICE_TICKS if lo / 1.15 <= t <= hi * 1.15] or [1.0]
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}×"))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("price index (1 = reference price; log scale)")
+    ax.grid(axis="x", alpha=0.3)
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color=PEAK_COLOUR, alpha=0.55, label="rest of market: peak month"),
+               Patch(color=REST_COLOUR, alpha=0.55, label="rest of market: horizon mean"),
+               Patch(color=ORIGIN_COLOUR, alpha=0.55, label="origin: horizon mean")]
+    ax.legend(handles=handles, fontsize=8, frameon=False, loc="upper center",
+              bbox_to_anchor=(0.5, -0.12 if len(moved) > 2 else -0.2), ncols=3)
+    ax.set_title("Price index over draws (box: P25–P75, whiskers: P5–P95, line: median)",
+                 fontsize=11)
+    return fig
+
+
+def tornado_figure(sens: pd.DataFrame, labels: dict, top: int = 8):
+    """First-order indices of the main drivers, one panel per exposure, with their CIs."""
+    Figure = require_matplotlib()
+    from simcore.report.analysis import driver_label
+
+    groups = [(k, g) for k, g in sens.groupby(["material", "stage", "country"], sort=False)]
+    if not groups:
+        return _message_figure("No exposure varies across draws: no driver to rank.")
+    ncols = min(2, len(groups))
+    nrows = math.ceil(len(groups) / ncols)
+    fig = Figure(figsize=(6.2 * ncols, (0.36 * top + 1.1) * nrows + 0.4), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for ax, (key, full) in zip(axes.flat, groups, strict=False):
+        g = full.sort_values("index", ascending=False, kind="stable").head(top)[::-1]
+        y = np.arange(len(g))
+        est = g["index"].to_numpy(dtype=np.float64)
+        low = g["ci_low"].to_numpy(dtype=np.float64)
+        high = g["ci_high"].to_numpy(dtype=np.float64)
+        shown = np.clip(est, 0.0, None)
+        err = np.vstack([np.clip(shown - low, 0, None), np.clip(high - shown, 0, None)])
+        err = np.nan_to_num(err)
+        ax.barh(y, shown, color="#4c72b0", alpha=0.85, height=0.65)
+        ax.errorbar(shown, y, xerr=err, fmt="none", ecolor="black", elinewidth=1, capsize=2)
+        for yi, v, h in zip(y, est, np.nan_to_num(high, nan=0.0), strict=True):
+            ax.text(max(h, v, 0.0) + 0.015, yi, f"{v:.2f}", va="center", fontsize=7)
+        ax.set_yticks(y, [driver_label(d) for d in g["driver"]], fontsize=8)
+        ax.set_xlim(0.0, 1.08)
+        ax.grid(axis="x", alpha=0.3)
+        total = float(np.nansum(np.clip(full["index"].to_numpy(dtype=np.float64), 0, None)))
+        ax.set_title(f"{labels.get(key, ' · '.join(key))}  (Σ first-order = {total:.2f})",
+                     fontsize=9.5)
+        ax.set_xlabel("first-order index S (share of variance explained alone)", fontsize=8)
+    for ax in list(axes.flat)[len(groups):]:
+        ax.axis("off")
+    fig.suptitle("Drivers of the shortage share (bars: estimate, whiskers: 95 % bootstrap CI)",
+                 fontsize=11)
+    return fig
+
+
+def compare_figure(per_draw: pd.DataFrame, summary: pd.DataFrame, name: str):
+    """Draw-by-draw change of the shortage share under a policy, per exposure."""
+    Figure = require_matplotlib()
+    if summary.empty:
+        return _message_figure("No exposure to compare.")
+    n = len(summary)
+    fig = Figure(figsize=(10.0, 0.55 * n + 1.5), layout="constrained")
+    ax = fig.add_subplot()
+    stats = []
+    for row in summary.itertuples(index=False):
+        change = per_draw.loc[per_draw["label"] == row.label, "change"].to_numpy()
+        stats.append(_box_stats(change, row.label))
+    positions = np.arange(n)[::-1]
+    boxes = ax.bxp(stats, positions=positions, orientation="horizontal", widths=0.6,
+                   showfliers=False, patch_artist=True, showmeans=True,
+                   meanprops={"marker": "D", "markerfacecolor": "black",
+                              "markeredgecolor": "black", "markersize": 4})
+    for patch in boxes["boxes"]:
+        patch.set_facecolor("#8da0cb")
+    for med in boxes["medians"]:
+        med.set_color("black")
+    ax.axvline(0.0, color="grey", lw=1, ls="--")
+    from matplotlib.ticker import FuncFormatter
+
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{100 * v:+.3g} pp"
+                                               if v else "0"))
+    ax.set_xlabel(f"change of shortage share, {name} minus base (percentage points of "
+                  "horizon need; left of 0 = better)")
+    trans = ax.get_yaxis_transform()
+    for pos, row in zip(positions, summary.itertuples(index=False), strict=True):
+        ax.text(1.01, pos, f"P(better) {100 * row.p_improve:.0f}% "
+                f"[{100 * row.p_improve_low:.0f}–{100 * row.p_improve_high:.0f}]"
+                f"  P(worse) {100 * row.p_worse:.0f}%",
+                transform=trans, va="center", fontsize=8)
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_title(f"Policy comparison: {name} vs base, draw by draw "
+                 "(box P25–P75, whiskers P5–P95, ◆ mean)", fontsize=11)
+    return fig
