@@ -1,0 +1,450 @@
+"""The Python API the CLI is a thin layer over: run a scenario, verify a results folder.
+
+``run(path, draws=..., seed=...)`` loads the scenario (and the dataset it names),
+compiles it, simulates it chunk by chunk and streams the chunks into a results folder
+(``simcore.results``). Nothing here knows how chunks are computed: an *executor* is any
+callable ``executor(tensor, compiled, *, draws, seed, threads, chunk_size, timeseries)``
+that yields ``ChunkResult``s in draw order. The default runs the local Numba engine; a
+Dask executor can supply the same chunks from a cluster (MODEL.md §6: the results do not
+depend on where the draws were computed).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from simcore import __version__
+from simcore.errors import ResultError, ScenarioError
+from simcore.results import (
+    FORMAT,
+    Layout,
+    Result,
+    atomic_folder,
+    check_target,
+    combine_digests,
+    file_digest,
+    load_result,
+    read_manifest,
+    write_chunks,
+)
+
+Executor = Callable[..., Iterable]
+DEFAULT_CHUNK_SIZE = 2048
+_MAX_SEED = 2**63
+
+
+def local_executor(tensor, compiled, *, draws, seed, threads, chunk_size, timeseries):
+    """Chunks from the Numba engine in this process (``simcore.engine.simulate``)."""
+    from simcore.engine import simulate
+
+    return simulate(
+        tensor,
+        compiled,
+        draws=draws,
+        seed=seed,
+        threads=threads,
+        chunk_size=chunk_size,
+        timeseries=timeseries,
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Preparing a scenario
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class Prepared:
+    """A scenario loaded, validated and compiled, ready to run."""
+
+    path: Path
+    scenario: object  # simcore.scenario.Scenario
+    tensor: object  # SupplyTensor
+    compiled: object  # CompiledScenario
+    dataset_override: Path | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.compiled.name
+
+
+def portable_path(path: Path | None) -> str | None:
+    """``path`` relative to the working folder when below it (POSIX separators), so that
+    a manifest written in a checkout is valid in any other clone; else absolute."""
+    if path is None:
+        return None
+    path = Path(path).absolute()
+    try:
+        return path.relative_to(Path.cwd().absolute()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def prepare(path, dataset=None) -> Prepared:
+    """Load and compile the scenario file at ``path``.
+
+    ``dataset``: a dataset folder or a ``SupplyTensor`` to use instead of the one the
+    file names. Raises ``ScenarioError``/``DatasetError`` on bad input.
+    """
+    from simcore.scenario import compile_scenario, load_scenario
+
+    path = Path(path)
+    if not path.exists():
+        raise ScenarioError(f"{path}: no such scenario file")
+    if path.is_dir():
+        raise ScenarioError(f"{path} is a folder; give a scenario file (.toml)")
+    tensor, override = None, None
+    if dataset is not None:
+        from simcore.dataset import load_dataset
+        from simcore.tensor import SupplyTensor
+
+        if isinstance(dataset, SupplyTensor):
+            tensor = dataset
+            override = dataset.path
+        else:
+            override = Path(dataset)
+            tensor = load_dataset(override)
+    scenario = load_scenario(path, tensor)
+    compiled = compile_scenario(scenario)
+    return Prepared(
+        path=path,
+        scenario=scenario,
+        tensor=scenario.tensor,
+        compiled=compiled,
+        dataset_override=override,
+    )
+
+
+def scenario_files(paths: Iterable) -> list[Path]:
+    """Scenario files named by ``paths``: a folder stands for every ``*.toml`` in it."""
+    out: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            found = sorted(p.glob("*.toml"))
+            if not found:
+                raise ScenarioError(f"{p}: no scenario files (*.toml) in this folder")
+            out.extend(found)
+        elif p.exists():
+            out.append(p)
+        else:
+            raise ScenarioError(f"{p}: no such scenario file or folder")
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# Running
+# --------------------------------------------------------------------------------------
+
+
+def versions() -> dict:
+    import numpy
+    import pyarrow
+
+    try:
+        from importlib.metadata import version
+
+        numba_version = version("numba")
+    except Exception:  # noqa: BLE001 - reported, not needed
+        numba_version = "unknown"
+    return {
+        "supplyshock": __version__,
+        "numba": numba_version,
+        "numpy": numpy.__version__,
+        "pyarrow": pyarrow.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def provenance(prep: Prepared, draws: int, seed: int, timeseries: bool, command: str) -> dict:
+    """What the results are a function of (MODEL.md §6), for run.json and Parquet metadata."""
+    c = prep.compiled
+    dataset_path = (
+        prep.dataset_override if prep.dataset_override is not None else (prep.scenario.dataset)
+    )
+    return {
+        "format": FORMAT,
+        "scenario": {
+            "name": c.name,
+            "path": portable_path(prep.path),
+            "hash": c.scenario_hash,
+            "files": [portable_path(f) for f in prep.scenario.files],
+        },
+        "dataset": {
+            "hash": c.dataset_hash,
+            "path": portable_path(dataset_path) if dataset_path is not None else "built-in",
+            "override": prep.dataset_override is not None,
+        },
+        "seed": int(seed),
+        "draws": int(draws),
+        "horizon": int(c.horizon),
+        "timeseries": bool(timeseries),
+        "material_scope": [
+            m for m, s in zip(prep.tensor.materials, c.material_scope.tolist(), strict=True) if s
+        ],
+        "versions": versions(),
+        "command": command,
+        "created_utc": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def check_numbers(draws, seed, threads, chunk_size) -> None:
+    """Raise ``ResultError`` for a run size the engine cannot take."""
+    if isinstance(draws, bool) or not isinstance(draws, int) or draws <= 0:
+        raise ResultError(f"draws must be a positive whole number, got {draws!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < _MAX_SEED:
+        raise ResultError(f"seed must be a whole number in [0, 2**63), got {seed!r}")
+    if threads is not None and (not isinstance(threads, int) or threads <= 0):
+        raise ResultError(f"threads must be a positive whole number, got {threads!r}")
+    if not isinstance(chunk_size, int) or chunk_size <= 0:
+        raise ResultError(f"chunk size must be a positive whole number, got {chunk_size!r}")
+
+
+def _progress(progress, total: int, label: str):
+    from simcore.progress import Progress
+
+    if progress is None or isinstance(progress, bool):
+        return Progress(total, label=label, enabled=progress)
+    return progress  # anything with update(n)
+
+
+def execute(
+    prep: Prepared,
+    *,
+    draws=None,
+    seed=None,
+    threads=None,
+    chunk_size=DEFAULT_CHUNK_SIZE,
+    timeseries=False,
+    progress=None,
+    out=None,
+    executor: Executor | None = None,
+    command: str | None = None,
+) -> Result:
+    """Run a prepared scenario; see :func:`run`."""
+    from simcore.engine import exposures
+
+    c = prep.compiled
+    draws = c.draws if draws is None else draws
+    seed = c.seed if seed is None else seed
+    check_numbers(draws, seed, threads, chunk_size)
+    if command is None:
+        command = f"simcore.run({portable_path(prep.path)!r}, draws={draws}, seed={seed})"
+    layout = Layout.from_exposures(prep.tensor, c, exposures(prep.tensor, c))
+    meta = provenance(prep, draws, seed, timeseries, command)
+    executor = local_executor if executor is None else executor
+    chunks = executor(
+        prep.tensor,
+        c,
+        draws=draws,
+        seed=seed,
+        threads=threads,
+        chunk_size=chunk_size,
+        timeseries=timeseries,
+    )
+    bar = _progress(progress, draws, c.name)
+    if out is not None:
+        out = Path(out)
+        check_target(out, c.name, meta["scenario"]["path"])
+        try:
+            with atomic_folder(out) as staging:
+                write_chunks(staging, layout, chunks, meta, draws, timeseries, bar)
+        finally:
+            _close(bar)
+        return load_result(out)
+    folder = Path(tempfile.mkdtemp(prefix="supplyshock-"))
+    try:
+        manifest = write_chunks(folder, layout, chunks, meta, draws, timeseries, bar)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    finally:
+        _close(bar)
+    return Result(folder, manifest, temporary=True)
+
+
+def _close(bar) -> None:
+    close = getattr(bar, "close", None)
+    if close is not None:
+        close()
+
+
+def run(
+    path,
+    draws=None,
+    seed=None,
+    threads=None,
+    chunk_size=DEFAULT_CHUNK_SIZE,
+    timeseries=False,
+    progress=None,
+    *,
+    dataset=None,
+    out=None,
+    executor: Executor | None = None,
+    command: str | None = None,
+) -> Result:
+    """Run the scenario file at ``path`` and return its ``Result``.
+
+    ``draws``, ``seed``: default to the scenario's. ``threads``: Numba threads (default:
+    all cores). ``chunk_size``: draws per chunk, which bounds memory; results do not
+    depend on it. ``timeseries``: also keep every draw's monthly shortage shares.
+    ``progress``: ``None`` shows a bar on a terminal, ``True``/``False`` force it, or
+    pass an object with ``update(n)``. ``dataset``: a dataset folder or ``SupplyTensor``
+    replacing the one the file names. ``out``: write the results folder there
+    (atomically) instead of a temporary folder; ``Result.save(dir)`` can do it later.
+    ``executor``: where chunks are computed (default: this process).
+    """
+    prep = prepare(path, dataset)
+    return execute(
+        prep,
+        draws=draws,
+        seed=seed,
+        threads=threads,
+        chunk_size=chunk_size,
+        timeseries=timeseries,
+        progress=progress,
+        out=out,
+        executor=executor,
+        command=command,
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Verifying
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Verification:
+    """What ``verify`` found. ``ok`` when the stored content matches the manifest and a
+    re-run from the manifest reproduces it."""
+
+    folder: Path
+    problems: list[str]
+    notes: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _locate(recorded: str, folder: Path) -> Path | None:
+    """A path recorded relative to the working folder of the run: try the current
+    working folder, then every folder above the results folder (a clone elsewhere)."""
+    p = Path(recorded)
+    if p.is_absolute():
+        return p if p.exists() else None
+    if p.exists():
+        return p
+    for base in Path(folder).absolute().parents:
+        if (base / p).exists():
+            return base / p
+    return None
+
+
+def verify(folder, threads=None, progress=False) -> Verification:
+    """Check a results folder: stored tables against the manifest's digests, the
+    scenario file and dataset against their recorded hashes, and a re-run from the
+    manifest (seed, draws) against the digest. Raises ``ResultError`` only when the
+    folder is not a results folder at all."""
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    problems: list[str] = []
+    notes: list[str] = []
+
+    stored = {}
+    recorded = manifest["digest"]["tables"]
+    for name, want in recorded.items():
+        path = folder / f"{name}.parquet"
+        if not path.is_file():
+            problems.append(f"{path.name} is missing")
+            continue
+        try:
+            stored[name] = file_digest(path, manifest["labels"])
+        except ResultError as exc:
+            problems.append(str(exc))
+            continue
+        if stored[name] != want:
+            problems.append(
+                f"{path.name} was altered: its content no longer matches the manifest's digest"
+            )
+    if combine_digests(recorded) != manifest["digest"]["sha256"]:
+        problems.append(
+            f"{folder / 'run.json'}: the overall digest does not match the "
+            f"table digests (the manifest was edited)"
+        )
+
+    sc = manifest["scenario"]
+    scenario_path = _locate(sc["path"], folder)
+    if scenario_path is None:
+        problems.append(
+            f"scenario file {sc['path']} not found (looked in {Path.cwd()} and "
+            f"above {folder}); run verify from the folder the run was made in"
+        )
+        return Verification(folder, problems, notes)
+    dataset = None
+    if manifest["dataset"].get("override"):
+        dataset = _locate(manifest["dataset"]["path"], folder)
+        if dataset is None:
+            problems.append(f"dataset folder {manifest['dataset']['path']} not found")
+            return Verification(folder, problems, notes)
+    try:
+        prep = prepare(scenario_path, dataset)
+    except (ScenarioError, ResultError) as exc:
+        problems.append(f"cannot load the scenario for the re-run: {exc}")
+        return Verification(folder, problems, notes)
+    if prep.compiled.scenario_hash != sc["hash"]:
+        problems.append(
+            f"scenario file {sc['path']} changed since the run (scenario hash "
+            f"{sc['hash'][:12]} in the manifest, {prep.compiled.scenario_hash[:12]} "
+            f"now)"
+        )
+    if prep.compiled.dataset_hash != manifest["dataset"]["hash"]:
+        problems.append(
+            f"dataset {manifest['dataset']['path']} changed since the run "
+            f"(hash {manifest['dataset']['hash'][:12]} in the manifest, "
+            f"{prep.compiled.dataset_hash[:12]} now)"
+        )
+    if problems:
+        return Verification(folder, problems, notes)
+
+    now = versions()
+    for package in ("supplyshock", "numba", "numpy"):
+        then = manifest.get("versions", {}).get(package)
+        if then is not None and then != now[package]:
+            notes.append(f"{package} {then} at the run, {now[package]} now")
+    rerun = execute(
+        prep,
+        draws=manifest["draws"],
+        seed=manifest["seed"],
+        threads=threads,
+        timeseries=manifest.get("timeseries", False),
+        progress=progress,
+        command="verify",
+    )
+    got = rerun.manifest["digest"]["tables"]
+    differ = [name for name in recorded if got.get(name) != recorded[name]]
+    if differ:
+        why = f" ({'; '.join(notes)})" if notes else ""
+        problems.append(f"a re-run from the manifest gives different {', '.join(differ)}{why}")
+    del rerun
+    return Verification(folder, problems, notes)
+
+
+def command_line() -> str:
+    """The command as typed, for the manifest."""
+    import shlex
+
+    prog = os.path.basename(sys.argv[0]) if sys.argv else "supplyshock"
+    if prog in ("__main__.py", "-c") or prog.endswith(".py"):
+        prog = "supplyshock"
+    return " ".join([prog, *(shlex.quote(a) for a in sys.argv[1:])])

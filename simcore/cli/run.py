@@ -1,0 +1,312 @@
+"""``supplyshock run | summarize | compare | verify``: the commands analysts live in.
+
+A thin layer over ``simcore.api`` and ``simcore.results`` (docs/results.md): options are
+parsed here, everything else happens in the library. The library is imported inside
+the commands so that ``supplyshock --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from pathlib import Path
+
+import click
+
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_WORST = 10  # rows in the closing table of `run`
+
+
+def register(main: click.Group) -> None:
+    main.add_command(run)
+    main.add_command(summarize)
+    main.add_command(compare)
+    main.add_command(verify)
+
+
+def _pct(x: float) -> str:
+    return "-" if x != x else f"{100 * x:.1f}%"
+
+
+def _usd(x: float) -> str:
+    if x != x:
+        return "-"
+    for div, unit in ((1e9, "bn"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= div:
+            return f"${x / div:,.1f}{unit}"
+    return f"${x:,.0f}"
+
+
+def _text_table(header: list[str], rows: list[list[str]], indent: str = "  ") -> str:
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=True)]
+    lines = []
+    for r in [header, *rows]:
+        cells = [
+            str(c).ljust(w) if i < 3 else str(c).rjust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        ]
+        lines.append(indent + "  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def worst_table(summary, draws: int, n: int = _WORST) -> str:
+    """The closing table of a run: the exposures with the largest mean shortage share."""
+    hit = (
+        summary[summary["share_mean"] > 0]
+        .sort_values(["share_mean", "share_p95"], ascending=False, kind="stable")
+        .head(n)
+    )
+    if not len(hit):
+        return f"No shortage in any of {draws:,} draws."
+    rows = [
+        [
+            str(r.material),
+            str(r.stage),
+            str(r.country),
+            _pct(r.share_mean),
+            _pct(r.share_p95),
+            f"{r.prob_short:.2f}",
+            _usd(r.value_mean_usd),
+        ]
+        for r in hit.itertuples()
+    ]
+    header = ["material", "stage", "country", "mean", "P95", "P(short)", "E[value]"]
+    return (
+        f"Worst exposures (shortage share of horizon need over {draws:,} draws):\n"
+        + _text_table(header, rows)
+    )
+
+
+@click.command()
+@click.argument("scenarios", nargs=-1, required=True, type=click.Path())
+@click.option(
+    "--draws", "-n", type=int, default=None, help="Number of draws (default: the scenario's)."
+)
+@click.option("--seed", "-s", type=int, default=None, help="Random seed (default: the scenario's).")
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(),
+    default="results",
+    show_default=True,
+    help="Folder for the results; each scenario gets OUT/<scenario name>/.",
+)
+@click.option(
+    "--threads",
+    "-t",
+    type=int,
+    default=None,
+    help="Threads for the engine (default: all cores). Results do not depend on it.",
+)
+@click.option(
+    "--chunk-size",
+    type=int,
+    default=2048,
+    show_default=True,
+    help="Draws per chunk: bounds memory. Results do not depend on it.",
+)
+@click.option(
+    "--timeseries",
+    is_flag=True,
+    help="Also write every draw's monthly shortage shares (timeseries.parquet).",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table.")
+def run(scenarios, draws, seed, out, threads, chunk_size, timeseries, quiet):
+    """Run SCENARIOS (files, or folders meaning every *.toml in them).
+
+    Writes OUT/<name>/ with shortage, drivers, summary and monthly Parquet tables and the
+    manifest run.json, replacing earlier results of the same scenario only when the run
+    completes. Every scenario is checked before any runs.
+    """
+    from simcore import api
+    from simcore.errors import ResultError
+    from simcore.results import check_target, writable_parent
+
+    files = api.scenario_files(scenarios)
+    preps = [api.prepare(f) for f in files]
+    seen: dict[str, Path] = {}
+    for p in preps:
+        if not _SAFE_NAME.match(p.name):
+            raise ResultError(
+                f"{p.path}: scenario name {p.name!r} cannot name a results folder; "
+                f"use letters, digits, '.', '_' and '-'"
+            )
+        if p.name in seen:
+            raise ResultError(
+                f"{seen[p.name]} and {p.path} are both named {p.name!r}; their "
+                f"results would share OUT/{p.name}; rename one"
+            )
+        seen[p.name] = p.path
+    for p in preps:
+        api.check_numbers(
+            p.compiled.draws if draws is None else draws,
+            p.compiled.seed if seed is None else seed,
+            threads,
+            chunk_size,
+        )
+        target = Path(out) / p.name
+        writable_parent(target)
+        check_target(target, p.name, api.portable_path(p.path))
+
+    command = api.command_line()
+    for p in preps:
+        target = Path(out) / p.name
+        start = time.perf_counter()
+        result = api.execute(
+            p,
+            draws=draws,
+            seed=seed,
+            threads=threads,
+            chunk_size=chunk_size,
+            timeseries=timeseries,
+            progress=False if quiet else None,
+            out=target,
+            command=command,
+        )
+        if quiet:
+            continue
+        m = result.manifest
+        click.echo(
+            f"{p.name}: {m['draws']:,} draws, seed {m['seed']}, "
+            f"{time.perf_counter() - start:.1f} s -> {target}"
+        )
+        click.echo(worst_table(result.summary, m["draws"]))
+
+
+def _emit(frame, fmt: str, float_format: str = "{:.4g}") -> None:
+    if fmt == "csv":
+        click.echo(frame.to_csv(index=False), nl=False)
+    elif fmt == "json":
+        click.echo(frame.to_json(orient="records", indent=1))
+    else:
+        with_str = frame.copy()
+        for c in with_str.columns:
+            if with_str[c].dtype.kind == "f":
+                with_str[c] = with_str[c].map(lambda v: "-" if v != v else float_format.format(v))
+            else:
+                with_str[c] = with_str[c].astype(str)
+        click.echo(with_str.to_string(index=False))
+
+
+@click.command()
+@click.argument("result_dir", type=click.Path())
+@click.option(
+    "--by",
+    type=click.Choice(["country", "material"]),
+    default=None,
+    help="Aggregate draw by draw: per material (over countries) or per country "
+    "(over materials at their last stage, value-weighted).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
+def summarize(result_dir, by, fmt):
+    """Statistics of a results folder over its draws."""
+    from simcore.results import load_result
+    from simcore.results import summarize as summarize_result
+
+    result = load_result(result_dir)
+    frame = summarize_result(result, by)
+    if by is None and fmt == "table":
+        frame = frame.sort_values("share_mean", ascending=False, kind="stable")
+    if fmt == "table":
+        m = result.manifest
+        click.echo(
+            f"{m['scenario']['name']}: {m['draws']:,} draws, seed {m['seed']}, "
+            f"horizon {m['horizon']} months"
+        )
+    _emit(frame, fmt)
+
+
+@click.command()
+@click.argument("base_dir", type=click.Path())
+@click.argument("variant_dir", type=click.Path())
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
+def compare(base_dir, variant_dir, fmt):
+    """Variant minus base, draw by draw: change in shortage share per exposure.
+
+    With the same seed both runs share their random numbers (common random numbers), so
+    the per-draw difference is the effect of the variant alone.
+    """
+    from simcore.results import compare as compare_results
+    from simcore.results import load_result
+
+    base, variant = load_result(base_dir), load_result(variant_dir)
+    comparison = compare_results(base, variant)
+    for w in comparison.warnings:
+        click.echo(f"Warning: {w}", err=True)
+    table = comparison.table
+    if fmt != "table":
+        _emit(table, fmt)
+        return
+    click.echo(
+        f"{variant.name} vs {base.name}: change in shortage share of horizon need, "
+        f"{comparison.draws:,} draws compared draw by draw"
+    )
+    if not len(table):
+        click.echo("No exposures to compare.")
+        return
+    rows = [
+        [
+            str(r.material),
+            str(r.stage),
+            str(r.country),
+            _pct(r.base_share_mean),
+            _pct(r.variant_share_mean),
+            f"{100 * r.change_mean:+.2f} pp "
+            f"[{100 * r.change_ci_low:+.2f}, {100 * r.change_ci_high:+.2f}]",
+            f"{r.prob_better:.2f}",
+        ]
+        for r in table.itertuples()
+    ]
+    header = ["material", "stage", "country", "base", "variant", "change [95% CI]", "P(better)"]
+    click.echo(_text_table(header, rows))
+
+
+@click.command()
+@click.argument("result_dirs", nargs=-1, required=True, type=click.Path())
+@click.option("--threads", "-t", type=int, default=None, help="Threads for the re-runs.")
+def verify(result_dirs, threads):
+    """Re-run each results folder from its manifest and check the digests.
+
+    Fails (exit status 1) naming what differs: an altered file, a changed scenario file
+    or dataset, or a re-run that does not reproduce the results.
+    """
+    from simcore.api import verify as verify_folder
+
+    failed = 0
+    for folder in result_dirs:
+        report = verify_folder(folder, threads=threads)
+        for note in report.notes:
+            click.echo(f"note {folder}: {note}", err=True)
+        if report.ok:
+            click.echo(f"ok {folder}: digest {_digest(folder)} reproduced")
+        else:
+            failed += 1
+            click.echo(f"FAILED {folder}:", err=True)
+            for line in report.problems:
+                click.echo(f"  - {line}", err=True)
+    if failed:
+        click.echo(
+            f"{failed} of {len(result_dirs)} results folder"
+            f"{'s' if len(result_dirs) != 1 else ''} failed verification",
+            err=True,
+        )
+        sys.exit(1)
+
+
+def _digest(folder) -> str:
+    from simcore.results import read_manifest
+
+    return read_manifest(folder)["digest"]["sha256"][:16]
