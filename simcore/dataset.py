@@ -487,8 +487,9 @@ def _expand_groups(t: _Rows, chk: _Checker, rows, countries) -> dict[str, tuple[
                 if sub is None:
                     return None
                 out |= sub
-            else:
+            elif member in order:
                 out.add(member)
+            # else: a group all of whose rows were rejected (already reported)
         return out
 
     for group in direct:

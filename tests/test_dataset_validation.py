@@ -208,3 +208,22 @@ def test_no_feed_is_a_warning(edit_csv, tiny_copy):
 def test_not_utf8(tiny_copy):
     (tiny_copy / "countries.csv").write_bytes(b"code,name\nCHN,China\nCIV,C\xf4te d'Ivoire\n")
     assert "UTF-8" in str(_only(tiny_copy, "encoding"))
+
+
+def test_empty_required_cell(edit_csv, tiny_copy):
+    edit_csv(tiny_copy, "materials.csv", _replace(
+        ["antimony"], ["antimony", "Antimony", "", "refining", "40000", "x"]))
+    assert "materials.csv line 4: unit is empty" in str(_only(tiny_copy, "empty"))
+
+
+def test_empty_table(tiny_copy):
+    (tiny_copy / "countries.csv").write_text("code,name\n")
+    exc = _problems(tiny_copy)
+    assert exc.checks == {"empty-table", "unknown-member"}  # groups name DEU, USA ...
+    assert "countries.csv: has no rows; list at least one country" in str(exc)
+
+
+def test_malformed_csv(tiny_copy):
+    # a runaway quote swallows the rest of the file into one huge field
+    (tiny_copy / "countries.csv").write_text('code,name\nCHN,"China\n' + "x" * 200_000 + "\n")
+    _only(tiny_copy, "malformed-csv")
