@@ -1,14 +1,17 @@
-"""Scenario files: a minimal valid file, then one defect per test with its named error."""
+"""Scenario files: a minimal valid file, then one defect per test with its named error.
+
+Each defect case changes one thing in ``MINIMAL`` and asserts the one problem it causes:
+the file, the key path, the bad value and the suggested fix.
+"""
 
 from __future__ import annotations
 
 import textwrap
 
-import numpy as np
 import pytest
 
 from simcore.errors import ScenarioError
-from simcore.scenario import compile_scenario, load_scenario
+from simcore.scenario import load_scenario
 
 MINIMAL = """
 [scenario]
@@ -21,6 +24,16 @@ origin = "CHN"
 materials = ["gallium"]
 duration_months = 12
 severity = 1.0
+"""
+
+OUTAGE = """
+[[events]]
+id = "au-sb"
+kind = "production_outage"
+origin = "AUS"
+materials = "antimony"
+duration_months = 6
+severity = 0.5
 """
 
 
@@ -37,35 +50,363 @@ def load(tmp_path, text, tensor, name="s.toml"):
 def problems(tmp_path, text, tensor, name="s.toml") -> list[str]:
     with pytest.raises(ScenarioError) as info:
         load(tmp_path, text, tensor, name)
+    assert str(info.value).count("\n  - ") == len(info.value.problems)
     return info.value.problems
+
+
+def event_with(*lines: str, drop: tuple[str, ...] = ()) -> str:
+    """MINIMAL with keys of its event removed (``drop``) and lines added."""
+    kept = [
+        line for line in MINIMAL.strip().splitlines()
+        if not any(line.startswith(d + " ") for d in drop)
+    ]
+    return "\n".join(kept + list(lines)) + "\n"
+
+
+# --- the valid minimal file ---------------------------------------------------------------
 
 
 def test_minimal_file_loads_with_defaults(tmp_path, tiny_tensor):
     sc = load(tmp_path, MINIMAL, tiny_tensor)
     assert sc.name == "minimal"
-    assert (sc.horizon_months, sc.draws, sc.seed) == (24, 10000, 0)
+    assert (sc.horizon_months, sc.draws, sc.seed, sc.dataset) == (24, 10000, 0, None)
     (ev,) = sc.events
-    assert ev.stages == ("refining",)
+    assert ev.stages == ("refining",)  # default: the material's last stage
     assert ev.targets == ("USA", "DEU", "JPN", "AUS")  # all but the origin, dataset order
-    assert ev.leakage.kind == "const" and ev.leakage["value"] == 0.0
-    assert sc.response["reroute_lag_months"]["value"] == 6.0
-    assert sc.response["spare_usable"]["value"] == 0.5
-    assert sc.response["substitution_max"]["value"] == 0.0
-    assert sc.response["demand_elasticity"]["value"] == 0.2
+    assert ev.onset["value"] == 0.0 and ev.lag is None and ev.after is None
+    assert ev.leakage["value"] == 0.0
+    assert ev.settled_severity is None and ev.settle_months is None
+    assert ev.announcement_lead is None and ev.quota_tonnes_per_year is None
+    assert not ev.re_export and ev.probability == 1.0
+    defaults = {k: d["value"] for k, d in sc.response.items()}
+    assert defaults == {
+        "reroute_lag_months": 6.0, "spare_ramp_months": 12.0, "spare_usable": 0.5,
+        "substitution_max": 0.0, "substitution_months": 24.0, "demand_elasticity": 0.2,
+    }
     assert sc.price_cap == 10.0
+    assert len(sc.hash) == 64
 
 
-def test_compile_minimal(tmp_path, tiny_tensor):
-    c = compile_scenario(load(tmp_path, MINIMAL, tiny_tensor))
-    K, _, C = tiny_tensor.shape
-    assert c.ev_targets.shape == (1, C) and c.ev_stage.shape == (1, K)
-    assert c.ev_occurs_var[0] >= 0  # occurrence variate exists even with probability 1
-    assert c.material_scope.tolist() == [True, False, False]
-    assert c.occ_chol.tolist() == [[1.0]]
-    assert not np.any(c.ev_correlated)
+def test_dataset_named_by_the_file_is_loaded(tmp_path, tiny_path):
+    text = MINIMAL.replace('name = "minimal"',
+                           f'name = "minimal"\ndataset = "{tiny_path.as_posix()}"')
+    sc = load_scenario(write(tmp_path, text), None)
+    assert sc.tensor.materials == ("gallium", "graphite", "antimony")
+    assert sc.dataset == tiny_path
 
 
-def test_unknown_country_suggests(tmp_path, tiny_tensor):
-    (p,) = problems(tmp_path, MINIMAL.replace('"CHN"', '"CHNA"'), tiny_tensor)
-    assert "events[0].origin" in p and "CHNA" in p and "did you mean 'CHN'" in p
-    assert "s.toml" in p
+def test_relative_dataset_path_resolves_from_the_file(tmp_path, tiny_path):
+    import shutil
+
+    shutil.copytree(tiny_path, tmp_path / "data" / "tiny")
+    (tmp_path / "sub").mkdir()
+    text = MINIMAL.replace('name = "minimal"', 'name = "minimal"\ndataset = "../data/tiny"')
+    sc = load_scenario(write(tmp_path / "sub", text), None)
+    assert sc.tensor.countries == ("CHN", "USA", "DEU", "JPN", "AUS")
+
+
+def test_targets_groups_except_and_scenario_groups(tmp_path, tiny_tensor):
+    text = event_with(
+        'targets = ["partners", "concern"]', 'except = ["EU27"]',
+        '[groups]', 'concern = ["G7", "AUS"]',
+    )
+    sc = load(tmp_path, text, tiny_tensor)
+    assert sc.groups == {"concern": ("USA", "DEU", "JPN", "AUS")}
+    assert sc.events[0].targets == ("USA", "JPN", "AUS")
+
+
+def test_outage_and_distributions_of_every_kind(tmp_path, tiny_tensor):
+    text = event_with(
+        'leakage = { dist = "beta", a = 2, b = 8, min = 0, max = 0.5 }',
+        'onset_month = { dist = "discrete", values = [0, 3, 6], weights = [1, 1, 2] }',
+        'announcement_lead_months = { dist = "lognormal", median = 1.0, sigma = 0.5, max = 3 }',
+        'settled_severity = { dist = "pert", min = 0.2, mode = 0.45, max = 0.7, lambda = 3 }',
+        'settle_months = { dist = "uniform", min = 2, max = 5 }',
+        drop=("duration_months",),
+    ) + 'duration_months = { dist = "triangular", min = 6, mode = 18, max = 36 }\n' + OUTAGE
+    sc = load(tmp_path, text, tiny_tensor)
+    ev, out = sc.events
+    assert ev.leakage.support() == (0.0, 0.5)
+    assert ev.onset.values == (0.0, 3.0, 6.0) and ev.onset.weights == (1.0, 1.0, 2.0)
+    assert ev.announcement_lead.support() == (0.0, 3.0)
+    assert out.kind == "production_outage" and out.targets == () and out.leakage is None
+    assert out.materials == ("antimony",)
+
+
+# --- one defect per test ------------------------------------------------------------------
+
+DEFECTS = {
+    "unknown country": (
+        MINIMAL.replace('"CHN"', '"CHNA"'),
+        ["events[0].origin", '"CHNA"', "unknown country", "did you mean 'CHN'"],
+    ),
+    "origin is a group": (
+        MINIMAL.replace('origin = "CHN"', 'origin = "partners"'),
+        ["events[0].origin", "must be one country, not a group"],
+    ),
+    "unknown target group": (
+        event_with('targets = ["USA", "partnrs"]'),
+        ["events[0].targets[1]", '"partnrs"', "did you mean 'partners'"],
+    ),
+    "unknown material": (
+        MINIMAL.replace('["gallium"]', '["galium"]'),
+        ["events[0].materials[0]", '"galium"', "unknown material", "did you mean 'gallium'"],
+    ),
+    "stage the material lacks": (
+        event_with('stage = "mining"'),
+        ["events[0].stage", '"mining"', "material 'gallium' has no stage 'mining'",
+         "allowed: refining"],
+    ),
+    "unknown stage name": (
+        event_with('stage = "refning"'),
+        ["events[0].stage", "did you mean 'refining'"],
+    ),
+    "unknown key": (
+        event_with("severty = 0.5"),
+        ["events[0].severty", "unknown key", "did you mean 'severity'"],
+    ),
+    "unknown top-level key": (
+        MINIMAL + '[respnse]\nspare_usable = 0.5\n',
+        ["s.toml: respnse", "unknown top-level key", "did you mean 'response'"],
+    ),
+    "unknown scenario key": (
+        MINIMAL.replace('name = "minimal"', 'name = "minimal"\nhorizon = 12'),
+        ["scenario.horizon", "unknown key", "did you mean 'horizon_months'"],
+    ),
+    "unknown response key": (
+        MINIMAL + "[response]\nelasticity = 0.3\n",
+        ["response.elasticity", "did you mean 'demand_elasticity'"],
+    ),
+    "probability above 1": (
+        event_with("probability = 1.5"),
+        ["events[0].probability = 1.5", "out of range", "allowed: [0, 1]"],
+    ),
+    "probability below 0": (
+        event_with("probability = -0.1"),
+        ["events[0].probability = -0.1", "allowed: [0, 1]"],
+    ),
+    "severity support above 1": (
+        event_with('severity = { dist = "uniform", min = 0.9, max = 1.2 }', drop=("severity",)),
+        ["events[0].severity.max = 1.2", "above its range", "allowed: [0, 1]"],
+    ),
+    "unbounded lognormal severity": (
+        event_with('severity = { dist = "lognormal", median = 0.5, sigma = 0.3 }',
+                   drop=("severity",)),
+        ["events[0].severity", "lognormal is unbounded above", "add max = 1"],
+    ),
+    "triangular mode outside": (
+        event_with('duration_months = { dist = "triangular", min = 6, mode = 40, max = 36 }',
+                   drop=("duration_months",)),
+        ["events[0].duration_months.mode = 40", "mode outside [min, max]"],
+    ),
+    "uniform min above max": (
+        event_with('leakage = { dist = "uniform", min = 0.5, max = 0.1 }'),
+        ["events[0].leakage.min = 0.5", "min is above max", "swap min and max"],
+    ),
+    "beta shape not positive": (
+        event_with('leakage = { dist = "beta", a = 0, b = 8 }'),
+        ["events[0].leakage.a = 0", "must be > 0"],
+    ),
+    "discrete negative weight": (
+        event_with('onset_month = { dist = "discrete", values = [0, 6], weights = [1, -1] }'),
+        ["events[0].onset_month.weights[1] = -1", "negative weight"],
+    ),
+    "discrete weights sum to zero": (
+        event_with('onset_month = { dist = "discrete", values = [0, 6], weights = [0, 0] }'),
+        ["events[0].onset_month.weights", "sum to zero"],
+    ),
+    "discrete weights count": (
+        event_with('onset_month = { dist = "discrete", values = [0, 6], weights = [1] }'),
+        ["events[0].onset_month.weights", "1 weights for 2 values"],
+    ),
+    "lognormal with median and mu": (
+        event_with('onset_month = { dist = "lognormal", median = 2, mu = 0.7, sigma = 1 }'),
+        ["events[0].onset_month", "exactly one of 'median' and 'mu'"],
+    ),
+    "unknown distribution": (
+        event_with('leakage = { dist = "uniforn", min = 0, max = 0.1 }'),
+        ["events[0].leakage.dist", '"uniforn"', "did you mean 'uniform'"],
+    ),
+    "unknown distribution parameter": (
+        event_with('leakage = { dist = "uniform", min = 0, maximum = 0.1 }'),
+        ["events[0].leakage.maximum", "unknown parameter", "did you mean 'max'"],
+    ),
+    "elasticity must be positive": (
+        MINIMAL + '[response]\ndemand_elasticity = { dist = "uniform", min = 0, max = 0.4 }\n',
+        ["response.demand_elasticity.min = 0", "allowed: > 0"],
+    ),
+    "missing required key": (
+        event_with(drop=("duration_months",)),
+        ["events[0]", "missing required key `duration_months`"],
+    ),
+    "missing scenario name": (
+        MINIMAL.replace('name = "minimal"', 'description = "x"'),
+        ["scenario", "missing required key `name`"],
+    ),
+    "horizon not an integer": (
+        MINIMAL.replace('name = "minimal"', 'name = "minimal"\nhorizon_months = 12.5'),
+        ["scenario.horizon_months = 12.5", "whole number"],
+    ),
+    "unknown event kind": (
+        MINIMAL.replace('"export_restriction"', '"export_restrictions"'),
+        ["events[0].kind", "did you mean 'export_restriction'"],
+    ),
+    "leakage on an outage": (
+        MINIMAL + OUTAGE + "leakage = 0.1\n",
+        ["events[1].leakage", "does not apply to a production_outage"],
+    ),
+    "severity and quota together": (
+        event_with("quota_tonnes_per_year = 50"),
+        ["events[0].quota_tonnes_per_year", "either `severity` or `quota_tonnes_per_year`"],
+    ),
+    "quota with two materials": (
+        event_with("quota_tonnes_per_year = 50", drop=("severity", "materials")) +
+        'materials = ["gallium", "antimony"]\n',
+        ["events[0].quota_tonnes_per_year", "exactly one material"],
+    ),
+    "restriction without severity": (
+        event_with(drop=("severity",)),
+        ["events[0]", "needs `severity`"],
+    ),
+    "settled severity without settle months": (
+        event_with("settled_severity = 0.4"),
+        ["events[0].settled_severity", "needs `settle_months`"],
+    ),
+    "lag without after": (
+        event_with("lag_months = 3"),
+        ["events[0].lag_months", "only applies with `after`"],
+    ),
+    "onset with after": (
+        MINIMAL + OUTAGE + 'after = "cn-ga"\nonset_month = 2\n',
+        ["events[1].onset_month", "remove `onset_month`"],
+    ),
+    "unknown parent": (
+        MINIMAL + OUTAGE + 'after = "cn-gaa"\n',
+        ["events[1].after", "unknown parent event", "did you mean 'cn-ga'"],
+    ),
+    "after cycle": (
+        event_with('after = "au-sb"') + OUTAGE + 'after = "cn-ga"\n',
+        ["after", "chain forms a cycle", "cn-ga -> au-sb -> cn-ga"],
+    ),
+    "duplicate event id": (
+        MINIMAL + MINIMAL.split("\n", 4)[4],
+        ["events[1].id", '"cn-ga"', "duplicate id"],
+    ),
+    "targets empty after except": (
+        event_with('targets = "USA"', 'except = ["partners"]'),
+        ["events[0].targets", "targets no country"],
+    ),
+    "all mixed with names": (
+        event_with('targets = ["all", "USA"]'),
+        ["events[0].targets", '"all" cannot be combined'],
+    ),
+    "group clashes with a country": (
+        MINIMAL + '[groups]\nUSA = ["JPN"]\n',
+        ["groups.USA", "is a country code"],
+    ),
+    "group with unknown member": (
+        MINIMAL + '[groups]\nconcern = ["JPN", "KOR"]\n',
+        ["groups.concern[1]", '"KOR"', "unknown country or group"],
+    ),
+    "correlation not positive definite": (
+        event_with("probability = 0.5") + OUTAGE + "probability = 0.5\n" +
+        OUTAGE.replace("au-sb", "au-gr").replace("antimony", "graphite") +
+        "probability = 0.5\n" +
+        '[[correlations]]\nevents = ["cn-ga", "au-sb", "au-gr"]\nrho = -0.6\n',
+        ["correlations[0]", "not positive definite", "cn-ga"],
+    ),
+    "correlation pair given twice": (
+        MINIMAL + OUTAGE +
+        '[[correlations]]\nevents = ["cn-ga", "au-sb"]\nrho = 0.5\n'
+        '[[correlations]]\nid = "again"\nevents = ["au-sb", "cn-ga"]\nrho = 0.3\n',
+        ["correlations[1].rho = 0.3", "also correlated with rho = 0.5"],
+    ),
+    "correlation with unknown event": (
+        MINIMAL + OUTAGE + '[[correlations]]\nevents = ["cn-ga", "au-bs"]\nrho = 0.5\n',
+        ["correlations[0].events[1]", '"au-bs"', "did you mean 'au-sb'"],
+    ),
+    "correlation rho of 1": (
+        MINIMAL + OUTAGE + '[[correlations]]\nevents = ["cn-ga", "au-sb"]\nrho = 1.0\n',
+        ["correlations[0].rho = 1.0", "allowed: (-1, 1)"],
+    ),
+    "stockpile with tonnes and months": (
+        MINIMAL + '[[interventions]]\nid = "sp"\nkind = "stockpile"\ncountries = "USA"\n'
+        'materials = ["gallium"]\ntonnes = 5\nmonths_of_need = 3\n',
+        ["interventions[0]", "exactly one of `tonnes` and `months_of_need`"],
+    ),
+    "stockpile in an unknown country": (
+        MINIMAL + '[[interventions]]\nid = "sp"\nkind = "stockpile"\ncountries = "JNP"\n'
+        'materials = ["gallium"]\ntonnes = 5\n',
+        ["interventions[0].countries", '"JNP"', "did you mean 'JPN'"],
+    ),
+    "capacity at a stage the material lacks": (
+        MINIMAL + '[[interventions]]\nid = "cap"\nkind = "capacity"\ncountry = "USA"\n'
+        'material = "antimony"\nstage = "mining"\ntonnes_per_year = 10\n',
+        ["interventions[0].stage", "material 'antimony' has no stage 'mining'"],
+    ),
+    "capacity key on a stockpile": (
+        MINIMAL + '[[interventions]]\nid = "sp"\nkind = "stockpile"\ncountries = "USA"\n'
+        'materials = ["gallium"]\ntonnes = 5\nonline_month = 3\n',
+        ["interventions[0].online_month", "does not apply to a stockpile"],
+    ),
+    "seed out of range": (
+        MINIMAL.replace('name = "minimal"', 'name = "minimal"\nseed = -1'),
+        ["scenario.seed = -1", "allowed: [0, 2^63)"],
+    ),
+    "events not an array of tables": (
+        'events = 3\n[scenario]\nname = "x"\n',
+        ["events = 3", "must be an array of tables", "[[events]]"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(DEFECTS))
+def test_defect_is_named(case, tmp_path, tiny_tensor):
+    text, expected = DEFECTS[case]
+    found = problems(tmp_path, text, tiny_tensor)
+    assert len(found) == 1, found
+    for fragment in expected:
+        assert fragment in found[0], (fragment, found[0])
+    assert found[0].startswith(str(tmp_path / "s.toml"))
+
+
+def test_invalid_toml_names_the_file(tmp_path, tiny_tensor):
+    (p,) = problems(tmp_path, MINIMAL + "severity = = 1\n", tiny_tensor)
+    assert "s.toml" in p and "not valid TOML" in p
+
+
+def test_missing_file(tmp_path, tiny_tensor):
+    with pytest.raises(ScenarioError, match="scenario file not found"):
+        load_scenario(tmp_path / "nope.toml", tiny_tensor)
+
+
+def test_all_problems_reported_at_once(tmp_path, tiny_tensor):
+    text = (
+        MINIMAL.replace('"CHN"', '"CHNA"').replace('["gallium"]', '["galium"]')
+        + "probability = 2\nseverty = 1\n"
+        + OUTAGE.replace('severity = 0.5', 'severity = { dist = "uniform", min = 0.9, max = 1.2 }')
+        + "[response]\nspare_usable = -1\n"
+    )
+    found = problems(tmp_path, text, tiny_tensor)
+    paths = ["events[0].origin", "events[0].materials[0]", "events[0].probability",
+             "events[0].severty", "events[1].severity.max", "response.spare_usable"]
+    assert len(found) == len(paths), found
+    for path in paths:
+        assert any(f": {path} = " in p for p in found), (path, found)
+
+
+def test_validation_does_not_mutate_or_depend_on_order(tmp_path, tiny_tensor):
+    a = load(tmp_path, MINIMAL + OUTAGE, tiny_tensor, "a.toml")
+    b = load(tmp_path, OUTAGE + MINIMAL.replace("[scenario]\nname = \"minimal\"\n", "")
+             + '[scenario]\nname = "minimal"\n', tiny_tensor, "b.toml")
+    assert {e.id for e in a.events} == {e.id for e in b.events}
+    assert a.hash != b.hash  # event order is part of the document
+
+
+def test_conditional_events_sort_parents_first(tmp_path, tiny_tensor):
+    child = OUTAGE + 'after = "cn-ga"\nlag_months = { dist = "uniform", min = 1, max = 3 }\n'
+    sc = load(tmp_path, child + MINIMAL, tiny_tensor)
+    assert [e.id for e in sc.events] == ["cn-ga", "au-sb"]
+    child_event = sc.events[1]
+    assert child_event.after == "cn-ga" and child_event.onset is None
+    assert child_event.lag.support() == (1.0, 3.0)

@@ -10,6 +10,7 @@ error). Compilation gives the ``var_dist`` code and ``var_par`` row of
 
 from __future__ import annotations
 
+import difflib
 import math
 from dataclasses import dataclass
 
@@ -153,18 +154,22 @@ def parse_dist(value, loc: Loc, field: Field, problems: Problems) -> Dist | None
         return None
     spec = {p.name: p for p in DISTRIBUTIONS[kind]}
     ok = True
+    explained: set[str] = set()  # a misspelt parameter is reported once, not also as missing
     for key in value:
         if key != "dist" and key not in spec:
             problems.add(loc.key(key), value[key], f"unknown parameter of a {kind} distribution",
                          ", ".join(spec), suggest(key, spec))
+            explained.update(difflib.get_close_matches(key, spec, n=1, cutoff=0.6))
             ok = False
     params: dict[str, float] = {}
     lists: dict[str, list[float]] = {}
     for name, p in spec.items():
         if name not in value:
-            if p.required:
+            if p.required and name not in explained:
                 problems.add(loc, value, f"{kind} distribution needs '{name}' ({p.doc})",
                              ", ".join(spec))
+                ok = False
+            if p.required:
                 ok = False
             continue
         v = value[name]

@@ -765,6 +765,11 @@ def load_scenario(path, tensor=None) -> Scenario:
             events.append((event, loc))
     n_items = len(merged.lists["events"])
     known = [item["id"] for item, _ in merged.lists["events"] if isinstance(item.get("id"), str)]
+    for item, loc in merged.lists["events"]:
+        parent = item.get("after")
+        if isinstance(parent, str) and parent not in known:  # also for an invalid event
+            problems.add(loc.key("after"), parent, "unknown parent event",
+                         ", ".join(known), suggest(parent, known))
     sorted_events = _sort_events(events, known, problems)
     complete = len(events) == n_items and len(sorted_events) == n_items
     correlations = _correlations(merged.lists["correlations"], known, sorted_events, problems,

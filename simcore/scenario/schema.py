@@ -9,7 +9,7 @@ language server use to complete and check scenario files.
 
 Regenerate both files after changing a declaration::
 
-    python -m simcore.scenario.schema --write
+    python -m simcore.scenario --write
 
 (a test fails while either file is out of date).
 """
@@ -17,7 +17,6 @@ Regenerate both files after changing a declaration::
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,7 +89,19 @@ class Field:
         return True
 
 
+NAME_WORDS = {
+    "id": "unique id",
+    "country": "a country code of the dataset",
+    "place": "country codes or groups",
+    "material": "material ids of the dataset",
+    "stage": "a stage of each material",
+    "event": "event ids",
+}
+
+
 def _num(x) -> str:
+    if x == MAX_SEED:
+        return "2^63"
     if isinstance(x, float) and x.is_integer() and abs(x) < 1e15:
         return str(int(x))
     return str(x)
@@ -337,7 +348,7 @@ DIST_CHECKS = (
 
 # --- generated documentation -----------------------------------------------------------
 
-DOC_BEGIN = "<!-- BEGIN GENERATED: python -m simcore.scenario.schema --write -->"
+DOC_BEGIN = "<!-- BEGIN GENERATED: python -m simcore.scenario --write -->"
 DOC_END = "<!-- END GENERATED -->"
 
 
@@ -365,13 +376,13 @@ def reference_markdown() -> str:
         head = "| key | type | unit | default | allowed | meaning |"
         rule = "| --- | --- | --- | --- | --- | --- |"
         if has_kinds:
-            head = head[:-1] + " kinds |"
+            head += " kinds |"
             rule += " --- |"
         lines += [head, rule]
         for f in fields:
             allowed = f.range_text()
             if f.names:
-                allowed = (allowed + "; " if allowed else "") + f"{f.names} names"
+                allowed = (allowed + "; " if allowed else "") + NAME_WORDS[f.names]
             row = (
                 f"| `{f.name}` | {f.type} | {f.unit or ''} | {_default_text(f)} | "
                 f"{allowed} | {f.doc} |"
@@ -586,9 +597,3 @@ def field_map(section: str) -> dict[str, Field]:
 
 
 assert all(f.type in TYPES for fields in SECTIONS.values() for f in fields)
-
-if __name__ == "__main__":
-    if "--write" in sys.argv[1:]:
-        write_generated()
-    else:
-        sys.stdout.write(reference_markdown())
