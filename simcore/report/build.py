@@ -118,6 +118,32 @@ def origins_from_prices(shortage: pd.DataFrame, last: dict) -> dict[str, list[st
     return {m: list(dict.fromkeys(g["country"])) for m, g in low.groupby("material")}
 
 
+def origins_for(run: Run, last: dict) -> dict[str, list[str]]:
+    """Origins of export restrictions per material, from the scenario file.
+
+    Falls back on the prices (``origins_from_prices``) when the scenario file cannot be
+    read any more.
+    """
+    where = lookup(run.manifest, "scenario.path", "scenario_path", "scenario")
+    if isinstance(where, str) and where:
+        try:
+            from simcore.scenario import load_scenario
+
+            scenario = load_scenario(where)
+        except Exception:  # moved, edited or invalid since the run: use the prices
+            pass
+        else:
+            out: dict[str, list[str]] = {}
+            for ev in scenario.events:
+                if ev.kind == "export_restriction":
+                    for m in ev.materials:
+                        out.setdefault(m, [])
+                        if ev.origin not in out[m]:
+                            out[m].append(ev.origin)
+            return out
+    return origins_from_prices(run.shortage, last)
+
+
 def _pct(v: float) -> str:
     return f"{100 * v:.1f}%"
 
@@ -197,14 +223,15 @@ def sections(base: Run, compares: Sequence[Run], opts: Options) -> list[Section]
         fans,
     ))
 
-    origins = origins_from_prices(base.shortage, last)
+    origins = origins_for(base, last)
     out.append(Section(
         "prices", "Prices: the origin against the rest of the market",
         "Price index relative to the reference price, per draw. A control splits the "
         "market: buyers outside the origin pay more (red: the peak month; blue: the "
         "mean over the horizon, both weighted by need), while the origin, holding supply "
         "it may not export, sees its price fall (green). Origins are the countries "
-        "whose price falls in some draw; a material without one shows the rest only.",
+        "whose export restrictions reach the material in the scenario; a material "
+        "without one shows the rest only.",
         [("fig-price", "Price index distributions, origin versus rest of the market",
           fg.price_figure(an.price_split(base.shortage, last, origins)))],
     ))

@@ -82,8 +82,7 @@ def heatmap_figure(matrix: pd.DataFrame, n_partners: int, title: str = ""):
     values = matrix.to_numpy(dtype=np.float64)
     top = float(np.nanmax(values)) if np.isfinite(values).any() else 0.0
     vmax = max(top, 0.05)
-    cmap = matplotlib.colormaps[HEAT_CMAP].copy()
-    cmap.set_bad("#d9d9d9")
+    cmap = matplotlib.colormaps[HEAT_CMAP].with_extremes(bad="#d9d9d9")
     im = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=0.0, vmax=vmax,
                    aspect="auto", interpolation="nearest")
     ax.set_xticks(range(ncols), matrix.columns, rotation=90, fontsize=8)

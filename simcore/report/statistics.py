@@ -21,7 +21,9 @@ def wilson_interval(k, n, z: float = Z95) -> tuple[np.ndarray, np.ndarray]:
     denom = 1.0 + z2 / n
     centre = (p + z2 / (2.0 * n)) / denom
     half = z * np.sqrt(p * (1.0 - p) / n + z2 / (4.0 * n * n)) / denom
-    return np.clip(centre - half, 0.0, 1.0), np.clip(centre + half, 0.0, 1.0)
+    low = np.where(k <= 0, 0.0, np.clip(centre - half, 0.0, 1.0))  # exact ends: no
+    high = np.where(k >= n, 1.0, np.clip(centre + half, 0.0, 1.0))  # rounding residue
+    return low, high
 
 
 def exceedance(values: np.ndarray, grid: np.ndarray, z: float = Z95):

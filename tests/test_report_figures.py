@@ -1,0 +1,210 @@
+"""Report pieces on tables built by hand: the numbers behind each figure, the figures
+themselves (each draws, with its id in the page) and the self-contained HTML.
+
+The tables mimic a run's files (shortage, drivers, monthly) for the tiny dataset's
+countries; the end-to-end test on a real run is in test_report_cli.py.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from simcore.errors import ResultError, SupplyShockError
+from simcore.report import analysis as an
+from simcore.report import figures as fg
+from simcore.report.build import Options, Run, sections
+from simcore.report.html import render
+
+# (material, stage, country, weight of the common disruption)
+EXPOSURES = [
+    ("gallium", "refining", "CHN", 0.0),
+    ("gallium", "refining", "USA", 0.8),
+    ("gallium", "refining", "DEU", 0.5),
+    ("gallium", "refining", "JPN", 0.6),
+    ("graphite", "mining", "JPN", 0.3),
+    ("graphite", "refining", "USA", 0.4),
+    ("graphite", "refining", "JPN", 0.1),
+    ("antimony", "refining", "USA", 0.0),
+]
+
+
+def tables(n=200, seed=1, policy=0.0, months=12):
+    """(shortage, drivers, monthly) with a known structure: shares scale with
+    fired * severity * (1 - leakage); CHN is the origin (price below 1)."""
+    rng = np.random.default_rng(seed)
+    fired = rng.uniform(size=n) < 0.6
+    sev, leak = rng.uniform(0.3, 1.0, n), rng.uniform(0.0, 0.3, n)
+    drivers = pd.DataFrame({
+        "draw": np.arange(n), "event/cn-ga/fired": fired,
+        "event/cn-ga/onset": np.where(fired, rng.integers(0, 6, n), -1),
+        "event/cn-ga/severity": sev, "event/cn-ga/leakage": leak,
+        "response/reroute_lag_months": rng.uniform(2, 12, n),
+    })
+    common = fired * sev * (1 - leak) * (1 - policy)
+    frames = []
+    for m, s, c, w in EXPOSURES:
+        share = common * w
+        price = 1 - 0.3 * fired * sev if c == "CHN" else 1 + 3 * share
+        frames.append(pd.DataFrame({
+            "draw": np.arange(n), "material": m, "stage": s, "country": c, "need_t": 100.0,
+            "shortage_t": 100 * share, "shortage_share": share, "peak_share": share,
+            "months_short": 0, "first_short_month": -1, "last_short_month": -1,
+            "stock_drawn_t": 0.0, "price_index_peak": np.maximum(price, 1 + 5 * share),
+            "price_index_mean": price, "shortage_value_usd": 0.0,
+        }))
+    shortage = pd.concat(frames, ignore_index=True)
+    rows = []
+    for (m, c), g in shortage[shortage["stage"] == "refining"].groupby(["material", "country"]):
+        for t in range(months):
+            q = np.quantile(g["shortage_share"] * np.sin(np.pi * t / months), [.05, .25, .5,
+                                                                               .75, .95])
+            rows.append(dict(material=m, country=c, month=t, p5=q[0], p25=q[1], p50=q[2],
+                             p75=q[3], p95=q[4]))
+    return shortage, drivers, pd.DataFrame(rows)
+
+
+def run_of(name, tiny_path, tmp_path, **kw):
+    shortage, drivers, monthly = tables(**kw)
+    manifest = {"scenario": {"name": name, "path": str(tmp_path / f"{name}.toml"),
+                             "hash": "ab" * 32},
+                "dataset": {"path": str(tiny_path), "hash": "cd" * 32},
+                "seed": 7, "draws": 200, "versions": {"supplyshock": "0.1.0"},
+                "command": "supplyshock run"}
+    return Run(name, tmp_path / name, shortage, drivers, monthly, manifest)
+
+
+@pytest.fixture
+def base(tiny_path, tmp_path):
+    return run_of("base", tiny_path, tmp_path)
+
+
+# --- the numbers behind the figures -----------------------------------------------
+
+
+def test_heatmap_puts_partners_first(base, tiny_tensor):
+    stats = an.exposure_stats(base.shortage)
+    last = an.last_stage_of(base.shortage, dict(zip(tiny_tensor.materials,
+                                                    tiny_tensor.stages, strict=True)))
+    assert last == {"gallium": "refining", "graphite": "refining", "antimony": "refining"}
+    matrix, n_partners = an.heatmap_matrix(stats, last, tiny_tensor.groups["partners"])
+    # partners in the dataset's order (those with need), then the rest
+    assert list(matrix.columns) == ["USA", "DEU", "JPN", "CHN"] and n_partners == 3
+    assert list(matrix.index) == ["gallium", "graphite", "antimony"]
+    # the last stage only: graphite mining (JPN 0.3) must not leak in
+    expected = np.quantile(base.shortage.query("material == 'graphite' and stage == "
+                                               "'refining' and country == 'JPN'")
+                           ["shortage_share"], 0.95)
+    assert matrix.loc["graphite", "JPN"] == pytest.approx(expected)
+    assert np.isnan(matrix.loc["graphite", "DEU"])  # no need: grey cell
+
+
+def test_exceedance_curve_and_band(base):
+    worst = an.worst_exposures(an.exposure_stats(base.shortage), 3)
+    assert [tuple(r) for r in worst[["material", "country"]].to_numpy()] == [
+        ("gallium", "USA"), ("gallium", "JPN"), ("gallium", "DEU")]
+    table = an.exceedance_table(base.shortage, worst, {"gallium": "refining"})
+    usa = table[table["label"] == "gallium · USA"]
+    share = base.shortage.query("material == 'gallium' and country == 'USA'")[
+        "shortage_share"].to_numpy()
+    assert usa["p"].iloc[0] == pytest.approx((share > 0).mean())
+    assert usa["p"].iloc[-1] == 0.0
+    assert np.all(np.diff(usa["p"]) <= 0)
+    assert np.all((usa["low"] <= usa["p"]) & (usa["p"] <= usa["high"]))
+
+
+def test_price_split_origin_against_rest(base):
+    last = {"gallium": "refining", "graphite": "refining", "antimony": "refining"}
+    split = an.price_split(base.shortage, last, {"gallium": ["CHN"]})
+    ga = split[split["material"] == "gallium"].set_index("draw")
+    chn = base.shortage.query("material == 'gallium' and country == 'CHN'").set_index("draw")
+    np.testing.assert_allclose(ga["origin_mean"], chn["price_index_mean"])
+    rest = base.shortage.query("material == 'gallium' and country != 'CHN'")
+    np.testing.assert_allclose(ga["rest_mean"],
+                               rest.groupby("draw")["price_index_mean"].mean())  # equal need
+    assert set(split.loc[split["material"] == "graphite", "origin"]) == {""}
+
+
+def test_paired_changes_counts_improvements(base, tiny_path, tmp_path):
+    other = run_of("policy", tiny_path, tmp_path, policy=0.5)
+    worst = an.worst_exposures(an.exposure_stats(base.shortage), 2)
+    per_draw, summary = an.paired_changes(base.shortage, other.shortage, worst,
+                                          {"gallium": "refining"})
+    fired_share = (base.shortage.query("material == 'gallium' and country == 'USA'")
+                   ["shortage_share"] > 0).mean()
+    usa = summary.set_index("label").loc["gallium · USA"]
+    assert usa["p_improve"] == pytest.approx(fired_share)  # every hit draw halves
+    assert usa["p_worse"] == 0.0
+    assert usa["mean_change"] == pytest.approx(-0.5 * usa["mean_base"])
+    assert usa["p_improve_low"] < usa["p_improve"] < usa["p_improve_high"]
+
+
+def test_unknown_country_and_missing_quantiles_are_clear(base):
+    stats = an.exposure_stats(base.shortage)
+    with pytest.raises(ResultError, match="'USA'"):
+        an.choose_countries(stats, (), ["UAS"])
+    assert an.choose_countries(stats, ("USA", "DEU", "JPN", "AUS")) == ["USA", "JPN", "DEU"]
+    with pytest.raises(ResultError, match="P25"):
+        an.quantile_columns(base.monthly.drop(columns="p25"))
+
+
+# --- figures and the page -------------------------------------------------------------
+
+
+def test_report_page_holds_every_figure_and_links_nothing(base, tiny_path, tmp_path):
+    other = run_of("policy", tiny_path, tmp_path, policy=0.5)
+    (tmp_path / "base.toml").write_text("[scenario]\nname = 'base'  # <b>escaped</b>\n")
+    secs = sections(base, [other], Options(n_boot=20, top_drivers=2))
+    for s in secs:
+        s.figures = [(fid, alt, fg.png_bytes(fig, dpi=40)) for fid, alt, fig in s.figures]
+    page = render("title", "subtitle", secs)
+    ids = re.findall(r'<img id="([^"]+)"', page)
+    assert ids == ["fig-heatmap", "fig-exceedance", "fig-fan-USA", "fig-fan-JPN",
+                   "fig-fan-DEU", "fig-price", "fig-tornado", "fig-compare-policy"]
+    for src in re.findall(r'<img [^>]*src="([^"]+)"', page):
+        assert src.startswith("data:image/png;base64,")
+    assert not re.search(r'(src|href)\s*=\s*["\']?\s*(https?:)?//', page, re.I)
+    assert "&lt;b&gt;escaped&lt;/b&gt;" in page  # the scenario file, escaped
+    assert "policy.toml named in the manifest is missing" in page
+    assert "P(better)" in page
+
+
+def test_fan_chart_leaves_out_materials_never_short(base):
+    quant = an.monthly_quantiles(base.monthly, "USA")
+    fig = fg.fan_figure(quant, "USA", an.quantile_columns(base.monthly))
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    assert titles == ["gallium", "graphite"]
+    assert "never short at P95: antimony" in fig._suptitle.get_text()
+
+
+def test_without_matplotlib_the_message_says_how_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(SupplyShockError, match=r"pip install 'supplyshock\[plot\]'"):
+        fg.require_matplotlib()
+
+
+def test_report_modules_do_not_import_numba():
+    import subprocess
+
+    code = ("import sys, simcore.report.build, simcore.report.tables, simcore.cli.report; "
+            "print('numba' in sys.modules, 'matplotlib' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).parent.parent)
+    assert out.stdout.split() == ["False", "False"]
+
+
+def test_wilson_interval_matches_scipy():
+    from scipy.stats import binomtest
+
+    from simcore.report.statistics import wilson_interval
+
+    for k, n in [(0, 50), (3, 50), (25, 50), (50, 50), (917, 1000)]:
+        ref = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+        low, high = wilson_interval(k, n)
+        assert float(low) == pytest.approx(ref.low, abs=1e-9)
+        assert float(high) == pytest.approx(ref.high, abs=1e-9)
