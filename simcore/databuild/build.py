@@ -1,0 +1,572 @@
+"""Build the shipped baseline dataset from the raw sources and the hand-written tables.
+
+``build_dataset(out)`` reads only ``simcore/data/sources/`` (USGS MCS 2026, IEA Critical
+Minerals Dataset, Cheng et al. 2024) and the tables in ``simcore/databuild/tables/`` plus
+``spec.py``, derives the bilateral flows (``fit.py``) and writes a dataset folder
+(docs/dataset.md) that is byte-identical from build to build: fixed float formatting,
+sorted rows, no timestamps. The folder is written to a temporary sibling and renamed
+into place, so a failed build leaves the old dataset untouched. Method: docs/baseline.md.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from simcore.databuild import sources as src
+from simcore.databuild.fit import derive_flows
+from simcore.databuild.spec import (
+    BASE_YEAR,
+    IEA,
+    MATERIALS,
+    STOCK_EXCLUDED,
+    STOCK_POLICIES,
+    STOCK_RELEASE_MONTHS,
+    STOCK_UNKNOWN,
+    USGS,
+    MaterialSpec,
+)
+from simcore.errors import DatasetError, suggest
+
+CHENG = ("Cheng, Fuchs, Karplus & Michalek (2024), Nature Communications 15, 2143, "
+         "doi:10.1038/s41467-024-46418-1 (2020 flows)")
+_UNIT_TO_T = {"metric tons": 1.0, "thousand metric tons": 1000.0, "kilograms": 0.001}
+# flows below this share of the material's world total are dropped (and the fit redone)
+_PRUNE_SHARE = 1e-5
+
+
+def tables_dir() -> Path:
+    return Path(str(resources.files("simcore") / "databuild" / "tables"))
+
+
+def default_out() -> Path:
+    return Path(str(resources.files("simcore") / "data" / "baseline"))
+
+
+# --- hand-written tables ---------------------------------------------------------------------
+
+
+def _read_table(name: str, header: tuple[str, ...], folder: Path | None = None) -> list[dict]:
+    path = (folder or tables_dir()) / name
+    with path.open(encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        if tuple(reader.fieldnames or ()) != header:
+            raise DatasetError(f"{path}: header must be {','.join(header)}")
+        return [dict(r, _line=n) for n, r in enumerate(reader, start=2)]
+
+
+def _share(path: str, row: dict, column: str = "share") -> float:
+    try:
+        v = float(row[column])
+    except ValueError:
+        raise DatasetError(f"{path} line {row['_line']}: {column} {row[column]!r} is not a "
+                           "number; write a share between 0 and 1") from None
+    if not 0.0 <= v <= 1.0:
+        raise DatasetError(f"{path} line {row['_line']}: {column} {v} is outside 0..1")
+    return v
+
+
+@dataclass
+class Tables:
+    countries: list[tuple[str, str]]
+    names: dict[str, str]
+    groups: list[tuple[str, str]]
+    production: dict[tuple[str, str], list[dict]]
+    consumption: dict[str, list[dict]]
+    anchors: dict[tuple[str, str], list[dict]]
+
+
+def read_tables(folder: Path | None = None) -> Tables:
+    countries = [(r["code"], r["name"]) for r in
+                 _read_table("countries.csv", ("code", "name", "why"), folder)]
+    codes = {c for c, _ in countries}
+
+    def known(code: str, where: str) -> str:
+        if code not in codes:
+            raise DatasetError(f"{where}: unknown country {code!r}{suggest(code, codes)}; "
+                               "add it to tables/countries.csv or use ROW")
+        return code
+
+    names = {}
+    for r in _read_table("country_names.csv", ("source_name", "code"), folder):
+        names[r["source_name"]] = known(r["code"], f"country_names.csv line {r['_line']}")
+    groups = [(r["group"], r["member"]) for r in
+              _read_table("groups.csv", ("group", "member", "why"), folder)]
+    production: dict[tuple[str, str], list[dict]] = {}
+    for r in _read_table("production_shares.csv",
+                         ("material", "stage", "country", "share", "reasoning", "source"), folder):
+        known(r["country"], f"production_shares.csv line {r['_line']}")
+        production.setdefault((r["material"], r["stage"]), []).append(r)
+    consumption: dict[str, list[dict]] = {}
+    for r in _read_table("consumption_shares.csv",
+                         ("material", "country", "share", "reasoning", "source"), folder):
+        known(r["country"], f"consumption_shares.csv line {r['_line']}")
+        consumption.setdefault(r["material"], []).append(r)
+    anchors: dict[tuple[str, str], list[dict]] = {}
+    for r in _read_table("bilateral_anchors.csv", ("material", "stage", "importer", "exporter",
+                                                    "share", "reasoning", "source"), folder):
+        known(r["importer"], f"bilateral_anchors.csv line {r['_line']}")
+        known(r["exporter"], f"bilateral_anchors.csv line {r['_line']}")
+        anchors.setdefault((r["material"], r["stage"]), []).append(r)
+    known_materials = {m.material for m in MATERIALS}
+    for table, keys in (("production_shares.csv", [k[0] for k in production]),
+                        ("consumption_shares.csv", list(consumption)),
+                        ("bilateral_anchors.csv", [k[0] for k in anchors])):
+        for m in keys:
+            if m not in known_materials:
+                raise DatasetError(f"{table}: unknown material {m!r}"
+                                   f"{suggest(m, known_materials)}")
+    return Tables(countries, names, groups, production, consumption, anchors)
+
+
+# --- the build -------------------------------------------------------------------------------
+
+
+@dataclass
+class Built:
+    """The dataset in memory, before it is written."""
+
+    countries: list[tuple[str, str]]
+    groups: list[tuple[str, str]]
+    materials: list[tuple[str, str, str, str, float, str]] = field(default_factory=list)
+    flows: list[tuple[str, str, str, str, float]] = field(default_factory=list)
+    capacity: list[tuple[str, str, str, float]] = field(default_factory=list)
+    stocks: list[tuple[str, str, float, float, str]] = field(default_factory=list)
+    assumptions: list[tuple[str, str, str, str, str]] = field(default_factory=list)
+
+    def assume(self, table: str, key: str, value, reasoning: str, source: str) -> None:
+        text = value if isinstance(value, str) else _num(value, 6)
+        self.assumptions.append((table, key, text, reasoning, source))
+
+
+def _num(x: float, digits: int = 3) -> str:
+    """Fixed formatting: the same float always gives the same text."""
+    s = f"{float(x):.{digits}f}"
+    if "." in s:
+        s = s.rstrip("0").rstrip(".")
+    return "0" if s in ("-0", "") else s
+
+
+class _Builder:
+    def __init__(self, tables: Tables):
+        self.t = tables
+        self.codes = tuple(c for c, _ in tables.countries)
+        self.idx = {c: n for n, c in enumerate(self.codes)}
+        self.usgs = src.read_usgs()
+        self.iea = src.read_iea()
+        self.out = Built(countries=tables.countries, groups=tables.groups)
+
+    def code(self, name: str, where: str) -> str:
+        try:
+            return self.t.names[name]
+        except KeyError:
+            raise DatasetError(
+                f"{where}: source country {name!r} has no code; add a row to "
+                f"tables/country_names.csv{suggest(name, self.t.names)}") from None
+
+    def vec(self, by_code: dict[str, float]) -> np.ndarray:
+        v = np.zeros(len(self.codes))
+        for c, x in by_code.items():
+            v[self.idx[c]] += x
+        return v
+
+    # production shares of one stage -> (tonnes by country from the source, source text)
+    def stage_tonnes(self, m: MaterialSpec, stage: str) -> tuple[np.ndarray, str]:
+        s = m.sources[stage]
+        if s.kind == "usgs":
+            table = src.usgs_world_table(self.usgs, s.chapter, s.statistics, s.detail, BASE_YEAR)
+            by_code: dict[str, float] = {}
+            for name in sorted(table):
+                value, unit = table[name]
+                code = self.code(name, f"USGS {s.chapter}")
+                if value.value is None:
+                    self.out.assume("production", f"{m.material}/{stage}/{code}", 0.0,
+                                    f"USGS gives {value.text!r} (withheld or not available) "
+                                    f"for {name}: counted as zero", USGS)
+                    continue
+                by_code[code] = by_code.get(code, 0.0) + value.value * _UNIT_TO_T[unit]
+            return self.vec(by_code), f"{USGS}, {s.chapter} world table, {BASE_YEAR}"
+        if s.kind == "iea":
+            data = src.iea_supply(self.iea, s.mineral, stage)
+            by_code = {}
+            for name in sorted(data):
+                code = self.code(name, f"IEA {s.mineral}")
+                by_code[code] = by_code.get(code, 0.0) + data[name] * 1000.0
+            return self.vec(by_code), f"{IEA}, supply/{s.mineral}/{stage}, {BASE_YEAR}"
+        rows = self.t.production.get((m.material, stage))
+        if not rows:
+            raise DatasetError(f"production_shares.csv: no rows for {m.material} {stage}")
+        by_code = {}
+        for r in rows:
+            by_code[r["country"]] = by_code.get(r["country"], 0.0) + _share(
+                "production_shares.csv", r)
+            self.out.assume("production_share", f"{m.material}/{stage}/{r['country']}",
+                            float(r["share"]), r["reasoning"], r["source"])
+        total = sum(by_code.values())
+        if total > 1 + 1e-9:
+            raise DatasetError(f"production_shares.csv: shares of {m.material} {stage} sum to "
+                               f"{total:.4f} > 1")
+        if total < 1 - 1e-12:
+            by_code["ROW"] = by_code.get("ROW", 0.0) + 1.0 - total
+            self.out.assume("production_share", f"{m.material}/{stage}/ROW",
+                            by_code["ROW"], "remainder of the listed shares", "derived")
+        return self.vec(by_code), "tables/production_shares.csv (estimates, see assumptions)"
+
+    def total(self, m: MaterialSpec, tonnes: dict[str, np.ndarray]) -> float:
+        t = m.total
+        if t.kind == "stage":
+            value = float(tonnes[t.stage].sum())
+            self.out.assume("world_total", m.material, value,
+                            f"sum of the {t.stage} source's country values for {BASE_YEAR} "
+                            "(primary basis: both stages carry this total)",
+                            USGS if m.sources[t.stage].kind == "usgs" else IEA)
+            return value
+        if t.kind == "iea":
+            value = float(tonnes["refining"].sum()) - t.minus_t
+        else:
+            value = t.value_t
+        self.out.assume("world_total", m.material, value, t.reasoning, t.source)
+        return value
+
+    def consumption(self, m: MaterialSpec, total: float) -> np.ndarray:
+        rows = self.t.consumption.get(m.material)
+        if not rows:
+            raise DatasetError(f"consumption_shares.csv: no rows for {m.material}")
+        by_code: dict[str, float] = {}
+        for r in rows:
+            if r["share"].strip().lower() == "usgs":
+                if r["country"] != "USA" or m.us_consumption is None:
+                    raise DatasetError(
+                        f"consumption_shares.csv line {r['_line']}: share 'usgs' is only "
+                        f"available for USA where spec.py names a USGS consumption line")
+                chapter, detail, factor = m.us_consumption
+                value, _ = src.usgs_salient(self.usgs, chapter, detail, BASE_YEAR)
+                if value.value is None:
+                    raise DatasetError(f"USGS {chapter} {detail!r}: no value for {BASE_YEAR}")
+                share = value.value * factor / total
+                self.out.assume("consumption_share", f"{m.material}/USA", share,
+                                f"US {detail} {value.text} ({BASE_YEAR}) / world total "
+                                f"{_num(total, 0)} t", USGS)
+            else:
+                share = _share("consumption_shares.csv", r)
+                self.out.assume("consumption_share", f"{m.material}/{r['country']}", share,
+                                r["reasoning"], r["source"])
+            by_code[r["country"]] = by_code.get(r["country"], 0.0) + share
+        s = sum(by_code.values())
+        if s > 1 + 1e-9:
+            raise DatasetError(f"consumption_shares.csv: shares of {m.material} sum to "
+                               f"{s:.4f} > 1 (US share from USGS included)")
+        by_code["ROW"] = by_code.get("ROW", 0.0) + max(0.0, 1.0 - s)
+        self.out.assume("consumption_share", f"{m.material}/ROW", by_code["ROW"],
+                        "remainder: every country not listed", "derived")
+        return self.vec(by_code) * total
+
+    def anchors(self, m: MaterialSpec, stage: str) -> dict[str, dict[str, float]]:
+        out: dict[str, dict[str, float]] = {}
+        for r in self.t.anchors.get((m.material, stage), []):
+            out.setdefault(r["importer"], {})[r["exporter"]] = _share("bilateral_anchors.csv", r)
+        if stage in m.us_imports:
+            chapter, line = m.us_imports[stage]
+            us: dict[str, float] = {}
+            for name, value in sorted(src.usgs_import_sources(self.usgs, chapter, line).items()):
+                if name == "Other countries" or value.value is None or value.bound == "<":
+                    continue
+                code = self.code(name, f"USGS {chapter} import sources")
+                if code != "USA":
+                    us[code] = us.get(code, 0.0) + value.value / 100.0
+            out["USA"] = us
+        return out
+
+    def pattern(self, m: MaterialSpec) -> np.ndarray | None:
+        if not m.cheng:
+            return None
+        pat = np.zeros((len(self.codes), len(self.codes)))
+        for (mine, ref), tonnes in sorted(src.read_cheng_mine_to_refinery(m.cheng).items()):
+            if mine.startswith(("Unknown", "Trade")):
+                continue
+            pat[self.idx[self.code(mine, "Cheng")], self.idx[self.code(ref, "Cheng")]] += tonnes
+        return pat
+
+    def material(self, m: MaterialSpec) -> None:
+        o = self.out
+        tonnes = {}
+        for stage in m.stages:
+            tonnes[stage], where = self.stage_tonnes(m, stage)
+            o.assume("source", f"{m.material}/{stage}", "production shares", "country shares of "
+                     "this stage's output", where)
+        total = self.total(m, tonnes)
+        production = {}
+        for stage in m.stages:
+            v = tonnes[stage]
+            if v.sum() <= 0:
+                raise DatasetError(f"{m.material} {stage}: the source gives no production")
+            production[stage] = v / v.sum() * total
+        need = {m.stages[-1]: self.consumption(m, total)}
+        for s in range(len(m.stages) - 1):
+            # yield 1: a stage's need is the next stage's output, in the same reference unit
+            need[m.stages[s]] = production[m.stages[s + 1]]
+        for s, stage in enumerate(m.stages):
+            anchors = self.anchors(m, stage)
+            flows, report = derive_flows(
+                production[stage], need[stage], self.codes, anchors=anchors,
+                pattern=self.pattern(m) if s == 0 and len(m.stages) > 1 else None,
+                prune_below=_PRUNE_SHARE * total)
+            for exporter, importer, share, got in report.anchors_held + report.anchors_capped:
+                capped = got < share * (1 - 1e-9)
+                o.assume("bilateral_anchor", f"{m.material}/{stage}/{exporter}->{importer}", got,
+                         f"share of {importer}'s imports from {exporter}: anchor {_num(share, 4)}"
+                         + (" (capped: the origin has too little left to export)" if capped
+                            else " (held)"),
+                         USGS + " import sources 2021-24" if importer == "USA" else
+                         "tables/bilateral_anchors.csv")
+            for note in report.notes:
+                o.assume("method", f"{m.material}/{stage}", note, "fit report", "derived")
+            for e, exporter in enumerate(self.codes):
+                for i, importer in enumerate(self.codes):
+                    if flows[e, i] > 0:
+                        o.flows.append((m.material, stage, exporter, importer, flows[e, i]))
+            self.capacity(m, stage, flows.sum(axis=1))
+        self.stocks(m, need[m.stages[-1]])
+        o.materials.append((m.material, m.name, m.unit, ";".join(m.stages), *self.price(m)))
+        if m.note:
+            o.assume("method", m.material, m.note, "modelling choice", "docs/baseline.md")
+
+    def capacity(self, m: MaterialSpec, stage: str, production: np.ndarray) -> None:
+        util, why = m.utilisation[stage]
+        given: dict[str, float] = {}
+        s = m.sources[stage]
+        if s.capacity_detail:
+            table = src.usgs_world_table(self.usgs, s.chapter, "Capacity", s.capacity_detail,
+                                         str(int(BASE_YEAR) + 1))
+            for name in sorted(table):
+                value, unit = table[name]
+                if value.value is not None:
+                    code = self.code(name, f"USGS {s.chapter} capacity")
+                    given[code] = given.get(code, 0.0) + value.value * _UNIT_TO_T[unit]
+        self.out.assume("utilisation", f"{m.material}/{stage}", util, why,
+                        "assumption" if not given else
+                        f"{USGS} ({s.chapter} capacity {int(BASE_YEAR) + 1}) and assumption")
+        for c, code in enumerate(self.codes):
+            if production[c] <= 0:
+                continue
+            cap = given[code] if code in given else production[c] / util
+            self.out.capacity.append((m.material, stage, code, max(cap, production[c])))
+
+    def stocks(self, m: MaterialSpec, final_need: np.ndarray) -> None:
+        if m.material not in STOCK_EXCLUDED:
+            for code, days, why, source in STOCK_POLICIES:
+                tonnes = final_need[self.idx[code]] * days / 365.0
+                if tonnes > 0:
+                    self.out.stocks.append((m.material, code, tonnes,
+                                            tonnes / STOCK_RELEASE_MONTHS,
+                                            f"{days:g} days of use: {source}"))
+        for code in STOCK_UNKNOWN:
+            self.out.stocks.append((m.material, code, 0.0, 0.0,
+                                    "unknown: holdings not published in the build's sources "
+                                    "(set to zero)"))
+
+    def price(self, m: MaterialSpec) -> tuple[float, str]:
+        p = m.price
+        value, unit = src.usgs_salient(self.usgs, p.chapter, p.detail, BASE_YEAR)
+        if value.value is None:
+            raise DatasetError(f"USGS {p.chapter}: no price {p.detail!r} for {BASE_YEAR}")
+        weight = 1.0 - sum(w for _, w in p.mix)
+        usd = value.value * weight
+        texts = [f"{p.detail} = {value.text} {unit}"]
+        for detail, w in p.mix:
+            v2, u2 = src.usgs_salient(self.usgs, p.chapter, detail, BASE_YEAR)
+            usd += v2.value * w
+            texts.append(f"{detail} = {v2.text} {u2}")
+        usd *= p.factor
+        self.out.assume("price", m.material, usd, p.reasoning, f"{USGS}, {p.chapter}: "
+                        + "; ".join(texts))
+        return usd, f"USGS MCS 2026, {p.chapter.lower()}, {BASE_YEAR}: {p.reasoning}"
+
+    def build(self) -> Built:
+        self.out.assume("method", "base_year", BASE_YEAR,
+                        "latest year with full USGS world tables (2025 values are estimates)",
+                        USGS)
+        self.out.assume("stock", "release", 1.0 / STOCK_RELEASE_MONTHS,
+                        "a stockpile releases at most this share of its holding per month",
+                        "assumption")
+        for code, days, why, source in STOCK_POLICIES:
+            self.out.assume("stock", f"days_of_use/{code}", days, why, source)
+        for m in MATERIALS:
+            self.material(m)
+        return self.out
+
+
+# --- writing -----------------------------------------------------------------------------------
+
+
+def _csv(header: tuple[str, ...], rows) -> bytes:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    w.writerows(rows)
+    return buf.getvalue().encode("utf-8")
+
+
+def render(built: Built) -> dict[str, bytes]:
+    """The dataset files as bytes, rows in a fixed order."""
+    mat_order = {m[0]: n for n, m in enumerate(built.materials)}
+    stage_order = {(m[0], s): n for m in built.materials for n, s in enumerate(m[3].split(";"))}
+    files = {
+        "materials.csv": _csv(
+            ("material", "name", "unit", "stages", "price_usd_per_t", "price_source"),
+            [(m, n, u, st, _num(p, 2), ps) for m, n, u, st, p, ps in built.materials]),
+        "countries.csv": _csv(("code", "name"), built.countries),
+        "groups.csv": _csv(("group", "member"), built.groups),
+        "flows.csv": _csv(
+            ("material", "stage", "exporter", "importer", "tonnes_per_year"),
+            [(m, s, e, i, _num(v)) for m, s, e, i, v in sorted(
+                built.flows, key=lambda r: (mat_order[r[0]], stage_order[r[0], r[1]], r[2], r[3]))
+             if _num(v) != "0"]),
+        "capacity.csv": _csv(
+            ("material", "stage", "country", "tonnes_per_year"),
+            [(m, s, c, _num(v)) for m, s, c, v in sorted(
+                built.capacity, key=lambda r: (mat_order[r[0]], stage_order[r[0], r[1]], r[2]))
+             if _num(v) != "0"]),
+        "stocks.csv": _csv(
+            ("material", "country", "tonnes", "max_release_tonnes_per_month", "source"),
+            [(m, c, _num(t), _num(r), s) for m, c, t, r, s in sorted(
+                built.stocks, key=lambda r: (mat_order[r[0]], r[1]))]),
+        "assumptions.csv": _csv(("table", "key", "value", "reasoning", "source"),
+                                sorted(built.assumptions)),
+    }
+    files["datapackage.json"] = (json.dumps(_datapackage(), indent=2, ensure_ascii=False)
+                                 + "\n").encode("utf-8")
+    return files
+
+
+def _field(name: str, type_: str, description: str, unit: str = "") -> dict:
+    f = {"name": name, "type": type_, "description": description}
+    if unit:
+        f["unit"] = unit
+    return f
+
+
+def _datapackage() -> dict:
+    ref = "t/year of the material's reference unit (materials.csv unit)"
+    return {
+        "profile": "tabular-data-package",
+        "name": "supplyshock-baseline",
+        "title": "supplyshock baseline supply tensor, base year 2024",
+        "description": (
+            "Primary material flows producer -> user for 16 critical minerals at mining and "
+            "refining stages, derived from USGS MCS 2026, the IEA Critical Minerals Dataset "
+            "and Cheng et al. (2024) with the documented method of docs/baseline.md. Built by "
+            "simcore.databuild.build_dataset; every estimated number is in assumptions.csv."),
+        "version": "2024.1",
+        "licenses": [{"name": "CC-BY-4.0", "path": "https://creativecommons.org/licenses/by/4.0/",
+                      "title": "Creative Commons Attribution 4.0 (IEA data terms)"}],
+        "sources": [
+            {"title": "U.S. Geological Survey, 2026, Mineral Commodity Summaries 2026 Data "
+                      "Release", "path": "https://doi.org/10.5066/P1WKQ63T",
+             "licenses": [{"name": "CC0-1.0"}]},
+            {"title": "IEA, Critical Minerals Dataset (2024)",
+             "path": "https://www.iea.org/data-and-statistics/data-tools/critical-minerals-data-explorer",
+             "licenses": [{"name": "CC-BY-4.0"}]},
+            {"title": CHENG, "path": "https://doi.org/10.1038/s41467-024-46418-1",
+             "licenses": [{"name": "MIT"}]},
+            {"title": "UN Comtrade (China HS 2846 imports 2024, as quoted in SOURCES.md)",
+             "path": "https://comtradeplus.un.org/"},
+        ],
+        "resources": [
+            {"name": "materials", "path": "materials.csv", "format": "csv", "encoding": "utf-8",
+             "schema": {"fields": [
+                 _field("material", "string", "material id"),
+                 _field("name", "string", "material name"),
+                 _field("unit", "string", "reference unit of every quantity of the material"),
+                 _field("stages", "string", "stages upstream first, joined by ';'"),
+                 _field("price_usd_per_t", "number", "2024 reference price", "USD/t"),
+                 _field("price_source", "string", "where the price comes from")],
+                 "primaryKey": ["material"]}},
+            {"name": "countries", "path": "countries.csv", "format": "csv", "encoding": "utf-8",
+             "schema": {"fields": [
+                 _field("code", "string", "ISO 3166 alpha-3, or XEU (rest of EU) / ROW"),
+                 _field("name", "string", "country name")], "primaryKey": ["code"]}},
+            {"name": "groups", "path": "groups.csv", "format": "csv", "encoding": "utf-8",
+             "schema": {"fields": [
+                 _field("group", "string", "group name"),
+                 _field("member", "string", "country code or group name")]}},
+            {"name": "flows", "path": "flows.csv", "format": "csv", "encoding": "utf-8",
+             "schema": {"fields": [
+                 _field("material", "string", "material id"),
+                 _field("stage", "string", "stage name"),
+                 _field("exporter", "string", "producing country"),
+                 _field("importer", "string", "using country (= exporter: domestic use)"),
+                 _field("tonnes_per_year", "number", "baseline flow", ref)],
+                 "primaryKey": ["material", "stage", "exporter", "importer"]}},
+            {"name": "capacity", "path": "capacity.csv", "format": "csv", "encoding": "utf-8",
+             "schema": {"fields": [
+                 _field("material", "string", "material id"),
+                 _field("stage", "string", "stage name"),
+                 _field("country", "string", "country code"),
+                 _field("tonnes_per_year", "number", "production capacity", ref)],
+                 "primaryKey": ["material", "stage", "country"]}},
+            {"name": "stocks", "path": "stocks.csv", "format": "csv", "encoding": "utf-8",
+             "schema": {"fields": [
+                 _field("material", "string", "material id"),
+                 _field("country", "string", "country code"),
+                 _field("tonnes", "number", "government stock usable in a disruption",
+                        "t of the reference unit"),
+                 _field("max_release_tonnes_per_month", "number", "maximum release",
+                        "t/month of the reference unit"),
+                 _field("source", "string", "source or 'unknown'")],
+                 "primaryKey": ["material", "country"]}},
+            {"name": "assumptions", "path": "assumptions.csv", "format": "csv",
+             "encoding": "utf-8",
+             "schema": {"fields": [
+                 _field("table", "string", "kind of estimate"),
+                 _field("key", "string", "what it applies to"),
+                 _field("value", "string", "the number used"),
+                 _field("reasoning", "string", "why"),
+                 _field("source", "string", "where it comes from")]}},
+        ],
+    }
+
+
+def write_dataset(files: dict[str, bytes], out: Path) -> Path:
+    """Write ``files`` into ``out`` atomically: a temporary sibling folder, then rename."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        tmp.chmod(0o755)  # mkdtemp makes it private; the dataset is ordinary package data
+        for name in sorted(files):
+            (tmp / name).write_bytes(files[name])
+        old = None
+        if out.exists():
+            old = out.parent / f".{out.name}.old-{os.getpid()}"
+            os.replace(out, old)
+        os.replace(tmp, out)
+        if old is not None:
+            shutil.rmtree(old)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def build_files() -> dict[str, bytes]:
+    """Build the dataset in memory: {file name: bytes}."""
+    return render(_Builder(read_tables()).build())
+
+
+def build_dataset(out: Path | None = None) -> Path:
+    """Build the baseline dataset into ``out`` (default: the package's data/baseline/).
+
+    Reads only the raw sources in ``simcore/data/sources/`` and the hand-written tables;
+    two builds give byte-identical files. Returns the folder written.
+    """
+    return write_dataset(build_files(), Path(out) if out is not None else default_out())

@@ -1,0 +1,144 @@
+"""Bilateral flows of one material stage from production, need and anchors.
+
+The method (docs/baseline.md, "Deriving the flows"):
+
+1. Domestic use first: a country's own output covers its own need first,
+   ``B[i, i] = min(P[i], N[i])``. Integrated producers (Chinese refiners and Chinese ore,
+   Indonesian smelters under the ore-export ban, Chilean copper refineries) feed
+   themselves before they trade, and ore travels only when home demand is met.
+2. What remains is a pure exporter side ``X`` and a pure importer side ``M`` with equal
+   totals. Known bilateral anchors (an importer's share of its imports from a named
+   origin) are placed first, each capped by what the origin has left to export.
+3. The rest is fitted by biproportional scaling (RAS) of a prior: the gravity prior
+   ``X[e] * M[i]`` (each exporter sells to importers in proportion to their imports),
+   blended with an observed mine -> refinery pattern where one exists (Cheng et al.
+   2024). Cells of anchored pairs are held out of the fit, so an anchor is neither
+   diluted nor topped up; if that leaves the fit infeasible, they re-enter with a small
+   weight (and the report says so).
+
+The result balances exactly (to rounding): rows sum to production, columns to need.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class FitReport:
+    """What the fit did, for the assumptions table and the tests."""
+
+    anchors_held: list[tuple[str, str, float, float]] = field(default_factory=list)
+    anchors_capped: list[tuple[str, str, float, float]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    iterations: int = 0
+
+
+def ras(prior: np.ndarray, rows: np.ndarray, cols: np.ndarray, tol: float = 1e-12,
+        max_iter: int = 10_000) -> tuple[np.ndarray, bool, int]:
+    """Biproportional scaling of ``prior`` to row sums ``rows`` and column sums ``cols``.
+
+    Returns (matrix, converged, iterations). Rows/columns with a zero target stay zero."""
+    a = prior.astype(np.float64).copy()
+    total = max(float(rows.sum()), 1e-300)
+    for it in range(1, max_iter + 1):
+        rs = a.sum(axis=1)
+        r_scale = np.divide(rows, rs, out=np.zeros_like(rows), where=rs > 0)
+        a *= r_scale[:, None]
+        cs = a.sum(axis=0)
+        c_scale = np.divide(cols, cs, out=np.zeros_like(cols), where=cs > 0)
+        a *= c_scale[None, :]
+        err = max(np.abs(a.sum(axis=1) - rows).max(), np.abs(a.sum(axis=0) - cols).max())
+        if err <= tol * total:
+            return a, True, it
+    return a, False, max_iter
+
+
+def derive_flows(production: np.ndarray, need: np.ndarray, codes: tuple[str, ...],
+                 anchors: dict[str, dict[str, float]] | None = None,
+                 pattern: np.ndarray | None = None, pattern_weight: float = 0.8,
+                 prune_below: float = 0.0) -> tuple[np.ndarray, FitReport]:
+    """Flows [t/year] B[e, i] with ``B.sum(1) == production`` and ``B.sum(0) == need``.
+
+    ``anchors[importer][exporter]`` = share of the importer's imports (after domestic use)
+    that comes from the exporter. ``pattern[e, i]`` (any scale) is an observed pattern of
+    e's exports to i, blended into the gravity prior with ``pattern_weight`` on rows where
+    it has data. Cells below ``prune_below`` [t/year] are dropped and the fit repeated
+    (keeps the table readable) unless that makes it infeasible.
+    """
+    production = np.asarray(production, dtype=np.float64)
+    need = np.asarray(need, dtype=np.float64)
+    if not np.isclose(production.sum(), need.sum(), rtol=1e-9, atol=1e-9):
+        raise ValueError(f"production {production.sum()} != need {need.sum()}")
+    c = len(codes)
+    idx = {code: n for n, code in enumerate(codes)}
+    report = FitReport()
+
+    flows = np.zeros((c, c))
+    home = np.minimum(production, need)
+    flows[np.arange(c), np.arange(c)] = home
+    exports = np.clip(production - home, 0.0, None)
+    imports = np.clip(need - home, 0.0, None)
+    # equal totals up to float noise: put the noise on the largest importer
+    if imports.sum() > 0:
+        imports[np.argmax(imports)] += exports.sum() - imports.sum()
+
+    held = np.zeros((c, c), dtype=bool)
+    for importer in sorted(anchors or {}):
+        i = idx[importer]
+        base = imports[i]
+        for exporter in sorted(anchors[importer]):
+            e = idx[exporter]
+            share = anchors[importer][exporter]
+            if e == i or base <= 0:
+                continue
+            target = share * base
+            amount = min(target, exports[e])
+            held[e, i] = True
+            flows[e, i] += amount
+            exports[e] -= amount
+            imports[i] -= amount
+            if amount < target * (1 - 1e-9):
+                report.anchors_capped.append((exporter, importer, share, amount / base))
+            else:
+                report.anchors_held.append((exporter, importer, share, amount / base))
+    exports = np.clip(exports, 0.0, None)
+    imports = np.clip(imports, 0.0, None)
+    if exports.sum() > 0:
+        imports *= exports.sum() / imports.sum()
+
+    if exports.sum() <= 0:
+        return flows, report
+
+    prior = np.outer(exports, imports)
+    if pattern is not None:
+        pat = np.where(np.outer(exports > 0, imports > 0), np.asarray(pattern, float), 0.0)
+        np.fill_diagonal(pat, 0.0)
+        row = pat.sum(axis=1)
+        has = row > 0
+        grav_row = prior.sum(axis=1)
+        blend = prior.copy()
+        blend[has] = ((1 - pattern_weight) * prior[has]
+                      + pattern_weight * pat[has] / row[has, None] * grav_row[has, None])
+        prior = blend
+    np.fill_diagonal(prior, 0.0)
+
+    def fit(mask: np.ndarray) -> tuple[np.ndarray, bool, int]:
+        return ras(np.where(mask, 0.0, prior), exports, imports)
+
+    trade, ok, its = fit(held)
+    if not ok:
+        report.notes.append("anchored pairs re-admitted to the fit (infeasible without them)")
+        trade, ok, its = ras(np.where(held, prior * 1e-6, prior), exports, imports)
+    if not ok:
+        raise RuntimeError("flow fit did not converge")
+    if prune_below > 0:
+        small = (trade > 0) & (trade < prune_below)
+        if small.any():
+            pruned, ok2, its2 = fit(held | small)
+            if ok2:
+                trade, its = pruned, its + its2
+    report.iterations = its
+    return flows + trade, report
