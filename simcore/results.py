@@ -237,8 +237,9 @@ class TableDigest:
     result does not depend on how the rows were split into chunks or row groups):
     label columns as int32 little-endian codes into the manifest's label lists, booleans
     as one byte, integers and floats little-endian in their stored width, nulls as -1
-    (integers) or NaN (floats), every NaN with the same bit pattern. The table digest
-    hashes the row count, each column's name, type and hash, and the label lists.
+    (integers) or NaN (floats) plus a validity byte per row, every NaN with the same bit
+    pattern. The table digest hashes the row count, each column's name, type and hashes,
+    and the label lists.
     """
 
     def __init__(self, schema: pa.Schema, labels: dict):
@@ -246,6 +247,7 @@ class TableDigest:
         self.labels = {name: list(values) for name, values in labels.items()}
         self.rows = 0
         self._hash = {field.name: hashlib.sha256() for field in schema}
+        self._valid = {field.name: hashlib.sha256() for field in schema}
         self._lookup = {name: {v: i for i, v in enumerate(vals)} for name, vals in labels.items()}
 
     def update(self, batch: pa.RecordBatch | pa.Table) -> None:
@@ -259,6 +261,8 @@ class TableDigest:
             chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
             for chunk in chunks:
                 self._hash[name].update(self._canonical(name, chunk))
+                valid = chunk.is_valid().to_numpy(zero_copy_only=False)
+                self._valid[name].update(np.asarray(valid, np.uint8).tobytes())
 
     def _canonical(self, name: str, arr: pa.Array) -> bytes:
         kind = arr.type
@@ -302,7 +306,8 @@ class TableDigest:
         h = hashlib.sha256()
         h.update(f"rows:{self.rows}\n".encode())
         for field in self.schema:
-            h.update(f"{field.name}:{field.type}:{self._hash[field.name].hexdigest()}\n".encode())
+            values, valid = self._hash[field.name].hexdigest(), self._valid[field.name].hexdigest()
+            h.update(f"{field.name}:{field.type}:{values}:{valid}\n".encode())
         for name in sorted(self.labels):
             if name in self.schema.names:
                 h.update(f"labels:{name}:{json.dumps(self.labels[name])}\n".encode())
@@ -442,8 +447,8 @@ def histogram_quantiles(hist: np.ndarray, qs: Iterable[float]) -> np.ndarray:
     cum = np.cumsum(hist, axis=-1) / np.where(n > 0, n, 1)  # F at each bin's right edge
     out = np.empty(hist.shape[:-1] + (len(qs),))
     for j, q in enumerate(qs):
-        # first bin whose CDF reaches q (tiny slack for q * n landing on an integer)
-        b = np.argmax(cum >= q - 1e-12, axis=-1)
+        # first non-empty bin whose CDF reaches q (slack for q * n landing on an integer)
+        b = np.argmax((cum >= q - 1e-12) & (hist > 0), axis=-1)
         below = np.where(
             b > 0, np.take_along_axis(cum, np.maximum(b - 1, 0)[..., None], -1)[..., 0], 0.0
         )

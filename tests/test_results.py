@@ -1,0 +1,438 @@
+"""simcore.results without the engine: statistics against independent references,
+the digest's invariances, the streaming writer and atomic folders.
+
+Chunks here are built from arrays with the ChunkResult fields (docs/architecture.md),
+each draw's numbers a function of its index only, as the engine's are. The end-to-end
+tests with the real engine are in tests/test_cli_run.py.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from simcore import results as R
+from simcore.errors import ResultError
+from simcore.progress import Progress
+
+H = 6
+LAYOUT = R.Layout(
+    materials=("gallium", "graphite"),
+    stages=("mining", "refining"),
+    countries=("CHN", "JPN", "USA"),
+    material=np.array([0, 0, 1, 1, 1], np.int32),
+    stage=np.array([1, 1, 0, 1, 1], np.int32),
+    country=np.array([1, 2, 0, 1, 2], np.int32),
+    need_t=np.array([60.0, 120.0, 300.0, 240.0, 90.0]),
+    price=np.array([500.0, 500.0, 900.0, 900.0, 900.0]),
+    horizon=H,
+    var_names=("event/cn/occurs", "event/cn/onset", "response/reroute_lag"),
+    event_ids=("cn",),
+    last_stage={"gallium": "refining", "graphite": "refining"},
+)
+X = LAYOUT.n_exposures
+
+
+def bin_of(share: np.ndarray) -> np.ndarray:
+    """The engine's histogram bin: 0 for share 0, b for ((b-1)/100, b/100]."""
+    return np.where(share <= 0, 0, np.clip(np.ceil(share * 100 - 1e-12), 1, 100)).astype(int)
+
+
+def draw_arrays(d: int) -> dict:
+    """One draw's numbers, a function of its index only (like the engine's)."""
+    rng = np.random.default_rng(1000 + d)
+    fired = rng.random() < 0.6
+    series = np.where(fired, rng.random((X, H)) * (rng.random((X, H)) < 0.5), 0.0)
+    monthly_need = LAYOUT.need_t / H
+    short_month = series > R.SHORT_THRESHOLD
+    any_short = short_month.any(axis=1)
+    first = np.where(any_short, short_month.argmax(axis=1), -1)
+    last = np.where(any_short, H - 1 - short_month[:, ::-1].argmax(axis=1), -1)
+    shortage = (series * monthly_need[:, None]).sum(axis=1)
+    return dict(
+        shortage_t=shortage,
+        peak_share=series.max(axis=1),
+        months_short=short_month.sum(axis=1),
+        first_short=first,
+        last_short=last,
+        stock_drawn_t=shortage * 0.1,
+        price_peak=1 + 3 * series.max(axis=1),
+        price_mean=1 + series.mean(axis=1),
+        variates=rng.random(3),
+        fired=np.array([fired]),
+        onset=np.array([rng.integers(0, H) if fired else -1]),
+        series=series.astype(np.float32),
+    )
+
+
+def chunks(draws: int, size: int):
+    for start in range(0, draws, size):
+        stop = min(draws, start + size)
+        per = [draw_arrays(d) for d in range(start, stop)]
+        fields = {k: np.stack([p[k] for p in per]) for k in per[0]}
+        hist = np.zeros((X, H, R.HIST_BINS), np.int64)
+        b = bin_of(fields["series"].astype(np.float64))
+        for x in range(X):
+            for t in range(H):
+                hist[x, t] = np.bincount(b[:, x, t], minlength=R.HIST_BINS)
+        yield SimpleNamespace(start=start, stop=stop, hist=hist, **fields)
+
+
+PROV = {
+    "format": R.FORMAT,
+    "scenario": {"name": "toy", "path": "toy.toml", "hash": "s"},
+    "dataset": {"hash": "d", "path": "tiny"},
+    "seed": 7,
+    "draws": 0,
+    "horizon": H,
+}
+
+
+def write(folder, draws=50, size=16, timeseries=False):
+    prov = dict(PROV, draws=draws)
+    with R.atomic_folder(folder) as staging:
+        R.write_chunks(staging, LAYOUT, chunks(draws, size), prov, draws, timeseries)
+    return R.load_result(folder)
+
+
+# --- statistics ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 100])
+def test_quantile_sorted_matches_numpy(n):
+    a = np.random.default_rng(n).normal(size=(n, 4))
+    s = np.sort(a, axis=0)
+    for q in (0, 0.05, 0.25, 0.5, 0.95, 0.99, 1):
+        np.testing.assert_allclose(
+            R.quantile_sorted(s, q), np.quantile(a, q, axis=0), rtol=0, atol=1e-12
+        )
+
+
+def test_expected_shortfall_is_mean_of_worst_five_percent():
+    a = np.random.default_rng(3).random((101, 3))
+    worst = np.sort(a, axis=0)[::-1][: math.ceil(0.05 * 101)]  # 6 draws
+    np.testing.assert_allclose(R.expected_shortfall_sorted(np.sort(a, axis=0)), worst.mean(axis=0))
+    # fewer than 20 draws: the single worst one
+    b = a[:10]
+    np.testing.assert_allclose(R.expected_shortfall_sorted(np.sort(b, axis=0)), b.max(axis=0))
+
+
+def test_median_where_matches_numpy_per_column():
+    rng = np.random.default_rng(4)
+    v = rng.integers(0, 36, size=(40, 5))
+    valid = rng.random((40, 5)) < np.array([0.0, 0.1, 0.5, 0.9, 1.0])
+    got = R.median_where(v, valid)
+    for x in range(5):
+        want = np.median(v[valid[:, x], x]) if valid[:, x].any() else np.nan
+        np.testing.assert_equal(got[x], want)
+
+
+def test_exposure_statistics_match_a_pandas_reference():
+    n = 400
+    per = [draw_arrays(d) for d in range(n)]
+    a = {k: np.stack([p[k] for p in per]) for k in per[0]}
+    cols = {
+        "shortage_t": a["shortage_t"],
+        "shortage_share": a["shortage_t"] / LAYOUT.need_t,
+        "months_short": a["months_short"],
+        "first_short_month": a["first_short"],
+        "last_short_month": a["last_short"],
+        "stock_drawn_t": a["stock_drawn_t"],
+        "price_index_peak": a["price_peak"],
+        "price_index_mean": a["price_mean"],
+        "shortage_value_usd": a["shortage_t"] * LAYOUT.price,
+    }
+    got = R.exposure_statistics(cols, LAYOUT.need_t, H)
+    long = pd.DataFrame({k: v.ravel() for k, v in cols.items()})
+    long["x"] = np.tile(np.arange(X), n)
+    g = long.groupby("x")
+    short = long[long["first_short_month"] >= 0].groupby("x")
+    want = {
+        "shortage_mean_t": g["shortage_t"].mean(),
+        "share_mean": g["shortage_share"].mean(),
+        "share_p5": g["shortage_share"].quantile(0.05),
+        "share_p50": g["shortage_share"].median(),
+        "share_p95": g["shortage_share"].quantile(0.95),
+        "share_p99": g["shortage_share"].quantile(0.99),
+        "share_es95": g["shortage_share"].apply(lambda s: s.nlargest(20).mean()),
+        "prob_short": g["months_short"].apply(lambda s: (s > 0).mean()),
+        "prob_short_10pct": g["shortage_share"].apply(lambda s: (s > 0.1).mean()),
+        "months_short_mean": g["months_short"].mean(),
+        "survive_month_p50": short["first_short_month"].median(),
+        "recover_month_p50": short["last_short_month"].median() + 1,
+        "prob_unrecovered": g["last_short_month"].apply(lambda s: (s == H - 1).mean()),
+        "stock_drawn_mean_t": g["stock_drawn_t"].mean(),
+        "price_peak_p50": g["price_index_peak"].median(),
+        "price_peak_p95": g["price_index_peak"].quantile(0.95),
+        "price_mean_mean": g["price_index_mean"].mean(),
+        "value_mean_usd": g["shortage_value_usd"].mean(),
+        "value_p95_usd": g["shortage_value_usd"].quantile(0.95),
+    }
+    assert list(got) == [name for name, _ in R.SUMMARY_COLUMNS]
+    for name, series in want.items():
+        np.testing.assert_allclose(
+            got[name], series.reindex(range(X)).to_numpy(), rtol=1e-12, atol=1e-12, err_msg=name
+        )
+    # the statistics are not all trivially zero
+    assert 0 < got["prob_short"].min() and got["share_p95"].max() > 0.05
+
+
+def test_histogram_quantiles_are_within_one_bin_of_numpy():
+    rng = np.random.default_rng(5)
+    n = 20_000
+    share = np.where(rng.random((3, n)) < 0.4, 0.0, rng.beta(2, 5, (3, n)))
+    share[2] = np.where(rng.random(n) < 0.97, 0.0, 1.0)  # mostly zero, some total losses
+    hist = np.stack([np.bincount(bin_of(s), minlength=R.HIST_BINS) for s in share])
+    qs = (0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
+    got = R.histogram_quantiles(hist, qs)
+    want = np.quantile(share, qs, axis=1).T
+    assert np.all(np.abs(got - want) <= 0.01 + 1e-9), np.abs(got - want).max()
+    assert got[0, 0] == 0.0 and got[2, 4] == 0.0 and 0.99 < got[2, 5] <= 1.0
+    assert np.all(np.abs(R.histogram_mean(hist) - share.mean(axis=1)) <= 0.005)
+
+
+def test_histogram_quantile_of_a_single_bin_interpolates_inside_it():
+    hist = np.zeros(R.HIST_BINS, np.int64)
+    hist[31] = 4  # shares in (0.30, 0.31]
+    np.testing.assert_allclose(R.histogram_quantiles(hist, [0.0, 0.5, 1.0]), [0.30, 0.305, 0.31])
+    assert np.isnan(R.histogram_quantiles(np.zeros(R.HIST_BINS, np.int64), [0.5])).all()
+
+
+# --- digest -------------------------------------------------------------------------------
+
+LABELS = {"material": ["gallium", "graphite"]}
+
+
+def _table(values, materials, nulls=False):
+    month = pa.array(
+        np.array([1, -1, 3][: len(values)], np.int16),
+        mask=np.array([False, nulls, False][: len(values)]),
+    )
+    return pa.table(
+        {"material": pa.array(materials), "x": pa.array(values, pa.float32()), "m": month}
+    )
+
+
+def _digest(*tables, labels=LABELS):
+    d = R.TableDigest(tables[0].schema, labels)
+    for t in tables:
+        d.update(t)
+    return d.hexdigest()
+
+
+def test_digest_is_independent_of_chunking_and_dictionary_order():
+    whole = _table([1.0, 2.0, 3.0], ["gallium", "graphite", "gallium"])
+    a, b = whole.slice(0, 1), whole.slice(1)
+    assert _digest(whole) == _digest(a, b)
+    # the same labels encoded with the dictionary in another order
+    enc = pa.DictionaryArray.from_arrays(pa.array([1, 0, 1], pa.int32()), ["graphite", "gallium"])
+    other = pa.table({"material": enc, "x": whole["x"], "m": whole["m"]})
+    plain = pa.table({"material": enc.cast(pa.string()), "x": whole["x"], "m": whole["m"]})
+    d = R.TableDigest(other.schema, LABELS)
+    d.update(other)
+    assert d.hexdigest() != ""  # schema type differs (dictionary vs string) ...
+    d2 = R.TableDigest(plain.schema, LABELS)
+    d2.update(plain)
+    assert d2.hexdigest() == _digest(whole)  # ... the content hash of the labels does not
+
+
+def test_digest_sees_every_change():
+    base = _digest(_table([1.0, 2.0, 3.0], ["gallium", "graphite", "gallium"]))
+    assert base != _digest(_table([1.0, 2.0, 3.0000002], ["gallium", "graphite", "gallium"]))
+    assert base != _digest(_table([1.0, 2.0, 3.0], ["gallium", "gallium", "gallium"]))
+    assert base != _digest(_table([1.0, 2.0, 3.0], ["gallium", "graphite", "gallium"], nulls=True))
+    with pytest.raises(ResultError, match="not in the manifest"):
+        _digest(_table([1.0], ["cobalt"]))
+
+
+def test_digest_canonicalises_nan_payloads():
+    quiet = np.array([np.nan], np.float32)
+    other = np.array([0x7FC00001], np.uint32).view(np.float32)
+    t1 = pa.table({"x": pa.array(quiet)})
+    t2 = pa.table({"x": pa.array(other)})
+    assert _digest(t1, labels={}) == _digest(t2, labels={})
+
+
+# --- writer ---------------------------------------------------------------------------------
+
+
+def test_writer_round_trip(tmp_path):
+    res = write(tmp_path / "toy", draws=50, size=16, timeseries=True)
+    per = [draw_arrays(d) for d in range(50)]
+    s = res.shortage
+    assert list(s.columns) == list(R.SHORTAGE_COLUMNS)
+    assert len(s) == 50 * X and (s.groupby("draw").size() == X).all()
+    np.testing.assert_array_equal(
+        s["shortage_t"].to_numpy().reshape(50, X),
+        np.stack([p["shortage_t"] for p in per]).astype(np.float32),
+    )
+    first = s["first_short_month"].to_numpy(dtype=float, na_value=np.nan).reshape(50, X)
+    want = np.stack([p["first_short"] for p in per]).astype(float)
+    np.testing.assert_array_equal(first, np.where(want < 0, np.nan, want))
+    assert list(s["material"].cat.categories) == ["gallium", "graphite"]
+    assert s["shortage_t"].dtype == np.float32
+
+    pf = pq.ParquetFile(res.folder / "shortage.parquet")
+    assert pf.num_row_groups == 4  # one per chunk: 16 + 16 + 16 + 2 draws
+    meta = pf.metadata.metadata
+    assert json.loads(meta[R.METADATA_KEY])["seed"] == 7
+    assert meta[R.DIGEST_KEY].decode() == res.manifest["digest"]["tables"]["shortage"]
+    assert pf.metadata.row_group(0).column(1).compression == "ZSTD"
+
+    d = res.drivers
+    assert list(d.columns) == ["draw", *LAYOUT.var_names, "event/cn/fired", "event/cn/onset_month"]
+    assert d["event/cn/onset_month"].isna().equals(~d["event/cn/fired"])
+    assert res.stored_digests() == res.manifest["digest"]["tables"]
+    assert set(res.manifest["digest"]["tables"]) == set(R.TABLES)
+    ts = res.timeseries
+    assert len(ts) == 50 * X * H
+    np.testing.assert_array_equal(
+        ts["shortage_share"].to_numpy().reshape(50, X, H), np.stack([p["series"] for p in per])
+    )
+    monthly = res.monthly
+    assert len(monthly) == X * H
+    assert (monthly["share_p5"] <= monthly["share_p95"]).all()
+
+
+def test_digest_does_not_depend_on_chunk_size(tmp_path):
+    a = write(tmp_path / "a", draws=40, size=40)
+    b = write(tmp_path / "b", draws=40, size=3)
+    assert a.manifest["digest"] == b.manifest["digest"]
+    c = write(tmp_path / "c", draws=41, size=40)
+    assert c.digest != a.digest
+
+
+def test_chunks_out_of_order_or_missing_are_refused(tmp_path):
+    got = list(chunks(20, 10))
+    with pytest.raises(ResultError, match="draw order"):
+        R.write_chunks(tmp_path, LAYOUT, got[::-1], PROV, 20)
+    (tmp_path / "b").mkdir()
+    with pytest.raises(ResultError, match="10 draws of 20"):
+        R.write_chunks(tmp_path / "b", LAYOUT, got[:1], PROV, 20)
+
+
+# --- summarize and compare -------------------------------------------------------------------
+
+
+def test_summarize_by_material_and_country(tmp_path):
+    res = write(tmp_path / "toy", draws=60, size=25)
+    s = res.shortage.astype({"material": str, "stage": str, "country": str})
+    by_m = R.summarize(res, "material").set_index(["material", "stage"])
+    gal = s[s["material"] == "gallium"].groupby("draw")
+    share = gal["shortage_t"].sum() / gal["need_t"].sum()
+    assert by_m.loc[("gallium", "refining"), "share_mean"] == pytest.approx(share.mean())
+    assert by_m.loc[("gallium", "refining"), "share_p95"] == pytest.approx(share.quantile(0.95))
+
+    by_c = R.summarize(res, "country").set_index("country")
+    assert "CHN" not in by_c.index  # China only appears at graphite mining, not a last stage
+    usa = s[(s["country"] == "USA") & (s["stage"] == "refining")].copy()
+    price = usa["material"].map({"gallium": 500.0, "graphite": 900.0})
+    usa["den"] = usa["need_t"] * price
+    g = usa.groupby("draw")
+    share = g["shortage_value_usd"].sum() / g["den"].sum()
+    assert by_c.loc["USA", "share_mean"] == pytest.approx(share.mean(), rel=1e-6)
+    with pytest.raises(ResultError, match="cannot summarise by"):
+        R.summarize(res, "stage")
+
+
+def test_compare_with_itself_is_zero_and_sees_an_improvement(tmp_path):
+    res = write(tmp_path / "toy", draws=30, size=30)
+    same = R.compare(res, res)
+    assert same.warnings == []
+    assert (same.table["change_mean"] == 0).all() and (same.table["prob_better"] == 0).all()
+    # a variant with half the shortage everywhere: better in every draw that had any
+    table = res.table("shortage")
+    half = table.set_column(
+        6,
+        "shortage_share",
+        pa.compute.multiply(table["shortage_share"], pa.scalar(0.5, pa.float32())),
+    )
+    folder = tmp_path / "half"
+    folder.mkdir()
+    pq.write_table(half, folder / "shortage.parquet")
+    variant = R.Result(folder, dict(res.manifest, seed=8))
+    cmp = R.compare(res, variant)
+    assert any("seeds differ" in w for w in cmp.warnings)
+    row = cmp.table.set_index(["material", "stage", "country"]).loc[("gallium", "refining", "USA")]
+    share = res.shortage.query("material == 'gallium' and country == 'USA'")["shortage_share"]
+    assert row["change_mean"] == pytest.approx(-0.5 * share.astype(float).mean(), rel=1e-6)
+    assert row["prob_better"] == pytest.approx((share > 0).mean())
+    assert row["change_ci_low"] < row["change_mean"] < row["change_ci_high"] <= 0
+
+
+# --- atomic folders ---------------------------------------------------------------------------
+
+
+def test_failed_write_keeps_previous_results_and_leaves_nothing(tmp_path):
+    first = write(tmp_path / "toy", draws=20, size=20)
+    before = sorted(p.name for p in tmp_path.iterdir())
+
+    def broken():
+        yield from chunks(20, 10)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt), R.atomic_folder(tmp_path / "toy") as staging:
+        R.write_chunks(staging, LAYOUT, broken(), dict(PROV, draws=30), 30)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert R.load_result(tmp_path / "toy").digest == first.digest
+    # a complete run replaces the folder
+    second = write(tmp_path / "toy", draws=21, size=20)
+    assert R.load_result(tmp_path / "toy").digest == second.digest != first.digest
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_check_target_refuses_other_folders(tmp_path):
+    write(tmp_path / "toy", draws=5, size=5)
+    R.check_target(tmp_path / "toy", "toy", "toy.toml")
+    with pytest.raises(ResultError, match="holds results of scenario 'toy'"):
+        R.check_target(tmp_path / "toy", "other", "other.toml")
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "a.txt").write_text("mine")
+    with pytest.raises(ResultError, match="not a supplyshock results folder"):
+        R.check_target(tmp_path / "notes", "notes", "notes.toml")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ResultError, match="is a file"):
+        R.writable_parent(tmp_path / "file" / "toy")
+
+
+def test_load_result_errors(tmp_path):
+    with pytest.raises(ResultError, match="no such results folder"):
+        R.load_result(tmp_path / "absent")
+    with pytest.raises(ResultError, match="has no run.json"):
+        R.load_result(tmp_path)
+    res = write(tmp_path / "toy", draws=5, size=5)
+    (res.folder / "drivers.parquet").unlink()
+    with pytest.raises(ResultError, match="drivers.parquet missing"):
+        R.load_result(res.folder)
+
+
+def test_result_save_copies_atomically(tmp_path):
+    res = write(tmp_path / "toy", draws=5, size=5)
+    copy = R.load_result(res.save(tmp_path / "elsewhere" / "toy"))
+    assert copy.digest == res.digest
+    assert copy.stored_digests() == res.manifest["digest"]["tables"]
+
+
+# --- progress ------------------------------------------------------------------------------------
+
+
+def test_progress_bar_text_and_silence_off_terminal():
+    stream = io.StringIO()
+    bar = Progress(1000, label="toy", stream=stream)
+    assert not bar.enabled  # StringIO is not a terminal
+    bar.update(500)
+    assert stream.getvalue() == ""
+    line = bar.line(now=bar._start + 2.0)
+    assert "500/1,000 draws" in line and "250 draws/s" in line and "0:02 left" in line
+    shown = Progress(10, stream=stream, enabled=True)
+    shown.update(10)
+    shown.close()
+    assert "10/10 draws" in stream.getvalue() and stream.getvalue().endswith("\n")
