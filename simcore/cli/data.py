@@ -95,6 +95,10 @@ def _t(value: float) -> str:
     return f"{value:.4g}"
 
 
+def _short(name: str, width: int = 24) -> str:
+    return name if len(name) <= width else name[: width - 2].rstrip() + ".."
+
+
 def _pct(share: float) -> str:
     return f"{100 * share:.1f}%"
 
@@ -125,7 +129,8 @@ def _overview(t, stage: str | None) -> None:
         raise DatasetError(f"--stage: no material has stage {stage!r}"
                            f"{suggest(stage, all_stages)}; stages: {', '.join(all_stages)}")
     click.echo(f"Dataset {_dataset_label(t)}  (hash {t.hash[:12]})")
-    head = ["material", "stage", "production t/yr", "unit", "top producer", "HHI"]
+    # units are long ("t graphite (anode-material equivalent)"): --material shows them
+    head = ["material", "stage", "production t/yr", "top producer", "HHI"]
     if origin is not None:
         head.append(f"{ORIGIN} share")
         head += [f"{name} from {ORIGIN}" for name, _ in watched]
@@ -139,7 +144,7 @@ def _overview(t, stage: str | None) -> None:
                 continue
             sm = stage_summary(t, k, s)
             top = int(sm.production.argmax())
-            row = [m, sname, _t(sm.total), t.units[k],
+            row = [m, sname, _t(sm.total),
                    f"{t.countries[top]} {_pct(sm.production_share[top])}" if sm.total else "-",
                    f"{sm.hhi:,.0f}"]
             if origin is not None:
@@ -148,10 +153,13 @@ def _overview(t, stage: str | None) -> None:
                     d = deps[name][s]
                     row.append(_pct(d.direct) if d.need > 0 else "-")
             rows.append(row)
-    _table(head, rows, right=set(range(2, len(head))) - {3, 4})
-    click.echo(f"\nHHI: 0-10,000; above 1,800 highly concentrated. '{ORIGIN} share': of world "
-               f"production; '<importer> from {ORIGIN}': share of its need shipped from "
-               f"{ORIGIN}. Use --material for the detail.")
+    _table(head, rows, right=set(range(2, len(head))) - {3})
+    click.echo(
+        f"\nProduction in t/yr of each material's reference unit. HHI: 0-10,000, above "
+        f"1,800 highly concentrated. '{ORIGIN} share': of world production. "
+        f"'<importer> from {ORIGIN}': share of its need shipped from {ORIGIN}.\n"
+        "Use --material for the detail."
+    )
 
 
 def _material(t, material: str, stage: str | None, top: int) -> None:
@@ -182,7 +190,7 @@ def _material(t, material: str, stage: str | None, top: int) -> None:
             head.append("stock t")
         rows = []
         for c in order[:top]:
-            row = [f"{t.countries[c]} {t.country_names[c]}", _t(sm.production[c]),
+            row = [f"{t.countries[c]} {_short(t.country_names[c])}", _t(sm.production[c]),
                    _pct(sm.production_share[c]), _t(sm.need[c]), _pct(sm.need_share[c]),
                    _t(sm.net_imports[c]), _t(sm.capacity[c])]
             if s == last:
@@ -198,18 +206,18 @@ def _material(t, material: str, stage: str | None, top: int) -> None:
                            key=lambda c: (-sm.net_imports[c], c))[:5]
         click.echo("  top net importers: " + (", ".join(
             f"{t.countries[c]} {_t(sm.net_imports[c])} t/yr" for c in importers) or "none"))
-        if origin is not None:
-            parts = []
+        if origin is not None and watched:
+            click.echo(f"  supplied from {ORIGIN}, share of need:")
+            width = max(len(name) for name, _ in watched)
             for name, idx in watched:
                 d = dependence(t, k, origin, idx)[s]
                 if d.need <= 0:
-                    parts.append(f"{name}: no need at this stage")
+                    click.echo(f"    {name:<{width}}  no need at this stage")
                     continue
-                text = f"{name} {_pct(d.direct)} of its need {_t(d.need)} t/yr"
+                text = f"    {name:<{width}}  {_pct(d.direct):>6} of {_t(d.need)} t/yr"
                 if s > 0:
-                    text += f" ({_pct(d.upstream)} incl. {ORIGIN} feed in others' output)"
-                parts.append(text)
-            click.echo(f"  supplied from {ORIGIN}: " + ("; ".join(parts) or "-"))
+                    text += f" ({_pct(d.upstream)} counting {ORIGIN} feed in others' output)"
+                click.echo(text)
 
 
 def _table(head: list[str], rows: list[list[str]], right: set[int], indent: str = "") -> None:
