@@ -68,6 +68,19 @@ def exposure_stats(shortage: pd.DataFrame) -> pd.DataFrame:
     return stats.reset_index()
 
 
+def stats_from_summary(summary: pd.DataFrame) -> pd.DataFrame:
+    """``exposure_stats`` columns from a run's summary.parquet, so the report shows the
+    same numbers as ``supplyshock summarize`` (P(short): at least one month short)."""
+    out = summary[KEY].copy()
+    for mine, theirs in (("mean", "share_mean"), ("p50", "share_p50"), ("p95", "share_p95"),
+                         ("p_short", "prob_short")):
+        if theirs not in summary.columns:
+            raise ResultError(f"summary.parquet has no column {theirs!r}; its columns: "
+                              f"{', '.join(summary.columns)}")
+        out[mine] = summary[theirs].to_numpy(dtype=np.float64)
+    return out.reset_index(drop=True)
+
+
 def country_order(countries: Iterable[str], score: pd.Series, partners: Sequence[str]):
     """Partner economies first (in the dataset's order), then the rest, worst first."""
     countries = list(countries)
@@ -175,9 +188,12 @@ def choose_countries(
     return pick
 
 
-def monthly_quantiles(monthly: pd.DataFrame, country: str) -> pd.DataFrame:
-    """One country's monthly shortage-share quantiles, per material, sorted by month."""
+def monthly_quantiles(monthly: pd.DataFrame, country: str, last: dict | None = None):
+    """One country's monthly shortage-share quantiles at each material's last stage
+    (when the table has stages), per material, sorted by month."""
     rows = monthly[monthly["country"] == country]
+    if last is not None and "stage" in rows.columns:
+        rows = final_stage(rows, last)
     return rows.sort_values(["material", "month"], kind="stable")
 
 
@@ -261,9 +277,10 @@ def driver_inputs(drivers: pd.DataFrame) -> tuple[np.ndarray, dict[str, np.ndarr
 
     Dropped: inputs constant over the draws (nothing to explain with), and an event's
     occurrence uniform where its ``fired`` flag is present (the flag carries the same
-    information, and reads better). An event's onset is undefined (NaN) in draws where
-    the event did not fire, so that the onset index measures the timing alone and does
-    not count the firing a second time (``sensitivity`` module docstring).
+    information, and reads better), and the realised onset month where the sampled onset
+    is present. An event's onset is undefined (NaN) in draws where the event did not
+    fire, so that the onset index measures the timing alone and does not count the
+    firing a second time (``sensitivity`` module docstring).
     """
     if "draw" not in drivers.columns:
         raise ResultError(f"drivers table has no 'draw' column; its columns: {list(drivers)}")
@@ -271,17 +288,19 @@ def driver_inputs(drivers: pd.DataFrame) -> tuple[np.ndarray, dict[str, np.ndarr
     names = [c for c in d.columns if c != "draw"]
     out = {}
     for name in names:
-        if name.endswith("/occurs") and name[: -len("occurs")] + "fired" in names:
+        stem = name.rsplit("/", 1)[0] + "/"
+        if name.endswith("/occurs") and stem + "fired" in names:
             continue
-        values = d[name].to_numpy()
-        if values.dtype == bool:
-            values = values.astype(np.float64)
-        elif not np.issubdtype(values.dtype, np.number):
+        # the realised onset month repeats the sampled onset (and the firing)
+        if name.endswith("/onset_month") and stem + "onset" in names:
             continue
-        values = values.astype(np.float64)
-        fired = name[: -len("onset")] + "fired"
-        if name.endswith("/onset") and fired in names:
-            values = np.where(d[fired].to_numpy().astype(bool), values, np.nan)
+        col = d[name]
+        if not (pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)):
+            continue
+        values = col.to_numpy(dtype=np.float64, na_value=np.nan)
+        if name.endswith(("/onset", "/onset_month")) and stem + "fired" in names:
+            fired = d[stem + "fired"].to_numpy(dtype=bool)
+            values = np.where(fired, values, np.nan)
         finite = values[~np.isnan(values)]
         if finite.size == 0 or (finite.min() == finite.max() and finite.size == values.size):
             continue

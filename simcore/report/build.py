@@ -26,7 +26,10 @@ from simcore.report.html import Section, esc, render, table
 
 @dataclass
 class Run:
-    """One run's tables and manifest, with label columns as plain strings."""
+    """One run's tables and manifest, with label columns as plain strings.
+
+    ``summary`` may be None (statistics are then computed from ``shortage``).
+    """
 
     name: str
     path: Path
@@ -34,6 +37,7 @@ class Run:
     drivers: pd.DataFrame
     monthly: pd.DataFrame
     manifest: dict
+    summary: pd.DataFrame | None = None
 
 
 @dataclass
@@ -82,7 +86,22 @@ def load_run(path) -> Run:
         drivers=result.drivers,
         monthly=an.normalise(result.monthly),
         manifest=manifest,
+        summary=an.normalise(result.summary),
     )
+
+
+def locate(recorded, folder: Path) -> Path | None:
+    """A path recorded relative to the working folder of the run: as given, else above
+    the results folder (a clone elsewhere); None when it is nowhere."""
+    if not isinstance(recorded, str) or not recorded:
+        return None
+    p = Path(recorded)
+    if p.is_absolute() or p.exists():
+        return p if p.exists() else None
+    for base in Path(folder).absolute().parents:
+        if (base / p).exists():
+            return base / p
+    return None
 
 
 def context_for(run: Run) -> Context:
@@ -90,11 +109,15 @@ def context_for(run: Run) -> Context:
     from simcore.dataset import load_dataset
 
     where = lookup(run.manifest, "dataset.path", "dataset_path")
+    builtin = where in (None, "", "builtin", "built-in")
+    folder = None if builtin else locate(where, run.path)
     try:
-        tensor = load_dataset(where if where not in ("", "builtin", "built-in") else None)
+        if not builtin and folder is None:
+            raise FileNotFoundError(f"{where} not found")
+        tensor = load_dataset(folder)
     except Exception as exc:  # the report still works, with a plainer country order
-        return Context(dataset_note=f"dataset not available ({exc}); countries sorted by "
-                       "exposure, without the partners group")
+        return Context(dataset_note=f"Dataset not available ({exc}): countries sorted by "
+                       "exposure, without the partners group.")
     note = ""
     recorded = lookup(run.manifest, "dataset.hash", "dataset_hash")
     if recorded and recorded != tensor.hash:
@@ -124,8 +147,8 @@ def origins_for(run: Run, last: dict) -> dict[str, list[str]]:
     Falls back on the prices (``origins_from_prices``) when the scenario file cannot be
     read any more.
     """
-    where = lookup(run.manifest, "scenario.path", "scenario_path", "scenario")
-    if isinstance(where, str) and where:
+    where = locate(lookup(run.manifest, "scenario.path", "scenario_path"), run.path)
+    if where is not None:
         try:
             from simcore.scenario import load_scenario
 
@@ -162,8 +185,9 @@ def sections(base: Run, compares: Sequence[Run], opts: Options) -> list[Section]
     """
     fg.require_matplotlib()
     ctx = context_for(base)
-    last = an.last_stage_of(base.shortage, ctx.stage_order)
-    stats = an.exposure_stats(base.shortage)
+    last = base.manifest.get("last_stage") or an.last_stage_of(base.shortage, ctx.stage_order)
+    stats = (an.stats_from_summary(base.summary) if base.summary is not None
+             else an.exposure_stats(base.shortage))
     worst = an.worst_exposures(stats, opts.top)
     labels = {
         (r.material, r.stage, r.country): an.exposure_label(r.material, r.stage, r.country, last)
@@ -210,7 +234,7 @@ def sections(base: Run, compares: Sequence[Run], opts: Options) -> list[Section]
     qcols = an.quantile_columns(base.monthly)
     fans = [
         (f"fig-fan-{_slug(c)}", f"Monthly shortage share fan chart for {c}",
-         fg.fan_figure(an.monthly_quantiles(base.monthly, c), c, qcols))
+         fg.fan_figure(an.monthly_quantiles(base.monthly, c, last), c, qcols))
         for c in countries
     ]
     out.append(Section(
@@ -308,33 +332,44 @@ def _flatten(d: dict, prefix: str = "") -> list[tuple[str, str]]:
     return out
 
 
-def scenario_text(run: Run) -> tuple[str | None, str]:
-    """(the scenario file's text or None, a note on where it came from)."""
-    where = lookup(run.manifest, "scenario.path", "scenario_path", "scenario")
-    if not isinstance(where, str) or not where:
-        return None, "The manifest names no scenario file."
-    candidates = [Path(where)]
-    if not Path(where).is_absolute():
-        candidates.append(run.path / where)
-    for p in candidates:
-        if p.is_file():
-            return p.read_text(encoding="utf-8", errors="replace"), f"Scenario file: {p}"
-    return None, (f"The scenario file {where} named in the manifest is missing; its hash "
-                  "in the provenance table identifies the version that was run.")
+def scenario_texts(run: Run) -> list[tuple[str, str | None]]:
+    """[(recorded path, the file's text or None where it is missing)] for the scenario
+    file and the files it extends."""
+    files = lookup(run.manifest, "scenario.files") or []
+    main = lookup(run.manifest, "scenario.path", "scenario_path")
+    paths = list(dict.fromkeys([p for p in [main, *files] if isinstance(p, str) and p]))
+    out = []
+    for recorded in paths:
+        p = locate(recorded, run.path)
+        text = p.read_text(encoding="utf-8", errors="replace") if p and p.is_file() else None
+        out.append((recorded, text))
+    return out
+
+
+# manifest entries that are bookkeeping, not provenance a reader needs
+_HIDDEN = ("labels", "last_stage", "price_usd_per_t", "files", "digest.tables",
+           "digest.covers", "format")
 
 
 def _provenance_section(base: Run, compares: Sequence[Run]) -> Section:
     parts = []
     for run in (base, *compares):
-        rows = [{"key": k, "value": v} for k, v in _flatten(run.manifest)]
+        rows = [{"key": k, "value": v} for k, v in _flatten(run.manifest)
+                if not any(k == h or k.startswith(h + ".") for h in _HIDDEN)]
         parts.append(f"<h3>{esc(run.name)} <small>({esc(run.path)})</small></h3>")
         parts.append(table(rows, [("key", "field"), ("value", "value")], {"key", "value"}))
-        text, note = scenario_text(run)
-        parts.append(f"<p>{esc(note)}</p>")
-        if text is None:
-            parts.append('<p class="note">Scenario file not available.</p>')
-        else:
-            parts.append(f"<pre>{esc(text)}</pre>")
+        texts = scenario_texts(run)
+        if not texts:
+            parts.append('<p class="note">The manifest names no scenario file.</p>')
+        for recorded, text in texts:
+            if text is None:
+                parts.append(
+                    f'<p class="note">The scenario file {esc(recorded)} named in the '
+                    "manifest is missing; the scenario hash above identifies the version "
+                    "that was run.</p>")
+            else:
+                parts.append(f"<p>Scenario file <code>{esc(recorded)}</code>:</p>"
+                             f"<pre>{esc(text)}</pre>")
     return Section(
         "provenance", "Provenance",
         "Everything needed to rerun these results bit for bit: scenario, dataset hash, "
