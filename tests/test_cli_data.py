@@ -190,3 +190,17 @@ def test_data_commands_do_not_import_numba(tiny_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_builtin_dataset_commands_run():
+    # the README's first command is `supplyshock data show` on the built-in baseline
+    from simcore.dataset import builtin_path
+
+    if not (builtin_path() / "materials.csv").is_file():
+        pytest.skip("the built-in baseline is not built yet")
+    r = _run("data", "validate")
+    assert r.exit_code == 0 and r.output.startswith("OK built-in baseline"), r.output
+    r = _run("data", "show")
+    assert r.exit_code == 0, r.output
+    r = _run("data", "show", "--material", "gallium")
+    assert r.exit_code == 0 and "supplied from CHN" in r.output, r.output
