@@ -363,7 +363,7 @@ class _Builder:
 
     def stocks(self, m: MaterialSpec, final_need: np.ndarray) -> None:
         if m.material not in STOCK_EXCLUDED:
-            for code, days, why, source in STOCK_POLICIES:
+            for code, days, _why, source in STOCK_POLICIES:
                 tonnes = final_need[self.idx[code]] * days / 365.0
                 if tonnes > 0:
                     self.out.stocks.append((m.material, code, tonnes,

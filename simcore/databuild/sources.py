@@ -151,7 +151,8 @@ def iea_supply(iea: dict, mineral: str, stage: str, year: str = "2024") -> dict[
     return out
 
 
-def read_cheng_mine_to_refinery(name: str, folder: Path | None = None) -> dict[tuple[str, str], float]:
+def read_cheng_mine_to_refinery(name: str,
+                                folder: Path | None = None) -> dict[tuple[str, str], float]:
     """Cheng et al. (2024) 2020 flows [t contained] from ``<country>_mine`` to
     ``<country>_ref_poss`` nodes: {(mine country, refinery country): tonnes}."""
     path = (folder or sources_dir()) / CHENG_CSV.format(name=name)

@@ -109,9 +109,10 @@ MATERIALS: tuple[MaterialSpec, ...] = (
               reasoning="world Dy + Tb oxide output about 3,000 t/year (roughly 2,300 t Dy2O3 and "
                         "700 t Tb4O7); USGS withholds heavy rare earths (no world table)",
               source="estimate from industry reporting; USGS has no heavy-REE world table"),
-        Price("RARE EARTHS (Heavy)", "Price, average, dollars per kilogram: Dysprosium oxide, 99.5% "
-              "minimum", KG_PER_T,
-              "3 parts Dy oxide to 1 part Tb oxide (typical Dy:Tb ratio in magnet use), USD/kg x 1000",
+        Price("RARE EARTHS (Heavy)",
+              "Price, average, dollars per kilogram: Dysprosium oxide, 99.5% minimum", KG_PER_T,
+              "3 parts Dy oxide to 1 part Tb oxide (typical Dy:Tb ratio in magnet use), "
+              "USD/kg x 1000",
               mix=(("Price, average, dollars per kilogram: Terbium oxide, 99.99% minimum", 0.25),)),
         {"mining": (0.85, "as ree_ndpr"), "refining": (0.80, "as ree_ndpr")},
         us_imports={"refining": ("RARE EARTHS (Heavy)", "Terbium compounds and metals")},
@@ -149,8 +150,9 @@ MATERIALS: tuple[MaterialSpec, ...] = (
         {"mining": StageSource("usgs", "GRAPHITE (NATURAL)", "Mine production"),
          "refining": StageSource("iea", mineral="Graphite")},
         Total("stage", stage="refining"),
-        Price("GRAPHITE (NATURAL)", "Price, average unit value of imports, dollars per metric ton at "
-              "foreign ports: Flake", 1.0,
+        Price("GRAPHITE (NATURAL)",
+              "Price, average unit value of imports, dollars per metric ton at foreign ports: "
+              "Flake", 1.0,
               "flake import unit value USD/t; anode material sells for several times more, so "
               "value at risk is understated"),
         {"mining": _U_MINE, "refining": (0.60, "Chinese anode capacity far exceeds output "
@@ -177,7 +179,8 @@ MATERIALS: tuple[MaterialSpec, ...] = (
         Total("stage", stage="mining"),
         Price("TUNGSTEN", "Price, concentrate, average in-warehouse Rotterdam, dollars per dry "
               "metric ton unit of tungsten trioxide", 100.0 / 0.7930,
-              "USD per mtu WO3 (10 kg WO3) x 100 -> USD/t WO3, / 0.793 (W share of WO3) -> USD/t W"),
+              "USD per mtu WO3 (10 kg WO3) x 100 -> USD/t WO3, / 0.793 (W share of WO3) "
+              "-> USD/t W"),
         {"mining": _U_MINE, "refining": _U_REF},
         us_imports={"refining": ("TUNGSTEN", "Ores, concentrates, and other forms")},
     ),
@@ -238,11 +241,13 @@ MATERIALS: tuple[MaterialSpec, ...] = (
         {"mining": StageSource("usgs", "MANGANESE", "Mine production"),
          "refining": StageSource("table")},
         Total("stage", stage="mining"),
-        Price("MANGANESE", "Price, average, manganese content, cost, insurance, and freight, China, "
-              "dollars per metric ton unit", 100.0,
+        Price("MANGANESE",
+              "Price, average, manganese content, cost, insurance, and freight, China, dollars per "
+              "metric ton unit", 100.0,
               "ore CIF China, USD per mtu (10 kg Mn) x 100 -> USD/t Mn"),
         {"mining": _U_MINE, "refining": _U_REF},
-        us_imports={"refining": ("MANGANESE", "Manganese contained in principal manganese imports")},
+        us_imports={"refining": ("MANGANESE",
+                                 "Manganese contained in principal manganese imports")},
         us_consumption=("MANGANESE", "Consumption, apparent, manganese content", _KT),
         cheng="Manganese",
         note="refining = alloy smelting and chemical processing (ferro- and silicomanganese, "
@@ -253,7 +258,8 @@ MATERIALS: tuple[MaterialSpec, ...] = (
         {"refining": StageSource("usgs", "INDIUM", "Refinery production",
                                  capacity_detail="Refinery capacity")},
         Total("stage", stage="refining"),
-        Price("INDIUM", "Price, annual average, dollars per kilogram: U.S. warehouse, free on board",
+        Price("INDIUM",
+              "Price, annual average, dollars per kilogram: U.S. warehouse, free on board",
               KG_PER_T, "US warehouse, USD/kg x 1000"),
         {"refining": (0.64, "USGS world capacity 1,700 t vs output 1,090 t")},
         us_imports={"refining": ("INDIUM", "All")},
