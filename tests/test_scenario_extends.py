@@ -1,0 +1,183 @@
+"""`extends`: variants override scalars and add or replace items by id; the hash covers
+the parents; cycles are errors."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from simcore.errors import ScenarioError
+from simcore.scenario import load_scenario
+
+BASE = """
+[scenario]
+name = "base"
+horizon_months = 24
+seed = 7
+
+[groups]
+concern = ["USA", "JPN"]
+
+[[events]]
+id = "cn-ga"
+kind = "export_restriction"
+origin = "CHN"
+materials = ["gallium"]
+duration_months = 12
+severity = 1.0
+
+[[events]]
+id = "cn-sb"
+kind = "export_restriction"
+origin = "CHN"
+materials = ["antimony"]
+targets = "concern"
+duration_months = 12
+severity = 0.5
+
+[response]
+spare_usable = 0.3
+reroute_lag_months = 4
+
+[[interventions]]
+id = "sp"
+kind = "stockpile"
+countries = "USA"
+materials = ["gallium"]
+months_of_need = 2
+"""
+
+
+def write(folder, name, text):
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def test_child_overrides_scalars_and_replaces_by_id(tmp_path, tiny_tensor):
+    write(tmp_path / "lib", "base.toml", BASE)
+    child = write(tmp_path / "variants", "child.toml", """
+        extends = "../lib/base.toml"
+
+        [scenario]
+        name = "child"
+        horizon_months = 36
+
+        [response]
+        spare_usable = 0.8
+
+        [[events]]
+        id = "cn-sb"            # replaces the parent's event of the same id, in place
+        kind = "production_outage"
+        origin = "CHN"
+        materials = ["antimony"]
+        duration_months = 3
+        severity = 0.2
+
+        [[events]]
+        id = "cn-gr"            # added after the parent's events
+        kind = "export_restriction"
+        origin = "CHN"
+        materials = ["graphite"]
+        stage = "mining"
+        targets = "concern"     # the parent's group
+        duration_months = 6
+        severity = 1.0
+
+        [[interventions]]
+        id = "cap"
+        kind = "capacity"
+        country = "AUS"
+        material = "gallium"
+        tonnes_per_year = 5
+        online_month = { dist = "uniform", min = 6, max = 18 }
+    """)
+    sc = load_scenario(child, tiny_tensor)
+    assert sc.name == "child"
+    assert sc.horizon_months == 36 and sc.seed == 7  # overridden; inherited
+    assert sc.response["spare_usable"]["value"] == 0.8
+    assert sc.response["reroute_lag_months"]["value"] == 4.0  # inherited
+    assert [e.id for e in sc.events] == ["cn-ga", "cn-sb", "cn-gr"]
+    assert sc.event("cn-sb").kind == "production_outage"
+    assert sc.event("cn-gr").targets == ("USA", "JPN") and sc.event("cn-gr").stages == ("mining",)
+    assert [i.id for i in sc.interventions] == ["sp", "cap"]
+    assert len(sc.files) == 2 and sc.files[0] == child.resolve()
+
+
+def test_hash_covers_parents_not_formatting(tmp_path, tiny_tensor):
+    base = write(tmp_path, "base.toml", BASE)
+    child = write(tmp_path, "child.toml", 'extends = "base.toml"\n[scenario]\nname = "child"\n')
+    h1 = load_scenario(child, tiny_tensor).hash
+    base.write_text(textwrap.dedent(BASE) + "\n# a comment\n\n", encoding="utf-8")
+    assert load_scenario(child, tiny_tensor).hash == h1  # comments do not count
+    base.write_text(textwrap.dedent(BASE).replace("seed = 7", "seed = 8"), encoding="utf-8")
+    assert load_scenario(child, tiny_tensor).hash != h1  # a parent's change does
+
+
+def test_hash_does_not_depend_on_where_files_sit(tmp_path, tiny_tensor, tiny_path):
+    import shutil
+
+    hashes = []
+    for where in ("a", "b/c"):
+        folder = tmp_path / where
+        shutil.copytree(tiny_path, folder / "data")
+        text = BASE.replace('seed = 7', 'seed = 7\ndataset = "data"')
+        hashes.append(load_scenario(write(folder, "s.toml", text), None).hash)
+    assert hashes[0] == hashes[1]
+
+
+def test_problems_in_a_parent_name_the_parent(tmp_path, tiny_tensor):
+    write(tmp_path, "base.toml", BASE.replace('origin = "CHN"', 'origin = "CNH"', 1))
+    child = write(tmp_path, "child.toml", 'extends = "base.toml"\n[scenario]\nname = "c"\n')
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(child, tiny_tensor)
+    (p,) = info.value.problems
+    assert "base.toml: events[0].origin" in p and "did you mean 'CHN'" in p
+
+
+def test_extends_cycle_is_an_error(tmp_path, tiny_tensor):
+    write(tmp_path, "a.toml", 'extends = "b.toml"\n[scenario]\nname = "a"\n')
+    write(tmp_path, "b.toml", 'extends = "a.toml"\n[scenario]\nname = "b"\n')
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(tmp_path / "a.toml", tiny_tensor)
+    (p,) = info.value.problems
+    assert "b.toml: extends" in p and "extends cycle" in p
+    assert "a.toml -> " in p and "b.toml -> " in p
+
+
+def test_extends_self_is_a_cycle(tmp_path, tiny_tensor):
+    write(tmp_path, "a.toml", 'extends = "a.toml"\n[scenario]\nname = "a"\n')
+    with pytest.raises(ScenarioError, match="extends cycle"):
+        load_scenario(tmp_path / "a.toml", tiny_tensor)
+
+
+def test_missing_parent_is_an_error(tmp_path, tiny_tensor):
+    write(tmp_path, "a.toml", 'extends = "nowhere.toml"\n[scenario]\nname = "a"\n')
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(tmp_path / "a.toml", tiny_tensor)
+    (p,) = info.value.problems
+    assert "a.toml: extends" in p and "nowhere.toml not found" in p
+
+
+def test_child_may_correlate_parent_events(tmp_path, tiny_tensor):
+    write(tmp_path, "base.toml", BASE)
+    child = write(tmp_path, "child.toml", """
+        extends = "base.toml"
+        [[correlations]]
+        id = "cn"
+        events = ["cn-ga", "cn-sb"]
+        rho = 0.6
+    """)
+    sc = load_scenario(child, tiny_tensor)
+    assert sc.name == "base"
+    assert [(c.id, c.rho) for c in sc.correlations] == [("cn", 0.6)]
+    grandchild = write(tmp_path, "gc.toml", """
+        extends = "child.toml"
+        [[correlations]]
+        id = "cn"
+        events = ["cn-ga", "cn-sb"]
+        rho = 0.2
+    """)
+    assert [c.rho for c in load_scenario(grandchild, tiny_tensor).correlations] == [0.2]
