@@ -204,3 +204,15 @@ def test_builtin_dataset_commands_run():
     assert r.exit_code == 0, r.output
     r = _run("data", "show", "--material", "gallium")
     assert r.exit_code == 0 and "supplied from CHN" in r.output, r.output
+
+
+@pytest.mark.slow
+def test_build_reproduces_the_builtin_dataset(tmp_path):
+    from simcore.dataset import builtin_path, load_dataset
+
+    pytest.importorskip("simcore.databuild")
+    if not (builtin_path() / "materials.csv").is_file():
+        pytest.skip("the built-in baseline is not built yet")
+    r = _run("data", "build", "--out", tmp_path / "baseline")
+    assert r.exit_code == 0, r.output
+    assert r.output.strip().endswith(f"hash {load_dataset().hash}")
