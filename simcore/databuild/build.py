@@ -56,7 +56,10 @@ def default_out() -> Path:
 
 
 def _read_table(name: str, header: tuple[str, ...], folder: Path | None = None) -> list[dict]:
-    path = (folder or tables_dir()) / name
+    """Rows of one hand-written table: ``folder/name`` when the user's folder has that
+    file, else the packaged table. Each row carries its ``_line`` for error messages."""
+    path = folder / name if folder is not None and (folder / name).is_file() else (
+        tables_dir() / name)
     with path.open(encoding="utf-8", newline="") as fh:
         reader = csv.DictReader(fh)
         if tuple(reader.fieldnames or ()) != header:
@@ -86,6 +89,8 @@ class Tables:
 
 
 def read_tables(folder: Path | None = None) -> Tables:
+    """The hand-written tables; a file in ``folder`` replaces the packaged one of that
+    name (e.g. only ``consumption_shares.csv``: your own consumption estimates)."""
     countries = [(r["code"], r["name"]) for r in
                  _read_table("countries.csv", ("code", "name", "why"), folder)]
     codes = {c for c, _ in countries}
@@ -558,15 +563,18 @@ def write_dataset(files: dict[str, bytes], out: Path) -> Path:
     return out
 
 
-def build_files() -> dict[str, bytes]:
-    """Build the dataset in memory: {file name: bytes}."""
-    return render(_Builder(read_tables()).build())
+def build_files(tables: Path | None = None) -> dict[str, bytes]:
+    """Build the dataset in memory: {file name: bytes}. ``tables``: see build_dataset."""
+    return render(_Builder(read_tables(Path(tables) if tables is not None else None)).build())
 
 
-def build_dataset(out: Path | None = None) -> Path:
+def build_dataset(out: Path | None = None, *, tables: Path | None = None) -> Path:
     """Build the baseline dataset into ``out`` (default: the package's data/baseline/).
 
     Reads only the raw sources in ``simcore/data/sources/`` and the hand-written tables;
-    two builds give byte-identical files. Returns the folder written.
+    two builds give byte-identical files. ``tables``: a folder whose CSV files replace the
+    packaged tables of the same name (``consumption_shares.csv``, ``production_shares.csv``,
+    ``bilateral_anchors.csv``, ``countries.csv``, ``country_names.csv``, ``groups.csv``).
+    Returns the folder written.
     """
-    return write_dataset(build_files(), Path(out) if out is not None else default_out())
+    return write_dataset(build_files(tables), Path(out) if out is not None else default_out())

@@ -37,10 +37,13 @@ class FitReport:
 
 
 def ras(prior: np.ndarray, rows: np.ndarray, cols: np.ndarray, tol: float = 1e-12,
-        max_iter: int = 10_000) -> tuple[np.ndarray, bool, int]:
+        max_iter: int = 1_500) -> tuple[np.ndarray, bool, int]:
     """Biproportional scaling of ``prior`` to row sums ``rows`` and column sums ``cols``.
 
-    Returns (matrix, converged, iterations). Rows/columns with a zero target stay zero."""
+    Returns (matrix, converged, iterations). Rows/columns with a zero target stay zero.
+    Feasible problems of this size converge in a few hundred iterations; one that has not
+    converged by ``max_iter`` is treated as infeasible (its zero pattern admits no
+    solution) and the caller relaxes the pattern."""
     a = prior.astype(np.float64).copy()
     total = max(float(rows.sum()), 1e-300)
     for it in range(1, max_iter + 1):
