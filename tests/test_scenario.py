@@ -403,6 +403,20 @@ def test_validation_does_not_mutate_or_depend_on_order(tmp_path, tiny_tensor):
     assert a.hash != b.hash  # event order is part of the document
 
 
+def test_re_export_at_the_last_stage_is_noted(tmp_path, tiny_tensor):
+    sc = load(tmp_path, event_with("re_export = true"), tiny_tensor)
+    (note,) = sc.warnings
+    assert "events[0].re_export = true" in note and "no effect" in note
+    assert 'stage = "mining"' in note
+
+
+def test_re_export_at_an_earlier_stage(tmp_path, tiny_tensor):
+    text = event_with("re_export = true", 'stage = "mining"', drop=("materials",))
+    sc = load(tmp_path, text + 'materials = ["graphite"]\n', tiny_tensor)
+    assert sc.events[0].re_export and sc.events[0].stages == ("mining",)
+    assert sc.warnings == ()
+
+
 def test_conditional_events_sort_parents_first(tmp_path, tiny_tensor):
     child = OUTAGE + 'after = "cn-ga"\nlag_months = { dist = "uniform", min = 1, max = 3 }\n'
     sc = load(tmp_path, child + MINIMAL, tiny_tensor)

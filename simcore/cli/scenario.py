@@ -56,6 +56,8 @@ def validate(ctx, files, dataset, quiet):
                 f"{len(sc.interventions)} interventions, {sc.horizon_months} months, "
                 f"against {where}"
             )
+        for note in sc.warnings:
+            click.echo(f"  note: {note}", err=True)
     if failed:
         click.echo(f"{failed} of {len(files)} file{'s' if len(files) != 1 else ''} "
                    "with problems", err=True)

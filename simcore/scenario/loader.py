@@ -433,7 +433,8 @@ def _table_fields(merged: _Merged, table: str, root: Loc, problems: Problems) ->
                    root.key(table), problems, what=f"[{table}]")
 
 
-def _event(item: dict, loc: Loc, names: _Names | None, problems: Problems):
+def _event(item: dict, loc: Loc, names: _Names | None, problems: Problems,
+           notes: Problems):
     kind = item.get("kind") if item.get("kind") in schema.EVENT_FIELDS[1].choices else None
     v = _fields("events", item, loc.key, loc, problems, kind=kind, what="an event")
     if kind is None:
@@ -490,6 +491,18 @@ def _event(item: dict, loc: Loc, names: _Names | None, problems: Problems):
                     stages.append(names.stage(m, stage, loc.key("stage"), problems))
             v["materials"] = tuple(checked)
         v["stages"] = tuple(stages)
+        if (restriction and v["re_export"] is True and stages and all(stages)
+                and all(st == names.tensor.stages[names.materials.index(m)][-1]
+                        for m, st in zip(v["materials"], stages, strict=True))):
+            # the kernel applies re_export to stage s+1 exports: at the last stage it does
+            # nothing, which the user should hear about
+            notes.add(loc.key("re_export"), True,
+                         "re_export reaches third countries' next-stage exports made from the "
+                         "origin's feed, but every material here is hit at its last stage, "
+                         "so it has no effect; re-transfers of the same product are what "
+                         "`leakage` stands for",
+                         hint="hit an earlier stage (e.g. stage = \"mining\") or remove "
+                         "re_export")
         if restriction:
             targets = v["targets"]
             codes = None
@@ -728,6 +741,7 @@ def load_scenario(path, tensor=None) -> Scenario:
     """
     path = Path(path)
     problems = Problems()
+    notes = Problems()  # not errors: things that have no effect, said once
     chain = _read_chain(path, problems)
     problems.raise_if_any(str(path))
     merged = _merge(chain, problems)
@@ -760,7 +774,7 @@ def load_scenario(path, tensor=None) -> Scenario:
 
     events: list[tuple[Event, Loc]] = []
     for item, loc in merged.lists["events"]:
-        event = _event(item, loc, names, problems)
+        event = _event(item, loc, names, problems, notes)
         if event is not None:
             events.append((event, loc))
     n_items = len(merged.lists["events"])
@@ -812,6 +826,7 @@ def load_scenario(path, tensor=None) -> Scenario:
         document=document,
         hash=scenario_hash(document),
         tensor=tensor,
+        warnings=tuple(notes.lines),
     )
 
 

@@ -283,6 +283,9 @@ RULES = (
     "`events`: `quota_tonnes_per_year` needs exactly one material.",
     "`events`: with `after`, give `lag_months` and no `onset_month`; `lag_months` only "
     "with `after`. `after` chains must not form a cycle.",
+    "`events`: `re_export` reaches third countries' next-stage exports; where every listed "
+    "material is hit at its last stage it has no effect and validation notes it (a "
+    "warning, not an error).",
     "`events`: ids are unique; `stage` must be a stage of every listed material.",
     "`correlations`: the combined correlation matrix of all groups must be positive "
     "definite; a pair in two groups must have the same `rho`.",

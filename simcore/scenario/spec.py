@@ -92,6 +92,7 @@ class Scenario:
     document: dict  # the resolved (merged) document, as hashed
     hash: str  # sha256 hex of the canonical JSON of `document`
     tensor: object = field(default=None, repr=False)  # the SupplyTensor validated against
+    warnings: tuple[str, ...] = ()  # not errors: settings that have no effect, one line each
 
     @property
     def interventions(self) -> tuple:
