@@ -12,10 +12,8 @@ depend on where the draws were computed).
 from __future__ import annotations
 
 import datetime as _dt
-import os
 import platform
 import shutil
-import sys
 import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -404,7 +402,8 @@ def verify(folder, threads=None, progress=False) -> Verification:
         return Verification(folder, problems, notes)
     if prep.compiled.scenario_hash != sc["hash"]:
         problems.append(
-            f"scenario file {sc['path']} changed since the run (scenario hash "
+            f"scenario file {sc['path']} or a file it extends changed since the run "
+            f"(scenario hash "
             f"{sc['hash'][:12]} in the manifest, {prep.compiled.scenario_hash[:12]} "
             f"now)"
         )
@@ -438,13 +437,3 @@ def verify(folder, threads=None, progress=False) -> Verification:
         problems.append(f"a re-run from the manifest gives different {', '.join(differ)}{why}")
     del rerun
     return Verification(folder, problems, notes)
-
-
-def command_line() -> str:
-    """The command as typed, for the manifest."""
-    import shlex
-
-    prog = os.path.basename(sys.argv[0]) if sys.argv else "supplyshock"
-    if prog in ("__main__.py", "-c") or prog.endswith(".py"):
-        prog = "supplyshock"
-    return " ".join([prog, *(shlex.quote(a) for a in sys.argv[1:])])

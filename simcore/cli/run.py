@@ -149,7 +149,7 @@ def run(scenarios, draws, seed, out, threads, chunk_size, timeseries, quiet):
         writable_parent(target)
         check_target(target, p.name, api.portable_path(p.path))
 
-    command = api.command_line()
+    command = _command_line(scenarios, draws, seed, out, threads, chunk_size, timeseries)
     for p in preps:
         target = Path(out) / p.name
         start = time.perf_counter()
@@ -172,6 +172,25 @@ def run(scenarios, draws, seed, out, threads, chunk_size, timeseries, quiet):
             f"{time.perf_counter() - start:.1f} s -> {target}"
         )
         click.echo(worst_table(result.summary, m["draws"]))
+
+
+def _command_line(scenarios, draws, seed, out, threads, chunk_size, timeseries) -> str:
+    """The run as a command, options spelled out, for the manifest."""
+    import shlex
+
+    words = ["supplyshock", "run", *scenarios]
+    for flag, value in (
+        ("--draws", draws),
+        ("--seed", seed),
+        ("--out", out),
+        ("--threads", threads),
+        ("--chunk-size", chunk_size),
+    ):
+        if value is not None:
+            words += [flag, str(value)]
+    if timeseries:
+        words.append("--timeseries")
+    return shlex.join(words)
 
 
 def _emit(frame, fmt: str, float_format: str = "{:.4g}") -> None:

@@ -1,0 +1,485 @@
+"""`supplyshock run | summarize | compare | verify` end to end, with the real engine on
+the tiny dataset (tests/data/tiny) and small draws.
+
+Each study lives in ``tmp_path`` (scenario files beside a copy of the tiny dataset) and
+the tests run from there, so the manifest records relative paths as in a repository.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from simcore import api
+from simcore.cli import main
+from simcore.results import MANIFEST, METADATA_KEY, load_result
+from tests.conftest import copy_tiny
+
+BASE = """\
+[scenario]
+name = "{name}"
+horizon_months = 12
+draws = 40
+seed = 11
+dataset = "tiny"
+
+[[events]]
+id = "cn-refining"
+kind = "export_restriction"
+origin = "CHN"
+materials = ["gallium", "graphite"]
+stage = "refining"
+probability = 0.7
+onset_month = {{ dist = "uniform", min = 0, max = 6 }}
+duration_months = {{ dist = "triangular", min = 2, mode = 6, max = 12 }}
+severity = {{ dist = "uniform", min = 0.5, max = 1.0 }}
+leakage = {{ dist = "beta", a = 2, b = 8 }}
+
+[response]
+reroute_lag_months = {{ dist = "uniform", min = 1, max = 6 }}
+demand_elasticity = {{ dist = "uniform", min = 0.1, max = 0.4 }}
+"""
+
+STOCKPILE = """\
+extends = "tiny-cn.toml"
+
+[scenario]
+name = "tiny-cn-stock"
+
+[[interventions]]
+id = "us-ga-stock"
+kind = "stockpile"
+countries = ["USA"]
+materials = ["gallium"]
+months_of_need = 3
+"""
+
+
+@pytest.fixture
+def study(tmp_path, monkeypatch):
+    """A study folder with scenarios/ and the tiny dataset; the working folder."""
+    root = tmp_path / "study"
+    (root / "scenarios").mkdir(parents=True)
+    copy_tiny(root / "scenarios")
+    (root / "scenarios" / "tiny-cn.toml").write_text(BASE.format(name="tiny-cn"))
+    (root / "scenarios" / "tiny-cn-stock.toml").write_text(STOCKPILE)
+    monkeypatch.chdir(root)
+    return root
+
+
+def invoke(*args, ok=True):
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    if ok and result.exit_code != 0:
+        raise AssertionError(f"exit {result.exit_code}: {result.output}\n{result.exception!r}")
+    return result
+
+
+def engine_chunks(path, draws, seed, chunk_size=16, timeseries=False):
+    from simcore.engine import exposures, simulate
+
+    prep = api.prepare(path)
+    ex = exposures(prep.tensor, prep.compiled)
+    chunks = list(
+        simulate(
+            prep.tensor,
+            prep.compiled,
+            draws=draws,
+            seed=seed,
+            chunk_size=chunk_size,
+            timeseries=timeseries,
+        )
+    )
+    return prep, ex, chunks
+
+
+def stacked(chunks, field):
+    return np.concatenate([getattr(c, field) for c in chunks])
+
+
+# --- the tables hold what the engine computed --------------------------------------------------
+
+
+def test_run_writes_the_engines_numbers(study):
+    out = invoke(
+        "run",
+        "scenarios/tiny-cn.toml",
+        "--draws",
+        48,
+        "--seed",
+        5,
+        "--chunk-size",
+        20,
+        "--out",
+        "results",
+    )
+    assert "tiny-cn: 48 draws, seed 5" in out.output and "Worst exposures" in out.output
+    folder = study / "results" / "tiny-cn"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        ["run.json", "shortage.parquet", "drivers.parquet", "summary.parquet", "monthly.parquet"]
+    )
+    assert not [p for p in (study / "results").iterdir() if p.name.startswith(".")]
+
+    prep, ex, chunks = engine_chunks("scenarios/tiny-cn.toml", 48, 5)
+    X = len(ex.need_t)
+    res = load_result(folder)
+    frame = res.shortage
+    assert len(frame) == 48 * X  # every draw has its rows, fired or not
+    shortage = stacked(chunks, "shortage_t")
+    assert shortage.max() > 0 and (shortage.sum(axis=1) == 0).any()  # some draws quiet
+    np.testing.assert_array_equal(
+        frame["shortage_t"].to_numpy().reshape(48, X), shortage.astype(np.float32)
+    )
+    np.testing.assert_array_equal(
+        frame["shortage_share"].to_numpy().reshape(48, X), (shortage / ex.need_t).astype(np.float32)
+    )
+    np.testing.assert_array_equal(
+        frame["months_short"].to_numpy().reshape(48, X), stacked(chunks, "months_short")
+    )
+    first = stacked(chunks, "first_short")
+    got_first = frame["first_short_month"].to_numpy(dtype=float, na_value=-1).reshape(48, X)
+    np.testing.assert_array_equal(got_first, first)
+    np.testing.assert_array_equal(
+        frame["price_index_peak"].to_numpy().reshape(48, X),
+        stacked(chunks, "price_peak").astype(np.float32),
+    )
+    labels = [
+        (prep.tensor.materials[k], prep.tensor.stages[k][s], prep.tensor.countries[i])
+        for k, s, i in zip(ex.material, ex.stage, ex.country, strict=True)
+    ]
+    first_rows = frame.head(X)
+    assert (
+        list(
+            zip(
+                first_rows["material"].astype(str),
+                first_rows["stage"].astype(str),
+                first_rows["country"].astype(str),
+                strict=True,
+            )
+        )
+        == labels
+    )
+
+    # DuckDB reads the same numbers
+    con = duckdb.connect()
+    total = con.execute(
+        f"select sum(shortage_t::double), count(*), count(first_short_month) "
+        f"from '{folder}/shortage.parquet'"
+    ).fetchone()
+    assert total[0] == pytest.approx(float(shortage.astype(np.float32).astype(np.float64).sum()))
+    assert total[1] == 48 * X and total[2] == int((first >= 0).sum())
+    by_country = dict(
+        con.execute(
+            f"select country, sum(shortage_value_usd::double) from "
+            f"'{folder}/shortage.parquet' group by country"
+        ).fetchall()
+    )
+    pandas_sum = frame.groupby("country", observed=True)["shortage_value_usd"].sum()
+    for c, v in by_country.items():
+        assert v == pytest.approx(float(pandas_sum[c]), rel=1e-6)
+
+    drivers = res.drivers
+    np.testing.assert_array_equal(
+        drivers[list(prep.compiled.var_name)].to_numpy(), stacked(chunks, "variates")
+    )
+    fired = stacked(chunks, "fired")[:, 0]
+    assert drivers["event/cn-refining/fired"].to_numpy().tolist() == fired.tolist()
+
+    # provenance in run.json and in every Parquet file
+    manifest = json.loads((folder / MANIFEST).read_text())
+    assert manifest["seed"] == 5 and manifest["draws"] == 48
+    assert manifest["scenario"]["path"] == "scenarios/tiny-cn.toml"
+    assert manifest["scenario"]["hash"] == prep.compiled.scenario_hash
+    assert manifest["dataset"]["hash"] == prep.tensor.hash
+    assert {"numba", "numpy", "pyarrow", "supplyshock"} <= set(manifest["versions"])
+    assert manifest["command"].startswith("supplyshock run scenarios/tiny-cn.toml")
+    for name in manifest["files"]:
+        meta = json.loads(pq.ParquetFile(folder / name).metadata.metadata[METADATA_KEY])
+        assert meta["scenario"] == manifest["scenario"] and meta["seed"] == 5
+
+    # summary: statistics over draws of the stored rows
+    summary = res.summary
+    assert len(summary) == X
+    share = frame["shortage_share"].to_numpy().reshape(48, X).astype(np.float64)
+    np.testing.assert_allclose(summary["share_mean"], share.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(summary["share_p95"], np.quantile(share, 0.95, axis=0), rtol=1e-12)
+
+
+def test_monthly_quantiles_match_the_time_series(study):
+    invoke("run", "scenarios/tiny-cn.toml", "--draws", 60, "--timeseries", "-q")
+    res = load_result("results/tiny-cn")
+    series = res.timeseries["shortage_share"].to_numpy()
+    X = res.manifest["exposures"]
+    H = res.manifest["horizon"]
+    series = series.reshape(60, X, H).astype(np.float64)
+    monthly = res.monthly
+    assert len(monthly) == X * H
+    ordered = np.sort(series, axis=0)
+    for q, col in ((0.05, "share_p5"), (0.5, "share_p50"), (0.95, "share_p95")):
+        # the histogram quantile lies in the bin of one of the two order statistics that
+        # numpy's quantile interpolates between: within a bin width (0.01) of them
+        lo = int(np.floor(q * 59))
+        got = monthly[col].to_numpy().astype(np.float64)
+        assert (got >= ordered[lo].ravel() - 0.01 - 1e-6).all(), col
+        assert (got <= ordered[lo + 1].ravel() + 0.01 + 1e-6).all(), col
+    np.testing.assert_allclose(
+        monthly["prob_short"], (series > 0.01).mean(axis=0).ravel(), atol=1e-6
+    )
+    assert monthly["prob_short"].max() > 0
+
+
+# --- reproducibility ---------------------------------------------------------------------------
+
+
+def test_digest_is_the_same_across_runs_threads_and_chunks(study):
+    invoke(
+        "run",
+        "scenarios/tiny-cn.toml",
+        "--draws",
+        50,
+        "--threads",
+        1,
+        "--chunk-size",
+        50,
+        "--out",
+        "a",
+        "-q",
+    )
+    invoke(
+        "run",
+        "scenarios/tiny-cn.toml",
+        "--draws",
+        50,
+        "--threads",
+        2,
+        "--chunk-size",
+        7,
+        "--out",
+        "b",
+        "-q",
+    )
+    a = load_result("a/tiny-cn").manifest["digest"]
+    b = load_result("b/tiny-cn").manifest["digest"]
+    assert a == b
+    invoke(
+        "run",
+        "scenarios/tiny-cn.toml",
+        "--draws",
+        50,
+        "--threads",
+        1,
+        "--chunk-size",
+        50,
+        "--out",
+        "a",
+        "-q",
+    )  # again, over the first: replaced, same digest
+    assert load_result("a/tiny-cn").manifest["digest"] == a
+    invoke("run", "scenarios/tiny-cn.toml", "--draws", 50, "--seed", 12, "--out", "c", "-q")
+    assert load_result("c/tiny-cn").manifest["digest"]["sha256"] != a["sha256"]
+
+
+def test_verify_passes_in_a_clone_and_names_what_differs(study, tmp_path, monkeypatch):
+    invoke("run", "scenarios", "--draws", 30, "--out", "results", "-q")
+    assert {p.name for p in (study / "results").iterdir()} == {"tiny-cn", "tiny-cn-stock"}
+    clone = tmp_path / "clone"
+    shutil.copytree(study, clone)
+    monkeypatch.chdir(clone)
+    out = invoke("verify", "results/tiny-cn", "results/tiny-cn-stock")
+    assert out.output.count("ok results/") == 2
+
+    # an altered result file
+    path = clone / "results" / "tiny-cn" / "shortage.parquet"
+    table = pq.read_table(path)
+    values = table["shortage_t"].to_numpy().copy()
+    values[3] += 1.0
+    pq.write_table(table.set_column(5, "shortage_t", [values]), path)
+    bad = invoke("verify", "results/tiny-cn", ok=False)
+    assert bad.exit_code == 1 and "shortage.parquet was altered" in bad.output
+
+    # a changed scenario file (the parent of the stockpile variant)
+    text = (clone / "scenarios" / "tiny-cn.toml").read_text()
+    (clone / "scenarios" / "tiny-cn.toml").write_text(text.replace("max = 1.0", "max = 0.9"))
+    bad = invoke("verify", "results/tiny-cn-stock", ok=False)
+    assert bad.exit_code == 1 and (
+        "scenario file scenarios/tiny-cn-stock.toml or a file it extends changed" in bad.output
+    )
+
+    # a missing scenario file
+    (clone / "scenarios" / "tiny-cn-stock.toml").unlink()
+    bad = invoke("verify", "results/tiny-cn-stock", ok=False)
+    assert bad.exit_code == 1 and "not found" in bad.output
+
+
+# --- summarize and compare -----------------------------------------------------------------------
+
+
+def test_summarize_formats(study):
+    invoke("run", "scenarios/tiny-cn.toml", "--draws", 30, "-q")
+    table = invoke("summarize", "results/tiny-cn").output
+    assert "tiny-cn: 30 draws" in table and "share_mean" in table
+    records = json.loads(invoke("summarize", "results/tiny-cn", "--format", "json").output)
+    res = load_result("results/tiny-cn")
+    assert len(records) == len(res.summary)
+    by_country = invoke("summarize", "results/tiny-cn", "--by", "country", "--format", "csv")
+    header = by_country.output.splitlines()[0].split(",")
+    assert header[0] == "country" and "value_mean_usd" in header
+    by_material = json.loads(
+        invoke("summarize", "results/tiny-cn", "--by", "material", "--format", "json").output
+    )
+    assert {r["material"] for r in by_material} == {"gallium", "graphite"}
+
+
+def test_compare_with_itself_is_zero_and_a_stockpile_helps(study):
+    invoke("run", "scenarios", "--draws", 40, "-q")
+    same = json.loads(
+        invoke("compare", "results/tiny-cn", "results/tiny-cn", "--format", "json").output
+    )
+    assert same and all(r["change_mean"] == 0 and r["prob_better"] == 0 for r in same)
+    out = invoke("compare", "results/tiny-cn", "results/tiny-cn-stock")
+    assert "Warning" not in out.output  # same seed, draws and dataset
+    rows = json.loads(
+        invoke("compare", "results/tiny-cn", "results/tiny-cn-stock", "--format", "json").output
+    )
+    usa = next(r for r in rows if r["material"] == "gallium" and r["country"] == "USA")
+    assert usa["change_mean"] < 0 and usa["prob_better"] > 0 and usa["prob_worse"] == 0
+    invoke("run", "scenarios/tiny-cn.toml", "--draws", 30, "--seed", 3, "--out", "other", "-q")
+    warned = invoke("compare", "results/tiny-cn", "other/tiny-cn")
+    assert "seeds differ" in warned.output and "draws differ" in warned.output
+
+
+def test_python_api(study):
+    import simcore
+
+    res = simcore.run("scenarios/tiny-cn.toml", draws=20, seed=2, progress=False)
+    assert len(res.drivers) == 20 and list(res.summary.columns[:3]) == [
+        "material",
+        "stage",
+        "country",
+    ]
+    saved = simcore.load_result(res.save(study / "saved" / "tiny-cn"))
+    assert saved.digest == res.digest and saved.manifest["seed"] == 2
+    again = simcore.run("scenarios/tiny-cn.toml", draws=20, seed=2, chunk_size=3, progress=False)
+    assert again.digest == res.digest
+
+
+# --- bad input: a clear message, a non-zero exit, nothing written --------------------------------
+
+
+def _nothing_written(study):
+    return not (study / "results").exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["scenarios/absent.toml"], "no such scenario file"),
+        (["scenarios/tiny-cn.toml", "--draws", "0"], "draws must be a positive"),
+        (["scenarios/tiny-cn.toml", "--seed", "-1"], "seed must be"),
+        (["scenarios/tiny-cn.toml", "--chunk-size", "0"], "chunk size must be"),
+    ],
+)
+def test_bad_options(study, args, message):
+    bad = invoke("run", *args, ok=False)
+    assert bad.exit_code == 2 and message in bad.output and "Traceback" not in bad.output
+    assert _nothing_written(study)
+
+
+def test_bad_scenario_and_missing_dataset(study):
+    (study / "scenarios" / "typo.toml").write_text(
+        BASE.format(name="typo").replace('origin = "CHN"', 'origin = "CHNA"')
+    )
+    bad = invoke("run", "scenarios", ok=False)  # one bad file: nothing runs at all
+    assert bad.exit_code == 2 and "CHNA" in bad.output and "CHN" in bad.output
+    assert _nothing_written(study)
+    (study / "scenarios" / "typo.toml").write_text(
+        BASE.format(name="nodata").replace('dataset = "tiny"', 'dataset = "nowhere"')
+    )
+    bad = invoke("run", "scenarios/typo.toml", ok=False)
+    assert bad.exit_code == 2 and "nowhere" in bad.output
+    assert _nothing_written(study)
+
+
+def test_unwritable_output_and_foreign_folders(study):
+    (study / "afile").write_text("not a folder")
+    bad = invoke("run", "scenarios/tiny-cn.toml", "--out", "afile/results", ok=False)
+    assert bad.exit_code == 2 and "is a file" in bad.output
+    # a folder of another scenario's results under this scenario's name
+    invoke("run", "scenarios/tiny-cn-stock.toml", "--draws", 5, "--out", "r", "-q")
+    os.rename("r/tiny-cn-stock", "r/tiny-cn")
+    before = json.loads(Path("r/tiny-cn/run.json").read_text())
+    bad = invoke("run", "scenarios/tiny-cn.toml", "--draws", 5, "--out", "r", ok=False)
+    assert bad.exit_code == 2 and "holds results of scenario 'tiny-cn-stock'" in bad.output
+    assert json.loads(Path("r/tiny-cn/run.json").read_text()) == before
+    # a folder that is not results at all is never overwritten
+    Path("mine/tiny-cn").mkdir(parents=True)
+    Path("mine/tiny-cn/notes.txt").write_text("keep me")
+    bad = invoke("run", "scenarios/tiny-cn.toml", "--draws", 5, "--out", "mine", ok=False)
+    assert bad.exit_code == 2 and "not a supplyshock results folder" in bad.output
+    assert Path("mine/tiny-cn/notes.txt").read_text() == "keep me"
+    bad = invoke("verify", "mine/tiny-cn", ok=False)
+    assert bad.exit_code == 2 and "no run.json" in bad.output
+
+
+# --- a killed run leaves the previous results ----------------------------------------------
+
+
+def test_sigkill_mid_run_leaves_previous_results_and_no_partial_folder(study):
+    invoke("run", "scenarios/tiny-cn.toml", "--draws", 10, "-q")
+    before = load_result("results/tiny-cn").manifest["digest"]
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1]))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "simcore",
+            "run",
+            "scenarios/tiny-cn.toml",
+            "--draws",
+            "5000000",
+            "--chunk-size",
+            "500",
+            "-q",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 300  # a cold Numba cache compiles first
+        partial = []
+        while time.monotonic() < deadline and proc.poll() is None:
+            partial = [
+                p
+                for p in (study / "results").glob(".tiny-cn.partial-*")
+                if (p / "shortage.parquet").is_file()
+                and (p / "shortage.parquet").stat().st_size > 10_000
+            ]
+            if partial:
+                break
+            time.sleep(0.05)
+        assert partial, f"the run never started writing: {proc.stderr.read()!r}"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and partial[0].exists():
+        time.sleep(0.05)  # the watchdog removes the staging folder once the run is gone
+    assert [p.name for p in (study / "results").iterdir()] == ["tiny-cn"]
+    assert load_result("results/tiny-cn").manifest["digest"] == before
+    assert api.verify("results/tiny-cn").ok
