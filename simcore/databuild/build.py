@@ -326,11 +326,17 @@ class _Builder:
                 pattern=self.pattern(m) if s == 0 and len(m.stages) > 1 else None,
                 prune_below=_PRUNE_SHARE * total)
             for exporter, importer, share, got in report.anchors_held + report.anchors_capped:
-                capped = got < share * (1 - 1e-9)
+                if got >= share * (1 - 1e-9):
+                    how = " (held)"
+                elif production[stage][self.idx[exporter]] <= 0:
+                    how = (" (dropped: the origin has no output at this stage in the model, "
+                           "a re-exporter or another stage's product; the flow is traced to "
+                           "producing origins instead)")
+                else:
+                    how = " (capped: the origin has too little left to export after its own use)"
                 o.assume("bilateral_anchor", f"{m.material}/{stage}/{exporter}->{importer}", got,
-                         f"share of {importer}'s imports from {exporter}: anchor {_num(share, 4)}"
-                         + (" (capped: the origin has too little left to export)" if capped
-                            else " (held)"),
+                         f"share of {importer}'s imports from {exporter}: anchor "
+                         f"{_num(share, 4)}{how}",
                          USGS + " import sources 2021-24" if importer == "USA" else
                          "tables/bilateral_anchors.csv")
             for note in report.notes:
