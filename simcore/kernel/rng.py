@@ -1,0 +1,242 @@
+"""Counter-based random streams and inverse CDFs (MODEL.md §2, §6).
+
+A uniform is a pure function of (seed, variate key, draw, counter): the SplitMix64
+finaliser applied to each part in turn. There is no generator state at all, so a draw's
+variates never depend on thread count, chunking, executor, or on which other variates the
+scenario declares. Every distribution is sampled by inverse CDF from one uniform
+(counter 0), so the mapping uniform -> value is monotone: common random numbers give
+draw-by-draw comparisons between scenario variants (a larger severity range gives a
+larger severity in every draw).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from simcore._numba import jit, jit_parallel, prange
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_S30 = np.uint64(30)
+_S27 = np.uint64(27)
+_S31 = np.uint64(31)
+_S11 = np.uint64(11)
+_SALT_DRAW = np.uint64(0xD1B54A32D192ED03)
+_SALT_COUNTER = np.uint64(0x8CB92BA72F3D8DD7)
+_TWO_M53 = 1.0 / 9007199254740992.0
+
+_SQRT2 = math.sqrt(2.0)
+_SQRT2PI = math.sqrt(2.0 * math.pi)
+
+DIST_CONST, DIST_UNIFORM, DIST_TRIANGULAR, DIST_PERT, DIST_BETA, DIST_LOGNORMAL = range(6)
+DIST_DISCRETE = 6
+
+
+@jit
+def mix64(z):
+    """SplitMix64 finaliser: a bijection of uint64 with full avalanche."""
+    z = (z ^ (z >> _S30)) * _M1
+    z = (z ^ (z >> _S27)) * _M2
+    return z ^ (z >> _S31)
+
+
+@jit
+def uniform(seed, key, draw, counter):
+    """Uniform in the open interval (0, 1) keyed by (seed, key, draw, counter).
+
+    seed, key: uint64; draw, counter: int64 >= 0. 53 random bits, offset by half a step
+    so that 0 and 1 never occur (inverse CDFs stay finite).
+    """
+    h = mix64(seed + _GOLDEN)
+    h = mix64(h ^ key)
+    h = mix64(h ^ (np.uint64(draw) * _SALT_DRAW + _GOLDEN))
+    h = mix64(h ^ (np.uint64(counter) * _SALT_COUNTER + _GOLDEN))
+    return (float(h >> _S11) + 0.5) * _TWO_M53
+
+
+@jit
+def norm_cdf(x):
+    return 0.5 * math.erfc(-x / _SQRT2)
+
+
+@jit
+def norm_ppf(p):
+    """Standard normal quantile: Acklam's rational approximation + one Halley step
+    (relative error ~1e-15 on (0, 1))."""
+    if p <= 0.0:
+        return -np.inf
+    if p >= 1.0:
+        return np.inf
+    a1, a2, a3 = -3.969683028665376e01, 2.209460984245205e02, -2.759285104469687e02
+    a4, a5, a6 = 1.383577518672690e02, -3.066479806614716e01, 2.506628277459239e00
+    b1, b2, b3 = -5.447609879822406e01, 1.615858368580409e02, -1.556989798598866e02
+    b4, b5 = 6.680131188771972e01, -1.328068155288572e01
+    c1, c2, c3 = -7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e00
+    c4, c5, c6 = -2.549732539343734e00, 4.374664141464968e00, 2.938163982698783e00
+    d1, d2, d3, d4 = 7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e00, (
+        3.754408661907416e00
+    )
+    plow = 0.02425
+    if p < plow:
+        q = math.sqrt(-2.0 * math.log(p))
+        x = (((((c1 * q + c2) * q + c3) * q + c4) * q + c5) * q + c6) / (
+            (((d1 * q + d2) * q + d3) * q + d4) * q + 1.0
+        )
+    elif p <= 1.0 - plow:
+        q = p - 0.5
+        r = q * q
+        x = (((((a1 * r + a2) * r + a3) * r + a4) * r + a5) * r + a6) * q / (
+            ((((b1 * r + b2) * r + b3) * r + b4) * r + b5) * r + 1.0
+        )
+    else:
+        q = math.sqrt(-2.0 * math.log1p(-p))
+        x = -(((((c1 * q + c2) * q + c3) * q + c4) * q + c5) * q + c6) / (
+            (((d1 * q + d2) * q + d3) * q + d4) * q + 1.0
+        )
+    # one Halley step against erfc brings the approximation to machine precision
+    e = 0.5 * math.erfc(-x / _SQRT2) - p
+    u = e * _SQRT2PI * math.exp(0.5 * x * x)
+    return x - u / (1.0 + 0.5 * x * u)
+
+
+@jit
+def _betacf(a, b, x):
+    """Continued fraction of the incomplete beta function (modified Lentz)."""
+    fpmin = 1e-300
+    qab = a + b
+    qap = a + 1.0
+    qam = a - 1.0
+    c = 1.0
+    d = 1.0 - qab * x / qap
+    if abs(d) < fpmin:
+        d = fpmin
+    d = 1.0 / d
+    h = d
+    for m in range(1, 1000):
+        m2 = 2 * m
+        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
+        d = 1.0 + aa * d
+        if abs(d) < fpmin:
+            d = fpmin
+        c = 1.0 + aa / c
+        if abs(c) < fpmin:
+            c = fpmin
+        d = 1.0 / d
+        h *= d * c
+        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
+        d = 1.0 + aa * d
+        if abs(d) < fpmin:
+            d = fpmin
+        c = 1.0 + aa / c
+        if abs(c) < fpmin:
+            c = fpmin
+        d = 1.0 / d
+        dl = d * c
+        h *= dl
+        if abs(dl - 1.0) < 1e-16:
+            break
+    return h
+
+
+@jit
+def beta_cdf(a, b, x):
+    """Regularised incomplete beta I_x(a, b)."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    lbt = (
+        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    )
+    bt = math.exp(lbt)
+    if x < (a + 1.0) / (a + b + 2.0):
+        return bt * _betacf(a, b, x) / a
+    return 1.0 - bt * _betacf(b, a, 1.0 - x) / b
+
+
+@jit
+def beta_ppf(a, b, u):
+    """Quantile of beta(a, b): Newton steps kept inside a shrinking bisection bracket."""
+    lbeta = math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
+    lo = 0.0
+    hi = 1.0
+    x = a / (a + b)
+    for _ in range(200):
+        f = beta_cdf(a, b, x) - u
+        if f < 0.0:
+            lo = x
+        else:
+            hi = x
+        if f == 0.0 or hi - lo < 1e-15:
+            break
+        logpdf = (a - 1.0) * math.log(x) + (b - 1.0) * math.log1p(-x) - lbeta
+        pdf = math.exp(logpdf)
+        xn = x - f / pdf if pdf > 0.0 else -1.0
+        if not (lo < xn < hi):
+            xn = 0.5 * (lo + hi)
+        if abs(xn - x) <= 1e-15 * max(1.0, abs(x)):
+            x = xn
+            break
+        x = xn
+    return x
+
+
+@jit
+def sample(u, dist, par, disc_values, disc_cdf):
+    """Value of a variate with distribution code ``dist`` and parameter row ``par[0:4]``
+    (simcore.compiled) at the uniform u in (0, 1), by inverse CDF."""
+    if dist == DIST_CONST:
+        return par[0]
+    if dist == DIST_UNIFORM:
+        return par[0] + u * (par[1] - par[0])
+    if dist == DIST_TRIANGULAR:
+        lo, mode, hi = par[0], par[1], par[2]
+        width = hi - lo
+        if width <= 0.0:
+            return lo
+        c = (mode - lo) / width
+        if u < c:
+            return lo + math.sqrt(u * width * (mode - lo))
+        return hi - math.sqrt((1.0 - u) * width * (hi - mode))
+    if dist == DIST_PERT:
+        lo, mode, hi, lam = par[0], par[1], par[2], par[3]
+        width = hi - lo
+        if width <= 0.0:
+            return lo
+        a = 1.0 + lam * (mode - lo) / width
+        b = 1.0 + lam * (hi - mode) / width
+        return lo + width * beta_ppf(a, b, u)
+    if dist == DIST_BETA:
+        return par[2] + (par[3] - par[2]) * beta_ppf(par[0], par[1], u)
+    if dist == DIST_LOGNORMAL:
+        v = math.exp(par[0] + par[1] * norm_ppf(u))
+        return min(max(v, par[2]), par[3])
+    if dist == DIST_DISCRETE:
+        off = int(par[0])
+        cnt = int(par[1])
+        for j in range(cnt):
+            if u < disc_cdf[off + j]:
+                return disc_values[off + j]
+        return disc_values[off + cnt - 1]
+    return np.nan
+
+
+@jit
+def sample_draw(seed, draw, var_key, var_dist, var_par, disc_values, disc_cdf, out):
+    """All variates of one draw, before the occurrence copula, into out[V]."""
+    for v in range(var_key.shape[0]):
+        u = uniform(seed, var_key[v], draw, 0)
+        out[v] = sample(u, var_dist[v], var_par[v], disc_values, disc_cdf)
+
+
+@jit_parallel
+def sample_block(seed, start, var_key, var_dist, var_par, disc_values, disc_cdf, out):
+    """Variates of draws start .. start + out.shape[0] - 1 into out[n, V] (no copula).
+
+    For statistical tests of the distributions; the model kernel samples per draw.
+    """
+    for j in prange(out.shape[0]):
+        sample_draw(seed, start + j, var_key, var_dist, var_par, disc_values, disc_cdf, out[j])
