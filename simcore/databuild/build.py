@@ -494,6 +494,7 @@ def _datapackage() -> dict:
         ],
         "resources": [
             {"name": "materials", "path": "materials.csv", "format": "csv", "encoding": "utf-8",
+             "profile": "tabular-data-resource", "mediatype": "text/csv",
              "schema": {"fields": [
                  _field("material", "string", "material id"),
                  _field("name", "string", "material name"),
@@ -503,14 +504,18 @@ def _datapackage() -> dict:
                  _field("price_source", "string", "where the price comes from")],
                  "primaryKey": ["material"]}},
             {"name": "countries", "path": "countries.csv", "format": "csv", "encoding": "utf-8",
+             "profile": "tabular-data-resource", "mediatype": "text/csv",
              "schema": {"fields": [
                  _field("code", "string", "ISO 3166 alpha-3, or XEU (rest of EU) / ROW"),
                  _field("name", "string", "country name")], "primaryKey": ["code"]}},
             {"name": "groups", "path": "groups.csv", "format": "csv", "encoding": "utf-8",
+             "profile": "tabular-data-resource", "mediatype": "text/csv",
              "schema": {"fields": [
                  _field("group", "string", "group name"),
-                 _field("member", "string", "country code or group name")]}},
+                 _field("member", "string", "country code or group name")],
+                 "primaryKey": ["group", "member"]}},
             {"name": "flows", "path": "flows.csv", "format": "csv", "encoding": "utf-8",
+             "profile": "tabular-data-resource", "mediatype": "text/csv",
              "schema": {"fields": [
                  _field("material", "string", "material id"),
                  _field("stage", "string", "stage name"),
@@ -519,6 +524,7 @@ def _datapackage() -> dict:
                  _field("tonnes_per_year", "number", "baseline flow", ref)],
                  "primaryKey": ["material", "stage", "exporter", "importer"]}},
             {"name": "capacity", "path": "capacity.csv", "format": "csv", "encoding": "utf-8",
+             "profile": "tabular-data-resource", "mediatype": "text/csv",
              "schema": {"fields": [
                  _field("material", "string", "material id"),
                  _field("stage", "string", "stage name"),
@@ -526,6 +532,7 @@ def _datapackage() -> dict:
                  _field("tonnes_per_year", "number", "production capacity", ref)],
                  "primaryKey": ["material", "stage", "country"]}},
             {"name": "stocks", "path": "stocks.csv", "format": "csv", "encoding": "utf-8",
+             "profile": "tabular-data-resource", "mediatype": "text/csv",
              "schema": {"fields": [
                  _field("material", "string", "material id"),
                  _field("country", "string", "country code"),
@@ -536,7 +543,7 @@ def _datapackage() -> dict:
                  _field("source", "string", "source or 'unknown'")],
                  "primaryKey": ["material", "country"]}},
             {"name": "assumptions", "path": "assumptions.csv", "format": "csv",
-             "encoding": "utf-8",
+             "encoding": "utf-8", "profile": "tabular-data-resource", "mediatype": "text/csv",
              "schema": {"fields": [
                  _field("table", "string", "kind of estimate"),
                  _field("key", "string", "what it applies to"),
