@@ -181,3 +181,50 @@ def test_child_may_correlate_parent_events(tmp_path, tiny_tensor):
         rho = 0.2
     """)
     assert [c.rho for c in load_scenario(grandchild, tiny_tensor).correlations] == [0.2]
+
+
+def test_several_parents_merge_left_to_right_with_the_base_once(tmp_path, tiny_tensor):
+    write(tmp_path, "base.toml", BASE)
+    write(tmp_path, "sp.toml", """
+        extends = "base.toml"
+        [scenario]
+        name = "sp"
+        horizon_months = 30
+        [[interventions]]
+        id = "sp2"
+        kind = "stockpile"
+        countries = "JPN"
+        materials = ["antimony"]
+        tonnes = 3
+    """)
+    write(tmp_path, "cap.toml", """
+        extends = "base.toml"
+        [scenario]
+        name = "cap"
+        [[interventions]]
+        id = "cap"
+        kind = "capacity"
+        country = "AUS"
+        material = "gallium"
+        tonnes_per_year = 5
+    """)
+    both = write(tmp_path, "both.toml", """
+        extends = ["sp.toml", "cap.toml"]
+        [scenario]
+        name = "both"
+    """)
+    sc = load_scenario(both, tiny_tensor)
+    assert sc.name == "both" and sc.horizon_months == 30
+    assert [i.id for i in sc.interventions] == ["sp", "sp2", "cap"]
+    assert [e.id for e in sc.events] == ["cn-ga", "cn-sb"]
+    assert [f.name for f in sc.files] == ["both.toml", "cap.toml", "sp.toml", "base.toml"]
+
+
+def test_cycle_through_a_list_of_parents(tmp_path, tiny_tensor):
+    write(tmp_path, "base.toml", BASE)
+    write(tmp_path, "a.toml", 'extends = ["base.toml", "b.toml"]\n')
+    write(tmp_path, "b.toml", 'extends = "a.toml"\n')
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(tmp_path / "a.toml", tiny_tensor)
+    (p,) = info.value.problems
+    assert "b.toml: extends" in p and "extends cycle" in p

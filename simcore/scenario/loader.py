@@ -57,53 +57,65 @@ class _Merged:
 
 
 def _read_chain(path: Path, problems: Problems) -> list[_Layer]:
-    """The file and its parents (child first); problems for missing files, bad TOML,
-    unknown top-level keys and ``extends`` cycles."""
-    chain: list[_Layer] = []
-    shown = str(path)
-    current = path
-    from_loc: Loc | None = None
-    while True:
+    """The file and all its parents, child first (the reverse of merge order: a parent
+    always comes after every file that extends it). Problems for missing files, bad TOML,
+    unknown top-level keys and ``extends`` cycles.
+
+    ``extends`` names one parent or a list of parents; a list is merged left to right,
+    and a file reached twice (two variants of one base) is merged once."""
+    order: list[_Layer] = []  # ancestors first
+    done: set[Path] = set()
+    stack: list[tuple[Path, str]] = []
+
+    def visit(current: Path, shown: str, from_loc: Loc | None, from_value) -> None:
         resolved = current.resolve()
-        if any(layer.path == resolved for layer in chain):
-            cycle = " -> ".join([layer.file for layer in chain] + [shown])
-            problems.add(from_loc, from_loc_value(chain), f"extends cycle: {cycle}",
+        on_stack = [p for p, _ in stack]
+        if resolved in on_stack:
+            files = [f for _, f in stack[on_stack.index(resolved):]] + [shown]
+            problems.add(from_loc, from_value, f"extends cycle: {' -> '.join(files)}",
                          hint="remove `extends` from one of these files")
-            break
+            return
+        if resolved in done:
+            return
         if not current.is_file():
             if from_loc is None:
                 problems.add(Loc(shown), MISSING, "scenario file not found",
                              hint="check the path")
             else:
-                problems.add(from_loc, from_loc_value(chain), f"parent file {shown} not found",
+                problems.add(from_loc, from_value, f"parent file {shown} not found",
                              hint="paths in `extends` are relative to the file that has it")
-            break
+            return
         try:
             doc = tomllib.loads(current.read_text(encoding="utf-8"))
         except tomllib.TOMLDecodeError as exc:
             problems.add(Loc(shown), MISSING, f"not valid TOML: {exc}",
                          hint="see https://toml.io for the syntax")
-            break
+            return
         except (OSError, UnicodeDecodeError) as exc:
             problems.add(Loc(shown), MISSING, f"cannot read the file: {exc}")
-            break
-        chain.append(_Layer(shown, resolved, doc))
+            return
         _check_top(doc, Loc(shown), problems)
-        parent = doc.get("extends")
-        if parent is None:
-            break
-        from_loc = Loc(shown, "extends")
-        if not isinstance(parent, str) or not parent:
-            problems.add(from_loc, parent, "extends must be a path to a scenario file",
-                         hint='e.g. extends = "base.toml"')
-            break
-        current = current.parent / parent
-        shown = os.path.normpath(Path(shown).parent / parent)
-    return chain
+        parents = doc.get("extends")
+        if isinstance(parents, str) and parents:
+            refs = [(parents, Loc(shown, "extends"))]
+        elif (isinstance(parents, list) and parents
+              and all(isinstance(x, str) and x for x in parents)):
+            refs = [(x, Loc(shown, "extends").index(i)) for i, x in enumerate(parents)]
+        else:
+            if parents is not None:
+                problems.add(Loc(shown, "extends"), parents,
+                             "extends must be a path to a scenario file, or a list of paths",
+                             hint='e.g. extends = "base.toml"')
+            refs = []
+        stack.append((resolved, shown))
+        for ref, loc in refs:
+            visit(current.parent / ref, os.path.normpath(Path(shown).parent / ref), loc, ref)
+        stack.pop()
+        done.add(resolved)
+        order.append(_Layer(shown, resolved, doc))
 
-
-def from_loc_value(chain: list[_Layer]):
-    return chain[-1].doc.get("extends") if chain else MISSING
+    visit(path, str(path), None, MISSING)
+    return order[::-1]
 
 
 def _check_top(doc: dict, loc: Loc, problems: Problems) -> None:

@@ -113,10 +113,10 @@ _STOCKPILE = ("stockpile",)
 _CAPACITY = ("capacity",)
 
 TOP_FIELDS = (
-    Field("extends", "string", "path", None,
-          "Parent scenario file this one varies (relative to this file); this file "
-          "overrides its scalars and adds or replaces (by id) its events, correlations "
-          "and interventions."),
+    Field("extends", "names", "path", None,
+          "Parent scenario file(s) this one varies (relative to this file; a list is "
+          "merged left to right); this file overrides their scalars and adds or replaces "
+          "(by id) their events, correlations and interventions."),
     Field("scenario", "table", "", REQUIRED, "Identity, horizon and run defaults."),
     Field("groups", "table", "", None,
           "Named country groups for this scenario: `name = [countries or groups]`."),
