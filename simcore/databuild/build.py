@@ -291,15 +291,31 @@ class _Builder:
             out["USA"] = us
         return out
 
-    def pattern(self, m: MaterialSpec) -> np.ndarray | None:
-        if not m.cheng:
-            return None
+    def pattern(self, m: MaterialSpec, stage: int) -> tuple[np.ndarray | None, float]:
+        """Observed export pattern for the prior of a two-stage material, and its weight:
+        Cheng et al.'s mine -> refinery flows at the mining stage (weight 0.8), their
+        refinery -> cathode-maker flows at the refining stage, weighted by the battery
+        share of the mineral's demand (IEA): the rest of refined use is not batteries."""
+        if not m.cheng or len(m.stages) < 2:
+            return None, 0.0
+        if stage == 0:
+            edges, weight = src.read_cheng_mine_to_refinery(m.cheng), 0.8
+        elif m.iea_battery:
+            edges = src.read_cheng_refinery_to_cathode(m.cheng)
+            weight = src.iea_battery_share(self.iea, m.iea_battery)
+        else:
+            return None, 0.0
         pat = np.zeros((len(self.codes), len(self.codes)))
-        for (mine, ref), tonnes in sorted(src.read_cheng_mine_to_refinery(m.cheng).items()):
-            if mine.startswith(("Unknown", "Trade")):
+        for (a, b), tonnes in sorted(edges.items()):
+            if a.startswith(("Unknown", "Trade")):
                 continue
-            pat[self.idx[self.code(mine, "Cheng")], self.idx[self.code(ref, "Cheng")]] += tonnes
-        return pat
+            pat[self.idx[self.code(a, "Cheng")], self.idx[self.code(b, "Cheng")]] += tonnes
+        self.out.assume("flow_prior", f"{m.material}/{m.stages[stage]}", weight,
+                        "weight of the observed pattern in the prior of the flow fit "
+                        + ("(mine -> refinery)" if stage == 0 else
+                           "(refinery -> cathode maker; = battery share of demand, IEA 2024)"),
+                        CHENG + ("" if stage == 0 else "; " + IEA))
+        return pat, weight
 
     def material(self, m: MaterialSpec) -> None:
         o = self.out
@@ -321,10 +337,10 @@ class _Builder:
             need[m.stages[s]] = production[m.stages[s + 1]]
         for s, stage in enumerate(m.stages):
             anchors = self.anchors(m, stage)
+            pattern, weight = self.pattern(m, s)
             flows, report = derive_flows(
                 production[stage], need[stage], self.codes, anchors=anchors,
-                pattern=self.pattern(m) if s == 0 and len(m.stages) > 1 else None,
-                prune_below=_PRUNE_SHARE * total)
+                pattern=pattern, pattern_weight=weight, prune_below=_PRUNE_SHARE * total)
             for exporter, importer, share, got in report.anchors_held + report.anchors_capped:
                 if got >= share * (1 - 1e-9):
                     how = " (held)"

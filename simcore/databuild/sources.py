@@ -164,3 +164,27 @@ def read_cheng_mine_to_refinery(name: str,
                 key = (src[: -len("_mine")], dst[: -len("_ref_poss")])
                 out[key] = out.get(key, 0.0) + float(r["Value"])
     return out
+
+
+def read_cheng_refinery_to_cathode(name: str,
+                                   folder: Path | None = None) -> dict[tuple[str, str], float]:
+    """Cheng et al. (2024) 2020 flows [t contained] from ``<country>_ref`` to
+    ``<country>_cath_poss`` nodes: {(refinery country, cathode-maker country): tonnes}."""
+    path = (folder or sources_dir()) / CHENG_CSV.format(name=name)
+    out: dict[tuple[str, str], float] = {}
+    with path.open(encoding="utf-8", newline="") as fh:
+        for r in csv.DictReader(fh):
+            src, dst = r["Source"].strip(), r["Target"].strip()
+            if src.endswith("_ref") and dst.endswith("_cath_poss"):
+                key = (src[: -len("_ref")], dst[: -len("_cath_poss")])
+                out[key] = out.get(key, 0.0) + float(r["Value"])
+    return out
+
+
+def iea_battery_share(iea: dict, mineral: str, year: str = "2024") -> float:
+    """Share of a mineral's world demand going to EV and grid-storage batteries (IEA)."""
+    block = iea["totalDemand"][mineral]
+    sectors = block["sectors"]
+    battery = sum(float(sectors[k][year]) for k in ("Electric vehicles", "Grid battery storage")
+                  if k in sectors)
+    return battery / float(block["totalDemand"][year])

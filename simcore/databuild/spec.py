@@ -74,6 +74,9 @@ class MaterialSpec:
     us_imports: dict[str, tuple[str, str]] = field(default_factory=dict)  # stage -> (chapter, line)
     us_consumption: tuple[str, str, float] | None = None  # (chapter, detail, factor to t)
     cheng: str = ""  # Cheng et al. mineral name for the mine -> refinery prior
+    # IEA mineral name: its battery share of demand weights Cheng's refinery -> cathode
+    # pattern in the refining-stage prior (batteries are that share of refined use)
+    iea_battery: str = ""
     note: str = ""
 
 
@@ -194,7 +197,7 @@ MATERIALS: tuple[MaterialSpec, ...] = (
         {"mining": _U_MINE, "refining": (0.70, "refinery overcapacity in China (IEA)")},
         us_imports={"refining": ("COBALT", "Metal, oxide, and salts")},
         us_consumption=("COBALT", "Consumption (includes secondary): Apparent", 1.0),
-        cheng="Cobalt",
+        cheng="Cobalt", iea_battery="Cobalt",
     ),
     MaterialSpec(
         "lithium", "Lithium", "t Li", ("mining", "refining"),
@@ -207,7 +210,7 @@ MATERIALS: tuple[MaterialSpec, ...] = (
         {"mining": (0.75, "2024 price slump idled spodumene capacity"),
          "refining": (0.65, "Chinese conversion overcapacity (IEA)")},
         us_imports={"refining": ("LITHIUM", "All")},
-        cheng="Lithium",
+        cheng="Lithium", iea_battery="Lithium",
         note="USGS withholds US mine output (W): counted as zero",
     ),
     MaterialSpec(
@@ -220,7 +223,7 @@ MATERIALS: tuple[MaterialSpec, ...] = (
         {"mining": _U_MINE, "refining": _U_REF},
         us_imports={"refining": ("NICKEL", "Primary nickel")},
         us_consumption=("NICKEL", "Consumption: Apparent, primary", 1.0),
-        cheng="Nickel",
+        cheng="Nickel", iea_battery="Nickel",
     ),
     MaterialSpec(
         "copper", "Copper", "t Cu", ("mining", "refining"),
