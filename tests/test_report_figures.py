@@ -40,42 +40,67 @@ def tables(n=200, seed=1, policy=0.0, months=12):
     rng = np.random.default_rng(seed)
     fired = rng.uniform(size=n) < 0.6
     sev, leak = rng.uniform(0.3, 1.0, n), rng.uniform(0.0, 0.3, n)
-    drivers = pd.DataFrame({
-        "draw": np.arange(n), "event/cn-ga/fired": fired,
-        "event/cn-ga/onset": np.where(fired, rng.integers(0, 6, n), -1),
-        "event/cn-ga/severity": sev, "event/cn-ga/leakage": leak,
-        "response/reroute_lag_months": rng.uniform(2, 12, n),
-    })
+    drivers = pd.DataFrame(
+        {
+            "draw": np.arange(n),
+            "event/cn-ga/fired": fired,
+            "event/cn-ga/onset": np.where(fired, rng.integers(0, 6, n), -1),
+            "event/cn-ga/severity": sev,
+            "event/cn-ga/leakage": leak,
+            "response/reroute_lag_months": rng.uniform(2, 12, n),
+        }
+    )
     common = fired * sev * (1 - leak) * (1 - policy)
     frames = []
     for m, s, c, w in EXPOSURES:
         share = common * w
         price = 1 - 0.3 * fired * sev if c == "CHN" else 1 + 3 * share
-        frames.append(pd.DataFrame({
-            "draw": np.arange(n), "material": m, "stage": s, "country": c, "need_t": 100.0,
-            "shortage_t": 100 * share, "shortage_share": share, "peak_share": share,
-            "months_short": 0, "first_short_month": -1, "last_short_month": -1,
-            "stock_drawn_t": 0.0, "price_index_peak": np.maximum(price, 1 + 5 * share),
-            "price_index_mean": price, "shortage_value_usd": 0.0,
-        }))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "draw": np.arange(n),
+                    "material": m,
+                    "stage": s,
+                    "country": c,
+                    "need_t": 100.0,
+                    "shortage_t": 100 * share,
+                    "shortage_share": share,
+                    "peak_share": share,
+                    "months_short": 0,
+                    "first_short_month": -1,
+                    "last_short_month": -1,
+                    "stock_drawn_t": 0.0,
+                    "price_index_peak": np.maximum(price, 1 + 5 * share),
+                    "price_index_mean": price,
+                    "shortage_value_usd": 0.0,
+                }
+            )
+        )
     shortage = pd.concat(frames, ignore_index=True)
     rows = []
     for (m, c), g in shortage[shortage["stage"] == "refining"].groupby(["material", "country"]):
         for t in range(months):
-            q = np.quantile(g["shortage_share"] * np.sin(np.pi * t / months), [.05, .25, .5,
-                                                                               .75, .95])
-            rows.append(dict(material=m, country=c, month=t, p5=q[0], p25=q[1], p50=q[2],
-                             p75=q[3], p95=q[4]))
+            q = np.quantile(
+                g["shortage_share"] * np.sin(np.pi * t / months), [0.05, 0.25, 0.5, 0.75, 0.95]
+            )
+            rows.append(
+                dict(
+                    material=m, country=c, month=t, p5=q[0], p25=q[1], p50=q[2], p75=q[3], p95=q[4]
+                )
+            )
     return shortage, drivers, pd.DataFrame(rows)
 
 
 def run_of(name, tiny_path, tmp_path, **kw):
     shortage, drivers, monthly = tables(**kw)
-    manifest = {"scenario": {"name": name, "path": str(tmp_path / f"{name}.toml"),
-                             "hash": "ab" * 32},
-                "dataset": {"path": str(tiny_path), "hash": "cd" * 32},
-                "seed": 7, "draws": 200, "versions": {"supplyshock": "0.1.0"},
-                "command": "supplyshock run"}
+    manifest = {
+        "scenario": {"name": name, "path": str(tmp_path / f"{name}.toml"), "hash": "ab" * 32},
+        "dataset": {"path": str(tiny_path), "hash": "cd" * 32},
+        "seed": 7,
+        "draws": 200,
+        "versions": {"supplyshock": "0.1.0"},
+        "command": "supplyshock run",
+    }
     return Run(name, tmp_path / name, shortage, drivers, monthly, manifest)
 
 
@@ -89,17 +114,21 @@ def base(tiny_path, tmp_path):
 
 def test_heatmap_puts_partners_first(base, tiny_tensor):
     stats = an.exposure_stats(base.shortage)
-    last = an.last_stage_of(base.shortage, dict(zip(tiny_tensor.materials,
-                                                    tiny_tensor.stages, strict=True)))
+    last = an.last_stage_of(
+        base.shortage, dict(zip(tiny_tensor.materials, tiny_tensor.stages, strict=True))
+    )
     assert last == {"gallium": "refining", "graphite": "refining", "antimony": "refining"}
     matrix, n_partners = an.heatmap_matrix(stats, last, tiny_tensor.groups["partners"])
     # partners in the dataset's order (those with need), then the rest
     assert list(matrix.columns) == ["USA", "DEU", "JPN", "CHN"] and n_partners == 3
     assert list(matrix.index) == ["gallium", "graphite", "antimony"]
     # the last stage only: graphite mining (JPN 0.3) must not leak in
-    expected = np.quantile(base.shortage.query("material == 'graphite' and stage == "
-                                               "'refining' and country == 'JPN'")
-                           ["shortage_share"], 0.95)
+    expected = np.quantile(
+        base.shortage.query("material == 'graphite' and stage == 'refining' and country == 'JPN'")[
+            "shortage_share"
+        ],
+        0.95,
+    )
     assert matrix.loc["graphite", "JPN"] == pytest.approx(expected)
     assert np.isnan(matrix.loc["graphite", "DEU"])  # no need: grey cell
 
@@ -107,11 +136,15 @@ def test_heatmap_puts_partners_first(base, tiny_tensor):
 def test_exceedance_curve_and_band(base):
     worst = an.worst_exposures(an.exposure_stats(base.shortage), 3)
     assert [tuple(r) for r in worst[["material", "country"]].to_numpy()] == [
-        ("gallium", "USA"), ("gallium", "JPN"), ("gallium", "DEU")]
+        ("gallium", "USA"),
+        ("gallium", "JPN"),
+        ("gallium", "DEU"),
+    ]
     table = an.exceedance_table(base.shortage, worst, {"gallium": "refining"})
     usa = table[table["label"] == "gallium · USA"]
     share = base.shortage.query("material == 'gallium' and country == 'USA'")[
-        "shortage_share"].to_numpy()
+        "shortage_share"
+    ].to_numpy()
     assert usa["p"].iloc[0] == pytest.approx((share > 0).mean())
     assert usa["p"].iloc[-1] == 0.0
     assert np.all(np.diff(usa["p"]) <= 0)
@@ -125,18 +158,21 @@ def test_price_split_origin_against_rest(base):
     chn = base.shortage.query("material == 'gallium' and country == 'CHN'").set_index("draw")
     np.testing.assert_allclose(ga["origin_mean"], chn["price_index_mean"])
     rest = base.shortage.query("material == 'gallium' and country != 'CHN'")
-    np.testing.assert_allclose(ga["rest_mean"],
-                               rest.groupby("draw")["price_index_mean"].mean())  # equal need
+    np.testing.assert_allclose(
+        ga["rest_mean"], rest.groupby("draw")["price_index_mean"].mean()
+    )  # equal need
     assert set(split.loc[split["material"] == "graphite", "origin"]) == {""}
 
 
 def test_paired_changes_counts_improvements(base, tiny_path, tmp_path):
     other = run_of("policy", tiny_path, tmp_path, policy=0.5)
     worst = an.worst_exposures(an.exposure_stats(base.shortage), 2)
-    per_draw, summary = an.paired_changes(base.shortage, other.shortage, worst,
-                                          {"gallium": "refining"})
-    fired_share = (base.shortage.query("material == 'gallium' and country == 'USA'")
-                   ["shortage_share"] > 0).mean()
+    per_draw, summary = an.paired_changes(
+        base.shortage, other.shortage, worst, {"gallium": "refining"}
+    )
+    fired_share = (
+        base.shortage.query("material == 'gallium' and country == 'USA'")["shortage_share"] > 0
+    ).mean()
     usa = summary.set_index("label").loc["gallium · USA"]
     assert usa["p_improve"] == pytest.approx(fired_share)  # every hit draw halves
     assert usa["p_worse"] == 0.0
@@ -164,8 +200,16 @@ def test_report_page_holds_every_figure_and_links_nothing(base, tiny_path, tmp_p
         s.figures = [(fid, alt, fg.png_bytes(fig, dpi=40)) for fid, alt, fig in s.figures]
     page = render("title", "subtitle", secs)
     ids = re.findall(r'<img id="([^"]+)"', page)
-    assert ids == ["fig-heatmap", "fig-exceedance", "fig-fan-USA", "fig-fan-JPN",
-                   "fig-fan-DEU", "fig-price", "fig-tornado", "fig-compare-policy"]
+    assert ids == [
+        "fig-heatmap",
+        "fig-exceedance",
+        "fig-fan-USA",
+        "fig-fan-JPN",
+        "fig-fan-DEU",
+        "fig-price",
+        "fig-tornado",
+        "fig-compare-policy",
+    ]
     for src in re.findall(r'<img [^>]*src="([^"]+)"', page):
         assert src.startswith("data:image/png;base64,")
     assert not re.search(r'(src|href)\s*=\s*["\']?\s*(https?:)?//', page, re.I)
@@ -191,10 +235,17 @@ def test_without_matplotlib_the_message_says_how_to_install(monkeypatch):
 def test_report_modules_do_not_import_numba():
     import subprocess
 
-    code = ("import sys, simcore.report.build, simcore.report.tables, simcore.cli.report; "
-            "print('numba' in sys.modules, 'matplotlib' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, cwd=Path(__file__).parent.parent)
+    code = (
+        "import sys, simcore.report.build, simcore.report.tables, simcore.cli.report; "
+        "print('numba' in sys.modules, 'matplotlib' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).parent.parent,
+    )
     assert out.stdout.split() == ["False", "False"]
 
 

@@ -185,12 +185,17 @@ def test_sensitivity_table_joins_shortage_by_draw():
     sev = rng.uniform(size=n)
     other = rng.uniform(size=n)
     share = np.where(sev > 0.5, sev, 0.0)
-    drivers = pd.DataFrame({"draw": np.arange(n), "event/e/severity": sev,
-                            "response/x": other})
+    drivers = pd.DataFrame({"draw": np.arange(n), "event/e/severity": sev, "response/x": other})
     keep = share > 0
-    shortage = pd.DataFrame({"draw": np.arange(n)[keep], "material": "gallium",
-                             "stage": "refining", "country": "USA",
-                             "shortage_share": share[keep]}).sample(frac=1, random_state=1)
+    shortage = pd.DataFrame(
+        {
+            "draw": np.arange(n)[keep],
+            "material": "gallium",
+            "stage": "refining",
+            "country": "USA",
+            "shortage_share": share[keep],
+        }
+    ).sample(frac=1, random_state=1)
     ex = pd.DataFrame({"material": ["gallium"], "stage": ["refining"], "country": ["USA"]})
     table = sensitivity_table(shortage, drivers, ex, n_boot=20)
     assert list(table["driver"]) == ["event/e/severity", "response/x"]

@@ -16,17 +16,41 @@ def _split_countries(value: str | None):
 @click.command("report")
 @click.argument("result_dir", type=click.Path(exists=True, file_okay=False))
 @click.argument("compare_dirs", nargs=-1, type=click.Path(exists=True, file_okay=False))
-@click.option("--out", "-o", type=click.Path(), default=None,
-              help="HTML file (default report.html) or, with --format png, a folder "
-                   "(default figures).")
-@click.option("--format", "fmt", type=click.Choice(["html", "png"]), default="html",
-              show_default=True, help="One self-contained HTML page, or PNG files for slides.")
-@click.option("--countries", default=None, metavar="ISO3,...",
-              help="Countries for the monthly fan charts (default: the worst-hit partners).")
-@click.option("--top", type=click.IntRange(1, 30), default=6, show_default=True,
-              help="Worst exposures shown in the exceedance curves and comparisons.")
-@click.option("--bootstrap", type=click.IntRange(0, 5000), default=200, show_default=True,
-              help="Bootstrap resamples for the sensitivity intervals.")
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(),
+    default=None,
+    help="HTML file (default report.html) or, with --format png, a folder (default figures).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["html", "png"]),
+    default="html",
+    show_default=True,
+    help="One self-contained HTML page, or PNG files for slides.",
+)
+@click.option(
+    "--countries",
+    default=None,
+    metavar="ISO3,...",
+    help="Countries for the monthly fan charts (default: the worst-hit partners).",
+)
+@click.option(
+    "--top",
+    type=click.IntRange(1, 30),
+    default=6,
+    show_default=True,
+    help="Worst exposures shown in the exceedance curves and comparisons.",
+)
+@click.option(
+    "--bootstrap",
+    type=click.IntRange(0, 5000),
+    default=200,
+    show_default=True,
+    help="Bootstrap resamples for the sensitivity intervals.",
+)
 def report_cmd(result_dir, compare_dirs, out, fmt, countries, top, bootstrap):
     """Draw the report of the run in RESULT_DIR.
 
@@ -49,14 +73,33 @@ def report_cmd(result_dir, compare_dirs, out, fmt, countries, top, bootstrap):
 @click.option("--material", default=None, help="Only this material.")
 @click.option("--stage", default=None, help="Only this stage (default: every stage).")
 @click.option("--country", default=None, help="Only this country (ISO alpha-3).")
-@click.option("--top", type=click.IntRange(1, 1000), default=5, show_default=True,
-              help="Without filters: this many worst exposures (highest P95).")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]),
-              default="table", show_default=True)
-@click.option("--bootstrap", type=click.IntRange(0, 5000), default=200, show_default=True,
-              help="Bootstrap resamples for the 95 % intervals (0: none).")
-@click.option("--bins", type=click.IntRange(2, 1000), default=None,
-              help="Equal-count bins per input (default: about sqrt(draws), at most 100).")
+@click.option(
+    "--top",
+    type=click.IntRange(1, 1000),
+    default=5,
+    show_default=True,
+    help="Without filters: this many worst exposures (highest P95).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
+@click.option(
+    "--bootstrap",
+    type=click.IntRange(0, 5000),
+    default=200,
+    show_default=True,
+    help="Bootstrap resamples for the 95 % intervals (0: none).",
+)
+@click.option(
+    "--bins",
+    type=click.IntRange(2, 1000),
+    default=None,
+    help="Equal-count bins per input (default: about sqrt(draws), at most 100).",
+)
 def sensitivity_cmd(result_dir, material, stage, country, top, fmt, bootstrap, bins):
     """First-order sensitivity indices of shortage share to each sampled input.
 
@@ -66,8 +109,15 @@ def sensitivity_cmd(result_dir, material, stage, country, top, fmt, bootstrap, b
     """
     from simcore.report.tables import sensitivity_for_run
 
-    table = sensitivity_for_run(result_dir, material=material, stage=stage, country=country,
-                                top=top, n_boot=bootstrap, bins=bins)
+    table = sensitivity_for_run(
+        result_dir,
+        material=material,
+        stage=stage,
+        country=country,
+        top=top,
+        n_boot=bootstrap,
+        bins=bins,
+    )
     if fmt == "csv":
         click.echo(table.to_csv(index=False, float_format="%.6g"), nl=False)
     elif fmt == "json":

@@ -72,11 +72,17 @@ def stats_from_summary(summary: pd.DataFrame) -> pd.DataFrame:
     """``exposure_stats`` columns from a run's summary.parquet, so the report shows the
     same numbers as ``supplyshock summarize`` (P(short): at least one month short)."""
     out = summary[KEY].copy()
-    for mine, theirs in (("mean", "share_mean"), ("p50", "share_p50"), ("p95", "share_p95"),
-                         ("p_short", "prob_short")):
+    for mine, theirs in (
+        ("mean", "share_mean"),
+        ("p50", "share_p50"),
+        ("p95", "share_p95"),
+        ("p_short", "prob_short"),
+    ):
         if theirs not in summary.columns:
-            raise ResultError(f"summary.parquet has no column {theirs!r}; its columns: "
-                              f"{', '.join(summary.columns)}")
+            raise ResultError(
+                f"summary.parquet has no column {theirs!r}; its columns: "
+                f"{', '.join(summary.columns)}"
+            )
         out[mine] = summary[theirs].to_numpy(dtype=np.float64)
     return out.reset_index(drop=True)
 
@@ -85,9 +91,7 @@ def country_order(countries: Iterable[str], score: pd.Series, partners: Sequence
     """Partner economies first (in the dataset's order), then the rest, worst first."""
     countries = list(countries)
     first = [c for c in partners if c in countries]
-    rest = sorted(
-        (c for c in countries if c not in first), key=lambda c: (-score.get(c, 0.0), c)
-    )
+    rest = sorted((c for c in countries if c not in first), key=lambda c: (-score.get(c, 0.0), c))
     return first + rest, len(first)
 
 
@@ -235,14 +239,18 @@ def price_split(
         if rest.empty:
             continue
         w = rest["need_t"].to_numpy()
-        agg = pd.DataFrame(
-            {
-                "draw": rest["draw"].to_numpy(),
-                "wm": w * rest["price_index_mean"].to_numpy(),
-                "wp": w * rest["price_index_peak"].to_numpy(),
-                "w": w,
-            }
-        ).groupby("draw").sum()
+        agg = (
+            pd.DataFrame(
+                {
+                    "draw": rest["draw"].to_numpy(),
+                    "wm": w * rest["price_index_mean"].to_numpy(),
+                    "wp": w * rest["price_index_peak"].to_numpy(),
+                    "w": w,
+                }
+            )
+            .groupby("draw")
+            .sum()
+        )
         out = pd.DataFrame(
             {
                 "material": material,
@@ -255,10 +263,17 @@ def price_split(
         if src:
             o = rows[is_origin]
             ow = o["need_t"].to_numpy()
-            oagg = pd.DataFrame(
-                {"draw": o["draw"].to_numpy(), "wm": ow * o["price_index_mean"].to_numpy(),
-                 "w": ow}
-            ).groupby("draw").sum()
+            oagg = (
+                pd.DataFrame(
+                    {
+                        "draw": o["draw"].to_numpy(),
+                        "wm": ow * o["price_index_mean"].to_numpy(),
+                        "w": ow,
+                    }
+                )
+                .groupby("draw")
+                .sum()
+            )
             out["origin_mean"] = (oagg["wm"] / oagg["w"]).reindex(out["draw"]).to_numpy()
         else:
             out["origin_mean"] = np.nan
@@ -354,8 +369,7 @@ def sensitivity_table(
             }
         )
         frames.append(frame.sort_values("index", ascending=False, kind="stable"))
-    cols = ["material", "stage", "country", "driver", "index", "ci_low", "ci_high", "bins",
-            "draws"]
+    cols = ["material", "stage", "country", "driver", "index", "ci_low", "ci_high", "bins", "draws"]
     if not frames:
         return pd.DataFrame(columns=cols)
     return pd.concat(frames, ignore_index=True)[cols]
@@ -391,15 +405,23 @@ def paired_changes(
         low, high = wilson_interval(better, draws.size)
         summary.append(
             {
-                "material": ex[0], "stage": ex[1], "country": ex[2], "label": label,
-                "mean_base": a.mean(), "mean_policy": b.mean(), "mean_change": change.mean(),
-                "p_improve": better / draws.size, "p_improve_low": float(low),
-                "p_improve_high": float(high), "p_worse": worse / draws.size,
+                "material": ex[0],
+                "stage": ex[1],
+                "country": ex[2],
+                "label": label,
+                "mean_base": a.mean(),
+                "mean_policy": b.mean(),
+                "mean_change": change.mean(),
+                "p_improve": better / draws.size,
+                "p_improve_low": float(low),
+                "p_improve_high": float(high),
+                "p_worse": worse / draws.size,
                 "draws": int(draws.size),
             }
         )
     return (
-        pd.concat(per_draw, ignore_index=True) if per_draw else pd.DataFrame(
-            columns=["label", "draw", "change"]),
+        pd.concat(per_draw, ignore_index=True)
+        if per_draw
+        else pd.DataFrame(columns=["label", "draw", "change"]),
         pd.DataFrame(summary),
     )

@@ -116,13 +116,17 @@ def context_for(run: Run) -> Context:
             raise FileNotFoundError(f"{where} not found")
         tensor = load_dataset(folder)
     except Exception as exc:  # the report still works, with a plainer country order
-        return Context(dataset_note=f"Dataset not available ({exc}): countries sorted by "
-                       "exposure, without the partners group.")
+        return Context(
+            dataset_note=f"Dataset not available ({exc}): countries sorted by "
+            "exposure, without the partners group."
+        )
     note = ""
     recorded = lookup(run.manifest, "dataset.hash", "dataset_hash")
     if recorded and recorded != tensor.hash:
-        note = (f"the dataset at {where or 'the built-in path'} has changed since the run "
-                "(hash differs); its groups are used for ordering only")
+        note = (
+            f"the dataset at {where or 'the built-in path'} has changed since the run "
+            "(hash differs); its groups are used for ordering only"
+        )
     return Context(
         partners=tuple(tensor.groups.get("partners", ())),
         stage_order=dict(zip(tensor.materials, tensor.stages, strict=True)),
@@ -184,10 +188,15 @@ def sections(base: Run, compares: Sequence[Run], opts: Options) -> list[Section]
     Section.figures holds (id, alt, Figure) here; the writers turn them into PNG.
     """
     fg.require_matplotlib()
+    for other in compares:
+        _check_pairing(base, other)
     ctx = context_for(base)
     last = base.manifest.get("last_stage") or an.last_stage_of(base.shortage, ctx.stage_order)
-    stats = (an.stats_from_summary(base.summary) if base.summary is not None
-             else an.exposure_stats(base.shortage))
+    stats = (
+        an.stats_from_summary(base.summary)
+        if base.summary is not None
+        else an.exposure_stats(base.shortage)
+    )
     worst = an.worst_exposures(stats, opts.top)
     labels = {
         (r.material, r.stage, r.country): an.exposure_label(r.material, r.stage, r.country, last)
@@ -206,75 +215,130 @@ def sections(base: Run, compares: Sequence[Run], opts: Options) -> list[Section]
     )
     if ctx.dataset_note:
         text += "\n\n" + ctx.dataset_note
-    out.append(Section("heatmap", "Where the shortage is: P95 shortage share", text,
-                       [("fig-heatmap", "Heatmap of P95 shortage share, materials by "
-                         "countries", fg.heatmap_figure(matrix, n_partners))]))
+    out.append(
+        Section(
+            "heatmap",
+            "Where the shortage is: P95 shortage share",
+            text,
+            [
+                (
+                    "fig-heatmap",
+                    "Heatmap of P95 shortage share, materials by countries",
+                    fg.heatmap_figure(matrix, n_partners),
+                )
+            ],
+        )
+    )
 
     rows = [
-        {"exposure": labels[(r.material, r.stage, r.country)], "mean": _pct(r.mean),
-         "p50": _pct(r.p50), "p95": _pct(r.p95), "p_short": _pct(r.p_short)}
+        {
+            "exposure": labels[(r.material, r.stage, r.country)],
+            "mean": _pct(r.mean),
+            "p50": _pct(r.p50),
+            "p95": _pct(r.p95),
+            "p_short": _pct(r.p_short),
+        }
         for r in worst.itertuples(index=False)
     ]
-    ex_table = table(rows, [("exposure", "exposure"), ("mean", "mean share"),
-                            ("p50", "P50"), ("p95", "P95"),
-                            ("p_short", "P(short > 1 %)")], {"exposure"})
-    out.append(Section(
-        "exceedance", "How likely: exceedance curves",
-        f"For the {len(worst)} worst exposures (highest P95), the probability that the "
-        "shortage share exceeds each level x, estimated from the "
-        f"{draws} draws. The shaded band is the 95 % Wilson interval of that probability: "
-        "it narrows with more draws, and is the Monte Carlo error, not the model's.",
-        [("fig-exceedance", "Exceedance curves of the worst exposures with 95 % "
-          "confidence bands", fg.exceedance_figure(an.exceedance_table(base.shortage,
-                                                                        worst, last)))],
-        ex_table,
-    ))
+    ex_table = table(
+        rows,
+        [
+            ("exposure", "exposure"),
+            ("mean", "mean share"),
+            ("p50", "P50"),
+            ("p95", "P95"),
+            ("p_short", "P(any month short)"),
+        ],
+        {"exposure"},
+    )
+    out.append(
+        Section(
+            "exceedance",
+            "How likely: exceedance curves",
+            f"For the {len(worst)} worst exposures (highest P95), the probability that the "
+            "shortage share exceeds each level x, estimated from the "
+            f"{draws} draws. The shaded band is the 95 % Wilson interval of that probability: "
+            "it narrows with more draws, and is the Monte Carlo error, not the model's.",
+            [
+                (
+                    "fig-exceedance",
+                    "Exceedance curves of the worst exposures with 95 % confidence bands",
+                    fg.exceedance_figure(an.exceedance_table(base.shortage, worst, last)),
+                )
+            ],
+            ex_table,
+        )
+    )
 
     countries = an.choose_countries(stats, ctx.partners, opts.countries)
     qcols = an.quantile_columns(base.monthly)
     fans = [
-        (f"fig-fan-{_slug(c)}", f"Monthly shortage share fan chart for {c}",
-         fg.fan_figure(an.monthly_quantiles(base.monthly, c, last), c, qcols))
+        (
+            f"fig-fan-{_slug(c)}",
+            f"Monthly shortage share fan chart for {c}",
+            fg.fan_figure(an.monthly_quantiles(base.monthly, c, last), c, qcols),
+        )
         for c in countries
     ]
-    out.append(Section(
-        "fans", "When: monthly shortage share",
-        "Month by month, the spread over draws of each country's shortage share at the "
-        "final stage: the light band holds 90 % of draws (P5–P95), the dark band half "
-        "(P25–P75), the line is the median. Percentiles are taken month by month, so "
-        "the median line is not one draw's path. Countries: "
-        + (", ".join(countries) if countries else "none is ever short") + ".",
-        fans,
-    ))
+    out.append(
+        Section(
+            "fans",
+            "When: monthly shortage share",
+            "Month by month, the spread over draws of each country's shortage share at the "
+            "final stage: the light band holds 90 % of draws (P5–P95), the dark band half "
+            "(P25–P75), the line is the median. Percentiles are taken month by month, so "
+            "the median line is not one draw's path. Countries: "
+            + (", ".join(countries) if countries else "none is ever short")
+            + ".",
+            fans,
+        )
+    )
 
     origins = origins_for(base, last)
-    out.append(Section(
-        "prices", "Prices: the origin against the rest of the market",
-        "Price index relative to the reference price, per draw. A control splits the "
-        "market: buyers outside the origin pay more (red: the peak month; blue: the "
-        "mean over the horizon, both weighted by need), while the origin, holding supply "
-        "it may not export, sees its price fall (green). Origins are the countries "
-        "whose export restrictions reach the material in the scenario; a material "
-        "without one shows the rest only.",
-        [("fig-price", "Price index distributions, origin versus rest of the market",
-          fg.price_figure(an.price_split(base.shortage, last, origins)))],
-    ))
+    out.append(
+        Section(
+            "prices",
+            "Prices: the origin against the rest of the market",
+            "Price index relative to the reference price, per draw. A control splits the "
+            "market: buyers outside the origin pay more (red: the peak month; blue: the "
+            "mean over the horizon, both weighted by need), while the origin, holding supply "
+            "it may not export, sees its price fall (green). Origins are the countries "
+            "whose export restrictions reach the material in the scenario; a material "
+            "without one shows the rest only.",
+            [
+                (
+                    "fig-price",
+                    "Price index distributions, origin versus rest of the market",
+                    fg.price_figure(an.price_split(base.shortage, last, origins)),
+                )
+            ],
+        )
+    )
 
     top_ex = worst.head(opts.top_drivers)
-    sens = an.sensitivity_table(base.shortage, base.drivers, top_ex, n_boot=opts.n_boot,
-                                seed=opts.seed)
-    out.append(Section(
-        "drivers", "Why: drivers of the shortage (sensitivity)",
-        "For each of the worst exposures, the share of the draw-to-draw variance of its "
-        "shortage share that each sampled input explains on its own (first-order "
-        "index, estimated by binning the input into equal-count bins, with a "
-        "correction for noise; whiskers: 95 % bootstrap interval over draws). Indices "
-        "near 0 mean the input does not matter alone. When the indices add up to much "
-        "less than 1 the inputs act together (a severity matters only in draws where "
-        "its event fires). Full table: `supplyshock sensitivity RESULT_DIR`.",
-        [("fig-tornado", "Tornado chart of first-order sensitivity indices per exposure",
-          fg.tornado_figure(sens, labels))],
-    ))
+    sens = an.sensitivity_table(
+        base.shortage, base.drivers, top_ex, n_boot=opts.n_boot, seed=opts.seed
+    )
+    out.append(
+        Section(
+            "drivers",
+            "Why: drivers of the shortage (sensitivity)",
+            "For each of the worst exposures, the share of the draw-to-draw variance of its "
+            "shortage share that each sampled input explains on its own (first-order "
+            "index, estimated by binning the input into equal-count bins, with a "
+            "correction for noise; whiskers: 95 % bootstrap interval over draws). Indices "
+            "near 0 mean the input does not matter alone. When the indices add up to much "
+            "less than 1 the inputs act together (a severity matters only in draws where "
+            "its event fires). Full table: `supplyshock sensitivity RESULT_DIR`.",
+            [
+                (
+                    "fig-tornado",
+                    "Tornado chart of first-order sensitivity indices per exposure",
+                    fg.tornado_figure(sens, labels),
+                )
+            ],
+        )
+    )
 
     for other in compares:
         out.append(_compare_section(base, other, worst, last))
@@ -283,7 +347,8 @@ def sections(base: Run, compares: Sequence[Run], opts: Options) -> list[Section]
     return out
 
 
-def _compare_section(base: Run, other: Run, worst: pd.DataFrame, last: dict) -> Section:
+def _check_pairing(base: Run, other: Run) -> None:
+    """A draw-by-draw comparison is meaningful only with common random numbers."""
     seed_a = lookup(base.manifest, "seed")
     seed_b = lookup(other.manifest, "seed")
     if seed_a is not None and seed_b is not None and seed_a != seed_b:
@@ -292,29 +357,49 @@ def _compare_section(base: Run, other: Run, worst: pd.DataFrame, last: dict) -> 
             f"{seed_a}; a draw-by-draw comparison needs the same seed (common random "
             f"numbers): rerun it with --seed {seed_a}"
         )
+
+
+def _compare_section(base: Run, other: Run, worst: pd.DataFrame, last: dict) -> Section:
     per_draw, summary = an.paired_changes(base.shortage, other.shortage, worst, last)
     rows = [
-        {"exposure": r.label, "base": _pct(r.mean_base), "policy": _pct(r.mean_policy),
-         "change": f"{100 * r.mean_change:+.2f} pp",
-         "better": f"{_pct(r.p_improve)} [{_pct(r.p_improve_low)}–{_pct(r.p_improve_high)}]",
-         "worse": _pct(r.p_worse)}
+        {
+            "exposure": r.label,
+            "base": _pct(r.mean_base),
+            "policy": _pct(r.mean_policy),
+            "change": f"{100 * r.mean_change:+.2f} pp",
+            "better": f"{_pct(r.p_improve)} [{_pct(r.p_improve_low)}–{_pct(r.p_improve_high)}]",
+            "worse": _pct(r.p_worse),
+        }
         for r in summary.itertuples(index=False)
     ]
-    html = table(rows, [("exposure", "exposure"), ("base", "mean share, base"),
-                        ("policy", f"mean share, {other.name}"), ("change", "mean change"),
-                        ("better", "P(better) [95 % CI]"), ("worse", "P(worse)")],
-                 {"exposure"})
+    html = table(
+        rows,
+        [
+            ("exposure", "exposure"),
+            ("base", "mean share, base"),
+            ("policy", f"mean share, {other.name}"),
+            ("change", "mean change"),
+            ("better", "P(better) [95 % CI]"),
+            ("worse", "P(worse)"),
+        ],
+        {"exposure"},
+    )
     n = int(summary["draws"].iloc[0]) if len(summary) else 0
     return Section(
-        f"compare-{_slug(other.name)}", f"Policy: {other.name} against {base.name}",
+        f"compare-{_slug(other.name)}",
+        f"Policy: {other.name} against {base.name}",
         f"Both runs share their seed, so draw i of each faces the same events: the change "
         f"in draw i is the policy's effect alone (common random numbers, {n} paired "
         "draws). The box shows how the change of the shortage share spreads over draws; "
         "P(better) is the share of draws where the policy lowers the shortage, with its "
         "95 % Wilson interval.",
-        [(f"fig-compare-{_slug(other.name)}",
-          f"Draw-by-draw change of shortage share, {other.name} versus {base.name}",
-          fg.compare_figure(per_draw, summary, other.name))],
+        [
+            (
+                f"fig-compare-{_slug(other.name)}",
+                f"Draw-by-draw change of shortage share, {other.name} versus {base.name}",
+                fg.compare_figure(per_draw, summary, other.name, base.name),
+            )
+        ],
         html,
     )
 
@@ -347,15 +432,25 @@ def scenario_texts(run: Run) -> list[tuple[str, str | None]]:
 
 
 # manifest entries that are bookkeeping, not provenance a reader needs
-_HIDDEN = ("labels", "last_stage", "price_usd_per_t", "files", "digest.tables",
-           "digest.covers", "format")
+_HIDDEN = (
+    "labels",
+    "last_stage",
+    "price_usd_per_t",
+    "files",
+    "digest.tables",
+    "digest.covers",
+    "format",
+)
 
 
 def _provenance_section(base: Run, compares: Sequence[Run]) -> Section:
     parts = []
     for run in (base, *compares):
-        rows = [{"key": k, "value": v} for k, v in _flatten(run.manifest)
-                if not any(k == h or k.startswith(h + ".") for h in _HIDDEN)]
+        rows = [
+            {"key": k, "value": v}
+            for k, v in _flatten(run.manifest)
+            if not any(k == h or k.startswith(h + ".") for h in _HIDDEN)
+        ]
         parts.append(f"<h3>{esc(run.name)} <small>({esc(run.path)})</small></h3>")
         parts.append(table(rows, [("key", "field"), ("value", "value")], {"key", "value"}))
         texts = scenario_texts(run)
@@ -366,12 +461,15 @@ def _provenance_section(base: Run, compares: Sequence[Run]) -> Section:
                 parts.append(
                     f'<p class="note">The scenario file {esc(recorded)} named in the '
                     "manifest is missing; the scenario hash above identifies the version "
-                    "that was run.</p>")
+                    "that was run.</p>"
+                )
             else:
-                parts.append(f"<p>Scenario file <code>{esc(recorded)}</code>:</p>"
-                             f"<pre>{esc(text)}</pre>")
+                parts.append(
+                    f"<p>Scenario file <code>{esc(recorded)}</code>:</p><pre>{esc(text)}</pre>"
+                )
     return Section(
-        "provenance", "Provenance",
+        "provenance",
+        "Provenance",
         "Everything needed to rerun these results bit for bit: scenario, dataset hash, "
         "seed, draws, versions and command, as recorded in each run's manifest "
         "(run.json).",
@@ -397,8 +495,7 @@ def write_report(result_dir, compare_dirs=(), out="report.html", options=None) -
     draws = base.shortage["draw"].nunique()
     page = render(
         f"supplyshock report: {base.name}",
-        f"{draws} draws · seed {lookup(base.manifest, 'seed', default='?')} · "
-        f"results {base.path}",
+        f"{draws} draws · seed {lookup(base.manifest, 'seed', default='?')} · results {base.path}",
         secs,
     )
     out = Path(out)

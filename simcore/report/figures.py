@@ -24,8 +24,27 @@ FAN_COLOUR = "#1f77b4"
 HEAT_CMAP = "YlOrRd"
 ORIGIN_COLOUR, REST_COLOUR, PEAK_COLOUR = "#2ca02c", "#1f77b4", "#d62728"
 # readable ticks for a log price axis; those inside the data range are shown
-PRICE_TICKS = (0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0, 5.0, 7.0,
-               10.0, 15.0, 20.0)
+PRICE_TICKS = (
+    0.1,
+    0.2,
+    0.3,
+    0.5,
+    0.7,
+    0.8,
+    0.9,
+    1.0,
+    1.25,
+    1.5,
+    2.0,
+    3.0,
+    4.0,
+    5.0,
+    7.0,
+    10.0,
+    15.0,
+    20.0,
+)
+PRICE_TICKS_ROUND = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0)
 
 
 def require_matplotlib():
@@ -83,8 +102,14 @@ def heatmap_figure(matrix: pd.DataFrame, n_partners: int, title: str = ""):
     top = float(np.nanmax(values)) if np.isfinite(values).any() else 0.0
     vmax = max(top, 0.05)
     cmap = matplotlib.colormaps[HEAT_CMAP].with_extremes(bad="#d9d9d9")
-    im = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=0.0, vmax=vmax,
-                   aspect="auto", interpolation="nearest")
+    im = ax.imshow(
+        np.ma.masked_invalid(values),
+        cmap=cmap,
+        vmin=0.0,
+        vmax=vmax,
+        aspect="auto",
+        interpolation="nearest",
+    )
     ax.set_xticks(range(ncols), matrix.columns, rotation=90, fontsize=8)
     ax.set_yticks(range(nrows), matrix.index, fontsize=9)
     ax.tick_params(length=0)
@@ -96,8 +121,9 @@ def heatmap_figure(matrix: pd.DataFrame, n_partners: int, title: str = ""):
                 if not np.isfinite(v) or v < 0.005:
                     continue
                 colour = "white" if v > 0.6 * vmax else "black"
-                ax.text(c, r, f"{100 * v:.0f}", ha="center", va="center", fontsize=size,
-                        color=colour)
+                ax.text(
+                    c, r, f"{100 * v:.0f}", ha="center", va="center", fontsize=size, color=colour
+                )
     if 0 < n_partners < ncols:
         ax.axvline(n_partners - 0.5, color="black", lw=1.5)
     for tick in ax.get_xticklabels()[:n_partners]:
@@ -110,9 +136,7 @@ def heatmap_figure(matrix: pd.DataFrame, n_partners: int, title: str = ""):
         side.set_visible(False)
     bar = fig.colorbar(im, ax=ax, shrink=0.9, pad=0.01)
     bar.set_label("P95 shortage share of horizon need")
-    bar.ax.yaxis.set_major_formatter(
-        matplotlib.ticker.PercentFormatter(xmax=1.0, decimals=0)
-    )
+    bar.ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(xmax=1.0, decimals=0))
     default = "P95 shortage share at the final stage (numbers in %; grey: no need)"
     if n_partners:
         default += "\npartner economies in bold, left of the black line"
@@ -129,8 +153,9 @@ def exceedance_figure(table: pd.DataFrame):
     ax = fig.add_subplot()
     for i, (label, rows) in enumerate(table.groupby("label", sort=False)):
         colour = f"C{i % 10}"
-        ax.fill_between(rows["x"], rows["low"], rows["high"], step="post", color=colour,
-                        alpha=0.18, lw=0)
+        ax.fill_between(
+            rows["x"], rows["low"], rows["high"], step="post", color=colour, alpha=0.18, lw=0
+        )
         ax.step(rows["x"], rows["p"], where="post", color=colour, lw=1.8, label=label)
     ax.set_xlim(0.0, float(table["x"].max()))
     ax.set_ylim(0.0, 1.02)
@@ -140,8 +165,9 @@ def exceedance_figure(table: pd.DataFrame):
     ax.set_ylabel("probability that the shortage share exceeds x")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, frameon=False, loc="upper right")
-    ax.set_title("Exceedance curves of the worst exposures (bands: 95 % Wilson interval)",
-                 fontsize=11)
+    ax.set_title(
+        "Exceedance curves of the worst exposures (bands: 95 % Wilson interval)", fontsize=11
+    )
     return fig
 
 
@@ -164,17 +190,19 @@ def fan_figure(quant: pd.DataFrame, country: str, qcols: dict[int, str]):
     for ax, material in zip(axes.flat, hit, strict=False):
         rows = quant[quant["material"] == material]
         m = rows["month"].to_numpy()
-        ax.fill_between(m, rows[qcols[5]], rows[qcols[95]], color=FAN_COLOUR, alpha=0.18,
-                        lw=0, label="P5–P95")
-        ax.fill_between(m, rows[qcols[25]], rows[qcols[75]], color=FAN_COLOUR, alpha=0.38,
-                        lw=0, label="P25–P75")
+        ax.fill_between(
+            m, rows[qcols[5]], rows[qcols[95]], color=FAN_COLOUR, alpha=0.18, lw=0, label="P5–P95"
+        )
+        ax.fill_between(
+            m, rows[qcols[25]], rows[qcols[75]], color=FAN_COLOUR, alpha=0.38, lw=0, label="P25–P75"
+        )
         ax.plot(m, rows[qcols[50]], color=FAN_COLOUR, lw=1.6, label="median")
         ax.set_title(material, fontsize=10)
         ax.set_ylim(0.0, max(0.02, float(rows[qcols[95]].max()) * 1.08))
         ax.set_xlim(float(m.min()), float(m.max()))
         _percent(ax, "y", 0)
         ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(hit):]:
+    for ax in list(axes.flat)[len(hit) :]:
         ax.axis("off")
     for ax in axes[-1]:
         ax.set_xlabel("month")
@@ -192,8 +220,31 @@ def _box_stats(values: np.ndarray, label: str) -> dict:
     """Box P25-P75, median, whiskers P5-P95 (fliers not drawn: thousands of draws)."""
     v = values[np.isfinite(values)]
     q5, q25, q50, q75, q95 = np.quantile(v, [0.05, 0.25, 0.5, 0.75, 0.95])
-    return {"label": label, "whislo": q5, "q1": q25, "med": q50, "q3": q75, "whishi": q95,
-            "mean": float(v.mean()), "fliers": []}
+    return {
+        "label": label,
+        "whislo": q5,
+        "q1": q25,
+        "med": q50,
+        "q3": q75,
+        "whishi": q95,
+        "mean": float(v.mean()),
+        "fliers": [],
+    }
+
+
+def _log_ticks(lo: float, hi: float, most: int = 9) -> list[float]:
+    """Readable ticks for a log axis over [lo, hi], 1 always among them, never closer
+    than 1/most of the axis (labels must not overlap)."""
+    lo, hi = min(lo, 1.0), max(hi, 1.0)
+    inside = [t for t in PRICE_TICKS if lo / 1.15 <= t <= hi * 1.15]
+    gap = math.log(max(hi / lo, 1.5)) / most
+    kept = [1.0]
+    # round ticks first (1-2-5), then the others, each pass outwards from 1
+    order = sorted(inside, key=lambda t: (t not in PRICE_TICKS_ROUND, abs(math.log(t))))
+    for t in order:
+        if all(abs(math.log(t / k)) >= gap for k in kept):
+            kept.append(t)
+    return sorted(kept)
 
 
 def price_figure(split: pd.DataFrame):
@@ -213,8 +264,10 @@ def price_figure(split: pd.DataFrame):
         rows = split[split["material"] == material]
         base = 4 * (len(moved) - 1 - i)
         origin = rows["origin"].iloc[0]
-        entries = [("rest_peak", "rest: peak", PEAK_COLOUR, 2.0),
-                   ("rest_mean", "rest: mean", REST_COLOUR, 1.0)]
+        entries = [
+            ("rest_peak", "rest: peak", PEAK_COLOUR, 2.0),
+            ("rest_mean", "rest: mean", REST_COLOUR, 1.0),
+        ]
         if origin:
             entries.append(("origin_mean", f"{origin}: mean", ORIGIN_COLOUR, 0.0))
         for col, label, colour, offset in entries:
@@ -222,8 +275,15 @@ def price_figure(split: pd.DataFrame):
             colours.append(colour)
             positions.append(base + offset)
         ticks.append((base + 1.0, material))
-    boxes = ax.bxp(stats, positions=positions, orientation="horizontal", widths=0.75,
-                   showfliers=False, patch_artist=True, showmeans=False)
+    boxes = ax.bxp(
+        stats,
+        positions=positions,
+        orientation="horizontal",
+        widths=0.75,
+        showfliers=False,
+        patch_artist=True,
+        showmeans=False,
+    )
     for patch, colour in zip(boxes["boxes"], colours, strict=True):
         patch.set_facecolor(colour)
         patch.set_alpha(0.55)
@@ -236,7 +296,7 @@ def price_figure(split: pd.DataFrame):
 
     lo = min(s["whislo"] for s in stats)
     hi = max(s["whishi"] for s in stats)
-    ticks = [t for t in PRICE_TICKS if lo / 1.15 <= t <= hi * 1.15] or [1.0]
+    ticks = _log_ticks(lo, hi)
     ax.xaxis.set_major_locator(FixedLocator(ticks))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}×"))
     ax.xaxis.set_minor_locator(NullLocator())
@@ -245,13 +305,22 @@ def price_figure(split: pd.DataFrame):
     ax.grid(axis="x", alpha=0.3)
     from matplotlib.patches import Patch
 
-    handles = [Patch(color=PEAK_COLOUR, alpha=0.55, label="rest of market: peak month"),
-               Patch(color=REST_COLOUR, alpha=0.55, label="rest of market: horizon mean"),
-               Patch(color=ORIGIN_COLOUR, alpha=0.55, label="origin: horizon mean")]
-    ax.legend(handles=handles, fontsize=8, frameon=False, loc="upper center",
-              bbox_to_anchor=(0.5, -0.12 if len(moved) > 2 else -0.2), ncols=3)
-    ax.set_title("Price index over draws (box: P25–P75, whiskers: P5–P95, line: median)",
-                 fontsize=11)
+    handles = [
+        Patch(color=PEAK_COLOUR, alpha=0.55, label="rest of market: peak month"),
+        Patch(color=REST_COLOUR, alpha=0.55, label="rest of market: horizon mean"),
+        Patch(color=ORIGIN_COLOUR, alpha=0.55, label="origin: horizon mean"),
+    ]
+    ax.legend(
+        handles=handles,
+        fontsize=8,
+        frameon=False,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.12 if len(moved) > 2 else -0.2),
+        ncols=3,
+    )
+    ax.set_title(
+        "Price index over draws (box: P25–P75, whiskers: P5–P95, line: median)", fontsize=11
+    )
     return fig
 
 
@@ -284,17 +353,19 @@ def tornado_figure(sens: pd.DataFrame, labels: dict, top: int = 8):
         ax.set_xlim(0.0, 1.08)
         ax.grid(axis="x", alpha=0.3)
         total = float(np.nansum(np.clip(full["index"].to_numpy(dtype=np.float64), 0, None)))
-        ax.set_title(f"{labels.get(key, ' · '.join(key))}  (Σ first-order = {total:.2f})",
-                     fontsize=9.5)
+        ax.set_title(
+            f"{labels.get(key, ' · '.join(key))}  (Σ first-order = {total:.2f})", fontsize=9.5
+        )
         ax.set_xlabel("first-order index S (share of variance explained alone)", fontsize=8)
-    for ax in list(axes.flat)[len(groups):]:
+    for ax in list(axes.flat)[len(groups) :]:
         ax.axis("off")
-    fig.suptitle("Drivers of the shortage share (bars: estimate, whiskers: 95 % bootstrap CI)",
-                 fontsize=11)
+    fig.suptitle(
+        "Drivers of the shortage share (bars: estimate, whiskers: 95 % bootstrap CI)", fontsize=11
+    )
     return fig
 
 
-def compare_figure(per_draw: pd.DataFrame, summary: pd.DataFrame, name: str):
+def compare_figure(per_draw: pd.DataFrame, summary: pd.DataFrame, name: str, base: str = "base"):
     """Draw-by-draw change of the shortage share under a policy, per exposure."""
     Figure = require_matplotlib()
     if summary.empty:
@@ -307,10 +378,21 @@ def compare_figure(per_draw: pd.DataFrame, summary: pd.DataFrame, name: str):
         change = per_draw.loc[per_draw["label"] == row.label, "change"].to_numpy()
         stats.append(_box_stats(change, row.label))
     positions = np.arange(n)[::-1]
-    boxes = ax.bxp(stats, positions=positions, orientation="horizontal", widths=0.6,
-                   showfliers=False, patch_artist=True, showmeans=True,
-                   meanprops={"marker": "D", "markerfacecolor": "black",
-                              "markeredgecolor": "black", "markersize": 4})
+    boxes = ax.bxp(
+        stats,
+        positions=positions,
+        orientation="horizontal",
+        widths=0.6,
+        showfliers=False,
+        patch_artist=True,
+        showmeans=True,
+        meanprops={
+            "marker": "D",
+            "markerfacecolor": "black",
+            "markeredgecolor": "black",
+            "markersize": 4,
+        },
+    )
     for patch in boxes["boxes"]:
         patch.set_facecolor("#8da0cb")
     for med in boxes["medians"]:
@@ -318,17 +400,26 @@ def compare_figure(per_draw: pd.DataFrame, summary: pd.DataFrame, name: str):
     ax.axvline(0.0, color="grey", lw=1, ls="--")
     from matplotlib.ticker import FuncFormatter
 
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{100 * v:+.3g} pp"
-                                               if v else "0"))
-    ax.set_xlabel(f"change of shortage share, {name} minus base (percentage points of "
-                  "horizon need; left of 0 = better)")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{100 * v:+.3g} pp" if v else "0"))
+    ax.set_xlabel(
+        f"change of shortage share, {name} minus {base} (percentage points of "
+        "horizon need; left of 0 = better)"
+    )
     trans = ax.get_yaxis_transform()
     for pos, row in zip(positions, summary.itertuples(index=False), strict=True):
-        ax.text(1.01, pos, f"P(better) {100 * row.p_improve:.0f}% "
-                f"[{100 * row.p_improve_low:.0f}–{100 * row.p_improve_high:.0f}]"
-                f"  P(worse) {100 * row.p_worse:.0f}%",
-                transform=trans, va="center", fontsize=8)
+        ax.text(
+            1.01,
+            pos,
+            f"P(better) {100 * row.p_improve:.0f}% "
+            f"[{100 * row.p_improve_low:.0f}–{100 * row.p_improve_high:.0f}]"
+            f"  P(worse) {100 * row.p_worse:.0f}%",
+            transform=trans,
+            va="center",
+            fontsize=8,
+        )
     ax.grid(axis="x", alpha=0.3)
-    ax.set_title(f"Policy comparison: {name} vs base, draw by draw "
-                 "(box P25–P75, whiskers P5–P95, ◆ mean)", fontsize=11)
+    ax.set_title(
+        f"Policy comparison: {name} vs {base}, draw by draw (box P25–P75, whiskers P5–P95, ◆ mean)",
+        fontsize=11,
+    )
     return fig

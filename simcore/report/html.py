@@ -72,7 +72,7 @@ def render(title: str, subtitle: str, sections: list[Section]) -> str:
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{esc(title)}</title><style>{CSS}</style></head><body>",
-        f"<h1>{esc(title)}</h1><p class=\"lead\">{esc(subtitle)}</p>",
+        f'<h1>{esc(title)}</h1><p class="lead">{esc(subtitle)}</p>',
         f"<nav><ul>{nav}</ul></nav>",
     ]
     for s in sections:

@@ -44,25 +44,29 @@ def sensitivity_for_run(
         chosen = an.worst_exposures(stats, top)
     else:
         chosen = chosen.sort_values(["p95", "mean"], ascending=False, kind="stable")
-    return an.sensitivity_table(shortage, result.drivers, chosen, n_boot=n_boot, bins=bins,
-                                seed=seed)
+    return an.sensitivity_table(
+        shortage, result.drivers, chosen, n_boot=n_boot, bins=bins, seed=seed
+    )
 
 
 def format_table(table: pd.DataFrame) -> str:
     """A plain-text table, one block per exposure, drivers by index."""
     if table.empty:
-        return ("No exposure's shortage varies across draws: there is nothing to attribute "
-                "(no event bites, or every draw gives the same shortage).")
+        return (
+            "No exposure's shortage varies across draws: there is nothing to attribute "
+            "(no event bites, or every draw gives the same shortage)."
+        )
     lines = []
     for key, g in table.groupby(["material", "stage", "country"], sort=False):
         total = float(np.nansum(np.clip(g["index"].to_numpy(dtype=np.float64), 0, None)))
-        lines.append(f"{key[0]} / {key[1]} / {key[2]}  ({int(g['draws'].iloc[0])} draws, "
-                     f"sum of first-order indices {total:.2f})")
+        lines.append(
+            f"{key[0]} / {key[1]} / {key[2]}  ({int(g['draws'].iloc[0])} draws, "
+            f"sum of first-order indices {total:.2f})"
+        )
         width = max(len(d) for d in g["driver"])
         lines.append(f"  {'driver':<{width}}  {'index':>7}  {'95% CI':>17}")
         for r in g.itertuples(index=False):
-            ci = ("" if np.isnan(r.ci_low)
-                  else f"[{r.ci_low:7.3f}, {r.ci_high:7.3f}]")
+            ci = "" if np.isnan(r.ci_low) else f"[{r.ci_low:7.3f}, {r.ci_high:7.3f}]"
             lines.append(f"  {r.driver:<{width}}  {r.index:7.3f}  {ci:>17}")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
