@@ -1,0 +1,70 @@
+"""The flow fit (simcore/databuild/fit.py) on small cases with known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from simcore.databuild.fit import derive_flows, ras
+
+CODES = ("A", "B", "C", "D", "E")
+
+
+def test_domestic_use_first_then_gravity():
+    production = np.array([10.0, 0.0, 5.0, 0.0, 0.0])
+    need = np.array([2.0, 6.0, 3.0, 4.0, 0.0])
+    flows, _ = derive_flows(production, need, CODES)
+    # home use first: A keeps 2, C keeps 3; exports A 8, C 2; imports B 6, D 4
+    # gravity without anchors is the product X[e] M[i] / total, exactly
+    expected = np.zeros((5, 5))
+    expected[0, 0], expected[2, 2] = 2.0, 3.0
+    expected[0, 1], expected[0, 3] = 8 * 6 / 10, 8 * 4 / 10
+    expected[2, 1], expected[2, 3] = 2 * 6 / 10, 2 * 4 / 10
+    np.testing.assert_allclose(flows, expected, atol=1e-12)
+
+
+def test_anchor_held_and_not_topped_up():
+    production = np.array([10.0, 0.0, 5.0, 0.0, 0.0])
+    need = np.array([2.0, 6.0, 3.0, 4.0, 0.0])
+    flows, report = derive_flows(production, need, CODES, anchors={"B": {"C": 0.25}})
+    assert flows[2, 1] == pytest.approx(0.25 * 6)  # held exactly: not diluted, not topped up
+    assert report.anchors_held and not report.anchors_capped
+    np.testing.assert_allclose(flows.sum(axis=1), production, atol=1e-9)
+    np.testing.assert_allclose(flows.sum(axis=0), need, atol=1e-9)
+
+
+def test_anchor_capped_by_what_the_origin_can_export():
+    production = np.array([10.0, 0.0, 5.0, 0.0, 0.0])
+    need = np.array([2.0, 6.0, 3.0, 4.0, 0.0])
+    flows, report = derive_flows(production, need, CODES, anchors={"B": {"C": 0.5}})
+    assert flows[2, 1] == pytest.approx(2.0)  # C has only 2 left after its own use
+    assert report.anchors_capped == [("C", "B", 0.5, pytest.approx(2 / 6))]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_instances_balance(seed):
+    rng = np.random.default_rng(seed)
+    c = 7
+    production = rng.uniform(0, 10, c) * (rng.uniform(size=c) < 0.6)
+    production[0] += 1.0
+    need = rng.dirichlet(np.ones(c)) * production.sum()
+    pattern = rng.uniform(size=(c, c)) * (rng.uniform(size=(c, c)) < 0.5)
+    codes = tuple(f"C{n}" for n in range(c))
+    anchors = {"C3": {"C0": 0.3}}
+    flows, _ = derive_flows(production, need, codes, anchors=anchors, pattern=pattern,
+                            prune_below=1e-3)
+    assert (flows >= 0).all()
+    np.testing.assert_allclose(flows.sum(axis=1), production, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(flows.sum(axis=0), need, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(np.diag(flows), np.minimum(production, need), atol=1e-9)
+
+
+def test_ras_reports_an_infeasible_pattern():
+    prior = np.array([[1.0, 0.0], [1.0, 0.0]])  # nothing may reach column 1
+    _, ok, _ = ras(prior, np.array([1.0, 1.0]), np.array([1.0, 1.0]))
+    assert not ok
+
+
+def test_unequal_totals_are_refused():
+    with pytest.raises(ValueError, match="production"):
+        derive_flows(np.array([1.0, 0.0]), np.array([0.0, 2.0]), ("A", "B"))
