@@ -197,7 +197,7 @@ DEFECTS = {
     "triangular mode outside": (
         event_with('duration_months = { dist = "triangular", min = 6, mode = 40, max = 36 }',
                    drop=("duration_months",)),
-        ["events[0].duration_months.mode = 40", "mode outside [min, max]"],
+        ["events[0].duration_months.mode = 40:", "mode outside [min, max]"],
     ),
     "uniform min above max": (
         event_with('leakage = { dist = "uniform", min = 0.5, max = 0.1 }'),

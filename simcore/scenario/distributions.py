@@ -195,7 +195,7 @@ def parse_dist(value, loc: Loc, field: Field, problems: Problems) -> Dist | None
         params[name] = float(v)
     if not ok:
         return None
-    ok = _check_params(kind, params, lists, loc, problems)
+    ok = _check_params(kind, params, lists, value, loc, problems)
     if not ok:
         return None
     order = [n for n in spec if n in params]
@@ -208,37 +208,39 @@ def parse_dist(value, loc: Loc, field: Field, problems: Problems) -> Dist | None
     return dist if _check_support(dist, value, loc, field, problems) else None
 
 
-def _check_params(kind, params, lists, loc: Loc, problems: Problems) -> bool:
+def _check_params(kind, params, lists, raw: dict, loc: Loc, problems: Problems) -> bool:
+    """Relations between a distribution's parameters; values shown as written (``raw``)."""
     ok = True
     if kind in ("uniform", "triangular", "pert"):
         lo, hi = params["min"], params["max"]
         if lo > hi:
-            problems.add(loc.key("min"), lo, f"min is above max = {hi:g}", "min <= max",
+            problems.add(loc.key("min"), raw["min"], f"min is above max = {hi:g}", "min <= max",
                          "swap min and max")
             return False
         if kind != "uniform":
             mode = params["mode"]
             if lo == hi:
-                problems.add(loc.key("max"), hi, "min equals max", "min < max",
+                problems.add(loc.key("max"), raw["max"], "min equals max", "min < max",
                              "use a plain number for a fixed value")
                 ok = False
             elif not lo <= mode <= hi:
-                problems.add(loc.key("mode"), mode, f"mode outside [min, max] = [{lo:g}, {hi:g}]",
-                             "min <= mode <= max")
+                problems.add(loc.key("mode"), raw["mode"],
+                             f"mode outside [min, max] = [{lo:g}, {hi:g}]", "min <= mode <= max")
                 ok = False
     elif kind == "beta":
         lo, hi = params.get("min", 0.0), params.get("max", 1.0)
         if not lo < hi:
-            problems.add(loc.key("max"), hi, f"beta max is not above min = {lo:g}", "min < max")
+            problems.add(loc.key("max"), raw.get("max", hi),
+                         f"beta max is not above min = {lo:g}", "min < max")
             ok = False
     elif kind == "lognormal":
         if ("median" in params) == ("mu" in params):
-            problems.add(loc, params, "give exactly one of 'median' and 'mu'",
+            problems.add(loc, raw, "give exactly one of 'median' and 'mu'",
                          "median > 0 (the median value) or mu (mean of the log)")
             ok = False
         lo, hi = params.get("min"), params.get("max")
         if lo is not None and hi is not None and not lo < hi:
-            problems.add(loc.key("max"), hi, f"lognormal max is not above min = {lo:g}",
+            problems.add(loc.key("max"), raw["max"], f"lognormal max is not above min = {lo:g}",
                          "min < max")
             ok = False
     elif kind == "discrete":
