@@ -396,10 +396,8 @@ class _Builder:
                     self.out.stocks.append((m.material, code, tonnes,
                                             tonnes / STOCK_RELEASE_MONTHS,
                                             f"{days:g} days of use: {source}"))
-        for code in STOCK_UNKNOWN:
-            self.out.stocks.append((m.material, code, 0.0, 0.0,
-                                    "unknown: holdings not published in the build's sources "
-                                    "(set to zero)"))
+        for code, why in STOCK_UNKNOWN:
+            self.out.stocks.append((m.material, code, 0.0, 0.0, why))
 
     def price(self, m: MaterialSpec) -> tuple[float, str]:
         p = m.price

@@ -316,4 +316,11 @@ STOCK_POLICIES = (
 # Copper and graphite are outside both rare-metal programmes.
 STOCK_EXCLUDED = ("copper", "graphite")
 STOCK_RELEASE_MONTHS = 3.0  # a stockpile can release at most 1/3 of its holding per month
-STOCK_UNKNOWN = ("USA", "CHN")  # holdings exist but figures are not in the offline sources
+# Holdings exist but no figure is in the build's sources: zero rows, marked unknown.
+STOCK_UNKNOWN = (
+    ("USA", "unknown: US National Defense Stockpile inventories are published in the MCS "
+            "chapter texts (Government Stockpile), not in the data release the build reads; "
+            "set to zero"),
+    ("CHN", "unknown: China's state reserve (National Food and Strategic Reserves "
+            "Administration) does not publish holdings; set to zero"),
+)
