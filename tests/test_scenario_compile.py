@@ -166,6 +166,7 @@ def test_event_arrays(full, tiny_tensor):
     assert full.ev_origin.tolist() == [c("CHN"), c("CHN"), c("AUS")]
     assert full.ev_probability.tolist() == [0.7, 1.0, 0.4]
     assert full.ev_parent.tolist() == [-1, 0, -1]
+    assert (full.ev_occurs_var >= 0).all()  # an occurrence variate even at probability 1
     assert full.ev_onset_var[1] == -1 and full.ev_lag_var[1] >= 0
     assert full.ev_severity_var[1] == -1 and full.ev_quota[1] == 30.0
     assert np.isnan(full.ev_quota[[0, 2]]).all()

@@ -85,3 +85,14 @@ def test_json_schema_rejects_broken(validator, case):
     assert not list(validator.iter_errors(doc))
     BROKEN[case](doc)
     assert list(validator.iter_errors(doc)), case
+
+
+def test_write_generated_rewrites_both_files(tmp_path):
+    docs = tmp_path / "scenarios.md"
+    docs.write_text(f"intro\n\n{schema.DOC_BEGIN}\nstale\n{schema.DOC_END}\nafter\n", "utf-8")
+    out = tmp_path / "schema" / "scenario.schema.json"
+    schema.write_generated(docs, out)
+    text = docs.read_text("utf-8")
+    assert "stale" not in text and "| `duration_months` |" in text
+    assert text.startswith("intro") and text.endswith("after\n")
+    assert json.loads(out.read_text("utf-8"))["title"] == "supplyshock scenario"
