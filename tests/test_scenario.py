@@ -411,7 +411,9 @@ def test_re_export_at_the_last_stage_is_noted(tmp_path, tiny_tensor):
 
 
 def test_re_export_at_an_earlier_stage(tmp_path, tiny_tensor):
-    text = event_with("re_export = true", 'stage = "mining"', drop=("materials",))
+    # AUS ore feeds JPN's refinery, whose anode material goes to USA
+    text = event_with("re_export = true", 'stage = "mining"', 'targets = "USA"',
+                      'origin = "AUS"', drop=("materials", "origin"))
     sc = load(tmp_path, text + 'materials = ["graphite"]\n', tiny_tensor)
     assert sc.events[0].re_export and sc.events[0].stages == ("mining",)
     assert sc.warnings == ()
@@ -424,3 +426,25 @@ def test_conditional_events_sort_parents_first(tmp_path, tiny_tensor):
     child_event = sc.events[1]
     assert child_event.after == "cn-ga" and child_event.onset is None
     assert child_event.lag.support() == (1.0, 3.0)
+
+
+def test_events_that_move_nothing_are_noted(tmp_path, tiny_tensor):
+    # tiny: AUS produces no gallium; CHN exports no graphite ore; CHN exports 50 t/year
+    # of gallium to USA/DEU/JPN, so a quota of 60 stops nothing
+    text = (
+        event_with('origin = "AUS"', drop=("origin",))
+        + OUTAGE.replace("au-sb", "au-ga").replace('"antimony"', '"gallium"')
+        + event_with('materials = "graphite"', 'stage = "mining"',
+                     drop=("materials", "severity")).split("[[events]]")[1].join(
+                         ["[[events]]", ""]).replace('"cn-ga"', '"cn-gr"')
+        + "severity = 1.0\n"
+        + event_with("quota_tonnes_per_year = 60", drop=("severity",)).split("[[events]]")[1]
+        .join(["[[events]]", ""]).replace('"cn-ga"', '"cn-ga-quota"')
+    )
+    sc = load(tmp_path, text, tiny_tensor)
+    assert len(sc.events) == 4 and len(sc.warnings) == 4, sc.warnings
+    notes = "\n".join(sc.warnings)
+    assert "events[0].origin" in notes and "AUS has no gallium exports" in notes
+    assert "events[1].origin" in notes and "AUS produces no gallium" in notes
+    assert "events[2].origin" in notes and "no graphite exports at stage 'mining'" in notes
+    assert "events[3].quota_tonnes_per_year = 60" in notes and "(50 t/year)" in notes

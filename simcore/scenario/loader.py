@@ -545,6 +545,7 @@ def _event(item: dict, loc: Loc, names: _Names | None, problems: Problems,
         return None
     if names is None:
         return None
+    _note_no_effect(v, kind, item, loc, names, notes)
     return Event(
         id=v["id"],
         kind=kind,
@@ -566,6 +567,37 @@ def _event(item: dict, loc: Loc, names: _Names | None, problems: Problems,
         announcement_lead=v["announcement_lead_months"] if restriction else None,
         description=v["description"],
     )
+
+
+def _note_no_effect(v: dict, kind: str, item: dict, loc: Loc, names: _Names,
+                    notes: Problems) -> None:
+    """Notes (not errors) for an event that moves nothing in this dataset: an origin with
+    no exports (or production) of a material at the stage, or a quota above its exports."""
+    t = names.tensor
+    o = names.countries.index(v["origin"])
+    targets = [names.countries.index(c) for c in v["targets"]] if kind != "production_outage" \
+        else []
+    for material, stage in zip(v["materials"], v["stages"], strict=True):
+        k = names.materials.index(material)
+        s = t.stages[k].index(stage)
+        flow = np.asarray(t.flow[k, s, o], dtype=np.float64)  # [t/year] to each importer
+        if kind == "production_outage":
+            if flow.sum() <= 0:
+                notes.add(loc.key("origin"), v["origin"],
+                          f"{v['origin']} produces no {material} at stage '{stage}' in the "
+                          "dataset, so this outage moves nothing for it")
+            continue
+        to_targets = float(flow[targets].sum())
+        third = float(flow.sum() - flow[o])
+        if to_targets <= 0 and not (v["re_export"] and third > 0):
+            notes.add(loc.key("origin"), v["origin"],
+                      f"{v['origin']} has no {material} exports at stage '{stage}' to the "
+                      "targets in the dataset, so this event moves nothing for it")
+        quota = v["quota_tonnes_per_year"]
+        if quota is not None and to_targets > 0 and quota >= to_targets:
+            notes.add(loc.key("quota_tonnes_per_year"), item["quota_tonnes_per_year"],
+                      f"the quota is not below {v['origin']}'s baseline {material} exports "
+                      f"to the targets ({to_targets:,.0f} t/year), so it stops nothing")
 
 
 def _sort_events(events: list[tuple[Event, Loc]], known: list[str],
