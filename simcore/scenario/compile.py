@@ -235,6 +235,8 @@ def compile_scenario(scenario: Scenario, tensor=None) -> CompiledScenario:
             "path": str(scenario.path),
             "files": [str(f) for f in scenario.files],
             "description": scenario.description,
+            "event_description": {e.id: e.description for e in events},
+            "intervention_description": {i.id: i.description for i in scenario.interventions},
             "dataset": None if scenario.dataset is None else str(scenario.dataset),
             "dataset_path": None if getattr(tensor, "path", None) is None
             else str(tensor.path),
