@@ -436,3 +436,12 @@ def test_progress_bar_text_and_silence_off_terminal():
     shown.update(10)
     shown.close()
     assert "10/10 draws" in stream.getvalue() and stream.getvalue().endswith("\n")
+
+
+def test_sequential_sum_adds_rows_in_order():
+    a = np.random.default_rng(9).normal(size=(20_000, 3)) * 1e6
+    want = np.zeros(3)
+    for row in a:
+        want = want + row
+    np.testing.assert_array_equal(R.sequential_sum(a, block=777), want)
+    np.testing.assert_array_equal(R.sequential_sum(a[:, :1]), want[:1])
