@@ -31,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -383,6 +383,13 @@ def expected_shortfall_sorted(sorted_values: np.ndarray, tail: float = TAIL) -> 
 
 def median_where(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """Median along axis 0 of ``values`` over the entries where ``valid``; NaN if none."""
+    if values.shape[1] > _BLOCK:
+        return np.concatenate(
+            [
+                median_where(values[:, j : j + _BLOCK], valid[:, j : j + _BLOCK])
+                for j in range(0, values.shape[1], _BLOCK)
+            ]
+        )
     n, x = values.shape
     big = np.iinfo(np.int64).max
     filled = np.where(valid, values.astype(np.int64), big)
@@ -398,55 +405,72 @@ def median_where(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
     return out
 
 
-def exposure_statistics(cols: dict[str, np.ndarray], need_t: np.ndarray, horizon: int) -> dict:
+_BLOCK = 16  # exposures sorted at a time: bounds the float64 copies to n x 16
+
+
+def _by_block(raw: np.ndarray, stats) -> dict[str, np.ndarray]:
+    """``stats(block)`` on blocks of columns of ``raw`` [n, X], concatenated."""
+    parts = [stats(raw[:, j : j + _BLOCK]) for j in range(0, raw.shape[1], _BLOCK)]
+    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+
+
+def exposure_statistics(cols: Mapping, need_t: np.ndarray, horizon: int) -> dict:
     """The summary statistics of each exposure from per-draw arrays of shape [n, X].
 
-    ``cols`` holds ``shortage_t``, ``shortage_share``, ``months_short``,
+    ``cols`` maps ``shortage_t``, ``shortage_share``, ``months_short``,
     ``first_short_month`` and ``last_short_month`` (-1 when never short),
-    ``stock_drawn_t``, ``price_index_peak``, ``price_index_mean``, ``shortage_value_usd``.
+    ``stock_drawn_t``, ``price_index_peak``, ``price_index_mean``, ``shortage_value_usd``
+    to arrays; each is looked up once (a lazy mapping reads them one at a time).
     Returns float64[X] arrays named as in ``SUMMARY_COLUMNS``.
     """
-    n = cols["shortage_share"].shape[0]
+    out: dict[str, np.ndarray] = {"need_t": np.asarray(need_t, dtype=np.float64)}
+    raw = cols["shortage_share"]
+    n = raw.shape[0]
     if n == 0:
         raise ResultError("no draws to summarise")
-    out: dict[str, np.ndarray] = {"need_t": np.asarray(need_t, dtype=np.float64)}
 
-    def mean(a):
-        return sequential_sum(a) / n
+    def share_stats(block):
+        s = np.sort(block.astype(np.float64), axis=0)
+        return {
+            "share_mean": sequential_sum(s) / n,
+            "share_p5": quantile_sorted(s, 0.05),
+            "share_p50": quantile_sorted(s, 0.50),
+            "share_p95": quantile_sorted(s, 0.95),
+            "share_p99": quantile_sorted(s, 0.99),
+            "share_es95": expected_shortfall_sorted(s),
+            "prob_short_10pct": (s > 0.10).sum(axis=0) / n,
+        }
 
-    share = np.sort(cols["shortage_share"].astype(np.float64), axis=0)
-    out["shortage_mean_t"] = mean(cols["shortage_t"])
-    out["share_mean"] = sequential_sum(share) / n
-    for q, name in (
-        (0.05, "share_p5"),
-        (0.5, "share_p50"),
-        (0.95, "share_p95"),
-        (0.99, "share_p99"),
-    ):
-        out[name] = quantile_sorted(share, q)
-    out["share_es95"] = expected_shortfall_sorted(share)
-    out["prob_short_10pct"] = (share > 0.10).sum(axis=0) / n
-    del share
-
-    months = cols["months_short"]
+    out.update(_by_block(raw, share_stats))
+    del raw
+    out["shortage_mean_t"] = sequential_sum(cols["shortage_t"]) / n
+    out["months_short_mean"] = sequential_sum(cols["months_short"]) / n
     first = cols["first_short_month"]
-    last = cols["last_short_month"]
     short = first >= 0
     out["prob_short"] = short.sum(axis=0) / n
-    out["months_short_mean"] = mean(months)
     out["survive_month_p50"] = median_where(first, short)
-    out["recover_month_p50"] = median_where(last.astype(np.int64) + 1, short)
+    del first
+    last = cols["last_short_month"]
+    out["recover_month_p50"] = median_where(last.astype(np.int32) + 1, short)
     out["prob_unrecovered"] = (last == horizon - 1).sum(axis=0) / n
-    out["stock_drawn_mean_t"] = mean(cols["stock_drawn_t"])
+    del last, short
+    out["stock_drawn_mean_t"] = sequential_sum(cols["stock_drawn_t"]) / n
 
-    peak = np.sort(cols["price_index_peak"].astype(np.float64), axis=0)
-    out["price_peak_p50"] = quantile_sorted(peak, 0.5)
-    out["price_peak_p95"] = quantile_sorted(peak, 0.95)
-    del peak
-    out["price_mean_mean"] = mean(cols["price_index_mean"])
-    value = np.sort(cols["shortage_value_usd"].astype(np.float64), axis=0)
-    out["value_mean_usd"] = sequential_sum(value) / n
-    out["value_p95_usd"] = quantile_sorted(value, 0.95)
+    def peak_stats(block):
+        s = np.sort(block.astype(np.float64), axis=0)
+        return {
+            "price_peak_p50": quantile_sorted(s, 0.5),
+            "price_peak_p95": quantile_sorted(s, 0.95),
+        }
+
+    out.update(_by_block(cols["price_index_peak"], peak_stats))
+    out["price_mean_mean"] = sequential_sum(cols["price_index_mean"]) / n
+
+    def value_stats(block):
+        s = np.sort(block.astype(np.float64), axis=0)
+        return {"value_mean_usd": sequential_sum(s) / n, "value_p95_usd": quantile_sorted(s, 0.95)}
+
+    out.update(_by_block(cols["shortage_value_usd"], value_stats))
     return {name: out[name] for name, _ in SUMMARY_COLUMNS}
 
 
@@ -660,26 +684,34 @@ def _check_chunk(chunk, expected_start: int, layout: Layout, draws: int, timeser
         raise ResultError("a monthly time series was asked for but the executor gave none")
 
 
-def read_columns(path: Path, names: Iterable[str], n: int, x: int) -> dict[str, np.ndarray]:
-    """Columns of a shortage file as arrays of shape [n, X] (month columns: -1 for null)."""
-    table = pq.read_table(path, columns=list(names))
-    out = {}
-    for name in table.column_names:
-        column = table.column(name)
+class ShortageColumns(Mapping):
+    """Columns of a shortage file as arrays of shape [n, X], read one at a time when
+    asked for and not kept, so that the summary holds about one column in memory
+    (month columns: -1 for null)."""
+
+    def __init__(self, path: Path, n: int, x: int):
+        self._file = pq.ParquetFile(path)
+        self._names = [c for c in self._file.schema_arrow.names if c not in LABEL_COLUMNS]
+        self.n, self.x = n, x
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._names:
+            raise KeyError(name)
+        column = self._file.read(columns=[name]).column(0)
         if pa.types.is_integer(column.type):
             column = column.fill_null(-1)
-        out[name] = column.to_numpy().reshape(n, x)
-    return out
+        return column.to_numpy().reshape(self.n, self.x)
+
+    def __iter__(self):
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
 
 
 def summary_table(shortage_path: Path, layout: Layout, draws: int) -> pa.Table:
     """Summary statistics per exposure, computed from the shortage file as stored."""
-    cols = read_columns(
-        shortage_path,
-        [c for c in SHORTAGE_COLUMNS if c not in ("draw", *LABEL_COLUMNS, "need_t", "peak_share")],
-        draws,
-        layout.n_exposures,
-    )
+    cols = ShortageColumns(shortage_path, draws, layout.n_exposures)
     stats = exposure_statistics(cols, layout.need_t, layout.horizon)
     columns = dict(layout.label_arrays())
     columns.update(stats)

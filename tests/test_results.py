@@ -445,3 +445,29 @@ def test_sequential_sum_adds_rows_in_order():
         want = want + row
     np.testing.assert_array_equal(R.sequential_sum(a, block=777), want)
     np.testing.assert_array_equal(R.sequential_sum(a[:, :1]), want[:1])
+
+
+def test_statistics_over_many_exposures_go_block_by_block():
+    rng = np.random.default_rng(10)
+    n, x = 300, 37  # more exposures than one block of sorting
+    share = (rng.random((n, x)) * (rng.random((n, x)) < 0.3)).astype(np.float32)
+    first = np.where(share > 0.01, rng.integers(0, 12, (n, x)), -1).astype(np.int16)
+    cols = {
+        "shortage_share": share,
+        "shortage_t": share * 10,
+        "months_short": (first >= 0) * 2,
+        "first_short_month": first,
+        "last_short_month": np.where(first >= 0, first + 1, -1),
+        "stock_drawn_t": share,
+        "price_index_peak": 1 + share,
+        "price_index_mean": 1 + share,
+        "shortage_value_usd": share * 5,
+    }
+    got = R.exposure_statistics(cols, np.full(x, 10.0), 24)
+    s64 = share.astype(np.float64)
+    np.testing.assert_allclose(got["share_p95"], np.quantile(s64, 0.95, axis=0), atol=1e-15)
+    np.testing.assert_allclose(
+        got["value_p95_usd"], np.quantile(s64 * 5, 0.95, axis=0) * 1, rtol=1e-6
+    )
+    med = [np.median(first[first[:, j] >= 0, j]) for j in range(x)]
+    np.testing.assert_array_equal(got["survive_month_p50"], med)
