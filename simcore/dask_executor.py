@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import pickle
 import signal
@@ -137,9 +138,11 @@ def simulate_range(key: str, seed: int, start: int, n: int, timeseries: bool, th
 def dask_setup(worker) -> None:
     """Preload of a local cluster's worker processes. Ctrl-C in a terminal signals the
     whole process group; the client, not each worker, handles it: it cancels the run and
-    closes the cluster in order."""
+    closes the cluster in order (and reports it, so the workers' notes that a cancelled
+    task ended are noise)."""
     with contextlib.suppress(ValueError):  # only possible in the main thread
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.getLogger("distributed.worker.state_machine").setLevel(logging.ERROR)
 
 
 # --------------------------------------------------------------------------------------
@@ -216,7 +219,7 @@ class DaskExecutor:
             return
         if self.scheduler is not None:
             try:
-                self.client = distributed.Client(self.scheduler, timeout="20s")
+                self.client = distributed.Client(self.scheduler, timeout="10s")
             except (OSError, TimeoutError, ValueError) as exc:
                 raise ExecutorError(
                     f"cannot reach the Dask scheduler at {self.scheduler}: {exc}; start one "
@@ -237,6 +240,9 @@ class DaskExecutor:
             processes=True,
             host="127.0.0.1",
             dashboard_address=None,
+            # the scheduler's HTTP routes (health, metrics) listen even without a
+            # dashboard, by default on 8787: a free port, so that clusters never collide
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
             env=env,
             preload=["simcore.dask_executor"],
         )

@@ -112,7 +112,48 @@ def worst_table(summary, draws: int, n: int = _WORST) -> str:
     help="Also write every draw's monthly shortage shares (timeseries.parquet).",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table.")
-def run(scenarios, draws, seed, out, threads, chunk_size, timeseries, quiet):
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "dask"]),
+    default="local",
+    show_default=True,
+    help="Where the draws run: this process, or a Dask cluster (docs/scaling.md). "
+    "Results do not depend on it.",
+)
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    default=None,
+    help="With --executor dask: a running scheduler, e.g. tcp://10.0.0.5:8786 "
+    "(default: start a local cluster).",
+)
+@click.option(
+    "--workers",
+    type=int,
+    default=None,
+    help="With --executor dask and no --scheduler: worker processes of the local "
+    "cluster (default: one per core).",
+)
+@click.option(
+    "--threads-per-worker",
+    type=int,
+    default=None,
+    help="With --executor dask: Numba threads per worker process (default: cores / workers).",
+)
+def run(
+    scenarios,
+    draws,
+    seed,
+    out,
+    threads,
+    chunk_size,
+    timeseries,
+    quiet,
+    executor,
+    scheduler,
+    workers,
+    threads_per_worker,
+):
     """Run SCENARIOS (files, or folders meaning every *.toml in them).
 
     Writes OUT/<name>/ with shortage, drivers, summary and monthly Parquet tables and the
@@ -121,8 +162,10 @@ def run(scenarios, draws, seed, out, threads, chunk_size, timeseries, quiet):
     """
     from simcore import api
     from simcore.errors import ResultError
+    from simcore.executors import make_executor
     from simcore.results import check_target, writable_parent
 
+    where = make_executor(executor, scheduler, workers, threads_per_worker)
     files = api.scenario_files(scenarios)
     preps = [api.prepare(f) for f in files]
     seen: dict[str, Path] = {}
@@ -150,28 +193,32 @@ def run(scenarios, draws, seed, out, threads, chunk_size, timeseries, quiet):
         check_target(target, p.name, api.portable_path(p.path))
 
     command = _command_line(scenarios, draws, seed, out, threads, chunk_size, timeseries)
-    for p in preps:
-        target = Path(out) / p.name
-        start = time.perf_counter()
-        result = api.execute(
-            p,
-            draws=draws,
-            seed=seed,
-            threads=threads,
-            chunk_size=chunk_size,
-            timeseries=timeseries,
-            progress=False if quiet else None,
-            out=target,
-            command=command,
-        )
-        if quiet:
-            continue
-        m = result.manifest
-        click.echo(
-            f"{p.name}: {m['draws']:,} draws, seed {m['seed']}, "
-            f"{time.perf_counter() - start:.1f} s -> {target}"
-        )
-        click.echo(worst_table(result.summary, m["draws"]))
+    with where as chunk_executor:
+        if chunk_executor is not None and not quiet:
+            click.echo(chunk_executor.describe(), err=True)
+        for p in preps:
+            target = Path(out) / p.name
+            start = time.perf_counter()
+            result = api.execute(
+                p,
+                draws=draws,
+                seed=seed,
+                threads=threads,
+                chunk_size=chunk_size,
+                timeseries=timeseries,
+                progress=False if quiet else None,
+                out=target,
+                executor=chunk_executor,
+                command=command,
+            )
+            if quiet:
+                continue
+            m = result.manifest
+            click.echo(
+                f"{p.name}: {m['draws']:,} draws, seed {m['seed']}, "
+                f"{time.perf_counter() - start:.1f} s -> {target}"
+            )
+            click.echo(worst_table(result.summary, m["draws"]))
 
 
 def _command_line(scenarios, draws, seed, out, threads, chunk_size, timeseries) -> str:

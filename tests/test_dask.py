@@ -1,0 +1,293 @@
+"""The Dask executor gives the same results as the local engine (MODEL.md §6).
+
+A real ``LocalCluster`` (2 worker processes on 127.0.0.1) runs a small study on the tiny
+dataset in small chunks, so that there are many tasks, finishing out of order. Checked:
+chunk by chunk the same arrays as ``simcore.engine.simulate``; the same digest in
+run.json as ``--executor local``, through the API and the CLI; the same digest when a
+worker is killed in the middle of a task and its work re-run; bounded tasks in flight;
+clean errors for missing Dask and for options that do not fit together.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pytest
+from click.testing import CliRunner
+
+from simcore import api
+from simcore.cli import main
+from simcore.results import load_result
+from tests.conftest import copy_tiny
+
+distributed = pytest.importorskip("distributed")
+
+from simcore.dask_executor import DaskExecutor  # noqa: E402  (after the skip)
+
+STUDY = """\
+[scenario]
+name = "{name}"
+horizon_months = 12
+draws = 300
+seed = 5
+dataset = "tiny"
+
+[[events]]
+id = "cn-refining"
+kind = "export_restriction"
+origin = "CHN"
+materials = ["gallium", "graphite"]
+stage = "refining"
+probability = 0.6
+onset_month = {{ dist = "uniform", min = 0, max = 6 }}
+duration_months = {{ dist = "triangular", min = 2, mode = 6, max = 12 }}
+severity = {{ dist = "uniform", min = 0.4, max = 1.0 }}
+leakage = {{ dist = "beta", a = 2, b = 8 }}
+
+[[events]]
+id = "au-antimony-outage"
+kind = "production_outage"
+origin = "AUS"
+materials = ["antimony"]
+stage = "refining"
+probability = 0.3
+onset_month = {{ dist = "uniform", min = 0, max = 10 }}
+duration_months = {{ dist = "uniform", min = 1, max = 4 }}
+severity = {{ dist = "uniform", min = 0.2, max = 0.8 }}
+
+[response]
+reroute_lag_months = {{ dist = "uniform", min = 1, max = 6 }}
+demand_elasticity = {{ dist = "uniform", min = 0.1, max = 0.4 }}
+"""
+
+STOCKPILE = """\
+extends = "tiny-study.toml"
+
+[scenario]
+name = "tiny-study-stock"
+
+[[interventions]]
+id = "us-ga-stock"
+kind = "stockpile"
+countries = ["USA"]
+materials = ["gallium"]
+months_of_need = 3
+"""
+
+FIELDS = (
+    "shortage_t",
+    "peak_share",
+    "months_short",
+    "first_short",
+    "last_short",
+    "stock_drawn_t",
+    "price_peak",
+    "price_mean",
+    "variates",
+    "fired",
+    "onset",
+    "hist",
+    "series",
+)
+
+
+@pytest.fixture
+def study(tmp_path, monkeypatch):
+    root = tmp_path / "study"
+    (root / "scenarios").mkdir(parents=True)
+    copy_tiny(root / "scenarios")
+    (root / "scenarios" / "tiny-study.toml").write_text(STUDY.format(name="tiny-study"))
+    (root / "scenarios" / "tiny-study-stock.toml").write_text(STOCKPILE)
+    monkeypatch.chdir(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """Two worker processes on 127.0.0.1, one Numba thread each; shared by the tests
+    that do not go through the CLI (a cluster takes seconds to start)."""
+    with DaskExecutor(workers=2, threads_per_worker=1) as ex:
+        assert len(ex.client.scheduler_info()["workers"]) == 2
+        yield ex
+
+
+def digest(result) -> str:
+    return result.manifest["digest"]["sha256"]
+
+
+# --- the same numbers ---------------------------------------------------------------------
+
+
+def test_chunks_are_the_engines_in_draw_order_with_bounded_tasks_in_flight(study, cluster):
+    from simcore.engine import simulate
+
+    prep = api.prepare("scenarios/tiny-study.toml")
+    local = list(
+        simulate(prep.tensor, prep.compiled, draws=203, seed=9, chunk_size=10, timeseries=True)
+    )
+    window = cluster.tasks_per_worker * 2
+    got = []
+    for chunk in cluster(
+        prep.tensor, prep.compiled, draws=203, seed=9, chunk_size=10, timeseries=True
+    ):
+        assert len(cluster._futures) <= window  # the rest waits unsubmitted
+        got.append(chunk)
+    assert [(c.start, c.stop) for c in got] == [(c.start, c.stop) for c in local]
+    assert got[-1].stop == 203  # a short last range
+    for mine, theirs in zip(got, local, strict=True):
+        for name in FIELDS:
+            a, b = getattr(mine, name), getattr(theirs, name)
+            assert a.dtype == b.dtype, name
+            np.testing.assert_array_equal(a, b, err_msg=name)
+    assert not cluster._futures
+
+
+def test_same_digest_as_local_for_any_chunking(study, cluster):
+    local = api.run("scenarios/tiny-study.toml", progress=False, timeseries=True)
+    for chunk_size in (16, 300):
+        on_dask = api.run(
+            "scenarios/tiny-study.toml",
+            progress=False,
+            timeseries=True,
+            chunk_size=chunk_size,
+            executor=cluster,
+        )
+        assert digest(on_dask) == digest(local)
+        assert on_dask.manifest["digest"]["tables"] == local.manifest["digest"]["tables"]
+    other_seed = api.run("scenarios/tiny-study.toml", seed=6, progress=False, executor=cluster)
+    assert digest(other_seed) != digest(local)  # the digest can tell runs apart
+
+
+def _kill_once_plugin(marker: str):
+    """A worker plugin that kills its worker process (SIGKILL: no goodbye to the
+    scheduler) the first time any worker starts executing a draw range; the marker file
+    makes it once per cluster, restarted workers included."""
+
+    class KillOnce(distributed.WorkerPlugin):
+        name = "kill-once"
+
+        def transition(self, key, start, finish, **kwargs):
+            if finish != "executing" or "supplyshock-draws" not in str(key):
+                return
+            try:
+                fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                return
+            os.write(fd, f"{key} {os.getpid()}".encode())
+            os.close(fd)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return KillOnce()
+
+
+def test_a_worker_killed_mid_task_does_not_change_the_result(study, cluster, tmp_path):
+    local = api.run("scenarios/tiny-study.toml", progress=False)
+    client = cluster.client
+    pids_before = set(client.run(os.getpid).values())
+    marker = tmp_path / "killed"
+    client.register_plugin(_kill_once_plugin(str(marker)))
+    try:
+        on_dask = api.run(
+            "scenarios/tiny-study.toml", progress=False, chunk_size=16, executor=cluster
+        )
+    finally:
+        client.unregister_worker_plugin("kill-once")
+    assert marker.exists(), "no worker was killed: the test did not test anything"
+    key, pid = marker.read_text().split()
+    assert key.startswith("supplyshock-draws-") and int(pid) in pids_before
+    assert digest(on_dask) == digest(local)
+    deadline = time.monotonic() + 60
+    while True:  # the nanny replaces the dead worker: the cluster is whole again
+        with contextlib.suppress(OSError, distributed.TimeoutError):
+            pids = set(client.run(os.getpid).values())
+            if len(pids) == 2 and int(pid) not in pids:
+                break
+        assert time.monotonic() < deadline, "the killed worker was not replaced"
+        time.sleep(0.2)
+
+
+# --- the command line ------------------------------------------------------------------
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_cli_runs_a_study_on_a_local_cluster_with_the_local_digests(study):
+    args = ["run", "scenarios", "--draws", 150, "--chunk-size", 16, "-q"]
+    local = invoke(*args, "--out", "local")
+    assert local.exit_code == 0, local.output
+    on_dask = invoke(*args, "--out", "dask", "--executor", "dask", "--workers", 2)
+    assert on_dask.exit_code == 0, on_dask.output
+    for name in ("tiny-study", "tiny-study-stock"):
+        assert digest(load_result(f"dask/{name}")) == digest(load_result(f"local/{name}"))
+    assert api.verify("dask/tiny-study").ok  # a local re-run reproduces the Dask run
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--workers", 2], "only apply to the Dask executor"),
+        (["--executor", "dask", "--workers", 0], "--workers must be a positive whole number"),
+        (
+            ["--executor", "dask", "--workers", 2, "--scheduler", "tcp://127.0.0.1:8786"],
+            "give only one",
+        ),
+    ],
+)
+def test_options_that_do_not_fit_together(study, args, message):
+    out = invoke("run", "scenarios/tiny-study.toml", "-q", *args)
+    assert out.exit_code == 2 and message in out.output, out.output
+    assert not (study / "results").exists()
+
+
+def test_without_dask_the_error_says_how_to_install_it(study, monkeypatch):
+    monkeypatch.delitem(sys.modules, "simcore.dask_executor")
+    monkeypatch.setitem(sys.modules, "distributed", None)  # `import distributed` fails
+    out = invoke("run", "scenarios/tiny-study.toml", "-q", "--executor", "dask")
+    assert out.exit_code == 2, out.output
+    assert "pip install 'supplyshock[dask]'" in out.output
+    assert "Traceback" not in out.output
+    assert not (study / "results").exists()
+
+
+def test_ctrl_c_cancels_closes_the_cluster_and_leaves_nothing(study):
+    """SIGINT to the whole process group, as Ctrl-C in a terminal sends it."""
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1]))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simcore", "run", "scenarios/tiny-study.toml", "-q"]
+        + ["--draws", "50000000", "--chunk-size", "2000", "--executor", "dask", "--workers", "2"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        writing = []
+        while not writing and time.monotonic() < deadline and proc.poll() is None:
+            writing = list((study / "results").glob(".tiny-study.partial-*/shortage.parquet"))
+            time.sleep(0.05)
+        assert writing, f"the run never started writing: {proc.stderr.read()!r}"
+        children = psutil.Process(proc.pid).children(recursive=True)
+        assert len(children) >= 2  # the worker processes (and the results watchdog)
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=60) != 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        stderr = proc.stderr.read().decode()
+        proc.stderr.close()
+    assert "Traceback" not in stderr, stderr
+    _, alive = psutil.wait_procs(children, timeout=20)
+    assert not alive, f"left running: {alive}"
+    assert list((study / "results").iterdir()) == []
