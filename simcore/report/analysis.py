@@ -108,13 +108,18 @@ def heatmap_matrix(stats: pd.DataFrame, last: dict[str, str], partners: Sequence
     return matrix[order], n_partners
 
 
-def worst_exposures(stats: pd.DataFrame, n: int) -> pd.DataFrame:
+def worst_exposures(stats: pd.DataFrame, n: int, per_material: int | None = None):
     """The n exposures with the highest P95 shortage share (ties by the mean).
 
+    ``per_material`` caps how many come from one material, so that one material whose
+    importers all share the same fate does not fill the figure with identical curves.
     Exposures never short at P95 or on average are left out: there is nothing to show.
     """
     hit = stats[(stats["p95"] > 0) | (stats["mean"] > 0)]
-    return hit.sort_values(["p95", "mean"], ascending=False, kind="stable").head(n)
+    ranked = hit.sort_values(["p95", "mean"], ascending=False, kind="stable")
+    if per_material is not None:
+        ranked = ranked[ranked.groupby("material", sort=False).cumcount() < per_material]
+    return ranked.head(n)
 
 
 def exposure_label(material: str, stage: str, country: str, last: dict[str, str]) -> str:
@@ -376,6 +381,26 @@ def sensitivity_table(
 
 
 # --- policy comparison ----------------------------------------------------------------
+
+
+def largest_changes(
+    base: pd.DataFrame, other: pd.DataFrame, n: int, per_material: int | None = None
+) -> pd.DataFrame:
+    """The n exposures whose shortage share a policy changes most (mean absolute change
+    over shared draws), at most ``per_material`` per material; none if nothing changes.
+
+    A policy usually helps some countries only (a stockpile helps its holders): showing
+    the base's worst exposures could show only rows where nothing happens.
+    """
+    cols = ["draw", *KEY, SHARE]
+    both = base[cols].merge(other[cols], on=["draw", *KEY], suffixes=("_a", "_b"))
+    both["abs_change"] = (both[SHARE + "_b"] - both[SHARE + "_a"]).abs()
+    moved = both.groupby(KEY, sort=False)["abs_change"].mean().reset_index()
+    moved = moved[moved["abs_change"] > 1e-9]
+    ranked = moved.sort_values("abs_change", ascending=False, kind="stable")
+    if per_material is not None:
+        ranked = ranked[ranked.groupby("material", sort=False).cumcount() < per_material]
+    return ranked.head(n)
 
 
 def paired_changes(

@@ -45,6 +45,7 @@ class Options:
     countries: Sequence[str] | None = None  # fan-chart countries; None: worst partners
     top: int = 6  # exposures in the exceedance curves and the policy comparison
     top_drivers: int = 4  # exposures in the tornado chart
+    per_material: int = 2  # at most this many of those from one material (tornado: 1)
     n_boot: int = 200  # bootstrap resamples of the sensitivity indices
     seed: int = 0  # bootstrap seed (the report is reproducible)
 
@@ -124,8 +125,9 @@ def context_for(run: Run) -> Context:
     recorded = lookup(run.manifest, "dataset.hash", "dataset_hash")
     if recorded and recorded != tensor.hash:
         note = (
-            f"the dataset at {where or 'the built-in path'} has changed since the run "
-            "(hash differs); its groups are used for ordering only"
+            f"Note: the dataset ({'built-in' if builtin else where}) has changed since the "
+            "run (its hash differs from the manifest's); it is used here only to order "
+            "countries (the partners group)."
         )
     return Context(
         partners=tuple(tensor.groups.get("partners", ())),
@@ -197,7 +199,7 @@ def sections(base: Run, compares: Sequence[Run], opts: Options) -> list[Section]
         if base.summary is not None
         else an.exposure_stats(base.shortage)
     )
-    worst = an.worst_exposures(stats, opts.top)
+    worst = an.worst_exposures(stats, opts.top, opts.per_material)
     labels = {
         (r.material, r.stage, r.country): an.exposure_label(r.material, r.stage, r.country, last)
         for r in stats.itertuples(index=False)
@@ -255,7 +257,8 @@ def sections(base: Run, compares: Sequence[Run], opts: Options) -> list[Section]
         Section(
             "exceedance",
             "How likely: exceedance curves",
-            f"For the {len(worst)} worst exposures (highest P95), the probability that the "
+            f"For the {len(worst)} worst exposures (highest P95, at most "
+            f"{opts.per_material} per material), the probability that the "
             "shortage share exceeds each level x, estimated from the "
             f"{draws} draws. The shaded band is the 95 % Wilson interval of that probability: "
             "it narrows with more draws, and is the Monte Carlo error, not the model's.",
@@ -315,7 +318,7 @@ def sections(base: Run, compares: Sequence[Run], opts: Options) -> list[Section]
         )
     )
 
-    top_ex = worst.head(opts.top_drivers)
+    top_ex = an.worst_exposures(stats, opts.top_drivers, per_material=1)
     sens = an.sensitivity_table(
         base.shortage, base.drivers, top_ex, n_boot=opts.n_boot, seed=opts.seed
     )
@@ -323,13 +326,16 @@ def sections(base: Run, compares: Sequence[Run], opts: Options) -> list[Section]
         Section(
             "drivers",
             "Why: drivers of the shortage (sensitivity)",
-            "For each of the worst exposures, the share of the draw-to-draw variance of its "
+            "For the worst exposure of each of the worst-hit materials, the share of the "
+            "draw-to-draw variance of its "
             "shortage share that each sampled input explains on its own (first-order "
             "index, estimated by binning the input into equal-count bins, with a "
             "correction for noise; whiskers: 95 % bootstrap interval over draws). Indices "
             "near 0 mean the input does not matter alone. When the indices add up to much "
             "less than 1 the inputs act together (a severity matters only in draws where "
-            "its event fires). Full table: `supplyshock sensitivity RESULT_DIR`.",
+            "its event fires); above 1, inputs depend on each other (an event that fires "
+            "only after another, correlated events) and share their explanation: read "
+            "them together. Full table: `supplyshock sensitivity RESULT_DIR`.",
             [
                 (
                     "fig-tornado",
@@ -341,7 +347,7 @@ def sections(base: Run, compares: Sequence[Run], opts: Options) -> list[Section]
     )
 
     for other in compares:
-        out.append(_compare_section(base, other, worst, last))
+        out.append(_compare_section(base, other, worst, last, opts))
 
     out.append(_provenance_section(base, compares))
     return out
@@ -359,8 +365,12 @@ def _check_pairing(base: Run, other: Run) -> None:
         )
 
 
-def _compare_section(base: Run, other: Run, worst: pd.DataFrame, last: dict) -> Section:
-    per_draw, summary = an.paired_changes(base.shortage, other.shortage, worst, last)
+def _compare_section(
+    base: Run, other: Run, worst: pd.DataFrame, last: dict, opts: Options
+) -> Section:
+    changed = an.largest_changes(base.shortage, other.shortage, opts.top, opts.per_material)
+    shown = changed if len(changed) else worst
+    per_draw, summary = an.paired_changes(base.shortage, other.shortage, shown, last)
     rows = [
         {
             "exposure": r.label,
@@ -390,7 +400,9 @@ def _compare_section(base: Run, other: Run, worst: pd.DataFrame, last: dict) -> 
         f"Policy: {other.name} against {base.name}",
         f"Both runs share their seed, so draw i of each faces the same events: the change "
         f"in draw i is the policy's effect alone (common random numbers, {n} paired "
-        "draws). The box shows how the change of the shortage share spreads over draws; "
+        "draws). Shown: the exposures the policy changes most (mean absolute change, at "
+        f"most {opts.per_material} per material; if it changes nothing, the base's worst). "
+        "The box shows how the change of the shortage share spreads over draws; "
         "P(better) is the share of draws where the policy lowers the shortage, with its "
         "95 % Wilson interval.",
         [
@@ -481,6 +493,12 @@ def _provenance_section(base: Run, compares: Sequence[Run]) -> Section:
 # --- writers --------------------------------------------------------------------------
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def _load(result_dir, compare_dirs) -> tuple[Run, list[Run]]:
     return load_run(result_dir), [load_run(d) for d in compare_dirs]
 
@@ -504,6 +522,7 @@ def write_report(result_dir, compare_dirs=(), out="report.html", options=None) -
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(page)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; a report is not
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

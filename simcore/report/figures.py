@@ -65,7 +65,8 @@ def require_matplotlib():
 def png_bytes(fig, dpi: int = 110) -> bytes:
     """The figure as PNG bytes."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight", facecolor="white")
+    # every figure uses the constrained layout, so no second "tight" drawing pass
+    fig.savefig(buf, format="png", dpi=dpi, facecolor="white")
     return buf.getvalue()
 
 
@@ -76,9 +77,17 @@ def _percent(ax, axis: str = "x", decimals: int | None = None) -> None:
     (ax.xaxis if axis == "x" else ax.yaxis).set_major_formatter(fmt)
 
 
+def _pc(p: float) -> str:
+    """A probability in percent, with a decimal near 0 and 1 (99.6 %, not 100 %)."""
+    v = 100.0 * p
+    if 0.0 < v < 1.0 or 99.0 < v < 100.0:
+        return f"{v:.1f}%"
+    return f"{v:.0f}%"
+
+
 def _message_figure(text: str, width: float = 8.0):
     Figure = require_matplotlib()
-    fig = Figure(figsize=(width, 1.2))
+    fig = Figure(figsize=(width, 1.2), layout="constrained")
     ax = fig.add_subplot()
     ax.axis("off")
     ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=11, wrap=True)
@@ -149,7 +158,7 @@ def exceedance_figure(table: pd.DataFrame):
     Figure = require_matplotlib()
     if table.empty:
         return _message_figure("No exposure is ever short: no exceedance curve to draw.")
-    fig = Figure(figsize=(9.0, 5.0), layout="constrained")
+    fig = Figure(figsize=(11.0, 5.0), layout="constrained")
     ax = fig.add_subplot()
     for i, (label, rows) in enumerate(table.groupby("label", sort=False)):
         colour = f"C{i % 10}"
@@ -164,7 +173,7 @@ def exceedance_figure(table: pd.DataFrame):
     ax.set_xlabel("shortage share of horizon need, x")
     ax.set_ylabel("probability that the shortage share exceeds x")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, frameon=False, loc="upper right")
+    ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.set_title(
         "Exceedance curves of the worst exposures (bands: 95 % Wilson interval)", fontsize=11
     )
@@ -178,6 +187,8 @@ def fan_figure(quant: pd.DataFrame, country: str, qcols: dict[int, str]):
     they are named in a note under the figure.
     """
     Figure = require_matplotlib()
+    from matplotlib.ticker import MaxNLocator
+
     hit, calm = [], []
     for material, rows in quant.groupby("material", sort=False):
         (hit if rows[qcols[95]].max() > 0 else calm).append(material)
@@ -200,7 +211,9 @@ def fan_figure(quant: pd.DataFrame, country: str, qcols: dict[int, str]):
         ax.set_title(material, fontsize=10)
         ax.set_ylim(0.0, max(0.02, float(rows[qcols[95]].max()) * 1.08))
         ax.set_xlim(float(m.min()), float(m.max()))
-        _percent(ax, "y", 0)
+        # round steps only (1-2-5): a 2.5 % step would print as "2%", "8%"
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 5, 10]))
+        _percent(ax, "y", 1 if float(rows[qcols[95]].max()) < 0.05 else 0)
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(hit) :]:
         ax.axis("off")
@@ -253,8 +266,12 @@ def price_figure(split: pd.DataFrame):
     moved = []
     for material, rows in split.groupby("material", sort=False):
         vals = rows[["origin_mean", "rest_mean", "rest_peak"]].to_numpy(dtype=np.float64)
-        if np.nanmax(np.abs(vals - 1.0)) > 1e-9:
-            moved.append(material)
+        # a move under half a percent is float32 rounding or nothing worth a box
+        for col in vals.T:
+            col = col[np.isfinite(col)]
+            if col.size and np.abs(np.quantile(col, [0.05, 0.95]) - 1.0).max() > 0.005:
+                moved.append(material)
+                break
     if not moved:
         return _message_figure("No price moves in any draw.")
     fig = Figure(figsize=(9.0, 0.95 * len(moved) + 1.6), layout="constrained")
@@ -310,14 +327,7 @@ def price_figure(split: pd.DataFrame):
         Patch(color=REST_COLOUR, alpha=0.55, label="rest of market: horizon mean"),
         Patch(color=ORIGIN_COLOUR, alpha=0.55, label="origin: horizon mean"),
     ]
-    ax.legend(
-        handles=handles,
-        fontsize=8,
-        frameon=False,
-        loc="upper center",
-        bbox_to_anchor=(0.5, -0.12 if len(moved) > 2 else -0.2),
-        ncols=3,
-    )
+    fig.legend(handles=handles, fontsize=8, frameon=False, loc="outside lower center", ncols=3)
     ax.set_title(
         "Price index over draws (box: P25–P75, whiskers: P5–P95, line: median)", fontsize=11
     )
@@ -352,10 +362,16 @@ def tornado_figure(sens: pd.DataFrame, labels: dict, top: int = 8):
         ax.set_yticks(y, [driver_label(d) for d in g["driver"]], fontsize=8)
         ax.set_xlim(0.0, 1.08)
         ax.grid(axis="x", alpha=0.3)
-        total = float(np.nansum(np.clip(full["index"].to_numpy(dtype=np.float64), 0, None)))
-        ax.set_title(
-            f"{labels.get(key, ' · '.join(key))}  (Σ first-order = {total:.2f})", fontsize=9.5
-        )
+        # unclipped: the noise of inputs that do nothing cancels in the sum
+        total = float(np.nansum(full["index"].to_numpy(dtype=np.float64)))
+        title = f"{labels.get(key, ' · '.join(key))}  (Σ first-order = {total:.2f})"
+        # each input that does nothing adds N(0, sqrt(2 (B - 1)) / n) to the sum: above
+        # three such standard deviations over 1, inputs must depend on each other
+        noise = np.sqrt(np.nansum(2.0 * (full["bins"].to_numpy(np.float64) - 1.0)))
+        noise /= float(full["draws"].iloc[0])
+        if total > 1.0 + 3.0 * noise:
+            title += "\nΣ > 1: dependent inputs share their explanation"
+        ax.set_title(title, fontsize=9.5)
         ax.set_xlabel("first-order index S (share of variance explained alone)", fontsize=8)
     for ax in list(axes.flat)[len(groups) :]:
         ax.axis("off")
@@ -371,7 +387,7 @@ def compare_figure(per_draw: pd.DataFrame, summary: pd.DataFrame, name: str, bas
     if summary.empty:
         return _message_figure("No exposure to compare.")
     n = len(summary)
-    fig = Figure(figsize=(10.0, 0.55 * n + 1.5), layout="constrained")
+    fig = Figure(figsize=(11.0, 0.55 * n + 1.8), layout="constrained")
     ax = fig.add_subplot()
     stats = []
     for row in summary.itertuples(index=False):
@@ -402,24 +418,25 @@ def compare_figure(per_draw: pd.DataFrame, summary: pd.DataFrame, name: str, bas
 
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{100 * v:+.3g} pp" if v else "0"))
     ax.set_xlabel(
-        f"change of shortage share, {name} minus {base} (percentage points of "
-        "horizon need; left of 0 = better)"
+        f"change of shortage share, {name} minus {base}\n"
+        "(percentage points of horizon need; left of 0 = better)"
     )
     trans = ax.get_yaxis_transform()
     for pos, row in zip(positions, summary.itertuples(index=False), strict=True):
         ax.text(
             1.01,
             pos,
-            f"P(better) {100 * row.p_improve:.0f}% "
-            f"[{100 * row.p_improve_low:.0f}–{100 * row.p_improve_high:.0f}]"
-            f"  P(worse) {100 * row.p_worse:.0f}%",
+            f"P(better) {_pc(row.p_improve)} "
+            f"[{_pc(row.p_improve_low)}–{_pc(row.p_improve_high)}]"
+            f"  P(worse) {_pc(row.p_worse)}",
             transform=trans,
             va="center",
             fontsize=8,
         )
     ax.grid(axis="x", alpha=0.3)
     ax.set_title(
-        f"Policy comparison: {name} vs {base}, draw by draw (box P25–P75, whiskers P5–P95, ◆ mean)",
+        f"Policy comparison, draw by draw: {name} vs {base}\n"
+        "(box P25–P75, whiskers P5–P95, ◆ mean)",
         fontsize=11,
     )
     return fig

@@ -83,47 +83,59 @@ def bin_codes(x: np.ndarray, bins: int) -> tuple[np.ndarray, int]:
     return codes, int(codes.max()) + 1
 
 
-def _index_from_codes(codes: np.ndarray, n_bins: int, y: np.ndarray, w: np.ndarray) -> float:
-    """Bias-corrected first-order index of y on the binned input, with draw weights w.
+def _indices(codes: np.ndarray, n_bins: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Bias-corrected first-order indices of y on each binned input, with draw weights w.
 
-    Weights are multiplicities (1 for the sample itself, bootstrap counts for a
-    resample). The noise terms are those of a weighted one-way ANOVA, so a resample,
-    whose repeated draws make bin means noisier, is corrected by the right amount.
-    Draws with code -1 (input undefined) count in Var(Y) but not in the bins; the
-    conditional variance found on the others is scaled by q^2 (module docstring).
+    ``codes``: int64[V, n] bin of each draw per input (-1: undefined), ``n_bins``:
+    int64[V] (each at least 1). Weights are multiplicities (1 for the sample itself,
+    bootstrap counts for a resample). The noise terms are those of a weighted one-way
+    ANOVA, so a resample, whose repeated draws make bin means noisier, is corrected by
+    the right amount. Undefined draws count in Var(Y) but not in the bins; the
+    conditional variance found on the others is scaled by q^2 (module docstring). All
+    inputs are handled in one pass of ``bincount`` over (input, bin) cells.
     """
+    v_count = codes.shape[0]
     total = w.sum()
-    ybar = float(np.sum(w * y)) / total
-    sst = float(np.sum(w * (y - ybar) ** 2))
-    q_all = float(np.sum(w * w))
-    if not sst > 0.0:
-        return np.nan
+    yc = y - float(np.sum(w * y)) / total  # centred: sums of squares without cancellation
+    sst = float(np.sum(w * yc * yc))
+    out = np.full(v_count, np.nan)
+    if not sst > 0.0 or v_count == 0:
+        return out
     # SST * W / (W - Q/W) estimates W Var(Y) (n / (n - 1) with unit weights)
-    var_y = sst / (total - q_all / total)
+    var_y = sst / (total - float(np.sum(w * w)) / total)
+    offsets = np.concatenate(([0], np.cumsum(n_bins)[:-1]))
+    cells = int(n_bins.sum())
     defined = codes >= 0
-    cd, yd, wd = codes[defined], y[defined], w[defined]
-    nb = np.bincount(cd, weights=wd, minlength=n_bins)
-    qb = np.bincount(cd, weights=wd * wd, minlength=n_bins)
-    sy = np.bincount(cd, weights=wd * yd, minlength=n_bins)
-    w_def = nb.sum()
+    flat = (codes + offsets[:, None])[defined]
+    wd = np.broadcast_to(w, codes.shape)[defined]
+    yd = np.broadcast_to(yc, codes.shape)[defined]
+    nb = np.bincount(flat, weights=wd, minlength=cells)
+    qb = np.bincount(flat, weights=wd * wd, minlength=cells)
+    sy = np.bincount(flat, weights=wd * yd, minlength=cells)
+    syy = np.bincount(flat, weights=wd * yd * yd, minlength=cells)
     full = nb > 0
-    if int(full.sum()) < 2:
-        return np.nan
-    ybar_d = sy.sum() / w_def
-    mean_b = sy[full] / nb[full]
-    ssb = float(np.sum(nb[full] * (mean_b - ybar_d) ** 2))
-    sst_d = float(np.sum(wd * (yd - ybar_d) ** 2))
-    q_over_w = float(np.sum(qb[full] / nb[full]))
+    safe = np.where(full, nb, 1.0)
+    w_def = np.add.reduceat(nb, offsets)
+    ybar_d = np.add.reduceat(sy, offsets) / np.where(w_def > 0, w_def, 1.0)
+    mean_b = sy / safe
+    ssb = np.add.reduceat(
+        np.where(full, nb * (mean_b - np.repeat(ybar_d, n_bins)) ** 2, 0.0), offsets
+    )
+    ssw = np.add.reduceat(np.where(full, syy - sy * sy / safe, 0.0), offsets)
+    q_over_w = np.add.reduceat(np.where(full, qb / safe, 0.0), offsets)
+    b = np.add.reduceat(full.astype(np.int64), offsets)
     # E[SSB] = sum_b W_b (mu_b - mu)^2 + c sigma^2 and E[SSW] = d sigma^2 (sigma^2 the
     # within-bin variance); with unit weights c = B - 1 and d = n - B
-    c = q_over_w - float(qb.sum()) / w_def
-    d = w_def - q_over_w
-    if d <= 0.0:
-        return np.nan
-    msw = max(sst_d - ssb, 0.0) / d
-    var_cond = (ssb - c * msw) / w_def  # Var(E[Y | X, defined])
-    share = w_def / total
-    return share * share * var_cond / var_y
+    with np.errstate(divide="ignore", invalid="ignore"):
+        c = q_over_w - np.add.reduceat(qb, offsets) / w_def
+        d = w_def - q_over_w
+        msw = np.maximum(ssw, 0.0) / d
+        var_cond = (ssb - c * msw) / w_def  # Var(E[Y | X, defined])
+        share = w_def / total
+        est = share * share * var_cond / var_y
+    ok = (b >= 2) & (d > 0.0)
+    out[ok] = est[ok]
+    return out
 
 
 @dataclass(frozen=True)
@@ -169,30 +181,33 @@ def first_order_indices(
         if x.shape != (n,):
             raise ValueError(f"input {name!r} has shape {x.shape}, expected ({n},)")
         coded.append(bin_codes(x, bins))
-    ones = np.ones(n)
-    index = np.array([_index_from_codes(c, b, y, ones) if b > 1 else np.nan for c, b in coded])
+    bins_used = np.array([b for _, b in coded], dtype=np.int64)
+    index = np.full(len(names), np.nan)
     low = np.full(len(names), np.nan)
     high = np.full(len(names), np.nan)
-    if n_boot > 0 and n > 1:
+    live = np.flatnonzero(bins_used >= 2)  # a constant input explains nothing: NaN
+    if live.size:
+        codes = np.stack([coded[v][0] for v in live])
+        n_bins = bins_used[live]
+        index[live] = _indices(codes, n_bins, y, np.ones(n))
+    if n_boot > 0 and n > 1 and live.size:
         rng = np.random.default_rng(seed)
-        boot = np.full((n_boot, len(names)), np.nan)
+        boot = np.empty((n_boot, live.size))
         for r in range(n_boot):
             # a resample of draws as multiplicities: bins stay fixed, weights change
             w = np.bincount(rng.integers(0, n, n), minlength=n).astype(np.float64)
-            for v, (c, b) in enumerate(coded):
-                if b > 1:
-                    boot[r, v] = _index_from_codes(c, b, y, w)
+            boot[r] = _indices(codes, n_bins, y, w)
         alpha = (1.0 - level) / 2.0
-        ok = ~np.isnan(index)
+        ok = ~np.isnan(index[live])
         if ok.any():
-            low[ok] = np.nanquantile(boot[:, ok], alpha, axis=0)
-            high[ok] = np.nanquantile(boot[:, ok], 1.0 - alpha, axis=0)
+            low[live[ok]] = np.nanquantile(boot[:, ok], alpha, axis=0)
+            high[live[ok]] = np.nanquantile(boot[:, ok], 1.0 - alpha, axis=0)
     return Indices(
         names=names,
         index=index,
         low=low,
         high=high,
-        bins=np.array([b for _, b in coded], dtype=np.int64),
+        bins=bins_used,
         n=n,
         level=level,
         n_boot=n_boot,
