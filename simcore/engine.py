@@ -14,6 +14,7 @@ Importing this module does not import numba; the first call to ``simulate`` does
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -269,20 +270,22 @@ _KERNEL_ARGS = (
 
 
 def run_block(model: dict, seed: int, start: int, n: int, *, timeseries: bool = False,
-              trace: bool = False) -> dict:
+              trace: bool = False, threads: int | None = None) -> dict:
     """Draws [start, start + n) through the kernel; returns the raw output arrays
     (plus ``trace`` [n, X, H, 6] and ``trace_ks`` [n, K, S, H, 3] with trace=True:
-    columns in simcore.kernel.model TR_* / TK_*)."""
-    import numba
+    columns in simcore.kernel.model TR_* / TK_*).
 
-    from simcore.kernel.model import simulate_block
+    The block is cut into one contiguous slice per thread; each slice runs the nogil
+    kernel ``run_draws`` on its own Python thread (docs/model.md, "Parallelism").
+    """
+    from simcore.kernel.model import run_draws
 
     n_x = int((model["xidx"] >= 0).sum())
     H = model["horizon"]
     n_v = model["var_key"].shape[0]
     n_e = model["ev_kind"].shape[0]
     n_k, n_s = model["flow"].shape[:2]
-    n_workers = max(1, min(n, numba.get_num_threads()))
+    n_workers = max(1, min(n, default_threads() if threads is None else int(threads)))
     out = dict(
         variates=np.zeros((n, n_v)),
         fired=np.zeros((n, n_e), dtype=np.bool_),
@@ -301,13 +304,19 @@ def run_block(model: dict, seed: int, start: int, n: int, *, timeseries: bool = 
     tr = np.zeros((n, n_x, H, 6) if trace else (1, 0, 0, 6))
     tr_ks = np.zeros((n, n_k, n_s, H, 3) if trace else (1, 0, 0, 0, 3))
     status = np.zeros(n, dtype=np.int64)
-    simulate_block(
+    args = (
         start, n_workers, np.uint64(seed), *(model[a] for a in _KERNEL_ARGS),
         out["variates"], out["fired"], out["onset"], out["shortage_t"], out["peak_share"],
         out["months_short"], out["first_short"], out["last_short"], out["stock_drawn_t"],
         out["price_peak"], out["price_mean"], hist_w, timeseries, series, trace, tr, tr_ks,
         status,
     )
+    if n_workers == 1:
+        run_draws(0, *args)
+    else:
+        with ThreadPoolExecutor(max_workers=n_workers) as pool:
+            for done in [pool.submit(run_draws, w, *args) for w in range(n_workers)]:
+                done.result()
     bad = np.flatnonzero(status)
     if bad.size:
         j = int(bad[0])
@@ -324,6 +333,13 @@ def run_block(model: dict, seed: int, start: int, n: int, *, timeseries: bool = 
         out["trace"] = tr
         out["trace_ks"] = tr_ks
     return out
+
+
+def default_threads() -> int:
+    """Numba's thread count (NUMBA_NUM_THREADS, or set by numba.set_num_threads)."""
+    import numba
+
+    return int(numba.get_num_threads())
 
 
 def _check_seed(seed) -> int:
@@ -345,11 +361,9 @@ def simulate(
 ) -> Iterator[ChunkResult]:
     """Run the scenario; yields a ChunkResult per block of ``chunk_size`` draws.
 
-    draws, seed default to the scenario's. threads sets Numba's thread count during
-    each block (restored afterwards); results never depend on it.
+    draws, seed default to the scenario's. threads: worker threads per block (default:
+    numba.get_num_threads()); results never depend on it nor on chunk_size.
     """
-    import numba
-
     draws = int(compiled.draws if draws is None else draws)
     if draws < 0:
         raise ScenarioError(f"draws must be >= 0, got {draws}")
@@ -357,24 +371,16 @@ def simulate(
         raise ScenarioError(f"chunk_size must be >= 1, got {chunk_size}")
     seed = _check_seed(compiled.seed if seed is None else seed)
     model = prepare(tensor, compiled)
-    if threads is not None:
-        threads = max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS))
+    if threads is not None and int(threads) < 1:
+        raise ScenarioError(f"threads must be >= 1, got {threads}")
     return _chunks(model, draws, seed, threads, chunk_size, timeseries, progress)
 
 
 def _chunks(model, draws, seed, threads, chunk_size, timeseries, progress):
-    import numba
-
     done = 0
     while done < draws:
         n = min(chunk_size, draws - done)
-        before = numba.get_num_threads()
-        try:
-            if threads is not None:
-                numba.set_num_threads(threads)
-            out = run_block(model, seed, done, n, timeseries=timeseries)
-        finally:
-            numba.set_num_threads(before)
+        out = run_block(model, seed, done, n, timeseries=timeseries, threads=threads)
         yield ChunkResult(start=done, stop=done + n, **out)
         done += n
         if progress is not None:
@@ -388,4 +394,5 @@ def trace(tensor: SupplyTensor, compiled: CompiledScenario, draws: int, seed: in
     each (material, stage) (``trace_ks`` [n, K, S, H, 3]: supply, delivered incl. feed
     for spare capacity, largest excess of a restricted edge over A*B)."""
     seed = _check_seed(compiled.seed if seed is None else seed)
-    return run_block(prepare(tensor, compiled), seed, start, draws, timeseries=True, trace=True)
+    return run_block(prepare(tensor, compiled), seed, start, draws, timeseries=True, trace=True,
+                     threads=1)

@@ -1,11 +1,10 @@
-"""One Monte Carlo draw of the disruption model (MODEL.md §2-§5, docs/model.md), and the
-block kernel that runs many draws in parallel.
+"""One Monte Carlo draw of the disruption model (MODEL.md §2-§5, docs/model.md), and
+``run_draws``, the worker that runs a contiguous slice of a block of draws.
 
-Everything is in [t/month]. ``simulate_block`` is parallel over workers, each taking a
-contiguous slice of the block's draws with its own scratch arrays (allocated once per
-block, not per draw) and its own histogram buffer (integer counts, summed afterwards in
+Everything is in [t/month]. Each worker has its own scratch arrays (allocated once per
+slice, not per draw) and its own histogram buffer (integer counts, summed afterwards in
 any order). A draw's outputs depend only on (seed, draw index, inputs): never on the
-worker that ran it.
+worker that ran it nor on how draws were split into blocks.
 
 Work is skipped where it provably changes nothing: materials outside the scenario's
 scope, months before the first active event touching a material, and months in which no
@@ -19,7 +18,7 @@ import math
 
 import numpy as np
 
-from simcore._numba import jit, jit_parallel, prange
+from simcore._numba import jit
 from simcore.kernel.allocation import allocate_dense
 from simcore.kernel.rng import norm_cdf, norm_ppf, sample, uniform
 
@@ -438,9 +437,9 @@ def simulate_draw(
     return status
 
 
-@jit_parallel
-def simulate_block(
-    start, n_workers, seed, horizon, price_cap,
+@jit
+def run_draws(
+    w, start, n_workers, seed, horizon, price_cap,
     var_key, var_dist, var_par, disc_values, disc_cdf,
     ev_kind, ev_origin, ev_prob, ev_parent, ev_occ_var, ev_onset_var, ev_lag_var,
     ev_dur_var, ev_sev_var, ev_settled_var, ev_settle_var, ev_leak_var, ev_lead_var,
@@ -454,79 +453,81 @@ def simulate_block(
     stock_drawn_t, price_peak, price_mean, hist_w, want_series, series, want_trace, trace,
     trace_ks, status,
 ):
-    """Draws start .. start + n - 1 (n = variates.shape[0]) into the output arrays.
+    """Worker w of n_workers: draws start + lo .. start + hi - 1 of the block, where
+    [lo, hi) is the w-th contiguous slice of n = variates.shape[0] draws, into the
+    output arrays (rows lo .. hi - 1) and into its own histogram hist_w[w] (the caller
+    sums them). Scratch arrays are allocated once per slice, not per draw. series /
+    trace / trace_ks have a leading draw axis of length n when wanted, else 1 (unused).
 
-    Worker w runs a contiguous slice of draws with its own scratch and its own histogram
-    hist_w[w] (summed by the caller). series / trace / trace_ks have a leading draw axis
-    of length n when wanted, else 1 (unused).
+    Serial and nogil: the engine runs the workers on Python threads (docs/model.md,
+    "Parallelism"), so results never depend on the number of workers.
     """
     n = variates.shape[0]
     n_ev = ev_kind.shape[0]
     n_s = flow.shape[1]
     n_c = flow.shape[2]
-    for w in prange(n_workers):
-        lo = (n * w) // n_workers
-        hi = (n * (w + 1)) // n_workers
-        z = np.zeros(max(1, n_ev))
-        onset_f = np.zeros(max(1, n_ev))
-        dur = np.zeros(max(1, n_ev))
-        sev0 = np.zeros(max(1, n_ev))
-        sev1 = np.zeros(max(1, n_ev))
-        settle = np.zeros(max(1, n_ev))
-        leak = np.zeros(max(1, n_ev))
-        lead = np.zeros(max(1, n_ev))
-        sp_on = np.zeros(max(1, sp_occ_var.shape[0]), dtype=np.bool_)
-        cap_on = np.zeros(max(1, cap_occ_var.shape[0]), dtype=np.bool_)
-        cap_month = np.zeros(max(1, cap_occ_var.shape[0]), dtype=np.int64)
-        A = np.ones((n_s, n_c, n_c))
-        rowflag = np.zeros((n_s, n_c), dtype=np.bool_)
-        outsh = np.ones((n_s, n_c))
-        spare = np.zeros((n_s, n_c))
-        supply = np.zeros(n_c)
-        feed = np.zeros(n_c)
-        feed_next = np.zeros(n_c)
-        X = np.zeros(n_c)
-        fac = np.zeros(n_c)
-        closs = np.zeros(n_c)
-        contract = np.zeros(n_c)
-        stopped = np.zeros(n_c)
-        stranded = np.zeros(n_c)
-        dstar = np.zeros(n_c)
-        dtot = np.zeros(n_c)
-        dbase = np.zeros(n_c)
-        stock_left = np.zeros(n_c)
-        max_draw = np.zeros(n_c)
-        zeros = np.zeros(n_c)
-        capd = np.zeros((n_c, n_c))
-        rowfree = np.zeros(n_c, dtype=np.bool_)
-        flows = np.zeros((n_c, n_c))
-        c2 = n_c + 2
-        ws_f = np.zeros((c2, c2))
-        ws_cap = np.zeros((c2, c2))
-        ws_v = np.zeros((12, c2))
-        ws_i = np.zeros((6, 2 * c2), dtype=np.int64)
-        ws_b = np.zeros((4, c2), dtype=np.bool_)
-        for j in range(lo, hi):
-            js = j if want_series else 0
-            jt = j if want_trace else 0
-            status[j] = simulate_draw(
-                start + j, seed, horizon, price_cap,
-                var_key, var_dist, var_par, disc_values, disc_cdf,
-                ev_kind, ev_origin, ev_prob, ev_parent, ev_occ_var, ev_onset_var, ev_lag_var,
-                ev_dur_var, ev_sev_var, ev_settled_var, ev_settle_var, ev_leak_var,
-                ev_lead_var, ev_qsev, ev_re_export, ev_stage, ev_targets, ev_correlated,
-                occ_chol, resp_var,
-                sp_stock, sp_maxrel, sp_occ_var, sp_prob,
-                cap_mat, cap_stage, cap_country, cap_add, cap_prob, cap_occ_var,
-                cap_online_var,
-                flow, prod, need, spare_cap, yld, has_feed, world_yld, stock, maxrel,
-                n_stages, re_share, rush_flow, scope, xidx,
-                variates[j], fired[j], onset[j], shortage_t[j], peak_share[j],
-                months_short[j], first_short[j], last_short[j], stock_drawn_t[j],
-                price_peak[j], price_mean[j], hist_w[w], want_series, series[js],
-                want_trace, trace[jt], trace_ks[jt],
-                z, onset_f, dur, sev0, sev1, settle, leak, lead, sp_on, cap_on, cap_month,
-                A, rowflag, outsh, spare, supply, feed, feed_next, X, fac, closs, contract,
-                stopped, stranded, dstar, dtot, dbase, stock_left, max_draw, zeros, capd,
-                rowfree, flows, ws_f, ws_cap, ws_v, ws_i, ws_b,
-            )
+    lo = (n * w) // n_workers
+    hi = (n * (w + 1)) // n_workers
+    z = np.zeros(max(1, n_ev))
+    onset_f = np.zeros(max(1, n_ev))
+    dur = np.zeros(max(1, n_ev))
+    sev0 = np.zeros(max(1, n_ev))
+    sev1 = np.zeros(max(1, n_ev))
+    settle = np.zeros(max(1, n_ev))
+    leak = np.zeros(max(1, n_ev))
+    lead = np.zeros(max(1, n_ev))
+    sp_on = np.zeros(max(1, sp_occ_var.shape[0]), dtype=np.bool_)
+    cap_on = np.zeros(max(1, cap_occ_var.shape[0]), dtype=np.bool_)
+    cap_month = np.zeros(max(1, cap_occ_var.shape[0]), dtype=np.int64)
+    A = np.ones((n_s, n_c, n_c))
+    rowflag = np.zeros((n_s, n_c), dtype=np.bool_)
+    outsh = np.ones((n_s, n_c))
+    spare = np.zeros((n_s, n_c))
+    supply = np.zeros(n_c)
+    feed = np.zeros(n_c)
+    feed_next = np.zeros(n_c)
+    X = np.zeros(n_c)
+    fac = np.zeros(n_c)
+    closs = np.zeros(n_c)
+    contract = np.zeros(n_c)
+    stopped = np.zeros(n_c)
+    stranded = np.zeros(n_c)
+    dstar = np.zeros(n_c)
+    dtot = np.zeros(n_c)
+    dbase = np.zeros(n_c)
+    stock_left = np.zeros(n_c)
+    max_draw = np.zeros(n_c)
+    zeros = np.zeros(n_c)
+    capd = np.zeros((n_c, n_c))
+    rowfree = np.zeros(n_c, dtype=np.bool_)
+    flows = np.zeros((n_c, n_c))
+    c2 = n_c + 2
+    ws_f = np.zeros((c2, c2))
+    ws_cap = np.zeros((c2, c2))
+    ws_v = np.zeros((12, c2))
+    ws_i = np.zeros((6, 2 * c2), dtype=np.int64)
+    ws_b = np.zeros((4, c2), dtype=np.bool_)
+    for j in range(lo, hi):
+        js = j if want_series else 0
+        jt = j if want_trace else 0
+        status[j] = simulate_draw(
+            start + j, seed, horizon, price_cap,
+            var_key, var_dist, var_par, disc_values, disc_cdf,
+            ev_kind, ev_origin, ev_prob, ev_parent, ev_occ_var, ev_onset_var, ev_lag_var,
+            ev_dur_var, ev_sev_var, ev_settled_var, ev_settle_var, ev_leak_var,
+            ev_lead_var, ev_qsev, ev_re_export, ev_stage, ev_targets, ev_correlated,
+            occ_chol, resp_var,
+            sp_stock, sp_maxrel, sp_occ_var, sp_prob,
+            cap_mat, cap_stage, cap_country, cap_add, cap_prob, cap_occ_var,
+            cap_online_var,
+            flow, prod, need, spare_cap, yld, has_feed, world_yld, stock, maxrel,
+            n_stages, re_share, rush_flow, scope, xidx,
+            variates[j], fired[j], onset[j], shortage_t[j], peak_share[j],
+            months_short[j], first_short[j], last_short[j], stock_drawn_t[j],
+            price_peak[j], price_mean[j], hist_w[w], want_series, series[js],
+            want_trace, trace[jt], trace_ks[jt],
+            z, onset_f, dur, sev0, sev1, settle, leak, lead, sp_on, cap_on, cap_month,
+            A, rowflag, outsh, spare, supply, feed, feed_next, X, fac, closs, contract,
+            stopped, stranded, dstar, dtot, dbase, stock_left, max_draw, zeros, capd,
+            rowfree, flows, ws_f, ws_cap, ws_v, ws_i, ws_b,
+        )
