@@ -21,6 +21,7 @@ the Dask executor is chosen.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 import os
@@ -47,15 +48,17 @@ TASKS_PER_WORKER = 2  # draw ranges in flight per worker: one running, one queue
 # when the plugin reaches the worker (also one that starts after the run began), emptied
 # by its teardown when the run ends.
 _MODELS: dict[str, tuple[dict, dict]] = {}
-# One engine call at a time per worker process: Numba's workqueue threading layer aborts
-# on concurrent parallel calls, and a worker started with several Dask threads would run
-# several Numba pools at once and oversubscribe its cores.
+# One engine call at a time per worker process: a worker started with several Dask
+# threads would otherwise run several multi-threaded engine calls at once and
+# oversubscribe its cores.
 _ENGINE_LOCK = threading.Lock()
 
 
+@functools.cache
 def code_fingerprint() -> dict:
     """What a chunk's numbers depend on besides the inputs: package versions and the
-    engine's source (so that a worker with an edited checkout is caught)."""
+    engine's source (so that a worker with an edited checkout is caught). Read once per
+    process, when it is about to load the engine."""
     from importlib.metadata import PackageNotFoundError, version
 
     import numpy
@@ -100,10 +103,8 @@ class ModelPlugin(distributed.WorkerPlugin):
 def simulate_range(key: str, seed: int, start: int, n: int, timeseries: bool, threads):
     """Draws [start, start + n) of the model ``key`` on this worker: one task.
 
-    ``threads``: Numba threads for this call (None: the worker's NUMBA_NUM_THREADS).
+    ``threads``: engine threads for this call (None: the worker's NUMBA_NUM_THREADS).
     """
-    import numba
-
     from simcore.engine import ChunkResult, run_block
 
     try:
@@ -125,13 +126,7 @@ def simulate_range(key: str, seed: int, start: int, n: int, timeseries: bool, th
             f"bit-identical"
         )
     with _ENGINE_LOCK:
-        before = numba.get_num_threads()
-        try:
-            if threads is not None:
-                numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
-            out = run_block(model, seed, start, n, timeseries=timeseries)
-        finally:
-            numba.set_num_threads(before)
+        out = run_block(model, seed, start, n, timeseries=timeseries, threads=threads)
     return ChunkResult(start=start, stop=start + n, **out)
 
 
