@@ -142,6 +142,7 @@ def fill(m, n, sup, w, off, cap, lam, frozen, dem, f, out_e, in_i, queue, par_e,
             nact += 1
     status = STATUS_OK
     level = 0.0
+    ran = nact > 0
     while nact > 0:
         hi = 1.0
         for _ in range(100):
@@ -197,6 +198,11 @@ def fill(m, n, sup, w, off, cap, lam, frozen, dem, f, out_e, in_i, queue, par_e,
                     frozen[i] = True
                     lam[i] = hi
             nact = 0
+    if not ran:
+        # nobody to fill: still leave a flow realising the fixed deliveries in f
+        for i in range(n):
+            dem[i] = off[i]
+        max_flow(m, n, sup, dem, cap, f, out_e, in_i, queue, par_e, par_i, seen_e, seen_i, eps)
     return status
 
 
