@@ -1,0 +1,159 @@
+"""Engine contract: ChunkResult shapes and dtypes, reproducibility (threads, chunks, runs),
+keyed random streams, progress, errors."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from builders import Capacity, Event, Response, Stockpile, make_scenario, random_tensor
+
+from simcore import engine
+from simcore.errors import ScenarioError
+
+FIELDS = ("shortage_t", "peak_share", "months_short", "first_short", "last_short",
+          "stock_drawn_t", "price_peak", "price_mean", "variates", "fired", "onset", "series")
+
+
+@pytest.fixture(scope="module")
+def case():
+    rng = np.random.default_rng(42)
+    tensor = random_tensor(rng, n_k=3, n_s=2, n_c=6)
+    events = [
+        Event("a", 0, {0: 1, 1: 0}, probability=0.8, onset=("uniform", 0, 6),
+              duration=("pert", 1, 4, 12), severity=("uniform", 0.3, 1), leakage=0.1,
+              re_export=True, lead=1.0),
+        Event("b", 1, {2: 0}, kind="production_outage", probability=0.5,
+              onset=("triangular", 0, 2, 8), severity=("beta", 2, 2, 0, 1)),
+        Event("c", 2, {0: 0}, parent="a", lag=("uniform", 0, 4), targets=[3, 4],
+              probability=0.6),
+    ]
+    response = Response(reroute_lag=("uniform", 0, 4), spare_ramp=2.0, spare_usable=0.5,
+                        substitution_max=0.2, substitution_months=4.0,
+                        elasticity=("lognormal", -1.2, 0.3, 0.1, 1.0))
+    scenario = make_scenario(tensor, events, response=response, horizon=10,
+                             stockpiles=[Stockpile("sp", {(0, 3): (40.0, 4.0)}, 0.5)],
+                             capacity=[Capacity("cp", 0, 1, 5, 200.0, online=3.0)],
+                             correlation=(["a", "b"], [[1, 0.6], [0.6, 1]]))
+    return tensor, scenario
+
+
+def collect(tensor, scenario, **kw):
+    chunks = list(engine.simulate(tensor, scenario, timeseries=True, **kw))
+    merged = {f: np.concatenate([getattr(c, f) for c in chunks]) for f in FIELDS}
+    merged["hist"] = sum(c.hist for c in chunks)
+    return chunks, merged
+
+
+def test_chunk_result_contract(case):
+    tensor, scenario = case
+    ex = engine.exposures(tensor, scenario)
+    chunks = list(engine.simulate(tensor, scenario, draws=50, seed=1, chunk_size=20))
+    assert [(c.start, c.stop) for c in chunks] == [(0, 20), (20, 40), (40, 50)]
+    c = chunks[0]
+    X, H, V, E = len(ex), scenario.horizon, scenario.n_variates, scenario.n_events
+    expect = dict(shortage_t=(np.float64, (20, X)), peak_share=(np.float64, (20, X)),
+                  months_short=(np.int16, (20, X)), first_short=(np.int16, (20, X)),
+                  last_short=(np.int16, (20, X)), stock_drawn_t=(np.float64, (20, X)),
+                  price_peak=(np.float64, (20, X)), price_mean=(np.float64, (20, X)),
+                  variates=(np.float64, (20, V)), fired=(np.bool_, (20, E)),
+                  onset=(np.int32, (20, E)), hist=(np.int64, (X, H, 101)))
+    for f, (dtype, shape) in expect.items():
+        a = getattr(c, f)
+        assert a.dtype == dtype and a.shape == shape, f
+    assert c.series is None
+    assert (c.hist.sum(axis=2) == 20).all()
+    assert (c.onset[~c.fired] == -1).all() and (c.onset[c.fired] >= 0).all()
+    assert ex.material.dtype == np.int32 and ex.need_t.dtype == np.float64
+
+
+def test_bit_identical_across_threads_chunks_and_runs(case):
+    tensor, scenario = case
+    _, one = collect(tensor, scenario, draws=97, seed=5, threads=1, chunk_size=97)
+    _, two = collect(tensor, scenario, draws=97, seed=5, threads=2, chunk_size=97)
+    _, uneven = collect(tensor, scenario, draws=97, seed=5, threads=2, chunk_size=13)
+    _, again = collect(tensor, scenario, draws=97, seed=5, threads=2, chunk_size=40)
+    for other in (two, uneven, again):
+        for f in (*FIELDS, "hist"):
+            np.testing.assert_array_equal(one[f], other[f], err_msg=f)
+    assert one["shortage_t"].sum() > 0  # the scenario does something
+    _, seed6 = collect(tensor, scenario, draws=97, seed=6, threads=1)
+    assert not np.array_equal(one["variates"], seed6["variates"])
+
+
+def test_draws_are_keyed_by_name_not_position(case):
+    tensor, scenario = case
+    extra = Event("unrelated", 5, {2: 0}, onset=("uniform", 0, 3), severity=("uniform", 0, 1))
+    events = [
+        Event("z_first", 4, {1: 0}, severity=("uniform", 0, 1)),  # shifts every position
+    ]
+    rebuilt = make_scenario(tensor, [*events, *_events_of(case), extra],
+                            response=_response_of(), horizon=10)
+    base = make_scenario(tensor, _events_of(case), response=_response_of(), horizon=10)
+    a = next(iter(engine.simulate(tensor, base, draws=64, seed=9)))
+    b = next(iter(engine.simulate(tensor, rebuilt, draws=64, seed=9)))
+    for v, name in enumerate(base.var_name):
+        w = rebuilt.var_name.index(name)
+        np.testing.assert_array_equal(a.variates[:, v], b.variates[:, w], err_msg=name)
+
+
+def _events_of(case):
+    return [Event("a", 0, {0: 1}, probability=0.8, onset=("uniform", 0, 6),
+                  severity=("pert", 0.2, 0.5, 1.0)),
+            Event("b", 1, {2: 0}, probability=0.5, severity=("uniform", 0, 1))]
+
+
+def _response_of():
+    return Response(reroute_lag=("uniform", 0, 4), elasticity=0.3)
+
+
+def test_timeseries_matches_hist_and_summaries(case):
+    tensor, scenario = case
+    c = next(iter(engine.simulate(tensor, scenario, draws=40, seed=2, timeseries=True)))
+    share = c.series.astype(np.float64)
+    assert c.series.dtype == np.float32 and c.series.shape == (40, c.shortage_t.shape[1], 10)
+    np.testing.assert_allclose(share.max(axis=2), c.peak_share, rtol=1e-6)
+    assert ((share > 0).sum(axis=0) == c.hist[:, :, 1:].sum(axis=2)).all()
+
+
+def test_progress_and_defaults(case):
+    tensor, scenario = case
+    seen = []
+    chunks = list(engine.simulate(tensor, scenario, chunk_size=30,
+                                  progress=lambda d, t: seen.append((d, t))))
+    assert seen == [(30, 64), (60, 64), (64, 64)]  # scenario default draws = 64
+    again = next(iter(engine.simulate(tensor, scenario, seed=scenario.seed, draws=30)))
+    np.testing.assert_array_equal(chunks[0].variates, again.variates)
+
+
+def test_zero_draws_and_errors(case):
+    tensor, scenario = case
+    assert list(engine.simulate(tensor, scenario, draws=0)) == []
+    with pytest.raises(ScenarioError, match="seed"):
+        engine.simulate(tensor, scenario, seed=-1)
+    other = dataclasses.replace(scenario, dataset_hash="f" * 64)
+    with pytest.raises(ScenarioError, match="compile it again"):
+        engine.simulate(tensor, other)
+    bad = dataclasses.replace(scenario, ev_targets=np.zeros((3, 2), bool))
+    with pytest.raises(ScenarioError, match="ev_targets"):
+        engine.simulate(tensor, bad)
+
+
+def test_kernel_status_becomes_an_error(case):
+    tensor, scenario = case
+    par = scenario.var_par.copy()
+    par[0] = (np.nan, np.nan, 0, 0)  # a NaN uniform bound
+    bad = dataclasses.replace(scenario, var_par=par)
+    with pytest.raises(RuntimeError, match="NaN"):
+        list(engine.simulate(tensor, bad, draws=3))
+
+
+def test_importing_engine_does_not_import_numba():
+    import subprocess
+    import sys
+
+    code = "import sys, simcore.engine; print('numba' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"
