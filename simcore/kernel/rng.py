@@ -96,8 +96,12 @@ def norm_ppf(p):
         x = -(((((c1 * q + c2) * q + c3) * q + c4) * q + c5) * q + c6) / (
             (((d1 * q + d2) * q + d3) * q + d4) * q + 1.0
         )
-    # one Halley step against erfc brings the approximation to machine precision
-    e = 0.5 * math.erfc(-x / _SQRT2) - p
+    # one Halley step against erfc brings the approximation to machine precision; the
+    # upper half works with the complement 1 - p (exact in floating point there)
+    if x <= 0.0:
+        e = 0.5 * math.erfc(-x / _SQRT2) - p
+    else:
+        e = (1.0 - p) - 0.5 * math.erfc(x / _SQRT2)
     u = e * _SQRT2PI * math.exp(0.5 * x * x)
     return x - u / (1.0 + 0.5 * x * u)
 
