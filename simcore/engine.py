@@ -130,7 +130,9 @@ def prepare(tensor: SupplyTensor, compiled: CompiledScenario) -> dict:
     i64 = np.int64
 
     def arr(a, dtype):
-        return np.ascontiguousarray(a, dtype=dtype)
+        # always a fresh writeable copy: a read-only array (cached datasets are) would
+        # make numba compile a second specialisation of the kernel
+        return np.array(a, dtype=dtype, order="C")
 
     n_k, n_s, n_c = tensor.shape
     n_stages = arr(tensor.n_stages, i64)
