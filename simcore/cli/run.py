@@ -16,6 +16,21 @@ import click
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _WORST = 10  # rows in the closing table of `run`
+_TABLE_COLUMNS = [  # summary columns a terminal has room for
+    "material",
+    "stage",
+    "country",
+    "share_mean",
+    "share_p50",
+    "share_p95",
+    "share_es95",
+    "prob_short",
+    "months_short_mean",
+    "survive_month_p50",
+    "recover_month_p50",
+    "price_peak_p95",
+    "value_mean_usd",
+]
 
 
 def register(main: click.Group) -> None:
@@ -240,19 +255,32 @@ def _command_line(scenarios, draws, seed, out, threads, chunk_size, timeseries) 
     return shlex.join(words)
 
 
-def _emit(frame, fmt: str, float_format: str = "{:.4g}") -> None:
+def _cell(column: str, value) -> str:
+    """A table cell: shares in %, probabilities with two decimals, values in USD."""
+    if value != value:  # NaN
+        return "-"
+    if column.startswith(("share_", "change_")) and not column.endswith("_t"):
+        return _pct(value)
+    if column.startswith("prob_"):
+        return f"{value:.2f}"
+    if column.startswith("value_"):
+        return _usd(value)
+    return f"{value:,.4g}"
+
+
+def _emit(frame, fmt: str) -> None:
     if fmt == "csv":
         click.echo(frame.to_csv(index=False), nl=False)
     elif fmt == "json":
         click.echo(frame.to_json(orient="records", indent=1))
     else:
-        with_str = frame.copy()
-        for c in with_str.columns:
-            if with_str[c].dtype.kind == "f":
-                with_str[c] = with_str[c].map(lambda v: "-" if v != v else float_format.format(v))
+        shown = frame.copy()
+        for c in shown.columns:
+            if shown[c].dtype.kind == "f":
+                shown[c] = [_cell(c, v) for v in shown[c]]
             else:
-                with_str[c] = with_str[c].astype(str)
-        click.echo(with_str.to_string(index=False))
+                shown[c] = shown[c].astype(str)
+        click.echo(shown.to_string(index=False))
 
 
 @click.command()
@@ -279,7 +307,7 @@ def summarize(result_dir, by, fmt):
     result = load_result(result_dir)
     frame = summarize_result(result, by)
     if by is None and fmt == "table":
-        frame = frame.sort_values("share_mean", ascending=False, kind="stable")
+        frame = frame.sort_values("share_mean", ascending=False, kind="stable")[_TABLE_COLUMNS]
     if fmt == "table":
         m = result.manifest
         click.echo(
@@ -287,6 +315,8 @@ def summarize(result_dir, by, fmt):
             f"horizon {m['horizon']} months"
         )
     _emit(frame, fmt)
+    if by is None and fmt == "table":
+        click.echo("(all statistics, definitions in docs/results.md: --format csv or json)")
 
 
 @click.command()
