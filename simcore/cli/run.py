@@ -377,13 +377,20 @@ def verify(result_dirs, threads):
     """Re-run each results folder from its manifest and check the digests.
 
     Fails (exit status 1) naming what differs: an altered file, a changed scenario file
-    or dataset, or a re-run that does not reproduce the results.
+    or dataset, or a re-run that does not reproduce the results; exit status 2 when an
+    argument is not a results folder at all. Every folder is checked either way.
     """
     from simcore.api import verify as verify_folder
+    from simcore.errors import SupplyShockError
 
-    failed = 0
+    failed = unusable = 0
     for folder in result_dirs:
-        report = verify_folder(folder, threads=threads)
+        try:
+            report = verify_folder(folder, threads=threads)
+        except SupplyShockError as exc:
+            unusable += 1
+            click.echo(f"FAILED {folder}: {exc}", err=True)
+            continue
         for note in report.notes:
             click.echo(f"note {folder}: {note}", err=True)
         if report.ok:
@@ -393,13 +400,13 @@ def verify(result_dirs, threads):
             click.echo(f"FAILED {folder}:", err=True)
             for line in report.problems:
                 click.echo(f"  - {line}", err=True)
-    if failed:
+    if failed or unusable:
+        n = len(result_dirs)
         click.echo(
-            f"{failed} of {len(result_dirs)} results folder"
-            f"{'s' if len(result_dirs) != 1 else ''} failed verification",
+            f"{failed + unusable} of {n} results folder{'s' if n != 1 else ''} failed verification",
             err=True,
         )
-        sys.exit(1)
+        sys.exit(2 if unusable else 1)
 
 
 def _digest(folder) -> str:
