@@ -410,7 +410,8 @@ _BLOCK = 16  # exposures sorted at a time: bounds the float64 copies to n x 16
 
 def _by_block(raw: np.ndarray, stats) -> dict[str, np.ndarray]:
     """``stats(block)`` on blocks of columns of ``raw`` [n, X], concatenated."""
-    parts = [stats(raw[:, j : j + _BLOCK]) for j in range(0, raw.shape[1], _BLOCK)]
+    # at least one (possibly empty) block, so that no exposures give empty columns
+    parts = [stats(raw[:, j : j + _BLOCK]) for j in range(0, max(raw.shape[1], 1), _BLOCK)]
     return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
 
 
