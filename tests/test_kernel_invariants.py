@@ -94,22 +94,24 @@ def _variant(scenario_fn, tensor, change):
     return scenario_fn(tensor, **change)
 
 
-@settings(max_examples=12, deadline=None)
-@given(SEEDS, st.sampled_from(["severity", "duration", "leakage", "lag", "spare"]))
-def test_monotone_draw_by_draw(seed, what):
+@settings(max_examples=20, deadline=None)
+@given(SEEDS, st.sampled_from(["severity", "duration", "leakage", "lag", "spare"]),
+       st.integers(1, 2))
+def test_monotone_draw_by_draw(seed, what, n_s):
     """More severity, longer duration, less leakage, longer lags or less spare never lower
-    a material's total shortage, draw by draw (one-stage materials, no stocks)."""
+    a material's total (final-stage) shortage, draw by draw, without stocks."""
     rng = np.random.default_rng(seed)
-    tensor = random_tensor(rng, n_k=1, n_s=1, n_c=5, stocks=False)
+    tensor = random_tensor(rng, n_k=1, n_s=n_s, n_c=5, stocks=False)
     n_c = tensor.shape[2]
     origins = rng.choice(n_c, size=2, replace=False)
+    last = n_s - 1
 
     def scenario(sev=(0.2, 0.6), dur=(1, 5), leak=(0.1, 0.4), lag=(0, 3), usable=(0.2, 0.9)):
         events = [
             Event("a", int(origins[0]), {0: 0}, onset=("uniform", 0, 4),
                   duration=("uniform", *dur), severity=("uniform", *sev),
-                  leakage=("uniform", *leak), targets=[int(origins[1])]),
-            Event("b", int(origins[1]), {0: 0}, kind="production_outage",
+                  leakage=("uniform", *leak), targets=[int(origins[1])], re_export=True),
+            Event("b", int(origins[1]), {0: last}, kind="production_outage",
                   onset=("uniform", 0, 6), duration=("uniform", *dur),
                   severity=("uniform", *sev), probability=0.7),
         ]
