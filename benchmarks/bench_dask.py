@@ -1,0 +1,192 @@
+"""Draws per second on Dask against the local engine, measured in the same run, and the
+cost of one task, from which the default chunk size is chosen.
+
+1. Throughput: one scenario, the same draws and seed, run end to end (engine, Parquet,
+   digest) four ways: the local engine on every core (the baseline), the local engine on
+   one thread, a local Dask cluster of 1 worker with every core, and of W workers with
+   cores / W threads each. Prints draws/s, the ratio to the baseline, and checks that
+   every run has the baseline's digest. Cluster start and the workers' first kernel load
+   are timed apart (a warm-up run), since an overnight run pays them once.
+2. Task overhead: the same draws cut into ranges of 16 ... 1024 draws, chunks made and
+   discarded, by the local engine on one thread and by W workers of one thread. A
+   least-squares line through (tasks, wall time) for each gives the cost per task that
+   Dask adds; the chunk size at which it is 1 % of a task's compute time is the
+   smallest sensible default.
+3. Wire sizes: the pickled model each worker receives once, and the bytes of a chunk.
+
+    python benchmarks/bench_dask.py [--scenario scenarios/partners-2026.toml]
+        [--draws 8192] [--chunk-size 2048] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pickle
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def end_to_end(prep, draws, seed, chunk_size, threads=None, executor=None):
+    from simcore import api
+
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        result = api.execute(
+            prep,
+            draws=draws,
+            seed=seed,
+            threads=threads,
+            chunk_size=chunk_size,
+            progress=False,
+            out=Path(tmp) / prep.name,
+            executor=executor,
+        )
+        wall = time.perf_counter() - start
+        return wall, result.manifest["digest"]["sha256"]
+
+
+def chunks_only(ex, prep, draws, seed, chunk_size) -> float:
+    start = time.perf_counter()
+    n = 0
+    for chunk in ex(prep.tensor, prep.compiled, draws=draws, seed=seed, chunk_size=chunk_size):
+        n += chunk.stop - chunk.start
+    assert n == draws
+    return time.perf_counter() - start
+
+
+def engine_only(model, draws, seed, chunk_size) -> float:
+    from simcore.engine import run_block
+
+    start = time.perf_counter()
+    for s in range(0, draws, chunk_size):
+        run_block(model, seed, s, min(chunk_size, draws - s), threads=1)
+    return time.perf_counter() - start
+
+
+def chunk_bytes(chunk) -> int:
+    return sum(
+        getattr(chunk, f).nbytes
+        for f in chunk.__dataclass_fields__
+        if isinstance(getattr(chunk, f), np.ndarray)
+    )
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scenario", default=str(ROOT / "scenarios" / "partners-2026.toml"))
+    parser.add_argument("--draws", type=int, default=8192)
+    parser.add_argument("--chunk-size", type=int, default=2048)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+
+    from simcore import api
+    from simcore.dask_executor import DaskExecutor, pack_histogram
+    from simcore.engine import prepare, simulate
+
+    cores = os.cpu_count() or 1
+    w = args.workers
+    prep = api.prepare(args.scenario)
+    draws, seed, cs = args.draws, args.seed, args.chunk_size
+    print(
+        f"scenario {prep.name}: {draws:,} draws, chunk size {cs}, {cores} cores, "
+        f"python {sys.version.split()[0]}"
+    )
+
+    # --- 3. wire sizes (printed last; measured first, they need no cluster) ------------
+    model_bytes = len(pickle.dumps(prepare(prep.tensor, prep.compiled), protocol=5))
+    one = next(iter(simulate(prep.tensor, prep.compiled, draws=cs, seed=seed, chunk_size=cs)))
+    per_chunk = chunk_bytes(one)
+    hist_bytes = one.hist.nbytes
+    packed = pack_histogram(one)
+    packed_bytes = chunk_bytes(packed[0]) + packed[2].nbytes + packed[3].nbytes
+
+    # --- 1. throughput, end to end ------------------------------------------------------
+    end_to_end(prep, min(draws, 2 * cs), seed, cs)  # warm the kernel in this process
+    runs = []
+    wall, base_digest = end_to_end(prep, draws, seed, cs)
+    runs.append(("local engine, all cores", f"{cores} threads", wall, base_digest))
+    wall, digest = end_to_end(prep, draws, seed, cs, threads=1)
+    runs.append(("local engine, 1 thread", "1 thread", wall, digest))
+    startup = {}
+    for n_workers, threads in ((1, cores), (w, max(1, cores // w))):
+        t = time.perf_counter()
+        with DaskExecutor(workers=n_workers, threads_per_worker=threads) as ex:
+            end_to_end(prep, 2 * cs * n_workers, seed, cs, executor=ex)  # first kernel load
+            startup[n_workers] = time.perf_counter() - t
+            wall, digest = end_to_end(prep, draws, seed, cs, executor=ex)
+        runs.append(
+            (
+                f"dask, {n_workers} worker{'s' * (n_workers > 1)}",
+                f"{threads} threads each",
+                wall,
+                digest,
+            )
+        )
+    print("\nthroughput, end to end (engine + Parquet + digest), same draws and seed:")
+    base = draws / runs[0][2]
+    for label, threads, wall, digest in runs:
+        rate = draws / wall
+        same = "same digest" if digest == base_digest else "DIGEST DIFFERS"
+        print(
+            f"  {label:<26} {threads:<16} {rate:>9,.0f} draws/s  x{rate / base:5.2f}  "
+            f"({wall:6.2f} s, {same})"
+        )
+    for n_workers, s in startup.items():
+        print(f"  cluster of {n_workers} started, kernel loaded, in {s:.1f} s (paid once)")
+
+    # --- 2. overhead per task ----------------------------------------------------------
+    sweep_draws = min(draws, 4096)
+    sizes = [s for s in (16, 64, 256, 1024) if sweep_draws // s >= 2 * w]
+    print(
+        f"\ntask overhead: {sweep_draws:,} draws cut into ranges, chunks made and "
+        f"discarded; the local engine on 1 thread against {w} workers x 1 thread:"
+    )
+    local_points, dask_points = [], []
+    model = prepare(prep.tensor, prep.compiled)
+    with DaskExecutor(workers=w, threads_per_worker=1) as ex:
+        chunks_only(ex, prep, 2 * w * 64, seed, 64)  # warm every worker
+        for size in sizes:
+            tasks = -(-sweep_draws // size)
+            local = min(engine_only(model, sweep_draws, seed, size) for _ in range(2))
+            wall = min(chunks_only(ex, prep, sweep_draws, seed, size) for _ in range(2))
+            local_points.append((tasks, local))
+            dask_points.append((tasks, wall))
+            print(
+                f"  chunk {size:>5}: {tasks:>4} tasks  local {sweep_draws / local:>6,.0f} "
+                f"draws/s   dask {sweep_draws / wall:>6,.0f} draws/s  x{local / wall:4.2f}"
+            )
+    # wall = draws * per_draw / w + tasks * per_task / w: a line in the number of tasks
+    slope_l, icept_l = np.polyfit(*np.array(local_points, dtype=float).T, 1)
+    slope_d, icept_d = np.polyfit(*np.array(dask_points, dtype=float).T, 1)
+    per_draw = icept_l / sweep_draws
+    per_task = max(slope_d * w - max(slope_l, 0.0), 0.0)
+    print(
+        f"  Dask's cost per task: {1e3 * per_task:.1f} ms of a worker's time (scheduling, "
+        f"sending the chunk back); compute {1e3 * per_draw:.2f} ms per draw and thread"
+    )
+    if per_draw > 0:
+        print(
+            f"  that cost is 1 % of a task from {per_task / (0.01 * per_draw):,.0f} draws per chunk"
+        )
+
+    print("\nwire sizes:")
+    print(f"  model sent once to each worker per scenario: {model_bytes / 1e3:,.0f} kB")
+    print(
+        f"  one chunk of {cs} draws back to the client: {packed_bytes / 1e6:,.2f} MB "
+        f"({per_chunk / 1e6:,.2f} MB in memory, {hist_bytes / 1e6:,.2f} MB of it the "
+        f"monthly histogram, which travels as its nonzero bins only)"
+    )
+    bad = [r for r in runs if r[3] != base_digest]
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
