@@ -435,5 +435,48 @@ def verify(folder, threads=None, progress=False) -> Verification:
     if differ:
         why = f" ({'; '.join(notes)})" if notes else ""
         problems.append(f"a re-run from the manifest gives different {', '.join(differ)}{why}")
+        for name in differ:
+            if name in stored and stored[name] == recorded[name]:
+                problems.extend(
+                    f"{name}: {line}"
+                    for line in table_differences(
+                        folder / f"{name}.parquet", rerun.folder / f"{name}.parquet"
+                    )
+                )
     del rerun
     return Verification(folder, problems, notes)
+
+
+def table_differences(stored: Path, rerun: Path, limit: int = 5) -> list[str]:
+    """Which columns of two versions of a table differ, in how many rows, by how much."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    a, b = pq.read_table(stored), pq.read_table(rerun)
+    if a.column_names != b.column_names:
+        only_a = [c for c in a.column_names if c not in b.column_names]
+        only_b = [c for c in b.column_names if c not in a.column_names]
+        return [f"columns differ: only stored {only_a}, only re-run {only_b}"]
+    if a.num_rows != b.num_rows:
+        return [f"{a.num_rows} rows stored, {b.num_rows} in the re-run"]
+    lines = []
+    for name in a.column_names:
+        x, y = a.column(name), b.column(name)
+        if pa.types.is_dictionary(x.type):
+            x, y = x.cast(pa.string()), y.cast(pa.string())
+        if x.equals(y):
+            continue
+        xs = x.to_numpy(zero_copy_only=False)
+        ys = y.to_numpy(zero_copy_only=False)
+        if xs.dtype.kind == "f":
+            same = (xs == ys) | (np.isnan(xs) & np.isnan(ys))
+            worst = float(np.nanmax(np.abs(xs - ys))) if (~same).any() else 0.0
+            extra = f", largest difference {worst:.6g}"
+        else:
+            same = np.array([u == v for u, v in zip(xs, ys, strict=True)])
+            extra = ""
+        lines.append(f"column {name}: {int((~same).sum())} of {a.num_rows} rows differ{extra}")
+    if len(lines) > limit:
+        lines = lines[:limit] + [f"... and {len(lines) - limit} more columns"]
+    return lines

@@ -471,3 +471,18 @@ def test_statistics_over_many_exposures_go_block_by_block():
     )
     med = [np.median(first[first[:, j] >= 0, j]) for j in range(x)]
     np.testing.assert_array_equal(got["survive_month_p50"], med)
+
+
+def test_table_differences_name_columns_and_rows(tmp_path):
+    from simcore.api import table_differences
+
+    a = write(tmp_path / "a", draws=10, size=10)
+    path = a.folder / "shortage.parquet"
+    table = pq.read_table(path)
+    values = table["peak_share"].to_numpy().copy()
+    values[[2, 7]] += 0.25
+    other = tmp_path / "other.parquet"
+    pq.write_table(table.set_column(7, "peak_share", [values]), other)
+    assert table_differences(path, path) == []
+    lines = table_differences(path, other)
+    assert lines == [f"column peak_share: 2 of {10 * X} rows differ, largest difference 0.25"]
