@@ -203,7 +203,20 @@ def prepare(tensor: SupplyTensor, compiled: CompiledScenario) -> dict:
         ],
         i64,
     )
+    # baseline flows row by row (compressed sparse rows): csr_ptr[k, s, e] .. [k, s, e + 1]
+    # index the importers e ships to, in csr_col / csr_val
+    nz = flow > 0
+    csr_ptr = np.zeros((n_k, n_s, n_c + 1), dtype=i64)
+    counts = nz.sum(axis=3).reshape(-1)
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    csr_ptr[:, :, :n_c] = starts[:-1].reshape(n_k, n_s, n_c)
+    csr_ptr[:, :, n_c] = starts[1:].reshape(n_k, n_s, n_c)[:, :, -1]
+    csr_col = np.nonzero(nz)[3].astype(i64)
+    csr_val = flow[nz]
     return dict(
+        csr_ptr=csr_ptr,
+        csr_col=csr_col,
+        csr_val=np.ascontiguousarray(csr_val),
         horizon=int(compiled.horizon),
         price_cap=float(compiled.price_cap),
         var_key=arr(compiled.var_key, np.uint64),
@@ -268,6 +281,7 @@ _KERNEL_ARGS = (
     "cap_mat", "cap_stage", "cap_country", "cap_add", "cap_prob", "cap_occ_var",
     "cap_online_var", "flow", "prod", "need", "spare_cap", "yld", "has_feed", "world_yld",
     "stock", "maxrel", "n_stages", "re_share", "rush_flow", "scope", "xidx",
+    "csr_ptr", "csr_col", "csr_val",
 )
 
 

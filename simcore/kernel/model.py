@@ -74,6 +74,210 @@ def _draw_variates(d, seed, var_key, var_dist, var_par, disc_values, disc_cdf,
 
 
 @jit
+def _month_stages(
+    k, t, ns, n_ev, phi, ramp_spare, usable, ev_kind, ev_origin, ev_re_export, ev_stage,
+    ev_targets, leak, sev_now, re_share, cap_occ_var, cap_on, cap_mat, cap_stage,
+    cap_country, cap_add, cap_month, flow, prod, need, spare_cap, yld, has_feed, world_yld,
+    csr_ptr, csr_col, csr_val, want_trace, trace_ks, A, rowflag, outsh, spare, supply, feed,
+    feed_next, X, fac, closs, contract, stopped, dstar, dtot, zeros, capd, rowfree, flows,
+    ws_f, ws_cap, ws_v, ws_i, ws_b, dstage, strand, have_alloc, prev_sup, prev_x, prev_anyx,
+    prev_rowflag, prev_a, prev_dstar, prev_dtot, status_out,
+):
+    """Steps 1-4 of MODEL.md §3 for every stage of material k in month t: deliveries
+    dstage[s, i] against baseline need and stranded supply strand[s, i] [t/month].
+
+    The flexible-market answer of a stage is reused when its inputs (supply, extra feed
+    need, restricted rows and their allowed shares) equal those of the last month it was
+    computed for (have_alloc / prev_*): D* is a function of exactly these.
+    """
+    n_c = flow.shape[2]
+    status_out[0] = 0
+    # --- allowed shares A and outages ---------------------------------------------------
+    for s in range(ns):
+        for e in range(n_c):
+            rowflag[s, e] = False
+            outsh[s, e] = 1.0
+    for e in range(n_ev):
+        sev = sev_now[e]
+        if sev < 0.0:
+            continue
+        s = ev_stage[e, k]
+        o = ev_origin[e]
+        if ev_kind[e] == EVENT_OUTAGE:
+            outsh[s, o] *= 1.0 - sev
+            continue
+        allowed = 1.0 - sev * (1.0 - leak[e])
+        if not rowflag[s, o]:
+            rowflag[s, o] = True
+            for i in range(n_c):
+                A[s, o, i] = 1.0
+        for i in range(n_c):
+            if ev_targets[e, i] and i != o:
+                A[s, o, i] *= allowed
+        if ev_re_export[e] and s + 1 < ns:
+            for j in range(n_c):
+                sh = re_share[e, k, j]
+                if sh <= 0.0 or j == o:
+                    continue
+                a_j = 1.0 - sev * (1.0 - leak[e]) * sh
+                if not rowflag[s + 1, j]:
+                    rowflag[s + 1, j] = True
+                    for i in range(n_c):
+                        A[s + 1, j, i] = 1.0
+                for i in range(n_c):
+                    if ev_targets[e, i] and i != j:
+                        A[s + 1, j, i] *= a_j
+
+    # --- spare capacity (interventions join it from their online month) -----------------
+    for s in range(ns):
+        for e in range(n_c):
+            spare[s, e] = spare_cap[k, s, e]
+    for q in range(cap_occ_var.shape[0]):
+        if cap_on[q] and cap_mat[q] == k and cap_month[q] <= t:
+            spare[cap_stage[q], cap_country[q]] += cap_add[q]
+    for s in range(ns):
+        for e in range(n_c):
+            spare[s, e] *= usable * ramp_spare * outsh[s, e]
+
+    for s in range(ns):
+        last = s == ns - 1
+        # 1. supply
+        tot_s = 0.0
+        for e in range(n_c):
+            base = prod[k, s, e] * outsh[s, e]
+            if s == 0:
+                supply[e] = base + spare[s, e]
+            elif has_feed[k, s, e]:
+                supply[e] = min(base + spare[s, e], yld[k, s, e] * feed[e])
+            else:
+                supply[e] = base + min(spare[s, e], world_yld[k, s] * feed[e])
+            tot_s += supply[e]
+        # feed that spare capacity of the next stage could use
+        anyx = False
+        if not last and phi > 0.0:
+            for i in range(n_c):
+                y = yld[k, s + 1, i]
+                X[i] = spare[s + 1, i] / y if y > 0.0 else 0.0
+                if X[i] > 0.0:
+                    anyx = True
+        # 2. contracts (only rows that lose anything are visited, along their flows)
+        any_stop = False
+        for e in range(n_c):
+            p = prod[k, s, e]
+            fac[e] = min(1.0, supply[e] / p) if p > 0.0 else 0.0
+            stopped[e] = 0.0
+        for i in range(n_c):
+            closs[i] = 0.0
+        for e in range(n_c):
+            if not (fac[e] < 1.0 or rowflag[s, e]):
+                continue
+            for p in range(csr_ptr[k, s, e], csr_ptr[k, s, e + 1]):
+                i = csr_col[p]
+                b = csr_val[p]
+                a = A[s, e, i] if rowflag[s, e] else 1.0
+                closs[i] += b * (1.0 - fac[e] * a)
+                if a < 1.0:
+                    stopped[e] += b * fac[e] * (1.0 - a)
+                    any_stop = True
+        for i in range(n_c):
+            contract[i] = max(0.0, need[k, s, i] - closs[i])
+        # 3. flexible market
+        tot_d = 0.0
+        if phi > 0.0:
+            hit = have_alloc[s] and not want_trace and anyx == prev_anyx[s]
+            if hit:
+                for e in range(n_c):
+                    if supply[e] != prev_sup[s, e] or rowflag[s, e] != prev_rowflag[s, e]:
+                        hit = False
+                        break
+                    if anyx and X[e] != prev_x[s, e]:
+                        hit = False
+                        break
+            if hit:
+                for e in range(n_c):
+                    if rowflag[s, e]:
+                        for i in range(n_c):
+                            if A[s, e, i] != prev_a[s, e, i]:
+                                hit = False
+                                break
+                    if not hit:
+                        break
+            if hit:
+                for i in range(n_c):
+                    dstar[i] = prev_dstar[s, i]
+                    dtot[i] = prev_dtot[s, i]
+            else:
+                for e in range(n_c):
+                    rowfree[e] = not rowflag[s, e]
+                    if rowflag[s, e]:
+                        for i in range(n_c):
+                            a = A[s, e, i]
+                            capd[e, i] = a * flow[k, s, e, i] if a < 1.0 else np.inf
+                st = allocate_dense(supply, need[k, s], zeros, capd, rowfree, dstar, flows,
+                                    want_trace, ws_f, ws_cap, ws_v, ws_i, ws_b)
+                if st != 0:
+                    status_out[0] = st
+                if want_trace:
+                    exc = 0.0
+                    for e in range(n_c):
+                        if rowflag[s, e]:
+                            for i in range(n_c):
+                                a = A[s, e, i]
+                                if a < 1.0:
+                                    b = flow[k, s, e, i]
+                                    fl = (1.0 - phi) * b * fac[e] * a + phi * flows[e, i]
+                                    exc = max(exc, fl - a * b)
+                    trace_ks[k, s, t, TK_EDGE_EXCESS] = exc
+                if anyx:
+                    st = allocate_dense(supply, X, dstar, capd, rowfree, dtot, flows,
+                                        False, ws_f, ws_cap, ws_v, ws_i, ws_b)
+                    if st != 0:
+                        status_out[0] = st
+                else:
+                    for i in range(n_c):
+                        dtot[i] = dstar[i]
+                have_alloc[s] = True
+                prev_anyx[s] = anyx
+                for e in range(n_c):
+                    prev_sup[s, e] = supply[e]
+                    prev_x[s, e] = X[e] if anyx else 0.0
+                    prev_rowflag[s, e] = rowflag[s, e]
+                    prev_dstar[s, e] = dstar[e]
+                    prev_dtot[s, e] = dtot[e]
+                    if rowflag[s, e]:
+                        for i in range(n_c):
+                            prev_a[s, e, i] = A[s, e, i]
+            for i in range(n_c):
+                tot_d += dtot[i]
+        else:
+            for i in range(n_c):
+                dstar[i] = 0.0
+                dtot[i] = 0.0
+        # 4. delivered: contracts blend into the flexible market over the lag
+        fed = 0.0
+        for i in range(n_c):
+            dstage[s, i] = (1.0 - phi) * contract[i] + phi * dstar[i]
+            feed_next[i] = dstage[s, i] + phi * (dtot[i] - dstar[i])
+            fed += feed_next[i]
+        # stranded: the stopped contract flow, minus what rerouting sold
+        for e in range(n_c):
+            strand[s, e] = 0.0
+        if any_stop:
+            tot_stop = 0.0
+            for e in range(n_c):
+                tot_stop += stopped[e]
+            unsold = max(0.0, tot_s - tot_d)
+            kept = min(1.0, unsold / tot_stop) if tot_stop > 0.0 else 0.0
+            for e in range(n_c):
+                strand[s, e] = stopped[e] * ((1.0 - phi) + phi * kept)
+        if want_trace:
+            trace_ks[k, s, t, TK_SUPPLY] = tot_s
+            trace_ks[k, s, t, TK_DELIVERED] = fed
+        for i in range(n_c):
+            feed[i] = feed_next[i]
+
+
+@jit
 def simulate_draw(
     d, seed, horizon, price_cap,
     var_key, var_dist, var_par, disc_values, disc_cdf,
@@ -84,7 +288,7 @@ def simulate_draw(
     sp_stock, sp_maxrel, sp_occ_var, sp_prob,
     cap_mat, cap_stage, cap_country, cap_add, cap_prob, cap_occ_var, cap_online_var,
     flow, prod, need, spare_cap, yld, has_feed, world_yld, stock, maxrel, n_stages,
-    re_share, rush_flow, scope, xidx,
+    re_share, rush_flow, scope, xidx, csr_ptr, csr_col, csr_val,
     # outputs for this draw
     variates, fired, onset, shortage_t, peak_share, months_short, first_short, last_short,
     stock_drawn_t, price_peak, price_mean, hist, want_series, series, want_trace, trace,
@@ -92,8 +296,9 @@ def simulate_draw(
     # scratch
     z, onset_f, dur, sev0, sev1, settle, leak, lead, sp_on, cap_on, cap_month,
     A, rowflag, outsh, spare, supply, feed, feed_next, X, fac, closs, contract, stopped,
-    stranded, dstar, dtot, dbase, stock_left, max_draw, zeros, capd, rowfree, flows,
-    ws_f, ws_cap, ws_v, ws_i, ws_b,
+    dstar, dtot, stock_left, max_draw, zeros, capd, rowfree, flows,
+    ws_f, ws_cap, ws_v, ws_i, ws_b, sev_now, sev_prev, dstage, strand, have_alloc, prev_sup,
+    prev_x, prev_anyx, prev_rowflag, prev_a, prev_dstar, prev_dtot, status_out,
 ):
     """Simulate draw d; returns a status code (0 = ok)."""
     n_ev = ev_kind.shape[0]
@@ -205,182 +410,83 @@ def simulate_draw(
                         stock_left[i] += lead[e] * rush_flow[e, k, i]
                         max_draw[i] += rush_flow[e, k, i]
 
+        have_month = False
+        prev_phi = -1.0
+        prev_ramp = -1.0
+        prev_online = -1
+        for s in range(ns):
+            have_alloc[s] = False
         for t in range(t0, H):
+            # severity of every event touching k this month (-1: not active)
             active = False
             for e in range(n_ev):
-                if (fired[e] and ev_stage[e, k] >= 0 and onset_f[e] <= t
-                        and t < onset_f[e] + dur[e]):
-                    active = True
-                    break
-            if not active:
-                continue
-            tau = float(t - t0)
-            phi = _ramp(lag_phi, tau)
-            ramp_spare = _ramp(lag_spare, tau)
-            sub = sub_max * _ramp(lag_sub, tau)
-
-            # --- allowed shares A and outages of this month ------------------------
-            for s in range(ns):
-                for e in range(n_c):
-                    rowflag[s, e] = False
-                    outsh[s, e] = 1.0
-            for e in range(n_ev):
+                sev_now[e] = -1.0
                 s = ev_stage[e, k]
                 if not (fired[e] and s >= 0 and onset_f[e] <= t and t < onset_f[e] + dur[e]):
                     continue
-                o = ev_origin[e]
+                active = True
                 s_init = sev0[e]
                 if not math.isnan(ev_qsev[e, k]):
                     s_init = ev_qsev[e, k]
                 s_set = sev1[e] if sev1[e] >= 0.0 else s_init
                 if settle[e] <= 0.0:
-                    sev = s_set
+                    sev_now[e] = s_set
                 else:
-                    sev = s_init + (s_set - s_init) * min(1.0, (t - onset_f[e]) / settle[e])
-                if ev_kind[e] == EVENT_OUTAGE:
-                    outsh[s, o] *= 1.0 - sev
-                    continue
-                allowed = 1.0 - sev * (1.0 - leak[e])
-                if not rowflag[s, o]:
-                    rowflag[s, o] = True
-                    for i in range(n_c):
-                        A[s, o, i] = 1.0
-                for i in range(n_c):
-                    if ev_targets[e, i] and i != o:
-                        A[s, o, i] *= allowed
-                if ev_re_export[e] and s + 1 < ns:
-                    for j in range(n_c):
-                        sh = re_share[e, k, j]
-                        if sh <= 0.0 or j == o:
-                            continue
-                        a_j = 1.0 - sev * (1.0 - leak[e]) * sh
-                        if not rowflag[s + 1, j]:
-                            rowflag[s + 1, j] = True
-                            for i in range(n_c):
-                                A[s + 1, j, i] = 1.0
-                        for i in range(n_c):
-                            if ev_targets[e, i] and i != j:
-                                A[s + 1, j, i] *= a_j
-
-            # --- spare capacity (interventions join it from their online month) -----
-            for s in range(ns):
-                for e in range(n_c):
-                    spare[s, e] = spare_cap[k, s, e]
+                    sev_now[e] = s_init + (s_set - s_init) * min(
+                        1.0, (t - onset_f[e]) / settle[e])
+            if not active:
+                have_month = False
+                continue
+            tau = float(t - t0)
+            phi = _ramp(lag_phi, tau)
+            ramp_spare = _ramp(lag_spare, tau)
+            sub = sub_max * _ramp(lag_sub, tau)
+            n_online = 0
             for q in range(cap_occ_var.shape[0]):
                 if cap_on[q] and cap_mat[q] == k and cap_month[q] <= t:
-                    spare[cap_stage[q], cap_country[q]] += cap_add[q]
-            for s in range(ns):
-                for e in range(n_c):
-                    spare[s, e] *= usable * ramp_spare * outsh[s, e]
+                    n_online += 1
 
+            # a month whose inputs equal the previous month's delivers the same: only
+            # stock, substitution and prices move (steady state after the ramps)
+            same = have_month and not want_trace
+            if same:
+                same = (phi == prev_phi and ramp_spare == prev_ramp
+                        and n_online == prev_online)
+            if same:
+                for e in range(n_ev):
+                    if sev_now[e] != sev_prev[e]:
+                        same = False
+                        break
+            if not same:
+                _month_stages(
+                    k, t, ns, n_ev, phi, ramp_spare, usable, ev_kind, ev_origin, ev_re_export,
+                    ev_stage, ev_targets, leak, sev_now, re_share, cap_occ_var, cap_on,
+                    cap_mat, cap_stage, cap_country, cap_add, cap_month, flow, prod, need,
+                    spare_cap, yld, has_feed, world_yld, csr_ptr, csr_col, csr_val,
+                    want_trace, trace_ks, A, rowflag, outsh, spare, supply, feed,
+                    feed_next, X, fac, closs, contract, stopped, dstar, dtot, zeros, capd,
+                    rowfree, flows, ws_f, ws_cap, ws_v, ws_i, ws_b, dstage, strand,
+                    have_alloc, prev_sup, prev_x, prev_anyx, prev_rowflag, prev_a,
+                    prev_dstar, prev_dtot, status_out,
+                )
+                if status_out[0] != 0:
+                    status = status_out[0]
+                have_month = True
+                prev_phi = phi
+                prev_ramp = ramp_spare
+                prev_online = n_online
+                for e in range(n_ev):
+                    sev_prev[e] = sev_now[e]
+
+            # 5.-6. shortage, substitution, stock, price per reported country
             for s in range(ns):
                 last = s == ns - 1
-                # 1. supply
-                tot_s = 0.0
-                for e in range(n_c):
-                    base = prod[k, s, e] * outsh[s, e]
-                    if s == 0:
-                        supply[e] = base + spare[s, e]
-                    elif has_feed[k, s, e]:
-                        supply[e] = min(base + spare[s, e], yld[k, s, e] * feed[e])
-                    else:
-                        supply[e] = base + min(spare[s, e], world_yld[k, s] * feed[e])
-                    tot_s += supply[e]
-                # feed that spare capacity of the next stage could use
-                anyx = False
-                if not last and phi > 0.0:
-                    for i in range(n_c):
-                        y = yld[k, s + 1, i]
-                        X[i] = spare[s + 1, i] / y if y > 0.0 else 0.0
-                        if X[i] > 0.0:
-                            anyx = True
-                # 2. contracts
-                any_stop = False
-                for e in range(n_c):
-                    p = prod[k, s, e]
-                    fac[e] = min(1.0, supply[e] / p) if p > 0.0 else 0.0
-                    stopped[e] = 0.0
-                for i in range(n_c):
-                    closs[i] = 0.0
-                for e in range(n_c):
-                    if not (fac[e] < 1.0 or rowflag[s, e]):
-                        continue
-                    for i in range(n_c):
-                        b = flow[k, s, e, i]
-                        if b <= 0.0:
-                            continue
-                        a = A[s, e, i] if rowflag[s, e] else 1.0
-                        closs[i] += b * (1.0 - fac[e] * a)
-                        if a < 1.0:
-                            stopped[e] += b * fac[e] * (1.0 - a)
-                            any_stop = True
-                for i in range(n_c):
-                    contract[i] = max(0.0, need[k, s, i] - closs[i])
-                # 3. flexible market
-                tot_d = 0.0
-                if phi > 0.0:
-                    for e in range(n_c):
-                        rowfree[e] = not rowflag[s, e]
-                        if rowflag[s, e]:
-                            for i in range(n_c):
-                                a = A[s, e, i]
-                                capd[e, i] = a * flow[k, s, e, i] if a < 1.0 else np.inf
-                    st = allocate_dense(supply, need[k, s], zeros, capd, rowfree, dstar, flows,
-                                        want_trace, ws_f, ws_cap, ws_v, ws_i, ws_b)
-                    if st != 0:
-                        status = st
-                    if want_trace:
-                        exc = 0.0
-                        for e in range(n_c):
-                            if rowflag[s, e]:
-                                for i in range(n_c):
-                                    a = A[s, e, i]
-                                    if a < 1.0:
-                                        b = flow[k, s, e, i]
-                                        fl = (1.0 - phi) * b * fac[e] * a + phi * flows[e, i]
-                                        exc = max(exc, fl - a * b)
-                        trace_ks[k, s, t, TK_EDGE_EXCESS] = exc
-                    if anyx:
-                        st = allocate_dense(supply, X, dstar, capd, rowfree, dtot, flows,
-                                            False, ws_f, ws_cap, ws_v, ws_i, ws_b)
-                        if st != 0:
-                            status = st
-                    else:
-                        for i in range(n_c):
-                            dtot[i] = dstar[i]
-                    for i in range(n_c):
-                        tot_d += dtot[i]
-                else:
-                    for i in range(n_c):
-                        dstar[i] = 0.0
-                        dtot[i] = 0.0
-                # 4. delivered: contracts blend into the flexible market over the lag
-                fed = 0.0
-                for i in range(n_c):
-                    dbase[i] = (1.0 - phi) * contract[i] + phi * dstar[i]
-                    feed_next[i] = dbase[i] + phi * (dtot[i] - dstar[i])
-                    fed += feed_next[i]
-                # stranded: the stopped contract flow, minus what rerouting sold
-                for e in range(n_c):
-                    stranded[e] = 0.0
-                if any_stop:
-                    tot_stop = 0.0
-                    for e in range(n_c):
-                        tot_stop += stopped[e]
-                    unsold = max(0.0, tot_s - tot_d)
-                    kept = min(1.0, unsold / tot_stop) if tot_stop > 0.0 else 0.0
-                    for e in range(n_c):
-                        stranded[e] = stopped[e] * ((1.0 - phi) + phi * kept)
-                if want_trace:
-                    trace_ks[k, s, t, TK_SUPPLY] = tot_s
-                    trace_ks[k, s, t, TK_DELIVERED] = fed
-                # 5.-6. shortage, substitution, stock, price
                 for i in range(n_c):
                     x = xidx[k, s, i]
                     if x < 0:
                         continue
                     nd = need[k, s, i]
-                    gap = nd - dbase[i]
+                    gap = nd - dstage[s, i]
                     if gap <= SNAP * nd:
                         gap = 0.0
                     subd = 0.0
@@ -396,7 +502,7 @@ def simulate_draw(
                         status = STATUS_BAD_STATE
                         short = 0.0
                     consumed = nd - gap + drawn
-                    ratio = (consumed + stranded[i]) / nd
+                    ratio = (consumed + strand[s, i]) / nd
                     if inv_el == 0.0 or ratio == 1.0:
                         price = 1.0
                     elif ratio <= 0.0:
@@ -430,8 +536,6 @@ def simulate_draw(
                         trace[x, t, TR_DRAWN] = drawn
                         trace[x, t, TR_SHORTAGE] = short
                         trace[x, t, TR_PRICE] = price
-                for i in range(n_c):
-                    feed[i] = feed_next[i]
     for x in range(n_x):
         price_mean[x] = 1.0 + price_mean[x] / H
     return status
@@ -448,7 +552,7 @@ def run_draws(
     sp_stock, sp_maxrel, sp_occ_var, sp_prob,
     cap_mat, cap_stage, cap_country, cap_add, cap_prob, cap_occ_var, cap_online_var,
     flow, prod, need, spare_cap, yld, has_feed, world_yld, stock, maxrel, n_stages,
-    re_share, rush_flow, scope, xidx,
+    re_share, rush_flow, scope, xidx, csr_ptr, csr_col, csr_val,
     variates, fired, onset, shortage_t, peak_share, months_short, first_short, last_short,
     stock_drawn_t, price_peak, price_mean, hist_w, want_series, series, want_trace, trace,
     trace_ks, status,
@@ -491,10 +595,8 @@ def run_draws(
     closs = np.zeros(n_c)
     contract = np.zeros(n_c)
     stopped = np.zeros(n_c)
-    stranded = np.zeros(n_c)
     dstar = np.zeros(n_c)
     dtot = np.zeros(n_c)
-    dbase = np.zeros(n_c)
     stock_left = np.zeros(n_c)
     max_draw = np.zeros(n_c)
     zeros = np.zeros(n_c)
@@ -507,6 +609,19 @@ def run_draws(
     ws_v = np.zeros((12, c2))
     ws_i = np.zeros((6, 2 * c2), dtype=np.int64)
     ws_b = np.zeros((4, c2), dtype=np.bool_)
+    sev_now = np.zeros(max(1, n_ev))
+    sev_prev = np.zeros(max(1, n_ev))
+    dstage = np.zeros((n_s, n_c))
+    strand = np.zeros((n_s, n_c))
+    have_alloc = np.zeros(n_s, dtype=np.bool_)
+    prev_sup = np.zeros((n_s, n_c))
+    prev_x = np.zeros((n_s, n_c))
+    prev_anyx = np.zeros(n_s, dtype=np.bool_)
+    prev_rowflag = np.zeros((n_s, n_c), dtype=np.bool_)
+    prev_a = np.zeros((n_s, n_c, n_c))
+    prev_dstar = np.zeros((n_s, n_c))
+    prev_dtot = np.zeros((n_s, n_c))
+    status_out = np.zeros(1, dtype=np.int64)
     for j in range(lo, hi):
         js = j if want_series else 0
         jt = j if want_trace else 0
@@ -521,13 +636,15 @@ def run_draws(
             cap_mat, cap_stage, cap_country, cap_add, cap_prob, cap_occ_var,
             cap_online_var,
             flow, prod, need, spare_cap, yld, has_feed, world_yld, stock, maxrel,
-            n_stages, re_share, rush_flow, scope, xidx,
+            n_stages, re_share, rush_flow, scope, xidx, csr_ptr, csr_col, csr_val,
             variates[j], fired[j], onset[j], shortage_t[j], peak_share[j],
             months_short[j], first_short[j], last_short[j], stock_drawn_t[j],
             price_peak[j], price_mean[j], hist_w[w], want_series, series[js],
             want_trace, trace[jt], trace_ks[jt],
             z, onset_f, dur, sev0, sev1, settle, leak, lead, sp_on, cap_on, cap_month,
             A, rowflag, outsh, spare, supply, feed, feed_next, X, fac, closs, contract,
-            stopped, stranded, dstar, dtot, dbase, stock_left, max_draw, zeros, capd,
-            rowfree, flows, ws_f, ws_cap, ws_v, ws_i, ws_b,
+            stopped, dstar, dtot, stock_left, max_draw, zeros, capd,
+            rowfree, flows, ws_f, ws_cap, ws_v, ws_i, ws_b, sev_now, sev_prev, dstage,
+            strand, have_alloc, prev_sup, prev_x, prev_anyx, prev_rowflag, prev_a,
+            prev_dstar, prev_dtot, status_out,
         )
