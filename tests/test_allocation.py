@@ -156,3 +156,28 @@ def test_known_answers():
     np.testing.assert_allclose(allocate([0.0, 5.0], [0.0, 3.0, 2.0], [[inf, inf, inf],
                                                                       [inf, inf, 0.0]]),
                                [0.0, 3.0, 0.0])
+
+
+def test_exporter_subset_method_agrees():
+    """The reference's two exact methods (importer or exporter subsets) and the kernel
+    agree on larger instances with few restricted exporters."""
+    from reference_model import _fill_exporter_subsets, _fill_importer_subsets
+
+    rng = np.random.default_rng(8)
+    for _ in range(150):
+        ne, ni = int(rng.integers(2, 7)), int(rng.integers(1, 9))
+        supply = rng.uniform(0, 10, ne) * (rng.random(ne) > 0.1)
+        w = rng.uniform(0, 10, ni) * (rng.random(ni) > 0.1)
+        cap = np.full((ne, ni), np.inf)
+        for e in rng.choice(ne, size=int(rng.integers(1, 3)), replace=False):
+            cap[e] = rng.uniform(0, 6, ni) * (rng.random(ni) > 0.3)
+            cap[e, rng.random(ni) < 0.3] = np.inf
+        off = np.zeros(ni)
+        if rng.random() < 0.5:  # feasible fixed deliveries, as in round 2
+            off = _fill_importer_subsets(supply, rng.uniform(0, 5, ni), cap, off, 1e-12)
+        a = _fill_importer_subsets(supply, w, cap, off, 1e-12)
+        b = _fill_exporter_subsets(supply, w, cap, off, 1e-12)
+        scale = 1.0 + supply.sum() + w.sum()
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9 * scale)
+        np.testing.assert_allclose(allocate(supply, w, cap, offset=off), b, rtol=1e-9,
+                                   atol=1e-9 * scale)
