@@ -17,6 +17,7 @@ cost of one task, from which the default chunk size is chosen.
 
     python benchmarks/bench_dask.py [--scenario scenarios/partners-2026.toml]
         [--draws 8192] [--chunk-size 2048] [--workers 2] [--repeats 3]
+        [--part all|throughput|overhead]
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3, help="best of this many runs")
+    parser.add_argument("--part", choices=["all", "throughput", "overhead"], default="all")
     args = parser.parse_args(argv)
 
     from simcore import api
@@ -111,79 +113,85 @@ def main(argv=None) -> int:
     packed = pack_histogram(one)
     packed_bytes = chunk_bytes(packed[0]) + packed[2].nbytes + packed[3].nbytes
 
-    # --- 1. throughput, end to end ------------------------------------------------------
-    # Both clusters stay up and the four ways take turns, best of --repeats each, so
-    # that a burst of other work on the machine does not favour one of them.
-    end_to_end(prep, min(draws, 2 * cs), seed, cs)  # warm the kernel in this process
-    configs = [
-        ("local engine, all cores", f"{cores} threads", None, None),
-        ("local engine, 1 thread", "1 thread", 1, None),
-    ]
-    startup = {}
-    with contextlib.ExitStack() as stack:
-        for n_workers, threads in ((1, cores), (w, max(1, cores // w))):
-            t = time.perf_counter()
-            ex = stack.enter_context(DaskExecutor(workers=n_workers, threads_per_worker=threads))
-            end_to_end(prep, 2 * cs * n_workers, seed, cs, executor=ex)  # first kernel load
-            startup[n_workers] = time.perf_counter() - t
-            label = f"dask, {n_workers} worker{'s' * (n_workers > 1)}"
-            configs.append((label, f"{threads} threads each", None, ex))
-        best: dict[str, tuple[float, str]] = {}
-        for _ in range(args.repeats):
-            for label, _threads, threads, ex in configs:
-                wall, digest = end_to_end(prep, draws, seed, cs, threads=threads, executor=ex)
-                if label not in best or wall < best[label][0]:
-                    best[label] = (wall, digest)
-    runs = [(label, t, *best[label]) for label, t, _, _ in configs]
-    base_digest = runs[0][3]
-    print("\nthroughput, end to end (engine + Parquet + digest), same draws and seed:")
-    base = draws / runs[0][2]
-    for label, threads, wall, digest in runs:
-        rate = draws / wall
-        same = "same digest" if digest == base_digest else "DIGEST DIFFERS"
-        print(
-            f"  {label:<26} {threads:<16} {rate:>9,.0f} draws/s  x{rate / base:5.2f}  "
-            f"({wall:6.2f} s, {same})"
-        )
-    for n_workers, s in startup.items():
-        print(f"  cluster of {n_workers} started, kernel loaded, in {s:.1f} s (paid once)")
-
-    # --- 2. overhead per task ----------------------------------------------------------
-    sweep_draws = min(draws, 4096)
-    sizes = [s for s in (16, 64, 256, 1024) if sweep_draws // s >= 2 * w]
-    print(
-        f"\ntask overhead: {sweep_draws:,} draws cut into ranges, chunks made and "
-        f"discarded; the local engine on 1 thread against {w} workers x 1 thread:"
-    )
-    local_points, dask_points = [], []
-    model = prepare(prep.tensor, prep.compiled)
-    with DaskExecutor(workers=w, threads_per_worker=1) as ex:
-        chunks_only(ex, prep, 2 * w * 64, seed, 64)  # warm every worker
-        for size in sizes:
-            tasks = -(-sweep_draws // size)
-            local = wall = float("inf")
-            for _ in range(args.repeats):  # alternating, best of each
-                local = min(local, engine_only(model, sweep_draws, seed, size))
-                wall = min(wall, chunks_only(ex, prep, sweep_draws, seed, size))
-            local_points.append((tasks, local))
-            dask_points.append((tasks, wall))
+    runs = []
+    if args.part in ("throughput", "all"):
+        # --- 1. throughput, end to end ------------------------------------------------------
+        # Both clusters stay up and the four ways take turns, best of --repeats each, so
+        # that a burst of other work on the machine does not favour one of them.
+        end_to_end(prep, min(draws, 2 * cs), seed, cs)  # warm the kernel in this process
+        configs = [
+            ("local engine, all cores", f"{cores} threads", None, None),
+            ("local engine, 1 thread", "1 thread", 1, None),
+        ]
+        startup = {}
+        with contextlib.ExitStack() as stack:
+            for n_workers, threads in ((1, cores), (w, max(1, cores // w))):
+                t = time.perf_counter()
+                ex = stack.enter_context(
+                    DaskExecutor(workers=n_workers, threads_per_worker=threads)
+                )
+                end_to_end(prep, 2 * cs * n_workers, seed, cs, executor=ex)  # first kernel load
+                startup[n_workers] = time.perf_counter() - t
+                label = f"dask, {n_workers} worker{'s' * (n_workers > 1)}"
+                configs.append((label, f"{threads} threads each", None, ex))
+            best: dict[str, tuple[float, str]] = {}
+            for _ in range(args.repeats):
+                for label, _threads, threads, ex in configs:
+                    wall, digest = end_to_end(prep, draws, seed, cs, threads=threads, executor=ex)
+                    if label not in best or wall < best[label][0]:
+                        best[label] = (wall, digest)
+        runs = [(label, t, *best[label]) for label, t, _, _ in configs]
+        base_digest = runs[0][3]
+        print("\nthroughput, end to end (engine + Parquet + digest), same draws and seed:")
+        base = draws / runs[0][2]
+        for label, threads, wall, digest in runs:
+            rate = draws / wall
+            same = "same digest" if digest == base_digest else "DIGEST DIFFERS"
             print(
-                f"  chunk {size:>5}: {tasks:>4} tasks  local {sweep_draws / local:>6,.0f} "
-                f"draws/s   dask {sweep_draws / wall:>6,.0f} draws/s  x{local / wall:4.2f}"
+                f"  {label:<26} {threads:<16} {rate:>9,.0f} draws/s  x{rate / base:5.2f}  "
+                f"({wall:6.2f} s, {same})"
             )
-    # wall = draws * per_draw / w + tasks * per_task / w: a line in the number of tasks
-    slope_l, icept_l = np.polyfit(*np.array(local_points, dtype=float).T, 1)
-    slope_d, icept_d = np.polyfit(*np.array(dask_points, dtype=float).T, 1)
-    per_draw = icept_l / sweep_draws
-    per_task = max(slope_d * w - max(slope_l, 0.0), 0.0)
-    print(
-        f"  Dask's cost per task: {1e3 * per_task:.1f} ms of a worker's time (scheduling, "
-        f"sending the chunk back); compute {1e3 * per_draw:.2f} ms per draw and thread"
-    )
-    if per_draw > 0:
+        for n_workers, s in startup.items():
+            print(f"  cluster of {n_workers} started, kernel loaded, in {s:.1f} s (paid once)")
+
+    if args.part in ("overhead", "all"):
+        # --- 2. overhead per task ----------------------------------------------------------
+        sweep_draws = min(draws, 4096)
+        sizes = [s for s in (16, 64, 256, 1024) if sweep_draws // s >= 2 * w]
         print(
-            f"  that cost is 1 % of a task from {per_task / (0.01 * per_draw):,.0f} draws per chunk"
+            f"\ntask overhead: {sweep_draws:,} draws cut into ranges, chunks made and "
+            f"discarded; the local engine on 1 thread against {w} workers x 1 thread:"
         )
+        local_points, dask_points = [], []
+        model = prepare(prep.tensor, prep.compiled)
+        with DaskExecutor(workers=w, threads_per_worker=1) as ex:
+            chunks_only(ex, prep, 2 * w * 64, seed, 64)  # warm every worker
+            for size in sizes:
+                tasks = -(-sweep_draws // size)
+                local = wall = float("inf")
+                for _ in range(args.repeats):  # alternating, best of each
+                    local = min(local, engine_only(model, sweep_draws, seed, size))
+                    wall = min(wall, chunks_only(ex, prep, sweep_draws, seed, size))
+                local_points.append((tasks, local))
+                dask_points.append((tasks, wall))
+                print(
+                    f"  chunk {size:>5}: {tasks:>4} tasks  local {sweep_draws / local:>6,.0f} "
+                    f"draws/s   dask {sweep_draws / wall:>6,.0f} draws/s  x{local / wall:4.2f}"
+                )
+        # wall = draws * per_draw / w + tasks * per_task / w: a line in the number of tasks
+        slope_l, icept_l = np.polyfit(*np.array(local_points, dtype=float).T, 1)
+        slope_d, icept_d = np.polyfit(*np.array(dask_points, dtype=float).T, 1)
+        per_draw = icept_l / sweep_draws
+        per_task = max(slope_d * w - max(slope_l, 0.0), 0.0)
+        print(
+            f"  Dask's cost per task: {1e3 * per_task:.1f} ms of a worker's time (scheduling, "
+            f"sending the chunk back); compute {1e3 * per_draw:.2f} ms per draw and thread"
+        )
+        if per_draw > 0:
+            print(
+                f"  that cost is 1 % of a task from {per_task / (0.01 * per_draw):,.0f} "
+                "draws per chunk"
+            )
 
     print("\nwire sizes:")
     print(f"  model sent once to each worker per scenario: {model_bytes / 1e3:,.0f} kB")
@@ -192,7 +200,7 @@ def main(argv=None) -> int:
         f"({per_chunk / 1e6:,.2f} MB in memory, {hist_bytes / 1e6:,.2f} MB of it the "
         f"monthly histogram, which travels as its nonzero bins only)"
     )
-    bad = [r for r in runs if r[3] != base_digest]
+    bad = [r for r in runs if r[3] != runs[0][3]]
     return 1 if bad else 0
 
 
