@@ -9,10 +9,10 @@ cost of one task, from which the default chunk size is chosen.
    workers' first kernel load are timed apart (a warm-up run), since an overnight run
    pays them once.
 2. Task overhead: the same draws cut into ranges of 16 ... 1024 draws, chunks made and
-   discarded, by the local engine on one thread and by W workers of one thread. A
-   least-squares line through (tasks, wall time) for each gives the cost per task that
-   Dask adds; the chunk size at which it is 1 % of a task's compute time is the
-   smallest sensible default.
+   discarded, by the local engine on one thread and by W workers of one thread; then
+   tasks of a single draw, whose time is almost all overhead: what Dask adds to a task
+   is their cost minus that of the same engine call made locally. The chunk size at
+   which it is 1 % of a task's work is the smallest sensible default.
 3. Wire sizes: the pickled model each worker receives once, and the bytes of a chunk.
 
     python benchmarks/bench_dask.py [--scenario scenarios/partners-2026.toml]
@@ -162,8 +162,8 @@ def main(argv=None) -> int:
             f"\ntask overhead: {sweep_draws:,} draws cut into ranges, chunks made and "
             f"discarded; the local engine on 1 thread against {w} workers x 1 thread:"
         )
-        local_points, dask_points = [], []
         model = prepare(prep.tensor, prep.compiled)
+        tiny = 64 * w  # tasks of one draw: what a task costs beyond its draws
         with DaskExecutor(workers=w, threads_per_worker=1) as ex:
             chunks_only(ex, prep, 2 * w * 64, seed, 64)  # warm every worker
             for size in sizes:
@@ -172,25 +172,28 @@ def main(argv=None) -> int:
                 for _ in range(args.repeats):  # alternating, best of each
                     local = min(local, engine_only(model, sweep_draws, seed, size))
                     wall = min(wall, chunks_only(ex, prep, sweep_draws, seed, size))
-                local_points.append((tasks, local))
-                dask_points.append((tasks, wall))
                 print(
                     f"  chunk {size:>5}: {tasks:>4} tasks  local {sweep_draws / local:>6,.0f} "
                     f"draws/s   dask {sweep_draws / wall:>6,.0f} draws/s  x{local / wall:4.2f}"
                 )
-        # wall = draws * per_draw / w + tasks * per_task / w: a line in the number of tasks
-        slope_l, icept_l = np.polyfit(*np.array(local_points, dtype=float).T, 1)
-        slope_d, icept_d = np.polyfit(*np.array(dask_points, dtype=float).T, 1)
-        per_draw = icept_l / sweep_draws
-        per_task = max(slope_d * w - max(slope_l, 0.0), 0.0)
+            local1 = wall1 = float("inf")
+            for _ in range(args.repeats):
+                local1 = min(local1, engine_only(model, tiny, seed, 1))
+                wall1 = min(wall1, chunks_only(ex, prep, tiny, seed, 1))
+        per_draw = local / sweep_draws  # one thread, the largest chunks
+        per_call = local1 / tiny  # one engine call of one draw, in this process
+        per_task = wall1 * w / tiny  # one task of one draw, in a worker's time
+        extra = max(per_task - per_call, 0.0)
         print(
-            f"  Dask's cost per task: {1e3 * per_task:.1f} ms of a worker's time (scheduling, "
-            f"sending the chunk back); compute {1e3 * per_draw:.2f} ms per draw and thread"
+            f"  {tiny} tasks of 1 draw: {1e3 * per_task:.1f} ms of a worker's time each, "
+            f"against {1e3 * per_call:.1f} ms for the same engine call here: Dask adds "
+            f"{1e3 * extra:.1f} ms a task (scheduling, sending the chunk back)"
         )
         if per_draw > 0:
             print(
-                f"  that cost is 1 % of a task from {per_task / (0.01 * per_draw):,.0f} "
-                "draws per chunk"
+                f"  a draw costs {1e3 * per_draw:.2f} ms of one thread: the task cost is 1 % "
+                f"of a task's work from {extra / (0.01 * per_draw):,.0f} draws per chunk, "
+                f"{100 * extra / (cs * per_draw):.2f} % at chunk size {cs}"
             )
 
     print("\nwire sizes:")
