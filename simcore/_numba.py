@@ -31,8 +31,11 @@ numba.config.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"]
 # LLVM's loop and SLP vectorisers halve the first compile of the model kernel's large,
 # branchy functions (about 2x on 2 cores) and bring no measurable speed there. Numba reads
 # these when its CPU codegen starts, i.e. at the first compile after this import.
-numba.config.LOOP_VECTORIZE = 0
-numba.config.SLP_VECTORIZE = 0
+# An explicit NUMBA_LOOP_VECTORIZE / NUMBA_SLP_VECTORIZE in the environment wins.
+if "NUMBA_LOOP_VECTORIZE" not in os.environ:
+    numba.config.LOOP_VECTORIZE = 0
+if "NUMBA_SLP_VECTORIZE" not in os.environ:
+    numba.config.SLP_VECTORIZE = 0
 
 _OPTIONS = dict(cache=True, error_model="numpy", nogil=True)
 

@@ -213,7 +213,15 @@ def prepare(tensor: SupplyTensor, compiled: CompiledScenario) -> dict:
     csr_ptr[:, :, n_c] = starts[1:].reshape(n_k, n_s, n_c)[:, :, -1]
     csr_col = np.nonzero(nz)[3].astype(i64)
     csr_val = flow[nz]
+    # countries taking part in each material: flows, capacity, or capacity interventions
+    part = (prod > 0).any(axis=1) | (need > 0).any(axis=1) | (cap > 0).any(axis=1)
+    for q in range(len(compiled.cap_material)):
+        part[int(compiled.cap_material[q]), int(compiled.cap_country[q])] = True
+    kc_ptr = np.concatenate([[0], np.cumsum(part.sum(axis=1))]).astype(i64)
+    kc_idx = np.nonzero(part)[1].astype(i64)
     return dict(
+        kc_ptr=kc_ptr,
+        kc_idx=kc_idx,
         csr_ptr=csr_ptr,
         csr_col=csr_col,
         csr_val=np.ascontiguousarray(csr_val),
@@ -281,7 +289,7 @@ _KERNEL_ARGS = (
     "cap_mat", "cap_stage", "cap_country", "cap_add", "cap_prob", "cap_occ_var",
     "cap_online_var", "flow", "prod", "need", "spare_cap", "yld", "has_feed", "world_yld",
     "stock", "maxrel", "n_stages", "re_share", "rush_flow", "scope", "xidx",
-    "csr_ptr", "csr_col", "csr_val",
+    "csr_ptr", "csr_col", "csr_val", "kc_ptr", "kc_idx",
 )
 
 

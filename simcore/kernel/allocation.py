@@ -243,6 +243,7 @@ def allocate_dense(S, w, off, capd, rowfree, D, F, want_flows, ws_f, ws_cap, ws_
         elif S[e] > 0.0:
             emap[e] = m
             sup[m] = S[e]
+            par_e[m] = e  # country of exporter class m (par_e is free until fill runs)
             m += 1
         else:
             emap[e] = -1
@@ -272,9 +273,12 @@ def allocate_dense(S, w, off, capd, rowfree, D, F, want_flows, ws_f, ws_cap, ws_
         ws_cap[c, 0] = np.inf
         ws_cap[c, 1] = np.inf
     for i in range(ni):
+        if not (w[i] > 0.0 or off[i] > 0.0):
+            imap[i] = -1  # nothing to deliver: leave it out of the graph
+            continue
         open_col = True
-        for e in range(ne):
-            if emap[e] > 0 and capd[e, i] < np.inf:
+        for c in range(1, m):
+            if capd[par_e[c], i] < np.inf:
                 open_col = False
                 break
         if open_col:
@@ -287,14 +291,13 @@ def allocate_dense(S, w, off, capd, rowfree, D, F, want_flows, ws_f, ws_cap, ws_
             wc[n] = w[i]
             oc[n] = off[i]
             ws_cap[0, n] = np.inf
-            for e in range(ne):
-                if emap[e] > 0:
-                    ws_cap[emap[e], n] = capd[e, i]
+            for c in range(1, m):
+                ws_cap[c, n] = capd[par_e[c], i]
             n += 1
     status = fill(m, n, sup, wc, oc, ws_cap, lam, frozen, dem, ws_f, out_e, in_i, queue,
                   par_e, par_i, seen_e, seen_i)
     for i in range(ni):
-        D[i] = off[i] + lam[imap[i]] * w[i]
+        D[i] = off[i] + lam[imap[i]] * w[i] if imap[i] >= 0 else off[i]
     if want_flows:
         for e in range(ne):
             for i in range(ni):

@@ -78,8 +78,9 @@ def _month_stages(
     k, t, ns, n_ev, phi, ramp_spare, usable, ev_kind, ev_origin, ev_re_export, ev_stage,
     ev_targets, leak, sev_now, re_share, cap_occ_var, cap_on, cap_mat, cap_stage,
     cap_country, cap_add, cap_month, flow, prod, need, spare_cap, yld, has_feed, world_yld,
-    csr_ptr, csr_col, csr_val, want_trace, trace_ks, A, rowflag, outsh, spare, supply, feed,
-    feed_next, X, fac, closs, contract, stopped, dstar, dtot, zeros, capd, rowfree, flows,
+    csr_ptr, csr_col, csr_val, kc_ptr, kc_idx, want_trace, trace_ks, A, rowflag, outsh,
+    spare, supply, feed, feed_next, X, fac, closs, contract, stopped, dstar, dtot, zeros,
+    capd, rowfree, flows,
     ws_f, ws_cap, ws_v, ws_i, ws_b, dstage, strand, have_alloc, prev_sup, prev_x, prev_anyx,
     prev_rowflag, prev_a, prev_dstar, prev_dtot, status_out,
 ):
@@ -90,11 +91,13 @@ def _month_stages(
     need, restricted rows and their allowed shares) equal those of the last month it was
     computed for (have_alloc / prev_*): D* is a function of exactly these.
     """
-    n_c = flow.shape[2]
+    # only the countries taking part in material k (flows, capacity): the others have
+    # zero supply and need, and the caller keeps their entries at zero
+    kc = kc_idx[kc_ptr[k]:kc_ptr[k + 1]]
     status_out[0] = 0
     # --- allowed shares A and outages ---------------------------------------------------
     for s in range(ns):
-        for e in range(n_c):
+        for e in kc:
             rowflag[s, e] = False
             outsh[s, e] = 1.0
     for e in range(n_ev):
@@ -109,41 +112,41 @@ def _month_stages(
         allowed = 1.0 - sev * (1.0 - leak[e])
         if not rowflag[s, o]:
             rowflag[s, o] = True
-            for i in range(n_c):
+            for i in kc:
                 A[s, o, i] = 1.0
-        for i in range(n_c):
+        for i in kc:
             if ev_targets[e, i] and i != o:
                 A[s, o, i] *= allowed
         if ev_re_export[e] and s + 1 < ns:
-            for j in range(n_c):
+            for j in kc:
                 sh = re_share[e, k, j]
                 if sh <= 0.0 or j == o:
                     continue
                 a_j = 1.0 - sev * (1.0 - leak[e]) * sh
                 if not rowflag[s + 1, j]:
                     rowflag[s + 1, j] = True
-                    for i in range(n_c):
+                    for i in kc:
                         A[s + 1, j, i] = 1.0
-                for i in range(n_c):
+                for i in kc:
                     if ev_targets[e, i] and i != j:
                         A[s + 1, j, i] *= a_j
 
     # --- spare capacity (interventions join it from their online month) -----------------
     for s in range(ns):
-        for e in range(n_c):
+        for e in kc:
             spare[s, e] = spare_cap[k, s, e]
     for q in range(cap_occ_var.shape[0]):
         if cap_on[q] and cap_mat[q] == k and cap_month[q] <= t:
             spare[cap_stage[q], cap_country[q]] += cap_add[q]
     for s in range(ns):
-        for e in range(n_c):
+        for e in kc:
             spare[s, e] *= usable * ramp_spare * outsh[s, e]
 
     for s in range(ns):
         last = s == ns - 1
         # 1. supply
         tot_s = 0.0
-        for e in range(n_c):
+        for e in kc:
             base = prod[k, s, e] * outsh[s, e]
             if s == 0:
                 supply[e] = base + spare[s, e]
@@ -155,20 +158,20 @@ def _month_stages(
         # feed that spare capacity of the next stage could use
         anyx = False
         if not last and phi > 0.0:
-            for i in range(n_c):
+            for i in kc:
                 y = yld[k, s + 1, i]
                 X[i] = spare[s + 1, i] / y if y > 0.0 else 0.0
                 if X[i] > 0.0:
                     anyx = True
         # 2. contracts (only rows that lose anything are visited, along their flows)
         any_stop = False
-        for e in range(n_c):
+        for e in kc:
             p = prod[k, s, e]
             fac[e] = min(1.0, supply[e] / p) if p > 0.0 else 0.0
             stopped[e] = 0.0
-        for i in range(n_c):
+        for i in kc:
             closs[i] = 0.0
-        for e in range(n_c):
+        for e in kc:
             if not (fac[e] < 1.0 or rowflag[s, e]):
                 continue
             for p in range(csr_ptr[k, s, e], csr_ptr[k, s, e + 1]):
@@ -179,14 +182,14 @@ def _month_stages(
                 if a < 1.0:
                     stopped[e] += b * fac[e] * (1.0 - a)
                     any_stop = True
-        for i in range(n_c):
+        for i in kc:
             contract[i] = max(0.0, need[k, s, i] - closs[i])
         # 3. flexible market
         tot_d = 0.0
         if phi > 0.0:
             hit = have_alloc[s] and not want_trace and anyx == prev_anyx[s]
             if hit:
-                for e in range(n_c):
+                for e in kc:
                     if supply[e] != prev_sup[s, e] or rowflag[s, e] != prev_rowflag[s, e]:
                         hit = False
                         break
@@ -194,23 +197,23 @@ def _month_stages(
                         hit = False
                         break
             if hit:
-                for e in range(n_c):
+                for e in kc:
                     if rowflag[s, e]:
-                        for i in range(n_c):
+                        for i in kc:
                             if A[s, e, i] != prev_a[s, e, i]:
                                 hit = False
                                 break
                     if not hit:
                         break
             if hit:
-                for i in range(n_c):
+                for i in kc:
                     dstar[i] = prev_dstar[s, i]
                     dtot[i] = prev_dtot[s, i]
             else:
-                for e in range(n_c):
+                for e in kc:
                     rowfree[e] = not rowflag[s, e]
                     if rowflag[s, e]:
-                        for i in range(n_c):
+                        for i in kc:
                             a = A[s, e, i]
                             capd[e, i] = a * flow[k, s, e, i] if a < 1.0 else np.inf
                 st = allocate_dense(supply, need[k, s], zeros, capd, rowfree, dstar, flows,
@@ -219,9 +222,9 @@ def _month_stages(
                     status_out[0] = st
                 if want_trace:
                     exc = 0.0
-                    for e in range(n_c):
+                    for e in kc:
                         if rowflag[s, e]:
-                            for i in range(n_c):
+                            for i in kc:
                                 a = A[s, e, i]
                                 if a < 1.0:
                                     b = flow[k, s, e, i]
@@ -234,46 +237,46 @@ def _month_stages(
                     if st != 0:
                         status_out[0] = st
                 else:
-                    for i in range(n_c):
+                    for i in kc:
                         dtot[i] = dstar[i]
                 have_alloc[s] = True
                 prev_anyx[s] = anyx
-                for e in range(n_c):
+                for e in kc:
                     prev_sup[s, e] = supply[e]
                     prev_x[s, e] = X[e] if anyx else 0.0
                     prev_rowflag[s, e] = rowflag[s, e]
                     prev_dstar[s, e] = dstar[e]
                     prev_dtot[s, e] = dtot[e]
                     if rowflag[s, e]:
-                        for i in range(n_c):
+                        for i in kc:
                             prev_a[s, e, i] = A[s, e, i]
-            for i in range(n_c):
+            for i in kc:
                 tot_d += dtot[i]
         else:
-            for i in range(n_c):
+            for i in kc:
                 dstar[i] = 0.0
                 dtot[i] = 0.0
         # 4. delivered: contracts blend into the flexible market over the lag
         fed = 0.0
-        for i in range(n_c):
+        for i in kc:
             dstage[s, i] = (1.0 - phi) * contract[i] + phi * dstar[i]
             feed_next[i] = dstage[s, i] + phi * (dtot[i] - dstar[i])
             fed += feed_next[i]
         # stranded: the stopped contract flow, minus what rerouting sold
-        for e in range(n_c):
+        for e in kc:
             strand[s, e] = 0.0
         if any_stop:
             tot_stop = 0.0
-            for e in range(n_c):
+            for e in kc:
                 tot_stop += stopped[e]
             unsold = max(0.0, tot_s - tot_d)
             kept = min(1.0, unsold / tot_stop) if tot_stop > 0.0 else 0.0
-            for e in range(n_c):
+            for e in kc:
                 strand[s, e] = stopped[e] * ((1.0 - phi) + phi * kept)
         if want_trace:
             trace_ks[k, s, t, TK_SUPPLY] = tot_s
             trace_ks[k, s, t, TK_DELIVERED] = fed
-        for i in range(n_c):
+        for i in kc:
             feed[i] = feed_next[i]
 
 
@@ -288,7 +291,7 @@ def simulate_draw(
     sp_stock, sp_maxrel, sp_occ_var, sp_prob,
     cap_mat, cap_stage, cap_country, cap_add, cap_prob, cap_occ_var, cap_online_var,
     flow, prod, need, spare_cap, yld, has_feed, world_yld, stock, maxrel, n_stages,
-    re_share, rush_flow, scope, xidx, csr_ptr, csr_col, csr_val,
+    re_share, rush_flow, scope, xidx, csr_ptr, csr_col, csr_val, kc_ptr, kc_idx,
     # outputs for this draw
     variates, fired, onset, shortage_t, peak_share, months_short, first_short, last_short,
     stock_drawn_t, price_peak, price_mean, hist, want_series, series, want_trace, trace,
@@ -410,6 +413,23 @@ def simulate_draw(
                         stock_left[i] += lead[e] * rush_flow[e, k, i]
                         max_draw[i] += rush_flow[e, k, i]
 
+        # per-country scratch is shared by all materials; the month loop writes only the
+        # countries taking part in k, so the others must start (and stay) at zero
+        for e in range(n_c):
+            supply[e] = 0.0
+            feed[e] = 0.0
+            feed_next[e] = 0.0
+            X[e] = 0.0
+            fac[e] = 0.0
+            closs[e] = 0.0
+            contract[e] = 0.0
+            stopped[e] = 0.0
+            dstar[e] = 0.0
+            dtot[e] = 0.0
+            rowfree[e] = True
+            for s in range(ns):
+                dstage[s, e] = 0.0
+                strand[s, e] = 0.0
         have_month = False
         prev_phi = -1.0
         prev_ramp = -1.0
@@ -463,8 +483,8 @@ def simulate_draw(
                     ev_stage, ev_targets, leak, sev_now, re_share, cap_occ_var, cap_on,
                     cap_mat, cap_stage, cap_country, cap_add, cap_month, flow, prod, need,
                     spare_cap, yld, has_feed, world_yld, csr_ptr, csr_col, csr_val,
-                    want_trace, trace_ks, A, rowflag, outsh, spare, supply, feed,
-                    feed_next, X, fac, closs, contract, stopped, dstar, dtot, zeros, capd,
+                    kc_ptr, kc_idx, want_trace, trace_ks, A, rowflag, outsh, spare, supply,
+                    feed, feed_next, X, fac, closs, contract, stopped, dstar, dtot, zeros, capd,
                     rowfree, flows, ws_f, ws_cap, ws_v, ws_i, ws_b, dstage, strand,
                     have_alloc, prev_sup, prev_x, prev_anyx, prev_rowflag, prev_a,
                     prev_dstar, prev_dtot, status_out,
@@ -481,7 +501,7 @@ def simulate_draw(
             # 5.-6. shortage, substitution, stock, price per reported country
             for s in range(ns):
                 last = s == ns - 1
-                for i in range(n_c):
+                for i in kc_idx[kc_ptr[k]:kc_ptr[k + 1]]:
                     x = xidx[k, s, i]
                     if x < 0:
                         continue
@@ -552,7 +572,7 @@ def run_draws(
     sp_stock, sp_maxrel, sp_occ_var, sp_prob,
     cap_mat, cap_stage, cap_country, cap_add, cap_prob, cap_occ_var, cap_online_var,
     flow, prod, need, spare_cap, yld, has_feed, world_yld, stock, maxrel, n_stages,
-    re_share, rush_flow, scope, xidx, csr_ptr, csr_col, csr_val,
+    re_share, rush_flow, scope, xidx, csr_ptr, csr_col, csr_val, kc_ptr, kc_idx,
     variates, fired, onset, shortage_t, peak_share, months_short, first_short, last_short,
     stock_drawn_t, price_peak, price_mean, hist_w, want_series, series, want_trace, trace,
     trace_ks, status,
@@ -636,7 +656,8 @@ def run_draws(
             cap_mat, cap_stage, cap_country, cap_add, cap_prob, cap_occ_var,
             cap_online_var,
             flow, prod, need, spare_cap, yld, has_feed, world_yld, stock, maxrel,
-            n_stages, re_share, rush_flow, scope, xidx, csr_ptr, csr_col, csr_val,
+            n_stages, re_share, rush_flow, scope, xidx, csr_ptr, csr_col, csr_val, kc_ptr,
+            kc_idx,
             variates[j], fired[j], onset[j], shortage_t[j], peak_share[j],
             months_short[j], first_short[j], last_short[j], stock_drawn_t[j],
             price_peak[j], price_mean[j], hist_w[w], want_series, series[js],
