@@ -156,11 +156,24 @@ def versions() -> dict:
         numba_version = "unknown"
     return {
         "supplyshock": __version__,
+        "engine_source": engine_source_hash(),
         "numba": numba_version,
         "numpy": numpy.__version__,
         "pyarrow": pyarrow.__version__,
         "python": platform.python_version(),
     }
+
+
+def engine_source_hash() -> str:
+    """SHA-256 (first 16 hex digits) of the engine and kernel source files: tells apart
+    two development states of the same package version."""
+    import hashlib
+
+    root = Path(__file__).parent
+    h = hashlib.sha256()
+    for path in [root / "engine.py", *sorted((root / "kernel").glob("*.py"))]:
+        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:16]
 
 
 def provenance(prep: Prepared, draws: int, seed: int, timeseries: bool, command: str) -> dict:
@@ -417,7 +430,7 @@ def verify(folder, threads=None, progress=False) -> Verification:
         return Verification(folder, problems, notes)
 
     now = versions()
-    for package in ("supplyshock", "numba", "numpy"):
+    for package in ("supplyshock", "engine_source", "numba", "numpy"):
         then = manifest.get("versions", {}).get(package)
         if then is not None and then != now[package]:
             notes.append(f"{package} {then} at the run, {now[package]} now")
