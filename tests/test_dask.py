@@ -214,6 +214,29 @@ def test_a_worker_killed_mid_task_does_not_change_the_result(study, cluster, tmp
         time.sleep(0.2)
 
 
+def test_a_worker_with_different_code_refuses_to_run(study):
+    """In-process: the plugin's fingerprint stands for the client's; this process for a
+    worker with another engine."""
+    import pickle
+
+    from simcore import dask_executor
+    from simcore.engine import prepare
+    from simcore.executors import ExecutorError
+
+    prep = api.prepare("scenarios/tiny-study.toml")
+    payload = pickle.dumps(prepare(prep.tensor, prep.compiled))
+    client_side = dict(dask_executor.code_fingerprint(), **{"engine source": "0" * 16})
+    plugin = dask_executor.ModelPlugin("test-model", payload, client_side)
+    plugin.setup(None)
+    try:
+        with pytest.raises(ExecutorError, match="engine source 0000000000000000 on the client"):
+            dask_executor.simulate_range("test-model", 1, 0, 4, False, 1)
+    finally:
+        plugin.teardown(None)
+    with pytest.raises(ExecutorError, match="has no model test-model"):
+        dask_executor.simulate_range("test-model", 1, 0, 4, False, 1)
+
+
 # --- the command line ------------------------------------------------------------------
 
 
@@ -230,6 +253,29 @@ def test_cli_runs_a_study_on_a_local_cluster_with_the_local_digests(study):
     for name in ("tiny-study", "tiny-study-stock"):
         assert digest(load_result(f"dask/{name}")) == digest(load_result(f"local/{name}"))
     assert api.verify("dask/tiny-study").ok  # a local re-run reproduces the Dask run
+
+
+def test_cli_on_a_running_cluster(study, cluster):
+    local = api.run("scenarios/tiny-study.toml", draws=100, progress=False)
+    address = cluster.client.scheduler.address
+    out = invoke(
+        "run",
+        "scenarios/tiny-study.toml",
+        "--draws",
+        100,
+        "--chunk-size",
+        16,
+        "-q",
+        "--executor",
+        "dask",
+        "--scheduler",
+        address,
+        "--threads-per-worker",
+        2,
+    )
+    assert out.exit_code == 0, out.output
+    assert digest(load_result("results/tiny-study")) == digest(local)
+    assert len(cluster.client.scheduler_info()["workers"]) == 2  # left running
 
 
 @pytest.mark.parametrize(
