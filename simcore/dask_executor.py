@@ -12,7 +12,7 @@ killed and its tasks re-run.
 What travels (docs/scaling.md): the prepared model (the engine's arrays of the dataset
 and compiled scenario) reaches each worker once per scenario as a worker plugin, so a
 worker that joins or restarts mid-run gets it too; a task carries only its draw range and
-sends back its chunk.
+sends back its chunk, the monthly histogram as its nonzero bins.
 
 Importing this module imports ``distributed``; ``simcore.executors`` imports it only when
 the Dask executor is chosen.
@@ -314,15 +314,19 @@ class DaskExecutor:
         if draws < 0 or chunk_size < 1:
             raise ExecutorError(f"draws ({draws}) and chunk size ({chunk_size}) must be positive")
         payload = pickle.dumps(prepare(tensor, compiled), protocol=pickle.HIGHEST_PROTOCOL)
-        key = "supplyshock-model-" + hashlib.sha256(payload).hexdigest()[:24]
+        # one key per run, not per model: two runs of one scenario on a cluster (other
+        # seeds, other clients) must not remove each other's model when they end
+        run_id = uuid.uuid4().hex[:8]
+        key = f"supplyshock-model-{hashlib.sha256(payload).hexdigest()[:16]}-{run_id}"
         threads = self.threads_per_worker or threads
-        return self._chunks(key, payload, int(seed), draws, chunk_size, bool(timeseries), threads)
+        return self._chunks(
+            key, run_id, payload, int(seed), draws, chunk_size, bool(timeseries), threads
+        )
 
-    def _chunks(self, key, payload, seed, draws, chunk_size, timeseries, threads):
+    def _chunks(self, key, run_id, payload, seed, draws, chunk_size, timeseries, threads):
         self.start()
         client = self.client
         client.register_plugin(ModelPlugin(key, payload, code_fingerprint()), name=key)
-        run_id = uuid.uuid4().hex[:8]
         ranges = [(s, min(chunk_size, draws - s)) for s in range(0, draws, chunk_size)]
         window = max(2, self.tasks_per_worker * max(1, self.n_workers()))
         position: dict = {}  # running future -> index in ranges
