@@ -179,7 +179,7 @@ class DaskExecutor:
 
     ``scheduler``: address of a running scheduler (``tcp://host:8786``); without it a
     ``distributed.LocalCluster`` of ``workers`` processes on 127.0.0.1 (default: one per
-    core, dashboard off) is started. ``threads_per_worker``: Numba threads per worker
+    core, dashboard off) is started. ``threads_per_worker``: engine threads per worker
     process (default: cores / workers on a local cluster; on an existing cluster the
     workers' own NUMBA_NUM_THREADS). ``client``: an existing ``distributed.Client`` to use
     instead (left open). ``tasks_per_worker``: draw ranges in flight per worker, which
@@ -252,7 +252,7 @@ class DaskExecutor:
             env["NUMBA_CACHE_DIR"] = os.environ["NUMBA_CACHE_DIR"]
         self.cluster = distributed.LocalCluster(
             n_workers=workers,
-            threads_per_worker=1,  # one draw range at a time; its Numba threads use the cores
+            threads_per_worker=1,  # one draw range at a time; its engine threads use the cores
             processes=True,
             host="127.0.0.1",
             dashboard_address=None,
@@ -296,7 +296,7 @@ class DaskExecutor:
             t = self.threads_per_worker
             return (
                 f"dask: local cluster of {n} worker process{'es' if n != 1 else ''} x "
-                f"{t} Numba thread{'s' if t != 1 else ''}"
+                f"{t} engine thread{'s' if t != 1 else ''}"
             )
         return f"dask: scheduler {self.client.scheduler.address}, {n} worker{'s' * (n != 1)}"
 

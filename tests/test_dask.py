@@ -112,7 +112,7 @@ def study(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def cluster():
-    """Two worker processes on 127.0.0.1, one Numba thread each; shared by the tests
+    """Two worker processes on 127.0.0.1, one engine thread each; shared by the tests
     that do not go through the CLI (a cluster takes seconds to start)."""
     with DaskExecutor(workers=2, threads_per_worker=1) as ex:
         assert len(ex.client.scheduler_info()["workers"]) == 2

@@ -153,7 +153,7 @@ def worst_table(summary, draws: int, n: int = _WORST) -> str:
     "--threads-per-worker",
     type=int,
     default=None,
-    help="With --executor dask: Numba threads per worker process (default: cores / workers).",
+    help="With --executor dask: engine threads per worker process (default: cores / workers).",
 )
 def run(
     scenarios,
