@@ -281,289 +281,8 @@ def _month_stages(
 
 
 @jit
-def simulate_draw(
-    d, seed, horizon, price_cap,
-    var_key, var_dist, var_par, disc_values, disc_cdf,
-    ev_kind, ev_origin, ev_prob, ev_parent, ev_occ_var, ev_onset_var, ev_lag_var,
-    ev_dur_var, ev_sev_var, ev_settled_var, ev_settle_var, ev_leak_var, ev_lead_var,
-    ev_qsev, ev_re_export, ev_stage, ev_targets, ev_correlated, occ_chol,
-    resp_var,
-    sp_stock, sp_maxrel, sp_occ_var, sp_prob,
-    cap_mat, cap_stage, cap_country, cap_add, cap_prob, cap_occ_var, cap_online_var,
-    flow, prod, need, spare_cap, yld, has_feed, world_yld, stock, maxrel, n_stages,
-    re_share, rush_flow, scope, xidx, csr_ptr, csr_col, csr_val, kc_ptr, kc_idx,
-    # outputs for this draw
-    variates, fired, onset, shortage_t, peak_share, months_short, first_short, last_short,
-    stock_drawn_t, price_peak, price_mean, hist, want_series, series, want_trace, trace,
-    trace_ks,
-    # scratch
-    z, onset_f, dur, sev0, sev1, settle, leak, lead, sp_on, cap_on, cap_month,
-    A, rowflag, outsh, spare, supply, feed, feed_next, X, fac, closs, contract, stopped,
-    dstar, dtot, stock_left, max_draw, zeros, capd, rowfree, flows,
-    ws_f, ws_cap, ws_v, ws_i, ws_b, sev_now, sev_prev, dstage, strand, have_alloc, prev_sup,
-    prev_x, prev_anyx, prev_rowflag, prev_a, prev_dstar, prev_dtot, status_out,
-):
-    """Simulate draw d; returns a status code (0 = ok)."""
-    n_ev = ev_kind.shape[0]
-    n_c = flow.shape[2]
-    H = horizon
-    status = 0
-    _draw_variates(d, seed, var_key, var_dist, var_par, disc_values, disc_cdf,
-                   ev_occ_var, ev_correlated, occ_chol, variates, z)
-    vals = variates
-    for v in range(vals.shape[0]):
-        if math.isnan(vals[v]):
-            return STATUS_BAD_VARIATE
-
-    # --- events (topologically sorted: a parent comes first) ---------------------------
-    for e in range(n_ev):
-        fe = vals[ev_occ_var[e]] < ev_prob[e]
-        par = ev_parent[e]
-        if par >= 0:
-            fe = fe and fired[par]
-        fired[e] = fe
-        if par >= 0:
-            start = onset_f[par] + math.floor(_var(vals, ev_lag_var[e], 0.0))
-        else:
-            start = math.floor(_var(vals, ev_onset_var[e], 0.0))
-        onset_f[e] = max(0.0, start) if (par < 0 or fired[par]) else 0.0
-        onset[e] = int(onset_f[e]) if fe else -1
-        dur[e] = _var(vals, ev_dur_var[e], np.inf)
-        s0 = min(1.0, max(0.0, _var(vals, ev_sev_var[e], 0.0)))
-        sev0[e] = s0
-        sev1[e] = min(1.0, max(0.0, _var(vals, ev_settled_var[e], -1.0)))
-        if ev_settled_var[e] < 0:
-            sev1[e] = -1.0  # no settled severity: stays at the initial one
-        settle[e] = max(0.0, _var(vals, ev_settle_var[e], 0.0))
-        leak[e] = min(1.0, max(0.0, _var(vals, ev_leak_var[e], 0.0)))
-        lead[e] = max(0.0, _var(vals, ev_lead_var[e], 0.0))
-    for j in range(sp_occ_var.shape[0]):
-        sp_on[j] = vals[sp_occ_var[j]] < sp_prob[j]
-    for q in range(cap_occ_var.shape[0]):
-        cap_on[q] = vals[cap_occ_var[q]] < cap_prob[q]
-        cap_month[q] = int(max(0.0, math.floor(_var(vals, cap_online_var[q], 0.0))))
-
-    lag_phi = _var(vals, resp_var[0], 0.0)
-    lag_spare = _var(vals, resp_var[1], 0.0)
-    usable = min(1.0, max(0.0, _var(vals, resp_var[2], 0.0)))
-    sub_max = min(1.0, max(0.0, _var(vals, resp_var[3], 0.0)))
-    lag_sub = _var(vals, resp_var[4], 0.0)
-    elasticity = _var(vals, resp_var[5], 0.0)
-    inv_el = 1.0 / elasticity if elasticity > 0.0 else 0.0
-
-    # --- per-exposure defaults -----------------------------------------------------------
-    n_x = shortage_t.shape[0]
-    for x in range(n_x):
-        shortage_t[x] = 0.0
-        peak_share[x] = 0.0
-        months_short[x] = 0
-        first_short[x] = -1
-        last_short[x] = -1
-        stock_drawn_t[x] = 0.0
-        price_peak[x] = 1.0
-        price_mean[x] = 0.0  # accumulates (price - 1) over computed months
-    if want_series:
-        for x in range(n_x):
-            for t in range(H):
-                series[x, t] = 0.0
-
-    for kk in range(scope.shape[0]):
-        k = scope[kk]
-        ns = n_stages[k]
-        if want_trace:
-            for s in range(ns):
-                for i in range(n_c):
-                    x = xidx[k, s, i]
-                    if x >= 0:
-                        for t in range(H):
-                            trace[x, t, TR_NEED] = need[k, s, i]
-                            trace[x, t, TR_DELIVERED] = need[k, s, i]
-                            trace[x, t, TR_SUBSTITUTED] = 0.0
-                            trace[x, t, TR_DRAWN] = 0.0
-                            trace[x, t, TR_SHORTAGE] = 0.0
-                            trace[x, t, TR_PRICE] = 1.0
-                for t in range(H):
-                    ps = 0.0
-                    for e in range(n_c):
-                        ps += prod[k, s, e]
-                    trace_ks[k, s, t, TK_SUPPLY] = ps
-                    trace_ks[k, s, t, TK_DELIVERED] = ps
-                    trace_ks[k, s, t, TK_EDGE_EXCESS] = 0.0
-        t0 = H
-        for e in range(n_ev):
-            if fired[e] and ev_stage[e, k] >= 0 and dur[e] > 0.0 and onset_f[e] < H:
-                t0 = min(t0, int(onset_f[e]))
-        if t0 >= H:
-            continue
-
-        # stock: dataset + stockpiles that fired + the announcement rush
-        for i in range(n_c):
-            stock_left[i] = stock[k, i]
-            max_draw[i] = maxrel[k, i]
-        for j in range(sp_occ_var.shape[0]):
-            if sp_on[j]:
-                for i in range(n_c):
-                    stock_left[i] += sp_stock[j, k, i]
-                    max_draw[i] += sp_maxrel[j, k, i]
-        for e in range(n_ev):
-            if (fired[e] and ev_kind[e] == EVENT_RESTRICTION and ev_stage[e, k] >= 0
-                    and lead[e] > 0.0):
-                for i in range(n_c):
-                    if rush_flow[e, k, i] > 0.0:
-                        stock_left[i] += lead[e] * rush_flow[e, k, i]
-                        max_draw[i] += rush_flow[e, k, i]
-
-        # per-country scratch is shared by all materials; the month loop writes only the
-        # countries taking part in k, so the others must start (and stay) at zero
-        for e in range(n_c):
-            supply[e] = 0.0
-            feed[e] = 0.0
-            feed_next[e] = 0.0
-            X[e] = 0.0
-            fac[e] = 0.0
-            closs[e] = 0.0
-            contract[e] = 0.0
-            stopped[e] = 0.0
-            dstar[e] = 0.0
-            dtot[e] = 0.0
-            rowfree[e] = True
-            for s in range(ns):
-                dstage[s, e] = 0.0
-                strand[s, e] = 0.0
-        have_month = False
-        prev_phi = -1.0
-        prev_ramp = -1.0
-        prev_online = -1
-        for s in range(ns):
-            have_alloc[s] = False
-        for t in range(t0, H):
-            # severity of every event touching k this month (-1: not active)
-            active = False
-            for e in range(n_ev):
-                sev_now[e] = -1.0
-                s = ev_stage[e, k]
-                if not (fired[e] and s >= 0 and onset_f[e] <= t and t < onset_f[e] + dur[e]):
-                    continue
-                active = True
-                s_init = sev0[e]
-                if not math.isnan(ev_qsev[e, k]):
-                    s_init = ev_qsev[e, k]
-                s_set = sev1[e] if sev1[e] >= 0.0 else s_init
-                if settle[e] <= 0.0:
-                    sev_now[e] = s_set
-                else:
-                    sev_now[e] = s_init + (s_set - s_init) * min(
-                        1.0, (t - onset_f[e]) / settle[e])
-            if not active:
-                have_month = False
-                continue
-            tau = float(t - t0)
-            phi = _ramp(lag_phi, tau)
-            ramp_spare = _ramp(lag_spare, tau)
-            sub = sub_max * _ramp(lag_sub, tau)
-            n_online = 0
-            for q in range(cap_occ_var.shape[0]):
-                if cap_on[q] and cap_mat[q] == k and cap_month[q] <= t:
-                    n_online += 1
-
-            # a month whose inputs equal the previous month's delivers the same: only
-            # stock, substitution and prices move (steady state after the ramps)
-            same = have_month and not want_trace
-            if same:
-                same = (phi == prev_phi and ramp_spare == prev_ramp
-                        and n_online == prev_online)
-            if same:
-                for e in range(n_ev):
-                    if sev_now[e] != sev_prev[e]:
-                        same = False
-                        break
-            if not same:
-                _month_stages(
-                    k, t, ns, n_ev, phi, ramp_spare, usable, ev_kind, ev_origin, ev_re_export,
-                    ev_stage, ev_targets, leak, sev_now, re_share, cap_occ_var, cap_on,
-                    cap_mat, cap_stage, cap_country, cap_add, cap_month, flow, prod, need,
-                    spare_cap, yld, has_feed, world_yld, csr_ptr, csr_col, csr_val,
-                    kc_ptr, kc_idx, want_trace, trace_ks, A, rowflag, outsh, spare, supply,
-                    feed, feed_next, X, fac, closs, contract, stopped, dstar, dtot, zeros, capd,
-                    rowfree, flows, ws_f, ws_cap, ws_v, ws_i, ws_b, dstage, strand,
-                    have_alloc, prev_sup, prev_x, prev_anyx, prev_rowflag, prev_a,
-                    prev_dstar, prev_dtot, status_out,
-                )
-                if status_out[0] != 0:
-                    status = status_out[0]
-                have_month = True
-                prev_phi = phi
-                prev_ramp = ramp_spare
-                prev_online = n_online
-                for e in range(n_ev):
-                    sev_prev[e] = sev_now[e]
-
-            # 5.-6. shortage, substitution, stock, price per reported country
-            for s in range(ns):
-                last = s == ns - 1
-                for i in kc_idx[kc_ptr[k]:kc_ptr[k + 1]]:
-                    x = xidx[k, s, i]
-                    if x < 0:
-                        continue
-                    nd = need[k, s, i]
-                    gap = nd - dstage[s, i]
-                    if gap <= SNAP * nd:
-                        gap = 0.0
-                    subd = 0.0
-                    drawn = 0.0
-                    short = gap
-                    if last and gap > 0.0:
-                        subd = sub * gap
-                        rem = gap - subd
-                        drawn = max(0.0, min(rem, stock_left[i], max_draw[i]))
-                        stock_left[i] -= drawn
-                        short = rem - drawn
-                    if not (short >= 0.0):
-                        status = STATUS_BAD_STATE
-                        short = 0.0
-                    consumed = nd - gap + drawn
-                    ratio = (consumed + strand[s, i]) / nd
-                    if inv_el == 0.0 or ratio == 1.0:
-                        price = 1.0
-                    elif ratio <= 0.0:
-                        price = price_cap
-                    else:
-                        price = min(price_cap, ratio ** (-inv_el))
-                    share = short / nd
-                    shortage_t[x] += short
-                    stock_drawn_t[x] += drawn
-                    if share > peak_share[x]:
-                        peak_share[x] = share
-                    if short > 0.01 * nd:
-                        months_short[x] += 1
-                        if first_short[x] < 0:
-                            first_short[x] = t
-                        last_short[x] = t
-                    if price > price_peak[x]:
-                        price_peak[x] = price
-                    price_mean[x] += price - 1.0
-                    if share > 0.0:
-                        hb = int(math.ceil(share * 100.0))
-                        if hb > 1 and share <= (hb - 1) / 100.0:
-                            hb -= 1
-                        hb = min(100, max(1, hb))
-                        hist[x, t, hb] += 1
-                    if want_series:
-                        series[x, t] = share
-                    if want_trace:
-                        trace[x, t, TR_DELIVERED] = nd - gap
-                        trace[x, t, TR_SUBSTITUTED] = subd
-                        trace[x, t, TR_DRAWN] = drawn
-                        trace[x, t, TR_SHORTAGE] = short
-                        trace[x, t, TR_PRICE] = price
-    for x in range(n_x):
-        price_mean[x] = 1.0 + price_mean[x] / H
-    return status
-
-
-@jit
 def run_draws(
-    w, start, n_workers, seed, horizon, price_cap,
+    w, first_draw, n_workers, seed, horizon, price_cap,
     var_key, var_dist, var_par, disc_values, disc_cdf,
     ev_kind, ev_origin, ev_prob, ev_parent, ev_occ_var, ev_onset_var, ev_lag_var,
     ev_dur_var, ev_sev_var, ev_settled_var, ev_settle_var, ev_leak_var, ev_lead_var,
@@ -573,12 +292,13 @@ def run_draws(
     cap_mat, cap_stage, cap_country, cap_add, cap_prob, cap_occ_var, cap_online_var,
     flow, prod, need, spare_cap, yld, has_feed, world_yld, stock, maxrel, n_stages,
     re_share, rush_flow, scope, xidx, csr_ptr, csr_col, csr_val, kc_ptr, kc_idx,
-    variates, fired, onset, shortage_t, peak_share, months_short, first_short, last_short,
-    stock_drawn_t, price_peak, price_mean, hist_w, want_series, series, want_trace, trace,
-    trace_ks, status,
+    variates_b, fired_b, onset_b, shortage_b, peak_b, months_b, first_b, last_b, drawn_b,
+    price_peak_b, price_mean_b, hist_w, want_series, series_b, want_trace, trace_b, trace_ks_b,
+    status_b,
 ):
-    """Worker w of n_workers: draws start + lo .. start + hi - 1 of the block, where
-    [lo, hi) is the w-th contiguous slice of n = variates.shape[0] draws, into the
+    """Worker w of n_workers: draws first_draw + lo .. first_draw + hi - 1, where
+    [lo, hi) is the w-th contiguous slice of the block's n = variates_b.shape[0] draws,
+    each simulated as in MODEL.md §2-§5 (docs/model.md), into the
     output arrays (rows lo .. hi - 1) and into its own histogram hist_w[w] (the caller
     sums them). Scratch arrays are allocated once per slice, not per draw. series /
     trace / trace_ks have a leading draw axis of length n when wanted, else 1 (unused).
@@ -586,7 +306,7 @@ def run_draws(
     Serial and nogil: the engine runs the workers on Python threads (docs/model.md,
     "Parallelism"), so results never depend on the number of workers.
     """
-    n = variates.shape[0]
+    n = variates_b.shape[0]
     n_ev = ev_kind.shape[0]
     n_s = flow.shape[1]
     n_c = flow.shape[2]
@@ -642,30 +362,278 @@ def run_draws(
     prev_dstar = np.zeros((n_s, n_c))
     prev_dtot = np.zeros((n_s, n_c))
     status_out = np.zeros(1, dtype=np.int64)
+    hist = hist_w[w]
     for j in range(lo, hi):
-        js = j if want_series else 0
-        jt = j if want_trace else 0
-        status[j] = simulate_draw(
-            start + j, seed, horizon, price_cap,
-            var_key, var_dist, var_par, disc_values, disc_cdf,
-            ev_kind, ev_origin, ev_prob, ev_parent, ev_occ_var, ev_onset_var, ev_lag_var,
-            ev_dur_var, ev_sev_var, ev_settled_var, ev_settle_var, ev_leak_var,
-            ev_lead_var, ev_qsev, ev_re_export, ev_stage, ev_targets, ev_correlated,
-            occ_chol, resp_var,
-            sp_stock, sp_maxrel, sp_occ_var, sp_prob,
-            cap_mat, cap_stage, cap_country, cap_add, cap_prob, cap_occ_var,
-            cap_online_var,
-            flow, prod, need, spare_cap, yld, has_feed, world_yld, stock, maxrel,
-            n_stages, re_share, rush_flow, scope, xidx, csr_ptr, csr_col, csr_val, kc_ptr,
-            kc_idx,
-            variates[j], fired[j], onset[j], shortage_t[j], peak_share[j],
-            months_short[j], first_short[j], last_short[j], stock_drawn_t[j],
-            price_peak[j], price_mean[j], hist_w[w], want_series, series[js],
-            want_trace, trace[jt], trace_ks[jt],
-            z, onset_f, dur, sev0, sev1, settle, leak, lead, sp_on, cap_on, cap_month,
-            A, rowflag, outsh, spare, supply, feed, feed_next, X, fac, closs, contract,
-            stopped, dstar, dtot, stock_left, max_draw, zeros, capd,
-            rowfree, flows, ws_f, ws_cap, ws_v, ws_i, ws_b, sev_now, sev_prev, dstage,
-            strand, have_alloc, prev_sup, prev_x, prev_anyx, prev_rowflag, prev_a,
-            prev_dstar, prev_dtot, status_out,
-        )
+        d = first_draw + j
+        # this draw's rows of the block outputs
+        variates = variates_b[j]
+        fired = fired_b[j]
+        onset = onset_b[j]
+        shortage_t = shortage_b[j]
+        peak_share = peak_b[j]
+        months_short = months_b[j]
+        first_short = first_b[j]
+        last_short = last_b[j]
+        stock_drawn_t = drawn_b[j]
+        price_peak = price_peak_b[j]
+        price_mean = price_mean_b[j]
+        series = series_b[j if want_series else 0]
+        trace = trace_b[j if want_trace else 0]
+        trace_ks = trace_ks_b[j if want_trace else 0]
+        H = horizon
+        status = 0
+        _draw_variates(d, seed, var_key, var_dist, var_par, disc_values, disc_cdf,
+                       ev_occ_var, ev_correlated, occ_chol, variates, z)
+        vals = variates
+        bad = False
+        for v in range(vals.shape[0]):
+            if math.isnan(vals[v]):
+                bad = True
+        if bad:
+            status_b[j] = STATUS_BAD_VARIATE
+            continue
+
+        # --- events (topologically sorted: a parent comes first) ---------------------------
+        for e in range(n_ev):
+            fe = vals[ev_occ_var[e]] < ev_prob[e]
+            par = ev_parent[e]
+            if par >= 0:
+                fe = fe and fired[par]
+            fired[e] = fe
+            if par >= 0:
+                start = onset_f[par] + math.floor(_var(vals, ev_lag_var[e], 0.0))
+            else:
+                start = math.floor(_var(vals, ev_onset_var[e], 0.0))
+            onset_f[e] = max(0.0, start) if (par < 0 or fired[par]) else 0.0
+            onset[e] = int(onset_f[e]) if fe else -1
+            dur[e] = _var(vals, ev_dur_var[e], np.inf)
+            s0 = min(1.0, max(0.0, _var(vals, ev_sev_var[e], 0.0)))
+            sev0[e] = s0
+            sev1[e] = min(1.0, max(0.0, _var(vals, ev_settled_var[e], -1.0)))
+            if ev_settled_var[e] < 0:
+                sev1[e] = -1.0  # no settled severity: stays at the initial one
+            settle[e] = max(0.0, _var(vals, ev_settle_var[e], 0.0))
+            leak[e] = min(1.0, max(0.0, _var(vals, ev_leak_var[e], 0.0)))
+            lead[e] = max(0.0, _var(vals, ev_lead_var[e], 0.0))
+        for j in range(sp_occ_var.shape[0]):
+            sp_on[j] = vals[sp_occ_var[j]] < sp_prob[j]
+        for q in range(cap_occ_var.shape[0]):
+            cap_on[q] = vals[cap_occ_var[q]] < cap_prob[q]
+            cap_month[q] = int(max(0.0, math.floor(_var(vals, cap_online_var[q], 0.0))))
+
+        lag_phi = _var(vals, resp_var[0], 0.0)
+        lag_spare = _var(vals, resp_var[1], 0.0)
+        usable = min(1.0, max(0.0, _var(vals, resp_var[2], 0.0)))
+        sub_max = min(1.0, max(0.0, _var(vals, resp_var[3], 0.0)))
+        lag_sub = _var(vals, resp_var[4], 0.0)
+        elasticity = _var(vals, resp_var[5], 0.0)
+        inv_el = 1.0 / elasticity if elasticity > 0.0 else 0.0
+
+        # --- per-exposure defaults -----------------------------------------------------------
+        n_x = shortage_t.shape[0]
+        for x in range(n_x):
+            shortage_t[x] = 0.0
+            peak_share[x] = 0.0
+            months_short[x] = 0
+            first_short[x] = -1
+            last_short[x] = -1
+            stock_drawn_t[x] = 0.0
+            price_peak[x] = 1.0
+            price_mean[x] = 0.0  # accumulates (price - 1) over computed months
+        if want_series:
+            for x in range(n_x):
+                for t in range(H):
+                    series[x, t] = 0.0
+
+        for kk in range(scope.shape[0]):
+            k = scope[kk]
+            ns = n_stages[k]
+            if want_trace:
+                for s in range(ns):
+                    for i in range(n_c):
+                        x = xidx[k, s, i]
+                        if x >= 0:
+                            for t in range(H):
+                                trace[x, t, TR_NEED] = need[k, s, i]
+                                trace[x, t, TR_DELIVERED] = need[k, s, i]
+                                trace[x, t, TR_SUBSTITUTED] = 0.0
+                                trace[x, t, TR_DRAWN] = 0.0
+                                trace[x, t, TR_SHORTAGE] = 0.0
+                                trace[x, t, TR_PRICE] = 1.0
+                    for t in range(H):
+                        ps = 0.0
+                        for e in range(n_c):
+                            ps += prod[k, s, e]
+                        trace_ks[k, s, t, TK_SUPPLY] = ps
+                        trace_ks[k, s, t, TK_DELIVERED] = ps
+                        trace_ks[k, s, t, TK_EDGE_EXCESS] = 0.0
+            t0 = H
+            for e in range(n_ev):
+                if fired[e] and ev_stage[e, k] >= 0 and dur[e] > 0.0 and onset_f[e] < H:
+                    t0 = min(t0, int(onset_f[e]))
+            if t0 >= H:
+                continue
+
+            # stock: dataset + stockpiles that fired + the announcement rush
+            for i in range(n_c):
+                stock_left[i] = stock[k, i]
+                max_draw[i] = maxrel[k, i]
+            for j in range(sp_occ_var.shape[0]):
+                if sp_on[j]:
+                    for i in range(n_c):
+                        stock_left[i] += sp_stock[j, k, i]
+                        max_draw[i] += sp_maxrel[j, k, i]
+            for e in range(n_ev):
+                if (fired[e] and ev_kind[e] == EVENT_RESTRICTION and ev_stage[e, k] >= 0
+                        and lead[e] > 0.0):
+                    for i in range(n_c):
+                        if rush_flow[e, k, i] > 0.0:
+                            stock_left[i] += lead[e] * rush_flow[e, k, i]
+                            max_draw[i] += rush_flow[e, k, i]
+
+            # per-country scratch is shared by all materials; the month loop writes only the
+            # countries taking part in k, so the others must start (and stay) at zero
+            for e in range(n_c):
+                supply[e] = 0.0
+                feed[e] = 0.0
+                feed_next[e] = 0.0
+                X[e] = 0.0
+                fac[e] = 0.0
+                closs[e] = 0.0
+                contract[e] = 0.0
+                stopped[e] = 0.0
+                dstar[e] = 0.0
+                dtot[e] = 0.0
+                rowfree[e] = True
+                for s in range(ns):
+                    dstage[s, e] = 0.0
+                    strand[s, e] = 0.0
+            have_month = False
+            prev_phi = -1.0
+            prev_ramp = -1.0
+            prev_online = -1
+            for s in range(ns):
+                have_alloc[s] = False
+            for t in range(t0, H):
+                # severity of every event touching k this month (-1: not active)
+                active = False
+                for e in range(n_ev):
+                    sev_now[e] = -1.0
+                    s = ev_stage[e, k]
+                    if not (fired[e] and s >= 0 and onset_f[e] <= t and t < onset_f[e] + dur[e]):
+                        continue
+                    active = True
+                    s_init = sev0[e]
+                    if not math.isnan(ev_qsev[e, k]):
+                        s_init = ev_qsev[e, k]
+                    s_set = sev1[e] if sev1[e] >= 0.0 else s_init
+                    if settle[e] <= 0.0:
+                        sev_now[e] = s_set
+                    else:
+                        sev_now[e] = s_init + (s_set - s_init) * min(
+                            1.0, (t - onset_f[e]) / settle[e])
+                if not active:
+                    have_month = False
+                    continue
+                tau = float(t - t0)
+                phi = _ramp(lag_phi, tau)
+                ramp_spare = _ramp(lag_spare, tau)
+                sub = sub_max * _ramp(lag_sub, tau)
+                n_online = 0
+                for q in range(cap_occ_var.shape[0]):
+                    if cap_on[q] and cap_mat[q] == k and cap_month[q] <= t:
+                        n_online += 1
+
+                # a month whose inputs equal the previous month's delivers the same: only
+                # stock, substitution and prices move (steady state after the ramps)
+                same = have_month and not want_trace
+                if same:
+                    same = (phi == prev_phi and ramp_spare == prev_ramp
+                            and n_online == prev_online)
+                if same:
+                    for e in range(n_ev):
+                        if sev_now[e] != sev_prev[e]:
+                            same = False
+                            break
+                if not same:
+                    _month_stages(
+                        k, t, ns, n_ev, phi, ramp_spare, usable, ev_kind, ev_origin, ev_re_export,
+                        ev_stage, ev_targets, leak, sev_now, re_share, cap_occ_var, cap_on,
+                        cap_mat, cap_stage, cap_country, cap_add, cap_month, flow, prod, need,
+                        spare_cap, yld, has_feed, world_yld, csr_ptr, csr_col, csr_val,
+                        kc_ptr, kc_idx, want_trace, trace_ks, A, rowflag, outsh, spare, supply,
+                        feed, feed_next, X, fac, closs, contract, stopped, dstar, dtot, zeros, capd,
+                        rowfree, flows, ws_f, ws_cap, ws_v, ws_i, ws_b, dstage, strand,
+                        have_alloc, prev_sup, prev_x, prev_anyx, prev_rowflag, prev_a,
+                        prev_dstar, prev_dtot, status_out,
+                    )
+                    if status_out[0] != 0:
+                        status = status_out[0]
+                    have_month = True
+                    prev_phi = phi
+                    prev_ramp = ramp_spare
+                    prev_online = n_online
+                    for e in range(n_ev):
+                        sev_prev[e] = sev_now[e]
+
+                # 5.-6. shortage, substitution, stock, price per reported country
+                for s in range(ns):
+                    last = s == ns - 1
+                    for i in kc_idx[kc_ptr[k]:kc_ptr[k + 1]]:
+                        x = xidx[k, s, i]
+                        if x < 0:
+                            continue
+                        nd = need[k, s, i]
+                        gap = nd - dstage[s, i]
+                        if gap <= SNAP * nd:
+                            gap = 0.0
+                        subd = 0.0
+                        drawn = 0.0
+                        short = gap
+                        if last and gap > 0.0:
+                            subd = sub * gap
+                            rem = gap - subd
+                            drawn = max(0.0, min(rem, stock_left[i], max_draw[i]))
+                            stock_left[i] -= drawn
+                            short = rem - drawn
+                        if not (short >= 0.0):
+                            status = STATUS_BAD_STATE
+                            short = 0.0
+                        consumed = nd - gap + drawn
+                        ratio = (consumed + strand[s, i]) / nd
+                        if inv_el == 0.0 or ratio == 1.0:
+                            price = 1.0
+                        elif ratio <= 0.0:
+                            price = price_cap
+                        else:
+                            price = min(price_cap, ratio ** (-inv_el))
+                        share = short / nd
+                        shortage_t[x] += short
+                        stock_drawn_t[x] += drawn
+                        if share > peak_share[x]:
+                            peak_share[x] = share
+                        if short > 0.01 * nd:
+                            months_short[x] += 1
+                            if first_short[x] < 0:
+                                first_short[x] = t
+                            last_short[x] = t
+                        if price > price_peak[x]:
+                            price_peak[x] = price
+                        price_mean[x] += price - 1.0
+                        if share > 0.0:
+                            hb = int(math.ceil(share * 100.0))
+                            if hb > 1 and share <= (hb - 1) / 100.0:
+                                hb -= 1
+                            hb = min(100, max(1, hb))
+                            hist[x, t, hb] += 1
+                        if want_series:
+                            series[x, t] = share
+                        if want_trace:
+                            trace[x, t, TR_DELIVERED] = nd - gap
+                            trace[x, t, TR_SUBSTITUTED] = subd
+                            trace[x, t, TR_DRAWN] = drawn
+                            trace[x, t, TR_SHORTAGE] = short
+                            trace[x, t, TR_PRICE] = price
+        for x in range(n_x):
+            price_mean[x] = 1.0 + price_mean[x] / H
+        status_b[j] = status
