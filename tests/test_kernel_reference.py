@@ -103,3 +103,31 @@ def test_reference_comparison_sees_disruption():
         tot["above"] += int((chunk.price_peak > 1).sum())
         tot["below"] += int((chunk.price_mean < 1).sum())
     assert tot["short"] > 0 and tot["drawn"] > 0 and tot["above"] > 0 and tot["below"] > 0
+
+
+def test_countries_outside_a_material_and_origins_without_flows():
+    """The kernel visits only the countries taking part in a material; a restriction or an
+    outage whose origin has no flows of it, and targets without need, change nothing, and
+    everything still matches the reference."""
+    from builders import make_tensor
+
+    rng = np.random.default_rng(12)
+    base = random_tensor(rng, n_k=2, n_s=2, n_c=5)
+    flow = base.flow.copy()
+    flow[0, :, 4, :] = 0.0  # country 4 takes no part in material 0
+    flow[0, :, :, 4] = 0.0
+    tensor = make_tensor(flow, capacity=np.maximum(base.capacity * (flow.sum(axis=3) > 0),
+                                                   flow.sum(axis=3)),
+                         stock=base.stock, max_release=base.max_release)
+    origin = int(np.argmax(tensor.flow[0, 0].sum(axis=1)))
+    events = [
+        Event("ghost", 4, {0: 0, 1: 1}, onset=1.0, duration=4.0, severity=0.9),
+        Event("ghost-out", 4, {0: 1}, kind="production_outage", onset=0.0, severity=0.5),
+        Event("real", origin, {0: 0}, onset=("uniform", 0, 3), severity=("uniform", 0.5, 1.0),
+              re_export=True),
+    ]
+    response = Response(reroute_lag=("uniform", 1, 6), spare_usable=0.5, spare_ramp=2.0,
+                        elasticity=0.3)
+    scenario = make_scenario(tensor, events, response=response, horizon=8)
+    chunk, _ = assert_matches(tensor, scenario, draws=8)
+    assert chunk.shortage_t.sum() > 0
