@@ -239,8 +239,8 @@ class TableDigest:
     label columns as int32 little-endian codes into the manifest's label lists, booleans
     as one byte, integers and floats little-endian in their stored width, nulls as -1
     (integers) or NaN (floats) plus a validity byte per row, every NaN with the same bit
-    pattern. The table digest hashes the row count, each column's name, type and hashes,
-    and the label lists.
+    pattern. The table digest hashes the row count, each column's name, type (``label``,
+    ``bool``, ``<i2``, ``<f4`` ...) and hashes, and the label lists.
     """
 
     def __init__(self, schema: pa.Schema, labels: dict):
@@ -290,7 +290,6 @@ class TableDigest:
             dictionary = arr.dictionary.to_pylist()
             indices = arr.indices.to_numpy(zero_copy_only=False)
         else:
-            dictionary, indices = None, None
             encoded = pc.dictionary_encode(arr)
             dictionary = encoded.dictionary.to_pylist()
             indices = encoded.indices.to_numpy(zero_copy_only=False)
@@ -308,11 +307,21 @@ class TableDigest:
         h.update(f"rows:{self.rows}\n".encode())
         for field in self.schema:
             values, valid = self._hash[field.name].hexdigest(), self._valid[field.name].hexdigest()
-            h.update(f"{field.name}:{field.type}:{values}:{valid}\n".encode())
+            h.update(f"{field.name}:{_type_name(field.type)}:{values}:{valid}\n".encode())
         for name in sorted(self.labels):
             if name in self.schema.names:
                 h.update(f"labels:{name}:{json.dumps(self.labels[name])}\n".encode())
         return h.hexdigest()
+
+
+def _type_name(kind: pa.DataType) -> str:
+    """A column type in words that no library version changes: ``label``, ``bool`` or
+    a numpy type string such as ``<f4``."""
+    if pa.types.is_dictionary(kind) or pa.types.is_string(kind):
+        return "label"
+    if pa.types.is_boolean(kind):
+        return "bool"
+    return np.dtype(kind.to_pandas_dtype()).newbyteorder("<").str
 
 
 def combine_digests(tables: dict[str, str]) -> str:
