@@ -4,8 +4,10 @@ Importing this module imports numba (slow); only kernel modules import it, so th
 ``validate``, ``data`` and ``--help`` stay instant.
 
 When ``NUMBA_CACHE_DIR`` is unset, the cache goes to a per-user folder that includes the
-package and numba versions, so a read-only install still works and a new version never
-loads stale machine code.
+package and numba versions, so a read-only install still works. Either way the machine
+code sits in a subfolder named by the fingerprint of the engine and kernel sources
+(simcore/_sourcehash.py): Numba's own check only notices edits to the file of the
+function it loads, so without it an edited helper in another module could run stale.
 """
 
 from __future__ import annotations
@@ -27,7 +29,11 @@ if not os.environ.get("NUMBA_CACHE_DIR"):
 
 import numba  # noqa: E402  (the cache folder must be set before numba reads its config)
 
-numba.config.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"]
+from simcore._sourcehash import engine_source_hash  # noqa: E402
+
+numba.config.CACHE_DIR = os.path.join(
+    os.environ["NUMBA_CACHE_DIR"], f"src-{engine_source_hash()}"
+)
 # LLVM's loop and SLP vectorisers halve the first compile of the model kernel's large,
 # branchy functions (about 2x on 2 cores) and bring no measurable speed there. Numba reads
 # these when its CPU codegen starts, i.e. at the first compile after this import.

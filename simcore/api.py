@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from simcore import __version__
+from simcore._sourcehash import engine_source_hash
 from simcore.errors import ResultError, ScenarioError
 from simcore.results import (
     FORMAT,
@@ -162,18 +163,6 @@ def versions() -> dict:
         "pyarrow": pyarrow.__version__,
         "python": platform.python_version(),
     }
-
-
-def engine_source_hash() -> str:
-    """SHA-256 (first 16 hex digits) of the engine and kernel source files: tells apart
-    two development states of the same package version."""
-    import hashlib
-
-    root = Path(__file__).parent
-    h = hashlib.sha256()
-    for path in [root / "engine.py", *sorted((root / "kernel").glob("*.py"))]:
-        h.update(path.name.encode() + b"\0" + path.read_bytes())
-    return h.hexdigest()[:16]
 
 
 def provenance(prep: Prepared, draws: int, seed: int, timeseries: bool, command: str) -> dict:

@@ -31,7 +31,6 @@ import signal
 import threading
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import distributed
 import numpy as np
@@ -66,13 +65,8 @@ def code_fingerprint() -> dict:
     import numpy
 
     from simcore import __version__
+    from simcore._sourcehash import engine_source_hash
 
-    here = Path(__file__).parent
-    sources = [here / "engine.py", here / "_numba.py", *sorted((here / "kernel").glob("*.py"))]
-    h = hashlib.sha256()
-    for path in sources:
-        h.update(path.name.encode())
-        h.update(path.read_bytes())
     try:
         numba_version = version("numba")
     except PackageNotFoundError:
@@ -81,7 +75,7 @@ def code_fingerprint() -> dict:
         "supplyshock": __version__,
         "numba": numba_version,
         "numpy": numpy.__version__,
-        "engine source": h.hexdigest()[:16],
+        "engine source": engine_source_hash(),
     }
 
 
