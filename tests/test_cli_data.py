@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -216,3 +217,44 @@ def test_build_reproduces_the_builtin_dataset(tmp_path):
     r = _run("data", "build", "--out", tmp_path / "baseline")
     assert r.exit_code == 0, r.output
     assert r.output.strip().endswith(f"hash {load_dataset().hash}")
+
+
+def test_build_with_own_tables_changes_only_what_they_say(tmp_path):
+    """`data build --tables` swaps in a user's consumption shares: Japan's share of gallium
+    use moves to the new estimate, and the built-in baseline is left alone."""
+    import csv
+
+    import simcore.databuild
+    from simcore.dataset import builtin_path, load_dataset
+
+    packaged = Path(simcore.databuild.__file__).parent / "tables"
+    tables = tmp_path / "tables"
+    tables.mkdir()
+    with open(packaged / "consumption_shares.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    fields = list(rows[0])
+    ga_jpn = [r for r in rows if r["material"] == "gallium" and r["country"] == "JPN"]
+    assert ga_jpn, "the packaged table has a Japanese gallium share to replace"
+    ga_jpn[0]["share"] = "0.05"
+    ga_jpn[0]["reasoning"] = "test: a user's own estimate"
+    with open(tables / "consumption_shares.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=fields, lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+
+    before = load_dataset(builtin_path()).hash
+    out = tmp_path / "mine"
+    result = CliRunner().invoke(main, ["data", "build", "--tables", str(tables), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    mine = load_dataset(out)
+    k = mine.material_index("gallium")
+    last = len(mine.stages[k]) - 1
+    need = mine.need[k, last]
+    share = need[mine.country_index("JPN")] / need.sum()
+    assert abs(share - 0.05) < 1e-4  # shares of world use; CSV rounding aside
+    assert mine.hash != before
+    assert load_dataset(builtin_path()).hash == before
+
+    refused = CliRunner().invoke(main, ["data", "build", "--tables", str(tables)])
+    assert refused.exit_code != 0
+    assert "--out" in refused.output

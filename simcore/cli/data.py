@@ -237,8 +237,16 @@ def _table(head: list[str], rows: list[list[str]], right: set[int], indent: str 
 @data.command()
 @click.option("--out", type=click.Path(path_type=Path),
               help="Folder to write (default: the package's built-in baseline folder).")
-def build(out):
-    """Build the baseline dataset from the raw source tables (docs/baseline.md)."""
+@click.option("--tables", type=click.Path(path_type=Path, exists=True, file_okay=False),
+              help="Folder of your own hand-written tables (e.g. consumption_shares.csv) "
+                   "replacing the packaged ones of the same name.")
+def build(out, tables):
+    """Build the baseline dataset from the raw source tables (docs/baseline.md).
+
+    With --tables, your own estimates (consumption shares, production shares,
+    bilateral anchors, countries, groups) replace the packaged tables of the same name;
+    write the result somewhere of your own with --out.
+    """
     try:
         from simcore.databuild import build_dataset
     except ImportError as exc:
@@ -248,8 +256,13 @@ def build(out):
         ) from None
     from simcore.dataset import builtin_path, load_dataset
 
+    if tables is not None and out is None:
+        raise DatasetError(
+            "data build --tables: give --out too, so that a dataset built from your own "
+            "tables does not replace the built-in baseline"
+        )
     target = out if out is not None else builtin_path()
-    build_dataset(target)
+    build_dataset(target, tables=tables)
     t = load_dataset(target)
     click.echo(f"built {target}: {len(t.materials)} materials, {len(t.countries)} countries, "
                f"{len(t.warnings)} warnings; hash {t.hash}")
