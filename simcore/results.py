@@ -1072,7 +1072,15 @@ class Result:
         if not path.is_file():
             extra = " (run with --timeseries to get it)" if name == "timeseries" else ""
             raise ResultError(f"{self.folder} has no {name}.parquet{extra}")
-        return pq.read_table(path, columns=columns)
+        try:
+            return pq.read_table(path, columns=columns)
+        except (pa.ArrowException, OSError) as exc:
+            # A truncated copy or an edited file: name it and the way back, no traceback.
+            raise ResultError(
+                f"{path}: cannot read the Parquet table ({exc}); the file is damaged or "
+                f"not from supplyshock: run the scenario again (`supplyshock verify "
+                f"{self.folder}` names every altered file)"
+            ) from None
 
     @cached_property
     def summary(self):

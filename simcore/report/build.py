@@ -503,9 +503,32 @@ def _load(result_dir, compare_dirs) -> tuple[Run, list[Run]]:
     return load_run(result_dir), [load_run(d) for d in compare_dirs]
 
 
+def _check_out(out: Path, folder: bool) -> None:
+    """Fail before the (slow) figures when ``out`` cannot be what is asked of it."""
+    if folder and out.exists() and not out.is_dir():
+        raise ResultError(f"--out {out}: exists and is not a folder; name a folder for PNGs")
+    if not folder and out.is_dir():
+        raise ResultError(
+            f"--out {out}: is a folder; name the HTML file, e.g. --out {out / 'report.html'}"
+        )
+    probe = out.absolute().parent
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ResultError(f"--out {out}: {probe} is a file, not a folder; choose another --out")
+
+
+def _unwritable(out: Path, exc: OSError) -> ResultError:
+    return ResultError(
+        f"--out {out}: cannot write there ({exc.strerror or exc}); choose a folder you can "
+        f"write to with --out"
+    )
+
+
 def write_report(result_dir, compare_dirs=(), out="report.html", options=None) -> Path:
     """Write the self-contained HTML report; returns its path."""
     opts = options or Options()
+    _check_out(Path(out), folder=False)
     base, compares = _load(result_dir, compare_dirs)
     secs = sections(base, compares, opts)
     for s in secs:
@@ -517,13 +540,19 @@ def write_report(result_dir, compare_dirs=(), out="report.html", options=None) -
         secs,
     )
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    except OSError as exc:
+        raise _unwritable(out, exc) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(page)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; a report is not
         os.replace(tmp, out)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise _unwritable(out, exc) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -533,13 +562,15 @@ def write_report(result_dir, compare_dirs=(), out="report.html", options=None) -
 def write_figures(result_dir, compare_dirs=(), out="figures", options=None) -> list[Path]:
     """Write each figure as ``<out>/<figure id>.png``; returns the paths."""
     opts = options or Options()
+    out = Path(out)
+    _check_out(out, folder=True)
     base, compares = _load(result_dir, compare_dirs)
     secs = sections(base, compares, opts)
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ResultError(f"--out {out}: exists and is not a folder; name a folder for PNGs")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    except OSError as exc:
+        raise _unwritable(out, exc) from None
     written = []
     try:
         for s in secs:
@@ -550,6 +581,8 @@ def write_figures(result_dir, compare_dirs=(), out="figures", options=None) -> l
         out.mkdir(exist_ok=True)
         for name in written:
             os.replace(tmp / name, out / name)
+    except OSError as exc:
+        raise _unwritable(out, exc) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return [out / n for n in written]

@@ -1,0 +1,116 @@
+"""The CLI as a new analyst meets it: bad output paths and damaged results folders give a
+one-paragraph message naming the path and the fix, exit status 2, no traceback, and
+nothing half-written on disk.
+
+One small run of the tiny dataset (few draws) is made once per module.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from simcore import api
+from simcore.cli import main
+from tests.conftest import copy_tiny
+
+SCENARIO = """\
+[scenario]
+name = "tiny-ux"
+horizon_months = 6
+draws = 40
+seed = 5
+dataset = "tiny"
+
+[[events]]
+id = "cn-refining"
+kind = "export_restriction"
+origin = "CHN"
+materials = ["gallium"]
+stage = "refining"
+onset_month = 0
+duration_months = 4
+severity = { dist = "uniform", min = 0.5, max = 1.0 }
+"""
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ux")
+    (root / "scenarios").mkdir()
+    copy_tiny(root / "scenarios")
+    (root / "scenarios" / "tiny-ux.toml").write_text(SCENARIO)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        api.run("scenarios/tiny-ux.toml", draws=40, progress=False, out="results/tiny-ux")
+    return root
+
+
+@pytest.fixture
+def here(study, monkeypatch, tmp_path):
+    """A fresh working folder holding a copy of the run, so tests can damage it."""
+    shutil.copytree(study / "results", tmp_path / "results")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def fails_cleanly(*args) -> str:
+    """Run the CLI expecting a user error: exit 2, a message, no traceback."""
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    assert result.exit_code == 2, f"exit {result.exit_code}: {result.output}"
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output
+    assert result.output.startswith("Error: ")
+    return result.output
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+def test_report_onto_an_existing_folder_asks_for_a_file_name(here):
+    (here / "pages").mkdir()
+    out = fails_cleanly("report", "results/tiny-ux", "-o", "pages")
+    assert "--out pages" in out and "report.html" in out
+    assert list((here / "pages").iterdir()) == []
+    assert leftovers(here) == []
+
+
+@pytest.mark.parametrize("fmt", ["html", "png"])
+def test_report_below_a_file_names_the_file(here, fmt):
+    (here / "notes").write_text("not a folder")
+    out = fails_cleanly("report", "results/tiny-ux", "--format", fmt, "-o", "notes/r")
+    assert "notes" in out and "is a file" in out
+    assert leftovers(here) == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs /proc")
+@pytest.mark.parametrize("fmt", ["html", "png"])
+def test_report_to_an_unwritable_place_says_so(here, fmt):
+    out = fails_cleanly("report", "results/tiny-ux", "--format", fmt, "-o", "/proc/ux-nowhere")
+    assert "/proc/ux-nowhere" in out and "cannot write" in out
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["summarize", "results/tiny-ux", "--by", "material"],
+        ["sensitivity", "results/tiny-ux"],
+        ["compare", "results/tiny-ux", "results/tiny-ux"],
+    ],
+)
+def test_damaged_table_names_the_file_and_the_way_back(here, command):
+    (here / "results" / "tiny-ux" / "shortage.parquet").write_bytes(b"not parquet")
+    out = fails_cleanly(*command)
+    assert "shortage.parquet" in out
+    assert "supplyshock verify" in out
+
+
+def test_damaged_summary_table_is_a_clear_error(here):
+    (here / "results" / "tiny-ux" / "summary.parquet").write_bytes(b"")
+    out = fails_cleanly("summarize", "results/tiny-ux")
+    assert "summary.parquet" in out
