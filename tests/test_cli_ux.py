@@ -114,3 +114,42 @@ def test_damaged_summary_table_is_a_clear_error(here):
     (here / "results" / "tiny-ux" / "summary.parquet").write_bytes(b"")
     out = fails_cleanly("summarize", "results/tiny-ux")
     assert "summary.parquet" in out
+
+
+def test_sensitivity_unknown_country_lists_the_countries(here):
+    out = fails_cleanly("sensitivity", "results/tiny-ux", "--country", "CHNA")
+    assert "did you mean 'CHN'" in out and "countries here:" in out
+
+
+def test_data_build_never_replaces_a_folder_of_other_files(tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("precious")
+    out = fails_cleanly("data", "build", "--out", mine)
+    assert "notes.txt" in out and "new folder" in out
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+    assert leftovers(tmp_path) == []
+
+
+def test_data_build_onto_a_file_keeps_the_file(tmp_path):
+    target = tmp_path / "f1"
+    target.write_text("mine")
+    out = fails_cleanly("data", "build", "--out", target)
+    assert "is a file" in out
+    assert target.read_text() == "mine"
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs /proc")
+def test_data_build_to_an_unwritable_place_says_so():
+    out = fails_cleanly("data", "build", "--out", "/proc/ux-nowhere")
+    assert "/proc/ux-nowhere" in out and "cannot write" in out
+
+
+def test_data_build_may_replace_an_earlier_build(tmp_path):
+    target = tmp_path / "d"
+    for _ in range(2):
+        result = CliRunner().invoke(main, ["data", "build", "--out", str(target)])
+        assert result.exit_code == 0, result.output
+    assert (target / "datapackage.json").is_file()
+    assert leftovers(tmp_path) == []

@@ -234,6 +234,24 @@ def _table(head: list[str], rows: list[list[str]], right: set[int], indent: str 
         click.echo(line(r))
 
 
+def _check_build_target(out: Path, dataset_files: set[str]) -> None:
+    """Refuse an --out that the build would clobber: it replaces the whole folder."""
+    if out.exists() and not out.is_dir():
+        raise DatasetError(
+            f"data build --out {out}: is a file, not a folder; name a new folder (or an "
+            "earlier build) for the dataset"
+        )
+    if out.is_dir():
+        foreign = sorted(p.name for p in out.iterdir() if p.name not in dataset_files)
+        if foreign:
+            shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+            raise DatasetError(
+                f"data build --out {out}: the folder holds files that are not part of a "
+                f"dataset ({shown}) and the build replaces the whole folder; name a new "
+                "folder (or an earlier build) for the dataset"
+            )
+
+
 @data.command()
 @click.option("--out", type=click.Path(path_type=Path),
               help="Folder to write (default: the package's built-in baseline folder).")
@@ -262,7 +280,15 @@ def build(out, tables):
             "tables does not replace the built-in baseline"
         )
     target = out if out is not None else builtin_path()
-    build_dataset(target, tables=tables)
+    if out is not None:
+        _check_build_target(out, {p.name for p in builtin_path().iterdir()})
+    try:
+        build_dataset(target, tables=tables)
+    except OSError as exc:
+        raise DatasetError(
+            f"data build --out {target}: cannot write there ({exc.strerror or exc}); "
+            "choose a folder you can write to with --out"
+        ) from None
     t = load_dataset(target)
     click.echo(f"built {target}: {len(t.materials)} materials, {len(t.countries)} countries, "
                f"{len(t.warnings)} warnings; hash {t.hash}")

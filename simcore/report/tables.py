@@ -37,7 +37,7 @@ def sensitivity_for_run(
         if value not in known:
             raise ResultError(
                 f"{result_dir}: no exposure with {col} {value!r}{suggest(value, known)}; "
-                f"{col}s here: {', '.join(known)}"
+                f"{'countries' if col == 'country' else col + 's'} here: {', '.join(known)}"
             )
         chosen = chosen[chosen[col] == value]
     if material is None and stage is None and country is None:
