@@ -7,6 +7,7 @@ One small run of the tiny dataset (few draws) is made once per module.
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -153,3 +154,18 @@ def test_data_build_may_replace_an_earlier_build(tmp_path):
         assert result.exit_code == 0, result.output
     assert (target / "datapackage.json").is_file()
     assert leftovers(tmp_path) == []
+
+
+def test_compare_table_hides_exposures_short_in_neither_run(here):
+    args = ["compare", "results/tiny-ux", "results/tiny-ux"]
+    full = json.loads(CliRunner().invoke(main, [*args, "--format", "json"]).output)
+    short = [r for r in full if r["base_share_mean"] > 0 or r["variant_share_mean"] > 0]
+    quiet = len(full) - len(short)
+    assert short and quiet, "the tiny run should have both kinds of exposure"
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert len(lines) == 2 + len(short) + 1  # title, header, rows, note
+    assert f"{quiet} exposures short in neither run not shown" in lines[-1]
+    for r in short:
+        assert any(line.split()[:3] == [r["material"], r["stage"], r["country"]] for line in lines)

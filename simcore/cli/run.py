@@ -353,6 +353,18 @@ def compare(base_dir, variant_dir, fmt):
     if not len(table):
         click.echo("No exposures to compare.")
         return
+    # Exposures short in no draw of either run (shares are >= 0) fill the screen with
+    # zeros and push the changes out of view; csv/json keep them.
+    quiet = (table["base_share_mean"] == 0) & (table["variant_share_mean"] == 0)
+    hidden = int(quiet.sum())
+    table = table[~quiet]
+    note = (
+        f"({hidden} exposures short in neither run not shown: --format csv or json "
+        f"lists them all)"
+    )
+    if not len(table):
+        click.echo(f"No exposure is short in either run. {note}")
+        return
     rows = [
         [
             str(r.material),
@@ -368,6 +380,8 @@ def compare(base_dir, variant_dir, fmt):
     ]
     header = ["material", "stage", "country", "base", "variant", "change [95% CI]", "P(better)"]
     click.echo(_text_table(header, rows))
+    if hidden:
+        click.echo(note)
 
 
 @click.command()
