@@ -169,3 +169,47 @@ def test_compare_table_hides_exposures_short_in_neither_run(here):
     assert f"{quiet} exposures short in neither run not shown" in lines[-1]
     for r in short:
         assert any(line.split()[:3] == [r["material"], r["stage"], r["country"]] for line in lines)
+
+
+def _validate(*args):
+    return CliRunner().invoke(main, ["validate", *[str(a) for a in args]])
+
+
+def test_validate_takes_a_folder_like_run(study, tmp_path):
+    folder = tmp_path / "sc"
+    folder.mkdir()
+    (folder / "good.toml").write_text(SCENARIO.replace('dataset = "tiny"', ""))
+    (folder / "typo.toml").write_text(
+        SCENARIO.replace('dataset = "tiny"', "").replace('"CHN"', '"CHNA"')
+    )
+    (folder / "notes.txt").write_text("not a scenario")
+    result = _validate(folder)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert "ok " in result.output and "good.toml" in result.output
+    assert "typo.toml" in result.output and "did you mean 'CHN'" in result.output
+    assert "notes.txt" not in result.output
+    assert "1 of 2 files with problems" in result.output
+
+
+def test_validate_names_an_empty_folder(tmp_path):
+    result = _validate(tmp_path)
+    assert result.exit_code == 2
+    assert f"{tmp_path}: no scenario files (*.toml) in this folder" in result.output
+
+
+def test_validate_prints_a_parent_file_note_once(tmp_path):
+    # An event that moves nothing earns a note naming the parent file; every child
+    # extending it would repeat it.
+    parent = SCENARIO.replace('dataset = "tiny"', "").replace(
+        'materials = ["gallium"]', 'materials = ["molybdenum"]'
+    )
+    (tmp_path / "base.toml").write_text(parent)
+    for n in range(3):
+        (tmp_path / f"child{n}.toml").write_text(
+            f'extends = "base.toml"\n[scenario]\nname = "child{n}"\n'
+        )
+    result = _validate("-q", *sorted(tmp_path.glob("*.toml")))
+    notes = [line for line in result.output.splitlines() if "note:" in line]
+    assert notes, result.output
+    assert len(notes) == len(set(notes))

@@ -6,6 +6,8 @@ traceback. Does not import numba (only the scenario loader and the dataset loade
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 
@@ -14,7 +16,7 @@ def register(main: click.Group) -> None:
 
 
 @click.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("files", nargs=-1, required=True, type=click.Path())
 @click.option("--dataset", "dataset", type=click.Path(file_okay=False), default=None,
               help="Check against this dataset folder instead of the one each file names.")
 @click.option("--quiet", "-q", is_flag=True, help="Print problems only.")
@@ -22,8 +24,8 @@ def register(main: click.Group) -> None:
 def validate(ctx, files, dataset, quiet):
     """Check scenario FILES: keys, values, distributions, names against the dataset.
 
-    Every problem in every file is listed at once; the exit status is 2 if any file has
-    one.
+    A folder stands for every *.toml in it, as in `supplyshock run`. Every problem in
+    every file is listed at once; the exit status is 2 if any file has one.
     """
     from simcore.errors import ScenarioError, SupplyShockError
     from simcore.scenario import load_scenario
@@ -33,8 +35,20 @@ def validate(ctx, files, dataset, quiet):
         from simcore.dataset import load_dataset
 
         tensor = load_dataset(dataset)
-    failed = 0
-    for path in files:
+    failed = empty = 0
+    paths = []
+    seen: set[str] = set()
+    for name in files:
+        if not Path(name).is_dir():
+            paths.append(name)
+            continue
+        found = sorted(str(p) for p in Path(name).glob("*.toml"))
+        if not found:
+            failed += 1
+            empty += 1
+            click.echo(f"{name}: no scenario files (*.toml) in this folder", err=True)
+        paths.extend(found)
+    for path in paths:
         try:
             sc = load_scenario(path, tensor)
         except ScenarioError as exc:
@@ -57,8 +71,12 @@ def validate(ctx, files, dataset, quiet):
                 f"against {where}"
             )
         for note in sc.warnings:
-            click.echo(f"  note: {note}", err=True)
+            # A note about a parent file comes back with each file extending it: once.
+            if note not in seen:
+                seen.add(note)
+                click.echo(f"  note: {note}", err=True)
     if failed:
-        click.echo(f"{failed} of {len(files)} file{'s' if len(files) != 1 else ''} "
+        n = len(paths) + empty
+        click.echo(f"{failed} of {n} file{'s' if n != 1 else ''} "
                    "with problems", err=True)
         ctx.exit(2)
