@@ -1126,9 +1126,22 @@ def read_manifest(folder) -> dict:
     folder = Path(folder)
     path = folder / MANIFEST
     if not folder.is_dir():
-        raise ResultError(f"{folder}: no such results folder")
+        raise ResultError(
+            f"{folder}: no such results folder; check the path (`supplyshock run` writes "
+            f"<--out>/<scenario name>/, by default results/<scenario name>/)"
+        )
     if not path.is_file():
-        raise ResultError(f"{folder} is not a supplyshock results folder: it has no {MANIFEST}")
+        # Often the --out folder itself, one level above the results of each scenario.
+        runs = sorted(p.name for p in folder.iterdir() if (p / MANIFEST).is_file())
+        hint = (
+            f"; it holds the results of {', '.join(runs[:6])}{', ...' if len(runs) > 6 else ''}"
+            f": name one, e.g. {folder / runs[0]}"
+            if runs
+            else ""
+        )
+        raise ResultError(
+            f"{folder} is not a supplyshock results folder: it has no {MANIFEST}{hint}"
+        )
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:

@@ -213,3 +213,15 @@ def test_validate_prints_a_parent_file_note_once(tmp_path):
     notes = [line for line in result.output.splitlines() if "note:" in line]
     assert notes, result.output
     assert len(notes) == len(set(notes))
+
+
+@pytest.mark.parametrize("command", ["summarize", "sensitivity", "report"])
+def test_the_out_folder_itself_points_to_the_runs_in_it(here, command):
+    out = fails_cleanly(command, "results")
+    assert "it has no run.json" in out
+    assert "tiny-ux" in out and "name one, e.g. results/tiny-ux" in out
+
+
+def test_a_missing_results_folder_says_where_runs_go(here):
+    out = fails_cleanly("summarize", "nowhere")
+    assert "nowhere: no such results folder" in out and "results/<scenario name>" in out
