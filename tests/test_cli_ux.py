@@ -225,3 +225,25 @@ def test_the_out_folder_itself_points_to_the_runs_in_it(here, command):
 def test_a_missing_results_folder_says_where_runs_go(here):
     out = fails_cleanly("summarize", "nowhere")
     assert "nowhere: no such results folder" in out and "results/<scenario name>" in out
+
+
+@pytest.mark.parametrize(
+    "args, option",
+    [
+        (["--draws", "0"], "--draws"),
+        (["--draws", "-5"], "--draws"),
+        (["--seed", "-1"], "--seed"),
+        (["--seed", str(2**63)], "--seed"),
+        (["--threads", "0"], "--threads"),
+        (["--chunk-size", "0"], "--chunk-size"),
+    ],
+)
+def test_out_of_range_run_options_name_the_option(study, tmp_path, args, option):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        main, ["run", str(study / "scenarios" / "tiny-ux.toml"), "-o", str(out), "-q", *args]
+    )
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert f"Invalid value for '{option}'" in result.output and "range" in result.output
+    assert not out.exists()

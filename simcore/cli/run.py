@@ -96,9 +96,19 @@ def worst_table(summary, draws: int, n: int = _WORST) -> str:
 @click.command()
 @click.argument("scenarios", nargs=-1, required=True, type=click.Path())
 @click.option(
-    "--draws", "-n", type=int, default=None, help="Number of draws (default: the scenario's)."
+    "--draws",
+    "-n",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Number of draws (default: the scenario's).",
 )
-@click.option("--seed", "-s", type=int, default=None, help="Random seed (default: the scenario's).")
+@click.option(
+    "--seed",
+    "-s",
+    type=click.IntRange(0, 2**63 - 1),
+    default=None,
+    help="Random seed (default: the scenario's).",
+)
 @click.option(
     "--out",
     "-o",
@@ -110,13 +120,13 @@ def worst_table(summary, draws: int, n: int = _WORST) -> str:
 @click.option(
     "--threads",
     "-t",
-    type=int,
+    type=click.IntRange(min=1),
     default=None,
     help="Threads for the engine (default: all cores). Results do not depend on it.",
 )
 @click.option(
     "--chunk-size",
-    type=int,
+    type=click.IntRange(min=1),
     default=2048,
     show_default=True,
     help="Draws per chunk: bounds memory. Results do not depend on it.",
@@ -386,7 +396,9 @@ def compare(base_dir, variant_dir, fmt):
 
 @click.command()
 @click.argument("result_dirs", nargs=-1, required=True, type=click.Path())
-@click.option("--threads", "-t", type=int, default=None, help="Threads for the re-runs.")
+@click.option(
+    "--threads", "-t", type=click.IntRange(min=1), default=None, help="Threads for the re-runs."
+)
 def verify(result_dirs, threads):
     """Re-run each results folder from its manifest and check the digests.
 
