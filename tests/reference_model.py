@@ -392,7 +392,6 @@ def simulate_reference(tensor, compiled, variates, timeseries=False):
                             if out["first_short"][d, x] < 0:
                                 out["first_short"][d, x] = t
                             out["last_short"][d, x] = t
-                        out["price_peak"][d, x] = max(out["price_peak"][d, x], price)
                         out["series"][d, x, t] = share
                         out["trace"][d, x, t] = (need, need - gap, substituted, drawn, short,
                                                  price)
@@ -401,6 +400,9 @@ def simulate_reference(tensor, compiled, variates, timeseries=False):
     for x, (k, s, i) in enumerate(expos):
         untouched = out["trace"][:, x, :, 0] == 0
         out["trace"][:, x][untouched] = (N[k, s, i], N[k, s, i], 0, 0, 0, 1)
+    # the peak price index is the largest monthly one, below 1 for an origin whose supply
+    # is stranded in every month of the horizon
+    out["price_peak"] = out["trace"][:, :, :, 5].max(axis=2)
     share = out["series"]
     bins = np.where(share > 0, np.ceil(share * 100 - 1e-9), 0).astype(int)
     bins = np.clip(bins, 0, 100)

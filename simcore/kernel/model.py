@@ -508,6 +508,14 @@ def run_draws(
                 for s in range(ns):
                     dstage[s, e] = 0.0
                     strand[s, e] = 0.0
+            # the peak is a maximum over all H months: start below any price, and let the
+            # months that are not computed (price index 1) count once the loop is done
+            for s in range(ns):
+                for i in kc_idx[kc_ptr[k]:kc_ptr[k + 1]]:
+                    x = xidx[k, s, i]
+                    if x >= 0:
+                        price_peak[x] = 0.0
+            n_computed = 0
             have_month = False
             prev_phi = -1.0
             prev_ramp = -1.0
@@ -535,6 +543,7 @@ def run_draws(
                 if not active:
                     have_month = False
                     continue
+                n_computed += 1
                 tau = float(t - t0)
                 phi = _ramp(lag_phi, tau)
                 ramp_spare = _ramp(lag_spare, tau)
@@ -634,6 +643,12 @@ def run_draws(
                             trace[x, t, TR_DRAWN] = drawn
                             trace[x, t, TR_SHORTAGE] = short
                             trace[x, t, TR_PRICE] = price
+            if n_computed < H:
+                for s in range(ns):
+                    for i in kc_idx[kc_ptr[k]:kc_ptr[k + 1]]:
+                        x = xidx[k, s, i]
+                        if x >= 0 and price_peak[x] < 1.0:
+                            price_peak[x] = 1.0
         for x in range(n_x):
             price_mean[x] = 1.0 + price_mean[x] / H
         status_b[j] = status
