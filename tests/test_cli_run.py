@@ -385,9 +385,9 @@ def _nothing_written(study):
     "args, message",
     [
         (["scenarios/absent.toml"], "no such scenario file"),
-        (["scenarios/tiny-cn.toml", "--draws", "0"], "draws must be a positive"),
-        (["scenarios/tiny-cn.toml", "--seed", "-1"], "seed must be"),
-        (["scenarios/tiny-cn.toml", "--chunk-size", "0"], "chunk size must be"),
+        (["scenarios/tiny-cn.toml", "--draws", "0"], "Invalid value for '--draws'"),
+        (["scenarios/tiny-cn.toml", "--seed", "-1"], "Invalid value for '--seed'"),
+        (["scenarios/tiny-cn.toml", "--chunk-size", "0"], "Invalid value for '--chunk-size'"),
     ],
 )
 def test_bad_options(study, args, message):

@@ -247,3 +247,18 @@ def test_out_of_range_run_options_name_the_option(study, tmp_path, args, option)
     assert isinstance(result.exception, SystemExit)
     assert f"Invalid value for '{option}'" in result.output and "range" in result.output
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"draws": 0}, "draws must be a positive"),
+        ({"seed": -1}, "seed must be"),
+        ({"chunk_size": 0}, "chunk size must be"),
+    ],
+)
+def test_the_library_still_checks_what_the_cli_parser_now_catches(study, kwargs, message):
+    from simcore.errors import ResultError
+
+    with pytest.raises(ResultError, match=message):
+        api.run(str(study / "scenarios" / "tiny-ux.toml"), progress=False, **kwargs)
