@@ -48,7 +48,8 @@ def make_executor(name: str, scheduler=None, workers=None, threads_per_worker=No
         ]
         if given:
             raise ExecutorError(
-                f"{', '.join(given)} only apply to the Dask executor; add `--executor dask`"
+                f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} only to the "
+                "Dask executor; add `--executor dask`"
             )
         return contextlib.nullcontext(None)
     if name == "dask":

@@ -281,7 +281,7 @@ def test_cli_on_a_running_cluster(study, cluster):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--workers", 2], "only apply to the Dask executor"),
+        (["--workers", 2], "--workers applies only to the Dask executor"),
         (["--executor", "dask", "--workers", 0], "--workers must be a positive whole number"),
         (
             ["--executor", "dask", "--workers", 2, "--scheduler", "tcp://127.0.0.1:8786"],
