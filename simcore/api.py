@@ -231,7 +231,7 @@ def execute(
     command: str | None = None,
 ) -> Result:
     """Run a prepared scenario; see :func:`run`."""
-    from simcore.engine import exposures
+    from simcore.engine import exposures, zones
 
     c = prep.compiled
     draws = c.draws if draws is None else draws
@@ -239,7 +239,8 @@ def execute(
     check_numbers(draws, seed, threads, chunk_size)
     if command is None:
         command = f"simcore.run({portable_path(prep.path)!r}, draws={draws}, seed={seed})"
-    layout = Layout.from_exposures(prep.tensor, c, exposures(prep.tensor, c))
+    layout = Layout.from_exposures(prep.tensor, c, exposures(prep.tensor, c),
+                                   zones(prep.tensor, c))
     meta = provenance(prep, draws, seed, timeseries, command)
     executor = local_executor if executor is None else executor
     chunks = executor(

@@ -60,7 +60,8 @@ class CompiledScenario:
     ``event/<id>/occurs`` (the occurrence uniform), ``event/<id>/onset``,
     ``event/<id>/duration``, ``event/<id>/severity``, ``event/<id>/settled_severity``,
     ``event/<id>/settle_months``, ``event/<id>/leakage``, ``event/<id>/lag`` (after a
-    parent), ``event/<id>/lead`` (announcement lead), ``response/<field>``,
+    parent), ``event/<id>/lead`` (announcement lead), ``response/<field>`` (a value given by the
+    scenario) or ``response/<field>/quantile`` (a market parameter from the dataset table),
     ``intervention/<id>/occurs``, ``intervention/<id>/online_month``.
     A constant is still a variate (``dist = const``) so the drivers table is complete.
     """
@@ -107,13 +108,15 @@ class CompiledScenario:
     occ_chol: np.ndarray  # float64[E, E]
 
     # --- market response (variate indices) -------------------------------------------
-    reroute_lag_var: int  # rerouting lag L_phi [months]
-    spare_ramp_var: int  # spare-capacity ramp [months]
-    spare_usable_var: int  # usable share of spare capacity [0, 1]
-    substitution_max_var: int  # max share of the gap designed out [0, 1]
+    spare_usable_var: int  # usable share of idle capacity [0, 1]
+    substitution_max_var: int  # share of the demand given up that is substitution [0, 1]
     substitution_months_var: int  # months to reach it
-    elasticity_var: int  # short-run price elasticity of demand (> 0)
-    price_cap: float  # maximum price index (e.g. 10.0)
+    # market parameters (simcore.kernel.structs.MARKET_PARAMS order): the variate of each;
+    # mkt_given[p] True: its value applies to every material; False: the variate is a
+    # quantile u in (0, 1) of each material's (low, mode, high) in the dataset's market
+    # table (triangular), so one uniform moves every material alike (common random numbers)
+    mkt_var: np.ndarray  # int32[P]
+    mkt_given: np.ndarray  # bool[P]
 
     # --- interventions ----------------------------------------------------------------
     intervention_id: tuple[str, ...]  # [J + Q], stockpiles first, then capacity
@@ -122,6 +125,7 @@ class CompiledScenario:
     sp_max_release: np.ndarray  # float64[J, K, C] max release [t/month]
     sp_occurs_var: np.ndarray  # int32[J] occurrence uniform (probability below)
     sp_probability: np.ndarray  # float64[J]
+    sp_reserved: np.ndarray  # bool[J] serves only its holders (else sells into their zone)
     # capacity additions [Q]
     cap_material: np.ndarray  # int32[Q]
     cap_stage: np.ndarray  # int32[Q]
@@ -135,6 +139,9 @@ class CompiledScenario:
     # Materials the scenario touches (any event or intervention): only these are
     # simulated and reported; the others have zero shortage by construction.
     material_scope: np.ndarray  # bool[K]
+    # --- state stocks ---------------------------------------------------------------
+    dataset_stocks_reserved: bool = False  # the dataset's state stocks serve only holders
+    release_price: float = 1.1  # zone price at which a state stock sells its full rate
     extra: dict = field(default_factory=dict)  # free-form provenance (paths, description)
 
     @property

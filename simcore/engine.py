@@ -6,7 +6,7 @@ number of draws, and yields one ``ChunkResult`` per block in draw order (contrac
 docs/architecture.md). This is the boundary of the kernel: yearly quantities become
 monthly here ([t/year] / 12 = [t/month]), every array gets its canonical dtype, and
 quantities the kernel would otherwise recompute per draw (quota severities, re-export
-shares, yields, announcement-rush flows) are computed once.
+shares, yields, the price zones and the baseline flows into them) are computed once.
 
 Importing this module does not import numba; the first call to ``simulate`` does.
 """
@@ -26,8 +26,8 @@ from simcore.tensor import SupplyTensor
 MONTHS_PER_YEAR = 12.0
 
 _STATUS_MEANING = {
-    1: "market allocation found no cut bounding an infeasible level (numerical)",
-    2: "market allocation froze nobody below full delivery (numerical)",
+    1: "zone market found no cut bounding an infeasible level (numerical)",
+    2: "zone market froze nobody at a level (numerical)",
     10: "a sampled variate is NaN (check the distribution parameters)",
     11: "a negative or NaN shortage appeared in the month loop",
 }
@@ -47,6 +47,30 @@ class Exposures:
 
 
 @dataclass(frozen=True)
+class Zones:
+    """The price zones of every simulated (material, stage), fixed per scenario
+    (docs/model.md, "Zones"). Zone g (global id) is zone ``index[g]`` of
+    (``material[g]``, ``stage[g]``); ``members[g]`` are its country indices, ``name[g]``
+    a label unique within its (material, stage), ``need[g]`` its baseline need
+    [t/month]. Only zones with buyers (need > 0) have a price to report."""
+
+    material: np.ndarray  # int32[G]
+    stage: np.ndarray  # int32[G]
+    index: np.ndarray  # int32[G]
+    members: tuple  # [G] tuples of country indices
+    name: tuple  # [G] str
+    need: np.ndarray  # float64[G] [t/month]
+
+    def __len__(self) -> int:
+        return int(self.material.shape[0])
+
+    @property
+    def reported(self) -> np.ndarray:
+        """bool[G]: zones with buyers."""
+        return self.need > 0
+
+
+@dataclass(frozen=True)
 class ChunkResult:
     """Per-draw results of draws [start, stop) (docs/architecture.md)."""
 
@@ -57,14 +81,25 @@ class ChunkResult:
     months_short: np.ndarray  # int16[n, X]
     first_short: np.ndarray  # int16[n, X]
     last_short: np.ndarray  # int16[n, X]
-    stock_drawn_t: np.ndarray  # float64[n, X] [t]
-    price_peak: np.ndarray  # float64[n, X]
+    stock_drawn_t: np.ndarray  # float64[n, X] state stock the holder used [t]
+    price_peak: np.ndarray  # float64[n, X] peak of the exposure's zone price
     price_mean: np.ndarray  # float64[n, X]
+    bought_t: np.ndarray  # float64[n, X] [t]
+    restocked_t: np.ndarray  # float64[n, X] [t]
+    commercial_drawn_t: np.ndarray  # float64[n, X] [t]
+    substituted_t: np.ndarray  # float64[n, X] [t]
+    demand_given_up_t: np.ndarray  # float64[n, X] [t]
+    rationed_t: np.ndarray  # float64[n, X] [t]
+    zone_price_peak: np.ndarray  # float64[n, G]
+    zone_price_mean: np.ndarray  # float64[n, G]
+    zone_choke_months: np.ndarray  # int16[n, G] months rationed at the choke price
     variates: np.ndarray  # float64[n, V]
     fired: np.ndarray  # bool[n, E]
     onset: np.ndarray  # int32[n, E]
     hist: np.ndarray  # int64[X, H, 101]
+    zone_hist: np.ndarray  # int64[G, H, NPB] monthly zone-price histogram
     series: np.ndarray | None  # float32[n, X, H]
+    zone_series: np.ndarray | None  # float32[n, G, H] monthly zone price
 
 
 def exposures(tensor: SupplyTensor, compiled: CompiledScenario) -> Exposures:
@@ -123,8 +158,183 @@ def _check_shapes(tensor: SupplyTensor, compiled: CompiledScenario) -> None:
         raise ScenarioError(f"scenario {compiled.name!r}: horizon {compiled.horizon} < 1 month")
 
 
-def prepare(tensor: SupplyTensor, compiled: CompiledScenario) -> dict:
-    """The kernel's inputs as canonical C-contiguous arrays, monthly units."""
+def zones(tensor: SupplyTensor, compiled: CompiledScenario) -> Zones:
+    """The price zones of every simulated (material, stage) (docs/model.md, "Zones").
+
+    For material k at stage s, every country taking part in k gets a *signature*: for
+    each export restriction that caps routes at stage s, whether it is the origin ('O'),
+    a target ('T') or neither ('-'); for each restriction whose re-export reach caps
+    third countries' stage-s exports, whether it is a target ('T'), a target that
+    re-exports the origin's feed (its own zone: it cannot resell into the targets'
+    market beyond what the rule lets through) or neither. Countries with equal
+    signatures form a zone; zones are ordered by their first member.
+    """
+    return _zone_structure(tensor, compiled)[0]
+
+
+def _taking_part(tensor: SupplyTensor, compiled: CompiledScenario) -> np.ndarray:
+    """bool[K, C]: countries with flows or capacity in a material, or a capacity
+    intervention there."""
+    prod = tensor.flow.sum(axis=3)
+    need = tensor.flow.sum(axis=2)
+    part = (prod > 0).any(axis=1) | (need > 0).any(axis=1) | (tensor.capacity > 0).any(axis=1)
+    for q in range(len(compiled.cap_material)):
+        part[int(compiled.cap_material[q]), int(compiled.cap_country[q])] = True
+    return part
+
+
+def _re_share(tensor: SupplyTensor, compiled: CompiledScenario) -> np.ndarray:
+    """float64[E, K, C]: share of a third country's stage-s feed that comes from the
+    origin of a re-export restriction at stage s (0 where it does not apply)."""
+    n_k, _, n_c = tensor.shape
+    need = tensor.flow.sum(axis=2)
+    out = np.zeros((compiled.n_events, n_k, n_c))
+    for e in range(compiled.n_events):
+        if not compiled.ev_re_export[e] or compiled.ev_kind[e] != EVENT_RESTRICTION:
+            continue
+        o = int(compiled.ev_origin[e])
+        for k in range(n_k):
+            s = int(compiled.ev_stage[e, k])
+            if s < 0 or s + 1 >= tensor.n_stages[k]:
+                continue
+            safe = np.where(need[k, s] > 0, need[k, s], 1.0)
+            share = np.where(need[k, s] > 0, tensor.flow[k, s, o] / safe, 0.0)
+            share[o] = 0.0
+            out[e, k] = share
+    return out
+
+
+def _zone_structure(tensor: SupplyTensor, compiled: CompiledScenario):
+    n_k, n_s, n_c = tensor.shape
+    part = _taking_part(tensor, compiled)
+    re_share = _re_share(tensor, compiled)
+    scope = np.flatnonzero(np.asarray(compiled.material_scope, dtype=bool))
+    n_e = compiled.n_events
+    restriction = np.asarray(compiled.ev_kind) == EVENT_RESTRICTION
+    per_ks = {}
+    for k in scope:
+        for s in range(int(tensor.n_stages[k])):
+            members = np.flatnonzero(part[k])
+            direct = [e for e in range(n_e) if restriction[e] and compiled.ev_stage[e, k] == s]
+            reach = [e for e in range(n_e) if restriction[e] and compiled.ev_re_export[e]
+                     and compiled.ev_stage[e, k] == s - 1 and s >= 1]
+            sig = {}
+            for i in members:
+                key = []
+                for e in direct:
+                    o = int(compiled.ev_origin[e])
+                    key.append("O" if i == o else ("T" if compiled.ev_targets[e, i] else "-"))
+                for e in reach:
+                    if compiled.ev_targets[e, i] and i != compiled.ev_origin[e]:
+                        key.append(f"R{i}" if re_share[e, k, i] > 0 else "T")
+                    else:
+                        key.append("-")
+                sig.setdefault(tuple(key), []).append(int(i))
+            groups = sorted(sig.items(), key=lambda kv: kv[1][0])
+            per_ks[(k, s)] = (direct, reach, groups)
+    n_z = max([len(v[2]) for v in per_ks.values()] or [1])
+    zone_of = np.full((n_k, n_s, n_c), -1, dtype=np.int64)
+    n_zone = np.zeros((n_k, n_s), dtype=np.int64)
+    zone_need = np.zeros((n_k, n_s, n_z))
+    zone_tgt = np.zeros((n_k, n_s, n_z, max(1, n_e)), dtype=np.bool_)
+    zone_rtgt = np.zeros((n_k, n_s, n_z, max(1, n_e)), dtype=np.bool_)
+    is_origin = np.zeros((n_k, n_s, n_c), dtype=np.bool_)
+    bz = np.zeros((n_k, n_s, n_c, n_z))
+    zg = np.full((n_k, n_s, n_z), -1, dtype=np.int64)
+    flow_m = tensor.flow / MONTHS_PER_YEAR
+    need_m = flow_m.sum(axis=2)
+    g_mat, g_stage, g_index, g_members, g_names, g_need = [], [], [], [], [], []
+    for (k, s), (direct, reach, groups) in per_ks.items():
+        n_zone[k, s] = len(groups)
+        names = _zone_names(tensor, compiled, [m for _, m in groups])
+        for z, (key, mem) in enumerate(groups):
+            zone_of[k, s, mem] = z
+            zone_need[k, s, z] = need_m[k, s, mem].sum()
+            bz[k, s, :, z] = flow_m[k, s][:, mem].sum(axis=1)
+            for slot, e in enumerate(direct):
+                if key[slot] == "T":
+                    zone_tgt[k, s, z, e] = True
+            for slot, e in enumerate(reach):
+                if key[len(direct) + slot] != "-":
+                    zone_rtgt[k, s, z, e] = True
+            zg[k, s, z] = len(g_mat)
+            g_mat.append(k)
+            g_stage.append(s)
+            g_index.append(z)
+            g_members.append(tuple(mem))
+            g_names.append(names[z])
+            g_need.append(zone_need[k, s, z])
+        for e in direct:
+            is_origin[k, s, int(compiled.ev_origin[e])] = True
+    info = Zones(
+        material=np.array(g_mat, dtype=np.int32), stage=np.array(g_stage, dtype=np.int32),
+        index=np.array(g_index, dtype=np.int32), members=tuple(g_members),
+        name=tuple(g_names), need=np.array(g_need, dtype=np.float64),
+    )
+    arrays = dict(zone_of=zone_of, n_zone=n_zone, zone_need=zone_need, zone_tgt=zone_tgt,
+                  zone_rtgt=zone_rtgt, is_origin=is_origin, bz=bz, zg=zg, n_zg=len(g_mat))
+    return info, arrays, re_share, part
+
+
+def _zone_names(tensor, compiled, groups) -> list[str]:
+    """Readable, unique names of the zones of one (material, stage): 'world' for a single
+    zone, a single country by its code, everyone but one country 'ex-<code>', a zone
+    equal to a group by the group's name, the largest other zone 'rest', and any other by
+    its members joined with '+'."""
+    group_sets = {}
+    for name, codes in tensor.groups.items():
+        idx = frozenset(tensor.countries.index(c) for c in codes if c in tensor.countries)
+        group_sets.setdefault(idx, name)
+    for name, idx in compiled.extra.get("group_members", {}).items():
+        group_sets.setdefault(frozenset(idx), name)
+    multi = [z for z, m in enumerate(groups) if len(m) > 1
+             and frozenset(m) not in group_sets]
+    rest = max(multi, key=lambda z: len(groups[z])) if multi else -1
+    single = [m[0] for m in groups if len(m) == 1]
+    names = []
+    for z, mem in enumerate(groups):
+        if len(groups) == 1:
+            name = "world"
+        elif len(mem) == 1:
+            name = tensor.countries[mem[0]]
+        elif len(groups) == 2 and len(single) == 1:
+            name = f"ex-{tensor.countries[single[0]]}"  # everyone but one country
+        elif frozenset(mem) in group_sets:
+            name = group_sets[frozenset(mem)]
+        elif z == rest:
+            name = "rest"
+        else:
+            name = "+".join(tensor.countries[i] for i in mem)
+        names.append(name)
+    seen = {}
+    for z, name in enumerate(names):
+        if name in seen:
+            names[z] = f"{name}#{z}"
+        seen[name] = z
+    return names
+
+
+@dataclass(frozen=True, eq=False)
+class Model:
+    """What the kernel runs: the tensor and the scenario as named structures
+    (simcore/kernel/structs.py), with the zones and the number of exposures. Pickles,
+    so that an executor can ship it to other processes."""
+
+    tn: tuple  # simcore.kernel.structs.Tensor
+    sc: tuple  # simcore.kernel.structs.Scen
+    zones: Zones
+    n_exposures: int
+
+    @property
+    def horizon(self) -> int:
+        return int(self.sc.horizon)
+
+
+def prepare(tensor: SupplyTensor, compiled: CompiledScenario) -> Model:
+    """The kernel's inputs as named structures of canonical C-contiguous arrays, in
+    monthly units."""
+    from simcore.kernel.structs import Scen, Tensor
+
     _check_shapes(tensor, compiled)
     f64 = np.float64
     i64 = np.int64
@@ -154,11 +364,6 @@ def prepare(tensor: SupplyTensor, compiled: CompiledScenario) -> dict:
             has_feed[k, s] = feed_need > 0
             safe = np.where(feed_need > 0, feed_need, 1.0)
             yld[k, s] = np.where(feed_need > 0, prod[k, s] / safe, world_yld[k, s])
-    # tonnes of stage s -> tonnes of the last stage (announcement rush stocks)
-    to_last = np.ones((n_k, n_s))
-    for k in range(n_k):
-        for s in range(int(n_stages[k]) - 2, -1, -1):
-            to_last[k, s] = to_last[k, s + 1] * world_yld[k, s + 1]
 
     e_n = compiled.n_events
     ev_stage = arr(compiled.ev_stage, i64)
@@ -166,75 +371,38 @@ def prepare(tensor: SupplyTensor, compiled: CompiledScenario) -> dict:
     ev_origin = arr(compiled.ev_origin, i64)
     ev_kind = arr(compiled.ev_kind, i64)
     ev_quota = arr(compiled.ev_quota, f64)
-    ev_re_export = arr(compiled.ev_re_export, np.bool_)
-    ev_lead_var = arr(compiled.ev_lead_var, i64)
     ev_qsev = np.full((e_n, n_k), np.nan)
-    re_share = np.zeros((e_n, n_k, n_c))
-    rush_flow = np.zeros((e_n, n_k, n_c))
     for e in range(e_n):
         o = int(ev_origin[e])
         targets = ev_targets[e].copy()
         targets[o] = False
         for k in range(n_k):
             s = int(ev_stage[e, k])
-            if s < 0 or ev_kind[e] != EVENT_RESTRICTION:
+            if s < 0 or ev_kind[e] != EVENT_RESTRICTION or np.isnan(ev_quota[e]):
                 continue
-            if not np.isnan(ev_quota[e]):
-                exports = flow[k, s, o, targets].sum()
-                quota_m = ev_quota[e] / MONTHS_PER_YEAR
-                ev_qsev[e, k] = min(1.0, max(0.0, 1.0 - quota_m / exports)) if exports > 0 else 0.0
-            if ev_re_export[e] and s + 1 < n_stages[k]:
-                feed_need = need[k, s]
-                safe = np.where(feed_need > 0, feed_need, 1.0)
-                share = np.where(feed_need > 0, flow[k, s, o] / safe, 0.0)
-                share[o] = 0.0
-                re_share[e, k] = share
-            if ev_lead_var[e] >= 0:
-                rush_flow[e, k, targets] = flow[k, s, o, targets] * to_last[k, s]
+            exports = flow[k, s, o, targets].sum()
+            quota_m = ev_quota[e] / MONTHS_PER_YEAR
+            ev_qsev[e, k] = min(1.0, max(0.0, 1.0 - quota_m / exports)) if exports > 0 else 0.0
 
-    resp_var = arr(
-        [
-            compiled.reroute_lag_var,
-            compiled.spare_ramp_var,
-            compiled.spare_usable_var,
-            compiled.substitution_max_var,
-            compiled.substitution_months_var,
-            compiled.elasticity_var,
-        ],
-        i64,
-    )
-    # baseline flows row by row (compressed sparse rows): csr_ptr[k, s, e] .. [k, s, e + 1]
-    # index the importers e ships to, in csr_col / csr_val
-    nz = flow > 0
-    csr_ptr = np.zeros((n_k, n_s, n_c + 1), dtype=i64)
-    counts = nz.sum(axis=3).reshape(-1)
-    starts = np.concatenate([[0], np.cumsum(counts)])
-    csr_ptr[:, :, :n_c] = starts[:-1].reshape(n_k, n_s, n_c)
-    csr_ptr[:, :, n_c] = starts[1:].reshape(n_k, n_s, n_c)[:, :, -1]
-    csr_col = np.nonzero(nz)[3].astype(i64)
-    csr_val = flow[nz]
-    # countries taking part in each material: flows, capacity, or capacity interventions
-    part = (prod > 0).any(axis=1) | (need > 0).any(axis=1) | (cap > 0).any(axis=1)
-    for q in range(len(compiled.cap_material)):
-        part[int(compiled.cap_material[q]), int(compiled.cap_country[q])] = True
+    info, za, re_share, part = _zone_structure(tensor, compiled)
     kc_ptr = np.concatenate([[0], np.cumsum(part.sum(axis=1))]).astype(i64)
     kc_idx = np.nonzero(part)[1].astype(i64)
-    return dict(
-        kc_ptr=kc_ptr,
-        kc_idx=kc_idx,
-        csr_ptr=csr_ptr,
-        csr_col=csr_col,
-        csr_val=np.ascontiguousarray(csr_val),
+    xidx = _exposure_index(tensor, compiled)
+    tn = Tensor(
+        prod=arr(prod, f64), need=arr(need, f64), spare_cap=arr(spare_cap, f64),
+        yld=yld, has_feed=has_feed, world_yld=world_yld, n_stages=n_stages,
+        kc_ptr=kc_ptr, kc_idx=kc_idx, stock=arr(tensor.stock, f64),
+        maxrel=arr(tensor.max_release, f64), market=arr(tensor.market_table, f64),
+    )
+    n_j = len(compiled.sp_probability)
+    sc = Scen(
         horizon=int(compiled.horizon),
-        price_cap=float(compiled.price_cap),
         var_key=arr(compiled.var_key, np.uint64),
         var_dist=arr(compiled.var_dist, i64),
         var_par=arr(np.reshape(compiled.var_par, (compiled.n_variates, 4)), f64),
         disc_values=arr(compiled.disc_values, f64).reshape(-1),
         disc_cdf=arr(compiled.disc_cdf, f64).reshape(-1),
-        ev_kind=ev_kind,
-        ev_origin=ev_origin,
-        ev_prob=arr(compiled.ev_probability, f64),
+        ev_kind=ev_kind, ev_origin=ev_origin, ev_prob=arr(compiled.ev_probability, f64),
         ev_parent=arr(compiled.ev_parent, i64),
         ev_occ_var=arr(compiled.ev_occurs_var, i64),
         ev_onset_var=arr(compiled.ev_onset_var, i64),
@@ -244,119 +412,116 @@ def prepare(tensor: SupplyTensor, compiled: CompiledScenario) -> dict:
         ev_settled_var=arr(compiled.ev_settled_var, i64),
         ev_settle_var=arr(compiled.ev_settle_var, i64),
         ev_leak_var=arr(compiled.ev_leakage_var, i64),
-        ev_lead_var=ev_lead_var,
-        ev_qsev=ev_qsev,
-        ev_re_export=ev_re_export,
-        ev_stage=ev_stage,
-        ev_targets=ev_targets,
+        ev_lead_var=arr(compiled.ev_lead_var, i64),
+        ev_qsev=ev_qsev, ev_re_export=arr(compiled.ev_re_export, np.bool_),
+        ev_stage=ev_stage, ev_targets=ev_targets,
         ev_correlated=arr(compiled.ev_correlated, np.bool_),
         occ_chol=arr(np.reshape(compiled.occ_chol, (e_n, e_n)), f64),
-        resp_var=resp_var,
+        re_share=arr(re_share, f64),
+        resp_var=arr([compiled.spare_usable_var, compiled.substitution_max_var,
+                      compiled.substitution_months_var], i64),
+        mkt_var=arr(compiled.mkt_var, i64), mkt_given=arr(compiled.mkt_given, np.bool_),
         sp_stock=arr(compiled.sp_stock, f64).reshape(-1, n_k, n_c),
         sp_maxrel=arr(compiled.sp_max_release, f64).reshape(-1, n_k, n_c),
         sp_occ_var=arr(compiled.sp_occurs_var, i64),
         sp_prob=arr(compiled.sp_probability, f64),
-        cap_mat=arr(compiled.cap_material, i64),
-        cap_stage=arr(compiled.cap_stage, i64),
+        sp_reserved=arr(compiled.sp_reserved, np.bool_).reshape(n_j),
+        ds_reserved=bool(compiled.dataset_stocks_reserved),
+        release_price=float(compiled.release_price),
+        cap_mat=arr(compiled.cap_material, i64), cap_stage=arr(compiled.cap_stage, i64),
         cap_country=arr(compiled.cap_country, i64),
         cap_add=arr(compiled.cap_tonnes, f64) / MONTHS_PER_YEAR,
         cap_prob=arr(compiled.cap_probability, f64),
         cap_occ_var=arr(compiled.cap_occurs_var, i64),
         cap_online_var=arr(compiled.cap_online_var, i64),
-        flow=flow,
-        prod=arr(prod, f64),
-        need=arr(need, f64),
-        spare_cap=spare_cap,
-        yld=yld,
-        has_feed=has_feed,
-        world_yld=world_yld,
-        stock=arr(tensor.stock, f64),
-        maxrel=arr(tensor.max_release, f64),
-        n_stages=n_stages,
-        re_share=re_share,
-        rush_flow=rush_flow,
         scope=np.flatnonzero(np.asarray(compiled.material_scope, dtype=bool)).astype(i64),
-        xidx=_exposure_index(tensor, compiled),
+        xidx=xidx, **za,
     )
+    return Model(tn=tn, sc=sc, zones=info, n_exposures=int((xidx >= 0).sum()))
 
 
-_KERNEL_ARGS = (
-    "horizon", "price_cap", "var_key", "var_dist", "var_par", "disc_values", "disc_cdf",
-    "ev_kind", "ev_origin", "ev_prob", "ev_parent", "ev_occ_var", "ev_onset_var", "ev_lag_var",
-    "ev_dur_var", "ev_sev_var", "ev_settled_var", "ev_settle_var", "ev_leak_var", "ev_lead_var",
-    "ev_qsev", "ev_re_export", "ev_stage", "ev_targets", "ev_correlated", "occ_chol",
-    "resp_var", "sp_stock", "sp_maxrel", "sp_occ_var", "sp_prob",
-    "cap_mat", "cap_stage", "cap_country", "cap_add", "cap_prob", "cap_occ_var",
-    "cap_online_var", "flow", "prod", "need", "spare_cap", "yld", "has_feed", "world_yld",
-    "stock", "maxrel", "n_stages", "re_share", "rush_flow", "scope", "xidx",
-    "csr_ptr", "csr_col", "csr_val", "kc_ptr", "kc_idx",
-)
-
-
-def run_block(model: dict, seed: int, start: int, n: int, *, timeseries: bool = False,
-              trace: bool = False, threads: int | None = None) -> dict:
-    """Draws [start, start + n) through the kernel; returns the raw output arrays
-    (plus ``trace`` [n, X, H, 6] and ``trace_ks`` [n, K, S, H, 3] with trace=True:
-    columns in simcore.kernel.model TR_* / TK_*).
+def run_block(model: Model, seed: int, start: int, n: int, *, timeseries: bool = False,
+              zone_series: bool = False, trace: bool = False,
+              threads: int | None = None) -> dict:
+    """Draws [start, start + n) through the kernel; returns the raw output arrays, keyed
+    as the ``ChunkResult`` fields (plus ``trace`` [n, X, H, NTR] and ``zone_trace``
+    [n, G, H, NTZ] with trace=True: columns in simcore.kernel.model TR_* / TZ_*).
 
     The block is cut into one contiguous slice per thread; each slice runs the nogil
     kernel ``run_draws`` on its own Python thread (docs/model.md, "Parallelism").
     """
-    from simcore.kernel.model import run_draws
+    from simcore.kernel.model import NTR, NTZ, run_draws
+    from simcore.kernel.structs import NPB, Out
 
-    n_x = int((model["xidx"] >= 0).sum())
-    H = model["horizon"]
-    n_v = model["var_key"].shape[0]
-    n_e = model["ev_kind"].shape[0]
-    n_k, n_s = model["flow"].shape[:2]
+    sc = model.sc
+    n_x = model.n_exposures
+    n_g = int(sc.n_zg)
+    H = int(sc.horizon)
+    n_v = sc.var_key.shape[0]
+    n_e = sc.ev_kind.shape[0]
     n_workers = max(1, min(n, default_threads() if threads is None else int(threads)))
-    out = dict(
-        variates=np.zeros((n, n_v)),
-        fired=np.zeros((n, n_e), dtype=np.bool_),
-        onset=np.zeros((n, n_e), dtype=np.int32),
-        shortage_t=np.zeros((n, n_x)),
-        peak_share=np.zeros((n, n_x)),
-        months_short=np.zeros((n, n_x), dtype=np.int16),
-        first_short=np.zeros((n, n_x), dtype=np.int16),
-        last_short=np.zeros((n, n_x), dtype=np.int16),
-        stock_drawn_t=np.zeros((n, n_x)),
-        price_peak=np.zeros((n, n_x)),
-        price_mean=np.zeros((n, n_x)),
+    f8 = np.float64
+    timeseries = bool(timeseries or trace)
+    zone_series = bool(zone_series or trace)
+    out = Out(
+        variates=np.zeros((n, n_v)), fired=np.zeros((n, n_e), dtype=np.bool_),
+        onset=np.zeros((n, n_e), dtype=np.int32), status=np.zeros(n, dtype=np.int64),
+        shortage=np.zeros((n, n_x)), peak=np.zeros((n, n_x)),
+        months=np.zeros((n, n_x), dtype=np.int16), first=np.zeros((n, n_x), dtype=np.int16),
+        last=np.zeros((n, n_x), dtype=np.int16), drawn=np.zeros((n, n_x)),
+        price_peak=np.zeros((n, n_x)), price_mean=np.zeros((n, n_x)),
+        bought=np.zeros((n, n_x)), restocked=np.zeros((n, n_x)), cdrawn=np.zeros((n, n_x)),
+        substituted=np.zeros((n, n_x)), given_up=np.zeros((n, n_x)),
+        rationed=np.zeros((n, n_x)),
+        zprice_peak=np.zeros((n, n_g)), zprice_mean=np.zeros((n, n_g)),
+        zchoke=np.zeros((n, n_g), dtype=np.int16),
+        hist=np.zeros((n_workers, n_x, H, 101), dtype=np.int64),
+        zhist=np.zeros((n_workers, n_g, H, NPB), dtype=np.int64),
+        want_series=timeseries,
+        series=np.zeros((n, n_x, H) if timeseries else (1, 0, 0), dtype=np.float32),
+        want_zseries=zone_series,
+        zseries=np.zeros((n, n_g, H) if zone_series else (1, 0, 0), dtype=np.float32),
+        want_trace=bool(trace),
+        trace=np.zeros((n, n_x, H, NTR) if trace else (1, 0, 0, NTR), dtype=f8),
+        ztrace=np.zeros((n, n_g, H, NTZ) if trace else (1, 0, 0, NTZ), dtype=f8),
+        progress=np.zeros(n_workers, dtype=np.int64),
     )
-    hist_w = np.zeros((n_workers, n_x, H, 101), dtype=np.int64)
-    series = np.zeros((n, n_x, H) if timeseries else (1, 0, 0), dtype=np.float32)
-    tr = np.zeros((n, n_x, H, 6) if trace else (1, 0, 0, 6))
-    tr_ks = np.zeros((n, n_k, n_s, H, 3) if trace else (1, 0, 0, 0, 3))
-    status = np.zeros(n, dtype=np.int64)
-    args = (
-        start, n_workers, np.uint64(seed), *(model[a] for a in _KERNEL_ARGS),
-        out["variates"], out["fired"], out["onset"], out["shortage_t"], out["peak_share"],
-        out["months_short"], out["first_short"], out["last_short"], out["stock_drawn_t"],
-        out["price_peak"], out["price_mean"], hist_w, timeseries, series, trace, tr, tr_ks,
-        status,
-    )
+    args = (start, n_workers, np.uint64(seed), model.tn, sc, out)
     if n_workers == 1:
         run_draws(0, *args)
     else:
         with ThreadPoolExecutor(max_workers=n_workers) as pool:
             for done in [pool.submit(run_draws, w, *args) for w in range(n_workers)]:
                 done.result()
-    bad = np.flatnonzero(status)
+    bad = np.flatnonzero(out.status)
     if bad.size:
         j = int(bad[0])
-        code = int(status[j])
+        code = int(out.status[j])
         raise RuntimeError(
             f"simulation kernel stopped at draw {start + j} with status {code}: "
             f"{_STATUS_MEANING.get(code, 'unknown status')}"
         )
-    hist = hist_w.sum(axis=0)
+    hist = out.hist.sum(axis=0)
     hist[:, :, 0] = n - hist[:, :, 1:].sum(axis=2)
-    out["hist"] = hist
-    out["series"] = series if timeseries else None
+    zhist = out.zhist.sum(axis=0)
+    zhist[:, :, 0] = n - zhist[:, :, 1:].sum(axis=2)
+    result = dict(
+        shortage_t=out.shortage, peak_share=out.peak, months_short=out.months,
+        first_short=out.first, last_short=out.last, stock_drawn_t=out.drawn,
+        price_peak=out.price_peak, price_mean=out.price_mean, bought_t=out.bought,
+        restocked_t=out.restocked, commercial_drawn_t=out.cdrawn,
+        substituted_t=out.substituted, demand_given_up_t=out.given_up,
+        rationed_t=out.rationed, zone_price_peak=out.zprice_peak,
+        zone_price_mean=out.zprice_mean, zone_choke_months=out.zchoke,
+        variates=out.variates, fired=out.fired,
+        onset=out.onset, hist=hist, zone_hist=zhist,
+        series=out.series if timeseries else None,
+        zone_series=out.zseries if zone_series else None,
+    )
     if trace:
-        out["trace"] = tr
-        out["trace_ks"] = tr_ks
-    return out
+        result["trace"] = out.trace
+        result["zone_trace"] = out.ztrace
+    return result
 
 
 def default_threads() -> int:
@@ -382,11 +547,14 @@ def simulate(
     chunk_size: int = 2048,
     timeseries: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    zone_series: bool = False,
 ) -> Iterator[ChunkResult]:
     """Run the scenario; yields a ChunkResult per block of ``chunk_size`` draws.
 
     draws, seed default to the scenario's. threads: worker threads per block (default:
     numba.get_num_threads()); results never depend on it nor on chunk_size.
+    ``timeseries``/``zone_series``: also return every draw's monthly shortage shares /
+    zone prices.
     """
     draws = int(compiled.draws if draws is None else draws)
     if draws < 0:
@@ -397,14 +565,15 @@ def simulate(
     model = prepare(tensor, compiled)
     if threads is not None and int(threads) < 1:
         raise ScenarioError(f"threads must be >= 1, got {threads}")
-    return _chunks(model, draws, seed, threads, chunk_size, timeseries, progress)
+    return _chunks(model, draws, seed, threads, chunk_size, timeseries, zone_series, progress)
 
 
-def _chunks(model, draws, seed, threads, chunk_size, timeseries, progress):
+def _chunks(model, draws, seed, threads, chunk_size, timeseries, zone_series, progress):
     done = 0
     while done < draws:
         n = min(chunk_size, draws - done)
-        out = run_block(model, seed, done, n, timeseries=timeseries, threads=threads)
+        out = run_block(model, seed, done, n, timeseries=timeseries, zone_series=zone_series,
+                        threads=threads)
         yield ChunkResult(start=done, stop=done + n, **out)
         done += n
         if progress is not None:
@@ -413,10 +582,11 @@ def _chunks(model, draws, seed, threads, chunk_size, timeseries, progress):
 
 def trace(tensor: SupplyTensor, compiled: CompiledScenario, draws: int, seed: int | None = None,
           start: int = 0) -> dict:
-    """Debug path: every per-draw output plus the monthly mass balance of each exposure
-    (``trace`` [n, X, H, 6]: need, delivered, substituted, drawn, shortage, price) and of
-    each (material, stage) (``trace_ks`` [n, K, S, H, 3]: supply, delivered incl. feed
-    for spare capacity, largest excess of a restricted edge over A*B)."""
+    """Debug path: every per-draw output plus the monthly accounting of each exposure
+    (``trace`` [n, X, H, NTR]: need, bought, restocked, drawn from commercial and state
+    stocks, substituted, given up, rationed, shortage, price, used) and of each zone
+    (``zone_trace`` [n, G, H, NTZ]: price, rationed share, inflow, contracts,
+    production, stock, state purchases and releases, unsold supply, excess of a capped
+    route over its cap, need); columns in simcore.kernel.model TR_* / TZ_*."""
     seed = _check_seed(compiled.seed if seed is None else seed)
-    return run_block(prepare(tensor, compiled), seed, start, draws, timeseries=True, trace=True,
-                     threads=1)
+    return run_block(prepare(tensor, compiled), seed, start, draws, trace=True, threads=1)

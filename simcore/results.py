@@ -13,8 +13,13 @@ A results folder::
     drivers.parquet     one row per draw: every sampled variate, events fired, onsets
     summary.parquet     one row per (material, stage, country): statistics over draws
     monthly.parquet     one row per (material, stage, country, month): quantiles
+    prices.parquet      one row per (material, stage, zone, month): zone-price quantiles
+    zone_prices.parquet one row per (draw, material, stage, zone): peak and mean price
     timeseries.parquet  (with --timeseries) one row per (draw, exposure, month)
     run.json            the manifest: provenance and digests
+
+Format 1 (market version 1) folders still load: they have no price tables and no
+accounting columns.
 
 This module never runs the engine; ``simcore.api`` does, and writes through here.
 """
@@ -32,7 +37,7 @@ import sys
 import tempfile
 import weakref
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -43,13 +48,14 @@ import pyarrow.parquet as pq
 
 from simcore.errors import ResultError
 
-FORMAT = "supplyshock-results/1"
+FORMAT = "supplyshock-results/2"
+OLD_FORMATS = ("supplyshock-results/1",)  # still read (no price tables)
 MANIFEST = "run.json"
 METADATA_KEY = b"supplyshock"  # Parquet key-value metadata: provenance (JSON)
 DIGEST_KEY = b"supplyshock.digest"  # Parquet key-value metadata: that table's digest
 
-TABLES = ("shortage", "drivers", "summary", "monthly", "timeseries")
-LABEL_COLUMNS = ("material", "stage", "country")
+TABLES = ("shortage", "drivers", "summary", "monthly", "prices", "zone_prices", "timeseries")
+LABEL_COLUMNS = ("material", "stage", "country", "zone")
 SHORT_THRESHOLD = 0.01  # a month is short above 1 % of monthly need (MODEL.md §4)
 HIST_BINS = 101  # bin 0: share 0; bin b: ((b-1)/100, b/100]
 MONTHLY_QUANTILES = (0.05, 0.25, 0.50, 0.75, 0.95)
@@ -70,10 +76,20 @@ SHORTAGE_COLUMNS = (
     "first_short_month",
     "last_short_month",
     "stock_drawn_t",
+    "bought_t",
+    "restocked_t",
+    "commercial_drawn_t",
+    "substituted_t",
+    "demand_given_up_t",
+    "rationed_t",
     "price_index_peak",
     "price_index_mean",
     "shortage_value_usd",
 )
+# the accounting of docs/model.md §3.5, per row: need = used + substituted + given up +
+# rationed, used = bought - restocked + commercial_drawn + stock_drawn
+ACCOUNTING_COLUMNS = ("bought_t", "restocked_t", "commercial_drawn_t", "substituted_t",
+                      "demand_given_up_t", "rationed_t")
 
 _LABEL_TYPE = pa.dictionary(pa.int32(), pa.string())
 
@@ -91,6 +107,12 @@ SHORTAGE_SCHEMA = pa.schema(
         ("first_short_month", pa.int16()),
         ("last_short_month", pa.int16()),
         ("stock_drawn_t", pa.float32()),
+        ("bought_t", pa.float32()),
+        ("restocked_t", pa.float32()),
+        ("commercial_drawn_t", pa.float32()),
+        ("substituted_t", pa.float32()),
+        ("demand_given_up_t", pa.float32()),
+        ("rationed_t", pa.float32()),
         ("price_index_peak", pa.float32()),
         ("price_index_mean", pa.float32()),
         ("shortage_value_usd", pa.float32()),
@@ -112,7 +134,11 @@ SUMMARY_COLUMNS = (
     ("survive_month_p50", "time to survive: median first short month, among draws short"),
     ("recover_month_p50", "time to recover: median of last short month + 1, among draws short"),
     ("prob_unrecovered", "probability of still being short in the last month"),
-    ("stock_drawn_mean_t", "mean stock drawn [t]"),
+    ("stock_drawn_mean_t", "mean state stock drawn for the holder's own use [t]"),
+    ("commercial_drawn_mean_t", "mean commercial stock drawn for own use [t]"),
+    ("substituted_mean_t", "mean need substituted [t]"),
+    ("given_up_mean_t", "mean demand given up at the price [t]"),
+    ("rationed_mean_t", "mean need rationed at the choke price [t]"),
     ("price_peak_p50", "median peak price index"),
     ("price_peak_p95", "95th percentile of the peak price index"),
     ("price_mean_mean", "mean of the horizon-mean price index"),
@@ -157,14 +183,27 @@ class Layout:
     var_names: tuple[str, ...]  # [V] compiled.var_name
     event_ids: tuple[str, ...]  # [E]
     last_stage: dict  # material -> name of its last stage
+    # price zones with buyers (docs/model.md §3.1): codes into materials / stages /
+    # zone_labels, the engine's global zone id of each, and members (country codes)
+    zone_labels: tuple[str, ...] = ()
+    zone_material: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    zone_stage: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    zone_code: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    zone_id: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    zone_members: tuple = ()
+
+    @property
+    def n_zones(self) -> int:
+        return len(self.zone_id)
 
     @property
     def n_exposures(self) -> int:
         return len(self.need_t)
 
     @classmethod
-    def from_exposures(cls, tensor, compiled, exposures) -> Layout:
-        """From the engine's ``Exposures`` (material/stage/country indices of the tensor)."""
+    def from_exposures(cls, tensor, compiled, exposures, zones=None) -> Layout:
+        """From the engine's ``Exposures`` (material/stage/country indices of the tensor)
+        and ``Zones`` (simcore.engine.zones)."""
         k = np.asarray(exposures.material, dtype=np.int64)
         s = np.asarray(exposures.stage, dtype=np.int64)
         i = np.asarray(exposures.country, dtype=np.int64)
@@ -175,8 +214,28 @@ class Layout:
             for name in stages:
                 if name not in stage_names:
                     stage_names.append(name)
+        if zones is not None:
+            mat_idx = sorted(set(mat_idx) | set(zones.material[zones.reported].tolist()))
         mat_code = {m: c for c, m in enumerate(mat_idx)}
         cty_code = {m: c for c, m in enumerate(cty_idx)}
+        zone_kw = {}
+        if zones is not None:
+            rep = np.flatnonzero(zones.reported)
+            labels: list[str] = []
+            for g in rep:
+                if zones.name[g] not in labels:
+                    labels.append(zones.name[g])
+            zone_kw = dict(
+                zone_labels=tuple(labels),
+                zone_material=np.array([mat_code[int(zones.material[g])] for g in rep],
+                                       dtype=np.int32),
+                zone_stage=np.array([stage_names.index(tensor.stages[int(zones.material[g])][
+                    int(zones.stage[g])]) for g in rep], dtype=np.int32),
+                zone_code=np.array([labels.index(zones.name[g]) for g in rep], dtype=np.int32),
+                zone_id=rep.astype(np.int64),
+                zone_members=tuple(tuple(tensor.countries[i] for i in zones.members[g])
+                                   for g in rep),
+            )
         return cls(
             materials=tuple(tensor.materials[m] for m in mat_idx),
             stages=tuple(stage_names),
@@ -196,6 +255,7 @@ class Layout:
             var_names=tuple(compiled.var_name),
             event_ids=tuple(compiled.event_id),
             last_stage={tensor.materials[m]: tensor.stages[m][-1] for m in mat_idx},
+            **zone_kw,
         )
 
     def prices(self) -> dict:
@@ -210,7 +270,30 @@ class Layout:
             "material": list(self.materials),
             "stage": list(self.stages),
             "country": list(self.countries),
+            "zone": list(self.zone_labels),
         }
+
+    def zones_manifest(self) -> list[dict]:
+        """The zones with buyers, for run.json: material, stage, zone, member countries."""
+        return [
+            {"material": self.materials[m], "stage": self.stages[s],
+             "zone": self.zone_labels[z], "members": list(mem)}
+            for m, s, z, mem in zip(self.zone_material.tolist(), self.zone_stage.tolist(),
+                                    self.zone_code.tolist(), self.zone_members, strict=True)
+        ]
+
+    def zone_label_arrays(self, reps: int = 1, each: int = 1) -> dict[str, pa.DictionaryArray]:
+        """Dictionary-encoded (material, stage, zone) columns for ``reps`` repetitions of
+        the zones, each zone repeated ``each`` times (months)."""
+        out = {}
+        for name, codes, labels in (
+            ("material", self.zone_material, self.materials),
+            ("stage", self.zone_stage, self.stages),
+            ("zone", self.zone_code, self.zone_labels),
+        ):
+            idx = np.tile(np.repeat(codes, each), reps)
+            out[name] = pa.DictionaryArray.from_arrays(pa.array(idx, pa.int32()), list(labels))
+        return out
 
     def label_arrays(self, reps: int = 1, each: int = 1) -> dict[str, pa.DictionaryArray]:
         """Dictionary-encoded label columns for ``reps`` repetitions of the exposures
@@ -465,6 +548,12 @@ def exposure_statistics(cols: Mapping, need_t: np.ndarray, horizon: int) -> dict
     out["prob_unrecovered"] = (last == horizon - 1).sum(axis=0) / n
     del last, short
     out["stock_drawn_mean_t"] = sequential_sum(cols["stock_drawn_t"]) / n
+    for name, col in (("commercial_drawn_mean_t", "commercial_drawn_t"),
+                      ("substituted_mean_t", "substituted_t"),
+                      ("given_up_mean_t", "demand_given_up_t"),
+                      ("rationed_mean_t", "rationed_t")):
+        out[name] = (sequential_sum(cols[col]) / n if col in cols
+                     else np.full(out["need_t"].shape, np.nan))
 
     def peak_stats(block):
         s = np.sort(block.astype(np.float64), axis=0)
@@ -618,6 +707,8 @@ def shortage_chunk(chunk, layout: Layout) -> pa.Table:
     columns["first_short_month"] = _masked_months(chunk.first_short)
     columns["last_short_month"] = _masked_months(chunk.last_short)
     columns["stock_drawn_t"] = f32(chunk.stock_drawn_t)
+    for name in ACCOUNTING_COLUMNS:
+        columns[name] = f32(getattr(chunk, name))
     columns["price_index_peak"] = f32(chunk.price_peak)
     columns["price_index_mean"] = f32(chunk.price_mean)
     columns["shortage_value_usd"] = f32(shortage * layout.price)
@@ -676,6 +767,98 @@ def timeseries_chunk(chunk, layout: Layout) -> pa.Table:
     return pa.table(columns, schema=TIMESERIES_SCHEMA)
 
 
+ZONE_PRICES_SCHEMA = pa.schema(
+    [
+        ("draw", pa.int32()),
+        ("material", _LABEL_TYPE),
+        ("stage", _LABEL_TYPE),
+        ("zone", _LABEL_TYPE),
+        ("price_peak", pa.float32()),
+        ("price_mean", pa.float32()),
+        ("choke_months", pa.int16()),
+    ]
+)
+
+PRICE_QUANTILES = (0.05, 0.25, 0.50, 0.75, 0.95)
+PRICES_COLUMNS = (
+    ("price_p5", "5th percentile of the zone price over draws (histogram, +- 1 %)"),
+    ("price_p25", "25th percentile"),
+    ("price_p50", "median"),
+    ("price_p75", "75th percentile"),
+    ("price_p95", "95th percentile"),
+    ("prob_above_1", "probability that the price is above the reference price (exact)"),
+)
+
+
+def zone_prices_chunk(chunk, layout: Layout) -> pa.Table:
+    """Each draw's peak and mean price per zone with buyers: rows (draw, zone)."""
+    n = chunk.stop - chunk.start
+    g = layout.zone_id
+    columns = {
+        "draw": pa.array(np.repeat(np.arange(chunk.start, chunk.stop, dtype=np.int32),
+                                   layout.n_zones))
+    }
+    columns.update(layout.zone_label_arrays(reps=n))
+    columns["price_peak"] = np.ascontiguousarray(chunk.zone_price_peak[:, g],
+                                                 dtype=np.float32).ravel()
+    columns["price_mean"] = np.ascontiguousarray(chunk.zone_price_mean[:, g],
+                                                 dtype=np.float32).ravel()
+    columns["choke_months"] = pa.array(np.ascontiguousarray(
+        chunk.zone_choke_months[:, g], dtype=np.int16).ravel())
+    return pa.table(columns, schema=ZONE_PRICES_SCHEMA)
+
+
+def price_histogram_quantiles(hist: np.ndarray, qs: Iterable[float]) -> np.ndarray:
+    """Quantiles of zone prices from their histogram ``hist[..., NPB]`` (bin 0: a price
+    of exactly 1; bin b >= 1: log price in [PB_LO + (b-1) PB_STEP, PB_LO + b PB_STEP)).
+
+    The bins are put in price order (bin 0 sits at log price 0, where its neighbours
+    meet); within a bin prices are taken as log-uniform, so a quantile is exact to the
+    bin width (1 % of the price), and one that falls on the reference is exactly 1.
+    Returns float64[..., len(qs)].
+    """
+    from simcore.kernel.structs import NPB, PB_LO, PB_STEP
+
+    hist = np.asarray(hist, dtype=np.int64)
+    split = 1 + int(round(-PB_LO / PB_STEP))  # first bin starting at log price >= 0
+    order = np.concatenate([np.arange(1, split), [0], np.arange(split, NPB)])
+    lo = np.concatenate([PB_LO + (np.arange(1, split) - 1) * PB_STEP, [0.0],
+                         PB_LO + (np.arange(split, NPB) - 1) * PB_STEP])
+    width = np.concatenate([np.full(split - 1, PB_STEP), [0.0], np.full(NPB - split, PB_STEP)])
+    h = hist[..., order]
+    n = h.sum(axis=-1, keepdims=True).astype(np.float64)
+    cum = np.cumsum(h, axis=-1) / np.where(n > 0, n, 1)
+    out = np.empty(h.shape[:-1] + (len(list(qs)),))
+    for j, q in enumerate(qs):
+        b = np.argmax((cum >= q - 1e-12) & (h > 0), axis=-1)
+        below = np.where(b > 0, np.take_along_axis(cum, np.maximum(b - 1, 0)[..., None],
+                                                   -1)[..., 0], 0.0)
+        mass = np.take_along_axis(h, b[..., None], -1)[..., 0] / np.where(n[..., 0] > 0,
+                                                                          n[..., 0], 1)
+        frac = np.clip((q - below) / np.where(mass > 0, mass, 1), 0.0, 1.0)
+        value = np.exp(lo[b] + frac * width[b])
+        out[..., j] = np.where(n[..., 0] > 0, value, np.nan)
+    return out
+
+
+def prices_table(zone_hist: np.ndarray, layout: Layout) -> pa.Table:
+    """Zone-price quantiles per (material, stage, zone, month), zones with buyers."""
+    from simcore.kernel.structs import PB_LO, PB_STEP
+
+    hist = np.asarray(zone_hist)[layout.zone_id]
+    g, h, _ = hist.shape
+    qs = price_histogram_quantiles(hist, PRICE_QUANTILES)
+    columns = dict(layout.zone_label_arrays(reps=1, each=h))
+    columns["month"] = pa.array(np.tile(np.arange(h, dtype=np.int16), g))
+    for j, (name, _) in enumerate(PRICES_COLUMNS[:5]):
+        columns[name] = qs[..., j].astype(np.float32).ravel()
+    split = 1 + int(round(-PB_LO / PB_STEP))
+    n = hist.sum(axis=-1)
+    above = hist[..., split:].sum(axis=-1) / np.where(n > 0, n, 1)
+    columns["prob_above_1"] = above.astype(np.float32).ravel()
+    return pa.table(columns)
+
+
 def _check_chunk(chunk, expected_start: int, layout: Layout, draws: int, timeseries: bool) -> None:
     n = chunk.stop - chunk.start
     if chunk.start != expected_start or n <= 0 or chunk.stop > draws:
@@ -714,6 +897,9 @@ class ShortageColumns(Mapping):
 
     def __iter__(self):
         return iter(self._names)
+
+    def __contains__(self, name) -> bool:
+        return name in self._names
 
     def __len__(self) -> int:
         return len(self._names)
@@ -757,6 +943,10 @@ class ResultWriter:
                 self.folder / "drivers.parquet", self._drivers_schema, self.provenance, labels
             ),
         }
+        self._writers["zone_prices"] = _TableWriter(
+            self.folder / "zone_prices.parquet", ZONE_PRICES_SCHEMA, self.provenance, labels
+        )
+        self.zone_hist = None
         if self.timeseries:
             self._writers["timeseries"] = _TableWriter(
                 self.folder / "timeseries.parquet", TIMESERIES_SCHEMA, self.provenance, labels
@@ -767,9 +957,12 @@ class ResultWriter:
         _check_chunk(chunk, self.done, self.layout, self.draws, self.timeseries)
         self._writers["shortage"].write(shortage_chunk(chunk, self.layout))
         self._writers["drivers"].write(drivers_chunk(chunk, self.layout, self._drivers_schema))
+        self._writers["zone_prices"].write(zone_prices_chunk(chunk, self.layout))
         if self.timeseries:
             self._writers["timeseries"].write(timeseries_chunk(chunk, self.layout))
         self.hist += np.asarray(chunk.hist, dtype=np.int64)
+        zh = np.asarray(chunk.zone_hist, dtype=np.int64)
+        self.zone_hist = zh.copy() if self.zone_hist is None else self.zone_hist + zh
         n = chunk.stop - chunk.start
         self.done += n
         return n
@@ -791,11 +984,16 @@ class ResultWriter:
         digests["monthly"] = write_table(
             self.folder / "monthly.parquet", monthly, self.provenance, self._labels
         )
+        prices = prices_table(self.zone_hist, self.layout)
+        digests["prices"] = write_table(
+            self.folder / "prices.parquet", prices, self.provenance, self._labels
+        )
         manifest = dict(self.provenance)
         manifest["labels"] = self._labels
         manifest["last_stage"] = dict(self.layout.last_stage)
         manifest["price_usd_per_t"] = self.layout.prices()
         manifest["exposures"] = self.layout.n_exposures
+        manifest["zones"] = self.layout.zones_manifest()
         manifest["files"] = [f"{name}.parquet" for name in TABLES if name in digests]
         manifest["digest"] = {
             "sha256": combine_digests(digests),
@@ -1071,6 +1269,9 @@ class Result:
         path = self.folder / f"{name}.parquet"
         if not path.is_file():
             extra = " (run with --timeseries to get it)" if name == "timeseries" else ""
+            if name in ("prices", "zone_prices") and self.manifest.get("format") in OLD_FORMATS:
+                extra = (" (it was written by market version 1, which formed no zone prices;"
+                         " run the scenario again)")
             raise ResultError(f"{self.folder} has no {name}.parquet{extra}")
         try:
             return pq.read_table(path, columns=columns)
@@ -1101,6 +1302,16 @@ class Result:
     @cached_property
     def timeseries(self):
         return _to_pandas(self.table("timeseries"))
+
+    @cached_property
+    def prices(self):
+        """Zone-price quantiles per (material, stage, zone, month)."""
+        return _to_pandas(self.table("prices"))
+
+    @cached_property
+    def zone_prices(self):
+        """Each draw's peak and mean price per zone (joins drivers on ``draw``)."""
+        return _to_pandas(self.table("zone_prices"))
 
     def stored_digests(self) -> dict[str, str]:
         """The digest of each table as stored now (compare with ``manifest['digest']``)."""
@@ -1146,9 +1357,12 @@ def read_manifest(folder) -> dict:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ResultError(f"{path}: cannot read the manifest ({exc})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+    if not isinstance(manifest, dict) or manifest.get("format") not in (FORMAT, *OLD_FORMATS):
         found = manifest.get("format") if isinstance(manifest, dict) else None
-        raise ResultError(f"{path}: format {found!r} is not {FORMAT!r}")
+        raise ResultError(
+            f"{path}: format {found!r} is not {FORMAT!r} (nor an older one this version "
+            f"reads: {', '.join(OLD_FORMATS)})"
+        )
     missing = [
         k
         for k in ("scenario", "dataset", "seed", "draws", "labels", "files", "digest")

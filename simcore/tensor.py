@@ -36,6 +36,9 @@ class SupplyTensor:
     max_release: np.ndarray  # float64[K, C] max stock release [t/month]
     hash: str  # sha256 hex of the dataset content, independent of file/row order
     path: Path | None = None
+    # market table float64[K, P, 3]: (low, mode, high) of each market parameter
+    # (simcore.marketdata.PARAMS order); None: the generic defaults for every material
+    market: np.ndarray | None = None
     price_source: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     meta: dict = field(default_factory=dict)
@@ -50,6 +53,15 @@ class SupplyTensor:
     def need(self) -> np.ndarray:
         """N[k, s, i] = sum_e flow[k, s, e, i]  [t/year]"""
         return self.flow.sum(axis=2)
+
+    @property
+    def market_table(self) -> np.ndarray:
+        """float64[K, P, 3] (low, mode, high) of each market parameter per material."""
+        if self.market is not None:
+            return self.market
+        from simcore.marketdata import generic_table
+
+        return generic_table(len(self.materials))
 
     @property
     def n_stages(self) -> np.ndarray:

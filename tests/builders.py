@@ -20,15 +20,17 @@ from simcore.compiled import (
     CompiledScenario,
     name_key,
 )
+from simcore.kernel.structs import MARKET_PARAMS
 from simcore.tensor import SupplyTensor
 
 OCCURS = ("uniform", 0.0, 1.0)
 
 
 def make_tensor(flow, capacity=None, stock=None, max_release=None, n_stages=None,
-                countries=None, materials=None, price=None) -> SupplyTensor:
+                countries=None, materials=None, price=None, market=None) -> SupplyTensor:
     """flow[K, S, C, C] [t/year]; capacity[K, S, C] [t/year] defaults to production;
-    stock[K, C] [t]; max_release[K, C] [t/month]; n_stages[K] defaults to S."""
+    stock[K, C] [t]; max_release[K, C] [t/month]; n_stages[K] defaults to S;
+    market[K, P, 3] the market table (default: the generic one)."""
     flow = np.asarray(flow, dtype=np.float64)
     n_k, n_s, n_c, _ = flow.shape
     prod = flow.sum(axis=3)
@@ -56,6 +58,7 @@ def make_tensor(flow, capacity=None, stock=None, max_release=None, n_stages=None
         stock=stock,
         max_release=max_release,
         hash="test-" + str(abs(hash(flow.tobytes())) % 10**12),
+        market=None if market is None else np.asarray(market, float),
     )
 
 
@@ -87,6 +90,7 @@ class Stockpile:
     id: str
     stock: dict  # {(material, country): (tonnes, max release per month)}
     probability: float = 1.0
+    reserved: bool = False
 
 
 @dataclass
@@ -102,12 +106,21 @@ class Capacity:
 
 @dataclass
 class Response:
+    """Response variates. ``reroute_lag``, ``spare_ramp`` and ``elasticity`` are the
+    market parameters reroute_lag_months, spare_ramp_months (restart time) and
+    demand_elasticity (short run); ``market`` gives any other market parameter by its
+    [response] key (simcore.kernel.structs.MARKET_PARAMS). A market parameter given
+    None is drawn from the dataset's market table (a quantile variate)."""
+
     reroute_lag: object = 0.0
     spare_ramp: object = 0.0
     spare_usable: object = 0.0
     substitution_max: object = 0.0
     substitution_months: object = 0.0
     elasticity: object = 0.3
+    market: dict = field(default_factory=dict)
+    reserved: bool = False  # the dataset's state stocks serve only their holders
+    release_price: float = 1.1
 
 
 @dataclass
@@ -148,7 +161,7 @@ class _Vars:
 
 
 def make_scenario(tensor: SupplyTensor, events=(), response=None, stockpiles=(), capacity=(),
-                  horizon=12, price_cap=10.0, seed=1, draws=64, correlation=None,
+                  horizon=12, seed=1, draws=64, correlation=None,
                   scope=None, name="test") -> CompiledScenario:
     """A CompiledScenario for ``tensor``. correlation: (event ids, correlation matrix)."""
     n_k, _, n_c = tensor.shape
@@ -190,8 +203,20 @@ def make_scenario(tensor: SupplyTensor, events=(), response=None, stockpiles=(),
         ev_targets[i, e.origin] = False
     r = response
     resp = [v.add("response/" + f, getattr(r, f)) for f in (
-        "reroute_lag", "spare_ramp", "spare_usable", "substitution_max",
-        "substitution_months", "elasticity")]
+        "spare_usable", "substitution_max", "substitution_months")]
+    given = dict(r.market)
+    for key, value in (("reroute_lag_months", r.reroute_lag), ("spare_ramp_months",
+                       r.spare_ramp), ("demand_elasticity", r.elasticity)):
+        given.setdefault(key, value)
+    mkt_var, mkt_given = [], []
+    for key, _name in MARKET_PARAMS:
+        spec = given.get(key)
+        if spec is None:
+            mkt_var.append(v.add(f"response/{key}/quantile", OCCURS))
+            mkt_given.append(False)
+        else:
+            mkt_var.append(v.add(f"response/{key}", spec))
+            mkt_given.append(True)
     n_j = len(stockpiles)
     sp_stock = np.zeros((n_j, n_k, n_c))
     sp_rel = np.zeros((n_j, n_k, n_c))
@@ -259,18 +284,17 @@ def make_scenario(tensor: SupplyTensor, events=(), response=None, stockpiles=(),
         ev_targets=ev_targets,
         ev_correlated=ev_correlated,
         occ_chol=occ_chol,
-        reroute_lag_var=resp[0],
-        spare_ramp_var=resp[1],
-        spare_usable_var=resp[2],
-        substitution_max_var=resp[3],
-        substitution_months_var=resp[4],
-        elasticity_var=resp[5],
-        price_cap=price_cap,
+        spare_usable_var=resp[0],
+        substitution_max_var=resp[1],
+        substitution_months_var=resp[2],
+        mkt_var=np.array(mkt_var, dtype=np.int32),
+        mkt_given=np.array(mkt_given, dtype=bool),
         intervention_id=tuple([s.id for s in stockpiles] + [c.id for c in capacity]),
         sp_stock=sp_stock,
         sp_max_release=sp_rel,
         sp_occurs_var=sp_occ,
         sp_probability=np.array([s.probability for s in stockpiles], dtype=np.float64),
+        sp_reserved=np.array([s.reserved for s in stockpiles], dtype=bool),
         cap_material=np.array([c.material for c in capacity], dtype=np.int32),
         cap_stage=np.array([c.stage for c in capacity], dtype=np.int32),
         cap_country=np.array([c.country for c in capacity], dtype=np.int32),
@@ -279,6 +303,8 @@ def make_scenario(tensor: SupplyTensor, events=(), response=None, stockpiles=(),
         cap_occurs_var=cap_occ,
         cap_online_var=cap_on,
         material_scope=np.asarray(scope, bool),
+        dataset_stocks_reserved=bool(r.reserved),
+        release_price=float(r.release_price),
     )
 
 

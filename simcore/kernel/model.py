@@ -1,44 +1,149 @@
-"""One Monte Carlo draw of the disruption model (MODEL.md §2-§5, docs/model.md), and
-``run_draws``, the worker that runs a contiguous slice of a block of draws.
+"""One Monte Carlo draw of the disruption model (docs/model.md), and ``run_draws``, the
+worker that runs a contiguous slice of a block of draws.
 
-Everything is in [t/month]. Each worker has its own scratch arrays (allocated once per
-slice, not per draw) and its own histogram buffer (integer counts, summed afterwards in
-any order). A draw's outputs depend only on (seed, draw index, inputs): never on the
-worker that ran it nor on how draws were split into blocks.
+Everything is in [t/month]. A worker allocates its scratch once per slice and writes
+its own histograms (integer counts, summed afterwards in any order). A draw's outputs
+depend only on (seed, draw index, inputs), never on the worker that ran it nor on how
+draws were split into blocks.
 
-Work is skipped where it provably changes nothing: materials outside the scenario's
-scope, months before the first active event touching a material, and months in which no
-event touching it is active (with every route open and no outage, every stage meets its
-baseline need exactly, whatever the ramps or the spare capacity: docs/model.md).
+Per material, nothing is computed before the first month in which an event touching it
+is announced or in force: until then every market is at its baseline (prices 1, stocks at
+their targets, every need met). From that month on every month is computed, because
+stocks, prices and restarted capacity carry over.
+
+Structures (simcore/kernel/structs.py): ``tn`` the tensor, ``sc`` the compiled
+scenario, ``out`` the block's outputs; ``ws`` the worker's scratch (``_scratch``).
 """
 
 from __future__ import annotations
 
 import math
+from collections import namedtuple
 
 import numpy as np
 
 from simcore._numba import jit
-from simcore.kernel.allocation import allocate_dense
-from simcore.kernel.rng import norm_cdf, norm_ppf, sample, uniform
+from simcore.kernel.market import (
+    MP_ETA,
+    MP_EPS,
+    MP_LNPBAR,
+    MP_LNPMIN,
+    MP_PFULL,
+    MP_THETA,
+    N_MP,
+    N_ZQ,
+    ZQ_C,
+    ZQ_G,
+    ZQ_I,
+    ZQ_N,
+    ZQ_R,
+    ZQ_T,
+    ZQ_X,
+    clear_zones,
+    free_demand,
+    prepare_zone,
+    release_share,
+    zone_outcome,
+)
+from simcore.kernel.rng import norm_cdf, norm_ppf, sample, triangular_ppf, uniform
+from simcore.kernel.structs import (
+    MK_ADJ,
+    MK_CHOKE,
+    MK_COVER,
+    MK_EPS_M,
+    MK_EPS_S,
+    MK_ETA,
+    MK_FCOVER,
+    MK_LAG,
+    MK_ORIGIN,
+    MK_PREC,
+    MK_PSI,
+    MK_RESTART,
+    MK_SPOT,
+    MK_SUP,
+    MK_THETA,
+    N_MARKET,
+    NPB,
+    PB_LO,
+    PB_STEP,
+    RESP_SPARE_USABLE,
+    RESP_SUB_MAX,
+    RESP_SUB_MONTHS,
+)
 
 EVENT_RESTRICTION = 0
 EVENT_OUTAGE = 1
 
-# a gap below this share of the monthly need is rounding noise, not a shortage
-SNAP = 1e-10
+SHORT_SHARE = 0.01  # a month is short when its shortage exceeds 1 % of monthly need ...
+SHARE_TOL = 1e-10  # ... by more than this share of need (rounding of exact ties)
+WEEKS_PER_MONTH = 52.0 / 12.0
 
 STATUS_BAD_VARIATE = 10  # a sampled variate is NaN
 STATUS_BAD_STATE = 11  # a negative or NaN quantity appeared in the month loop
 
 # trace columns per (exposure, month)
-TR_NEED, TR_DELIVERED, TR_SUBSTITUTED, TR_DRAWN, TR_SHORTAGE, TR_PRICE = range(6)
-# trace columns per (material, stage, month)
-TK_SUPPLY, TK_DELIVERED, TK_EDGE_EXCESS = range(3)
+(TR_NEED, TR_BOUGHT, TR_RESTOCKED, TR_CDRAWN, TR_SDRAWN, TR_SUBSTITUTED, TR_GIVEN_UP,
+ TR_RATIONED, TR_SHORTAGE, TR_PRICE, TR_USED) = range(11)
+NTR = 11
+# trace columns per (zone, month)
+(TZ_PRICE, TZ_RHO, TZ_INFLOW, TZ_CONTRACT, TZ_PRODUCTION, TZ_STOCK, TZ_PURCHASE,
+ TZ_STATE_RELEASE, TZ_UNSOLD, TZ_EDGE_EXCESS, TZ_NEED) = range(11)
+NTZ = 11
+
+Scratch = namedtuple("Scratch", [
+    # per event
+    "z", "onset_f", "dur", "sev0", "sev1", "settle", "leak", "lead", "sev_now", "ann_now",
+    # per intervention
+    "sp_on", "cap_on", "cap_month",
+    # per material
+    "mk",
+    # per (stage, zone) carried over months
+    "inv", "lnp_prev", "lnp_now", "zprec",
+    # per country
+    "lsm", "msm", "lsr", "msr", "srel", "supply", "feed", "feed_next",
+    # per (stage, country)
+    "rowflag", "outsh", "outp", "xfeed", "az",
+    # zone market of one stage
+    "zq", "mp", "zcons", "zrest", "zcrel", "zshare", "zdbar", "zrho", "zprice",
+    # exporter classes and the max-flow workspace
+    "fsup", "capc", "cls_row", "ulev", "frozen", "dem", "f", "out_e", "in_i", "queue",
+    "par_e", "par_i", "seen_e", "seen_i",
+])
+
+
+@jit
+def _scratch(n_ev, n_sp, n_cap, n_k, n_s, n_c, n_z):
+    e1 = max(1, n_ev)
+    m = n_c + 1
+    z1 = max(1, n_z)
+    return Scratch(
+        np.zeros(e1), np.zeros(e1), np.zeros(e1), np.zeros(e1), np.zeros(e1),
+        np.zeros(e1), np.zeros(e1), np.zeros(e1), np.zeros(e1), np.zeros(e1, dtype=np.bool_),
+        np.zeros(max(1, n_sp), dtype=np.bool_), np.zeros(max(1, n_cap), dtype=np.bool_),
+        np.zeros(max(1, n_cap), dtype=np.int64),
+        np.zeros((n_k, N_MARKET)),
+        np.zeros((n_s, z1)), np.zeros((n_s, z1)), np.zeros((n_s, z1)),
+        np.zeros((n_s, z1), dtype=np.bool_),
+        np.zeros(n_c), np.zeros(n_c), np.zeros(n_c), np.zeros(n_c), np.zeros(n_c),
+        np.zeros(n_c), np.zeros(n_c), np.zeros(n_c),
+        np.zeros((n_s, n_c), dtype=np.bool_), np.ones((n_s, n_c)), np.zeros((n_s, n_c)),
+        np.zeros((n_s, n_c)), np.ones((n_s, n_c, z1)),
+        np.zeros((z1, N_ZQ)), np.zeros(N_MP), np.zeros(z1), np.zeros(z1), np.zeros(z1),
+        np.zeros(z1), np.zeros(z1), np.zeros(z1), np.zeros(z1),
+        np.zeros(m), np.zeros((m, z1)), np.zeros(m, dtype=np.int64), np.zeros(z1),
+        np.zeros(z1, dtype=np.bool_), np.zeros(z1), np.zeros((m, z1)), np.zeros(m),
+        np.zeros(z1), np.zeros(m + z1 + 2, dtype=np.int64), np.zeros(m, dtype=np.int64),
+        np.zeros(z1, dtype=np.int64), np.zeros(m, dtype=np.bool_),
+        np.zeros(z1, dtype=np.bool_),
+    )
 
 
 @jit
 def _ramp(lag, tau):
+    """0 before the first disruption month (tau < 0), then rising linearly to 1 over
+    ``lag`` months (1 at once when lag <= 0)."""
+    if tau < 0.0:
+        return 0.0
     if lag <= 0.0:
         return 1.0
     return min(1.0, tau / lag)
@@ -50,605 +155,630 @@ def _var(vals, v, default):
 
 
 @jit
-def _draw_variates(d, seed, var_key, var_dist, var_par, disc_values, disc_cdf,
-                   ev_occ_var, ev_correlated, occ_chol, vals, z):
+def _draw_variates(d, seed, sc, vals, z):
     """Variates of draw d into vals[V]; correlated occurrence uniforms through the
     Gaussian copula (an uncorrelated event keeps its uniform as drawn)."""
-    for v in range(var_key.shape[0]):
-        u = uniform(seed, var_key[v], d, 0)
-        vals[v] = sample(u, var_dist[v], var_par[v], disc_values, disc_cdf)
-    n_ev = ev_occ_var.shape[0]
+    for v in range(sc.var_key.shape[0]):
+        u = uniform(seed, sc.var_key[v], d, 0)
+        vals[v] = sample(u, sc.var_dist[v], sc.var_par[v], sc.disc_values, sc.disc_cdf)
+    n_ev = sc.ev_occ_var.shape[0]
     anycorr = False
     for e in range(n_ev):
-        if ev_correlated[e]:
+        if sc.ev_correlated[e]:
             anycorr = True
     if anycorr:
         for e in range(n_ev):
-            z[e] = norm_ppf(vals[ev_occ_var[e]])
+            z[e] = norm_ppf(vals[sc.ev_occ_var[e]])
         for e in range(n_ev):
-            if ev_correlated[e]:
+            if sc.ev_correlated[e]:
                 acc = 0.0
                 for j in range(n_ev):
-                    acc += occ_chol[e, j] * z[j]
-                vals[ev_occ_var[e]] = norm_cdf(acc)
+                    acc += sc.occ_chol[e, j] * z[j]
+                vals[sc.ev_occ_var[e]] = norm_cdf(acc)
 
 
 @jit
-def _month_stages(
-    k, t, ns, n_ev, phi, ramp_spare, usable, ev_kind, ev_origin, ev_re_export, ev_stage,
-    ev_targets, leak, sev_now, re_share, cap_occ_var, cap_on, cap_mat, cap_stage,
-    cap_country, cap_add, cap_month, flow, prod, need, spare_cap, yld, has_feed, world_yld,
-    csr_ptr, csr_col, csr_val, kc_ptr, kc_idx, want_trace, trace_ks, A, rowflag, outsh,
-    spare, supply, feed, feed_next, X, fac, closs, contract, stopped, dstar, dtot, zeros,
-    capd, rowfree, flows,
-    ws_f, ws_cap, ws_v, ws_i, ws_b, dstage, strand, have_alloc, prev_sup, prev_x, prev_anyx,
-    prev_rowflag, prev_a, prev_dstar, prev_dtot, status_out,
-):
-    """Steps 1-4 of MODEL.md §3 for every stage of material k in month t: deliveries
-    dstage[s, i] against baseline need and stranded supply strand[s, i] [t/month].
+def _events(sc, vals, ws, fired, onset):
+    """Which events fire, when, how severe (topological order: a parent comes first);
+    which interventions are in place."""
+    for e in range(sc.ev_kind.shape[0]):
+        fe = vals[sc.ev_occ_var[e]] < sc.ev_prob[e]
+        par = sc.ev_parent[e]
+        if par >= 0:
+            fe = fe and fired[par]
+            start = ws.onset_f[par] + math.floor(_var(vals, sc.ev_lag_var[e], 0.0))
+        else:
+            start = math.floor(_var(vals, sc.ev_onset_var[e], 0.0))
+        fired[e] = fe
+        ws.onset_f[e] = max(0.0, start) if (par < 0 or fired[par]) else 0.0
+        onset[e] = int(ws.onset_f[e]) if fe else -1
+        ws.dur[e] = _var(vals, sc.ev_dur_var[e], np.inf)
+        ws.sev0[e] = min(1.0, max(0.0, _var(vals, sc.ev_sev_var[e], 0.0)))
+        if sc.ev_settled_var[e] < 0:
+            ws.sev1[e] = -1.0  # no settled severity: stays at the initial one
+        else:
+            ws.sev1[e] = min(1.0, max(0.0, vals[sc.ev_settled_var[e]]))
+        ws.settle[e] = max(0.0, _var(vals, sc.ev_settle_var[e], 0.0))
+        ws.leak[e] = min(1.0, max(0.0, _var(vals, sc.ev_leak_var[e], 0.0)))
+        ws.lead[e] = max(0.0, _var(vals, sc.ev_lead_var[e], 0.0))
+    for j in range(sc.sp_occ_var.shape[0]):
+        ws.sp_on[j] = vals[sc.sp_occ_var[j]] < sc.sp_prob[j]
+    for q in range(sc.cap_occ_var.shape[0]):
+        ws.cap_on[q] = vals[sc.cap_occ_var[q]] < sc.cap_prob[q]
+        ws.cap_month[q] = int(max(0.0, math.floor(_var(vals, sc.cap_online_var[q], 0.0))))
 
-    The flexible-market answer of a stage is reused when its inputs (supply, extra feed
-    need, restricted rows and their allowed shares) equal those of the last month it was
-    computed for (have_alloc / prev_*): D* is a function of exactly these.
-    """
-    # only the countries taking part in material k (flows, capacity): the others have
-    # zero supply and need, and the caller keeps their entries at zero
-    kc = kc_idx[kc_ptr[k]:kc_ptr[k + 1]]
-    status_out[0] = 0
-    # --- allowed shares A and outages ---------------------------------------------------
+
+@jit
+def _market_values(tn, sc, vals, k, mk):
+    """Market parameters of material k in this draw: the scenario's value, or the
+    quantile of the dataset's (low, mode, high) that the draw's uniform picks."""
+    for p in range(N_MARKET):
+        x = vals[sc.mkt_var[p]]
+        if not sc.mkt_given[p]:
+            x = triangular_ppf(x, tn.market[k, p, 0], tn.market[k, p, 1], tn.market[k, p, 2])
+        mk[k, p] = max(0.0, x)
+    for p in (MK_PSI, MK_THETA, MK_SPOT):
+        mk[k, p] = min(1.0, mk[k, p])
+    mk[k, MK_CHOKE] = max(1.0, mk[k, MK_CHOKE])
+
+
+@jit
+def _start_month(sc, ws, fired, k, horizon):
+    """(first month any event touching k is in force, first month one is announced or in
+    force); horizon when none."""
+    t0 = horizon
+    ta = horizon
+    for e in range(sc.ev_kind.shape[0]):
+        if not (fired[e] and sc.ev_stage[e, k] >= 0 and ws.dur[e] > 0.0):
+            continue
+        if ws.onset_f[e] >= horizon:
+            if not (sc.ev_kind[e] == EVENT_RESTRICTION and ws.lead[e] > 0.0):
+                continue
+        o = int(ws.onset_f[e])
+        if o < horizon:
+            t0 = min(t0, o)
+        a = o
+        if sc.ev_kind[e] == EVENT_RESTRICTION and ws.lead[e] > 0.0:
+            a = o - int(math.ceil(ws.lead[e]))
+        ta = min(ta, max(0, a))
+    return t0, min(t0, ta)
+
+
+@jit
+def _severities(sc, ws, fired, k, t):
+    """Severity of each event touching k in month t (-1: not in force), and whether it
+    is announced (in its lead months before onset)."""
+    for e in range(sc.ev_kind.shape[0]):
+        ws.sev_now[e] = -1.0
+        ws.ann_now[e] = False
+        if not (fired[e] and sc.ev_stage[e, k] >= 0 and ws.dur[e] > 0.0):
+            continue
+        o = ws.onset_f[e]
+        if o <= t < o + ws.dur[e]:
+            s_init = ws.sev0[e]
+            if not math.isnan(sc.ev_qsev[e, k]):
+                s_init = sc.ev_qsev[e, k]
+            s_set = ws.sev1[e] if ws.sev1[e] >= 0.0 else s_init
+            if ws.settle[e] <= 0.0:
+                ws.sev_now[e] = s_set
+            else:
+                ws.sev_now[e] = s_init + (s_set - s_init) * min(1.0, (t - o) / ws.settle[e])
+        elif (sc.ev_kind[e] == EVENT_RESTRICTION and ws.lead[e] > 0.0
+              and o - math.ceil(ws.lead[e]) <= t < o):
+            ws.ann_now[e] = True
+
+
+@jit
+def _routes(sc, ws, k, ns, kc):
+    """Allowed shares az[s, e, z] of restricted rows (rowflag), outages, and which zones
+    buy ahead (precaution), for the events in force or announced this month."""
     for s in range(ns):
         for e in kc:
-            rowflag[s, e] = False
-            outsh[s, e] = 1.0
-    for e in range(n_ev):
-        sev = sev_now[e]
+            ws.rowflag[s, e] = False
+            ws.outsh[s, e] = 1.0
+        for z in range(sc.n_zone[k, s]):
+            ws.zprec[s, z] = False
+    for e in range(sc.ev_kind.shape[0]):
+        s = sc.ev_stage[e, k]
+        if ws.ann_now[e]:
+            for z in range(sc.n_zone[k, s]):
+                if sc.zone_tgt[k, s, z, e]:
+                    ws.zprec[s, z] = True
+        sev = ws.sev_now[e]
         if sev < 0.0:
             continue
-        s = ev_stage[e, k]
-        o = ev_origin[e]
-        if ev_kind[e] == EVENT_OUTAGE:
-            outsh[s, o] *= 1.0 - sev
+        o = sc.ev_origin[e]
+        if sc.ev_kind[e] == EVENT_OUTAGE:
+            ws.outsh[s, o] *= 1.0 - sev
             continue
-        allowed = 1.0 - sev * (1.0 - leak[e])
-        if not rowflag[s, o]:
-            rowflag[s, o] = True
-            for i in kc:
-                A[s, o, i] = 1.0
-        for i in kc:
-            if ev_targets[e, i] and i != o:
-                A[s, o, i] *= allowed
-        if ev_re_export[e] and s + 1 < ns:
+        for z in range(sc.n_zone[k, s]):
+            if sc.zone_tgt[k, s, z, e]:
+                ws.zprec[s, z] = True
+        allowed = 1.0 - sev * (1.0 - ws.leak[e])
+        if not ws.rowflag[s, o]:
+            ws.rowflag[s, o] = True
+            for z in range(sc.n_zone[k, s]):
+                ws.az[s, o, z] = 1.0
+        for z in range(sc.n_zone[k, s]):
+            if sc.zone_tgt[k, s, z, e]:
+                ws.az[s, o, z] *= allowed
+        if sc.ev_re_export[e] and s + 1 < ns:
+            s1 = s + 1
             for j in kc:
-                sh = re_share[e, k, j]
+                sh = sc.re_share[e, k, j]
                 if sh <= 0.0 or j == o:
                     continue
-                a_j = 1.0 - sev * (1.0 - leak[e]) * sh
-                if not rowflag[s + 1, j]:
-                    rowflag[s + 1, j] = True
-                    for i in kc:
-                        A[s + 1, j, i] = 1.0
-                for i in kc:
-                    if ev_targets[e, i] and i != j:
-                        A[s + 1, j, i] *= a_j
-
-    # --- spare capacity (interventions join it from their online month) -----------------
-    for s in range(ns):
-        for e in kc:
-            spare[s, e] = spare_cap[k, s, e]
-    for q in range(cap_occ_var.shape[0]):
-        if cap_on[q] and cap_mat[q] == k and cap_month[q] <= t:
-            spare[cap_stage[q], cap_country[q]] += cap_add[q]
-    for s in range(ns):
-        for e in kc:
-            spare[s, e] *= usable * ramp_spare * outsh[s, e]
-
-    for s in range(ns):
-        last = s == ns - 1
-        # 1. supply
-        tot_s = 0.0
-        for e in kc:
-            base = prod[k, s, e] * outsh[s, e]
-            if s == 0:
-                supply[e] = base + spare[s, e]
-            elif has_feed[k, s, e]:
-                supply[e] = min(base + spare[s, e], yld[k, s, e] * feed[e])
-            else:
-                supply[e] = base + min(spare[s, e], world_yld[k, s] * feed[e])
-            tot_s += supply[e]
-        # feed that spare capacity of the next stage could use
-        anyx = False
-        if not last and phi > 0.0:
-            for i in kc:
-                y = yld[k, s + 1, i]
-                X[i] = spare[s + 1, i] / y if y > 0.0 else 0.0
-                if X[i] > 0.0:
-                    anyx = True
-        # 2. contracts (only rows that lose anything are visited, along their flows)
-        any_stop = False
-        for e in kc:
-            p = prod[k, s, e]
-            fac[e] = min(1.0, supply[e] / p) if p > 0.0 else 0.0
-            stopped[e] = 0.0
-        for i in kc:
-            closs[i] = 0.0
-        for e in kc:
-            if not (fac[e] < 1.0 or rowflag[s, e]):
-                continue
-            for p in range(csr_ptr[k, s, e], csr_ptr[k, s, e + 1]):
-                i = csr_col[p]
-                b = csr_val[p]
-                a = A[s, e, i] if rowflag[s, e] else 1.0
-                closs[i] += b * (1.0 - fac[e] * a)
-                if a < 1.0:
-                    stopped[e] += b * fac[e] * (1.0 - a)
-                    any_stop = True
-        for i in kc:
-            contract[i] = max(0.0, need[k, s, i] - closs[i])
-        # 3. flexible market
-        tot_d = 0.0
-        if phi > 0.0:
-            hit = have_alloc[s] and not want_trace and anyx == prev_anyx[s]
-            if hit:
-                for e in kc:
-                    if supply[e] != prev_sup[s, e] or rowflag[s, e] != prev_rowflag[s, e]:
-                        hit = False
-                        break
-                    if anyx and X[e] != prev_x[s, e]:
-                        hit = False
-                        break
-            if hit:
-                for e in kc:
-                    if rowflag[s, e]:
-                        for i in kc:
-                            if A[s, e, i] != prev_a[s, e, i]:
-                                hit = False
-                                break
-                    if not hit:
-                        break
-            if hit:
-                for i in kc:
-                    dstar[i] = prev_dstar[s, i]
-                    dtot[i] = prev_dtot[s, i]
-            else:
-                for e in kc:
-                    rowfree[e] = not rowflag[s, e]
-                    if rowflag[s, e]:
-                        for i in kc:
-                            a = A[s, e, i]
-                            capd[e, i] = a * flow[k, s, e, i] if a < 1.0 else np.inf
-                st = allocate_dense(supply, need[k, s], zeros, capd, rowfree, dstar, flows,
-                                    want_trace, ws_f, ws_cap, ws_v, ws_i, ws_b)
-                if st != 0:
-                    status_out[0] = st
-                if want_trace:
-                    exc = 0.0
-                    for e in kc:
-                        if rowflag[s, e]:
-                            for i in kc:
-                                a = A[s, e, i]
-                                if a < 1.0:
-                                    b = flow[k, s, e, i]
-                                    fl = (1.0 - phi) * b * fac[e] * a + phi * flows[e, i]
-                                    exc = max(exc, fl - a * b)
-                    trace_ks[k, s, t, TK_EDGE_EXCESS] = exc
-                if anyx:
-                    st = allocate_dense(supply, X, dstar, capd, rowfree, dtot, flows,
-                                        False, ws_f, ws_cap, ws_v, ws_i, ws_b)
-                    if st != 0:
-                        status_out[0] = st
-                else:
-                    for i in kc:
-                        dtot[i] = dstar[i]
-                have_alloc[s] = True
-                prev_anyx[s] = anyx
-                for e in kc:
-                    prev_sup[s, e] = supply[e]
-                    prev_x[s, e] = X[e] if anyx else 0.0
-                    prev_rowflag[s, e] = rowflag[s, e]
-                    prev_dstar[s, e] = dstar[e]
-                    prev_dtot[s, e] = dtot[e]
-                    if rowflag[s, e]:
-                        for i in kc:
-                            prev_a[s, e, i] = A[s, e, i]
-            for i in kc:
-                tot_d += dtot[i]
-        else:
-            for i in kc:
-                dstar[i] = 0.0
-                dtot[i] = 0.0
-        # 4. delivered: contracts blend into the flexible market over the lag
-        fed = 0.0
-        for i in kc:
-            dstage[s, i] = (1.0 - phi) * contract[i] + phi * dstar[i]
-            feed_next[i] = dstage[s, i] + phi * (dtot[i] - dstar[i])
-            fed += feed_next[i]
-        # stranded: the stopped contract flow, minus what rerouting sold
-        for e in kc:
-            strand[s, e] = 0.0
-        if any_stop:
-            tot_stop = 0.0
-            for e in kc:
-                tot_stop += stopped[e]
-            unsold = max(0.0, tot_s - tot_d)
-            kept = min(1.0, unsold / tot_stop) if tot_stop > 0.0 else 0.0
-            for e in kc:
-                strand[s, e] = stopped[e] * ((1.0 - phi) + phi * kept)
-        if want_trace:
-            trace_ks[k, s, t, TK_SUPPLY] = tot_s
-            trace_ks[k, s, t, TK_DELIVERED] = fed
-        for i in kc:
-            feed[i] = feed_next[i]
+                a_j = 1.0 - sev * (1.0 - ws.leak[e]) * sh
+                if not ws.rowflag[s1, j]:
+                    ws.rowflag[s1, j] = True
+                    for z in range(sc.n_zone[k, s1]):
+                        ws.az[s1, j, z] = 1.0
+                for z in range(sc.n_zone[k, s1]):
+                    if sc.zone_rtgt[k, s1, z, e] and sc.zone_of[k, s1, j] != z:
+                        ws.az[s1, j, z] *= a_j
 
 
 @jit
-def run_draws(
-    w, first_draw, n_workers, seed, horizon, price_cap,
-    var_key, var_dist, var_par, disc_values, disc_cdf,
-    ev_kind, ev_origin, ev_prob, ev_parent, ev_occ_var, ev_onset_var, ev_lag_var,
-    ev_dur_var, ev_sev_var, ev_settled_var, ev_settle_var, ev_leak_var, ev_lead_var,
-    ev_qsev, ev_re_export, ev_stage, ev_targets, ev_correlated, occ_chol,
-    resp_var,
-    sp_stock, sp_maxrel, sp_occ_var, sp_prob,
-    cap_mat, cap_stage, cap_country, cap_add, cap_prob, cap_occ_var, cap_online_var,
-    flow, prod, need, spare_cap, yld, has_feed, world_yld, stock, maxrel, n_stages,
-    re_share, rush_flow, scope, xidx, csr_ptr, csr_col, csr_val, kc_ptr, kc_idx,
-    variates_b, fired_b, onset_b, shortage_b, peak_b, months_b, first_b, last_b, drawn_b,
-    price_peak_b, price_mean_b, hist_w, want_series, series_b, want_trace, trace_b, trace_ks_b,
-    status_b,
-):
+def _plan_output(tn, sc, ws, k, ns, kc, t, tau, usable):
+    """Output each producer plans this month [t/month] (outp), from last month's zone
+    price (slow responses lag a month): idle capacity restarts at the supply elasticity,
+    bounded by its usable share and phased in over the restart time; producers without a
+    feed stage cut output when their price fell; capacity interventions run at full
+    capacity from their online month once the material is disrupted. Extra feed that
+    output beyond baseline needs one stage up (xfeed)."""
+    ramp_r = _ramp(ws.mk[k, MK_RESTART], tau)
+    for s in range(ns):
+        for e in kc:
+            p0 = tn.prod[k, s, e]
+            lp = ws.lnp_prev[s, sc.zone_of[k, s, e]]
+            el = ws.mk[k, MK_ORIGIN] if sc.is_origin[k, s, e] else ws.mk[k, MK_SUP]
+            r = 0.0
+            if lp > 0.0:
+                # restarts scale with capacity, so that an idle plant can restart too
+                idle = tn.spare_cap[k, s, e]
+                r = min((p0 + idle) * (math.exp(el * lp) - 1.0), usable * idle) * ramp_r
+            elif lp < 0.0 and s == 0:
+                r = p0 * (math.exp(el * lp) - 1.0)  # a later stage runs on the feed it buys
+            ws.outp[s, e] = p0 + r
+            ws.xfeed[s, e] = 0.0
+    if tau >= 0.0:
+        for q in range(sc.cap_occ_var.shape[0]):
+            if ws.cap_on[q] and sc.cap_mat[q] == k and ws.cap_month[q] <= t:
+                ws.outp[sc.cap_stage[q], sc.cap_country[q]] += sc.cap_add[q]
+    for s in range(ns):
+        for e in kc:
+            ws.outp[s, e] *= ws.outsh[s, e]
+            if s > 0:
+                extra = ws.outp[s, e] - tn.prod[k, s, e] * ws.outsh[s, e]
+                if extra > 0.0:
+                    y = tn.yld[k, s, e] if tn.has_feed[k, s, e] else tn.world_yld[k, s]
+                    if y > 0.0:
+                        ws.xfeed[s - 1, e] = extra / y
+
+
+@jit
+def _zone_bin(p):
+    if p == 1.0:
+        return 0
+    b = int(math.floor((math.log(p) - PB_LO) / PB_STEP))
+    return 1 + min(NPB - 2, max(0, b))
+
+
+@jit
+def _stage(tn, sc, ws, out, hist, zhist, j, k, s, ns, kc, t, kappa, sub, status):
+    """Supply, contracts, zone markets and accounting of stage s of material k in month
+    t (docs/model.md §3). Returns the status."""
+    last = s == ns - 1
+    nz = sc.n_zone[k, s]
+    mk = ws.mk
+    # 1. supply
+    for e in kc:
+        if s == 0:
+            ws.supply[e] = ws.outp[s, e]
+        elif tn.has_feed[k, s, e]:
+            ws.supply[e] = min(ws.outp[s, e], tn.yld[k, s, e] * ws.feed[e])
+        else:
+            own = tn.prod[k, s, e] * ws.outsh[s, e]
+            ws.supply[e] = own + min(max(0.0, ws.outp[s, e] - own),
+                                     tn.world_yld[k, s] * ws.feed[e])
+    # 2. contracts, free supply by exporter class, the origin state's purchases
+    for z in range(nz):
+        for c in range(N_ZQ):
+            ws.zq[z, c] = 0.0
+        ws.capc[0, z] = np.inf
+    m = 1
+    ws.fsup[0] = 0.0
+    psi = mk[k, MK_PSI]
+    for e in kc:
+        sup_e = ws.supply[e]
+        p0 = tn.prod[k, s, e]
+        fac = min(1.0, sup_e / p0) if p0 > 0.0 else 0.0
+        if ws.rowflag[s, e]:
+            c = m
+            m += 1
+            ws.cls_row[c] = e
+            free = sup_e
+            stopped = 0.0
+            for z in range(nz):
+                b = sc.bz[k, s, e, z]
+                a = ws.az[s, e, z]
+                cz = kappa * fac * a * b
+                ws.zq[z, ZQ_C] += cz
+                free -= cz
+                ws.capc[c, z] = a * b * (1.0 - kappa * fac) if a < 1.0 else np.inf
+                stopped += b * fac * (1.0 - a)
+            ws.fsup[c] = max(0.0, free)
+            if sc.is_origin[k, s, e]:
+                ws.zq[sc.zone_of[k, s, e], ZQ_G] += psi * stopped
+        else:
+            for z in range(nz):
+                ws.zq[z, ZQ_C] += kappa * fac * sc.bz[k, s, e, z]
+            ws.fsup[0] += max(0.0, sup_e - kappa * fac * p0)
+    # 3. the zones' demand
+    cover = mk[k, MK_COVER] if last else mk[k, MK_FCOVER]
+    for z in range(nz):
+        nzd = sc.zone_need[k, s, z]
+        ws.zq[z, ZQ_N] = nzd
+        wk = cover + (mk[k, MK_PREC] if ws.zprec[s, z] else 0.0)
+        ws.zq[z, ZQ_T] = wk / WEEKS_PER_MONTH * nzd
+        ws.zq[z, ZQ_I] = ws.inv[s, z]
+    if not last:
+        for e in kc:
+            if ws.xfeed[s, e] > 0.0:
+                ws.zq[sc.zone_of[k, s, e], ZQ_X] += ws.xfeed[s, e]
+    else:
+        for i in kc:
+            if ws.lsm[i] > 0.0:
+                ws.zq[sc.zone_of[k, s, i], ZQ_R] += min(ws.msm[i], ws.lsm[i])
+    return _clear_and_account(tn, sc, ws, out, hist, zhist, j, k, s, ns, kc, t, m, sub,
+                              status)
+
+
+@jit
+def _clear_and_account(tn, sc, ws, out, hist, zhist, j, k, s, ns, kc, t, m, sub, status):
+    """Clear the zones of stage s and book every buyer's month (docs/model.md §3)."""
+    last = s == ns - 1
+    nz = sc.n_zone[k, s]
+    mp = ws.mp
+    for z in range(nz):
+        prepare_zone(ws.zq, z, mp)
+    st = clear_zones(m, nz, ws.fsup, ws.capc, ws.zq, mp, ws.ulev, ws.frozen, ws.dem, ws.f,
+                     ws.out_e, ws.in_i, ws.queue, ws.par_e, ws.par_i, ws.seen_e, ws.seen_i)
+    if st != 0:
+        status = st
+    eps = mp[MP_EPS]
+    eta = mp[MP_ETA]
+    theta = mp[MP_THETA]
+    dbar = math.exp(-eps * mp[MP_LNPBAR])
+    free_total = 0.0
+    for c in range(m):
+        free_total += ws.fsup[c]
+    taken = 0.0
+    for z in range(nz):
+        y = free_demand(ws.zq, z, ws.ulev[z], mp)[0]
+        taken += y
+        lnp, rho = zone_outcome(ws.zq, z, ws.ulev[z], y, mp)
+        p = math.exp(lnp)
+        ws.lnp_now[s, z] = lnp
+        ws.zprice[z] = p
+        ws.zrho[z] = rho
+        d = math.exp(-eps * lnp) if lnp > 0.0 else 1.0
+        nzd = ws.zq[z, ZQ_N]
+        delta = theta * (ws.zq[z, ZQ_T] * math.exp(-eta * lnp) - ws.zq[z, ZQ_I])
+        restock = max(0.0, delta) * rho
+        crel = max(0.0, -delta)
+        ws.inv[s, z] = ws.zq[z, ZQ_I] + restock - crel
+        ws.zcons[z] = rho * d
+        ws.zdbar[z] = dbar
+        ws.zrest[z] = restock / nzd if nzd > 0.0 else 0.0
+        ws.zcrel[z] = crel / nzd if nzd > 0.0 else 0.0
+        ws.zshare[z] = release_share(p, mp[MP_PFULL])
+        g = sc.zg[k, s, z]
+        if nzd > 0.0:
+            if p > out.zprice_peak[j, g]:
+                out.zprice_peak[j, g] = p
+            out.zprice_mean[j, g] += p - 1.0
+            zhist[g, t, _zone_bin(p)] += 1
+            if rho < 1.0:
+                out.zchoke[j, g] += 1
+        if out.want_zseries:
+            out.zseries[j, g, t] = p
+        if out.want_trace:
+            tz = out.ztrace[j, g, t]
+            tz[TZ_PRICE] = p
+            tz[TZ_RHO] = rho
+            tz[TZ_INFLOW] = ws.zq[z, ZQ_C] + y
+            tz[TZ_CONTRACT] = ws.zq[z, ZQ_C]
+            tz[TZ_STOCK] = ws.zq[z, ZQ_I]
+            tz[TZ_PURCHASE] = ws.zq[z, ZQ_G] * rho
+            tz[TZ_STATE_RELEASE] = ws.zq[z, ZQ_R] * ws.zshare[z]
+            tz[TZ_NEED] = nzd
+            tz[TZ_PRODUCTION] = 0.0
+            exc = -np.inf
+            for c in range(1, m):
+                if ws.capc[c, z] < np.inf:
+                    exc = max(exc, ws.f[c, z] - ws.capc[c, z])
+            tz[TZ_EDGE_EXCESS] = exc if exc > -np.inf else 0.0
+            tz[TZ_UNSOLD] = 0.0
+    if out.want_trace:
+        for e in kc:
+            out.ztrace[j, sc.zg[k, s, sc.zone_of[k, s, e]], t, TZ_PRODUCTION] += ws.supply[e]
+        out.ztrace[j, sc.zg[k, s, 0], t, TZ_UNSOLD] = max(0.0, free_total - taken)
+
+    # state stocks selling into their zone release at the zone price, whoever buys
+    for i in kc:
+        ws.feed_next[i] = 0.0
+        ws.srel[i] = 0.0
+        if last and ws.lsm[i] > 0.0:
+            ws.srel[i] = min(ws.msm[i], ws.lsm[i]) * ws.zshare[sc.zone_of[k, s, i]]
+            ws.lsm[i] -= ws.srel[i]
+    # every buyer of the stage: what it bought, stocked, drew and went without
+    for i in kc:
+        z = sc.zone_of[k, s, i]
+        if not last and ws.xfeed[s, i] > 0.0:
+            ws.feed_next[i] += ws.xfeed[s, i] * ws.zcons[z]
+        x = sc.xidx[k, s, i]
+        if x < 0:
+            continue
+        nd = tn.need[k, s, i]
+        cons = nd * ws.zcons[z]
+        rest = nd * ws.zrest[z]
+        crel_i = nd * ws.zcrel[z]
+        srel = ws.srel[i]
+        q = 0.0
+        if last:
+            if ws.lsr[i] > 0.0:
+                q = max(0.0, min(nd - cons, ws.lsr[i], ws.msr[i]))
+                ws.lsr[i] -= q
+        used = cons + q
+        shortfall = nd - used
+        rat_net = 0.0
+        if ws.zrho[z] < 1.0:
+            rat_net = max(0.0, nd * ws.zdbar[z] * (1.0 - ws.zrho[z]) - q)
+        giv_net = max(0.0, shortfall - rat_net)
+        sb = sub * shortfall if last else 0.0
+        keep = (1.0 - sub) if last else 1.0
+        giv = keep * giv_net
+        rat = keep * rat_net
+        short = giv + rat
+        cd = min(crel_i, cons)
+        sdm = min(srel, cons - cd)
+        bought = cons - cd - sdm + rest
+        ws.feed_next[i] += used
+        if not (short >= 0.0 and shortfall >= -1e-9 * nd):
+            status = STATUS_BAD_STATE
+        p = ws.zprice[z]
+        share = short / nd
+        out.shortage[j, x] += short
+        out.drawn[j, x] += sdm + q
+        out.bought[j, x] += bought
+        out.restocked[j, x] += rest
+        out.cdrawn[j, x] += cd
+        out.substituted[j, x] += sb
+        out.given_up[j, x] += giv
+        out.rationed[j, x] += rat
+        if share > out.peak[j, x]:
+            out.peak[j, x] = share
+        if share > SHORT_SHARE + SHARE_TOL:
+            out.months[j, x] += 1
+            if out.first[j, x] < 0:
+                out.first[j, x] = t
+            out.last[j, x] = t
+        if p > out.price_peak[j, x]:
+            out.price_peak[j, x] = p
+        out.price_mean[j, x] += p - 1.0
+        if share > SHARE_TOL:
+            hb = int(math.ceil((share - SHARE_TOL) * 100.0))
+            hist[x, t, min(100, max(1, hb))] += 1
+        if out.want_series:
+            out.series[j, x, t] = share
+        if out.want_trace:
+            tr = out.trace[j, x, t]
+            tr[TR_NEED] = nd
+            tr[TR_BOUGHT] = bought
+            tr[TR_RESTOCKED] = rest
+            tr[TR_CDRAWN] = cd
+            tr[TR_SDRAWN] = sdm + q
+            tr[TR_SUBSTITUTED] = sb
+            tr[TR_GIVEN_UP] = giv
+            tr[TR_RATIONED] = rat
+            tr[TR_SHORTAGE] = short
+            tr[TR_PRICE] = p
+            tr[TR_USED] = used
+    for i in kc:
+        ws.feed[i] = ws.feed_next[i]
+    return status
+
+
+@jit
+def _material(tn, sc, ws, out, hist, zhist, j, k, fired, usable, sub_max, lag_sub):
+    """Every month of material k in draw j. Returns the status."""
+    H = sc.horizon
+    ns = tn.n_stages[k]
+    kc = tn.kc_idx[tn.kc_ptr[k]:tn.kc_ptr[k + 1]]
+    status = 0
+    t0, ts = _start_month(sc, ws, fired, k, H)
+    for s in range(ns):
+        for z in range(sc.n_zone[k, s]):
+            if sc.zone_need[k, s, z] > 0.0:
+                out.zprice_peak[j, sc.zg[k, s, z]] = 0.0
+        for i in kc:
+            x = sc.xidx[k, s, i]
+            if x >= 0:
+                out.price_peak[j, x] = 0.0
+    if ts < H:
+        mk = ws.mk
+        # the market at its baseline: stocks at their targets, prices at the reference
+        for s in range(ns):
+            cover = mk[k, MK_COVER] if s == ns - 1 else mk[k, MK_FCOVER]
+            for z in range(sc.n_zone[k, s]):
+                ws.inv[s, z] = cover / WEEKS_PER_MONTH * sc.zone_need[k, s, z]
+                ws.lnp_prev[s, z] = 0.0
+                ws.lnp_now[s, z] = 0.0
+        for i in kc:
+            ws.lsm[i] = 0.0
+            ws.msm[i] = 0.0
+            ws.lsr[i] = 0.0
+            ws.msr[i] = 0.0
+            ws.feed[i] = 0.0
+        for i in kc:
+            if sc.ds_reserved:
+                ws.lsr[i] += tn.stock[k, i]
+                ws.msr[i] += tn.maxrel[k, i]
+            else:
+                ws.lsm[i] += tn.stock[k, i]
+                ws.msm[i] += tn.maxrel[k, i]
+            for q in range(sc.sp_occ_var.shape[0]):
+                if ws.sp_on[q] and sc.sp_stock[q, k, i] > 0.0:
+                    if sc.sp_reserved[q]:
+                        ws.lsr[i] += sc.sp_stock[q, k, i]
+                        ws.msr[i] += sc.sp_maxrel[q, k, i]
+                    else:
+                        ws.lsm[i] += sc.sp_stock[q, k, i]
+                        ws.msm[i] += sc.sp_maxrel[q, k, i]
+        mp = ws.mp
+        mp[MP_ETA] = mk[k, MK_ETA]
+        mp[MP_THETA] = mk[k, MK_THETA]
+        mp[MP_LNPBAR] = math.log(mk[k, MK_CHOKE])
+        mp[MP_LNPMIN] = -mp[MP_LNPBAR]
+        mp[MP_PFULL] = sc.release_price
+        spot = mk[k, MK_SPOT]
+        for t in range(ts, H):
+            tau = float(t - t0)
+            _severities(sc, ws, fired, k, t)
+            _routes(sc, ws, k, ns, kc)
+            _plan_output(tn, sc, ws, k, ns, kc, t, tau, usable)
+            phi = _ramp(mk[k, MK_LAG], tau)
+            kappa = (1.0 - spot) * (1.0 - phi)
+            mp[MP_EPS] = mk[k, MK_EPS_S] + (mk[k, MK_EPS_M] - mk[k, MK_EPS_S]) * _ramp(
+                mk[k, MK_ADJ], tau)
+            sub = sub_max * _ramp(lag_sub, tau)
+            for s in range(ns):
+                status = _stage(tn, sc, ws, out, hist, zhist, j, k, s, ns, kc, t, kappa,
+                                sub, status)
+            for s in range(ns):
+                for z in range(sc.n_zone[k, s]):
+                    ws.lnp_prev[s, z] = ws.lnp_now[s, z]
+    # months not computed (before the first announcement or event) are at price 1
+    if ts > 0:
+        for s in range(ns):
+            for z in range(sc.n_zone[k, s]):
+                g = sc.zg[k, s, z]
+                if sc.zone_need[k, s, z] > 0.0 and out.zprice_peak[j, g] < 1.0:
+                    out.zprice_peak[j, g] = 1.0
+            for i in kc:
+                x = sc.xidx[k, s, i]
+                if x >= 0 and out.price_peak[j, x] < 1.0:
+                    out.price_peak[j, x] = 1.0
+    return status
+
+
+@jit
+def run_draws(w, first_draw, n_workers, seed, tn, sc, out):
     """Worker w of n_workers: draws first_draw + lo .. first_draw + hi - 1, where
-    [lo, hi) is the w-th contiguous slice of the block's n = variates_b.shape[0] draws,
-    each simulated as in MODEL.md §2-§5 (docs/model.md), into the
-    output arrays (rows lo .. hi - 1) and into its own histogram hist_w[w] (the caller
-    sums them). Scratch arrays are allocated once per slice, not per draw. series /
-    trace / trace_ks have a leading draw axis of length n when wanted, else 1 (unused).
+    [lo, hi) is the w-th contiguous slice of the block's n = out.variates.shape[0] draws,
+    each simulated as in docs/model.md, into the rows lo .. hi - 1 of ``out`` and its own
+    histograms out.hist[w], out.zhist[w] (the caller sums them). out.progress[w] counts
+    the draws this worker finished.
 
     Serial and nogil: the engine runs the workers on Python threads (docs/model.md,
     "Parallelism"), so results never depend on the number of workers.
     """
-    n = variates_b.shape[0]
-    n_ev = ev_kind.shape[0]
-    n_s = flow.shape[1]
-    n_c = flow.shape[2]
+    n = out.variates.shape[0]
+    n_k, n_s, n_c = tn.prod.shape
+    n_z = sc.zone_need.shape[2]
     lo = (n * w) // n_workers
     hi = (n * (w + 1)) // n_workers
-    z = np.zeros(max(1, n_ev))
-    onset_f = np.zeros(max(1, n_ev))
-    dur = np.zeros(max(1, n_ev))
-    sev0 = np.zeros(max(1, n_ev))
-    sev1 = np.zeros(max(1, n_ev))
-    settle = np.zeros(max(1, n_ev))
-    leak = np.zeros(max(1, n_ev))
-    lead = np.zeros(max(1, n_ev))
-    sp_on = np.zeros(max(1, sp_occ_var.shape[0]), dtype=np.bool_)
-    cap_on = np.zeros(max(1, cap_occ_var.shape[0]), dtype=np.bool_)
-    cap_month = np.zeros(max(1, cap_occ_var.shape[0]), dtype=np.int64)
-    A = np.ones((n_s, n_c, n_c))
-    rowflag = np.zeros((n_s, n_c), dtype=np.bool_)
-    outsh = np.ones((n_s, n_c))
-    spare = np.zeros((n_s, n_c))
-    supply = np.zeros(n_c)
-    feed = np.zeros(n_c)
-    feed_next = np.zeros(n_c)
-    X = np.zeros(n_c)
-    fac = np.zeros(n_c)
-    closs = np.zeros(n_c)
-    contract = np.zeros(n_c)
-    stopped = np.zeros(n_c)
-    dstar = np.zeros(n_c)
-    dtot = np.zeros(n_c)
-    stock_left = np.zeros(n_c)
-    max_draw = np.zeros(n_c)
-    zeros = np.zeros(n_c)
-    capd = np.zeros((n_c, n_c))
-    rowfree = np.zeros(n_c, dtype=np.bool_)
-    flows = np.zeros((n_c, n_c))
-    c2 = n_c + 2
-    ws_f = np.zeros((c2, c2))
-    ws_cap = np.zeros((c2, c2))
-    ws_v = np.zeros((12, c2))
-    ws_i = np.zeros((6, 2 * c2), dtype=np.int64)
-    ws_b = np.zeros((4, c2), dtype=np.bool_)
-    sev_now = np.zeros(max(1, n_ev))
-    sev_prev = np.zeros(max(1, n_ev))
-    dstage = np.zeros((n_s, n_c))
-    strand = np.zeros((n_s, n_c))
-    have_alloc = np.zeros(n_s, dtype=np.bool_)
-    prev_sup = np.zeros((n_s, n_c))
-    prev_x = np.zeros((n_s, n_c))
-    prev_anyx = np.zeros(n_s, dtype=np.bool_)
-    prev_rowflag = np.zeros((n_s, n_c), dtype=np.bool_)
-    prev_a = np.zeros((n_s, n_c, n_c))
-    prev_dstar = np.zeros((n_s, n_c))
-    prev_dtot = np.zeros((n_s, n_c))
-    status_out = np.zeros(1, dtype=np.int64)
-    hist = hist_w[w]
+    ws = _scratch(sc.ev_kind.shape[0], sc.sp_occ_var.shape[0], sc.cap_occ_var.shape[0],
+                  n_k, n_s, n_c, n_z)
+    hist = out.hist[w]
+    zhist = out.zhist[w]
+    H = sc.horizon
     for j in range(lo, hi):
         d = first_draw + j
-        # this draw's rows of the block outputs
-        variates = variates_b[j]
-        fired = fired_b[j]
-        onset = onset_b[j]
-        shortage_t = shortage_b[j]
-        peak_share = peak_b[j]
-        months_short = months_b[j]
-        first_short = first_b[j]
-        last_short = last_b[j]
-        stock_drawn_t = drawn_b[j]
-        price_peak = price_peak_b[j]
-        price_mean = price_mean_b[j]
-        series = series_b[j if want_series else 0]
-        trace = trace_b[j if want_trace else 0]
-        trace_ks = trace_ks_b[j if want_trace else 0]
-        H = horizon
-        status = 0
-        _draw_variates(d, seed, var_key, var_dist, var_par, disc_values, disc_cdf,
-                       ev_occ_var, ev_correlated, occ_chol, variates, z)
-        vals = variates
+        vals = out.variates[j]
+        _draw_variates(d, seed, sc, vals, ws.z)
         bad = False
         for v in range(vals.shape[0]):
             if math.isnan(vals[v]):
                 bad = True
         if bad:
-            status_b[j] = STATUS_BAD_VARIATE
+            out.status[j] = STATUS_BAD_VARIATE
+            out.progress[w] += 1
             continue
-
-        # --- events (topologically sorted: a parent comes first) ---------------------------
-        for e in range(n_ev):
-            fe = vals[ev_occ_var[e]] < ev_prob[e]
-            par = ev_parent[e]
-            if par >= 0:
-                fe = fe and fired[par]
-            fired[e] = fe
-            if par >= 0:
-                start = onset_f[par] + math.floor(_var(vals, ev_lag_var[e], 0.0))
-            else:
-                start = math.floor(_var(vals, ev_onset_var[e], 0.0))
-            onset_f[e] = max(0.0, start) if (par < 0 or fired[par]) else 0.0
-            onset[e] = int(onset_f[e]) if fe else -1
-            dur[e] = _var(vals, ev_dur_var[e], np.inf)
-            s0 = min(1.0, max(0.0, _var(vals, ev_sev_var[e], 0.0)))
-            sev0[e] = s0
-            sev1[e] = min(1.0, max(0.0, _var(vals, ev_settled_var[e], -1.0)))
-            if ev_settled_var[e] < 0:
-                sev1[e] = -1.0  # no settled severity: stays at the initial one
-            settle[e] = max(0.0, _var(vals, ev_settle_var[e], 0.0))
-            leak[e] = min(1.0, max(0.0, _var(vals, ev_leak_var[e], 0.0)))
-            lead[e] = max(0.0, _var(vals, ev_lead_var[e], 0.0))
-        for j in range(sp_occ_var.shape[0]):
-            sp_on[j] = vals[sp_occ_var[j]] < sp_prob[j]
-        for q in range(cap_occ_var.shape[0]):
-            cap_on[q] = vals[cap_occ_var[q]] < cap_prob[q]
-            cap_month[q] = int(max(0.0, math.floor(_var(vals, cap_online_var[q], 0.0))))
-
-        lag_phi = _var(vals, resp_var[0], 0.0)
-        lag_spare = _var(vals, resp_var[1], 0.0)
-        usable = min(1.0, max(0.0, _var(vals, resp_var[2], 0.0)))
-        sub_max = min(1.0, max(0.0, _var(vals, resp_var[3], 0.0)))
-        lag_sub = _var(vals, resp_var[4], 0.0)
-        elasticity = _var(vals, resp_var[5], 0.0)
-        inv_el = 1.0 / elasticity if elasticity > 0.0 else 0.0
-
-        # --- per-exposure defaults -----------------------------------------------------------
-        n_x = shortage_t.shape[0]
-        for x in range(n_x):
-            shortage_t[x] = 0.0
-            peak_share[x] = 0.0
-            months_short[x] = 0
-            first_short[x] = -1
-            last_short[x] = -1
-            stock_drawn_t[x] = 0.0
-            price_peak[x] = 1.0
-            price_mean[x] = 0.0  # accumulates (price - 1) over computed months
-        if want_series:
-            for x in range(n_x):
+        _events(sc, vals, ws, out.fired[j], out.onset[j])
+        usable = min(1.0, max(0.0, _var(vals, sc.resp_var[RESP_SPARE_USABLE], 0.0)))
+        sub_max = min(1.0, max(0.0, _var(vals, sc.resp_var[RESP_SUB_MAX], 0.0)))
+        lag_sub = _var(vals, sc.resp_var[RESP_SUB_MONTHS], 0.0)
+        for x in range(out.shortage.shape[1]):
+            out.shortage[j, x] = 0.0
+            out.peak[j, x] = 0.0
+            out.months[j, x] = 0
+            out.first[j, x] = -1
+            out.last[j, x] = -1
+            out.drawn[j, x] = 0.0
+            out.price_peak[j, x] = 1.0
+            out.price_mean[j, x] = 0.0  # accumulates (price - 1) over computed months
+            out.bought[j, x] = 0.0
+            out.restocked[j, x] = 0.0
+            out.cdrawn[j, x] = 0.0
+            out.substituted[j, x] = 0.0
+            out.given_up[j, x] = 0.0
+            out.rationed[j, x] = 0.0
+        for g in range(out.zprice_peak.shape[1]):
+            out.zprice_peak[j, g] = 1.0
+            out.zprice_mean[j, g] = 0.0
+            out.zchoke[j, g] = 0
+        if out.want_series:
+            for x in range(out.shortage.shape[1]):
                 for t in range(H):
-                    series[x, t] = 0.0
+                    out.series[j, x, t] = 0.0
+        if out.want_zseries:
+            for g in range(out.zprice_peak.shape[1]):
+                for t in range(H):
+                    out.zseries[j, g, t] = 1.0
+        status = 0
+        for kk in range(sc.scope.shape[0]):
+            k = sc.scope[kk]
+            _market_values(tn, sc, vals, k, ws.mk)
+            if out.want_trace:
+                _trace_baseline(tn, sc, out, j, k)
+            st = _material(tn, sc, ws, out, hist, zhist, j, k, out.fired[j], usable,
+                           sub_max, lag_sub)
+            if st != 0:
+                status = st
+        for x in range(out.shortage.shape[1]):
+            out.price_mean[j, x] = 1.0 + out.price_mean[j, x] / H
+        for g in range(out.zprice_peak.shape[1]):
+            out.zprice_mean[j, g] = 1.0 + out.zprice_mean[j, g] / H
+        out.status[j] = status
+        out.progress[w] += 1
 
-        for kk in range(scope.shape[0]):
-            k = scope[kk]
-            ns = n_stages[k]
-            if want_trace:
-                for s in range(ns):
-                    for i in range(n_c):
-                        x = xidx[k, s, i]
-                        if x >= 0:
-                            for t in range(H):
-                                trace[x, t, TR_NEED] = need[k, s, i]
-                                trace[x, t, TR_DELIVERED] = need[k, s, i]
-                                trace[x, t, TR_SUBSTITUTED] = 0.0
-                                trace[x, t, TR_DRAWN] = 0.0
-                                trace[x, t, TR_SHORTAGE] = 0.0
-                                trace[x, t, TR_PRICE] = 1.0
-                    for t in range(H):
-                        ps = 0.0
-                        for e in range(n_c):
-                            ps += prod[k, s, e]
-                        trace_ks[k, s, t, TK_SUPPLY] = ps
-                        trace_ks[k, s, t, TK_DELIVERED] = ps
-                        trace_ks[k, s, t, TK_EDGE_EXCESS] = 0.0
-            t0 = H
-            for e in range(n_ev):
-                if fired[e] and ev_stage[e, k] >= 0 and dur[e] > 0.0 and onset_f[e] < H:
-                    t0 = min(t0, int(onset_f[e]))
-            if t0 >= H:
+
+@jit
+def _trace_baseline(tn, sc, out, j, k):
+    """Trace rows of months that are not computed: the baseline (every need met)."""
+    H = sc.horizon
+    for s in range(tn.n_stages[k]):
+        for i in range(tn.prod.shape[2]):
+            x = sc.xidx[k, s, i]
+            if x < 0:
                 continue
-
-            # stock: dataset + stockpiles that fired + the announcement rush
-            for i in range(n_c):
-                stock_left[i] = stock[k, i]
-                max_draw[i] = maxrel[k, i]
-            for j in range(sp_occ_var.shape[0]):
-                if sp_on[j]:
-                    for i in range(n_c):
-                        stock_left[i] += sp_stock[j, k, i]
-                        max_draw[i] += sp_maxrel[j, k, i]
-            for e in range(n_ev):
-                if (fired[e] and ev_kind[e] == EVENT_RESTRICTION and ev_stage[e, k] >= 0
-                        and lead[e] > 0.0):
-                    for i in range(n_c):
-                        if rush_flow[e, k, i] > 0.0:
-                            stock_left[i] += lead[e] * rush_flow[e, k, i]
-                            max_draw[i] += rush_flow[e, k, i]
-
-            # per-country scratch is shared by all materials; the month loop writes only the
-            # countries taking part in k, so the others must start (and stay) at zero
-            for e in range(n_c):
-                supply[e] = 0.0
-                feed[e] = 0.0
-                feed_next[e] = 0.0
-                X[e] = 0.0
-                fac[e] = 0.0
-                closs[e] = 0.0
-                contract[e] = 0.0
-                stopped[e] = 0.0
-                dstar[e] = 0.0
-                dtot[e] = 0.0
-                rowfree[e] = True
-                for s in range(ns):
-                    dstage[s, e] = 0.0
-                    strand[s, e] = 0.0
-            # the peak is a maximum over all H months: start below any price, and let the
-            # months that are not computed (price index 1) count once the loop is done
-            for s in range(ns):
-                for i in kc_idx[kc_ptr[k]:kc_ptr[k + 1]]:
-                    x = xidx[k, s, i]
-                    if x >= 0:
-                        price_peak[x] = 0.0
-            n_computed = 0
-            have_month = False
-            prev_phi = -1.0
-            prev_ramp = -1.0
-            prev_online = -1
-            for s in range(ns):
-                have_alloc[s] = False
-            for t in range(t0, H):
-                # severity of every event touching k this month (-1: not active)
-                active = False
-                for e in range(n_ev):
-                    sev_now[e] = -1.0
-                    s = ev_stage[e, k]
-                    if not (fired[e] and s >= 0 and onset_f[e] <= t and t < onset_f[e] + dur[e]):
-                        continue
-                    active = True
-                    s_init = sev0[e]
-                    if not math.isnan(ev_qsev[e, k]):
-                        s_init = ev_qsev[e, k]
-                    s_set = sev1[e] if sev1[e] >= 0.0 else s_init
-                    if settle[e] <= 0.0:
-                        sev_now[e] = s_set
-                    else:
-                        sev_now[e] = s_init + (s_set - s_init) * min(
-                            1.0, (t - onset_f[e]) / settle[e])
-                if not active:
-                    have_month = False
-                    continue
-                n_computed += 1
-                tau = float(t - t0)
-                phi = _ramp(lag_phi, tau)
-                ramp_spare = _ramp(lag_spare, tau)
-                sub = sub_max * _ramp(lag_sub, tau)
-                n_online = 0
-                for q in range(cap_occ_var.shape[0]):
-                    if cap_on[q] and cap_mat[q] == k and cap_month[q] <= t:
-                        n_online += 1
-
-                # a month whose inputs equal the previous month's delivers the same: only
-                # stock, substitution and prices move (steady state after the ramps)
-                same = have_month and not want_trace
-                if same:
-                    same = (phi == prev_phi and ramp_spare == prev_ramp
-                            and n_online == prev_online)
-                if same:
-                    for e in range(n_ev):
-                        if sev_now[e] != sev_prev[e]:
-                            same = False
-                            break
-                if not same:
-                    _month_stages(
-                        k, t, ns, n_ev, phi, ramp_spare, usable, ev_kind, ev_origin, ev_re_export,
-                        ev_stage, ev_targets, leak, sev_now, re_share, cap_occ_var, cap_on,
-                        cap_mat, cap_stage, cap_country, cap_add, cap_month, flow, prod, need,
-                        spare_cap, yld, has_feed, world_yld, csr_ptr, csr_col, csr_val,
-                        kc_ptr, kc_idx, want_trace, trace_ks, A, rowflag, outsh, spare, supply,
-                        feed, feed_next, X, fac, closs, contract, stopped, dstar, dtot, zeros, capd,
-                        rowfree, flows, ws_f, ws_cap, ws_v, ws_i, ws_b, dstage, strand,
-                        have_alloc, prev_sup, prev_x, prev_anyx, prev_rowflag, prev_a,
-                        prev_dstar, prev_dtot, status_out,
-                    )
-                    if status_out[0] != 0:
-                        status = status_out[0]
-                    have_month = True
-                    prev_phi = phi
-                    prev_ramp = ramp_spare
-                    prev_online = n_online
-                    for e in range(n_ev):
-                        sev_prev[e] = sev_now[e]
-
-                # 5.-6. shortage, substitution, stock, price per reported country
-                for s in range(ns):
-                    last = s == ns - 1
-                    for i in kc_idx[kc_ptr[k]:kc_ptr[k + 1]]:
-                        x = xidx[k, s, i]
-                        if x < 0:
-                            continue
-                        nd = need[k, s, i]
-                        gap = nd - dstage[s, i]
-                        if gap <= SNAP * nd:
-                            gap = 0.0
-                        subd = 0.0
-                        drawn = 0.0
-                        short = gap
-                        if last and gap > 0.0:
-                            subd = sub * gap
-                            rem = gap - subd
-                            drawn = max(0.0, min(rem, stock_left[i], max_draw[i]))
-                            stock_left[i] -= drawn
-                            short = rem - drawn
-                        if not (short >= 0.0):
-                            status = STATUS_BAD_STATE
-                            short = 0.0
-                        consumed = nd - gap + drawn
-                        ratio = (consumed + strand[s, i]) / nd
-                        if inv_el == 0.0 or ratio == 1.0:
-                            price = 1.0
-                        elif ratio <= 0.0:
-                            price = price_cap
-                        else:
-                            price = min(price_cap, ratio ** (-inv_el))
-                        share = short / nd
-                        shortage_t[x] += short
-                        stock_drawn_t[x] += drawn
-                        if share > peak_share[x]:
-                            peak_share[x] = share
-                        if short > 0.01 * nd:
-                            months_short[x] += 1
-                            if first_short[x] < 0:
-                                first_short[x] = t
-                            last_short[x] = t
-                        if price > price_peak[x]:
-                            price_peak[x] = price
-                        price_mean[x] += price - 1.0
-                        if share > 0.0:
-                            hb = int(math.ceil(share * 100.0))
-                            if hb > 1 and share <= (hb - 1) / 100.0:
-                                hb -= 1
-                            hb = min(100, max(1, hb))
-                            hist[x, t, hb] += 1
-                        if want_series:
-                            series[x, t] = share
-                        if want_trace:
-                            trace[x, t, TR_DELIVERED] = nd - gap
-                            trace[x, t, TR_SUBSTITUTED] = subd
-                            trace[x, t, TR_DRAWN] = drawn
-                            trace[x, t, TR_SHORTAGE] = short
-                            trace[x, t, TR_PRICE] = price
-            if n_computed < H:
-                for s in range(ns):
-                    for i in kc_idx[kc_ptr[k]:kc_ptr[k + 1]]:
-                        x = xidx[k, s, i]
-                        if x >= 0 and price_peak[x] < 1.0:
-                            price_peak[x] = 1.0
-        for x in range(n_x):
-            price_mean[x] = 1.0 + price_mean[x] / H
-        status_b[j] = status
+            nd = tn.need[k, s, i]
+            for t in range(H):
+                tr = out.trace[j, x, t]
+                for c in range(NTR):
+                    tr[c] = 0.0
+                tr[TR_NEED] = nd
+                tr[TR_BOUGHT] = nd
+                tr[TR_USED] = nd
+                tr[TR_PRICE] = 1.0
+        for z in range(sc.n_zone[k, s]):
+            g = sc.zg[k, s, z]
+            for t in range(H):
+                tz = out.ztrace[j, g, t]
+                for c in range(NTZ):
+                    tz[c] = 0.0
+                tz[TZ_PRICE] = 1.0
+                tz[TZ_RHO] = 1.0
+                tz[TZ_NEED] = sc.zone_need[k, s, z]

@@ -189,6 +189,18 @@ def beta_ppf(a, b, u):
 
 
 @jit
+def triangular_ppf(u, lo, mode, hi):
+    """Triangular(lo, mode, hi) quantile at u, in closed form (lo when hi <= lo)."""
+    width = hi - lo
+    if width <= 0.0:
+        return lo
+    c = (mode - lo) / width
+    if u < c:
+        return lo + math.sqrt(u * width * (mode - lo))
+    return hi - math.sqrt((1.0 - u) * width * (hi - mode))
+
+
+@jit
 def sample(u, dist, par, disc_values, disc_cdf):
     """Value of a variate with distribution code ``dist`` and parameter row ``par[0:4]``
     (simcore.compiled) at the uniform u in (0, 1), by inverse CDF."""
@@ -197,14 +209,7 @@ def sample(u, dist, par, disc_values, disc_cdf):
     if dist == DIST_UNIFORM:
         return par[0] + u * (par[1] - par[0])
     if dist == DIST_TRIANGULAR:
-        lo, mode, hi = par[0], par[1], par[2]
-        width = hi - lo
-        if width <= 0.0:
-            return lo
-        c = (mode - lo) / width
-        if u < c:
-            return lo + math.sqrt(u * width * (mode - lo))
-        return hi - math.sqrt((1.0 - u) * width * (hi - mode))
+        return triangular_ppf(u, par[0], par[1], par[2])
     if dist == DIST_PERT:
         lo, mode, hi, lam = par[0], par[1], par[2], par[3]
         width = hi - lo

@@ -18,13 +18,12 @@ from simcore.compiled import (
 )
 from simcore.errors import ScenarioError, SupplyShockError
 from simcore.scenario.distributions import Dist
-from simcore.scenario.schema import RESPONSE_FIELDS
+from simcore.kernel.structs import MARKET_PARAMS
 from simcore.scenario.spec import Scenario
 
 # The occurrence variate of an event or intervention: a uniform on [0, 1); it fires
 # when the uniform is below its probability (through the copula when correlated).
 OCCURS = Dist("uniform", (("min", 0.0), ("max", 1.0)))
-RESPONSE_VARIATES = tuple(f.name for f in RESPONSE_FIELDS if f.type == "distribution")
 
 
 class _Variates:
@@ -120,8 +119,20 @@ def compile_scenario(scenario: Scenario, tensor=None) -> CompiledScenario:
     occ_chol[:, ~ev_correlated] = 0.0
     occ_chol[~ev_correlated, ~ev_correlated] = 1.0
 
-    resp = {name: v.add(f"response/{name}", scenario.response[name])
-            for name in RESPONSE_VARIATES}
+    response = scenario.response
+    resp = {name: v.add(f"response/{name}", response[name])
+            for name in ("spare_usable", "substitution_max", "substitution_months")}
+    # market parameters: the scenario's distribution for every material, or one quantile
+    # per draw of each material's range in the dataset's market table
+    mkt_var = np.zeros(len(MARKET_PARAMS), np.int32)
+    mkt_given = np.zeros(len(MARKET_PARAMS), np.bool_)
+    for p, (key, _name) in enumerate(MARKET_PARAMS):
+        dist = response.get(key)
+        if dist is None:
+            mkt_var[p] = v.add(f"response/{key}/quantile", OCCURS)
+        else:
+            mkt_var[p] = v.add(f"response/{key}", dist)
+            mkt_given[p] = True
 
     need = tensor.need  # [K, S, C] t/year
     last = tensor.n_stages - 1
@@ -210,19 +221,18 @@ def compile_scenario(scenario: Scenario, tensor=None) -> CompiledScenario:
         ev_targets=ev_targets,
         ev_correlated=ev_correlated,
         occ_chol=np.ascontiguousarray(occ_chol),
-        reroute_lag_var=resp["reroute_lag_months"],
-        spare_ramp_var=resp["spare_ramp_months"],
         spare_usable_var=resp["spare_usable"],
         substitution_max_var=resp["substitution_max"],
         substitution_months_var=resp["substitution_months"],
-        elasticity_var=resp["demand_elasticity"],
-        price_cap=float(scenario.price_cap),
+        mkt_var=mkt_var,
+        mkt_given=mkt_given,
         intervention_id=tuple(s.id for s in scenario.stockpiles)
         + tuple(c.id for c in scenario.capacities),
         sp_stock=sp_stock,
         sp_max_release=sp_max_release,
         sp_occurs_var=sp_occurs,
         sp_probability=sp_probability,
+        sp_reserved=np.array([sp.reserved for sp in scenario.stockpiles], dtype=np.bool_),
         cap_material=cap_material,
         cap_stage=cap_stage,
         cap_country=cap_country,
@@ -231,12 +241,16 @@ def compile_scenario(scenario: Scenario, tensor=None) -> CompiledScenario:
         cap_occurs_var=cap_occurs,
         cap_online_var=cap_online,
         material_scope=scope,
+        dataset_stocks_reserved=response["dataset_stocks"] == "reserved",
+        release_price=float(response["state_release_price"]),
         extra={
             "path": str(scenario.path),
             "files": [str(f) for f in scenario.files],
             "description": scenario.description,
             "event_description": {e.id: e.description for e in events},
             "intervention_description": {i.id: i.description for i in scenario.interventions},
+            "group_members": {g: [tensor.countries.index(c) for c in codes]
+                              for g, codes in scenario.groups.items()},
             "dataset": None if scenario.dataset is None else str(scenario.dataset),
             "dataset_path": None if getattr(tensor, "path", None) is None
             else str(tensor.path),

@@ -754,7 +754,7 @@ def _intervention(item: dict, loc: Loc, names: _Names | None, problems: Problems
             probability=v["probability"], tonnes=v["tonnes"],
             months_of_need=v["months_of_need"], max_release_share=v["max_release_share"],
             max_release_tonnes_per_month=v["max_release_tonnes_per_month"],
-            description=v["description"],
+            description=v["description"], reserved=bool(v["reserved"]),
         )
     if names is not None:
         if isinstance(v["country"], str):
@@ -861,8 +861,7 @@ def load_scenario(path, tensor=None) -> Scenario:
         groups=groups,
         events=sorted_events,
         correlations=correlations,
-        response={k: d for k, d in response.items() if k != "price_cap"},
-        price_cap=response["price_cap"],
+        response=_response(response),
         stockpiles=tuple(stockpiles),
         capacities=tuple(capacities),
         path=path,
@@ -872,6 +871,15 @@ def load_scenario(path, tensor=None) -> Scenario:
         tensor=tensor,
         warnings=tuple(notes.lines),
     )
+
+
+def _response(response: dict) -> dict:
+    """The [response] table with version 1's `price_cap` read as `choke_price`."""
+    out = {k: v for k, v in response.items() if k != "price_cap"}
+    cap = response.get("price_cap")
+    if cap is not None and cap is not BAD and out.get("choke_price") is None:
+        out["choke_price"] = Dist.const(cap)
+    return out
 
 
 __all__ = ["load_scenario", "scenario_hash", "ScenarioError"]

@@ -204,21 +204,40 @@ CORRELATION_FIELDS = (
           lo=-1, hi=1, lo_open=True, hi_open=True),
 )
 
+def _market_fields() -> tuple[Field, ...]:
+    """The market parameters (simcore/marketdata.py): each defaults to the dataset's
+    market table, per material."""
+    from simcore.marketdata import PARAMS
+
+    return tuple(
+        Field(p.key, "distribution", p.unit, None,
+              f"{p.doc} Default: each material's range in the dataset's market table.",
+              lo=p.lo, hi=p.hi, lo_open=p.lo_open)
+        for p in PARAMS
+    )
+
+
 RESPONSE_FIELDS = (
-    Field("reroute_lag_months", "distribution", "months", 6.0,
-          "Months for markets to move from old contracts to the best open routes.", lo=0),
-    Field("spare_ramp_months", "distribution", "months", 12.0,
-          "Months for spare capacity to ramp up fully.", lo=0),
+    *_market_fields(),
     Field("spare_usable", "distribution", "share", 0.5,
-          "Usable share of spare capacity (capacity minus production).", lo=0, hi=1),
+          "Usable share of idle capacity (capacity minus production): the most that "
+          "restarts can bring back.", lo=0, hi=1),
     Field("substitution_max", "distribution", "share", 0.0,
-          "Largest share of a shortage that can be designed out.", lo=0, hi=1),
+          "Share of the consumption shortfall that is designed out (substituted, not a "
+          "shortage), reached after `substitution_months`.", lo=0, hi=1),
     Field("substitution_months", "distribution", "months", 24.0,
           "Months to reach `substitution_max`.", lo=0),
-    Field("demand_elasticity", "distribution", "", 0.2,
-          "Short-run price elasticity of demand (absolute value).", lo=0, lo_open=True),
-    Field("price_cap", "number", "x reference", 10.0,
-          "Largest price index reported.", lo=1),
+    Field("dataset_stocks", "string", "", "market",
+          "The dataset's state stocks: `market` (they sell into their holder's price zone "
+          "as the price rises) or `reserved` (they serve only their holder's own use).",
+          choices=("market", "reserved")),
+    Field("state_release_price", "number", "x reference", 1.1,
+          "Zone price at which a state stock that sells into its zone releases its full "
+          "monthly rate (it starts releasing above the reference price, 1).", lo=1,
+          lo_open=True),
+    Field("price_cap", "number", "x reference", None,
+          "Version 1's flat price cap, kept for old files: read as `choke_price` for "
+          "every material.", lo=1, lo_open=True),
 )
 
 INTERVENTION_FIELDS = (
@@ -245,6 +264,10 @@ INTERVENTION_FIELDS = (
     Field("max_release_tonnes_per_month", "number", "t/month", None,
           "Release at most this much per month per material, split by need share.",
           lo=0, kinds=_STOCKPILE),
+    Field("reserved", "boolean", "", False,
+          "Serve only the holders' own use; by default the stockpile sells into its "
+          "holders' price zone as the price rises, which protects their neighbours too.",
+          kinds=_STOCKPILE),
     Field("country", "string", "", REQUIRED, "Country where capacity is added.",
           kinds=_CAPACITY, names="country"),
     Field("material", "string", "", REQUIRED, "Material of the new capacity.",
@@ -291,6 +314,7 @@ RULES = (
     "definite; a pair in two groups must have the same `rho`.",
     "`interventions` (stockpile): exactly one of `tonnes` and `months_of_need`; at most one "
     "of `max_release_share` and `max_release_tonnes_per_month`.",
+    "`response`: `price_cap` and `choke_price` are one parameter; give one of them.",
     "`groups`: names must not clash with a country or a dataset group; members are "
     "countries or groups.",
     "Unknown keys are errors everywhere.",

@@ -55,6 +55,7 @@ class Stockpile:
     max_release_tonnes_per_month: float | None  # [t/month] per material, split by need share
     description: str = ""
     kind: str = "stockpile"
+    reserved: bool = False  # serves only its holders (else sells into their zone)
 
 
 @dataclass(frozen=True)
@@ -83,8 +84,7 @@ class Scenario:
     groups: dict[str, tuple[str, ...]]  # scenario groups -> country codes
     events: tuple[Event, ...]  # topologically sorted: parents first
     correlations: tuple[Correlation, ...]
-    response: dict[str, Dist]  # response/<field> distributions
-    price_cap: float
+    response: dict  # [response] key -> Dist (None: the dataset's market table) or setting
     stockpiles: tuple[Stockpile, ...]
     capacities: tuple[Capacity, ...]
     path: Path  # the file loaded

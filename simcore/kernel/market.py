@@ -1,0 +1,284 @@
+"""The zone markets of one (material, stage, month): demand curves, clearing, outcome
+(docs/model.md §3, "Market version 2").
+
+A *zone* is a set of buyers who trade freely with each other (one price). Producers are
+merged into *exporter classes*: one class of every producer whose routes are all open,
+then one class per producer with a capped route. What contracts do not tie to a route is
+*free supply*, which goes where prices draw it. Each zone z has a net demand curve
+
+    Q_z(p) = (N_z + X_z) min(1, p^-eps) + theta (T_z p^-eta - I_z) + G_z - R_z s(p)
+
+(consumption of buyers and of restarted capacity, commercial stock purchases or releases,
+the origin state's purchases, state stock releases), continuous and decreasing in p.
+The competitive equilibrium maximises the buyers' total surplus over the feasible free
+flows; it is found by progressive filling on one level u that every still-active zone
+shares:
+
+- u in [0, 1]: the zone sits at the choke price and receives u of what it wants there
+  (rationing, equal fractions);
+- u in [1, 2]: the price falls log-linearly from the choke price (u = 1) to the floor
+  (u = 2), and the zone wants Q_z(p) - C_z of free supply (C_z: its contract inflow).
+
+The largest feasible level is found by Newton steps on min cuts of the class -> zone
+max-flow network (each infeasible max flow names the cut whose capacity bounds the level;
+the level is the root of a monotone function of one variable there), and the zones behind
+a tight cut freeze. For equal demand curves this is the lexicographically max-min fair
+allocation of MODEL.md §3 (simcore/kernel/allocation.py holds the max flow).
+"""
+
+from __future__ import annotations
+
+import math
+
+from simcore._numba import jit
+from simcore.kernel.allocation import max_flow
+
+# zone quantities zq[z, :] of one (material, stage, month)
+ZQ_N = 0  # baseline need of the zone's buyers [t/month]
+ZQ_X = 1  # feed wanted by restarted capacity of the next stage [t/month]
+ZQ_T = 2  # commercial stock target, precaution included [t]
+ZQ_I = 3  # commercial stock at the start of the month [t]
+ZQ_G = 4  # origin state's purchases [t/month]
+ZQ_R = 5  # state stocks' release capacity this month (selling into the zone) [t/month]
+ZQ_C = 6  # contract inflow [t/month]
+ZQ_W = 7  # what the zone wants at the choke price [t/month] (set by prepare_zone)
+ZQ_REL = 8  # what its stocks release at the choke price [t/month] (set by prepare_zone)
+N_ZQ = 9
+
+# market settings mp[:] of one (material, stage, month)
+MP_EPS = 0  # demand elasticity now (absolute value)
+MP_ETA = 1  # inventory release parameter: desired stock ~ p^-eta
+MP_THETA = 2  # share of the gap to the desired stock closed in a month
+MP_LNPBAR = 3  # log of the choke price
+MP_LNPMIN = 4  # log of the floor price (= -MP_LNPBAR)
+MP_PFULL = 5  # price at which state stocks release their full rate
+N_MP = 6
+
+U_TOP = 2.0  # the level at the floor price
+
+STATUS_NO_CUT = 1  # an infeasible level without a cut bounding it (numerical)
+STATUS_NO_FREEZE = 2  # a level where nobody froze (numerical)
+
+
+@jit
+def release_share(p, pfull):
+    """Share of its release capacity a state stock sells at zone price p: 0 up to the
+    reference price, rising linearly to 1 at ``pfull``."""
+    if p <= 1.0:
+        return 0.0
+    if p >= pfull:
+        return 1.0
+    return (p - 1.0) / (pfull - 1.0)
+
+
+@jit
+def net_demand(zq, z, lnp, mp):
+    """Q_z at price exp(lnp) and dQ_z/dlnp [t/month]."""
+    eps = mp[MP_EPS]
+    eta = mp[MP_ETA]
+    theta = mp[MP_THETA]
+    buyers = zq[z, ZQ_N] + zq[z, ZQ_X]
+    if lnp > 0.0:
+        d = math.exp(-eps * lnp)
+        dd = -eps * d
+    else:
+        d = 1.0
+        dd = 0.0
+    desired = zq[z, ZQ_T] * math.exp(-eta * lnp)
+    q = buyers * d + theta * (desired - zq[z, ZQ_I]) + zq[z, ZQ_G]
+    dq = buyers * dd - eta * theta * desired
+    r = zq[z, ZQ_R]
+    if r > 0.0:
+        p = math.exp(lnp)
+        pfull = mp[MP_PFULL]
+        q -= r * release_share(p, pfull)
+        if 1.0 < p < pfull:
+            dq -= r * p / (pfull - 1.0)
+    return q, dq
+
+
+@jit
+def prepare_zone(zq, z, mp):
+    """What zone z wants at the choke price (consumption, restocking, state purchases)
+    and what its stocks release there, into zq[z, ZQ_W] and zq[z, ZQ_REL]."""
+    lnpbar = mp[MP_LNPBAR]
+    theta = mp[MP_THETA]
+    d = math.exp(-mp[MP_EPS] * lnpbar)
+    desired = zq[z, ZQ_T] * math.exp(-mp[MP_ETA] * lnpbar)
+    gap = desired - zq[z, ZQ_I]
+    zq[z, ZQ_W] = (zq[z, ZQ_N] + zq[z, ZQ_X]) * d + theta * max(0.0, gap) + zq[z, ZQ_G]
+    zq[z, ZQ_REL] = theta * max(0.0, -gap) + zq[z, ZQ_R] * release_share(
+        math.exp(lnpbar), mp[MP_PFULL])
+
+
+@jit
+def level_price(u, mp):
+    """Log price at level u >= 1 (choke price at 1, floor at 2)."""
+    return mp[MP_LNPBAR] - (u - 1.0) * (mp[MP_LNPBAR] - mp[MP_LNPMIN])
+
+
+@jit
+def free_demand(zq, z, u, mp):
+    """Free supply zone z takes at level u, D_z(u), and dD_z/du."""
+    if u <= 1.0:
+        v = u * zq[z, ZQ_W] - zq[z, ZQ_REL] - zq[z, ZQ_C]
+        if v > 0.0:
+            return v, zq[z, ZQ_W]
+        return 0.0, 0.0
+    span = mp[MP_LNPBAR] - mp[MP_LNPMIN]
+    q, dq = net_demand(zq, z, level_price(u, mp), mp)
+    v = q - zq[z, ZQ_C]
+    if v > 0.0:
+        return v, -dq * span
+    return 0.0, 0.0
+
+
+@jit
+def _solve_level(zq, mp, nz, sel, target, a, b):
+    """The level u in [a, b] where the free demand of the zones selected by ``sel``
+    reaches ``target``: safeguarded Newton steps on an increasing function."""
+    x = b
+    for _ in range(100):
+        g = -target
+        dg = 0.0
+        for z in range(nz):
+            if sel[z]:
+                v, dv = free_demand(zq, z, x, mp)
+                g += v
+                dg += dv
+        if g > 0.0:
+            b = x
+        elif g < 0.0:
+            a = x
+        else:
+            return x
+        xn = x - g / dg if dg > 0.0 else -1.0
+        if not (a < xn < b):
+            xn = 0.5 * (a + b)
+        if abs(xn - x) <= 4e-16 * max(1.0, abs(x)):
+            return min(x, xn) if g > 0.0 else x
+        x = xn
+    return a
+
+
+@jit
+def clear_zones(m, nz, fsup, cap, zq, mp, ulev, frozen, dem, f, out_e, in_i, queue,
+                par_e, par_i, seen_e, seen_i):
+    """Progressive filling of nz zones from m exporter classes (free supply fsup[m]
+    [t/month], caps cap[m, nz], np.inf = open). Every zone's wants at the choke price must
+    be set (prepare_zone). Writes the level ulev[z] at which each zone froze; the free
+    supply it takes is free_demand(zq, z, ulev[z], mp), and f[m, nz] holds flows realising
+    it. Returns a status code (0 = ok)."""
+    scale = 0.0
+    for c in range(m):
+        scale += fsup[c]
+    for z in range(nz):
+        scale += zq[z, ZQ_W] + zq[z, ZQ_C]
+    eps = 1e-13 * scale
+    for z in range(nz):
+        ulev[z] = 0.0
+        frozen[z] = False
+    nact = nz
+    status = 0
+    level = 0.0
+    while nact > 0:
+        hi = U_TOP
+        for _ in range(100):
+            total = 0.0
+            for z in range(nz):
+                dem[z] = free_demand(zq, z, ulev[z] if frozen[z] else hi, mp)[0]
+                total += dem[z]
+            flow = max_flow(m, nz, fsup, dem, cap, f, out_e, in_i, queue, par_e, par_i,
+                            seen_e, seen_i, eps)
+            if flow >= total - eps:
+                break
+            # the minimal min cut bounds the level: free demand behind it <= its capacity
+            cut = 0.0
+            for c in range(m):
+                if not seen_e[c]:
+                    cut += fsup[c]
+                else:
+                    for z in range(nz):
+                        if not seen_i[z]:
+                            cut += cap[c, z]
+            fixed = 0.0
+            nsel = 0
+            for z in range(nz):
+                if not seen_i[z]:
+                    if frozen[z]:
+                        fixed += dem[z]
+                    else:
+                        nsel += 1
+            if nsel == 0:
+                status = STATUS_NO_CUT
+                hi = level
+                break
+            for z in range(nz):
+                par_i[z] = 1 if (not seen_i[z] and not frozen[z]) else 0
+            new = _solve_level(zq, mp, nz, par_i, cut - fixed, level, hi)
+            if new < level:
+                new = level
+            if new >= hi:
+                break  # rounding: the cut does not move the level, accept it
+            hi = new
+        level = hi
+        nfrz = 0
+        for z in range(nz):
+            if not frozen[z] and (hi >= U_TOP or not seen_i[z]):
+                frozen[z] = True
+                ulev[z] = hi
+                nfrz += 1
+        nact -= nfrz
+        if nfrz == 0:
+            status = STATUS_NO_FREEZE
+            for z in range(nz):
+                if not frozen[z]:
+                    frozen[z] = True
+                    ulev[z] = hi
+            nact = 0
+    return status
+
+
+@jit
+def _price_for(zq, z, x, mp):
+    """Log price at which zone z's net demand equals x (decreasing in the price), on
+    [floor, choke]: safeguarded Newton steps in log price."""
+    a = mp[MP_LNPMIN]
+    b = mp[MP_LNPBAR]
+    q, dq = net_demand(zq, z, a, mp)
+    if q <= x:
+        return a  # more than the zone takes even at the floor: the rest stays unsold
+    lnp = 0.0 if a < 0.0 < b else 0.5 * (a + b)
+    for _ in range(100):
+        q, dq = net_demand(zq, z, lnp, mp)
+        g = q - x
+        if g > 0.0:
+            a = lnp
+        elif g < 0.0:
+            b = lnp
+        else:
+            return lnp
+        xn = lnp - g / dq if dq < 0.0 else 0.5 * (a + b)
+        if not (a < xn < b):
+            xn = 0.5 * (a + b)
+        if abs(xn - lnp) <= 4e-16 * max(1.0, abs(lnp)):
+            return xn
+        lnp = xn
+    return lnp
+
+
+@jit
+def zone_outcome(zq, z, u, y, mp):
+    """(log price, rho) of zone z frozen at level u with free inflow y: rho = 1 when the
+    zone clears, rho < 1 the share of its wants it gets at the choke price."""
+    if y > 0.0:
+        if u < 1.0:
+            return mp[MP_LNPBAR], u
+        return level_price(u, mp), 1.0
+    c = zq[z, ZQ_C]
+    w = zq[z, ZQ_W]
+    if c + zq[z, ZQ_REL] >= w:
+        if w <= 0.0 and zq[z, ZQ_T] <= 0.0 and zq[z, ZQ_R] <= 0.0:
+            return 0.0, 1.0  # nobody buys in this zone: no price to form
+        return _price_for(zq, z, c, mp), 1.0
+    return mp[MP_LNPBAR], (c + zq[z, ZQ_REL]) / w

@@ -1,0 +1,126 @@
+"""The named structures the kernel reads and writes (STYLE.md: a signature says what a
+kernel reads and writes).
+
+Each is a ``namedtuple`` of arrays and scalars that Numba passes as one argument:
+
+- ``Tensor``: the baseline supply tensor in monthly units, plus the dataset's market
+  table (what the world looks like before anything happens);
+- ``Scen``: the compiled scenario: variates, events, interventions, and the zones of
+  every (material, stage) (what may happen);
+- ``Out``: the block's outputs (what the kernel writes, rows = draws).
+
+The per-draw state and the per-worker scratch are built inside the kernel
+(simcore/kernel/model.py). This module imports no numba: the engine builds these
+structures at the boundary (simcore/engine.py).
+
+Index conventions: K materials, S stages (max over materials), C countries, E events,
+V variates, J stockpile interventions, Q capacity interventions, Z zones of a
+(material, stage) at most, G zones in all (global zone ids), X exposures, H months,
+P market parameters (``MARKET_PARAMS``).
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+
+# --- market parameters: one value per material (dataset table, docs/dataset.md) -----------
+# (name of the scenario's [response] key, name in the dataset's market table)
+MARKET_PARAMS = (
+    ("demand_elasticity", "demand_elasticity_short"),
+    ("demand_elasticity_medium", "demand_elasticity_medium"),
+    ("demand_adjust_months", "demand_adjust_months"),
+    ("supply_elasticity", "supply_elasticity"),
+    ("spare_ramp_months", "restart_months"),
+    ("origin_supply_elasticity", "origin_supply_elasticity"),
+    ("state_purchase_share", "state_purchase_share"),
+    ("inventory_weeks", "inventory_weeks"),
+    ("feed_inventory_weeks", "feed_inventory_weeks"),
+    ("inventory_release", "inventory_release"),
+    ("inventory_adjust", "inventory_adjust"),
+    ("spot_share", "spot_share"),
+    ("precautionary_weeks", "precautionary_weeks"),
+    ("choke_price", "choke_price"),
+    ("reroute_lag_months", "reroute_lag_months"),
+)
+(MK_EPS_S, MK_EPS_M, MK_ADJ, MK_SUP, MK_RESTART, MK_ORIGIN, MK_PSI, MK_COVER, MK_FCOVER,
+ MK_ETA, MK_THETA, MK_SPOT, MK_PREC, MK_CHOKE, MK_LAG) = range(len(MARKET_PARAMS))
+N_MARKET = len(MARKET_PARAMS)
+
+# other response variates (scenario-wide, schema defaults), in this order in Scen.resp_var
+RESP_SPARE_USABLE, RESP_SUB_MAX, RESP_SUB_MONTHS = range(3)
+
+# zone-price histogram: bin 0 holds a price of exactly 1 (the reference), bins 1 .. NPB-1
+# hold log prices in steps of PB_STEP from PB_LO (the end bins also take what lies beyond)
+PB_LO = -5.0
+PB_STEP = 0.01
+NPB = 1001
+
+Tensor = namedtuple("Tensor", [
+    "prod",        # f8[K, S, C] baseline production [t/month]
+    "need",        # f8[K, S, C] baseline need [t/month]
+    "spare_cap",   # f8[K, S, C] capacity - production, >= 0 [t/month]
+    "yld",         # f8[K, S, C] baseline yield: stage-s output per stage s-1 feed
+    "has_feed",    # b1[K, S, C] the producer had baseline feed at stage s-1
+    "world_yld",   # f8[K, S] world yield of stage s
+    "n_stages",    # i8[K]
+    "kc_ptr",      # i8[K + 1] countries taking part in material k:
+    "kc_idx",      #   kc_idx[kc_ptr[k]:kc_ptr[k + 1]]
+    "stock",       # f8[K, C] dataset state stock [t]
+    "maxrel",      # f8[K, C] its largest monthly release [t/month]
+    "market",      # f8[K, P, 3] market table: low, mode, high of each parameter
+])
+
+Scen = namedtuple("Scen", [
+    "horizon",     # H [months]
+    "var_key", "var_dist", "var_par", "disc_values", "disc_cdf",  # variates [V]
+    "ev_kind", "ev_origin", "ev_prob", "ev_parent",               # events [E]
+    "ev_occ_var", "ev_onset_var", "ev_lag_var", "ev_dur_var", "ev_sev_var",
+    "ev_settled_var", "ev_settle_var", "ev_leak_var", "ev_lead_var",
+    "ev_qsev",     # f8[E, K] severity from a quota, NaN if none
+    "ev_re_export",  # b1[E]
+    "ev_stage",    # i8[E, K] stage hit, -1 if not
+    "ev_targets",  # b1[E, C] (origin excluded)
+    "ev_correlated", "occ_chol",
+    "re_share",    # f8[E, K, C] third country's baseline feed share from the origin
+    "resp_var",    # i8[3] spare_usable, substitution_max, substitution_months
+    "mkt_var",     # i8[P] variate of each market parameter
+    "mkt_given",   # b1[P] True: the variate is the value; False: a quantile of the table
+    "sp_stock", "sp_maxrel",  # f8[J, K, C] stockpile interventions [t], [t/month]
+    "sp_occ_var", "sp_prob",
+    "sp_reserved",  # b1[J] serves only its holder (else sells into its zone)
+    "ds_reserved",  # bool: the dataset's state stocks serve only their holders
+    "release_price",  # f8: zone price at which a state stock releases its full rate
+    "cap_mat", "cap_stage", "cap_country", "cap_add", "cap_prob", "cap_occ_var",
+    "cap_online_var",  # capacity interventions [Q] (cap_add in t/month)
+    "scope",       # i8[] materials simulated
+    "xidx",        # i8[K, S, C] exposure index, -1 if not reported
+    "zone_of",     # i8[K, S, C] zone of each country taking part, -1 otherwise
+    "n_zone",      # i8[K, S]
+    "zone_need",   # f8[K, S, Z] baseline need of the zone [t/month]
+    "zone_tgt",    # b1[K, S, Z, E] zone's members are targets of event e at stage s
+    "zone_rtgt",   # b1[K, S, Z, E] ... targets of event e's re-export reach (stage s)
+    "is_origin",   # b1[K, S, C] origin of a restriction at stage s (in the scenario)
+    "bz",          # f8[K, S, C, Z] baseline flow from producer e into zone z [t/month]
+    "zg",          # i8[K, S, Z] global zone id
+    "n_zg",        # G
+])
+
+Out = namedtuple("Out", [
+    "variates",    # f8[n, V]
+    "fired",       # b1[n, E]
+    "onset",       # i4[n, E]
+    "status",      # i8[n]
+    # per exposure [n, X]
+    "shortage", "peak", "months", "first", "last", "drawn", "price_peak", "price_mean",
+    "bought", "restocked", "cdrawn", "substituted", "given_up", "rationed",
+    # per zone [n, G]
+    "zprice_peak", "zprice_mean",
+    "zchoke",      # i2[n, G] months the zone was rationed at its choke price
+    "hist",        # i8[W, X, H, 101] per worker: monthly shortage-share histogram
+    "zhist",       # i8[W, G, H, NPB] per worker: monthly zone-price histogram
+    "want_series", "series",    # f4[n, X, H] monthly shortage share
+    "want_zseries", "zseries",  # f4[n, G, H] monthly zone price
+    "want_trace", "trace",      # f8[n, X, H, NTR]
+    "ztrace",      # f8[n, G, H, NTZ]
+    "progress",    # i8[W] draws finished by each worker
+])
