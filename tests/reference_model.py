@@ -122,23 +122,35 @@ class _Zone:
             return max(0.0, u * self.wants - self.rel - self.c)
         return max(0.0, self.q(self.price_at(u)) - self.c)
 
+    def highest_price(self, x):
+        """The highest price in [1/pbar, pbar] at which the zone takes x (bisection)."""
+        lo, hi = -math.log(self.pbar), math.log(self.pbar)
+        if self.q(math.exp(lo)) < x:
+            return math.exp(lo)
+        if self.q(math.exp(hi)) >= x:
+            return math.exp(hi)
+        for _ in range(BISECT):
+            mid = 0.5 * (lo + hi)
+            if self.q(math.exp(mid)) >= x:
+                lo = mid
+            else:
+                hi = mid
+        return math.exp(lo)
+
     def outcome(self, u, y):
-        """(price, rho)."""
+        """(price, rho); a price within 1e-12 (in log) of 1 is 1."""
+        p, rho = self._outcome(u, y)
+        return (1.0 if abs(math.log(p)) < 1e-12 else p), rho
+
+    def _outcome(self, u, y):
         if y > 0:
-            return (self.pbar, u) if u < 1.0 else (self.price_at(u), 1.0)
+            if u < 1.0:
+                return self.pbar, u
+            return self.highest_price(self.c + y), 1.0
         if self.c + self.rel >= self.wants:
             if self.wants <= 0 and self.t <= 0 and self.r <= 0:
                 return 1.0, 1.0
-            lo, hi = -math.log(self.pbar), math.log(self.pbar)
-            if self.q(math.exp(lo)) <= self.c:
-                return math.exp(lo), 1.0
-            for _ in range(BISECT):
-                mid = 0.5 * (lo + hi)
-                if self.q(math.exp(mid)) > self.c:
-                    lo = mid
-                else:
-                    hi = mid
-            return math.exp(0.5 * (lo + hi)), 1.0
+            return self.highest_price(self.c), 1.0
         return self.pbar, (self.c + self.rel) / self.wants
 
 
@@ -286,6 +298,7 @@ def simulate_reference(tensor, compiled, variates, timeseries=False):
         commercial_drawn_t=f((n, X)), substituted_t=f((n, X)), demand_given_up_t=f((n, X)),
         rationed_t=f((n, X)), fired=f((n, E), bool), onset=np.full((n, E), -1, np.int32),
         series=f((n, X, H)), trace=f((n, X, H, 11)), zone_price=np.ones((n, G, H)),
+        zone_choke_months=f((n, G), np.int16),
     )
     out["trace"][..., 9] = 1.0
     for x, (k, s, i) in enumerate(expos):
@@ -528,6 +541,8 @@ def simulate_reference(tensor, compiled, variates, timeseries=False):
                     for z, mem in enumerate(members):
                         zn = zs[z]
                         p, rho = zn.outcome(level[z], zn.free(level[z]))
+                        if rho < 1 and N[k, s, mem].sum() > 0:
+                            out["zone_choke_months"][d, gpos[(k, s, z)]] += 1
                         price_prev[(s, z)] = p
                         out["zone_price"][d, gpos[(k, s, z)], t] = p
                         dfrac = min(1.0, p ** -eps)

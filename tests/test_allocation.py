@@ -1,6 +1,9 @@
-"""The flexible-market allocation D* (simcore.kernel.allocation) against an independent LP
-oracle (scipy.optimize.linprog): maximum total delivery, then lexicographically
-max-min fair delivered fractions by successive LPs."""
+"""The zone market (simcore.kernel.market) in its linear special case, the max-min fair
+allocation D* of MODEL.md §3.3, against an independent LP oracle (scipy.optimize.linprog:
+maximum total delivery, then lexicographically max-min fair delivered fractions by
+successive LPs) and the reference's subset water-filling; and in general (stocks,
+contracts, state purchases and releases, the choke price) against the reference's
+subset-and-bisection solver (tests/reference_model.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import pytest
 from reference_model import fair_allocation
 from scipy.optimize import linprog
 
-from simcore.kernel.allocation import allocate
+from simcore.kernel.market import allocate
 
 
 class LPOracle:
@@ -121,7 +124,7 @@ def test_allocation_matches_lp_on_1000_random_instances():
 
 
 def test_allocation_with_offsets_matches_subset_enumeration():
-    """Round 2 (feed for spare capacity): fixed deliveries plus fair extra shares; checked
+    """Fixed deliveries plus fair extra shares (the linear case with offsets); checked
     against the reference's exact subset water-filling to 1e-9."""
     rng = np.random.default_rng(5)
     for _ in range(400):
@@ -158,26 +161,99 @@ def test_known_answers():
                                [0.0, 3.0, 0.0])
 
 
-def test_exporter_subset_method_agrees():
-    """The reference's two exact methods (importer or exporter subsets) and the kernel
-    agree on larger instances with few restricted exporters."""
-    from reference_model import _fill_exporter_subsets, _fill_importer_subsets
+def random_market(rng):
+    """A random zone market: exporter classes with free supply and caps, zones with
+    need, stocks, state purchases and releases, contracts."""
+    m = int(rng.integers(1, 5))
+    nz = int(rng.integers(1, 5))
+    supply = rng.uniform(0, 10, m) * (rng.random(m) > 0.15)
+    cap = np.full((m, nz), np.inf)
+    for c in range(1, m):
+        mask = rng.random(nz) < 0.6
+        cap[c, mask] = rng.uniform(0, 5, mask.sum()) * (rng.random(mask.sum()) > 0.2)
+    zones = []
+    for _ in range(nz):
+        need = rng.uniform(0, 10) * (rng.random() > 0.1)
+        target = need * rng.uniform(0, 3) * (rng.random() > 0.2)
+        zones.append(dict(
+            need=need, extra=rng.uniform(0, 2) * (rng.random() < 0.3), target=target,
+            stock=target * rng.uniform(0, 1.5), purchase=rng.uniform(0, 2) * (rng.random() < 0.2),
+            release=rng.uniform(0, 3) * (rng.random() < 0.3),
+            contract=need * rng.uniform(0, 0.8) * (rng.random() < 0.6)))
+    params = dict(eps=rng.uniform(0.02, 0.6), eta=rng.uniform(0, 4), theta=rng.uniform(0.05, 1),
+                  pbar=rng.uniform(1.5, 30), pfull=rng.uniform(1.01, 2))
+    return supply, cap, zones, params
 
-    rng = np.random.default_rng(8)
-    for _ in range(150):
-        ne, ni = int(rng.integers(2, 7)), int(rng.integers(1, 9))
-        supply = rng.uniform(0, 10, ne) * (rng.random(ne) > 0.1)
-        w = rng.uniform(0, 10, ni) * (rng.random(ni) > 0.1)
-        cap = np.full((ne, ni), np.inf)
-        for e in rng.choice(ne, size=int(rng.integers(1, 3)), replace=False):
-            cap[e] = rng.uniform(0, 6, ni) * (rng.random(ni) > 0.3)
-            cap[e, rng.random(ni) < 0.3] = np.inf
-        off = np.zeros(ni)
-        if rng.random() < 0.5:  # feasible fixed deliveries, as in round 2
-            off = _fill_importer_subsets(supply, rng.uniform(0, 5, ni), cap, off, 1e-12)
-        a = _fill_importer_subsets(supply, w, cap, off, 1e-12)
-        b = _fill_exporter_subsets(supply, w, cap, off, 1e-12)
-        scale = 1.0 + supply.sum() + w.sum()
-        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-9 * scale)
-        np.testing.assert_allclose(allocate(supply, w, cap, offset=off), b, rtol=1e-9,
+
+def solve_kernel(supply, cap, zones, params):
+    from simcore.kernel import market as mk
+
+    nz, m = len(zones), len(supply)
+    zq = np.zeros((nz, mk.N_ZQ))
+    for z, q in enumerate(zones):
+        zq[z, [mk.ZQ_N, mk.ZQ_X, mk.ZQ_T, mk.ZQ_I, mk.ZQ_G, mk.ZQ_R, mk.ZQ_C]] = (
+            q["need"], q["extra"], q["target"], q["stock"], q["purchase"], q["release"],
+            q["contract"])
+    mp = np.zeros(mk.N_MP)
+    mp[[mk.MP_EPS, mk.MP_ETA, mk.MP_THETA, mk.MP_PFULL]] = (
+        params["eps"], params["eta"], params["theta"], params["pfull"])
+    mp[mk.MP_LNPBAR] = np.log(params["pbar"])
+    mp[mk.MP_LNPMIN] = -mp[mk.MP_LNPBAR]
+    for z in range(nz):
+        mk.prepare_zone(zq, z, mp)
+    ulev = np.zeros(nz)
+    f = np.zeros((m, nz))
+    st = mk.clear_zones(m, nz, np.asarray(supply, float), cap, zq, mp, ulev,
+                        np.zeros(nz, bool), np.zeros(nz), f, np.zeros(m), np.zeros(nz),
+                        np.zeros(m + nz + 2, np.int64), np.zeros(m, np.int64),
+                        np.zeros(nz, np.int64), np.zeros(m, bool), np.zeros(nz, bool))
+    assert st == 0
+    out = []
+    for z in range(nz):
+        y = mk.free_demand(zq, z, ulev[z], mp)[0]
+        lnp, rho = mk.zone_outcome(zq, z, ulev[z], y, mp)
+        out.append((y, np.exp(lnp), rho))
+    return np.array(out), f
+
+
+def test_zone_market_matches_reference_on_random_markets():
+    """Free inflow, price and rationed share of every zone: the kernel's Newton-on-cuts
+    filling and the reference's subset enumeration with bisection agree to 1e-9; the
+    flows respect supplies and caps and deliver each zone's free inflow."""
+    from reference_model import _Zone, clear_market
+
+    rng = np.random.default_rng(20261130)
+    for _ in range(400):
+        supply, cap, zones, par = random_market(rng)
+        got, f = solve_kernel(supply, cap, zones, par)
+        ref_zones = [_Zone(q["need"], q["extra"], q["target"], q["stock"], q["purchase"],
+                           q["release"], q["contract"], par["eps"], par["eta"], par["theta"],
+                           par["pbar"], par["pfull"]) for q in zones]
+        level = clear_market(list(supply), [list(r) for r in cap], ref_zones)
+        want = []
+        for z, zn in enumerate(ref_zones):
+            y = zn.free(level[z])
+            want.append((y, *zn.outcome(level[z], y)))
+        scale = 1.0 + sum(supply) + sum(q["need"] + q["target"] for q in zones)
+        np.testing.assert_allclose(got[:, 0], np.array(want)[:, 0], rtol=1e-9,
                                    atol=1e-9 * scale)
+        np.testing.assert_allclose(got[:, 1:], np.array(want)[:, 1:], rtol=1e-9, atol=1e-9)
+        assert (f >= -1e-9 * scale).all() and (f.sum(axis=1) <= supply + 1e-9 * scale).all()
+        assert (f <= cap + 1e-9 * scale).all()
+        np.testing.assert_allclose(f.sum(axis=0), got[:, 0], atol=1e-9 * scale)
+
+
+def test_a_release_never_raises_a_price():
+    """More state release in one zone (or more stock) never raises any zone's price nor
+    lowers any zone's consumption (MARKET.md invariants: a release lowers the price
+    everywhere it reaches)."""
+    rng = np.random.default_rng(3)
+    for _ in range(300):
+        supply, cap, zones, par = random_market(rng)
+        base, _ = solve_kernel(supply, cap, zones, par)
+        z = int(rng.integers(len(zones)))
+        more = [dict(q) for q in zones]
+        more[z]["release"] += rng.uniform(0.1, 5)
+        got, _ = solve_kernel(supply, cap, more, par)
+        assert (got[:, 1] <= base[:, 1] * (1 + 1e-9)).all()
+        assert (got[:, 2] >= base[:, 2] - 1e-9).all()

@@ -13,7 +13,10 @@ from simcore import engine
 from simcore.errors import ScenarioError
 
 FIELDS = ("shortage_t", "peak_share", "months_short", "first_short", "last_short",
-          "stock_drawn_t", "price_peak", "price_mean", "variates", "fired", "onset", "series")
+          "stock_drawn_t", "price_peak", "price_mean", "bought_t", "restocked_t",
+          "commercial_drawn_t", "substituted_t", "demand_given_up_t", "rationed_t",
+          "zone_price_peak", "zone_price_mean", "zone_choke_months", "variates", "fired",
+          "onset", "series")
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +46,7 @@ def collect(tensor, scenario, **kw):
     chunks = list(engine.simulate(tensor, scenario, timeseries=True, **kw))
     merged = {f: np.concatenate([getattr(c, f) for c in chunks]) for f in FIELDS}
     merged["hist"] = sum(c.hist for c in chunks)
+    merged["zone_hist"] = sum(c.zone_hist for c in chunks)
     return chunks, merged
 
 
@@ -52,18 +56,25 @@ def test_chunk_result_contract(case):
     chunks = list(engine.simulate(tensor, scenario, draws=50, seed=1, chunk_size=20))
     assert [(c.start, c.stop) for c in chunks] == [(0, 20), (20, 40), (40, 50)]
     c = chunks[0]
+    from simcore.kernel.structs import NPB
+
     X, H, V, E = len(ex), scenario.horizon, scenario.n_variates, scenario.n_events
+    G = len(engine.zones(tensor, scenario))
     expect = dict(shortage_t=(np.float64, (20, X)), peak_share=(np.float64, (20, X)),
                   months_short=(np.int16, (20, X)), first_short=(np.int16, (20, X)),
                   last_short=(np.int16, (20, X)), stock_drawn_t=(np.float64, (20, X)),
                   price_peak=(np.float64, (20, X)), price_mean=(np.float64, (20, X)),
                   variates=(np.float64, (20, V)), fired=(np.bool_, (20, E)),
-                  onset=(np.int32, (20, E)), hist=(np.int64, (X, H, 101)))
+                  onset=(np.int32, (20, E)), hist=(np.int64, (X, H, 101)),
+                  bought_t=(np.float64, (20, X)), rationed_t=(np.float64, (20, X)),
+                  zone_price_peak=(np.float64, (20, G)),
+                  zone_choke_months=(np.int16, (20, G)),
+                  zone_hist=(np.int64, (G, H, NPB)))
     for f, (dtype, shape) in expect.items():
         a = getattr(c, f)
         assert a.dtype == dtype and a.shape == shape, f
-    assert c.series is None
-    assert (c.hist.sum(axis=2) == 20).all()
+    assert c.series is None and c.zone_series is None
+    assert (c.hist.sum(axis=2) == 20).all() and (c.zone_hist.sum(axis=2) == 20).all()
     assert (c.onset[~c.fired] == -1).all() and (c.onset[c.fired] >= 0).all()
     assert ex.material.dtype == np.int32 and ex.need_t.dtype == np.float64
 
@@ -75,7 +86,7 @@ def test_bit_identical_across_threads_chunks_and_runs(case):
     _, uneven = collect(tensor, scenario, draws=97, seed=5, threads=2, chunk_size=13)
     _, again = collect(tensor, scenario, draws=97, seed=5, threads=2, chunk_size=40)
     for other in (two, uneven, again):
-        for f in (*FIELDS, "hist"):
+        for f in (*FIELDS, "hist", "zone_hist"):
             np.testing.assert_array_equal(one[f], other[f], err_msg=f)
     assert one["shortage_t"].sum() > 0  # the scenario does something
     _, seed6 = collect(tensor, scenario, draws=97, seed=6, threads=1)
@@ -114,7 +125,7 @@ def test_timeseries_matches_hist_and_summaries(case):
     share = c.series.astype(np.float64)
     assert c.series.dtype == np.float32 and c.series.shape == (40, c.shortage_t.shape[1], 10)
     np.testing.assert_allclose(share.max(axis=2), c.peak_share, rtol=1e-6)
-    assert ((share > 0).sum(axis=0) == c.hist[:, :, 1:].sum(axis=2)).all()
+    assert ((share > 1e-10).sum(axis=0) == c.hist[:, :, 1:].sum(axis=2)).all()
 
 
 def test_progress_and_defaults(case):

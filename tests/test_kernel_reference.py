@@ -1,5 +1,7 @@
 """The engine against the plain reference model (tests/reference_model.py) on random small
-tensors and scenarios: every per-draw output to 1e-9 relative."""
+tensors and scenarios with every market feature (zones, stocks, precaution, spot and
+contracts, supply response, state purchases, state stocks selling or reserved, the
+choke price): every per-draw output to 1e-9 relative."""
 
 from __future__ import annotations
 
@@ -11,8 +13,31 @@ from reference_model import simulate_reference
 
 from simcore import engine
 
-FIELDS = ("shortage_t", "peak_share", "stock_drawn_t", "price_peak", "price_mean")
-INT_FIELDS = ("months_short", "first_short", "last_short")
+FIELDS = ("shortage_t", "peak_share", "stock_drawn_t", "price_peak", "price_mean",
+          "bought_t", "restocked_t", "commercial_drawn_t", "substituted_t",
+          "demand_given_up_t", "rationed_t", "zone_price_peak", "zone_price_mean")
+INT_FIELDS = ("months_short", "first_short", "last_short", "zone_choke_months")
+
+
+def random_market(rng):
+    """Some market parameters given by the scenario, the rest drawn from the (generic)
+    market table."""
+    choices = {
+        "demand_elasticity": ("uniform", 0.05, 0.6),
+        "demand_elasticity_medium": ("uniform", 0.2, 1.0),
+        "demand_adjust_months": ("uniform", 0.0, 8.0),
+        "supply_elasticity": ("uniform", 0.0, 0.5),
+        "origin_supply_elasticity": ("uniform", 0.0, 0.5),
+        "state_purchase_share": ("uniform", 0.0, 1.0),
+        "inventory_weeks": ("uniform", 0.0, 16.0),
+        "feed_inventory_weeks": ("uniform", 0.0, 16.0),
+        "inventory_release": ("uniform", 0.0, 4.0),
+        "inventory_adjust": ("uniform", 0.1, 1.0),
+        "spot_share": ("uniform", 0.0, 1.0),
+        "precautionary_weeks": ("uniform", 0.0, 12.0),
+        "choke_price": ("uniform", 1.05, 3.0),  # low enough that zones get rationed
+    }
+    return {k: v for k, v in choices.items() if rng.random() < 0.5}
 
 
 def random_scenario(rng, tensor, n_events, horizon=8):
@@ -51,13 +76,16 @@ def random_scenario(rng, tensor, n_events, horizon=8):
         reroute_lag=("uniform", 0.0, 4.0), spare_ramp=("uniform", 0.0, 4.0),
         spare_usable=("uniform", 0.0, 1.0), substitution_max=("uniform", 0.0, 0.4),
         substitution_months=("uniform", 0.0, 6.0),
-        elasticity=("lognormal", np.log(0.3), 0.3, 0.05, 2.0),
+        elasticity=("lognormal", np.log(0.3), 0.3, 0.05, 2.0) if rng.random() < 0.5
+        else None,
+        market=random_market(rng), reserved=bool(rng.random() < 0.3),
+        release_price=float(rng.uniform(1.01, 1.5)),
     )
     stockpiles = []
     if rng.random() < 0.5:
         k = int(rng.integers(n_k))
         stockpiles.append(Stockpile("sp", {(k, int(rng.integers(n_c))): (300.0, 30.0)},
-                                    probability=0.7))
+                                    probability=0.7, reserved=bool(rng.random() < 0.5)))
     capacity = []
     if rng.random() < 0.5:
         capacity.append(Capacity("cap", int(rng.integers(n_k)), int(rng.integers(n_s)),
@@ -93,8 +121,9 @@ def test_reference_comparison_sees_disruption():
     """The random scenarios do produce shortages, stock draws, prices above and below 1:
     otherwise the comparison above would check little."""
     rng = np.random.default_rng(3)
-    tot = dict(short=0.0, drawn=0.0, above=0, below=0)
-    for _ in range(4):
+    tot = dict(short=0.0, drawn=0.0, above=0, below=0, rationed=0.0, restocked=0.0,
+               cdrawn=0.0, substituted=0.0)
+    for _ in range(6):
         tensor = random_tensor(rng, n_k=2, n_s=2, n_c=4)
         scenario = random_scenario(rng, tensor, 4)
         chunk, _ = assert_matches(tensor, scenario, draws=16)
@@ -102,7 +131,11 @@ def test_reference_comparison_sees_disruption():
         tot["drawn"] += chunk.stock_drawn_t.sum()
         tot["above"] += int((chunk.price_peak > 1).sum())
         tot["below"] += int((chunk.price_mean < 1).sum())
-    assert tot["short"] > 0 and tot["drawn"] > 0 and tot["above"] > 0 and tot["below"] > 0
+        tot["rationed"] += chunk.rationed_t.sum()
+        tot["restocked"] += chunk.restocked_t.sum()
+        tot["cdrawn"] += chunk.commercial_drawn_t.sum()
+        tot["substituted"] += chunk.substituted_t.sum()
+    assert all(v > 0 for v in tot.values()), {k: float(v) for k, v in tot.items()}
 
 
 def test_countries_outside_a_material_and_origins_without_flows():

@@ -153,7 +153,7 @@ def _solve_level(zq, mp, nz, sel, target, a, b):
         else:
             return x
         xn = x - g / dg if dg > 0.0 else -1.0
-        if not (a < xn < b):
+        if not (a <= xn <= b):
             xn = 0.5 * (a + b)
         if abs(xn - x) <= 4e-16 * max(1.0, abs(x)):
             return min(x, xn) if g > 0.0 else x
@@ -241,40 +241,58 @@ def clear_zones(m, nz, fsup, cap, zq, mp, ulev, frozen, dem, f, out_e, in_i, que
 
 @jit
 def _price_for(zq, z, x, mp):
-    """Log price at which zone z's net demand equals x (decreasing in the price), on
-    [floor, choke]: safeguarded Newton steps in log price."""
-    a = mp[MP_LNPMIN]
-    b = mp[MP_LNPBAR]
+    """The highest log price in [floor, choke] at which zone z's net demand still takes
+    x (net demand decreases in the price; where it is flat, e.g. below the reference
+    price in a zone without stocks, the highest such price), by safeguarded Newton steps;
+    the floor when even there the zone takes less than x (the rest stays unsold)."""
+    a = mp[MP_LNPMIN]  # the zone takes at least x here
+    b = mp[MP_LNPBAR]  # ... and less than x here
     q, dq = net_demand(zq, z, a, mp)
-    if q <= x:
-        return a  # more than the zone takes even at the floor: the rest stays unsold
+    if q < x:
+        return a
+    q, dq = net_demand(zq, z, b, mp)
+    if q >= x:
+        return b
     lnp = 0.0 if a < 0.0 < b else 0.5 * (a + b)
-    for _ in range(100):
+    for _ in range(200):
         q, dq = net_demand(zq, z, lnp, mp)
-        g = q - x
-        if g > 0.0:
+        if q >= x:
             a = lnp
-        elif g < 0.0:
-            b = lnp
         else:
-            return lnp
-        xn = lnp - g / dq if dq < 0.0 else 0.5 * (a + b)
-        if not (a < xn < b):
+            b = lnp
+        xn = lnp - (q - x) / dq if dq < 0.0 else 0.5 * (a + b)
+        if not (a <= xn <= b) or xn == lnp:
             xn = 0.5 * (a + b)
-        if abs(xn - lnp) <= 4e-16 * max(1.0, abs(lnp)):
-            return xn
+        if b - a <= 4e-16 * max(1.0, abs(a)):
+            return a
         lnp = xn
-    return lnp
+    return a
+
+
+SNAP_LNP = 1e-12  # a log price this close to 0 is the reference price (rounding)
 
 
 @jit
 def zone_outcome(zq, z, u, y, mp):
     """(log price, rho) of zone z frozen at level u with free inflow y: rho = 1 when the
-    zone clears, rho < 1 the share of its wants it gets at the choke price."""
+    zone clears, at the highest price at which its net demand takes its inflow; rho < 1
+    the share of its wants it gets at the choke price. A log price within SNAP_LNP of 0
+    is 0: a market that clears at the reference price reports exactly 1."""
+    lnp, rho = _outcome(zq, z, u, y, mp)
+    if abs(lnp) < SNAP_LNP:
+        lnp = 0.0
+    return lnp, rho
+
+
+@jit
+def _outcome(zq, z, u, y, mp):
     if y > 0.0:
         if u < 1.0:
             return mp[MP_LNPBAR], u
-        return level_price(u, mp), 1.0
+        lnp = level_price(u, mp)
+        if net_demand(zq, z, lnp, mp)[1] < 0.0 and u < U_TOP:
+            return lnp, 1.0  # strictly decreasing there: the level's price is the price
+        return _price_for(zq, z, zq[z, ZQ_C] + y, mp), 1.0
     c = zq[z, ZQ_C]
     w = zq[z, ZQ_W]
     if c + zq[z, ZQ_REL] >= w:
@@ -282,3 +300,38 @@ def zone_outcome(zq, z, u, y, mp):
             return 0.0, 1.0  # nobody buys in this zone: no price to form
         return _price_for(zq, z, c, mp), 1.0
     return mp[MP_LNPBAR], (c + zq[z, ZQ_REL]) / w
+
+
+def allocate(supply, need, cap, offset=None, flows=False):
+    """The max-min fair allocation of MODEL.md §3.3 from Python, through the zone market
+    in its linear special case: each importer is a zone that takes ``offset + u · need``
+    at level u <= 1 (the choke price is the reference price, no stocks). supply[ne],
+    need[ni], cap[ne, ni] (np.inf = open route), optional offset[ni] (deliveries already
+    fixed). Returns D[ni], or (D, F[ne, ni]) with ``flows=True``. For tests and for
+    comparing with version 1."""
+    import numpy as np
+
+    supply = np.ascontiguousarray(supply, dtype=np.float64)
+    need = np.ascontiguousarray(need, dtype=np.float64)
+    cap = np.ascontiguousarray(cap, dtype=np.float64)
+    off = np.zeros_like(need) if offset is None else np.ascontiguousarray(offset, np.float64)
+    m, nz = supply.shape[0], need.shape[0]
+    zq = np.zeros((nz, N_ZQ))
+    zq[:, ZQ_N] = need
+    zq[:, ZQ_C] = -off  # a negative contract inflow: the zone wants off more at every level
+    mp = np.zeros(N_MP)
+    mp[MP_EPS] = 1.0
+    mp[MP_PFULL] = 2.0
+    for z in range(nz):
+        prepare_zone(zq, z, mp)
+    ulev = np.zeros(nz)
+    f = np.zeros((m, nz))
+    status = clear_zones(m, nz, supply, cap, zq, mp, ulev, np.zeros(nz, dtype=np.bool_),
+                         np.zeros(nz), f, np.zeros(m), np.zeros(nz),
+                         np.zeros(m + nz + 2, dtype=np.int64), np.zeros(m, dtype=np.int64),
+                         np.zeros(nz, dtype=np.int64), np.zeros(m, dtype=np.bool_),
+                         np.zeros(nz, dtype=np.bool_))
+    if status != 0:
+        raise RuntimeError(f"allocation failed with status {status}")
+    d = np.array([free_demand(zq, z, ulev[z], mp)[0] for z in range(nz)])
+    return (d, f) if flows else d

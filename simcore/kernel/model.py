@@ -87,8 +87,9 @@ STATUS_BAD_STATE = 11  # a negative or NaN quantity appeared in the month loop
 NTR = 11
 # trace columns per (zone, month)
 (TZ_PRICE, TZ_RHO, TZ_INFLOW, TZ_CONTRACT, TZ_PRODUCTION, TZ_STOCK, TZ_PURCHASE,
- TZ_STATE_RELEASE, TZ_UNSOLD, TZ_EDGE_EXCESS, TZ_NEED) = range(11)
-NTZ = 11
+ TZ_STATE_RELEASE, TZ_UNSOLD, TZ_EDGE_EXCESS, TZ_NEED, TZ_CONSUMED, TZ_RESTOCKED,
+ TZ_RELEASED) = range(14)
+NTZ = 14
 
 Scratch = namedtuple("Scratch", [
     # per event
@@ -500,6 +501,9 @@ def _clear_and_account(tn, sc, ws, out, hist, zhist, j, k, s, ns, kc, t, m, sub,
                     exc = max(exc, ws.f[c, z] - ws.capc[c, z])
             tz[TZ_EDGE_EXCESS] = exc if exc > -np.inf else 0.0
             tz[TZ_UNSOLD] = 0.0
+            tz[TZ_CONSUMED] = (nzd + ws.zq[z, ZQ_X]) * ws.zcons[z]
+            tz[TZ_RESTOCKED] = restock
+            tz[TZ_RELEASED] = crel
     if out.want_trace:
         for e in kc:
             out.ztrace[j, sc.zg[k, s, sc.zone_of[k, s, e]], t, TZ_PRODUCTION] += ws.supply[e]
