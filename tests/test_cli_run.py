@@ -127,7 +127,8 @@ def test_run_writes_the_engines_numbers(study):
     assert "tiny-cn: 48 draws, seed 5" in out.output and "Worst exposures" in out.output
     folder = study / "results" / "tiny-cn"
     assert sorted(p.name for p in folder.iterdir()) == sorted(
-        ["run.json", "shortage.parquet", "drivers.parquet", "summary.parquet", "monthly.parquet"]
+        ["run.json", "shortage.parquet", "drivers.parquet", "summary.parquet", "monthly.parquet",
+         "prices.parquet", "zone_prices.parquet"]
     )
     assert not [p for p in (study / "results").iterdir() if p.name.startswith(".")]
 

@@ -37,13 +37,28 @@ LAYOUT = R.Layout(
     var_names=("event/cn/occurs", "event/cn/onset", "response/reroute_lag"),
     event_ids=("cn",),
     last_stage={"gallium": "refining", "graphite": "refining"},
+    zone_labels=("CHN", "ex-CHN", "world"),
+    zone_material=np.array([0, 0, 1], np.int32),
+    zone_stage=np.array([1, 1, 0], np.int32),
+    zone_code=np.array([0, 1, 2], np.int32),
+    zone_id=np.array([0, 1, 3], np.int64),  # the engine's global ids (2: no buyers)
+    zone_members=(("CHN",), ("JPN", "USA"), ("CHN", "JPN", "USA")),
 )
 X = LAYOUT.n_exposures
+G = 4  # zones in the engine's numbering, reported or not
 
 
 def bin_of(share: np.ndarray) -> np.ndarray:
     """The engine's histogram bin: 0 for share 0, b for ((b-1)/100, b/100]."""
     return np.where(share <= 0, 0, np.clip(np.ceil(share * 100 - 1e-12), 1, 100)).astype(int)
+
+
+def zone_bin(p: np.ndarray) -> np.ndarray:
+    """The engine's zone-price bin (simcore.kernel.model._zone_bin)."""
+    from simcore.kernel.structs import NPB, PB_LO, PB_STEP
+
+    b = 1 + np.clip(np.floor((np.log(p) - PB_LO) / PB_STEP), 0, NPB - 2)
+    return np.where(p == 1.0, 0, b).astype(int)
 
 
 def draw_arrays(d: int) -> dict:
@@ -57,6 +72,8 @@ def draw_arrays(d: int) -> dict:
     first = np.where(any_short, short_month.argmax(axis=1), -1)
     last = np.where(any_short, H - 1 - short_month[:, ::-1].argmax(axis=1), -1)
     shortage = (series * monthly_need[:, None]).sum(axis=1)
+    # monthly zone prices: exactly 1 when nothing fired, else spread around it
+    zp = np.where(fired, np.exp(rng.normal(0.2, 0.5, (G, H))), 1.0)
     return dict(
         shortage_t=shortage,
         peak_share=series.max(axis=1),
@@ -70,6 +87,16 @@ def draw_arrays(d: int) -> dict:
         fired=np.array([fired]),
         onset=np.array([rng.integers(0, H) if fired else -1]),
         series=series.astype(np.float32),
+        bought_t=shortage * 2.0,
+        restocked_t=shortage * 0.3,
+        commercial_drawn_t=shortage * 0.2,
+        substituted_t=shortage * 0.05,
+        demand_given_up_t=shortage * 0.75,
+        rationed_t=shortage * 0.25,
+        zone_prices=zp,
+        zone_price_peak=zp.max(axis=1),
+        zone_price_mean=zp.mean(axis=1),
+        zone_choke_months=(zp > 3.0).sum(axis=1).astype(np.int16),
     )
 
 
@@ -83,7 +110,14 @@ def chunks(draws: int, size: int):
         for x in range(X):
             for t in range(H):
                 hist[x, t] = np.bincount(b[:, x, t], minlength=R.HIST_BINS)
-        yield SimpleNamespace(start=start, stop=stop, hist=hist, **fields)
+        from simcore.kernel.structs import NPB
+
+        zhist = np.zeros((G, H, NPB), np.int64)
+        zb = zone_bin(fields.pop("zone_prices"))
+        for g in range(G):
+            for t in range(H):
+                zhist[g, t] = np.bincount(zb[:, g, t], minlength=NPB)
+        yield SimpleNamespace(start=start, stop=stop, hist=hist, zone_hist=zhist, **fields)
 
 
 PROV = {
@@ -295,6 +329,42 @@ def test_writer_round_trip(tmp_path):
     monthly = res.monthly
     assert len(monthly) == X * H
     assert (monthly["share_p5"] <= monthly["share_p95"]).all()
+    zp = res.zone_prices
+    assert len(zp) == 50 * LAYOUT.n_zones
+    np.testing.assert_array_equal(
+        zp["price_peak"].to_numpy().reshape(50, 3),
+        np.stack([p["zone_price_peak"][LAYOUT.zone_id] for p in per]).astype(np.float32))
+    assert list(zp["zone"].cat.categories) == ["CHN", "ex-CHN", "world"]
+    assert res.manifest["zones"][1] == {"material": "gallium", "stage": "refining",
+                                        "zone": "ex-CHN", "members": ["JPN", "USA"]}
+
+
+def test_zone_price_quantiles_from_the_histogram_match_numpy(tmp_path):
+    """prices.parquet: each month's P5 ... P95 of the zone price over draws, read from the
+    engine's histogram, lies between numpy's quantiles of the same draws at q -+ 1/n
+    (quantile definitions differ by one draw) widened by the bin width (1 %); a zone price
+    that is exactly 1 in most draws has a median of exactly 1."""
+    draws = 400
+    res = write(tmp_path / "toy", draws=draws, size=128)
+    prices = res.prices.set_index(["zone", "month"])
+    per = np.stack([draw_arrays(d)["zone_prices"] for d in range(draws)])  # [n, G, H]
+    for g, label in zip(LAYOUT.zone_id, ("CHN", "ex-CHN", "world"), strict=True):
+        for t in range(H):
+            row = prices.loc[(label, t)]
+            x = per[:, g, t]
+            for q, col in ((0.05, "price_p5"), (0.5, "price_p50"), (0.95, "price_p95")):
+                lo = np.quantile(x, max(0.0, q - 1 / draws)) / 1.0101
+                hi = np.quantile(x, min(1.0, q + 1 / draws)) * 1.0101
+                assert lo <= row[col] <= hi, (label, t, col, lo, row[col], hi)
+            assert row["prob_above_1"] == pytest.approx((x > 1).mean())
+    # a toy where 70 % of the draws leave the price at exactly 1
+    from simcore.kernel.structs import NPB
+
+    hist = np.zeros((1, 1, NPB), np.int64)
+    hist[0, 0, 0] = 70
+    hist[0, 0, zone_bin(np.array([2.0]))[0]] = 30
+    q = R.price_histogram_quantiles(hist, [0.05, 0.5, 0.75])[0, 0]
+    assert q[0] == 1.0 and q[1] == 1.0 and 1.98 < q[2] < 2.02
 
 
 def test_digest_does_not_depend_on_chunk_size(tmp_path):

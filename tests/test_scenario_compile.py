@@ -22,7 +22,10 @@ from simcore.compiled import (
     name_key,
 )
 from simcore.errors import ScenarioError
+from simcore.kernel.structs import MARKET_PARAMS
 from simcore.scenario import compile_scenario, load_scenario
+
+MARKET_KEYS = [key for key, _ in MARKET_PARAMS]
 
 FULL = """
 [scenario]
@@ -117,7 +120,9 @@ def full(tmp_path, tiny_tensor):
 def test_identity(full, tiny_tensor):
     assert (full.name, full.horizon, full.draws, full.seed) == ("full", 18, 500, 42)
     assert full.dataset_hash == tiny_tensor.hash and len(full.scenario_hash) == 64
-    assert full.price_cap == 8.0
+    # version 1's price_cap is read as the choke price of every material
+    assert full.mkt_given[MARKET_KEYS.index("choke_price")]
+    assert full.var_name[full.mkt_var[MARKET_KEYS.index("choke_price")]] == "response/choke_price"
 
 
 def test_shapes_and_dtypes(full, tiny_tensor):
@@ -155,6 +160,8 @@ def test_variate_names_and_keys(full):
     assert "intervention/cap-au-ga/online_month" in names
     assert "intervention/sp-months/occurs" in names
     assert "response/demand_elasticity" in names and "response/price_cap" not in names
+    # market parameters the file leaves out are quantiles of the dataset's table
+    assert "response/supply_elasticity/quantile" in names
     assert [int(k) for k in full.var_key] == [int(name_key(n)) for n in full.var_name]
     assert len(set(full.var_key.tolist())) == full.n_variates
 
@@ -204,9 +211,14 @@ def test_distribution_rows(full):
     assert full.disc_values[off:off + n].tolist() == [0.0, 2.0, 4.0]
     assert full.disc_cdf[off:off + n].tolist() == [0.25, 0.75, 1.0]
     assert row("response/spare_usable") == (DIST_CONST, [0.5, 0.0, 0.0, 0.0])
-    assert full.var_name[full.elasticity_var] == "response/demand_elasticity"
-    assert full.var_name[full.reroute_lag_var] == "response/reroute_lag_months"
+    assert full.var_name[full.mkt_var[MARKET_KEYS.index("demand_elasticity")]] == (
+        "response/demand_elasticity")
+    assert full.var_name[full.mkt_var[MARKET_KEYS.index("reroute_lag_months")]] == (
+        "response/reroute_lag_months/quantile")  # not in the file: the dataset's table
     assert full.var_name[full.substitution_months_var] == "response/substitution_months"
+    q = full.mkt_var[MARKET_KEYS.index("spot_share")]
+    assert row("response/spot_share/quantile") == (DIST_UNIFORM, [0.0, 1.0, 0.0, 0.0])
+    assert not full.mkt_given[MARKET_KEYS.index("spot_share")] and q >= 0
 
 
 def test_correlation_cholesky(full):
@@ -277,9 +289,9 @@ def test_material_scope_only_touched(tmp_path, tiny_tensor):
 def test_no_events(tmp_path, tiny_tensor):
     c = compiled(tmp_path, tiny_tensor, '[scenario]\nname = "quiet"\n')
     assert c.n_events == 0 and c.occ_chol.shape == (0, 0)
-    assert c.var_name == tuple(f"response/{n}" for n in (
-        "reroute_lag_months", "spare_ramp_months", "spare_usable", "substitution_max",
-        "substitution_months", "demand_elasticity"))
+    assert c.var_name == tuple(
+        [f"response/{n}" for n in ("spare_usable", "substitution_max", "substitution_months")]
+        + [f"response/{key}/quantile" for key in MARKET_KEYS])
     assert not c.material_scope.any()
 
 

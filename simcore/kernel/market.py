@@ -162,13 +162,14 @@ def _solve_level(zq, mp, nz, sel, target, a, b):
 
 
 @jit
-def clear_zones(m, nz, fsup, cap, zq, mp, ulev, frozen, dem, f, out_e, in_i, queue,
+def clear_zones(m, nz, fsup, cap, zq, mp, ulev, frozen, cutz, dem, f, out_e, in_i, queue,
                 par_e, par_i, seen_e, seen_i):
     """Progressive filling of nz zones from m exporter classes (free supply fsup[m]
     [t/month], caps cap[m, nz], np.inf = open). Every zone's wants at the choke price must
     be set (prepare_zone). Writes the level ulev[z] at which each zone froze; the free
     supply it takes is free_demand(zq, z, ulev[z], mp), and f[m, nz] holds flows realising
-    it. Returns a status code (0 = ok)."""
+    it. cutz[nz] is workspace (the zones behind the last cut). Returns a status code
+    (0 = ok)."""
     scale = 0.0
     for c in range(m):
         scale += fsup[c]
@@ -183,6 +184,7 @@ def clear_zones(m, nz, fsup, cap, zq, mp, ulev, frozen, dem, f, out_e, in_i, que
     level = 0.0
     while nact > 0:
         hi = U_TOP
+        have_cut = False
         for _ in range(100):
             total = 0.0
             for z in range(nz):
@@ -214,8 +216,9 @@ def clear_zones(m, nz, fsup, cap, zq, mp, ulev, frozen, dem, f, out_e, in_i, que
                 hi = level
                 break
             for z in range(nz):
-                par_i[z] = 1 if (not seen_i[z] and not frozen[z]) else 0
-            new = _solve_level(zq, mp, nz, par_i, cut - fixed, level, hi)
+                cutz[z] = not seen_i[z] and not frozen[z]
+            have_cut = True
+            new = _solve_level(zq, mp, nz, cutz, cut - fixed, level, hi)
             if new < level:
                 new = level
             if new >= hi:
@@ -228,6 +231,15 @@ def clear_zones(m, nz, fsup, cap, zq, mp, ulev, frozen, dem, f, out_e, in_i, que
                 frozen[z] = True
                 ulev[z] = hi
                 nfrz += 1
+        if nfrz == 0 and have_cut and hi < U_TOP:
+            # the level solves the last cut exactly, but demand so steep in the level
+            # (a state release ramping over a narrow price band) leaves a slack above the
+            # flow's tolerance: the zones of that cut bind, up to rounding
+            for z in range(nz):
+                if cutz[z] and not frozen[z]:
+                    frozen[z] = True
+                    ulev[z] = hi
+                    nfrz += 1
         nact -= nfrz
         if nfrz == 0:
             status = STATUS_NO_FREEZE
@@ -327,7 +339,7 @@ def allocate(supply, need, cap, offset=None, flows=False):
     ulev = np.zeros(nz)
     f = np.zeros((m, nz))
     status = clear_zones(m, nz, supply, cap, zq, mp, ulev, np.zeros(nz, dtype=np.bool_),
-                         np.zeros(nz), f, np.zeros(m), np.zeros(nz),
+                         np.zeros(nz, dtype=np.bool_), np.zeros(nz), f, np.zeros(m), np.zeros(nz),
                          np.zeros(m + nz + 2, dtype=np.int64), np.zeros(m, dtype=np.int64),
                          np.zeros(nz, dtype=np.int64), np.zeros(m, dtype=np.bool_),
                          np.zeros(nz, dtype=np.bool_))

@@ -107,7 +107,7 @@ Scratch = namedtuple("Scratch", [
     # zone market of one stage
     "zq", "mp", "zcons", "zrest", "zcrel", "zshare", "zdbar", "zrho", "zprice",
     # exporter classes and the max-flow workspace
-    "fsup", "capc", "cls_row", "ulev", "frozen", "dem", "f", "out_e", "in_i", "queue",
+    "fsup", "capc", "cls_row", "ulev", "frozen", "cutz", "dem", "f", "out_e", "in_i", "queue",
     "par_e", "par_i", "seen_e", "seen_i",
 ])
 
@@ -132,7 +132,8 @@ def _scratch(n_ev, n_sp, n_cap, n_k, n_s, n_c, n_z):
         np.zeros((z1, N_ZQ)), np.zeros(N_MP), np.zeros(z1), np.zeros(z1), np.zeros(z1),
         np.zeros(z1), np.zeros(z1), np.zeros(z1), np.zeros(z1),
         np.zeros(m), np.zeros((m, z1)), np.zeros(m, dtype=np.int64), np.zeros(z1),
-        np.zeros(z1, dtype=np.bool_), np.zeros(z1), np.zeros((m, z1)), np.zeros(m),
+        np.zeros(z1, dtype=np.bool_), np.zeros(z1, dtype=np.bool_), np.zeros(z1),
+        np.zeros((m, z1)), np.zeros(m),
         np.zeros(z1), np.zeros(m + z1 + 2, dtype=np.int64), np.zeros(m, dtype=np.int64),
         np.zeros(z1, dtype=np.int64), np.zeros(m, dtype=np.bool_),
         np.zeros(z1, dtype=np.bool_),
@@ -443,7 +444,8 @@ def _clear_and_account(tn, sc, ws, out, hist, zhist, j, k, s, ns, kc, t, m, sub,
     mp = ws.mp
     for z in range(nz):
         prepare_zone(ws.zq, z, mp)
-    st = clear_zones(m, nz, ws.fsup, ws.capc, ws.zq, mp, ws.ulev, ws.frozen, ws.dem, ws.f,
+    st = clear_zones(m, nz, ws.fsup, ws.capc, ws.zq, mp, ws.ulev, ws.frozen, ws.cutz, ws.dem,
+                     ws.f,
                      ws.out_e, ws.in_i, ws.queue, ws.par_e, ws.par_i, ws.seen_e, ws.seen_i)
     if st != 0:
         status = st
