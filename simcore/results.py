@@ -388,9 +388,9 @@ class TableDigest:
     def hexdigest(self) -> str:
         h = hashlib.sha256()
         h.update(f"rows:{self.rows}\n".encode())
-        for field in self.schema:
-            values, valid = self._hash[field.name].hexdigest(), self._valid[field.name].hexdigest()
-            h.update(f"{field.name}:{_type_name(field.type)}:{values}:{valid}\n".encode())
+        for col in self.schema:
+            values, valid = self._hash[col.name].hexdigest(), self._valid[col.name].hexdigest()
+            h.update(f"{col.name}:{_type_name(col.type)}:{values}:{valid}\n".encode())
         for name in sorted(self.labels):
             if name in self.schema.names:
                 h.update(f"labels:{name}:{json.dumps(self.labels[name])}\n".encode())

@@ -204,7 +204,8 @@ def solve_kernel(supply, cap, zones, params):
     ulev = np.zeros(nz)
     f = np.zeros((m, nz))
     st = mk.clear_zones(m, nz, np.asarray(supply, float), cap, zq, mp, ulev,
-                        np.zeros(nz, bool), np.zeros(nz, bool), np.zeros(nz), f, np.zeros(m), np.zeros(nz),
+                        np.zeros(nz, bool), np.zeros(nz, bool), np.zeros(nz), f, np.zeros(m),
+                        np.zeros(nz),
                         np.zeros(m + nz + 2, np.int64), np.zeros(m, np.int64),
                         np.zeros(nz, np.int64), np.zeros(m, bool), np.zeros(nz, bool))
     assert st == 0

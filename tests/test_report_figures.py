@@ -91,6 +91,22 @@ def tables(n=200, seed=1, policy=0.0, months=12):
     return shortage, drivers, pd.DataFrame(rows)
 
 
+def prices_table(months=12) -> pd.DataFrame:
+    """Zone-price quantiles (prices.parquet) with gallium split into CHN and ex-CHN at
+    refining, graphite one zone at each stage, antimony never moving."""
+    rows = []
+    for m, s, z, up in (("gallium", "refining", "CHN", -0.3), ("gallium", "refining", "ex-CHN", 2),
+                        ("graphite", "mining", "world", 0.5), ("graphite", "refining", "world", 1),
+                        ("antimony", "refining", "world", 0.0)):
+        for t in range(months):
+            bump = up * np.sin(np.pi * t / months)
+            q = 1 + bump * np.array([0.2, 0.5, 1.0, 1.5, 2.0])
+            rows.append(dict(material=m, stage=s, zone=z, month=t, price_p5=q[0],
+                             price_p25=q[1], price_p50=q[2], price_p75=q[3], price_p95=q[4],
+                             prob_above_1=float(up > 0)))
+    return pd.DataFrame(rows)
+
+
 def run_of(name, tiny_path, tmp_path, **kw):
     shortage, drivers, monthly = tables(**kw)
     manifest = {
@@ -101,7 +117,8 @@ def run_of(name, tiny_path, tmp_path, **kw):
         "versions": {"supplyshock": "0.1.0"},
         "command": "supplyshock run",
     }
-    return Run(name, tmp_path / name, shortage, drivers, monthly, manifest)
+    return Run(name, tmp_path / name, shortage, drivers, monthly, manifest,
+               prices=prices_table())
 
 
 @pytest.fixture
@@ -151,17 +168,19 @@ def test_exceedance_curve_and_band(base):
     assert np.all((usa["low"] <= usa["p"]) & (usa["p"] <= usa["high"]))
 
 
-def test_price_split_origin_against_rest(base):
+def test_zone_price_bands_take_the_last_stage_and_flag_origins(base):
     last = {"gallium": "refining", "graphite": "refining", "antimony": "refining"}
-    split = an.price_split(base.shortage, last, {"gallium": ["CHN"]})
-    ga = split[split["material"] == "gallium"].set_index("draw")
-    chn = base.shortage.query("material == 'gallium' and country == 'CHN'").set_index("draw")
-    np.testing.assert_allclose(ga["origin_mean"], chn["price_index_mean"])
-    rest = base.shortage.query("material == 'gallium' and country != 'CHN'")
-    np.testing.assert_allclose(
-        ga["rest_mean"], rest.groupby("draw")["price_index_mean"].mean()
-    )  # equal need
-    assert set(split.loc[split["material"] == "graphite", "origin"]) == {""}
+    bands = an.zone_price_bands(base.prices, last, {"gallium": ["CHN"]})
+    assert set(bands["material"]) == {"gallium", "graphite", "antimony"}
+    assert set(bands.loc[bands["material"] == "graphite", "zone"]) == {"world"}  # no mining
+    ga = bands[bands["material"] == "gallium"]
+    assert ga.set_index("zone")["origin"].groupby(level=0).all().to_dict() == {
+        "CHN": True, "ex-CHN": False}
+    row = base.prices.query("material == 'gallium' and zone == 'ex-CHN' and month == 2")
+    got = ga[(ga["zone"] == "ex-CHN") & (ga["month"] == 2)]
+    assert float(got["p95"].iloc[0]) == float(row["price_p95"].iloc[0])
+    fig = fg.price_figure(bands)  # antimony's price never moves: no panel
+    assert [ax.get_title() for ax in fig.axes if ax.get_title()] == ["gallium", "graphite"]
 
 
 def test_paired_changes_counts_improvements(base, tiny_path, tmp_path):

@@ -8,9 +8,8 @@ residual graph it leaves names the minimal min cut, which bounds the filling lev
 
 from __future__ import annotations
 
-import numpy as np
-
 from simcore._numba import jit
+
 
 @jit
 def _bfs(m, n, sup, dem, cap, f, out_e, in_i, queue, par_e, par_i, seen_e, seen_i, eps):

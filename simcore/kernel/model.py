@@ -24,8 +24,8 @@ import numpy as np
 
 from simcore._numba import jit
 from simcore.kernel.market import (
-    MP_ETA,
     MP_EPS,
+    MP_ETA,
     MP_LNPBAR,
     MP_LNPMIN,
     MP_PFULL,

@@ -225,68 +225,20 @@ def quantile_columns(monthly: pd.DataFrame) -> dict[int, str]:
     return out
 
 
-def price_split(
-    shortage: pd.DataFrame, last: dict[str, str], origins: dict[str, Sequence[str]]
+def zone_price_bands(
+    prices: pd.DataFrame, last: dict[str, str], origins: dict[str, Sequence[str]]
 ) -> pd.DataFrame:
-    """Price index per draw and material: the origin versus the rest of the market.
-
-    For each material with a known origin (the countries whose events restrict it), one
-    row per draw: the origin's mean price index over the horizon (several origins:
-    weighted by need), and the rest's need-weighted mean and peak price index. Columns:
-    material, draw, origin, origin_mean, rest_mean, rest_peak.
-    """
-    fin = final_stage(shortage, last)
-    frames = []
-    for material, rows in fin.groupby("material", sort=False):
-        src = [c for c in origins.get(material, ()) if c in set(rows["country"])]
-        is_origin = rows["country"].isin(src).to_numpy()
-        rest = rows[~is_origin]
-        if rest.empty:
-            continue
-        w = rest["need_t"].to_numpy()
-        agg = (
-            pd.DataFrame(
-                {
-                    "draw": rest["draw"].to_numpy(),
-                    "wm": w * rest["price_index_mean"].to_numpy(),
-                    "wp": w * rest["price_index_peak"].to_numpy(),
-                    "w": w,
-                }
-            )
-            .groupby("draw")
-            .sum()
-        )
-        out = pd.DataFrame(
-            {
-                "material": material,
-                "draw": agg.index.to_numpy(),
-                "origin": "+".join(src),
-                "rest_mean": (agg["wm"] / agg["w"]).to_numpy(),
-                "rest_peak": (agg["wp"] / agg["w"]).to_numpy(),
-            }
-        )
-        if src:
-            o = rows[is_origin]
-            ow = o["need_t"].to_numpy()
-            oagg = (
-                pd.DataFrame(
-                    {
-                        "draw": o["draw"].to_numpy(),
-                        "wm": ow * o["price_index_mean"].to_numpy(),
-                        "w": ow,
-                    }
-                )
-                .groupby("draw")
-                .sum()
-            )
-            out["origin_mean"] = (oagg["wm"] / oagg["w"]).reindex(out["draw"]).to_numpy()
-        else:
-            out["origin_mean"] = np.nan
-        frames.append(out)
-    cols = ["material", "draw", "origin", "origin_mean", "rest_mean", "rest_peak"]
-    if not frames:
+    """The monthly zone-price quantiles (prices.parquet) of each material's last stage,
+    with an ``origin`` flag for zones made of a restriction's origin. Columns: material,
+    zone, origin, month, p5, p25, p50, p75, p95; zones in their stored order."""
+    cols = ["material", "zone", "origin", "month", "p5", "p25", "p50", "p75", "p95"]
+    if prices is None or prices.empty:
         return pd.DataFrame(columns=cols)
-    return pd.concat(frames, ignore_index=True)[cols]
+    rows = prices[prices["stage"] == prices["material"].map(last)].copy()
+    rows = rows.rename(columns={f"price_p{q}": f"p{q}" for q in (5, 25, 50, 75, 95)})
+    rows["origin"] = [z in set(origins.get(m, ())) for m, z in
+                      zip(rows["material"], rows["zone"], strict=True)]
+    return rows[cols].reset_index(drop=True)
 
 
 # --- drivers and sensitivity ----------------------------------------------------------

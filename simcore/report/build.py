@@ -38,6 +38,7 @@ class Run:
     monthly: pd.DataFrame
     manifest: dict
     summary: pd.DataFrame | None = None
+    prices: pd.DataFrame | None = None  # zone prices by month; None: results format 1
 
 
 @dataclass
@@ -88,7 +89,16 @@ def load_run(path) -> Run:
         monthly=an.normalise(result.monthly),
         manifest=manifest,
         summary=an.normalise(result.summary),
+        prices=_prices_of(result),
     )
+
+
+def _prices_of(result) -> pd.DataFrame | None:
+    """The run's zone-price quantiles, None for results of market version 1 (format 1)."""
+    try:
+        return an.normalise(result.prices)
+    except ResultError:
+        return None
 
 
 def locate(recorded, folder: Path) -> Path | None:
@@ -298,23 +308,22 @@ def sections(base: Run, compares: Sequence[Run], opts: Options) -> list[Section]
     )
 
     origins = origins_for(base, last)
+    if base.prices is None:
+        price_fig = fg._message_figure(
+            "These results predate zone prices (results format 1): run the scenario again.")
+    else:
+        price_fig = fg.price_figure(an.zone_price_bands(base.prices, last, origins))
     out.append(
         Section(
             "prices",
-            "Prices: the origin against the rest of the market",
-            "Price index relative to the reference price, per draw. A control splits the "
-            "market: buyers outside the origin pay more (red: the peak month; blue: the "
-            "mean over the horizon, both weighted by need), while the origin, holding supply "
-            "it may not export, sees its price fall (green). Origins are the countries "
-            "whose export restrictions reach the material in the scenario; a material "
-            "without one shows the rest only.",
-            [
-                (
-                    "fig-price",
-                    "Price index distributions, origin versus rest of the market",
-                    fg.price_figure(an.price_split(base.shortage, last, origins)),
-                )
-            ],
+            "Prices: each price zone, month by month",
+            "The price of each price zone of a material's final stage, relative to the "
+            "reference price (docs/model.md §3.1): buyers in one zone trade freely and pay "
+            "one price. The line is the median over draws, the band holds 90 % of draws "
+            "(P5–P95), month by month. A control splits the market: the zones it caps pay "
+            "more, while the origin (green), holding supply it may not export, sees its "
+            "price fall.",
+            [("fig-price", "Zone prices month by month, median and P5-P95", price_fig)],
         )
     )
 

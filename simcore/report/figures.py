@@ -23,6 +23,9 @@ INSTALL_HINT = "pip install 'supplyshock[plot]'"
 FAN_COLOUR = "#1f77b4"
 HEAT_CMAP = "YlOrRd"
 ORIGIN_COLOUR, REST_COLOUR, PEAK_COLOUR = "#2ca02c", "#1f77b4", "#d62728"
+# colours of the price zones that are not an origin (the origin is ORIGIN_COLOUR)
+ZONE_COLOURS = ["#c0392b", "#2e6da4", "#8e44ad", "#d35400", "#16a085", "#7f8c8d"]
+
 # readable ticks for a log price axis; those inside the data range are shown
 PRICE_TICKS = (
     0.1,
@@ -260,77 +263,53 @@ def _log_ticks(lo: float, hi: float, most: int = 9) -> list[float]:
     return sorted(kept)
 
 
-def price_figure(split: pd.DataFrame):
-    """Price index distributions per material: the origin versus the rest of the market."""
+def price_figure(bands: pd.DataFrame):
+    """Zone prices month by month, one panel per material whose prices move: for each
+    price zone the median (line) and the P5-P95 band of the price over draws; origin
+    zones in green. Log scale, 1 = the reference price."""
     Figure = require_matplotlib()
-    moved = []
-    for material, rows in split.groupby("material", sort=False):
-        vals = rows[["origin_mean", "rest_mean", "rest_peak"]].to_numpy(dtype=np.float64)
-        # a move under half a percent is float32 rounding or nothing worth a box
-        for col in vals.T:
-            col = col[np.isfinite(col)]
-            if col.size and np.abs(np.quantile(col, [0.05, 0.95]) - 1.0).max() > 0.005:
-                moved.append(material)
-                break
-    if not moved:
-        return _message_figure("No price moves in any draw.")
-    fig = Figure(figsize=(9.0, 0.95 * len(moved) + 1.6), layout="constrained")
-    ax = fig.add_subplot()
-    stats, colours, positions, ticks = [], [], [], []
-    for i, material in enumerate(moved):
-        rows = split[split["material"] == material]
-        base = 4 * (len(moved) - 1 - i)
-        origin = rows["origin"].iloc[0]
-        entries = [
-            ("rest_peak", "rest: peak", PEAK_COLOUR, 2.0),
-            ("rest_mean", "rest: mean", REST_COLOUR, 1.0),
-        ]
-        if origin:
-            entries.append(("origin_mean", f"{origin}: mean", ORIGIN_COLOUR, 0.0))
-        for col, label, colour, offset in entries:
-            stats.append(_box_stats(rows[col].to_numpy(dtype=np.float64), label))
-            colours.append(colour)
-            positions.append(base + offset)
-        ticks.append((base + 1.0, material))
-    boxes = ax.bxp(
-        stats,
-        positions=positions,
-        orientation="horizontal",
-        widths=0.75,
-        showfliers=False,
-        patch_artist=True,
-        showmeans=False,
-    )
-    for patch, colour in zip(boxes["boxes"], colours, strict=True):
-        patch.set_facecolor(colour)
-        patch.set_alpha(0.55)
-    for med in boxes["medians"]:
-        med.set_color("black")
-    ax.set_yticks([t for t, _ in ticks], [m for _, m in ticks])
-    ax.axvline(1.0, color="grey", lw=1, ls="--")
-    ax.set_xscale("log")
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
 
-    lo = min(s["whislo"] for s in stats)
-    hi = max(s["whishi"] for s in stats)
-    ticks = _log_ticks(lo, hi)
-    ax.xaxis.set_major_locator(FixedLocator(ticks))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}×"))
-    ax.xaxis.set_minor_locator(NullLocator())
-    ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_xlabel("price index (1 = reference price; log scale)")
-    ax.grid(axis="x", alpha=0.3)
-    from matplotlib.patches import Patch
-
-    handles = [
-        Patch(color=PEAK_COLOUR, alpha=0.55, label="rest of market: peak month"),
-        Patch(color=REST_COLOUR, alpha=0.55, label="rest of market: horizon mean"),
-        Patch(color=ORIGIN_COLOUR, alpha=0.55, label="origin: horizon mean"),
-    ]
-    fig.legend(handles=handles, fontsize=8, frameon=False, loc="outside lower center", ncols=3)
-    ax.set_title(
-        "Price index over draws (box: P25–P75, whiskers: P5–P95, line: median)", fontsize=11
-    )
+    moved = [m for m, rows in bands.groupby("material", sort=False)
+             if (np.abs(np.log(rows[["p5", "p95"]].to_numpy(dtype=np.float64))) > 0.005).any()]
+    if not moved:
+        return _message_figure("No price moves in any draw.")
+    ncols = min(3, len(moved))
+    nrows = math.ceil(len(moved) / ncols)
+    fig = Figure(figsize=(3.9 * ncols + 0.6, 2.6 * nrows + 0.9), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False, sharex=True)
+    others = iter(ZONE_COLOURS * 8)
+    colour_of: dict[str, str] = {}
+    for ax, material in zip(axes.flat, moved, strict=False):
+        rows = bands[bands["material"] == material]
+        lo = hi = 1.0
+        for zone, z in rows.groupby("zone", sort=False, observed=True):
+            origin = bool(z["origin"].iloc[0])
+            key = "origin" if origin else str(zone)
+            if key not in colour_of:
+                colour_of[key] = ORIGIN_COLOUR if origin else next(others)
+            c = colour_of[key]
+            m = z["month"].to_numpy()
+            ax.fill_between(m, z["p5"], z["p95"], color=c, alpha=0.18, lw=0)
+            ax.plot(m, z["p50"], color=c, lw=1.6, label=str(zone))
+            lo = min(lo, float(z["p5"].min()))
+            hi = max(hi, float(z["p95"].max()))
+        ax.set_yscale("log")
+        ax.axhline(1.0, color="grey", lw=1, ls="--")
+        ticks = _log_ticks(lo, hi)
+        ax.yaxis.set_major_locator(FixedLocator(ticks))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}×"))
+        ax.yaxis.set_minor_locator(NullLocator())
+        ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.set_title(material, fontsize=10)
+        ax.legend(fontsize=7, frameon=False, loc="upper right")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(moved):]:
+        ax.axis("off")
+    for ax in axes[-1]:
+        ax.set_xlabel("month")
+    fig.suptitle("Zone price (1 = reference price, log scale): median and P5–P95 over draws",
+                 fontsize=10)
     return fig
 
 

@@ -17,8 +17,8 @@ from simcore.compiled import (
     name_key,
 )
 from simcore.errors import ScenarioError, SupplyShockError
-from simcore.scenario.distributions import Dist
 from simcore.kernel.structs import MARKET_PARAMS
+from simcore.scenario.distributions import Dist
 from simcore.scenario.spec import Scenario
 
 # The occurrence variate of an event or intervention: a uniform on [0, 1); it fires
