@@ -25,56 +25,19 @@ from click.testing import CliRunner
 from simcore import api
 from simcore.cli import main
 from simcore.results import MANIFEST, METADATA_KEY, load_result
-from tests.conftest import copy_tiny
-
-BASE = """\
-[scenario]
-name = "{name}"
-horizon_months = 12
-draws = 40
-seed = 11
-dataset = "tiny"
-
-[[events]]
-id = "cn-refining"
-kind = "export_restriction"
-origin = "CHN"
-materials = ["gallium", "graphite"]
-stage = "refining"
-probability = 0.7
-onset_month = {{ dist = "uniform", min = 0, max = 6 }}
-duration_months = {{ dist = "triangular", min = 2, mode = 6, max = 12 }}
-severity = {{ dist = "uniform", min = 0.5, max = 1.0 }}
-leakage = {{ dist = "beta", a = 2, b = 8 }}
-
-[response]
-reroute_lag_months = {{ dist = "uniform", min = 1, max = 6 }}
-demand_elasticity = {{ dist = "uniform", min = 0.1, max = 0.4 }}
-"""
-
-STOCKPILE = """\
-extends = "tiny-cn.toml"
-
-[scenario]
-name = "tiny-cn-stock"
-
-[[interventions]]
-id = "us-ga-stock"
-kind = "stockpile"
-countries = ["USA"]
-materials = ["gallium"]
-months_of_need = 3
-"""
+from tests.studies import CN_REFINING, stockpile, write_study
 
 
 @pytest.fixture
 def study(tmp_path, monkeypatch):
     """A study folder with scenarios/ and the tiny dataset; the working folder."""
-    root = tmp_path / "study"
-    (root / "scenarios").mkdir(parents=True)
-    copy_tiny(root / "scenarios")
-    (root / "scenarios" / "tiny-cn.toml").write_text(BASE.format(name="tiny-cn"))
-    (root / "scenarios" / "tiny-cn-stock.toml").write_text(STOCKPILE)
+    root = write_study(
+        tmp_path / "study",
+        {
+            "tiny-cn.toml": CN_REFINING.format(name="tiny-cn"),
+            "tiny-cn-stock.toml": stockpile("tiny-cn.toml", "tiny-cn-stock"),
+        },
+    )
     monkeypatch.chdir(root)
     return root
 
@@ -398,13 +361,13 @@ def test_bad_options(study, args, message):
 
 def test_bad_scenario_and_missing_dataset(study):
     (study / "scenarios" / "typo.toml").write_text(
-        BASE.format(name="typo").replace('origin = "CHN"', 'origin = "CHNA"')
+        CN_REFINING.format(name="typo").replace('origin = "CHN"', 'origin = "CHNA"')
     )
     bad = invoke("run", "scenarios", ok=False)  # one bad file: nothing runs at all
     assert bad.exit_code == 2 and "CHNA" in bad.output and "CHN" in bad.output
     assert _nothing_written(study)
     (study / "scenarios" / "typo.toml").write_text(
-        BASE.format(name="nodata").replace('dataset = "tiny"', 'dataset = "nowhere"')
+        CN_REFINING.format(name="nodata").replace('dataset = "tiny"', 'dataset = "nowhere"')
     )
     bad = invoke("run", "scenarios/typo.toml", ok=False)
     assert bad.exit_code == 2 and "nowhere" in bad.output

@@ -26,61 +26,11 @@ from click.testing import CliRunner
 from simcore import api
 from simcore.cli import main
 from simcore.results import load_result
-from tests.conftest import copy_tiny
+from tests.studies import CN_REFINING_AU_OUTAGE, stockpile, write_study
 
 distributed = pytest.importorskip("distributed")
 
 from simcore.dask_executor import DaskExecutor  # noqa: E402  (after the skip)
-
-STUDY = """\
-[scenario]
-name = "{name}"
-horizon_months = 12
-draws = 300
-seed = 5
-dataset = "tiny"
-
-[[events]]
-id = "cn-refining"
-kind = "export_restriction"
-origin = "CHN"
-materials = ["gallium", "graphite"]
-stage = "refining"
-probability = 0.6
-onset_month = {{ dist = "uniform", min = 0, max = 6 }}
-duration_months = {{ dist = "triangular", min = 2, mode = 6, max = 12 }}
-severity = {{ dist = "uniform", min = 0.4, max = 1.0 }}
-leakage = {{ dist = "beta", a = 2, b = 8 }}
-
-[[events]]
-id = "au-antimony-outage"
-kind = "production_outage"
-origin = "AUS"
-materials = ["antimony"]
-stage = "refining"
-probability = 0.3
-onset_month = {{ dist = "uniform", min = 0, max = 10 }}
-duration_months = {{ dist = "uniform", min = 1, max = 4 }}
-severity = {{ dist = "uniform", min = 0.2, max = 0.8 }}
-
-[response]
-reroute_lag_months = {{ dist = "uniform", min = 1, max = 6 }}
-demand_elasticity = {{ dist = "uniform", min = 0.1, max = 0.4 }}
-"""
-
-STOCKPILE = """\
-extends = "tiny-study.toml"
-
-[scenario]
-name = "tiny-study-stock"
-
-[[interventions]]
-id = "us-ga-stock"
-kind = "stockpile"
-countries = ["USA"]
-materials = ["gallium"]
-months_of_need = 3
-"""
 
 FIELDS = (
     "shortage_t",
@@ -101,11 +51,13 @@ FIELDS = (
 
 @pytest.fixture
 def study(tmp_path, monkeypatch):
-    root = tmp_path / "study"
-    (root / "scenarios").mkdir(parents=True)
-    copy_tiny(root / "scenarios")
-    (root / "scenarios" / "tiny-study.toml").write_text(STUDY.format(name="tiny-study"))
-    (root / "scenarios" / "tiny-study-stock.toml").write_text(STOCKPILE)
+    root = write_study(
+        tmp_path / "study",
+        {
+            "tiny-study.toml": CN_REFINING_AU_OUTAGE.format(name="tiny-study"),
+            "tiny-study-stock.toml": stockpile("tiny-study.toml", "tiny-study-stock"),
+        },
+    )
     monkeypatch.chdir(root)
     return root
 
