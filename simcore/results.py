@@ -1155,8 +1155,117 @@ def read_manifest(folder) -> dict:
         if k not in manifest
     ]
     if missing:
-        raise ResultError(f"{path}: the manifest lacks {', '.join(missing)}")
+        raise ResultError(f"{path}: the manifest lacks {', '.join(missing)}{_MANIFEST_FIX}")
+    check_manifest(manifest, path)
     return manifest
+
+
+_MANIFEST_FIX = (
+    "; run.json was edited or damaged: restore it from a copy, or run the scenario again "
+    "(`supplyshock verify` names altered tables)"
+)
+
+
+def _whole(lo: int, hi: int | None = None):
+    def ok(v) -> bool:
+        return (
+            isinstance(v, int) and not isinstance(v, bool) and v >= lo and (hi is None or v < hi)
+        )
+
+    return ok, f"a whole number >= {lo}" + (f" and < {hi}" if hi is not None else "")
+
+
+def _text_list(v) -> bool:
+    return isinstance(v, list) and all(isinstance(x, str) for x in v)
+
+
+def _number(v) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+# Every manifest key a command reads, with what it must be. Required keys first; the others
+# (written by every run since the format began, but read with defaults) only when present.
+_MANIFEST_KEYS = (
+    ("scenario.name", True, (lambda v: isinstance(v, str) and v != "", "a scenario name")),
+    ("scenario.path", False, (lambda v: v is None or isinstance(v, str), "a file path")),
+    ("scenario.hash", False, (lambda v: isinstance(v, str), "a hash (text)")),
+    ("scenario.files", False, (_text_list, "a list of file paths")),
+    ("dataset.hash", True, (lambda v: isinstance(v, str), "a hash (text)")),
+    ("dataset.path", False, (lambda v: isinstance(v, str), "a folder path or 'built-in'")),
+    ("dataset.override", False, (lambda v: isinstance(v, bool), "true or false")),
+    ("seed", True, _whole(0, 2**63)),
+    ("draws", True, _whole(1)),
+    ("horizon", False, _whole(1)),
+    ("timeseries", False, (lambda v: isinstance(v, bool), "true or false")),
+    ("exposures", False, _whole(0)),
+    ("labels.material", True, (_text_list, "a list of labels")),
+    ("labels.stage", True, (_text_list, "a list of labels")),
+    ("labels.country", True, (_text_list, "a list of labels")),
+    (
+        "files",
+        True,
+        (
+            lambda v: _text_list(v) and all(f in {f"{n}.parquet" for n in TABLES} for f in v),
+            "a list of table files (" + ", ".join(f"{n}.parquet" for n in TABLES) + ")",
+        ),
+    ),
+    ("digest.sha256", True, (lambda v: isinstance(v, str), "a hash (text)")),
+    (
+        "digest.tables",
+        True,
+        (
+            lambda v: isinstance(v, dict)
+            and all(k in TABLES and isinstance(x, str) for k, x in v.items()),
+            "a table name -> hash mapping",
+        ),
+    ),
+    (
+        "last_stage",
+        False,
+        (
+            lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
+            "a material -> stage mapping",
+        ),
+    ),
+    (
+        "price_usd_per_t",
+        False,
+        (
+            lambda v: isinstance(v, dict) and all(_number(x) for x in v.values()),
+            "a material -> price mapping",
+        ),
+    ),
+    ("versions", False, (lambda v: isinstance(v, dict), "a mapping of package versions")),
+)
+
+
+def check_manifest(manifest: dict, path) -> None:
+    """Raise ``ResultError`` naming the file, key and value of the first manifest entry
+    that a command could not use (a hand-edited ``"draws": "abc"``)."""
+    for key, required, (ok, want) in _MANIFEST_KEYS:
+        node, found = manifest, True
+        parts = key.split(".")
+        for i, part in enumerate(parts):
+            if not isinstance(node, dict):
+                parent = ".".join(parts[:i])
+                raise ResultError(
+                    f"{path}: {parent} = {_shown(node)} is not a mapping{_MANIFEST_FIX}"
+                )
+            if part not in node:
+                found = False
+                break
+            node = node[part]
+        if not found:
+            if required:
+                raise ResultError(f"{path}: the manifest lacks {key}{_MANIFEST_FIX}")
+            continue
+        if not ok(node):
+            raise ResultError(f"{path}: {key} = {_shown(node)} is not {want}{_MANIFEST_FIX}")
+
+
+def _shown(value) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def load_result(folder) -> Result:

@@ -262,3 +262,60 @@ def test_the_library_still_checks_what_the_cli_parser_now_catches(study, kwargs,
 
     with pytest.raises(ResultError, match=message):
         api.run(str(study / "scenarios" / "tiny-ux.toml"), progress=False, **kwargs)
+
+
+# --- a hand-edited run.json -----------------------------------------------------------------
+
+
+def _edit_manifest(folder: Path, key: str, value) -> None:
+    path = folder / "run.json"
+    manifest = json.loads(path.read_text())
+    node = manifest
+    *parents, last = key.split(".")
+    for part in parents:
+        node = node[part]
+    node[last] = value
+    path.write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("draws", "abc"),
+        ("draws", 0),
+        ("seed", -3),
+        ("seed", True),
+        ("horizon", "12"),
+        ("labels.country", "CHN"),
+        ("scenario", "tiny-ux"),
+        ("dataset.hash", None),
+        ("digest.tables", ["shortage"]),
+        ("files", ["../../etc/passwd"]),
+        ("price_usd_per_t", {"gallium": "cheap"}),
+    ],
+)
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["summarize", "results/tiny-ux"],
+        ["summarize", "results/tiny-ux", "--by", "country"],
+        ["summarize", "results/tiny-ux", "--by", "material"],
+        ["compare", "results/tiny-ux", "results/tiny-ux"],
+        ["sensitivity", "results/tiny-ux"],
+        ["report", "results/tiny-ux", "-o", "r.html"],
+    ],
+)
+def test_an_edited_manifest_is_a_named_error_in_every_command(here, command, key, value):
+    _edit_manifest(here / "results" / "tiny-ux", key, value)
+    out = fails_cleanly(*command)
+    assert "results/tiny-ux/run.json" in out
+    assert key.split(".")[0] in out and "run the scenario again" in out
+    assert not (here / "r.html").exists()
+
+
+def test_verify_names_an_edited_manifest(here):
+    _edit_manifest(here / "results" / "tiny-ux", "draws", "abc")
+    result = CliRunner().invoke(main, ["verify", "results/tiny-ux"])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert 'draws = "abc" is not a whole number >= 1' in result.output
