@@ -42,6 +42,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from simcore.errors import ResultError
+from simcore.limits import MAX_DRAWS, MAX_SEED
 
 FORMAT = "supplyshock-results/1"
 MANIFEST = "run.json"
@@ -1167,12 +1168,14 @@ _MANIFEST_FIX = (
 
 
 def _whole(lo: int, hi: int | None = None):
+    """A whole number in [lo, hi] (no upper bound when hi is None)."""
+
     def ok(v) -> bool:
         return (
-            isinstance(v, int) and not isinstance(v, bool) and v >= lo and (hi is None or v < hi)
+            isinstance(v, int) and not isinstance(v, bool) and v >= lo and (hi is None or v <= hi)
         )
 
-    return ok, f"a whole number >= {lo}" + (f" and < {hi}" if hi is not None else "")
+    return ok, f"a whole number >= {lo}" + (f" and <= {hi:,}" if hi is not None else "")
 
 
 def _text_list(v) -> bool:
@@ -1193,8 +1196,8 @@ _MANIFEST_KEYS = (
     ("dataset.hash", True, (lambda v: isinstance(v, str), "a hash (text)")),
     ("dataset.path", False, (lambda v: isinstance(v, str), "a folder path or 'built-in'")),
     ("dataset.override", False, (lambda v: isinstance(v, bool), "true or false")),
-    ("seed", True, _whole(0, 2**63)),
-    ("draws", True, _whole(1)),
+    ("seed", True, _whole(0, MAX_SEED - 1)),
+    ("draws", True, _whole(1, MAX_DRAWS)),
     ("horizon", False, _whole(1)),
     ("timeseries", False, (lambda v: isinstance(v, bool), "true or false")),
     ("exposures", False, _whole(0)),

@@ -318,4 +318,53 @@ def test_verify_names_an_edited_manifest(here):
     result = CliRunner().invoke(main, ["verify", "results/tiny-ux"])
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
-    assert 'draws = "abc" is not a whole number >= 1' in result.output
+    assert 'draws = "abc" is not a whole number >= 1 and <= 100,000,000' in result.output
+
+
+# --- run size: one limit for --draws and the scenario's draws, an estimate before large runs
+
+
+def test_draws_above_the_scenario_limit_are_refused_on_the_command_line(study, tmp_path):
+    from simcore.limits import MAX_DRAWS
+
+    result = CliRunner().invoke(
+        main,
+        ["run", str(study / "scenarios" / "tiny-ux.toml"), "-o", str(tmp_path / "o"),
+         "--draws", str(MAX_DRAWS + 1)],
+    )
+    assert result.exit_code == 2 and "Invalid value for '--draws'" in result.output
+    assert f"1<=x<={MAX_DRAWS}" in result.output
+    assert not (tmp_path / "o").exists()
+    from simcore.errors import ResultError
+
+    with pytest.raises(ResultError, match="up to 100,000,000"):
+        api.check_numbers(MAX_DRAWS + 1, 0, None, 2048)
+
+
+def test_a_large_run_is_refused_with_its_estimate_unless_asked_for(study, tmp_path, monkeypatch):
+    scenario = str(study / "scenarios" / "tiny-ux.toml")
+    out = fails_cleanly("run", scenario, "-o", tmp_path / "o", "--draws", 100_000_000)
+    assert "tiny-ux.toml: 100,000,000 draws of" in out
+    assert "about " in out and "GB" in out and "--yes" in out
+    assert not (tmp_path / "o").exists()
+
+    ran = []
+    monkeypatch.setattr(api, "execute", lambda prep, **kw: ran.append(kw["draws"]))
+    result = CliRunner().invoke(
+        main, ["run", scenario, "-o", str(tmp_path / "o"), "--draws", "100000000", "--yes", "-q"]
+    )
+    assert result.exit_code == 0, result.output
+    assert ran == [100_000_000]
+
+
+def test_the_estimate_grows_with_draws_and_months_and_is_generous(study):
+    prep = api.prepare(study / "scenarios" / "tiny-ux.toml")
+    small = api.estimate(prep, draws=1000, threads=2)
+    big = api.estimate(prep, draws=1_000_000, threads=2)
+    series = api.estimate(prep, draws=1_000_000, threads=2, timeseries=True)
+    assert big.seconds == pytest.approx(1000 * small.seconds)
+    assert series.seconds > big.seconds and series.bytes > big.bytes
+    assert not big.large and api.estimate(prep, draws=100_000_000, threads=2).large
+    # measured on the development machine: about 50,000 draws/s, 10 bytes per row
+    assert small.seconds > 1000 / 50_000 and small.bytes > 1000 * small.exposures * 10
+    assert small.text().startswith("about ") and "kB" in small.text()

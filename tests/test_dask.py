@@ -262,7 +262,8 @@ def test_ctrl_c_cancels_closes_the_cluster_and_leaves_nothing(study):
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1]))
     proc = subprocess.Popen(
         [sys.executable, "-m", "simcore", "run", "scenarios/tiny-study.toml", "-q"]
-        + ["--draws", "50000000", "--chunk-size", "2000", "--executor", "dask", "--workers", "2"],
+        + ["--draws", "50000000", "--yes", "--chunk-size", "2000", "--executor", "dask"]
+        + ["--workers", "2"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         env=env,

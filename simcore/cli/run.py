@@ -14,6 +14,8 @@ from pathlib import Path
 
 import click
 
+from simcore.limits import MAX_DRAWS, MAX_SEED
+
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _WORST = 10  # rows in the closing table of `run`
 _TABLE_COLUMNS = [  # summary columns a terminal has room for
@@ -98,14 +100,14 @@ def worst_table(summary, draws: int, n: int = _WORST) -> str:
 @click.option(
     "--draws",
     "-n",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, MAX_DRAWS),
     default=None,
     help="Number of draws (default: the scenario's).",
 )
 @click.option(
     "--seed",
     "-s",
-    type=click.IntRange(0, 2**63 - 1),
+    type=click.IntRange(0, MAX_SEED - 1),
     default=None,
     help="Random seed (default: the scenario's).",
 )
@@ -137,6 +139,14 @@ def worst_table(summary, draws: int, n: int = _WORST) -> str:
     help="Also write every draw's monthly shortage shares (timeseries.parquet).",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table.")
+@click.option(
+    "--yes",
+    "-y",
+    "large_ok",
+    is_flag=True,
+    help="Run even when the estimate before the run says it takes more than an hour or "
+    "writes more than 10 GB (without it such a run is refused, naming the estimate).",
+)
 @click.option(
     "--executor",
     type=click.Choice(["local", "dask"]),
@@ -174,6 +184,7 @@ def run(
     chunk_size,
     timeseries,
     quiet,
+    large_ok,
     executor,
     scheduler,
     workers,
@@ -216,6 +227,7 @@ def run(
         target = Path(out) / p.name
         writable_parent(target)
         check_target(target, p.name, api.portable_path(p.path))
+    _check_size(preps, draws, threads, timeseries, large_ok, quiet)
 
     command = _command_line(scenarios, draws, seed, out, threads, chunk_size, timeseries)
     with where as chunk_executor:
@@ -244,6 +256,33 @@ def run(
                 f"{time.perf_counter() - start:.1f} s -> {target}"
             )
             click.echo(worst_table(result.summary, m["draws"]))
+
+
+def _check_size(preps, draws, threads, timeseries, large_ok, quiet) -> None:
+    """Refuse runs estimated to take more than an hour or write more than 10 GB unless
+    --yes says go ahead; with it, say what to expect."""
+    from simcore import api
+    from simcore.errors import ResultError
+
+    large = []
+    for p in preps:
+        guess = api.estimate(p, draws=draws, threads=threads, timeseries=timeseries)
+        if guess.large:
+            large.append(
+                f"{p.path}: {guess.draws:,} draws of {guess.exposures:,} exposures, "
+                f"{guess.text()}"
+            )
+    if not large:
+        return
+    if not large_ok:
+        raise ResultError(
+            "a large run (estimated generously, docs/results.md \"Large runs\"):\n  "
+            + "\n  ".join(large)
+            + "\nadd --yes to run it anyway, or give fewer --draws"
+        )
+    if not quiet:
+        for line in large:
+            click.echo(f"Large run, estimated: {line}", err=True)
 
 
 def _command_line(scenarios, draws, seed, out, threads, chunk_size, timeseries) -> str:
