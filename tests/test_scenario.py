@@ -448,3 +448,29 @@ def test_events_that_move_nothing_are_noted(tmp_path, tiny_tensor):
     assert "events[1].origin" in notes and "AUS produces no gallium" in notes
     assert "events[2].origin" in notes and "no graphite exports at stage 'mining'" in notes
     assert "events[3].quota_tonnes_per_year = 60" in notes and "(50 t/year)" in notes
+
+
+STOCKPILE_FOR_AUS = """
+[[interventions]]
+id = "au-ga-stock"
+kind = "stockpile"
+countries = ["AUS"]
+materials = ["gallium"]
+"""
+
+
+@pytest.mark.parametrize("amount", ["tonnes = 10", "months_of_need = 1\n"
+                                    "max_release_tonnes_per_month = 2"])
+def test_stockpile_tonnes_for_countries_without_need_is_a_problem(tmp_path, tiny_tensor, amount):
+    """`run` stopped with 'cannot be split by need' (the compiler) where validation had
+    accepted the file: validation now finds it, with the key path."""
+    (problem,) = problems(tmp_path, MINIMAL + STOCKPILE_FOR_AUS + amount + "\n", tiny_tensor)
+    assert 's.toml: interventions[0].countries = ["AUS"]' in problem
+    assert "AUS has no need of gallium at its last stage ('refining')" in problem
+    assert "cannot be split by need" in problem and "list countries that use gallium" in problem
+
+
+def test_stockpile_in_months_of_need_for_countries_without_need_is_noted(tmp_path, tiny_tensor):
+    sc = load(tmp_path, MINIMAL + STOCKPILE_FOR_AUS + "months_of_need = 3\n", tiny_tensor)
+    (note,) = sc.warnings
+    assert "interventions[0].countries" in note and "moves no gallium" in note

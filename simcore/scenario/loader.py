@@ -600,6 +600,32 @@ def _note_no_effect(v: dict, kind: str, item: dict, loc: Loc, names: _Names,
                       f"to the targets ({to_targets:,.0f} t/year), so it stops nothing")
 
 
+def _check_stockpile_need(v: dict, item: dict, loc: Loc, names: _Names, problems: Problems,
+                          notes: Problems) -> None:
+    """A stockpile is split among its countries by their last-stage need (as the compiler
+    does, simcore/scenario/compile.py): tonnes for countries with no need of a material
+    cannot be split (an error, as `run` would stop), a stock in months of need is empty
+    (a note: it moves nothing)."""
+    t = names.tensor
+    cidx = [names.countries.index(c) for c in v["countries"]]
+    for material in v["materials"]:
+        k = names.materials.index(material)
+        last = t.stages[k][-1]
+        if float(np.sum(t.need[k, len(t.stages[k]) - 1, cidx])) > 0:
+            continue
+        where = (f"{', '.join(v['countries'])} {'has' if len(cidx) == 1 else 'have'} no "
+                 f"need of {material} at its last stage ('{last}') in the dataset")
+        if v["tonnes"] or v["max_release_tonnes_per_month"]:
+            problems.add(loc.key("countries"), item["countries"],
+                         f"{where}, so the stockpile's tonnes of {material} cannot be split "
+                         "by need", hint=f"list countries that use {material}, or remove it "
+                         "from `materials`")
+        else:
+            notes.add(loc.key("countries"), item["countries"],
+                      f"{where}, so a stock of months of need holds nothing: this stockpile "
+                      f"moves no {material}")
+
+
 def _sort_events(events: list[tuple[Event, Loc]], known: list[str],
                  problems: Problems) -> tuple[Event, ...]:
     """Parents before children, otherwise file order; unknown parents and cycles are errors.
@@ -715,7 +741,8 @@ def _correlations(items, known: list[str], events: tuple[Event, ...], problems: 
     return tuple(c for c, _ in out)
 
 
-def _intervention(item: dict, loc: Loc, names: _Names | None, problems: Problems):
+def _intervention(item: dict, loc: Loc, names: _Names | None, problems: Problems,
+                  notes: Problems):
     kinds = schema.field_map("interventions")["kind"].choices
     kind = item.get("kind") if item.get("kind") in kinds else None
     v = _fields("interventions", item, loc.key, loc, problems, kind=kind,
@@ -748,6 +775,9 @@ def _intervention(item: dict, loc: Loc, names: _Names | None, problems: Problems
         if len(problems) > n0 or any(x is BAD for x in v.values()) or names is None:
             return None
         if any(m is BAD for m in v["materials"]):
+            return None
+        _check_stockpile_need(v, item, loc, names, problems, notes)
+        if len(problems) > n0:
             return None
         return Stockpile(
             id=v["id"], countries=v["countries"], materials=v["materials"],
@@ -843,7 +873,7 @@ def load_scenario(path, tensor=None) -> Scenario:
                          f"{seen_ids[iid].file}: {seen_ids[iid].path})", hint="rename one")
         elif isinstance(iid, str):
             seen_ids[iid] = loc
-        got = _intervention(item, loc, names, problems)
+        got = _intervention(item, loc, names, problems, notes)
         if isinstance(got, Stockpile):
             stockpiles.append(got)
         elif isinstance(got, Capacity):
