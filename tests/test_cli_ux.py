@@ -209,10 +209,19 @@ def test_validate_prints_a_parent_file_note_once(tmp_path):
         (tmp_path / f"child{n}.toml").write_text(
             f'extends = "base.toml"\n[scenario]\nname = "child{n}"\n'
         )
-    result = _validate("-q", *sorted(tmp_path.glob("*.toml")))
+    result = _validate(*sorted(tmp_path.glob("*.toml")))
     notes = [line for line in result.output.splitlines() if "note:" in line]
     assert notes, result.output
     assert len(notes) == len(set(notes))
+    quiet = _validate("-q", *sorted(tmp_path.glob("*.toml")))
+    assert quiet.exit_code == 0 and quiet.output == ""  # -q: problems only
+
+
+def test_validate_counts_in_words(tmp_path):
+    (tmp_path / "one.toml").write_text(SCENARIO.replace('dataset = "tiny"', ""))
+    result = _validate(tmp_path / "one.toml")
+    assert result.exit_code == 0, result.output
+    assert "'tiny-ux', 1 event, 0 interventions, 6 months" in result.output
 
 
 @pytest.mark.parametrize("command", ["summarize", "sensitivity", "report"])

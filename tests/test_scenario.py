@@ -474,3 +474,44 @@ def test_stockpile_in_months_of_need_for_countries_without_need_is_noted(tmp_pat
     sc = load(tmp_path, MINIMAL + STOCKPILE_FOR_AUS + "months_of_need = 3\n", tiny_tensor)
     (note,) = sc.warnings
     assert "interventions[0].countries" in note and "moves no gallium" in note
+
+
+def test_events_that_never_start_within_the_horizon_are_noted(tmp_path, tiny_tensor):
+    late = MINIMAL.replace('name = "minimal"', 'name = "minimal"\nhorizon_months = 12') + (
+        'onset_month = { dist = "uniform", min = 12, max = 20 }\n'
+    )
+    child = OUTAGE + 'after = "cn-ga"\nlag_months = 2\n'
+    sc = load(tmp_path, late + child, tiny_tensor)
+    assert len(sc.warnings) == 2, sc.warnings
+    parent, kid = sc.warnings
+    assert "events[0].onset_month = { dist = \"uniform\", min = 12, max = 20 }" in parent
+    assert "earliest onset is month 12" in parent and "horizon of 12 months" in parent
+    assert "never starts" in parent and "moves nothing" in parent
+    assert "events[1].lag_months = 2" in kid and "month 14 (the parent 'cn-ga''s" in kid
+    # one month earlier, both can start
+    early = late.replace("min = 12", "min = 11.5")
+    assert load(tmp_path, early, tiny_tensor).warnings == ()
+
+
+def test_an_event_lasting_no_month_is_noted(tmp_path, tiny_tensor):
+    sc = load(tmp_path, MINIMAL.replace("duration_months = 12", "duration_months = 0"),
+              tiny_tensor)
+    (note,) = sc.warnings
+    assert "events[0].duration_months = 0" in note and "lasts 0 months" in note
+
+
+def test_a_route_carrying_under_one_percent_of_need_is_noted(tmp_path, tiny_copy, edit_csv):
+    from simcore.dataset import load_dataset
+
+    # JPN sends DEU 0.05 t/year of gallium; DEU needs 10.05: 0.5 %
+    edit_csv(tiny_copy, "flows.csv", lambda rows: rows + [["gallium", "refining", "JPN",
+                                                            "DEU", "0.05"]])
+    tensor = load_dataset(tiny_copy)
+    text = event_with('origin = "JPN"', 'targets = "DEU"', drop=("origin",))
+    (note,) = load(tmp_path, text, tensor).warnings
+    assert 'events[0].targets = "DEU"' in note
+    assert "under 1 % of each target's need (at most 0.5 %, to DEU)" in note
+    assert "moves next to nothing" in note
+    # the same route to a target it supplies in earnest: no note
+    bigger = event_with('origin = "JPN"', 'targets = ["DEU", "USA"]', drop=("origin",))
+    assert load(tmp_path, bigger, tensor).warnings == ()

@@ -38,7 +38,7 @@ def test_validate_ok(tmp_path, tiny_path):
     good, _ = files(tmp_path, tiny_path)
     result = CliRunner().invoke(main, ["validate", str(good)])
     assert result.exit_code == 0, result.output
-    assert "ok" in result.output and "'good'" in result.output and "1 events" in result.output
+    assert "ok" in result.output and "'good'" in result.output and "1 event," in result.output
 
 
 def test_validate_lists_every_problem_of_every_file(tmp_path, tiny_path):

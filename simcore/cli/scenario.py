@@ -19,7 +19,8 @@ def register(main: click.Group) -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path())
 @click.option("--dataset", "dataset", type=click.Path(file_okay=False), default=None,
               help="Check against this dataset folder instead of the one each file names.")
-@click.option("--quiet", "-q", is_flag=True, help="Print problems only.")
+@click.option("--quiet", "-q", is_flag=True,
+              help="Print problems only (no ok lines, no notes).")
 @click.pass_context
 def validate(ctx, files, dataset, quiet):
     """Check scenario FILES: keys, values, distributions, names against the dataset.
@@ -66,10 +67,12 @@ def validate(ctx, files, dataset, quiet):
             where = "built-in baseline" if sc.dataset is None and tensor is None else (
                 str(tensor.path) if tensor is not None else str(sc.dataset))
             click.echo(
-                f"ok {path}: '{sc.name}', {len(sc.events)} events, "
-                f"{len(sc.interventions)} interventions, {sc.horizon_months} months, "
-                f"against {where}"
+                f"ok {path}: '{sc.name}', {_count(len(sc.events), 'event')}, "
+                f"{_count(len(sc.interventions), 'intervention')}, "
+                f"{_count(sc.horizon_months, 'month')}, against {where}"
             )
+        if quiet:
+            continue
         for note in sc.warnings:
             # A note about a parent file comes back with each file extending it: once.
             if note not in seen:
@@ -80,3 +83,7 @@ def validate(ctx, files, dataset, quiet):
         click.echo(f"{failed} of {n} file{'s' if n != 1 else ''} "
                    "with problems", err=True)
         ctx.exit(2)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"

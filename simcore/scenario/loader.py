@@ -598,6 +598,63 @@ def _note_no_effect(v: dict, kind: str, item: dict, loc: Loc, names: _Names,
             notes.add(loc.key("quota_tonnes_per_year"), item["quota_tonnes_per_year"],
                       f"the quota is not below {v['origin']}'s baseline {material} exports "
                       f"to the targets ({to_targets:,.0f} t/year), so it stops nothing")
+        elif to_targets > 0 and not v["re_export"]:
+            _note_small_route(v, item, loc, names, k, s, flow, targets, notes)
+
+
+def _note_small_route(v: dict, item: dict, loc: Loc, names: _Names, k: int, s: int,
+                      flow: np.ndarray, targets: list[int], notes: Problems) -> None:
+    """A note for a restriction whose route carries under 1 % of every target's need: a
+    full stop then leaves no target short by the 1 % rule of a short month (MODEL.md
+    §4). Without re_export the loss of a target is at most what the origin sends it."""
+    need = np.asarray(names.tensor.need[k, s, targets], dtype=np.float64)  # [t/year]
+    sent = flow[targets]
+    has = need > 0
+    if not has.any():
+        return
+    share = np.where(has, sent / np.where(has, need, 1.0), 0.0)
+    worst = int(np.argmax(share))
+    if share[worst] >= 0.01:
+        return
+    material = names.materials[k]
+    stage = names.tensor.stages[k][s]
+    notes.add(loc.key("targets"), item.get("targets", "all"),
+              f"{v['origin']}'s {material} exports at stage '{stage}' are under 1 % of each "
+              f"target's need (at most {100 * share[worst]:.2g} %, to "
+              f"{names.countries[targets[worst]]}), so even a full stop leaves every target "
+              "under the 1 % of need that makes a month short: this event moves next to "
+              "nothing for it")
+
+
+def _note_never_active(events: tuple[Event, ...], where: dict[str, tuple[dict, Loc]],
+                       horizon: int, notes: Problems) -> None:
+    """Notes for events the engine never activates within the horizon: the earliest
+    possible onset (floor of the onset's smallest value; with `after`, the parent's
+    earliest onset plus the floor of the smallest lag) is at or after the horizon, or
+    the event lasts no month in any draw. ``events`` are parents first."""
+    earliest: dict[str, int] = {}
+    for e in events:
+        item, loc = where[e.id]
+        if e.after is None:
+            first = math.floor(e.onset.support()[0]) if e.onset is not None else 0
+            key = "onset_month"
+        else:
+            lag = math.floor(e.lag.support()[0]) if e.lag is not None else 0
+            first = earliest[e.after] + lag
+            key = "lag_months"
+        earliest[e.id] = first = max(0, first)
+        if first >= horizon:
+            via = "" if e.after is None else f" (the parent '{e.after}''s earliest onset plus " \
+                "the smallest lag)"
+            notes.add(loc.key(key) if key in item else loc, item.get(key, MISSING),
+                      f"the earliest onset is month {first}{via}, not before the horizon of "
+                      f"{horizon} months (months 0 to {horizon - 1}), so this event never "
+                      "starts in a run and moves nothing",
+                      hint="give an earlier onset or a longer `horizon_months`")
+        elif e.duration.support()[1] <= 0:
+            notes.add(loc.key("duration_months"), item.get("duration_months", MISSING),
+                      "the event lasts 0 months in every draw, so it moves nothing",
+                      hint="give a positive `duration_months`")
 
 
 def _check_stockpile_need(v: dict, item: dict, loc: Loc, names: _Names, problems: Problems,
@@ -879,6 +936,9 @@ def load_scenario(path, tensor=None) -> Scenario:
         elif isinstance(got, Capacity):
             capacities.append(got)
 
+    if complete and names is not None and isinstance(sc.get("horizon_months"), int):
+        where = {item["id"]: (item, loc) for item, loc in merged.lists["events"]}
+        _note_never_active(sorted_events, where, sc["horizon_months"], notes)
     problems.raise_if_any(chain[0].file)
     document = _document(merged, path)
     return Scenario(
