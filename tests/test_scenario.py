@@ -515,3 +515,16 @@ def test_a_route_carrying_under_one_percent_of_need_is_noted(tmp_path, tiny_copy
     # the same route to a target it supplies in earnest: no note
     bigger = event_with('origin = "JPN"', 'targets = ["DEU", "USA"]', drop=("origin",))
     assert load(tmp_path, bigger, tensor).warnings == ()
+
+
+def test_a_byte_order_mark_is_accepted(tmp_path, tiny_tensor):
+    """Editors on Windows may start a UTF-8 file with a BOM; it was 'Invalid statement'."""
+    plain = load(tmp_path, MINIMAL, tiny_tensor)
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + textwrap.dedent(MINIMAL).encode("utf-8"))
+    sc = load_scenario(path, tiny_tensor)
+    assert sc.hash == plain.hash and [e.id for e in sc.events] == ["cn-ga"]
+    (tmp_path / "child.toml").write_bytes(
+        b'\xef\xbb\xbfextends = "bom.toml"\n[scenario]\nname = "child"\n'
+    )
+    assert load_scenario(tmp_path / "child.toml", tiny_tensor).name == "child"

@@ -438,7 +438,7 @@ def scenario_texts(run: Run) -> list[tuple[str, str | None]]:
     out = []
     for recorded in paths:
         p = locate(recorded, run.path)
-        text = p.read_text(encoding="utf-8", errors="replace") if p and p.is_file() else None
+        text = p.read_text(encoding="utf-8-sig", errors="replace") if p and p.is_file() else None
         out.append((recorded, text))
     return out
 

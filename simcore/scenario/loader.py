@@ -86,7 +86,8 @@ def _read_chain(path: Path, problems: Problems) -> list[_Layer]:
                              hint="paths in `extends` are relative to the file that has it")
             return
         try:
-            doc = tomllib.loads(current.read_text(encoding="utf-8"))
+            # utf-8-sig: a byte-order mark (Windows editors write one) is not TOML syntax
+            doc = tomllib.loads(current.read_text(encoding="utf-8-sig"))
         except tomllib.TOMLDecodeError as exc:
             problems.add(Loc(shown), MISSING, f"not valid TOML: {exc}",
                          hint="see https://toml.io for the syntax")
