@@ -1359,6 +1359,26 @@ def summarize(result: Result, by: str | None = None):
     return out.sort_values(sort, ascending=False, kind="stable").reset_index(drop=True)
 
 
+def _check_related(base: Result, variant: Result) -> None:
+    mb, mv = base.manifest, variant.manifest
+    why = []
+    if mb["seed"] != mv["seed"]:
+        why.append(f"seed {mv['seed']} against the base's {mb['seed']}")
+    if mb.get("horizon") != mv.get("horizon"):
+        why.append(f"a horizon of {mv.get('horizon')} months against {mb.get('horizon')}")
+    if not why:
+        return
+    fix = f"run it again with --seed {mb['seed']}" if mb["seed"] != mv["seed"] else (
+        "give both scenarios the same horizon_months"
+    )
+    raise ResultError(
+        f"{variant.folder} ({variant.name}) is not a variant run of {base.folder} "
+        f"({base.name}): {' and '.join(why)}, so draw i of one is not draw i of the other "
+        f"and a draw-by-draw comparison means nothing; {fix}, or add --force to compare "
+        f"anyway"
+    )
+
+
 @dataclass
 class Comparison:
     """Variant minus base, draw by draw. ``table`` per (material, stage, country);
@@ -1369,18 +1389,24 @@ class Comparison:
     draws: int
 
 
-def compare(base: Result, variant: Result) -> Comparison:
+def compare(base: Result, variant: Result, force: bool = False) -> Comparison:
     """Distribution of the change in shortage share, variant minus base, per exposure.
 
     Rows are matched by (draw, material, stage, country). Common random numbers make
     the per-draw difference the effect of the variant alone when both runs share seed
     and dataset. An exposure present in only one run (a material outside the other's
     scope) counts as zero shortage in the other.
+
+    Runs with different seeds or horizons are unrelated: draw i of one is not draw i of
+    the other, so a draw-by-draw difference means nothing. ``ResultError`` unless
+    ``force`` (then the comparison is made and ``warnings`` say what differs).
     """
     import pandas as pd
 
     warnings = []
     mb, mv = base.manifest, variant.manifest
+    if not force:
+        _check_related(base, variant)
     if mb["seed"] != mv["seed"]:
         warnings.append(
             f"seeds differ ({mb['seed']} vs {mv['seed']}): the runs do not share "

@@ -318,7 +318,12 @@ def test_compare_with_itself_is_zero_and_a_stockpile_helps(study):
     usa = next(r for r in rows if r["material"] == "gallium" and r["country"] == "USA")
     assert usa["change_mean"] < 0 and usa["prob_better"] > 0 and usa["prob_worse"] == 0
     invoke("run", "scenarios/tiny-cn.toml", "--draws", 30, "--seed", 3, "--out", "other", "-q")
-    warned = invoke("compare", "results/tiny-cn", "other/tiny-cn")
+    refused = invoke("compare", "results/tiny-cn", "other/tiny-cn", ok=False)
+    assert refused.exit_code == 2 and "Traceback" not in refused.output
+    assert "other/tiny-cn (tiny-cn) is not a variant run of results/tiny-cn" in refused.output
+    assert "seed 3 against the base's 11" in refused.output
+    assert "--seed 11" in refused.output and "--force" in refused.output
+    warned = invoke("compare", "results/tiny-cn", "other/tiny-cn", "--force")
     assert "seeds differ" in warned.output and "draws differ" in warned.output
 
 

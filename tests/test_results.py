@@ -354,7 +354,9 @@ def test_compare_with_itself_is_zero_and_sees_an_improvement(tmp_path):
     folder.mkdir()
     pq.write_table(half, folder / "shortage.parquet")
     variant = R.Result(folder, dict(res.manifest, seed=8))
-    cmp = R.compare(res, variant)
+    with pytest.raises(ResultError, match="seed 8 against the base's .*--force"):
+        R.compare(res, variant)
+    cmp = R.compare(res, variant, force=True)
     assert any("seeds differ" in w for w in cmp.warnings)
     row = cmp.table.set_index(["material", "stage", "country"]).loc[("gallium", "refining", "USA")]
     share = res.shortage.query("material == 'gallium' and country == 'USA'")["shortage_share"]

@@ -378,17 +378,23 @@ def summarize(result_dir, by, fmt):
     default="table",
     show_default=True,
 )
-def compare(base_dir, variant_dir, fmt):
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Compare runs with different seeds or horizons anyway (refused without it).",
+)
+def compare(base_dir, variant_dir, fmt, force):
     """Variant minus base, draw by draw: change in shortage share per exposure.
 
     With the same seed both runs share their random numbers (common random numbers), so
-    the per-draw difference is the effect of the variant alone.
+    the per-draw difference is the effect of the variant alone. Runs with different
+    seeds or horizons are refused unless --force.
     """
     from simcore.results import compare as compare_results
     from simcore.results import load_result
 
     base, variant = load_result(base_dir), load_result(variant_dir)
-    comparison = compare_results(base, variant)
+    comparison = compare_results(base, variant, force=force)
     for w in comparison.warnings:
         click.echo(f"Warning: {w}", err=True)
     table = comparison.table
