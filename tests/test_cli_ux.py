@@ -91,7 +91,13 @@ def test_report_below_a_file_names_the_file(here, fmt):
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs /proc")
 @pytest.mark.parametrize("fmt", ["html", "png"])
-def test_report_to_an_unwritable_place_says_so(here, fmt):
+def test_report_to_an_unwritable_place_says_so_before_drawing(here, fmt, monkeypatch):
+    from simcore.report import build
+
+    def no_figures(*args, **kwargs):
+        raise AssertionError("the figures were drawn before --out was checked")
+
+    monkeypatch.setattr(build, "sections", no_figures)
     out = fails_cleanly("report", "results/tiny-ux", "--format", fmt, "-o", "/proc/ux-nowhere")
     assert "/proc/ux-nowhere" in out and "cannot write" in out
 

@@ -230,3 +230,29 @@ def test_fired_index_agrees_with_direct_group_means(here):
     assert index == pytest.approx(ratio, abs=0.01)
     assert index <= ratio  # the correction only removes noise
     assert np.isfinite(index)
+
+
+def test_the_page_shows_no_absolute_local_path(study, tmp_path, monkeypatch):
+    """Reports are shared: results, scenario and dataset paths are shown relative to the
+    working folder (or as .../last/parts), even when given or recorded absolute."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    # run from outside the study: the manifest records the scenario by its absolute path
+    api.run(
+        study / "scenarios" / "tiny-cn.toml",
+        draws=40,
+        progress=False,
+        out=elsewhere / "results" / "tiny-cn",
+        command=f"supplyshock run {study / 'scenarios' / 'tiny-cn.toml'} --out "
+        f"{elsewhere / 'results'}",
+    )
+    manifest = load_result(elsewhere / "results" / "tiny-cn").manifest
+    assert manifest["scenario"]["path"].startswith(str(study))  # the case at hand
+    invoke("report", elsewhere / "results" / "tiny-cn", "--out", elsewhere / "r.html",
+           "--bootstrap", 0)
+    page = (elsewhere / "r.html").read_text(encoding="utf-8")
+    assert str(tmp_path) not in page and str(study) not in page
+    assert "results results/tiny-cn" in page  # the header: relative to the working folder
+    assert "…/scenarios/tiny-cn.toml" in page  # outside it, and in no repository
+    assert "id = &quot;cn-refining&quot;" in page  # the scenario text is still found
