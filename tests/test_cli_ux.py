@@ -383,3 +383,60 @@ def test_the_estimate_grows_with_draws_and_months_and_is_generous(study):
     # measured on the development machine: about 50,000 draws/s, 10 bytes per row
     assert small.seconds > 1000 / 50_000 and small.bytes > 1000 * small.exposures * 10
     assert small.text().startswith("about ") and "kB" in small.text()
+
+
+# --- summarize and sensitivity tables ---------------------------------------------------------
+
+
+def test_summarize_shows_the_top_rows_with_one_format_per_column(here):
+    from simcore.results import load_result
+
+    total = len(load_result("results/tiny-ux").summary)
+    full = CliRunner().invoke(main, ["summarize", "results/tiny-ux", "--top", "0"])
+    assert full.exit_code == 0, full.output
+    rows = full.output.splitlines()[2:-1]  # title, header, rows, note
+    assert len(rows) == total
+    two = CliRunner().invoke(main, ["summarize", "results/tiny-ux", "--top", "2"]).output
+    lines = two.splitlines()
+    assert len(lines) == 1 + 1 + 2 + 2 and lines[2:4] == rows[:2]
+    assert f"(2 of {total} rows, worst first: --top 0 shows all)" in two
+    # every cell of a column in one format: same decimals, no exponent
+    header = full.output.splitlines()[1].split()
+    cells = [r.split() for r in rows]
+    for j, name in enumerate(header):
+        column = [c[j] for c in cells if c[j] != "-"]
+        assert not any("e+" in c or "e-" in c for c in column), (name, column)
+        decimals = {len(c.rstrip("%").split(".")[1]) if "." in c else 0 for c in column
+                    if not c.startswith("$")}
+        assert len(decimals) <= 1, (name, column)
+    records = json.loads(CliRunner().invoke(
+        main, ["summarize", "results/tiny-ux", "--format", "json"]).output)
+    assert len(records) == total  # csv/json: all rows by default
+
+
+def test_summarize_table_defaults_to_25_rows(here, monkeypatch):
+    import pandas as pd
+
+    from simcore import results
+
+    big = pd.concat([results.load_result("results/tiny-ux").summary] * 10, ignore_index=True)
+    monkeypatch.setattr(results, "summarize", lambda result, by: big)
+    out = CliRunner().invoke(main, ["summarize", "results/tiny-ux"]).output
+    assert len(out.splitlines()) == 1 + 1 + 25 + 2
+    assert f"(25 of {len(big)} rows" in out
+
+
+def test_sensitivity_table_says_constant_not_nan(here):
+    import numpy as np
+    import pandas as pd
+
+    from simcore.report.tables import format_table
+
+    table = pd.DataFrame({
+        "material": "gallium", "stage": "refining", "country": "USA",
+        "driver": ["event/cn/severity", "event/cn/onset"], "index": [0.61, np.nan],
+        "ci_low": [0.5, np.nan], "ci_high": [0.7, np.nan], "bins": [6, 1], "draws": 40,
+    })
+    text = format_table(table)
+    assert "nan" not in text
+    assert "event/cn/onset" in text and "constant" in text

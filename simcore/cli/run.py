@@ -18,6 +18,7 @@ from simcore.limits import MAX_DRAWS, MAX_SEED
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _WORST = 10  # rows in the closing table of `run`
+_TOP = 25  # rows of the `summarize` table unless --top says otherwise
 _TABLE_COLUMNS = [  # summary columns a terminal has room for
     "material",
     "stage",
@@ -304,17 +305,23 @@ def _command_line(scenarios, draws, seed, out, threads, chunk_size, timeseries) 
     return shlex.join(words)
 
 
-def _cell(column: str, value) -> str:
-    """A table cell: shares in %, probabilities with two decimals, values in USD."""
-    if value != value:  # NaN
-        return "-"
+def _cells(column: str, values) -> list[str]:
+    """A table column's cells, one format for the whole column: shares in % and
+    probabilities with fixed decimals, values in USD, anything else with as many
+    decimals as the column's largest value calls for (no exponents). NaN is "-"."""
+    values = [float(v) for v in values]
     if column.startswith(("share_", "change_")) and not column.endswith("_t"):
-        return _pct(value)
+        return [_pct(v) for v in values]
     if column.startswith("prob_"):
-        return f"{value:.2f}"
+        return ["-" if v != v else f"{v:.2f}" for v in values]
     if column.startswith("value_"):
-        return _usd(value)
-    return f"{value:,.4g}"
+        return [_usd(v) for v in values]
+    if "month" in column:  # means and medians of whole months
+        return ["-" if v != v else f"{v:.1f}" for v in values]
+    largest = max((abs(v) for v in values if v == v), default=0.0)
+    decimals = 0 if largest >= 100 or largest == 0 else 1 if largest >= 10 else 2 \
+        if largest >= 1 else 4
+    return ["-" if v != v else f"{v:,.{decimals}f}" for v in values]
 
 
 def _emit(frame, fmt: str) -> None:
@@ -326,7 +333,7 @@ def _emit(frame, fmt: str) -> None:
         shown = frame.copy()
         for c in shown.columns:
             if shown[c].dtype.kind == "f":
-                shown[c] = [_cell(c, v) for v in shown[c]]
+                shown[c] = _cells(c, shown[c])
             else:
                 shown[c] = shown[c].astype(str)
         click.echo(shown.to_string(index=False))
@@ -348,7 +355,14 @@ def _emit(frame, fmt: str) -> None:
     default="table",
     show_default=True,
 )
-def summarize(result_dir, by, fmt):
+@click.option(
+    "--top",
+    type=click.IntRange(min=0),
+    default=None,
+    help=f"Rows shown, worst first; 0: all (default: {_TOP} in the table, all with "
+    "--format csv or json).",
+)
+def summarize(result_dir, by, fmt, top):
     """Statistics of a results folder over its draws."""
     from simcore.results import load_result
     from simcore.results import summarize as summarize_result
@@ -357,15 +371,26 @@ def summarize(result_dir, by, fmt):
     frame = summarize_result(result, by)
     if by is None and fmt == "table":
         frame = frame.sort_values("share_mean", ascending=False, kind="stable")[_TABLE_COLUMNS]
+    if top is None:
+        top = _TOP if fmt == "table" else 0
+    total = len(frame)
+    if top:
+        frame = frame.head(top)
     if fmt == "table":
         m = result.manifest
         click.echo(
             f"{m['scenario']['name']}: {m['draws']:,} draws, seed {m['seed']}, "
-            f"horizon {m['horizon']} months"
+            f"horizon {m.get('horizon', '?')} months"
         )
     _emit(frame, fmt)
-    if by is None and fmt == "table":
-        click.echo("(all statistics, definitions in docs/results.md: --format csv or json)")
+    if fmt == "table":
+        notes = []
+        if len(frame) < total:
+            notes.append(f"{len(frame)} of {total} rows, worst first: --top 0 shows all")
+        if by is None:
+            notes.append("all statistics, definitions in docs/results.md: --format csv or json")
+        for note in notes:
+            click.echo(f"({note})")
 
 
 @click.command()
