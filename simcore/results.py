@@ -950,10 +950,15 @@ class atomic_folder:  # noqa: N801 - used as a context manager, like open()
         self.target = Path(target)
         self.staging: Path | None = None
         self._watchdog: _Watchdog | None = None
+        self._created: list[Path] = []  # folders above target made here, deepest first
 
     def __enter__(self) -> Path:
         writable_parent(self.target)
         try:
+            missing = self.target.absolute().parent
+            while not missing.exists():
+                self._created.append(missing)
+                missing = missing.parent
             self.target.parent.mkdir(parents=True, exist_ok=True)
             _remove_stale(self.target)
             # os.mkdir (not mkdtemp, which makes it private) so that the folder gets the
@@ -970,14 +975,23 @@ class atomic_folder:  # noqa: N801 - used as a context manager, like open()
         return self.staging
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        committed = False
         try:
             if exc_type is None:
                 self._commit()
+                committed = True
         finally:
             if self.staging is not None:
                 shutil.rmtree(self.staging, ignore_errors=True)
             if self._watchdog is not None:
                 self._watchdog.release()
+            if not committed:
+                # the --out folder this run made, if nothing else was written there
+                for folder in self._created:
+                    try:
+                        folder.rmdir()
+                    except OSError:
+                        break
 
     def _commit(self) -> None:
         staging, target = self.staging, self.target

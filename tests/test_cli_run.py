@@ -451,3 +451,33 @@ def test_sigkill_mid_run_leaves_previous_results_and_no_partial_folder(study):
     assert [p.name for p in (study / "results").iterdir()] == ["tiny-cn"]
     assert load_result("results/tiny-cn").manifest["digest"] == before
     assert api.verify("results/tiny-cn").ok
+
+
+def test_ctrl_c_exits_130_and_removes_the_out_folder_it_made(study):
+    """Ctrl-C (SIGINT) mid-run: exit status 130, no traceback, and the --out folder the
+    run created for results it never finished is gone again."""
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1]))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simcore", "run", "scenarios/tiny-cn.toml", "--draws",
+         "5000000", "--chunk-size", "500", "--out", "fresh/runs", "-q"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 300  # a cold Numba cache compiles first
+        writing = []
+        while not writing and time.monotonic() < deadline and proc.poll() is None:
+            writing = list((study / "fresh" / "runs").glob(".tiny-cn.partial-*/shortage.parquet"))
+            time.sleep(0.05)
+        assert writing, f"the run never started writing: {proc.stderr.read()!r}"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        stderr = proc.stderr.read().decode()
+        proc.stderr.close()
+    assert "Traceback" not in stderr and "Interrupted" in stderr, stderr
+    assert not (study / "fresh").exists()
