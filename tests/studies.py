@@ -106,3 +106,18 @@ def write_study(root: Path, files: dict[str, str]) -> Path:
     for name, text in files.items():
         (root / "scenarios" / name).write_text(text, encoding="utf-8")
     return root
+
+
+def cli_argv(*args: str) -> list[str]:
+    """argv of a ``supplyshock`` subprocess that takes Ctrl-C (SIGINT) as a terminal would
+    send it, also when the test session itself runs in the background: a shell starts
+    background jobs with SIGINT ignored, a child inherits that, and Python then never
+    raises KeyboardInterrupt."""
+    import sys
+
+    boot = (
+        "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "sys.argv = ['supplyshock', *sys.argv[1:]]; runpy.run_module('simcore', "
+        "run_name='__main__')"
+    )
+    return [sys.executable, "-c", boot, *map(str, args)]

@@ -25,7 +25,7 @@ from click.testing import CliRunner
 from simcore import api
 from simcore.cli import main
 from simcore.results import MANIFEST, METADATA_KEY, load_result
-from tests.studies import CN_REFINING, stockpile, write_study
+from tests.studies import CN_REFINING, cli_argv, stockpile, write_study
 
 
 @pytest.fixture
@@ -458,8 +458,8 @@ def test_ctrl_c_exits_130_and_removes_the_out_folder_it_made(study):
     run created for results it never finished is gone again."""
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1]))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "simcore", "run", "scenarios/tiny-cn.toml", "--draws",
-         "5000000", "--chunk-size", "500", "--out", "fresh/runs", "-q"],
+        cli_argv("run", "scenarios/tiny-cn.toml", "--draws", "5000000", "--chunk-size", "500",
+                 "--out", "fresh/runs", "-q"),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         env=env,

@@ -26,7 +26,7 @@ from click.testing import CliRunner
 from simcore import api
 from simcore.cli import main
 from simcore.results import load_result
-from tests.studies import CN_REFINING_AU_OUTAGE, stockpile, write_study
+from tests.studies import CN_REFINING_AU_OUTAGE, cli_argv, stockpile, write_study
 
 distributed = pytest.importorskip("distributed")
 
@@ -261,9 +261,8 @@ def test_ctrl_c_cancels_closes_the_cluster_and_leaves_nothing(study):
     """SIGINT to the whole process group, as Ctrl-C in a terminal sends it."""
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1]))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "simcore", "run", "scenarios/tiny-study.toml", "-q"]
-        + ["--draws", "50000000", "--yes", "--chunk-size", "2000", "--executor", "dask"]
-        + ["--workers", "2"],
+        cli_argv("run", "scenarios/tiny-study.toml", "-q", "--draws", "50000000", "--yes")
+        + ["--chunk-size", "2000", "--executor", "dask", "--workers", "2"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         env=env,
