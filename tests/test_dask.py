@@ -289,3 +289,69 @@ def test_ctrl_c_cancels_closes_the_cluster_and_leaves_nothing(study):
     _, alive = psutil.wait_procs(children, timeout=20)
     assert not alive, f"left running: {alive}"
     assert not (study / "results").exists()  # the --out folder it made is gone too
+
+
+# --- a clean shutdown ---------------------------------------------------------------------
+
+
+def test_close_stops_the_workers_before_the_client_and_the_scheduler():
+    """A worker that outlived its scheduler logged 'Failed to communicate with scheduler
+    during heartbeat' with a traceback after a good run: workers go first, and close()
+    waits for them."""
+    calls = []
+
+    class Cluster:
+        workers = {"0": object(), "1": object()}
+
+        def scale(self, n):
+            calls.append(f"scale {n}")
+            self.workers = {}
+
+        def close(self, timeout=None):
+            calls.append(f"cluster close, workers left: {len(self.workers)}")
+
+    class Client:
+        def close(self, timeout=None):
+            calls.append("client close")
+
+    ex = DaskExecutor()
+    ex.cluster, ex.client = Cluster(), Client()
+    ex.close()
+    assert calls == ["scale 0", "client close", "cluster close, workers left: 0"]
+    assert ex.cluster is None and ex.client is None
+
+
+def test_a_closing_workers_heartbeat_failure_is_not_shown():
+    import logging
+
+    from distributed.core import Status
+
+    from simcore.dask_executor import _QuietShutdown
+
+    class Worker:
+        status = Status.running
+
+    worker = Worker()
+    quiet = _QuietShutdown(worker)
+
+    def record(msg):
+        return logging.LogRecord("distributed.worker", logging.ERROR, __file__, 1, msg, (), None)
+
+    heartbeat = record("Failed to communicate with scheduler during heartbeat.")
+    assert quiet.filter(heartbeat)  # while running it matters
+    worker.status = Status.closing
+    assert not quiet.filter(heartbeat)
+    assert quiet.filter(record("Compute Failed"))  # anything else always passes
+
+
+def test_a_cli_run_on_a_local_cluster_prints_nothing_alarming(study):
+    proc = subprocess.run(
+        cli_argv("run", "scenarios/tiny-study.toml", "-q", "--draws", "200", "--executor",
+                 "dask", "--workers", "2"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "ERROR" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr == "", proc.stderr
