@@ -14,7 +14,7 @@ Importing this module does not import numba; the first call to ``simulate`` does
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 import numpy as np
@@ -293,14 +293,23 @@ _KERNEL_ARGS = (
 )
 
 
+_POLL = 0.1  # [s] between looks at the draws finished, for on_draws
+
+
 def run_block(model: dict, seed: int, start: int, n: int, *, timeseries: bool = False,
-              trace: bool = False, threads: int | None = None) -> dict:
+              trace: bool = False, threads: int | None = None,
+              on_draws: Callable[[int], None] | None = None) -> dict:
     """Draws [start, start + n) through the kernel; returns the raw output arrays
     (plus ``trace`` [n, X, H, 6] and ``trace_ks`` [n, K, S, H, 3] with trace=True:
     columns in simcore.kernel.model TR_* / TK_*).
 
     The block is cut into one contiguous slice per thread; each slice runs the nogil
     kernel ``run_draws`` on its own Python thread (docs/model.md, "Parallelism").
+
+    ``on_draws(k)`` is told the number of the block's draws finished so far, every
+    ``_POLL`` seconds while the block runs: each kernel worker counts its finished draws
+    in its own slot of ``done_w``, which this thread adds up. The slices then always run
+    on threads (also a single one); the numbers are the same either way.
     """
     from simcore.kernel.model import run_draws
 
@@ -328,18 +337,22 @@ def run_block(model: dict, seed: int, start: int, n: int, *, timeseries: bool = 
     tr = np.zeros((n, n_x, H, 6) if trace else (1, 0, 0, 6))
     tr_ks = np.zeros((n, n_k, n_s, H, 3) if trace else (1, 0, 0, 0, 3))
     status = np.zeros(n, dtype=np.int64)
+    done_w = np.zeros(n_workers, dtype=np.int64)  # draws finished, per worker
     args = (
         start, n_workers, np.uint64(seed), *(model[a] for a in _KERNEL_ARGS),
         out["variates"], out["fired"], out["onset"], out["shortage_t"], out["peak_share"],
         out["months_short"], out["first_short"], out["last_short"], out["stock_drawn_t"],
         out["price_peak"], out["price_mean"], hist_w, timeseries, series, trace, tr, tr_ks,
-        status,
+        status, done_w,
     )
-    if n_workers == 1:
+    if n_workers == 1 and on_draws is None:
         run_draws(0, *args)
     else:
         with ThreadPoolExecutor(max_workers=n_workers) as pool:
-            for done in [pool.submit(run_draws, w, *args) for w in range(n_workers)]:
+            running = [pool.submit(run_draws, w, *args) for w in range(n_workers)]
+            while on_draws is not None and wait(running, timeout=_POLL).not_done:
+                on_draws(int(done_w.sum()))
+            for done in running:
                 done.result()
     bad = np.flatnonzero(status)
     if bad.size:
@@ -357,6 +370,13 @@ def run_block(model: dict, seed: int, start: int, n: int, *, timeseries: bool = 
         out["trace"] = tr
         out["trace_ks"] = tr_ks
     return out
+
+
+def load_kernel(model: dict) -> None:
+    """Load the kernel's machine code for the arrays of ``model`` from the cache, or
+    compile it the first time (about 30 s; ``simcore._numba.on_compile`` tells when):
+    a block of no draws."""
+    run_block(model, 0, 0, 0, threads=1)
 
 
 def default_threads() -> int:
@@ -387,6 +407,10 @@ def simulate(
 
     draws, seed default to the scenario's. threads: worker threads per block (default:
     numba.get_num_threads()); results never depend on it nor on chunk_size.
+
+    The kernel is loaded (or compiled, the first time) here, before the first block.
+    ``progress(done, draws)`` is called with 0 when the first block starts, with the
+    draws finished so far every 0.1 s while a block runs, and after each block.
     """
     draws = int(compiled.draws if draws is None else draws)
     if draws < 0:
@@ -397,14 +421,20 @@ def simulate(
     model = prepare(tensor, compiled)
     if threads is not None and int(threads) < 1:
         raise ScenarioError(f"threads must be >= 1, got {threads}")
+    load_kernel(model)
     return _chunks(model, draws, seed, threads, chunk_size, timeseries, progress)
 
 
 def _chunks(model, draws, seed, threads, chunk_size, timeseries, progress):
     done = 0
+    if progress is not None:
+        progress(0, draws)
     while done < draws:
         n = min(chunk_size, draws - done)
-        out = run_block(model, seed, done, n, timeseries=timeseries, threads=threads)
+        watch = None if progress is None else (lambda k, d=done: progress(d + k, draws))
+        out = run_block(
+            model, seed, done, n, timeseries=timeseries, threads=threads, on_draws=watch
+        )
         yield ChunkResult(start=done, stop=done + n, **out)
         done += n
         if progress is not None:

@@ -294,7 +294,7 @@ def run_draws(
     re_share, rush_flow, scope, xidx, csr_ptr, csr_col, csr_val, kc_ptr, kc_idx,
     variates_b, fired_b, onset_b, shortage_b, peak_b, months_b, first_b, last_b, drawn_b,
     price_peak_b, price_mean_b, hist_w, want_series, series_b, want_trace, trace_b, trace_ks_b,
-    status_b,
+    status_b, done_w,
 ):
     """Worker w of n_workers: draws first_draw + lo .. first_draw + hi - 1, where
     [lo, hi) is the w-th contiguous slice of the block's n = variates_b.shape[0] draws,
@@ -304,7 +304,9 @@ def run_draws(
     trace / trace_ks have a leading draw axis of length n when wanted, else 1 (unused).
 
     Serial and nogil: the engine runs the workers on Python threads (docs/model.md,
-    "Parallelism"), so results never depend on the number of workers.
+    "Parallelism"), so results never depend on the number of workers. done_w[w] holds
+    the number of the slice's draws finished so far (the engine reads it while the slice
+    runs, for its progress bar).
     """
     n = variates_b.shape[0]
     n_ev = ev_kind.shape[0]
@@ -364,6 +366,7 @@ def run_draws(
     status_out = np.zeros(1, dtype=np.int64)
     hist = hist_w[w]
     for j in range(lo, hi):
+        done_w[w] = j - lo
         d = first_draw + j
         # this draw's rows of the block outputs
         variates = variates_b[j]
@@ -652,3 +655,4 @@ def run_draws(
         for x in range(n_x):
             price_mean[x] = 1.0 + price_mean[x] / H
         status_b[j] = status
+    done_w[w] = hi - lo
