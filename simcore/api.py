@@ -355,11 +355,12 @@ def _start(prep: Prepared, executor, bar, say: bool, **run):
     """The executor's chunks; the local engine is loaded here, the bar shown from the
     start (``COMPILING`` said above it when the simulator has to be compiled) and its
     rate counted from the first draw, compile time left out."""
+    start = getattr(bar, "start", None) or (lambda waiting: None)
     if executor is not None and executor is not local_executor:
+        start("waiting for the first chunk")
         return executor(prep.tensor, prep.compiled, **run)
     from simcore._numba import on_compile
 
-    start = getattr(bar, "start", None) or (lambda waiting: None)
     note = getattr(bar, "note", None) or (lambda text: print(text, file=sys.stderr))
 
     def compiling() -> None:
