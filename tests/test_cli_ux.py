@@ -440,3 +440,13 @@ def test_sensitivity_table_says_constant_not_nan(here):
     text = format_table(table)
     assert "nan" not in text
     assert "event/cn/onset" in text and "constant" in text
+
+
+def test_validate_notes_a_scenario_whose_own_draws_make_a_large_run(tmp_path):
+    (tmp_path / "big.toml").write_text(
+        SCENARIO.replace('dataset = "tiny"', "").replace("draws = 40", "draws = 100000000")
+    )
+    result = _validate(tmp_path / "big.toml")
+    assert result.exit_code == 0, result.output
+    assert "draws = 100,000,000" in result.output and "--yes" in result.output
+    assert _validate("-q", tmp_path / "big.toml").output == ""

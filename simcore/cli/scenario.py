@@ -29,7 +29,8 @@ def validate(ctx, files, dataset, quiet):
     every file is listed at once; the exit status is 2 if any file has one.
     """
     from simcore.errors import ScenarioError, SupplyShockError
-    from simcore.scenario import load_scenario
+    from simcore.runsize import estimate
+    from simcore.scenario import compile_scenario, load_scenario
 
     tensor = None
     if dataset is not None:
@@ -52,6 +53,7 @@ def validate(ctx, files, dataset, quiet):
     for path in paths:
         try:
             sc = load_scenario(path, tensor)
+            compiled = compile_scenario(sc)  # what `run` does next: refuse what it refuses
         except ScenarioError as exc:
             failed += 1
             click.echo(f"{path}: {len(exc.problems)} problem"
@@ -73,7 +75,15 @@ def validate(ctx, files, dataset, quiet):
             )
         if quiet:
             continue
-        for note in sc.warnings:
+        notes = list(sc.warnings)
+        size = estimate(sc.tensor, compiled)
+        if size.large:
+            notes.append(
+                f"{path}: draws = {size.draws:,}: a run of {size.exposures:,} exposures is "
+                f"estimated at {size.text()} (docs/results.md, \"Large runs\"); "
+                "`supplyshock run` refuses it without --yes (or give fewer --draws)"
+            )
+        for note in notes:
             # A note about a parent file comes back with each file extending it: once.
             if note not in seen:
                 seen.add(note)
