@@ -3,16 +3,31 @@
 Importing this module imports numba (slow); only kernel modules import it, so that
 ``validate``, ``data`` and ``--help`` stay instant.
 
-When ``NUMBA_CACHE_DIR`` is unset, the cache goes to a per-user folder that includes the
-package and numba versions, so a read-only install still works. Either way the machine
-code sits in a subfolder named by the fingerprint of the engine and kernel sources
-(simcore/_sourcehash.py): Numba's own check only notices edits to the file of the
-function it loads, so without it an edited helper in another module could run stale.
+**Where compiled code is kept.** In ``$NUMBA_CACHE_DIR/src-<fingerprint>`` (default
+``NUMBA_CACHE_DIR``: a per-user folder that includes the package and numba versions), the
+fingerprint being that of the engine and kernel sources (simcore/_sourcehash.py): Numba's
+own check only notices edits to the file of the function it loads, so without it an
+edited helper in another module could run stale. Inside it, a module's code sits in a
+folder named after the module's folder (``kernel``), not after where the package is
+installed, and its freshness stamp is the fingerprint: a cache made by one installation
+serves any other with the same sources, Numba and machine.
+
+A cache folder that cannot be written (a cluster image, a CI cache on a read-only mount)
+is used as it is: compiled code is loaded from it, and only code it lacks is compiled,
+said once on stderr, and kept in a private folder of this user, also keyed by the
+fingerprint, never in the package (Numba's own fallback wrote ``.nbi`` files into
+``simcore/kernel/__pycache__``, a folder no fingerprint keys).
+
+``on_compile(callback)`` calls ``callback()`` before the first engine function in the
+block is compiled rather than loaded: the run's "compiling the simulator once" line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+import tempfile
 
 
 def _default_cache_dir() -> str:
@@ -24,6 +39,32 @@ def _default_cache_dir() -> str:
     return os.path.join(base, "supplyshock", f"{__version__}-numba{numba.__version__}")
 
 
+def _writable(path: str) -> bool:
+    """Whether files can be made in ``path`` (created if missing): a real write, since
+    permission bits do not tell about read-only mounts, and root ignores them."""
+    try:
+        os.makedirs(path, exist_ok=True)
+        tempfile.TemporaryFile(dir=path).close()
+    except OSError:
+        return False
+    return True
+
+
+def cache_folders(shared: str, private: list[str], writable=_writable) -> tuple[str, ...]:
+    """The folders compiled code is looked up in, in order; new code is saved in the last.
+
+    ``shared``: the cache folder asked for (``$NUMBA_CACHE_DIR/src-<fingerprint>``),
+    used alone when it can be written. Otherwise it is only read, and the first writable
+    of the ``private`` candidates follows it (none writable: nothing is saved).
+    """
+    if writable(shared):
+        return (shared,)
+    for folder in private:
+        if folder != shared and writable(folder):
+            return (shared, folder)
+    return (shared,)
+
+
 if not os.environ.get("NUMBA_CACHE_DIR"):
     os.environ["NUMBA_CACHE_DIR"] = _default_cache_dir()
 
@@ -31,9 +72,24 @@ import numba  # noqa: E402  (the cache folder must be set before numba reads its
 
 from simcore._sourcehash import engine_source_hash  # noqa: E402
 
-numba.config.CACHE_DIR = os.path.join(
-    os.environ["NUMBA_CACHE_DIR"], f"src-{engine_source_hash()}"
+FINGERPRINT = engine_source_hash()
+SHARED_CACHE = os.path.join(os.environ["NUMBA_CACHE_DIR"], f"src-{FINGERPRINT}")
+CACHE_FOLDERS = cache_folders(
+    SHARED_CACHE,
+    [
+        os.path.join(_default_cache_dir(), f"src-{FINGERPRINT}"),
+        os.path.join(
+            tempfile.gettempdir(),
+            f"supplyshock-{os.getuid() if hasattr(os, 'getuid') else 'user'}",
+            os.path.basename(_default_cache_dir()),
+            f"src-{FINGERPRINT}",
+        ),
+    ],
 )
+# Anything else Numba caches in this process goes where this module saves, never into
+# the package's __pycache__.
+numba.config.CACHE_DIR = CACHE_FOLDERS[-1]
+
 # LLVM's loop and SLP vectorisers halve the first compile of the model kernel's large,
 # branchy functions (about 2x on 2 cores) and bring no measurable speed there. Numba reads
 # these when its CPU codegen starts, i.e. at the first compile after this import.
@@ -43,12 +99,159 @@ if "NUMBA_LOOP_VECTORIZE" not in os.environ:
 if "NUMBA_SLP_VECTORIZE" not in os.environ:
     numba.config.SLP_VECTORIZE = 0
 
-_OPTIONS = dict(cache=True, error_model="numpy", nogil=True)
 
-jit = numba.njit(**_OPTIONS)
+# --- the cache ------------------------------------------------------------------------------
+
+_compile_listeners: list = []  # callbacks of on_compile blocks, each called once
+_said: set[str] = set()  # messages already printed by this process
+
+
+def _say_once(text: str) -> None:
+    if text not in _said:
+        _said.add(text)
+        print(f"supplyshock: {text}", file=sys.stderr, flush=True)
+
+
+def _compiling() -> None:
+    """An engine function is about to be compiled (no folder had it)."""
+    if len(CACHE_FOLDERS) > 1:
+        _say_once(
+            f"the Numba cache {SHARED_CACHE} cannot be written and does not hold this "
+            f"engine ({FINGERPRINT}) compiled for this machine; compiling into "
+            f"{CACHE_FOLDERS[-1]} instead"
+        )
+    elif not _writable(CACHE_FOLDERS[-1]):
+        _say_once(
+            f"no cache folder can be written ({SHARED_CACHE} and this user's own are "
+            f"read-only): the simulator is compiled again in every run; set NUMBA_CACHE_DIR "
+            f"to a folder you can write"
+        )
+    while _compile_listeners:
+        _compile_listeners.pop(0)()
+
+
+@contextlib.contextmanager
+def on_compile(callback):
+    """Within the block, call ``callback()`` once before the first engine function is
+    compiled instead of loaded from the cache (never when everything loads)."""
+    if callback is None:
+        yield
+        return
+    _compile_listeners.append(callback)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError):
+            _compile_listeners.remove(callback)
+
+
+def _tiered_cache_class():
+    """A Numba function cache over ``CACHE_FOLDERS``, or None where this Numba's caching
+    internals differ from those it was written against (then Numba's own cache, in
+    ``numba.config.CACHE_DIR``)."""
+    try:
+        from numba.core.caching import (
+            CompileResultCacheImpl,
+            FunctionCache,
+            _Cache,
+            _CacheLocator,
+        )
+    except ImportError:
+        return None
+
+    class Locator(_CacheLocator):
+        """One folder of compiled code for the functions of one module folder."""
+
+        folder = ""  # set per tier
+
+        def __init__(self, py_func, py_file):
+            self._lineno = py_func.__code__.co_firstlineno
+            self._path = os.path.join(self.folder, os.path.basename(os.path.dirname(py_file)))
+
+        def ensure_cache_path(self):  # called before saving only
+            os.makedirs(self._path, exist_ok=True)
+
+        def get_cache_path(self):
+            return self._path
+
+        def get_source_stamp(self):
+            return FINGERPRINT
+
+        def get_disambiguator(self):
+            return str(self._lineno)
+
+        @classmethod
+        def from_function(cls, py_func, py_file):
+            return cls(py_func, py_file)
+
+    def tier(folder: str):
+        locator = type("Locator", (Locator,), {"folder": folder})
+        impl = type("Impl", (CompileResultCacheImpl,), {"_locator_classes": [locator]})
+        return type("TierCache", (FunctionCache,), {"_impl_class": impl})
+
+    tiers = [tier(folder) for folder in CACHE_FOLDERS]
+
+    class TieredCache(_Cache):
+        """Loads from each folder in turn; saves into the last (the writable one)."""
+
+        def __init__(self, py_func):
+            self._tiers = [cls(py_func) for cls in tiers]
+
+        @property
+        def cache_path(self):
+            return self._tiers[-1].cache_path
+
+        def load_overload(self, sig, target_context):
+            for cache in self._tiers:
+                try:
+                    data = cache.load_overload(sig, target_context)
+                except OSError:  # an unreadable folder holds nothing for us
+                    data = None
+                if data is not None:
+                    return data
+            _compiling()
+            return None
+
+        def save_overload(self, sig, data):
+            with contextlib.suppress(OSError):  # nowhere writable: said in _compiling
+                self._tiers[-1].save_overload(sig, data)
+
+        def enable(self):
+            for cache in self._tiers:
+                cache.enable()
+
+        def disable(self):
+            for cache in self._tiers:
+                cache.disable()
+
+        def flush(self):
+            self._tiers[-1].flush()
+
+    return TieredCache
+
+
+_TieredCache = _tiered_cache_class()
+
+
+def _decorator(**options):
+    if _TieredCache is None:
+        return numba.njit(cache=True, **options)
+
+    def decorate(func):
+        dispatcher = numba.njit(**options)(func)
+        # what `cache=True` does (Dispatcher.enable_caching), with the folders above
+        dispatcher._cache = _TieredCache(func)
+        return dispatcher
+
+    return decorate
+
+
+_OPTIONS = dict(error_model="numpy", nogil=True)
+
+jit = _decorator(**_OPTIONS)
 """Serial kernel or helper."""
 
-jit_parallel = numba.njit(parallel=True, **_OPTIONS)
+jit_parallel = _decorator(parallel=True, **_OPTIONS)
 """Kernel parallel over its outer ``prange`` loop (draws)."""
 
 prange = numba.prange

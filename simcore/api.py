@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as _dt
 import platform
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from pathlib import Path
 from simcore import __version__
 from simcore._sourcehash import engine_source_hash
 from simcore.errors import ResultError, ScenarioError
+from simcore.limits import MAX_DRAWS, MAX_SEED
 from simcore.results import (
     FORMAT,
     Layout,
@@ -34,14 +36,22 @@ from simcore.results import (
     read_manifest,
     write_chunks,
 )
+from simcore.runsize import Estimate
+from simcore.runsize import estimate as estimate_run
 
 Executor = Callable[..., Iterable]
 DEFAULT_CHUNK_SIZE = 2048
-_MAX_SEED = 2**63
 
 
-def local_executor(tensor, compiled, *, draws, seed, threads, chunk_size, timeseries):
-    """Chunks from the Numba engine in this process (``simcore.engine.simulate``)."""
+def local_executor(
+    tensor, compiled, *, draws, seed, threads, chunk_size, timeseries, progress=None
+):
+    """Chunks from the Numba engine in this process (``simcore.engine.simulate``).
+
+    Loads the simulator (compiles it, the first time) before it returns. ``progress``:
+    ``progress(done, draws)``, first with 0 when simulating starts, then as draws finish
+    (several times a chunk).
+    """
     from simcore.engine import simulate
 
     return simulate(
@@ -52,7 +62,11 @@ def local_executor(tensor, compiled, *, draws, seed, threads, chunk_size, timese
         threads=threads,
         chunk_size=chunk_size,
         timeseries=timeseries,
+        progress=progress,
     )
+
+
+COMPILING = "compiling the simulator once (about 30 s); later runs start in about a second"
 
 
 # --------------------------------------------------------------------------------------
@@ -199,14 +213,21 @@ def provenance(prep: Prepared, draws: int, seed: int, timeseries: bool, command:
 
 def check_numbers(draws, seed, threads, chunk_size) -> None:
     """Raise ``ResultError`` for a run size the engine cannot take."""
-    if isinstance(draws, bool) or not isinstance(draws, int) or draws <= 0:
-        raise ResultError(f"draws must be a positive whole number, got {draws!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < _MAX_SEED:
+    if isinstance(draws, bool) or not isinstance(draws, int) or not 0 < draws <= MAX_DRAWS:
+        raise ResultError(
+            f"draws must be a positive whole number up to {MAX_DRAWS:,}, got {draws!r}"
+        )
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < MAX_SEED:
         raise ResultError(f"seed must be a whole number in [0, 2**63), got {seed!r}")
     if threads is not None and (not isinstance(threads, int) or threads <= 0):
         raise ResultError(f"threads must be a positive whole number, got {threads!r}")
     if not isinstance(chunk_size, int) or chunk_size <= 0:
         raise ResultError(f"chunk size must be a positive whole number, got {chunk_size!r}")
+
+
+def estimate(prep: Prepared, draws=None, threads=None, timeseries=False) -> Estimate:
+    """Time and disk of running ``prep`` (``simcore.runsize.estimate``)."""
+    return estimate_run(prep.tensor, prep.compiled, draws, threads, timeseries)
 
 
 def _progress(progress, total: int, label: str):
@@ -242,35 +263,68 @@ def execute(
     layout = Layout.from_exposures(prep.tensor, c, exposures(prep.tensor, c),
                                    zones(prep.tensor, c))
     meta = provenance(prep, draws, seed, timeseries, command)
-    executor = local_executor if executor is None else executor
-    chunks = executor(
-        prep.tensor,
-        c,
-        draws=draws,
-        seed=seed,
-        threads=threads,
-        chunk_size=chunk_size,
-        timeseries=timeseries,
-    )
-    bar = _progress(progress, draws, c.name)
     if out is not None:
         out = Path(out)
         check_target(out, c.name, meta["scenario"]["path"])
-        try:
+    bar = _progress(progress, draws, c.name)
+    try:
+        chunks = _start(prep, executor, bar, progress is not False, draws=draws, seed=seed,
+                        threads=threads, chunk_size=chunk_size, timeseries=timeseries)
+        if out is not None:
             with atomic_folder(out) as staging:
                 write_chunks(staging, layout, chunks, meta, draws, timeseries, bar)
-        finally:
-            _close(bar)
-        return load_result(out)
-    folder = Path(tempfile.mkdtemp(prefix="supplyshock-"))
-    try:
-        manifest = write_chunks(folder, layout, chunks, meta, draws, timeseries, bar)
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
+        else:
+            folder = Path(tempfile.mkdtemp(prefix="supplyshock-"))
+            try:
+                manifest = write_chunks(folder, layout, chunks, meta, draws, timeseries, bar)
+            except BaseException:
+                shutil.rmtree(folder, ignore_errors=True)
+                raise
     finally:
         _close(bar)
+    if out is not None:
+        return load_result(out)
     return Result(folder, manifest, temporary=True)
+
+
+def _start(prep: Prepared, executor, bar, say: bool, **run):
+    """The executor's chunks; the local engine is loaded here, the bar shown from the
+    start (``COMPILING`` said above it when the simulator has to be compiled) and its
+    rate counted from the first draw, compile time left out."""
+    start = getattr(bar, "start", None) or (lambda waiting: None)
+    if executor is not None and executor is not local_executor:
+        start("waiting for the first chunk")
+        return executor(prep.tensor, prep.compiled, **run)
+    from simcore._numba import on_compile
+
+    note = getattr(bar, "note", None) or (lambda text: print(text, file=sys.stderr))
+
+    def compiling() -> None:
+        note(COMPILING)
+        start("compiling the simulator")
+
+    start("loading the simulator")
+    with on_compile(compiling if say else None):
+        return local_executor(prep.tensor, prep.compiled, progress=_EngineWatch(bar), **run)
+
+
+class _EngineWatch:
+    """``progress(done, draws)`` of the engine, passed on to a bar: the first call (the
+    simulator is ready) restarts the bar's clock, later ones say the draws finished."""
+
+    def __init__(self, bar):
+        self.bar = bar
+        self.ready = False
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.ready:
+            self.ready = True
+            restart = getattr(self.bar, "restart_clock", None)
+            if restart is not None:
+                restart()
+        reach = getattr(self.bar, "reach", None)
+        if reach is not None:
+            reach(done)
 
 
 def _close(bar) -> None:

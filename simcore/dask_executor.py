@@ -145,6 +145,29 @@ def unpack_histogram(packed: tuple):
     return dataclasses.replace(chunk, hist=hist.reshape(shape))
 
 
+class _QuietShutdown(logging.Filter):
+    """Drops the worker's complaints about its scheduler once the worker is closing: a
+    heartbeat still in flight while the cluster shuts down fails ("Failed to communicate
+    with scheduler during heartbeat", with a traceback) or finds the worker already
+    retired; neither says anything about the run, which has ended. While the worker runs,
+    the same messages pass: then they matter."""
+
+    _NOISE = ("Failed to communicate with scheduler during heartbeat",
+              "Scheduler was unaware of this worker")
+
+    def __init__(self, worker):
+        super().__init__()
+        self.worker = worker
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from distributed.core import Status
+
+        if not str(record.msg).startswith(self._NOISE):
+            return True
+        return self.worker.status not in (Status.closing, Status.closing_gracefully,
+                                          Status.closed)
+
+
 def dask_setup(worker) -> None:
     """Preload of a local cluster's worker processes. Ctrl-C in a terminal signals the
     whole process group; the client, not each worker, handles it: it cancels the run and
@@ -153,6 +176,7 @@ def dask_setup(worker) -> None:
     with contextlib.suppress(ValueError):  # only possible in the main thread
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.getLogger("distributed.worker.state_machine").setLevel(logging.ERROR)
+    logging.getLogger("distributed.worker").addFilter(_QuietShutdown(worker))
 
 
 # --------------------------------------------------------------------------------------
@@ -166,6 +190,20 @@ def _positive(value, what: str) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ExecutorError(f"{what} must be a positive whole number, got {value!r}")
     return value
+
+
+_CLOSE_TIMEOUT = 30  # [s] for each step of closing a cluster
+
+
+def _stop_workers(cluster, timeout: float) -> None:
+    """Retire every worker of a local cluster and wait until their processes have ended
+    (the nanny joins each one before it leaves ``cluster.workers``)."""
+    import time
+
+    cluster.scale(0)
+    deadline = time.monotonic() + timeout
+    while cluster.workers and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 class DaskExecutor:
@@ -264,19 +302,28 @@ class DaskExecutor:
             raise
 
     def close(self) -> None:
-        """Cancel what still runs; close the client (if ours) and the local cluster."""
+        """Cancel what still runs; close the client (if ours) and the local cluster.
+
+        A local cluster closes its workers first, while the scheduler still answers, and
+        waits for their processes to end: a worker that outlived its scheduler logged
+        an ERROR with a traceback ("Failed to communicate with scheduler during
+        heartbeat") after a run that had gone well. Then the client, then the scheduler.
+        """
         client, cluster = self.client, self.cluster
         if client is not None and self._futures:
             with contextlib.suppress(Exception):
                 client.cancel(list(self._futures), force=True)
         self._futures.clear()
+        if cluster is not None:
+            with contextlib.suppress(Exception):
+                _stop_workers(cluster, timeout=_CLOSE_TIMEOUT)
         if self._own_client and client is not None:
             with contextlib.suppress(Exception):
-                client.close()
+                client.close(timeout=_CLOSE_TIMEOUT)
             self.client = None
         if cluster is not None:
             with contextlib.suppress(Exception):
-                cluster.close()
+                cluster.close(timeout=_CLOSE_TIMEOUT)
             self.cluster = None
 
     def n_workers(self) -> int:

@@ -59,6 +59,12 @@ _GROUP_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 # At most this many problems are spelled out in one message; the rest are counted.
 _MAX_LISTED = 25
 
+# Largest quantity [t, t/year, t/month] or price [USD/t] a cell may hold. Far above any
+# real one, and small enough that the engine's sums (every country's flows over a 600-month
+# horizon) and the results' values (shortage x price, stored as float32, largest about
+# 3.4e38) stay finite with room to spare: 41 countries x 50 years x 1e15 x 1e15 ~ 2e33.
+MAX_VALUE = 1e15
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -214,6 +220,15 @@ class _Checker:
             self.error(
                 "negative", rows.file, line,
                 f"{column} {text!r} is negative; quantities are >= 0",
+            )
+            return None
+        if value > MAX_VALUE:
+            self.error(
+                "too-large", rows.file, line,
+                f"{column} {text!r} is above {MAX_VALUE:.0e}: no real quantity or price is "
+                "(the most mined ore, iron, is about 2.5e9 t/year), and sums of such values "
+                "overflow or lose every digit in the results (float32); check the unit "
+                "(tonnes, USD per tonne) and the decimal point",
             )
             return None
         return value + 0.0  # -0.0 -> 0.0 so the hash does not see a sign

@@ -14,7 +14,7 @@ Importing this module does not import numba; the first call to ``simulate`` does
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 import numpy as np
@@ -440,15 +440,24 @@ def prepare(tensor: SupplyTensor, compiled: CompiledScenario) -> Model:
     return Model(tn=tn, sc=sc, zones=info, n_exposures=int((xidx >= 0).sum()))
 
 
+_POLL = 0.1  # [s] between looks at the draws finished, for on_draws
+
+
 def run_block(model: Model, seed: int, start: int, n: int, *, timeseries: bool = False,
               zone_series: bool = False, trace: bool = False,
-              threads: int | None = None) -> dict:
+              threads: int | None = None,
+              on_draws: Callable[[int], None] | None = None) -> dict:
     """Draws [start, start + n) through the kernel; returns the raw output arrays, keyed
     as the ``ChunkResult`` fields (plus ``trace`` [n, X, H, NTR] and ``zone_trace``
     [n, G, H, NTZ] with trace=True: columns in simcore.kernel.model TR_* / TZ_*).
 
     The block is cut into one contiguous slice per thread; each slice runs the nogil
     kernel ``run_draws`` on its own Python thread (docs/model.md, "Parallelism").
+
+    ``on_draws(k)`` is told the number of the block's draws finished so far, every
+    ``_POLL`` seconds while the block runs: each kernel worker counts its finished draws
+    in its own slot of ``out.progress``, which this thread adds up. The slices then always
+    run on threads (also a single one); the numbers are the same either way.
     """
     from simcore.kernel.model import NTR, NTZ, run_draws
     from simcore.kernel.structs import NPB, Out
@@ -487,11 +496,14 @@ def run_block(model: Model, seed: int, start: int, n: int, *, timeseries: bool =
         progress=np.zeros(n_workers, dtype=np.int64),
     )
     args = (start, n_workers, np.uint64(seed), model.tn, sc, out)
-    if n_workers == 1:
+    if n_workers == 1 and on_draws is None:
         run_draws(0, *args)
     else:
         with ThreadPoolExecutor(max_workers=n_workers) as pool:
-            for done in [pool.submit(run_draws, w, *args) for w in range(n_workers)]:
+            running = [pool.submit(run_draws, w, *args) for w in range(n_workers)]
+            while on_draws is not None and wait(running, timeout=_POLL).not_done:
+                on_draws(int(out.progress.sum()))
+            for done in running:
                 done.result()
     bad = np.flatnonzero(out.status)
     if bad.size:
@@ -522,6 +534,13 @@ def run_block(model: Model, seed: int, start: int, n: int, *, timeseries: bool =
         result["trace"] = out.trace
         result["zone_trace"] = out.ztrace
     return result
+
+
+def load_kernel(model: Model) -> None:
+    """Load the kernel's machine code for the arrays of ``model`` from the cache, or
+    compile it the first time (``simcore._numba.on_compile`` tells when): a block of no
+    draws."""
+    run_block(model, 0, 0, 0, threads=1)
 
 
 def default_threads() -> int:
@@ -555,6 +574,10 @@ def simulate(
     numba.get_num_threads()); results never depend on it nor on chunk_size.
     ``timeseries``/``zone_series``: also return every draw's monthly shortage shares /
     zone prices.
+
+    The kernel is loaded (or compiled, the first time) here, before the first block.
+    ``progress(done, draws)`` is called with 0 when the first block starts, with the
+    draws finished so far every 0.1 s while a block runs, and after each block.
     """
     draws = int(compiled.draws if draws is None else draws)
     if draws < 0:
@@ -565,15 +588,19 @@ def simulate(
     model = prepare(tensor, compiled)
     if threads is not None and int(threads) < 1:
         raise ScenarioError(f"threads must be >= 1, got {threads}")
+    load_kernel(model)
     return _chunks(model, draws, seed, threads, chunk_size, timeseries, zone_series, progress)
 
 
 def _chunks(model, draws, seed, threads, chunk_size, timeseries, zone_series, progress):
     done = 0
+    if progress is not None:
+        progress(0, draws)
     while done < draws:
         n = min(chunk_size, draws - done)
+        watch = None if progress is None else (lambda k, d=done: progress(d + k, draws))
         out = run_block(model, seed, done, n, timeseries=timeseries, zone_series=zone_series,
-                        threads=threads)
+                        threads=threads, on_draws=watch)
         yield ChunkResult(start=done, stop=done + n, **out)
         done += n
         if progress is not None:

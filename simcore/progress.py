@@ -27,6 +27,12 @@ class Progress:
 
     ``enabled=None`` shows the bar only when ``stream`` is a terminal. Use as a context
     manager, or call :meth:`close` to end the line.
+
+    Two counts feed it: :meth:`update` adds draws written (a chunk at a time), and
+    :meth:`reach` says how many draws the engine has finished (more often, within a
+    chunk); the bar shows the larger. :meth:`start` draws it at once (before the first
+    draw, while the simulator loads or compiles), :meth:`restart_clock` makes the rate
+    count from now (the moment the simulator is ready), :meth:`note` prints a line above.
     """
 
     def __init__(
@@ -43,8 +49,11 @@ class Progress:
             isatty = getattr(self.stream, "isatty", None)
             enabled = bool(isatty and isatty())
         self.enabled = enabled
-        self.done = 0
+        self.done = 0  # draws written
+        self.reached = 0  # draws the engine has finished
         self._start = time.perf_counter()
+        self._from = 0  # draws shown when the clock (re)started
+        self._waiting = ""  # what the bar says before the first draw
         self._last_draw = -1.0
         self._closed = False
 
@@ -54,11 +63,51 @@ class Progress:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    @property
+    def shown(self) -> int:
+        """Draws shown: written, or finished by the engine if more."""
+        return max(self.done, self.reached)
+
     def update(self, n: int) -> None:
-        """Add ``n`` finished draws."""
+        """Add ``n`` draws written."""
         self.done = min(self.total, self.done + int(n))
+        self._refresh()
+
+    def reach(self, done: int) -> None:
+        """The engine has finished ``done`` draws in all (some perhaps not yet written)."""
+        self.reached = min(self.total, max(self.reached, int(done)))
+        self._refresh()
+
+    def start(self, waiting: str = "") -> None:
+        """Show the bar now, before the first draw, saying ``waiting`` until then."""
+        self._waiting = waiting
+        if self.enabled:
+            now = time.perf_counter()
+            self._last_draw = now
+            self._draw(now)
+
+    def restart_clock(self) -> None:
+        """Rates and times left count from now: what came before (loading or compiling
+        the simulator) is not simulating."""
+        self._start = time.perf_counter()
+        self._from = self.shown
+        self._waiting = ""
+        self._refresh(force=True)
+
+    def note(self, text: str) -> None:
+        """A line of text above the bar (the bar is drawn again below it)."""
+        if self.enabled and self._last_draw >= 0:
+            self.stream.write("\r\x1b[K" + text + "\n")
+            self._draw(time.perf_counter())
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def _refresh(self, force: bool = False) -> None:
         now = time.perf_counter()
-        if self.enabled and (now - self._last_draw >= _MIN_INTERVAL or self.done >= self.total):
+        if self.enabled and (
+            force or now - self._last_draw >= _MIN_INTERVAL or self.shown >= self.total
+        ):
             self._last_draw = now
             self._draw(now)
 
@@ -66,19 +115,22 @@ class Progress:
         """The text of the bar as it would be drawn now."""
         now = time.perf_counter() if now is None else now
         elapsed = max(now - self._start, 1e-9)
-        fraction = self.done / self.total if self.total else 1.0
+        shown = self.shown
+        fraction = shown / self.total if self.total else 1.0
         filled = int(_WIDTH * fraction)
-        rate = self.done / elapsed
-        if self.done >= self.total:
+        rate = (shown - self._from) / elapsed
+        if shown >= self.total:
             tail = f"{_clock(elapsed)} elapsed"
+        elif self._waiting and shown == 0:
+            tail = self._waiting
         elif rate > 0:
-            tail = f"{_clock((self.total - self.done) / rate)} left"
+            tail = f"{_clock((self.total - shown) / rate)} left"
         else:
             tail = "--:-- left"
         label = f"{self.label} " if self.label else ""
         return (
             f"{label}[{'#' * filled}{' ' * (_WIDTH - filled)}] "
-            f"{self.done:,}/{self.total:,} draws  {rate:,.0f} draws/s  {tail}"
+            f"{shown:,}/{self.total:,} draws  {rate:,.0f} draws/s  {tail}"
         )
 
     def _draw(self, now: float) -> None:

@@ -1,11 +1,11 @@
 """Results of a run: Parquet files, summary statistics, digest, manifest (docs/results.md).
 
 The engine yields ``ChunkResult``s (docs/architecture.md); :class:`ResultWriter` streams
-them into a results folder, one Parquet row group per chunk, so that memory stays
-bounded by the chunk size whatever the number of draws. When the last chunk is in, the
-summary is computed from the shortage table as stored (float32), the monthly quantiles
-from the merged histograms, and the manifest ``run.json`` is written with a digest of
-the content.
+them into a results folder in Parquet row groups of a fixed size (``ROW_GROUP_BYTES``,
+whatever the chunk size), so that memory stays bounded whatever the number of draws.
+When the last chunk is in, the summary is computed from the shortage table as stored
+(float32), the monthly quantiles from the merged histograms, and the manifest
+``run.json`` is written with a digest of the content.
 
 A results folder::
 
@@ -47,6 +47,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from simcore.errors import ResultError
+from simcore.limits import MAX_DRAWS, MAX_SEED
 
 FORMAT = "supplyshock-results/2"
 OLD_FORMATS = ("supplyshock-results/1",)  # still read (no price tables)
@@ -60,6 +61,7 @@ SHORT_THRESHOLD = 0.01  # a month is short above 1 % of monthly need (MODEL.md Â
 HIST_BINS = 101  # bin 0: share 0; bin b: ((b-1)/100, b/100]
 MONTHLY_QUANTILES = (0.05, 0.25, 0.50, 0.75, 0.95)
 TAIL = 0.05  # expected shortfall: mean of the worst 5 % of draws
+ROW_GROUP_BYTES = 16 * 2**20  # data per Parquet row group, before compression
 _COMPRESSION = "zstd"
 _ZSTD_LEVEL = 3  # level 9 saves ~6 % and writes 2.5x slower
 
@@ -638,13 +640,30 @@ def _with_metadata(schema: pa.Schema, provenance: dict) -> pa.Schema:
     return schema.with_metadata({METADATA_KEY: json.dumps(provenance, sort_keys=True)})
 
 
+def row_width(schema: pa.Schema) -> int:
+    """Bytes of one row in memory: label codes (int32), booleans, numbers."""
+    width = 0
+    for f in schema:
+        kind = f.type.index_type if pa.types.is_dictionary(f.type) else f.type
+        width += max(1, kind.bit_width // 8)
+    return width
+
+
 class _TableWriter:
-    """One Parquet file written row group by row group, with its digest alongside."""
+    """One Parquet file with its digest alongside, in row groups of about
+    ``ROW_GROUP_BYTES`` of data whatever the size of the tables written: small chunks
+    (``--chunk-size 1``) are held until a row group is full, since a row group per
+    chunk of one draw made files 8-40 times larger (each row group repeats column
+    metadata, dictionaries and compression frames). The digest sees every table as it
+    comes, and covers content only, so it does not depend on the row groups."""
 
     def __init__(self, path: Path, schema: pa.Schema, provenance: dict, labels: dict):
         self.path = path
         self.schema = _with_metadata(schema, provenance)
         self.digest = TableDigest(schema, labels)
+        self.rows_per_group = max(1, ROW_GROUP_BYTES // row_width(schema))
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
         dictionary = [f.name for f in schema if pa.types.is_dictionary(f.type)]
         self._writer = pq.ParquetWriter(
             path,
@@ -657,9 +676,22 @@ class _TableWriter:
     def write(self, table: pa.Table) -> None:
         table = table.replace_schema_metadata(self.schema.metadata)
         self.digest.update(table)
-        self._writer.write_table(table, row_group_size=max(1, table.num_rows))
+        self._pending.append(table)
+        self._pending_rows += table.num_rows
+        while self._pending_rows >= self.rows_per_group:
+            self._flush(self.rows_per_group)
+
+    def _flush(self, rows: int) -> None:
+        """Write the first ``rows`` pending rows as one row group."""
+        pending = pa.concat_tables(self._pending)
+        self._writer.write_table(pending.slice(0, rows), row_group_size=rows)
+        rest = pending.slice(rows)
+        self._pending = [rest] if rest.num_rows else []
+        self._pending_rows = rest.num_rows
 
     def close(self) -> str:
+        if self._pending_rows:
+            self._flush(self._pending_rows)
         hexdigest = self.digest.hexdigest()
         self._writer.add_key_value_metadata({DIGEST_KEY: hexdigest})
         self._writer.close()
@@ -1147,10 +1179,15 @@ class atomic_folder:  # noqa: N801 - used as a context manager, like open()
         self.target = Path(target)
         self.staging: Path | None = None
         self._watchdog: _Watchdog | None = None
+        self._created: list[Path] = []  # folders above target made here, deepest first
 
     def __enter__(self) -> Path:
         writable_parent(self.target)
         try:
+            missing = self.target.absolute().parent
+            while not missing.exists():
+                self._created.append(missing)
+                missing = missing.parent
             self.target.parent.mkdir(parents=True, exist_ok=True)
             _remove_stale(self.target)
             # os.mkdir (not mkdtemp, which makes it private) so that the folder gets the
@@ -1167,14 +1204,23 @@ class atomic_folder:  # noqa: N801 - used as a context manager, like open()
         return self.staging
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        committed = False
         try:
             if exc_type is None:
                 self._commit()
+                committed = True
         finally:
             if self.staging is not None:
                 shutil.rmtree(self.staging, ignore_errors=True)
             if self._watchdog is not None:
                 self._watchdog.release()
+            if not committed:
+                # the --out folder this run made, if nothing else was written there
+                for folder in self._created:
+                    try:
+                        folder.rmdir()
+                    except OSError:
+                        break
 
     def _commit(self) -> None:
         staging, target = self.staging, self.target
@@ -1369,8 +1415,119 @@ def read_manifest(folder) -> dict:
         if k not in manifest
     ]
     if missing:
-        raise ResultError(f"{path}: the manifest lacks {', '.join(missing)}")
+        raise ResultError(f"{path}: the manifest lacks {', '.join(missing)}{_MANIFEST_FIX}")
+    check_manifest(manifest, path)
     return manifest
+
+
+_MANIFEST_FIX = (
+    "; run.json was edited or damaged: restore it from a copy, or run the scenario again "
+    "(`supplyshock verify` names altered tables)"
+)
+
+
+def _whole(lo: int, hi: int | None = None):
+    """A whole number in [lo, hi] (no upper bound when hi is None)."""
+
+    def ok(v) -> bool:
+        return (
+            isinstance(v, int) and not isinstance(v, bool) and v >= lo and (hi is None or v <= hi)
+        )
+
+    return ok, f"a whole number >= {lo}" + (f" and <= {hi:,}" if hi is not None else "")
+
+
+def _text_list(v) -> bool:
+    return isinstance(v, list) and all(isinstance(x, str) for x in v)
+
+
+def _number(v) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+# Every manifest key a command reads, with what it must be. Required keys first; the others
+# (written by every run since the format began, but read with defaults) only when present.
+_MANIFEST_KEYS = (
+    ("scenario.name", True, (lambda v: isinstance(v, str) and v != "", "a scenario name")),
+    ("scenario.path", False, (lambda v: v is None or isinstance(v, str), "a file path")),
+    ("scenario.hash", False, (lambda v: isinstance(v, str), "a hash (text)")),
+    ("scenario.files", False, (_text_list, "a list of file paths")),
+    ("dataset.hash", True, (lambda v: isinstance(v, str), "a hash (text)")),
+    ("dataset.path", False, (lambda v: isinstance(v, str), "a folder path or 'built-in'")),
+    ("dataset.override", False, (lambda v: isinstance(v, bool), "true or false")),
+    ("seed", True, _whole(0, MAX_SEED - 1)),
+    ("draws", True, _whole(1, MAX_DRAWS)),
+    ("horizon", False, _whole(1)),
+    ("timeseries", False, (lambda v: isinstance(v, bool), "true or false")),
+    ("exposures", False, _whole(0)),
+    ("labels.material", True, (_text_list, "a list of labels")),
+    ("labels.stage", True, (_text_list, "a list of labels")),
+    ("labels.country", True, (_text_list, "a list of labels")),
+    (
+        "files",
+        True,
+        (
+            lambda v: _text_list(v) and all(f in {f"{n}.parquet" for n in TABLES} for f in v),
+            "a list of table files (" + ", ".join(f"{n}.parquet" for n in TABLES) + ")",
+        ),
+    ),
+    ("digest.sha256", True, (lambda v: isinstance(v, str), "a hash (text)")),
+    (
+        "digest.tables",
+        True,
+        (
+            lambda v: isinstance(v, dict)
+            and all(k in TABLES and isinstance(x, str) for k, x in v.items()),
+            "a table name -> hash mapping",
+        ),
+    ),
+    (
+        "last_stage",
+        False,
+        (
+            lambda v: isinstance(v, dict) and all(isinstance(x, str) for x in v.values()),
+            "a material -> stage mapping",
+        ),
+    ),
+    (
+        "price_usd_per_t",
+        False,
+        (
+            lambda v: isinstance(v, dict) and all(_number(x) for x in v.values()),
+            "a material -> price mapping",
+        ),
+    ),
+    ("versions", False, (lambda v: isinstance(v, dict), "a mapping of package versions")),
+)
+
+
+def check_manifest(manifest: dict, path) -> None:
+    """Raise ``ResultError`` naming the file, key and value of the first manifest entry
+    that a command could not use (a hand-edited ``"draws": "abc"``)."""
+    for key, required, (ok, want) in _MANIFEST_KEYS:
+        node, found = manifest, True
+        parts = key.split(".")
+        for i, part in enumerate(parts):
+            if not isinstance(node, dict):
+                parent = ".".join(parts[:i])
+                raise ResultError(
+                    f"{path}: {parent} = {_shown(node)} is not a mapping{_MANIFEST_FIX}"
+                )
+            if part not in node:
+                found = False
+                break
+            node = node[part]
+        if not found:
+            if required:
+                raise ResultError(f"{path}: the manifest lacks {key}{_MANIFEST_FIX}")
+            continue
+        if not ok(node):
+            raise ResultError(f"{path}: {key} = {_shown(node)} is not {want}{_MANIFEST_FIX}")
+
+
+def _shown(value) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def load_result(folder) -> Result:
@@ -1461,6 +1618,26 @@ def summarize(result: Result, by: str | None = None):
     return out.sort_values(sort, ascending=False, kind="stable").reset_index(drop=True)
 
 
+def _check_related(base: Result, variant: Result) -> None:
+    mb, mv = base.manifest, variant.manifest
+    why = []
+    if mb["seed"] != mv["seed"]:
+        why.append(f"seed {mv['seed']} against the base's {mb['seed']}")
+    if mb.get("horizon") != mv.get("horizon"):
+        why.append(f"a horizon of {mv.get('horizon')} months against {mb.get('horizon')}")
+    if not why:
+        return
+    fix = f"run it again with --seed {mb['seed']}" if mb["seed"] != mv["seed"] else (
+        "give both scenarios the same horizon_months"
+    )
+    raise ResultError(
+        f"{variant.folder} ({variant.name}) is not a variant run of {base.folder} "
+        f"({base.name}): {' and '.join(why)}, so draw i of one is not draw i of the other "
+        f"and a draw-by-draw comparison means nothing; {fix}, or add --force to compare "
+        f"anyway"
+    )
+
+
 @dataclass
 class Comparison:
     """Variant minus base, draw by draw. ``table`` per (material, stage, country);
@@ -1471,18 +1648,24 @@ class Comparison:
     draws: int
 
 
-def compare(base: Result, variant: Result) -> Comparison:
+def compare(base: Result, variant: Result, force: bool = False) -> Comparison:
     """Distribution of the change in shortage share, variant minus base, per exposure.
 
     Rows are matched by (draw, material, stage, country). Common random numbers make
     the per-draw difference the effect of the variant alone when both runs share seed
     and dataset. An exposure present in only one run (a material outside the other's
     scope) counts as zero shortage in the other.
+
+    Runs with different seeds or horizons are unrelated: draw i of one is not draw i of
+    the other, so a draw-by-draw difference means nothing. ``ResultError`` unless
+    ``force`` (then the comparison is made and ``warnings`` say what differs).
     """
     import pandas as pd
 
     warnings = []
     mb, mv = base.manifest, variant.manifest
+    if not force:
+        _check_related(base, variant)
     if mb["seed"] != mv["seed"]:
         warnings.append(
             f"seeds differ ({mb['seed']} vs {mv['seed']}): the runs do not share "

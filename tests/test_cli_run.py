@@ -25,56 +25,19 @@ from click.testing import CliRunner
 from simcore import api
 from simcore.cli import main
 from simcore.results import MANIFEST, METADATA_KEY, load_result
-from tests.conftest import copy_tiny
-
-BASE = """\
-[scenario]
-name = "{name}"
-horizon_months = 12
-draws = 40
-seed = 11
-dataset = "tiny"
-
-[[events]]
-id = "cn-refining"
-kind = "export_restriction"
-origin = "CHN"
-materials = ["gallium", "graphite"]
-stage = "refining"
-probability = 0.7
-onset_month = {{ dist = "uniform", min = 0, max = 6 }}
-duration_months = {{ dist = "triangular", min = 2, mode = 6, max = 12 }}
-severity = {{ dist = "uniform", min = 0.5, max = 1.0 }}
-leakage = {{ dist = "beta", a = 2, b = 8 }}
-
-[response]
-reroute_lag_months = {{ dist = "uniform", min = 1, max = 6 }}
-demand_elasticity = {{ dist = "uniform", min = 0.1, max = 0.4 }}
-"""
-
-STOCKPILE = """\
-extends = "tiny-cn.toml"
-
-[scenario]
-name = "tiny-cn-stock"
-
-[[interventions]]
-id = "us-ga-stock"
-kind = "stockpile"
-countries = ["USA"]
-materials = ["gallium"]
-months_of_need = 3
-"""
+from tests.studies import CN_REFINING, cli_argv, stockpile, write_study
 
 
 @pytest.fixture
 def study(tmp_path, monkeypatch):
     """A study folder with scenarios/ and the tiny dataset; the working folder."""
-    root = tmp_path / "study"
-    (root / "scenarios").mkdir(parents=True)
-    copy_tiny(root / "scenarios")
-    (root / "scenarios" / "tiny-cn.toml").write_text(BASE.format(name="tiny-cn"))
-    (root / "scenarios" / "tiny-cn-stock.toml").write_text(STOCKPILE)
+    root = write_study(
+        tmp_path / "study",
+        {
+            "tiny-cn.toml": CN_REFINING.format(name="tiny-cn"),
+            "tiny-cn-stock.toml": stockpile("tiny-cn.toml", "tiny-cn-stock"),
+        },
+    )
     monkeypatch.chdir(root)
     return root
 
@@ -356,7 +319,12 @@ def test_compare_with_itself_is_zero_and_a_stockpile_helps(study):
     usa = next(r for r in rows if r["material"] == "gallium" and r["country"] == "USA")
     assert usa["change_mean"] < 0 and usa["prob_better"] > 0 and usa["prob_worse"] == 0
     invoke("run", "scenarios/tiny-cn.toml", "--draws", 30, "--seed", 3, "--out", "other", "-q")
-    warned = invoke("compare", "results/tiny-cn", "other/tiny-cn")
+    refused = invoke("compare", "results/tiny-cn", "other/tiny-cn", ok=False)
+    assert refused.exit_code == 2 and "Traceback" not in refused.output
+    assert "other/tiny-cn (tiny-cn) is not a variant run of results/tiny-cn" in refused.output
+    assert "seed 3 against the base's 11" in refused.output
+    assert "--seed 11" in refused.output and "--force" in refused.output
+    warned = invoke("compare", "results/tiny-cn", "other/tiny-cn", "--force")
     assert "seeds differ" in warned.output and "draws differ" in warned.output
 
 
@@ -399,13 +367,13 @@ def test_bad_options(study, args, message):
 
 def test_bad_scenario_and_missing_dataset(study):
     (study / "scenarios" / "typo.toml").write_text(
-        BASE.format(name="typo").replace('origin = "CHN"', 'origin = "CHNA"')
+        CN_REFINING.format(name="typo").replace('origin = "CHN"', 'origin = "CHNA"')
     )
     bad = invoke("run", "scenarios", ok=False)  # one bad file: nothing runs at all
     assert bad.exit_code == 2 and "CHNA" in bad.output and "CHN" in bad.output
     assert _nothing_written(study)
     (study / "scenarios" / "typo.toml").write_text(
-        BASE.format(name="nodata").replace('dataset = "tiny"', 'dataset = "nowhere"')
+        CN_REFINING.format(name="nodata").replace('dataset = "tiny"', 'dataset = "nowhere"')
     )
     bad = invoke("run", "scenarios/typo.toml", ok=False)
     assert bad.exit_code == 2 and "nowhere" in bad.output
@@ -484,3 +452,33 @@ def test_sigkill_mid_run_leaves_previous_results_and_no_partial_folder(study):
     assert [p.name for p in (study / "results").iterdir()] == ["tiny-cn"]
     assert load_result("results/tiny-cn").manifest["digest"] == before
     assert api.verify("results/tiny-cn").ok
+
+
+def test_ctrl_c_exits_130_and_removes_the_out_folder_it_made(study):
+    """Ctrl-C (SIGINT) mid-run: exit status 130, no traceback, and the --out folder the
+    run created for results it never finished is gone again."""
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1]))
+    proc = subprocess.Popen(
+        cli_argv("run", "scenarios/tiny-cn.toml", "--draws", "5000000", "--chunk-size", "500",
+                 "--out", "fresh/runs", "-q"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 300  # a cold Numba cache compiles first
+        writing = []
+        while not writing and time.monotonic() < deadline and proc.poll() is None:
+            writing = list((study / "fresh" / "runs").glob(".tiny-cn.partial-*/shortage.parquet"))
+            time.sleep(0.05)
+        assert writing, f"the run never started writing: {proc.stderr.read()!r}"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 130
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        stderr = proc.stderr.read().decode()
+        proc.stderr.close()
+    assert "Traceback" not in stderr and "Interrupted" in stderr, stderr
+    assert not (study / "fresh").exists()

@@ -91,7 +91,13 @@ def test_report_below_a_file_names_the_file(here, fmt):
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs /proc")
 @pytest.mark.parametrize("fmt", ["html", "png"])
-def test_report_to_an_unwritable_place_says_so(here, fmt):
+def test_report_to_an_unwritable_place_says_so_before_drawing(here, fmt, monkeypatch):
+    from simcore.report import build
+
+    def no_figures(*args, **kwargs):
+        raise AssertionError("the figures were drawn before --out was checked")
+
+    monkeypatch.setattr(build, "sections", no_figures)
     out = fails_cleanly("report", "results/tiny-ux", "--format", fmt, "-o", "/proc/ux-nowhere")
     assert "/proc/ux-nowhere" in out and "cannot write" in out
 
@@ -209,10 +215,19 @@ def test_validate_prints_a_parent_file_note_once(tmp_path):
         (tmp_path / f"child{n}.toml").write_text(
             f'extends = "base.toml"\n[scenario]\nname = "child{n}"\n'
         )
-    result = _validate("-q", *sorted(tmp_path.glob("*.toml")))
+    result = _validate(*sorted(tmp_path.glob("*.toml")))
     notes = [line for line in result.output.splitlines() if "note:" in line]
     assert notes, result.output
     assert len(notes) == len(set(notes))
+    quiet = _validate("-q", *sorted(tmp_path.glob("*.toml")))
+    assert quiet.exit_code == 0 and quiet.output == ""  # -q: problems only
+
+
+def test_validate_counts_in_words(tmp_path):
+    (tmp_path / "one.toml").write_text(SCENARIO.replace('dataset = "tiny"', ""))
+    result = _validate(tmp_path / "one.toml")
+    assert result.exit_code == 0, result.output
+    assert "'tiny-ux', 1 event, 0 interventions, 6 months" in result.output
 
 
 @pytest.mark.parametrize("command", ["summarize", "sensitivity", "report"])
@@ -262,3 +277,176 @@ def test_the_library_still_checks_what_the_cli_parser_now_catches(study, kwargs,
 
     with pytest.raises(ResultError, match=message):
         api.run(str(study / "scenarios" / "tiny-ux.toml"), progress=False, **kwargs)
+
+
+# --- a hand-edited run.json -----------------------------------------------------------------
+
+
+def _edit_manifest(folder: Path, key: str, value) -> None:
+    path = folder / "run.json"
+    manifest = json.loads(path.read_text())
+    node = manifest
+    *parents, last = key.split(".")
+    for part in parents:
+        node = node[part]
+    node[last] = value
+    path.write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("draws", "abc"),
+        ("draws", 0),
+        ("seed", -3),
+        ("seed", True),
+        ("horizon", "12"),
+        ("labels.country", "CHN"),
+        ("scenario", "tiny-ux"),
+        ("dataset.hash", None),
+        ("digest.tables", ["shortage"]),
+        ("files", ["../../etc/passwd"]),
+        ("price_usd_per_t", {"gallium": "cheap"}),
+    ],
+)
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["summarize", "results/tiny-ux"],
+        ["summarize", "results/tiny-ux", "--by", "country"],
+        ["summarize", "results/tiny-ux", "--by", "material"],
+        ["compare", "results/tiny-ux", "results/tiny-ux"],
+        ["sensitivity", "results/tiny-ux"],
+        ["report", "results/tiny-ux", "-o", "r.html"],
+    ],
+)
+def test_an_edited_manifest_is_a_named_error_in_every_command(here, command, key, value):
+    _edit_manifest(here / "results" / "tiny-ux", key, value)
+    out = fails_cleanly(*command)
+    assert "results/tiny-ux/run.json" in out
+    assert key.split(".")[0] in out and "run the scenario again" in out
+    assert not (here / "r.html").exists()
+
+
+def test_verify_names_an_edited_manifest(here):
+    _edit_manifest(here / "results" / "tiny-ux", "draws", "abc")
+    result = CliRunner().invoke(main, ["verify", "results/tiny-ux"])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert 'draws = "abc" is not a whole number >= 1 and <= 100,000,000' in result.output
+
+
+# --- run size: one limit for --draws and the scenario's draws, an estimate before large runs
+
+
+def test_draws_above_the_scenario_limit_are_refused_on_the_command_line(study, tmp_path):
+    from simcore.limits import MAX_DRAWS
+
+    result = CliRunner().invoke(
+        main,
+        ["run", str(study / "scenarios" / "tiny-ux.toml"), "-o", str(tmp_path / "o"),
+         "--draws", str(MAX_DRAWS + 1)],
+    )
+    assert result.exit_code == 2 and "Invalid value for '--draws'" in result.output
+    assert f"1<=x<={MAX_DRAWS}" in result.output
+    assert not (tmp_path / "o").exists()
+    from simcore.errors import ResultError
+
+    with pytest.raises(ResultError, match="up to 100,000,000"):
+        api.check_numbers(MAX_DRAWS + 1, 0, None, 2048)
+
+
+def test_a_large_run_is_refused_with_its_estimate_unless_asked_for(study, tmp_path, monkeypatch):
+    scenario = str(study / "scenarios" / "tiny-ux.toml")
+    out = fails_cleanly("run", scenario, "-o", tmp_path / "o", "--draws", 100_000_000)
+    assert "tiny-ux.toml: 100,000,000 draws of" in out
+    assert "about " in out and "GB" in out and "--yes" in out
+    assert not (tmp_path / "o").exists()
+
+    ran = []
+    monkeypatch.setattr(api, "execute", lambda prep, **kw: ran.append(kw["draws"]))
+    result = CliRunner().invoke(
+        main, ["run", scenario, "-o", str(tmp_path / "o"), "--draws", "100000000", "--yes", "-q"]
+    )
+    assert result.exit_code == 0, result.output
+    assert ran == [100_000_000]
+
+
+def test_the_estimate_grows_with_draws_and_months_and_is_generous(study):
+    prep = api.prepare(study / "scenarios" / "tiny-ux.toml")
+    small = api.estimate(prep, draws=1000, threads=2)
+    big = api.estimate(prep, draws=1_000_000, threads=2)
+    series = api.estimate(prep, draws=1_000_000, threads=2, timeseries=True)
+    assert big.seconds == pytest.approx(1000 * small.seconds)
+    assert series.seconds > big.seconds and series.bytes > big.bytes
+    assert not big.large and api.estimate(prep, draws=100_000_000, threads=2).large
+    # measured on the development machine: about 50,000 draws/s, 10 bytes per row
+    assert small.seconds > 1000 / 50_000 and small.bytes > 1000 * small.exposures * 10
+    assert small.text().startswith("about ") and "kB" in small.text()
+
+
+# --- summarize and sensitivity tables ---------------------------------------------------------
+
+
+def test_summarize_shows_the_top_rows_with_one_format_per_column(here):
+    from simcore.results import load_result
+
+    total = len(load_result("results/tiny-ux").summary)
+    full = CliRunner().invoke(main, ["summarize", "results/tiny-ux", "--top", "0"])
+    assert full.exit_code == 0, full.output
+    rows = full.output.splitlines()[2:-1]  # title, header, rows, note
+    assert len(rows) == total
+    two = CliRunner().invoke(main, ["summarize", "results/tiny-ux", "--top", "2"]).output
+    lines = two.splitlines()
+    assert len(lines) == 1 + 1 + 2 + 2 and lines[2:4] == rows[:2]
+    assert f"(2 of {total} rows, worst first: --top 0 shows all)" in two
+    # every cell of a column in one format: same decimals, no exponent
+    header = full.output.splitlines()[1].split()
+    cells = [r.split() for r in rows]
+    for j, name in enumerate(header):
+        column = [c[j] for c in cells if c[j] != "-"]
+        assert not any("e+" in c or "e-" in c for c in column), (name, column)
+        decimals = {len(c.rstrip("%").split(".")[1]) if "." in c else 0 for c in column
+                    if not c.startswith("$")}
+        assert len(decimals) <= 1, (name, column)
+    records = json.loads(CliRunner().invoke(
+        main, ["summarize", "results/tiny-ux", "--format", "json"]).output)
+    assert len(records) == total  # csv/json: all rows by default
+
+
+def test_summarize_table_defaults_to_25_rows(here, monkeypatch):
+    import pandas as pd
+
+    from simcore import results
+
+    big = pd.concat([results.load_result("results/tiny-ux").summary] * 10, ignore_index=True)
+    monkeypatch.setattr(results, "summarize", lambda result, by: big)
+    out = CliRunner().invoke(main, ["summarize", "results/tiny-ux"]).output
+    assert len(out.splitlines()) == 1 + 1 + 25 + 2
+    assert f"(25 of {len(big)} rows" in out
+
+
+def test_sensitivity_table_says_constant_not_nan(here):
+    import numpy as np
+    import pandas as pd
+
+    from simcore.report.tables import format_table
+
+    table = pd.DataFrame({
+        "material": "gallium", "stage": "refining", "country": "USA",
+        "driver": ["event/cn/severity", "event/cn/onset"], "index": [0.61, np.nan],
+        "ci_low": [0.5, np.nan], "ci_high": [0.7, np.nan], "bins": [6, 1], "draws": 40,
+    })
+    text = format_table(table)
+    assert "nan" not in text
+    assert "event/cn/onset" in text and "constant" in text
+
+
+def test_validate_notes_a_scenario_whose_own_draws_make_a_large_run(tmp_path):
+    (tmp_path / "big.toml").write_text(
+        SCENARIO.replace('dataset = "tiny"', "").replace("draws = 40", "draws = 100000000")
+    )
+    result = _validate(tmp_path / "big.toml")
+    assert result.exit_code == 0, result.output
+    assert "draws = 100,000,000" in result.output and "--yes" in result.output
+    assert _validate("-q", tmp_path / "big.toml").output == ""

@@ -26,61 +26,11 @@ from click.testing import CliRunner
 from simcore import api
 from simcore.cli import main
 from simcore.results import load_result
-from tests.conftest import copy_tiny
+from tests.studies import CN_REFINING_AU_OUTAGE, cli_argv, stockpile, write_study
 
 distributed = pytest.importorskip("distributed")
 
 from simcore.dask_executor import DaskExecutor  # noqa: E402  (after the skip)
-
-STUDY = """\
-[scenario]
-name = "{name}"
-horizon_months = 12
-draws = 300
-seed = 5
-dataset = "tiny"
-
-[[events]]
-id = "cn-refining"
-kind = "export_restriction"
-origin = "CHN"
-materials = ["gallium", "graphite"]
-stage = "refining"
-probability = 0.6
-onset_month = {{ dist = "uniform", min = 0, max = 6 }}
-duration_months = {{ dist = "triangular", min = 2, mode = 6, max = 12 }}
-severity = {{ dist = "uniform", min = 0.4, max = 1.0 }}
-leakage = {{ dist = "beta", a = 2, b = 8 }}
-
-[[events]]
-id = "au-antimony-outage"
-kind = "production_outage"
-origin = "AUS"
-materials = ["antimony"]
-stage = "refining"
-probability = 0.3
-onset_month = {{ dist = "uniform", min = 0, max = 10 }}
-duration_months = {{ dist = "uniform", min = 1, max = 4 }}
-severity = {{ dist = "uniform", min = 0.2, max = 0.8 }}
-
-[response]
-reroute_lag_months = {{ dist = "uniform", min = 1, max = 6 }}
-demand_elasticity = {{ dist = "uniform", min = 0.1, max = 0.4 }}
-"""
-
-STOCKPILE = """\
-extends = "tiny-study.toml"
-
-[scenario]
-name = "tiny-study-stock"
-
-[[interventions]]
-id = "us-ga-stock"
-kind = "stockpile"
-countries = ["USA"]
-materials = ["gallium"]
-months_of_need = 3
-"""
 
 FIELDS = (
     "shortage_t",
@@ -101,11 +51,13 @@ FIELDS = (
 
 @pytest.fixture
 def study(tmp_path, monkeypatch):
-    root = tmp_path / "study"
-    (root / "scenarios").mkdir(parents=True)
-    copy_tiny(root / "scenarios")
-    (root / "scenarios" / "tiny-study.toml").write_text(STUDY.format(name="tiny-study"))
-    (root / "scenarios" / "tiny-study-stock.toml").write_text(STOCKPILE)
+    root = write_study(
+        tmp_path / "study",
+        {
+            "tiny-study.toml": CN_REFINING_AU_OUTAGE.format(name="tiny-study"),
+            "tiny-study-stock.toml": stockpile("tiny-study.toml", "tiny-study-stock"),
+        },
+    )
     monkeypatch.chdir(root)
     return root
 
@@ -309,8 +261,8 @@ def test_ctrl_c_cancels_closes_the_cluster_and_leaves_nothing(study):
     """SIGINT to the whole process group, as Ctrl-C in a terminal sends it."""
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1]))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "simcore", "run", "scenarios/tiny-study.toml", "-q"]
-        + ["--draws", "50000000", "--chunk-size", "2000", "--executor", "dask", "--workers", "2"],
+        cli_argv("run", "scenarios/tiny-study.toml", "-q", "--draws", "50000000", "--yes")
+        + ["--chunk-size", "2000", "--executor", "dask", "--workers", "2"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         env=env,
@@ -336,4 +288,70 @@ def test_ctrl_c_cancels_closes_the_cluster_and_leaves_nothing(study):
     assert "Traceback" not in stderr, stderr
     _, alive = psutil.wait_procs(children, timeout=20)
     assert not alive, f"left running: {alive}"
-    assert list((study / "results").iterdir()) == []
+    assert not (study / "results").exists()  # the --out folder it made is gone too
+
+
+# --- a clean shutdown ---------------------------------------------------------------------
+
+
+def test_close_stops_the_workers_before_the_client_and_the_scheduler():
+    """A worker that outlived its scheduler logged 'Failed to communicate with scheduler
+    during heartbeat' with a traceback after a good run: workers go first, and close()
+    waits for them."""
+    calls = []
+
+    class Cluster:
+        workers = {"0": object(), "1": object()}
+
+        def scale(self, n):
+            calls.append(f"scale {n}")
+            self.workers = {}
+
+        def close(self, timeout=None):
+            calls.append(f"cluster close, workers left: {len(self.workers)}")
+
+    class Client:
+        def close(self, timeout=None):
+            calls.append("client close")
+
+    ex = DaskExecutor()
+    ex.cluster, ex.client = Cluster(), Client()
+    ex.close()
+    assert calls == ["scale 0", "client close", "cluster close, workers left: 0"]
+    assert ex.cluster is None and ex.client is None
+
+
+def test_a_closing_workers_heartbeat_failure_is_not_shown():
+    import logging
+
+    from distributed.core import Status
+
+    from simcore.dask_executor import _QuietShutdown
+
+    class Worker:
+        status = Status.running
+
+    worker = Worker()
+    quiet = _QuietShutdown(worker)
+
+    def record(msg):
+        return logging.LogRecord("distributed.worker", logging.ERROR, __file__, 1, msg, (), None)
+
+    heartbeat = record("Failed to communicate with scheduler during heartbeat.")
+    assert quiet.filter(heartbeat)  # while running it matters
+    worker.status = Status.closing
+    assert not quiet.filter(heartbeat)
+    assert quiet.filter(record("Compute Failed"))  # anything else always passes
+
+
+def test_a_cli_run_on_a_local_cluster_prints_nothing_alarming(study):
+    proc = subprocess.run(
+        cli_argv("run", "scenarios/tiny-study.toml", "-q", "--draws", "200", "--executor",
+                 "dask", "--workers", "2"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "ERROR" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr == "", proc.stderr

@@ -5,6 +5,7 @@ Messages must name the file, the line, the bad value and the fix.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from simcore.dataset import DatasetProblems, load_dataset
@@ -99,13 +100,36 @@ def test_stage_the_material_does_not_have(edit_csv, tiny_copy):
 @pytest.mark.parametrize(
     ("value", "check"),
     [("-5", "negative"), ("nan", "non-finite"), ("inf", "non-finite"),
-     ("1,000", "not-a-number"), ("", "not-a-number"), ("20 t", "not-a-number")],
+     ("1,000", "not-a-number"), ("", "not-a-number"), ("20 t", "not-a-number"),
+     ("1e40", "too-large"), ("1e16", "too-large")],
 )
 def test_bad_numbers(edit_csv, tiny_copy, value, check):
     edit_csv(tiny_copy, "flows.csv", _replace(
         ["antimony", "refining", "AUS", "JPN"], ["antimony", "refining", "AUS", "JPN", value]))
     msg = str(_only(tiny_copy, check))
     assert "flows.csv line 22" in msg and f"tonnes_per_year {value!r}" in msg
+
+
+def test_overflowing_values_are_named_before_they_reach_the_engine(edit_csv, tiny_copy):
+    """A flow of 1e40 t once passed and gave need_t = inf with a numpy overflow warning."""
+    edit_csv(tiny_copy, "flows.csv", _replace(
+        ["antimony", "refining", "AUS", "JPN"], ["antimony", "refining", "AUS", "JPN", "1e40"]))
+    msg = str(_only(tiny_copy, "too-large"))
+    assert "flows.csv line 22: tonnes_per_year '1e40' is above 1e+15" in msg
+    assert "check the unit" in msg
+    edit_csv(tiny_copy, "flows.csv", _replace(
+        ["antimony", "refining", "AUS", "JPN"], ["antimony", "refining", "AUS", "JPN", "20"]))
+    edit_csv(tiny_copy, "materials.csv", _replace(
+        ["antimony"], ["antimony", "Antimony", "t Sb", "refining", "4e20", "x"]))
+    msg = str(_only(tiny_copy, "too-large"))
+    assert "materials.csv line 4: price_usd_per_t '4e20'" in msg
+    edit_csv(tiny_copy, "flows.csv", _replace(
+        ["antimony", "refining", "AUS", "JPN"], ["antimony", "refining", "AUS", "JPN", "1e15"]))
+    edit_csv(tiny_copy, "materials.csv", _replace(
+        ["antimony"], ["antimony", "Antimony", "t Sb", "refining", "1e15", "x"]))
+    edit_csv(tiny_copy, "capacity.csv", lambda rows: [r for r in rows if r[0] != "antimony"])
+    tensor = load_dataset(tiny_copy)  # the largest allowed values: sums stay finite
+    assert np.isfinite(tensor.need.sum()) and np.isfinite(tensor.need.max() * 600 * 1e15)
 
 
 def test_negative_stock_and_price(edit_csv, tiny_copy):

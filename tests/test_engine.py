@@ -133,7 +133,10 @@ def test_progress_and_defaults(case):
     seen = []
     chunks = list(engine.simulate(tensor, scenario, chunk_size=30,
                                   progress=lambda d, t: seen.append((d, t))))
-    assert seen == [(30, 64), (60, 64), (64, 64)]  # scenario default draws = 64
+    # 0 when simulating starts, then never backwards, and every chunk's end
+    # (scenario default draws = 64); more calls within a chunk on a slow machine
+    assert seen[0] == (0, 64) and {(30, 64), (60, 64)} <= set(seen) and seen[-1] == (64, 64)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
     again = next(iter(engine.simulate(tensor, scenario, seed=scenario.seed, draws=30)))
     np.testing.assert_array_equal(chunks[0].variates, again.variates)
 

@@ -20,59 +20,24 @@ from click.testing import CliRunner
 from simcore import api
 from simcore.cli import main
 from simcore.results import load_result
-from tests.conftest import copy_tiny
+from tests.studies import CN_REFINING, stockpile, write_study
 
 DRAWS = 150
-
-BASE = """\
-[scenario]
-name = "tiny-cn"
-horizon_months = 12
-draws = 40
-seed = 11
-dataset = "tiny"
-
-[[events]]
-id = "cn-refining"
-kind = "export_restriction"
-origin = "CHN"
-materials = ["gallium", "graphite"]
-stage = "refining"
-probability = 0.7
-onset_month = { dist = "uniform", min = 0, max = 6 }
-duration_months = { dist = "triangular", min = 2, mode = 6, max = 12 }
-severity = { dist = "uniform", min = 0.5, max = 1.0 }
-leakage = { dist = "beta", a = 2, b = 8 }
-
-[response]
-reroute_lag_months = { dist = "uniform", min = 1, max = 6 }
-demand_elasticity = { dist = "uniform", min = 0.1, max = 0.4 }
-"""
-
-STOCKPILE = """\
-extends = "tiny-cn.toml"
-
-[scenario]
-name = "tiny-cn-stock"
-
-[[interventions]]
-id = "partners-ga-stock"
-kind = "stockpile"
-countries = ["partners"]
-materials = ["gallium"]
-months_of_need = 3
-"""
 
 FIGURES = {"fig-heatmap", "fig-exceedance", "fig-price", "fig-tornado"}
 
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
-    root = tmp_path_factory.mktemp("report") / "study"
-    (root / "scenarios").mkdir(parents=True)
-    copy_tiny(root / "scenarios")
-    (root / "scenarios" / "tiny-cn.toml").write_text(BASE)
-    (root / "scenarios" / "tiny-cn-stock.toml").write_text(STOCKPILE)
+    root = write_study(
+        tmp_path_factory.mktemp("report") / "study",
+        {
+            "tiny-cn.toml": CN_REFINING.format(name="tiny-cn"),
+            "tiny-cn-stock.toml": stockpile(
+                "tiny-cn.toml", "tiny-cn-stock", countries="partners", id="partners-ga-stock"
+            ),
+        },
+    )
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
         for name in ("tiny-cn", "tiny-cn-stock"):
@@ -265,3 +230,29 @@ def test_fired_index_agrees_with_direct_group_means(here):
     assert index == pytest.approx(ratio, abs=0.01)
     assert index <= ratio  # the correction only removes noise
     assert np.isfinite(index)
+
+
+def test_the_page_shows_no_absolute_local_path(study, tmp_path, monkeypatch):
+    """Reports are shared: results, scenario and dataset paths are shown relative to the
+    working folder (or as .../last/parts), even when given or recorded absolute."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    # run from outside the study: the manifest records the scenario by its absolute path
+    api.run(
+        study / "scenarios" / "tiny-cn.toml",
+        draws=40,
+        progress=False,
+        out=elsewhere / "results" / "tiny-cn",
+        command=f"supplyshock run {study / 'scenarios' / 'tiny-cn.toml'} --out "
+        f"{elsewhere / 'results'}",
+    )
+    manifest = load_result(elsewhere / "results" / "tiny-cn").manifest
+    assert manifest["scenario"]["path"].startswith(str(study))  # the case at hand
+    invoke("report", elsewhere / "results" / "tiny-cn", "--out", elsewhere / "r.html",
+           "--bootstrap", 0)
+    page = (elsewhere / "r.html").read_text(encoding="utf-8")
+    assert str(tmp_path) not in page and str(study) not in page
+    assert "results results/tiny-cn" in page  # the header: relative to the working folder
+    assert "…/scenarios/tiny-cn.toml" in page  # outside it, and in no repository
+    assert "id = &quot;cn-refining&quot;" in page  # the scenario text is still found

@@ -137,6 +137,29 @@ def write(folder, draws=50, size=16, timeseries=False):
     return R.load_result(folder)
 
 
+def test_row_groups_do_not_follow_the_chunk_size(tmp_path, monkeypatch):
+    """--chunk-size 1 made drivers.parquet 39x larger: a row group per chunk. Row groups
+    now hold a fixed amount of data; file sizes and digests do not see the chunking."""
+    one = write(tmp_path / "one", draws=60, size=1, timeseries=True)
+    whole = write(tmp_path / "whole", draws=60, size=60, timeseries=True)
+    assert one.manifest["digest"] == whole.manifest["digest"]
+    for name in ("shortage", "drivers", "timeseries"):
+        a, b = (r.folder / f"{name}.parquet" for r in (one, whole))
+        assert pq.ParquetFile(a).num_row_groups == pq.ParquetFile(b).num_row_groups == 1
+        assert a.stat().st_size < 1.05 * b.stat().st_size, name
+    # a row group's worth of rows fills groups of exactly that size, whatever the chunks
+    width = R.row_width(R.SHORTAGE_SCHEMA)
+    monkeypatch.setattr(R, "ROW_GROUP_BYTES", 7 * X * width)
+    small = write(tmp_path / "small", draws=60, size=16)
+    pf = pq.ParquetFile(small.folder / "shortage.parquet")
+    sizes = [pf.metadata.row_group(i).num_rows for i in range(pf.num_row_groups)]
+    assert sizes == [7 * X] * 8 + [4 * X]
+    assert small.manifest["digest"]["tables"]["shortage"] == (
+        whole.manifest["digest"]["tables"]["shortage"]
+    )
+    assert small.shortage.equals(whole.shortage)
+
+
 # --- statistics ---------------------------------------------------------------------------
 
 
@@ -310,7 +333,7 @@ def test_writer_round_trip(tmp_path):
     assert s["shortage_t"].dtype == np.float32
 
     pf = pq.ParquetFile(res.folder / "shortage.parquet")
-    assert pf.num_row_groups == 4  # one per chunk: 16 + 16 + 16 + 2 draws
+    assert pf.num_row_groups == 1  # 4 chunks, far below one row group's worth of data
     meta = pf.metadata.metadata
     assert json.loads(meta[R.METADATA_KEY])["seed"] == 7
     assert meta[R.DIGEST_KEY].decode() == res.manifest["digest"]["tables"]["shortage"]
@@ -424,7 +447,9 @@ def test_compare_with_itself_is_zero_and_sees_an_improvement(tmp_path):
     folder.mkdir()
     pq.write_table(half, folder / "shortage.parquet")
     variant = R.Result(folder, dict(res.manifest, seed=8))
-    cmp = R.compare(res, variant)
+    with pytest.raises(ResultError, match="seed 8 against the base's .*--force"):
+        R.compare(res, variant)
+    cmp = R.compare(res, variant, force=True)
     assert any("seeds differ" in w for w in cmp.warnings)
     row = cmp.table.set_index(["material", "stage", "country"]).loc[("gallium", "refining", "USA")]
     share = res.shortage.query("material == 'gallium' and country == 'USA'")["shortage_share"]

@@ -451,3 +451,83 @@ def test_events_that_move_nothing_are_noted(tmp_path, tiny_tensor):
     assert "events[1].origin" in notes and "AUS produces no gallium" in notes
     assert "events[2].origin" in notes and "no graphite exports at stage 'mining'" in notes
     assert "events[3].quota_tonnes_per_year = 60" in notes and "(50 t/year)" in notes
+
+
+STOCKPILE_FOR_AUS = """
+[[interventions]]
+id = "au-ga-stock"
+kind = "stockpile"
+countries = ["AUS"]
+materials = ["gallium"]
+"""
+
+
+@pytest.mark.parametrize("amount", ["tonnes = 10", "months_of_need = 1\n"
+                                    "max_release_tonnes_per_month = 2"])
+def test_stockpile_tonnes_for_countries_without_need_is_a_problem(tmp_path, tiny_tensor, amount):
+    """`run` stopped with 'cannot be split by need' (the compiler) where validation had
+    accepted the file: validation now finds it, with the key path."""
+    (problem,) = problems(tmp_path, MINIMAL + STOCKPILE_FOR_AUS + amount + "\n", tiny_tensor)
+    assert 's.toml: interventions[0].countries = ["AUS"]' in problem
+    assert "AUS has no need of gallium at its last stage ('refining')" in problem
+    assert "cannot be split by need" in problem and "list countries that use gallium" in problem
+
+
+def test_stockpile_in_months_of_need_for_countries_without_need_is_noted(tmp_path, tiny_tensor):
+    sc = load(tmp_path, MINIMAL + STOCKPILE_FOR_AUS + "months_of_need = 3\n", tiny_tensor)
+    (note,) = sc.warnings
+    assert "interventions[0].countries" in note and "moves no gallium" in note
+
+
+def test_events_that_never_start_within_the_horizon_are_noted(tmp_path, tiny_tensor):
+    late = MINIMAL.replace('name = "minimal"', 'name = "minimal"\nhorizon_months = 12') + (
+        'onset_month = { dist = "uniform", min = 12, max = 20 }\n'
+    )
+    child = OUTAGE + 'after = "cn-ga"\nlag_months = 2\n'
+    sc = load(tmp_path, late + child, tiny_tensor)
+    assert len(sc.warnings) == 2, sc.warnings
+    parent, kid = sc.warnings
+    assert "events[0].onset_month = { dist = \"uniform\", min = 12, max = 20 }" in parent
+    assert "earliest onset is month 12" in parent and "horizon of 12 months" in parent
+    assert "never starts" in parent and "moves nothing" in parent
+    assert "events[1].lag_months = 2" in kid and "month 14 (the parent 'cn-ga''s" in kid
+    # one month earlier, both can start
+    early = late.replace("min = 12", "min = 11.5")
+    assert load(tmp_path, early, tiny_tensor).warnings == ()
+
+
+def test_an_event_lasting_no_month_is_noted(tmp_path, tiny_tensor):
+    sc = load(tmp_path, MINIMAL.replace("duration_months = 12", "duration_months = 0"),
+              tiny_tensor)
+    (note,) = sc.warnings
+    assert "events[0].duration_months = 0" in note and "lasts 0 months" in note
+
+
+def test_a_route_carrying_under_one_percent_of_need_is_noted(tmp_path, tiny_copy, edit_csv):
+    from simcore.dataset import load_dataset
+
+    # JPN sends DEU 0.05 t/year of gallium; DEU needs 10.05: 0.5 %
+    edit_csv(tiny_copy, "flows.csv", lambda rows: rows + [["gallium", "refining", "JPN",
+                                                            "DEU", "0.05"]])
+    tensor = load_dataset(tiny_copy)
+    text = event_with('origin = "JPN"', 'targets = "DEU"', drop=("origin",))
+    (note,) = load(tmp_path, text, tensor).warnings
+    assert 'events[0].targets = "DEU"' in note
+    assert "under 1 % of each target's need (at most 0.5 %, to DEU)" in note
+    assert "moves next to nothing" in note
+    # the same route to a target it supplies in earnest: no note
+    bigger = event_with('origin = "JPN"', 'targets = ["DEU", "USA"]', drop=("origin",))
+    assert load(tmp_path, bigger, tensor).warnings == ()
+
+
+def test_a_byte_order_mark_is_accepted(tmp_path, tiny_tensor):
+    """Editors on Windows may start a UTF-8 file with a BOM; it was 'Invalid statement'."""
+    plain = load(tmp_path, MINIMAL, tiny_tensor)
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + textwrap.dedent(MINIMAL).encode("utf-8"))
+    sc = load_scenario(path, tiny_tensor)
+    assert sc.hash == plain.hash and [e.id for e in sc.events] == ["cn-ga"]
+    (tmp_path / "child.toml").write_bytes(
+        b'\xef\xbb\xbfextends = "bom.toml"\n[scenario]\nname = "child"\n'
+    )
+    assert load_scenario(tmp_path / "child.toml", tiny_tensor).name == "child"

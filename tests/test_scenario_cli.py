@@ -38,7 +38,7 @@ def test_validate_ok(tmp_path, tiny_path):
     good, _ = files(tmp_path, tiny_path)
     result = CliRunner().invoke(main, ["validate", str(good)])
     assert result.exit_code == 0, result.output
-    assert "ok" in result.output and "'good'" in result.output and "1 events" in result.output
+    assert "ok" in result.output and "'good'" in result.output and "1 event," in result.output
 
 
 def test_validate_lists_every_problem_of_every_file(tmp_path, tiny_path):
@@ -73,3 +73,16 @@ def test_validate_does_not_import_numba(tmp_path, tiny_path):
         "assert 'numba' not in sys.modules, 'numba imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_validate_finds_what_run_would_refuse(tmp_path, tiny_path):
+    """A stockpile of tonnes for countries with no need of the material: `run` stops at
+    compiling ("cannot be split by need"); `validate` says so first, with the key path."""
+    from tests.test_scenario import MINIMAL, STOCKPILE_FOR_AUS
+
+    path = tmp_path / "s.toml"
+    path.write_text(MINIMAL + STOCKPILE_FOR_AUS + "tonnes = 10\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["validate", str(path), "--dataset", str(tiny_path)])
+    assert result.exit_code == 2, result.output
+    assert "interventions[0].countries" in result.output
+    assert "cannot be split by need" in result.output

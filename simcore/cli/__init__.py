@@ -3,7 +3,7 @@
 Each command family lives in its own module and registers itself on ``main``. Command
 modules import the library lazily inside their functions so that ``--help`` is instant.
 User errors (``SupplyShockError``) become a one-paragraph message and exit status 2,
-never a traceback.
+never a traceback; Ctrl-C exits with status 130.
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ _COMMAND_MODULES = (
 
 
 class _Group(click.Group):
-    """Turns user errors raised anywhere below into a clean message and exit 2."""
+    """Turns user errors raised anywhere below into a clean message and exit 2, and
+    Ctrl-C into exit 130 (128 + SIGINT, as shells report it), after the command has
+    cleaned up (results folders are written atomically)."""
 
     def invoke(self, ctx):
         try:
@@ -35,6 +37,9 @@ class _Group(click.Group):
         except SupplyShockError as exc:
             click.echo(f"Error: {exc}", err=True)
             sys.exit(2)
+        except KeyboardInterrupt:
+            click.echo("\nInterrupted.", err=True)
+            sys.exit(130)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

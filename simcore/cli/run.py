@@ -14,8 +14,11 @@ from pathlib import Path
 
 import click
 
+from simcore.limits import MAX_DRAWS, MAX_SEED
+
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _WORST = 10  # rows in the closing table of `run`
+_TOP = 25  # rows of the `summarize` table unless --top says otherwise
 _TABLE_COLUMNS = [  # summary columns a terminal has room for
     "material",
     "stage",
@@ -98,14 +101,14 @@ def worst_table(summary, draws: int, n: int = _WORST) -> str:
 @click.option(
     "--draws",
     "-n",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, MAX_DRAWS),
     default=None,
     help="Number of draws (default: the scenario's).",
 )
 @click.option(
     "--seed",
     "-s",
-    type=click.IntRange(0, 2**63 - 1),
+    type=click.IntRange(0, MAX_SEED - 1),
     default=None,
     help="Random seed (default: the scenario's).",
 )
@@ -137,6 +140,14 @@ def worst_table(summary, draws: int, n: int = _WORST) -> str:
     help="Also write every draw's monthly shortage shares (timeseries.parquet).",
 )
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table.")
+@click.option(
+    "--yes",
+    "-y",
+    "large_ok",
+    is_flag=True,
+    help="Run even when the estimate before the run says it takes more than an hour or "
+    "writes more than 10 GB (without it such a run is refused, naming the estimate).",
+)
 @click.option(
     "--executor",
     type=click.Choice(["local", "dask"]),
@@ -174,6 +185,7 @@ def run(
     chunk_size,
     timeseries,
     quiet,
+    large_ok,
     executor,
     scheduler,
     workers,
@@ -216,6 +228,7 @@ def run(
         target = Path(out) / p.name
         writable_parent(target)
         check_target(target, p.name, api.portable_path(p.path))
+    _check_size(preps, draws, threads, timeseries, large_ok, quiet)
 
     command = _command_line(scenarios, draws, seed, out, threads, chunk_size, timeseries)
     with where as chunk_executor:
@@ -246,6 +259,33 @@ def run(
             click.echo(worst_table(result.summary, m["draws"]))
 
 
+def _check_size(preps, draws, threads, timeseries, large_ok, quiet) -> None:
+    """Refuse runs estimated to take more than an hour or write more than 10 GB unless
+    --yes says go ahead; with it, say what to expect."""
+    from simcore import api
+    from simcore.errors import ResultError
+
+    large = []
+    for p in preps:
+        guess = api.estimate(p, draws=draws, threads=threads, timeseries=timeseries)
+        if guess.large:
+            large.append(
+                f"{p.path}: {guess.draws:,} draws of {guess.exposures:,} exposures, "
+                f"{guess.text()}"
+            )
+    if not large:
+        return
+    if not large_ok:
+        raise ResultError(
+            "a large run (estimated generously, docs/results.md \"Large runs\"):\n  "
+            + "\n  ".join(large)
+            + "\nadd --yes to run it anyway, or give fewer --draws"
+        )
+    if not quiet:
+        for line in large:
+            click.echo(f"Large run, estimated: {line}", err=True)
+
+
 def _command_line(scenarios, draws, seed, out, threads, chunk_size, timeseries) -> str:
     """The run as a command, options spelled out, for the manifest."""
     import shlex
@@ -265,17 +305,23 @@ def _command_line(scenarios, draws, seed, out, threads, chunk_size, timeseries) 
     return shlex.join(words)
 
 
-def _cell(column: str, value) -> str:
-    """A table cell: shares in %, probabilities with two decimals, values in USD."""
-    if value != value:  # NaN
-        return "-"
+def _cells(column: str, values) -> list[str]:
+    """A table column's cells, one format for the whole column: shares in % and
+    probabilities with fixed decimals, values in USD, anything else with as many
+    decimals as the column's largest value calls for (no exponents). NaN is "-"."""
+    values = [float(v) for v in values]
     if column.startswith(("share_", "change_")) and not column.endswith("_t"):
-        return _pct(value)
+        return [_pct(v) for v in values]
     if column.startswith("prob_"):
-        return f"{value:.2f}"
+        return ["-" if v != v else f"{v:.2f}" for v in values]
     if column.startswith("value_"):
-        return _usd(value)
-    return f"{value:,.4g}"
+        return [_usd(v) for v in values]
+    if "month" in column:  # means and medians of whole months
+        return ["-" if v != v else f"{v:.1f}" for v in values]
+    largest = max((abs(v) for v in values if v == v), default=0.0)
+    decimals = 0 if largest >= 100 or largest == 0 else 1 if largest >= 10 else 2 \
+        if largest >= 1 else 4
+    return ["-" if v != v else f"{v:,.{decimals}f}" for v in values]
 
 
 def _emit(frame, fmt: str) -> None:
@@ -287,7 +333,7 @@ def _emit(frame, fmt: str) -> None:
         shown = frame.copy()
         for c in shown.columns:
             if shown[c].dtype.kind == "f":
-                shown[c] = [_cell(c, v) for v in shown[c]]
+                shown[c] = _cells(c, shown[c])
             else:
                 shown[c] = shown[c].astype(str)
         click.echo(shown.to_string(index=False))
@@ -309,7 +355,14 @@ def _emit(frame, fmt: str) -> None:
     default="table",
     show_default=True,
 )
-def summarize(result_dir, by, fmt):
+@click.option(
+    "--top",
+    type=click.IntRange(min=0),
+    default=None,
+    help=f"Rows shown, worst first; 0: all (default: {_TOP} in the table, all with "
+    "--format csv or json).",
+)
+def summarize(result_dir, by, fmt, top):
     """Statistics of a results folder over its draws."""
     from simcore.results import load_result
     from simcore.results import summarize as summarize_result
@@ -318,15 +371,26 @@ def summarize(result_dir, by, fmt):
     frame = summarize_result(result, by)
     if by is None and fmt == "table":
         frame = frame.sort_values("share_mean", ascending=False, kind="stable")[_TABLE_COLUMNS]
+    if top is None:
+        top = _TOP if fmt == "table" else 0
+    total = len(frame)
+    if top:
+        frame = frame.head(top)
     if fmt == "table":
         m = result.manifest
         click.echo(
             f"{m['scenario']['name']}: {m['draws']:,} draws, seed {m['seed']}, "
-            f"horizon {m['horizon']} months"
+            f"horizon {m.get('horizon', '?')} months"
         )
     _emit(frame, fmt)
-    if by is None and fmt == "table":
-        click.echo("(all statistics, definitions in docs/results.md: --format csv or json)")
+    if fmt == "table":
+        notes = []
+        if len(frame) < total:
+            notes.append(f"{len(frame)} of {total} rows, worst first: --top 0 shows all")
+        if by is None:
+            notes.append("all statistics, definitions in docs/results.md: --format csv or json")
+        for note in notes:
+            click.echo(f"({note})")
 
 
 @click.command()
@@ -339,17 +403,23 @@ def summarize(result_dir, by, fmt):
     default="table",
     show_default=True,
 )
-def compare(base_dir, variant_dir, fmt):
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Compare runs with different seeds or horizons anyway (refused without it).",
+)
+def compare(base_dir, variant_dir, fmt, force):
     """Variant minus base, draw by draw: change in shortage share per exposure.
 
     With the same seed both runs share their random numbers (common random numbers), so
-    the per-draw difference is the effect of the variant alone.
+    the per-draw difference is the effect of the variant alone. Runs with different
+    seeds or horizons are refused unless --force.
     """
     from simcore.results import compare as compare_results
     from simcore.results import load_result
 
     base, variant = load_result(base_dir), load_result(variant_dir)
-    comparison = compare_results(base, variant)
+    comparison = compare_results(base, variant, force=force)
     for w in comparison.warnings:
         click.echo(f"Warning: {w}", err=True)
     table = comparison.table

@@ -19,7 +19,8 @@ def register(main: click.Group) -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path())
 @click.option("--dataset", "dataset", type=click.Path(file_okay=False), default=None,
               help="Check against this dataset folder instead of the one each file names.")
-@click.option("--quiet", "-q", is_flag=True, help="Print problems only.")
+@click.option("--quiet", "-q", is_flag=True,
+              help="Print problems only (no ok lines, no notes).")
 @click.pass_context
 def validate(ctx, files, dataset, quiet):
     """Check scenario FILES: keys, values, distributions, names against the dataset.
@@ -28,7 +29,8 @@ def validate(ctx, files, dataset, quiet):
     every file is listed at once; the exit status is 2 if any file has one.
     """
     from simcore.errors import ScenarioError, SupplyShockError
-    from simcore.scenario import load_scenario
+    from simcore.runsize import estimate
+    from simcore.scenario import compile_scenario, load_scenario
 
     tensor = None
     if dataset is not None:
@@ -51,6 +53,7 @@ def validate(ctx, files, dataset, quiet):
     for path in paths:
         try:
             sc = load_scenario(path, tensor)
+            compiled = compile_scenario(sc)  # what `run` does next: refuse what it refuses
         except ScenarioError as exc:
             failed += 1
             click.echo(f"{path}: {len(exc.problems)} problem"
@@ -66,11 +69,21 @@ def validate(ctx, files, dataset, quiet):
             where = "built-in baseline" if sc.dataset is None and tensor is None else (
                 str(tensor.path) if tensor is not None else str(sc.dataset))
             click.echo(
-                f"ok {path}: '{sc.name}', {len(sc.events)} events, "
-                f"{len(sc.interventions)} interventions, {sc.horizon_months} months, "
-                f"against {where}"
+                f"ok {path}: '{sc.name}', {_count(len(sc.events), 'event')}, "
+                f"{_count(len(sc.interventions), 'intervention')}, "
+                f"{_count(sc.horizon_months, 'month')}, against {where}"
             )
-        for note in sc.warnings:
+        if quiet:
+            continue
+        notes = list(sc.warnings)
+        size = estimate(sc.tensor, compiled)
+        if size.large:
+            notes.append(
+                f"{path}: draws = {size.draws:,}: a run of {size.exposures:,} exposures is "
+                f"estimated at {size.text()} (docs/results.md, \"Large runs\"); "
+                "`supplyshock run` refuses it without --yes (or give fewer --draws)"
+            )
+        for note in notes:
             # A note about a parent file comes back with each file extending it: once.
             if note not in seen:
                 seen.add(note)
@@ -80,3 +93,7 @@ def validate(ctx, files, dataset, quiet):
         click.echo(f"{failed} of {n} file{'s' if n != 1 else ''} "
                    "with problems", err=True)
         ctx.exit(2)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"

@@ -115,6 +115,38 @@ def locate(recorded, folder: Path) -> Path | None:
     return None
 
 
+def shown_path(path) -> str:
+    """A path as a report shows it: reports are shared, so never an absolute local path.
+
+    Relative paths stay as they are; an absolute one is shown relative to the working
+    folder when below it, else relative to the git repository that holds it (the
+    repository's folder name first), else by its last two parts after ``.../``.
+    """
+    p = Path(path)
+    if not p.is_absolute():
+        return p.as_posix()
+    cwd = Path.cwd().absolute()
+    try:
+        return p.relative_to(cwd).as_posix() or "."
+    except ValueError:
+        pass
+    for repo in p.parents:
+        if repo.parent != repo and (repo / ".git").exists():
+            return (Path(repo.name) / p.relative_to(repo)).as_posix()
+    return "…/" + "/".join(p.parts[-2:])
+
+
+def _shown_text(text: str) -> str:
+    """``text`` (a message, a command line) with absolute paths in it shown as
+    :func:`shown_path` does: those below the working folder and the home folder."""
+    cwd = str(Path.cwd().absolute())
+    text = re.sub(re.escape(cwd) + r"(/[^\s'\"]*)?", lambda m: shown_path(m.group(0)), text)
+    home = os.path.expanduser("~")
+    if home not in ("", "/", "~"):
+        text = re.sub(re.escape(home) + r"(?=/|\b)", "~", text)
+    return text
+
+
 def context_for(run: Run) -> Context:
     """Partner economies and stage order from the run's dataset (built-in if unnamed)."""
     from simcore.dataset import load_dataset
@@ -128,14 +160,15 @@ def context_for(run: Run) -> Context:
         tensor = load_dataset(folder)
     except Exception as exc:  # the report still works, with a plainer country order
         return Context(
-            dataset_note=f"Dataset not available ({exc}): countries sorted by "
-            "exposure, without the partners group."
+            dataset_note=f"Dataset not available ({_shown_text(str(exc))}): countries "
+            "sorted by exposure, without the partners group."
         )
     note = ""
     recorded = lookup(run.manifest, "dataset.hash", "dataset_hash")
     if recorded and recorded != tensor.hash:
         note = (
-            f"Note: the dataset ({'built-in' if builtin else where}) has changed since the "
+            f"Note: the dataset ({'built-in' if builtin else shown_path(where)}) has changed "
+            "since the "
             "run (its hash differs from the manifest's); it is used here only to order "
             "countries (the partners group)."
         )
@@ -447,8 +480,8 @@ def scenario_texts(run: Run) -> list[tuple[str, str | None]]:
     out = []
     for recorded in paths:
         p = locate(recorded, run.path)
-        text = p.read_text(encoding="utf-8", errors="replace") if p and p.is_file() else None
-        out.append((recorded, text))
+        text = p.read_text(encoding="utf-8-sig", errors="replace") if p and p.is_file() else None
+        out.append((shown_path(recorded), text))
     return out
 
 
@@ -464,15 +497,40 @@ _HIDDEN = (
 )
 
 
+def _shown_manifest(manifest: dict) -> dict:
+    """The manifest as the report shows it: the paths it records (absolute where the run
+    was made outside the scenario's folder) through :func:`shown_path`."""
+    import copy
+    import shlex
+
+    m = copy.deepcopy(manifest)
+    sc, ds = m.get("scenario"), m.get("dataset")
+    if isinstance(sc, dict):
+        if isinstance(sc.get("path"), str):
+            sc["path"] = shown_path(sc["path"])
+        if isinstance(sc.get("files"), list):
+            sc["files"] = [shown_path(f) if isinstance(f, str) else f for f in sc["files"]]
+    if isinstance(ds, dict) and isinstance(ds.get("path"), str) and ds["path"] != "built-in":
+        ds["path"] = shown_path(ds["path"])
+    if isinstance(m.get("command"), str):
+        try:
+            words = shlex.split(m["command"])
+        except ValueError:
+            m["command"] = _shown_text(m["command"])
+        else:
+            m["command"] = shlex.join(shown_path(w) if w.startswith("/") else w for w in words)
+    return m
+
+
 def _provenance_section(base: Run, compares: Sequence[Run]) -> Section:
     parts = []
     for run in (base, *compares):
         rows = [
-            {"key": k, "value": v}
-            for k, v in _flatten(run.manifest)
+            {"key": k, "value": _shown_text(v)}
+            for k, v in _flatten(_shown_manifest(run.manifest))
             if not any(k == h or k.startswith(h + ".") for h in _HIDDEN)
         ]
-        parts.append(f"<h3>{esc(run.name)} <small>({esc(run.path)})</small></h3>")
+        parts.append(f"<h3>{esc(run.name)} <small>({esc(shown_path(run.path))})</small></h3>")
         parts.append(table(rows, [("key", "field"), ("value", "value")], {"key", "value"}))
         texts = scenario_texts(run)
         if not texts:
@@ -525,6 +583,10 @@ def _check_out(out: Path, folder: bool) -> None:
         probe = probe.parent
     if not probe.is_dir():
         raise ResultError(f"--out {out}: {probe} is a file, not a folder; choose another --out")
+    try:  # a file made and removed: permissions, a read-only mount, /proc, a full quota
+        tempfile.TemporaryFile(dir=probe).close()
+    except OSError as exc:
+        raise _unwritable(out, exc) from None
 
 
 def _unwritable(out: Path, exc: OSError) -> ResultError:
@@ -545,7 +607,8 @@ def write_report(result_dir, compare_dirs=(), out="report.html", options=None) -
     draws = base.shortage["draw"].nunique()
     page = render(
         f"supplyshock report: {base.name}",
-        f"{draws} draws · seed {lookup(base.manifest, 'seed', default='?')} · results {base.path}",
+        f"{draws} draws · seed {lookup(base.manifest, 'seed', default='?')} · results "
+        f"{shown_path(base.path)}",
         secs,
     )
     out = Path(out)

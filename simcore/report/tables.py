@@ -64,9 +64,12 @@ def format_table(table: pd.DataFrame) -> str:
             f"sum of first-order indices {total:.2f})"
         )
         width = max(len(d) for d in g["driver"])
-        lines.append(f"  {'driver':<{width}}  {'index':>7}  {'95% CI':>17}")
+        lines.append(f"  {'driver':<{width}}  {'index':>8}  {'95% CI':>17}")
         for r in g.itertuples(index=False):
             ci = "" if np.isnan(r.ci_low) else f"[{r.ci_low:7.3f}, {r.ci_high:7.3f}]"
-            lines.append(f"  {r.driver:<{width}}  {r.index:7.3f}  {ci:>17}")
+            # an input with one value (among the draws where it is defined) has no index
+            index = f"{r.index:8.3f}" if not np.isnan(r.index) else (
+                "constant" if r.bins < 2 else "       -")
+            lines.append(f"  {r.driver:<{width}}  {index}  {ci:>17}")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"

@@ -86,7 +86,8 @@ def _read_chain(path: Path, problems: Problems) -> list[_Layer]:
                              hint="paths in `extends` are relative to the file that has it")
             return
         try:
-            doc = tomllib.loads(current.read_text(encoding="utf-8"))
+            # utf-8-sig: a byte-order mark (Windows editors write one) is not TOML syntax
+            doc = tomllib.loads(current.read_text(encoding="utf-8-sig"))
         except tomllib.TOMLDecodeError as exc:
             problems.add(Loc(shown), MISSING, f"not valid TOML: {exc}",
                          hint="see https://toml.io for the syntax")
@@ -598,6 +599,89 @@ def _note_no_effect(v: dict, kind: str, item: dict, loc: Loc, names: _Names,
             notes.add(loc.key("quota_tonnes_per_year"), item["quota_tonnes_per_year"],
                       f"the quota is not below {v['origin']}'s baseline {material} exports "
                       f"to the targets ({to_targets:,.0f} t/year), so it stops nothing")
+        elif to_targets > 0 and not v["re_export"]:
+            _note_small_route(v, item, loc, names, k, s, flow, targets, notes)
+
+
+def _note_small_route(v: dict, item: dict, loc: Loc, names: _Names, k: int, s: int,
+                      flow: np.ndarray, targets: list[int], notes: Problems) -> None:
+    """A note for a restriction whose route carries under 1 % of every target's need: a
+    full stop then leaves no target short by the 1 % rule of a short month (MODEL.md
+    §4). Without re_export the loss of a target is at most what the origin sends it."""
+    need = np.asarray(names.tensor.need[k, s, targets], dtype=np.float64)  # [t/year]
+    sent = flow[targets]
+    has = need > 0
+    if not has.any():
+        return
+    share = np.where(has, sent / np.where(has, need, 1.0), 0.0)
+    worst = int(np.argmax(share))
+    if share[worst] >= 0.01:
+        return
+    material = names.materials[k]
+    stage = names.tensor.stages[k][s]
+    notes.add(loc.key("targets"), item.get("targets", "all"),
+              f"{v['origin']}'s {material} exports at stage '{stage}' are under 1 % of each "
+              f"target's need (at most {100 * share[worst]:.2g} %, to "
+              f"{names.countries[targets[worst]]}), so even a full stop leaves every target "
+              "under the 1 % of need that makes a month short: this event moves next to "
+              "nothing for it")
+
+
+def _note_never_active(events: tuple[Event, ...], where: dict[str, tuple[dict, Loc]],
+                       horizon: int, notes: Problems) -> None:
+    """Notes for events the engine never activates within the horizon: the earliest
+    possible onset (floor of the onset's smallest value; with `after`, the parent's
+    earliest onset plus the floor of the smallest lag) is at or after the horizon, or
+    the event lasts no month in any draw. ``events`` are parents first."""
+    earliest: dict[str, int] = {}
+    for e in events:
+        item, loc = where[e.id]
+        if e.after is None:
+            first = math.floor(e.onset.support()[0]) if e.onset is not None else 0
+            key = "onset_month"
+        else:
+            lag = math.floor(e.lag.support()[0]) if e.lag is not None else 0
+            first = earliest[e.after] + lag
+            key = "lag_months"
+        earliest[e.id] = first = max(0, first)
+        if first >= horizon:
+            via = "" if e.after is None else f" (the parent '{e.after}''s earliest onset plus " \
+                "the smallest lag)"
+            notes.add(loc.key(key) if key in item else loc, item.get(key, MISSING),
+                      f"the earliest onset is month {first}{via}, not before the horizon of "
+                      f"{horizon} months (months 0 to {horizon - 1}), so this event never "
+                      "starts in a run and moves nothing",
+                      hint="give an earlier onset or a longer `horizon_months`")
+        elif e.duration.support()[1] <= 0:
+            notes.add(loc.key("duration_months"), item.get("duration_months", MISSING),
+                      "the event lasts 0 months in every draw, so it moves nothing",
+                      hint="give a positive `duration_months`")
+
+
+def _check_stockpile_need(v: dict, item: dict, loc: Loc, names: _Names, problems: Problems,
+                          notes: Problems) -> None:
+    """A stockpile is split among its countries by their last-stage need (as the compiler
+    does, simcore/scenario/compile.py): tonnes for countries with no need of a material
+    cannot be split (an error, as `run` would stop), a stock in months of need is empty
+    (a note: it moves nothing)."""
+    t = names.tensor
+    cidx = [names.countries.index(c) for c in v["countries"]]
+    for material in v["materials"]:
+        k = names.materials.index(material)
+        last = t.stages[k][-1]
+        if float(np.sum(t.need[k, len(t.stages[k]) - 1, cidx])) > 0:
+            continue
+        where = (f"{', '.join(v['countries'])} {'has' if len(cidx) == 1 else 'have'} no "
+                 f"need of {material} at its last stage ('{last}') in the dataset")
+        if v["tonnes"] or v["max_release_tonnes_per_month"]:
+            problems.add(loc.key("countries"), item["countries"],
+                         f"{where}, so the stockpile's tonnes of {material} cannot be split "
+                         "by need", hint=f"list countries that use {material}, or remove it "
+                         "from `materials`")
+        else:
+            notes.add(loc.key("countries"), item["countries"],
+                      f"{where}, so a stock of months of need holds nothing: this stockpile "
+                      f"moves no {material}")
 
 
 def _sort_events(events: list[tuple[Event, Loc]], known: list[str],
@@ -715,7 +799,8 @@ def _correlations(items, known: list[str], events: tuple[Event, ...], problems: 
     return tuple(c for c, _ in out)
 
 
-def _intervention(item: dict, loc: Loc, names: _Names | None, problems: Problems):
+def _intervention(item: dict, loc: Loc, names: _Names | None, problems: Problems,
+                  notes: Problems):
     kinds = schema.field_map("interventions")["kind"].choices
     kind = item.get("kind") if item.get("kind") in kinds else None
     v = _fields("interventions", item, loc.key, loc, problems, kind=kind,
@@ -748,6 +833,9 @@ def _intervention(item: dict, loc: Loc, names: _Names | None, problems: Problems
         if len(problems) > n0 or any(x is BAD for x in v.values()) or names is None:
             return None
         if any(m is BAD for m in v["materials"]):
+            return None
+        _check_stockpile_need(v, item, loc, names, problems, notes)
+        if len(problems) > n0:
             return None
         return Stockpile(
             id=v["id"], countries=v["countries"], materials=v["materials"],
@@ -843,12 +931,15 @@ def load_scenario(path, tensor=None) -> Scenario:
                          f"{seen_ids[iid].file}: {seen_ids[iid].path})", hint="rename one")
         elif isinstance(iid, str):
             seen_ids[iid] = loc
-        got = _intervention(item, loc, names, problems)
+        got = _intervention(item, loc, names, problems, notes)
         if isinstance(got, Stockpile):
             stockpiles.append(got)
         elif isinstance(got, Capacity):
             capacities.append(got)
 
+    if complete and names is not None and isinstance(sc.get("horizon_months"), int):
+        where = {item["id"]: (item, loc) for item, loc in merged.lists["events"]}
+        _note_never_active(sorted_events, where, sc["horizon_months"], notes)
     problems.raise_if_any(chain[0].file)
     document = _document(merged, path)
     return Scenario(

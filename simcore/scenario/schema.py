@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from simcore.limits import MAX_DRAWS, MAX_SEED
+
 
 class _Required:
     def __repr__(self) -> str:
@@ -35,7 +37,6 @@ TYPES = ("string", "integer", "number", "boolean", "distribution", "names", "lis
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 GROUP_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]*$"
-MAX_SEED = 2**63
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,7 @@ SCENARIO_FIELDS = (
     Field("description", "string", "", "", "One paragraph: what the study asks."),
     Field("horizon_months", "integer", "months", 24, "Simulated months H.", lo=1, hi=600),
     Field("draws", "integer", "draws", 10000, "Default number of Monte Carlo draws.",
-          lo=1, hi=100_000_000),
+          lo=1, hi=MAX_DRAWS),
     Field("seed", "integer", "", 0, "Default seed; with draws it fixes every result.",
           lo=0, hi=MAX_SEED, hi_open=True),
     Field("dataset", "string", "path", None,

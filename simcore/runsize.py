@@ -1,0 +1,83 @@
+"""How long a run will take and how much it will write, estimated before it starts.
+
+``supplyshock run`` refuses a run estimated above an hour or 10 GB unless ``--yes``
+(docs/results.md, "Large runs"), and ``validate`` notes a scenario whose own ``draws``
+make one. Imports numpy and the engine's ``exposures`` only (no numba, no pyarrow).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from simcore.limits import LARGE_RUN_BYTES, LARGE_RUN_SECONDS
+
+# Conservative rates for estimating a run before it starts, about a third of those
+# measured on the 2-core development machine (docs/results.md, "Large runs"): end to end
+# 330,000-500,000 shortage rows per second and 3-6 million exposure-months per engine
+# thread per second; Parquet sizes of 9-17 bytes per shortage row.
+_DRAWS_PER_S = 50_000  # per draw: sampling, the drivers row (a tiny study's whole rate)
+_ROWS_PER_S = 300_000  # shortage rows written per second (Parquet and digest)
+_EXPOSURE_MONTHS_PER_S = 3_000_000  # per engine thread
+_SERIES_ROWS_PER_S = 1_500_000  # timeseries rows (draw x exposure x month) per second
+_BYTES_PER_ROW = 24  # shortage.parquet, compressed
+_BYTES_PER_VARIATE = 8  # drivers.parquet: one float64 per variate and draw (incompressible)
+_BYTES_PER_SERIES_ROW = 4  # timeseries.parquet: one float32 per draw, exposure and month
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What a run will cost, estimated generously before it starts: ``seconds`` of wall
+    time and ``bytes`` of Parquet files (docs/results.md, "Large runs")."""
+
+    draws: int
+    exposures: int
+    seconds: float
+    bytes: float
+
+    @property
+    def large(self) -> bool:
+        """Longer than an hour or more than 10 GB: run only when asked for explicitly."""
+        return self.seconds > LARGE_RUN_SECONDS or self.bytes > LARGE_RUN_BYTES
+
+    def text(self) -> str:
+        """``about 3 h 20 min and 12 GB``."""
+        s = self.seconds
+        if s >= 3600:
+            when = f"{int(s // 3600):,} h {int(s % 3600 // 60)} min"
+        elif s >= 60:
+            when = f"{int(s // 60)} min"
+        else:
+            when = f"{max(1, round(s))} s"
+        size = self.bytes
+        for unit, div in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6)):
+            if size >= div:
+                disk = f"{size / div:,.1f} {unit}"
+                break
+        else:
+            disk = f"{size / 1e3:,.0f} kB"
+        return f"about {when} and {disk}"
+
+
+def estimate(tensor, compiled, draws=None, threads=None, timeseries=False) -> Estimate:
+    """Time and disk of running ``compiled`` on ``tensor`` (draws x exposures x months at
+    the conservative rates above, on ``threads`` engine threads, default: every core);
+    ``draws`` defaults to the scenario's."""
+    from simcore.engine import exposures
+
+    c = compiled
+    draws = int(c.draws if draws is None else draws)
+    x = len(exposures(tensor, c))
+    h = int(c.horizon)
+    threads = max(1, int(threads or os.cpu_count() or 1))
+    rows = draws * x
+    seconds = (
+        draws / _DRAWS_PER_S
+        + rows / _ROWS_PER_S
+        + rows * h / (_EXPOSURE_MONTHS_PER_S * threads)
+    )
+    size = rows * _BYTES_PER_ROW + draws * (len(c.var_name) * _BYTES_PER_VARIATE + 8)
+    if timeseries:
+        seconds += rows * h / _SERIES_ROWS_PER_S
+        size += rows * h * _BYTES_PER_SERIES_ROW
+    return Estimate(draws=draws, exposures=x, seconds=seconds, bytes=float(size))

@@ -1,0 +1,194 @@
+"""The compiled-code cache (simcore/_numba.py).
+
+- A pre-warmed cache on a read-only mount is used as it is: nothing is compiled, nothing
+  written, least of all into the package (Numba's own fallback wrote `.nbi` files into
+  simcore/kernel/__pycache__ and compiled again in every run).
+- A read-only cache without the code: said once on stderr, compiled into a private
+  folder keyed by the engine fingerprint, loaded from there the next time.
+
+Read-only is made for real: ``chmod a-w`` for an ordinary user, the immutable attribute
+(``chattr +i``) for root, whom permission bits do not stop; the subprocess runs as the
+same user either way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from simcore import api, engine
+from tests.studies import CN_REFINING, write_study
+
+PACKAGE = Path(__file__).parents[1] / "simcore"
+
+
+def package_cache_files() -> set[str]:
+    return {str(p) for p in PACKAGE.rglob("*.nb[ic]")}
+
+
+@contextlib.contextmanager
+def read_only(folder: Path):
+    """``folder`` and everything in it cannot be changed, for this user, while inside."""
+    if os.geteuid() != 0:
+        subprocess.run(["chmod", "-R", "a-w", str(folder)], check=True)
+        try:
+            yield
+        finally:
+            subprocess.run(["chmod", "-R", "u+w", str(folder)], check=True)
+        return
+    if shutil.which("chattr") is None:
+        pytest.skip("running as root without chattr: cannot make a folder read-only")
+    made = subprocess.run(["chattr", "-R", "+i", str(folder)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip(f"chattr +i does not work here: {made.stderr.decode().strip()}")
+    try:
+        probe = folder / "probe"
+        with pytest.raises(OSError):
+            probe.write_text("x")
+        yield
+    finally:
+        subprocess.run(["chattr", "-R", "-i", str(folder)], check=True)
+
+
+@pytest.fixture
+def scratch():
+    """A folder outside pytest's private tmp tree (a subprocess reads it)."""
+    folder = Path(tempfile.mkdtemp(prefix="supplyshock-first-run-"))
+    try:
+        yield folder
+    finally:
+        with contextlib.suppress(Exception):
+            subprocess.run(["chattr", "-R", "-i", str(folder)], capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def run_python(code: str, env: dict, cwd: Path) -> subprocess.CompletedProcess:
+    full = dict(os.environ, PYTHONPATH=str(PACKAGE.parent), **env)
+    return subprocess.run([sys.executable, "-c", code], env=full, cwd=cwd,
+                          capture_output=True, text=True, timeout=600)
+
+
+# --- which folders -------------------------------------------------------------------------
+
+
+def test_cache_folders_reads_a_read_only_cache_and_saves_elsewhere():
+    from simcore._numba import _writable, cache_folders
+
+    shared, mine, tmp = "/ro/src-1", "/home/me/.cache/src-1", "/tmp/me/src-1"
+    assert cache_folders(shared, [mine, tmp], writable=lambda p: True) == (shared,)
+    assert cache_folders(shared, [mine, tmp], writable=lambda p: p == tmp) == (shared, tmp)
+    assert cache_folders(shared, [mine, tmp], writable=lambda p: p != shared) == (shared, mine)
+    assert cache_folders(shared, [mine], writable=lambda p: False) == (shared,)
+    assert cache_folders(shared, [shared], writable=lambda p: p != shared) == (shared,)
+    if sys.platform.startswith("linux"):
+        assert not _writable("/proc/supplyshock-nowhere")
+
+
+def test_the_cache_is_keyed_by_the_engine_fingerprint_not_the_install_path():
+    from simcore import _numba
+    from simcore._sourcehash import engine_source_hash
+    from simcore.kernel.model import run_draws
+
+    assert _numba.SHARED_CACHE.endswith(f"src-{engine_source_hash()}")
+    path = Path(run_draws.stats.cache_path)
+    assert path.parent == Path(_numba.CACHE_FOLDERS[-1]) and path.name == "kernel"
+
+
+# --- a read-only cache, for real --------------------------------------------------------------
+
+SIMULATE = """
+import json, sys
+import simcore._numba as nb
+from simcore import api, engine
+from simcore.kernel.model import run_draws
+said = []
+prep = api.prepare("scenarios/tiny-cn.toml")
+with nb.on_compile(lambda: said.append("compiling")):
+    chunks = list(engine.simulate(prep.tensor, prep.compiled, draws=6, seed=3))
+print(json.dumps({"said": said, "folders": nb.CACHE_FOLDERS,
+                  "hits": sum(run_draws.stats.cache_hits.values()),
+                  "misses": sum(run_draws.stats.cache_misses.values()),
+                  "shortage": chunks[0].shortage_t.tolist()}))
+"""
+
+
+def test_a_pre_warmed_read_only_cache_is_used_as_it_is(scratch):
+    from simcore import _numba
+
+    study = write_study(scratch / "study", {"tiny-cn.toml": CN_REFINING.format(name="tiny-cn")})
+    prep = api.prepare(study / "scenarios" / "tiny-cn.toml")
+    here = list(engine.simulate(prep.tensor, prep.compiled, draws=6, seed=3))  # warm
+    warm = next(Path(f) for f in _numba.CACHE_FOLDERS
+                if list(Path(f).glob("kernel/model.run_draws-*.nbi")))
+    shared = scratch / "shared"
+    shutil.copytree(warm, shared / f"src-{_numba.FINGERPRINT}")
+    before = package_cache_files()
+    xdg = scratch / "xdg"
+    with read_only(shared):
+        proc = run_python(SIMULATE, {"NUMBA_CACHE_DIR": str(shared),
+                                     "XDG_CACHE_HOME": str(xdg)}, study)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""  # nothing to say: no compile, no fallback
+    got = json.loads(proc.stdout)
+    assert got["folders"][0] == str(shared / f"src-{_numba.FINGERPRINT}")
+    assert got["said"] == [] and got["misses"] == 0 and got["hits"] >= 1
+    np.testing.assert_array_equal(got["shortage"], here[0].shortage_t)
+    assert package_cache_files() == before  # nothing written into the package
+    assert not list(xdg.rglob("*.nb[ic]"))  # nor anywhere else
+
+
+TINY_MODULE = """
+from simcore._numba import jit
+
+@jit
+def twice(x):
+    return 2.0 * x
+"""
+
+COMPILE_TINY = """
+import json, sys
+sys.path.insert(0, "mods")
+import simcore._numba as nb
+said = []
+with nb.on_compile(lambda: said.append("compiling")):
+    import tinymod
+    assert tinymod.twice(3.0) == 6.0
+print(json.dumps({"said": said, "folders": nb.CACHE_FOLDERS}))
+"""
+
+
+def test_a_read_only_cache_without_the_code_says_so_once_and_compiles_privately(scratch):
+    from simcore import _numba
+
+    (scratch / "mods").mkdir()
+    (scratch / "mods" / "tinymod.py").write_text(TINY_MODULE)
+    shared = scratch / "shared"
+    shared.mkdir()
+    xdg = scratch / "xdg"
+    env = {"NUMBA_CACHE_DIR": str(shared), "XDG_CACHE_HOME": str(xdg)}
+    before = package_cache_files()
+    with read_only(shared):
+        first = run_python(COMPILE_TINY, env, scratch)
+        again = run_python(COMPILE_TINY, env, scratch)
+    assert first.returncode == 0 and again.returncode == 0, first.stderr + again.stderr
+    lines = first.stderr.splitlines()
+    assert len(lines) == 1 and "cannot be written" in lines[0], first.stderr
+    assert str(shared) in lines[0] and _numba.FINGERPRINT in lines[0]
+    folders = json.loads(first.stdout)["folders"]
+    private = Path(folders[-1])
+    assert private.is_relative_to(xdg) and private.name == f"src-{_numba.FINGERPRINT}"
+    assert json.loads(first.stdout)["said"] == ["compiling"]
+    assert list(private.glob("mods/tinymod.twice-*.nbi"))  # kept, keyed by the fingerprint
+    assert not list((scratch / "mods").rglob("*.nb[ic]"))  # never beside the source
+    assert package_cache_files() == before
+    # the next run loads it from the private folder: nothing said, nothing compiled
+    assert again.stderr == "" and json.loads(again.stdout)["said"] == []
