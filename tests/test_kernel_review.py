@@ -49,3 +49,58 @@ def test_peak_price_counts_months_without_disruption_as_one():
     chunk = next(iter(engine.simulate(tensor, scenario, draws=2, seed=1, threads=1)))
     assert chunk.price_peak[0, 0] == 1.0
     assert chunk.price_peak[0, 1] > 1.0
+
+
+def test_a_shortage_of_exactly_one_percent_is_not_a_short_month():
+    """Issue 16, bug 7: a shortage of exactly 1 % of need (computed as 0.010000000000000009)
+    was counted as a short month. The target of the ban below keeps 13.86 of its 14 t a
+    year (contracts only, no stocks): 1 % short in every month, computed as
+    0.01000000000000004 of need, never 'short'."""
+    flow = np.zeros((1, 1, 4, 4))
+    flow[0, 0, 0, 0] = 20.0
+    flow[0, 0, 0, 1], flow[0, 0, 0, 2] = 7.0, 70.0
+    flow[0, 0, 3, 1], flow[0, 0, 3, 2] = 7.0, 50.0
+    tensor = make_tensor(flow)
+    ban = Event("ban", 0, {0: 0}, targets=[1], onset=0.0, duration=100.0, severity=0.02)
+    market = {"spot_share": 0.0, "inventory_weeks": 0.0, "precautionary_weeks": 0.0,
+              "demand_elasticity_medium": 0.5, "supply_elasticity": 0.0,
+              "origin_supply_elasticity": 0.0}
+    scenario = make_scenario(tensor, [ban], horizon=6, response=Response(
+        reroute_lag=1e12, elasticity=0.5, market=market))
+    chunk = next(iter(engine.simulate(tensor, scenario, draws=2, seed=1, timeseries=True)))
+    target = list(engine.exposures(tensor, scenario).country).index(1)
+    trace = engine.trace(tensor, scenario, draws=1)["trace"][0, target]
+    assert (trace[:, 8] > 0.01 * trace[:, 0]).all()  # the rounding the tolerance absorbs
+    np.testing.assert_allclose(chunk.series[:, target], 0.01, rtol=1e-6)
+    assert (chunk.months_short[:, target] == 0).all()
+    assert (chunk.first_short[:, target] == -1).all()
+    assert (chunk.hist[target, :, 1] == 2).all()  # bin 1: (0, 1 %]
+
+
+def test_a_failing_draw_is_named_by_its_own_index():
+    """The kernel's loop over stockpiles once reused the draw's loop variable, so a draw's
+    status was written to another row (and out of bounds in small blocks): the error
+    named the wrong draw or none. A variate that is NaN in some draws only (a discrete
+    value) must stop the run at the first of them."""
+    import dataclasses
+
+    from builders import Stockpile
+
+    flow = np.zeros((1, 1, 3, 3))
+    flow[0, 0, 0, :] = 120.0
+    flow[0, 0, 1, 1] = 120.0
+    tensor = make_tensor(flow)
+    ev = Event("ban", 0, {0: 0}, severity=("discrete", [0.5, 0.7], [1, 1]))
+    scenario = make_scenario(tensor, [ev], horizon=4, stockpiles=[
+        Stockpile("a", {(0, 1): (10.0, 1.0)}), Stockpile("b", {(0, 2): (10.0, 1.0)}),
+        Stockpile("c", {(0, 1): (5.0, 1.0)})])
+    clean = next(iter(engine.simulate(tensor, scenario, draws=12, seed=4, threads=1)))
+    v = scenario.var_name.index("event/ban/severity")
+    first = int(np.flatnonzero(clean.variates[:, v] == 0.7)[0])
+    values = scenario.disc_values.copy()
+    values[values == 0.7] = np.nan
+    bad = dataclasses.replace(scenario, disc_values=values)
+    import pytest
+
+    with pytest.raises(RuntimeError, match=f"at draw {first} with status 10"):
+        list(engine.simulate(tensor, bad, draws=12, seed=4, threads=1, chunk_size=12))
