@@ -61,7 +61,8 @@ def test_a_shortage_of_exactly_one_percent_is_not_a_short_month():
     flow[0, 0, 0, 1], flow[0, 0, 0, 2] = 7.0, 70.0
     flow[0, 0, 3, 1], flow[0, 0, 3, 2] = 7.0, 50.0
     tensor = make_tensor(flow)
-    ban = Event("ban", 0, {0: 0}, targets=[1], onset=0.0, duration=100.0, severity=0.02)
+    ban = Event("ban", 0, {0: 0}, targets=[1], onset=0.0, duration=100.0,
+                severity=0.01 * 14.0 / 7.0)  # 1 % of the need, as computed
     market = {"spot_share": 0.0, "inventory_weeks": 0.0, "precautionary_weeks": 0.0,
               "demand_elasticity_medium": 0.5, "supply_elasticity": 0.0,
               "origin_supply_elasticity": 0.0}
