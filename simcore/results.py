@@ -1463,6 +1463,18 @@ _MANIFEST_KEYS = (
     ("labels.material", True, (_text_list, "a list of labels")),
     ("labels.stage", True, (_text_list, "a list of labels")),
     ("labels.country", True, (_text_list, "a list of labels")),
+    ("labels.zone", False, (_text_list, "a list of labels")),
+    (
+        "zones",
+        False,
+        (
+            lambda v: isinstance(v, list) and all(
+                isinstance(z, dict) and all(isinstance(z.get(k), str) for k in
+                                            ("material", "stage", "zone"))
+                and _text_list(z.get("members")) for z in v),
+            "a list of zones (material, stage, zone, members)",
+        ),
+    ),
     (
         "files",
         True,
@@ -1543,6 +1555,48 @@ def load_result(folder) -> Result:
 # --------------------------------------------------------------------------------------
 # Aggregation and comparison
 # --------------------------------------------------------------------------------------
+
+
+PRICE_SUMMARY_MONTHS = (1, 3, 6, 12)  # months whose median zone price price_summary shows
+
+
+def price_summary(result: Result):
+    """One row per price zone (material, stage, zone with buyers): its members, the
+    distribution over draws of its peak price (P5, P50, P95) and of its horizon-mean
+    price (P50), the probability of reaching the choke price (rationing) in some month,
+    and its median price in months 1, 3, 6 and 12 (those within the horizon)."""
+    import pandas as pd
+
+    zp = result.table("zone_prices").to_pandas()
+    for c in ("material", "stage", "zone"):
+        zp[c] = zp[c].astype(str)
+    prices = result.table("prices").to_pandas()
+    for c in ("material", "stage", "zone"):
+        prices[c] = prices[c].astype(str)
+    members = {(z["material"], z["stage"], z["zone"]): z["members"]
+               for z in result.manifest.get("zones", [])}
+    horizon = int(result.manifest.get("horizon", 0))
+    rows = []
+    for key, part in zp.groupby(["material", "stage", "zone"], sort=False):
+        peak = np.sort(part["price_peak"].to_numpy(np.float64))[:, None]
+        mean = np.sort(part["price_mean"].to_numpy(np.float64))[:, None]
+        row = dict(zip(("material", "stage", "zone"), key, strict=True))
+        mem = members.get(key, [])
+        row["countries"] = ", ".join(mem) if len(mem) <= 4 else f"{len(mem)} countries"
+        row.update(
+            price_peak_p5=float(quantile_sorted(peak, 0.05)[0]),
+            price_peak_p50=float(quantile_sorted(peak, 0.50)[0]),
+            price_peak_p95=float(quantile_sorted(peak, 0.95)[0]),
+            price_mean_p50=float(quantile_sorted(mean, 0.50)[0]),
+            prob_choke=float((part["choke_months"].to_numpy() > 0).mean()),
+        )
+        here = prices[(prices["material"] == key[0]) & (prices["stage"] == key[1])
+                      & (prices["zone"] == key[2])].set_index("month")
+        for m in PRICE_SUMMARY_MONTHS:
+            if m < horizon:
+                row[f"price_p50_m{m}"] = float(here.loc[m, "price_p50"])
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def summarize(result: Result, by: str | None = None):

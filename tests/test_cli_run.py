@@ -305,6 +305,31 @@ def test_summarize_formats(study):
     assert {r["material"] for r in by_material} == {"gallium", "graphite"}
 
 
+def test_summarize_prices_per_zone(study):
+    """summarize --prices: one row per price zone with buyers, its peak-price quantiles
+    read from zone_prices.parquet (checked against pandas), its median by month from
+    prices.parquet; the origin's price falls, the targets' rises."""
+    invoke("run", "scenarios/tiny-cn.toml", "--draws", 60, "-q")
+    rows = json.loads(invoke("summarize", "results/tiny-cn", "--prices", "--format",
+                             "json").output)
+    res = load_result("results/tiny-cn")
+    zp = res.zone_prices.astype({"material": str, "stage": str, "zone": str})
+    assert {(r["material"], r["zone"]) for r in rows} == {
+        (m, z) for m, z in zp[["material", "zone"]].drop_duplicates().itertuples(index=False)}
+    by = {(r["material"], r["stage"], r["zone"]): r for r in rows}
+    ga = by[("gallium", "refining", "ex-CHN")]
+    peaks = zp.query("material == 'gallium' and zone == 'ex-CHN'")["price_peak"]
+    assert ga["price_peak_p95"] == pytest.approx(np.quantile(peaks.astype(float), 0.95))
+    assert ga["price_peak_p95"] > 1 and by[("gallium", "refining", "CHN")]["price_mean_p50"] < 1
+    monthly = res.prices.astype({"material": str, "zone": str}).query(
+        "material == 'gallium' and zone == 'ex-CHN' and month == 6")
+    assert ga["price_p50_m6"] == pytest.approx(float(monthly["price_p50"].iloc[0]))
+    table = invoke("summarize", "results/tiny-cn", "--prices").output
+    assert "price zones over 60 draws" in table and "ex-CHN" in table
+    bad = invoke("summarize", "results/tiny-cn", "--prices", "--by", "country", ok=False)
+    assert bad.exit_code == 2 and "--prices" in bad.output
+
+
 def test_compare_with_itself_is_zero_and_a_stockpile_helps(study):
     invoke("run", "scenarios", "--draws", 40, "-q")
     same = json.loads(

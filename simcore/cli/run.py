@@ -312,7 +312,7 @@ def _cells(column: str, values) -> list[str]:
     values = [float(v) for v in values]
     if column.startswith(("share_", "change_")) and not column.endswith("_t"):
         return [_pct(v) for v in values]
-    if column.startswith("prob_"):
+    if column.startswith(("prob_", "price_")):
         return ["-" if v != v else f"{v:.2f}" for v in values]
     if column.startswith("value_"):
         return [_usd(v) for v in values]
@@ -362,12 +362,35 @@ def _emit(frame, fmt: str) -> None:
     help=f"Rows shown, worst first; 0: all (default: {_TOP} in the table, all with "
     "--format csv or json).",
 )
-def summarize(result_dir, by, fmt, top):
+@click.option(
+    "--prices",
+    is_flag=True,
+    help="Price zones instead of exposures: each zone's peak and mean price over draws, "
+    "the probability of reaching the choke price, its median price by month "
+    "(prices.parquet and zone_prices.parquet).",
+)
+def summarize(result_dir, by, fmt, top, prices):
     """Statistics of a results folder over its draws."""
-    from simcore.results import load_result
+    from simcore.errors import ResultError
+    from simcore.results import load_result, price_summary
     from simcore.results import summarize as summarize_result
 
     result = load_result(result_dir)
+    if prices:
+        if by is not None:
+            raise ResultError("--prices shows price zones; it does not take --by")
+        frame = price_summary(result)
+        if fmt == "table":
+            frame = frame.sort_values("price_peak_p50", ascending=False, kind="stable")
+            m = result.manifest
+            click.echo(
+                f"{m['scenario']['name']}: price zones over {m['draws']:,} draws (price index, "
+                f"1 = reference; choke = rationed at the choke price in some month)"
+            )
+        if top:
+            frame = frame.head(top)
+        _emit(frame, fmt)
+        return
     frame = summarize_result(result, by)
     if by is None and fmt == "table":
         frame = frame.sort_values("share_mean", ascending=False, kind="stable")[_TABLE_COLUMNS]
