@@ -251,6 +251,12 @@ _OPTIONS = dict(error_model="numpy", nogil=True)
 jit = _decorator(**_OPTIONS)
 """Serial kernel or helper."""
 
+jit_inline = _decorator(inline="always", **_OPTIONS)
+"""A helper inlined into its caller at Numba's IR level: for functions called in the
+month loop with the kernel's structures (each array member of a namedtuple argument
+costs a reference-count increment and decrement at every call of a function that is
+not inlined)."""
+
 jit_parallel = _decorator(parallel=True, **_OPTIONS)
 """Kernel parallel over its outer ``prange`` loop (draws)."""
 

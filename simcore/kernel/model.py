@@ -22,7 +22,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from simcore._numba import jit
+from simcore._numba import jit, jit_inline
 from simcore.kernel.market import (
     MP_EPS,
     MP_ETA,
@@ -107,7 +107,7 @@ Scratch = namedtuple("Scratch", [
     # zone market of one stage
     "zq", "mp", "zcons", "zrest", "zcrel", "zshare", "zdbar", "zrho", "zprice",
     # exporter classes and the max-flow workspace
-    "fsup", "capc", "cls_row", "ulev", "frozen", "cutz", "dem", "f", "out_e", "in_i", "queue",
+    "fsup", "capc", "ulev", "frozen", "cutz", "dem", "f", "out_e", "in_i", "queue",
     "par_e", "par_i", "seen_e", "seen_i",
 ])
 
@@ -131,7 +131,7 @@ def _scratch(n_ev, n_sp, n_cap, n_k, n_s, n_c, n_z):
         np.zeros((n_s, n_c)), np.ones((n_s, n_c, z1)),
         np.zeros((z1, N_ZQ)), np.zeros(N_MP), np.zeros(z1), np.zeros(z1), np.zeros(z1),
         np.zeros(z1), np.zeros(z1), np.zeros(z1), np.zeros(z1),
-        np.zeros(m), np.zeros((m, z1)), np.zeros(m, dtype=np.int64), np.zeros(z1),
+        np.zeros(m), np.zeros((m, z1)), np.zeros(z1),
         np.zeros(z1, dtype=np.bool_), np.zeros(z1, dtype=np.bool_), np.zeros(z1),
         np.zeros((m, z1)), np.zeros(m),
         np.zeros(z1), np.zeros(m + z1 + 2, dtype=np.int64), np.zeros(m, dtype=np.int64),
@@ -246,81 +246,114 @@ def _start_month(sc, ws, fired, k, horizon):
     return t0, min(t0, ta)
 
 
-@jit
+@jit_inline
 def _severities(sc, ws, fired, k, t):
     """Severity of each event touching k in month t (-1: not in force), and whether it
-    is announced (in its lead months before onset)."""
-    for e in range(sc.ev_kind.shape[0]):
-        ws.sev_now[e] = -1.0
-        ws.ann_now[e] = False
-        if not (fired[e] and sc.ev_stage[e, k] >= 0 and ws.dur[e] > 0.0):
+    is announced (in its lead months before onset).
+
+    (Here and below, the fields of the structures are bound to locals once: every access
+    to a field inside a loop would take and drop a reference to the array, an atomic
+    operation on memory that both worker threads share.)"""
+    ev_stage = sc.ev_stage
+    ev_kind = sc.ev_kind
+    ev_qsev = sc.ev_qsev
+    sev_now = ws.sev_now
+    ann_now = ws.ann_now
+    onset_f = ws.onset_f
+    dur = ws.dur
+    sev0 = ws.sev0
+    sev1 = ws.sev1
+    settle = ws.settle
+    lead = ws.lead
+    for e in range(ev_kind.shape[0]):
+        sev_now[e] = -1.0
+        ann_now[e] = False
+        if not (fired[e] and ev_stage[e, k] >= 0 and dur[e] > 0.0):
             continue
-        o = ws.onset_f[e]
-        if o <= t < o + ws.dur[e]:
-            s_init = ws.sev0[e]
-            if not math.isnan(sc.ev_qsev[e, k]):
-                s_init = sc.ev_qsev[e, k]
-            s_set = ws.sev1[e] if ws.sev1[e] >= 0.0 else s_init
-            if ws.settle[e] <= 0.0:
-                ws.sev_now[e] = s_set
+        o = onset_f[e]
+        if o <= t < o + dur[e]:
+            s_init = sev0[e]
+            if not math.isnan(ev_qsev[e, k]):
+                s_init = ev_qsev[e, k]
+            s_set = sev1[e] if sev1[e] >= 0.0 else s_init
+            if settle[e] <= 0.0:
+                sev_now[e] = s_set
             else:
-                ws.sev_now[e] = s_init + (s_set - s_init) * min(1.0, (t - o) / ws.settle[e])
-        elif (sc.ev_kind[e] == EVENT_RESTRICTION and ws.lead[e] > 0.0
-              and o - math.ceil(ws.lead[e]) <= t < o):
-            ws.ann_now[e] = True
+                sev_now[e] = s_init + (s_set - s_init) * min(1.0, (t - o) / settle[e])
+        elif (ev_kind[e] == EVENT_RESTRICTION and lead[e] > 0.0
+              and o - math.ceil(lead[e]) <= t < o):
+            ann_now[e] = True
 
 
-@jit
+@jit_inline
 def _routes(sc, ws, k, ns, kc):
     """Allowed shares az[s, e, z] of restricted rows (rowflag), outages, and which zones
     buy ahead (precaution), for the events in force or announced this month."""
+    n_zone = sc.n_zone
+    zone_tgt = sc.zone_tgt
+    zone_rtgt = sc.zone_rtgt
+    zone_of = sc.zone_of
+    ev_stage = sc.ev_stage
+    ev_kind = sc.ev_kind
+    ev_origin = sc.ev_origin
+    ev_re_export = sc.ev_re_export
+    re_share = sc.re_share
+    rowflag = ws.rowflag
+    outsh = ws.outsh
+    zprec = ws.zprec
+    az = ws.az
+    ann_now = ws.ann_now
+    sev_now = ws.sev_now
+    leak = ws.leak
     for s in range(ns):
         for e in kc:
-            ws.rowflag[s, e] = False
-            ws.outsh[s, e] = 1.0
-        for z in range(sc.n_zone[k, s]):
-            ws.zprec[s, z] = False
-    for e in range(sc.ev_kind.shape[0]):
-        s = sc.ev_stage[e, k]
-        if ws.ann_now[e]:
-            for z in range(sc.n_zone[k, s]):
-                if sc.zone_tgt[k, s, z, e]:
-                    ws.zprec[s, z] = True
-        sev = ws.sev_now[e]
+            rowflag[s, e] = False
+            outsh[s, e] = 1.0
+        for z in range(n_zone[k, s]):
+            zprec[s, z] = False
+    for e in range(ev_kind.shape[0]):
+        s = ev_stage[e, k]
+        if ann_now[e]:
+            for z in range(n_zone[k, s]):
+                if zone_tgt[k, s, z, e]:
+                    zprec[s, z] = True
+        sev = sev_now[e]
         if sev < 0.0:
             continue
-        o = sc.ev_origin[e]
-        if sc.ev_kind[e] == EVENT_OUTAGE:
-            ws.outsh[s, o] *= 1.0 - sev
+        o = ev_origin[e]
+        if ev_kind[e] == EVENT_OUTAGE:
+            outsh[s, o] *= 1.0 - sev
             continue
-        for z in range(sc.n_zone[k, s]):
-            if sc.zone_tgt[k, s, z, e]:
-                ws.zprec[s, z] = True
-        allowed = 1.0 - sev * (1.0 - ws.leak[e])
-        if not ws.rowflag[s, o]:
-            ws.rowflag[s, o] = True
-            for z in range(sc.n_zone[k, s]):
-                ws.az[s, o, z] = 1.0
-        for z in range(sc.n_zone[k, s]):
-            if sc.zone_tgt[k, s, z, e]:
-                ws.az[s, o, z] *= allowed
-        if sc.ev_re_export[e] and s + 1 < ns:
+        nz = n_zone[k, s]
+        for z in range(nz):
+            if zone_tgt[k, s, z, e]:
+                zprec[s, z] = True
+        allowed = 1.0 - sev * (1.0 - leak[e])
+        if not rowflag[s, o]:
+            rowflag[s, o] = True
+            for z in range(nz):
+                az[s, o, z] = 1.0
+        for z in range(nz):
+            if zone_tgt[k, s, z, e]:
+                az[s, o, z] *= allowed
+        if ev_re_export[e] and s + 1 < ns:
             s1 = s + 1
+            nz1 = n_zone[k, s1]
             for j in kc:
-                sh = sc.re_share[e, k, j]
+                sh = re_share[e, k, j]
                 if sh <= 0.0 or j == o:
                     continue
-                a_j = 1.0 - sev * (1.0 - ws.leak[e]) * sh
-                if not ws.rowflag[s1, j]:
-                    ws.rowflag[s1, j] = True
-                    for z in range(sc.n_zone[k, s1]):
-                        ws.az[s1, j, z] = 1.0
-                for z in range(sc.n_zone[k, s1]):
-                    if sc.zone_rtgt[k, s1, z, e] and sc.zone_of[k, s1, j] != z:
-                        ws.az[s1, j, z] *= a_j
+                a_j = 1.0 - sev * (1.0 - leak[e]) * sh
+                if not rowflag[s1, j]:
+                    rowflag[s1, j] = True
+                    for z in range(nz1):
+                        az[s1, j, z] = 1.0
+                for z in range(nz1):
+                    if zone_rtgt[k, s1, z, e] and zone_of[k, s1, j] != z:
+                        az[s1, j, z] *= a_j
 
 
-@jit
+@jit_inline
 def _plan_output(tn, sc, ws, k, ns, kc, t, tau, usable):
     """Output each producer plans this month [t/month] (outp), from last month's zone
     price (slow responses lag a month): idle capacity restarts at the supply elasticity,
@@ -328,34 +361,55 @@ def _plan_output(tn, sc, ws, k, ns, kc, t, tau, usable):
     feed stage cut output when their price fell; capacity interventions run at full
     capacity from their online month once the material is disrupted. Extra feed that
     output beyond baseline needs one stage up (xfeed)."""
+    prod = tn.prod
+    spare_cap = tn.spare_cap
+    yld = tn.yld
+    has_feed = tn.has_feed
+    world_yld = tn.world_yld
+    zone_of = sc.zone_of
+    is_origin = sc.is_origin
+    cap_mat = sc.cap_mat
+    cap_stage = sc.cap_stage
+    cap_country = sc.cap_country
+    cap_add = sc.cap_add
+    lnp_prev = ws.lnp_prev
+    outp = ws.outp
+    xfeed = ws.xfeed
+    outsh = ws.outsh
+    cap_on = ws.cap_on
+    cap_month = ws.cap_month
     ramp_r = _ramp(ws.mk[k, MK_RESTART], tau)
+    el_origin = ws.mk[k, MK_ORIGIN]
+    el_other = ws.mk[k, MK_SUP]
     for s in range(ns):
         for e in kc:
-            p0 = tn.prod[k, s, e]
-            lp = ws.lnp_prev[s, sc.zone_of[k, s, e]]
-            el = ws.mk[k, MK_ORIGIN] if sc.is_origin[k, s, e] else ws.mk[k, MK_SUP]
+            p0 = prod[k, s, e]
+            lp = lnp_prev[s, zone_of[k, s, e]]
             r = 0.0
-            if lp > 0.0:
-                # restarts scale with capacity, so that an idle plant can restart too
-                idle = tn.spare_cap[k, s, e]
-                r = min((p0 + idle) * (math.exp(el * lp) - 1.0), usable * idle) * ramp_r
-            elif lp < 0.0 and s == 0:
-                r = p0 * (math.exp(el * lp) - 1.0)  # a later stage runs on the feed it buys
-            ws.outp[s, e] = p0 + r
-            ws.xfeed[s, e] = 0.0
+            if lp != 0.0:
+                el = el_origin if is_origin[k, s, e] else el_other
+                if lp > 0.0:
+                    # restarts scale with capacity, so that an idle plant can restart too
+                    idle = spare_cap[k, s, e]
+                    if idle > 0.0:
+                        r = min((p0 + idle) * (math.exp(el * lp) - 1.0), usable * idle) * ramp_r
+                elif s == 0:
+                    r = p0 * (math.exp(el * lp) - 1.0)  # a later stage runs on its feed
+            outp[s, e] = p0 + r
+            xfeed[s, e] = 0.0
     if tau >= 0.0:
-        for q in range(sc.cap_occ_var.shape[0]):
-            if ws.cap_on[q] and sc.cap_mat[q] == k and ws.cap_month[q] <= t:
-                ws.outp[sc.cap_stage[q], sc.cap_country[q]] += sc.cap_add[q]
+        for q in range(cap_mat.shape[0]):
+            if cap_on[q] and cap_mat[q] == k and cap_month[q] <= t:
+                outp[cap_stage[q], cap_country[q]] += cap_add[q]
     for s in range(ns):
         for e in kc:
-            ws.outp[s, e] *= ws.outsh[s, e]
+            outp[s, e] *= outsh[s, e]
             if s > 0:
-                extra = ws.outp[s, e] - tn.prod[k, s, e] * ws.outsh[s, e]
+                extra = outp[s, e] - prod[k, s, e] * outsh[s, e]
                 if extra > 0.0:
-                    y = tn.yld[k, s, e] if tn.has_feed[k, s, e] else tn.world_yld[k, s]
+                    y = yld[k, s, e] if has_feed[k, s, e] else world_yld[k, s]
                     if y > 0.0:
-                        ws.xfeed[s - 1, e] = extra / y
+                        xfeed[s - 1, e] = extra / y
 
 
 @jit
@@ -366,181 +420,229 @@ def _zone_bin(p):
     return 1 + min(NPB - 2, max(0, b))
 
 
-@jit
+@jit_inline
 def _stage(tn, sc, ws, out, hist, zhist, j, k, s, ns, kc, t, kappa, sub, status):
     """Supply, contracts, zone markets and accounting of stage s of material k in month
     t (docs/model.md §3). Returns the status."""
     last = s == ns - 1
     nz = sc.n_zone[k, s]
+    prod = tn.prod
+    yld = tn.yld
+    has_feed = tn.has_feed
+    bz = sc.bz
+    zone_of = sc.zone_of
+    is_origin = sc.is_origin
+    zone_need = sc.zone_need
+    outp = ws.outp
+    outsh = ws.outsh
+    supply = ws.supply
+    feed = ws.feed
+    zq = ws.zq
+    capc = ws.capc
+    fsup = ws.fsup
+    rowflag = ws.rowflag
+    az = ws.az
+    zprec = ws.zprec
+    inv = ws.inv
+    xfeed = ws.xfeed
+    lsm = ws.lsm
+    msm = ws.msm
     mk = ws.mk
     # 1. supply
+    wy = tn.world_yld[k, s]
     for e in kc:
         if s == 0:
-            ws.supply[e] = ws.outp[s, e]
-        elif tn.has_feed[k, s, e]:
-            ws.supply[e] = min(ws.outp[s, e], tn.yld[k, s, e] * ws.feed[e])
+            supply[e] = outp[s, e]
+        elif has_feed[k, s, e]:
+            supply[e] = min(outp[s, e], yld[k, s, e] * feed[e])
         else:
-            own = tn.prod[k, s, e] * ws.outsh[s, e]
-            ws.supply[e] = own + min(max(0.0, ws.outp[s, e] - own),
-                                     tn.world_yld[k, s] * ws.feed[e])
+            own = prod[k, s, e] * outsh[s, e]
+            supply[e] = own + min(max(0.0, outp[s, e] - own), wy * feed[e])
     # 2. contracts, free supply by exporter class, the origin state's purchases
     for z in range(nz):
         for c in range(N_ZQ):
-            ws.zq[z, c] = 0.0
-        ws.capc[0, z] = np.inf
+            zq[z, c] = 0.0
+        capc[0, z] = np.inf
     m = 1
-    ws.fsup[0] = 0.0
+    fsup[0] = 0.0
     psi = mk[k, MK_PSI]
     for e in kc:
-        sup_e = ws.supply[e]
-        p0 = tn.prod[k, s, e]
+        sup_e = supply[e]
+        p0 = prod[k, s, e]
         fac = min(1.0, sup_e / p0) if p0 > 0.0 else 0.0
-        if ws.rowflag[s, e]:
+        if rowflag[s, e]:
             c = m
             m += 1
-            ws.cls_row[c] = e
             free = sup_e
             stopped = 0.0
             for z in range(nz):
-                b = sc.bz[k, s, e, z]
-                a = ws.az[s, e, z]
+                b = bz[k, s, e, z]
+                a = az[s, e, z]
                 cz = kappa * fac * a * b
-                ws.zq[z, ZQ_C] += cz
+                zq[z, ZQ_C] += cz
                 free -= cz
-                ws.capc[c, z] = a * b * (1.0 - kappa * fac) if a < 1.0 else np.inf
+                capc[c, z] = a * b * (1.0 - kappa * fac) if a < 1.0 else np.inf
                 stopped += b * fac * (1.0 - a)
-            ws.fsup[c] = max(0.0, free)
-            if sc.is_origin[k, s, e]:
-                ws.zq[sc.zone_of[k, s, e], ZQ_G] += psi * stopped
+            fsup[c] = max(0.0, free)
+            if is_origin[k, s, e]:
+                zq[zone_of[k, s, e], ZQ_G] += psi * stopped
         else:
-            for z in range(nz):
-                ws.zq[z, ZQ_C] += kappa * fac * sc.bz[k, s, e, z]
-            ws.fsup[0] += max(0.0, sup_e - kappa * fac * p0)
+            kf = kappa * fac
+            if kf > 0.0:
+                for z in range(nz):
+                    zq[z, ZQ_C] += kf * bz[k, s, e, z]
+            fsup[0] += max(0.0, sup_e - kf * p0)
     # 3. the zones' demand
     cover = mk[k, MK_COVER] if last else mk[k, MK_FCOVER]
+    prec = mk[k, MK_PREC]
     for z in range(nz):
-        nzd = sc.zone_need[k, s, z]
-        ws.zq[z, ZQ_N] = nzd
-        wk = cover + (mk[k, MK_PREC] if ws.zprec[s, z] else 0.0)
-        ws.zq[z, ZQ_T] = wk / WEEKS_PER_MONTH * nzd
-        ws.zq[z, ZQ_I] = ws.inv[s, z]
+        nzd = zone_need[k, s, z]
+        zq[z, ZQ_N] = nzd
+        wk = cover + (prec if zprec[s, z] else 0.0)
+        zq[z, ZQ_T] = wk / WEEKS_PER_MONTH * nzd
+        zq[z, ZQ_I] = inv[s, z]
     if not last:
         for e in kc:
-            if ws.xfeed[s, e] > 0.0:
-                ws.zq[sc.zone_of[k, s, e], ZQ_X] += ws.xfeed[s, e]
+            if xfeed[s, e] > 0.0:
+                zq[zone_of[k, s, e], ZQ_X] += xfeed[s, e]
     else:
         for i in kc:
-            if ws.lsm[i] > 0.0:
-                ws.zq[sc.zone_of[k, s, i], ZQ_R] += min(ws.msm[i], ws.lsm[i])
+            if lsm[i] > 0.0:
+                zq[zone_of[k, s, i], ZQ_R] += min(msm[i], lsm[i])
     return _clear_and_account(tn, sc, ws, out, hist, zhist, j, k, s, ns, kc, t, m, sub,
                               status)
 
 
-@jit
+@jit_inline
 def _clear_and_account(tn, sc, ws, out, hist, zhist, j, k, s, ns, kc, t, m, sub, status):
     """Clear the zones of stage s and book every buyer's month (docs/model.md §3)."""
     last = s == ns - 1
     nz = sc.n_zone[k, s]
+    need = tn.need
+    zone_of = sc.zone_of
+    xidx = sc.xidx
+    zg = sc.zg
+    zq = ws.zq
     mp = ws.mp
+    ulev = ws.ulev
+    inv = ws.inv
+    lnp_now = ws.lnp_now
+    zprice = ws.zprice
+    zrho = ws.zrho
+    zcons = ws.zcons
+    zdbar = ws.zdbar
+    zrest = ws.zrest
+    zcrel = ws.zcrel
+    zshare = ws.zshare
+    feed = ws.feed
+    feed_next = ws.feed_next
+    xfeed = ws.xfeed
+    srel_w = ws.srel
+    lsm = ws.lsm
+    msm = ws.msm
+    lsr = ws.lsr
+    msr = ws.msr
+    shortage = out.shortage
+    drawn = out.drawn
+    bought_o = out.bought
+    restocked = out.restocked
+    cdrawn = out.cdrawn
+    substituted = out.substituted
+    given_up = out.given_up
+    rationed = out.rationed
+    peak = out.peak
+    months = out.months
+    first = out.first
+    lastm = out.last
+    price_peak = out.price_peak
+    price_mean = out.price_mean
+    zprice_peak = out.zprice_peak
+    zprice_mean = out.zprice_mean
+    zchoke = out.zchoke
+    want_trace = out.want_trace
     for z in range(nz):
-        prepare_zone(ws.zq, z, mp)
-    st = clear_zones(m, nz, ws.fsup, ws.capc, ws.zq, mp, ws.ulev, ws.frozen, ws.cutz, ws.dem,
-                     ws.f,
-                     ws.out_e, ws.in_i, ws.queue, ws.par_e, ws.par_i, ws.seen_e, ws.seen_i)
+        prepare_zone(zq, z, mp)
+    st = clear_zones(m, nz, ws.fsup, ws.capc, zq, mp, ulev, ws.frozen, ws.cutz, ws.dem,
+                     ws.f, ws.out_e, ws.in_i, ws.queue, ws.par_e, ws.par_i, ws.seen_e,
+                     ws.seen_i)
     if st != 0:
         status = st
     eps = mp[MP_EPS]
     eta = mp[MP_ETA]
     theta = mp[MP_THETA]
+    pfull = mp[MP_PFULL]
     dbar = math.exp(-eps * mp[MP_LNPBAR])
-    free_total = 0.0
-    for c in range(m):
-        free_total += ws.fsup[c]
-    taken = 0.0
     for z in range(nz):
-        y = free_demand(ws.zq, z, ws.ulev[z], mp)[0]
-        taken += y
-        lnp, rho = zone_outcome(ws.zq, z, ws.ulev[z], y, mp)
+        y = free_demand(zq, z, ulev[z], mp)[0]
+        lnp, rho = zone_outcome(zq, z, ulev[z], y, mp)
         p = math.exp(lnp)
-        ws.lnp_now[s, z] = lnp
-        ws.zprice[z] = p
-        ws.zrho[z] = rho
+        lnp_now[s, z] = lnp
+        zprice[z] = p
+        zrho[z] = rho
         d = math.exp(-eps * lnp) if lnp > 0.0 else 1.0
-        nzd = ws.zq[z, ZQ_N]
-        delta = theta * (ws.zq[z, ZQ_T] * math.exp(-eta * lnp) - ws.zq[z, ZQ_I])
+        nzd = zq[z, ZQ_N]
+        delta = theta * (zq[z, ZQ_T] * math.exp(-eta * lnp) - zq[z, ZQ_I])
         restock = max(0.0, delta) * rho
         crel = max(0.0, -delta)
-        ws.inv[s, z] = ws.zq[z, ZQ_I] + restock - crel
-        ws.zcons[z] = rho * d
-        ws.zdbar[z] = dbar
-        ws.zrest[z] = restock / nzd if nzd > 0.0 else 0.0
-        ws.zcrel[z] = crel / nzd if nzd > 0.0 else 0.0
-        ws.zshare[z] = release_share(p, mp[MP_PFULL])
-        g = sc.zg[k, s, z]
+        inv[s, z] = zq[z, ZQ_I] + restock - crel
+        zcons[z] = rho * d
+        zdbar[z] = dbar
+        zrest[z] = restock / nzd if nzd > 0.0 else 0.0
+        zcrel[z] = crel / nzd if nzd > 0.0 else 0.0
+        zshare[z] = release_share(p, pfull)
+        g = zg[k, s, z]
         if nzd > 0.0:
-            if p > out.zprice_peak[j, g]:
-                out.zprice_peak[j, g] = p
-            out.zprice_mean[j, g] += p - 1.0
+            if p > zprice_peak[j, g]:
+                zprice_peak[j, g] = p
+            zprice_mean[j, g] += p - 1.0
             zhist[g, t, _zone_bin(p)] += 1
             if rho < 1.0:
-                out.zchoke[j, g] += 1
+                zchoke[j, g] += 1
         if out.want_zseries:
             out.zseries[j, g, t] = p
-        if out.want_trace:
-            tz = out.ztrace[j, g, t]
-            tz[TZ_PRICE] = p
-            tz[TZ_RHO] = rho
-            tz[TZ_INFLOW] = ws.zq[z, ZQ_C] + y
-            tz[TZ_CONTRACT] = ws.zq[z, ZQ_C]
-            tz[TZ_STOCK] = ws.zq[z, ZQ_I]
-            tz[TZ_PURCHASE] = ws.zq[z, ZQ_G] * rho
-            tz[TZ_STATE_RELEASE] = ws.zq[z, ZQ_R] * ws.zshare[z]
-            tz[TZ_NEED] = nzd
-            tz[TZ_PRODUCTION] = 0.0
-            exc = -np.inf
-            for c in range(1, m):
-                if ws.capc[c, z] < np.inf:
-                    exc = max(exc, ws.f[c, z] - ws.capc[c, z])
-            tz[TZ_EDGE_EXCESS] = exc if exc > -np.inf else 0.0
-            tz[TZ_UNSOLD] = 0.0
-            tz[TZ_CONSUMED] = (nzd + ws.zq[z, ZQ_X]) * ws.zcons[z]
-            tz[TZ_RESTOCKED] = restock
-            tz[TZ_RELEASED] = crel
-    if out.want_trace:
+        if want_trace:
+            _trace_zone(ws, out, j, g, t, z, y, restock, crel, m)
+    if want_trace:
+        ztrace = out.ztrace
+        free_total = 0.0
+        taken = 0.0
+        for c in range(m):
+            free_total += ws.fsup[c]
+        for z in range(nz):
+            taken += free_demand(zq, z, ulev[z], mp)[0]
         for e in kc:
-            out.ztrace[j, sc.zg[k, s, sc.zone_of[k, s, e]], t, TZ_PRODUCTION] += ws.supply[e]
-        out.ztrace[j, sc.zg[k, s, 0], t, TZ_UNSOLD] = max(0.0, free_total - taken)
+            ztrace[j, zg[k, s, zone_of[k, s, e]], t, TZ_PRODUCTION] += ws.supply[e]
+        ztrace[j, zg[k, s, 0], t, TZ_UNSOLD] = max(0.0, free_total - taken)
 
     # state stocks selling into their zone release at the zone price, whoever buys
     for i in kc:
-        ws.feed_next[i] = 0.0
-        ws.srel[i] = 0.0
-        if last and ws.lsm[i] > 0.0:
-            ws.srel[i] = min(ws.msm[i], ws.lsm[i]) * ws.zshare[sc.zone_of[k, s, i]]
-            ws.lsm[i] -= ws.srel[i]
+        feed_next[i] = 0.0
+        srel_w[i] = 0.0
+        if last and lsm[i] > 0.0:
+            srel_w[i] = min(msm[i], lsm[i]) * zshare[zone_of[k, s, i]]
+            lsm[i] -= srel_w[i]
     # every buyer of the stage: what it bought, stocked, drew and went without
     for i in kc:
-        z = sc.zone_of[k, s, i]
-        if not last and ws.xfeed[s, i] > 0.0:
-            ws.feed_next[i] += ws.xfeed[s, i] * ws.zcons[z]
-        x = sc.xidx[k, s, i]
+        z = zone_of[k, s, i]
+        if not last and xfeed[s, i] > 0.0:
+            feed_next[i] += xfeed[s, i] * zcons[z]
+        x = xidx[k, s, i]
         if x < 0:
             continue
-        nd = tn.need[k, s, i]
-        cons = nd * ws.zcons[z]
-        rest = nd * ws.zrest[z]
-        crel_i = nd * ws.zcrel[z]
-        srel = ws.srel[i]
+        nd = need[k, s, i]
+        cons = nd * zcons[z]
+        rest = nd * zrest[z]
+        crel_i = nd * zcrel[z]
+        srel = srel_w[i]
         q = 0.0
-        if last:
-            if ws.lsr[i] > 0.0:
-                q = max(0.0, min(nd - cons, ws.lsr[i], ws.msr[i]))
-                ws.lsr[i] -= q
+        if last and lsr[i] > 0.0:
+            q = max(0.0, min(nd - cons, lsr[i], msr[i]))
+            lsr[i] -= q
         used = cons + q
         shortfall = nd - used
         rat_net = 0.0
-        if ws.zrho[z] < 1.0:
-            rat_net = max(0.0, nd * ws.zdbar[z] * (1.0 - ws.zrho[z]) - q)
+        if zrho[z] < 1.0:
+            rat_net = max(0.0, nd * zdbar[z] * (1.0 - zrho[z]) - q)
         giv_net = max(0.0, shortfall - rat_net)
         sb = sub * shortfall if last else 0.0
         keep = (1.0 - sub) if last else 1.0
@@ -550,35 +652,35 @@ def _clear_and_account(tn, sc, ws, out, hist, zhist, j, k, s, ns, kc, t, m, sub,
         cd = min(crel_i, cons)
         sdm = min(srel, cons - cd)
         bought = cons - cd - sdm + rest
-        ws.feed_next[i] += used
+        feed_next[i] += used
         if not (short >= 0.0 and shortfall >= -1e-9 * nd):
             status = STATUS_BAD_STATE
-        p = ws.zprice[z]
+        p = zprice[z]
         share = short / nd
-        out.shortage[j, x] += short
-        out.drawn[j, x] += sdm + q
-        out.bought[j, x] += bought
-        out.restocked[j, x] += rest
-        out.cdrawn[j, x] += cd
-        out.substituted[j, x] += sb
-        out.given_up[j, x] += giv
-        out.rationed[j, x] += rat
-        if share > out.peak[j, x]:
-            out.peak[j, x] = share
+        shortage[j, x] += short
+        drawn[j, x] += sdm + q
+        bought_o[j, x] += bought
+        restocked[j, x] += rest
+        cdrawn[j, x] += cd
+        substituted[j, x] += sb
+        given_up[j, x] += giv
+        rationed[j, x] += rat
+        if share > peak[j, x]:
+            peak[j, x] = share
         if share > SHORT_SHARE + SHARE_TOL:
-            out.months[j, x] += 1
-            if out.first[j, x] < 0:
-                out.first[j, x] = t
-            out.last[j, x] = t
-        if p > out.price_peak[j, x]:
-            out.price_peak[j, x] = p
-        out.price_mean[j, x] += p - 1.0
+            months[j, x] += 1
+            if first[j, x] < 0:
+                first[j, x] = t
+            lastm[j, x] = t
+        if p > price_peak[j, x]:
+            price_peak[j, x] = p
+        price_mean[j, x] += p - 1.0
         if share > SHARE_TOL:
             hb = int(math.ceil((share - SHARE_TOL) * 100.0))
             hist[x, t, min(100, max(1, hb))] += 1
         if out.want_series:
             out.series[j, x, t] = share
-        if out.want_trace:
+        if want_trace:
             tr = out.trace[j, x, t]
             tr[TR_NEED] = nd
             tr[TR_BOUGHT] = bought
@@ -592,8 +694,33 @@ def _clear_and_account(tn, sc, ws, out, hist, zhist, j, k, s, ns, kc, t, m, sub,
             tr[TR_PRICE] = p
             tr[TR_USED] = used
     for i in kc:
-        ws.feed[i] = ws.feed_next[i]
+        feed[i] = feed_next[i]
     return status
+
+
+@jit
+def _trace_zone(ws, out, j, g, t, z, y, restock, crel, m):
+    """The zone trace of one (zone, month): what the debug path records."""
+    zq = ws.zq
+    tz = out.ztrace[j, g, t]
+    tz[TZ_PRICE] = ws.zprice[z]
+    tz[TZ_RHO] = ws.zrho[z]
+    tz[TZ_INFLOW] = zq[z, ZQ_C] + y
+    tz[TZ_CONTRACT] = zq[z, ZQ_C]
+    tz[TZ_STOCK] = zq[z, ZQ_I]
+    tz[TZ_PURCHASE] = zq[z, ZQ_G] * ws.zrho[z]
+    tz[TZ_STATE_RELEASE] = zq[z, ZQ_R] * ws.zshare[z]
+    tz[TZ_NEED] = zq[z, ZQ_N]
+    tz[TZ_PRODUCTION] = 0.0
+    exc = -np.inf
+    for c in range(1, m):
+        if ws.capc[c, z] < np.inf:
+            exc = max(exc, ws.f[c, z] - ws.capc[c, z])
+    tz[TZ_EDGE_EXCESS] = exc if exc > -np.inf else 0.0
+    tz[TZ_UNSOLD] = 0.0
+    tz[TZ_CONSUMED] = (zq[z, ZQ_N] + zq[z, ZQ_X]) * ws.zcons[z]
+    tz[TZ_RESTOCKED] = restock
+    tz[TZ_RELEASED] = crel
 
 
 @jit
@@ -662,9 +789,11 @@ def _material(tn, sc, ws, out, hist, zhist, j, k, fired, usable, sub_max, lag_su
             for s in range(ns):
                 status = _stage(tn, sc, ws, out, hist, zhist, j, k, s, ns, kc, t, kappa,
                                 sub, status)
+            lnp_prev = ws.lnp_prev
+            lnp_now = ws.lnp_now
             for s in range(ns):
                 for z in range(sc.n_zone[k, s]):
-                    ws.lnp_prev[s, z] = ws.lnp_now[s, z]
+                    lnp_prev[s, z] = lnp_now[s, z]
     # months not computed (before the first announcement or event) are at price 1
     if ts > 0:
         for s in range(ns):
