@@ -220,7 +220,7 @@ def test_build_reproduces_the_builtin_dataset(tmp_path):
 
 
 def test_build_with_own_tables_changes_only_what_they_say(tmp_path):
-    """`data build --tables` swaps in a user's consumption shares: Japan's share of gallium
+    """`data build --tables` swaps in a user's consumption shares: Japan's share of tellurium
     use moves to the new estimate, and the built-in baseline is left alone."""
     import csv
 
@@ -233,8 +233,8 @@ def test_build_with_own_tables_changes_only_what_they_say(tmp_path):
     with open(packaged / "consumption_shares.csv", newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     fields = list(rows[0])
-    ga_jpn = [r for r in rows if r["material"] == "gallium" and r["country"] == "JPN"]
-    assert ga_jpn, "the packaged table has a Japanese gallium share to replace"
+    ga_jpn = [r for r in rows if r["material"] == "tellurium" and r["country"] == "JPN"]
+    assert ga_jpn, "the packaged table has a Japanese tellurium share to replace"
     ga_jpn[0]["share"] = "0.05"
     ga_jpn[0]["reasoning"] = "test: a user's own estimate"
     with open(tables / "consumption_shares.csv", "w", newline="", encoding="utf-8") as f:
@@ -247,7 +247,7 @@ def test_build_with_own_tables_changes_only_what_they_say(tmp_path):
     result = CliRunner().invoke(main, ["data", "build", "--tables", str(tables), "--out", str(out)])
     assert result.exit_code == 0, result.output
     mine = load_dataset(out)
-    k = mine.material_index("gallium")
+    k = mine.material_index("tellurium")
     last = len(mine.stages[k]) - 1
     need = mine.need[k, last]
     share = need[mine.country_index("JPN")] / need.sum()
