@@ -46,6 +46,8 @@ BACI = ("Trade data: CEPII BACI (Gaulier & Zignago 2010, CEPII WP 2010-23), HS92
 _UNIT_TO_T = {"metric tons": 1.0, "thousand metric tons": 1000.0, "kilograms": 0.001}
 # flows below this share of the material's world total are dropped (and the fit redone)
 _PRUNE_SHARE = 1e-5
+# a 'trade' share (apparent use) below this share of the world counts as none
+_MIN_TRADE_SHARE = 1e-4
 
 
 def tables_dir() -> Path:
@@ -363,6 +365,9 @@ class _Builder:
                 if num > 0 and den > 0:
                     k = num / den
             use = np.clip(p - k * x + k * mm, 0.0, None) / world
+            # countries whose apparent use is a sliver of the world's (a few tonnes of
+            # cobalt to Tajikistan) add exposures and no information: left out
+            use[use < _MIN_TRADE_SHARE] = 0.0
             self.last_trade_scale = k
             weights = {r["country"]: float(use[self.idx[r["country"]]]) for r in traded}
             wsum = sum(weights.values())

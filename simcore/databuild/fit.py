@@ -36,14 +36,19 @@ class FitReport:
     iterations: int = 0
 
 
+# iterations a pruning refit may take before the pruning is given up (cosmetic step)
+PRUNE_ITER = 5_000
+
+
 def ras(prior: np.ndarray, rows: np.ndarray, cols: np.ndarray, tol: float = 1e-12,
-        max_iter: int = 5_000) -> tuple[np.ndarray, bool, int]:
+        max_iter: int = 50_000) -> tuple[np.ndarray, bool, int]:
     """Biproportional scaling of ``prior`` to row sums ``rows`` and column sums ``cols``.
 
     Returns (matrix, converged, iterations). Rows/columns with a zero target stay zero.
-    Feasible problems of this size converge in a few hundred iterations; one that has not
-    converged by ``max_iter`` is treated as infeasible (its zero pattern admits no
-    solution) and the caller relaxes the pattern."""
+    Feasible problems of this size converge in a few hundred iterations, some nearly
+    degenerate ones of the observed-trade fit in ten thousand (a fraction of a second);
+    one that has not converged by ``max_iter`` is treated as infeasible (its zero pattern
+    admits no solution) and the caller relaxes the pattern."""
     a = prior.astype(np.float64).copy()
     total = max(float(rows.sum()), 1e-300)
     for it in range(1, max_iter + 1):
@@ -128,8 +133,8 @@ def derive_flows(production: np.ndarray, need: np.ndarray, codes: tuple[str, ...
         prior = blend
     np.fill_diagonal(prior, 0.0)
 
-    def fit(mask: np.ndarray) -> tuple[np.ndarray, bool, int]:
-        return ras(np.where(mask, 0.0, prior), exports, imports)
+    def fit(mask: np.ndarray, max_iter: int = 50_000) -> tuple[np.ndarray, bool, int]:
+        return ras(np.where(mask, 0.0, prior), exports, imports, max_iter=max_iter)
 
     trade, ok, its = fit(held)
     if not ok:
@@ -140,7 +145,7 @@ def derive_flows(production: np.ndarray, need: np.ndarray, codes: tuple[str, ...
     if prune_below > 0:
         small = (trade > 0) & (trade < prune_below)
         if small.any():
-            pruned, ok2, its2 = fit(held | small)
+            pruned, ok2, its2 = fit(held | small, PRUNE_ITER)
             if ok2:
                 trade, its = pruned, its + its2
     report.iterations = its
@@ -224,21 +229,28 @@ def fit_observed(production: np.ndarray, need: np.ndarray, observed: np.ndarray,
     report = ObservedFit(observed=t, fill=fill, domestic_prior=home)
 
     flows, ok, its = ras(prior, production, need)
-    if not ok:
-        # the zero pattern admits no solution: every producer -> user route re-enters
-        # with a weight far below any observed flow
-        tiny = np.outer(production, need) / max(need.sum(), 1e-300) * 1e-6
-        report.fill = report.fill + np.where(prior > 0, 0.0, tiny)
-        prior = np.where(prior > 0, prior, tiny)
+    base = prior
+    for weight in (1e-6, 1e-3, 1e-1):
+        if ok:
+            break
+        # the zero pattern admits no solution (or RAS crawls towards one): every producer
+        # -> user route re-enters, with a weight well below the observed flows
+        gravity = np.outer(production, need) / max(need.sum(), 1e-300) * weight
+        prior = np.where(base > 0, base, gravity)
         flows, ok, its = ras(prior, production, need)
-        report.notes.append("routes outside the trade data re-admitted with a tiny weight "
-                            "(the observed pattern alone could not balance)")
+        if ok:
+            report.fill = report.fill + np.where(base > 0, 0.0, gravity)
+            report.notes.append(f"routes outside the trade data re-admitted with weight "
+                                f"{weight:g} of the gravity prior (the observed pattern alone "
+                                "could not balance)")
     if not ok:
         raise RuntimeError("flow fit did not converge")
     if prune_below > 0:
         small = (flows > 0) & (flows < prune_below)
         if small.any():
-            pruned, ok2, its2 = ras(np.where(small, 0.0, prior), production, need)
+            # pruning is cosmetic: give up early when dropping the cells makes it infeasible
+            pruned, ok2, its2 = ras(np.where(small, 0.0, prior), production, need,
+                                    max_iter=PRUNE_ITER)
             if ok2:
                 flows, its = pruned, its + its2
     report.iterations = its
