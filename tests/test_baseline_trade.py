@@ -386,3 +386,23 @@ def test_flows_carry_their_source(baseline, tmp_path):
     assert {v for (e, i), v in te.items() if i != "USA"} == {"estimated"}
     assert "observed" in {v for (e, i), v in te.items() if i == "USA"}
     assert load_dataset(build_dataset(tmp_path / "b")).hash == baseline.hash
+
+
+def test_trade_share_needs_trade_data(tmp_path):
+    folder = _tables(tmp_path)
+    path = folder / "consumption_shares.csv"
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        "tellurium,JPN,0.06,", "tellurium,JPN,trade,"), encoding="utf-8")
+    with pytest.raises(DatasetError, match=r"consumption_shares.csv line \d+: share 'trade' "
+                                           r"needs observed trade at this stage \(tellurium\)"):
+        build_files(folder)
+
+
+def test_star_takes_trade_only(tmp_path):
+    folder = _tables(tmp_path)
+    path = folder / "consumption_shares.csv"
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        "tellurium,JPN,0.06,", "tellurium,*,0.06,"), encoding="utf-8")
+    with pytest.raises(DatasetError, match=r"consumption_shares.csv line \d+: country '\*' "
+                                           r"\(every country not listed\) takes share 'trade'"):
+        build_files(folder)

@@ -1,8 +1,11 @@
 """Build the shipped baseline dataset from the raw sources and the hand-written tables.
 
-``build_dataset(out)`` reads only ``simcore/data/sources/`` (USGS MCS 2026, IEA Critical
-Minerals Dataset, Cheng et al. 2024) and the tables in ``simcore/databuild/tables/`` plus
-``spec.py``, derives the bilateral flows (``fit.py``) and writes a dataset folder
+``build_dataset(out)`` reads only ``simcore/data/sources/`` (CEPII BACI trade, USGS MCS
+2026, IEA Critical Minerals Dataset, Cheng et al. 2024) and the tables in
+``simcore/databuild/tables/`` plus ``spec.py``, turns observed trade into contained tonnes
+by model country (``trade.py``), derives the bilateral flows (``fit.py``: from observed
+trade where the concordance has a code, the estimated method elsewhere) with each flow's
+provenance, and writes a dataset folder
 (docs/dataset.md) that is byte-identical from build to build: fixed float formatting,
 sorted rows, no timestamps. The folder is written to a temporary sibling and renamed
 into place, so a failed build leaves the old dataset untouched. Method: docs/baseline.md.
@@ -382,7 +385,7 @@ class _Builder:
                        if k != 1.0 else "its apparent use (output - exports + imports)")
             else:
                 scale = left / wsum
-                how = (f"{'{'}pct{'}'} % of the {what} of the 'trade' rows, times the "
+                how = ("{pct} % of the " + what + " of the 'trade' rows, times the "
                        f"{_num(100 * left, 1)} % the number rows leave")
             for r in traded:
                 c = r["country"]

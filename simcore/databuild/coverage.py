@@ -39,7 +39,7 @@ SOURCE_ISO3 = {
     "Tajikistan": "TJK", "Tanzania": "TZA", "Thailand": "THA", "Turkey": "TUR",
     "Ukraine": "UKR", "United States": "USA", "Uzbekistan": "UZB", "Vietnam": "VNM",
     "Zambia": "ZMB", "Zimbabwe": "ZWE", "Colombia": "COL", "Morocco": "MAR",
-    "Russian Federation": "RUS", "United States of America": "USA", "Sweden ": "SWE",
+    "Russian Federation": "RUS", "United States of America": "USA",
 }
 _AGGREGATES = {"Other countries", "Rest of world", "Unknown Raw Material Source"}
 # BACI writes Taiwan as "Other Asia, nes"

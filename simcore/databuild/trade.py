@@ -10,24 +10,25 @@ builds the observed matrix the flow fit starts from (docs/baseline.md, "Observed
 1. Quantities: BACI's tonnes, except where a row has none or its unit value is more than
    20 times off the code-year's typical (value-weighted geometric mean) unit value: then
    the value divided by the typical unit value (misreported units, e.g. Papua New Guinea's
-   copper concentrate of 2022 at 0.2 % of the usual price per tonne).
-2. Contained tonnes: quantity x factor; a code that several materials share (HS 8112.92:
-   Ga, Ge, In and other metals) is split by each exporter's production of those
-   materials; mean over the row's years.
+   copper concentrate of 2022 at 0.2 % of the usual price per tonne). A row with measure
+   "value" reads the value instead (copper concentrate, rare-earth compounds' NdPr).
+2. Contained tonnes: quantity (or value) x factor, the factor per exporter where the
+   concordance names exporters; mean over the row's years. A code that several materials
+   share (HS 8112.92: Ga, Ge, In and other metals) is split by each exporter's production
+   of those materials (build.py caps a producer at its own output).
 3. Model countries: ISO3 -> model code (``tables/trade_country_codes.csv``: EU members
    not kept apart -> XEU, BACI's "S19" -> TWN; any other code not in the model -> ROW).
    Trade inside one model country (inside XEU, inside ROW) is domestic there: dropped.
 4. A code listed at both stages of a material (rare-earth compounds: Myanmar's mixed
-   carbonate and China's separated oxides; cobalt hydroxide and oxide) counts at the
-   mining stage for exporters whose mine output exceeds their refinery output, at the
-   refining stage for the others.
+   carbonate and China's separated oxides; cobalt hydroxide and oxide) is shared out by
+   exporter: by role (build.py, ``mining_exporters``) or, split "unit-value", by price.
 5. Re-exports pass through: a country that exports more than it produces at the stage
    (Namibia and Zambia forwarding Congolese cobalt hydroxide, Thailand forwarding Burmese
    antimony ore, ROW's trading hubs) is treated as a corridor: the excess share of its
    imports goes on to its own destinations, repeated for chains. The tensor follows the
    producing origin, not the last trader.
 6. Primary basis: x the stage's scale (world total / the source's world total), as the
-   stage's production is scaled.
+   stage's production is scaled (build.py).
 
 Nothing here fits or estimates anything beyond those stated rules.
 """
