@@ -51,6 +51,11 @@ FILES: dict[str, tuple[str, ...]] = {
     "assumptions.csv": ("table", "key", "value", "reasoning", "source"),
 }
 REQUIRED_FILES = ("materials.csv", "countries.csv", "flows.csv")
+# file -> columns that may follow the required ones (all of them, in this order, or none)
+OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {"flows.csv": ("source",)}
+# provenance of a flow (flows.csv ``source``); an empty cell or a file without the column
+# reads as "unknown"
+FLOW_SOURCES = ("observed", "fitted", "estimated", "unknown")
 
 _MATERIAL_ID = re.compile(r"^[a-z][a-z0-9_]*$")
 _STAGE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -162,10 +167,14 @@ class _Checker:
         except csv.Error as exc:
             self.error("malformed-csv", name, 0, f"cannot be read as CSV ({exc})")
             return None
-        expected = FILES[name]
+        required = FILES[name]
+        expected = required
         header = tuple(h.strip() for h in header) if header else ()
+        optional = OPTIONAL_COLUMNS.get(name, ())
+        if optional and header == required + optional:
+            expected = header
         if header != expected:
-            self._bad_header(name, header, expected)
+            self._bad_header(name, header, required, optional)
             return None
         rows = []
         for line, cells in body:
@@ -178,12 +187,16 @@ class _Checker:
                     f"({','.join(expected)}); quote fields that contain commas",
                 )
                 continue
-            rows.append((line, {c: v.strip() for c, v in zip(expected, cells, strict=True)}))
+            row = {c: v.strip() for c, v in zip(expected, cells, strict=True)}
+            for c in optional:
+                row.setdefault(c, "")
+            rows.append((line, row))
         return _Rows(name, rows)
 
-    def _bad_header(self, name: str, header: tuple[str, ...], expected: tuple[str, ...]):
+    def _bad_header(self, name: str, header: tuple[str, ...], expected: tuple[str, ...],
+                    optional: tuple[str, ...] = ()):
         missing = [c for c in expected if c not in header]
-        extra = [c for c in header if c not in expected]
+        extra = [c for c in header if c not in expected + optional]
         detail = []
         for c in missing:
             detail.append(f"missing column {c!r}{suggest(c, extra)}")
@@ -192,10 +205,11 @@ class _Checker:
                           + ", ".join(repr(c) for c in extra))
         if not detail:
             detail.append("columns are in the wrong order")
+        also = (f" (optionally followed by ',{','.join(optional)}')" if optional else "")
         self.error(
             "header", name, 1,
             f"wrong header '{','.join(header)}': {'; '.join(detail)}; "
-            f"the header line must be exactly '{','.join(expected)}'",
+            f"the header line must be exactly '{','.join(expected)}'{also}",
         )
 
     # --- cell level ---------------------------------------------------------------------
@@ -273,6 +287,7 @@ class _Tables:
     groups: dict[str, tuple[str, ...]]
     flows: dict[tuple[str, str, str, str], float]
     flow_lines: dict[tuple[str, str, str, str], int]
+    flow_sources: dict[tuple[str, str, str, str], str]  # known provenance only
     capacity: dict[tuple[str, str, str], float]
     capacity_lines: dict[tuple[str, str, str], int]
     stocks: dict[tuple[str, str], tuple[float, float, str]]
@@ -356,15 +371,26 @@ def _parse(folder: Path, chk: _Checker) -> _Tables:
     mat_stages = {m[0]: m[3] for m in materials}
     flows: dict = {}
     flow_lines: dict = {}
+    flow_sources: dict = {}
     t = files["flows.csv"]
     for line, r in t.rows:
         ok = _material_stage(chk, t, line, r, mat_stages)
         for col in ("exporter", "importer"):
             ok = _country(chk, t, line, col, r[col], country_codes, groups) and ok
         value = chk.number(t, line, "tonnes_per_year", r["tonnes_per_year"])
+        source = r["source"] or "unknown"
+        if source not in FLOW_SOURCES:
+            chk.error(
+                "bad-source", t.file, line,
+                f"source {source!r} unknown{suggest(source, FLOW_SOURCES)}; use one of "
+                f"{', '.join(FLOW_SOURCES)} (or leave it empty)",
+            )
+            ok = False
         key = (r["material"], r["stage"], r["exporter"], r["importer"])
         if chk.unique(t, flow_lines, key, line, "flow") and ok and value is not None:
             flows[key] = value
+            if source != "unknown":
+                flow_sources[key] = source
 
     # capacity ----------------------------------------------------------------------------
     capacity: dict = {}
@@ -409,8 +435,8 @@ def _parse(folder: Path, chk: _Checker) -> _Tables:
                 assumptions.append(tuple(r[c] for c in FILES["assumptions.csv"]))
 
     chk.raise_errors()
-    return _Tables(materials, countries, group_rows, groups, flows, flow_lines, capacity,
-                   capacity_lines, stocks, assumptions)
+    return _Tables(materials, countries, group_rows, groups, flows, flow_lines, flow_sources,
+                   capacity, capacity_lines, stocks, assumptions)
 
 
 def _material_stage(chk: _Checker, t: _Rows, line: int, r: dict, mat_stages: dict) -> bool:
@@ -582,6 +608,9 @@ def _build(folder: Path, tables: _Tables, chk: _Checker) -> SupplyTensor:
         meta={
             "assumptions": list(tables.assumptions),
             "stock_source": {k: v[2] for k, v in tables.stocks.items()},
+            # (material, stage, exporter, importer) -> observed | fitted | estimated; a flow
+            # not in it is "unknown" (docs/dataset.md, flows.csv ``source``)
+            "flow_source": dict(tables.flow_sources),
             "datapackage": _read_datapackage(folder),
         },
     )
@@ -639,7 +668,7 @@ def _read_datapackage(folder: Path) -> dict:
         fields = schema.get("fields") if isinstance(schema, dict) else None
         if rpath in FILES and isinstance(fields, list):
             names = tuple(f.get("name") for f in fields if isinstance(f, dict))
-            if names != FILES[rpath]:
+            if names not in (FILES[rpath], FILES[rpath] + OPTIONAL_COLUMNS.get(rpath, ())):
                 problems.append(Problem(
                     "datapackage", "datapackage.json", 0,
                     f"resources[{n}] ({rpath}) lists fields {','.join(map(str, names))}; "
@@ -663,6 +692,10 @@ def _content_hash(tables: _Tables) -> str:
         "stocks": sorted([*k, repr(t), repr(r), src] for k, (t, r, src) in tables.stocks.items()),
         "assumptions": sorted(list(a) for a in tables.assumptions),
     }
+    if tables.flow_sources:
+        # only when some flow has a known provenance: a dataset without the column (or
+        # with every cell empty or "unknown") keeps the hash it always had
+        canonical["flow_sources"] = sorted([*k, v] for k, v in tables.flow_sources.items())
     text = json.dumps(canonical, ensure_ascii=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("ascii")).hexdigest()
 

@@ -123,3 +123,38 @@ def dependence(tensor: SupplyTensor, k: int, origin: int, importers) -> list[Dep
             direct = upstream = 0.0
         out.append(Dependence(s, need, direct, upstream))
     return out
+
+
+@dataclass(frozen=True)
+class Route:
+    """One cross-border flow of a material stage, with its provenance."""
+
+    exporter: int
+    importer: int
+    tonnes: float  # [t/year]
+    share_of_trade: float  # of all cross-border flows of the stage [0, 1]
+    share_of_exports: float  # of the exporter's cross-border flows [0, 1]
+    source: str  # observed | fitted | estimated | unknown (flows.csv ``source``)
+
+
+def routes(tensor: SupplyTensor, k: int, s: int, n: int) -> list[Route]:
+    """The ``n`` largest exporter -> importer flows of material k at stage s [t/year],
+    domestic use left out; ties broken by exporter, then importer (file order)."""
+    flow = np.array(tensor.flow[k, s])
+    np.fill_diagonal(flow, 0.0)
+    trade = float(flow.sum())
+    exports = flow.sum(axis=1)
+    provenance = tensor.meta.get("flow_source", {})
+    material, stage = tensor.materials[k], tensor.stages[k][s]
+    cells = [(float(flow[e, i]), e, i) for e, i in zip(*np.nonzero(flow), strict=True)]
+    cells.sort(key=lambda c: (-c[0], c[1], c[2]))
+    out = []
+    for tonnes, e, i in cells[:n]:
+        out.append(Route(
+            exporter=int(e), importer=int(i), tonnes=tonnes,
+            share_of_trade=tonnes / trade if trade > 0 else 0.0,
+            share_of_exports=tonnes / float(exports[e]) if exports[e] > 0 else 0.0,
+            source=provenance.get(
+                (material, stage, tensor.countries[e], tensor.countries[i]), "unknown"),
+        ))
+    return out

@@ -14,7 +14,7 @@ import shutil
 import numpy as np
 import pytest
 
-from simcore.databuild import build_dataset, sources
+from simcore.databuild import build_dataset
 from simcore.databuild.build import Tables, _Builder, read_tables, tables_dir, write_dataset
 from simcore.databuild.spec import MATERIALS
 from simcore.dataset import builtin_path, load_dataset
@@ -22,7 +22,7 @@ from simcore.errors import DatasetError
 
 # Golden content hash of the committed dataset. Change it only on purpose, together with
 # the rebuilt dataset (supplyshock data build) and a note in docs/baseline.md.
-BASELINE_HASH = "c294d112aeb7624f92e5b9de194049566cbc3f64ef25188870717341244ca9a5"
+BASELINE_HASH = "ac6159adcb96c3fd661310ea66b491f5030e1b667970bf06dc5802664184dc02"
 
 
 @pytest.fixture(scope="module")
@@ -113,11 +113,31 @@ def test_graphite_china_mine_share_matches_usgs_table(baseline):
 
 
 def test_mining_need_equals_refining_production(baseline):
+    """Yield 1: a refiner's feed need is its output. Graphite is the documented exception:
+    its mining stage is natural graphite for every use (spec.py ``feed_need``)."""
     t = baseline
     for k, stages in enumerate(t.stages):
-        if len(stages) == 2:
+        if len(stages) == 2 and t.materials[k] != "graphite":
             np.testing.assert_allclose(t.need[k, 0], t.production[k, 1], rtol=1e-7, atol=0.05,
                                        err_msg=t.materials[k])
+
+
+def test_graphite_mining_need_is_natural_graphite_use(baseline):
+    """Korea, the US, Germany and India buy natural graphite for refractories and anodes
+    alike: their mining-stage need exceeds their anode output, China's is below it
+    (synthetic feed, outside the tensor); the world totals still match (yield 1 overall)."""
+    t = baseline
+    k = t.material_index("graphite")
+    for code in ("KOR", "USA", "DEU", "IND"):
+        c = t.country_index(code)
+        assert t.need[k, 0, c] > t.production[k, 1, c], code
+    c = t.country_index("CHN")
+    assert t.need[k, 0, c] < t.production[k, 1, c]
+    assert t.need[k, 0].sum() == pytest.approx(t.production[k, 1].sum(), rel=1e-7)
+    for code in t.countries:  # every anode maker takes some natural graphite (no warning)
+        c = t.country_index(code)
+        if t.production[k, 1, c] > 0:
+            assert t.need[k, 0, c] > 0, code
 
 
 def test_stage_totals_balance(baseline):
@@ -125,8 +145,9 @@ def test_stage_totals_balance(baseline):
     for k, stages in enumerate(t.stages):
         for s in range(len(stages)):
             assert t.production[k, s].sum() == pytest.approx(t.need[k, s].sum(), rel=1e-9)
+            # flows are written with 3 decimals: a few hundred rows round by up to 0.05 t
             assert t.production[k, s].sum() == pytest.approx(t.production[k, 0].sum(),
-                                                             rel=1e-7)
+                                                             rel=1e-7, abs=0.05)
 
 
 @pytest.mark.parametrize("material,country,tonnes", [
@@ -145,51 +166,75 @@ def test_us_need_is_usgs_apparent_consumption(baseline):
     assert t.need[k, 1, t.country_index("USA")] == pytest.approx(1_860_000, abs=0.01)
 
 
-def test_every_country_over_two_percent_is_explicit():
-    """A source country with >= 2 % of any stage must not be lumped into ROW."""
-    tables = read_tables()
-    rows = sources.read_usgs()
-    iea = sources.read_iea()
-    for m in MATERIALS:
-        for stage, s in m.sources.items():
-            if s.kind == "usgs":
-                tab = sources.usgs_world_table(rows, s.chapter, s.statistics, s.detail, "2024")
-                values = {n: (v.value or 0.0) for n, (v, _) in tab.items()}
-            elif s.kind == "iea":
-                values = sources.iea_supply(iea, s.mineral, stage)
-            else:
-                continue
-            total = sum(values.values())
-            for name, v in values.items():
-                if v / total >= 0.02 and name not in ("Other countries", "Rest of world"):
-                    assert tables.names[name] != "ROW", (m.material, stage, name)
+def test_every_country_over_one_percent_is_explicit():
+    """The 1 % rule (docs/baseline.md): a country carrying at least 1 % of a material's
+    world production, trade or use at some stage is a model country, not ROW or XEU.
+    Production from the source tables, trade and use from BACI country by country
+    (simcore/databuild/coverage.py). Trading hubs whose trade is transit stay in ROW."""
+    from simcore.databuild.coverage import carriers
+
+    b = _Builder(read_tables())
+    b.build()
+    hubs = {"HKG", "SGP", "ARE"}  # countries.csv: ROW's "why"
+    missing = {iso: c for iso, c in carriers(b).items()
+               if iso not in b.codes and iso not in hubs and iso != "S19"}
+    assert not missing, {iso: (c.material, c.stage, c.what, round(100 * c.share, 1))
+                         for iso, c in missing.items()}
+
+
+def test_groups_hold_the_new_members(baseline):
+    t = baseline
+    eu = set(t.groups["EU27"])
+    assert {"FRA", "DEU", "ITA", "XEU", "FIN", "BEL", "NLD", "AUT", "ESP", "PRT", "SWE", "POL",
+            "BGR", "IRL", "LVA", "SVN", "LUX", "HUN", "GRC", "CZE"} == eu
+    assert eu <= set(t.groups["partners"])
+    assert {"NOR", "CHE", "FIN", "NLD", "CZE"} <= set(t.groups["OECD"])
+    assert not {"THA", "OMN", "MNG", "RWA", "CIV", "UZB"} & set(t.groups["OECD"])
+    assert set(t.groups["G7"]) == {"USA", "CAN", "FRA", "DEU", "ITA", "JPN", "GBR"}
+    assert len(t.countries) == 74
 
 
 # --- US import shares (USGS import-source table, 2021-24) -------------------------------------
 
-US_IMPORTS = [
+# Stages without usable trade data keep the USGS shares as anchors the fit holds.
+US_IMPORTS_ANCHORED = [
     # material, stage, partner, USGS share of US imports [%]
+    ("manganese", "refining", "GAB", 23), ("manganese", "refining", "ZAF", 21),
+    ("antimony", "refining", "CHN", 55), ("ree_dytb", "refining", "CHN", 100),
+]
+# Stages built from BACI: the USGS shares (2021-24, by value, US Census) are a cross-check of
+# the trade data (2022-24 or 2024, tonnes), within 10 points.
+US_IMPORTS_OBSERVED = [
     ("copper", "refining", "CHL", 68), ("copper", "refining", "CAN", 16),
     ("copper", "refining", "PER", 7), ("copper", "refining", "MEX", 6),
     ("lithium", "refining", "CHL", 54), ("lithium", "refining", "ARG", 43),
     ("nickel", "refining", "CAN", 44), ("nickel", "refining", "AUS", 8),
-    ("manganese", "refining", "GAB", 23), ("manganese", "refining", "ZAF", 21),
     ("bismuth", "refining", "CHN", 56), ("bismuth", "refining", "KOR", 22),
-    ("antimony", "refining", "CHN", 55), ("ree_dytb", "refining", "CHN", 100),
-    ("cobalt", "refining", "CAN", 14),
+    pytest.param("cobalt", "refining", "CAN", 14, marks=pytest.mark.xfail(strict=True, reason=(
+        "USGS's line counts cobalt salts and Canadian re-exports; the IEA gives Canada 1.8 kt of "
+        "refined cobalt and BACI shows little of it going to the US: the model has 3 %"))),
 ]
 
 
-@pytest.mark.parametrize("material,stage,partner,published", US_IMPORTS,
-                         ids=[f"{u[0]}-{u[2]}" for u in US_IMPORTS])
-def test_us_import_share(baseline, material, stage, partner, published):
-    t = baseline
+def _us_share(t, material, stage, partner) -> float:
     k, s = t.material_index(material), t.stage_index(material, stage)
     us = t.country_index("USA")
     col = t.flow[k, s, :, us].copy()
     col[us] = 0.0
-    got = 100.0 * col[t.country_index(partner)] / col.sum()
+    return 100.0 * col[t.country_index(partner)] / col.sum()
+
+
+@pytest.mark.parametrize("material,stage,partner,published", US_IMPORTS_ANCHORED,
+                         ids=[f"{u[0]}-{u[2]}" for u in US_IMPORTS_ANCHORED])
+def test_us_import_share(baseline, material, stage, partner, published):
+    got = _us_share(baseline, material, stage, partner)
     assert abs(got - published) <= 5, f"{got:.1f} % vs USGS {published} %"
+
+
+@pytest.mark.parametrize("material,stage,partner,published", US_IMPORTS_OBSERVED)
+def test_us_import_share_cross_check(baseline, material, stage, partner, published):
+    got = _us_share(baseline, material, stage, partner)
+    assert abs(got - published) <= 10, f"{got:.1f} % vs USGS {published} %"
 
 
 # --- stocks, assumptions ---------------------------------------------------------------------
@@ -239,9 +284,9 @@ def test_consumption_shares_over_one_is_an_error(tmp_path):
     folder = _tables_copy(tmp_path)
     path = folder / "consumption_shares.csv"
     path.write_text(path.read_text(encoding="utf-8").replace(
-        "gallium,CHN,0.75,", "gallium,CHN,0.99,"), encoding="utf-8")
+        "tellurium,CHN,0.55,", "tellurium,CHN,0.99,"), encoding="utf-8")
     tables = read_tables(folder)
-    with pytest.raises(DatasetError, match="gallium sum to"):
+    with pytest.raises(DatasetError, match="tellurium sum to"):
         _Builder(tables).build()
 
 
@@ -249,7 +294,7 @@ def test_unknown_country_in_table_is_an_error(tmp_path):
     folder = _tables_copy(tmp_path)
     path = folder / "consumption_shares.csv"
     path.write_text(path.read_text(encoding="utf-8").replace(
-        "gallium,JPN,", "gallium,JNP,"), encoding="utf-8")
+        "tellurium,JPN,", "tellurium,JNP,"), encoding="utf-8")
     with pytest.raises(DatasetError, match=r"consumption_shares.csv line \d+: unknown country "
                                            r"'JNP' \(did you mean 'JPN'"):
         read_tables(folder)
@@ -267,6 +312,6 @@ def test_user_consumption_table_replaces_the_packaged_one(tmp_path):
     mine.mkdir()
     text = (tables_dir() / "consumption_shares.csv").read_text(encoding="utf-8")
     (mine / "consumption_shares.csv").write_text(
-        text.replace("gallium,JPN,0.08,", "gallium,JPN,0.10,"), encoding="utf-8")
+        text.replace("tellurium,JPN,0.06,", "tellurium,JPN,0.10,"), encoding="utf-8")
     t = load_dataset(build_dataset(tmp_path / "out", tables=mine))
-    assert share(t, "gallium", "refining", "JPN", of="need") == pytest.approx(10.0, abs=1e-3)
+    assert share(t, "tellurium", "refining", "JPN", of="need") == pytest.approx(10.0, abs=1e-3)

@@ -68,3 +68,57 @@ def test_ras_reports_an_infeasible_pattern():
 def test_unequal_totals_are_refused():
     with pytest.raises(ValueError, match="production"):
         derive_flows(np.array([1.0, 0.0]), np.array([0.0, 2.0]), ("A", "B"))
+
+
+# --- fit_observed: observed trade as the prior ---------------------------------------------------
+
+from simcore.databuild.fit import FITTED, OBSERVED, fit_observed  # noqa: E402
+
+
+def test_consistent_trade_comes_back_unchanged():
+    # A mines 10 and ships 3 to B, 2 to C; B uses 4 (3 from A, 1 own); C uses 6 (2 from A)
+    production = np.array([10.0, 1.0, 4.0, 0.0, 0.0])
+    need = np.array([5.0, 4.0, 6.0, 0.0, 0.0])
+    observed = np.zeros((5, 5))
+    observed[0, 1], observed[0, 2] = 3.0, 2.0
+    flows, fit = fit_observed(production, need, observed)
+    expected = observed.copy()
+    expected[0, 0], expected[1, 1], expected[2, 2] = 5.0, 1.0, 4.0  # what remains at home
+    np.testing.assert_allclose(flows, expected, atol=1e-9)
+    assert fit.source(0, 1) == OBSERVED and fit.source(0, 0) == FITTED
+
+
+def test_under_recorded_exporter_keeps_its_destination_shares():
+    # the data show A shipping 1 to B and 3 to C, but A must export 8: its row is scaled
+    production = np.array([8.0, 0.0, 0.0, 0.0, 0.0])
+    need = np.array([0.0, 2.0, 6.0, 0.0, 0.0])
+    observed = np.zeros((5, 5))
+    observed[0, 1], observed[0, 2] = 1.0, 3.0
+    flows, _ = fit_observed(production, need, observed)
+    assert flows[0, 1] == pytest.approx(2.0) and flows[0, 2] == pytest.approx(6.0)
+
+
+def test_exporter_outside_the_data_is_filled_where_imports_are_unexplained():
+    # D (Indonesian matte, say) must export 5 but ships nothing the data show; C imports
+    # 5 more than the data show: the fill sends D's 5 to C, and it reads as fitted
+    production = np.array([4.0, 0.0, 0.0, 5.0, 0.0])
+    need = np.array([0.0, 4.0, 5.0, 0.0, 0.0])
+    observed = np.zeros((5, 5))
+    observed[0, 1] = 4.0
+    flows, fit = fit_observed(production, need, observed)
+    assert flows[3, 2] == pytest.approx(5.0) and flows[0, 1] == pytest.approx(4.0)
+    assert fit.source(3, 2) == FITTED and fit.source(0, 1) == OBSERVED
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_observed_fit_balances_on_random_instances(seed):
+    rng = np.random.default_rng(seed)
+    c = 7
+    production = rng.uniform(0, 10, c) * (rng.uniform(size=c) < 0.6)
+    production[0] += 1.0
+    need = rng.dirichlet(np.ones(c)) * production.sum()
+    observed = rng.uniform(size=(c, c)) * (rng.uniform(size=(c, c)) < 0.4)
+    flows, _ = fit_observed(production, need, observed, prune_below=1e-3)
+    assert (flows >= 0).all()
+    np.testing.assert_allclose(flows.sum(axis=1), production, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(flows.sum(axis=0), need, rtol=1e-9, atol=1e-9)

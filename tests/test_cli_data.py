@@ -220,7 +220,7 @@ def test_build_reproduces_the_builtin_dataset(tmp_path):
 
 
 def test_build_with_own_tables_changes_only_what_they_say(tmp_path):
-    """`data build --tables` swaps in a user's consumption shares: Japan's share of gallium
+    """`data build --tables` swaps in a user's consumption shares: Japan's share of tellurium
     use moves to the new estimate, and the built-in baseline is left alone."""
     import csv
 
@@ -233,8 +233,8 @@ def test_build_with_own_tables_changes_only_what_they_say(tmp_path):
     with open(packaged / "consumption_shares.csv", newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     fields = list(rows[0])
-    ga_jpn = [r for r in rows if r["material"] == "gallium" and r["country"] == "JPN"]
-    assert ga_jpn, "the packaged table has a Japanese gallium share to replace"
+    ga_jpn = [r for r in rows if r["material"] == "tellurium" and r["country"] == "JPN"]
+    assert ga_jpn, "the packaged table has a Japanese tellurium share to replace"
     ga_jpn[0]["share"] = "0.05"
     ga_jpn[0]["reasoning"] = "test: a user's own estimate"
     with open(tables / "consumption_shares.csv", "w", newline="", encoding="utf-8") as f:
@@ -247,7 +247,7 @@ def test_build_with_own_tables_changes_only_what_they_say(tmp_path):
     result = CliRunner().invoke(main, ["data", "build", "--tables", str(tables), "--out", str(out)])
     assert result.exit_code == 0, result.output
     mine = load_dataset(out)
-    k = mine.material_index("gallium")
+    k = mine.material_index("tellurium")
     last = len(mine.stages[k]) - 1
     need = mine.need[k, last]
     share = need[mine.country_index("JPN")] / need.sum()
@@ -258,3 +258,39 @@ def test_build_with_own_tables_changes_only_what_they_say(tmp_path):
     refused = CliRunner().invoke(main, ["data", "build", "--tables", str(tables)])
     assert refused.exit_code != 0
     assert "--out" in refused.output
+
+
+def test_show_routes_lists_the_largest_routes_with_their_source():
+    r = _run("data", "show", "--material", "graphite", "--stage", "mining", "--routes", "5")
+    assert r.exit_code == 0, r.output
+    lines = [line.split() for line in r.output.splitlines() if "->" in line]
+    assert len(lines) == 5
+    assert lines[0][1:4] == ["CHN", "->", "KOR"] and lines[0][-1] == "observed"
+    assert all(line[-1] in ("observed", "fitted", "estimated") for line in lines)
+    assert "observed: the route is in the trade data" in r.output
+
+
+def test_show_routes_of_a_dataset_without_sources_reads_unknown(tiny_path):
+    r = _run("data", "show", str(tiny_path), "-m", "gallium", "--routes", "2")
+    assert r.exit_code == 0, r.output
+    assert "CHN -> USA" in r.output and "unknown" in r.output
+
+
+def test_show_routes_needs_a_material():
+    r = _run("data", "show", "--routes", "3")
+    assert r.exit_code == 2 and "--routes lists one material's routes" in r.output
+
+
+def test_routes_are_ordered_and_shares_add_up():
+    from simcore.dataset import load_dataset
+    from simcore.datasummary import routes
+
+    t = load_dataset()
+    k = t.material_index("lithium")
+    found = routes(t, k, 1, 500)
+    tonnes = [r.tonnes for r in found]
+    assert tonnes == sorted(tonnes, reverse=True)
+    assert sum(r.share_of_trade for r in found) == pytest.approx(1.0)
+    chn = t.country_index("CHN")
+    mine = [r for r in found if r.exporter == chn]
+    assert sum(r.share_of_exports for r in mine) == pytest.approx(1.0)

@@ -208,8 +208,8 @@ def test_validate_prints_a_parent_file_note_once(tmp_path):
     # An event that moves nothing earns a note naming the parent file; every child
     # extending it would repeat it.
     parent = SCENARIO.replace('dataset = "tiny"', "").replace(
-        'materials = ["gallium"]', 'materials = ["molybdenum"]'
-    )
+        'materials = ["gallium"]', 'materials = ["cobalt"]'
+    ).replace('stage = "refining"', 'stage = "mining"')  # China ships no cobalt ore
     (tmp_path / "base.toml").write_text(parent)
     for n in range(3):
         (tmp_path / f"child{n}.toml").write_text(

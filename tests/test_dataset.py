@@ -159,3 +159,11 @@ def test_check_dataset_lists_without_raising(edit_csv, tiny_copy):
                                                            "USA", "-1"]])
     checks = {p.check for p in check_dataset(tiny_copy)}
     assert checks == {"unknown-code", "negative"}
+
+
+def test_hash_independent_of_row_order_with_flow_sources(edit_csv, tiny_copy):
+    edit_csv(tiny_copy, "flows.csv", lambda rows: [rows[0] + ["source"]]
+             + [r + [("observed", "fitted", "estimated")[n % 3]] for n, r in enumerate(rows[1:])])
+    first = load_dataset(tiny_copy).hash
+    edit_csv(tiny_copy, "flows.csv", lambda rows: [rows[0], *reversed(rows[1:])])
+    assert load_dataset(tiny_copy).hash == first

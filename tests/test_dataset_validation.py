@@ -251,3 +251,42 @@ def test_malformed_csv(tiny_copy):
     # a runaway quote swallows the rest of the file into one huge field
     (tiny_copy / "countries.csv").write_text('code,name\nCHN,"China\n' + "x" * 200_000 + "\n")
     _only(tiny_copy, "malformed-csv")
+
+
+# --- flows.csv: the optional source column -----------------------------------------------------
+
+
+def _with_source(rows, value="observed"):
+    """flows.csv rows with a source column, every flow given ``value``."""
+    return [rows[0] + ["source"]] + [r + [value] for r in rows[1:]]
+
+
+def test_flow_source_column_is_optional_and_read(edit_csv, tiny_copy, tiny_tensor):
+    edit_csv(tiny_copy, "flows.csv", _with_source)
+    t = load_dataset(tiny_copy)
+    assert t.meta["flow_source"][("gallium", "refining", "CHN", "USA")] == "observed"
+    assert tiny_tensor.meta["flow_source"] == {}  # no column: every flow reads "unknown"
+    assert t.hash != tiny_tensor.hash  # provenance is content
+
+
+def test_flow_source_empty_or_unknown_keeps_the_hash(edit_csv, tiny_copy, tiny_tensor):
+    edit_csv(tiny_copy, "flows.csv", lambda rows: _with_source(rows, "unknown"))
+    assert load_dataset(tiny_copy).hash == tiny_tensor.hash
+    edit_csv(tiny_copy, "flows.csv", lambda rows: [rows[0]] + [r[:5] + [""] for r in rows[1:]])
+    assert load_dataset(tiny_copy).hash == tiny_tensor.hash
+
+
+def test_bad_flow_source(edit_csv, tiny_copy):
+    edit_csv(tiny_copy, "flows.csv", lambda rows: _with_source(rows, "observd"))
+    exc = _problems(tiny_copy)
+    assert exc.checks == {"bad-source"}
+    msg = str(exc)
+    assert "flows.csv line 2" in msg and "source 'observd' unknown" in msg
+    assert "did you mean 'observed'" in msg and "observed, fitted, estimated, unknown" in msg
+
+
+def test_flow_source_column_in_the_wrong_place(edit_csv, tiny_copy):
+    edit_csv(tiny_copy, "flows.csv",
+             lambda rows: [["source"] + rows[0]] + [["observed"] + r for r in rows[1:]])
+    exc = _only(tiny_copy, "header")
+    assert "optionally followed by ',source'" in str(exc)

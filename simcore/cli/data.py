@@ -64,21 +64,31 @@ def validate(path):
 @click.option("--stage", "-s", help="Only this stage (e.g. mining, refining).")
 @click.option("--top", default=10, show_default=True, type=click.IntRange(min=1),
               help="Countries listed per table.")
-def show(path, dataset, material, stage, top):
+@click.option("--routes", "n_routes", type=click.IntRange(min=1), metavar="N",
+              help="With --material: the N largest exporter -> importer routes per stage, "
+                   "with tonnes, shares and source (observed, fitted, estimated), instead of "
+                   "the country tables.")
+def show(path, dataset, material, stage, top, n_routes):
     """Production and need by country, shares, concentration (HHI), dependence on China.
 
     Without --material: one line per material and stage. With --material: per stage,
     the countries' production and need with shares, the top net importers, and the
     share of US and `partners` need supplied from China (direct, and including Chinese
-    feed in other producers' output).
+    feed in other producers' output). With --material and --routes N: the N largest
+    routes of each stage and where each comes from.
     """
     from simcore.dataset import load_dataset
 
     if path is not None and dataset is not None and Path(path) != Path(dataset):
         raise click.UsageError("give the dataset either as PATH or as --dataset, not both")
+    if n_routes is not None and material is None:
+        raise click.UsageError("--routes lists one material's routes: give --material too "
+                               "(e.g. --material graphite --routes 10)")
     t = load_dataset(path if path is not None else dataset)
     if material is None:
         _overview(t, stage)
+    elif n_routes is not None:
+        _routes(t, material, stage, n_routes)
     else:
         _material(t, material, stage, top)
 
@@ -218,6 +228,45 @@ def _material(t, material: str, stage: str | None, top: int) -> None:
                 if s > 0:
                     text += f" ({_pct(d.upstream)} counting {ORIGIN} feed in others' output)"
                 click.echo(text)
+
+
+def _routes(t, material: str, stage: str | None, n: int) -> None:
+    from simcore.datasummary import routes
+
+    k = t.material_index(material, "--material: ")
+    click.echo(f"Dataset {_dataset_label(t)}  (hash {t.hash[:12]})")
+    click.echo(f"{t.materials[k]} ({t.material_names[k]}): unit {t.units[k]}")
+    sources = set()
+    for s in _stages_of(t, k, stage):
+        found = routes(t, k, s, n)
+        trade = float(t.flow[k, s].sum() - t.flow[k, s].trace())
+        click.echo(f"\n{t.stages[k][s]}: top {len(found)} routes of {_t(trade)} t/yr traded "
+                   f"across borders ({_pct(trade / t.flow[k, s].sum()) if trade else '0.0%'} "
+                   "of world production)")
+        if not found:
+            click.echo("  no cross-border flows")
+            continue
+        rows = []
+        for n_, r in enumerate(found, start=1):
+            rows.append([str(n_), f"{t.countries[r.exporter]} -> {t.countries[r.importer]}",
+                         _t(r.tonnes), _pct(r.share_of_trade), _pct(r.share_of_exports),
+                         r.source])
+            sources.add(r.source)
+        _table(["#", "route", "t/yr", "of trade", "of exporter's", "source"], rows,
+               right={0, 2, 3, 4}, indent="  ")
+    meaning = {
+        "observed": "the route is in the trade data (CEPII BACI) or a published bilateral "
+                    "share; its level is reconciled with production and need",
+        "fitted": "not in the trade data: filled by the fit where the data leave exports or "
+                  "imports unexplained",
+        "estimated": "a stage without usable trade data: estimated from production, need "
+                     "and a gravity prior",
+        "unknown": "the dataset gives no provenance (flows.csv has no source column)",
+    }
+    click.echo("")
+    for src in ("observed", "fitted", "estimated", "unknown"):
+        if src in sources:
+            click.echo(f"{src}: {meaning[src]}")
 
 
 def _table(head: list[str], rows: list[list[str]], right: set[int], indent: str = "") -> None:

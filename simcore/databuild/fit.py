@@ -36,14 +36,19 @@ class FitReport:
     iterations: int = 0
 
 
+# iterations a pruning refit may take before the pruning is given up (cosmetic step)
+PRUNE_ITER = 5_000
+
+
 def ras(prior: np.ndarray, rows: np.ndarray, cols: np.ndarray, tol: float = 1e-12,
-        max_iter: int = 1_500) -> tuple[np.ndarray, bool, int]:
+        max_iter: int = 50_000) -> tuple[np.ndarray, bool, int]:
     """Biproportional scaling of ``prior`` to row sums ``rows`` and column sums ``cols``.
 
     Returns (matrix, converged, iterations). Rows/columns with a zero target stay zero.
-    Feasible problems of this size converge in a few hundred iterations; one that has not
-    converged by ``max_iter`` is treated as infeasible (its zero pattern admits no
-    solution) and the caller relaxes the pattern."""
+    Feasible problems of this size converge in a few hundred iterations, some nearly
+    degenerate ones of the observed-trade fit in ten thousand (a fraction of a second);
+    one that has not converged by ``max_iter`` is treated as infeasible (its zero pattern
+    admits no solution) and the caller relaxes the pattern."""
     a = prior.astype(np.float64).copy()
     total = max(float(rows.sum()), 1e-300)
     for it in range(1, max_iter + 1):
@@ -128,8 +133,8 @@ def derive_flows(production: np.ndarray, need: np.ndarray, codes: tuple[str, ...
         prior = blend
     np.fill_diagonal(prior, 0.0)
 
-    def fit(mask: np.ndarray) -> tuple[np.ndarray, bool, int]:
-        return ras(np.where(mask, 0.0, prior), exports, imports)
+    def fit(mask: np.ndarray, max_iter: int = 50_000) -> tuple[np.ndarray, bool, int]:
+        return ras(np.where(mask, 0.0, prior), exports, imports, max_iter=max_iter)
 
     trade, ok, its = fit(held)
     if not ok:
@@ -140,8 +145,113 @@ def derive_flows(production: np.ndarray, need: np.ndarray, codes: tuple[str, ...
     if prune_below > 0:
         small = (trade > 0) & (trade < prune_below)
         if small.any():
-            pruned, ok2, its2 = fit(held | small)
+            pruned, ok2, its2 = fit(held | small, PRUNE_ITER)
             if ok2:
                 trade, its = pruned, its + its2
     report.iterations = its
     return flows + trade, report
+
+
+# provenance codes of a fitted cell (flows.csv ``source``)
+OBSERVED, FITTED, ESTIMATED = "observed", "fitted", "estimated"
+# observed exports (imports) below this share of what a country must export (import)
+# count as not covering it: its residual is filled by the gravity prior instead
+COVERAGE = 0.25
+
+
+@dataclass
+class ObservedFit:
+    """What ``fit_observed`` did: the prior's parts, for provenance and the tests."""
+
+    observed: np.ndarray  # the observed trade used [t/year], importers with need only
+    fill: np.ndarray  # the prior's fill for exports/imports the trade data does not show
+    domestic_prior: np.ndarray  # [t/year] production less observed exports (what remains)
+    iterations: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def source(self, e: int, i: int) -> str:
+        """observed: the route is in the trade data (and makes most of its prior);
+        fitted: domestic use, or a route the fill supplied."""
+        if e != i and self.observed[e, i] > 0 and self.observed[e, i] >= self.fill[e, i]:
+            return OBSERVED
+        return FITTED
+
+
+def fit_observed(production: np.ndarray, need: np.ndarray, observed: np.ndarray,
+                 pattern: np.ndarray | None = None, pattern_weight: float = 0.0,
+                 prune_below: float = 0.0) -> tuple[np.ndarray, ObservedFit]:
+    """Flows [t/year] B[e, i] with ``B.sum(1) == production``, ``B.sum(0) == need``, from
+    observed trade ``observed[e, i]`` [t/year, contained, off-diagonal] as the prior.
+
+    Domestic use is what remains after trade: the prior's diagonal is
+    ``min(P - X_obs, N - M_obs)`` (at least 0). Exports and imports the trade data does not
+    show (a producer whose product ships under a code not in the extracts, such as
+    Indonesia's nickel matte) are filled by the gravity prior of those residuals alone
+    (blended with ``pattern`` on its rows, as ``derive_flows``). RAS then reconciles the
+    prior with production and need; where the observed trade is consistent with them the
+    fit returns it unchanged. Cells below ``prune_below`` are dropped and the fit redone
+    unless that makes it infeasible.
+    """
+    production = np.asarray(production, dtype=np.float64)
+    need = np.asarray(need, dtype=np.float64)
+    if not np.isclose(production.sum(), need.sum(), rtol=1e-9, atol=1e-9):
+        raise ValueError(f"production {production.sum()} != need {need.sum()}")
+    c = len(production)
+    t = np.where(np.outer(production > 0, need > 0), np.asarray(observed, float), 0.0)
+    np.fill_diagonal(t, 0.0)
+    x_obs, m_obs = t.sum(axis=1), t.sum(axis=0)
+    home = np.clip(np.minimum(production - x_obs, need - m_obs), 0.0, None)
+    x_res = np.clip(production - home - x_obs, 0.0, None)
+    m_res = np.clip(need - home - m_obs, 0.0, None)
+    # An exporter whose observed exports cover a fair part of what it must export keeps
+    # its observed destination shares (RAS scales its row: the trade data under-counts
+    # it). One whose product mostly ships outside the extracts' codes gets the gravity
+    # fill of the residuals (its residual goes where imports are unexplained); an
+    # importer on the import side likewise (from the exporters with unexplained exports).
+    weak_row = x_obs < COVERAGE * (production - home)
+    weak_col = m_obs < COVERAGE * (need - home)
+    fill = np.zeros((c, c))
+    if x_res.sum() > 0 and m_res.sum() > 0:
+        rows = np.where(weak_row, x_res, 0.0)
+        cols = np.where(weak_col, m_res, 0.0)
+        fill = (np.outer(rows, m_res) / m_res.sum()
+                + np.outer(np.where(weak_row, 0.0, x_res), cols) / x_res.sum())
+        np.fill_diagonal(fill, 0.0)
+        if pattern is not None and pattern_weight > 0:
+            pat = np.where(np.outer(rows > 0, m_res > 0), np.asarray(pattern, float), 0.0)
+            np.fill_diagonal(pat, 0.0)
+            row = pat.sum(axis=1)
+            has = row > 0
+            fill[has] = ((1 - pattern_weight) * fill[has] + pattern_weight
+                         * pat[has] / row[has, None] * fill[has].sum(axis=1)[:, None])
+    prior = t + fill
+    prior[np.arange(c), np.arange(c)] = home
+    report = ObservedFit(observed=t, fill=fill, domestic_prior=home)
+
+    flows, ok, its = ras(prior, production, need)
+    base = prior
+    for weight in (1e-6, 1e-3, 1e-1):
+        if ok:
+            break
+        # the zero pattern admits no solution (or RAS crawls towards one): every producer
+        # -> user route re-enters, with a weight well below the observed flows
+        gravity = np.outer(production, need) / max(need.sum(), 1e-300) * weight
+        prior = np.where(base > 0, base, gravity)
+        flows, ok, its = ras(prior, production, need)
+        if ok:
+            report.fill = report.fill + np.where(base > 0, 0.0, gravity)
+            report.notes.append(f"routes outside the trade data re-admitted with weight "
+                                f"{weight:g} of the gravity prior (the observed pattern alone "
+                                "could not balance)")
+    if not ok:
+        raise RuntimeError("flow fit did not converge")
+    if prune_below > 0:
+        small = (flows > 0) & (flows < prune_below)
+        if small.any():
+            # pruning is cosmetic: give up early when dropping the cells makes it infeasible
+            pruned, ok2, its2 = ras(np.where(small, 0.0, prior), production, need,
+                                    max_iter=PRUNE_ITER)
+            if ok2:
+                flows, its = pruned, its + its2
+    report.iterations = its
+    return flows, report

@@ -188,3 +188,87 @@ def iea_battery_share(iea: dict, mineral: str, year: str = "2024") -> float:
     battery = sum(float(sectors[k][year]) for k in ("Electric vehicles", "Grid battery storage")
                   if k in sectors)
     return battery / float(block["totalDemand"][year])
+
+
+# --- CEPII BACI bilateral trade (baci_trade/README.md) -------------------------------------------
+
+BACI_DIR = "baci_trade"
+# nomenclature -> (file, its column names for year, exporter, importer, code, value, quantity)
+BACI_FILES = {
+    "HS92": ("baci_hs92_critical_minerals_2019_2024.csv",
+             ("year", "exporter_iso3", "importer_iso3", "hs92", "value_kusd", "qty_t")),
+    "HS17": ("baci_hs17_V202601_critical_2024_atlas.csv",
+             ("year", "exporter", "importer", "hs17", "value_kusd", "qty_t")),
+}
+
+
+@dataclass(frozen=True)
+class TradeFlow:
+    """One BACI row: exporter -> importer, one HS6 code, one year. ``qty_t`` [t of product]
+    is None where BACI gives no quantity; ``value_kusd`` [thousand USD, FOB]."""
+
+    year: int
+    exporter: str  # ISO 3166 alpha-3 (BACI's "S19" is "Other Asia, nes", i.e. Taiwan)
+    importer: str
+    hs: str
+    value_kusd: float
+    qty_t: float | None
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _expected_sha256(folder: Path, name: str) -> str:
+    sums = folder / "SHA256SUMS"
+    if not sums.is_file():
+        raise DatasetError(f"{sums}: checksum file missing; copy SHA256SUMS from the shared "
+                           "baci_trade folder (or reinstall the package)")
+    for line in sums.read_text(encoding="utf-8").splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].lstrip("*") == name:
+            return parts[0].lower()
+    raise DatasetError(f"{sums}: no checksum line for {name}; add '<sha256>  {name}'")
+
+
+def read_baci(nomenclature: str, folder: Path | None = None) -> list[TradeFlow]:
+    """Every row of one BACI extract ("HS92" or "HS17"), after checking its SHA-256
+    against ``baci_trade/SHA256SUMS`` (the files are copied unchanged)."""
+    if nomenclature not in BACI_FILES:
+        raise DatasetError(f"unknown trade nomenclature {nomenclature!r}; use "
+                           f"{' or '.join(BACI_FILES)}")
+    name, cols = BACI_FILES[nomenclature]
+    base = (folder or sources_dir()) / BACI_DIR
+    path = base / name
+    if not path.is_file():
+        raise DatasetError(f"{path}: BACI trade extract missing; copy it unchanged from the "
+                           "shared baci_trade folder (or reinstall the package)")
+    digest = _sha256(path)
+    expected = _expected_sha256(base, name)
+    if digest != expected:
+        raise DatasetError(f"{path}: SHA-256 {digest} does not match SHA256SUMS ({expected}); "
+                           "the extract was changed; restore the original file")
+    year, exp, imp, code, value, qty = cols
+    out = []
+    with path.open(encoding="utf-8", newline="") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in cols if c not in (reader.fieldnames or ())]
+        if missing:
+            raise DatasetError(f"{path}: columns {', '.join(missing)} missing; restore the "
+                               "original file")
+        for n, r in enumerate(reader, start=2):
+            try:
+                q = r[qty].strip()
+                out.append(TradeFlow(int(r[year]), r[exp].strip(), r[imp].strip(),
+                                     r[code].strip(), float(r[value]),
+                                     float(q) if q else None))
+            except ValueError:
+                raise DatasetError(f"{path} line {n}: unreadable number in {r!r}; restore "
+                                   "the original file") from None
+    return out

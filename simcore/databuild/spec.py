@@ -78,6 +78,11 @@ class MaterialSpec:
     # pattern in the refining-stage prior (batteries are that share of refined use)
     iea_battery: str = ""
     note: str = ""
+    # need of the stage before the last: "refining" (yield 1: the next stage's output, the
+    # rule for every material but one) or "trade" (apparent use of the product from
+    # observed trade; ``note_feed`` says why)
+    feed_need: str = "refining"
+    note_feed: str = ""
 
 
 _U_MINE = (0.85, "typical mine utilisation; USGS gives no mine capacity for this material")
@@ -161,9 +166,17 @@ MATERIALS: tuple[MaterialSpec, ...] = (
         {"mining": _U_MINE, "refining": (0.60, "Chinese anode capacity far exceeds output "
                                                  "(IEA: large overcapacity)")},
         us_imports={"mining": ("GRAPHITE (NATURAL)", "All")},
-        note="the mining stage stands for the carbon feed of anode making, in anode-equivalent "
-             "tonnes at natural-graphite mine shares (synthetic-graphite feedstock, mostly "
-             "Chinese needle coke, is not modelled separately)",
+        note="the mining stage is natural graphite (flake and powder) for every use, in "
+             "anode-equivalent tonnes at natural-graphite mine shares; the refining stage is "
+             "anode material (synthetic-graphite feedstock, mostly Chinese needle coke, is not "
+             "modelled separately)",
+        feed_need="trade",
+        note_feed="natural graphite goes to refractories, foundries, lubricants and brake "
+                  "linings as much as to anodes, so the countries that buy it (Korea, Japan, "
+                  "the US, Germany, India) are not only anode makers; outside China anode "
+                  "makers hold 4 % of anode output (IEA) while they buy over half of the "
+                  "world's natural-graphite exports (BACI 2504.10). A country's refining yield "
+                  "is its anode output per tonne of natural graphite it takes",
     ),
     MaterialSpec(
         "antimony", "Antimony", "t Sb", ("mining", "refining"),
