@@ -387,11 +387,28 @@ def prepare(tensor: SupplyTensor, compiled: CompiledScenario) -> Model:
     info, za, re_share, part = _zone_structure(tensor, compiled)
     kc_ptr = np.concatenate([[0], np.cumsum(part.sum(axis=1))]).astype(i64)
     kc_idx = np.nonzero(part)[1].astype(i64)
+    # producers and buyers of each (material, stage): the month loop visits only these
+    producer = (prod > 0) | (spare_cap > 0)
+    for q in range(len(compiled.cap_material)):
+        producer[int(compiled.cap_material[q]), int(compiled.cap_stage[q]),
+                 int(compiled.cap_country[q])] = True
+    buyer = need > 0
+    held = (np.asarray(tensor.stock) > 0) | (np.asarray(compiled.sp_stock).reshape(
+        -1, n_k, n_c) > 0).any(axis=0)
+    for k in range(n_k):
+        ns = int(n_stages[k])
+        buyer[k, : ns - 1] |= producer[k, 1:ns]  # the feed of the next stage's producers
+        buyer[k, ns - 1] |= held[k]
+    producer &= part[:, None, :]
+    buyer &= part[:, None, :]
+    pr_ptr, pr_idx = _index_lists(producer)
+    by_ptr, by_idx = _index_lists(buyer)
     xidx = _exposure_index(tensor, compiled)
     tn = Tensor(
         prod=arr(prod, f64), need=arr(need, f64), spare_cap=arr(spare_cap, f64),
         yld=yld, has_feed=has_feed, world_yld=world_yld, n_stages=n_stages,
-        kc_ptr=kc_ptr, kc_idx=kc_idx, stock=arr(tensor.stock, f64),
+        kc_ptr=kc_ptr, kc_idx=kc_idx, pr_ptr=pr_ptr, pr_idx=pr_idx, by_ptr=by_ptr,
+        by_idx=by_idx, stock=arr(tensor.stock, f64),
         maxrel=arr(tensor.max_release, f64), market=arr(tensor.market_table, f64),
     )
     n_j = len(compiled.sp_probability)
@@ -441,6 +458,16 @@ def prepare(tensor: SupplyTensor, compiled: CompiledScenario) -> Model:
 
 
 _POLL = 0.1  # [s] between looks at the draws finished, for on_draws
+
+
+def _index_lists(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """bool[K, S, C] -> (ptr int64[K, S, 2], idx int64[...]): the countries of (k, s) are
+    idx[ptr[k, s, 0]:ptr[k, s, 1]], in country order."""
+    n_k, n_s, _ = mask.shape
+    counts = mask.sum(axis=2).reshape(-1)
+    ends = np.cumsum(counts)
+    ptr = np.stack([ends - counts, ends], axis=1).reshape(n_k, n_s, 2).astype(np.int64)
+    return ptr, np.nonzero(mask)[2].astype(np.int64)
 
 
 def run_block(model: Model, seed: int, start: int, n: int, *, timeseries: bool = False,

@@ -203,8 +203,10 @@ def solve_kernel(supply, cap, zones, params):
         mk.prepare_zone(zq, z, mp)
     ulev = np.zeros(nz)
     f = np.zeros((m, nz))
+    dem, slope = np.zeros(nz), np.zeros(nz)
     st = mk.clear_zones(m, nz, np.asarray(supply, float), cap, zq, mp, ulev,
-                        np.zeros(nz, bool), np.zeros(nz, bool), np.zeros(nz), f, np.zeros(m),
+                        np.zeros(nz, bool), np.zeros(nz, bool), dem, slope,
+                        np.zeros(3 << mk.GALE_MAX_ZONES), True, f, np.zeros(m),
                         np.zeros(nz),
                         np.zeros(m + nz + 2, np.int64), np.zeros(m, np.int64),
                         np.zeros(nz, np.int64), np.zeros(m, bool), np.zeros(nz, bool))
@@ -212,7 +214,8 @@ def solve_kernel(supply, cap, zones, params):
     out = []
     for z in range(nz):
         y = mk.free_demand(zq, z, ulev[z], mp)[0]
-        lnp, rho = mk.zone_outcome(zq, z, ulev[z], y, mp)
+        assert y == pytest.approx(dem[z], rel=1e-12, abs=1e-300)
+        lnp, rho = mk.zone_outcome(zq, z, ulev[z], y, slope[z], mp)
         out.append((y, np.exp(lnp), rho))
     return np.array(out), f
 
@@ -258,3 +261,41 @@ def test_a_release_never_raises_a_price():
         got, _ = solve_kernel(supply, cap, more, par)
         assert (got[:, 1] <= base[:, 1] * (1 + 1e-9)).all()
         assert (got[:, 2] >= base[:, 2] - 1e-9).all()
+
+
+def test_subset_and_cut_fillings_agree():
+    """The two exact fillings of simcore.kernel.market (Gale's condition over every set of
+    zones, used up to four zones; Newton steps on max-flow min cuts, beyond) give the same
+    levels on random markets of up to four zones."""
+    from simcore.kernel import market as mk
+
+    rng = np.random.default_rng(77)
+    for _ in range(300):
+        supply, cap, zones, par = random_market(rng)
+        nz, m = len(zones), len(supply)
+        zq = np.zeros((nz, mk.N_ZQ))
+        for z, q in enumerate(zones):
+            zq[z, [mk.ZQ_N, mk.ZQ_X, mk.ZQ_T, mk.ZQ_I, mk.ZQ_G, mk.ZQ_R, mk.ZQ_C]] = (
+                q["need"], q["extra"], q["target"], q["stock"], q["purchase"], q["release"],
+                q["contract"])
+        mp = np.zeros(mk.N_MP)
+        mp[[mk.MP_EPS, mk.MP_ETA, mk.MP_THETA, mk.MP_PFULL]] = (
+            par["eps"], par["eta"], par["theta"], par["pfull"])
+        mp[mk.MP_LNPBAR] = np.log(par["pbar"])
+        mp[mk.MP_LNPMIN] = -mp[mk.MP_LNPBAR]
+        for z in range(nz):
+            mk.prepare_zone(zq, z, mp)
+        supply = np.asarray(supply, float)
+        a, b = np.zeros(nz), np.zeros(nz)
+        a[:] = rng.uniform(0, 2, nz)  # any guess of the levels: only where searches start
+        assert mk._fill_subsets(m, nz, supply, cap, zq, mp, a, np.zeros(nz, bool),
+                                np.zeros(nz), np.zeros(48)) == 0
+        assert mk._fill_cuts(m, nz, supply, cap, zq, mp, b, np.zeros(nz, bool),
+                             np.zeros(nz, bool), np.zeros(nz), np.zeros((m, nz)), np.zeros(m),
+                             np.zeros(nz), np.zeros(m + nz + 2, np.int64),
+                             np.zeros(m, np.int64), np.zeros(nz, np.int64), np.zeros(m, bool),
+                             np.zeros(nz, bool)) == 0
+        ya = [mk.free_demand(zq, z, a[z], mp)[0] for z in range(nz)]
+        yb = [mk.free_demand(zq, z, b[z], mp)[0] for z in range(nz)]
+        scale = 1.0 + supply.sum() + zq[:, mk.ZQ_W].sum()
+        np.testing.assert_allclose(ya, yb, rtol=1e-9, atol=1e-9 * scale)

@@ -161,15 +161,189 @@ def _solve_level(zq, mp, nz, sel, target, a, b):
     return a
 
 
+GALE_MAX_ZONES = 4  # up to this many zones, the filling checks every subset of zones
+
+
 @jit
-def clear_zones(m, nz, fsup, cap, zq, mp, ulev, frozen, cutz, dem, f, out_e, in_i, queue,
-                par_e, par_i, seen_e, seen_i):
+def clear_zones(m, nz, fsup, cap, zq, mp, ulev, frozen, cutz, dem, slope, gcap, want_flows,
+                f, out_e, in_i, queue, par_e, par_i, seen_e, seen_i):
     """Progressive filling of nz zones from m exporter classes (free supply fsup[m]
     [t/month], caps cap[m, nz], np.inf = open). Every zone's wants at the choke price must
     be set (prepare_zone). Writes the level ulev[z] at which each zone froze; the free
-    supply it takes is free_demand(zq, z, ulev[z], mp), and f[m, nz] holds flows realising
-    it. cutz[nz] is workspace (the zones behind the last cut). Returns a status code
-    (0 = ok)."""
+    supply it takes is free_demand(zq, z, ulev[z], mp). With want_flows, f[m, nz] holds
+    flows realising it. On entry ulev[z] may hold a guess of the level (last month's):
+the root searches start there. On return dem[z] holds zone z's free demand at its
+level and slope[z] its derivative in the level there. cutz[nz], gcap[3 * 2**GALE_MAX_ZONES]
+are workspace.
+    Returns a status code (0 = ok).
+
+    Up to GALE_MAX_ZONES zones (every shipped scenario), the level is found on Gale's
+    condition over the subsets of zones, whose capacities are computed once; beyond that,
+    by Newton steps on the min cuts a max flow names. Both give the same levels."""
+    if nz <= GALE_MAX_ZONES:
+        status = _fill_subsets(m, nz, fsup, cap, zq, mp, ulev, frozen, dem, gcap)
+        for z in range(nz):
+            slope[z] = gcap[(1 << nz) + nz + z]
+
+        if want_flows:
+            scale = 0.0
+            for c in range(m):
+                scale += fsup[c]
+            for z in range(nz):
+                dem[z] = free_demand(zq, z, ulev[z], mp)[0]
+                scale += dem[z]
+            max_flow(m, nz, fsup, dem, cap, f, out_e, in_i, queue, par_e, par_i, seen_e,
+                     seen_i, 1e-13 * scale)
+        return status
+    status = _fill_cuts(m, nz, fsup, cap, zq, mp, ulev, frozen, cutz, dem, f, out_e, in_i,
+                        queue, par_e, par_i, seen_e, seen_i)
+    for z in range(nz):
+        dem[z], slope[z] = free_demand(zq, z, ulev[z], mp)
+    return status
+
+
+@jit
+def _fill_subsets(m, nz, fsup, cap, zq, mp, ulev, frozen, dem, gcap):
+    """Progressive filling on Gale's condition: the free demand of every set T of zones
+    is at most what the exporter classes can send there, sum_c min(fsup[c], cap(c, T)).
+    Each round, the level of the active zones rises to the lowest level at which some set
+    becomes tight (a root per set that binds below the best so far); the active zones of
+    the tight sets freeze there. On entry ulev[z] may hold a guess of zone z's level (last
+    month's), where the root searches start, and gcap[0] the set to try first (the one
+    that bound first last month). On return dem[z] holds each zone's free demand at its
+    level and gcap[2**nz + nz + z] its slope there; gcap[0] the set that bound first;
+    gcap[t] the capacity of set t, gcap[2**nz + z] zone z's free demand at the best level
+    so far."""
+    n_sets = (1 << nz) - 1
+    at = 1 << nz  # gcap[at + z]: free demand at the best level; gcap[at + nz + z]: slope
+    scale = 0.0
+    for c in range(m):
+        scale += fsup[c]
+    for z in range(nz):
+        scale += zq[z, ZQ_W] + zq[z, ZQ_C]
+        frozen[z] = False
+        dem[z] = 0.0
+    tol = 1e-12 * scale
+    for t in range(1, n_sets + 1):
+        tot = 0.0
+        for c in range(m):
+            reach = 0.0
+            for z in range(nz):
+                if t & (1 << z):
+                    reach += cap[c, z]
+            tot += min(fsup[c], reach)
+        gcap[t] = tot
+    active = n_sets
+    level = 0.0
+    status = 0
+    first = int(gcap[0])  # the set that bound first last month: tried first
+    if not (1 <= first <= n_sets):
+        first = 1
+    gcap[0] = 0.0
+    while active:
+        best = U_TOP
+        solved = 0  # the active zones of the set whose root is the best level
+        for z in range(nz):
+            if active & (1 << z):
+                gcap[at + z], gcap[at + nz + z] = free_demand(zq, z, best, mp)
+        for i in range(n_sets):
+            t = (first + i - 1) % n_sets + 1
+            act = t & active
+            if not act:
+                continue
+            target = gcap[t]
+            g = -target
+            hint = U_TOP
+            for z in range(nz):
+                if t & (1 << z):
+                    if act & (1 << z):
+                        g += gcap[at + z]
+                        hint = min(hint, ulev[z])
+                    else:
+                        target -= dem[z]
+                        g += dem[z]
+            if g <= 0.0:
+                continue  # this set does not bind below the best level so far
+            best = _solve_level_mask(zq, mp, nz, act, target, level, best, hint, gcap, at,
+                                     1e-3 * tol)
+            solved = act
+            if gcap[0] == 0.0 or level == 0.0:
+                gcap[0] = float(t)
+            for z in range(nz):
+                if (active & (1 << z)) and not (act & (1 << z)):
+                    gcap[at + z], gcap[at + nz + z] = free_demand(zq, z, best, mp)
+        tight = 0
+        if best >= U_TOP:
+            tight = active
+        else:
+            for t in range(1, n_sets + 1):
+                act = t & active
+                if not act:
+                    continue
+                g = -gcap[t]
+                for z in range(nz):
+                    if t & (1 << z):
+                        g += gcap[at + z] if (act & (1 << z)) else dem[z]
+                if g >= -tol:
+                    tight |= act
+            if not tight:
+                # demand so steep in the level (a state release ramping over a narrow
+                # price band) that the rounding of the level leaves more slack than the
+                # tolerance: the set whose root this level is binds
+                tight = solved
+            if not tight:
+                status = STATUS_NO_FREEZE
+                tight = active
+        for z in range(nz):
+            if tight & (1 << z):
+                frozen[z] = True
+                ulev[z] = best
+                dem[z] = gcap[at + z]
+                gcap[at + 2 * nz + z] = gcap[at + nz + z]
+        active &= ~tight
+        level = best
+    for z in range(nz):
+        gcap[at + nz + z] = gcap[at + 2 * nz + z]
+    return status
+
+
+@jit
+def _solve_level_mask(zq, mp, nz, mask, target, a, b, hint, gval, at, tol):
+    """The level u in [a, b] where the free demand of the zones in ``mask`` (a bit set)
+    reaches ``target``: safeguarded Newton steps on an increasing function, from
+    ``hint`` when it lies in the bracket, until the residual is within ``tol`` or the
+    step is at rounding. Returns the last level evaluated; the free demand and slope of
+    the mask's zones there are left in gval[at + z] and gval[at + nz + z]."""
+    x = hint if a < hint < b else b
+    for _ in range(100):
+        g = -target
+        dg = 0.0
+        for z in range(nz):
+            if mask & (1 << z):
+                v, dv = free_demand(zq, z, x, mp)
+                gval[at + z] = v
+                gval[at + nz + z] = dv
+                g += v
+                dg += dv
+        if g > 0.0:
+            b = x
+        elif g < 0.0:
+            a = x
+        if abs(g) <= tol:
+            return x
+        xn = x - g / dg if dg > 0.0 else -1.0
+        if not (a <= xn <= b):
+            xn = 0.5 * (a + b)
+        if abs(xn - x) <= 4e-16 * max(1.0, abs(x)) or b - a <= 4e-16 * max(1.0, abs(b)):
+            return x
+        x = xn
+    return x
+
+
+@jit
+def _fill_cuts(m, nz, fsup, cap, zq, mp, ulev, frozen, cutz, dem, f, out_e, in_i, queue,
+               par_e, par_i, seen_e, seen_i):
+    """Progressive filling by Newton steps on min cuts (any number of zones)."""
     scale = 0.0
     for c in range(m):
         scale += fsup[c]
@@ -285,25 +459,26 @@ SNAP_LNP = 1e-12  # a log price this close to 0 is the reference price (rounding
 
 
 @jit
-def zone_outcome(zq, z, u, y, mp):
-    """(log price, rho) of zone z frozen at level u with free inflow y: rho = 1 when the
-    zone clears, at the highest price at which its net demand takes its inflow; rho < 1
-    the share of its wants it gets at the choke price. A log price within SNAP_LNP of 0
-    is 0: a market that clears at the reference price reports exactly 1."""
-    lnp, rho = _outcome(zq, z, u, y, mp)
+def zone_outcome(zq, z, u, y, slope, mp):
+    """(log price, rho) of zone z frozen at level u with free inflow y (and slope, the
+    derivative of its free demand in the level there): rho = 1 when the zone clears, at
+    the highest price at which its net demand takes its inflow; rho < 1 the share of its
+    wants it gets at the choke price. A log price within SNAP_LNP of 0 is 0: a market
+    that clears at the reference price reports exactly 1."""
+    lnp, rho = _outcome(zq, z, u, y, slope, mp)
     if abs(lnp) < SNAP_LNP:
         lnp = 0.0
     return lnp, rho
 
 
 @jit
-def _outcome(zq, z, u, y, mp):
+def _outcome(zq, z, u, y, slope, mp):
     if y > 0.0:
         if u < 1.0:
             return mp[MP_LNPBAR], u
-        lnp = level_price(u, mp)
-        if net_demand(zq, z, lnp, mp)[1] < 0.0 and u < U_TOP:
-            return lnp, 1.0  # strictly decreasing there: the level's price is the price
+        if slope > 0.0 and u < U_TOP:
+            # demand strictly decreasing in the price there: the level's price is the price
+            return level_price(u, mp), 1.0
         return _price_for(zq, z, zq[z, ZQ_C] + y, mp), 1.0
     c = zq[z, ZQ_C]
     w = zq[z, ZQ_W]
@@ -339,7 +514,8 @@ def allocate(supply, need, cap, offset=None, flows=False):
     ulev = np.zeros(nz)
     f = np.zeros((m, nz))
     status = clear_zones(m, nz, supply, cap, zq, mp, ulev, np.zeros(nz, dtype=np.bool_),
-                         np.zeros(nz, dtype=np.bool_), np.zeros(nz), f, np.zeros(m), np.zeros(nz),
+                         np.zeros(nz, dtype=np.bool_), np.zeros(nz), np.zeros(nz),
+                         np.zeros(3 << GALE_MAX_ZONES), flows, f, np.zeros(m), np.zeros(nz),
                          np.zeros(m + nz + 2, dtype=np.int64), np.zeros(m, dtype=np.int64),
                          np.zeros(nz, dtype=np.int64), np.zeros(m, dtype=np.bool_),
                          np.zeros(nz, dtype=np.bool_))

@@ -24,6 +24,7 @@ import numpy as np
 
 from simcore._numba import jit, jit_inline
 from simcore.kernel.market import (
+    GALE_MAX_ZONES,
     MP_EPS,
     MP_ETA,
     MP_LNPBAR,
@@ -32,6 +33,7 @@ from simcore.kernel.market import (
     MP_THETA,
     N_MP,
     N_ZQ,
+    U_TOP,
     ZQ_C,
     ZQ_G,
     ZQ_I,
@@ -40,7 +42,6 @@ from simcore.kernel.market import (
     ZQ_T,
     ZQ_X,
     clear_zones,
-    free_demand,
     prepare_zone,
     release_share,
     zone_outcome,
@@ -91,6 +92,11 @@ NTR = 11
  TZ_RELEASED) = range(14)
 NTZ = 14
 
+# per (stage, zone) accumulators of a material's month per unit of need (ws.zacc)
+(ZA_SHORT, ZA_SUB, ZA_GIVEN, ZA_RATIONED, ZA_CDRAWN, ZA_BOUGHT, ZA_RESTOCKED,
+ ZA_PEAK) = range(8)
+N_ZA = 8
+
 Scratch = namedtuple("Scratch", [
     # per event
     "z", "onset_f", "dur", "sev0", "sev1", "settle", "leak", "lead", "sev_now", "ann_now",
@@ -99,21 +105,25 @@ Scratch = namedtuple("Scratch", [
     # per material
     "mk",
     # per (stage, zone) carried over months
-    "inv", "lnp_prev", "lnp_now", "zprec",
+    "inv", "lnp_prev", "lnp_now", "zprec", "uhint", "shint", "gorig", "gother",
     # per country
-    "lsm", "msm", "lsr", "msr", "srel", "supply", "feed", "feed_next",
+    "lsm", "msm", "lsr", "msr", "srel", "hold", "supply", "feed",
+    # per (stage, zone): the month per unit of need, summed (zacc), months short, first
+    # and last (zmon), each month's histogram bin (zbin)
+    "zacc", "zmon", "zbin",
     # per (stage, country)
     "rowflag", "outsh", "outp", "xfeed", "az",
     # zone market of one stage
     "zq", "mp", "zcons", "zrest", "zcrel", "zshare", "zdbar", "zrho", "zprice",
     # exporter classes and the max-flow workspace
-    "fsup", "capc", "ulev", "frozen", "cutz", "dem", "f", "out_e", "in_i", "queue",
+    "fsup", "capc", "ulev", "frozen", "cutz", "dem", "slope", "gcap", "f", "out_e", "in_i",
+    "queue",
     "par_e", "par_i", "seen_e", "seen_i",
 ])
 
 
 @jit
-def _scratch(n_ev, n_sp, n_cap, n_k, n_s, n_c, n_z):
+def _scratch(n_ev, n_sp, n_cap, n_k, n_s, n_c, n_z, horizon):
     e1 = max(1, n_ev)
     m = n_c + 1
     z1 = max(1, n_z)
@@ -124,16 +134,19 @@ def _scratch(n_ev, n_sp, n_cap, n_k, n_s, n_c, n_z):
         np.zeros(max(1, n_cap), dtype=np.int64),
         np.zeros((n_k, N_MARKET)),
         np.zeros((n_s, z1)), np.zeros((n_s, z1)), np.zeros((n_s, z1)),
-        np.zeros((n_s, z1), dtype=np.bool_),
+        np.zeros((n_s, z1), dtype=np.bool_), np.zeros((n_s, z1)), np.zeros(n_s),
+        np.zeros((n_s, z1)), np.zeros((n_s, z1)),
         np.zeros(n_c), np.zeros(n_c), np.zeros(n_c), np.zeros(n_c), np.zeros(n_c),
-        np.zeros(n_c), np.zeros(n_c), np.zeros(n_c),
+        np.zeros(n_c, dtype=np.bool_), np.zeros(n_c), np.zeros(n_c),
+        np.zeros((n_s, z1, N_ZA)), np.zeros((n_s, z1, 3), dtype=np.int64),
+        np.zeros((n_s, z1, horizon), dtype=np.int64),
         np.zeros((n_s, n_c), dtype=np.bool_), np.ones((n_s, n_c)), np.zeros((n_s, n_c)),
         np.zeros((n_s, n_c)), np.ones((n_s, n_c, z1)),
         np.zeros((z1, N_ZQ)), np.zeros(N_MP), np.zeros(z1), np.zeros(z1), np.zeros(z1),
         np.zeros(z1), np.zeros(z1), np.zeros(z1), np.zeros(z1),
         np.zeros(m), np.zeros((m, z1)), np.zeros(z1),
-        np.zeros(z1, dtype=np.bool_), np.zeros(z1, dtype=np.bool_), np.zeros(z1),
-        np.zeros((m, z1)), np.zeros(m),
+        np.zeros(z1, dtype=np.bool_), np.zeros(z1, dtype=np.bool_), np.zeros(z1), np.zeros(z1),
+        np.zeros(3 << GALE_MAX_ZONES), np.zeros((m, z1)), np.zeros(m),
         np.zeros(z1), np.zeros(m + z1 + 2, dtype=np.int64), np.zeros(m, dtype=np.int64),
         np.zeros(z1, dtype=np.int64), np.zeros(m, dtype=np.bool_),
         np.zeros(z1, dtype=np.bool_),
@@ -286,7 +299,7 @@ def _severities(sc, ws, fired, k, t):
 
 
 @jit_inline
-def _routes(sc, ws, k, ns, kc):
+def _routes(tn, sc, ws, k, ns, kc):
     """Allowed shares az[s, e, z] of restricted rows (rowflag), outages, and which zones
     buy ahead (precaution), for the events in force or announced this month."""
     n_zone = sc.n_zone
@@ -298,6 +311,8 @@ def _routes(sc, ws, k, ns, kc):
     ev_origin = sc.ev_origin
     ev_re_export = sc.ev_re_export
     re_share = sc.re_share
+    pr_ptr = tn.pr_ptr
+    pr_idx = tn.pr_idx
     rowflag = ws.rowflag
     outsh = ws.outsh
     zprec = ws.zprec
@@ -339,7 +354,7 @@ def _routes(sc, ws, k, ns, kc):
         if ev_re_export[e] and s + 1 < ns:
             s1 = s + 1
             nz1 = n_zone[k, s1]
-            for j in kc:
+            for j in pr_idx[pr_ptr[k, s1, 0]:pr_ptr[k, s1, 1]]:
                 sh = re_share[e, k, j]
                 if sh <= 0.0 or j == o:
                     continue
@@ -378,33 +393,42 @@ def _plan_output(tn, sc, ws, k, ns, kc, t, tau, usable):
     outsh = ws.outsh
     cap_on = ws.cap_on
     cap_month = ws.cap_month
+    pr_ptr = tn.pr_ptr
+    pr_idx = tn.pr_idx
+    gorig = ws.gorig
+    gother = ws.gother
     ramp_r = _ramp(ws.mk[k, MK_RESTART], tau)
     el_origin = ws.mk[k, MK_ORIGIN]
     el_other = ws.mk[k, MK_SUP]
+    n_zone = sc.n_zone
     for s in range(ns):
-        for e in kc:
+        # the response to last month's price, once per zone: p^elasticity - 1
+        for z in range(n_zone[k, s]):
+            lp = lnp_prev[s, z]
+            gorig[s, z] = math.exp(el_origin * lp) - 1.0 if lp != 0.0 else 0.0
+            gother[s, z] = math.exp(el_other * lp) - 1.0 if lp != 0.0 else 0.0
+        for e in pr_idx[pr_ptr[k, s, 0]:pr_ptr[k, s, 1]]:
             p0 = prod[k, s, e]
-            lp = lnp_prev[s, zone_of[k, s, e]]
+            z = zone_of[k, s, e]
+            g = gorig[s, z] if is_origin[k, s, e] else gother[s, z]
             r = 0.0
-            if lp != 0.0:
-                el = el_origin if is_origin[k, s, e] else el_other
-                if lp > 0.0:
-                    # restarts scale with capacity, so that an idle plant can restart too
-                    idle = spare_cap[k, s, e]
-                    if idle > 0.0:
-                        r = min((p0 + idle) * (math.exp(el * lp) - 1.0), usable * idle) * ramp_r
-                elif s == 0:
-                    r = p0 * (math.exp(el * lp) - 1.0)  # a later stage runs on its feed
+            if g > 0.0:
+                # restarts scale with capacity, so that an idle plant can restart too
+                idle = spare_cap[k, s, e]
+                if idle > 0.0:
+                    r = min((p0 + idle) * g, usable * idle) * ramp_r
+            elif g < 0.0 and s == 0:
+                r = p0 * g  # a later stage runs on the feed it buys
             outp[s, e] = p0 + r
-            xfeed[s, e] = 0.0
     if tau >= 0.0:
         for q in range(cap_mat.shape[0]):
             if cap_on[q] and cap_mat[q] == k and cap_month[q] <= t:
                 outp[cap_stage[q], cap_country[q]] += cap_add[q]
     for s in range(ns):
-        for e in kc:
+        for e in pr_idx[pr_ptr[k, s, 0]:pr_ptr[k, s, 1]]:
             outp[s, e] *= outsh[s, e]
             if s > 0:
+                xfeed[s - 1, e] = 0.0
                 extra = outp[s, e] - prod[k, s, e] * outsh[s, e]
                 if extra > 0.0:
                     y = yld[k, s, e] if has_feed[k, s, e] else world_yld[k, s]
@@ -413,10 +437,11 @@ def _plan_output(tn, sc, ws, k, ns, kc, t, tau, usable):
 
 
 @jit
-def _zone_bin(p):
-    if p == 1.0:
+def _zone_bin(lnp):
+    """The zone-price histogram bin of log price lnp (bin 0: exactly the reference)."""
+    if lnp == 0.0:
         return 0
-    b = int(math.floor((math.log(p) - PB_LO) / PB_STEP))
+    b = int(math.floor((lnp - PB_LO) / PB_STEP))
     return 1 + min(NPB - 2, max(0, b))
 
 
@@ -448,9 +473,11 @@ def _stage(tn, sc, ws, out, hist, zhist, j, k, s, ns, kc, t, kappa, sub, status)
     lsm = ws.lsm
     msm = ws.msm
     mk = ws.mk
+    producers = tn.pr_idx[tn.pr_ptr[k, s, 0]:tn.pr_ptr[k, s, 1]]
+    buyers = tn.by_idx[tn.by_ptr[k, s, 0]:tn.by_ptr[k, s, 1]]
     # 1. supply
     wy = tn.world_yld[k, s]
-    for e in kc:
+    for e in producers:
         if s == 0:
             supply[e] = outp[s, e]
         elif has_feed[k, s, e]:
@@ -466,7 +493,7 @@ def _stage(tn, sc, ws, out, hist, zhist, j, k, s, ns, kc, t, kappa, sub, status)
     m = 1
     fsup[0] = 0.0
     psi = mk[k, MK_PSI]
-    for e in kc:
+    for e in producers:
         sup_e = supply[e]
         p0 = prod[k, s, e]
         fac = min(1.0, sup_e / p0) if p0 > 0.0 else 0.0
@@ -502,19 +529,20 @@ def _stage(tn, sc, ws, out, hist, zhist, j, k, s, ns, kc, t, kappa, sub, status)
         zq[z, ZQ_T] = wk / WEEKS_PER_MONTH * nzd
         zq[z, ZQ_I] = inv[s, z]
     if not last:
-        for e in kc:
+        for e in tn.pr_idx[tn.pr_ptr[k, s + 1, 0]:tn.pr_ptr[k, s + 1, 1]]:
             if xfeed[s, e] > 0.0:
                 zq[zone_of[k, s, e], ZQ_X] += xfeed[s, e]
     else:
-        for i in kc:
+        for i in buyers:
             if lsm[i] > 0.0:
                 zq[zone_of[k, s, i], ZQ_R] += min(msm[i], lsm[i])
-    return _clear_and_account(tn, sc, ws, out, hist, zhist, j, k, s, ns, kc, t, m, sub,
-                              status)
+    return _clear_and_account(tn, sc, ws, out, hist, zhist, j, k, s, ns, producers, buyers,
+                              t, m, sub, status)
 
 
 @jit_inline
-def _clear_and_account(tn, sc, ws, out, hist, zhist, j, k, s, ns, kc, t, m, sub, status):
+def _clear_and_account(tn, sc, ws, out, hist, zhist, j, k, s, ns, producers, buyers, t, m,
+                       sub, status):
     """Clear the zones of stage s and book every buyer's month (docs/model.md §3)."""
     last = s == ns - 1
     nz = sc.n_zone[k, s]
@@ -535,9 +563,9 @@ def _clear_and_account(tn, sc, ws, out, hist, zhist, j, k, s, ns, kc, t, m, sub,
     zcrel = ws.zcrel
     zshare = ws.zshare
     feed = ws.feed
-    feed_next = ws.feed_next
     xfeed = ws.xfeed
     srel_w = ws.srel
+    hold = ws.hold
     lsm = ws.lsm
     msm = ws.msm
     lsr = ws.lsr
@@ -554,17 +582,22 @@ def _clear_and_account(tn, sc, ws, out, hist, zhist, j, k, s, ns, kc, t, m, sub,
     months = out.months
     first = out.first
     lastm = out.last
-    price_peak = out.price_peak
-    price_mean = out.price_mean
     zprice_peak = out.zprice_peak
     zprice_mean = out.zprice_mean
     zchoke = out.zchoke
     want_trace = out.want_trace
+    uhint = ws.uhint
     for z in range(nz):
         prepare_zone(zq, z, mp)
-    st = clear_zones(m, nz, ws.fsup, ws.capc, zq, mp, ulev, ws.frozen, ws.cutz, ws.dem,
-                     ws.f, ws.out_e, ws.in_i, ws.queue, ws.par_e, ws.par_i, ws.seen_e,
-                     ws.seen_i)
+        ulev[z] = uhint[s, z]  # last month's level: where the root searches start
+    dem = ws.dem
+    slope = ws.slope
+    gcap = ws.gcap
+    gcap[0] = ws.shint[s]  # the set of zones that bound first last month: tried first
+    st = clear_zones(m, nz, ws.fsup, ws.capc, zq, mp, ulev, ws.frozen, ws.cutz, dem, slope,
+                     gcap, want_trace, ws.f, ws.out_e, ws.in_i, ws.queue, ws.par_e,
+                     ws.par_i, ws.seen_e, ws.seen_i)
+    ws.shint[s] = gcap[0]
     if st != 0:
         status = st
     eps = mp[MP_EPS]
@@ -573,10 +606,11 @@ def _clear_and_account(tn, sc, ws, out, hist, zhist, j, k, s, ns, kc, t, m, sub,
     pfull = mp[MP_PFULL]
     dbar = math.exp(-eps * mp[MP_LNPBAR])
     for z in range(nz):
-        y = free_demand(zq, z, ulev[z], mp)[0]
-        lnp, rho = zone_outcome(zq, z, ulev[z], y, mp)
+        y = dem[z]
+        lnp, rho = zone_outcome(zq, z, ulev[z], y, slope[z], mp)
         p = math.exp(lnp)
         lnp_now[s, z] = lnp
+        uhint[s, z] = ulev[z]
         zprice[z] = p
         zrho[z] = rho
         d = math.exp(-eps * lnp) if lnp > 0.0 else 1.0
@@ -595,7 +629,7 @@ def _clear_and_account(tn, sc, ws, out, hist, zhist, j, k, s, ns, kc, t, m, sub,
             if p > zprice_peak[j, g]:
                 zprice_peak[j, g] = p
             zprice_mean[j, g] += p - 1.0
-            zhist[g, t, _zone_bin(p)] += 1
+            zhist[g, t, _zone_bin(lnp)] += 1
             if rho < 1.0:
                 zchoke[j, g] += 1
         if out.want_zseries:
@@ -609,23 +643,63 @@ def _clear_and_account(tn, sc, ws, out, hist, zhist, j, k, s, ns, kc, t, m, sub,
         for c in range(m):
             free_total += ws.fsup[c]
         for z in range(nz):
-            taken += free_demand(zq, z, ulev[z], mp)[0]
-        for e in kc:
+            taken += dem[z]
+        for e in producers:
             ztrace[j, zg[k, s, zone_of[k, s, e]], t, TZ_PRODUCTION] += ws.supply[e]
         ztrace[j, zg[k, s, 0], t, TZ_UNSOLD] = max(0.0, free_total - taken)
 
     # state stocks selling into their zone release at the zone price, whoever buys
-    for i in kc:
-        feed_next[i] = 0.0
-        srel_w[i] = 0.0
-        if last and lsm[i] > 0.0:
-            srel_w[i] = min(msm[i], lsm[i]) * zshare[zone_of[k, s, i]]
-            lsm[i] -= srel_w[i]
-    # every buyer of the stage: what it bought, stocked, drew and went without
-    for i in kc:
+    if last:
+        for i in buyers:
+            srel_w[i] = 0.0
+            if lsm[i] > 0.0:
+                srel_w[i] = min(msm[i], lsm[i]) * zshare[zone_of[k, s, i]]
+                lsm[i] -= srel_w[i]
+    # a buyer without a state stock of its own: the same month, per unit of need, as
+    # every such buyer of its zone (one price, one consumption fraction): booked per zone
+    # and spread over the zone's rows when the material is done (_spread_rows)
+    zacc = ws.zacc
+    zmon = ws.zmon
+    zbin = ws.zbin
+    keep = (1.0 - sub) if last else 1.0
+    for z in range(nz):
+        cons = zcons[z]
+        shortfall = 1.0 - cons
+        rat_net = zdbar[z] * (1.0 - zrho[z]) if zrho[z] < 1.0 else 0.0
+        giv = keep * max(0.0, shortfall - rat_net)
+        rat = keep * rat_net
+        short = giv + rat
+        cd = min(zcrel[z], cons)
+        a = zacc[s, z]
+        a[ZA_SHORT] += short
+        a[ZA_SUB] += sub * shortfall if last else 0.0
+        a[ZA_GIVEN] += giv
+        a[ZA_RATIONED] += rat
+        a[ZA_CDRAWN] += cd
+        a[ZA_BOUGHT] += cons - cd + zrest[z]
+        a[ZA_RESTOCKED] += zrest[z]
+        if short > a[ZA_PEAK]:
+            a[ZA_PEAK] = short
+        b = 0
+        if short > SHARE_TOL:
+            b = min(100, max(1, int(math.ceil((short - SHARE_TOL) * 100.0))))
+            if short > SHORT_SHARE + SHARE_TOL:
+                zmon[s, z, 0] += 1
+                if zmon[s, z, 1] < 0:
+                    zmon[s, z, 1] = t
+                zmon[s, z, 2] = t
+        zbin[s, z, t] = b
+    # buyers with a state stock (last stage), and every row when a time series or trace
+    # is asked for, month by month
+    per_row = out.want_series or want_trace
+    for i in buyers:
         z = zone_of[k, s, i]
-        if not last and xfeed[s, i] > 0.0:
-            feed_next[i] += xfeed[s, i] * zcons[z]
+        if not last:
+            feed[i] = (need[k, s, i] + xfeed[s, i]) * zcons[z]
+            if not per_row:
+                continue
+        elif not (per_row or hold[i]):
+            continue
         x = xidx[k, s, i]
         if x < 0:
             continue
@@ -633,7 +707,7 @@ def _clear_and_account(tn, sc, ws, out, hist, zhist, j, k, s, ns, kc, t, m, sub,
         cons = nd * zcons[z]
         rest = nd * zrest[z]
         crel_i = nd * zcrel[z]
-        srel = srel_w[i]
+        srel = srel_w[i] if last else 0.0
         q = 0.0
         if last and lsr[i] > 0.0:
             q = max(0.0, min(nd - cons, lsr[i], msr[i]))
@@ -645,39 +719,35 @@ def _clear_and_account(tn, sc, ws, out, hist, zhist, j, k, s, ns, kc, t, m, sub,
             rat_net = max(0.0, nd * zdbar[z] * (1.0 - zrho[z]) - q)
         giv_net = max(0.0, shortfall - rat_net)
         sb = sub * shortfall if last else 0.0
-        keep = (1.0 - sub) if last else 1.0
         giv = keep * giv_net
         rat = keep * rat_net
         short = giv + rat
         cd = min(crel_i, cons)
         sdm = min(srel, cons - cd)
         bought = cons - cd - sdm + rest
-        feed_next[i] += used
         if not (short >= 0.0 and shortfall >= -1e-9 * nd):
             status = STATUS_BAD_STATE
-        p = zprice[z]
         share = short / nd
-        shortage[j, x] += short
-        drawn[j, x] += sdm + q
-        bought_o[j, x] += bought
-        restocked[j, x] += rest
-        cdrawn[j, x] += cd
-        substituted[j, x] += sb
-        given_up[j, x] += giv
-        rationed[j, x] += rat
-        if share > peak[j, x]:
-            peak[j, x] = share
-        if share > SHORT_SHARE + SHARE_TOL:
-            months[j, x] += 1
-            if first[j, x] < 0:
-                first[j, x] = t
-            lastm[j, x] = t
-        if p > price_peak[j, x]:
-            price_peak[j, x] = p
-        price_mean[j, x] += p - 1.0
-        if share > SHARE_TOL:
-            hb = int(math.ceil((share - SHARE_TOL) * 100.0))
-            hist[x, t, min(100, max(1, hb))] += 1
+        if last and hold[i]:
+            # a holder's own month: its rows are not spread from the zone
+            shortage[j, x] += short
+            drawn[j, x] += sdm + q
+            bought_o[j, x] += bought
+            restocked[j, x] += rest
+            cdrawn[j, x] += cd
+            substituted[j, x] += sb
+            given_up[j, x] += giv
+            rationed[j, x] += rat
+            if share > peak[j, x]:
+                peak[j, x] = share
+            if share > SHORT_SHARE + SHARE_TOL:
+                months[j, x] += 1
+                if first[j, x] < 0:
+                    first[j, x] = t
+                lastm[j, x] = t
+            if share > SHARE_TOL:
+                hb = int(math.ceil((share - SHARE_TOL) * 100.0))
+                hist[x, t, min(100, max(1, hb))] += 1
         if out.want_series:
             out.series[j, x, t] = share
         if want_trace:
@@ -691,11 +761,56 @@ def _clear_and_account(tn, sc, ws, out, hist, zhist, j, k, s, ns, kc, t, m, sub,
             tr[TR_GIVEN_UP] = giv
             tr[TR_RATIONED] = rat
             tr[TR_SHORTAGE] = short
-            tr[TR_PRICE] = p
+            tr[TR_PRICE] = zprice[z]
             tr[TR_USED] = used
-    for i in kc:
-        feed[i] = feed_next[i]
     return status
+
+
+@jit
+def _spread_rows(tn, sc, ws, out, hist, j, k, ns, ts):
+    """The rows of material k's buyers without a state stock of their own, from their
+    zone's month per unit of need (_clear_and_account), and every row's prices from its
+    zone's."""
+    H = sc.horizon
+    need = tn.need
+    zone_of = sc.zone_of
+    xidx = sc.xidx
+    zg = sc.zg
+    by_ptr = tn.by_ptr
+    by_idx = tn.by_idx
+    zacc = ws.zacc
+    zmon = ws.zmon
+    zbin = ws.zbin
+    hold = ws.hold
+    for s in range(ns):
+        last = s == ns - 1
+        for i in by_idx[by_ptr[k, s, 0]:by_ptr[k, s, 1]]:
+            x = xidx[k, s, i]
+            if x < 0:
+                continue
+            z = zone_of[k, s, i]
+            g = zg[k, s, z]
+            out.price_peak[j, x] = out.zprice_peak[j, g]
+            out.price_mean[j, x] = out.zprice_mean[j, g]
+            if last and hold[i]:
+                continue
+            nd = need[k, s, i]
+            a = zacc[s, z]
+            out.shortage[j, x] = nd * a[ZA_SHORT]
+            out.substituted[j, x] = nd * a[ZA_SUB]
+            out.given_up[j, x] = nd * a[ZA_GIVEN]
+            out.rationed[j, x] = nd * a[ZA_RATIONED]
+            out.cdrawn[j, x] = nd * a[ZA_CDRAWN]
+            out.bought[j, x] = nd * a[ZA_BOUGHT]
+            out.restocked[j, x] = nd * a[ZA_RESTOCKED]
+            out.peak[j, x] = a[ZA_PEAK]
+            out.months[j, x] = zmon[s, z, 0]
+            out.first[j, x] = zmon[s, z, 1]
+            out.last[j, x] = zmon[s, z, 2]
+            for t in range(ts, H):
+                b = zbin[s, z, t]
+                if b > 0:
+                    hist[x, t, b] += 1
 
 
 @jit
@@ -731,80 +846,83 @@ def _material(tn, sc, ws, out, hist, zhist, j, k, fired, usable, sub_max, lag_su
     kc = tn.kc_idx[tn.kc_ptr[k]:tn.kc_ptr[k + 1]]
     status = 0
     t0, ts = _start_month(sc, ws, fired, k, H)
+    if ts >= H:
+        return 0  # nothing happens to k: every row keeps its baseline (no shortage, price 1)
+    mk = ws.mk
+    n_zone = sc.n_zone
+    zone_need = sc.zone_need
+    zg = sc.zg
+    # the market at its baseline: stocks at their targets, prices at the reference
     for s in range(ns):
-        for z in range(sc.n_zone[k, s]):
-            if sc.zone_need[k, s, z] > 0.0:
-                out.zprice_peak[j, sc.zg[k, s, z]] = 0.0
-        for i in kc:
-            x = sc.xidx[k, s, i]
-            if x >= 0:
-                out.price_peak[j, x] = 0.0
-    if ts < H:
-        mk = ws.mk
-        # the market at its baseline: stocks at their targets, prices at the reference
+        cover = mk[k, MK_COVER] if s == ns - 1 else mk[k, MK_FCOVER]
+        for z in range(n_zone[k, s]):
+            ws.inv[s, z] = cover / WEEKS_PER_MONTH * zone_need[k, s, z]
+            ws.uhint[s, z] = U_TOP
+            ws.lnp_prev[s, z] = 0.0
+            ws.lnp_now[s, z] = 0.0
+            for c in range(N_ZA):
+                ws.zacc[s, z, c] = 0.0
+            ws.zmon[s, z, 0] = 0
+            ws.zmon[s, z, 1] = -1
+            ws.zmon[s, z, 2] = -1
+            if zone_need[k, s, z] > 0.0:
+                out.zprice_peak[j, zg[k, s, z]] = 0.0  # a maximum over the computed months
+        ws.shint[s] = 0.0
+    for i in kc:
+        ws.lsm[i] = 0.0
+        ws.msm[i] = 0.0
+        ws.lsr[i] = 0.0
+        ws.msr[i] = 0.0
+        ws.feed[i] = 0.0
+    for i in kc:
+        if sc.ds_reserved:
+            ws.lsr[i] += tn.stock[k, i]
+            ws.msr[i] += tn.maxrel[k, i]
+        else:
+            ws.lsm[i] += tn.stock[k, i]
+            ws.msm[i] += tn.maxrel[k, i]
+        for q in range(sc.sp_occ_var.shape[0]):
+            if ws.sp_on[q] and sc.sp_stock[q, k, i] > 0.0:
+                if sc.sp_reserved[q]:
+                    ws.lsr[i] += sc.sp_stock[q, k, i]
+                    ws.msr[i] += sc.sp_maxrel[q, k, i]
+                else:
+                    ws.lsm[i] += sc.sp_stock[q, k, i]
+                    ws.msm[i] += sc.sp_maxrel[q, k, i]
+        ws.hold[i] = ws.lsm[i] + ws.lsr[i] > 0.0
+    mp = ws.mp
+    mp[MP_ETA] = mk[k, MK_ETA]
+    mp[MP_THETA] = mk[k, MK_THETA]
+    mp[MP_LNPBAR] = math.log(mk[k, MK_CHOKE])
+    mp[MP_LNPMIN] = -mp[MP_LNPBAR]
+    mp[MP_PFULL] = sc.release_price
+    spot = mk[k, MK_SPOT]
+    lnp_prev = ws.lnp_prev
+    lnp_now = ws.lnp_now
+    for t in range(ts, H):
+        tau = float(t - t0)
+        _severities(sc, ws, fired, k, t)
+        _routes(tn, sc, ws, k, ns, kc)
+        _plan_output(tn, sc, ws, k, ns, kc, t, tau, usable)
+        phi = _ramp(mk[k, MK_LAG], tau)
+        kappa = (1.0 - spot) * (1.0 - phi)
+        mp[MP_EPS] = mk[k, MK_EPS_S] + (mk[k, MK_EPS_M] - mk[k, MK_EPS_S]) * _ramp(
+            mk[k, MK_ADJ], tau)
+        sub = sub_max * _ramp(lag_sub, tau)
         for s in range(ns):
-            cover = mk[k, MK_COVER] if s == ns - 1 else mk[k, MK_FCOVER]
-            for z in range(sc.n_zone[k, s]):
-                ws.inv[s, z] = cover / WEEKS_PER_MONTH * sc.zone_need[k, s, z]
-                ws.lnp_prev[s, z] = 0.0
-                ws.lnp_now[s, z] = 0.0
-        for i in kc:
-            ws.lsm[i] = 0.0
-            ws.msm[i] = 0.0
-            ws.lsr[i] = 0.0
-            ws.msr[i] = 0.0
-            ws.feed[i] = 0.0
-        for i in kc:
-            if sc.ds_reserved:
-                ws.lsr[i] += tn.stock[k, i]
-                ws.msr[i] += tn.maxrel[k, i]
-            else:
-                ws.lsm[i] += tn.stock[k, i]
-                ws.msm[i] += tn.maxrel[k, i]
-            for q in range(sc.sp_occ_var.shape[0]):
-                if ws.sp_on[q] and sc.sp_stock[q, k, i] > 0.0:
-                    if sc.sp_reserved[q]:
-                        ws.lsr[i] += sc.sp_stock[q, k, i]
-                        ws.msr[i] += sc.sp_maxrel[q, k, i]
-                    else:
-                        ws.lsm[i] += sc.sp_stock[q, k, i]
-                        ws.msm[i] += sc.sp_maxrel[q, k, i]
-        mp = ws.mp
-        mp[MP_ETA] = mk[k, MK_ETA]
-        mp[MP_THETA] = mk[k, MK_THETA]
-        mp[MP_LNPBAR] = math.log(mk[k, MK_CHOKE])
-        mp[MP_LNPMIN] = -mp[MP_LNPBAR]
-        mp[MP_PFULL] = sc.release_price
-        spot = mk[k, MK_SPOT]
-        for t in range(ts, H):
-            tau = float(t - t0)
-            _severities(sc, ws, fired, k, t)
-            _routes(sc, ws, k, ns, kc)
-            _plan_output(tn, sc, ws, k, ns, kc, t, tau, usable)
-            phi = _ramp(mk[k, MK_LAG], tau)
-            kappa = (1.0 - spot) * (1.0 - phi)
-            mp[MP_EPS] = mk[k, MK_EPS_S] + (mk[k, MK_EPS_M] - mk[k, MK_EPS_S]) * _ramp(
-                mk[k, MK_ADJ], tau)
-            sub = sub_max * _ramp(lag_sub, tau)
-            for s in range(ns):
-                status = _stage(tn, sc, ws, out, hist, zhist, j, k, s, ns, kc, t, kappa,
-                                sub, status)
-            lnp_prev = ws.lnp_prev
-            lnp_now = ws.lnp_now
-            for s in range(ns):
-                for z in range(sc.n_zone[k, s]):
-                    lnp_prev[s, z] = lnp_now[s, z]
+            status = _stage(tn, sc, ws, out, hist, zhist, j, k, s, ns, kc, t, kappa,
+                            sub, status)
+        for s in range(ns):
+            for z in range(n_zone[k, s]):
+                lnp_prev[s, z] = lnp_now[s, z]
     # months not computed (before the first announcement or event) are at price 1
     if ts > 0:
         for s in range(ns):
-            for z in range(sc.n_zone[k, s]):
-                g = sc.zg[k, s, z]
-                if sc.zone_need[k, s, z] > 0.0 and out.zprice_peak[j, g] < 1.0:
+            for z in range(n_zone[k, s]):
+                g = zg[k, s, z]
+                if zone_need[k, s, z] > 0.0 and out.zprice_peak[j, g] < 1.0:
                     out.zprice_peak[j, g] = 1.0
-            for i in kc:
-                x = sc.xidx[k, s, i]
-                if x >= 0 and out.price_peak[j, x] < 1.0:
-                    out.price_peak[j, x] = 1.0
+    _spread_rows(tn, sc, ws, out, hist, j, k, ns, ts)
     return status
 
 
@@ -825,7 +943,7 @@ def run_draws(w, first_draw, n_workers, seed, tn, sc, out):
     lo = (n * w) // n_workers
     hi = (n * (w + 1)) // n_workers
     ws = _scratch(sc.ev_kind.shape[0], sc.sp_occ_var.shape[0], sc.cap_occ_var.shape[0],
-                  n_k, n_s, n_c, n_z)
+                  n_k, n_s, n_c, n_z, sc.horizon)
     hist = out.hist[w]
     zhist = out.zhist[w]
     H = sc.horizon

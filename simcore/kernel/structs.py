@@ -65,6 +65,10 @@ Tensor = namedtuple("Tensor", [
     "n_stages",    # i8[K]
     "kc_ptr",      # i8[K + 1] countries taking part in material k:
     "kc_idx",      #   kc_idx[kc_ptr[k]:kc_ptr[k + 1]]
+    "pr_ptr",      # i8[K, S, 2] producers of (k, s) (production, idle capacity or a
+    "pr_idx",      #   capacity intervention): pr_idx[pr_ptr[k, s, 0]:pr_ptr[k, s, 1]]
+    "by_ptr",      # i8[K, S, 2] buyers of (k, s) (need, or feed for the next stage's
+    "by_idx",      #   producers, or a state stock at the last stage): by_idx[...]
     "stock",       # f8[K, C] dataset state stock [t]
     "maxrel",      # f8[K, C] its largest monthly release [t/month]
     "market",      # f8[K, P, 3] market table: low, mode, high of each parameter
