@@ -299,3 +299,34 @@ def test_subset_and_cut_fillings_agree():
         yb = [mk.free_demand(zq, z, b[z], mp)[0] for z in range(nz)]
         scale = 1.0 + supply.sum() + zq[:, mk.ZQ_W].sum()
         np.testing.assert_allclose(ya, yb, rtol=1e-9, atol=1e-9 * scale)
+
+
+def test_a_zone_price_root_reached_from_above_is_found():
+    """Regression (random case 3188 of the engine-reference comparison): a zone living
+    on its contracts, with a state stock that releases 42 t over the prices 1-1.012. The
+    Newton iterate lands on the root from above, where the net demand is a rounding error
+    (9e-16 t) below the contracts; the steps that followed moved by a few ulps and never
+    shrank the bracket, so after 200 of them the search returned its lower end, the
+    reference price, instead of the root at ln p = 3.35e-4 (shortage off by 3 %)."""
+    from simcore.kernel import market as mk
+
+    zq = np.zeros((1, mk.N_ZQ))
+    zq[0, mk.ZQ_N] = 5.0254542823058825
+    zq[0, mk.ZQ_T] = 5.3441063964758975
+    zq[0, mk.ZQ_I] = 5.34274149708367
+    zq[0, mk.ZQ_R] = 42.06592852101574
+    zq[0, mk.ZQ_C] = 3.8566928694757325
+    mp = np.zeros(mk.N_MP)
+    mp[mk.MP_EPS] = 0.1485778337818191
+    mp[mk.MP_ETA] = 2.268368638535298
+    mp[mk.MP_THETA] = 0.3807085331312496
+    mp[mk.MP_LNPBAR] = 1.0514514149715335
+    mp[mk.MP_LNPMIN] = -1.0514514149715335
+    mp[mk.MP_PFULL] = 1.012089624992909
+    mk.prepare_zone(zq, 0, mp)
+    lnp = mk._price_for(zq, 0, zq[0, mk.ZQ_C], mp)
+    q, _ = mk.net_demand(zq, 0, lnp, mp)
+    assert lnp == pytest.approx(3.3547489651e-4, rel=1e-9)
+    assert q >= zq[0, mk.ZQ_C]  # the highest price at which the zone still takes it
+    q_above, _ = mk.net_demand(zq, 0, lnp * (1 + 1e-12), mp)
+    assert q_above < zq[0, mk.ZQ_C]

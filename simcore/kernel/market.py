@@ -447,7 +447,9 @@ def _price_for(zq, z, x, mp):
         else:
             b = lnp
         xn = lnp - (q - x) / dq if dq < 0.0 else 0.5 * (a + b)
-        if not (a <= xn <= b) or xn == lnp:
+        if not (a <= xn <= b) or abs(xn - lnp) <= 4e-16 * max(1.0, abs(lnp)):
+            # a step at rounding (the iterate sits on the root from above, where Q is a
+            # rounding error below x) would never shrink the bracket: bisect instead
             xn = 0.5 * (a + b)
         if b - a <= 4e-16 * max(1.0, abs(a)):
             return a
