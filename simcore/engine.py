@@ -244,6 +244,7 @@ def _zone_structure(tensor: SupplyTensor, compiled: CompiledScenario):
     flow_m = tensor.flow / MONTHS_PER_YEAR
     need_m = flow_m.sum(axis=2)
     g_mat, g_stage, g_index, g_members, g_names, g_need = [], [], [], [], [], []
+    zone_prec = np.zeros((n_k, n_s, n_z, max(1, n_e)))
     for (k, s), (direct, reach, groups) in per_ks.items():
         n_zone[k, s] = len(groups)
         names = _zone_names(tensor, compiled, [m for _, m in groups])
@@ -257,6 +258,16 @@ def _zone_structure(tensor: SupplyTensor, compiled: CompiledScenario):
             for slot, e in enumerate(reach):
                 if key[len(direct) + slot] != "-":
                     zone_rtgt[k, s, z, e] = True
+            for e in range(n_e):  # precaution: the targets' share of the zone's need
+                s_e = int(compiled.ev_stage[e, k])
+                if not restriction[e] or s_e < 0 or s_e > s or zone_need[k, s, z] <= 0:
+                    continue
+                if s_e == s:
+                    zone_prec[k, s, z, e] = 1.0 if zone_tgt[k, s, z, e] else 0.0
+                    continue
+                o = int(compiled.ev_origin[e])
+                hit = [i for i in mem if compiled.ev_targets[e, i] and i != o]
+                zone_prec[k, s, z, e] = need_m[k, s, hit].sum() / zone_need[k, s, z]
             zg[k, s, z] = len(g_mat)
             g_mat.append(k)
             g_stage.append(s)
@@ -272,7 +283,8 @@ def _zone_structure(tensor: SupplyTensor, compiled: CompiledScenario):
         name=tuple(g_names), need=np.array(g_need, dtype=np.float64),
     )
     arrays = dict(zone_of=zone_of, n_zone=n_zone, zone_need=zone_need, zone_tgt=zone_tgt,
-                  zone_rtgt=zone_rtgt, is_origin=is_origin, bz=bz, zg=zg, n_zg=len(g_mat))
+                  zone_rtgt=zone_rtgt, zone_prec=zone_prec, is_origin=is_origin, bz=bz, zg=zg,
+                  n_zg=len(g_mat))
     return info, arrays, re_share, part
 
 

@@ -56,8 +56,10 @@ _DOC = {
         "", 0.0, None, "Price elasticity of output of the origin of a restriction (its "
         "output falls with its domestic price, a month later).", False),
     "state_purchase_share": (
-        "share", 0.0, 1.0, "Share of the flow its restriction stops that the origin's state "
-        "buys into reserve (China's State Reserve Bureau).", False),
+        "x stopped flow", 0.0, None, "What the origin's state buys into reserve at most, in "
+        "multiples of the flow its restrictions stop; it buys at or below the reference "
+        "price only, what it takes to hold that price (a cap above 1 lets it also absorb a "
+        "fall in domestic demand).", False),
     "inventory_weeks": (
         "weeks", 0.0, None, "Commercial stocks of the users of the refined material, in "
         "weeks of their need (their target at the reference price).", False),

@@ -32,6 +32,8 @@ MARKET_KEYS = (
     "inventory_adjust", "spot_share", "precautionary_weeks", "choke_price",
     "reroute_lag_months",
 )
+BUY_BAND = 1e-6  # log price band over which the origin's state stops buying
+SNAP = 1e-12  # a log price this close to 0 is reported as the reference price
 BISECT = 200  # bisection steps: far below double precision
 
 
@@ -102,16 +104,22 @@ class _Zone:
         self.eps, self.eta, self.theta, self.pbar, self.pfull = eps, eta, theta, pbar, pfull
         d = pbar ** -eps
         des = target * pbar ** -eta
-        self.wants = self.n * d + theta * max(0.0, des - stock) + purchase
+        self.wants = self.n * d + theta * max(0.0, des - stock) + purchase * self.buys(pbar)
         self.rel = theta * max(0.0, stock - des) + release * self.share(pbar)
 
     def share(self, p):
         return min(1.0, max(0.0, (p - 1.0) / (self.pfull - 1.0)))
 
+    @staticmethod
+    def buys(p):
+        """The origin state buys its whole cap at or below the reference price and
+        nothing once the log price is BUY_BAND above it, linearly between."""
+        return min(1.0, max(0.0, 1.0 - math.log(p) / BUY_BAND))
+
     def q(self, p):
         d = min(1.0, p ** -self.eps)
-        return (self.n * d + self.theta * (self.t * p ** -self.eta - self.i) + self.g
-                - self.r * self.share(p))
+        return (self.n * d + self.theta * (self.t * p ** -self.eta - self.i)
+                + self.g * self.buys(p) - self.r * self.share(p))
 
     def price_at(self, u):
         lp = math.log(self.pbar)
@@ -138,9 +146,9 @@ class _Zone:
         return math.exp(lo)
 
     def outcome(self, u, y):
-        """(price, rho); a price within 1e-12 (in log) of 1 is 1."""
+        """(price, rho); a price within SNAP (in log) of 1 is 1."""
         p, rho = self._outcome(u, y)
-        return (1.0 if abs(math.log(p)) < 1e-12 else p), rho
+        return (1.0 if abs(math.log(p)) < SNAP else p), rho
 
     def _outcome(self, u, y):
         if y > 0:
@@ -148,8 +156,8 @@ class _Zone:
                 return self.pbar, u
             return self.highest_price(self.c + y), 1.0
         if self.c + self.rel >= self.wants:
-            if self.wants <= 0 and self.t <= 0 and self.r <= 0:
-                return 1.0, 1.0
+            if self.n <= 0 and self.t <= 0:
+                return 1.0, 1.0  # no user and no stock: no price
             return self.highest_price(self.c), 1.0
         return self.pbar, (self.c + self.rel) / self.wants
 
@@ -357,7 +365,7 @@ def simulate_reference(tensor, compiled, variates, timeseries=False):
                 u = vals[c.mkt_var[p]]
                 v = u if c.mkt_given[p] else _tri(u, *market[k, p])
                 mk[key] = max(0.0, v)
-            for key in ("state_purchase_share", "inventory_adjust", "spot_share"):
+            for key in ("inventory_adjust", "spot_share"):
                 mk[key] = min(1.0, mk[key])
             pbar = max(1.0, mk["choke_price"])
             touching = [e for e in range(E) if c.ev_stage[e, k] >= 0 and fired[e]]
@@ -417,14 +425,20 @@ def simulate_reference(tensor, compiled, variates, timeseries=False):
                 sub = sub_max * _ramp(lag_sub, tau)
                 A = np.ones((ns, n_c, n_c))
                 outage = np.ones((ns, n_c))
-                prec = np.zeros((ns, n_c), bool)
+                # precaution: per zone, the largest share of its need held by targets
+                # of a restriction (at this stage or an earlier one) announced or in force
+                prec = {(s, z): 0.0 for s in range(ns) for z in range(len(zmap[(k, s)]))}
                 for e in touching:
                     s = c.ev_stage[e, k]
                     o = c.ev_origin[e]
                     if c.ev_kind[e] == 0 and (announced(e, t) or in_force(e, t)):
-                        for i in range(n_c):
-                            if c.ev_targets[e, i] and i != o:
-                                prec[s, i] = True
+                        for s2 in range(s, ns):
+                            for z, (_, mem) in enumerate(zmap[(k, s2)]):
+                                total = sum(N[k, s2, i] for i in mem)
+                                hit = sum(N[k, s2, i] for i in mem
+                                          if c.ev_targets[e, i] and i != o)
+                                if total > 0:
+                                    prec[(s2, z)] = max(prec[(s2, z)], hit / total)
                     if not in_force(e, t):
                         continue
                     if np.isnan(c.ev_quota[e]):
@@ -528,7 +542,7 @@ def simulate_reference(tensor, compiled, variates, timeseries=False):
                         caps.append(row)
                     zs = []
                     for z, mem in enumerate(members):
-                        wk = cover[s] + (mk["precautionary_weeks"] if prec[s, mem[0]] else 0.0)
+                        wk = cover[s] + mk["precautionary_weeks"] * prec[(s, z)]
                         rel = sum(min(rel_m[i], left_m[i]) for i in mem) if last else 0.0
                         zs.append(_Zone(
                             N[k, s, mem].sum(), extra_feed[s, mem].sum() if not last else 0.0,
@@ -550,7 +564,7 @@ def simulate_reference(tensor, compiled, variates, timeseries=False):
                             if not last:
                                 new_feed[i] += extra_feed[s, i] * rho * dfrac
                             need = N[k, s, i]
-                            wk = cover[s] + (mk["precautionary_weeks"] if prec[s, i] else 0.0)
+                            wk = cover[s] + mk["precautionary_weeks"] * prec[(s, z)]
                             gap = mk["inventory_adjust"] * (
                                 wk / WEEKS_PER_MONTH * need * p ** -mk["inventory_release"]
                                 - stock[s, i])

@@ -215,7 +215,7 @@ def solve_kernel(supply, cap, zones, params):
     for z in range(nz):
         y = mk.free_demand(zq, z, ulev[z], mp)[0]
         assert y == pytest.approx(dem[z], rel=1e-12, abs=1e-300)
-        lnp, rho = mk.zone_outcome(zq, z, ulev[z], y, slope[z], mp)
+        lnp, rho, _ = mk.zone_outcome(zq, z, ulev[z], y, slope[z], mp)
         out.append((y, np.exp(lnp), rho))
     return np.array(out), f
 

@@ -28,7 +28,7 @@ def random_market(rng):
         "demand_adjust_months": ("uniform", 0.0, 8.0),
         "supply_elasticity": ("uniform", 0.0, 0.5),
         "origin_supply_elasticity": ("uniform", 0.0, 0.5),
-        "state_purchase_share": ("uniform", 0.0, 1.0),
+        "state_purchase_share": ("uniform", 0.0, 1.5),
         "inventory_weeks": ("uniform", 0.0, 16.0),
         "feed_inventory_weeks": ("uniform", 0.0, 16.0),
         "inventory_release": ("uniform", 0.0, 4.0),

@@ -134,3 +134,72 @@ def test_gallium_stocks_reserved_for_their_holders(tiny_tensor):
     np.testing.assert_allclose(c.shortage_t[:, deu], 10 / 12 * 5 / 6 * H, rtol=1e-9)
     np.testing.assert_allclose(c.stock_drawn_t[:, usa], 1.0 * H, rtol=1e-9)
     np.testing.assert_allclose(c.price_peak[:, deu], 36.0, rtol=1e-9)
+
+
+def _zone_trace(tensor, events, elasticity, **market):
+    from simcore.kernel import model as km
+
+    eps = {"demand_elasticity": elasticity, "demand_elasticity_medium": elasticity}
+    response = Response(reroute_lag=0.0, elasticity=elasticity,
+                        market={**PLAIN, **eps, **market})
+    scenario = make_scenario(tensor, events, response=response, horizon=H)
+    out = engine.trace(tensor, scenario, 1, seed=1)
+    zones = engine.zones(tensor, scenario)
+    zpos = {(int(k), int(s), zones.name[g]): g for g, (k, s) in
+            enumerate(zip(zones.material, zones.stage, strict=True))}
+    return out["zone_trace"][0], zpos, km
+
+
+def test_the_origin_state_buys_what_holds_the_reference_price_and_no_more(tiny_tensor):
+    """The ban of the first example with a purchase cap of twice the stopped flow.
+
+    CHN's zone gets its output 90/12 t a month; its own users take 40/12 at any price
+    up to 1 (no stocks, demand capped at need). The state buys at the reference price or
+    below, up to 2 x 50/12, and stops over 1e-6 in log price above it (docs/model.md
+    [M6]). Holding the price takes about 50/12, half its cap: the price x = ln p solves
+    40/12 e^(-0.5 x) + 100/12 (1 - x / 1e-6) = 90/12, x = 5e-7 (to 1e-13), users give
+    up 40/12 (1 - e^(-0.5 x)) = 8e-7 t a month and the state buys the rest.
+    (Bought at any price, as in the first version of the market, the cap
+    would have been a demand of 100/12 that 90/12 cannot meet: the choke price, 100.)
+    With a cap of half the stopped flow, 25/12, the zone takes 40/12 + 25/12 at any price
+    up to 1 and no more below (no stocks: its demand is flat there), so it clears at the
+    highest such price, 1 (docs/model.md §3.4); the state buys its 25/12 and 25/12 stays
+    unsold with the producers."""
+    ban = Event("ban", CHN, {0: 0}, targets=PARTNERS, severity=1.0)
+    zt, zpos, km = _zone_trace(tiny_tensor, [ban], 0.5, state_purchase_share=2.0)
+    chn = zt[zpos[(0, 0, "CHN")]]
+    from scipy.optimize import brentq
+
+    x = brentq(lambda x: 40 * np.exp(-0.5 * x) + 100 * (1 - x / 1e-6) - 90, 0, 1e-6,
+               xtol=1e-22)
+    np.testing.assert_allclose(chn[:, km.TZ_PRICE], np.exp(x), rtol=1e-13)
+    np.testing.assert_allclose(chn[:, km.TZ_PURCHASE], 100 / 12 * (1 - x / 1e-6), rtol=1e-8)
+    np.testing.assert_allclose(chn[:, km.TZ_CONSUMED], 40 / 12 * np.exp(-0.5 * x), rtol=1e-12)
+    zt, zpos, km = _zone_trace(tiny_tensor, [ban], 0.5, state_purchase_share=0.5)
+    chn = zt[zpos[(0, 0, "CHN")]]
+    np.testing.assert_allclose(chn[:, km.TZ_PRICE], 1.0, rtol=1e-12)
+    np.testing.assert_allclose(chn[:, km.TZ_PURCHASE], 25 / 12, rtol=1e-9)
+    np.testing.assert_allclose(chn[:, km.TZ_INFLOW], 65 / 12, rtol=1e-9)
+
+
+def test_users_of_the_refined_product_hedge_a_restriction_on_ore(tiny_tensor):
+    """USA licenses its graphite ore exports from month 0 (severity 0: no tonne is
+    stopped) with precautionary cover of 13 weeks (3 months of need).
+
+    Ore stage: the targets (every buyer but USA) want 3 months of feed stock on top of
+    none. Refined stage, one zone (no restriction there), need 100/12 t a month: its
+    precautionary share is the targets' share of that need: every refined user but USA,
+    the origin (30 of 100), so 0.7. Its stock target is 3 x 0.7 x 100/12, and it buys a
+    share 0.5 (inventory_adjust) of the gap at its desired stock target / p (release
+    rule 1): the refined price rises above 1 without any physical gap. With the targets
+    reduced to AUS, which uses no refined graphite, the refined zone has no
+    precautionary share and its price stays at 1 in the first month."""
+    lic = Event("lic", USA, {1: 0}, severity=0.0)
+    zt, zpos, km = _zone_trace(tiny_tensor, [lic], 0.5, precautionary_weeks=13.0)
+    world = zt[zpos[(1, 1, "world")]]
+    assert world[0, km.TZ_PRICE] > 1.05
+    np.testing.assert_allclose(world[0, km.TZ_RESTOCKED],
+                               0.5 * 3 * 0.7 * 100 / 12 / world[0, km.TZ_PRICE], rtol=1e-9)
+    only_aus = Event("lic", USA, {1: 0}, targets=[AUS], severity=0.0)
+    zt, zpos, km = _zone_trace(tiny_tensor, [only_aus], 0.5, precautionary_weeks=13.0)
+    np.testing.assert_allclose(zt[zpos[(1, 1, "world")]][0, km.TZ_PRICE], 1.0, rtol=1e-12)

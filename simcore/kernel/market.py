@@ -71,6 +71,23 @@ def release_share(p, pfull):
     return (p - 1.0) / (pfull - 1.0)
 
 
+BUY_BAND = 1e-6  # log price above the reference over which the origin state stops buying
+# (a step at the reference price, kept continuous for the root searches: 1e-6 keeps the
+# zones' inflows exact to about 1e-9 of the state's purchases)
+
+
+@jit
+def buy_share(lnp):
+    """Share of its purchase cap the origin's state buys at log price lnp: all of it at
+    or below the reference price, none from BUY_BAND above it, linear between (it
+    defends the reference price; the band keeps the net demand continuous)."""
+    if lnp <= 0.0:
+        return 1.0
+    if lnp >= BUY_BAND:
+        return 0.0
+    return 1.0 - lnp / BUY_BAND
+
+
 @jit
 def net_demand(zq, z, lnp, mp):
     """Q_z at price exp(lnp) and dQ_z/dlnp [t/month]."""
@@ -85,8 +102,13 @@ def net_demand(zq, z, lnp, mp):
         d = 1.0
         dd = 0.0
     desired = zq[z, ZQ_T] * math.exp(-eta * lnp)
-    q = buyers * d + theta * (desired - zq[z, ZQ_I]) + zq[z, ZQ_G]
+    q = buyers * d + theta * (desired - zq[z, ZQ_I])
     dq = buyers * dd - eta * theta * desired
+    g = zq[z, ZQ_G]
+    if g > 0.0:
+        q += g * buy_share(lnp)
+        if 0.0 < lnp < BUY_BAND:
+            dq -= g / BUY_BAND
     r = zq[z, ZQ_R]
     if r > 0.0:
         p = math.exp(lnp)
@@ -106,7 +128,8 @@ def prepare_zone(zq, z, mp):
     d = math.exp(-mp[MP_EPS] * lnpbar)
     desired = zq[z, ZQ_T] * math.exp(-mp[MP_ETA] * lnpbar)
     gap = desired - zq[z, ZQ_I]
-    zq[z, ZQ_W] = (zq[z, ZQ_N] + zq[z, ZQ_X]) * d + theta * max(0.0, gap) + zq[z, ZQ_G]
+    zq[z, ZQ_W] = ((zq[z, ZQ_N] + zq[z, ZQ_X]) * d + theta * max(0.0, gap)
+                   + zq[z, ZQ_G] * buy_share(lnpbar))
     zq[z, ZQ_REL] = theta * max(0.0, -gap) + zq[z, ZQ_R] * release_share(
         math.exp(lnpbar), mp[MP_PFULL])
 
@@ -462,15 +485,17 @@ SNAP_LNP = 1e-12  # a log price this close to 0 is the reference price (rounding
 
 @jit
 def zone_outcome(zq, z, u, y, slope, mp):
-    """(log price, rho) of zone z frozen at level u with free inflow y (and slope, the
-    derivative of its free demand in the level there): rho = 1 when the zone clears, at
-    the highest price at which its net demand takes its inflow; rho < 1 the share of its
-    wants it gets at the choke price. A log price within SNAP_LNP of 0 is 0: a market
-    that clears at the reference price reports exactly 1."""
+    """(log price, rho, buy) of zone z frozen at level u with free inflow y (and slope,
+    the derivative of its free demand in the level there): rho = 1 when the zone clears,
+    at the highest price at which its net demand takes its inflow; rho < 1 the share of
+    its wants it gets at the choke price; buy the share of its purchase cap the origin's
+    state bought at that price (before the snap). A log price within SNAP_LNP of 0 is 0:
+    a market that clears at the reference price reports exactly 1."""
     lnp, rho = _outcome(zq, z, u, y, slope, mp)
+    buy = buy_share(lnp)
     if abs(lnp) < SNAP_LNP:
         lnp = 0.0
-    return lnp, rho
+    return lnp, rho, buy
 
 
 @jit
@@ -485,8 +510,8 @@ def _outcome(zq, z, u, y, slope, mp):
     c = zq[z, ZQ_C]
     w = zq[z, ZQ_W]
     if c + zq[z, ZQ_REL] >= w:
-        if w <= 0.0 and zq[z, ZQ_T] <= 0.0 and zq[z, ZQ_R] <= 0.0:
-            return 0.0, 1.0  # nobody buys in this zone: no price to form
+        if zq[z, ZQ_N] + zq[z, ZQ_X] <= 0.0 and zq[z, ZQ_T] <= 0.0:
+            return 0.0, 1.0  # no user and no stock in this zone: no price to form
         return _price_for(zq, z, c, mp), 1.0
     return mp[MP_LNPBAR], (c + zq[z, ZQ_REL]) / w
 

@@ -41,6 +41,7 @@ from simcore.kernel.market import (
     ZQ_R,
     ZQ_T,
     ZQ_X,
+    buy_share,
     clear_zones,
     prepare_zone,
     release_share,
@@ -114,7 +115,7 @@ Scratch = namedtuple("Scratch", [
     # per (stage, country)
     "rowflag", "outsh", "outp", "xfeed", "az",
     # zone market of one stage
-    "zq", "mp", "zcons", "zrest", "zcrel", "zshare", "zdbar", "zrho", "zprice",
+    "zq", "mp", "zcons", "zrest", "zcrel", "zshare", "zdbar", "zrho", "zprice", "zbuy",
     # exporter classes and the max-flow workspace
     "fsup", "capc", "ulev", "frozen", "cutz", "dem", "slope", "gcap", "f", "out_e", "in_i",
     "queue",
@@ -134,7 +135,7 @@ def _scratch(n_ev, n_sp, n_cap, n_k, n_s, n_c, n_z, horizon):
         np.zeros(max(1, n_cap), dtype=np.int64),
         np.zeros((n_k, N_MARKET)),
         np.zeros((n_s, z1)), np.zeros((n_s, z1)), np.zeros((n_s, z1)),
-        np.zeros((n_s, z1), dtype=np.bool_), np.zeros((n_s, z1)), np.zeros(n_s),
+        np.zeros((n_s, z1)), np.zeros((n_s, z1)), np.zeros(n_s),
         np.zeros((n_s, z1)), np.zeros((n_s, z1)),
         np.zeros(n_c), np.zeros(n_c), np.zeros(n_c), np.zeros(n_c), np.zeros(n_c),
         np.zeros(n_c, dtype=np.bool_), np.zeros(n_c), np.zeros(n_c),
@@ -143,7 +144,7 @@ def _scratch(n_ev, n_sp, n_cap, n_k, n_s, n_c, n_z, horizon):
         np.zeros((n_s, n_c), dtype=np.bool_), np.ones((n_s, n_c)), np.zeros((n_s, n_c)),
         np.zeros((n_s, n_c)), np.ones((n_s, n_c, z1)),
         np.zeros((z1, N_ZQ)), np.zeros(N_MP), np.zeros(z1), np.zeros(z1), np.zeros(z1),
-        np.zeros(z1), np.zeros(z1), np.zeros(z1), np.zeros(z1),
+        np.zeros(z1), np.zeros(z1), np.zeros(z1), np.zeros(z1), np.zeros(z1),
         np.zeros(m), np.zeros((m, z1)), np.zeros(z1),
         np.zeros(z1, dtype=np.bool_), np.zeros(z1, dtype=np.bool_), np.zeros(z1), np.zeros(z1),
         np.zeros(3 << GALE_MAX_ZONES), np.zeros((m, z1)), np.zeros(m),
@@ -232,7 +233,7 @@ def _market_values(tn, sc, vals, k, mk):
         if not sc.mkt_given[p]:
             x = triangular_ppf(x, tn.market[k, p, 0], tn.market[k, p, 1], tn.market[k, p, 2])
         mk[k, p] = max(0.0, x)
-    for p in (MK_PSI, MK_THETA, MK_SPOT):
+    for p in (MK_THETA, MK_SPOT):
         mk[k, p] = min(1.0, mk[k, p])
     mk[k, MK_CHOKE] = max(1.0, mk[k, MK_CHOKE])
 
@@ -300,10 +301,12 @@ def _severities(sc, ws, fired, k, t):
 
 @jit_inline
 def _routes(tn, sc, ws, k, ns, kc):
-    """Allowed shares az[s, e, z] of restricted rows (rowflag), outages, and which zones
-    buy ahead (precaution), for the events in force or announced this month."""
+    """Allowed shares az[s, e, z] of restricted rows (rowflag), outages, and the share of
+    each zone's need that buys ahead (precaution, zprec), for the events in force or
+    announced this month."""
     n_zone = sc.n_zone
     zone_tgt = sc.zone_tgt
+    zone_prec = sc.zone_prec
     zone_rtgt = sc.zone_rtgt
     zone_of = sc.zone_of
     ev_stage = sc.ev_stage
@@ -325,13 +328,14 @@ def _routes(tn, sc, ws, k, ns, kc):
             rowflag[s, e] = False
             outsh[s, e] = 1.0
         for z in range(n_zone[k, s]):
-            zprec[s, z] = False
+            zprec[s, z] = 0.0
     for e in range(ev_kind.shape[0]):
         s = ev_stage[e, k]
-        if ann_now[e]:
-            for z in range(n_zone[k, s]):
-                if zone_tgt[k, s, z, e]:
-                    zprec[s, z] = True
+        if ann_now[e] or (sev_now[e] >= 0.0 and ev_kind[e] == EVENT_RESTRICTION):
+            for s2 in range(s, ns):
+                for z in range(n_zone[k, s2]):
+                    if zone_prec[k, s2, z, e] > zprec[s2, z]:
+                        zprec[s2, z] = zone_prec[k, s2, z, e]
         sev = sev_now[e]
         if sev < 0.0:
             continue
@@ -340,9 +344,6 @@ def _routes(tn, sc, ws, k, ns, kc):
             outsh[s, o] *= 1.0 - sev
             continue
         nz = n_zone[k, s]
-        for z in range(nz):
-            if zone_tgt[k, s, z, e]:
-                zprec[s, z] = True
         allowed = 1.0 - sev * (1.0 - leak[e])
         if not rowflag[s, o]:
             rowflag[s, o] = True
@@ -525,7 +526,7 @@ def _stage(tn, sc, ws, out, hist, zhist, j, k, s, ns, kc, t, kappa, sub, status)
     for z in range(nz):
         nzd = zone_need[k, s, z]
         zq[z, ZQ_N] = nzd
-        wk = cover + (prec if zprec[s, z] else 0.0)
+        wk = cover + prec * zprec[s, z]
         zq[z, ZQ_T] = wk / WEEKS_PER_MONTH * nzd
         zq[z, ZQ_I] = inv[s, z]
     if not last:
@@ -607,7 +608,7 @@ def _clear_and_account(tn, sc, ws, out, hist, zhist, j, k, s, ns, producers, buy
     dbar = math.exp(-eps * mp[MP_LNPBAR])
     for z in range(nz):
         y = dem[z]
-        lnp, rho = zone_outcome(zq, z, ulev[z], y, slope[z], mp)
+        lnp, rho, ws.zbuy[z] = zone_outcome(zq, z, ulev[z], y, slope[z], mp)
         p = math.exp(lnp)
         lnp_now[s, z] = lnp
         uhint[s, z] = ulev[z]
@@ -823,7 +824,10 @@ def _trace_zone(ws, out, j, g, t, z, y, restock, crel, m):
     tz[TZ_INFLOW] = zq[z, ZQ_C] + y
     tz[TZ_CONTRACT] = zq[z, ZQ_C]
     tz[TZ_STOCK] = zq[z, ZQ_I]
-    tz[TZ_PURCHASE] = zq[z, ZQ_G] * ws.zrho[z]
+    if zq[z, ZQ_N] + zq[z, ZQ_X] <= 0.0 and zq[z, ZQ_T] <= 0.0 and zq[z, ZQ_C] + y <= 0.0:
+        tz[TZ_PURCHASE] = 0.0  # nothing arrives in a zone without users: nothing to buy
+    else:
+        tz[TZ_PURCHASE] = zq[z, ZQ_G] * ws.zbuy[z]
     tz[TZ_STATE_RELEASE] = zq[z, ZQ_R] * ws.zshare[z]
     tz[TZ_NEED] = zq[z, ZQ_N]
     tz[TZ_PRODUCTION] = 0.0

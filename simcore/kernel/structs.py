@@ -103,6 +103,8 @@ Scen = namedtuple("Scen", [
     "zone_need",   # f8[K, S, Z] baseline need of the zone [t/month]
     "zone_tgt",    # b1[K, S, Z, E] zone's members are targets of event e at stage s
     "zone_rtgt",   # b1[K, S, Z, E] ... targets of event e's re-export reach (stage s)
+    "zone_prec",   # f8[K, S, Z, E] share of the zone's need that buys ahead while
+                   # restriction e (at stage s or earlier) is announced or in force
     "is_origin",   # b1[K, S, C] origin of a restriction at stage s (in the scenario)
     "bz",          # f8[K, S, C, Z] baseline flow from producer e into zone z [t/month]
     "zg",          # i8[K, S, Z] global zone id
