@@ -85,7 +85,7 @@ def test_minimal_file_loads_with_defaults(tmp_path, tiny_tensor):
     for key in ("demand_elasticity", "reroute_lag_months", "spare_ramp_months",
                 "inventory_weeks", "choke_price", "spot_share"):
         assert sc.response[key] is None
-    assert sc.response["dataset_stocks"] == "market"
+    assert sc.response["dataset_stocks"] == "reserved"  # docs/model.md [M10]
     assert sc.response["state_release_price"] == 1.1
     assert len(sc.hash) == 64
 

@@ -19,6 +19,7 @@ from simcore.limits import MAX_DRAWS, MAX_SEED
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _WORST = 10  # rows in the closing table of `run`
 _TOP = 25  # rows of the `summarize` table unless --top says otherwise
+SHARE_DUST = 1e-6  # a mean shortage share below this is rounding, not a shortage
 _TABLE_COLUMNS = [  # summary columns a terminal has room for
     "material",
     "stage",
@@ -456,9 +457,11 @@ def compare(base_dir, variant_dir, fmt, force):
     if not len(table):
         click.echo("No exposures to compare.")
         return
-    # Exposures short in no draw of either run (shares are >= 0) fill the screen with
-    # zeros and push the changes out of view; csv/json keep them.
-    quiet = (table["base_share_mean"] == 0) & (table["variant_share_mean"] == 0)
+    # Exposures short in no draw of either run fill the screen with zeros and push the
+    # changes out of view; csv/json keep them. A mean share below a millionth of need is
+    # rounding (the origin state's buying band, docs/model.md [M6]), not a shortage.
+    quiet = ((table["base_share_mean"] < SHARE_DUST)
+             & (table["variant_share_mean"] < SHARE_DUST))
     hidden = int(quiet.sum())
     table = table[~quiet]
     note = (

@@ -228,9 +228,10 @@ RESPONSE_FIELDS = (
           "shortage), reached after `substitution_months`.", lo=0, hi=1),
     Field("substitution_months", "distribution", "months", 24.0,
           "Months to reach `substitution_max`.", lo=0),
-    Field("dataset_stocks", "string", "", "market",
-          "The dataset's state stocks: `market` (they sell into their holder's price zone "
-          "as the price rises) or `reserved` (they serve only their holder's own use).",
+    Field("dataset_stocks", "string", "", "reserved",
+          "The dataset's state stocks: `reserved` (they serve only their holder's own use, "
+          "as JOGMEC and KOMIR release to domestic users; the default) or `market` (they "
+          "sell into their holder's price zone as the price rises).",
           choices=("market", "reserved")),
     Field("state_release_price", "number", "x reference", 1.1,
           "Zone price at which a state stock that sells into its zone releases its full "
