@@ -49,6 +49,7 @@ FILES: dict[str, tuple[str, ...]] = {
     "capacity.csv": ("material", "stage", "country", "tonnes_per_year"),
     "stocks.csv": ("material", "country", "tonnes", "max_release_tonnes_per_month", "source"),
     "assumptions.csv": ("table", "key", "value", "reasoning", "source"),
+    "market.csv": ("material", "parameter", "low", "mode", "high", "reasoning", "source"),
 }
 REQUIRED_FILES = ("materials.csv", "countries.csv", "flows.csv")
 # file -> columns that may follow the required ones (all of them, in this order, or none)
@@ -292,6 +293,8 @@ class _Tables:
     capacity_lines: dict[tuple[str, str, str], int]
     stocks: dict[tuple[str, str], tuple[float, float, str]]
     assumptions: list[tuple[str, str, str, str, str]]
+    # (material, parameter) -> (low, mode, high, reasoning, source); None: no market.csv
+    market: dict[tuple[str, str], tuple[float, float, float, str, str]] | None = None
 
 
 def _parse(folder: Path, chk: _Checker) -> _Tables:
@@ -434,9 +437,67 @@ def _parse(folder: Path, chk: _Checker) -> _Tables:
             if ok:
                 assumptions.append(tuple(r[c] for c in FILES["assumptions.csv"]))
 
+    market = _parse_market(files["market.csv"], chk, mat_stages)
+
     chk.raise_errors()
     return _Tables(materials, countries, group_rows, groups, flows, flow_lines, flow_sources,
-                   capacity, capacity_lines, stocks, assumptions)
+                   capacity, capacity_lines, stocks, assumptions, market)
+
+
+def _parse_market(t: _Rows | None, chk: _Checker, mat_stages: dict):
+    """market.csv: for each material it lists, every market parameter as (low, mode,
+    high) with its reasoning or source. None when the file is absent."""
+    from simcore.marketdata import BY_NAME, PARAMS
+
+    if t is None:
+        return None
+    market: dict = {}
+    seen: dict = {}
+    first_line: dict[str, int] = {}
+    for line, r in t.rows:
+        ok = chk.code(t, line, "material", r["material"], mat_stages, "material",
+                      "materials.csv")
+        name = r["parameter"]
+        if name not in BY_NAME:
+            chk.error("unknown-parameter", t.file, line,
+                      f"parameter {name!r} is not a market parameter{suggest(name, BY_NAME)}; "
+                      f"known: {', '.join(BY_NAME)} (docs/dataset.md)")
+            ok = False
+        values = [chk.number(t, line, c, r[c]) for c in ("low", "mode", "high")]
+        if not (r["reasoning"] or r["source"]):
+            chk.error("no-source", t.file, line,
+                      "reasoning and source are both empty; every market parameter needs a "
+                      "source or the reasoning behind it")
+            ok = False
+        if not chk.unique(t, seen, (r["material"], name), line, "market parameter"):
+            ok = False
+        if not ok or any(v is None for v in values):
+            continue
+        low, mode, high = values
+        if not low <= mode <= high:
+            chk.error("range-order", t.file, line,
+                      f"{name} of {r['material']}: low {low:g}, mode {mode:g}, high {high:g} "
+                      "must satisfy low <= mode <= high")
+            continue
+        par = BY_NAME[name]
+        if (low < par.lo or (par.lo_open and low <= par.lo)
+                or (par.hi is not None and high > par.hi)):
+            allowed = (f"{'>' if par.lo_open else '>='} {par.lo:g}"
+                       + (f" and <= {par.hi:g}" if par.hi is not None else ""))
+            chk.error("out-of-range", t.file, line,
+                      f"{name} of {r['material']}: ({low:g}, {mode:g}, {high:g}) is outside "
+                      f"its allowed values ({allowed}, {par.unit or 'no unit'})")
+            continue
+        market[(r["material"], name)] = (low, mode, high, r["reasoning"], r["source"])
+        first_line.setdefault(r["material"], line)
+    for m, line in first_line.items():
+        missing = [p.name for p in PARAMS if (m, p.name) not in market]
+        if missing and not any(p.line == line for p in chk.errors):
+            chk.error("missing-parameter", t.file, line,
+                      f"material {m!r} lists some market parameters but not "
+                      f"{', '.join(missing)}; give all {len(PARAMS)} or none (a material "
+                      "without rows gets the generic defaults)")
+    return market
 
 
 def _material_stage(chk: _Checker, t: _Rows, line: int, r: dict, mat_stages: dict) -> bool:
@@ -581,6 +642,7 @@ def _build(folder: Path, tables: _Tables, chk: _Checker) -> SupplyTensor:
 
     _warn_feed(tables, materials, countries, production, need, chk)
     chk.raise_errors()
+    market, notes = _market_table(tables, materials)
 
     for a in (flow, capacity, stock, max_release):
         # the tensor is cached and shared: nobody may change it under another's feet
@@ -605,7 +667,11 @@ def _build(folder: Path, tables: _Tables, chk: _Checker) -> SupplyTensor:
         path=folder,
         price_source=tuple(m[5] for m in tables.materials),
         warnings=tuple(str(p) for p in chk.warnings),
+        market=market,
         meta={
+            "notes": notes,
+            # (material, parameter) -> (reasoning, source) of each market.csv row
+            "market_source": {k: v[3:] for k, v in (tables.market or {}).items()},
             "assumptions": list(tables.assumptions),
             "stock_source": {k: v[2] for k, v in tables.stocks.items()},
             # (material, stage, exporter, importer) -> observed | fitted | estimated; a flow
@@ -614,6 +680,31 @@ def _build(folder: Path, tables: _Tables, chk: _Checker) -> SupplyTensor:
             "datapackage": _read_datapackage(folder),
         },
     )
+
+
+def _market_table(tables: _Tables, materials: list[str]):
+    """float64[K, P, 3] from market.csv, the generic defaults for a material it does not
+    list (None without the file: every material generic), and the notes to show."""
+    from simcore.marketdata import PARAMS, generic_table
+
+    if tables.market is None:
+        return None, ("market.csv is absent: every material gets the generic market "
+                      "parameters, which are not calibrated (docs/dataset.md, market.csv)",)
+    out = generic_table(len(materials))
+    listed = {m for m, _ in tables.market}
+    for k, m in enumerate(materials):
+        for p, par in enumerate(PARAMS):
+            row = tables.market.get((m, par.name))
+            if row is not None:
+                out[k, p] = row[:3]
+    out.setflags(write=False)
+    generic = [m for m in materials if m not in listed]
+    notes = ()
+    if generic:
+        notes = (f"market.csv does not list {', '.join(generic)}: "
+                 f"{'they get' if len(generic) > 1 else 'it gets'} the generic market "
+                 "parameters, which are not calibrated (docs/dataset.md, market.csv)",)
+    return out, notes
 
 
 def _warn_feed(tables, materials, countries, production, need, chk: _Checker) -> None:
@@ -692,6 +783,10 @@ def _content_hash(tables: _Tables) -> str:
         "stocks": sorted([*k, repr(t), repr(r), src] for k, (t, r, src) in tables.stocks.items()),
         "assumptions": sorted(list(a) for a in tables.assumptions),
     }
+    if tables.market is not None:
+        # only with a market table: a dataset without one keeps the hash it always had
+        canonical["market"] = sorted([*k, repr(lo), repr(mo), repr(hi), why, src]
+                                     for k, (lo, mo, hi, why, src) in tables.market.items())
     if tables.flow_sources:
         # only when some flow has a known provenance: a dataset without the column (or
         # with every cell empty or "unknown") keeps the hash it always had

@@ -54,6 +54,8 @@ def validate(path):
     )
     for w in t.warnings:
         click.echo(f"warning: {w}")
+    for n in t.meta.get("notes", ()):
+        click.echo(f"note: {n}")
 
 
 @data.command()

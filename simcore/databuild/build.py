@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from simcore.databuild import market as mkt
 from simcore.databuild import sources as src
 from simcore.databuild import trade as trd
 from simcore.databuild.fit import ESTIMATED, OBSERVED, derive_flows, fit_observed
@@ -107,6 +108,8 @@ class Tables:
     anchors: dict[tuple[str, str], list[dict]]
     concordance: Path | None = None  # tables/trade_concordance.csv (parsed by the build)
     trade_codes: Path | None = None  # tables/trade_country_codes.csv
+    supply_types: list[dict] = field(default_factory=list)  # tables/supply_types.csv
+    market: list[dict] = field(default_factory=list)  # tables/market_parameters.csv
 
 
 def read_tables(folder: Path | None = None) -> Tables:
@@ -157,7 +160,9 @@ def read_tables(folder: Path | None = None) -> Tables:
                 raise DatasetError(f"{table}: unknown material {m!r}"
                                    f"{suggest(m, known_materials)}")
     return Tables(countries, names, groups, production, consumption, anchors,
-                  _table_path(trd.CONCORDANCE, folder), _table_path(trd.COUNTRY_CODES, folder))
+                  _table_path(trd.CONCORDANCE, folder), _table_path(trd.COUNTRY_CODES, folder),
+                  _read_table("supply_types.csv", mkt.TYPES_HEADER, folder),
+                  _read_table("market_parameters.csv", mkt.PARAMS_HEADER, folder))
 
 
 # --- the build -------------------------------------------------------------------------------
@@ -174,6 +179,7 @@ class Built:
     capacity: list[tuple[str, str, str, float]] = field(default_factory=list)
     stocks: list[tuple[str, str, float, float, str]] = field(default_factory=list)
     assumptions: list[tuple[str, str, str, str, str]] = field(default_factory=list)
+    market: list[tuple[str, str, float, float, float, str, str]] = field(default_factory=list)
 
     def assume(self, table: str, key: str, value, reasoning: str, source: str) -> None:
         text = value if isinstance(value, str) else _num(value, 6)
@@ -795,6 +801,8 @@ class _Builder:
             self.production_of(m)
         for m in MATERIALS:
             self.material(m)
+        self.out.market = mkt.market_rows(self.t.supply_types, self.t.market,
+                                          [m.material for m in MATERIALS])
         return self.out
 
 
@@ -835,6 +843,10 @@ def render(built: Built) -> dict[str, bytes]:
                 built.stocks, key=lambda r: (mat_order[r[0]], r[1]))]),
         "assumptions.csv": _csv(("table", "key", "value", "reasoning", "source"),
                                 sorted(built.assumptions)),
+        "market.csv": _csv(
+            ("material", "parameter", "low", "mode", "high", "reasoning", "source"),
+            [(m, p, _num(lo, 6), _num(mo, 6), _num(hi, 6), why, src)
+             for m, p, lo, mo, hi, why, src in built.market]),
     }
     files["datapackage.json"] = (json.dumps(_datapackage(), indent=2, ensure_ascii=False)
                                  + "\n").encode("utf-8")
@@ -933,6 +945,17 @@ def _datapackage() -> dict:
                         "t/month of the reference unit"),
                  _field("source", "string", "source or 'unknown'")],
                  "primaryKey": ["material", "country"]}},
+            {"name": "market", "path": "market.csv", "format": "csv", "encoding": "utf-8",
+             "profile": "tabular-data-resource", "mediatype": "text/csv",
+             "schema": {"fields": [
+                 _field("material", "string", "material id"),
+                 _field("parameter", "string", "market parameter (docs/dataset.md)"),
+                 _field("low", "number", "lowest value a scenario draws"),
+                 _field("mode", "number", "most likely value"),
+                 _field("high", "number", "highest value a scenario draws"),
+                 _field("reasoning", "string", "why: supply type or departure"),
+                 _field("source", "string", "where it comes from")],
+                 "primaryKey": ["material", "parameter"]}},
             {"name": "assumptions", "path": "assumptions.csv", "format": "csv",
              "encoding": "utf-8", "profile": "tabular-data-resource", "mediatype": "text/csv",
              "schema": {"fields": [
