@@ -1,0 +1,142 @@
+"""Backtests (simcore/backtest.py, `supplyshock backtest`): the calibration file, the pass
+rule, the zone-price multiples, and the fast path of the shipped calibration set.
+
+The full run (2,000 draws per replay) is benchmarks/bench_backtest.py; here every
+shipped check must pass at 500 draws, the replays' own seeds (deterministic: the same
+draws every run, so this is not a flaky statistical test but the shipped parameters
+checked on fewer draws).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from simcore import backtest as bt
+
+ROOT = Path(__file__).resolve().parent.parent
+HEADER = ",".join(bt.COLUMNS)
+ROW = 'x,ree-heavy-2025,ree_dytb,refining,ex-CHN,0,1,2.3,3.6,"Dy oxide",Argus\n'
+
+
+def _write(tmp_path, text: str) -> Path:
+    path = tmp_path / "backtests.csv"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_the_shipped_calibration_set_is_read_with_sources():
+    checks = bt.load_checks(ROOT / "scenarios" / "backtests.csv")
+    assert len(checks) == 12
+    assert {c.replay for c in checks} == {"ree-heavy-2025", "ga-ge-licence-2023",
+                                          "antimony-2024", "drc-cobalt-2025"}
+    assert all(c.source and c.low < c.high for c in checks)
+    china = next(c for c in checks if c.check == "ree-china")
+    assert (china.first, china.last, china.zone) == (1, 5, "CHN")
+    # every replay named exists, as the command reads it
+    assert all((ROOT / "scenarios" / f"{c.replay}.toml").exists() for c in checks)
+
+
+@pytest.mark.parametrize("body, expect", [
+    ("x,r,m,s,z,0,1,2,1,o,src\n", "low = 2.0 is above high = 1.0"),
+    ("x,r,m,s,z,0,3-1,1,2,o,src\n", "runs backwards"),
+    ("x,r,m,s,z,-1,1,1,2,o,src\n", "effect_month = '-1' must be >= 0"),
+    ("x,r,m,s,z,0,1,abc,2,o,src\n", "low = 'abc' is not a number"),
+    ("x,r,m,s,z,0,1,0,2,o,src\n", "must be a positive price multiple"),
+    ("x,r,m,s,,0,1,1,2,o,src\n", "zone is empty"),
+    (ROW + ROW, "appears twice"),
+])
+def test_a_bad_calibration_row_is_named_by_file_and_line(tmp_path, body, expect):
+    path = _write(tmp_path, HEADER + "\n" + body)
+    with pytest.raises(bt.BacktestError) as exc:
+        bt.load_checks(path)
+    text = "\n".join(exc.value.problems)
+    assert expect in text
+    assert f"{path}:{3 if 'twice' in expect else 2}:" in text
+
+
+def test_a_calibration_file_without_a_column_says_which(tmp_path):
+    path = _write(tmp_path, HEADER.replace(",zone", "") + "\n")
+    with pytest.raises(bt.BacktestError, match="missing column.*zone"):
+        bt.load_checks(path)
+    with pytest.raises(bt.BacktestError, match="no calibration file"):
+        bt.load_checks(tmp_path / "nope.csv")
+
+
+def _check(low=1.2, high=1.6, first=1, last=1):
+    return bt.Check("c", "r", "m", "s", "z", 0, first, last, low, high, "", "src")
+
+
+def test_the_pass_rule_reads_midpoint_median_and_spread():
+    check = _check()  # midpoint 1.4, widened range 1.1-1.7
+    assert bt.judge(check, np.linspace(1.2, 1.6, 101)).passed
+    low = bt.judge(check, np.linspace(1.0, 1.3, 101))  # midpoint above P95
+    assert not low.passed and any("midpoint" in f for f in low.failures)
+    # P50 at 1.75: outside the widened range although the midpoint lies in P5-P95
+    wide = bt.judge(check, np.r_[np.full(30, 1.3), np.full(71, 1.75)])
+    assert any("P50 outside" in f for f in wide.failures)
+    spread = bt.judge(check, np.linspace(0.6, 2.4, 101))  # P95/P5 > 3
+    assert any("P95/P5" in f for f in spread.failures)
+    # the widening is 25 % of the range's width, on each side
+    assert check.widened == pytest.approx((1.1, 1.7))
+
+
+def test_zone_multiples_divide_by_the_month_before_the_effect():
+    class Zones:
+        name = ("ex-CHN", "CHN")
+        material_name = ("gallium", "gallium")
+        stage_name = ("refining", "refining")
+
+    series = np.ones((3, 2, 6), dtype=np.float32)
+    series[:, 0, 0] = [1.1, 1.2, 1.25]  # the announcement month
+    series[:, 0, 2] = [2.2, 2.4, 2.5]
+    check = bt.Check("c", "r", "gallium", "refining", "ex-CHN", 1, 1, 1, 1, 2, "", "")
+    np.testing.assert_allclose(bt.zone_ratios(check, Zones, series, 6)[:, 0], [2, 2, 2],
+                               rtol=1e-6)
+    at_start = bt.Check("c", "r", "gallium", "refining", "ex-CHN", 0, 2, 2, 1, 2, "", "")
+    np.testing.assert_allclose(bt.zone_ratios(at_start, Zones, series, 6)[:, 0],
+                               [2.2, 2.4, 2.5], rtol=1e-6)
+    wrong = bt.Check("c", "r", "gallium", "refining", "ex-CN", 1, 1, 1, 1, 2, "", "")
+    with pytest.raises(bt.BacktestError, match="did you mean 'ex-CHN'"):
+        bt.zone_ratios(wrong, Zones, series, 6)
+    late = bt.Check("c", "r", "gallium", "refining", "CHN", 1, 5, 5, 1, 2, "", "")
+    with pytest.raises(bt.BacktestError, match="past the replay's horizon"):
+        bt.zone_ratios(late, Zones, series, 6)
+
+
+@pytest.fixture(scope="module")
+def fast_backtest():
+    """The shipped calibration set at 500 draws per replay."""
+    return bt.run(bt.load_checks(ROOT / "scenarios" / "backtests.csv"), 500)
+
+
+def test_every_shipped_check_passes_on_the_fast_path(fast_backtest):
+    failed = [(o.check.check, o.p5, o.p50, o.p95, o.failures) for o in fast_backtest
+              if not o.passed]
+    assert not failed
+    assert all(o.draws == 500 for o in fast_backtest)
+
+
+def test_the_command_prints_the_table_and_its_exit_status_says_pass(tmp_path):
+    # one replay, the fast path's draws: the table and the exit status; a failing check exits 1
+    bad = tmp_path / "backtests.csv"
+    rows = pd.read_csv(ROOT / "scenarios" / "backtests.csv")
+    rows = rows[rows.replay == "drc-cobalt-2025"].copy()
+    rows.loc[rows.check == "co-1", ["low", "high"]] = (5.0, 6.0)  # far from the model
+    rows.to_csv(bad, index=False)
+    for name in ("drc-cobalt-2025.toml",):
+        (tmp_path / name).write_text((ROOT / "scenarios" / name).read_text("utf-8"), "utf-8")
+    cmd = [sys.executable, "-m", "simcore", "backtest", "--checks", str(bad), "--draws",
+           "500", "-q"]
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert "co-1" in done.stdout and "FAIL" in done.stdout and "co-8" in done.stdout
+    assert "1 of 2 checks pass" in done.stdout
+    done = subprocess.run(cmd + ["no-such-replay"], capture_output=True, text=True,
+                          cwd=tmp_path)
+    assert done.returncode == 2 and "has no check in the calibration file" in done.stderr
