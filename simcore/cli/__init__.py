@@ -23,6 +23,7 @@ _COMMAND_MODULES = (
     "simcore.cli.scenario",
     "simcore.cli.run",
     "simcore.cli.report",
+    "simcore.cli.stockpile",
 )
 
 
