@@ -34,7 +34,7 @@ from simcore.stockpile.target import Target, parse_target
 
 REL_TOL = 0.005  # the confirming search (all draws) narrows each size to 0.5 %
 SEARCH_TOL = 0.02  # the narrowing search (search draws) to 2 %: it only finds the start
-RATE_SLACK = 0.01  # the recommended stock is 1 % above the least, to free the rate
+RATE_SLACK = 0.005  # the recommended stock is 0.5 % above the least, to free the rate
 CHECK_ABOVE = (2.0,)  # search-draw probes above an answer, for the monotonicity check
 
 
@@ -95,7 +95,7 @@ class _Pair:
             tonnes=float(tonnes), release_t_per_month=float(per_month), statistic=v,
             meets=bool(self.s.target.meets(v)), cost_usd=float(tonnes) * self.p.unit_cost(self.k),
         ))
-        if draws == self.p.draws and phase in ("full", "rate-full"):
+        if draws == self.p.draws and phase in ("full", "rate-full", "final"):
             total = np.zeros(draws)
             for h in self.judged:
                 total += out.short[h]
@@ -169,7 +169,8 @@ def _search(pair: _Pair, warm: float | None, reach) -> dict:
     top = p.rate(holder, k, tonnes)
     v_top = pair.evaluate(tonnes, top, p.draws, "rate-full")
     if not t.meets(v_top):  # more stock did worse: keep the least stock and its rate
-        res.update(status=OK, tonnes=least, least=least, rate=p.rate(holder, k, least))
+        res.update(status=OK, tonnes=least, least=least, rate=p.rate(holder, k, least),
+                   below=full.below)
         return res
     f_rate = lambda r: pair.evaluate(tonnes, r, p.draws, "rate-full")  # noqa: E731
     known = [(top, v_top)]
@@ -190,8 +191,16 @@ def _search(pair: _Pair, warm: float | None, reach) -> dict:
     rate = find_smallest(f_rate, t.value, start=start, upper=top, factor=factor, grow=True,
                          rel_tol=REL_TOL, check_zero=False, known=known)
     res["rate_search"] = rate
-    res.update(status=OK, tonnes=tonnes, least=least,
-               rate=rate.size if rate.status == OK else top)
+    per_month = rate.size if rate.status == OK else top
+    # the least stock with that release rate (a slower release can use a stock better:
+    # less of it goes into buyers' restocking at a price kept higher, docs/stockpile.md)
+    final = find_smallest(
+        lambda x: pair.evaluate(x, min(per_month, x), p.draws, "final"), t.value,
+        start=tonnes, upper=tonnes, factor=1.005, grow=True, rel_tol=REL_TOL,
+        check_zero=False, known=[(tonnes, rate.value if rate.status == OK else v_top)])
+    res["final_search"] = final
+    res.update(status=OK, tonnes=final.size, least=least, rate=min(per_month, final.size),
+               below=final.below)
     return res
 
 
@@ -203,7 +212,7 @@ def _draw_check(pair: _Pair) -> tuple[int, float]:
     tol = 1e-6 * need
     bad = np.zeros(pair.p.draws, dtype=bool)
     worst = 0.0
-    for phase, key in (("full", 1), ("rate-full", 2)):
+    for phase, key in (("full", 1), ("rate-full", 2), ("final", 1)):
         pts = sorted((x for x in pair.full_short if x[0] == phase), key=lambda x: x[key])
         for a, b in zip(pts[:-1], pts[1:], strict=False):
             rise = b[3] - a[3]
@@ -244,9 +253,9 @@ def _row(s: Sizing, pair: _Pair, res: dict, final) -> dict:
         row["statistic"] = stats[worst]
         row["ci_low"], row["ci_high"] = t.interval(vals[worst])
     full = res.get("full")
-    if full is not None and res["status"] == OK:
-        row["below_t"] = full.below
-    searches = [res.get(x) for x in ("search", "full", "rate_search")]
+    if res["status"] == OK:
+        row["below_t"] = res.get("below", full.below if full is not None else math.nan)
+    searches = [res.get(x) for x in ("search", "full", "rate_search", "final_search")]
     row["monotone"] = all(r is None or r.monotone for r in searches)
     row["nonmonotone_draws"], row["nonmonotone_max_t"] = _draw_check(pair)
     return row
