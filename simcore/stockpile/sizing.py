@@ -3,14 +3,18 @@
 For each holder and material, on common random numbers (the same draws for every
 candidate, docs/model.md §6):
 
-1. a search on ``search_draws`` draws brackets and narrows the stock [t] at which the
-   holder's statistic meets the target (simcore/stockpile/search.py), releasing up to
-   the whole stock in a month (or ``--max-release-share`` of the holder's need);
-2. the same search on all ``draws`` draws, started at that answer, confirms it to 0.5 %:
-   the stock meets the target and 0.5 % less does not;
-3. the release rate [t/month] it needs: the smallest rate at which that stock still
-   meets the target, searched the same way;
-4. the outcome at the recommended (stock, rate), with the Monte Carlo interval of the
+1. a search on ``search_draws`` draws brackets and narrows (to 2 %) the stock [t] at
+   which the holder's statistic meets the target (simcore/stockpile/search.py),
+   releasing up to the whole stock in a month (or ``--max-release-share`` of the
+   holder's need);
+2. the same search on all ``draws`` draws, started where the first one's slope points,
+   confirms it to 0.5 %: the least stock;
+3. the release rate [t/month]: the slowest with which a stock ``RATE_SLACK`` (0.5 %)
+   above the least one still meets the target (at the least stock the target binds and
+   the rate would sit where more rate no longer helps, which the draws cannot pin down);
+4. the least stock with that rate, to 0.5 % (a slower release can make a smaller stock
+   do): the recommendation, which meets the target while 0.5 % less stock does not;
+5. the outcome at the recommendation on all draws, with the Monte Carlo interval of the
    statistic (order statistics), and what the stock avoids for every other holder
    (spill-over: a stock that sells into its price zone protects its neighbours).
 
@@ -73,7 +77,8 @@ class _Pair:
         self.k = k
         self.steps = steps
         self.judged = [h for h in self.p.holders_of(k)] if holder == "pool" else [holder]
-        self.full_short: list[tuple[float, np.ndarray]] = []  # for the draw-level check
+        # (phase, tonnes, rate, shortage per draw) of the all-draw runs, for _draw_check
+        self.full_short: list[tuple[str, float, float, np.ndarray]] = []
 
     def outcome(self, tonnes: float, per_month: float, draws: int):
         pl = self.p.placement(self.holder, self.k)
@@ -127,7 +132,7 @@ def _reach(pair: _Pair) -> tuple[float, float] | None:
 
 
 def _search(pair: _Pair, warm: float | None, reach) -> dict:
-    """Steps 1-3 of the module docstring for one placement."""
+    """Steps 1-4 of the module docstring for one placement."""
     p, t = pair.p, pair.s.target
     holder, k = pair.holder, pair.k
     need = p.need(holder, k)
