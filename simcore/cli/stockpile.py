@@ -351,11 +351,11 @@ def show_text(m: dict) -> str:
     else:
         t = m["target"]
         lines.append(f"target {t['text']} ({t['label']})")
-        rows = [[r["holder"], r["material"], r["status"], _num(r["tonnes"]),
+        rows = [[r["kind"], r["holder"], r["material"], r["status"], _num(r["tonnes"]),
                  _num(r["release_t_per_month"]), _usd(r["cost_horizon_usd"]),
                  _stat(t["metric"], r["statistic"])] for r in m["recommendation"]]
-        lines.append(_table(["holder", "material", "status", "tonnes", "t/month", "cost",
-                             "statistic"], rows, right_from=3))
+        lines.append(_table(["kind", "holder", "material", "status", "tonnes", "t/month",
+                             "cost", "statistic"], rows, right_from=4))
     lines.append(f"variant: {m['variant']['path']}; check the results with: supplyshock "
                  "verify FOLDER")
     return "\n".join(lines)

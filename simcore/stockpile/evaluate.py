@@ -10,8 +10,10 @@ compiler forms for a file that says ``tonnes``), and one material is simulated a
 machine code are reused as they are, with no recompilation per candidate
 (``Evaluator.run``).
 
-Outcomes are taken from the values the results tables store (float32 per row, like
-``shortage.parquet``), so a run of the written variant reproduces them exactly.
+Outcomes are taken from what every results format stores alike: each row's shortage
+share rounded to float32 (``shortage / need_t``, as the writers form it), its need
+rounded to float32, months short, the zone's peak price; so the written variant's
+results reproduce them exactly.
 """
 
 from __future__ import annotations
@@ -39,14 +41,17 @@ class Placement:
 class Outcome:
     """One material's outcome over draws 0 .. n-1, per holder, at the last stage.
 
-    ``short[h]``: the holder's horizon shortage [t] per draw (float32 rows summed in
-    country order); ``value[h]``: its value at the reference price [USD]; ``months[h]``:
-    months short, need-weighted over its countries; ``price[h]``: the highest peak price
-    index of its countries' zones; ``others``: the shortage of every other country at the
-    last stage [t]; ``need[h]``: horizon need [t] (float32 rows summed)."""
+    ``share[h]``: the holder's horizon shortage share per draw, Σ w_i s_i over its
+    countries i with float32 shares s_i and weights w_i = need_i / Σ need (float32
+    needs; one country: its share exactly); ``short[h]``: its shortage [t], Σ s_i need_i;
+    ``value[h]``: that at the reference price [USD]; ``months[h]``: months short,
+    need-weighted; ``price[h]``: the highest peak price index of its countries' zones;
+    ``others``: the shortage of every other country at the last stage [t]; ``need[h]``:
+    horizon need [t] (float32 needs summed)."""
 
     material: int
     draws: int
+    share: dict
     short: dict
     value: dict
     months: dict
@@ -56,8 +61,7 @@ class Outcome:
 
     def values(self, metric: str, holder: str) -> np.ndarray:
         if metric == "share":
-            need = self.need[holder]
-            return self.short[holder] / need if need > 0 else np.zeros(self.draws)
+            return self.share[holder]
         if metric == "months":
             return self.months[holder]
         if metric == "price":
@@ -69,9 +73,11 @@ class Outcome:
 class _MaterialView:
     sc: tuple  # the search scenario's Scen, scoped to one material
     n_exposures: int
+    need_t: np.ndarray  # float64[X_k] horizon need of the material's exposures [t]
     rows: dict  # holder -> local exposure rows at the last stage (countries with need)
     need32: dict  # holder -> float32 horizon need of those rows
     other_rows: np.ndarray
+    other_need32: np.ndarray
 
 
 class Evaluator:
@@ -113,7 +119,7 @@ class Evaluator:
         return self._views[k]
 
     def _make_view(self, k: int) -> _MaterialView:
-        from simcore.engine import MONTHS_PER_YEAR
+        from simcore.engine import exposures
 
         sc = self.model.sc
         xidx = np.full_like(sc.xidx, -1)
@@ -126,18 +132,20 @@ class Evaluator:
         zg[k][used] = np.arange(n_g)
         view_sc = sc._replace(scope=np.array([k], dtype=np.int64), xidx=xidx, zg=zg,
                               n_zg=n_g)
+        # the horizon need of each row exactly as the results writers divide by
+        need_all = exposures(self.tensor, self.compiled).need_t
+        need_t = need_all[sc.xidx[k][local]]
         last = int(self.tensor.n_stages[k]) - 1
-        need_m = np.asarray(self.tensor.need, dtype=np.float64)[k, last] / MONTHS_PER_YEAR
-        horizon = int(sc.horizon)
         rows, need32, taken = {}, {}, set()
         for h in self.holders:
             r = [int(xidx[k, last, c]) for c in h.countries if xidx[k, last, c] >= 0]
             rows[h.name] = np.array(r, dtype=np.int64)
-            need32[h.name] = np.array([np.float32(horizon * need_m[c]) for c in h.countries
-                                       if xidx[k, last, c] >= 0], dtype=np.float32)
+            need32[h.name] = need_t[r].astype(np.float32)
             taken.update(r)
-        others = [int(x) for x in xidx[k, last] if x >= 0 and int(x) not in taken]
-        return _MaterialView(view_sc, n_x, rows, need32, np.array(others, dtype=np.int64))
+        others = np.array([int(x) for x in xidx[k, last] if x >= 0 and int(x) not in taken],
+                          dtype=np.int64)
+        return _MaterialView(view_sc, n_x, need_t, rows, need32, others,
+                             need_t[others].astype(np.float32))
 
     def sizes_arrays(self, sizes: Mapping[str, tuple[float, float]]):
         """(sp_stock, sp_maxrel) with each placement id's (tonnes, t/month) applied."""
@@ -164,25 +172,28 @@ class Evaluator:
         return self._outcome(k, v, raw, int(draws))
 
     def _outcome(self, k: int, v: _MaterialView, raw: dict, n: int) -> Outcome:
-        short64 = raw["shortage_t"]
-        short32 = short64.astype(np.float32)
-        value32 = (short64 * self.price[k]).astype(np.float32)
+        share32 = (raw["shortage_t"] / v.need_t).astype(np.float32)  # as the writers
         months = raw["months_short"]
         price32 = raw["price_peak"].astype(np.float32)
-        out = Outcome(material=k, draws=n, short={}, value={}, months={}, price={},
-                      others=_colsum(short32, v.other_rows, n), need={})
+        out = Outcome(material=k, draws=n, share={}, short={}, value={}, months={},
+                      price={}, others=_tonnes(share32, v.other_rows, v.other_need32, n),
+                      need={})
         for h in self.holders:
-            rows = v.rows[h.name]
+            rows, w32 = v.rows[h.name], v.need32[h.name]
             need = 0.0
-            for x in v.need32[h.name]:
+            for x in w32:
                 need += float(x)
             out.need[h.name] = need
-            out.short[h.name] = _colsum(short32, rows, n)
-            out.value[h.name] = _colsum(value32, rows, n)
+            s = np.zeros(n)
             m = np.zeros(n)
-            for r, w in zip(rows, v.need32[h.name], strict=True):
-                m += float(w) * months[:, r].astype(np.float64)
-            out.months[h.name] = m / need if need > 0 else m
+            for r, w in zip(rows, w32, strict=True):
+                weight = float(w) / need
+                s += weight * share32[:, r].astype(np.float64)
+                m += weight * months[:, r].astype(np.float64)
+            out.share[h.name] = s
+            out.months[h.name] = m
+            out.short[h.name] = _tonnes(share32, rows, w32, n)
+            out.value[h.name] = out.short[h.name] * self.price[k]
             p = np.ones(n) if not len(rows) else np.full(n, -np.inf)
             for r in rows:
                 p = np.maximum(p, price32[:, r].astype(np.float64))
@@ -190,10 +201,10 @@ class Evaluator:
         return out
 
 
-def _colsum(a: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
-    """Columns ``rows`` of ``a`` added one at a time in float64 (a fixed order, so that
-    the same sum is formed from a results table)."""
+def _tonnes(share32: np.ndarray, rows: np.ndarray, need32: np.ndarray, n: int) -> np.ndarray:
+    """Σ share x need over ``rows`` [t], added one row at a time in float64 (a fixed
+    order, so that the same sum is formed from a results table)."""
     acc = np.zeros(n)
-    for r in rows:
-        acc += a[:, int(r)].astype(np.float64)
+    for r, w in zip(rows, need32, strict=True):
+        acc += share32[:, int(r)].astype(np.float64) * float(w)
     return acc
