@@ -24,6 +24,7 @@ _COMMAND_MODULES = (
     "simcore.cli.run",
     "simcore.cli.report",
     "simcore.cli.backtest",
+    "simcore.cli.stockpile",
 )
 
 

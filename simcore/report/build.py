@@ -391,6 +391,11 @@ def sections(base: Run, compares: Sequence[Run], opts: Options) -> list[Section]
     for other in compares:
         out.append(_compare_section(base, other, worst, last, opts))
 
+    from simcore.report.stockpile import stockpile_sections  # folders of a sizing
+
+    for run in (base, *compares):
+        out.extend(stockpile_sections(run))
+
     out.append(_provenance_section(base, compares))
     return out
 

@@ -1,0 +1,361 @@
+"""``supplyshock stockpile size | budget | show``: how much stockpile, of what, where.
+
+A thin layer over ``simcore.stockpile`` (docs/stockpile.md): options are parsed and
+checked here, the search and the writing happen in the library. The output folder is
+checked before the (long) search starts.
+"""
+
+from __future__ import annotations
+
+import math
+import shlex
+
+import click
+
+from simcore.limits import MAX_DRAWS, MAX_SEED
+
+DEFAULT_OUT = "stockpile"
+
+
+def register(main: click.Group) -> None:
+    main.add_command(stockpile)
+
+
+@click.group("stockpile")
+def stockpile():
+    """Size state stockpiles: the smallest that meets a target (size), the best use of a
+    budget (budget), and what a sizing folder holds (show). docs/stockpile.md."""
+
+
+def _common(f):
+    """Options shared by size and budget."""
+    opts = [
+        click.option("--holders", required=True, metavar="GROUP_OR_COUNTRIES",
+                     help="Who holds stockpiles: a group (each direct member a holder, e.g. "
+                     "partners) or country codes, separated by commas."),
+        click.option("--materials", default=None, metavar="M1,M2",
+                     help="Materials to stockpile (default: every material of the scenario)."),
+        click.option("--pool", is_flag=True,
+                     help="One stockpile per material shared by all holders (a buyers' club) "
+                     "instead of national ones."),
+        click.option("--reserved", is_flag=True,
+                     help="Stock serves only its holders' own use (default: it sells into "
+                     "their price zone, protecting neighbours too)."),
+        click.option("--carry", type=float, default=0.05, show_default=True,
+                     help="Carrying cost per year, as a share of the purchase cost."),
+        click.option("--max-release-share", type=float, default=None,
+                     help="Release at most this share of the holder's monthly need a month "
+                     "(default: no bound)."),
+        click.option("--draws", "-n", type=click.IntRange(1, MAX_DRAWS), default=None,
+                     help="Draws of the confirming run (default: the scenario's)."),
+        click.option("--search-draws", type=click.IntRange(1, MAX_DRAWS), default=None,
+                     help="Draws of the narrowing search (default: a tenth of --draws, at "
+                     "least 200)."),
+        click.option("--seed", "-s", type=click.IntRange(0, MAX_SEED - 1), default=None,
+                     help="Random seed (default: the scenario's)."),
+        click.option("--threads", "-t", type=click.IntRange(min=1), default=None,
+                     help="Engine threads (default: all cores). Results do not depend on it."),
+        click.option("--out", "-o", type=click.Path(), default=DEFAULT_OUT, show_default=True,
+                     help="Folder for the variant OUT/NAME.toml and its results OUT/NAME/."),
+        click.option("--name", default=None,
+                     help="Name of the variant (default: <scenario>-stockpile-<kind>)."),
+        click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table."),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def _command(verb: str, scenario: str, **opts) -> str:
+    words = ["supplyshock", "stockpile", verb, scenario]
+    for key, value in opts.items():
+        flag = "--" + key.replace("_", "-")
+        if value is None or value is False:
+            continue
+        words += [flag] if value is True else [flag, str(value)]
+    return shlex.join(words)
+
+
+def _check_out(scenario, out, name, kind):
+    from simcore import api
+    from simcore.stockpile.output import check_output
+
+    prep = api.prepare(scenario)
+    return check_output(prep.name, out, name, kind)
+
+
+@stockpile.command("size")
+@click.argument("scenario", type=click.Path())
+@click.option("--target", required=True, metavar='"pQ[(METRIC)]<=X"',
+              help='Bound on a quantile over draws of each holder\'s outcome: "p95<=0.05" '
+              '(shortage share), "p90(months)<=2", "p95(price)<=1.5".')
+@_common
+def size_cmd(scenario, target, holders, materials, pool, reserved, carry, max_release_share,
+             draws, search_draws, seed, threads, out, name, quiet):
+    """The smallest stockpile of each (holder, material) that meets --target.
+
+    Searches on common random numbers (few draws narrow it, all draws confirm it to
+    0.5 %), then writes OUT/NAME.toml (a variant of SCENARIO with the stockpiles) and
+    OUT/NAME/ (its results, the search trace, the recommendation). With --pool, one
+    shared stockpile per material, compared with the national ones.
+    """
+    from simcore.stockpile import size, write
+    from simcore.stockpile.target import parse_target
+
+    kind = "pooled" if pool else "national"
+    _check_out(scenario, out, name, kind)
+    parse_target(target)  # a malformed target is refused before any simulation
+    command = _command("size", scenario, holders=holders, target=target, materials=materials,
+                       pool=pool, reserved=reserved, carry=carry,
+                       max_release_share=max_release_share, draws=draws,
+                       search_draws=search_draws, seed=seed, out=out, name=name)
+    result = size(scenario, holders, target, materials=materials, pool=pool,
+                  reserved=reserved, carry=carry, max_release_share=max_release_share,
+                  draws=draws, search_draws=search_draws, seed=seed, threads=threads,
+                  progress=False if quiet else None)
+    folder = write(result, out, name, command=command, progress=False)
+    if not quiet:
+        click.echo(size_report(result))
+        _where(out, folder)
+
+
+@stockpile.command("budget")
+@click.argument("scenario", type=click.Path())
+@click.option("--budget", "budget_usd", type=float, required=True,
+              help="Money to spend [USD], purchase and carrying cost over the horizon, "
+              "e.g. 2e9.")
+@click.option("--objective", type=click.Choice(["expected-value", "p95"]),
+              default="expected-value", show_default=True,
+              help="What the dollars should lower: the expected value of the holders' "
+              "shortage, or its 95th percentile over draws.")
+@click.option("--steps", type=click.IntRange(1, 1000), default=20, show_default=True,
+              help="Equal steps the budget is spent in.")
+@_common
+def budget_cmd(scenario, budget_usd, objective, steps, holders, materials, pool, reserved,
+               carry, max_release_share, draws, search_draws, seed, threads, out, name,
+               quiet):
+    """Where the next dollars of stockpile do most: a greedy allocation.
+
+    Each step spends budget/steps on the (holder, material) — with --pool, the material —
+    whose stockpile lowers the objective most on common random numbers; prints the
+    allocation and the frontier (budget -> objective) and writes the variant and its
+    results as `size` does.
+    """
+    from simcore.stockpile import budget, write
+    from simcore.stockpile.budget import _check
+
+    _check(budget_usd, steps, objective)
+    _check_out(scenario, out, name, "budget")
+    command = _command("budget", scenario, holders=holders, budget=budget_usd,
+                       objective=objective, steps=steps, materials=materials, pool=pool,
+                       reserved=reserved, carry=carry, max_release_share=max_release_share,
+                       draws=draws, search_draws=search_draws, seed=seed, out=out, name=name)
+    result = budget(scenario, holders, budget_usd, objective=objective, steps=steps,
+                    materials=materials, pool=pool, reserved=reserved, carry=carry,
+                    max_release_share=max_release_share, draws=draws,
+                    search_draws=search_draws, seed=seed, threads=threads,
+                    progress=False if quiet else None)
+    folder = write(result, out, name, command=command, progress=False)
+    if not quiet:
+        click.echo(budget_report(result))
+        _where(out, folder)
+
+
+@stockpile.command("show")
+@click.argument("folder", type=click.Path())
+def show_cmd(folder):
+    """What a sizing folder (OUT/NAME/) recommends; checks its tables are unaltered."""
+    from simcore.stockpile.output import load
+
+    m = load(folder)
+    click.echo(show_text(m))
+    if m["problems"]:
+        for line in m["problems"]:
+            click.echo(f"  - {line}", err=True)
+        raise SystemExit(1)
+
+
+def _where(out, folder) -> None:
+    from pathlib import Path
+
+    toml = Path(out) / f"{Path(folder).name}.toml"
+    click.echo(f"-> {toml} (the variant) and {folder}/ (its results and the search); "
+               f"check with: supplyshock verify {folder}")
+
+
+# --- text -------------------------------------------------------------------------------------
+
+
+def _table(header, rows, right_from: int = 2) -> str:
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=True)]
+    lines = []
+    for r in [header, *rows]:
+        cells = [str(c).ljust(w) if i < right_from else str(c).rjust(w)
+                 for i, (c, w) in enumerate(zip(r, widths, strict=True))]
+        lines.append("  " + "  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def _num(x: float) -> str:
+    if x is None or x != x:
+        return "-"
+    if x == 0:
+        return "0"
+    a = abs(x)
+    if a >= 100:
+        return f"{x:,.0f}"
+    if a >= 10:
+        return f"{x:,.1f}"
+    if a >= 1:
+        return f"{x:,.2f}"
+    return f"{x:.3g}"
+
+
+def _usd(x: float) -> str:
+    if x is None or x != x:
+        return "-"
+    for div, unit in ((1e9, "bn"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= div:
+            return f"${x / div:,.1f}{unit}"
+    return f"${x:,.0f}"
+
+
+def _stat(metric: str, v) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if metric == "share":
+        return f"{100 * v:.2f}%"
+    if metric == "months":
+        return f"{v:.2f}"
+    return f"{v:.3f}"
+
+
+def size_report(s) -> str:
+    p, t = s.problem, s.target
+    scheme = ("pooled: one stockpile per material shared by the holders" if p.pool else
+              "national: each holder's stockpile sized on its own")
+    lines = [
+        f"{p.prep.name}: stockpiles for {t.text} ({t.label} of each holder), "
+        f"{p.draws:,} draws (search {p.search_draws:,}), seed {p.seed}; {scheme}; "
+        f"{'reserved for the holders' if p.reserved else 'selling into their price zone'}; "
+        f"cost at the reference price + {100 * p.carry:g} % a year over "
+        f"{p.horizon} months",
+    ]
+    need = [r for r in s.rows if r["status"] == "ok"]
+    none = [r for r in s.rows if r["status"] == "none needed"]
+    if need:
+        header = ["holder", "material", "tonnes", "t/month", "months", "cost",
+                  f"P{100 * t.quantile:g} [95% interval]", "without", "all national"]
+        rows = [[r["holder"], r["material"], _num(r["tonnes"]),
+                 _num(r["release_t_per_month"]), _num(r["months_of_need"]),
+                 _usd(r["cost_horizon_usd"]),
+                 f"{_stat(t.metric, r['statistic'])} [{_stat(t.metric, r['ci_low'])}, "
+                 f"{_stat(t.metric, r['ci_high'])}]",
+                 _stat(t.metric, r["statistic_without"]),
+                 _stat(t.metric, r.get("statistic_all_national"))]
+                for r in need]
+        lines.append(_table(header, rows))
+        lines.append("  (tonnes: the stockpile; t/month: the release rate it needs; months: "
+                     "of the holder's need; cost: purchase + carrying over the horizon; "
+                     "all national: with every holder's national stockpile in place)")
+    if none:
+        lines.append("Met without a stockpile: " + ", ".join(
+            f"{r['holder']} {r['material']} ({_stat(t.metric, r['statistic_without'])})"
+            for r in none))
+    if p.no_need:
+        lines.append("No need at the last stage: " + ", ".join(
+            f"{h} {p.material_name(k)}" for h, k in p.no_need))
+    if p.pool:
+        lines.append("Pooled vs national, the same target for every holder:")
+        rows = []
+        for k in p.materials:
+            m = p.material_name(k)
+            nat = [r for r in s.rows if r["kind"] == "national" and r["material"] == m]
+            pool = [r for r in s.rows if r["kind"] == "pooled" and r["material"] == m]
+            if not pool:
+                continue
+            nt = sum(r["tonnes"] for r in nat)
+            nc = sum(r["cost_horizon_usd"] for r in nat)
+            pc = pool[0]["cost_horizon_usd"]
+            rows.append([m, _num(nt), _usd(nc), _num(pool[0]["tonnes"]), _usd(pc),
+                         f"{pc / nc:.2f}" if nc > 0 else "-"])
+        lines.append(_table(["material", "national t", "national cost", "pooled t",
+                             "pooled cost", "pooled/national"], rows, right_from=1))
+    spill = [r for r in s.spillover if r["protector"] != "pool"]
+    if spill:
+        lines.append("Spill-over: expected shortage each national stockpile avoids [t], for "
+                     "its holder and for the others (spillover.parquet: who protects whom):")
+        rows = []
+        for r in s.rows:
+            if r["kind"] != "national" or r["status"] != "ok":
+                continue
+            mine = [x for x in spill if x["protector"] == r["holder"] and
+                    x["material"] == r["material"]]
+            own = sum(x["avoided_t"] for x in mine if x["self"])
+            holders = sum(x["avoided_t"] for x in mine
+                          if not x["self"] and x["protected"] != "others")
+            others = sum(x["avoided_t"] for x in mine if x["protected"] == "others")
+            rows.append([r["holder"], r["material"], _num(own), _num(holders), _num(others)])
+        lines.append(_table(["holder", "material", "own", "other holders", "non-holders"],
+                            rows))
+    odd = [r for r in s.rows if r["status"] == "ok" and (
+        not r["monotone"] or r["nonmonotone_draws"])]
+    if odd:
+        lines.append("Monotonicity (docs/stockpile.md): " + "; ".join(
+            f"{r['holder']} {r['material']}: "
+            + ("a larger size missed the target in the search, " if not r["monotone"] else "")
+            + f"{r['nonmonotone_draws']} draws with more shortage at a larger size "
+            f"(at most {_num(r['nonmonotone_max_t'])} t)" for r in odd))
+    lines.append(f"{s.runs:,} runs, {s.draws_run:,} draws simulated in {s.seconds:.1f} s")
+    return "\n".join(lines)
+
+
+def budget_report(b) -> str:
+    p = b.problem
+    lines = [
+        f"{p.prep.name}: {_usd(b.budget_usd)} in {b.steps} steps of {_usd(b.step_usd)}, "
+        f"objective {b.objective} of the holders' shortage value; {p.draws:,} draws "
+        f"(choices on {p.search_draws:,}), seed {p.seed}; "
+        f"{'pooled' if p.pool else 'national'} stockpiles",
+    ]
+    if b.rows:
+        rows = [[r["holder"], r["material"], _num(r["tonnes"]), _num(r["release_t_per_month"]),
+                 _num(r["months_of_need"]), _usd(r["cost_horizon_usd"]), str(r["steps"])]
+                for r in b.rows]
+        lines.append(_table(["holder", "material", "tonnes", "t/month", "months", "cost",
+                             "steps"], rows))
+    else:
+        lines.append("Nothing bought: no stockpile lowers the objective.")
+    if b.stopped:
+        lines.append(f"Stopped early: {b.stopped}.")
+    lines.append("Frontier (budget -> objective):")
+    rows = [[str(r["step"]), _usd(r["spent_usd"]),
+             f"{r['holder']} {r['material']}".strip() or "-", _usd(r["objective_search"]),
+             f"{_usd(r['objective'])} [{_usd(r['ci_low'])}, {_usd(r['ci_high'])}]"]
+            for r in b.frontier]
+    lines.append(_table(["step", "spent", "bought", "search draws", "all draws [95%]"], rows,
+                        right_from=0))
+    lines.append(f"{b.runs:,} runs, {b.draws_run:,} draws simulated in {b.seconds:.1f} s")
+    return "\n".join(lines)
+
+
+def show_text(m: dict) -> str:
+    lines = [f"{m['variant']['name']}: {m['kind']} of {m['study']['name']} "
+             f"({m['study']['path']}), {m['draws']:,} draws, seed {m['seed']}"]
+    if m["kind"] == "budget":
+        lines.append(f"budget {_usd(m['budget_usd'])}, objective {m['objective']}: "
+                     f"{_usd(m['final']['without'])} -> {_usd(m['final']['objective'])}")
+        rows = [[r["holder"], r["material"], _num(r["tonnes"]), _num(r["release_t_per_month"]),
+                 _usd(r["cost_horizon_usd"])] for r in m["allocation"]]
+        lines.append(_table(["holder", "material", "tonnes", "t/month", "cost"], rows))
+    else:
+        t = m["target"]
+        lines.append(f"target {t['text']} ({t['label']})")
+        rows = [[r["kind"], r["holder"], r["material"], r["status"], _num(r["tonnes"]),
+                 _num(r["release_t_per_month"]), _usd(r["cost_horizon_usd"]),
+                 _stat(t["metric"], r["statistic"])] for r in m["recommendation"]]
+        lines.append(_table(["kind", "holder", "material", "status", "tonnes", "t/month",
+                             "cost", "statistic"], rows, right_from=4))
+    lines.append(f"variant: {m['variant']['path']}; check the results with: supplyshock "
+                 "verify FOLDER")
+    return "\n".join(lines)

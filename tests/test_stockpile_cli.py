@@ -1,0 +1,186 @@
+"""``supplyshock stockpile size | budget | show`` end to end: the variant and its results
+folder, read back by pandas and DuckDB, reproduced bit for bit by ``run`` and
+``verify``; bad input refused with nothing on disk; the report's page."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from simcore.cli import main
+from simcore.results import load_result
+from simcore.stockpile.target import quantile
+from tests.stockpile_worlds import world
+from tests.studies import write_study
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    root = write_study(tmp_path_factory.mktemp("cli"), {
+        "s.toml": world("s", "gallium", '"all"', 0.8, 1.0, 8, 5),
+    })
+    return root
+
+
+def _invoke(root: Path, *args):
+    import os
+
+    here = os.getcwd()
+    os.chdir(root)
+    try:
+        return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+    finally:
+        os.chdir(here)
+
+
+@pytest.fixture(scope="module")
+def sized(study):
+    res = _invoke(study, "stockpile", "size", "scenarios/s.toml", "--holders", "USA",
+                  "--target", "p95<=0.05", "--draws", 150, "--search-draws", 60,
+                  "--out", "sp")
+    assert res.exit_code == 0, res.output
+    return study / "sp" / "s-stockpile-national", res.output
+
+
+def test_size_writes_a_variant_and_a_results_folder_read_by_pandas_and_duckdb(sized):
+    folder, output = sized
+    assert "USA" in output and "gallium" in output and "P95 [95% interval]" in output
+    assert "supplyshock verify sp/s-stockpile-national" in output
+    toml = folder.parent / "s-stockpile-national.toml"
+    text = toml.read_text()
+    assert 'extends = "../scenarios/s.toml"' in text and "draws = 150" in text
+    m = json.loads((folder / "stockpile.json").read_text())
+    (rec,) = m["recommendation"]
+    assert rec["status"] == "ok" and rec["tonnes"] > 0
+    sizing = pd.read_parquet(folder / "sizing.parquet")
+    assert sizing.loc[0, "tonnes"] == rec["tonnes"]
+    search = duckdb.sql(f"select phase, count(*) as n, max(draws) as draws from "
+                        f"'{folder}/search.parquet' group by phase order by phase").df()
+    assert set(search["phase"]) >= {"search", "full", "rate-search", "rate-full"}
+    assert int(search.loc[search["phase"] == "full", "draws"].iloc[0]) == 150
+    spill = duckdb.sql(f"select protected, avoided_t from '{folder}/spillover.parquet' "
+                       "where protector = 'USA'").df()
+    assert set(spill["protected"]) == {"USA", "others"}
+    prot = pd.read_parquet(folder / "protection.parquet")
+    assert set(prot["scheme"]) == {"none", "national"}
+    # the recommendation's statistic, recomputed from the results the run wrote (read as
+    # any results format gives them: every draw's row, the float32 shortage share)
+    rows = load_result(folder).shortage
+    usa = rows[(rows["material"] == "gallium") & (rows["stage"] == "refining")
+               & (rows["country"] == "USA")].sort_values("draw")
+    assert len(usa) == 150
+    share = usa["shortage_share"].to_numpy(np.float32).astype(np.float64)
+    assert quantile(share, 0.95) == rec["statistic"]  # bit for bit
+    assert rec["statistic"] <= 0.05 < rec["statistic_without"]
+
+
+def test_run_and_verify_reproduce_the_recommended_variant(sized, study):
+    folder, _ = sized
+    run = json.loads((folder / "run.json").read_text())
+    res = _invoke(study, "run", "sp/s-stockpile-national.toml", "--draws", run["draws"],
+                  "--seed", run["seed"], "--out", "again", "-q")
+    assert res.exit_code == 0, res.output
+    again = json.loads((study / "again" / "s-stockpile-national" / "run.json").read_text())
+    assert again["digest"] == run["digest"]
+    res = _invoke(study, "verify", "sp/s-stockpile-national")
+    assert res.exit_code == 0 and "reproduced" in res.output
+    res = _invoke(study, "stockpile", "show", "sp/s-stockpile-national")
+    assert res.exit_code == 0 and "p95<=0.05" in res.output and "USA" in res.output
+
+
+def test_show_names_an_altered_table(sized, study, tmp_path):
+    import shutil
+
+    folder, _ = sized
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    pd.read_parquet(copy / "sizing.parquet").assign(tonnes=1.0).to_parquet(
+        copy / "sizing.parquet")
+    res = CliRunner().invoke(main, ["stockpile", "show", str(copy)])
+    assert res.exit_code == 1 and "sizing.parquet was altered" in res.output
+
+
+def test_report_gains_the_stockpile_page(sized, study, tmp_path):
+    folder, _ = sized
+    out = tmp_path / "r.html"
+    res = _invoke(study, "report", "sp/s-stockpile-national", "--out", out, "--bootstrap", 0)
+    assert res.exit_code == 0, res.output
+    page = out.read_text()
+    assert 'id="fig-stockpile-frontier-s-stockpile-national"' in page
+    assert "Stockpile sizing: s-stockpile-national" in page
+    assert "Who protects whom" in page
+
+
+def test_budget_quiet_prints_nothing_and_writes_the_allocation(study):
+    res = _invoke(study, "stockpile", "budget", "scenarios/s.toml", "--holders", "USA,JPN",
+                  "--budget", 2e6, "--steps", 4, "--draws", 80, "--search-draws", 40,
+                  "--out", "sp", "-q")
+    assert res.exit_code == 0 and res.output == ""
+    folder = study / "sp" / "s-stockpile-budget"
+    alloc = duckdb.sql(f"select sum(cost_horizon_usd) from '{folder}/allocation.parquet'")
+    assert alloc.fetchall()[0][0] == pytest.approx(2e6)
+    front = pd.read_parquet(folder / "frontier.parquet")
+    assert list(front["step"]) == [0, 1, 2, 3, 4]
+    res = _invoke(study, "verify", "sp/s-stockpile-budget")
+    assert res.exit_code == 0, res.output
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--holders", "USAA", "--target", "p95<=0.05"], "--holders: unknown holder 'USAA'"),
+    (["--holders", "USA", "--materials", "antimony", "--target", "p95<=0.05"],
+     "--materials: antimony is not in the scenario"),
+    (["--holders", "USA", "--target", "p95<<0.05"], "--target 'p95<<0.05': not a target"),
+    (["--holders", "USA", "--target", "p95<=0.001", "--reserved", "--max-release-share",
+      "0.01"], "no finite stockpile meets it"),
+])
+def test_bad_input_is_refused_and_nothing_is_written(study, args, says):
+    res = _invoke(study, "stockpile", "size", "scenarios/s.toml", *args, "--draws", 60,
+                  "--out", "refused")
+    assert res.exit_code == 2
+    assert says in res.output
+    assert "Traceback" not in res.output
+    assert not (study / "refused").exists()
+
+
+def test_negative_budget_is_refused(study):
+    res = _invoke(study, "stockpile", "budget", "scenarios/s.toml", "--holders", "USA",
+                  "--budget", "-2e9", "--out", "refused")
+    assert res.exit_code == 2 and "--budget -2000000000.0: give the money" in res.output
+    assert not (study / "refused").exists()
+
+
+def test_a_failed_write_leaves_nothing_half_written(study, monkeypatch):
+    """The variant is written first (its run needs it); when the run fails the variant
+    goes again and no results folder appears."""
+    import os
+
+    from simcore import api
+    from simcore.stockpile import size, write
+
+    monkeypatch.chdir(study)
+    s = size("scenarios/s.toml", "JPN", "p95<=0.05", draws=40, search_draws=20,
+             progress=False)
+
+    def broken(*a, **k):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(api, "execute", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        write(s, "half", name="h")
+    assert not os.path.exists("half")
+    # a file of that name that a sizing did not write is never replaced
+    Path("mine").mkdir()
+    Path("mine/h.toml").write_text("[scenario]\nname = 'h'\n")
+    monkeypatch.undo()
+    monkeypatch.chdir(study)
+    from simcore.stockpile import StockpileError
+
+    with pytest.raises(StockpileError, match="was not written by supplyshock stockpile"):
+        write(s, "mine", name="h")
+    assert Path("mine/h.toml").read_text() == "[scenario]\nname = 'h'\n"
