@@ -41,7 +41,6 @@ from simcore.kernel.market import (
     ZQ_R,
     ZQ_T,
     ZQ_X,
-    buy_share,
     clear_zones,
     prepare_zone,
     release_share,
