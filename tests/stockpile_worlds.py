@@ -94,6 +94,9 @@ probability = 1.0
 onset_month = { dist = "uniform", min = 0, max = 4 }
 duration_months = { dist = "uniform", min = 4, max = 10 }
 severity = { dist = "uniform", min = 0.5, max = 0.9 }
+
+[response]
+dataset_stocks = "market"  # the worlds were built with the tiny dataset's stocks selling
 """
 
 
@@ -119,4 +122,7 @@ probability = {probability}
 onset_month = {{ dist = "uniform", min = 0, max = 4 }}
 duration_months = {{ dist = "uniform", min = 1, max = {duration} }}
 severity = {{ dist = "uniform", min = {severity / 2}, max = {severity} }}
+
+[response]
+dataset_stocks = "market"
 """
