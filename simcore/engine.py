@@ -498,7 +498,7 @@ def run_block(model: Model, seed: int, start: int, n: int, *, timeseries: bool =
     in its own slot of ``out.progress``, which this thread adds up. The slices then always
     run on threads (also a single one); the numbers are the same either way.
     """
-    from simcore.kernel.model import NTR, NTZ, run_draws
+    from simcore.kernel.model import NTR, NTZ, run_draws, scratch
     from simcore.kernel.structs import NPB, Out
 
     sc = model.sc
@@ -534,12 +534,15 @@ def run_block(model: Model, seed: int, start: int, n: int, *, timeseries: bool =
         ztrace=np.zeros((n, n_g, H, NTZ) if trace else (1, 0, 0, NTZ), dtype=f8),
         progress=np.zeros(n_workers, dtype=np.int64),
     )
+    n_k, n_s, n_c = model.tn.prod.shape
+    work = [scratch(n_e, sc.sp_occ_var.shape[0], sc.cap_occ_var.shape[0], n_k, n_s, n_c,
+                    sc.zone_need.shape[2], H) for _ in range(n_workers)]
     args = (start, n_workers, np.uint64(seed), model.tn, sc, out)
     if n_workers == 1 and on_draws is None:
-        run_draws(0, *args)
+        run_draws(0, *args, work[0])
     else:
         with ThreadPoolExecutor(max_workers=n_workers) as pool:
-            running = [pool.submit(run_draws, w, *args) for w in range(n_workers)]
+            running = [pool.submit(run_draws, w, *args, work[w]) for w in range(n_workers)]
             while on_draws is not None and wait(running, timeout=_POLL).not_done:
                 on_draws(int(out.progress.sum()))
             for done in running:

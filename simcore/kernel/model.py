@@ -12,7 +12,8 @@ their targets, every need met). From that month on every month is computed, beca
 stocks, prices and restarted capacity carry over.
 
 Structures (simcore/kernel/structs.py): ``tn`` the tensor, ``sc`` the compiled
-scenario, ``out`` the block's outputs; ``ws`` the worker's scratch (``_scratch``).
+scenario, ``out`` the block's outputs; ``ws`` the worker's scratch (``scratch``, made by
+the caller: the kernel allocates nothing).
 """
 
 from __future__ import annotations
@@ -122,8 +123,9 @@ Scratch = namedtuple("Scratch", [
 ])
 
 
-@jit
-def _scratch(n_ev, n_sp, n_cap, n_k, n_s, n_c, n_z, horizon):
+def scratch(n_ev, n_sp, n_cap, n_k, n_s, n_c, n_z, horizon):
+    """A worker's scratch arrays (Scratch), made by the caller: the kernel allocates
+    nothing, so it runs without reference counting (simcore/_numba.py)."""
     e1 = max(1, n_ev)
     m = n_c + 1
     z1 = max(1, n_z)
@@ -930,23 +932,19 @@ def _material(tn, sc, ws, out, hist, zhist, j, k, fired, usable, sub_max, lag_su
 
 
 @jit
-def run_draws(w, first_draw, n_workers, seed, tn, sc, out):
+def run_draws(w, first_draw, n_workers, seed, tn, sc, out, ws):
     """Worker w of n_workers: draws first_draw + lo .. first_draw + hi - 1, where
     [lo, hi) is the w-th contiguous slice of the block's n = out.variates.shape[0] draws,
     each simulated as in docs/model.md, into the rows lo .. hi - 1 of ``out`` and its own
     histograms out.hist[w], out.zhist[w] (the caller sums them). out.progress[w] counts
-    the draws this worker finished.
+    the draws this worker finished. ``ws``: this worker's scratch arrays (``scratch``).
 
     Serial and nogil: the engine runs the workers on Python threads (docs/model.md,
     "Parallelism"), so results never depend on the number of workers.
     """
     n = out.variates.shape[0]
-    n_k, n_s, n_c = tn.prod.shape
-    n_z = sc.zone_need.shape[2]
     lo = (n * w) // n_workers
     hi = (n * (w + 1)) // n_workers
-    ws = _scratch(sc.ev_kind.shape[0], sc.sp_occ_var.shape[0], sc.cap_occ_var.shape[0],
-                  n_k, n_s, n_c, n_z, sc.horizon)
     hist = out.hist[w]
     zhist = out.zhist[w]
     H = sc.horizon
