@@ -149,7 +149,7 @@ def test_row_groups_do_not_follow_the_chunk_size(tmp_path, monkeypatch):
         assert a.stat().st_size < 1.05 * b.stat().st_size, name
     # a row group's worth of rows fills groups of exactly that size, whatever the chunks
     width = R.row_width(R.SHORTAGE_SCHEMA)
-    monkeypatch.setattr(R, "ROW_GROUP_BYTES", 7 * X * width)
+    monkeypatch.setattr(R.writer, "ROW_GROUP_BYTES", 7 * X * width)
     small = write(tmp_path / "small", draws=60, size=16)
     pf = pq.ParquetFile(small.folder / "shortage.parquet")
     sizes = [pf.metadata.row_group(i).num_rows for i in range(pf.num_row_groups)]

@@ -1,0 +1,129 @@
+"""The digest: a hash of the data, not of the file bytes (docs/results.md, "What the
+digest covers").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from simcore.errors import ResultError
+from simcore.results.layout import TABLES
+
+
+class TableDigest:
+    """SHA-256 over a table's content in canonical form, fed batch by batch.
+
+    Each column gets its own hash over the concatenation of its canonical bytes (so the
+    result does not depend on how the rows were split into chunks or row groups):
+    label columns as int32 little-endian codes into the manifest's label lists, booleans
+    as one byte, integers and floats little-endian in their stored width, nulls as -1
+    (integers) or NaN (floats) plus a validity byte per row, every NaN with the same bit
+    pattern. The table digest hashes the row count, each column's name, type (``label``,
+    ``bool``, ``<i2``, ``<f4`` ...) and hashes, and the label lists.
+    """
+
+    def __init__(self, schema: pa.Schema, labels: dict):
+        self.schema = schema
+        self.labels = {name: list(values) for name, values in labels.items()}
+        self.rows = 0
+        self._hash = {field.name: hashlib.sha256() for field in schema}
+        self._valid = {field.name: hashlib.sha256() for field in schema}
+        self._lookup = {name: {v: i for i, v in enumerate(vals)} for name, vals in labels.items()}
+
+    def update(self, batch: pa.RecordBatch | pa.Table) -> None:
+        if batch.schema.names != self.schema.names:
+            raise ResultError(
+                f"columns {batch.schema.names} do not match the expected {self.schema.names}"
+            )
+        self.rows += batch.num_rows
+        for name in self.schema.names:
+            column = batch.column(name)
+            chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+            for chunk in chunks:
+                self._hash[name].update(self._canonical(name, chunk))
+                valid = chunk.is_valid().to_numpy(zero_copy_only=False)
+                self._valid[name].update(np.asarray(valid, np.uint8).tobytes())
+
+    def _canonical(self, name: str, arr: pa.Array) -> bytes:
+        kind = arr.type
+        if pa.types.is_dictionary(kind) or pa.types.is_string(kind):
+            return self._codes(name, arr).astype("<i4").tobytes()
+        if pa.types.is_boolean(kind):
+            return np.asarray(
+                arr.fill_null(False).to_numpy(zero_copy_only=False), np.uint8
+            ).tobytes()
+        if pa.types.is_integer(kind):
+            values = arr.fill_null(-1).to_numpy(zero_copy_only=False)
+            return values.astype(values.dtype.newbyteorder("<")).tobytes()
+        if pa.types.is_floating(kind):
+            values = np.array(arr.to_numpy(zero_copy_only=False), copy=True)
+            values[np.isnan(values)] = np.nan
+            return values.astype(values.dtype.newbyteorder("<")).tobytes()
+        raise ResultError(f"column {name!r} has a type the digest does not cover: {kind}")
+
+    def _codes(self, name: str, arr: pa.Array) -> np.ndarray:
+        if name not in self._lookup:
+            raise ResultError(f"label column {name!r} has no label list in the manifest")
+        lookup = self._lookup[name]
+        if pa.types.is_dictionary(arr.type):
+            dictionary = arr.dictionary.to_pylist()
+            indices = arr.indices.to_numpy(zero_copy_only=False)
+        else:
+            encoded = pc.dictionary_encode(arr)
+            dictionary = encoded.dictionary.to_pylist()
+            indices = encoded.indices.to_numpy(zero_copy_only=False)
+        try:
+            remap = np.array([lookup[v] for v in dictionary], dtype=np.int32)
+        except KeyError as exc:
+            raise ResultError(
+                f"column {name!r} holds label {exc.args[0]!r}, which is not in the manifest's "
+                f"labels"
+            ) from None
+        return remap[indices] if len(remap) else np.zeros(0, np.int32)
+
+    def hexdigest(self) -> str:
+        h = hashlib.sha256()
+        h.update(f"rows:{self.rows}\n".encode())
+        for col in self.schema:
+            values, valid = self._hash[col.name].hexdigest(), self._valid[col.name].hexdigest()
+            h.update(f"{col.name}:{_type_name(col.type)}:{values}:{valid}\n".encode())
+        for name in sorted(self.labels):
+            if name in self.schema.names:
+                h.update(f"labels:{name}:{json.dumps(self.labels[name])}\n".encode())
+        return h.hexdigest()
+
+
+def _type_name(kind: pa.DataType) -> str:
+    """A column type in words that no library version changes: ``label``, ``bool`` or
+    a numpy type string such as ``<f4``."""
+    if pa.types.is_dictionary(kind) or pa.types.is_string(kind):
+        return "label"
+    if pa.types.is_boolean(kind):
+        return "bool"
+    return np.dtype(kind.to_pandas_dtype()).newbyteorder("<").str
+
+
+def combine_digests(tables: dict[str, str]) -> str:
+    """The overall digest: SHA-256 over ``name:digest`` lines in the fixed table order."""
+    lines = "".join(f"{name}:{tables[name]}\n" for name in TABLES if name in tables)
+    return hashlib.sha256(lines.encode()).hexdigest()
+
+
+def file_digest(path: Path, labels: dict) -> str:
+    """The digest of the table stored in a Parquet file, read back row group by row group."""
+    try:
+        pf = pq.ParquetFile(path)
+        schema = pf.schema_arrow
+        digest = TableDigest(pa.schema([schema.field(n) for n in schema.names]), labels)
+        for i in range(pf.num_row_groups):
+            digest.update(pf.read_row_group(i))
+    except (OSError, pa.ArrowException) as exc:
+        raise ResultError(f"{path}: cannot read the Parquet file ({exc})") from None
+    return digest.hexdigest()

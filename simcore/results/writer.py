@@ -1,0 +1,424 @@
+"""Writing a results folder: ``ChunkResult``s streamed into Parquet tables in row groups of
+a fixed size, then the summary, the monthly and price quantiles and the manifest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from simcore.errors import ResultError
+from simcore.results.digest import TableDigest, combine_digests
+from simcore.results.layout import (
+    ACCOUNTING_COLUMNS,
+    DIGEST_KEY,
+    HIST_BINS,
+    LABEL_COLUMNS,
+    MANIFEST,
+    METADATA_KEY,
+    MONTHLY_COLUMNS,
+    MONTHLY_QUANTILES,
+    PRICE_QUANTILES,
+    PRICES_COLUMNS,
+    SHORTAGE_SCHEMA,
+    TABLES,
+    TIMESERIES_SCHEMA,
+    ZONE_PRICES_SCHEMA,
+    Layout,
+    drivers_schema,
+)
+from simcore.results.statistics import (
+    exposure_statistics,
+    histogram_mean,
+    histogram_quantiles,
+    price_histogram_quantiles,
+)
+
+ROW_GROUP_BYTES = 16 * 2**20  # data per Parquet row group, before compression
+_COMPRESSION = "zstd"
+_ZSTD_LEVEL = 3  # level 9 saves ~6 % and writes 2.5x slower
+
+
+
+def _with_metadata(schema: pa.Schema, provenance: dict) -> pa.Schema:
+    return schema.with_metadata({METADATA_KEY: json.dumps(provenance, sort_keys=True)})
+
+
+def row_width(schema: pa.Schema) -> int:
+    """Bytes of one row in memory: label codes (int32), booleans, numbers."""
+    width = 0
+    for f in schema:
+        kind = f.type.index_type if pa.types.is_dictionary(f.type) else f.type
+        width += max(1, kind.bit_width // 8)
+    return width
+
+
+class _TableWriter:
+    """One Parquet file with its digest alongside, in row groups of about
+    ``ROW_GROUP_BYTES`` of data whatever the size of the tables written: small chunks
+    (``--chunk-size 1``) are held until a row group is full, since a row group per
+    chunk of one draw made files 8-40 times larger (each row group repeats column
+    metadata, dictionaries and compression frames). The digest sees every table as it
+    comes, and covers content only, so it does not depend on the row groups."""
+
+    def __init__(self, path: Path, schema: pa.Schema, provenance: dict, labels: dict):
+        self.path = path
+        self.schema = _with_metadata(schema, provenance)
+        self.digest = TableDigest(schema, labels)
+        self.rows_per_group = max(1, ROW_GROUP_BYTES // row_width(schema))
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
+        dictionary = [f.name for f in schema if pa.types.is_dictionary(f.type)]
+        self._writer = pq.ParquetWriter(
+            path,
+            self.schema,
+            compression=_COMPRESSION,
+            compression_level=_ZSTD_LEVEL,
+            use_dictionary=dictionary or False,
+        )
+
+    def write(self, table: pa.Table) -> None:
+        table = table.replace_schema_metadata(self.schema.metadata)
+        self.digest.update(table)
+        self._pending.append(table)
+        self._pending_rows += table.num_rows
+        while self._pending_rows >= self.rows_per_group:
+            self._flush(self.rows_per_group)
+
+    def _flush(self, rows: int) -> None:
+        """Write the first ``rows`` pending rows as one row group."""
+        pending = pa.concat_tables(self._pending)
+        self._writer.write_table(pending.slice(0, rows), row_group_size=rows)
+        rest = pending.slice(rows)
+        self._pending = [rest] if rest.num_rows else []
+        self._pending_rows = rest.num_rows
+
+    def close(self) -> str:
+        if self._pending_rows:
+            self._flush(self._pending_rows)
+        hexdigest = self.digest.hexdigest()
+        self._writer.add_key_value_metadata({DIGEST_KEY: hexdigest})
+        self._writer.close()
+        return hexdigest
+
+    def abort(self) -> None:
+        try:
+            self._writer.close()
+        except Exception:  # noqa: BLE001 - the file is discarded anyway
+            pass
+
+
+def write_table(path: Path, table: pa.Table, provenance: dict, labels: dict) -> str:
+    """Write a whole table as one file (one row group); return its digest."""
+    writer = _TableWriter(path, table.schema, provenance, labels)
+    try:
+        writer.write(table)
+    except BaseException:
+        writer.abort()
+        raise
+    return writer.close()
+
+
+def _masked_months(values: np.ndarray) -> pa.Array:
+    values = np.ascontiguousarray(values, dtype=np.int16).ravel()
+    return pa.array(values, type=pa.int16(), mask=values < 0)
+
+
+def shortage_chunk(chunk, layout: Layout) -> pa.Table:
+    """The shortage rows of one chunk: draw-major, exposures in layout order."""
+    n = chunk.stop - chunk.start
+    x = layout.n_exposures
+    shortage = np.asarray(chunk.shortage_t, dtype=np.float64).reshape(n, x)
+
+    def f32(a):
+        return np.ascontiguousarray(a, dtype=np.float32).ravel()
+
+    columns = {"draw": pa.array(np.repeat(np.arange(chunk.start, chunk.stop, dtype=np.int32), x))}
+    columns.update(layout.label_arrays(reps=n))
+    columns["need_t"] = np.tile(layout.need_t.astype(np.float32), n)
+    columns["shortage_t"] = f32(shortage)
+    columns["shortage_share"] = f32(shortage / layout.need_t)
+    columns["peak_share"] = f32(chunk.peak_share)
+    columns["months_short"] = pa.array(np.ascontiguousarray(chunk.months_short, np.int16).ravel())
+    columns["first_short_month"] = _masked_months(chunk.first_short)
+    columns["last_short_month"] = _masked_months(chunk.last_short)
+    columns["stock_drawn_t"] = f32(chunk.stock_drawn_t)
+    for name in ACCOUNTING_COLUMNS:
+        columns[name] = f32(getattr(chunk, name))
+    columns["price_index_peak"] = f32(chunk.price_peak)
+    columns["price_index_mean"] = f32(chunk.price_mean)
+    columns["shortage_value_usd"] = f32(shortage * layout.price)
+    return pa.table(columns, schema=SHORTAGE_SCHEMA)
+
+
+
+def drivers_chunk(chunk, layout: Layout, schema: pa.Schema) -> pa.Table:
+    """The drivers rows of one chunk: one per draw."""
+    n = chunk.stop - chunk.start
+    variates = np.asarray(chunk.variates, dtype=np.float64).reshape(n, len(layout.var_names))
+    fired = np.asarray(chunk.fired, dtype=bool).reshape(n, len(layout.event_ids))
+    onset = np.asarray(chunk.onset).reshape(n, len(layout.event_ids))
+    arrays = [pa.array(np.arange(chunk.start, chunk.stop, dtype=np.int32))]
+    arrays += [pa.array(np.ascontiguousarray(variates[:, v])) for v in range(variates.shape[1])]
+    for e in range(len(layout.event_ids)):
+        arrays.append(pa.array(fired[:, e]))
+        arrays.append(_masked_months(np.where(fired[:, e], onset[:, e], -1)))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+
+def timeseries_chunk(chunk, layout: Layout) -> pa.Table:
+    """Monthly shortage shares of one chunk: rows (draw, exposure, month)."""
+    n = chunk.stop - chunk.start
+    x, h = layout.n_exposures, layout.horizon
+    columns = {
+        "draw": pa.array(np.repeat(np.arange(chunk.start, chunk.stop, dtype=np.int32), x * h))
+    }
+    columns.update(layout.label_arrays(reps=n, each=h))
+    columns["month"] = pa.array(np.tile(np.arange(h, dtype=np.int16), n * x))
+    columns["shortage_share"] = np.ascontiguousarray(chunk.series, dtype=np.float32).ravel()
+    return pa.table(columns, schema=TIMESERIES_SCHEMA)
+
+
+
+def zone_prices_chunk(chunk, layout: Layout) -> pa.Table:
+    """Each draw's peak and mean price per zone with buyers: rows (draw, zone)."""
+    n = chunk.stop - chunk.start
+    g = layout.zone_id
+    columns = {
+        "draw": pa.array(np.repeat(np.arange(chunk.start, chunk.stop, dtype=np.int32),
+                                   layout.n_zones))
+    }
+    columns.update(layout.zone_label_arrays(reps=n))
+    columns["price_peak"] = np.ascontiguousarray(chunk.zone_price_peak[:, g],
+                                                 dtype=np.float32).ravel()
+    columns["price_mean"] = np.ascontiguousarray(chunk.zone_price_mean[:, g],
+                                                 dtype=np.float32).ravel()
+    columns["choke_months"] = pa.array(np.ascontiguousarray(
+        chunk.zone_choke_months[:, g], dtype=np.int16).ravel())
+    return pa.table(columns, schema=ZONE_PRICES_SCHEMA)
+
+
+
+def monthly_table(hist: np.ndarray, layout: Layout) -> pa.Table:
+    """Monthly shortage-share statistics per (material, stage, country, month)."""
+    x, h, bins = hist.shape
+    if bins != HIST_BINS or x != layout.n_exposures or h != layout.horizon:
+        raise ResultError(
+            f"histogram shape {hist.shape} does not match {layout.n_exposures} exposures, "
+            f"{layout.horizon} months and {HIST_BINS} bins"
+        )
+    qs = histogram_quantiles(hist, MONTHLY_QUANTILES)
+    n = hist.sum(axis=-1)
+    columns = dict(layout.label_arrays(reps=1, each=h))
+    columns["month"] = pa.array(np.tile(np.arange(h, dtype=np.int16), x))
+    columns["share_mean"] = histogram_mean(hist).astype(np.float32).ravel()
+    for j, (name, _) in enumerate(MONTHLY_COLUMNS[1:6]):
+        columns[name] = qs[..., j].astype(np.float32).ravel()
+    short = hist[..., 2:].sum(axis=-1) / np.where(n > 0, n, 1)
+    columns["prob_short"] = short.astype(np.float32).ravel()
+    return pa.table(columns)
+
+
+
+def prices_table(zone_hist: np.ndarray, layout: Layout) -> pa.Table:
+    """Zone-price quantiles per (material, stage, zone, month), zones with buyers."""
+    from simcore.kernel.structs import PB_LO, PB_STEP
+
+    hist = np.asarray(zone_hist)[layout.zone_id]
+    g, h, _ = hist.shape
+    qs = price_histogram_quantiles(hist, PRICE_QUANTILES)
+    columns = dict(layout.zone_label_arrays(reps=1, each=h))
+    columns["month"] = pa.array(np.tile(np.arange(h, dtype=np.int16), g))
+    for j, (name, _) in enumerate(PRICES_COLUMNS[:5]):
+        columns[name] = qs[..., j].astype(np.float32).ravel()
+    split = 1 + int(round(-PB_LO / PB_STEP))
+    n = hist.sum(axis=-1)
+    above = hist[..., split:].sum(axis=-1) / np.where(n > 0, n, 1)
+    columns["prob_above_1"] = above.astype(np.float32).ravel()
+    return pa.table(columns)
+
+
+def _check_chunk(chunk, expected_start: int, layout: Layout, draws: int, timeseries: bool) -> None:
+    n = chunk.stop - chunk.start
+    if chunk.start != expected_start or n <= 0 or chunk.stop > draws:
+        raise ResultError(
+            f"the executor delivered draws [{chunk.start}, {chunk.stop}) where draws from "
+            f"{expected_start} (of {draws}) were expected; chunks must come in draw order"
+        )
+    x = layout.n_exposures
+    if np.shape(chunk.shortage_t) != (n, x):
+        raise ResultError(
+            f"chunk shortage_t has shape {np.shape(chunk.shortage_t)}, expected {(n, x)}"
+        )
+    if np.shape(chunk.hist) != (x, layout.horizon, HIST_BINS):
+        raise ResultError(f"chunk hist has shape {np.shape(chunk.hist)}")
+    if timeseries and getattr(chunk, "series", None) is None:
+        raise ResultError("a monthly time series was asked for but the executor gave none")
+
+
+class ShortageColumns(Mapping):
+    """Columns of a shortage file as arrays of shape [n, X], read one at a time when
+    asked for and not kept, so that the summary holds about one column in memory
+    (month columns: -1 for null)."""
+
+    def __init__(self, path: Path, n: int, x: int):
+        self._file = pq.ParquetFile(path)
+        self._names = [c for c in self._file.schema_arrow.names if c not in LABEL_COLUMNS]
+        self.n, self.x = n, x
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._names:
+            raise KeyError(name)
+        column = self._file.read(columns=[name]).column(0)
+        if pa.types.is_integer(column.type):
+            column = column.fill_null(-1)
+        return column.to_numpy().reshape(self.n, self.x)
+
+    def __iter__(self):
+        return iter(self._names)
+
+    def __contains__(self, name) -> bool:
+        return name in self._names
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
+def summary_table(shortage_path: Path, layout: Layout, draws: int) -> pa.Table:
+    """Summary statistics per exposure, computed from the shortage file as stored."""
+    cols = ShortageColumns(shortage_path, draws, layout.n_exposures)
+    stats = exposure_statistics(cols, layout.need_t, layout.horizon)
+    columns = dict(layout.label_arrays())
+    columns.update(stats)
+    return pa.table(columns)
+
+
+class ResultWriter:
+    """Streams ``ChunkResult``s into ``folder`` (which must exist and be empty).
+
+    ``add`` each chunk in draw order, then ``finish`` writes the summary, the monthly
+    table and ``run.json`` and returns the manifest. The folder is a staging folder:
+    :func:`atomic_folder` moves it into place only when ``finish`` returned.
+    """
+
+    def __init__(
+        self, folder: Path, layout: Layout, provenance: dict, draws: int, timeseries: bool = False
+    ):
+        self.folder = Path(folder)
+        self.layout = layout
+        self.provenance = dict(provenance)
+        self.draws = int(draws)
+        self.timeseries = bool(timeseries)
+        self.done = 0
+        self.hist = np.zeros((layout.n_exposures, layout.horizon, HIST_BINS), dtype=np.int64)
+        labels = layout.labels()
+        self._labels = labels
+        self._drivers_schema = drivers_schema(layout)
+        self._writers = {
+            "shortage": _TableWriter(
+                self.folder / "shortage.parquet", SHORTAGE_SCHEMA, self.provenance, labels
+            ),
+            "drivers": _TableWriter(
+                self.folder / "drivers.parquet", self._drivers_schema, self.provenance, labels
+            ),
+        }
+        self._writers["zone_prices"] = _TableWriter(
+            self.folder / "zone_prices.parquet", ZONE_PRICES_SCHEMA, self.provenance, labels
+        )
+        self.zone_hist = None
+        if self.timeseries:
+            self._writers["timeseries"] = _TableWriter(
+                self.folder / "timeseries.parquet", TIMESERIES_SCHEMA, self.provenance, labels
+            )
+
+    def add(self, chunk) -> int:
+        """Write one chunk; returns the number of draws in it."""
+        _check_chunk(chunk, self.done, self.layout, self.draws, self.timeseries)
+        self._writers["shortage"].write(shortage_chunk(chunk, self.layout))
+        self._writers["drivers"].write(drivers_chunk(chunk, self.layout, self._drivers_schema))
+        self._writers["zone_prices"].write(zone_prices_chunk(chunk, self.layout))
+        if self.timeseries:
+            self._writers["timeseries"].write(timeseries_chunk(chunk, self.layout))
+        self.hist += np.asarray(chunk.hist, dtype=np.int64)
+        zh = np.asarray(chunk.zone_hist, dtype=np.int64)
+        self.zone_hist = zh.copy() if self.zone_hist is None else self.zone_hist + zh
+        n = chunk.stop - chunk.start
+        self.done += n
+        return n
+
+    def abort(self) -> None:
+        for writer in self._writers.values():
+            writer.abort()
+
+    def finish(self) -> dict:
+        if self.done != self.draws:
+            self.abort()
+            raise ResultError(f"the executor delivered {self.done} draws of {self.draws}")
+        digests = {name: w.close() for name, w in self._writers.items()}
+        summary = summary_table(self.folder / "shortage.parquet", self.layout, self.draws)
+        digests["summary"] = write_table(
+            self.folder / "summary.parquet", summary, self.provenance, self._labels
+        )
+        monthly = monthly_table(self.hist, self.layout)
+        digests["monthly"] = write_table(
+            self.folder / "monthly.parquet", monthly, self.provenance, self._labels
+        )
+        prices = prices_table(self.zone_hist, self.layout)
+        digests["prices"] = write_table(
+            self.folder / "prices.parquet", prices, self.provenance, self._labels
+        )
+        manifest = dict(self.provenance)
+        manifest["labels"] = self._labels
+        manifest["last_stage"] = dict(self.layout.last_stage)
+        manifest["price_usd_per_t"] = self.layout.prices()
+        manifest["exposures"] = self.layout.n_exposures
+        manifest["zones"] = self.layout.zones_manifest()
+        manifest["files"] = [f"{name}.parquet" for name in TABLES if name in digests]
+        manifest["digest"] = {
+            "sha256": combine_digests(digests),
+            "tables": {name: digests[name] for name in TABLES if name in digests},
+            "covers": "column data of every table in canonical form (docs/results.md)",
+        }
+        write_json(self.folder / MANIFEST, manifest)
+        return manifest
+
+
+def write_json(path: Path, data: dict) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2)
+        fh.write("\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def write_chunks(
+    folder: Path,
+    layout: Layout,
+    chunks: Iterable,
+    provenance: dict,
+    draws: int,
+    timeseries: bool = False,
+    progress=None,
+) -> dict:
+    """Write every chunk into ``folder`` and finish it; returns the manifest.
+
+    ``chunks`` is any iterator of ``ChunkResult``s in draw order: the local engine, or an
+    executor that computes them elsewhere (Dask). ``progress`` has ``update(n)``.
+    """
+    writer = ResultWriter(folder, layout, provenance, draws, timeseries)
+    try:
+        for chunk in chunks:
+            n = writer.add(chunk)
+            if progress is not None:
+                progress.update(n)
+    except BaseException:
+        writer.abort()
+        raise
+    return writer.finish()
