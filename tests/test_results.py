@@ -37,15 +37,17 @@ LAYOUT = R.Layout(
     var_names=("event/cn/occurs", "event/cn/onset", "response/reroute_lag"),
     event_ids=("cn",),
     last_stage={"gallium": "refining", "graphite": "refining"},
-    zone_labels=("CHN", "ex-CHN", "world"),
-    zone_material=np.array([0, 0, 1], np.int32),
-    zone_stage=np.array([1, 1, 0], np.int32),
-    zone_code=np.array([0, 1, 2], np.int32),
-    zone_id=np.array([0, 1, 3], np.int64),  # the engine's global ids (2: no buyers)
-    zone_members=(("CHN",), ("JPN", "USA"), ("CHN", "JPN", "USA")),
+    zone_labels=("CHN", "ex-CHN", "world", "JPN+USA"),
+    zone_material=np.array([0, 0, 1, 1], np.int32),
+    zone_stage=np.array([1, 1, 0, 1], np.int32),
+    zone_code=np.array([0, 1, 2, 3], np.int32),
+    zone_id=np.array([0, 1, 3, 4], np.int64),  # the engine's global ids (2: no buyers)
+    zone_members=(("CHN",), ("JPN", "USA"), ("CHN", "JPN", "USA"), ("JPN", "USA")),
+    exposure_zone=np.array([1, 1, 2, 3, 3], np.int32),
 )
 X = LAYOUT.n_exposures
-G = 4  # zones in the engine's numbering, reported or not
+G = 5  # zones in the engine's numbering, reported or not
+ZONE_OF = LAYOUT.zone_id[LAYOUT.exposure_zone]  # each exposure's zone, engine numbering
 
 
 def bin_of(share: np.ndarray) -> np.ndarray:
@@ -81,8 +83,6 @@ def draw_arrays(d: int) -> dict:
         first_short=first,
         last_short=last,
         stock_drawn_t=shortage * 0.1,
-        price_peak=1 + 3 * series.max(axis=1),
-        price_mean=1 + series.mean(axis=1),
         variates=rng.random(3),
         fired=np.array([fired]),
         onset=np.array([rng.integers(0, H) if fired else -1]),
@@ -96,6 +96,8 @@ def draw_arrays(d: int) -> dict:
         zone_prices=zp,
         zone_price_peak=zp.max(axis=1),
         zone_price_mean=zp.mean(axis=1),
+        price_peak=zp.max(axis=1)[ZONE_OF],  # an exposure's price is its zone's
+        price_mean=zp.mean(axis=1)[ZONE_OF],
         zone_choke_months=(zp > 3.0).sum(axis=1).astype(np.int16),
     )
 
@@ -355,9 +357,9 @@ def test_writer_round_trip(tmp_path):
     zp = res.zone_prices
     assert len(zp) == 50 * LAYOUT.n_zones
     np.testing.assert_array_equal(
-        zp["price_peak"].to_numpy().reshape(50, 3),
+        zp["price_peak"].to_numpy().reshape(50, LAYOUT.n_zones),
         np.stack([p["zone_price_peak"][LAYOUT.zone_id] for p in per]).astype(np.float32))
-    assert list(zp["zone"].cat.categories) == ["CHN", "ex-CHN", "world"]
+    assert list(zp["zone"].cat.categories) == ["CHN", "ex-CHN", "world", "JPN+USA"]
     assert res.manifest["zones"][1] == {"material": "gallium", "stage": "refining",
                                         "zone": "ex-CHN", "members": ["JPN", "USA"]}
 
@@ -371,7 +373,7 @@ def test_zone_price_quantiles_from_the_histogram_match_numpy(tmp_path):
     res = write(tmp_path / "toy", draws=draws, size=128)
     prices = res.prices.set_index(["zone", "month"])
     per = np.stack([draw_arrays(d)["zone_prices"] for d in range(draws)])  # [n, G, H]
-    for g, label in zip(LAYOUT.zone_id, ("CHN", "ex-CHN", "world"), strict=True):
+    for g, label in zip(LAYOUT.zone_id, LAYOUT.zone_labels, strict=True):
         for t in range(H):
             row = prices.loc[(label, t)]
             x = per[:, g, t]
@@ -388,6 +390,84 @@ def test_zone_price_quantiles_from_the_histogram_match_numpy(tmp_path):
     hist[0, 0, zone_bin(np.array([2.0]))[0]] = 30
     q = R.price_histogram_quantiles(hist, [0.05, 0.5, 0.75])[0, 0]
     assert q[0] == 1.0 and q[1] == 1.0 and 1.98 < q[2] < 2.02
+
+
+def _stored_columns(res):
+    """The statistics' inputs as the shortage table of format 2 stores them, [n, X]."""
+    table = res.table("shortage")
+    n = res.manifest["draws"]
+
+    def col(name):
+        column = table[name]
+        if pa.types.is_integer(column.type):
+            column = column.fill_null(-1)
+        return column.to_numpy().reshape(n, X)
+
+    names = ["shortage_t", "shortage_share", "months_short", "first_short_month",
+             "last_short_month", "stock_drawn_t", "commercial_drawn_t", "substituted_t",
+             "demand_given_up_t", "rationed_t", "price_index_peak", "price_index_mean",
+             "shortage_value_usd"]
+    return {name: col(name) for name in names}
+
+
+@pytest.mark.parametrize("spill_memory", [None, 0])
+def test_summary_streams_the_statistics_of_the_stored_table_bit_for_bit(
+        tmp_path, monkeypatch, spill_memory):
+    """The summary is computed as chunks stream by (running sums, month counts, sorted
+    nonzero shortages kept aside, in a file past SPILL_MEMORY); it equals, bit for bit,
+    exposure_statistics over the table as stored, whatever the chunking."""
+    from simcore.results import summary
+
+    if spill_memory is not None:
+        monkeypatch.setattr(summary, "SPILL_MEMORY", spill_memory)
+        monkeypatch.setattr(summary, "BLOCK_VALUES", 7)  # several blocks of exposures
+    for draws, size in ((1, 1), (97, 13), (400, 400)):
+        res = write(tmp_path / f"s{draws}-{spill_memory}", draws=draws, size=size)
+        want = R.exposure_statistics(_stored_columns(res), LAYOUT.need_t, H)
+        got = res.summary
+        for name, _ in R.SUMMARY_COLUMNS:
+            np.testing.assert_array_equal(got[name].to_numpy(), want[name], err_msg=name)
+        assert res.manifest["digest"]["tables"]["summary"] == write(
+            tmp_path / f"t{draws}-{spill_memory}", draws=draws, size=draws
+        ).manifest["digest"]["tables"]["summary"]
+        assert not list((tmp_path / f"s{draws}-{spill_memory}").glob(".*spill"))
+
+
+def test_spill_reads_back_columns_in_blocks(tmp_path):
+    rng = np.random.default_rng(2)
+    for memory in (None, 0):
+        spill = R.Spill(tmp_path / "x.spill", 5, np.float64, memory=memory)
+        want = [[] for _ in range(5)]
+        for _ in range(4):
+            counts = rng.integers(0, 4, 5)
+            values = rng.random(counts.sum())
+            spill.append(values, counts)
+            for j, part in enumerate(np.split(values, np.cumsum(counts)[:-1])):
+                want[j].append(part)
+        assert (tmp_path / "x.spill").exists() == (memory == 0)
+        got = spill.read(0, 5) + spill.read(1, 3)
+        for j, values in enumerate(got):
+            k = j if j < 5 else j - 4
+            np.testing.assert_array_equal(values, np.concatenate(want[k]))
+        spill.close()
+        assert not (tmp_path / "x.spill").exists()
+
+
+def test_an_error_in_the_writer_thread_stops_the_run(tmp_path, monkeypatch):
+    """Chunks are written on a thread of their own; its error reaches the caller and
+    leaves no thread behind."""
+    import threading
+
+    from simcore.results import writer
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(writer, "zone_prices_chunk", broken)
+    with pytest.raises(OSError, match="disk full"), R.atomic_folder(tmp_path / "toy") as staging:
+        R.write_chunks(staging, LAYOUT, chunks(60, 10), dict(PROV, draws=60), 60)
+    assert not (tmp_path / "toy").exists()
+    assert not [t for t in threading.enumerate() if t.name == "supplyshock-writer"]
 
 
 def test_digest_does_not_depend_on_chunk_size(tmp_path):

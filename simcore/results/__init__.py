@@ -87,10 +87,10 @@ from simcore.results.statistics import (
     quantile_sorted,
     sequential_sum,
 )
+from simcore.results.summary import ExposureSummary, Spill
 from simcore.results.writer import (
     ROW_GROUP_BYTES,
     ResultWriter,
-    ShortageColumns,
     drivers_chunk,
     monthly_table,
     prices_table,
@@ -116,6 +116,7 @@ __all__ = [
     "drivers_chunk",
     "drivers_schema",
     "expected_shortfall_sorted",
+    "ExposureSummary",
     "exposure_statistics",
     "file_digest",
     "FORMAT",
@@ -145,11 +146,11 @@ __all__ = [
     "ROW_GROUP_BYTES",
     "row_width",
     "sequential_sum",
+    "Spill",
     "SHORT_THRESHOLD",
     "shortage_chunk",
     "SHORTAGE_COLUMNS",
     "SHORTAGE_SCHEMA",
-    "ShortageColumns",
     "summarize",
     "SUMMARY_COLUMNS",
     "summary_table",

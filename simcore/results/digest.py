@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from simcore.errors import ResultError
+from simcore.results.arrow import numpy_dtype, validity, values
 from simcore.results.layout import TABLES
 
 
@@ -47,25 +48,35 @@ class TableDigest:
             column = batch.column(name)
             chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
             for chunk in chunks:
-                self._hash[name].update(self._canonical(name, chunk))
-                valid = chunk.is_valid().to_numpy(zero_copy_only=False)
-                self._valid[name].update(np.asarray(valid, np.uint8).tobytes())
+                valid = validity(chunk)
+                self._hash[name].update(self._canonical(name, chunk, valid))
+                self._valid[name].update(b"\x01" * len(chunk) if valid is None else valid)
 
-    def _canonical(self, name: str, arr: pa.Array) -> bytes:
+    def _canonical(self, name: str, arr: pa.Array, valid: np.ndarray | None) -> np.ndarray:
+        """The column's canonical little-endian values (``valid``: its validity bytes, None
+        when nothing is null)."""
         kind = arr.type
         if pa.types.is_dictionary(kind) or pa.types.is_string(kind):
-            return self._codes(name, arr).astype("<i4").tobytes()
+            return np.ascontiguousarray(self._codes(name, arr), dtype="<i4")
         if pa.types.is_boolean(kind):
-            return np.asarray(
-                arr.fill_null(False).to_numpy(zero_copy_only=False), np.uint8
-            ).tobytes()
+            flags = values(arr)
+            if valid is not None:
+                flags = flags & valid.view(np.bool_)
+            return np.ascontiguousarray(flags, dtype=np.uint8)
         if pa.types.is_integer(kind):
-            values = arr.fill_null(-1).to_numpy(zero_copy_only=False)
-            return values.astype(values.dtype.newbyteorder("<")).tobytes()
+            ints = values(arr)
+            if valid is not None:
+                ints = np.where(valid.view(np.bool_), ints, -1).astype(ints.dtype)
+            return np.ascontiguousarray(ints, dtype=ints.dtype.newbyteorder("<"))
         if pa.types.is_floating(kind):
-            values = np.array(arr.to_numpy(zero_copy_only=False), copy=True)
-            values[np.isnan(values)] = np.nan
-            return values.astype(values.dtype.newbyteorder("<")).tobytes()
+            floats = values(arr)
+            if valid is not None:
+                floats = np.where(valid.view(np.bool_), floats, np.nan).astype(floats.dtype)
+            nan = np.isnan(floats)
+            if nan.any():  # one bit pattern for every NaN
+                floats = floats.copy()
+                floats[nan] = np.nan
+            return np.ascontiguousarray(floats, dtype=floats.dtype.newbyteorder("<"))
         raise ResultError(f"column {name!r} has a type the digest does not cover: {kind}")
 
     def _codes(self, name: str, arr: pa.Array) -> np.ndarray:
@@ -74,11 +85,11 @@ class TableDigest:
         lookup = self._lookup[name]
         if pa.types.is_dictionary(arr.type):
             dictionary = arr.dictionary.to_pylist()
-            indices = arr.indices.to_numpy(zero_copy_only=False)
+            indices = values(arr.indices)
         else:
             encoded = pc.dictionary_encode(arr)
             dictionary = encoded.dictionary.to_pylist()
-            indices = encoded.indices.to_numpy(zero_copy_only=False)
+            indices = values(encoded.indices)
         try:
             remap = np.array([lookup[v] for v in dictionary], dtype=np.int32)
         except KeyError as exc:
@@ -107,7 +118,7 @@ def _type_name(kind: pa.DataType) -> str:
         return "label"
     if pa.types.is_boolean(kind):
         return "bool"
-    return np.dtype(kind.to_pandas_dtype()).newbyteorder("<").str
+    return numpy_dtype(kind).str
 
 
 def combine_digests(tables: dict[str, str]) -> str:

@@ -10,6 +10,7 @@ import numpy as np
 import pyarrow as pa
 
 from simcore.errors import ResultError
+from simcore.results import arrow
 
 FORMAT = "supplyshock-results/2"
 OLD_FORMATS = ("supplyshock-results/1",)  # still read (no price tables)
@@ -183,6 +184,9 @@ class Layout:
     zone_code: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
     zone_id: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     zone_members: tuple = ()
+    # the zone of each exposure (an index into the zones above, -1 for none): its price
+    # is that zone's price (docs/model.md §3.5)
+    exposure_zone: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
 
     @property
     def n_zones(self) -> int:
@@ -228,6 +232,11 @@ class Layout:
                 zone_members=tuple(tuple(tensor.countries[i] for i in zones.members[g])
                                    for g in rep),
             )
+            where = {(int(zones.material[g]), int(zones.stage[g]), int(c)): r
+                     for r, g in enumerate(rep) for c in zones.members[g]}
+            zone_kw["exposure_zone"] = np.array(
+                [where.get(key, -1) for key in zip(k.tolist(), s.tolist(), i.tolist(),
+                                                    strict=True)], dtype=np.int32)
         return cls(
             materials=tuple(tensor.materials[m] for m in mat_idx),
             stages=tuple(stage_names),
@@ -283,8 +292,7 @@ class Layout:
             ("stage", self.zone_stage, self.stages),
             ("zone", self.zone_code, self.zone_labels),
         ):
-            idx = np.tile(np.repeat(codes, each), reps)
-            out[name] = pa.DictionaryArray.from_arrays(pa.array(idx, pa.int32()), list(labels))
+            out[name] = arrow.labels(np.tile(np.repeat(codes, each), reps), labels)
         return out
 
     def label_arrays(self, reps: int = 1, each: int = 1) -> dict[str, pa.DictionaryArray]:
@@ -296,8 +304,7 @@ class Layout:
             ("stage", self.stage, self.stages),
             ("country", self.country, self.countries),
         ):
-            idx = np.tile(np.repeat(codes, each), reps)
-            out[name] = pa.DictionaryArray.from_arrays(pa.array(idx, pa.int32()), list(labels))
+            out[name] = arrow.labels(np.tile(np.repeat(codes, each), reps), labels)
         return out
 
 

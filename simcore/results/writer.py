@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping
+import queue
+import threading
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -14,12 +16,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from simcore.errors import ResultError
+from simcore.results import arrow
 from simcore.results.digest import TableDigest, combine_digests
 from simcore.results.layout import (
     ACCOUNTING_COLUMNS,
     DIGEST_KEY,
     HIST_BINS,
-    LABEL_COLUMNS,
     MANIFEST,
     METADATA_KEY,
     MONTHLY_COLUMNS,
@@ -34,16 +36,15 @@ from simcore.results.layout import (
     drivers_schema,
 )
 from simcore.results.statistics import (
-    exposure_statistics,
     histogram_mean,
     histogram_quantiles,
     price_histogram_quantiles,
 )
+from simcore.results.summary import ExposureSummary
 
 ROW_GROUP_BYTES = 16 * 2**20  # data per Parquet row group, before compression
 _COMPRESSION = "zstd"
 _ZSTD_LEVEL = 3  # level 9 saves ~6 % and writes 2.5x slower
-
 
 
 def _with_metadata(schema: pa.Schema, provenance: dict) -> pa.Schema:
@@ -127,35 +128,50 @@ def write_table(path: Path, table: pa.Table, provenance: dict, labels: dict) -> 
 
 def _masked_months(values: np.ndarray) -> pa.Array:
     values = np.ascontiguousarray(values, dtype=np.int16).ravel()
-    return pa.array(values, type=pa.int16(), mask=values < 0)
+    return arrow.column(values, pa.int16(), mask=values < 0)
 
 
-def shortage_chunk(chunk, layout: Layout) -> pa.Table:
-    """The shortage rows of one chunk: draw-major, exposures in layout order."""
+def _f32(values) -> pa.Array:
+    return arrow.column(np.asarray(values, dtype=np.float32))
+
+
+def _draws(chunk, each: int) -> pa.Array:
+    """The draw column of a chunk whose draws have ``each`` rows."""
+    return arrow.column(np.repeat(np.arange(chunk.start, chunk.stop, dtype=np.int32), each))
+
+
+def _table(columns: dict, schema: pa.Schema | None = None) -> pa.Table:
+    """A table of Arrow arrays or NumPy columns (typed by their dtype, or by ``schema``)."""
+    if schema is None:
+        arrays = [c if isinstance(c, pa.Array) else arrow.column(c) for c in columns.values()]
+        return pa.Table.from_arrays(arrays, names=list(columns))
+    arrays = [c if isinstance(c, pa.Array) else arrow.column(c, f.type)
+              for c, f in zip(columns.values(), schema, strict=True)]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def shortage_chunk(chunk, layout: Layout, labels: dict | None = None) -> pa.Table:
+    """The shortage rows of one chunk: draw-major, exposures in layout order
+    (``labels``: the label columns for this many draws, if already at hand)."""
     n = chunk.stop - chunk.start
     x = layout.n_exposures
     shortage = np.asarray(chunk.shortage_t, dtype=np.float64).reshape(n, x)
-
-    def f32(a):
-        return np.ascontiguousarray(a, dtype=np.float32).ravel()
-
-    columns = {"draw": pa.array(np.repeat(np.arange(chunk.start, chunk.stop, dtype=np.int32), x))}
-    columns.update(layout.label_arrays(reps=n))
+    columns = {"draw": _draws(chunk, x)}
+    columns.update(layout.label_arrays(reps=n) if labels is None else labels)
     columns["need_t"] = np.tile(layout.need_t.astype(np.float32), n)
-    columns["shortage_t"] = f32(shortage)
-    columns["shortage_share"] = f32(shortage / layout.need_t)
-    columns["peak_share"] = f32(chunk.peak_share)
-    columns["months_short"] = pa.array(np.ascontiguousarray(chunk.months_short, np.int16).ravel())
+    columns["shortage_t"] = _f32(shortage)
+    columns["shortage_share"] = _f32(shortage / layout.need_t)
+    columns["peak_share"] = _f32(chunk.peak_share)
+    columns["months_short"] = np.asarray(chunk.months_short, np.int16)
     columns["first_short_month"] = _masked_months(chunk.first_short)
     columns["last_short_month"] = _masked_months(chunk.last_short)
-    columns["stock_drawn_t"] = f32(chunk.stock_drawn_t)
+    columns["stock_drawn_t"] = _f32(chunk.stock_drawn_t)
     for name in ACCOUNTING_COLUMNS:
-        columns[name] = f32(getattr(chunk, name))
-    columns["price_index_peak"] = f32(chunk.price_peak)
-    columns["price_index_mean"] = f32(chunk.price_mean)
-    columns["shortage_value_usd"] = f32(shortage * layout.price)
-    return pa.table(columns, schema=SHORTAGE_SCHEMA)
-
+        columns[name] = _f32(getattr(chunk, name))
+    columns["price_index_peak"] = _f32(chunk.price_peak)
+    columns["price_index_mean"] = _f32(chunk.price_mean)
+    columns["shortage_value_usd"] = _f32(shortage * layout.price)
+    return _table(columns, SHORTAGE_SCHEMA)
 
 
 def drivers_chunk(chunk, layout: Layout, schema: pa.Schema) -> pa.Table:
@@ -164,46 +180,35 @@ def drivers_chunk(chunk, layout: Layout, schema: pa.Schema) -> pa.Table:
     variates = np.asarray(chunk.variates, dtype=np.float64).reshape(n, len(layout.var_names))
     fired = np.asarray(chunk.fired, dtype=bool).reshape(n, len(layout.event_ids))
     onset = np.asarray(chunk.onset).reshape(n, len(layout.event_ids))
-    arrays = [pa.array(np.arange(chunk.start, chunk.stop, dtype=np.int32))]
-    arrays += [pa.array(np.ascontiguousarray(variates[:, v])) for v in range(variates.shape[1])]
+    arrays = [_draws(chunk, 1)]
+    arrays += [arrow.column(variates[:, v]) for v in range(variates.shape[1])]
     for e in range(len(layout.event_ids)):
-        arrays.append(pa.array(fired[:, e]))
+        arrays.append(arrow.column(fired[:, e]))
         arrays.append(_masked_months(np.where(fired[:, e], onset[:, e], -1)))
     return pa.Table.from_arrays(arrays, schema=schema)
-
 
 
 def timeseries_chunk(chunk, layout: Layout) -> pa.Table:
     """Monthly shortage shares of one chunk: rows (draw, exposure, month)."""
     n = chunk.stop - chunk.start
     x, h = layout.n_exposures, layout.horizon
-    columns = {
-        "draw": pa.array(np.repeat(np.arange(chunk.start, chunk.stop, dtype=np.int32), x * h))
-    }
+    columns = {"draw": _draws(chunk, x * h)}
     columns.update(layout.label_arrays(reps=n, each=h))
-    columns["month"] = pa.array(np.tile(np.arange(h, dtype=np.int16), n * x))
-    columns["shortage_share"] = np.ascontiguousarray(chunk.series, dtype=np.float32).ravel()
-    return pa.table(columns, schema=TIMESERIES_SCHEMA)
-
+    columns["month"] = np.tile(np.arange(h, dtype=np.int16), n * x)
+    columns["shortage_share"] = np.asarray(chunk.series, dtype=np.float32)
+    return _table(columns, TIMESERIES_SCHEMA)
 
 
 def zone_prices_chunk(chunk, layout: Layout) -> pa.Table:
     """Each draw's peak and mean price per zone with buyers: rows (draw, zone)."""
     n = chunk.stop - chunk.start
     g = layout.zone_id
-    columns = {
-        "draw": pa.array(np.repeat(np.arange(chunk.start, chunk.stop, dtype=np.int32),
-                                   layout.n_zones))
-    }
+    columns = {"draw": _draws(chunk, layout.n_zones)}
     columns.update(layout.zone_label_arrays(reps=n))
-    columns["price_peak"] = np.ascontiguousarray(chunk.zone_price_peak[:, g],
-                                                 dtype=np.float32).ravel()
-    columns["price_mean"] = np.ascontiguousarray(chunk.zone_price_mean[:, g],
-                                                 dtype=np.float32).ravel()
-    columns["choke_months"] = pa.array(np.ascontiguousarray(
-        chunk.zone_choke_months[:, g], dtype=np.int16).ravel())
-    return pa.table(columns, schema=ZONE_PRICES_SCHEMA)
-
+    columns["price_peak"] = _f32(np.asarray(chunk.zone_price_peak)[:, g])
+    columns["price_mean"] = _f32(np.asarray(chunk.zone_price_mean)[:, g])
+    columns["choke_months"] = np.asarray(chunk.zone_choke_months)[:, g].astype(np.int16)
+    return _table(columns, ZONE_PRICES_SCHEMA)
 
 
 def monthly_table(hist: np.ndarray, layout: Layout) -> pa.Table:
@@ -217,14 +222,13 @@ def monthly_table(hist: np.ndarray, layout: Layout) -> pa.Table:
     qs = histogram_quantiles(hist, MONTHLY_QUANTILES)
     n = hist.sum(axis=-1)
     columns = dict(layout.label_arrays(reps=1, each=h))
-    columns["month"] = pa.array(np.tile(np.arange(h, dtype=np.int16), x))
+    columns["month"] = np.tile(np.arange(h, dtype=np.int16), x)
     columns["share_mean"] = histogram_mean(hist).astype(np.float32).ravel()
     for j, (name, _) in enumerate(MONTHLY_COLUMNS[1:6]):
         columns[name] = qs[..., j].astype(np.float32).ravel()
     short = hist[..., 2:].sum(axis=-1) / np.where(n > 0, n, 1)
     columns["prob_short"] = short.astype(np.float32).ravel()
-    return pa.table(columns)
-
+    return _table(columns)
 
 
 def prices_table(zone_hist: np.ndarray, layout: Layout) -> pa.Table:
@@ -235,14 +239,23 @@ def prices_table(zone_hist: np.ndarray, layout: Layout) -> pa.Table:
     g, h, _ = hist.shape
     qs = price_histogram_quantiles(hist, PRICE_QUANTILES)
     columns = dict(layout.zone_label_arrays(reps=1, each=h))
-    columns["month"] = pa.array(np.tile(np.arange(h, dtype=np.int16), g))
+    columns["month"] = np.tile(np.arange(h, dtype=np.int16), g)
     for j, (name, _) in enumerate(PRICES_COLUMNS[:5]):
         columns[name] = qs[..., j].astype(np.float32).ravel()
     split = 1 + int(round(-PB_LO / PB_STEP))
     n = hist.sum(axis=-1)
     above = hist[..., split:].sum(axis=-1) / np.where(n > 0, n, 1)
     columns["prob_above_1"] = above.astype(np.float32).ravel()
-    return pa.table(columns)
+    return _table(columns)
+
+
+def summary_table(stats: dict, layout: Layout) -> pa.Table:
+    """The summary table: labels of each exposure and its statistics (float64[X] each,
+    named as in ``SUMMARY_COLUMNS``)."""
+    columns = dict(layout.label_arrays())
+    columns.update({name: np.asarray(values, dtype=np.float64)
+                    for name, values in stats.items()})
+    return _table(columns)
 
 
 def _check_chunk(chunk, expected_start: int, layout: Layout, draws: int, timeseries: bool) -> None:
@@ -263,49 +276,15 @@ def _check_chunk(chunk, expected_start: int, layout: Layout, draws: int, timeser
         raise ResultError("a monthly time series was asked for but the executor gave none")
 
 
-class ShortageColumns(Mapping):
-    """Columns of a shortage file as arrays of shape [n, X], read one at a time when
-    asked for and not kept, so that the summary holds about one column in memory
-    (month columns: -1 for null)."""
-
-    def __init__(self, path: Path, n: int, x: int):
-        self._file = pq.ParquetFile(path)
-        self._names = [c for c in self._file.schema_arrow.names if c not in LABEL_COLUMNS]
-        self.n, self.x = n, x
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        if name not in self._names:
-            raise KeyError(name)
-        column = self._file.read(columns=[name]).column(0)
-        if pa.types.is_integer(column.type):
-            column = column.fill_null(-1)
-        return column.to_numpy().reshape(self.n, self.x)
-
-    def __iter__(self):
-        return iter(self._names)
-
-    def __contains__(self, name) -> bool:
-        return name in self._names
-
-    def __len__(self) -> int:
-        return len(self._names)
-
-
-def summary_table(shortage_path: Path, layout: Layout, draws: int) -> pa.Table:
-    """Summary statistics per exposure, computed from the shortage file as stored."""
-    cols = ShortageColumns(shortage_path, draws, layout.n_exposures)
-    stats = exposure_statistics(cols, layout.need_t, layout.horizon)
-    columns = dict(layout.label_arrays())
-    columns.update(stats)
-    return pa.table(columns)
-
-
 class ResultWriter:
     """Streams ``ChunkResult``s into ``folder`` (which must exist and be empty).
 
-    ``add`` each chunk in draw order, then ``finish`` writes the summary, the monthly
-    table and ``run.json`` and returns the manifest. The folder is a staging folder:
-    :func:`atomic_folder` moves it into place only when ``finish`` returned.
+    ``add`` each chunk in draw order (``check`` then ``write``: :func:`write_chunks`
+    checks a chunk as it arrives and writes it on a thread of its own), then ``finish``
+    writes the summary, the monthly table and ``run.json`` and returns the manifest. The
+    summary is computed as the chunks stream by (:class:`ExposureSummary`). The folder is
+    a staging folder: :func:`atomic_folder` moves it into place only when ``finish``
+    returned.
     """
 
     def __init__(
@@ -316,11 +295,12 @@ class ResultWriter:
         self.provenance = dict(provenance)
         self.draws = int(draws)
         self.timeseries = bool(timeseries)
-        self.done = 0
+        self.done = 0  # draws checked
         self.hist = np.zeros((layout.n_exposures, layout.horizon, HIST_BINS), dtype=np.int64)
         labels = layout.labels()
         self._labels = labels
         self._drivers_schema = drivers_schema(layout)
+        self._label_columns: dict[int, dict] = {}  # draws in a chunk -> its label columns
         self._writers = {
             "shortage": _TableWriter(
                 self.folder / "shortage.parquet", SHORTAGE_SCHEMA, self.provenance, labels
@@ -337,11 +317,30 @@ class ResultWriter:
             self._writers["timeseries"] = _TableWriter(
                 self.folder / "timeseries.parquet", TIMESERIES_SCHEMA, self.provenance, labels
             )
+        self.summary = ExposureSummary(layout, self.folder)
 
     def add(self, chunk) -> int:
-        """Write one chunk; returns the number of draws in it."""
+        """Check and write one chunk; returns the number of draws in it."""
+        n = self.check(chunk)
+        self.write(chunk)
+        return n
+
+    def check(self, chunk) -> int:
+        """Check that ``chunk`` is the next one and fits the layout; returns its draws."""
         _check_chunk(chunk, self.done, self.layout, self.draws, self.timeseries)
-        self._writers["shortage"].write(shortage_chunk(chunk, self.layout))
+        n = chunk.stop - chunk.start
+        self.done += n
+        return n
+
+    def write(self, chunk) -> None:
+        """Write a checked chunk into the tables, histograms and summary."""
+        n = chunk.stop - chunk.start
+        if n not in self._label_columns:
+            if len(self._label_columns) > 2:  # a chunk size and the last chunk's
+                self._label_columns.clear()
+            self._label_columns[n] = self.layout.label_arrays(reps=n)
+        self._writers["shortage"].write(
+            shortage_chunk(chunk, self.layout, self._label_columns[n]))
         self._writers["drivers"].write(drivers_chunk(chunk, self.layout, self._drivers_schema))
         self._writers["zone_prices"].write(zone_prices_chunk(chunk, self.layout))
         if self.timeseries:
@@ -349,20 +348,19 @@ class ResultWriter:
         self.hist += np.asarray(chunk.hist, dtype=np.int64)
         zh = np.asarray(chunk.zone_hist, dtype=np.int64)
         self.zone_hist = zh.copy() if self.zone_hist is None else self.zone_hist + zh
-        n = chunk.stop - chunk.start
-        self.done += n
-        return n
+        self.summary.add(chunk)
 
     def abort(self) -> None:
         for writer in self._writers.values():
             writer.abort()
+        self.summary.close()
 
     def finish(self) -> dict:
-        if self.done != self.draws:
+        if self.done != self.draws or self.summary.n != self.draws:
             self.abort()
             raise ResultError(f"the executor delivered {self.done} draws of {self.draws}")
         digests = {name: w.close() for name, w in self._writers.items()}
-        summary = summary_table(self.folder / "shortage.parquet", self.layout, self.draws)
+        summary = summary_table(self.summary.finish(), self.layout)
         digests["summary"] = write_table(
             self.folder / "summary.parquet", summary, self.provenance, self._labels
         )
@@ -390,6 +388,61 @@ class ResultWriter:
         return manifest
 
 
+_STOP = object()
+
+
+class _Handoff:
+    """Runs ``work(item)`` on a thread of its own, one item at a time. ``put`` waits
+    until the previous item is done, so that one item is worked on while the caller
+    prepares the next (the engine computes chunk i + 1 while chunk i is written; pyarrow,
+    zstd, hashlib and numpy release the GIL) and no more than that is held. The thread's
+    error is raised by the next ``put`` or by ``close``."""
+
+    def __init__(self, work, name: str):
+        self._work = work
+        self._idle = threading.Semaphore(1)
+        self._items: queue.SimpleQueue = queue.SimpleQueue()
+        self._error: BaseException | None = None
+        self._cancelled = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._items.get()
+            if item is _STOP:
+                return
+            try:
+                if self._error is None and not self._cancelled:
+                    self._work(item)
+            except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread
+                self._error = exc
+            finally:
+                del item
+                self._idle.release()
+
+    def put(self, item) -> None:
+        self._idle.acquire()
+        if self._error is not None:
+            self._idle.release()
+            raise self._error
+        self._items.put(item)
+
+    def close(self) -> None:
+        """Wait for the last item; raise the thread's error if it had one."""
+        self._idle.acquire()
+        self._items.put(_STOP)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def cancel(self) -> None:
+        """Skip what was not started, wait for what was, stop the thread."""
+        self._cancelled = True
+        self._items.put(_STOP)
+        self._thread.join()
+
+
 def write_json(path: Path, data: dict) -> None:
     with open(path, "w", encoding="utf-8") as fh:
         json.dump(data, fh, indent=2)
@@ -410,15 +463,22 @@ def write_chunks(
     """Write every chunk into ``folder`` and finish it; returns the manifest.
 
     ``chunks`` is any iterator of ``ChunkResult``s in draw order: the local engine, or an
-    executor that computes them elsewhere (Dask). ``progress`` has ``update(n)``.
+    executor that computes them elsewhere (Dask). Each chunk is written on a thread of
+    its own while the next one is computed. ``progress`` has ``update(n)``, told the
+    draws of each chunk as it is handed to the writer.
     """
     writer = ResultWriter(folder, layout, provenance, draws, timeseries)
+    handoff = _Handoff(writer.write, "supplyshock-writer")
     try:
         for chunk in chunks:
-            n = writer.add(chunk)
+            n = writer.check(chunk)
+            handoff.put(chunk)
+            del chunk  # the writer's thread holds it until written
             if progress is not None:
                 progress.update(n)
+        handoff.close()
     except BaseException:
+        handoff.cancel()
         writer.abort()
         raise
     return writer.finish()
