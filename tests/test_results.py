@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import shutil
 from types import SimpleNamespace
 
 import numpy as np
@@ -150,12 +151,13 @@ def test_row_groups_do_not_follow_the_chunk_size(tmp_path, monkeypatch):
         assert pq.ParquetFile(a).num_row_groups == pq.ParquetFile(b).num_row_groups == 1
         assert a.stat().st_size < 1.05 * b.stat().st_size, name
     # a row group's worth of rows fills groups of exactly that size, whatever the chunks
-    width = R.row_width(R.SHORTAGE_SCHEMA)
+    width = R.row_width(R.SHORTAGE_FILE_SCHEMA)
     monkeypatch.setattr(R.writer, "ROW_GROUP_BYTES", 7 * X * width)
     small = write(tmp_path / "small", draws=60, size=16)
     pf = pq.ParquetFile(small.folder / "shortage.parquet")
     sizes = [pf.metadata.row_group(i).num_rows for i in range(pf.num_row_groups)]
-    assert sizes == [7 * X] * 8 + [4 * X]
+    assert sizes[:-1] == [7 * X] * (len(sizes) - 1) and 0 < sizes[-1] <= 7 * X
+    assert sum(sizes) == pq.ParquetFile(whole.folder / "shortage.parquet").metadata.num_rows
     assert small.manifest["digest"]["tables"]["shortage"] == (
         whole.manifest["digest"]["tables"]["shortage"]
     )
@@ -324,9 +326,19 @@ def test_writer_round_trip(tmp_path):
     s = res.shortage
     assert list(s.columns) == list(R.SHORTAGE_COLUMNS)
     assert len(s) == 50 * X and (s.groupby("draw").size() == X).all()
+    shortage = np.stack([p["shortage_t"] for p in per])
+    np.testing.assert_array_equal(  # stored as it is
+        s["shortage_share"].to_numpy().reshape(50, X), (shortage / LAYOUT.need_t).astype(np.float32)
+    )
+    # derived: share x need, both float32 roundings of the same number
+    np.testing.assert_allclose(s["shortage_t"].to_numpy().reshape(50, X), shortage, rtol=2.4e-7)
     np.testing.assert_array_equal(
-        s["shortage_t"].to_numpy().reshape(50, X),
-        np.stack([p["shortage_t"] for p in per]).astype(np.float32),
+        s["price_index_peak"].to_numpy().reshape(50, X),
+        np.stack([p["price_peak"] for p in per]).astype(np.float32),
+    )
+    np.testing.assert_allclose(
+        s["bought_t"].to_numpy().reshape(50, X), np.stack([p["bought_t"] for p in per]),
+        rtol=2.4e-7,
     )
     first = s["first_short_month"].to_numpy(dtype=float, na_value=np.nan).reshape(50, X)
     want = np.stack([p["first_short"] for p in per]).astype(float)
@@ -392,30 +404,36 @@ def test_zone_price_quantiles_from_the_histogram_match_numpy(tmp_path):
     assert q[0] == 1.0 and q[1] == 1.0 and 1.98 < q[2] < 2.02
 
 
-def _stored_columns(res):
-    """The statistics' inputs as the shortage table of format 2 stores them, [n, X]."""
-    table = res.table("shortage")
-    n = res.manifest["draws"]
-
-    def col(name):
-        column = table[name]
-        if pa.types.is_integer(column.type):
-            column = column.fill_null(-1)
-        return column.to_numpy().reshape(n, X)
-
-    names = ["shortage_t", "shortage_share", "months_short", "first_short_month",
-             "last_short_month", "stock_drawn_t", "commercial_drawn_t", "substituted_t",
-             "demand_given_up_t", "rationed_t", "price_index_peak", "price_index_mean",
-             "shortage_value_usd"]
-    return {name: col(name) for name in names}
+def _format2_columns(draws: int) -> dict:
+    """The statistics' inputs as the shortage table of format 2 stored them: [n, X]
+    float32 of the engine's values (tonnes not derived from shares)."""
+    per = [draw_arrays(d) for d in range(draws)]
+    a = {k: np.stack([p[k] for p in per]) for k in per[0]}
+    f32 = np.float32
+    return {
+        "shortage_t": a["shortage_t"].astype(f32),
+        "shortage_share": (a["shortage_t"] / LAYOUT.need_t).astype(f32),
+        "months_short": a["months_short"].astype(np.int16),
+        "first_short_month": a["first_short"].astype(np.int16),
+        "last_short_month": a["last_short"].astype(np.int16),
+        "stock_drawn_t": a["stock_drawn_t"].astype(f32),
+        "commercial_drawn_t": a["commercial_drawn_t"].astype(f32),
+        "substituted_t": a["substituted_t"].astype(f32),
+        "demand_given_up_t": a["demand_given_up_t"].astype(f32),
+        "rationed_t": a["rationed_t"].astype(f32),
+        "price_index_peak": a["price_peak"].astype(f32),
+        "price_index_mean": a["price_mean"].astype(f32),
+        "shortage_value_usd": (a["shortage_t"] * LAYOUT.price).astype(f32),
+    }
 
 
 @pytest.mark.parametrize("spill_memory", [None, 0])
-def test_summary_streams_the_statistics_of_the_stored_table_bit_for_bit(
+def test_summary_streams_the_statistics_of_format_2_bit_for_bit(
         tmp_path, monkeypatch, spill_memory):
     """The summary is computed as chunks stream by (running sums, month counts, sorted
     nonzero shortages kept aside, in a file past SPILL_MEMORY); it equals, bit for bit,
-    exposure_statistics over the table as stored, whatever the chunking."""
+    exposure_statistics over the columns format 2 stored (the engine's values as
+    float32), whatever the chunking."""
     from simcore.results import summary
 
     if spill_memory is not None:
@@ -423,7 +441,7 @@ def test_summary_streams_the_statistics_of_the_stored_table_bit_for_bit(
         monkeypatch.setattr(summary, "BLOCK_VALUES", 7)  # several blocks of exposures
     for draws, size in ((1, 1), (97, 13), (400, 400)):
         res = write(tmp_path / f"s{draws}-{spill_memory}", draws=draws, size=size)
-        want = R.exposure_statistics(_stored_columns(res), LAYOUT.need_t, H)
+        want = R.exposure_statistics(_format2_columns(draws), LAYOUT.need_t, H)
         got = res.summary
         for name, _ in R.SUMMARY_COLUMNS:
             np.testing.assert_array_equal(got[name].to_numpy(), want[name], err_msg=name)
@@ -487,6 +505,114 @@ def test_chunks_out_of_order_or_missing_are_refused(tmp_path):
         R.write_chunks(tmp_path / "b", LAYOUT, got[:1], PROV, 20)
 
 
+# --- format 3: rows with something in them, quantities as shares of need -------------------
+
+
+def test_format_3_stores_the_rows_with_something_in_them_and_gives_back_every_draw(tmp_path):
+    draws = 60
+    res = write(tmp_path / "toy", draws=draws, size=16)
+    assert res.manifest["format"] == R.FORMAT == "supplyshock-results/3"
+    stored = res.table("shortage", stored=True)
+    assert stored.schema.names == R.SHORTAGE_FILE_SCHEMA.names
+    per = [draw_arrays(d) for d in range(draws)]
+    a = {k: np.stack([p[k] for p in per]) for k in per[0]}
+    something = (a["shortage_t"] != 0) | (a["first_short"] >= 0) | (a["bought_t"] != 0)
+    assert 0 < stored.num_rows == int(something.sum()) < draws * X
+    # every draw and exposure comes back, with zeros and nulls where nothing was stored
+    s = res.shortage
+    assert len(s) == draws * X and list(s.columns) == list(R.SHORTAGE_COLUMNS)
+    quiet = ~something.ravel()
+    assert (s["shortage_t"].to_numpy()[quiet] == 0).all()
+    assert (s["months_short"].to_numpy()[quiet] == 0).all()
+    assert s["first_short_month"].isna().to_numpy()[quiet].all()
+    np.testing.assert_array_equal(s["need_t"].to_numpy().reshape(draws, X),
+                                  np.tile(LAYOUT.need_t.astype(np.float32), (draws, 1)))
+    np.testing.assert_array_equal(  # prices are the zone's, also in quiet rows
+        s["price_index_mean"].to_numpy().reshape(draws, X), a["price_mean"].astype(np.float32))
+    value = (a["shortage_t"] * LAYOUT.price).astype(np.float32)
+    np.testing.assert_allclose(s["shortage_value_usd"].to_numpy().reshape(draws, X), value,
+                               rtol=3.6e-7)
+    # columns on their own, in the order asked for
+    part = res.table("shortage", ["shortage_t", "draw"])
+    assert part.column_names == ["shortage_t", "draw"]
+    assert part.column("shortage_t").equals(res.table("shortage").column("shortage_t"))
+    ex = res.table("exposures").to_pandas()
+    assert list(ex["zone"].astype(str)) == ["ex-CHN", "ex-CHN", "world", "JPN+USA", "JPN+USA"]
+
+
+def _docs_view_sql() -> str:
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "docs" / "results.md").read_text()
+    start = text.index("```sql\n-- Every (draw, material, stage, country)") + len("```sql\n")
+    return text[start : text.index("```", start)]
+
+
+def test_the_duckdb_view_of_the_docs_gives_back_the_same_table(tmp_path):
+    """docs/results.md ships a DuckDB view that puts back every draw's rows and the
+    columns of format 2; it is the package's SHORTAGE_VIEW_SQL and gives what
+    Result.shortage gives, value for value."""
+    import duckdb
+
+    assert _docs_view_sql() == R.SHORTAGE_VIEW_SQL.format(folder="results/partners-2026")
+    res = write(tmp_path / "toy", draws=40, size=16)
+    con = duckdb.connect()
+    con.execute(R.SHORTAGE_VIEW_SQL.format(folder=res.folder.as_posix()))
+    rel = con.sql("select * from shortage")
+    got = rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.arrow()  # duckdb 1.x
+    want = res.table("shortage")
+    assert got.column_names == want.column_names
+    for name in want.column_names:
+        a, b = got.column(name), want.column(name)
+        if pa.types.is_dictionary(b.type):
+            b = b.cast(pa.string())
+            a = a.cast(pa.string())
+        assert a.type == b.type, name
+        assert a.to_pylist() == b.to_pylist(), name
+    # a statistic over draws: zero rows count
+    mean = con.execute("select avg(shortage_share) from shortage where country = 'USA' "
+                       "and material = 'gallium'").fetchone()[0]
+    usa = want.to_pandas().query("country == 'USA' and material == 'gallium'")
+    assert mean == pytest.approx(usa["shortage_share"].astype(float).mean())
+
+
+def _as_old_format(res, folder, fmt: str):
+    """Rewrite a results folder as format 2 (every row and column stored, no exposures
+    table) or 1 (no price tables, no accounting columns), manifest and digests too."""
+    shutil.copytree(res.folder, folder)
+    table = res.table("shortage")
+    manifest = json.loads((folder / "run.json").read_text())
+    drop = ["exposures"]
+    if fmt.endswith("/1"):
+        table = table.drop_columns(list(R.ACCOUNTING_COLUMNS))
+        drop += ["prices", "zone_prices"]
+    pq.write_table(table, folder / "shortage.parquet")
+    for name in drop:
+        (folder / f"{name}.parquet").unlink()
+        manifest["digest"]["tables"].pop(name)
+    manifest["files"] = [f for f in manifest["files"] if f[:-8] not in drop]
+    manifest["format"] = fmt
+    manifest["digest"]["tables"]["shortage"] = R.file_digest(folder / "shortage.parquet",
+                                                             manifest["labels"])
+    manifest["digest"]["sha256"] = R.combine_digests(manifest["digest"]["tables"])
+    (folder / "run.json").write_text(json.dumps(manifest))
+    return R.load_result(folder)
+
+
+@pytest.mark.parametrize("fmt", ["supplyshock-results/2", "supplyshock-results/1"])
+def test_results_of_formats_1_and_2_still_read(tmp_path, fmt):
+    res = write(tmp_path / "new", draws=30, size=16)
+    old = _as_old_format(res, tmp_path / "old", fmt)
+    assert old.stored_digests() == old.manifest["digest"]["tables"]
+    assert old.shortage.equals(res.shortage.drop(
+        columns=list(R.ACCOUNTING_COLUMNS) if fmt.endswith("/1") else []))
+    for by in ("material", "country"):
+        pd.testing.assert_frame_equal(R.summarize(old, by), R.summarize(res, by))
+    assert (R.compare(res, old).table["change_mean"] == 0).all()
+    with pytest.raises(ResultError, match="has no exposures.parquet"):
+        old.table("exposures")
+
+
 # --- summarize and compare -------------------------------------------------------------------
 
 
@@ -517,14 +643,15 @@ def test_compare_with_itself_is_zero_and_sees_an_improvement(tmp_path):
     assert same.warnings == []
     assert (same.table["change_mean"] == 0).all() and (same.table["prob_better"] == 0).all()
     # a variant with half the shortage everywhere: better in every draw that had any
-    table = res.table("shortage")
+    table = res.table("shortage", stored=True)
+    column = table.column_names.index("shortage_share")
     half = table.set_column(
-        6,
+        column,
         "shortage_share",
         pa.compute.multiply(table["shortage_share"], pa.scalar(0.5, pa.float32())),
     )
     folder = tmp_path / "half"
-    folder.mkdir()
+    shutil.copytree(res.folder, folder)
     pq.write_table(half, folder / "shortage.parquet")
     variant = R.Result(folder, dict(res.manifest, seed=8))
     with pytest.raises(ResultError, match="seed 8 against the base's .*--force"):
@@ -652,7 +779,9 @@ def test_table_differences_name_columns_and_rows(tmp_path):
     values = table["peak_share"].to_numpy().copy()
     values[[2, 7]] += 0.25
     other = tmp_path / "other.parquet"
-    pq.write_table(table.set_column(7, "peak_share", [values]), other)
+    column = table.column_names.index("peak_share")
+    pq.write_table(table.set_column(column, "peak_share", [values]), other)
     assert table_differences(path, path) == []
     lines = table_differences(path, other)
-    assert lines == [f"column peak_share: 2 of {10 * X} rows differ, largest difference 0.25"]
+    rows = table.num_rows
+    assert lines == [f"column peak_share: 2 of {rows} rows differ, largest difference 0.25"]

@@ -12,18 +12,25 @@ import pyarrow as pa
 from simcore.errors import ResultError
 from simcore.results import arrow
 
-FORMAT = "supplyshock-results/2"
-OLD_FORMATS = ("supplyshock-results/1",)  # still read (no price tables)
+FORMAT = "supplyshock-results/3"
+# still read: 2 (a row per draw and exposure, every column stored), 1 (market version 1:
+# no price tables, no accounting columns)
+OLD_FORMATS = ("supplyshock-results/2", "supplyshock-results/1")
+FORMAT_1 = "supplyshock-results/1"
 MANIFEST = "run.json"
 METADATA_KEY = b"supplyshock"  # Parquet key-value metadata: provenance (JSON)
 DIGEST_KEY = b"supplyshock.digest"  # Parquet key-value metadata: that table's digest
 
-TABLES = ("shortage", "drivers", "summary", "monthly", "prices", "zone_prices", "timeseries")
+TABLES = ("shortage", "drivers", "summary", "monthly", "prices", "zone_prices", "timeseries",
+          "exposures")
 LABEL_COLUMNS = ("material", "stage", "country", "zone")
 SHORT_THRESHOLD = 0.01  # a month is short above 1 % of monthly need (MODEL.md §4)
 HIST_BINS = 101  # bin 0: share 0; bin b: ((b-1)/100, b/100]
 MONTHLY_QUANTILES = (0.05, 0.25, 0.50, 0.75, 0.95)
 
+# The shortage table as readers see it (Result.shortage, the DuckDB view of
+# docs/results.md): a row per draw and exposure. Format 3 stores the rows with something
+# in them and the columns SHORTAGE_FILE_SCHEMA lists; the others are derived on read.
 SHORTAGE_COLUMNS = (
     "draw",
     "material",
@@ -77,6 +84,46 @@ SHORTAGE_SCHEMA = pa.schema(
         ("price_index_peak", pa.float32()),
         ("price_index_mean", pa.float32()),
         ("shortage_value_usd", pa.float32()),
+    ]
+)
+
+# Format 3: what shortage.parquet stores. A row per (draw, exposure) in which some stored
+# value is not zero (or a month not null); every quantity per row as a share of the
+# row's need: X_t = X_share x need_t (exposures.parquet), computed in float64 and
+# rounded to float32.
+SHARES_OF_NEED = (
+    ("stock_drawn_t", "stock_drawn_share"),
+    ("bought_t", "bought_share"),
+    ("restocked_t", "restocked_share"),
+    ("commercial_drawn_t", "commercial_drawn_share"),
+    ("substituted_t", "substituted_share"),
+    ("demand_given_up_t", "demand_given_up_share"),
+    ("rationed_t", "rationed_share"),
+)
+SHORTAGE_FILE_SCHEMA = pa.schema(
+    [
+        ("draw", pa.int32()),
+        ("material", _LABEL_TYPE),
+        ("stage", _LABEL_TYPE),
+        ("country", _LABEL_TYPE),
+        ("shortage_share", pa.float32()),
+        ("peak_share", pa.float32()),
+        ("months_short", pa.int16()),
+        ("first_short_month", pa.int16()),
+        ("last_short_month", pa.int16()),
+    ]
+    + [(share, pa.float32()) for _, share in SHARES_OF_NEED]
+)
+
+# Format 3: one row per exposure, in the order of the layout.
+EXPOSURES_SCHEMA = pa.schema(
+    [
+        ("material", _LABEL_TYPE),
+        ("stage", _LABEL_TYPE),
+        ("country", _LABEL_TYPE),
+        ("need_t", pa.float64()),  # horizon need [t]
+        ("zone", _LABEL_TYPE),  # its price zone (zone_prices.parquet): its price
+        ("price_usd_per_t", pa.float64()),  # reference price of the material
     ]
 )
 
@@ -307,6 +354,13 @@ class Layout:
             out[name] = arrow.labels(np.tile(np.repeat(codes, each), reps), labels)
         return out
 
+    def exposure_labels(self, x: np.ndarray) -> dict[str, pa.DictionaryArray]:
+        """Dictionary-encoded label columns of the exposures ``x`` (int[rows])."""
+        return {name: arrow.labels(codes[x], labels) for name, codes, labels in (
+            ("material", self.material, self.materials),
+            ("stage", self.stage, self.stages),
+            ("country", self.country, self.countries),
+        )}
 
 
 def drivers_schema(layout: Layout) -> pa.Schema:

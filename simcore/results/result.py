@@ -18,7 +18,15 @@ from simcore.errors import ResultError
 from simcore.limits import MAX_DRAWS, MAX_SEED
 from simcore.results.digest import file_digest
 from simcore.results.folders import atomic_folder, check_target
-from simcore.results.layout import FORMAT, MANIFEST, OLD_FORMATS, TABLES
+from simcore.results.layout import (
+    FORMAT,
+    FORMAT_1,
+    MANIFEST,
+    OLD_FORMATS,
+    SHORTAGE_COLUMNS,
+    TABLES,
+)
+from simcore.results.shortage import expand_shortage
 
 
 def _to_pandas(table: pa.Table):
@@ -57,17 +65,33 @@ class Result:
     def digest(self) -> str:
         return self.manifest["digest"]["sha256"]
 
-    def table(self, name: str, columns: list[str] | None = None) -> pa.Table:
-        """One table as an Arrow table (``columns`` to read only some)."""
+    @property
+    def format(self) -> str:
+        return self.manifest.get("format", FORMAT)
+
+    def table(self, name: str, columns: list[str] | None = None, *,
+              stored: bool = False) -> pa.Table:
+        """One table as an Arrow table (``columns`` to read only some).
+
+        ``shortage`` has a row per draw and exposure and the columns of format 2 for
+        results of any format; format 3 stores fewer rows and columns, which
+        ``stored=True`` returns as they are (simcore/results/shortage.py)."""
+        if name == "shortage" and not stored and self.format not in OLD_FORMATS:
+            return self._expanded_shortage(columns)
+        return self._read(name, columns)
+
+    def _read(self, name: str, columns: list[str] | None = None) -> pa.Table:
         path = self.folder / f"{name}.parquet"
         if not path.is_file():
             extra = " (run with --timeseries to get it)" if name == "timeseries" else ""
-            if name in ("prices", "zone_prices") and self.manifest.get("format") in OLD_FORMATS:
+            if name in ("prices", "zone_prices") and self.format == FORMAT_1:
                 extra = (" (it was written by market version 1, which formed no zone prices;"
                          " run the scenario again)")
+            if name == "exposures" and self.format in OLD_FORMATS:
+                extra = f" (results of {self.format} keep the need in the shortage table)"
             raise ResultError(f"{self.folder} has no {name}.parquet{extra}")
         try:
-            return pq.read_table(path, columns=columns)
+            return pq.ParquetFile(path).read(columns=columns)
         except (pa.ArrowException, OSError) as exc:
             # A truncated copy or an edited file: name it and the way back, no traceback.
             raise ResultError(
@@ -75,6 +99,15 @@ class Result:
                 f"not from supplyshock: run the scenario again (`supplyshock verify "
                 f"{self.folder}` names every altered file)"
             ) from None
+
+    def _expanded_shortage(self, columns: list[str] | None) -> pa.Table:
+        want = list(SHORTAGE_COLUMNS) if columns is None else list(columns)
+        prices = {"price_index_peak": "price_peak", "price_index_mean": "price_mean"}
+        zone = [prices[c] for c in want if c in prices]
+        zone_prices = (self._read("zone_prices", ["material", "stage", "zone", *zone])
+                       if zone else None)
+        return expand_shortage(self._read("shortage"), self._read("exposures"), zone_prices,
+                               self.manifest["labels"], self.manifest["draws"], want)
 
     @cached_property
     def summary(self):

@@ -167,10 +167,10 @@ class ExposureSummary:
         shortage = np.asarray(chunk.shortage_t, dtype=np.float64).reshape(n, x)
         g = layout.zone_id
         zone_mean = np.asarray(chunk.zone_price_mean)[:, g] if len(g) else np.zeros((n, 0))
-        part = np.concatenate(
-            [_f32(getattr(chunk, col)).reshape(n, x) for col, _ in _SUMS]
-            + [_f32(zone_mean).reshape(n, len(g))], axis=1,
-        ).astype(np.float64)
+        part = np.empty((n, len(self._sums)))
+        for j, (col, _) in enumerate(_SUMS):
+            part[:, j * x : (j + 1) * x] = _f32(getattr(chunk, col)).reshape(n, x)
+        part[:, len(_SUMS) * x :] = _f32(zone_mean).reshape(n, len(g))
         for row in part:  # strictly in draw order, as sequential_sum adds
             self._sums += row
         del part

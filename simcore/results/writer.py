@@ -19,8 +19,8 @@ from simcore.errors import ResultError
 from simcore.results import arrow
 from simcore.results.digest import TableDigest, combine_digests
 from simcore.results.layout import (
-    ACCOUNTING_COLUMNS,
     DIGEST_KEY,
+    EXPOSURES_SCHEMA,
     HIST_BINS,
     MANIFEST,
     METADATA_KEY,
@@ -28,7 +28,8 @@ from simcore.results.layout import (
     MONTHLY_QUANTILES,
     PRICE_QUANTILES,
     PRICES_COLUMNS,
-    SHORTAGE_SCHEMA,
+    SHARES_OF_NEED,
+    SHORTAGE_FILE_SCHEMA,
     TABLES,
     TIMESERIES_SCHEMA,
     ZONE_PRICES_SCHEMA,
@@ -60,6 +61,15 @@ def row_width(schema: pa.Schema) -> int:
     return width
 
 
+def _statistics(schema: pa.Schema) -> list[str]:
+    """Columns whose row groups carry min/max statistics: labels, draws and months, by
+    which queries select rows (DuckDB skips row groups by them); those of the measures
+    cost 15 % of the writing and select nothing in practice."""
+    return [f.name for f in schema
+            if pa.types.is_dictionary(f.type) or pa.types.is_integer(f.type)
+            or pa.types.is_string(f.type)] or False
+
+
 class _TableWriter:
     """One Parquet file with its digest alongside, in row groups of about
     ``ROW_GROUP_BYTES`` of data whatever the size of the tables written: small chunks
@@ -82,6 +92,7 @@ class _TableWriter:
             compression=_COMPRESSION,
             compression_level=_ZSTD_LEVEL,
             use_dictionary=dictionary or False,
+            write_statistics=_statistics(schema),
         )
 
     def write(self, table: pa.Table) -> None:
@@ -150,28 +161,65 @@ def _table(columns: dict, schema: pa.Schema | None = None) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def shortage_chunk(chunk, layout: Layout, labels: dict | None = None) -> pa.Table:
-    """The shortage rows of one chunk: draw-major, exposures in layout order
-    (``labels``: the label columns for this many draws, if already at hand)."""
+def shortage_chunk(chunk, layout: Layout) -> pa.Table:
+    """The stored shortage rows of one chunk (format 3): draw-major, exposures in layout
+    order, only the (draw, exposure) rows in which some stored value is not zero or a
+    month not null; quantities as shares of need (``SHORTAGE_FILE_SCHEMA``)."""
     n = chunk.stop - chunk.start
     x = layout.n_exposures
-    shortage = np.asarray(chunk.shortage_t, dtype=np.float64).reshape(n, x)
-    columns = {"draw": _draws(chunk, x)}
-    columns.update(layout.label_arrays(reps=n) if labels is None else labels)
-    columns["need_t"] = np.tile(layout.need_t.astype(np.float32), n)
-    columns["shortage_t"] = _f32(shortage)
-    columns["shortage_share"] = _f32(shortage / layout.need_t)
-    columns["peak_share"] = _f32(chunk.peak_share)
-    columns["months_short"] = np.asarray(chunk.months_short, np.int16)
-    columns["first_short_month"] = _masked_months(chunk.first_short)
-    columns["last_short_month"] = _masked_months(chunk.last_short)
-    columns["stock_drawn_t"] = _f32(chunk.stock_drawn_t)
-    for name in ACCOUNTING_COLUMNS:
-        columns[name] = _f32(getattr(chunk, name))
-    columns["price_index_peak"] = _f32(chunk.price_peak)
-    columns["price_index_mean"] = _f32(chunk.price_mean)
-    columns["shortage_value_usd"] = _f32(shortage * layout.price)
-    return _table(columns, SHORTAGE_SCHEMA)
+    need = layout.need_t
+
+    def share(values) -> np.ndarray:
+        return (np.asarray(values, dtype=np.float64).reshape(n, x) / need).astype(np.float32)
+
+    columns = {
+        "shortage_share": share(chunk.shortage_t),
+        "peak_share": np.asarray(chunk.peak_share).reshape(n, x).astype(np.float32),
+        "months_short": np.asarray(chunk.months_short).reshape(n, x).astype(np.int16),
+        "first_short_month": np.asarray(chunk.first_short).reshape(n, x).astype(np.int16),
+        "last_short_month": np.asarray(chunk.last_short).reshape(n, x).astype(np.int16),
+    }
+    for name, stored in SHARES_OF_NEED:
+        columns[stored] = share(getattr(chunk, name))
+    keep = (columns["first_short_month"] >= 0) | (columns["last_short_month"] >= 0)
+    for name, values in columns.items():
+        if not name.endswith("_month"):
+            keep |= values != 0
+    rows = np.flatnonzero(keep.ravel())
+    exposure = rows % x
+    out = {"draw": arrow.column((chunk.start + rows // x).astype(np.int32))}
+    out.update(layout.exposure_labels(exposure))
+    for name, values in columns.items():
+        picked = values.ravel()[rows]
+        out[name] = _masked_months(picked) if name.endswith("_month") else picked
+    return _table(out, SHORTAGE_FILE_SCHEMA)
+
+
+def exposures_table(layout: Layout) -> pa.Table:
+    """One row per exposure (format 3): labels, horizon need [t], price zone, reference
+    price [USD/t]; what the shortage table's derived columns are computed from."""
+    zone = layout.zone_code[layout.exposure_zone] if layout.n_zones else np.zeros(
+        layout.n_exposures, np.int32)
+    columns = dict(layout.exposure_labels(np.arange(layout.n_exposures)))
+    columns["need_t"] = np.asarray(layout.need_t, dtype=np.float64)
+    columns["zone"] = arrow.labels(zone, layout.zone_labels)
+    columns["price_usd_per_t"] = np.asarray(layout.price, dtype=np.float64)
+    return _table(columns, EXPOSURES_SCHEMA)
+
+
+def _check_prices(chunk, layout: Layout) -> None:
+    """Format 3 stores prices per zone only: every exposure's must be its zone's."""
+    if not layout.n_zones:
+        return
+    g = layout.zone_id[layout.exposure_zone]
+    for name, zone_name in (("price_peak", "zone_price_peak"), ("price_mean", "zone_price_mean")):
+        if not np.array_equal(np.asarray(getattr(chunk, name)),
+                              np.asarray(getattr(chunk, zone_name))[:, g]):
+            raise ResultError(
+                f"draws [{chunk.start}, {chunk.stop}): an exposure's {name} differs from its "
+                f"zone's {zone_name}; the results store prices per zone only (docs/model.md "
+                f"§3.5: an exposure's price is its zone's)"
+            )
 
 
 def drivers_chunk(chunk, layout: Layout, schema: pa.Schema) -> pa.Table:
@@ -300,10 +348,9 @@ class ResultWriter:
         labels = layout.labels()
         self._labels = labels
         self._drivers_schema = drivers_schema(layout)
-        self._label_columns: dict[int, dict] = {}  # draws in a chunk -> its label columns
         self._writers = {
             "shortage": _TableWriter(
-                self.folder / "shortage.parquet", SHORTAGE_SCHEMA, self.provenance, labels
+                self.folder / "shortage.parquet", SHORTAGE_FILE_SCHEMA, self.provenance, labels
             ),
             "drivers": _TableWriter(
                 self.folder / "drivers.parquet", self._drivers_schema, self.provenance, labels
@@ -334,13 +381,8 @@ class ResultWriter:
 
     def write(self, chunk) -> None:
         """Write a checked chunk into the tables, histograms and summary."""
-        n = chunk.stop - chunk.start
-        if n not in self._label_columns:
-            if len(self._label_columns) > 2:  # a chunk size and the last chunk's
-                self._label_columns.clear()
-            self._label_columns[n] = self.layout.label_arrays(reps=n)
-        self._writers["shortage"].write(
-            shortage_chunk(chunk, self.layout, self._label_columns[n]))
+        _check_prices(chunk, self.layout)
+        self._writers["shortage"].write(shortage_chunk(chunk, self.layout))
         self._writers["drivers"].write(drivers_chunk(chunk, self.layout, self._drivers_schema))
         self._writers["zone_prices"].write(zone_prices_chunk(chunk, self.layout))
         if self.timeseries:
@@ -371,6 +413,10 @@ class ResultWriter:
         prices = prices_table(self.zone_hist, self.layout)
         digests["prices"] = write_table(
             self.folder / "prices.parquet", prices, self.provenance, self._labels
+        )
+        digests["exposures"] = write_table(
+            self.folder / "exposures.parquet", exposures_table(self.layout), self.provenance,
+            self._labels
         )
         manifest = dict(self.provenance)
         manifest["labels"] = self._labels
