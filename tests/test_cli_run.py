@@ -517,3 +517,22 @@ def test_ctrl_c_exits_130_and_removes_the_out_folder_it_made(study):
         proc.stderr.close()
     assert "Traceback" not in stderr and "Interrupted" in stderr, stderr
     assert not (study / "fresh").exists()
+
+
+def test_a_quiet_run_imports_neither_pandas_nor_plotting_nor_dask(study):
+    """`run -q` needs numpy, pyarrow and numba only: pandas alone cost 0.2 s of the start
+    (pyarrow imports it when NumPy arrays are converted with pa.array)."""
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from simcore.cli import main\n"
+        "r = CliRunner().invoke(main, ['run', 'scenarios/tiny-cn.toml', '--draws', '40', "
+        "'--chunk-size', '16', '-q'])\n"
+        "assert r.exit_code == 0, r.output\n"
+        "print(sorted(m for m in ('pandas', 'matplotlib', 'dask', 'distributed', "
+        "'pyarrow.compute') if m in sys.modules))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1]))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=env)
+    assert out.stdout.strip() == "[]"

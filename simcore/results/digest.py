@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from simcore.errors import ResultError
@@ -87,7 +86,7 @@ class TableDigest:
             dictionary = arr.dictionary.to_pylist()
             indices = values(arr.indices)
         else:
-            encoded = pc.dictionary_encode(arr)
+            encoded = arr.dictionary_encode()
             dictionary = encoded.dictionary.to_pylist()
             indices = values(encoded.indices)
         try:
