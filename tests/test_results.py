@@ -785,3 +785,23 @@ def test_table_differences_name_columns_and_rows(tmp_path):
     lines = table_differences(path, other)
     rows = table.num_rows
     assert lines == [f"column peak_share: 2 of {rows} rows differ, largest difference 0.25"]
+
+
+def test_chunks_are_converted_a_block_of_draws_at_a_time_with_the_same_files(tmp_path,
+                                                                             monkeypatch):
+    from simcore.results import writer
+
+    whole = write(tmp_path / "whole", draws=50, size=50, timeseries=True)
+    monkeypatch.setattr(writer, "BLOCK_BYTES", 1)  # one draw at a time
+    blocks = write(tmp_path / "blocks", draws=50, size=50, timeseries=True)
+    assert blocks.manifest["digest"] == whole.manifest["digest"]
+
+
+def test_chunk_draws_keep_a_chunk_within_its_memory():
+    from simcore.runsize import CHUNK_BYTES, chunk_draws
+
+    assert chunk_draws(2048, 452, 39, 66, 11, 24) == 2048  # the partner study: 100 MB
+    wide = chunk_draws(2048, 2618, 175, 28, 2, 24)
+    assert 400 < wide < 500 and wide * 2618 * 110 <= CHUNK_BYTES
+    assert chunk_draws(2048, 452, 39, 66, 11, 24, timeseries=True) < 2048
+    assert chunk_draws(16, 10**7, 0, 0, 0, 24) == 1

@@ -167,12 +167,16 @@ class ExposureSummary:
         shortage = np.asarray(chunk.shortage_t, dtype=np.float64).reshape(n, x)
         g = layout.zone_id
         zone_mean = np.asarray(chunk.zone_price_mean)[:, g] if len(g) else np.zeros((n, 0))
-        part = np.empty((n, len(self._sums)))
-        for j, (col, _) in enumerate(_SUMS):
-            part[:, j * x : (j + 1) * x] = _f32(getattr(chunk, col)).reshape(n, x)
-        part[:, len(_SUMS) * x :] = _f32(zone_mean).reshape(n, len(g))
-        for row in part:  # strictly in draw order, as sequential_sum adds
-            self._sums += row
+        step = max(1, 2**20 // len(self._sums))  # rows summed at a time (8 MiB)
+        part = np.empty((min(n, step), len(self._sums)))
+        for a in range(0, n, step):
+            b = min(n, a + step)
+            for j, (col, _) in enumerate(_SUMS):
+                values = np.asarray(getattr(chunk, col)).reshape(n, x)[a:b]
+                part[: b - a, j * x : (j + 1) * x] = _f32(values)
+            part[: b - a, len(_SUMS) * x :] = _f32(zone_mean[a:b])
+            for row in part[: b - a]:  # strictly in draw order, as sequential_sum adds
+                self._sums += row
         del part
         months = np.asarray(chunk.months_short).reshape(n, x)
         self._months += months.sum(axis=0, dtype=np.int64)

@@ -10,6 +10,7 @@ import queue
 import threading
 from collections.abc import Iterable
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pyarrow as pa
@@ -380,17 +381,19 @@ class ResultWriter:
         return n
 
     def write(self, chunk) -> None:
-        """Write a checked chunk into the tables, histograms and summary."""
+        """Write a checked chunk into the tables, histograms and summary, a block of its
+        draws at a time (what converting a block holds stays small beside the chunk)."""
         _check_prices(chunk, self.layout)
-        self._writers["shortage"].write(shortage_chunk(chunk, self.layout))
+        for part in _blocks(chunk, self.layout, self.timeseries):
+            self._writers["shortage"].write(shortage_chunk(part, self.layout))
+            if self.timeseries:
+                self._writers["timeseries"].write(timeseries_chunk(part, self.layout))
+            self.summary.add(part)
         self._writers["drivers"].write(drivers_chunk(chunk, self.layout, self._drivers_schema))
         self._writers["zone_prices"].write(zone_prices_chunk(chunk, self.layout))
-        if self.timeseries:
-            self._writers["timeseries"].write(timeseries_chunk(chunk, self.layout))
         self.hist += np.asarray(chunk.hist, dtype=np.int64)
         zh = np.asarray(chunk.zone_hist, dtype=np.int64)
         self.zone_hist = zh.copy() if self.zone_hist is None else self.zone_hist + zh
-        self.summary.add(chunk)
 
     def abort(self) -> None:
         for writer in self._writers.values():
@@ -432,6 +435,28 @@ class ResultWriter:
         }
         write_json(self.folder / MANIFEST, manifest)
         return manifest
+
+
+BLOCK_BYTES = 16 * 2**20  # engine values of the draws converted at a time [bytes]
+_PER_DRAW_FIELDS = ("shortage_t", "peak_share", "months_short", "first_short", "last_short",
+                    "stock_drawn_t", "price_peak", "price_mean", "zone_price_peak",
+                    "zone_price_mean", *(name for name, _ in SHARES_OF_NEED))
+
+
+def _blocks(chunk, layout: Layout, timeseries: bool):
+    """The chunk as consecutive blocks of draws (views, no copies) with the per-draw
+    fields the shortage and time-series tables and the summary read."""
+    n = chunk.stop - chunk.start
+    per_draw = layout.n_exposures * (13 * 8 + 3 * 2) * (1 + 4 * layout.horizon * timeseries)
+    size = max(1, BLOCK_BYTES // max(per_draw, 1))
+    if size >= n:
+        yield chunk
+        return
+    fields = _PER_DRAW_FIELDS + (("series",) if timeseries else ())
+    for a in range(0, n, size):
+        b = min(n, a + size)
+        yield SimpleNamespace(start=chunk.start + a, stop=chunk.start + b,
+                              **{f: np.asarray(getattr(chunk, f))[a:b] for f in fields})
 
 
 _STOP = object()
