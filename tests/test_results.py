@@ -805,3 +805,30 @@ def test_chunk_draws_keep_a_chunk_within_its_memory():
     assert 400 < wide < 500 and wide * 2618 * 110 <= CHUNK_BYTES
     assert chunk_draws(2048, 452, 39, 66, 11, 24, timeseries=True) < 2048
     assert chunk_draws(16, 10**7, 0, 0, 0, 24) == 1
+
+
+def test_a_run_without_exposures_writes_empty_tables(tmp_path):
+    """A scope whose materials nobody needs: no exposure, still every draw's drivers."""
+    empty = R.Layout(
+        materials=("gallium",), stages=("refining",), countries=("CHN",),
+        material=np.zeros(0, np.int32), stage=np.zeros(0, np.int32),
+        country=np.zeros(0, np.int32), need_t=np.zeros(0), price=np.zeros(0), horizon=H,
+        var_names=("v",), event_ids=(), last_stage={"gallium": "refining"},
+    )
+
+    def chunk(a, b):
+        n = b - a
+        z = np.zeros((n, 0))
+        fields = {name: z for name in (
+            "shortage_t", "peak_share", "stock_drawn_t", "price_peak", "price_mean",
+            "zone_price_peak", "zone_price_mean", *R.ACCOUNTING_COLUMNS)}
+        return SimpleNamespace(
+            start=a, stop=b, months_short=z, first_short=z, last_short=z,
+            zone_choke_months=z, variates=np.ones((n, 1)), fired=np.zeros((n, 0), bool),
+            onset=np.zeros((n, 0), np.int32), hist=np.zeros((0, H, R.HIST_BINS), np.int64),
+            zone_hist=np.zeros((0, H, 1001), np.int64), series=None, **fields)
+
+    with R.atomic_folder(tmp_path / "none") as staging:
+        R.write_chunks(staging, empty, [chunk(0, 6), chunk(6, 10)], dict(PROV, draws=10), 10)
+    res = R.load_result(tmp_path / "none")
+    assert len(res.summary) == 0 and len(res.shortage) == 0 and len(res.drivers) == 10

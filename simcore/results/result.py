@@ -91,7 +91,7 @@ class Result:
                 extra = f" (results of {self.format} keep the need in the shortage table)"
             raise ResultError(f"{self.folder} has no {name}.parquet{extra}")
         try:
-            return pq.ParquetFile(path).read(columns=columns)
+            return pq.read_table(path, columns=columns)
         except (pa.ArrowException, OSError) as exc:
             # A truncated copy or an edited file: name it and the way back, no traceback.
             raise ResultError(

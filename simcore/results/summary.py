@@ -167,7 +167,7 @@ class ExposureSummary:
         shortage = np.asarray(chunk.shortage_t, dtype=np.float64).reshape(n, x)
         g = layout.zone_id
         zone_mean = np.asarray(chunk.zone_price_mean)[:, g] if len(g) else np.zeros((n, 0))
-        step = max(1, 2**20 // len(self._sums))  # rows summed at a time (8 MiB)
+        step = max(1, 2**20 // max(1, len(self._sums)))  # rows summed at a time (8 MiB)
         part = np.empty((min(n, step), len(self._sums)))
         for a in range(0, n, step):
             b = min(n, a + step)

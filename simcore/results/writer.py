@@ -187,8 +187,8 @@ def shortage_chunk(chunk, layout: Layout) -> pa.Table:
         if not name.endswith("_month"):
             keep |= values != 0
     rows = np.flatnonzero(keep.ravel())
-    exposure = rows % x
-    out = {"draw": arrow.column((chunk.start + rows // x).astype(np.int32))}
+    exposure = rows % max(x, 1)
+    out = {"draw": arrow.column((chunk.start + rows // max(x, 1)).astype(np.int32))}
     out.update(layout.exposure_labels(exposure))
     for name, values in columns.items():
         picked = values.ravel()[rows]
