@@ -832,3 +832,20 @@ def test_a_run_without_exposures_writes_empty_tables(tmp_path):
         R.write_chunks(staging, empty, [chunk(0, 6), chunk(6, 10)], dict(PROV, draws=10), 10)
     res = R.load_result(tmp_path / "none")
     assert len(res.summary) == 0 and len(res.shortage) == 0 and len(res.drivers) == 10
+
+
+def test_a_layout_without_price_zones_writes_no_exposure_prices(tmp_path):
+    """Layout.from_exposures without zones (a hand-made layout): the exposures table has
+    no zone, prices read back as NaN, nothing breaks."""
+    import dataclasses
+
+    bare = dataclasses.replace(
+        LAYOUT, zone_labels=(), zone_material=np.zeros(0, np.int32),
+        zone_stage=np.zeros(0, np.int32), zone_code=np.zeros(0, np.int32),
+        zone_id=np.zeros(0, np.int64), zone_members=(), exposure_zone=np.zeros(0, np.int32))
+    with R.atomic_folder(tmp_path / "bare") as staging:
+        R.write_chunks(staging, bare, chunks(20, 8), dict(PROV, draws=20), 20)
+    res = R.load_result(tmp_path / "bare")
+    assert res.shortage["price_index_peak"].isna().all() and len(res.shortage) == 20 * X
+    assert res.summary["price_peak_p50"].isna().all()
+    assert res.table("exposures")["zone"].null_count == X

@@ -125,12 +125,17 @@ def expand_shortage(stored: pa.Table, exposures: pa.Table, zone_prices: pa.Table
         if g * n != zone_prices.num_rows:
             raise ResultError(f"zone_prices.parquet has {zone_prices.num_rows} rows, not a "
                               f"whole number per draw for {n} draws")
-        zone_names = ("material", "stage", "zone")
-        first = zone_prices.slice(0, g)
-        where = _lookup(_keys(exposures, labels, zone_names), _keys(first, labels, zone_names),
-                        "zones")
-        values = _numbers(zone_prices.column(name)).reshape(n, g)
-        return np.ascontiguousarray(values[:, where])
+        out = np.full((n, x), np.nan, dtype=np.float32)  # no zone: no price
+        zoned = np.flatnonzero(arrow.validity(exposures.column("zone").combine_chunks())
+                               if exposures.column("zone").null_count else np.ones(x, bool))
+        if len(zoned) and g:
+            zone_names = ("material", "stage", "zone")
+            first = zone_prices.slice(0, g)
+            where = _lookup(_keys(exposures.take(zoned), labels, zone_names),
+                            _keys(first, labels, zone_names), "zones")
+            values = _numbers(zone_prices.column(name)).reshape(n, g)
+            out[:, zoned] = values[:, where]
+        return out
 
     out = {}
     for name in want:
@@ -192,7 +197,7 @@ cross join read_parquet('{folder}/exposures.parquet', file_row_number = true) e
 left join '{folder}/shortage.parquet' s
        on s.draw = d.draw and s.material = e.material and s.stage = e.stage
       and s.country = e.country
-join '{folder}/zone_prices.parquet' z
+left join '{folder}/zone_prices.parquet' z
        on z.draw = d.draw and z.material = e.material and z.stage = e.stage
       and z.zone = e.zone
 order by d.draw, e.file_row_number;

@@ -199,11 +199,14 @@ def shortage_chunk(chunk, layout: Layout) -> pa.Table:
 def exposures_table(layout: Layout) -> pa.Table:
     """One row per exposure (format 3): labels, horizon need [t], price zone, reference
     price [USD/t]; what the shortage table's derived columns are computed from."""
-    zone = layout.zone_code[layout.exposure_zone] if layout.n_zones else np.zeros(
-        layout.n_exposures, np.int32)
-    columns = dict(layout.exposure_labels(np.arange(layout.n_exposures)))
+    x = layout.n_exposures
+    where = layout.exposure_zone if layout.n_zones else np.full(x, -1, np.int32)
+    zone = np.where(where >= 0, layout.zone_code[np.maximum(where, 0)] if layout.n_zones
+                    else 0, 0)
+    columns = dict(layout.exposure_labels(np.arange(x)))
     columns["need_t"] = np.asarray(layout.need_t, dtype=np.float64)
-    columns["zone"] = arrow.labels(zone, layout.zone_labels)
+    columns["zone"] = pa.DictionaryArray.from_arrays(  # null: no zone (a layout without)
+        arrow.column(zone, pa.int32(), mask=where < 0), arrow.strings(layout.zone_labels))
     columns["price_usd_per_t"] = np.asarray(layout.price, dtype=np.float64)
     return _table(columns, EXPOSURES_SCHEMA)
 
