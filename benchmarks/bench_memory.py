@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -59,6 +60,14 @@ import json, os, resource, sys, threading, time
 t0 = time.perf_counter()
 from simcore import api
 from simcore.results import writer
+if len(sys.argv) > 5:  # the writer of an earlier commit (--compare-commit)
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("old_results", sys.argv[5])
+    old = importlib.util.module_from_spec(spec)
+    sys.modules["old_results"] = old
+    spec.loader.exec_module(old)
+    api.Layout, api.write_chunks, api.FORMAT = old.Layout, old.write_chunks, old.FORMAT
+    writer.ResultWriter = old.ResultWriter
 spill = {"bytes": 0}
 finish = {}
 original = writer.ResultWriter.finish
@@ -84,11 +93,11 @@ print(json.dumps({"draws": res.manifest["draws"], "exposures": res.manifest["exp
 """
 
 
-def measure(scenario: Path, draws: int, chunk_size: int, out: Path) -> dict:
-    proc = subprocess.run(
-        [sys.executable, "-c", CHILD, str(scenario), str(draws), str(chunk_size), str(out)],
-        capture_output=True, text=True, check=False, cwd=ROOT,
-    )
+def measure(scenario: Path, draws: int, chunk_size: int, out: Path,
+            old_writer: Path | None = None) -> dict:
+    argv = [sys.executable, "-c", CHILD, str(scenario), str(draws), str(chunk_size), str(out)]
+    proc = subprocess.run(argv + ([str(old_writer)] if old_writer else []),
+                          capture_output=True, text=True, check=False, cwd=ROOT)
     if proc.returncode != 0:
         raise SystemExit(f"run of {draws} draws failed:\n{proc.stderr[-3000:]}")
     got = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -106,6 +115,9 @@ def main() -> None:
     parser.add_argument("--gallium", action="store_true",
                         help="the one-material gallium scenario instead")
     parser.add_argument("--chunk-size", type=int, default=2048)
+    parser.add_argument("--compare-commit", metavar="COMMIT", default=None,
+                        help="also run each size with the results writer of COMMIT (its "
+                        "simcore/results.py, read with git show; e.g. 2a75ded, format 2)")
     args = parser.parse_args()
     draws_list = [int(d) for d in args.draws.split(",")]
     os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(tempfile.gettempdir()) / "numba-bench"))
@@ -115,8 +127,23 @@ def main() -> None:
             scenario = Path(tmp) / "bench-gallium.toml"
             scenario.write_text(GALLIUM)
         measure(scenario, 100, args.chunk_size, Path(tmp) / "warm")  # compile / fill caches
+        old_writer = None
+        if args.compare_commit:
+            old_writer = Path(tmp) / "old_results.py"
+            old_writer.write_text(subprocess.run(
+                ["git", "-C", str(ROOT), "show", f"{args.compare_commit}:simcore/results.py"],
+                capture_output=True, text=True, check=True).stdout)
         rows = []
         for draws in draws_list:
+            if old_writer is not None:
+                got = measure(scenario, draws, args.chunk_size, Path(tmp) / f"o{draws}",
+                              old_writer)
+                print(f"{draws:>10,} draws, writer of {args.compare_commit}: peak RSS "
+                      f"{got['peak_mb']:8.1f} MB, run {got['wall_s']:7.1f} s (CPU "
+                      f"{got['cpu_s']:7.1f} s), finish {got['finish_s']:6.2f} s, files "
+                      f"{got['files_mb']:7.1f} MB ({got['bytes_per_row']:.2f} bytes per "
+                      f"shortage row)", flush=True)
+                shutil.rmtree(Path(tmp) / f"o{draws}")
             got = measure(scenario, draws, args.chunk_size, Path(tmp) / f"r{draws}")
             rows.append(got)
             print(f"{draws:>10,} draws x {got['exposures']} exposures: peak RSS "
