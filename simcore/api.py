@@ -36,7 +36,7 @@ from simcore.results import (
     read_manifest,
     write_chunks,
 )
-from simcore.runsize import Estimate
+from simcore.runsize import Estimate, chunk_draws
 from simcore.runsize import estimate as estimate_run
 
 Executor = Callable[..., Iterable]
@@ -260,8 +260,10 @@ def execute(
     check_numbers(draws, seed, threads, chunk_size)
     if command is None:
         command = f"simcore.run({portable_path(prep.path)!r}, draws={draws}, seed={seed})"
-    layout = Layout.from_exposures(prep.tensor, c, exposures(prep.tensor, c),
-                                   zones(prep.tensor, c))
+    engine_zones = zones(prep.tensor, c)
+    layout = Layout.from_exposures(prep.tensor, c, exposures(prep.tensor, c), engine_zones)
+    chunk_size = chunk_draws(chunk_size, layout.n_exposures, len(engine_zones), c.n_variates,
+                             c.n_events, layout.horizon, timeseries)
     meta = provenance(prep, draws, seed, timeseries, command)
     if out is not None:
         out = Path(out)
@@ -350,7 +352,8 @@ def run(
     """Run the scenario file at ``path`` and return its ``Result``.
 
     ``draws``, ``seed``: default to the scenario's. ``threads``: Numba threads (default:
-    all cores). ``chunk_size``: draws per chunk, which bounds memory; results do not
+    all cores). ``chunk_size``: draws per chunk (at most as many as fit in
+    ``simcore.runsize.CHUNK_BYTES`` of per-draw results), which bounds memory; results do not
     depend on it. ``timeseries``: also keep every draw's monthly shortage shares.
     ``progress``: ``None`` shows a bar on a terminal, ``True``/``False`` force it, or
     pass an object with ``update(n)``. ``dataset``: a dataset folder or ``SupplyTensor``

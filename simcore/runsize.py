@@ -15,12 +15,14 @@ from simcore.limits import LARGE_RUN_BYTES, LARGE_RUN_SECONDS
 # Conservative rates for estimating a run before it starts, about a third of those
 # measured on the 2-core development machine (docs/results.md, "Large runs"): end to end
 # 330,000-500,000 shortage rows per second and 3-6 million exposure-months per engine
-# thread per second; Parquet sizes of 9-17 bytes per shortage row.
+# thread per second; 2-3 bytes per shortage row in results format 3 (9-17 in format 2).
 _DRAWS_PER_S = 50_000  # per draw: sampling, the drivers row (a tiny study's whole rate)
 _ROWS_PER_S = 300_000  # shortage rows written per second (Parquet and digest)
 _EXPOSURE_MONTHS_PER_S = 3_000_000  # per engine thread
 _SERIES_ROWS_PER_S = 1_500_000  # timeseries rows (draw x exposure x month) per second
-_BYTES_PER_ROW = 24  # shortage.parquet, compressed
+# shortage.parquet (up to 8 bytes a row in format 3) and the summary's spill file while
+# the run lasts (8 bytes per row with a shortage)
+_BYTES_PER_ROW = 16
 _BYTES_PER_VARIATE = 8  # drivers.parquet: one float64 per variate and draw (incompressible)
 _BYTES_PER_SERIES_ROW = 4  # timeseries.parquet: one float32 per draw, exposure and month
 
@@ -81,3 +83,18 @@ def estimate(tensor, compiled, draws=None, threads=None, timeseries=False) -> Es
         seconds += rows * h / _SERIES_ROWS_PER_S
         size += rows * h * _BYTES_PER_SERIES_ROW
     return Estimate(draws=draws, exposures=x, seconds=seconds, bytes=float(size))
+
+
+CHUNK_BYTES = 128 * 2**20  # per-draw results a chunk may hold [bytes]
+
+
+def chunk_draws(chunk_size: int, exposures: int, zones: int, variates: int, events: int,
+                horizon: int, timeseries: bool = False) -> int:
+    """Draws per chunk: ``chunk_size``, or fewer where its per-draw results
+    (``ChunkResult``: 13 float64 and 3 int16 values per exposure, 2 float64 and an int16
+    per zone, the variates and events; with ``timeseries`` a float32 per exposure and
+    month) would exceed ``CHUNK_BYTES``. Results never depend on it (MODEL.md §6); the
+    partner study's 2,048 draws take 100 MB, a 2,600-exposure study's 460."""
+    per_draw = (exposures * (13 * 8 + 3 * 2) + zones * (2 * 8 + 2) + variates * 8
+                + events * (1 + 4) + (exposures * horizon * 4 if timeseries else 0))
+    return max(1, min(int(chunk_size), CHUNK_BYTES // max(per_draw, 1)))

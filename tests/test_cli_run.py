@@ -91,7 +91,7 @@ def test_run_writes_the_engines_numbers(study):
     folder = study / "results" / "tiny-cn"
     assert sorted(p.name for p in folder.iterdir()) == sorted(
         ["run.json", "shortage.parquet", "drivers.parquet", "summary.parquet", "monthly.parquet",
-         "prices.parquet", "zone_prices.parquet"]
+         "prices.parquet", "zone_prices.parquet", "exposures.parquet"]
     )
     assert not [p for p in (study / "results").iterdir() if p.name.startswith(".")]
 
@@ -102,11 +102,11 @@ def test_run_writes_the_engines_numbers(study):
     assert len(frame) == 48 * X  # every draw has its rows, fired or not
     shortage = stacked(chunks, "shortage_t")
     assert shortage.max() > 0 and (shortage.sum(axis=1) == 0).any()  # some draws quiet
-    np.testing.assert_array_equal(
-        frame["shortage_t"].to_numpy().reshape(48, X), shortage.astype(np.float32)
-    )
-    np.testing.assert_array_equal(
+    np.testing.assert_array_equal(  # stored
         frame["shortage_share"].to_numpy().reshape(48, X), (shortage / ex.need_t).astype(np.float32)
+    )
+    np.testing.assert_allclose(  # derived: share x need (docs/results.md, format 3)
+        frame["shortage_t"].to_numpy().reshape(48, X), shortage, rtol=2.4e-7
     )
     np.testing.assert_array_equal(
         frame["months_short"].to_numpy().reshape(48, X), stacked(chunks, "months_short")
@@ -135,18 +135,27 @@ def test_run_writes_the_engines_numbers(study):
         == labels
     )
 
-    # DuckDB reads the same numbers
+    # DuckDB reads the same numbers: the stored rows directly (sums over them are sums
+    # over draws), every draw through the view of docs/results.md
+    from simcore.results import SHORTAGE_VIEW_SQL
+
     con = duckdb.connect()
-    total = con.execute(
-        f"select sum(shortage_t::double), count(*), count(first_short_month) "
+    stored = con.execute(
+        f"select sum(shortage_share::double), count(*), count(first_short_month) "
         f"from '{folder}/shortage.parquet'"
     ).fetchone()
-    assert total[0] == pytest.approx(float(shortage.astype(np.float32).astype(np.float64).sum()))
+    share = (shortage / ex.need_t).astype(np.float32)
+    assert stored[0] == pytest.approx(float(share.astype(np.float64).sum()))
+    assert stored[1] < 48 * X and stored[2] == int((first >= 0).sum())
+    con.execute(SHORTAGE_VIEW_SQL.format(folder=folder.as_posix()))
+    total = con.execute(
+        "select sum(shortage_t::double), count(*), count(first_short_month) from shortage"
+    ).fetchone()
+    assert total[0] == pytest.approx(float(shortage.sum()), rel=1e-6)
     assert total[1] == 48 * X and total[2] == int((first >= 0).sum())
     by_country = dict(
         con.execute(
-            f"select country, sum(shortage_value_usd::double) from "
-            f"'{folder}/shortage.parquet' group by country"
+            "select country, sum(shortage_value_usd::double) from shortage group by country"
         ).fetchall()
     )
     pandas_sum = frame.groupby("country", observed=True)["shortage_value_usd"].sum()
@@ -266,9 +275,10 @@ def test_verify_passes_in_a_clone_and_names_what_differs(study, tmp_path, monkey
     # an altered result file
     path = clone / "results" / "tiny-cn" / "shortage.parquet"
     table = pq.read_table(path)
-    values = table["shortage_t"].to_numpy().copy()
-    values[3] += 1.0
-    pq.write_table(table.set_column(5, "shortage_t", [values]), path)
+    values = table["shortage_share"].to_numpy().copy()
+    values[3] += 0.125
+    column = table.column_names.index("shortage_share")
+    pq.write_table(table.set_column(column, "shortage_share", [values]), path)
     bad = invoke("verify", "results/tiny-cn", ok=False)
     assert bad.exit_code == 1 and "shortage.parquet was altered" in bad.output
 
@@ -507,3 +517,22 @@ def test_ctrl_c_exits_130_and_removes_the_out_folder_it_made(study):
         proc.stderr.close()
     assert "Traceback" not in stderr and "Interrupted" in stderr, stderr
     assert not (study / "fresh").exists()
+
+
+def test_a_quiet_run_imports_neither_pandas_nor_plotting_nor_dask(study):
+    """`run -q` needs numpy, pyarrow and numba only: pandas alone cost 0.2 s of the start
+    (pyarrow imports it when NumPy arrays are converted with pa.array)."""
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from simcore.cli import main\n"
+        "r = CliRunner().invoke(main, ['run', 'scenarios/tiny-cn.toml', '--draws', '40', "
+        "'--chunk-size', '16', '-q'])\n"
+        "assert r.exit_code == 0, r.output\n"
+        "print(sorted(m for m in ('pandas', 'matplotlib', 'dask', 'distributed', "
+        "'pyarrow.compute') if m in sys.modules))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1]))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=env)
+    assert out.stdout.strip() == "[]"

@@ -383,8 +383,9 @@ def test_the_estimate_grows_with_draws_and_months_and_is_generous(study):
     assert big.seconds == pytest.approx(1000 * small.seconds)
     assert series.seconds > big.seconds and series.bytes > big.bytes
     assert not big.large and api.estimate(prep, draws=100_000_000, threads=2).large
-    # measured on the development machine: about 50,000 draws/s, 10 bytes per row
-    assert small.seconds > 1000 / 50_000 and small.bytes > 1000 * small.exposures * 10
+    # measured on the development machine: about 50,000 draws/s; 2-3 bytes per row in
+    # results format 3, up to 8 more for the summary's spill file while the run lasts
+    assert small.seconds > 1000 / 50_000 and small.bytes > 1000 * small.exposures * 11
     assert small.text().startswith("about ") and "kB" in small.text()
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import shutil
 from types import SimpleNamespace
 
 import numpy as np
@@ -37,15 +38,17 @@ LAYOUT = R.Layout(
     var_names=("event/cn/occurs", "event/cn/onset", "response/reroute_lag"),
     event_ids=("cn",),
     last_stage={"gallium": "refining", "graphite": "refining"},
-    zone_labels=("CHN", "ex-CHN", "world"),
-    zone_material=np.array([0, 0, 1], np.int32),
-    zone_stage=np.array([1, 1, 0], np.int32),
-    zone_code=np.array([0, 1, 2], np.int32),
-    zone_id=np.array([0, 1, 3], np.int64),  # the engine's global ids (2: no buyers)
-    zone_members=(("CHN",), ("JPN", "USA"), ("CHN", "JPN", "USA")),
+    zone_labels=("CHN", "ex-CHN", "world", "JPN+USA"),
+    zone_material=np.array([0, 0, 1, 1], np.int32),
+    zone_stage=np.array([1, 1, 0, 1], np.int32),
+    zone_code=np.array([0, 1, 2, 3], np.int32),
+    zone_id=np.array([0, 1, 3, 4], np.int64),  # the engine's global ids (2: no buyers)
+    zone_members=(("CHN",), ("JPN", "USA"), ("CHN", "JPN", "USA"), ("JPN", "USA")),
+    exposure_zone=np.array([1, 1, 2, 3, 3], np.int32),
 )
 X = LAYOUT.n_exposures
-G = 4  # zones in the engine's numbering, reported or not
+G = 5  # zones in the engine's numbering, reported or not
+ZONE_OF = LAYOUT.zone_id[LAYOUT.exposure_zone]  # each exposure's zone, engine numbering
 
 
 def bin_of(share: np.ndarray) -> np.ndarray:
@@ -81,8 +84,6 @@ def draw_arrays(d: int) -> dict:
         first_short=first,
         last_short=last,
         stock_drawn_t=shortage * 0.1,
-        price_peak=1 + 3 * series.max(axis=1),
-        price_mean=1 + series.mean(axis=1),
         variates=rng.random(3),
         fired=np.array([fired]),
         onset=np.array([rng.integers(0, H) if fired else -1]),
@@ -96,6 +97,8 @@ def draw_arrays(d: int) -> dict:
         zone_prices=zp,
         zone_price_peak=zp.max(axis=1),
         zone_price_mean=zp.mean(axis=1),
+        price_peak=zp.max(axis=1)[ZONE_OF],  # an exposure's price is its zone's
+        price_mean=zp.mean(axis=1)[ZONE_OF],
         zone_choke_months=(zp > 3.0).sum(axis=1).astype(np.int16),
     )
 
@@ -148,12 +151,13 @@ def test_row_groups_do_not_follow_the_chunk_size(tmp_path, monkeypatch):
         assert pq.ParquetFile(a).num_row_groups == pq.ParquetFile(b).num_row_groups == 1
         assert a.stat().st_size < 1.05 * b.stat().st_size, name
     # a row group's worth of rows fills groups of exactly that size, whatever the chunks
-    width = R.row_width(R.SHORTAGE_SCHEMA)
-    monkeypatch.setattr(R, "ROW_GROUP_BYTES", 7 * X * width)
+    width = R.row_width(R.SHORTAGE_FILE_SCHEMA)
+    monkeypatch.setattr(R.writer, "ROW_GROUP_BYTES", 7 * X * width)
     small = write(tmp_path / "small", draws=60, size=16)
     pf = pq.ParquetFile(small.folder / "shortage.parquet")
     sizes = [pf.metadata.row_group(i).num_rows for i in range(pf.num_row_groups)]
-    assert sizes == [7 * X] * 8 + [4 * X]
+    assert sizes[:-1] == [7 * X] * (len(sizes) - 1) and 0 < sizes[-1] <= 7 * X
+    assert sum(sizes) == pq.ParquetFile(whole.folder / "shortage.parquet").metadata.num_rows
     assert small.manifest["digest"]["tables"]["shortage"] == (
         whole.manifest["digest"]["tables"]["shortage"]
     )
@@ -322,9 +326,19 @@ def test_writer_round_trip(tmp_path):
     s = res.shortage
     assert list(s.columns) == list(R.SHORTAGE_COLUMNS)
     assert len(s) == 50 * X and (s.groupby("draw").size() == X).all()
+    shortage = np.stack([p["shortage_t"] for p in per])
+    np.testing.assert_array_equal(  # stored as it is
+        s["shortage_share"].to_numpy().reshape(50, X), (shortage / LAYOUT.need_t).astype(np.float32)
+    )
+    # derived: share x need, both float32 roundings of the same number
+    np.testing.assert_allclose(s["shortage_t"].to_numpy().reshape(50, X), shortage, rtol=2.4e-7)
     np.testing.assert_array_equal(
-        s["shortage_t"].to_numpy().reshape(50, X),
-        np.stack([p["shortage_t"] for p in per]).astype(np.float32),
+        s["price_index_peak"].to_numpy().reshape(50, X),
+        np.stack([p["price_peak"] for p in per]).astype(np.float32),
+    )
+    np.testing.assert_allclose(
+        s["bought_t"].to_numpy().reshape(50, X), np.stack([p["bought_t"] for p in per]),
+        rtol=2.4e-7,
     )
     first = s["first_short_month"].to_numpy(dtype=float, na_value=np.nan).reshape(50, X)
     want = np.stack([p["first_short"] for p in per]).astype(float)
@@ -355,9 +369,9 @@ def test_writer_round_trip(tmp_path):
     zp = res.zone_prices
     assert len(zp) == 50 * LAYOUT.n_zones
     np.testing.assert_array_equal(
-        zp["price_peak"].to_numpy().reshape(50, 3),
+        zp["price_peak"].to_numpy().reshape(50, LAYOUT.n_zones),
         np.stack([p["zone_price_peak"][LAYOUT.zone_id] for p in per]).astype(np.float32))
-    assert list(zp["zone"].cat.categories) == ["CHN", "ex-CHN", "world"]
+    assert list(zp["zone"].cat.categories) == ["CHN", "ex-CHN", "world", "JPN+USA"]
     assert res.manifest["zones"][1] == {"material": "gallium", "stage": "refining",
                                         "zone": "ex-CHN", "members": ["JPN", "USA"]}
 
@@ -371,7 +385,7 @@ def test_zone_price_quantiles_from_the_histogram_match_numpy(tmp_path):
     res = write(tmp_path / "toy", draws=draws, size=128)
     prices = res.prices.set_index(["zone", "month"])
     per = np.stack([draw_arrays(d)["zone_prices"] for d in range(draws)])  # [n, G, H]
-    for g, label in zip(LAYOUT.zone_id, ("CHN", "ex-CHN", "world"), strict=True):
+    for g, label in zip(LAYOUT.zone_id, LAYOUT.zone_labels, strict=True):
         for t in range(H):
             row = prices.loc[(label, t)]
             x = per[:, g, t]
@@ -390,6 +404,90 @@ def test_zone_price_quantiles_from_the_histogram_match_numpy(tmp_path):
     assert q[0] == 1.0 and q[1] == 1.0 and 1.98 < q[2] < 2.02
 
 
+def _format2_columns(draws: int) -> dict:
+    """The statistics' inputs as the shortage table of format 2 stored them: [n, X]
+    float32 of the engine's values (tonnes not derived from shares)."""
+    per = [draw_arrays(d) for d in range(draws)]
+    a = {k: np.stack([p[k] for p in per]) for k in per[0]}
+    f32 = np.float32
+    return {
+        "shortage_t": a["shortage_t"].astype(f32),
+        "shortage_share": (a["shortage_t"] / LAYOUT.need_t).astype(f32),
+        "months_short": a["months_short"].astype(np.int16),
+        "first_short_month": a["first_short"].astype(np.int16),
+        "last_short_month": a["last_short"].astype(np.int16),
+        "stock_drawn_t": a["stock_drawn_t"].astype(f32),
+        "commercial_drawn_t": a["commercial_drawn_t"].astype(f32),
+        "substituted_t": a["substituted_t"].astype(f32),
+        "demand_given_up_t": a["demand_given_up_t"].astype(f32),
+        "rationed_t": a["rationed_t"].astype(f32),
+        "price_index_peak": a["price_peak"].astype(f32),
+        "price_index_mean": a["price_mean"].astype(f32),
+        "shortage_value_usd": (a["shortage_t"] * LAYOUT.price).astype(f32),
+    }
+
+
+@pytest.mark.parametrize("spill_memory", [None, 0])
+def test_summary_streams_the_statistics_of_format_2_bit_for_bit(
+        tmp_path, monkeypatch, spill_memory):
+    """The summary is computed as chunks stream by (running sums, month counts, sorted
+    nonzero shortages kept aside, in a file past SPILL_MEMORY); it equals, bit for bit,
+    exposure_statistics over the columns format 2 stored (the engine's values as
+    float32), whatever the chunking."""
+    from simcore.results import summary
+
+    if spill_memory is not None:
+        monkeypatch.setattr(summary, "SPILL_MEMORY", spill_memory)
+        monkeypatch.setattr(summary, "BLOCK_VALUES", 7)  # several blocks of exposures
+    for draws, size in ((1, 1), (97, 13), (400, 400)):
+        res = write(tmp_path / f"s{draws}-{spill_memory}", draws=draws, size=size)
+        want = R.exposure_statistics(_format2_columns(draws), LAYOUT.need_t, H)
+        got = res.summary
+        for name, _ in R.SUMMARY_COLUMNS:
+            np.testing.assert_array_equal(got[name].to_numpy(), want[name], err_msg=name)
+        assert res.manifest["digest"]["tables"]["summary"] == write(
+            tmp_path / f"t{draws}-{spill_memory}", draws=draws, size=draws
+        ).manifest["digest"]["tables"]["summary"]
+        assert not list((tmp_path / f"s{draws}-{spill_memory}").glob(".*spill"))
+
+
+def test_spill_reads_back_columns_in_blocks(tmp_path):
+    rng = np.random.default_rng(2)
+    for memory in (None, 0):
+        spill = R.Spill(tmp_path / "x.spill", 5, np.float64, memory=memory)
+        want = [[] for _ in range(5)]
+        for _ in range(4):
+            counts = rng.integers(0, 4, 5)
+            values = rng.random(counts.sum())
+            spill.append(values, counts)
+            for j, part in enumerate(np.split(values, np.cumsum(counts)[:-1])):
+                want[j].append(part)
+        assert (tmp_path / "x.spill").exists() == (memory == 0)
+        got = spill.read(0, 5) + spill.read(1, 3)
+        for j, values in enumerate(got):
+            k = j if j < 5 else j - 4
+            np.testing.assert_array_equal(values, np.concatenate(want[k]))
+        spill.close()
+        assert not (tmp_path / "x.spill").exists()
+
+
+def test_an_error_in_the_writer_thread_stops_the_run(tmp_path, monkeypatch):
+    """Chunks are written on a thread of their own; its error reaches the caller and
+    leaves no thread behind."""
+    import threading
+
+    from simcore.results import writer
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(writer, "zone_prices_chunk", broken)
+    with pytest.raises(OSError, match="disk full"), R.atomic_folder(tmp_path / "toy") as staging:
+        R.write_chunks(staging, LAYOUT, chunks(60, 10), dict(PROV, draws=60), 60)
+    assert not (tmp_path / "toy").exists()
+    assert not [t for t in threading.enumerate() if t.name == "supplyshock-writer"]
+
+
 def test_digest_does_not_depend_on_chunk_size(tmp_path):
     a = write(tmp_path / "a", draws=40, size=40)
     b = write(tmp_path / "b", draws=40, size=3)
@@ -405,6 +503,114 @@ def test_chunks_out_of_order_or_missing_are_refused(tmp_path):
     (tmp_path / "b").mkdir()
     with pytest.raises(ResultError, match="10 draws of 20"):
         R.write_chunks(tmp_path / "b", LAYOUT, got[:1], PROV, 20)
+
+
+# --- format 3: rows with something in them, quantities as shares of need -------------------
+
+
+def test_format_3_stores_the_rows_with_something_in_them_and_gives_back_every_draw(tmp_path):
+    draws = 60
+    res = write(tmp_path / "toy", draws=draws, size=16)
+    assert res.manifest["format"] == R.FORMAT == "supplyshock-results/3"
+    stored = res.table("shortage", stored=True)
+    assert stored.schema.names == R.SHORTAGE_FILE_SCHEMA.names
+    per = [draw_arrays(d) for d in range(draws)]
+    a = {k: np.stack([p[k] for p in per]) for k in per[0]}
+    something = (a["shortage_t"] != 0) | (a["first_short"] >= 0) | (a["bought_t"] != 0)
+    assert 0 < stored.num_rows == int(something.sum()) < draws * X
+    # every draw and exposure comes back, with zeros and nulls where nothing was stored
+    s = res.shortage
+    assert len(s) == draws * X and list(s.columns) == list(R.SHORTAGE_COLUMNS)
+    quiet = ~something.ravel()
+    assert (s["shortage_t"].to_numpy()[quiet] == 0).all()
+    assert (s["months_short"].to_numpy()[quiet] == 0).all()
+    assert s["first_short_month"].isna().to_numpy()[quiet].all()
+    np.testing.assert_array_equal(s["need_t"].to_numpy().reshape(draws, X),
+                                  np.tile(LAYOUT.need_t.astype(np.float32), (draws, 1)))
+    np.testing.assert_array_equal(  # prices are the zone's, also in quiet rows
+        s["price_index_mean"].to_numpy().reshape(draws, X), a["price_mean"].astype(np.float32))
+    value = (a["shortage_t"] * LAYOUT.price).astype(np.float32)
+    np.testing.assert_allclose(s["shortage_value_usd"].to_numpy().reshape(draws, X), value,
+                               rtol=3.6e-7)
+    # columns on their own, in the order asked for
+    part = res.table("shortage", ["shortage_t", "draw"])
+    assert part.column_names == ["shortage_t", "draw"]
+    assert part.column("shortage_t").equals(res.table("shortage").column("shortage_t"))
+    ex = res.table("exposures").to_pandas()
+    assert list(ex["zone"].astype(str)) == ["ex-CHN", "ex-CHN", "world", "JPN+USA", "JPN+USA"]
+
+
+def _docs_view_sql() -> str:
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "docs" / "results.md").read_text()
+    start = text.index("```sql\n-- Every (draw, material, stage, country)") + len("```sql\n")
+    return text[start : text.index("```", start)]
+
+
+def test_the_duckdb_view_of_the_docs_gives_back_the_same_table(tmp_path):
+    """docs/results.md ships a DuckDB view that puts back every draw's rows and the
+    columns of format 2; it is the package's SHORTAGE_VIEW_SQL and gives what
+    Result.shortage gives, value for value."""
+    import duckdb
+
+    assert _docs_view_sql() == R.SHORTAGE_VIEW_SQL.format(folder="results/partners-2026")
+    res = write(tmp_path / "toy", draws=40, size=16)
+    con = duckdb.connect()
+    con.execute(R.SHORTAGE_VIEW_SQL.format(folder=res.folder.as_posix()))
+    rel = con.sql("select * from shortage")
+    got = rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.arrow()  # duckdb 1.x
+    want = res.table("shortage")
+    assert got.column_names == want.column_names
+    for name in want.column_names:
+        a, b = got.column(name), want.column(name)
+        if pa.types.is_dictionary(b.type):
+            b = b.cast(pa.string())
+            a = a.cast(pa.string())
+        assert a.type == b.type, name
+        assert a.to_pylist() == b.to_pylist(), name
+    # a statistic over draws: zero rows count
+    mean = con.execute("select avg(shortage_share) from shortage where country = 'USA' "
+                       "and material = 'gallium'").fetchone()[0]
+    usa = want.to_pandas().query("country == 'USA' and material == 'gallium'")
+    assert mean == pytest.approx(usa["shortage_share"].astype(float).mean())
+
+
+def _as_old_format(res, folder, fmt: str):
+    """Rewrite a results folder as format 2 (every row and column stored, no exposures
+    table) or 1 (no price tables, no accounting columns), manifest and digests too."""
+    shutil.copytree(res.folder, folder)
+    table = res.table("shortage")
+    manifest = json.loads((folder / "run.json").read_text())
+    drop = ["exposures"]
+    if fmt.endswith("/1"):
+        table = table.drop_columns(list(R.ACCOUNTING_COLUMNS))
+        drop += ["prices", "zone_prices"]
+    pq.write_table(table, folder / "shortage.parquet")
+    for name in drop:
+        (folder / f"{name}.parquet").unlink()
+        manifest["digest"]["tables"].pop(name)
+    manifest["files"] = [f for f in manifest["files"] if f[:-8] not in drop]
+    manifest["format"] = fmt
+    manifest["digest"]["tables"]["shortage"] = R.file_digest(folder / "shortage.parquet",
+                                                             manifest["labels"])
+    manifest["digest"]["sha256"] = R.combine_digests(manifest["digest"]["tables"])
+    (folder / "run.json").write_text(json.dumps(manifest))
+    return R.load_result(folder)
+
+
+@pytest.mark.parametrize("fmt", ["supplyshock-results/2", "supplyshock-results/1"])
+def test_results_of_formats_1_and_2_still_read(tmp_path, fmt):
+    res = write(tmp_path / "new", draws=30, size=16)
+    old = _as_old_format(res, tmp_path / "old", fmt)
+    assert old.stored_digests() == old.manifest["digest"]["tables"]
+    assert old.shortage.equals(res.shortage.drop(
+        columns=list(R.ACCOUNTING_COLUMNS) if fmt.endswith("/1") else []))
+    for by in ("material", "country"):
+        pd.testing.assert_frame_equal(R.summarize(old, by), R.summarize(res, by))
+    assert (R.compare(res, old).table["change_mean"] == 0).all()
+    with pytest.raises(ResultError, match="has no exposures.parquet"):
+        old.table("exposures")
 
 
 # --- summarize and compare -------------------------------------------------------------------
@@ -437,14 +643,15 @@ def test_compare_with_itself_is_zero_and_sees_an_improvement(tmp_path):
     assert same.warnings == []
     assert (same.table["change_mean"] == 0).all() and (same.table["prob_better"] == 0).all()
     # a variant with half the shortage everywhere: better in every draw that had any
-    table = res.table("shortage")
+    table = res.table("shortage", stored=True)
+    column = table.column_names.index("shortage_share")
     half = table.set_column(
-        6,
+        column,
         "shortage_share",
         pa.compute.multiply(table["shortage_share"], pa.scalar(0.5, pa.float32())),
     )
     folder = tmp_path / "half"
-    folder.mkdir()
+    shutil.copytree(res.folder, folder)
     pq.write_table(half, folder / "shortage.parquet")
     variant = R.Result(folder, dict(res.manifest, seed=8))
     with pytest.raises(ResultError, match="seed 8 against the base's .*--force"):
@@ -572,7 +779,73 @@ def test_table_differences_name_columns_and_rows(tmp_path):
     values = table["peak_share"].to_numpy().copy()
     values[[2, 7]] += 0.25
     other = tmp_path / "other.parquet"
-    pq.write_table(table.set_column(7, "peak_share", [values]), other)
+    column = table.column_names.index("peak_share")
+    pq.write_table(table.set_column(column, "peak_share", [values]), other)
     assert table_differences(path, path) == []
     lines = table_differences(path, other)
-    assert lines == [f"column peak_share: 2 of {10 * X} rows differ, largest difference 0.25"]
+    rows = table.num_rows
+    assert lines == [f"column peak_share: 2 of {rows} rows differ, largest difference 0.25"]
+
+
+def test_chunks_are_converted_a_block_of_draws_at_a_time_with_the_same_files(tmp_path,
+                                                                             monkeypatch):
+    from simcore.results import writer
+
+    whole = write(tmp_path / "whole", draws=50, size=50, timeseries=True)
+    monkeypatch.setattr(writer, "BLOCK_BYTES", 1)  # one draw at a time
+    blocks = write(tmp_path / "blocks", draws=50, size=50, timeseries=True)
+    assert blocks.manifest["digest"] == whole.manifest["digest"]
+
+
+def test_chunk_draws_keep_a_chunk_within_its_memory():
+    from simcore.runsize import CHUNK_BYTES, chunk_draws
+
+    assert chunk_draws(2048, 452, 39, 66, 11, 24) == 2048  # the partner study: 100 MB
+    wide = chunk_draws(2048, 2618, 175, 28, 2, 24)
+    assert 400 < wide < 500 and wide * 2618 * 110 <= CHUNK_BYTES
+    assert chunk_draws(2048, 452, 39, 66, 11, 24, timeseries=True) < 2048
+    assert chunk_draws(16, 10**7, 0, 0, 0, 24) == 1
+
+
+def test_a_run_without_exposures_writes_empty_tables(tmp_path):
+    """A scope whose materials nobody needs: no exposure, still every draw's drivers."""
+    empty = R.Layout(
+        materials=("gallium",), stages=("refining",), countries=("CHN",),
+        material=np.zeros(0, np.int32), stage=np.zeros(0, np.int32),
+        country=np.zeros(0, np.int32), need_t=np.zeros(0), price=np.zeros(0), horizon=H,
+        var_names=("v",), event_ids=(), last_stage={"gallium": "refining"},
+    )
+
+    def chunk(a, b):
+        n = b - a
+        z = np.zeros((n, 0))
+        fields = {name: z for name in (
+            "shortage_t", "peak_share", "stock_drawn_t", "price_peak", "price_mean",
+            "zone_price_peak", "zone_price_mean", *R.ACCOUNTING_COLUMNS)}
+        return SimpleNamespace(
+            start=a, stop=b, months_short=z, first_short=z, last_short=z,
+            zone_choke_months=z, variates=np.ones((n, 1)), fired=np.zeros((n, 0), bool),
+            onset=np.zeros((n, 0), np.int32), hist=np.zeros((0, H, R.HIST_BINS), np.int64),
+            zone_hist=np.zeros((0, H, 1001), np.int64), series=None, **fields)
+
+    with R.atomic_folder(tmp_path / "none") as staging:
+        R.write_chunks(staging, empty, [chunk(0, 6), chunk(6, 10)], dict(PROV, draws=10), 10)
+    res = R.load_result(tmp_path / "none")
+    assert len(res.summary) == 0 and len(res.shortage) == 0 and len(res.drivers) == 10
+
+
+def test_a_layout_without_price_zones_writes_no_exposure_prices(tmp_path):
+    """Layout.from_exposures without zones (a hand-made layout): the exposures table has
+    no zone, prices read back as NaN, nothing breaks."""
+    import dataclasses
+
+    bare = dataclasses.replace(
+        LAYOUT, zone_labels=(), zone_material=np.zeros(0, np.int32),
+        zone_stage=np.zeros(0, np.int32), zone_code=np.zeros(0, np.int32),
+        zone_id=np.zeros(0, np.int64), zone_members=(), exposure_zone=np.zeros(0, np.int32))
+    with R.atomic_folder(tmp_path / "bare") as staging:
+        R.write_chunks(staging, bare, chunks(20, 8), dict(PROV, draws=20), 20)
+    res = R.load_result(tmp_path / "bare")
+    assert res.shortage["price_index_peak"].isna().all() and len(res.shortage) == 20 * X
+    assert res.summary["price_peak_p50"].isna().all()
+    assert res.table("exposures")["zone"].null_count == X

@@ -133,7 +133,8 @@ def worst_table(summary, draws: int, n: int = _WORST) -> str:
     type=click.IntRange(min=1),
     default=2048,
     show_default=True,
-    help="Draws per chunk: bounds memory. Results do not depend on it.",
+    help="Draws per chunk (fewer where they would hold more than 128 MB of results): bounds "
+    "memory. Results do not depend on it.",
 )
 @click.option(
     "--timeseries",

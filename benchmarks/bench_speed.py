@@ -1,0 +1,228 @@
+"""The engine against the engine of an older commit, and whole runs, measured in one run.
+
+The issue's rule: report the kernel's speed against the engine of commit 8ada13c
+measured in the same run, installing that commit in a throwaway venv (never vendoring
+old code into the package). This script
+
+1. extracts the commit (``git archive``) and installs it with ``pip install --no-deps``
+   into a venv of its own, which sees this environment's packages (numpy, numba,
+   pyarrow, click) through a ``.pth`` file: the old engine runs on the same libraries
+   (kept in ``--cache``, default ``~/.cache/supplyshock/bench-<commit>``; ``--fresh``
+   rebuilds it);
+2. copies the shipped baseline without what the old loader does not know (the ``source``
+   column of flows.csv and its field in datapackage.json, ``market.csv`` if present), so
+   that both engines run the same 74-country data, and a copy of the scenario naming
+   that dataset;
+3. alternates, ``--rounds`` times: the old and the new engine alone (draws through
+   ``simcore.engine.simulate``, chunks made and dropped, after a warm-up that loads or
+   compiles the kernel), each in a fresh process on ``--threads`` threads (default:
+   every core); then whole runs, ``supplyshock run SCENARIO --draws N -q`` of each
+   version, timed from process start to exit (the manifest is the last thing written);
+4. prints draws/s (wall) and draws per CPU second (process CPU time, steadier on a shared
+   machine) of each, and the ratios new / old.
+
+The old engine is market version 1: the same scenario, other numbers. The ratio is a
+speed ratio only.
+
+    NUMBA_CACHE_DIR=/tmp/numba-cache-$USER python benchmarks/bench_speed.py \\
+        [--draws 10000] [--rounds 2] [--commit 8ada13c] [--threads T] [--fresh]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tarfile
+import tempfile
+import time
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIO = ROOT / "scenarios" / "partners-2026.toml"
+
+ENGINE_CHILD = """
+import json, sys, time
+from simcore import engine
+from simcore.dataset import load_dataset
+from simcore.scenario import compile_scenario, load_scenario
+path, dataset, draws, threads = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+scenario = load_scenario(path, load_dataset(dataset))
+compiled = compile_scenario(scenario)
+tensor = scenario.tensor
+for chunk in engine.simulate(tensor, compiled, draws=16, threads=threads):  # load or compile
+    pass
+t0, c0 = time.perf_counter(), time.process_time()
+for chunk in engine.simulate(tensor, compiled, draws=draws, threads=threads):
+    pass
+wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+print(json.dumps({"wall": wall, "cpu": cpu, "exposures": len(engine.exposures(tensor, compiled)),
+                  "countries": len(tensor.countries), "module": engine.__file__}))
+"""
+
+
+def old_engine(commit: str, cache: Path, fresh: bool) -> Path:
+    """The ``bin`` folder of a venv with ``commit`` installed (made once per cache)."""
+    root = cache / f"engine-{commit}"
+    done = root / "installed"
+    if fresh or not done.is_file():
+        shutil.rmtree(root, ignore_errors=True)
+        src = root / "src"
+        src.mkdir(parents=True)
+        archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit],
+                                 capture_output=True, check=True).stdout
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(src, filter="data")
+        print(f"installing {commit} into a throwaway venv ({root / 'venv'}) ...", flush=True)
+        venv.create(root / "venv", with_pip=True)
+        python = root / "venv" / "bin" / "python"
+        site = subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True, text=True, check=True).stdout.strip()
+        # this environment's numpy, numba, pyarrow, click: the same libraries for both
+        Path(site, "_bench_libraries.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+        pip = [str(python), "-m", "pip", "install", "--quiet", "--no-deps", str(src)]
+        if subprocess.run(pip).returncode != 0:  # no registry for the build backend
+            subprocess.run([*pip, "--no-build-isolation"], check=True)
+        done.write_text(commit + "\n")
+    return root / "venv" / "bin"
+
+
+def old_loader_dataset(folder: Path) -> Path:
+    """A copy of the shipped baseline that the old loader reads: no flow provenance
+    (``source``), no market table."""
+    from simcore.dataset import builtin_path
+
+    shutil.copytree(builtin_path(), folder)
+    (folder / "market.csv").unlink(missing_ok=True)
+    flows = folder / "flows.csv"
+    rows = list(csv.reader(flows.open(newline="")))
+    if "source" in rows[0]:
+        i = rows[0].index("source")
+        with flows.open("w", newline="") as fh:
+            csv.writer(fh).writerows(r[:i] + r[i + 1:] for r in rows)
+    package = json.loads((folder / "datapackage.json").read_text())
+    package["resources"] = [r for r in package["resources"] if r.get("path") != "market.csv"]
+    for res in package["resources"]:
+        if res.get("path") == "flows.csv":
+            fields = res["schema"]["fields"]
+            res["schema"]["fields"] = [f for f in fields if f["name"] != "source"]
+    (folder / "datapackage.json").write_text(json.dumps(package, indent=2))
+    return folder
+
+
+def scenario_on(dataset: Path, folder: Path) -> Path:
+    """A copy of the scenario that names ``dataset``."""
+    text = SCENARIO.read_text().replace("[scenario]\n", f"[scenario]\ndataset = {str(dataset)!r}\n",
+                                        1)
+    path = folder / SCENARIO.name
+    path.write_text(text)
+    return path
+
+
+def child(argv: list[str], env: dict, cwd: Path) -> tuple[str, float, float]:
+    """Run a process; its stdout, wall time and CPU time (user + system). ``cwd`` must not
+    be the repository, whose simcore/ would shadow the old installation."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=cwd)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(argv[:3])} ... failed:\n{proc.stderr[-3000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return proc.stdout, wall, cpu
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--commit", default="8ada13c")
+    ap.add_argument("--draws", type=int, default=10_000)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--cache", type=Path,
+                    default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+                    / "supplyshock" / "bench")
+    ap.add_argument("--fresh", action="store_true", help="reinstall the old commit")
+    args = ap.parse_args()
+
+    old_bin = old_engine(args.commit, args.cache, args.fresh)
+    new_bin = Path(sys.executable).parent
+    cache_dir = os.environ.get("NUMBA_CACHE_DIR") or str(args.cache / "numba")
+    env = {
+        "old": dict(os.environ, NUMBA_CACHE_DIR=str(args.cache / f"numba-{args.commit}"),
+                    NUMBA_NUM_THREADS=str(args.threads)),
+        "new": dict(os.environ, NUMBA_CACHE_DIR=cache_dir, NUMBA_NUM_THREADS=str(args.threads)),
+    }
+    for e in env.values():
+        e.pop("PYTHONPATH", None)
+    with tempfile.TemporaryDirectory(prefix="bench-speed-") as tmp:
+        tmp = Path(tmp)
+        dataset = old_loader_dataset(tmp / "baseline")
+        scenario = scenario_on(dataset, tmp)
+        engine = {}
+        for _ in range(2):  # both kernels compiled or loaded before anything is timed
+            for who, bindir in (("old", old_bin), ("new", new_bin)):
+                out, _, _ = child([str(bindir / "python"), "-c", ENGINE_CHILD, str(scenario),
+                                   str(dataset), "16", str(args.threads)], env[who], tmp)
+                engine[who] = json.loads(out.strip().splitlines()[-1])
+        print(f"scenario {SCENARIO.name} on a copy of the shipped baseline: "
+              f"{engine['new']['countries']} countries, {engine['new']['exposures']} "
+              f"exposures; {args.draws:,} draws, {args.threads} threads, {args.rounds} rounds; "
+              f"old = {args.commit} ({engine['old']['module']}), new = this tree")
+        rows = []
+        for r in range(args.rounds):
+            for who, bindir in (("old", old_bin), ("new", new_bin)):
+                out, _, _ = child([str(bindir / "python"), "-c", ENGINE_CHILD, str(scenario),
+                                   str(dataset), str(args.draws), str(args.threads)], env[who],
+                                tmp)
+                got = json.loads(out.strip().splitlines()[-1])
+                rows.append(("engine", who, r, args.draws / got["wall"], args.draws / got["cpu"],
+                             got["wall"], got["cpu"]))
+                print(f"  round {r + 1} engine {who}: {rows[-1][3]:8,.0f} draws/s, "
+                      f"{rows[-1][4]:8,.0f} draws per CPU s", flush=True)
+            for who, bindir in (("old", old_bin), ("new", new_bin)):
+                out_dir = tmp / f"run-{who}-{r}"
+                _, wall, cpu = child([str(bindir / "supplyshock"), "run", str(scenario),
+                                      "--draws", str(args.draws), "-q", "--out", str(out_dir)],
+                                     env[who], tmp)
+                manifest = json.loads((out_dir / "partners-2026" / "run.json").read_text())
+                size = sum(f.stat().st_size for f in (out_dir / "partners-2026").iterdir())
+                rows.append(("run", who, r, args.draws / wall, args.draws / cpu, wall, cpu))
+                print(f"  round {r + 1} run {who}: {rows[-1][3]:8,.0f} draws/s "
+                      f"({wall:.2f} s), {rows[-1][4]:8,.0f} draws per CPU s ({cpu:.2f} s), "
+                      f"{manifest['format']}, {size / 2**20:.1f} MB", flush=True)
+                shutil.rmtree(out_dir)
+    print()
+    print("best of the rounds (draws/s wall | draws per CPU second):")
+    for what in ("engine", "run"):
+        best = {who: (max(r[3] for r in rows if r[:2] == (what, who)),
+                      max(r[4] for r in rows if r[:2] == (what, who))) for who in ("old", "new")}
+        label = "engine alone" if what == "engine" else "whole run, process start to manifest"
+        print(f"  {label:38s} old {best['old'][0]:8,.0f} | {best['old'][1]:7,.0f}   "
+              f"new {best['new'][0]:8,.0f} | {best['new'][1]:7,.0f}   "
+              f"ratio new/old {best['new'][0] / best['old'][0]:.2f} | "
+              f"{best['new'][1] / best['old'][1]:.2f}")
+    for who in ("old", "new"):
+        runs = [r for r in rows if r[:2] == ("run", who)]
+        loops = [r for r in rows if r[:2] == ("engine", who)]
+        outside = [run[6] - loop[6] for run, loop in zip(runs, loops, strict=True)]
+        shares = [100 * o / run[6] for o, run in zip(outside, runs, strict=True)]
+        print(f"  {who}: CPU time of a whole run outside the engine loop (start-up, writing, "
+              f"summary): {', '.join(f'{o:.2f} s' for o in outside)} "
+              f"({', '.join(f'{p:.0f} %' for p in shares)} of the run's CPU time)")
+    best_run = max(r[3] for r in rows if r[:2] == ("run", "new"))
+    print(f"target >= 5,000 draws/s end to end: {'met' if best_run >= 5000 else 'not met'} "
+          f"({best_run:,.0f} draws/s)")
+
+
+if __name__ == "__main__":
+    main()

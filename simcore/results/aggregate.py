@@ -1,0 +1,240 @@
+"""Aggregation and comparison of stored results: ``summarize``, ``price_summary``,
+``compare`` (draw by draw, common random numbers).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from simcore.errors import ResultError
+from simcore.results.result import Result
+from simcore.results.statistics import expected_shortfall_sorted, quantile_sorted
+
+PRICE_SUMMARY_MONTHS = (1, 3, 6, 12)  # months whose median zone price price_summary shows
+
+
+def price_summary(result: Result):
+    """One row per price zone (material, stage, zone with buyers): its members, the
+    distribution over draws of its peak price (P5, P50, P95) and of its horizon-mean
+    price (P50), the probability of reaching the choke price (rationing) in some month,
+    and its median price in months 1, 3, 6 and 12 (those within the horizon)."""
+    import pandas as pd
+
+    zp = result.table("zone_prices").to_pandas()
+    for c in ("material", "stage", "zone"):
+        zp[c] = zp[c].astype(str)
+    prices = result.table("prices").to_pandas()
+    for c in ("material", "stage", "zone"):
+        prices[c] = prices[c].astype(str)
+    members = {(z["material"], z["stage"], z["zone"]): z["members"]
+               for z in result.manifest.get("zones", [])}
+    horizon = int(result.manifest.get("horizon", 0))
+    rows = []
+    for key, part in zp.groupby(["material", "stage", "zone"], sort=False):
+        peak = np.sort(part["price_peak"].to_numpy(np.float64))[:, None]
+        mean = np.sort(part["price_mean"].to_numpy(np.float64))[:, None]
+        row = dict(zip(("material", "stage", "zone"), key, strict=True))
+        mem = members.get(key, [])
+        row["countries"] = ", ".join(mem) if len(mem) <= 4 else f"{len(mem)} countries"
+        row.update(
+            price_peak_p5=float(quantile_sorted(peak, 0.05)[0]),
+            price_peak_p50=float(quantile_sorted(peak, 0.50)[0]),
+            price_peak_p95=float(quantile_sorted(peak, 0.95)[0]),
+            price_mean_p50=float(quantile_sorted(mean, 0.50)[0]),
+            prob_choke=float((part["choke_months"].to_numpy() > 0).mean()),
+        )
+        here = prices[(prices["material"] == key[0]) & (prices["stage"] == key[1])
+                      & (prices["zone"] == key[2])].set_index("month")
+        for m in PRICE_SUMMARY_MONTHS:
+            if m < horizon:
+                row[f"price_p50_m{m}"] = float(here.loc[m, "price_p50"])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def summarize(result: Result, by: str | None = None):
+    """Summary statistics as a DataFrame.
+
+    ``by=None``: per (material, stage, country), the stored summary.
+    ``by="material"``: per (material, stage), with the shortage share of the summed need
+    of all countries, draw by draw. ``by="country"``: per country, across materials at
+    their last stage, with shares weighted by value at the reference price.
+    """
+    import pandas as pd
+
+    if by is None:
+        return result.summary
+    if by not in ("material", "country"):
+        raise ResultError(f"cannot summarise by {by!r}; choose 'material' or 'country'")
+    cols = [
+        "draw",
+        "material",
+        "stage",
+        "country",
+        "need_t",
+        "shortage_t",
+        "shortage_value_usd",
+        "months_short",
+    ]
+    frame = result.table("shortage", cols).to_pandas()
+    for c in ("material", "stage", "country"):
+        frame[c] = frame[c].astype(str)
+    frame["short"] = (frame["months_short"] > 0).astype(np.float64)
+    if by == "material":
+        keys = ["material", "stage"]
+        frame["num"] = frame["shortage_t"].astype(np.float64)
+        frame["den"] = frame["need_t"].astype(np.float64)
+    else:
+        last = result.manifest["last_stage"]
+        frame = frame[frame["stage"] == frame["material"].map(last)].copy()
+        keys = ["country"]
+        frame["num"] = frame["shortage_value_usd"].astype(np.float64)
+        price = result.manifest["price_usd_per_t"]
+        frame["den"] = frame["need_t"].astype(np.float64) * frame["material"].map(price)
+    grouped = frame.groupby(keys + ["draw"], sort=False, observed=True)
+    per_draw = grouped.agg(
+        num=("num", "sum"),
+        den=("den", "sum"),
+        value=("shortage_value_usd", "sum"),
+        short=("short", "max"),
+        n_short=("short", "sum"),
+    )
+    rows = []
+    for key, part in per_draw.groupby(level=list(range(len(keys))), sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        den = part["den"].to_numpy()
+        share = np.where(den > 0, part["num"].to_numpy() / np.where(den > 0, den, 1), 0.0)
+        s = np.sort(share)[:, None]
+        value = np.sort(part["value"].to_numpy())[:, None]
+        row = dict(zip(keys, key, strict=True))
+        row.update(
+            share_mean=float(s.mean()),
+            share_p50=float(quantile_sorted(s, 0.5)[0]),
+            share_p95=float(quantile_sorted(s, 0.95)[0]),
+            share_p99=float(quantile_sorted(s, 0.99)[0]),
+            share_es95=float(expected_shortfall_sorted(s)[0]),
+            prob_short=float(part["short"].mean()),
+            value_mean_usd=float(value.mean()),
+            value_p95_usd=float(quantile_sorted(value, 0.95)[0]),
+        )
+        if by == "country":
+            row["materials_short_mean"] = float(part["n_short"].mean())
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    sort = "share_mean" if by == "material" else "value_mean_usd"
+    return out.sort_values(sort, ascending=False, kind="stable").reset_index(drop=True)
+
+
+def _check_related(base: Result, variant: Result) -> None:
+    mb, mv = base.manifest, variant.manifest
+    why = []
+    if mb["seed"] != mv["seed"]:
+        why.append(f"seed {mv['seed']} against the base's {mb['seed']}")
+    if mb.get("horizon") != mv.get("horizon"):
+        why.append(f"a horizon of {mv.get('horizon')} months against {mb.get('horizon')}")
+    if not why:
+        return
+    fix = f"run it again with --seed {mb['seed']}" if mb["seed"] != mv["seed"] else (
+        "give both scenarios the same horizon_months"
+    )
+    raise ResultError(
+        f"{variant.folder} ({variant.name}) is not a variant run of {base.folder} "
+        f"({base.name}): {' and '.join(why)}, so draw i of one is not draw i of the other "
+        f"and a draw-by-draw comparison means nothing; {fix}, or add --force to compare "
+        f"anyway"
+    )
+
+
+@dataclass
+class Comparison:
+    """Variant minus base, draw by draw. ``table`` per (material, stage, country);
+    ``warnings`` lists what the two runs did not share (seed, draws, dataset, ...)."""
+
+    table: object  # pandas.DataFrame
+    warnings: list[str]
+    draws: int
+
+
+def compare(base: Result, variant: Result, force: bool = False) -> Comparison:
+    """Distribution of the change in shortage share, variant minus base, per exposure.
+
+    Rows are matched by (draw, material, stage, country). Common random numbers make
+    the per-draw difference the effect of the variant alone when both runs share seed
+    and dataset. An exposure present in only one run (a material outside the other's
+    scope) counts as zero shortage in the other.
+
+    Runs with different seeds or horizons are unrelated: draw i of one is not draw i of
+    the other, so a draw-by-draw difference means nothing. ``ResultError`` unless
+    ``force`` (then the comparison is made and ``warnings`` say what differs).
+    """
+    import pandas as pd
+
+    warnings = []
+    mb, mv = base.manifest, variant.manifest
+    if not force:
+        _check_related(base, variant)
+    if mb["seed"] != mv["seed"]:
+        warnings.append(
+            f"seeds differ ({mb['seed']} vs {mv['seed']}): the runs do not share "
+            f"their random numbers, so draw-by-draw differences mix in sampling noise"
+        )
+    if mb["draws"] != mv["draws"]:
+        warnings.append(
+            f"draws differ ({mb['draws']} vs {mv['draws']}): only the first "
+            f"{min(mb['draws'], mv['draws'])} draws are compared"
+        )
+    if mb["dataset"]["hash"] != mv["dataset"]["hash"]:
+        warnings.append("the runs used different datasets (dataset hashes differ)")
+    if mb.get("horizon") != mv.get("horizon"):
+        warnings.append(f"horizons differ ({mb.get('horizon')} vs {mv.get('horizon')} months)")
+    draws = min(mb["draws"], mv["draws"])
+    keys = ["material", "stage", "country"]
+    cols = ["draw", *keys, "need_t", "shortage_t", "shortage_share"]
+
+    def read(result):
+        frame = result.table("shortage", cols).to_pandas()
+        for c in keys:
+            frame[c] = frame[c].astype(str)
+        return frame[frame["draw"] < draws]
+
+    merged = read(base).merge(
+        read(variant), on=["draw", *keys], how="outer", suffixes=("_base", "_variant"), sort=False
+    )
+    for side in ("base", "variant"):
+        merged[f"shortage_share_{side}"] = merged[f"shortage_share_{side}"].fillna(0.0)
+        merged[f"shortage_t_{side}"] = merged[f"shortage_t_{side}"].fillna(0.0)
+    merged["d_share"] = merged["shortage_share_variant"].astype(np.float64) - merged[
+        "shortage_share_base"
+    ].astype(np.float64)
+    merged["d_t"] = merged["shortage_t_variant"].astype(np.float64) - merged[
+        "shortage_t_base"
+    ].astype(np.float64)
+    rows = []
+    for key, part in merged.groupby(keys, sort=True):
+        d = part["d_share"].to_numpy()
+        n = len(d)
+        mean = float(d.mean())
+        half = 1.96 * float(d.std(ddof=1)) / math.sqrt(n) if n > 1 else float("nan")
+        s = np.sort(d)[:, None]
+        rows.append(
+            dict(
+                zip(keys, key, strict=True),
+                base_share_mean=float(part["shortage_share_base"].astype(np.float64).mean()),
+                variant_share_mean=float(part["shortage_share_variant"].astype(np.float64).mean()),
+                change_mean=mean,
+                change_ci_low=mean - half,
+                change_ci_high=mean + half,
+                change_p5=float(quantile_sorted(s, 0.05)[0]),
+                change_p95=float(quantile_sorted(s, 0.95)[0]),
+                change_mean_t=float(part["d_t"].mean()),
+                prob_better=float((d < 0).mean()),
+                prob_worse=float((d > 0).mean()),
+            )
+        )
+    table = pd.DataFrame(rows)
+    if len(table):
+        table = table.sort_values("change_mean", kind="stable").reset_index(drop=True)
+    return Comparison(table=table, warnings=warnings, draws=draws)

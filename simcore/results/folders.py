@@ -1,0 +1,211 @@
+"""Atomic placement of a results folder: written in a staging folder beside its target and
+renamed into place only when complete; a watchdog removes it if the process dies.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from simcore.errors import ResultError
+from simcore.results.layout import MANIFEST
+
+# Removes the staging folder once the parent process is gone, however it went (even
+# SIGKILL): the parent holds the write end of the pipe, EOF means it exited. After a
+# successful commit the staging path no longer exists and the removal does nothing.
+_WATCHDOG = (
+    "import shutil, signal, sys\n"
+    "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+    "sys.stdin.buffer.read()\n"
+    "shutil.rmtree(sys.argv[1], ignore_errors=True)\n"
+)
+
+
+class _Watchdog:
+    def __init__(self, path: Path):
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-c", _WATCHDOG, str(path)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        except OSError:
+            self._proc = None  # no watchdog: a stale folder is removed by the next run
+
+    def release(self) -> None:
+        if self._proc is not None:
+            self._proc.stdin.close()
+            self._proc.wait()
+            self._proc = None
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically (Linux renameat2 RENAME_EXCHANGE); False if unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    renameat2.argtypes = [
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_int,
+        ctypes.c_char_p,
+        ctypes.c_uint,
+    ]
+    rc = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    return rc == 0
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_stale(target: Path) -> None:
+    """Staging folders of runs that died before the watchdog could clean up."""
+    prefix = f".{target.name}.partial-"
+    try:
+        entries = list(target.parent.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        if entry.name.startswith(prefix):
+            try:
+                pid = int(entry.name[len(prefix) :].split("-")[0])
+            except ValueError:
+                continue
+            if pid != os.getpid() and not _pid_alive(pid):
+                shutil.rmtree(entry, ignore_errors=True)
+
+
+def writable_parent(target: Path) -> None:
+    """Raise ``ResultError`` unless ``target``'s folder can be created and written."""
+    parent = Path(target).absolute().parent
+    probe = parent
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ResultError(f"cannot write results to {target}: {probe} is a file, not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ResultError(
+            f"cannot write results to {target}: {probe} is not writable; "
+            f"choose another output folder (--out)"
+        )
+
+
+class atomic_folder:  # noqa: N801 - used as a context manager, like open()
+    """``with atomic_folder(target) as staging:`` write into ``staging``; on success the
+    folder replaces ``target`` in one rename, on any error (or Ctrl-C, or a killed
+    process) ``target`` keeps what it had and the staging folder disappears."""
+
+    def __init__(self, target: Path):
+        self.target = Path(target)
+        self.staging: Path | None = None
+        self._watchdog: _Watchdog | None = None
+        self._created: list[Path] = []  # folders above target made here, deepest first
+
+    def __enter__(self) -> Path:
+        writable_parent(self.target)
+        try:
+            missing = self.target.absolute().parent
+            while not missing.exists():
+                self._created.append(missing)
+                missing = missing.parent
+            self.target.parent.mkdir(parents=True, exist_ok=True)
+            _remove_stale(self.target)
+            # os.mkdir (not mkdtemp, which makes it private) so that the folder gets the
+            # permissions of any folder the user creates
+            self.staging = self.target.parent / (
+                f".{self.target.name}.partial-{os.getpid()}-{secrets.token_hex(4)}"
+            )
+            os.mkdir(self.staging)
+        except OSError as exc:
+            raise ResultError(
+                f"cannot write results to {self.target}: {exc.strerror or exc}"
+            ) from None
+        self._watchdog = _Watchdog(self.staging)
+        return self.staging
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        committed = False
+        try:
+            if exc_type is None:
+                self._commit()
+                committed = True
+        finally:
+            if self.staging is not None:
+                shutil.rmtree(self.staging, ignore_errors=True)
+            if self._watchdog is not None:
+                self._watchdog.release()
+            if not committed:
+                # the --out folder this run made, if nothing else was written there
+                for folder in self._created:
+                    try:
+                        folder.rmdir()
+                    except OSError:
+                        break
+
+    def _commit(self) -> None:
+        staging, target = self.staging, self.target
+        if not target.exists():
+            os.rename(staging, target)
+        elif _exchange(staging, target):
+            pass  # staging now holds the previous results; __exit__ removes them
+        else:
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+            old.rmdir()
+            os.rename(target, old)
+            os.rename(staging, target)
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def check_target(target: Path, scenario_name: str, scenario_path: str | None) -> None:
+    """Raise ``ResultError`` if ``target`` holds anything but results of this scenario."""
+    target = Path(target)
+    if not target.exists():
+        return
+    if not target.is_dir():
+        raise ResultError(f"cannot write results to {target}: it is a file")
+    if not any(target.iterdir()):
+        return
+    manifest_path = target / MANIFEST
+    if not manifest_path.is_file():
+        raise ResultError(
+            f"{target} exists and is not a supplyshock results folder (no {MANIFEST}); "
+            f"remove it or choose another output folder (--out)"
+        )
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        old = manifest["scenario"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ResultError(
+            f"{manifest_path} is not a readable results manifest; remove {target} "
+            f"or choose another output folder (--out)"
+        ) from None
+    same_name = old.get("name") == scenario_name
+    same_path = scenario_path is None or old.get("path") in (None, scenario_path)
+    if not (same_name and same_path):
+        raise ResultError(
+            f"{target} holds results of scenario {old.get('name')!r} ({old.get('path')}), not of "
+            f"{scenario_name!r} ({scenario_path}); remove it or choose another output folder "
+            f"(--out)"
+        )

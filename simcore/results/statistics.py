@@ -1,0 +1,227 @@
+"""Statistics over draws: pure functions on arrays, written out so that the numbers never
+depend on the numpy version (the digest covers the summary).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+
+import numpy as np
+
+from simcore.errors import ResultError
+from simcore.results.layout import SUMMARY_COLUMNS
+
+TAIL = 0.05  # expected shortfall: mean of the worst 5 % of draws
+
+
+def sequential_sum(values: np.ndarray, block: int = 8192) -> np.ndarray:
+    """Sum along axis 0 adding the rows strictly in order, as float64.
+
+    ``np.sum`` may pair terms differently depending on the array's shape and the numpy
+    version; a running sum (``cumsum``) cannot, so the summary, which the digest covers,
+    is the same float on every machine.
+    """
+    values = np.asarray(values)
+    acc = np.zeros((1, *values.shape[1:]))
+    for start in range(0, values.shape[0], block):
+        part = values[start : start + block].astype(np.float64)
+        acc = np.cumsum(np.concatenate([acc, part]), axis=0)[-1:]
+    return acc[0]
+
+
+def quantile_sorted(sorted_values: np.ndarray, q: float) -> np.ndarray:
+    """Quantile ``q`` along axis 0 of an array sorted along axis 0.
+
+    Linear interpolation between order statistics (numpy's default ``"linear"``
+    method), written out so that the numbers never depend on the numpy version.
+    """
+    n = sorted_values.shape[0]
+    if n == 0:
+        return np.full(sorted_values.shape[1:], np.nan)
+    h = (n - 1) * q
+    lo = int(math.floor(h))
+    hi = min(lo + 1, n - 1)
+    t = h - lo
+    a = sorted_values[lo].astype(np.float64)
+    b = sorted_values[hi].astype(np.float64)
+    return a + (b - a) * t
+
+
+def expected_shortfall_sorted(sorted_values: np.ndarray, tail: float = TAIL) -> np.ndarray:
+    """Mean of the worst ``ceil(tail * n)`` values (at least one) along axis 0."""
+    n = sorted_values.shape[0]
+    if n == 0:
+        return np.full(sorted_values.shape[1:], np.nan)
+    m = max(1, math.ceil(tail * n - 1e-9))
+    return sequential_sum(sorted_values[n - m :]) / m
+
+
+def median_where(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Median along axis 0 of ``values`` over the entries where ``valid``; NaN if none."""
+    if values.shape[1] > _BLOCK:
+        return np.concatenate(
+            [
+                median_where(values[:, j : j + _BLOCK], valid[:, j : j + _BLOCK])
+                for j in range(0, values.shape[1], _BLOCK)
+            ]
+        )
+    n, x = values.shape
+    big = np.iinfo(np.int64).max
+    filled = np.where(valid, values.astype(np.int64), big)
+    s = np.sort(filled, axis=0)
+    count = valid.sum(axis=0)
+    out = np.full(x, np.nan)
+    cols = np.nonzero(count)[0]
+    if len(cols):
+        c = count[cols]
+        lo = s[(c - 1) // 2, cols].astype(np.float64)
+        hi = s[c // 2, cols].astype(np.float64)
+        out[cols] = (lo + hi) / 2
+    return out
+
+
+_BLOCK = 16  # exposures sorted at a time: bounds the float64 copies to n x 16
+
+
+def _by_block(raw: np.ndarray, stats) -> dict[str, np.ndarray]:
+    """``stats(block)`` on blocks of columns of ``raw`` [n, X], concatenated."""
+    # at least one (possibly empty) block, so that no exposures give empty columns
+    parts = [stats(raw[:, j : j + _BLOCK]) for j in range(0, max(raw.shape[1], 1), _BLOCK)]
+    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+
+
+def exposure_statistics(cols: Mapping, need_t: np.ndarray, horizon: int) -> dict:
+    """The summary statistics of each exposure from per-draw arrays of shape [n, X].
+
+    ``cols`` maps ``shortage_t``, ``shortage_share``, ``months_short``,
+    ``first_short_month`` and ``last_short_month`` (-1 when never short),
+    ``stock_drawn_t``, ``price_index_peak``, ``price_index_mean``, ``shortage_value_usd``
+    to arrays; each is looked up once (a lazy mapping reads them one at a time).
+    Returns float64[X] arrays named as in ``SUMMARY_COLUMNS``.
+    """
+    out: dict[str, np.ndarray] = {"need_t": np.asarray(need_t, dtype=np.float64)}
+    raw = cols["shortage_share"]
+    n = raw.shape[0]
+    if n == 0:
+        raise ResultError("no draws to summarise")
+
+    def share_stats(block):
+        s = np.sort(block.astype(np.float64), axis=0)
+        return {
+            "share_mean": sequential_sum(s) / n,
+            "share_p5": quantile_sorted(s, 0.05),
+            "share_p50": quantile_sorted(s, 0.50),
+            "share_p95": quantile_sorted(s, 0.95),
+            "share_p99": quantile_sorted(s, 0.99),
+            "share_es95": expected_shortfall_sorted(s),
+            "prob_short_10pct": (s > 0.10).sum(axis=0) / n,
+        }
+
+    out.update(_by_block(raw, share_stats))
+    del raw
+    out["shortage_mean_t"] = sequential_sum(cols["shortage_t"]) / n
+    out["months_short_mean"] = sequential_sum(cols["months_short"]) / n
+    first = cols["first_short_month"]
+    short = first >= 0
+    out["prob_short"] = short.sum(axis=0) / n
+    out["survive_month_p50"] = median_where(first, short)
+    del first
+    last = cols["last_short_month"]
+    out["recover_month_p50"] = median_where(last.astype(np.int32) + 1, short)
+    out["prob_unrecovered"] = (last == horizon - 1).sum(axis=0) / n
+    del last, short
+    out["stock_drawn_mean_t"] = sequential_sum(cols["stock_drawn_t"]) / n
+    for name, col in (("commercial_drawn_mean_t", "commercial_drawn_t"),
+                      ("substituted_mean_t", "substituted_t"),
+                      ("given_up_mean_t", "demand_given_up_t"),
+                      ("rationed_mean_t", "rationed_t")):
+        out[name] = (sequential_sum(cols[col]) / n if col in cols
+                     else np.full(out["need_t"].shape, np.nan))
+
+    def peak_stats(block):
+        s = np.sort(block.astype(np.float64), axis=0)
+        return {
+            "price_peak_p50": quantile_sorted(s, 0.5),
+            "price_peak_p95": quantile_sorted(s, 0.95),
+        }
+
+    out.update(_by_block(cols["price_index_peak"], peak_stats))
+    out["price_mean_mean"] = sequential_sum(cols["price_index_mean"]) / n
+
+    def value_stats(block):
+        s = np.sort(block.astype(np.float64), axis=0)
+        return {"value_mean_usd": sequential_sum(s) / n, "value_p95_usd": quantile_sorted(s, 0.95)}
+
+    out.update(_by_block(cols["shortage_value_usd"], value_stats))
+    return {name: out[name] for name, _ in SUMMARY_COLUMNS}
+
+
+def histogram_quantiles(hist: np.ndarray, qs: Iterable[float]) -> np.ndarray:
+    """Quantiles of shortage shares from their histogram ``hist[..., 101]``.
+
+    Bin 0 holds shares equal to 0, bin b the shares in ((b-1)/100, b/100]. Within a bin
+    the values are taken as uniform, so a quantile is exact to the bin width (0.01);
+    a quantile that falls in bin 0 is exactly 0. Returns float64[..., len(qs)].
+    """
+    hist = np.asarray(hist, dtype=np.int64)
+    qs = np.asarray(list(qs), dtype=np.float64)
+    n = hist.sum(axis=-1, keepdims=True).astype(np.float64)
+    cum = np.cumsum(hist, axis=-1) / np.where(n > 0, n, 1)  # F at each bin's right edge
+    out = np.empty(hist.shape[:-1] + (len(qs),))
+    for j, q in enumerate(qs):
+        # first non-empty bin whose CDF reaches q (slack for q * n landing on an integer)
+        b = np.argmax((cum >= q - 1e-12) & (hist > 0), axis=-1)
+        below = np.where(
+            b > 0, np.take_along_axis(cum, np.maximum(b - 1, 0)[..., None], -1)[..., 0], 0.0
+        )
+        mass = np.take_along_axis(hist, b[..., None], -1)[..., 0] / np.where(
+            n[..., 0] > 0, n[..., 0], 1
+        )
+        frac = np.clip((q - below) / np.where(mass > 0, mass, 1), 0.0, 1.0)
+        value = np.where(b == 0, 0.0, (b - 1 + frac) / 100.0)
+        out[..., j] = np.where(n[..., 0] > 0, value, np.nan)
+    return out
+
+
+def histogram_mean(hist: np.ndarray) -> np.ndarray:
+    """Mean share from a histogram, each bin at its midpoint (bin 0 at 0): exact to 0.005."""
+    hist = np.asarray(hist, dtype=np.int64)
+    mid = np.concatenate([[0.0], (np.arange(1, hist.shape[-1]) - 0.5) / 100.0])
+    n = hist.sum(axis=-1)
+    total = np.cumsum(hist * mid, axis=-1)[..., -1]  # sequential, see sequential_sum
+    return np.where(n > 0, total / np.where(n > 0, n, 1), np.nan)
+
+
+
+def price_histogram_quantiles(hist: np.ndarray, qs: Iterable[float]) -> np.ndarray:
+    """Quantiles of zone prices from their histogram ``hist[..., NPB]`` (bin 0: a price
+    of exactly 1; bin b >= 1: log price in [PB_LO + (b-1) PB_STEP, PB_LO + b PB_STEP)).
+
+    The bins are put in price order (bin 0 sits at log price 0, where its neighbours
+    meet); within a bin prices are taken as log-uniform, so a quantile is exact to the
+    bin width (1 % of the price), and one that falls on the reference is exactly 1.
+    Returns float64[..., len(qs)].
+    """
+    from simcore.kernel.structs import NPB, PB_LO, PB_STEP
+
+    hist = np.asarray(hist, dtype=np.int64)
+    split = 1 + int(round(-PB_LO / PB_STEP))  # first bin starting at log price >= 0
+    order = np.concatenate([np.arange(1, split), [0], np.arange(split, NPB)])
+    lo = np.concatenate([PB_LO + (np.arange(1, split) - 1) * PB_STEP, [0.0],
+                         PB_LO + (np.arange(split, NPB) - 1) * PB_STEP])
+    width = np.concatenate([np.full(split - 1, PB_STEP), [0.0], np.full(NPB - split, PB_STEP)])
+    h = hist[..., order]
+    n = h.sum(axis=-1, keepdims=True).astype(np.float64)
+    cum = np.cumsum(h, axis=-1) / np.where(n > 0, n, 1)
+    out = np.empty(h.shape[:-1] + (len(list(qs)),))
+    for j, q in enumerate(qs):
+        b = np.argmax((cum >= q - 1e-12) & (h > 0), axis=-1)
+        below = np.where(b > 0, np.take_along_axis(cum, np.maximum(b - 1, 0)[..., None],
+                                                   -1)[..., 0], 0.0)
+        mass = np.take_along_axis(h, b[..., None], -1)[..., 0] / np.where(n[..., 0] > 0,
+                                                                          n[..., 0], 1)
+        frac = np.clip((q - below) / np.where(mass > 0, mass, 1), 0.0, 1.0)
+        value = np.exp(lo[b] + frac * width[b])
+        out[..., j] = np.where(n[..., 0] > 0, value, np.nan)
+    return out

@@ -1,0 +1,271 @@
+"""The summary of each exposure, computed as the chunks stream by.
+
+The statistics are those of :func:`simcore.results.statistics.exposure_statistics` over
+the engine's values at the precision the shortage table of format 2 stored them
+(float32), and come out the same, bit for bit, without holding every draw in memory or
+reading a file back:
+
+- means of values in draw order and counts are running totals, added row by row in draw
+  order (what ``sequential_sum`` does);
+- first and last short months are counted per month, so their medians are exact;
+- quantiles, the expected shortfall and the means taken over sorted values need each
+  exposure's values sorted. A draw's shortage share and its value are both increasing
+  functions of its shortage [t], so one sort of the shortages gives both; only nonzero
+  shortages are kept (a sorted column starts with its zeros, which add nothing to a
+  running sum). They are kept per exposure in a :class:`Spill`: in memory up to
+  ``SPILL_MEMORY`` bytes, beyond that in a file in the results' staging folder, read back
+  a block of exposures at a time. Peak prices are kept per price zone, since an
+  exposure's price is its zone's (docs/model.md §3.5).
+
+Memory is then about ``SPILL_MEMORY`` plus one block (``BLOCK_VALUES`` values) plus one
+exposure's sorted columns (24 bytes a draw), whatever the number of draws.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from simcore.errors import ResultError
+from simcore.results.layout import SUMMARY_COLUMNS, Layout
+from simcore.results.statistics import expected_shortfall_sorted, quantile_sorted, sequential_sum
+
+SPILL_MEMORY = 64 * 2**20  # [bytes] values a spill holds in memory before it uses a file
+BLOCK_VALUES = 8 * 2**20  # values read back at a time (float64: 64 MiB)
+
+# per-exposure columns summed in draw order -> summary column
+_SUMS = (
+    ("shortage_t", "shortage_mean_t"),
+    ("stock_drawn_t", "stock_drawn_mean_t"),
+    ("commercial_drawn_t", "commercial_drawn_mean_t"),
+    ("substituted_t", "substituted_mean_t"),
+    ("demand_given_up_t", "given_up_mean_t"),
+    ("rationed_t", "rationed_mean_t"),
+)
+
+
+class Spill:
+    """Values of ``columns`` columns, appended a chunk at a time (any number per column),
+    read back a block of columns at a time in the order they came."""
+
+    def __init__(self, path: Path, columns: int, dtype, memory: int | None = None):
+        self.path = Path(path)
+        self.dtype = np.dtype(dtype)
+        self.totals = np.zeros(columns, dtype=np.int64)  # values per column
+        self._memory = SPILL_MEMORY if memory is None else memory
+        self._held: list[np.ndarray] = []  # chunks in memory, until they outgrow it
+        self._held_bytes = 0
+        self._file = None
+        self._chunks: list[tuple[int, np.ndarray]] = []  # (where it starts, counts)
+        self._end = 0
+
+    def append(self, values: np.ndarray, counts: np.ndarray) -> None:
+        """``values``: the chunk's values column after column, ``counts[j]`` of column j."""
+        values = np.ascontiguousarray(values, dtype=self.dtype)
+        counts = np.asarray(counts, dtype=np.int64)
+        self.totals += counts
+        self._chunks.append((self._end, counts))
+        self._end += values.nbytes
+        if self._file is None:
+            self._held.append(values)
+            self._held_bytes += values.nbytes
+            if self._held_bytes <= self._memory:
+                return
+            self._file = open(self.path, "w+b")  # noqa: SIM115 - closed in close()
+            held, self._held = self._held, []
+            for part in held:
+                self._file.write(memoryview(part))
+            return
+        self._file.write(memoryview(values))
+
+    def read(self, first: int, stop: int) -> list[np.ndarray]:
+        """The values of columns [first, stop), each over every chunk, in order."""
+        if self._file is not None:
+            self._file.flush()
+        out: list[list[np.ndarray]] = [[] for _ in range(stop - first)]
+        size = self.dtype.itemsize
+        for c, (start, counts) in enumerate(self._chunks):
+            bounds = np.concatenate([[0], np.cumsum(counts)])
+            a, b = int(bounds[first]), int(bounds[stop])
+            if b == a:
+                continue
+            if self._file is None:
+                data = self._held[c][a:b]
+            else:
+                data = np.frombuffer(os.pread(self._file.fileno(), (b - a) * size,
+                                              start + a * size), dtype=self.dtype)
+            for j, part in enumerate(np.split(data, bounds[first + 1 : stop] - a)):
+                if len(part):
+                    out[j].append(part)
+        return [np.concatenate(p) if p else np.zeros(0, self.dtype) for p in out]
+
+    def close(self) -> None:
+        """Drop the values and remove the file."""
+        self._held = []
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        self.path.unlink(missing_ok=True)
+
+
+def _f32(values) -> np.ndarray:
+    """As format 2 stored a column: float32."""
+    return np.asarray(values, dtype=np.float32)
+
+
+def _median_of_counts(counts: np.ndarray) -> np.ndarray:
+    """``median_where`` from counts: ``counts[x, v]`` rows of column x hold value v.
+    The median of the values present (mean of the two middle ones); NaN where none."""
+    total = counts.sum(axis=1)
+    cum = np.cumsum(counts, axis=1)
+    out = np.full(counts.shape[0], np.nan)
+    for x in np.flatnonzero(total):
+        c = int(total[x])
+        lo = int(np.argmax(cum[x] > (c - 1) // 2))
+        hi = int(np.argmax(cum[x] > c // 2))
+        out[x] = (float(lo) + float(hi)) / 2
+    return out
+
+
+def _sorted_full(nonzero_sorted: np.ndarray, n: int) -> np.ndarray:
+    """A column of n values sorted, [n, 1], from its nonzero values sorted (the rest are
+    zeros, which sort first)."""
+    full = np.zeros((n, 1))
+    full[n - len(nonzero_sorted):, 0] = nonzero_sorted
+    return full
+
+
+class ExposureSummary:
+    """Accumulates the summary of each exposure from ``ChunkResult``s in draw order;
+    :meth:`finish` gives float64[X] arrays named as in ``SUMMARY_COLUMNS``, equal to
+    ``exposure_statistics`` of the same draws. ``folder``: where spill files may go."""
+
+    def __init__(self, layout: Layout, folder: Path, spill_memory: int | None = None):
+        if layout.n_zones and np.any(layout.exposure_zone < 0):
+            raise ResultError("an exposure has no price zone; its price cannot be summarised")
+        self.layout = layout
+        x, h, g = layout.n_exposures, layout.horizon, layout.n_zones
+        self.n = 0
+        self._sums = np.zeros(len(_SUMS) * x + g)  # running sums, draw order
+        self._months = np.zeros(x, dtype=np.int64)
+        self._short = np.zeros(x, dtype=np.int64)
+        self._unrecovered = np.zeros(x, dtype=np.int64)
+        self._first = np.zeros((x, h), dtype=np.int64)  # counts of the first short month
+        self._recover = np.zeros((x, h + 1), dtype=np.int64)  # counts of last month + 1
+        tag = f"{os.getpid()}-{id(self):x}"
+        self._shortage = Spill(Path(folder) / f".shortage-{tag}.spill", x, np.float64,
+                               spill_memory)
+        self._peak = Spill(Path(folder) / f".zone-peak-{tag}.spill", g, np.float32,
+                           spill_memory)
+
+    def add(self, chunk) -> None:
+        layout = self.layout
+        n = chunk.stop - chunk.start
+        x, h = layout.n_exposures, layout.horizon
+        shortage = np.asarray(chunk.shortage_t, dtype=np.float64).reshape(n, x)
+        g = layout.zone_id
+        zone_mean = np.asarray(chunk.zone_price_mean)[:, g] if len(g) else np.zeros((n, 0))
+        step = max(1, 2**20 // max(1, len(self._sums)))  # rows summed at a time (8 MiB)
+        part = np.empty((min(n, step), len(self._sums)))
+        for a in range(0, n, step):
+            b = min(n, a + step)
+            for j, (col, _) in enumerate(_SUMS):
+                values = np.asarray(getattr(chunk, col)).reshape(n, x)[a:b]
+                part[: b - a, j * x : (j + 1) * x] = _f32(values)
+            part[: b - a, len(_SUMS) * x :] = _f32(zone_mean[a:b])
+            for row in part[: b - a]:  # strictly in draw order, as sequential_sum adds
+                self._sums += row
+        del part
+        months = np.asarray(chunk.months_short).reshape(n, x)
+        self._months += months.sum(axis=0, dtype=np.int64)
+        first = np.asarray(chunk.first_short, dtype=np.int16).reshape(n, x)
+        last = np.asarray(chunk.last_short, dtype=np.int16).reshape(n, x)
+        short = first >= 0
+        self._short += short.sum(axis=0)
+        self._unrecovered += (last == h - 1).sum(axis=0)
+        col = np.broadcast_to(np.arange(x), (n, x))[short]
+        self._first += np.bincount(col * h + first[short], minlength=x * h).reshape(x, h)
+        self._recover += np.bincount(col * (h + 1) + last[short].astype(np.int64) + 1,
+                                     minlength=x * (h + 1)).reshape(x, h + 1)
+        by_exposure = np.ascontiguousarray(shortage.T)
+        nonzero = by_exposure != 0
+        self._shortage.append(by_exposure[nonzero], nonzero.sum(axis=1))
+        if len(g):
+            peak = np.ascontiguousarray(_f32(np.asarray(chunk.zone_price_peak)[:, g]).T)
+            self._peak.append(peak.ravel(), np.full(len(g), n))
+        self.n += n
+
+    def finish(self) -> dict[str, np.ndarray]:
+        layout, n = self.layout, self.n
+        if n == 0:
+            raise ResultError("no draws to summarise")
+        x, g = layout.n_exposures, layout.n_zones
+        out: dict[str, np.ndarray] = {"need_t": np.asarray(layout.need_t, dtype=np.float64)}
+        sums = self._sums / n
+        for j, (_, name) in enumerate(_SUMS):
+            out[name] = sums[j * x : (j + 1) * x]
+        out["months_short_mean"] = self._months.astype(np.float64) / n
+        out["prob_short"] = self._short / n
+        out["survive_month_p50"] = _median_of_counts(self._first)
+        out["recover_month_p50"] = _median_of_counts(self._recover)
+        out["prob_unrecovered"] = self._unrecovered / n
+        out.update(self._share_and_value())
+        zone = self._zone_prices(self._sums[len(_SUMS) * x :])
+        where = layout.exposure_zone if g else np.zeros(0, np.int64)
+        for name, values in zone.items():
+            out[name] = values[where] if g else np.full(x, np.nan)
+        self.close()
+        return {name: out[name] for name, _ in SUMMARY_COLUMNS}
+
+    def _share_and_value(self) -> dict[str, np.ndarray]:
+        layout, n = self.layout, self.n
+        x = layout.n_exposures
+        names = ("share_mean", "share_p5", "share_p50", "share_p95", "share_p99",
+                 "share_es95", "prob_short_10pct", "value_mean_usd", "value_p95_usd")
+        out = {name: np.zeros(x) for name in names}
+        for first, stop in _blocks(self._shortage.totals):
+            for j, values in enumerate(self._shortage.read(first, stop)):
+                e = first + j
+                s = np.sort(values)
+                share = _sorted_full(_f32(s / layout.need_t[e]).astype(np.float64), n)
+                out["share_mean"][e] = sequential_sum(share)[0] / n
+                for q, name in ((0.05, "share_p5"), (0.50, "share_p50"), (0.95, "share_p95"),
+                                (0.99, "share_p99")):
+                    out[name][e] = quantile_sorted(share, q)[0]
+                out["share_es95"][e] = expected_shortfall_sorted(share)[0]
+                out["prob_short_10pct"][e] = (share > 0.10).sum() / n
+                del share
+                value = _sorted_full(_f32(s * layout.price[e]).astype(np.float64), n)
+                out["value_mean_usd"][e] = sequential_sum(value)[0] / n
+                out["value_p95_usd"][e] = quantile_sorted(value, 0.95)[0]
+        return out
+
+    def _zone_prices(self, mean_sums: np.ndarray) -> dict[str, np.ndarray]:
+        g = self.layout.n_zones
+        out = {"price_peak_p50": np.zeros(g), "price_peak_p95": np.zeros(g),
+               "price_mean_mean": mean_sums / self.n}
+        for first, stop in _blocks(self._peak.totals):
+            for j, values in enumerate(self._peak.read(first, stop)):
+                s = np.sort(values.astype(np.float64))[:, None]
+                out["price_peak_p50"][first + j] = quantile_sorted(s, 0.5)[0]
+                out["price_peak_p95"][first + j] = quantile_sorted(s, 0.95)[0]
+        return out
+
+    def close(self) -> None:
+        """Drop what is held and remove the spill files (also after an error)."""
+        self._shortage.close()
+        self._peak.close()
+
+
+def _blocks(totals: np.ndarray):
+    """Consecutive column ranges [first, stop) of about ``BLOCK_VALUES`` values each."""
+    first, held = 0, 0
+    for j, count in enumerate(totals.tolist()):
+        if held and held + count > BLOCK_VALUES:
+            yield first, j
+            first, held = j, 0
+        held += count
+    if first < len(totals):
+        yield first, len(totals)

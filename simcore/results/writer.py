@@ -1,0 +1,558 @@
+"""Writing a results folder: ``ChunkResult``s streamed into Parquet tables in row groups of
+a fixed size, then the summary, the monthly and price quantiles and the manifest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from simcore.errors import ResultError
+from simcore.results import arrow
+from simcore.results.digest import TableDigest, combine_digests
+from simcore.results.layout import (
+    DIGEST_KEY,
+    EXPOSURES_SCHEMA,
+    HIST_BINS,
+    MANIFEST,
+    METADATA_KEY,
+    MONTHLY_COLUMNS,
+    MONTHLY_QUANTILES,
+    PRICE_QUANTILES,
+    PRICES_COLUMNS,
+    SHARES_OF_NEED,
+    SHORTAGE_FILE_SCHEMA,
+    TABLES,
+    TIMESERIES_SCHEMA,
+    ZONE_PRICES_SCHEMA,
+    Layout,
+    drivers_schema,
+)
+from simcore.results.statistics import (
+    histogram_mean,
+    histogram_quantiles,
+    price_histogram_quantiles,
+)
+from simcore.results.summary import ExposureSummary
+
+ROW_GROUP_BYTES = 16 * 2**20  # data per Parquet row group, before compression
+_COMPRESSION = "zstd"
+_ZSTD_LEVEL = 3  # level 9 saves ~6 % and writes 2.5x slower
+
+
+def _with_metadata(schema: pa.Schema, provenance: dict) -> pa.Schema:
+    return schema.with_metadata({METADATA_KEY: json.dumps(provenance, sort_keys=True)})
+
+
+def row_width(schema: pa.Schema) -> int:
+    """Bytes of one row in memory: label codes (int32), booleans, numbers."""
+    width = 0
+    for f in schema:
+        kind = f.type.index_type if pa.types.is_dictionary(f.type) else f.type
+        width += max(1, kind.bit_width // 8)
+    return width
+
+
+def _statistics(schema: pa.Schema) -> list[str]:
+    """Columns whose row groups carry min/max statistics: labels, draws and months, by
+    which queries select rows (DuckDB skips row groups by them); those of the measures
+    cost 15 % of the writing and select nothing in practice."""
+    return [f.name for f in schema
+            if pa.types.is_dictionary(f.type) or pa.types.is_integer(f.type)
+            or pa.types.is_string(f.type)] or False
+
+
+class _TableWriter:
+    """One Parquet file with its digest alongside, in row groups of about
+    ``ROW_GROUP_BYTES`` of data whatever the size of the tables written: small chunks
+    (``--chunk-size 1``) are held until a row group is full, since a row group per
+    chunk of one draw made files 8-40 times larger (each row group repeats column
+    metadata, dictionaries and compression frames). The digest sees every table as it
+    comes, and covers content only, so it does not depend on the row groups."""
+
+    def __init__(self, path: Path, schema: pa.Schema, provenance: dict, labels: dict):
+        self.path = path
+        self.schema = _with_metadata(schema, provenance)
+        self.digest = TableDigest(schema, labels)
+        self.rows_per_group = max(1, ROW_GROUP_BYTES // row_width(schema))
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
+        dictionary = [f.name for f in schema if pa.types.is_dictionary(f.type)]
+        self._writer = pq.ParquetWriter(
+            path,
+            self.schema,
+            compression=_COMPRESSION,
+            compression_level=_ZSTD_LEVEL,
+            use_dictionary=dictionary or False,
+            write_statistics=_statistics(schema),
+        )
+
+    def write(self, table: pa.Table) -> None:
+        table = table.replace_schema_metadata(self.schema.metadata)
+        self.digest.update(table)
+        self._pending.append(table)
+        self._pending_rows += table.num_rows
+        while self._pending_rows >= self.rows_per_group:
+            self._flush(self.rows_per_group)
+
+    def _flush(self, rows: int) -> None:
+        """Write the first ``rows`` pending rows as one row group."""
+        pending = pa.concat_tables(self._pending)
+        self._writer.write_table(pending.slice(0, rows), row_group_size=rows)
+        rest = pending.slice(rows)
+        self._pending = [rest] if rest.num_rows else []
+        self._pending_rows = rest.num_rows
+
+    def close(self) -> str:
+        if self._pending_rows:
+            self._flush(self._pending_rows)
+        hexdigest = self.digest.hexdigest()
+        self._writer.add_key_value_metadata({DIGEST_KEY: hexdigest})
+        self._writer.close()
+        return hexdigest
+
+    def abort(self) -> None:
+        try:
+            self._writer.close()
+        except Exception:  # noqa: BLE001 - the file is discarded anyway
+            pass
+
+
+def write_table(path: Path, table: pa.Table, provenance: dict, labels: dict) -> str:
+    """Write a whole table as one file (one row group); return its digest."""
+    writer = _TableWriter(path, table.schema, provenance, labels)
+    try:
+        writer.write(table)
+    except BaseException:
+        writer.abort()
+        raise
+    return writer.close()
+
+
+def _masked_months(values: np.ndarray) -> pa.Array:
+    values = np.ascontiguousarray(values, dtype=np.int16).ravel()
+    return arrow.column(values, pa.int16(), mask=values < 0)
+
+
+def _f32(values) -> pa.Array:
+    return arrow.column(np.asarray(values, dtype=np.float32))
+
+
+def _draws(chunk, each: int) -> pa.Array:
+    """The draw column of a chunk whose draws have ``each`` rows."""
+    return arrow.column(np.repeat(np.arange(chunk.start, chunk.stop, dtype=np.int32), each))
+
+
+def _table(columns: dict, schema: pa.Schema | None = None) -> pa.Table:
+    """A table of Arrow arrays or NumPy columns (typed by their dtype, or by ``schema``)."""
+    if schema is None:
+        arrays = [c if isinstance(c, pa.Array) else arrow.column(c) for c in columns.values()]
+        return pa.Table.from_arrays(arrays, names=list(columns))
+    arrays = [c if isinstance(c, pa.Array) else arrow.column(c, f.type)
+              for c, f in zip(columns.values(), schema, strict=True)]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def shortage_chunk(chunk, layout: Layout) -> pa.Table:
+    """The stored shortage rows of one chunk (format 3): draw-major, exposures in layout
+    order, only the (draw, exposure) rows in which some stored value is not zero or a
+    month not null; quantities as shares of need (``SHORTAGE_FILE_SCHEMA``)."""
+    n = chunk.stop - chunk.start
+    x = layout.n_exposures
+    need = layout.need_t
+
+    def share(values) -> np.ndarray:
+        return (np.asarray(values, dtype=np.float64).reshape(n, x) / need).astype(np.float32)
+
+    columns = {
+        "shortage_share": share(chunk.shortage_t),
+        "peak_share": np.asarray(chunk.peak_share).reshape(n, x).astype(np.float32),
+        "months_short": np.asarray(chunk.months_short).reshape(n, x).astype(np.int16),
+        "first_short_month": np.asarray(chunk.first_short).reshape(n, x).astype(np.int16),
+        "last_short_month": np.asarray(chunk.last_short).reshape(n, x).astype(np.int16),
+    }
+    for name, stored in SHARES_OF_NEED:
+        columns[stored] = share(getattr(chunk, name))
+    keep = (columns["first_short_month"] >= 0) | (columns["last_short_month"] >= 0)
+    for name, values in columns.items():
+        if not name.endswith("_month"):
+            keep |= values != 0
+    rows = np.flatnonzero(keep.ravel())
+    exposure = rows % max(x, 1)
+    out = {"draw": arrow.column((chunk.start + rows // max(x, 1)).astype(np.int32))}
+    out.update(layout.exposure_labels(exposure))
+    for name, values in columns.items():
+        picked = values.ravel()[rows]
+        out[name] = _masked_months(picked) if name.endswith("_month") else picked
+    return _table(out, SHORTAGE_FILE_SCHEMA)
+
+
+def exposures_table(layout: Layout) -> pa.Table:
+    """One row per exposure (format 3): labels, horizon need [t], price zone, reference
+    price [USD/t]; what the shortage table's derived columns are computed from."""
+    x = layout.n_exposures
+    where = layout.exposure_zone if layout.n_zones else np.full(x, -1, np.int32)
+    zone = np.where(where >= 0, layout.zone_code[np.maximum(where, 0)] if layout.n_zones
+                    else 0, 0)
+    columns = dict(layout.exposure_labels(np.arange(x)))
+    columns["need_t"] = np.asarray(layout.need_t, dtype=np.float64)
+    columns["zone"] = pa.DictionaryArray.from_arrays(  # null: no zone (a layout without)
+        arrow.column(zone, pa.int32(), mask=where < 0), arrow.strings(layout.zone_labels))
+    columns["price_usd_per_t"] = np.asarray(layout.price, dtype=np.float64)
+    return _table(columns, EXPOSURES_SCHEMA)
+
+
+def _check_prices(chunk, layout: Layout) -> None:
+    """Format 3 stores prices per zone only: every exposure's must be its zone's."""
+    if not layout.n_zones:
+        return
+    g = layout.zone_id[layout.exposure_zone]
+    for name, zone_name in (("price_peak", "zone_price_peak"), ("price_mean", "zone_price_mean")):
+        if not np.array_equal(np.asarray(getattr(chunk, name)),
+                              np.asarray(getattr(chunk, zone_name))[:, g]):
+            raise ResultError(
+                f"draws [{chunk.start}, {chunk.stop}): an exposure's {name} differs from its "
+                f"zone's {zone_name}; the results store prices per zone only (docs/model.md "
+                f"§3.5: an exposure's price is its zone's)"
+            )
+
+
+def drivers_chunk(chunk, layout: Layout, schema: pa.Schema) -> pa.Table:
+    """The drivers rows of one chunk: one per draw."""
+    n = chunk.stop - chunk.start
+    variates = np.asarray(chunk.variates, dtype=np.float64).reshape(n, len(layout.var_names))
+    fired = np.asarray(chunk.fired, dtype=bool).reshape(n, len(layout.event_ids))
+    onset = np.asarray(chunk.onset).reshape(n, len(layout.event_ids))
+    arrays = [_draws(chunk, 1)]
+    arrays += [arrow.column(variates[:, v]) for v in range(variates.shape[1])]
+    for e in range(len(layout.event_ids)):
+        arrays.append(arrow.column(fired[:, e]))
+        arrays.append(_masked_months(np.where(fired[:, e], onset[:, e], -1)))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def timeseries_chunk(chunk, layout: Layout) -> pa.Table:
+    """Monthly shortage shares of one chunk: rows (draw, exposure, month)."""
+    n = chunk.stop - chunk.start
+    x, h = layout.n_exposures, layout.horizon
+    columns = {"draw": _draws(chunk, x * h)}
+    columns.update(layout.label_arrays(reps=n, each=h))
+    columns["month"] = np.tile(np.arange(h, dtype=np.int16), n * x)
+    columns["shortage_share"] = np.asarray(chunk.series, dtype=np.float32)
+    return _table(columns, TIMESERIES_SCHEMA)
+
+
+def zone_prices_chunk(chunk, layout: Layout) -> pa.Table:
+    """Each draw's peak and mean price per zone with buyers: rows (draw, zone)."""
+    n = chunk.stop - chunk.start
+    g = layout.zone_id
+    columns = {"draw": _draws(chunk, layout.n_zones)}
+    columns.update(layout.zone_label_arrays(reps=n))
+    columns["price_peak"] = _f32(np.asarray(chunk.zone_price_peak)[:, g])
+    columns["price_mean"] = _f32(np.asarray(chunk.zone_price_mean)[:, g])
+    columns["choke_months"] = np.asarray(chunk.zone_choke_months)[:, g].astype(np.int16)
+    return _table(columns, ZONE_PRICES_SCHEMA)
+
+
+def monthly_table(hist: np.ndarray, layout: Layout) -> pa.Table:
+    """Monthly shortage-share statistics per (material, stage, country, month)."""
+    x, h, bins = hist.shape
+    if bins != HIST_BINS or x != layout.n_exposures or h != layout.horizon:
+        raise ResultError(
+            f"histogram shape {hist.shape} does not match {layout.n_exposures} exposures, "
+            f"{layout.horizon} months and {HIST_BINS} bins"
+        )
+    qs = histogram_quantiles(hist, MONTHLY_QUANTILES)
+    n = hist.sum(axis=-1)
+    columns = dict(layout.label_arrays(reps=1, each=h))
+    columns["month"] = np.tile(np.arange(h, dtype=np.int16), x)
+    columns["share_mean"] = histogram_mean(hist).astype(np.float32).ravel()
+    for j, (name, _) in enumerate(MONTHLY_COLUMNS[1:6]):
+        columns[name] = qs[..., j].astype(np.float32).ravel()
+    short = hist[..., 2:].sum(axis=-1) / np.where(n > 0, n, 1)
+    columns["prob_short"] = short.astype(np.float32).ravel()
+    return _table(columns)
+
+
+def prices_table(zone_hist: np.ndarray, layout: Layout) -> pa.Table:
+    """Zone-price quantiles per (material, stage, zone, month), zones with buyers."""
+    from simcore.kernel.structs import PB_LO, PB_STEP
+
+    hist = np.asarray(zone_hist)[layout.zone_id]
+    g, h, _ = hist.shape
+    qs = price_histogram_quantiles(hist, PRICE_QUANTILES)
+    columns = dict(layout.zone_label_arrays(reps=1, each=h))
+    columns["month"] = np.tile(np.arange(h, dtype=np.int16), g)
+    for j, (name, _) in enumerate(PRICES_COLUMNS[:5]):
+        columns[name] = qs[..., j].astype(np.float32).ravel()
+    split = 1 + int(round(-PB_LO / PB_STEP))
+    n = hist.sum(axis=-1)
+    above = hist[..., split:].sum(axis=-1) / np.where(n > 0, n, 1)
+    columns["prob_above_1"] = above.astype(np.float32).ravel()
+    return _table(columns)
+
+
+def summary_table(stats: dict, layout: Layout) -> pa.Table:
+    """The summary table: labels of each exposure and its statistics (float64[X] each,
+    named as in ``SUMMARY_COLUMNS``)."""
+    columns = dict(layout.label_arrays())
+    columns.update({name: np.asarray(values, dtype=np.float64)
+                    for name, values in stats.items()})
+    return _table(columns)
+
+
+def _check_chunk(chunk, expected_start: int, layout: Layout, draws: int, timeseries: bool) -> None:
+    n = chunk.stop - chunk.start
+    if chunk.start != expected_start or n <= 0 or chunk.stop > draws:
+        raise ResultError(
+            f"the executor delivered draws [{chunk.start}, {chunk.stop}) where draws from "
+            f"{expected_start} (of {draws}) were expected; chunks must come in draw order"
+        )
+    x = layout.n_exposures
+    if np.shape(chunk.shortage_t) != (n, x):
+        raise ResultError(
+            f"chunk shortage_t has shape {np.shape(chunk.shortage_t)}, expected {(n, x)}"
+        )
+    if np.shape(chunk.hist) != (x, layout.horizon, HIST_BINS):
+        raise ResultError(f"chunk hist has shape {np.shape(chunk.hist)}")
+    if timeseries and getattr(chunk, "series", None) is None:
+        raise ResultError("a monthly time series was asked for but the executor gave none")
+
+
+class ResultWriter:
+    """Streams ``ChunkResult``s into ``folder`` (which must exist and be empty).
+
+    ``add`` each chunk in draw order (``check`` then ``write``: :func:`write_chunks`
+    checks a chunk as it arrives and writes it on a thread of its own), then ``finish``
+    writes the summary, the monthly table and ``run.json`` and returns the manifest. The
+    summary is computed as the chunks stream by (:class:`ExposureSummary`). The folder is
+    a staging folder: :func:`atomic_folder` moves it into place only when ``finish``
+    returned.
+    """
+
+    def __init__(
+        self, folder: Path, layout: Layout, provenance: dict, draws: int, timeseries: bool = False
+    ):
+        self.folder = Path(folder)
+        self.layout = layout
+        self.provenance = dict(provenance)
+        self.draws = int(draws)
+        self.timeseries = bool(timeseries)
+        self.done = 0  # draws checked
+        self.hist = np.zeros((layout.n_exposures, layout.horizon, HIST_BINS), dtype=np.int64)
+        labels = layout.labels()
+        self._labels = labels
+        self._drivers_schema = drivers_schema(layout)
+        self._writers = {
+            "shortage": _TableWriter(
+                self.folder / "shortage.parquet", SHORTAGE_FILE_SCHEMA, self.provenance, labels
+            ),
+            "drivers": _TableWriter(
+                self.folder / "drivers.parquet", self._drivers_schema, self.provenance, labels
+            ),
+        }
+        self._writers["zone_prices"] = _TableWriter(
+            self.folder / "zone_prices.parquet", ZONE_PRICES_SCHEMA, self.provenance, labels
+        )
+        self.zone_hist = None
+        if self.timeseries:
+            self._writers["timeseries"] = _TableWriter(
+                self.folder / "timeseries.parquet", TIMESERIES_SCHEMA, self.provenance, labels
+            )
+        self.summary = ExposureSummary(layout, self.folder)
+
+    def add(self, chunk) -> int:
+        """Check and write one chunk; returns the number of draws in it."""
+        n = self.check(chunk)
+        self.write(chunk)
+        return n
+
+    def check(self, chunk) -> int:
+        """Check that ``chunk`` is the next one and fits the layout; returns its draws."""
+        _check_chunk(chunk, self.done, self.layout, self.draws, self.timeseries)
+        n = chunk.stop - chunk.start
+        self.done += n
+        return n
+
+    def write(self, chunk) -> None:
+        """Write a checked chunk into the tables, histograms and summary, a block of its
+        draws at a time (what converting a block holds stays small beside the chunk)."""
+        _check_prices(chunk, self.layout)
+        for part in _blocks(chunk, self.layout, self.timeseries):
+            self._writers["shortage"].write(shortage_chunk(part, self.layout))
+            if self.timeseries:
+                self._writers["timeseries"].write(timeseries_chunk(part, self.layout))
+            self.summary.add(part)
+        self._writers["drivers"].write(drivers_chunk(chunk, self.layout, self._drivers_schema))
+        self._writers["zone_prices"].write(zone_prices_chunk(chunk, self.layout))
+        self.hist += np.asarray(chunk.hist, dtype=np.int64)
+        zh = np.asarray(chunk.zone_hist, dtype=np.int64)
+        self.zone_hist = zh.copy() if self.zone_hist is None else self.zone_hist + zh
+
+    def abort(self) -> None:
+        for writer in self._writers.values():
+            writer.abort()
+        self.summary.close()
+
+    def finish(self) -> dict:
+        if self.done != self.draws or self.summary.n != self.draws:
+            self.abort()
+            raise ResultError(f"the executor delivered {self.done} draws of {self.draws}")
+        digests = {name: w.close() for name, w in self._writers.items()}
+        summary = summary_table(self.summary.finish(), self.layout)
+        digests["summary"] = write_table(
+            self.folder / "summary.parquet", summary, self.provenance, self._labels
+        )
+        monthly = monthly_table(self.hist, self.layout)
+        digests["monthly"] = write_table(
+            self.folder / "monthly.parquet", monthly, self.provenance, self._labels
+        )
+        prices = prices_table(self.zone_hist, self.layout)
+        digests["prices"] = write_table(
+            self.folder / "prices.parquet", prices, self.provenance, self._labels
+        )
+        digests["exposures"] = write_table(
+            self.folder / "exposures.parquet", exposures_table(self.layout), self.provenance,
+            self._labels
+        )
+        manifest = dict(self.provenance)
+        manifest["labels"] = self._labels
+        manifest["last_stage"] = dict(self.layout.last_stage)
+        manifest["price_usd_per_t"] = self.layout.prices()
+        manifest["exposures"] = self.layout.n_exposures
+        manifest["zones"] = self.layout.zones_manifest()
+        manifest["files"] = [f"{name}.parquet" for name in TABLES if name in digests]
+        manifest["digest"] = {
+            "sha256": combine_digests(digests),
+            "tables": {name: digests[name] for name in TABLES if name in digests},
+            "covers": "column data of every table in canonical form (docs/results.md)",
+        }
+        write_json(self.folder / MANIFEST, manifest)
+        return manifest
+
+
+BLOCK_BYTES = 16 * 2**20  # engine values of the draws converted at a time [bytes]
+_PER_DRAW_FIELDS = ("shortage_t", "peak_share", "months_short", "first_short", "last_short",
+                    "stock_drawn_t", "price_peak", "price_mean", "zone_price_peak",
+                    "zone_price_mean", *(name for name, _ in SHARES_OF_NEED))
+
+
+def _blocks(chunk, layout: Layout, timeseries: bool):
+    """The chunk as consecutive blocks of draws (views, no copies) with the per-draw
+    fields the shortage and time-series tables and the summary read."""
+    n = chunk.stop - chunk.start
+    per_draw = layout.n_exposures * (13 * 8 + 3 * 2) * (1 + 4 * layout.horizon * timeseries)
+    size = max(1, BLOCK_BYTES // max(per_draw, 1))
+    if size >= n:
+        yield chunk
+        return
+    fields = _PER_DRAW_FIELDS + (("series",) if timeseries else ())
+    for a in range(0, n, size):
+        b = min(n, a + size)
+        yield SimpleNamespace(start=chunk.start + a, stop=chunk.start + b,
+                              **{f: np.asarray(getattr(chunk, f))[a:b] for f in fields})
+
+
+_STOP = object()
+
+
+class _Handoff:
+    """Runs ``work(item)`` on a thread of its own, one item at a time. ``put`` waits
+    until the previous item is done, so that one item is worked on while the caller
+    prepares the next (the engine computes chunk i + 1 while chunk i is written; pyarrow,
+    zstd, hashlib and numpy release the GIL) and no more than that is held. The thread's
+    error is raised by the next ``put`` or by ``close``."""
+
+    def __init__(self, work, name: str):
+        self._work = work
+        self._idle = threading.Semaphore(1)
+        self._items: queue.SimpleQueue = queue.SimpleQueue()
+        self._error: BaseException | None = None
+        self._cancelled = False
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._items.get()
+            if item is _STOP:
+                return
+            try:
+                if self._error is None and not self._cancelled:
+                    self._work(item)
+            except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread
+                self._error = exc
+            finally:
+                del item
+                self._idle.release()
+
+    def put(self, item) -> None:
+        self._idle.acquire()
+        if self._error is not None:
+            self._idle.release()
+            raise self._error
+        self._items.put(item)
+
+    def close(self) -> None:
+        """Wait for the last item; raise the thread's error if it had one."""
+        self._idle.acquire()
+        self._items.put(_STOP)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def cancel(self) -> None:
+        """Skip what was not started, wait for what was, stop the thread."""
+        self._cancelled = True
+        self._items.put(_STOP)
+        self._thread.join()
+
+
+def write_json(path: Path, data: dict) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=2)
+        fh.write("\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def write_chunks(
+    folder: Path,
+    layout: Layout,
+    chunks: Iterable,
+    provenance: dict,
+    draws: int,
+    timeseries: bool = False,
+    progress=None,
+) -> dict:
+    """Write every chunk into ``folder`` and finish it; returns the manifest.
+
+    ``chunks`` is any iterator of ``ChunkResult``s in draw order: the local engine, or an
+    executor that computes them elsewhere (Dask). Each chunk is written on a thread of
+    its own while the next one is computed. ``progress`` has ``update(n)``, told the
+    draws of each chunk as it is handed to the writer.
+    """
+    writer = ResultWriter(folder, layout, provenance, draws, timeseries)
+    handoff = _Handoff(writer.write, "supplyshock-writer")
+    try:
+        for chunk in chunks:
+            n = writer.check(chunk)
+            handoff.put(chunk)
+            del chunk  # the writer's thread holds it until written
+            if progress is not None:
+                progress.update(n)
+        handoff.close()
+    except BaseException:
+        handoff.cancel()
+        writer.abort()
+        raise
+    return writer.finish()
