@@ -387,9 +387,13 @@ def simulate_reference(tensor, compiled, variates, timeseries=False):
             t0 = active_months[0] if active_months else H
             busy = [t for t in range(H) if any(in_force(e, t) or announced(e, t)
                                                for e in touching)]
+            # months not computed are the baseline: every exposure buys its whole need
+            ts = busy[0] if busy else H
+            for (kk, s, i), x in xpos.items():
+                if kk == k:
+                    out["bought_t"][d, x] += N[k, s, i] * ts
             if not busy:
                 continue
-            ts = busy[0]
             # state stocks: market (sell into the zone) and reserved, per holder
             left_m = np.zeros(n_c)
             rel_m = np.zeros(n_c)

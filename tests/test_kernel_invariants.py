@@ -58,8 +58,12 @@ def test_no_event_no_shortage_price_one(seed):
     assert (chunk.zone_price_peak == 1).all() and (chunk.zone_series == 1).all()
     assert (chunk.months_short == 0).all() and (chunk.first_short == -1).all()
     assert (chunk.hist[:, :, 0] == 16).all() and (chunk.zone_hist[:, :, 0] == 16).all()
-    for name in ("bought_t", "restocked_t", "commercial_drawn_t", "stock_drawn_t"):
+    for name in ("restocked_t", "commercial_drawn_t", "stock_drawn_t"):
         assert (getattr(chunk, name) == 0).all()
+    # the market delivers every row's whole need, month after month
+    need = engine.exposures(tensor, scenario).need_t
+    np.testing.assert_allclose(chunk.bought_t, np.broadcast_to(need, chunk.bought_t.shape),
+                               rtol=1e-12)
 
 
 @settings(max_examples=10, deadline=None)
@@ -80,6 +84,27 @@ def test_a_restriction_that_binds_nothing_keeps_the_baseline(seed):
     np.testing.assert_allclose(zt[..., km.TZ_PRICE], 1.0, rtol=1e-12)
     np.testing.assert_allclose(zt[..., km.TZ_RESTOCKED], 0.0, atol=1e-9 * tensor.flow.sum())
     np.testing.assert_allclose(zt[..., km.TZ_RELEASED], 0.0, atol=1e-9 * tensor.flow.sum())
+
+
+@settings(max_examples=10, deadline=None)
+@given(SEEDS, st.integers(1, 2))
+def test_accounting_identity_over_the_horizon(seed, n_s):
+    """The stored columns add up per row over the whole horizon, months not computed
+    (before the first announced or disrupted month, or a material no fired event
+    touches) included: need = bought - restocked + commercial drawn + state drawn +
+    substituted + given up + rationed, and shortage = given up + rationed."""
+    rng = np.random.default_rng(seed)
+    tensor = random_tensor(rng, n_k=2, n_s=n_s, n_c=5)
+    scenario = disruptive_scenario(rng, tensor, n_events=3)
+    chunk = next(iter(engine.simulate(tensor, scenario, draws=24, seed=seed % 1000)))
+    need = engine.exposures(tensor, scenario).need_t
+    used = (chunk.bought_t - chunk.restocked_t + chunk.commercial_drawn_t
+            + chunk.stock_drawn_t)
+    total = used + chunk.substituted_t + chunk.demand_given_up_t + chunk.rationed_t
+    scale = 1e-9 * (1 + tensor.flow.sum())
+    np.testing.assert_allclose(total, np.broadcast_to(need, total.shape), atol=scale)
+    np.testing.assert_allclose(chunk.shortage_t, chunk.demand_given_up_t + chunk.rationed_t,
+                               atol=scale)
 
 
 @settings(max_examples=15, deadline=None)

@@ -88,7 +88,7 @@ def draw_arrays(d: int) -> dict:
         fired=np.array([fired]),
         onset=np.array([rng.integers(0, H) if fired else -1]),
         series=series.astype(np.float32),
-        bought_t=shortage * 2.0,
+        bought_t=LAYOUT.need_t - shortage * 1.05,  # the identity: need = used + sub + short
         restocked_t=shortage * 0.3,
         commercial_drawn_t=shortage * 0.2,
         substituted_t=shortage * 0.05,
@@ -516,15 +516,19 @@ def test_format_3_stores_the_rows_with_something_in_them_and_gives_back_every_dr
     assert stored.schema.names == R.SHORTAGE_FILE_SCHEMA.names
     per = [draw_arrays(d) for d in range(draws)]
     a = {k: np.stack([p[k] for p in per]) for k in per[0]}
-    something = (a["shortage_t"] != 0) | (a["first_short"] >= 0) | (a["bought_t"] != 0)
+    # the baseline row (whole need bought, nothing else) is not stored
+    something = ((a["shortage_t"] != 0) | (a["first_short"] >= 0)
+                 | (a["bought_t"] != LAYOUT.need_t))
     assert 0 < stored.num_rows == int(something.sum()) < draws * X
-    # every draw and exposure comes back, with zeros and nulls where nothing was stored
+    # every draw and exposure comes back, as the baseline where nothing was stored
     s = res.shortage
     assert len(s) == draws * X and list(s.columns) == list(R.SHORTAGE_COLUMNS)
     quiet = ~something.ravel()
     assert (s["shortage_t"].to_numpy()[quiet] == 0).all()
     assert (s["months_short"].to_numpy()[quiet] == 0).all()
     assert s["first_short_month"].isna().to_numpy()[quiet].all()
+    np.testing.assert_allclose(s["bought_t"].to_numpy()[quiet],
+                               np.tile(LAYOUT.need_t, draws)[quiet], rtol=1e-7)
     np.testing.assert_array_equal(s["need_t"].to_numpy().reshape(draws, X),
                                   np.tile(LAYOUT.need_t.astype(np.float32), (draws, 1)))
     np.testing.assert_array_equal(  # prices are the zone's, also in quiet rows

@@ -816,6 +816,18 @@ def _spread_rows(tn, sc, ws, out, hist, j, k, ns, ts):
 
 
 @jit
+def _book_baseline(tn, sc, out, j, k, months):
+    """The first ``months`` months of material k, not computed, are its baseline: each
+    row buys its whole need (docs/model.md §4: the accounting columns add up over the
+    horizon)."""
+    for s in range(tn.n_stages[k]):
+        for i in tn.kc_idx[tn.kc_ptr[k]:tn.kc_ptr[k + 1]]:
+            x = sc.xidx[k, s, i]
+            if x >= 0:
+                out.bought[j, x] += tn.need[k, s, i] * months
+
+
+@jit
 def _trace_zone(ws, out, j, g, t, z, y, restock, crel, m):
     """The zone trace of one (zone, month): what the debug path records."""
     zq = ws.zq
@@ -852,7 +864,10 @@ def _material(tn, sc, ws, out, hist, zhist, j, k, fired, usable, sub_max, lag_su
     status = 0
     t0, ts = _start_month(sc, ws, fired, k, H)
     if ts >= H:
-        return 0  # nothing happens to k: every row keeps its baseline (no shortage, price 1)
+        # nothing happens to k: every row keeps its baseline (no shortage, price 1), its
+        # whole need bought every month
+        _book_baseline(tn, sc, out, j, k, H)
+        return 0
     mk = ws.mk
     n_zone = sc.n_zone
     zone_need = sc.zone_need
@@ -928,6 +943,7 @@ def _material(tn, sc, ws, out, hist, zhist, j, k, fired, usable, sub_max, lag_su
                 if zone_need[k, s, z] > 0.0 and out.zprice_peak[j, g] < 1.0:
                     out.zprice_peak[j, g] = 1.0
     _spread_rows(tn, sc, ws, out, hist, j, k, ns, ts)
+    _book_baseline(tn, sc, out, j, k, ts)  # the months before the first computed one
     return status
 
 

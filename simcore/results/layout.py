@@ -87,10 +87,10 @@ SHORTAGE_SCHEMA = pa.schema(
     ]
 )
 
-# Format 3: what shortage.parquet stores. A row per (draw, exposure) in which some stored
-# value is not zero (or a month not null); every quantity per row as a share of the
-# row's need: X_t = X_share x need_t (exposures.parquet), computed in float64 and
-# rounded to float32.
+# Format 3: what shortage.parquet stores. A row per (draw, exposure) that differs from
+# the baseline row (no shortage, the whole need bought: bought_share 1, every other value
+# 0, no month); every quantity per row as a share of the row's need: X_t = X_share x
+# need_t (exposures.parquet), computed in float64 and rounded to float32.
 SHARES_OF_NEED = (
     ("stock_drawn_t", "stock_drawn_share"),
     ("bought_t", "bought_share"),
@@ -374,3 +374,9 @@ def drivers_schema(layout: Layout) -> pa.Schema:
     if dup:
         raise ResultError(f"drivers columns would repeat: {', '.join(dup)}")
     return pa.schema(fields)
+
+
+def baseline_value(stored: str) -> float:
+    """A stored share's value in a row that is not stored (the baseline): 1 for the share
+    of need bought, 0 for everything else."""
+    return 1.0 if stored == "bought_share" else 0.0

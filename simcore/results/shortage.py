@@ -1,13 +1,13 @@
 """The shortage table as readers see it, from what format 3 stores.
 
-Format 3's ``shortage.parquet`` holds only the (draw, exposure) rows in which some
-stored value is not zero (or a month not null), with every quantity as a share of the
-row's need; ``exposures.parquet`` holds each exposure's need, price zone and reference
+Format 3's ``shortage.parquet`` holds only the (draw, exposure) rows that differ from
+the baseline row (no shortage, the whole need bought), with every quantity as a share of
+the row's need; ``exposures.parquet`` holds each exposure's need, price zone and reference
 price, ``zone_prices.parquet`` each zone's prices per draw. :func:`expand_shortage`
 puts back every draw's rows and the columns of format 2 (``SHORTAGE_COLUMNS``):
 
-- a row not stored has zero shortage, peak share, months short, stock drawn and
-  accounting, and no first or last short month (null);
+- a row not stored is the baseline: its whole need bought, zero shortage, peak share,
+  months short, stock drawn and other accounting, no first or last short month (null);
 - ``need_t`` is the exposure's, rounded to float32; a quantity ``X_t`` is
   ``X_share x need_t`` and ``shortage_value_usd`` is ``shortage_share x need_t x
   price_usd_per_t``, each computed in float64 and rounded to float32 (within a few
@@ -26,7 +26,12 @@ import pyarrow as pa
 
 from simcore.errors import ResultError
 from simcore.results import arrow
-from simcore.results.layout import SHARES_OF_NEED, SHORTAGE_COLUMNS, SHORTAGE_SCHEMA
+from simcore.results.layout import (
+    SHARES_OF_NEED,
+    SHORTAGE_COLUMNS,
+    SHORTAGE_SCHEMA,
+    baseline_value,
+)
 
 _DERIVED_FROM_SHARE = dict(SHARES_OF_NEED)
 
@@ -116,7 +121,8 @@ def expand_shortage(stored: pa.Table, exposures: pa.Table, zone_prices: pa.Table
         return cache[name]
 
     def tonnes(share_name: str) -> np.ndarray:
-        return (dense(share_name, np.float32, 0).astype(np.float64) * need).astype(np.float32)
+        share = dense(share_name, np.float32, baseline_value(share_name))
+        return (share.astype(np.float64) * need).astype(np.float32)
 
     def zone_price(name: str) -> np.ndarray:
         if zone_prices is None:
@@ -168,8 +174,9 @@ def expand_shortage(stored: pa.Table, exposures: pa.Table, zone_prices: pa.Table
 
 SHORTAGE_VIEW_SQL = """\
 -- Every (draw, material, stage, country) of a results folder of format 3, with the
--- columns of format 2: rows not stored come back with zero shortage and no short
--- month; tonnes are shares x need_t, prices the zone's (docs/results.md).
+-- columns of format 2: rows not stored come back as the baseline (the whole need bought,
+-- zero shortage, no short month); tonnes are shares x need_t, prices the zone's
+-- (docs/results.md).
 create or replace view shortage as
 select d.draw,
        e.material, e.stage, e.country,
@@ -181,7 +188,7 @@ select d.draw,
        s.first_short_month,
        s.last_short_month,
        (coalesce(s.stock_drawn_share, 0)::double * e.need_t)::float as stock_drawn_t,
-       (coalesce(s.bought_share, 0)::double * e.need_t)::float as bought_t,
+       (coalesce(s.bought_share, 1)::double * e.need_t)::float as bought_t,
        (coalesce(s.restocked_share, 0)::double * e.need_t)::float as restocked_t,
        (coalesce(s.commercial_drawn_share, 0)::double * e.need_t)::float
            as commercial_drawn_t,

@@ -35,6 +35,7 @@ from simcore.results.layout import (
     TIMESERIES_SCHEMA,
     ZONE_PRICES_SCHEMA,
     Layout,
+    baseline_value,
     drivers_schema,
 )
 from simcore.results.statistics import (
@@ -185,7 +186,7 @@ def shortage_chunk(chunk, layout: Layout) -> pa.Table:
     keep = (columns["first_short_month"] >= 0) | (columns["last_short_month"] >= 0)
     for name, values in columns.items():
         if not name.endswith("_month"):
-            keep |= values != 0
+            keep |= values != baseline_value(name)
     rows = np.flatnonzero(keep.ravel())
     exposure = rows % max(x, 1)
     out = {"draw": arrow.column((chunk.start + rows // max(x, 1)).astype(np.int32))}
