@@ -140,7 +140,7 @@ class CompiledScenario:
     # simulated and reported; the others have zero shortage by construction.
     material_scope: np.ndarray  # bool[K]
     # --- state stocks ---------------------------------------------------------------
-    dataset_stocks_reserved: bool = False  # the dataset's state stocks serve only holders
+    dataset_stocks_reserved: bool = True  # the dataset's state stocks serve only holders
     release_price: float = 1.1  # zone price at which a state stock sells its full rate
     extra: dict = field(default_factory=dict)  # free-form provenance (paths, description)
 

@@ -77,8 +77,9 @@ _DOC = {
         "share", 0.0, 1.0, "Share of trade sold spot, free to reroute from the first month; "
         "the contracted rest moves to the market over the rerouting lag.", False),
     "precautionary_weeks": (
-        "weeks", 0.0, None, "Extra weeks of stock that buyers in a targeted zone want while a "
-        "control is announced or in force.", False),
+        "weeks", 0.0, None, "Extra weeks of stock that buyers want while a control is announced "
+        "or in force, times their zone's precautionary share (the share of its need held "
+        "by the control's targets; at later stages too).", False),
     "choke_price": (
         "x reference", 1.0, None, "Choke price: the highest price a zone can reach; a zone "
         "that cannot clear below it is rationed (equal fractions).", True),

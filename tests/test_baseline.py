@@ -22,7 +22,7 @@ from simcore.errors import DatasetError
 
 # Golden content hash of the committed dataset. Change it only on purpose, together with
 # the rebuilt dataset (supplyshock data build) and a note in docs/baseline.md.
-BASELINE_HASH = "cd356b1c07d60f93fce3fb9f84025bb0f4bd33d49b46862af08934dcf74bd46a"
+BASELINE_HASH = "964d76a58a1f9ec84819c97d8bdcb860f2faf0b987dc6c66c21746c995b3c277"
 
 
 @pytest.fixture(scope="module")

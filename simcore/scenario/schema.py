@@ -189,9 +189,10 @@ EVENT_FIELDS = (
     Field("re_export", "boolean", "", False,
           "Also restrict third countries' next-stage exports to the targets, in "
           "proportion to their feed from the origin.", kinds=_R),
-    Field("announcement_lead_months", "distribution", "months of flow", None,
-          "Importers buy ahead up to this many months of their baseline flow from the "
-          "origin before onset.", lo=0, kinds=_R),
+    Field("announcement_lead_months", "distribution", "months", None,
+          "Announced this many months (rounded up) before onset: from then on the "
+          "targets' zones buy ahead (precautionary_weeks of extra stock) while the routes "
+          "are still open.", lo=0, kinds=_R),
 )
 
 CORRELATION_FIELDS = (
