@@ -161,11 +161,12 @@ def test_known_answers():
                                [0.0, 3.0, 0.0])
 
 
-def random_market(rng):
+def random_market(rng, zones=(1, 4)):
     """A random zone market: exporter classes with free supply and caps, zones with
-    need, stocks, state purchases and releases, contracts."""
+    need, stocks, state purchases and releases, contracts; the number of zones drawn
+    from ``zones`` (inclusive)."""
     m = int(rng.integers(1, 5))
-    nz = int(rng.integers(1, 5))
+    nz = int(rng.integers(zones[0], zones[1] + 1))
     supply = rng.uniform(0, 10, m) * (rng.random(m) > 0.15)
     cap = np.full((m, nz), np.inf)
     for c in range(1, m):
@@ -220,15 +221,18 @@ def solve_kernel(supply, cap, zones, params):
     return np.array(out), f
 
 
-def test_zone_market_matches_reference_on_random_markets():
-    """Free inflow, price and rationed share of every zone: the kernel's Newton-on-cuts
-    filling and the reference's subset enumeration with bisection agree to 1e-9; the
+@pytest.mark.parametrize("span,cases,seed", [((1, 4), 400, 20261130), ((5, 7), 120, 5)],
+                         ids=["subsets", "cuts"])
+def test_zone_market_matches_reference_on_random_markets(span, cases, seed):
+    """Free inflow, price and rationed share of every zone: the kernel's filling (Gale's
+    condition over the sets of zones up to four zones, Newton steps on max-flow min cuts
+    beyond) and the reference's subset enumeration with bisection agree to 1e-9; the
     flows respect supplies and caps and deliver each zone's free inflow."""
     from reference_model import _Zone, clear_market
 
-    rng = np.random.default_rng(20261130)
-    for _ in range(400):
-        supply, cap, zones, par = random_market(rng)
+    rng = np.random.default_rng(seed)
+    for _ in range(cases):
+        supply, cap, zones, par = random_market(rng, span)
         got, f = solve_kernel(supply, cap, zones, par)
         ref_zones = [_Zone(q["need"], q["extra"], q["target"], q["stock"], q["purchase"],
                            q["release"], q["contract"], par["eps"], par["eta"], par["theta"],
