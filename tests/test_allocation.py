@@ -186,11 +186,11 @@ def random_market(rng, zones=(1, 4)):
     return supply, cap, zones, params
 
 
-def solve_kernel(supply, cap, zones, params):
+def kernel_market(zones, params):
+    """The kernel's arrays of a random market: zq[nz, N_ZQ] (prepared) and mp[N_MP]."""
     from simcore.kernel import market as mk
 
-    nz, m = len(zones), len(supply)
-    zq = np.zeros((nz, mk.N_ZQ))
+    zq = np.zeros((len(zones), mk.N_ZQ))
     for z, q in enumerate(zones):
         zq[z, [mk.ZQ_N, mk.ZQ_X, mk.ZQ_T, mk.ZQ_I, mk.ZQ_G, mk.ZQ_R, mk.ZQ_C]] = (
             q["need"], q["extra"], q["target"], q["stock"], q["purchase"], q["release"],
@@ -200,8 +200,16 @@ def solve_kernel(supply, cap, zones, params):
         params["eps"], params["eta"], params["theta"], params["pfull"])
     mp[mk.MP_LNPBAR] = np.log(params["pbar"])
     mp[mk.MP_LNPMIN] = -mp[mk.MP_LNPBAR]
-    for z in range(nz):
+    for z in range(len(zones)):
         mk.prepare_zone(zq, z, mp)
+    return zq, mp
+
+
+def solve_kernel(supply, cap, zones, params):
+    from simcore.kernel import market as mk
+
+    nz, m = len(zones), len(supply)
+    zq, mp = kernel_market(zones, params)
     ulev = np.zeros(nz)
     f = np.zeros((m, nz))
     dem, slope = np.zeros(nz), np.zeros(nz)
@@ -277,18 +285,7 @@ def test_subset_and_cut_fillings_agree():
     for _ in range(300):
         supply, cap, zones, par = random_market(rng)
         nz, m = len(zones), len(supply)
-        zq = np.zeros((nz, mk.N_ZQ))
-        for z, q in enumerate(zones):
-            zq[z, [mk.ZQ_N, mk.ZQ_X, mk.ZQ_T, mk.ZQ_I, mk.ZQ_G, mk.ZQ_R, mk.ZQ_C]] = (
-                q["need"], q["extra"], q["target"], q["stock"], q["purchase"], q["release"],
-                q["contract"])
-        mp = np.zeros(mk.N_MP)
-        mp[[mk.MP_EPS, mk.MP_ETA, mk.MP_THETA, mk.MP_PFULL]] = (
-            par["eps"], par["eta"], par["theta"], par["pfull"])
-        mp[mk.MP_LNPBAR] = np.log(par["pbar"])
-        mp[mk.MP_LNPMIN] = -mp[mk.MP_LNPBAR]
-        for z in range(nz):
-            mk.prepare_zone(zq, z, mp)
+        zq, mp = kernel_market(zones, par)
         supply = np.asarray(supply, float)
         a, b = np.zeros(nz), np.zeros(nz)
         a[:] = rng.uniform(0, 2, nz)  # any guess of the levels: only where searches start
