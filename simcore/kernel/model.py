@@ -492,7 +492,7 @@ def _stage(tn, sc, ws, out, hist, zhist, j, k, s, ns, kc, t, kappa, sub, status)
         for c in range(N_ZQ):
             zq[z, c] = 0.0
         capc[0, z] = np.inf
-    m = 1
+    m = np.int64(1)  # not the literal 1: typing the loop would compile clear_zones for it too
     fsup[0] = 0.0
     psi = mk[k, MK_PSI]
     for e in producers:
