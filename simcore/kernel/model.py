@@ -171,7 +171,7 @@ def _var(vals, v, default):
     return vals[v] if v >= 0 else default
 
 
-@jit
+@jit_inline
 def _draw_variates(d, seed, sc, vals, z):
     """Variates of draw d into vals[V]; correlated occurrence uniforms through the
     Gaussian copula (an uncorrelated event keeps its uniform as drawn)."""
@@ -194,7 +194,7 @@ def _draw_variates(d, seed, sc, vals, z):
                 vals[sc.ev_occ_var[e]] = norm_cdf(acc)
 
 
-@jit
+@jit_inline
 def _events(sc, vals, ws, fired, onset):
     """Which events fire, when, how severe (topological order: a parent comes first);
     which interventions are in place."""
@@ -225,7 +225,7 @@ def _events(sc, vals, ws, fired, onset):
         ws.cap_month[q] = int(max(0.0, math.floor(_var(vals, sc.cap_online_var[q], 0.0))))
 
 
-@jit
+@jit_inline
 def _market_values(tn, sc, vals, k, mk):
     """Market parameters of material k in this draw: the scenario's value, or the
     quantile of the dataset's (low, mode, high) that the draw's uniform picks."""
@@ -239,7 +239,7 @@ def _market_values(tn, sc, vals, k, mk):
     mk[k, MK_CHOKE] = max(1.0, mk[k, MK_CHOKE])
 
 
-@jit
+@jit_inline
 def _start_month(sc, ws, fired, k, horizon):
     """(first month any event touching k is in force, first month one is announced or in
     force); horizon when none."""
@@ -768,7 +768,7 @@ def _clear_and_account(tn, sc, ws, out, hist, zhist, j, k, s, ns, producers, buy
     return status
 
 
-@jit
+@jit_inline
 def _spread_rows(tn, sc, ws, out, hist, j, k, ns, ts):
     """The rows of material k's buyers without a state stock of their own, from their
     zone's month per unit of need (_clear_and_account), and every row's prices from its
@@ -815,7 +815,7 @@ def _spread_rows(tn, sc, ws, out, hist, j, k, ns, ts):
                     hist[x, t, b] += 1
 
 
-@jit
+@jit_inline
 def _book_baseline(tn, sc, out, j, k, months):
     """The first ``months`` months of material k, not computed, are its baseline: each
     row buys its whole need (docs/model.md §4: the accounting columns add up over the
@@ -827,7 +827,7 @@ def _book_baseline(tn, sc, out, j, k, months):
                 out.bought[j, x] += tn.need[k, s, i] * months
 
 
-@jit
+@jit_inline
 def _trace_zone(ws, out, j, g, t, z, y, restock, crel, m):
     """The zone trace of one (zone, month): what the debug path records."""
     zq = ws.zq
@@ -1025,7 +1025,7 @@ def run_draws(w, first_draw, n_workers, seed, tn, sc, out, ws):
         out.progress[w] += 1
 
 
-@jit
+@jit_inline
 def _trace_baseline(tn, sc, out, j, k):
     """Trace rows of months that are not computed: the baseline (every need met)."""
     H = sc.horizon
