@@ -266,6 +266,9 @@ _OPTIONS = dict(error_model="numpy", nogil=True, **_without_nrt())
 jit = _decorator(**_OPTIONS)
 """Serial kernel or helper (allocates nothing: no reference counting)."""
 
+jit_internal = _decorator(no_cpython_wrapper=True, **_OPTIONS)
+"""A kernel function only ever called from other kernel functions, never from Python."""
+
 jit_inline = _decorator(inline="always", **_OPTIONS)
 """A helper inlined into its caller at Numba's IR level: for functions called in the
 month loop with the kernel's structures (each array member of a namedtuple argument

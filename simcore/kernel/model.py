@@ -23,7 +23,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from simcore._numba import jit, jit_inline
+from simcore._numba import jit, jit_inline, jit_internal
 from simcore.kernel.market import (
     GALE_MAX_ZONES,
     MP_EPS,
@@ -855,7 +855,7 @@ def _trace_zone(ws, out, j, g, t, z, y, restock, crel, m):
     tz[TZ_RELEASED] = crel
 
 
-@jit
+@jit_internal
 def _material(tn, sc, ws, out, hist, zhist, j, k, fired, usable, sub_max, lag_sub):
     """Every month of material k in draw j. Returns the status."""
     H = sc.horizon
