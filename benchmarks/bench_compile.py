@@ -31,7 +31,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_speed import SCENARIO, child, old_engine, old_loader_dataset, scenario_on  # noqa: E402
+from bench_speed import (  # noqa: E402
+    SCENARIO,
+    builtin_path,
+    child,
+    old_engine,
+    old_loader_dataset,
+    scenario_on,
+)
 
 TARGET_S = 20.0
 
@@ -64,10 +71,17 @@ print(json.dumps({"cpu": total, "functions": rows}))
 """
 
 
+def _positive(text: str) -> int:
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--commit", default="8ada13c")
-    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--rounds", type=_positive, default=2)
     ap.add_argument("--cache", type=Path,
                     default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
                     / "supplyshock" / "bench")
@@ -80,15 +94,18 @@ def main() -> None:
     best: dict[str, list[tuple[float, float]]] = {"old": [], "new": []}
     with tempfile.TemporaryDirectory(prefix="bench-compile-") as tmp:
         tmp = Path(tmp)
-        dataset = old_loader_dataset(tmp / "baseline")
-        scenario = scenario_on(dataset, tmp)
+        scenario = {}  # each version on the dataset it reads (as in bench_speed.py)
+        for who, dataset in (("old", old_loader_dataset(tmp / "baseline")),
+                             ("new", builtin_path())):
+            (tmp / who).mkdir()
+            scenario[who] = scenario_on(dataset, tmp / who)
         print(f"first run on an empty Numba cache: supplyshock run {SCENARIO.name} --draws 8 "
               f"-q; old = {args.commit}, new = this tree; {os.cpu_count()} cores, load "
               f"average {os.getloadavg()[0]:.1f}", flush=True)
         for r in range(args.rounds):
             for who, bindir in (("old", old_bin), ("new", new_bin)):
                 cache = tempfile.mkdtemp(prefix=f"numba-{who}-", dir=tmp)
-                _, wall, cpu = child([str(bindir / "supplyshock"), "run", str(scenario),
+                _, wall, cpu = child([str(bindir / "supplyshock"), "run", str(scenario[who]),
                                       "--draws", "8", "-q", "--out", str(tmp / f"out-{who}-{r}")],
                                      dict(base, NUMBA_CACHE_DIR=cache), tmp)
                 best[who].append((wall, cpu))

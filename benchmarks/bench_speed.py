@@ -10,9 +10,10 @@ old code into the package). This script
    (kept in ``--cache``, default ``~/.cache/supplyshock/bench-<commit>``; ``--fresh``
    rebuilds it);
 2. copies the shipped baseline without what the old loader does not know (the ``source``
-   column of flows.csv and its field in datapackage.json, ``market.csv`` if present), so
-   that both engines run the same 74-country data, and a copy of the scenario naming
-   that dataset;
+   column of flows.csv and its field in datapackage.json, ``market.csv`` if present) for
+   the old engine, while this tree reads the shipped baseline itself, market table
+   included: both run the same 74-country flows, each with the market it ships (a copy of
+   the scenario naming each dataset);
 3. alternates, ``--rounds`` times: the old and the new engine alone (draws through
    ``simcore.engine.simulate``, chunks made and dropped, after a warm-up that loads or
    compiles the kernel), each in a fresh process on ``--threads`` threads (default:
@@ -45,6 +46,8 @@ import tempfile
 import time
 import venv
 from pathlib import Path
+
+from simcore.dataset import builtin_path
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO = ROOT / "scenarios" / "partners-2026.toml"
@@ -99,7 +102,6 @@ def old_engine(commit: str, cache: Path, fresh: bool) -> Path:
 def old_loader_dataset(folder: Path) -> Path:
     """A copy of the shipped baseline that the old loader reads: no flow provenance
     (``source``), no market table."""
-    from simcore.dataset import builtin_path
 
     shutil.copytree(builtin_path(), folder)
     (folder / "market.csv").unlink(missing_ok=True)
@@ -166,13 +168,20 @@ def main() -> None:
         e.pop("PYTHONPATH", None)
     with tempfile.TemporaryDirectory(prefix="bench-speed-") as tmp:
         tmp = Path(tmp)
-        dataset = old_loader_dataset(tmp / "baseline")
-        scenario = scenario_on(dataset, tmp)
+        # the old engine reads a copy its loader knows; this tree the shipped baseline,
+        # market table included (same flows: the market table is what version 2 adds)
+        dataset = {"old": old_loader_dataset(tmp / "baseline")}
+        dataset["new"] = builtin_path()
+        scenario = {}
+        for who in ("old", "new"):
+            (tmp / who).mkdir()
+            scenario[who] = scenario_on(dataset[who], tmp / who)
         engine = {}
         for _ in range(2):  # both kernels compiled or loaded before anything is timed
             for who, bindir in (("old", old_bin), ("new", new_bin)):
-                out, _, _ = child([str(bindir / "python"), "-c", ENGINE_CHILD, str(scenario),
-                                   str(dataset), "16", str(args.threads)], env[who], tmp)
+                out, _, _ = child([str(bindir / "python"), "-c", ENGINE_CHILD,
+                                   str(scenario[who]), str(dataset[who]), "16",
+                                   str(args.threads)], env[who], tmp)
                 engine[who] = json.loads(out.strip().splitlines()[-1])
         print(f"scenario {SCENARIO.name} on a copy of the shipped baseline: "
               f"{engine['new']['countries']} countries, {engine['new']['exposures']} "
@@ -181,9 +190,9 @@ def main() -> None:
         rows = []
         for r in range(args.rounds):
             for who, bindir in (("old", old_bin), ("new", new_bin)):
-                out, _, _ = child([str(bindir / "python"), "-c", ENGINE_CHILD, str(scenario),
-                                   str(dataset), str(args.draws), str(args.threads)], env[who],
-                                tmp)
+                out, _, _ = child([str(bindir / "python"), "-c", ENGINE_CHILD,
+                                   str(scenario[who]), str(dataset[who]), str(args.draws),
+                                   str(args.threads)], env[who], tmp)
                 got = json.loads(out.strip().splitlines()[-1])
                 rows.append(("engine", who, r, args.draws / got["wall"], args.draws / got["cpu"],
                              got["wall"], got["cpu"]))
@@ -191,7 +200,7 @@ def main() -> None:
                       f"{rows[-1][4]:8,.0f} draws per CPU s", flush=True)
             for who, bindir in (("old", old_bin), ("new", new_bin)):
                 out_dir = tmp / f"run-{who}-{r}"
-                _, wall, cpu = child([str(bindir / "supplyshock"), "run", str(scenario),
+                _, wall, cpu = child([str(bindir / "supplyshock"), "run", str(scenario[who]),
                                       "--draws", str(args.draws), "-q", "--out", str(out_dir)],
                                      env[who], tmp)
                 manifest = json.loads((out_dir / "partners-2026" / "run.json").read_text())

@@ -374,8 +374,8 @@ def _routes(tn, sc, ws, k, ns, kc):
 def _plan_output(tn, sc, ws, k, ns, kc, t, tau, usable):
     """Output each producer plans this month [t/month] (outp), from last month's zone
     price (slow responses lag a month): idle capacity restarts at the supply elasticity,
-    bounded by its usable share and phased in over the restart time; producers without a
-    feed stage cut output when their price fell; capacity interventions run at full
+    bounded by its usable share and phased in over the restart time; stage-0 producers
+    cut output when their price fell; capacity interventions run at full
     capacity from their online month once the material is disrupted. Extra feed that
     output beyond baseline needs one stage up (xfeed)."""
     prod = tn.prod
