@@ -183,7 +183,8 @@ def main() -> None:
                                    str(scenario[who]), str(dataset[who]), "16",
                                    str(args.threads)], env[who], tmp)
                 engine[who] = json.loads(out.strip().splitlines()[-1])
-        print(f"scenario {SCENARIO.name} on a copy of the shipped baseline: "
+        print(f"scenario {SCENARIO.name} on the shipped baseline (the old engine on a copy "
+              "its loader reads): "
               f"{engine['new']['countries']} countries, {engine['new']['exposures']} "
               f"exposures; {args.draws:,} draws, {args.threads} threads, {args.rounds} rounds; "
               f"old = {args.commit} ({engine['old']['module']}), new = this tree")
