@@ -33,11 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_speed import (  # noqa: E402
     SCENARIO,
-    builtin_path,
+    add_old_engine_options,
     child,
+    datasets_and_scenarios,
     old_engine,
-    old_loader_dataset,
-    scenario_on,
 )
 
 TARGET_S = 20.0
@@ -80,12 +79,8 @@ def _positive(text: str) -> int:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--commit", default="8ada13c")
+    add_old_engine_options(ap)
     ap.add_argument("--rounds", type=_positive, default=2)
-    ap.add_argument("--cache", type=Path,
-                    default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-                    / "supplyshock" / "bench")
-    ap.add_argument("--fresh", action="store_true", help="reinstall the old commit")
     args = ap.parse_args()
 
     old_bin = old_engine(args.commit, args.cache, args.fresh)
@@ -94,11 +89,7 @@ def main() -> None:
     best: dict[str, list[tuple[float, float]]] = {"old": [], "new": []}
     with tempfile.TemporaryDirectory(prefix="bench-compile-") as tmp:
         tmp = Path(tmp)
-        scenario = {}  # each version on the dataset it reads (as in bench_speed.py)
-        for who, dataset in (("old", old_loader_dataset(tmp / "baseline")),
-                             ("new", builtin_path())):
-            (tmp / who).mkdir()
-            scenario[who] = scenario_on(dataset, tmp / who)
+        _, scenario = datasets_and_scenarios(tmp)
         print(f"first run on an empty Numba cache: supplyshock run {SCENARIO.name} --draws 8 "
               f"-q; old = {args.commit}, new = this tree; {os.cpu_count()} cores, load "
               f"average {os.getloadavg()[0]:.1f}", flush=True)

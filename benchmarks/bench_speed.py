@@ -130,6 +130,27 @@ def scenario_on(dataset: Path, folder: Path) -> Path:
     return path
 
 
+def datasets_and_scenarios(tmp: Path) -> tuple[dict, dict]:
+    """Per version ("old", "new"): the dataset it reads and a copy of the scenario naming
+    it. The old engine reads a copy its loader knows; this tree the shipped baseline,
+    market table included (same flows: the market table is what version 2 adds)."""
+    dataset = {"old": old_loader_dataset(tmp / "baseline"), "new": builtin_path()}
+    scenario = {}
+    for who, folder in dataset.items():
+        (tmp / who).mkdir()
+        scenario[who] = scenario_on(folder, tmp / who)
+    return dataset, scenario
+
+
+def add_old_engine_options(ap: argparse.ArgumentParser) -> None:
+    """--commit, --cache, --fresh: which older engine, and where its venv is kept."""
+    ap.add_argument("--commit", default="8ada13c")
+    ap.add_argument("--cache", type=Path,
+                    default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+                    / "supplyshock" / "bench")
+    ap.add_argument("--fresh", action="store_true", help="reinstall the old commit")
+
+
 def child(argv: list[str], env: dict, cwd: Path) -> tuple[str, float, float]:
     """Run a process; its stdout, wall time and CPU time (user + system). ``cwd`` must not
     be the repository, whose simcore/ would shadow the old installation."""
@@ -146,14 +167,10 @@ def child(argv: list[str], env: dict, cwd: Path) -> tuple[str, float, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--commit", default="8ada13c")
+    add_old_engine_options(ap)
     ap.add_argument("--draws", type=int, default=10_000)
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    ap.add_argument("--cache", type=Path,
-                    default=Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-                    / "supplyshock" / "bench")
-    ap.add_argument("--fresh", action="store_true", help="reinstall the old commit")
     args = ap.parse_args()
 
     old_bin = old_engine(args.commit, args.cache, args.fresh)
@@ -168,14 +185,7 @@ def main() -> None:
         e.pop("PYTHONPATH", None)
     with tempfile.TemporaryDirectory(prefix="bench-speed-") as tmp:
         tmp = Path(tmp)
-        # the old engine reads a copy its loader knows; this tree the shipped baseline,
-        # market table included (same flows: the market table is what version 2 adds)
-        dataset = {"old": old_loader_dataset(tmp / "baseline")}
-        dataset["new"] = builtin_path()
-        scenario = {}
-        for who in ("old", "new"):
-            (tmp / who).mkdir()
-            scenario[who] = scenario_on(dataset[who], tmp / who)
+        dataset, scenario = datasets_and_scenarios(tmp)
         engine = {}
         for _ in range(2):  # both kernels compiled or loaded before anything is timed
             for who, bindir in (("old", old_bin), ("new", new_bin)):
