@@ -25,9 +25,11 @@ block is compiled rather than loaded: the run's "compiling the simulator once" l
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 import tempfile
+import threading
 
 
 def _default_cache_dir() -> str:
@@ -166,6 +168,7 @@ def _tiered_cache_class():
 
         def __init__(self, py_func, py_file):
             self._lineno = py_func.__code__.co_firstlineno
+            self._py_file = py_file  # named by Numba's warning for code it cannot cache
             self._path = os.path.join(self.folder, os.path.basename(os.path.dirname(py_file)))
 
         def ensure_cache_path(self):  # called before saving only
@@ -233,15 +236,105 @@ def _tiered_cache_class():
 _TieredCache = _tiered_cache_class()
 
 
+# --- the compile ----------------------------------------------------------------------------
+
+_compiling_engine = threading.local()  # .depth > 0: this thread compiles an engine function
+
+
+def _skip_function_prepass() -> bool:
+    """Numba optimises a freshly lowered module twice: a per-function pass pipeline at
+    NUMBA_OPT, then, once the callees are linked in, the whole module's O3 pipeline,
+    which runs the same function simplifications again (numba/core/codegen.py,
+    ``CPUCodeLibrary.finalize``). For the engine's functions the first is skipped: on
+    the model kernel's one large function it was a fifth of the first compile (partner
+    study, 2 cores: 27.6 -> 23.7 s in-process), and the machine code the module pipeline
+    makes runs as fast, with bit-identical results (benchmarks/bench_compile.py). Only
+    while this thread compiles an engine function (``_engine_compiles``); any other
+    Numba code in the process is compiled as Numba does. Returns whether the hook is in
+    place (False on a Numba whose internals differ: then nothing changes)."""
+    try:
+        from numba.core.codegen import CPUCodeLibrary
+
+        prepass = CPUCodeLibrary._optimize_functions
+    except (ImportError, AttributeError):
+        return False
+
+    def optimize_functions(self, ll_module):
+        if getattr(_compiling_engine, "depth", 0):
+            ll_module.data_layout = self._codegen._data_layout  # what the pass also set
+            return
+        prepass(self, ll_module)
+
+    CPUCodeLibrary._optimize_functions = optimize_functions
+    return True
+
+
+SKIP_FUNCTION_PREPASS = _skip_function_prepass()
+
+
+def _call(fn, arg):
+    return fn(arg)
+
+
+@functools.cache
+def _roomy_call():
+    """``_call`` with a frame that reserves about half a megabyte of CPython's frame
+    stack for the calls beneath it (made once, when first needed).
+
+    CPython 3.11 keeps Python frames in 16 KiB chunks, and frees a chunk as soon as the
+    frame at its base returns: a loop that calls across a chunk boundary maps and unmaps
+    a chunk on every call (CPython issue gh-142183, fixed in 3.13.x and 3.14 by caching
+    one chunk). Numba's compiler, deep in its recursion, can sit on such a boundary, and
+    where it does, depending on how deep the caller is (a `supplyshock run` was, a bare
+    script was not), the first compile made 330,000 mmap/munmap pairs: 6 s of system
+    time of 28 s. A frame of N slots is given a chunk of the next power of two above
+    N + 1000 slots, so a frame of 64,600 slots gets 1 MiB and leaves 66,000 slots (about
+    3,000 of the compiler's frames) above it in the same chunk: no boundary to cross.
+    The slots are unused locals (never read or written, so never touched). On an
+    interpreter where this cannot be built, the plain ``_call``."""
+    code = _call.__code__
+    names = code.co_varnames + tuple(f"_slot{i}" for i in range(64_600))
+    try:
+        return type(_call)(code.replace(co_varnames=names, co_nlocals=len(names)),
+                           _call.__globals__)
+    except (TypeError, ValueError):
+        return _call
+
+
+def _engine_compiles(dispatcher):
+    """Mark, per thread, the compiles of ``dispatcher`` (and of the callees they pull
+    in) as the engine's: see ``_skip_function_prepass``; the outermost runs on a roomy
+    frame (``_roomy_call``). (Under NUMBA_DISABLE_JIT=1 the "dispatcher" is the Python
+    function itself: nothing to mark.)"""
+    compile_ = getattr(dispatcher, "compile", None)
+    if compile_ is None or not SKIP_FUNCTION_PREPASS:
+        return dispatcher
+
+    def compile(sig):
+        depth = getattr(_compiling_engine, "depth", 0)
+        _compiling_engine.depth = depth + 1
+        try:
+            return _roomy_call()(compile_, sig) if depth == 0 else compile_(sig)
+        finally:
+            _compiling_engine.depth = depth
+
+    dispatcher.compile = compile
+    return dispatcher
+
+
 def _decorator(**options):
     if _TieredCache is None:
-        return numba.njit(cache=True, **options)
+
+        def decorate_default(func):
+            return _engine_compiles(numba.njit(cache=True, **options)(func))
+
+        return decorate_default
 
     def decorate(func):
         dispatcher = numba.njit(**options)(func)
         # what `cache=True` does (Dispatcher.enable_caching), with the folders above
         dispatcher._cache = _TieredCache(func)
-        return dispatcher
+        return _engine_compiles(dispatcher)
 
     return decorate
 
@@ -261,7 +354,7 @@ def _without_nrt() -> dict:
     return {"_nrt": False}
 
 
-_OPTIONS = dict(error_model="numpy", nogil=True, **_without_nrt())
+_OPTIONS = dict(error_model="numpy", nogil=True, no_cfunc_wrapper=True, **_without_nrt())
 
 jit = _decorator(**_OPTIONS)
 """Serial kernel or helper (allocates nothing: no reference counting)."""

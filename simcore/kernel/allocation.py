@@ -8,10 +8,10 @@ residual graph it leaves names the minimal min cut, which bounds the filling lev
 
 from __future__ import annotations
 
-from simcore._numba import jit
+from simcore._numba import jit_internal
 
 
-@jit
+@jit_internal
 def _bfs(m, n, sup, dem, cap, f, out_e, in_i, queue, par_e, par_i, seen_e, seen_i, eps):
     """Shortest augmenting path search; returns the importer reached with spare sink
     capacity, or -1 (then seen_e/seen_i mark the residual-reachable set)."""
@@ -51,7 +51,7 @@ def _bfs(m, n, sup, dem, cap, f, out_e, in_i, queue, par_e, par_i, seen_e, seen_
     return -1
 
 
-@jit
+@jit_internal
 def max_flow(m, n, sup, dem, cap, f, out_e, in_i, queue, par_e, par_i, seen_e, seen_i, eps):
     """Max flow of the bipartite network into f[m, n]; returns its value.
 

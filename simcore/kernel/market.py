@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 
-from simcore._numba import jit
+from simcore._numba import jit, jit_internal
 from simcore.kernel.allocation import max_flow
 
 # zone quantities zq[z, :] of one (material, stage, month)
@@ -60,7 +60,7 @@ STATUS_NO_CUT = 1  # an infeasible level without a cut bounding it (numerical)
 STATUS_NO_FREEZE = 2  # a level where nobody froze (numerical)
 
 
-@jit
+@jit_internal
 def release_share(p, pfull):
     """Share of its release capacity a state stock sells at zone price p: 0 up to the
     reference price, rising linearly to 1 at ``pfull``."""
@@ -76,7 +76,7 @@ BUY_BAND = 1e-6  # log price above the reference over which the origin state sto
 # zones' inflows exact to about 1e-9 of the state's purchases)
 
 
-@jit
+@jit_internal
 def buy_share(lnp):
     """Share of its purchase cap the origin's state buys at log price lnp: all of it at
     or below the reference price, none from BUY_BAND above it, linear between (it
@@ -134,7 +134,7 @@ def prepare_zone(zq, z, mp):
         math.exp(lnpbar), mp[MP_PFULL])
 
 
-@jit
+@jit_internal
 def level_price(u, mp):
     """Log price at level u >= 1 (choke price at 1, floor at 2)."""
     return mp[MP_LNPBAR] - (u - 1.0) * (mp[MP_LNPBAR] - mp[MP_LNPMIN])
@@ -156,7 +156,7 @@ def free_demand(zq, z, u, mp):
     return 0.0, 0.0
 
 
-@jit
+@jit_internal
 def _solve_level(zq, mp, nz, sel, target, a, b):
     """The level u in [a, b] where the free demand of the zones selected by ``sel``
     reaches ``target``: safeguarded Newton steps on an increasing function."""
@@ -330,7 +330,7 @@ def _fill_subsets(m, nz, fsup, cap, zq, mp, ulev, frozen, dem, gcap):
     return status
 
 
-@jit
+@jit_internal
 def _solve_level_mask(zq, mp, nz, mask, target, a, b, hint, gval, at, tol):
     """The level u in [a, b] where the free demand of the zones in ``mask`` (a bit set)
     reaches ``target``: safeguarded Newton steps on an increasing function, from
@@ -498,7 +498,7 @@ def zone_outcome(zq, z, u, y, slope, mp):
     return lnp, rho, buy
 
 
-@jit
+@jit_internal
 def _outcome(zq, z, u, y, slope, mp):
     if y > 0.0:
         if u < 1.0:

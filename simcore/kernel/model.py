@@ -155,7 +155,7 @@ def scratch(n_ev, n_sp, n_cap, n_k, n_s, n_c, n_z, horizon):
     )
 
 
-@jit
+@jit_internal
 def _ramp(lag, tau):
     """0 before the first disruption month (tau < 0), then rising linearly to 1 over
     ``lag`` months (1 at once when lag <= 0)."""
@@ -166,7 +166,7 @@ def _ramp(lag, tau):
     return min(1.0, tau / lag)
 
 
-@jit
+@jit_internal
 def _var(vals, v, default):
     return vals[v] if v >= 0 else default
 

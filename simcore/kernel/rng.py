@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from simcore._numba import jit, jit_parallel, prange
+from simcore._numba import jit, jit_internal, jit_parallel, prange
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -35,7 +35,7 @@ DIST_CONST, DIST_UNIFORM, DIST_TRIANGULAR, DIST_PERT, DIST_BETA, DIST_LOGNORMAL 
 DIST_DISCRETE = 6
 
 
-@jit
+@jit_internal
 def mix64(z):
     """SplitMix64 finaliser: a bijection of uint64 with full avalanche."""
     z = (z ^ (z >> _S30)) * _M1
@@ -57,7 +57,7 @@ def uniform(seed, key, draw, counter):
     return (float(h >> _S11) + 0.5) * _TWO_M53
 
 
-@jit
+@jit_internal
 def norm_cdf(x):
     return 0.5 * math.erfc(-x / _SQRT2)
 
@@ -106,7 +106,7 @@ def norm_ppf(p):
     return x - u / (1.0 + 0.5 * x * u)
 
 
-@jit
+@jit_internal
 def _betacf(a, b, x):
     """Continued fraction of the incomplete beta function (modified Lentz)."""
     fpmin = 1e-300
@@ -145,7 +145,7 @@ def _betacf(a, b, x):
     return h
 
 
-@jit
+@jit_internal
 def beta_cdf(a, b, x):
     """Regularised incomplete beta I_x(a, b)."""
     if x <= 0.0:
@@ -188,7 +188,7 @@ def beta_ppf(a, b, u):
     return x
 
 
-@jit
+@jit_internal
 def triangular_ppf(u, lo, mode, hi):
     """Triangular(lo, mode, hi) quantile at u, in closed form (lo when hi <= lo)."""
     width = hi - lo
