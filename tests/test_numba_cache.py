@@ -192,3 +192,72 @@ def test_a_read_only_cache_without_the_code_says_so_once_and_compiles_privately(
     assert package_cache_files() == before
     # the next run loads it from the private folder: nothing said, nothing compiled
     assert again.stderr == "" and json.loads(again.stdout)["said"] == []
+
+
+# --- the compile hooks (simcore/_numba.py, "the compile") ---------------------------------
+
+
+def test_the_compile_hooks_are_in_place_on_this_numba():
+    """Each hook falls back to Numba's own behaviour where Numba's internals differ; this
+    fails when a Numba upgrade makes one fall back silently (the first compile would be
+    back at 28 s instead of about 19 s: benchmarks/README.md, bench_compile.py)."""
+    from simcore import _numba
+
+    assert _numba.SKIP_FUNCTION_PREPASS
+    assert _numba.SHARE_SCOPE_COPIES
+    roomy = _numba._roomy_call()
+    assert roomy.__code__.co_nlocals >= 64_600  # the frame that gets its own 1 MiB chunk
+    assert roomy(lambda x: x * 2, 21) == 42
+
+
+def _branchy(a, i):
+    acc = 0.0
+    for k in range(i):
+        if a[k] > 0.5:
+            acc += a[k] * k
+        elif a[k] < 0.1:
+            acc -= 1.0
+        else:
+            acc *= 0.5
+    return acc
+
+
+def _sum_of(helper):
+    def total(a):
+        t = 0.0
+        for i in range(a.shape[0]):
+            t += helper(a, i)
+        return t
+
+    return total
+
+
+def test_an_inlined_helper_compiles_to_the_same_results_with_shared_scope_copies():
+    """A function with an inlined, branchy helper compiled as the engine's (scope copies
+    shared, no function pre-pass) gives what the same code compiled plainly by Numba
+    gives, and what Python gives."""
+    import numba
+
+    from simcore._numba import jit, jit_inline
+
+    as_engine = jit(_sum_of(jit_inline(_branchy)))
+    plainly = numba.njit(_sum_of(numba.njit(inline="always")(_branchy)))
+    a = np.random.default_rng(5).random(300)
+    expected = sum(_branchy(a, i) for i in range(a.shape[0]))
+    assert as_engine(a) == plainly(a) == expected
+
+
+def test_the_kernel_runs_as_python_under_numba_disable_jit(tmp_path):
+    """NUMBA_DISABLE_JIT=1 (debugging the kernel in Python) makes the decorators return
+    the functions themselves: the compile hooks must leave them alone."""
+    code = (
+        "import numpy as np\n"
+        "from simcore.kernel.market import allocate\n"
+        "d = allocate(np.array([6.0]), np.array([4.0, 4.0]), np.full((1, 2), np.inf))\n"
+        "print(d.tolist())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=dict(os.environ, NUMBA_DISABLE_JIT="1"), cwd=tmp_path,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [3.0, 3.0]
