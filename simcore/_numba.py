@@ -239,6 +239,10 @@ _TieredCache = _tiered_cache_class()
 # --- the compile ----------------------------------------------------------------------------
 
 _compiling_engine = threading.local()  # .depth > 0: this thread compiles an engine function
+HOOK_CALLS = {"prepass_skipped": 0, "scope_shared": 0}  # how often each hook acted (tests)
+# the names the pre-pass this hook replaces uses (numba 0.59-0.68): another body, no hook
+_PREPASS_NAMES = {"_codegen", "_data_layout", "data_layout", "functions",
+                  "_function_pass_manager", "name", "_recorded_timings", "record", "run"}
 
 
 def _skip_function_prepass() -> bool:
@@ -247,21 +251,27 @@ def _skip_function_prepass() -> bool:
     which runs the same function simplifications again (numba/core/codegen.py,
     ``CPUCodeLibrary.finalize``). For the engine's functions the first is skipped: on
     the model kernel's one large function it was a fifth of the first compile (partner
-    study, 2 cores: 27.6 -> 23.7 s in-process), and the machine code the module pipeline
+    study, 2 cores: 27.6 -> 22.5 s in-process), and the machine code the module pipeline
     makes runs as fast, with bit-identical results (benchmarks/bench_compile.py). Only
-    while this thread compiles an engine function (``_engine_compiles``); any other
-    Numba code in the process is compiled as Numba does. Returns whether the hook is in
-    place (False on a Numba whose internals differ: then nothing changes)."""
+    while this thread compiles an engine function (``_engine_compiles``), which takes in
+    whatever that compile pulls in (Numba's own implementations, parfor kernels): their
+    final modules still get the O3 pipeline. Numba code compiled outside an engine
+    compile is compiled as Numba does. Returns whether the hook is in place (False on a
+    Numba whose internals differ, including a pre-pass that does more than this one
+    replaces: then nothing changes)."""
     try:
         from numba.core.codegen import CPUCodeLibrary
 
         prepass = CPUCodeLibrary._optimize_functions
+        if not set(prepass.__code__.co_names) <= _PREPASS_NAMES:
+            return False
     except (ImportError, AttributeError):
         return False
 
     def optimize_functions(self, ll_module):
         if getattr(_compiling_engine, "depth", 0):
             ll_module.data_layout = self._codegen._data_layout  # what the pass also set
+            HOOK_CALLS["prepass_skipped"] += 1
             return
         prepass(self, ll_module)
 
@@ -280,8 +290,8 @@ def _share_scope_copies() -> bool:
     variables) that was 1.25 million variable copies, a sixth of the first compile. For
     the engine's functions the blocks of one copy share one copy of their scope (they
     share one scope in the IR being copied, too), through a ``copy`` module seen only by
-    the inliner whose ``deepcopy`` of a block passes a memo per scope and per inlined
-    call. The IR that comes out is the same; the machine code and study digests too.
+    the inliner whose ``deepcopy`` of a block passes one memo per scope within one
+    inlining. The IR that comes out is the same; the machine code and study digests too.
     Returns whether the hook is in place."""
     try:
         import copy
@@ -306,6 +316,7 @@ def _share_scope_copies() -> bool:
             by_scope = getattr(memos, "by_scope", None)
             if memo is None and by_scope is not None and type(x) is ir.Block:
                 memo = by_scope.setdefault(id(x.scope), {})
+                HOOK_CALLS["scope_shared"] += 1
             return copy.deepcopy(x, memo)
 
     def inline_ir_shared(self, *args, **kwargs):
@@ -332,8 +343,9 @@ def _call(fn, arg):
 
 @functools.cache
 def _roomy_call():
-    """``_call`` with a frame that reserves about half a megabyte of CPython's frame
-    stack for the calls beneath it (made once, when first needed).
+    """``_call`` with a frame big enough that CPython gives it a frame-stack chunk of
+    its own, 1 MiB, about half of it left for the calls beneath (made once, when first
+    needed).
 
     CPython 3.11 keeps Python frames in 16 KiB chunks, and frees a chunk as soon as the
     frame at its base returns: a loop that calls across a chunk boundary maps and unmaps
@@ -341,13 +353,15 @@ def _roomy_call():
     one chunk). Numba's compiler, deep in its recursion, can sit on such a boundary, and
     where it does, depending on how deep the caller is (a `supplyshock run` was, a bare
     script was not), the first compile made 330,000 mmap/munmap pairs: 6 s of system
-    time of 28 s. A frame of N slots is given a chunk of the next power of two above
-    N + 1000 slots, so a frame of 64,600 slots gets 1 MiB and leaves 66,000 slots (about
-    3,000 of the compiler's frames) above it in the same chunk: no boundary to cross.
-    The slots are unused locals (never read or written, so never touched). On an
-    interpreter where this cannot be built, the plain ``_call``."""
+    time of 28 s. A frame that cannot fit is given a new chunk of the smallest 16 KiB x
+    2**k holding its slots plus 1,000 (3.11 ``push_chunk``, 8-byte slots): 70,000 unused
+    locals (plus 2 arguments, 3 stack and 9 frame slots, 71,014 with the margin, over
+    the 65,536 of 512 KiB) get 1 MiB, leaving 61,000 slots, about 2,800 of the
+    compiler's frames, above it in the same chunk: no boundary to cross. CPython clears
+    the unused slots when the frame starts and ends (about 0.5 MB written per outermost
+    compile). On an interpreter where this cannot be built, the plain ``_call``."""
     code = _call.__code__
-    names = code.co_varnames + tuple(f"_slot{i}" for i in range(64_600))
+    names = code.co_varnames + tuple(f"_slot{i}" for i in range(70_000))
     try:
         return type(_call)(code.replace(co_varnames=names, co_nlocals=len(names)),
                            _call.__globals__)
@@ -361,7 +375,7 @@ def _engine_compiles(dispatcher):
     frame (``_roomy_call``). (Under NUMBA_DISABLE_JIT=1 the "dispatcher" is the Python
     function itself: nothing to mark.)"""
     compile_ = getattr(dispatcher, "compile", None)
-    if compile_ is None or not SKIP_FUNCTION_PREPASS:
+    if compile_ is None:
         return dispatcher
 
     def compile(sig):

@@ -197,19 +197,6 @@ def test_a_read_only_cache_without_the_code_says_so_once_and_compiles_privately(
 # --- the compile hooks (simcore/_numba.py, "the compile") ---------------------------------
 
 
-def test_the_compile_hooks_are_in_place_on_this_numba():
-    """Each hook falls back to Numba's own behaviour where Numba's internals differ; this
-    fails when a Numba upgrade makes one fall back silently (the first compile would be
-    back at 28 s instead of about 19 s: benchmarks/README.md, bench_compile.py)."""
-    from simcore import _numba
-
-    assert _numba.SKIP_FUNCTION_PREPASS
-    assert _numba.SHARE_SCOPE_COPIES
-    roomy = _numba._roomy_call()
-    assert roomy.__code__.co_nlocals >= 64_600  # the frame that gets its own 1 MiB chunk
-    assert roomy(lambda x: x * 2, 21) == 42
-
-
 def _branchy(a, i):
     acc = 0.0
     for k in range(i):
@@ -232,19 +219,36 @@ def _sum_of(helper):
     return total
 
 
-def test_an_inlined_helper_compiles_to_the_same_results_with_shared_scope_copies():
-    """A function with an inlined, branchy helper compiled as the engine's (scope copies
-    shared, no function pre-pass) gives what the same code compiled plainly by Numba
-    gives, and what Python gives."""
+def test_the_compile_hooks_act_on_an_engine_compile_and_change_no_result():
+    """Each hook falls back to Numba's own behaviour where Numba's internals differ; this
+    fails when a Numba upgrade makes one fall back or stop acting (the first compile
+    would be back at 28 s instead of about 19 s: benchmarks/README.md, bench_compile.py).
+    A function with an inlined, branchy helper compiled as the engine's (scope copies
+    shared, no function pre-pass; not cached, so compiled in every run) gives what the
+    same code compiled plainly by Numba gives, and what Python gives."""
     import numba
 
-    from simcore._numba import jit, jit_inline
+    from simcore import _numba
 
-    as_engine = jit(_sum_of(jit_inline(_branchy)))
+    assert _numba.SKIP_FUNCTION_PREPASS
+    assert _numba.SHARE_SCOPE_COPIES
+    roomy = _numba._roomy_call()
+    assert roomy.__code__.co_nlocals >= 70_000  # the frame that gets its own 1 MiB chunk
+    assert roomy(lambda x: x * 2, 21) == 42
+
+    before = dict(_numba.HOOK_CALLS)
+    options = dict(_numba._OPTIONS)
+    helper = _numba._engine_compiles(numba.njit(inline="always", **options)(_branchy))
+    as_engine = _numba._engine_compiles(numba.njit(**options)(_sum_of(helper)))
     plainly = numba.njit(_sum_of(numba.njit(inline="always")(_branchy)))
     a = np.random.default_rng(5).random(300)
     expected = sum(_branchy(a, i) for i in range(a.shape[0]))
-    assert as_engine(a) == plainly(a) == expected
+    assert as_engine(a) == expected
+    assert _numba.HOOK_CALLS["prepass_skipped"] > before["prepass_skipped"]
+    assert _numba.HOOK_CALLS["scope_shared"] > before["scope_shared"]
+    during_plain = dict(_numba.HOOK_CALLS)
+    assert plainly(a) == expected
+    assert _numba.HOOK_CALLS == during_plain  # plain Numba code: no hook acted
 
 
 def test_the_kernel_runs_as_python_under_numba_disable_jit(tmp_path):
