@@ -860,6 +860,15 @@ def _field(name: str, type_: str, description: str, unit: str = "") -> dict:
     return f
 
 
+def _resource(name: str, fields: list[dict], key: list[str] | None = None) -> dict:
+    """The datapackage entry of ``name``.csv: a UTF-8 tabular data resource."""
+    schema = {"fields": fields}
+    if key:
+        schema["primaryKey"] = key
+    return {"name": name, "path": f"{name}.csv", "format": "csv", "encoding": "utf-8",
+            "profile": "tabular-data-resource", "mediatype": "text/csv", "schema": schema}
+
+
 def _datapackage() -> dict:
     ref = "t/year of the material's reference unit (materials.csv unit)"
     return {
@@ -892,78 +901,58 @@ def _datapackage() -> dict:
                            "path": "https://www.etalab.gouv.fr/licence-ouverte-open-licence/"}]},
         ],
         "resources": [
-            {"name": "materials", "path": "materials.csv", "format": "csv", "encoding": "utf-8",
-             "profile": "tabular-data-resource", "mediatype": "text/csv",
-             "schema": {"fields": [
-                 _field("material", "string", "material id"),
-                 _field("name", "string", "material name"),
-                 _field("unit", "string", "reference unit of every quantity of the material"),
-                 _field("stages", "string", "stages upstream first, joined by ';'"),
-                 _field("price_usd_per_t", "number", "2024 reference price", "USD/t"),
-                 _field("price_source", "string", "where the price comes from")],
-                 "primaryKey": ["material"]}},
-            {"name": "countries", "path": "countries.csv", "format": "csv", "encoding": "utf-8",
-             "profile": "tabular-data-resource", "mediatype": "text/csv",
-             "schema": {"fields": [
-                 _field("code", "string", "ISO 3166 alpha-3, or XEU (rest of EU) / ROW"),
-                 _field("name", "string", "country name")], "primaryKey": ["code"]}},
-            {"name": "groups", "path": "groups.csv", "format": "csv", "encoding": "utf-8",
-             "profile": "tabular-data-resource", "mediatype": "text/csv",
-             "schema": {"fields": [
-                 _field("group", "string", "group name"),
-                 _field("member", "string", "country code or group name")],
-                 "primaryKey": ["group", "member"]}},
-            {"name": "flows", "path": "flows.csv", "format": "csv", "encoding": "utf-8",
-             "profile": "tabular-data-resource", "mediatype": "text/csv",
-             "schema": {"fields": [
-                 _field("material", "string", "material id"),
-                 _field("stage", "string", "stage name"),
-                 _field("exporter", "string", "producing country"),
-                 _field("importer", "string", "using country (= exporter: domestic use)"),
-                 _field("tonnes_per_year", "number", "baseline flow", ref),
-                 _field("source", "string", "provenance of the flow: observed (route in the "
-                        "trade data or a published bilateral share), fitted (domestic use and "
-                        "routes the fit added at a stage with trade data), estimated (stage "
-                        "without usable trade data)")],
-                 "primaryKey": ["material", "stage", "exporter", "importer"]}},
-            {"name": "capacity", "path": "capacity.csv", "format": "csv", "encoding": "utf-8",
-             "profile": "tabular-data-resource", "mediatype": "text/csv",
-             "schema": {"fields": [
-                 _field("material", "string", "material id"),
-                 _field("stage", "string", "stage name"),
-                 _field("country", "string", "country code"),
-                 _field("tonnes_per_year", "number", "production capacity", ref)],
-                 "primaryKey": ["material", "stage", "country"]}},
-            {"name": "stocks", "path": "stocks.csv", "format": "csv", "encoding": "utf-8",
-             "profile": "tabular-data-resource", "mediatype": "text/csv",
-             "schema": {"fields": [
-                 _field("material", "string", "material id"),
-                 _field("country", "string", "country code"),
-                 _field("tonnes", "number", "government stock usable in a disruption",
-                        "t of the reference unit"),
-                 _field("max_release_tonnes_per_month", "number", "maximum release",
-                        "t/month of the reference unit"),
-                 _field("source", "string", "source or 'unknown'")],
-                 "primaryKey": ["material", "country"]}},
-            {"name": "market", "path": "market.csv", "format": "csv", "encoding": "utf-8",
-             "profile": "tabular-data-resource", "mediatype": "text/csv",
-             "schema": {"fields": [
-                 _field("material", "string", "material id"),
-                 _field("parameter", "string", "market parameter (docs/dataset.md)"),
-                 _field("low", "number", "lowest value a scenario draws"),
-                 _field("mode", "number", "most likely value"),
-                 _field("high", "number", "highest value a scenario draws"),
-                 _field("reasoning", "string", "why: supply type or departure"),
-                 _field("source", "string", "where it comes from")],
-                 "primaryKey": ["material", "parameter"]}},
-            {"name": "assumptions", "path": "assumptions.csv", "format": "csv",
-             "encoding": "utf-8", "profile": "tabular-data-resource", "mediatype": "text/csv",
-             "schema": {"fields": [
-                 _field("table", "string", "kind of estimate"),
-                 _field("key", "string", "what it applies to"),
-                 _field("value", "string", "the number used"),
-                 _field("reasoning", "string", "why"),
-                 _field("source", "string", "where it comes from")]}},
+            _resource("materials", [
+                _field("material", "string", "material id"),
+                _field("name", "string", "material name"),
+                _field("unit", "string", "reference unit of every quantity of the material"),
+                _field("stages", "string", "stages upstream first, joined by ';'"),
+                _field("price_usd_per_t", "number", "2024 reference price", "USD/t"),
+                _field("price_source", "string", "where the price comes from")], ["material"]),
+            _resource("countries", [
+                _field("code", "string", "ISO 3166 alpha-3, or XEU (rest of EU) / ROW"),
+                _field("name", "string", "country name")], ["code"]),
+            _resource("groups", [
+                _field("group", "string", "group name"),
+                _field("member", "string", "country code or group name")], ["group", "member"]),
+            _resource("flows", [
+                _field("material", "string", "material id"),
+                _field("stage", "string", "stage name"),
+                _field("exporter", "string", "producing country"),
+                _field("importer", "string", "using country (= exporter: domestic use)"),
+                _field("tonnes_per_year", "number", "baseline flow", ref),
+                _field("source", "string", "provenance of the flow: observed (route in the "
+                       "trade data or a published bilateral share), fitted (domestic use and "
+                       "routes the fit added at a stage with trade data), estimated (stage "
+                       "without usable trade data)")],
+                ["material", "stage", "exporter", "importer"]),
+            _resource("capacity", [
+                _field("material", "string", "material id"),
+                _field("stage", "string", "stage name"),
+                _field("country", "string", "country code"),
+                _field("tonnes_per_year", "number", "production capacity", ref)],
+                ["material", "stage", "country"]),
+            _resource("stocks", [
+                _field("material", "string", "material id"),
+                _field("country", "string", "country code"),
+                _field("tonnes", "number", "government stock usable in a disruption",
+                       "t of the reference unit"),
+                _field("max_release_tonnes_per_month", "number", "maximum release",
+                       "t/month of the reference unit"),
+                _field("source", "string", "source or 'unknown'")], ["material", "country"]),
+            _resource("market", [
+                _field("material", "string", "material id"),
+                _field("parameter", "string", "market parameter (docs/dataset.md)"),
+                _field("low", "number", "lowest value a scenario draws"),
+                _field("mode", "number", "most likely value"),
+                _field("high", "number", "highest value a scenario draws"),
+                _field("reasoning", "string", "why: supply type or departure"),
+                _field("source", "string", "where it comes from")], ["material", "parameter"]),
+            _resource("assumptions", [
+                _field("table", "string", "kind of estimate"),
+                _field("key", "string", "what it applies to"),
+                _field("value", "string", "the number used"),
+                _field("reasoning", "string", "why"),
+                _field("source", "string", "where it comes from")]),
         ],
     }
 
