@@ -341,6 +341,15 @@ class Model:
     def horizon(self) -> int:
         return int(self.sc.horizon)
 
+    @property
+    def row_zone(self) -> np.ndarray:
+        """int64[X]: the zone group of each exposure row."""
+        sc = self.sc
+        k, s, i = np.nonzero(sc.xidx >= 0)
+        row_zone = np.zeros(self.n_exposures, dtype=np.int64)
+        row_zone[sc.xidx[k, s, i]] = sc.zg[k, s, sc.zone_of[k, s, i]]
+        return row_zone
+
 
 def prepare(tensor: SupplyTensor, compiled: CompiledScenario) -> Model:
     """The kernel's inputs as named structures of canonical C-contiguous arrays, in
@@ -523,7 +532,7 @@ def run_block(model: Model, seed: int, start: int, n: int, *, timeseries: bool =
         rationed=np.zeros((n, n_x)),
         zprice_peak=np.zeros((n, n_g)), zprice_mean=np.zeros((n, n_g)),
         zchoke=np.zeros((n, n_g), dtype=np.int16),
-        hist=np.zeros((n_workers, n_x, H, 101), dtype=np.int64),
+        hist=np.zeros((n_workers, n_x + n_g, H, 101), dtype=np.int64),
         zhist=np.zeros((n_workers, n_g, H, NPB), dtype=np.int64),
         want_series=timeseries,
         series=np.zeros((n, n_x, H) if timeseries else (1, 0, 0), dtype=np.float32),
@@ -536,7 +545,7 @@ def run_block(model: Model, seed: int, start: int, n: int, *, timeseries: bool =
     )
     n_k, n_s, n_c = model.tn.prod.shape
     work = [scratch(n_e, sc.sp_occ_var.shape[0], sc.cap_occ_var.shape[0], n_k, n_s, n_c,
-                    sc.zone_need.shape[2], H) for _ in range(n_workers)]
+                    sc.zone_need.shape[2]) for _ in range(n_workers)]
     args = (start, n_workers, np.uint64(seed), model.tn, sc, out)
     if n_workers == 1 and on_draws is None:
         run_draws(0, *args, work[0])
@@ -555,7 +564,11 @@ def run_block(model: Model, seed: int, start: int, n: int, *, timeseries: bool =
             f"simulation kernel stopped at draw {start + j} with status {code}: "
             f"{_STATUS_MEANING.get(code, 'unknown status')}"
         )
-    hist = out.hist.sum(axis=0)
+    # a row's monthly shortage histogram: its zone group's (rows n_x + g), plus what the
+    # kernel counted on the row itself (its own months as a state-stock holder, less its
+    # zone's in those months)
+    counts = out.hist.sum(axis=0)
+    hist = counts[:n_x] + counts[n_x + model.row_zone]
     hist[:, :, 0] = n - hist[:, :, 1:].sum(axis=2)
     zhist = out.zhist.sum(axis=0)
     zhist[:, :, 0] = n - zhist[:, :, 1:].sum(axis=2)

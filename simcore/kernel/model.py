@@ -110,7 +110,7 @@ Scratch = namedtuple("Scratch", [
     # per country
     "lsm", "msm", "lsr", "msr", "srel", "hold", "supply", "feed",
     # per (stage, zone): the month per unit of need, summed (zacc), months short, first
-    # and last (zmon), each month's histogram bin (zbin)
+    # and last (zmon), this month's shortage-histogram bin (zbin)
     "zacc", "zmon", "zbin",
     # per (stage, country)
     "rowflag", "outsh", "outp", "xfeed", "az",
@@ -123,7 +123,7 @@ Scratch = namedtuple("Scratch", [
 ])
 
 
-def scratch(n_ev, n_sp, n_cap, n_k, n_s, n_c, n_z, horizon):
+def scratch(n_ev, n_sp, n_cap, n_k, n_s, n_c, n_z):
     """A worker's scratch arrays (Scratch), made by the caller: the kernel allocates
     nothing, so it runs without reference counting (simcore/_numba.py)."""
     e1 = max(1, n_ev)
@@ -141,7 +141,7 @@ def scratch(n_ev, n_sp, n_cap, n_k, n_s, n_c, n_z, horizon):
         np.zeros(n_c), np.zeros(n_c), np.zeros(n_c), np.zeros(n_c), np.zeros(n_c),
         np.zeros(n_c, dtype=np.bool_), np.zeros(n_c), np.zeros(n_c),
         np.zeros((n_s, z1, N_ZA)), np.zeros((n_s, z1, 3), dtype=np.int64),
-        np.zeros((n_s, z1, horizon), dtype=np.int64),
+        np.zeros((n_s, z1), dtype=np.int64),
         np.zeros((n_s, n_c), dtype=np.bool_), np.ones((n_s, n_c)), np.zeros((n_s, n_c)),
         np.zeros((n_s, n_c)), np.ones((n_s, n_c, z1)),
         np.zeros((z1, N_ZQ)), np.zeros(N_MP), np.zeros(z1), np.zeros(z1), np.zeros(z1),
@@ -663,6 +663,7 @@ def _clear_and_account(tn, sc, ws, out, hist, zhist, j, k, s, ns, producers, buy
     zacc = ws.zacc
     zmon = ws.zmon
     zbin = ws.zbin
+    n_rows = shortage.shape[1]
     keep = (1.0 - sub) if last else 1.0
     for z in range(nz):
         cons = zcons[z]
@@ -690,7 +691,10 @@ def _clear_and_account(tn, sc, ws, out, hist, zhist, j, k, s, ns, producers, buy
                 if zmon[s, z, 1] < 0:
                     zmon[s, z, 1] = t
                 zmon[s, z, 2] = t
-        zbin[s, z, t] = b
+        zbin[s, z] = b
+        if b > 0:
+            # every row of the zone takes this bin (rows of a holder are corrected below)
+            hist[n_rows + zg[k, s, z], t, b] += 1
     # buyers with a state stock (last stage), and every row when a time series or trace
     # is asked for, month by month
     per_row = out.want_series or want_trace
@@ -750,6 +754,8 @@ def _clear_and_account(tn, sc, ws, out, hist, zhist, j, k, s, ns, producers, buy
             if share > SHARE_TOL:
                 hb = int(math.ceil((share - SHARE_TOL) * 100.0))
                 hist[x, t, min(100, max(1, hb))] += 1
+            if zbin[s, z] > 0:
+                hist[x, t, zbin[s, z]] -= 1  # not its zone's month (counted above)
         if out.want_series:
             out.series[j, x, t] = share
         if want_trace:
@@ -769,11 +775,10 @@ def _clear_and_account(tn, sc, ws, out, hist, zhist, j, k, s, ns, producers, buy
 
 
 @jit_inline
-def _spread_rows(tn, sc, ws, out, hist, j, k, ns, ts):
+def _spread_rows(tn, sc, ws, out, j, k, ns):
     """The rows of material k's buyers without a state stock of their own, from their
     zone's month per unit of need (_clear_and_account), and every row's prices from its
-    zone's."""
-    H = sc.horizon
+    zone's. (Their monthly histogram is their zone's: run_block adds it.)"""
     need = tn.need
     zone_of = sc.zone_of
     xidx = sc.xidx
@@ -782,7 +787,6 @@ def _spread_rows(tn, sc, ws, out, hist, j, k, ns, ts):
     by_idx = tn.by_idx
     zacc = ws.zacc
     zmon = ws.zmon
-    zbin = ws.zbin
     hold = ws.hold
     for s in range(ns):
         last = s == ns - 1
@@ -809,10 +813,6 @@ def _spread_rows(tn, sc, ws, out, hist, j, k, ns, ts):
             out.months[j, x] = zmon[s, z, 0]
             out.first[j, x] = zmon[s, z, 1]
             out.last[j, x] = zmon[s, z, 2]
-            for t in range(ts, H):
-                b = zbin[s, z, t]
-                if b > 0:
-                    hist[x, t, b] += 1
 
 
 @jit_inline
@@ -942,7 +942,7 @@ def _material(tn, sc, ws, out, hist, zhist, j, k, fired, usable, sub_max, lag_su
                 g = zg[k, s, z]
                 if zone_need[k, s, z] > 0.0 and out.zprice_peak[j, g] < 1.0:
                     out.zprice_peak[j, g] = 1.0
-    _spread_rows(tn, sc, ws, out, hist, j, k, ns, ts)
+    _spread_rows(tn, sc, ws, out, j, k, ns)
     _book_baseline(tn, sc, out, j, k, ts)  # the months before the first computed one
     return status
 
@@ -952,7 +952,10 @@ def run_draws(w, first_draw, n_workers, seed, tn, sc, out, ws):
     """Worker w of n_workers: draws first_draw + lo .. first_draw + hi - 1, where
     [lo, hi) is the w-th contiguous slice of the block's n = out.variates.shape[0] draws,
     each simulated as in docs/model.md, into the rows lo .. hi - 1 of ``out`` and its own
-    histograms out.hist[w], out.zhist[w] (the caller sums them). out.progress[w] counts
+    histograms out.hist[w], out.zhist[w] (the caller sums them; out.hist[w] holds X
+    rows of exposures, then one row per zone group: each row's monthly shortage share
+    is its zone group's, plus its own counts minus its zone's in the months it is a
+    holder of a state stock, see run_block). out.progress[w] counts
     the draws this worker finished. ``ws``: this worker's scratch arrays (``scratch``).
 
     Serial and nogil: the engine runs the workers on Python threads (docs/model.md,
