@@ -448,7 +448,7 @@ def _zone_bin(lnp):
 
 
 @jit_inline
-def _stage(tn, sc, ws, out, hist, zhist, j, k, s, ns, kc, t, kappa, sub, status):
+def _stage(tn, sc, ws, out, hist, j, k, s, ns, kc, t, kappa, sub, status):
     """Supply, contracts, zone markets and accounting of stage s of material k in month
     t (docs/model.md §3). Returns the status."""
     last = s == ns - 1
@@ -538,12 +538,12 @@ def _stage(tn, sc, ws, out, hist, zhist, j, k, s, ns, kc, t, kappa, sub, status)
         for i in buyers:
             if lsm[i] > 0.0:
                 zq[zone_of[k, s, i], ZQ_R] += min(msm[i], lsm[i])
-    return _clear_and_account(tn, sc, ws, out, hist, zhist, j, k, s, ns, producers, buyers,
+    return _clear_and_account(tn, sc, ws, out, hist, j, k, s, ns, producers, buyers,
                               t, m, sub, status)
 
 
 @jit_inline
-def _clear_and_account(tn, sc, ws, out, hist, zhist, j, k, s, ns, producers, buyers, t, m,
+def _clear_and_account(tn, sc, ws, out, hist, j, k, s, ns, producers, buyers, t, m,
                        sub, status):
     """Clear the zones of stage s and book every buyer's month (docs/model.md §3)."""
     last = s == ns - 1
@@ -586,6 +586,7 @@ def _clear_and_account(tn, sc, ws, out, hist, zhist, j, k, s, ns, producers, buy
     lastm = out.last
     zprice_peak = out.zprice_peak
     zprice_mean = out.zprice_mean
+    zone_bins = out.zone_bins
     zchoke = out.zchoke
     want_trace = out.want_trace
     uhint = ws.uhint
@@ -631,7 +632,7 @@ def _clear_and_account(tn, sc, ws, out, hist, zhist, j, k, s, ns, producers, buy
             if p > zprice_peak[j, g]:
                 zprice_peak[j, g] = p
             zprice_mean[j, g] += p - 1.0
-            zhist[g, t, _zone_bin(lnp)] += 1
+            zone_bins[j, g, t, 0] = _zone_bin(lnp)
             if rho < 1.0:
                 zchoke[j, g] += 1
         if out.want_zseries:
@@ -663,7 +664,6 @@ def _clear_and_account(tn, sc, ws, out, hist, zhist, j, k, s, ns, producers, buy
     zacc = ws.zacc
     zmon = ws.zmon
     zbin = ws.zbin
-    n_rows = shortage.shape[1]
     keep = (1.0 - sub) if last else 1.0
     for z in range(nz):
         cons = zcons[z]
@@ -692,9 +692,8 @@ def _clear_and_account(tn, sc, ws, out, hist, zhist, j, k, s, ns, producers, buy
                     zmon[s, z, 1] = t
                 zmon[s, z, 2] = t
         zbin[s, z] = b
-        if b > 0:
-            # every row of the zone takes this bin (rows of a holder are corrected below)
-            hist[n_rows + zg[k, s, z], t, b] += 1
+        # every row of the zone takes this bin (rows of a holder are corrected below)
+        zone_bins[j, zg[k, s, z], t, 1] = b
     # buyers with a state stock (last stage), and every row when a time series or trace
     # is asked for, month by month
     per_row = out.want_series or want_trace
@@ -856,7 +855,7 @@ def _trace_zone(ws, out, j, g, t, z, y, restock, crel, m):
 
 
 @jit_internal
-def _material(tn, sc, ws, out, hist, zhist, j, k, fired, usable, sub_max, lag_sub):
+def _material(tn, sc, ws, out, hist, j, k, fired, usable, sub_max, lag_sub):
     """Every month of material k in draw j. Returns the status."""
     H = sc.horizon
     ns = tn.n_stages[k]
@@ -930,7 +929,7 @@ def _material(tn, sc, ws, out, hist, zhist, j, k, fired, usable, sub_max, lag_su
             mk[k, MK_ADJ], tau)
         sub = sub_max * _ramp(lag_sub, tau)
         for s in range(ns):
-            status = _stage(tn, sc, ws, out, hist, zhist, j, k, s, ns, kc, t, kappa,
+            status = _stage(tn, sc, ws, out, hist, j, k, s, ns, kc, t, kappa,
                             sub, status)
         for s in range(ns):
             for z in range(n_zone[k, s]):
@@ -951,12 +950,13 @@ def _material(tn, sc, ws, out, hist, zhist, j, k, fired, usable, sub_max, lag_su
 def run_draws(w, first_draw, n_workers, seed, tn, sc, out, ws):
     """Worker w of n_workers: draws first_draw + lo .. first_draw + hi - 1, where
     [lo, hi) is the w-th contiguous slice of the block's n = out.variates.shape[0] draws,
-    each simulated as in docs/model.md, into the rows lo .. hi - 1 of ``out`` and its own
-    histograms out.hist[w], out.zhist[w] (the caller sums them; out.hist[w] holds X
-    rows of exposures, then one row per zone group: each row's monthly shortage share
-    is its zone group's, plus its own counts minus its zone's in the months it is a
-    holder of a state stock, see run_block). out.progress[w] counts
-    the draws this worker finished. ``ws``: this worker's scratch arrays (``scratch``).
+    each simulated as in docs/model.md, into the rows lo .. hi - 1 of ``out``, with
+    each zone's monthly price and shortage-share bins in out.zone_bins (the caller
+    counts them into histograms: a row's monthly shortage share is its zone's)
+    and, in its own out.hist[w], the counts of the rows of state-stock holders that
+    differ from their zone's (their own bin +1, their zone's -1; the caller sums the
+    workers'). out.progress[w] counts the draws this worker finished. ``ws``: this
+    worker's scratch arrays (``scratch``).
 
     Serial and nogil: the engine runs the workers on Python threads (docs/model.md,
     "Parallelism"), so results never depend on the number of workers.
@@ -965,7 +965,6 @@ def run_draws(w, first_draw, n_workers, seed, tn, sc, out, ws):
     lo = (n * w) // n_workers
     hi = (n * (w + 1)) // n_workers
     hist = out.hist[w]
-    zhist = out.zhist[w]
     H = sc.horizon
     for j in range(lo, hi):
         d = first_draw + j
@@ -1002,6 +1001,9 @@ def run_draws(w, first_draw, n_workers, seed, tn, sc, out, ws):
             out.zprice_peak[j, g] = 1.0
             out.zprice_mean[j, g] = 0.0
             out.zchoke[j, g] = 0
+            for t in range(H):
+                out.zone_bins[j, g, t, 0] = 0  # a price of exactly 1
+                out.zone_bins[j, g, t, 1] = 0  # no shortage
         if out.want_series:
             for x in range(out.shortage.shape[1]):
                 for t in range(H):
@@ -1016,7 +1018,7 @@ def run_draws(w, first_draw, n_workers, seed, tn, sc, out, ws):
             _market_values(tn, sc, vals, k, ws.mk)
             if out.want_trace:
                 _trace_baseline(tn, sc, out, j, k)
-            st = _material(tn, sc, ws, out, hist, zhist, j, k, out.fired[j], usable,
+            st = _material(tn, sc, ws, out, hist, j, k, out.fired[j], usable,
                            sub_max, lag_sub)
             if st != 0:
                 status = st

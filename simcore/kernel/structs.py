@@ -122,8 +122,10 @@ Out = namedtuple("Out", [
     # per zone [n, G]
     "zprice_peak", "zprice_mean",
     "zchoke",      # i2[n, G] months the zone was rationed at its choke price
-    "hist",        # i8[W, X, H, 101] per worker: monthly shortage-share histogram
-    "zhist",       # i8[W, G, H, NPB] per worker: monthly zone-price histogram
+    "zone_bins",   # i2[n, G, H, 2] each zone's monthly price bin (0 .. NPB-1) and
+                   # shortage-share bin (0 .. 100), counted by the caller
+    "hist",        # i8[W, X, H, 101] per worker: monthly shortage-share histogram counts
+                   # of state-stock holders' rows less their zone's (see run_draws)
     "want_series", "series",    # f4[n, X, H] monthly shortage share
     "want_zseries", "zseries",  # f4[n, G, H] monthly zone price
     "want_trace", "trace",      # f8[n, X, H, NTR]
