@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import math
 
-from simcore._numba import jit, jit_internal
+import numpy as np
+
+from simcore._numba import jit, jit_inline, jit_internal
 from simcore.kernel.allocation import max_flow
 
 # zone quantities zq[z, :] of one (material, stage, month)
@@ -91,6 +93,13 @@ def buy_share(lnp):
 @jit
 def net_demand(zq, z, lnp, mp):
     """Q_z at price exp(lnp) and dQ_z/dlnp [t/month]."""
+    return _net_demand(zq, z, lnp, mp)
+
+
+@jit_inline
+def _net_demand(zq, z, lnp, mp):
+    """net_demand, inlined where it is called in the root searches' loops (a call passes
+    both arrays' shapes and strides on the stack: about as long as the evaluation)."""
     eps = mp[MP_EPS]
     eta = mp[MP_ETA]
     theta = mp[MP_THETA]
@@ -143,13 +152,19 @@ def level_price(u, mp):
 @jit
 def free_demand(zq, z, u, mp):
     """Free supply zone z takes at level u, D_z(u), and dD_z/du."""
+    return _free_demand(zq, z, u, mp)
+
+
+@jit_inline
+def _free_demand(zq, z, u, mp):
+    """free_demand, inlined in the root searches' loops (as _net_demand)."""
     if u <= 1.0:
         v = u * zq[z, ZQ_W] - zq[z, ZQ_REL] - zq[z, ZQ_C]
         if v > 0.0:
             return v, zq[z, ZQ_W]
         return 0.0, 0.0
     span = mp[MP_LNPBAR] - mp[MP_LNPMIN]
-    q, dq = net_demand(zq, z, level_price(u, mp), mp)
+    q, dq = _net_demand(zq, z, level_price(u, mp), mp)
     v = q - zq[z, ZQ_C]
     if v > 0.0:
         return v, -dq * span
@@ -268,7 +283,7 @@ def _fill_subsets(m, nz, fsup, cap, zq, mp, ulev, frozen, dem, gcap):
         solved = 0  # the active zones of the set whose root is the best level
         for z in range(nz):
             if active & (1 << z):
-                gcap[at + z], gcap[at + nz + z] = free_demand(zq, z, best, mp)
+                gcap[at + z], gcap[at + nz + z] = _free_demand(zq, z, best, mp)
         for i in range(n_sets):
             t = (first + i - 1) % n_sets + 1
             act = t & active
@@ -294,7 +309,7 @@ def _fill_subsets(m, nz, fsup, cap, zq, mp, ulev, frozen, dem, gcap):
                 gcap[0] = float(t)
             for z in range(nz):
                 if (active & (1 << z)) and not (act & (1 << z)):
-                    gcap[at + z], gcap[at + nz + z] = free_demand(zq, z, best, mp)
+                    gcap[at + z], gcap[at + nz + z] = _free_demand(zq, z, best, mp)
         tight = 0
         if best >= U_TOP:
             tight = active
@@ -331,19 +346,33 @@ def _fill_subsets(m, nz, fsup, cap, zq, mp, ulev, frozen, dem, gcap):
 
 
 @jit_internal
+def _kink_before(x, xn, k):
+    """xn, or the kink k when it lies strictly between x and xn."""
+    if (x < k < xn) or (xn < k < x):
+        return k
+    return xn
+
+
+@jit_internal
 def _solve_level_mask(zq, mp, nz, mask, target, a, b, hint, gval, at, tol):
     """The level u in [a, b] where the free demand of the zones in ``mask`` (a bit set)
     reaches ``target``: safeguarded Newton steps on an increasing function, from
-    ``hint`` when it lies in the bracket, until the residual is within ``tol`` or the
-    step is at rounding. Returns the last level evaluated; the free demand and slope of
-    the mask's zones there are left in gval[at + z] and gval[at + nz + z]."""
-    x = hint if a < hint < b else b
+    ``hint`` when it lies in the bracket (else from the reference price's level when
+    that does, else from b), until the residual is within ``tol`` or the step is at
+    rounding. Returns the last level evaluated; the free demand and slope of the mask's
+    zones there are left in gval[at + z] and gval[at + nz + z]."""
+    if a < hint < b:
+        x = hint
+    else:
+        x = 1.0 + mp[MP_LNPBAR] / (mp[MP_LNPBAR] - mp[MP_LNPMIN])  # the reference price
+        if not a < x < b:
+            x = b
     for _ in range(100):
         g = -target
         dg = 0.0
         for z in range(nz):
             if mask & (1 << z):
-                v, dv = free_demand(zq, z, x, mp)
+                v, dv = _free_demand(zq, z, x, mp)
                 gval[at + z] = v
                 gval[at + nz + z] = dv
                 g += v
@@ -462,11 +491,23 @@ def _price_for(zq, z, x, mp):
     q, dq = net_demand(zq, z, b, mp)
     if q >= x:
         return b
+    # the kinks of the curve: the reference price, the top of the origin state's
+    # purchase band, the full-release price (-inf: none)
+    k_buy = BUY_BAND if zq[z, ZQ_G] > 0.0 else -np.inf
+    k_full = math.log(mp[MP_PFULL]) if zq[z, ZQ_R] > 0.0 else -np.inf
     lnp = 0.0 if a < 0.0 < b else 0.5 * (a + b)
     for _ in range(200):
         q, dq = net_demand(zq, z, lnp, mp)
         if q >= x:
             a = lnp
+            if lnp == 0.0 or lnp == k_buy or lnp == k_full:
+                # at a kink the curve may fall below x right after it (e.g. a state
+                # buying at the reference price and not above): try the next step up
+                up = lnp + 4e-16 * max(1.0, abs(lnp))
+                if up < b:
+                    if net_demand(zq, z, up, mp)[0] < x:
+                        return a
+                    a = up
         else:
             b = lnp
         xn = lnp - (q - x) / dq if dq < 0.0 else 0.5 * (a + b)
@@ -474,6 +515,10 @@ def _price_for(zq, z, x, mp):
             # a step at rounding (the iterate sits on the root from above, where Q is a
             # rounding error below x) would never shrink the bracket: bisect instead
             xn = 0.5 * (a + b)
+        # never step across a kink: stop on it (Newton then works on one smooth piece)
+        xn = _kink_before(lnp, xn, 0.0)
+        xn = _kink_before(lnp, xn, k_buy)
+        xn = _kink_before(lnp, xn, k_full)
         if b - a <= 4e-16 * max(1.0, abs(a)):
             return a
         lnp = xn
