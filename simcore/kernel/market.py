@@ -353,14 +353,40 @@ def _kink_before(x, xn, k):
     return xn
 
 
+SKIP_STEP = 1e-9  # a Newton step of at most this (relative to the level) ...
+SKIP_RESIDUAL = 1e4  # ... from a residual of at most this times the tolerance is taken
+# without evaluating after it: its error, about half the curvature times the step squared,
+# is below 1e-15 of the market's scale where the step does not cross a kink of the
+# curves (checked); across the kink where a zone's free demand reaches zero, at most the
+# residual, 1e-11 of the scale
+
+
+@jit_internal
+def _kink_between(x, xn, mp):
+    """Whether a kink of the demand curves common to all zones (the choke price, the
+    reference price, the top of the state's purchase band, the full-release price) lies
+    between the levels x and xn (inclusive)."""
+    lo = min(x, xn)
+    hi = max(x, xn)
+    span = mp[MP_LNPBAR] - mp[MP_LNPMIN]
+    for lnp in (mp[MP_LNPBAR], 0.0, BUY_BAND, math.log(mp[MP_PFULL])):
+        u = 1.0 + (mp[MP_LNPBAR] - lnp) / span
+        if lo <= u <= hi:
+            return True
+    return False
+
+
 @jit_internal
 def _solve_level_mask(zq, mp, nz, mask, target, a, b, hint, gval, at, tol):
     """The level u in [a, b] where the free demand of the zones in ``mask`` (a bit set)
     reaches ``target``: safeguarded Newton steps on an increasing function, from
     ``hint`` when it lies in the bracket (else from the reference price's level when
     that does, else from b), until the residual is within ``tol`` or the step is at
-    rounding. Returns the last level evaluated; the free demand and slope of the mask's
-    zones there are left in gval[at + z] and gval[at + nz + z]."""
+    rounding, or until a Newton step is so short that its error is far below ``tol``
+    (SKIP_STEP): that step is taken without evaluating after it. Returns the level; the
+    free demand and slope of the mask's zones there are left in gval[at + z] and
+    gval[at + nz + z] (after a skipped evaluation: the demands from their slopes, the
+    slopes of the last level evaluated)."""
     if a < hint < b:
         x = hint
     else:
@@ -386,6 +412,15 @@ def _solve_level_mask(zq, mp, nz, mask, target, a, b, hint, gval, at, tol):
         xn = x - g / dg if dg > 0.0 else -1.0
         if not (a <= xn <= b):
             xn = 0.5 * (a + b)
+        elif (abs(g) <= SKIP_RESIDUAL * tol and abs(xn - x) <= SKIP_STEP * max(1.0, abs(x))
+              and not _kink_between(x, xn, mp)):
+            # a Newton step this short leaves a residual far below tol (the error of the
+            # linear step is of the order of the step squared): take it, with the
+            # demands there from their slopes, instead of evaluating to confirm
+            for z in range(nz):
+                if mask & (1 << z):
+                    gval[at + z] += gval[at + nz + z] * (xn - x)
+            return xn
         if abs(xn - x) <= 4e-16 * max(1.0, abs(x)) or b - a <= 4e-16 * max(1.0, abs(b)):
             return x
         x = xn

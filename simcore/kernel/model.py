@@ -106,7 +106,7 @@ Scratch = namedtuple("Scratch", [
     # per material
     "mk",
     # per (stage, zone) carried over months
-    "inv", "lnp_prev", "lnp_now", "zprec", "uhint", "shint", "gorig", "gother",
+    "inv", "lnp_prev", "lnp_now", "zprec", "uhint", "uhint2", "shint", "gorig", "gother",
     # per country
     "lsm", "msm", "lsr", "msr", "srel", "hold", "supply", "feed",
     # per (stage, zone): the month per unit of need, summed (zacc), months short, first
@@ -136,7 +136,7 @@ def scratch(n_ev, n_sp, n_cap, n_k, n_s, n_c, n_z):
         np.zeros(max(1, n_cap), dtype=np.int64),
         np.zeros((n_k, N_MARKET)),
         np.zeros((n_s, z1)), np.zeros((n_s, z1)), np.zeros((n_s, z1)),
-        np.zeros((n_s, z1)), np.zeros((n_s, z1)), np.zeros(n_s),
+        np.zeros((n_s, z1)), np.zeros((n_s, z1)), np.zeros((n_s, z1)), np.zeros(n_s),
         np.zeros((n_s, z1)), np.zeros((n_s, z1)),
         np.zeros(n_c), np.zeros(n_c), np.zeros(n_c), np.zeros(n_c), np.zeros(n_c),
         np.zeros(n_c, dtype=np.bool_), np.zeros(n_c), np.zeros(n_c),
@@ -590,9 +590,19 @@ def _clear_and_account(tn, sc, ws, out, hist, j, k, s, ns, producers, buyers, t,
     zchoke = out.zchoke
     want_trace = out.want_trace
     uhint = ws.uhint
+    uhint2 = ws.uhint2
     for z in range(nz):
         prepare_zone(zq, z, mp)
-        ulev[z] = uhint[s, z]  # last month's level: where the root searches start
+        # where the root searches start: the level the last two months' levels point to
+        # (-1: not computed yet; the floor when nothing is known)
+        u1 = uhint[s, z]
+        u2 = uhint2[s, z]
+        if u1 < 0.0:
+            ulev[z] = U_TOP
+        elif u2 < 0.0:
+            ulev[z] = u1
+        else:
+            ulev[z] = min(U_TOP, max(0.0, 2.0 * u1 - u2))
     dem = ws.dem
     slope = ws.slope
     gcap = ws.gcap
@@ -613,6 +623,7 @@ def _clear_and_account(tn, sc, ws, out, hist, j, k, s, ns, producers, buyers, t,
         lnp, rho, ws.zbuy[z] = zone_outcome(zq, z, ulev[z], y, slope[z], mp)
         p = math.exp(lnp)
         lnp_now[s, z] = lnp
+        uhint2[s, z] = uhint[s, z]
         uhint[s, z] = ulev[z]
         zprice[z] = p
         zrho[z] = rho
@@ -876,7 +887,8 @@ def _material(tn, sc, ws, out, hist, j, k, fired, usable, sub_max, lag_sub):
         cover = mk[k, MK_COVER] if s == ns - 1 else mk[k, MK_FCOVER]
         for z in range(n_zone[k, s]):
             ws.inv[s, z] = cover / WEEKS_PER_MONTH * zone_need[k, s, z]
-            ws.uhint[s, z] = U_TOP
+            ws.uhint[s, z] = -1.0  # no level yet (see _clear_and_account)
+            ws.uhint2[s, z] = -1.0
             ws.lnp_prev[s, z] = 0.0
             ws.lnp_now[s, z] = 0.0
             for c in range(N_ZA):
