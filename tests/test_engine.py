@@ -93,6 +93,31 @@ def test_bit_identical_across_threads_chunks_and_runs(case):
     assert not np.array_equal(one["variates"], seed6["variates"])
 
 
+def test_output_arrays_are_reused_only_once_let_go(case):
+    """simulate() reuses the output arrays of a chunk its caller has let go of (no
+    reference to the chunk or to any view of it is left), and never those of a chunk
+    still held: the numbers are the same either way."""
+    tensor, scenario = case
+    kw = dict(draws=100, seed=5, chunk_size=20, threads=2)
+    _, held = collect(tensor, scenario, **kw)
+    kw["timeseries"] = True
+    addresses, merged = [], {f: [] for f in FIELDS}
+    for chunk in engine.simulate(tensor, scenario, **kw):
+        addresses.append(chunk.shortage_t.ctypes.data)
+        for f in FIELDS:
+            merged[f].append(np.array(getattr(chunk, f)))
+        del chunk
+    for f in FIELDS:
+        np.testing.assert_array_equal(np.concatenate(merged[f]), held[f], err_msg=f)
+    # chunk i's arrays come back at chunk i + 2 (chunk i + 1 is made while i is held)
+    assert addresses[2] == addresses[0] and addresses[3] == addresses[1]
+    kept = list(engine.simulate(tensor, scenario, **kw))
+    views = [c.shortage_t[:5] for c in engine.simulate(tensor, scenario, **kw)]
+    for chunks in (kept, [v.base for v in views]):
+        assert len({c.ctypes.data if isinstance(c, np.ndarray) else c.shortage_t.ctypes.data
+                    for c in chunks}) == 5
+
+
 def test_draws_are_keyed_by_name_not_position(case):
     tensor, scenario = case
     extra = Event("unrelated", 5, {2: 0}, onset=("uniform", 0, 3), severity=("uniform", 0, 1))
