@@ -32,7 +32,7 @@ import math
 
 import numpy as np
 
-from simcore._numba import jit, jit_inline, jit_internal
+from simcore._numba import jit, jit_internal
 from simcore.kernel.allocation import max_flow
 
 # zone quantities zq[z, :] of one (material, stage, month)
@@ -93,13 +93,6 @@ def buy_share(lnp):
 @jit
 def net_demand(zq, z, lnp, mp):
     """Q_z at price exp(lnp) and dQ_z/dlnp [t/month]."""
-    return _net_demand(zq, z, lnp, mp)
-
-
-@jit_inline
-def _net_demand(zq, z, lnp, mp):
-    """net_demand, inlined where it is called in the root searches' loops (a call passes
-    both arrays' shapes and strides on the stack: about as long as the evaluation)."""
     eps = mp[MP_EPS]
     eta = mp[MP_ETA]
     theta = mp[MP_THETA]
@@ -152,19 +145,13 @@ def level_price(u, mp):
 @jit
 def free_demand(zq, z, u, mp):
     """Free supply zone z takes at level u, D_z(u), and dD_z/du."""
-    return _free_demand(zq, z, u, mp)
-
-
-@jit_inline
-def _free_demand(zq, z, u, mp):
-    """free_demand, inlined in the root searches' loops (as _net_demand)."""
     if u <= 1.0:
         v = u * zq[z, ZQ_W] - zq[z, ZQ_REL] - zq[z, ZQ_C]
         if v > 0.0:
             return v, zq[z, ZQ_W]
         return 0.0, 0.0
     span = mp[MP_LNPBAR] - mp[MP_LNPMIN]
-    q, dq = _net_demand(zq, z, level_price(u, mp), mp)
+    q, dq = net_demand(zq, z, level_price(u, mp), mp)
     v = q - zq[z, ZQ_C]
     if v > 0.0:
         return v, -dq * span
@@ -283,7 +270,7 @@ def _fill_subsets(m, nz, fsup, cap, zq, mp, ulev, frozen, dem, gcap):
         solved = 0  # the active zones of the set whose root is the best level
         for z in range(nz):
             if active & (1 << z):
-                gcap[at + z], gcap[at + nz + z] = _free_demand(zq, z, best, mp)
+                gcap[at + z], gcap[at + nz + z] = free_demand(zq, z, best, mp)
         for i in range(n_sets):
             t = (first + i - 1) % n_sets + 1
             act = t & active
@@ -309,7 +296,7 @@ def _fill_subsets(m, nz, fsup, cap, zq, mp, ulev, frozen, dem, gcap):
                 gcap[0] = float(t)
             for z in range(nz):
                 if (active & (1 << z)) and not (act & (1 << z)):
-                    gcap[at + z], gcap[at + nz + z] = _free_demand(zq, z, best, mp)
+                    gcap[at + z], gcap[at + nz + z] = free_demand(zq, z, best, mp)
         tight = 0
         if best >= U_TOP:
             tight = active
@@ -398,7 +385,7 @@ def _solve_level_mask(zq, mp, nz, mask, target, a, b, hint, gval, at, tol):
         dg = 0.0
         for z in range(nz):
             if mask & (1 << z):
-                v, dv = _free_demand(zq, z, x, mp)
+                v, dv = free_demand(zq, z, x, mp)
                 gval[at + z] = v
                 gval[at + nz + z] = dv
                 g += v
