@@ -92,9 +92,11 @@ def chunk_draws(chunk_size: int, exposures: int, zones: int, variates: int, even
                 horizon: int, timeseries: bool = False) -> int:
     """Draws per chunk: ``chunk_size``, or fewer where its per-draw results
     (``ChunkResult``: 13 float64 and 3 int16 values per exposure, 2 float64 and an int16
-    per zone, the variates and events; with ``timeseries`` a float32 per exposure and
-    month) would exceed ``CHUNK_BYTES``. Results never depend on it (MODEL.md §6); the
-    partner study's 2,048 draws take 100 MB, a 2,600-exposure study's 460."""
+    per zone, the variates and events; the kernel's two int16 histogram bins per zone and
+    month; with ``timeseries`` a float32 per exposure and month) would exceed
+    ``CHUNK_BYTES``. Results never depend on it (MODEL.md §6); the partner study's 2,048
+    draws take 107 MiB."""
     per_draw = (exposures * (13 * 8 + 3 * 2) + zones * (2 * 8 + 2) + variates * 8
-                + events * (1 + 4) + (exposures * horizon * 4 if timeseries else 0))
+                + events * (1 + 4) + zones * horizon * 2 * 2
+                + (exposures * horizon * 4 if timeseries else 0))
     return max(1, min(int(chunk_size), CHUNK_BYTES // max(per_draw, 1)))
