@@ -474,7 +474,7 @@ def prepare(tensor: SupplyTensor, compiled: CompiledScenario) -> Model:
         cap_occ_var=arr(compiled.cap_occurs_var, i64),
         cap_online_var=arr(compiled.cap_online_var, i64),
         scope=np.flatnonzero(np.asarray(compiled.material_scope, dtype=bool)).astype(i64),
-        xidx=xidx, **za,
+        xidx=xidx, hidx=np.full((n_k, n_c), -1, dtype=i64), **za,
     )
     return Model(tn=tn, sc=sc, zones=info, n_exposures=int((xidx >= 0).sum()))
 
@@ -518,7 +518,7 @@ def run_block(model: Model, seed: int, start: int, n: int, *, timeseries: bool =
     from simcore.kernel.model import NTR, NTZ, run_draws, scratch
     from simcore.kernel.structs import NPB, Out
 
-    sc = model.sc
+    sc, holders = _with_holders(model.sc, model.tn)
     n_x = model.n_exposures
     n_g = int(sc.n_zg)
     H = int(sc.horizon)
@@ -548,7 +548,7 @@ def run_block(model: Model, seed: int, start: int, n: int, *, timeseries: bool =
             zprice_peak=np.zeros((n, n_g)), zprice_mean=np.zeros((n, n_g)),
             zchoke=np.zeros((n, n_g), dtype=np.int16),
             zone_bins=np.zeros((n, n_g, H, 2), dtype=np.int16),
-            hist=np.zeros((n_workers, n_x, H, 101), dtype=np.int64),
+            hist=np.zeros((n_workers, max(1, len(holders)), H, 101), dtype=np.int64),
             want_series=timeseries,
             series=np.zeros((n, n_x, H) if timeseries else (1, 0, 0), dtype=np.float32),
             want_zseries=zone_series,
@@ -582,7 +582,11 @@ def run_block(model: Model, seed: int, start: int, n: int, *, timeseries: bool =
     zhist, zshort = _zone_histograms(out.zone_bins, NPB)
     # a row's monthly shortage histogram: its zone's, plus what the kernel counted on the
     # row itself (its own months as a state-stock holder, less its zone's in those months)
-    hist = zshort[model.row_zone] + out.hist.sum(axis=0)
+    hist = zshort[model.row_zone]
+    if len(holders):
+        rows = sc.xidx[holders[:, 0], model.tn.n_stages[holders[:, 0]] - 1, holders[:, 1]]
+        mine = rows >= 0
+        hist[rows[mine]] += out.hist.sum(axis=0)[: len(holders)][mine]
     hist[:, :, 0] = n - hist[:, :, 1:].sum(axis=2)
     if spare is not None:
         spare.append(out)
@@ -604,6 +608,17 @@ def run_block(model: Model, seed: int, start: int, n: int, *, timeseries: bool =
         result["trace"] = out.trace
         result["zone_trace"] = out.ztrace
     return result
+
+
+def _with_holders(sc, tn) -> tuple:
+    """(sc with hidx set, the (material, country) pairs that can hold a state stock, in
+    hidx order): those with a dataset stock or a stockpile intervention, whichever
+    occur in a draw. The kernel counts their rows' histograms apart (run_draws)."""
+    can = (np.asarray(tn.stock) > 0) | (np.asarray(sc.sp_stock) > 0).any(axis=0)
+    holders = np.argwhere(can).astype(np.int64)
+    hidx = np.full(can.shape, -1, dtype=np.int64)
+    hidx[holders[:, 0], holders[:, 1]] = np.arange(len(holders))
+    return sc._replace(hidx=hidx), holders
 
 
 _SPARE = 2  # output sets kept for reuse: chunk i is written while chunk i + 1 is computed

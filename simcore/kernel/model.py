@@ -761,11 +761,15 @@ def _clear_and_account(tn, sc, ws, out, hist, j, k, s, ns, producers, buyers, t,
                 if first[j, x] < 0:
                     first[j, x] = t
                 lastm[j, x] = t
+            h = sc.hidx[k, i]
+            if h < 0:
+                status = STATUS_BAD_STATE  # a holder run_block did not foresee
+                h = 0
             if share > SHARE_TOL:
                 hb = int(math.ceil((share - SHARE_TOL) * 100.0))
-                hist[x, t, min(100, max(1, hb))] += 1
+                hist[h, t, min(100, max(1, hb))] += 1
             if zbin[s, z] > 0:
-                hist[x, t, zbin[s, z]] -= 1  # not its zone's month (counted above)
+                hist[h, t, zbin[s, z]] -= 1  # not its zone's month (counted above)
         if out.want_series:
             out.series[j, x, t] = share
         if want_trace:
@@ -964,11 +968,11 @@ def run_draws(w, first_draw, n_workers, seed, tn, sc, out, ws):
     [lo, hi) is the w-th contiguous slice of the block's n = out.variates.shape[0] draws,
     each simulated as in docs/model.md, into the rows lo .. hi - 1 of ``out``, with
     each zone's monthly price and shortage-share bins in out.zone_bins (the caller
-    counts them into histograms: a row's monthly shortage share is its zone's)
-    and, in its own out.hist[w], the counts of the rows of state-stock holders that
-    differ from their zone's (their own bin +1, their zone's -1; the caller sums the
-    workers'). out.progress[w] counts the draws this worker finished. ``ws``: this
-    worker's scratch arrays (``scratch``).
+    counts them into histograms: a row's monthly shortage share is its zone's) and, in
+    its own out.hist[w], the counts of state-stock holders' rows that differ from their
+    zone's (own bin +1, zone's -1, in row sc.hidx[k, c]; the caller sums the workers').
+    out.progress[w] counts the draws this worker finished. ``ws``: this worker's
+    scratch arrays (``scratch``).
 
     Serial and nogil: the engine runs the workers on Python threads (docs/model.md,
     "Parallelism"), so results never depend on the number of workers.
