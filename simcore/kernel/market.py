@@ -59,6 +59,8 @@ N_MP = 6
 U_TOP = 2.0  # the level at the floor price
 
 STATUS_NO_CUT = 1  # an infeasible level without a cut bounding it (numerical)
+FROZEN_SLACK = 1e-9  # shortfall, relative to the market's scale, that the rounding of
+# frozen zones' levels may leave (_fill_cuts)
 STATUS_NO_FREEZE = 2  # a level where nobody froze (numerical)
 
 
@@ -195,11 +197,11 @@ def clear_zones(m, nz, fsup, cap, zq, mp, ulev, frozen, cutz, dem, slope, gcap, 
     """Progressive filling of nz zones from m exporter classes (free supply fsup[m]
     [t/month], caps cap[m, nz], np.inf = open). Every zone's wants at the choke price must
     be set (prepare_zone). Writes the level ulev[z] at which each zone froze; the free
-    supply it takes is free_demand(zq, z, ulev[z], mp). With want_flows, f[m, nz] holds
-    flows realising it. On entry ulev[z] may hold a guess of the level (last month's):
-the root searches start there. On return dem[z] holds zone z's free demand at its
-level and slope[z] its derivative in the level there. cutz[nz], gcap[3 * 2**GALE_MAX_ZONES]
-are workspace.
+    supply it takes is free_demand(zq, z, ulev[z], mp) up to rounding. With want_flows,
+    f[m, nz] holds flows realising it. On entry ulev[z] may hold a guess of the level
+    (where the last months' levels point): the root searches start there. On return
+    dem[z] holds zone z's free demand at its level and slope[z] its derivative in the
+    level there. cutz[nz], gcap[3 * 2**GALE_MAX_ZONES] are workspace.
     Returns a status code (0 = ok).
 
     Up to GALE_MAX_ZONES zones (every shipped scenario), the level is found on Gale's
@@ -342,10 +344,10 @@ def _kink_before(x, xn, k):
 
 SKIP_STEP = 1e-9  # a Newton step of at most this (relative to the level) ...
 SKIP_RESIDUAL = 1e4  # ... from a residual of at most this times the tolerance is taken
-# without evaluating after it: its error, about half the curvature times the step squared,
-# is below 1e-15 of the market's scale where the step does not cross a kink of the
-# curves (checked); across the kink where a zone's free demand reaches zero, at most the
-# residual, 1e-11 of the scale
+# without evaluating after it, where it crosses no kink of the curves: neither one common
+# to all zones (_kink_between) nor a zone's own, where its free demand reaches zero (every
+# zone's demand must be positive at both ends). On one smooth piece the step's error is
+# about half the curvature times the step squared, below 1e-15 of the market's scale
 
 
 @jit_internal
@@ -361,6 +363,18 @@ def _kink_between(x, xn, mp):
         if lo <= u <= hi:
             return True
     return False
+
+
+@jit_internal
+def _positive_along(gval, at, nz, mask, step):
+    """Whether every zone of ``mask`` takes free supply (demand above zero) at the level
+    and, by its slope, ``step`` away from it: then the step crosses no zone's kink."""
+    for z in range(nz):
+        if mask & (1 << z):
+            v = gval[at + z]
+            if not (v > 0.0 and v + gval[at + nz + z] * step > 0.0):
+                return False
+    return True
 
 
 @jit_internal
@@ -380,6 +394,8 @@ def _solve_level_mask(zq, mp, nz, mask, target, a, b, hint, gval, at, tol):
         x = 1.0 + mp[MP_LNPBAR] / (mp[MP_LNPBAR] - mp[MP_LNPMIN])  # the reference price
         if not a < x < b:
             x = b
+    a_seen = False  # whether a, b are levels evaluated (not the bracket given)
+    b_seen = False
     for _ in range(100):
         g = -target
         dg = 0.0
@@ -392,26 +408,31 @@ def _solve_level_mask(zq, mp, nz, mask, target, a, b, hint, gval, at, tol):
                 dg += dv
         if g > 0.0:
             b = x
+            b_seen = True
         elif g < 0.0:
             a = x
+            a_seen = True
         if abs(g) <= tol:
             return x
         xn = x - g / dg if dg > 0.0 else -1.0
-        if not (a <= xn <= b):
+        if (not (a <= xn <= b) or (xn != x and ((xn == a and a_seen) or (xn == b and b_seen)))):
+            # outside the bracket, or back on an end already evaluated (Newton steps
+            # across a zone's kink can alternate between the two ends forever): bisect
             xn = 0.5 * (a + b)
         elif (abs(g) <= SKIP_RESIDUAL * tol and abs(xn - x) <= SKIP_STEP * max(1.0, abs(x))
-              and not _kink_between(x, xn, mp)):
-            # a Newton step this short leaves a residual far below tol (the error of the
-            # linear step is of the order of the step squared): take it, with the
-            # demands there from their slopes, instead of evaluating to confirm
+              and not _kink_between(x, xn, mp) and _positive_along(gval, at, nz, mask, xn - x)):
+            # a Newton step this short on one smooth piece leaves a residual far below tol
+            # (the error of the linear step is of the order of the step squared): take it,
+            # with the demands there from their slopes, instead of evaluating to confirm
             for z in range(nz):
                 if mask & (1 << z):
                     gval[at + z] += gval[at + nz + z] * (xn - x)
             return xn
         if abs(xn - x) <= 4e-16 * max(1.0, abs(x)) or b - a <= 4e-16 * max(1.0, abs(b)):
             return x
+        last = x
         x = xn
-    return x
+    return last  # the last level evaluated (gval holds its demands)
 
 
 @jit
@@ -460,8 +481,13 @@ def _fill_cuts(m, nz, fsup, cap, zq, mp, ulev, frozen, cutz, dem, f, out_e, in_i
                     else:
                         nsel += 1
             if nsel == 0:
-                status = STATUS_NO_CUT
-                hi = level
+                # only frozen zones behind the cut: they were frozen on a steep piece of
+                # their curves (a state's purchase band), where one rounding step of the
+                # level moves their demand by more than eps; short by that, it is not a
+                # numerical failure
+                if total - flow > FROZEN_SLACK * scale:
+                    status = STATUS_NO_CUT
+                    hi = level
                 break
             for z in range(nz):
                 cutz[z] = not seen_i[z] and not frozen[z]
