@@ -515,7 +515,7 @@ def run_block(model: Model, seed: int, start: int, n: int, *, timeseries: bool =
     output of every draw, and fresh arrays cost page faults, 50 kB a draw in the partner
     study (about 0.1 s per 2,048 draws).
     """
-    from simcore.kernel.model import NTR, NTZ, run_draws, scratch
+    from simcore.kernel.model import run_draws, scratch
     from simcore.kernel.structs import NPB, Out
 
     sc, holders = _with_holders(model.sc, model.tn)
@@ -525,39 +525,18 @@ def run_block(model: Model, seed: int, start: int, n: int, *, timeseries: bool =
     n_v = sc.var_key.shape[0]
     n_e = sc.ev_kind.shape[0]
     n_workers = max(1, min(n, default_threads() if threads is None else int(threads)))
-    f8 = np.float64
     timeseries = bool(timeseries or trace)
     zone_series = bool(zone_series or trace)
     if trace:
         spare = None
-    out = None if spare is None else _unused_out(spare, n, n_workers, timeseries, zone_series)
+    layout = _out_layout(n, n_workers, n_v, n_e, n_x, n_g, H, max(1, len(holders)),
+                         timeseries, zone_series, trace)
+    out = None if spare is None else _unused_out(spare, layout)
     if out is not None:
         out.hist.fill(0)
         out.progress.fill(0)
     else:
-        out = Out(
-            variates=np.zeros((n, n_v)), fired=np.zeros((n, n_e), dtype=np.bool_),
-            onset=np.zeros((n, n_e), dtype=np.int32), status=np.zeros(n, dtype=np.int64),
-            shortage=np.zeros((n, n_x)), peak=np.zeros((n, n_x)),
-            months=np.zeros((n, n_x), dtype=np.int16), first=np.zeros((n, n_x), dtype=np.int16),
-            last=np.zeros((n, n_x), dtype=np.int16), drawn=np.zeros((n, n_x)),
-            price_peak=np.zeros((n, n_x)), price_mean=np.zeros((n, n_x)),
-            bought=np.zeros((n, n_x)), restocked=np.zeros((n, n_x)), cdrawn=np.zeros((n, n_x)),
-            substituted=np.zeros((n, n_x)), given_up=np.zeros((n, n_x)),
-            rationed=np.zeros((n, n_x)),
-            zprice_peak=np.zeros((n, n_g)), zprice_mean=np.zeros((n, n_g)),
-            zchoke=np.zeros((n, n_g), dtype=np.int16),
-            zone_bins=np.zeros((n, n_g, H, 2), dtype=np.int16),
-            hist=np.zeros((n_workers, max(1, len(holders)), H, 101), dtype=np.int64),
-            want_series=timeseries,
-            series=np.zeros((n, n_x, H) if timeseries else (1, 0, 0), dtype=np.float32),
-            want_zseries=zone_series,
-            zseries=np.zeros((n, n_g, H) if zone_series else (1, 0, 0), dtype=np.float32),
-            want_trace=bool(trace),
-            trace=np.zeros((n, n_x, H, NTR) if trace else (1, 0, 0, NTR), dtype=f8),
-            ztrace=np.zeros((n, n_g, H, NTZ) if trace else (1, 0, 0, NTZ), dtype=f8),
-            progress=np.zeros(n_workers, dtype=np.int64),
-        )
+        out = Out(*(np.zeros(*spec) if isinstance(spec, tuple) else spec for spec in layout))
     n_k, n_s, n_c = model.tn.prod.shape
     work = [scratch(n_e, sc.sp_occ_var.shape[0], sc.cap_occ_var.shape[0], n_k, n_s, n_c,
                     sc.zone_need.shape[2]) for _ in range(n_workers)]
@@ -624,17 +603,74 @@ def _with_holders(sc, tn) -> tuple:
 _SPARE = 2  # output sets kept for reuse: chunk i is written while chunk i + 1 is computed
 
 
-def _unused_out(spare: list, n: int, n_workers: int, timeseries: bool, zone_series: bool):
-    """An output set of ``spare`` for a block of n draws that no one else references
-    (taken out of the list), or None. CPython's reference count tells: an array held
-    only by its set has 3 here (the set, the loop variable, getrefcount's argument); a
+def _out_layout(n, n_workers, n_v, n_e, n_x, n_g, H, n_h, timeseries, zone_series, trace):
+    """The kernel's output set for a block (simcore.kernel.structs.Out): (shape, dtype)
+    of each array, the flags as they are."""
+    from simcore.kernel.model import NTR, NTZ
+    from simcore.kernel.structs import Out
+
+    f8, i2 = np.float64, np.int16
+    per_x = ((n, n_x), f8)
+    return Out(
+        variates=((n, n_v), f8), fired=((n, n_e), np.bool_), onset=((n, n_e), np.int32),
+        status=((n,), np.int64), shortage=per_x, peak=per_x, months=((n, n_x), i2),
+        first=((n, n_x), i2), last=((n, n_x), i2), drawn=per_x, price_peak=per_x,
+        price_mean=per_x, bought=per_x, restocked=per_x, cdrawn=per_x, substituted=per_x,
+        given_up=per_x, rationed=per_x, zprice_peak=((n, n_g), f8),
+        zprice_mean=((n, n_g), f8), zchoke=((n, n_g), i2),
+        zone_bins=((n, n_g, H, 2), i2), hist=((n_workers, n_h, H, 101), np.int64),
+        want_series=timeseries,
+        series=((n, n_x, H) if timeseries else (1, 0, 0), np.float32),
+        want_zseries=zone_series,
+        zseries=((n, n_g, H) if zone_series else (1, 0, 0), np.float32),
+        want_trace=bool(trace),
+        trace=((n, n_x, H, NTR) if trace else (1, 0, 0, NTR), f8),
+        ztrace=((n, n_g, H, NTZ) if trace else (1, 0, 0, NTZ), f8),
+        progress=((n_workers,), np.int64),
+    )
+
+
+def _fits(out, layout) -> bool:
+    """Whether output set ``out`` has the shapes, dtypes and flags of ``layout``."""
+    for a, spec in zip(out, layout, strict=True):
+        if isinstance(spec, tuple):
+            if a.shape != spec[0] or a.dtype != np.dtype(spec[1]):
+                return False
+        elif a != spec:
+            return False
+    return True
+
+
+def _most_refs(arrays) -> int:
+    """The largest reference count of the arrays among ``arrays``, as this loop sees
+    them (whatever the interpreter counts for the loop's own references)."""
+    most = 0
+    for a in arrays:
+        if isinstance(a, np.ndarray):
+            most = max(most, sys.getrefcount(a))
+    return most
+
+
+def _reuse_possible() -> bool:
+    """Reference counts tell who holds an array on CPython with the GIL; a free-threaded
+    build defers and splits them, so nothing is reused there."""
+    return sys.implementation.name == "cpython" and getattr(sys, "_is_gil_enabled",
+                                                            lambda: True)()
+
+
+def _unused_out(spare: list, layout):
+    """An output set of ``spare`` of the given layout (``_out_layout``) that no one else
+    references (taken out of the list), or None. The reference count tells: an array
+    held only by its set counts as many as a fresh array held only by a fresh tuple
+    (measured with the same loop, so the interpreter's own counting cancels out); a
     chunk, a view or an Arrow buffer of it adds one."""
     # sets of another shape will not be used again (the last, shorter block): let them go
-    spare[:] = [out for out in spare
-                if (out.status.shape[0], out.progress.shape[0], out.want_series,
-                    out.want_zseries) == (n, n_workers, timeseries, zone_series)]
+    spare[:] = [out for out in spare if _fits(out, layout)]
+    if not _reuse_possible():
+        return None
+    alone = _most_refs((np.empty(0),))
     for i, out in enumerate(spare):
-        if all(sys.getrefcount(a) <= 3 for a in out if isinstance(a, np.ndarray)):
+        if _most_refs(out) <= alone:
             return spare.pop(i)
     return None
 
@@ -647,10 +683,13 @@ def _zone_histograms(zone_bins: np.ndarray, n_price_bins: int) -> tuple:
     its time."""
     n, n_g, H, _ = zone_bins.shape
     cell = np.arange(n_g * H, dtype=np.int64).reshape(n_g, H)
+    step = max(1, 2**21 // max(1, n_g * H))  # draws at a time: int64 keys of 16 MB at most
     out = []
     for col, bins in ((0, n_price_bins), (1, 101)):
-        keys = cell * bins + zone_bins[:, :, :, col]
-        counts = np.bincount(keys.ravel(), minlength=n_g * H * bins)
+        counts = np.zeros(n_g * H * bins, dtype=np.int64)
+        for a in range(0, n, step):
+            keys = cell * bins + zone_bins[a:a + step, :, :, col]
+            counts += np.bincount(keys.ravel(), minlength=n_g * H * bins)
         out.append(counts.reshape(n_g, H, bins))
     return tuple(out)
 
