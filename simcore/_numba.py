@@ -195,10 +195,17 @@ def _tiered_cache_class():
     tiers = [tier(folder) for folder in CACHE_FOLDERS]
 
     class TieredCache(_Cache):
-        """Loads from each folder in turn; saves into the last (the writable one)."""
+        """Loads from each folder in turn; saves into the last (the writable one).
 
-        def __init__(self, py_func):
+        ``refresh=False`` (functions compiled without reference counting): a hit does
+        not first set up Numba's typing and target contexts, as Numba's own cache does
+        (importing every lowering module and initialising its runtime, about 0.3 s of
+        each start): machine code loaded from the cache needs neither, and a compile
+        sets them up itself. Functions using Numba's runtime keep Numba's way."""
+
+        def __init__(self, py_func, refresh=True):
             self._tiers = [cls(py_func) for cls in tiers]
+            self._refresh = refresh
 
         @property
         def cache_path(self):
@@ -207,7 +214,11 @@ def _tiered_cache_class():
         def load_overload(self, sig, target_context):
             for cache in self._tiers:
                 try:
-                    data = cache.load_overload(sig, target_context)
+                    if self._refresh or not hasattr(cache, "_load_overload"):
+                        data = cache.load_overload(sig, target_context)
+                    else:
+                        with cache._guard_against_spurious_io_errors():
+                            data = cache._load_overload(sig, target_context)
                 except OSError:  # an unreadable folder holds nothing for us
                     data = None
                 if data is not None:
@@ -401,7 +412,7 @@ def _decorator(**options):
     def decorate(func):
         dispatcher = numba.njit(**options)(func)
         # what `cache=True` does (Dispatcher.enable_caching), with the folders above
-        dispatcher._cache = _TieredCache(func)
+        dispatcher._cache = _TieredCache(func, refresh=options.get("_nrt", True) is not False)
         return _engine_compiles(dispatcher)
 
     return decorate
