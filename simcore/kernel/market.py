@@ -144,6 +144,12 @@ def level_price(u, mp):
     return mp[MP_LNPBAR] - (u - 1.0) * (mp[MP_LNPBAR] - mp[MP_LNPMIN])
 
 
+@jit_internal
+def price_level(lnp, mp):
+    """The level of log price lnp (the inverse of level_price)."""
+    return 1.0 + (mp[MP_LNPBAR] - lnp) / (mp[MP_LNPBAR] - mp[MP_LNPMIN])
+
+
 @jit
 def free_demand(zq, z, u, mp):
     """Free supply zone z takes at level u, D_z(u), and dD_z/du."""
@@ -357,10 +363,8 @@ def _kink_between(x, xn, mp):
     between the levels x and xn (inclusive)."""
     lo = min(x, xn)
     hi = max(x, xn)
-    span = mp[MP_LNPBAR] - mp[MP_LNPMIN]
     for lnp in (mp[MP_LNPBAR], 0.0, BUY_BAND, math.log(mp[MP_PFULL])):
-        u = 1.0 + (mp[MP_LNPBAR] - lnp) / span
-        if lo <= u <= hi:
+        if lo <= price_level(lnp, mp) <= hi:
             return True
     return False
 
@@ -391,7 +395,7 @@ def _solve_level_mask(zq, mp, nz, mask, target, a, b, hint, gval, at, tol):
     if a < hint < b:
         x = hint
     else:
-        x = 1.0 + mp[MP_LNPBAR] / (mp[MP_LNPBAR] - mp[MP_LNPMIN])  # the reference price
+        x = price_level(0.0, mp)  # the reference price
         if not a < x < b:
             x = b
     a_seen = False  # whether a, b are levels evaluated (not the bracket given)

@@ -110,8 +110,8 @@ Scratch = namedtuple("Scratch", [
     # per country
     "lsm", "msm", "lsr", "msr", "srel", "hold", "supply", "feed",
     # per (stage, zone): the month per unit of need, summed (zacc), months short, first
-    # and last (zmon), this month's shortage-histogram bin (zbin)
-    "zacc", "zmon", "zbin",
+    # and last (zmon)
+    "zacc", "zmon",
     # per (stage, country)
     "rowflag", "outsh", "outp", "xfeed", "az",
     # zone market of one stage
@@ -141,7 +141,6 @@ def scratch(n_ev, n_sp, n_cap, n_k, n_s, n_c, n_z):
         np.zeros(n_c), np.zeros(n_c), np.zeros(n_c), np.zeros(n_c), np.zeros(n_c),
         np.zeros(n_c, dtype=np.bool_), np.zeros(n_c), np.zeros(n_c),
         np.zeros((n_s, z1, N_ZA)), np.zeros((n_s, z1, 3), dtype=np.int64),
-        np.zeros((n_s, z1), dtype=np.int64),
         np.zeros((n_s, n_c), dtype=np.bool_), np.ones((n_s, n_c)), np.zeros((n_s, n_c)),
         np.zeros((n_s, n_c)), np.ones((n_s, n_c, z1)),
         np.zeros((z1, N_ZQ)), np.zeros(N_MP), np.zeros(z1), np.zeros(z1), np.zeros(z1),
@@ -674,7 +673,6 @@ def _clear_and_account(tn, sc, ws, out, hist, j, k, s, ns, producers, buyers, t,
     # and spread over the zone's rows when the material is done (_spread_rows)
     zacc = ws.zacc
     zmon = ws.zmon
-    zbin = ws.zbin
     keep = (1.0 - sub) if last else 1.0
     for z in range(nz):
         cons = zcons[z]
@@ -702,7 +700,6 @@ def _clear_and_account(tn, sc, ws, out, hist, j, k, s, ns, producers, buyers, t,
                 if zmon[s, z, 1] < 0:
                     zmon[s, z, 1] = t
                 zmon[s, z, 2] = t
-        zbin[s, z] = b
         # every row of the zone takes this bin (rows of a holder are corrected below)
         zone_bins[j, zg[k, s, z], t, 1] = b
     # buyers with a state stock (last stage), and every row when a time series or trace
@@ -768,8 +765,9 @@ def _clear_and_account(tn, sc, ws, out, hist, j, k, s, ns, producers, buyers, t,
             if share > SHARE_TOL:
                 hb = int(math.ceil((share - SHARE_TOL) * 100.0))
                 hist[h, t, min(100, max(1, hb))] += 1
-            if zbin[s, z] > 0:
-                hist[h, t, zbin[s, z]] -= 1  # not its zone's month (counted above)
+            zb = zone_bins[j, zg[k, s, z], t, 1]
+            if zb > 0:
+                hist[h, t, zb] -= 1  # not its zone's month (counted above)
         if out.want_series:
             out.series[j, x, t] = share
         if want_trace:
