@@ -109,7 +109,8 @@ def test_output_arrays_are_reused_only_once_let_go(case):
         del chunk
     for f in FIELDS:
         np.testing.assert_array_equal(np.concatenate(merged[f]), held[f], err_msg=f)
-    # chunk i's arrays come back at chunk i + 2 (chunk i + 1 is made while i is held)
+    # chunk i's arrays come back at chunk i + 2 (block i + 1 is queued to the kernel
+    # before chunk i is handed out)
     assert addresses[2] == addresses[0] and addresses[3] == addresses[1]
     kept = list(engine.simulate(tensor, scenario, **kw))
     views = [c.shortage_t[:5] for c in engine.simulate(tensor, scenario, **kw)]
@@ -186,6 +187,42 @@ def test_kernel_status_becomes_an_error(case):
     bad = dataclasses.replace(scenario, var_par=par)
     with pytest.raises(RuntimeError, match="NaN"):
         list(engine.simulate(tensor, bad, draws=3))
+    # with the next block already queued: the error, and no kernel thread left behind
+    before = _kernel_threads()
+    with pytest.raises(RuntimeError, match="NaN"):
+        list(engine.simulate(tensor, bad, draws=60, chunk_size=20, threads=2))
+    assert _kernel_threads() == before
+
+
+def _kernel_threads() -> int:
+    import threading
+
+    return sum(t.name.startswith("supplyshock-kernel") for t in threading.enumerate())
+
+
+def test_blocks_cover_the_draws_and_end_small():
+    for draws, size in ((10_000, 2048), (2048, 2048), (4096, 2048), (50, 20), (100, 16),
+                        (1, 1), (7, 2), (0, 5), (1000, 100), (3000, 2000)):
+        spans = engine._spans(draws, size)
+        assert [a for a, _ in spans] == list(np.cumsum([0] + [n for _, n in spans])[:-1])
+        assert sum(n for _, n in spans) == draws and all(0 < n <= size for _, n in spans)
+        if draws <= size:
+            assert len(spans) <= 1  # one block stays one block
+    sizes = [n for _, n in engine._spans(10_000, 2048)]
+    assert sizes == [2048] * 4 + [904, 452, 452]  # the writer is left 452 draws, not 1,808
+    assert [n for _, n in engine._spans(50, 20)] == [20, 20, 10]  # no block under 64 draws
+
+
+def test_a_run_let_go_early_stops_its_kernel_threads(case):
+    """Leaving a run after its first chunk cancels the block queued behind it."""
+    tensor, scenario = case
+    before = _kernel_threads()
+    run = engine.simulate(tensor, scenario, draws=400, seed=5, chunk_size=40, threads=2)
+    first = next(run)
+    run.close()
+    assert _kernel_threads() == before
+    _, whole = collect(tensor, scenario, draws=40, seed=5, threads=1)
+    np.testing.assert_array_equal(first.shortage_t, whole["shortage_t"])
 
 
 def test_importing_engine_does_not_import_numba():

@@ -23,6 +23,7 @@ exposure's sorted columns (24 bytes a draw), whatever the number of draws.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -30,7 +31,7 @@ import numpy as np
 
 from simcore.errors import ResultError
 from simcore.results.layout import SUMMARY_COLUMNS, Layout
-from simcore.results.statistics import expected_shortfall_sorted, quantile_sorted, sequential_sum
+from simcore.results.statistics import TAIL, quantile_sorted
 
 SPILL_MEMORY = 64 * 2**20  # [bytes] values a spill holds in memory before it uses a file
 BLOCK_VALUES = 8 * 2**20  # values read back at a time (float64: 64 MiB)
@@ -96,9 +97,10 @@ class Spill:
             else:
                 data = np.frombuffer(os.pread(self._file.fileno(), (b - a) * size,
                                               start + a * size), dtype=self.dtype)
-            for j, part in enumerate(np.split(data, bounds[first + 1 : stop] - a)):
-                if len(part):
-                    out[j].append(part)
+            cuts = (bounds[first : stop + 1] - a).tolist()
+            for j in range(stop - first):
+                if cuts[j + 1] > cuts[j]:
+                    out[j].append(data[cuts[j] : cuts[j + 1]])
         return [np.concatenate(p) if p else np.zeros(0, self.dtype) for p in out]
 
     def close(self) -> None:
@@ -129,12 +131,28 @@ def _median_of_counts(counts: np.ndarray) -> np.ndarray:
     return out
 
 
-def _sorted_full(nonzero_sorted: np.ndarray, n: int) -> np.ndarray:
-    """A column of n values sorted, [n, 1], from its nonzero values sorted (the rest are
-    zeros, which sort first)."""
-    full = np.zeros((n, 1))
-    full[n - len(nonzero_sorted):, 0] = nonzero_sorted
-    return full
+# An exposure's column of n draws, sorted, is its nonzero values sorted after n - len(them)
+# zeros (shortages are never negative). The statistics of exposure_statistics over that
+# column, computed from the nonzero values alone and equal bit for bit: a running sum from
+# 0.0 adds nothing until the first nonzero value, and an order statistic of the column is
+# either a zero or a nonzero value.
+
+
+def _running_sum(values: np.ndarray) -> float:
+    """``sequential_sum`` of values (float64, 1-D): strictly left to right from 0.0."""
+    return float(np.cumsum(values)[-1]) if len(values) else 0.0
+
+
+def _quantile_of_nonzero(nonzero_sorted: np.ndarray, n: int, q: float) -> float:
+    """``quantile_sorted`` of the column of n values whose nonzero ones, sorted, are
+    given (float64)."""
+    zeros = n - len(nonzero_sorted)
+    h = (n - 1) * q
+    lo = int(math.floor(h))
+    hi = min(lo + 1, n - 1)
+    a = nonzero_sorted[lo - zeros] if lo >= zeros else np.float64(0.0)
+    b = nonzero_sorted[hi - zeros] if hi >= zeros else np.float64(0.0)
+    return float(a + (b - a) * (h - lo))
 
 
 class ExposureSummary:
@@ -225,21 +243,21 @@ class ExposureSummary:
         names = ("share_mean", "share_p5", "share_p50", "share_p95", "share_p99",
                  "share_es95", "prob_short_10pct", "value_mean_usd", "value_p95_usd")
         out = {name: np.zeros(x) for name in names}
+        tail = max(1, math.ceil(TAIL * n - 1e-9))  # the worst draws the shortfall averages
         for first, stop in _blocks(self._shortage.totals):
             for j, values in enumerate(self._shortage.read(first, stop)):
                 e = first + j
                 s = np.sort(values)
-                share = _sorted_full(_f32(s / layout.need_t[e]).astype(np.float64), n)
-                out["share_mean"][e] = sequential_sum(share)[0] / n
+                share = _f32(s / layout.need_t[e]).astype(np.float64)
+                out["share_mean"][e] = _running_sum(share) / n
                 for q, name in ((0.05, "share_p5"), (0.50, "share_p50"), (0.95, "share_p95"),
                                 (0.99, "share_p99")):
-                    out[name][e] = quantile_sorted(share, q)[0]
-                out["share_es95"][e] = expected_shortfall_sorted(share)[0]
-                out["prob_short_10pct"][e] = (share > 0.10).sum() / n
-                del share
-                value = _sorted_full(_f32(s * layout.price[e]).astype(np.float64), n)
-                out["value_mean_usd"][e] = sequential_sum(value)[0] / n
-                out["value_p95_usd"][e] = quantile_sorted(value, 0.95)[0]
+                    out[name][e] = _quantile_of_nonzero(share, n, q)
+                out["share_es95"][e] = _running_sum(share[max(0, len(share) - tail):]) / tail
+                out["prob_short_10pct"][e] = int((share > 0.10).sum()) / n
+                value = _f32(s * layout.price[e]).astype(np.float64)
+                out["value_mean_usd"][e] = _running_sum(value) / n
+                out["value_p95_usd"][e] = _quantile_of_nonzero(value, n, 0.95)
         return out
 
     def _zone_prices(self, mean_sums: np.ndarray) -> dict[str, np.ndarray]:

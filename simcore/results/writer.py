@@ -9,6 +9,7 @@ import os
 import queue
 import threading
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -408,8 +409,14 @@ class ResultWriter:
         if self.done != self.draws or self.summary.n != self.draws:
             self.abort()
             raise ResultError(f"the executor delivered {self.done} draws of {self.draws}")
-        digests = {name: w.close() for name, w in self._writers.items()}
-        summary = summary_table(self.summary.finish(), self.layout)
+        # the tables' last row groups are written (pyarrow lets go of the GIL) while the
+        # summary sorts each exposure's shortages (numpy's sort lets go of it too)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="supplyshock-close") as pool:
+            closing = pool.submit(lambda: {name: w.close() for name, w in self._writers.items()})
+            try:
+                summary = summary_table(self.summary.finish(), self.layout)
+            finally:
+                digests = closing.result()
         digests["summary"] = write_table(
             self.folder / "summary.parquet", summary, self.provenance, self._labels
         )
