@@ -508,6 +508,29 @@ def test_chunks_out_of_order_or_missing_are_refused(tmp_path):
 # --- format 3: rows with something in them, quantities as shares of need -------------------
 
 
+def test_never_null_columns_are_stored_as_required(tmp_path):
+    """The streamed tables store their never-null columns as required Parquet columns
+    (no definition level per value: 11 % of the writing); the columns that may be null
+    stay optional, and a null where none may be is refused, not written."""
+    res = write(tmp_path / "toy", draws=20, size=8)
+    for name in ("shortage", "zone_prices", "drivers"):
+        schema = pq.ParquetFile(res.folder / f"{name}.parquet").schema
+        optional = {schema.column(i).name for i in range(len(schema))
+                    if schema.column(i).max_definition_level > 0}
+        expected = {"shortage": {"first_short_month", "last_short_month"},
+                    "zone_prices": set()}.get(name)
+        if expected is None:  # drivers: the onset months of events that did not fire
+            expected = {c for c in res.table("drivers", stored=True).column_names
+                        if c.endswith("/onset_month")}
+        assert optional == expected, name
+    table = res.table("shortage", stored=True).slice(0, 3)
+    columns = dict(zip(table.column_names, table.columns, strict=True))
+    columns["shortage_share"] = pa.array([None, 0.5, 0.5], pa.float32())
+    holed = pa.Table.from_arrays(list(columns.values()), schema=R.SHORTAGE_FILE_SCHEMA)
+    with pytest.raises(pa.ArrowInvalid, match="non-nullable"):
+        R.write_table(tmp_path / "bad.parquet", holed, PROV, LAYOUT.labels())
+
+
 def test_format_3_stores_the_rows_with_something_in_them_and_gives_back_every_draw(tmp_path):
     draws = 60
     res = write(tmp_path / "toy", draws=draws, size=16)
