@@ -193,8 +193,11 @@ class ExposureSummary:
                 values = np.asarray(getattr(chunk, col)).reshape(n, x)[a:b]
                 part[: b - a, j * x : (j + 1) * x] = _f32(values)
             part[: b - a, len(_SUMS) * x :] = _f32(zone_mean[a:b])
-            for row in part[: b - a]:  # strictly in draw order, as sequential_sum adds
-                self._sums += row
+            # strictly in draw order, as sequential_sum adds: a running sum down the rows
+            # (numpy's cumsum adds in order; a loop over the rows cost 0.07 s per 10,000
+            # draws of the partner study)
+            part[0] += self._sums
+            self._sums = np.cumsum(part[: b - a], axis=0)[-1]
         del part
         months = np.asarray(chunk.months_short).reshape(n, x)
         self._months += months.sum(axis=0, dtype=np.int64)
