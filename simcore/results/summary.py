@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,7 @@ from simcore.results.statistics import TAIL, quantile_sorted
 
 SPILL_MEMORY = 64 * 2**20  # [bytes] values a spill holds in memory before it uses a file
 BLOCK_VALUES = 8 * 2**20  # values read back at a time (float64: 64 MiB)
+_SORT_THREADS = max(1, min(4, os.cpu_count() or 1))  # threads sorting exposures at the end
 
 # per-exposure columns summed in draw order -> summary column
 _SUMS = (
@@ -247,20 +249,29 @@ class ExposureSummary:
                  "share_es95", "prob_short_10pct", "value_mean_usd", "value_p95_usd")
         out = {name: np.zeros(x) for name in names}
         tail = max(1, math.ceil(TAIL * n - 1e-9))  # the worst draws the shortfall averages
-        for first, stop in _blocks(self._shortage.totals):
-            for j, values in enumerate(self._shortage.read(first, stop)):
-                e = first + j
-                s = np.sort(values)
-                share = _f32(s / layout.need_t[e]).astype(np.float64)
-                out["share_mean"][e] = _running_sum(share) / n
-                for q, name in ((0.05, "share_p5"), (0.50, "share_p50"), (0.95, "share_p95"),
-                                (0.99, "share_p99")):
-                    out[name][e] = _quantile_of_nonzero(share, n, q)
-                out["share_es95"][e] = _running_sum(share[max(0, len(share) - tail):]) / tail
-                out["prob_short_10pct"][e] = int((share > 0.10).sum()) / n
-                value = _f32(s * layout.price[e]).astype(np.float64)
-                out["value_mean_usd"][e] = _running_sum(value) / n
-                out["value_p95_usd"][e] = _quantile_of_nonzero(value, n, 0.95)
+
+        def exposure(e: int, values: np.ndarray) -> None:
+            s = np.sort(values)
+            share = _f32(s / layout.need_t[e]).astype(np.float64)
+            out["share_mean"][e] = _running_sum(share) / n
+            for q, name in ((0.05, "share_p5"), (0.50, "share_p50"), (0.95, "share_p95"),
+                            (0.99, "share_p99")):
+                out[name][e] = _quantile_of_nonzero(share, n, q)
+            out["share_es95"][e] = _running_sum(share[max(0, len(share) - tail):]) / tail
+            out["prob_short_10pct"][e] = int((share > 0.10).sum()) / n
+            value = _f32(s * layout.price[e]).astype(np.float64)
+            out["value_mean_usd"][e] = _running_sum(value) / n
+            out["value_p95_usd"][e] = _quantile_of_nonzero(value, n, 0.95)
+
+        # exposures are independent and numpy's sort and cumsum let go of the GIL: the
+        # cores share them (the end of a run, when the engine is done)
+        with ThreadPoolExecutor(max_workers=_SORT_THREADS,
+                                thread_name_prefix="supplyshock-summary") as pool:
+            for first, stop in _blocks(self._shortage.totals):
+                columns = self._shortage.read(first, stop)
+                for _ in pool.map(exposure, range(first, stop), columns):
+                    pass
+                del columns
         return out
 
     def _zone_prices(self, mean_sums: np.ndarray) -> dict[str, np.ndarray]:
