@@ -389,18 +389,20 @@ def _engine_compiles(dispatcher):
     compile_ = getattr(dispatcher, "compile", None)
     if compile_ is None:
         return dispatcher
+    compiler = getattr(dispatcher, "_compiler", None)  # what Dispatcher.compile calls on a miss
+    fresh = getattr(compiler, "compile", None)
 
     def compile(sig):
         depth = getattr(_compiling_engine, "depth", 0)
         _compiling_engine.depth = depth + 1
         try:
+            if depth == 0 and fresh is None:  # no miss to hook: around every outer compile
+                return _roomy_call()(compile_, sig)
             return compile_(sig)
         finally:
             _compiling_engine.depth = depth
 
     dispatcher.compile = compile
-    compiler = getattr(dispatcher, "_compiler", None)  # what Dispatcher.compile calls on a miss
-    fresh = getattr(compiler, "compile", None)
     if fresh is not None:
 
         def compile_fresh(args, return_type):
@@ -409,8 +411,6 @@ def _engine_compiles(dispatcher):
             return _roomy_call()(_call_with, (fresh, args, return_type))
 
         compiler.compile = compile_fresh
-    else:
-        dispatcher.compile = lambda sig: _roomy_call()(compile, sig)
     return dispatcher
 
 

@@ -265,9 +265,10 @@ def test_the_kernel_compiles_without_reference_counting_and_importing_compiles_n
 
 def test_a_cached_kernel_runs_without_setting_up_numbas_compiler():
     """Loading the kernel's machine code from the cache does not set up Numba's typing
-    and target contexts (Numba's own cache does: about 0.3 s of every start), and the
-    kernel loaded so gives the numbers it gives when Numba sets them up first. Run twice
-    in fresh processes: the first may compile (and so set them up), the second loads."""
+    and target contexts (Numba's own cache does: about 0.3 s of every start) nor make
+    the roomy compile frame (0.02 s), and the kernel loaded so gives the numbers it gives
+    when Numba sets them up first. Run twice in fresh processes: the first may compile
+    (and so set them up), the second loads."""
     scenario = PACKAGE.parent / "scenarios" / "partners-2026.toml"
     code = (
         "import sys, hashlib, numba.core.registry as r\n"
@@ -280,7 +281,9 @@ def test_a_cached_kernel_runs_without_setting_up_numbas_compiler():
         "h = hashlib.sha256()\n"
         "for chunk in engine.simulate(s.tensor, c, draws=6, threads=1):\n"
         "    h.update(chunk.shortage_t.tobytes()); h.update(chunk.zone_hist.tobytes())\n"
-        "print(len(r.cpu_target.typing_context._registries), h.hexdigest())\n"
+        "from simcore import _numba\n"
+        "print(len(r.cpu_target.typing_context._registries), h.hexdigest(),\n"
+        "      _numba._roomy_call.cache_info().currsize)\n"
     ).replace("numba.njit", "__import__('numba').njit")
     runs = [subprocess.run([sys.executable, "-c", code, str(scenario), how],
                            capture_output=True, text=True, check=True).stdout.split()
@@ -288,6 +291,7 @@ def test_a_cached_kernel_runs_without_setting_up_numbas_compiler():
     assert runs[1][0] == "0"  # loaded from the cache: nothing set up
     assert runs[2][0] != "0"  # the check can fail: a compile sets them up
     assert runs[0][1] == runs[1][1] == runs[2][1]
+    assert runs[1][2] == "0"  # no roomy frame made for a cache hit
 
 
 def test_the_kernel_runs_as_python_under_numba_disable_jit(tmp_path):
