@@ -784,7 +784,8 @@ def simulate(
 ) -> Iterator[ChunkResult]:
     """Run the scenario; yields a ChunkResult per block of at most ``chunk_size`` draws:
     blocks of ``chunk_size``, and after the first the last ``chunk_size`` or fewer halved
-    down to about an eighth of it (``_spans``; a run of one block yields one chunk).
+    down to between an eighth and a quarter of it (``_spans``; a run of one block yields
+    one chunk).
 
     draws, seed default to the scenario's. threads: kernel worker threads (default:
     numba.get_num_threads()); results never depend on it nor on chunk_size.
@@ -812,23 +813,22 @@ _TAIL = 8  # the last blocks shrink down to chunk_size / _TAIL draws (_spans),
 _TAIL_MIN = 64  # and no block is cut below this
 
 
-def _spans(draws: int, chunk_size: int) -> list[tuple[int, int]]:
-    """(first draw, draws) of each block: ``chunk_size`` draws; after the first, the
-    last chunk_size or fewer are halved block by block down to about chunk_size / _TAIL
-    draws, and not below _TAIL_MIN (a run of one block stays one block), so that the
+def _spans(draws: int, chunk_size: int) -> Iterator[tuple[int, int]]:
+    """(first draw, draws) of each block, one at a time: ``chunk_size`` draws; after the
+    first block, the last chunk_size or fewer are halved block by block while a half is
+    at least chunk_size / _TAIL and _TAIL_MIN draws (the last blocks hold between an
+    eighth and a quarter of chunk_size; a run of one block stays one block), so that the
     chunk still to be written once the kernel is done is small (the writer runs one
     chunk behind the kernel; writing the partner study's last 2,048 draws took 0.2 s
     with a core idle)."""
-    spans = []
     a = 0
     while a < draws:
         left = draws - a
         n = chunk_size if left > chunk_size else left
         if a and left <= chunk_size and n >= 2 * max(_TAIL_MIN, chunk_size // _TAIL):
             n = (left + 1) // 2
-        spans.append((a, n))
+        yield a, n
         a += n
-    return spans
 
 
 def _chunks(model, draws, seed, threads, chunk_size, timeseries, zone_series, progress):
@@ -842,7 +842,8 @@ def _chunks(model, draws, seed, threads, chunk_size, timeseries, zone_series, pr
     spare: list = []  # output arrays of chunks already handed out, for reuse (_Block)
     if progress is not None:
         progress(0, draws)
-    if not spans:
+    current = next(spans, None)
+    if current is None:
         return
     n_workers = _workers(min(chunk_size, draws), threads)
 
@@ -852,13 +853,15 @@ def _chunks(model, draws, seed, threads, chunk_size, timeseries, zone_series, pr
 
     with ThreadPoolExecutor(max_workers=n_workers,
                             thread_name_prefix="supplyshock-kernel") as pool:
-        block = make(*spans[0])
+        block = make(*current)
         block.submit(pool)
         ahead = None
         try:
-            for i, (done, n) in enumerate(spans):
-                if i + 1 < len(spans):
-                    ahead = make(*spans[i + 1])
+            while current is not None:
+                done, n = current
+                current = next(spans, None)
+                if current is not None:
+                    ahead = make(*current)
                     ahead.submit(pool)
                 watch = None if progress is None else (
                     lambda k, d=done: progress(d + k, draws))

@@ -67,6 +67,29 @@ def engine_chunks(path, draws, seed, chunk_size=16, timeseries=False):
     return prep, ex, chunks
 
 
+def test_a_failed_write_stops_the_engine_at_once(study, tmp_path):
+    """The engine computes the next block while a chunk is written: when the writer
+    fails, write_chunks closes the engine's chunks, so no kernel thread goes on computing
+    (nor holds its arrays) while the error is handled."""
+    import threading
+
+    from simcore.engine import exposures, simulate, zones
+    from simcore.errors import ResultError
+    from simcore.results.layout import Layout
+    from simcore.results.writer import write_chunks
+
+    prep = api.prepare("scenarios/tiny-cn.toml")
+    c = prep.compiled
+    layout = Layout.from_exposures(prep.tensor, c, exposures(prep.tensor, c),
+                                   zones(prep.tensor, c))
+    chunks = simulate(prep.tensor, c, draws=400, seed=3, chunk_size=40, threads=2)
+    meta = api.provenance(prep, 100, 3, False, "test")
+    with pytest.raises(ResultError, match="executor delivered") as caught:
+        write_chunks(tmp_path, layout, chunks, meta, 100)  # 400 come, 100 expected
+    assert caught.value is not None  # the error (and its traceback) still held
+    assert not [t for t in threading.enumerate() if t.name.startswith("supplyshock-kernel")]
+
+
 def stacked(chunks, field):
     return np.concatenate([getattr(c, field) for c in chunks])
 

@@ -203,7 +203,7 @@ def _kernel_threads() -> int:
 def test_blocks_cover_the_draws_and_end_small():
     for draws, size in ((10_000, 2048), (2048, 2048), (4096, 2048), (50, 20), (100, 16),
                         (1, 1), (7, 2), (0, 5), (1000, 100), (3000, 2000)):
-        spans = engine._spans(draws, size)
+        spans = list(engine._spans(draws, size))
         assert [a for a, _ in spans] == list(np.cumsum([0] + [n for _, n in spans])[:-1])
         assert sum(n for _, n in spans) == draws and all(0 < n <= size for _, n in spans)
         if draws <= size:

@@ -140,6 +140,26 @@ def write(folder, draws=50, size=16, timeseries=False):
     return R.load_result(folder)
 
 
+def test_finish_raises_the_summarys_error_not_the_closing_ones(tmp_path, monkeypatch):
+    """finish() closes the tables on a thread while the summary is computed: when both
+    fail, the summary's error (here an interrupt) is the one raised."""
+    from simcore.results import summary, writer
+
+    def interrupted(self):
+        raise KeyboardInterrupt
+
+    def broken(self):
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(summary.ExposureSummary, "finish", interrupted)
+    monkeypatch.setattr(writer._TableWriter, "close", broken)
+    w = R.ResultWriter(tmp_path, LAYOUT, dict(PROV, draws=20), 20)
+    for chunk in chunks(20, 10):
+        w.add(chunk)
+    with pytest.raises(KeyboardInterrupt):
+        w.finish()
+
+
 def test_row_groups_do_not_follow_the_chunk_size(tmp_path, monkeypatch):
     """--chunk-size 1 made drivers.parquet 39x larger: a row group per chunk. Row groups
     now hold a fixed amount of data; file sizes and digests do not see the chunking."""

@@ -4,6 +4,7 @@ a fixed size, then the summary, the monthly and price quantiles and the manifest
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
@@ -415,8 +416,10 @@ class ResultWriter:
             closing = pool.submit(lambda: {name: w.close() for name, w in self._writers.items()})
             try:
                 summary = summary_table(self.summary.finish(), self.layout)
-            finally:
-                digests = closing.result()
+            except BaseException:
+                closing.exception()  # wait for it; the summary's error is the one raised
+                raise
+            digests = closing.result()
         digests["summary"] = write_table(
             self.folder / "summary.parquet", summary, self.provenance, self._labels
         )
@@ -562,5 +565,10 @@ def write_chunks(
     except BaseException:
         handoff.cancel()
         writer.abort()
+        # the local engine computes the next block while a chunk is written: stop it
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            with contextlib.suppress(Exception):  # the error raised is the one above
+                close()
         raise
     return writer.finish()
