@@ -408,15 +408,10 @@ def _engine_compiles(dispatcher):
         def compile_fresh(args, return_type):
             if getattr(_compiling_engine, "depth", 0) > 1:  # a callee, on the outer frame
                 return fresh(args, return_type)
-            return _roomy_call()(_call_with, (fresh, args, return_type))
+            return _roomy_call()(functools.partial(fresh, args), return_type)
 
         compiler.compile = compile_fresh
     return dispatcher
-
-
-def _call_with(call):
-    fn, *args = call
-    return fn(*args)
 
 
 def _decorator(**options):

@@ -518,14 +518,12 @@ def run_block(model: Model, seed: int, start: int, n: int, *, timeseries: bool =
     from simcore.kernel.model import run_draws
 
     n_workers = _workers(n, threads)
+    block = _Block.make(model, seed, start, n, n_workers, timeseries, zone_series, trace,
+                        spare)
     if n_workers == 1 and on_draws is None:
-        block = _Block.make(model, seed, start, n, n_workers, timeseries, zone_series,
-                            trace, spare)
         run_draws(0, *block.args, block.work[0])
         return block.collect(on_draws)
     with ThreadPoolExecutor(max_workers=n_workers) as pool:
-        block = _Block.make(model, seed, start, n, n_workers, timeseries, zone_series,
-                            trace, spare)
         block.submit(pool)
         return block.collect(on_draws)
 
