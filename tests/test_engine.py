@@ -213,6 +213,29 @@ def test_blocks_cover_the_draws_and_end_small():
     assert [n for _, n in engine._spans(50, 20)] == [20, 20, 10]  # no block under 64 draws
 
 
+
+def test_zone_histograms_count_every_bin():
+    """The block's zone histograms against a count by hand of random bins, the first and
+    last bin of each column included."""
+    from simcore.kernel.structs import NPB
+
+    rng = np.random.default_rng(3)
+    n, n_g, H = 37, 5, 4
+    zone_bins = np.empty((n, n_g, H, 2), dtype=np.int16)
+    zone_bins[..., 0] = rng.integers(0, NPB, size=(n, n_g, H))
+    zone_bins[..., 1] = rng.integers(0, 101, size=(n, n_g, H))
+    zone_bins[0, 0, 0] = (0, 0)
+    zone_bins[1, 0, 0] = (NPB - 1, 100)
+    price, short = engine._zone_histograms(zone_bins, NPB)
+    want_price = np.zeros((n_g, H, NPB), dtype=np.int64)
+    want_short = np.zeros((n_g, H, 101), dtype=np.int64)
+    for j, g, t in np.ndindex(n, n_g, H):
+        want_price[g, t, zone_bins[j, g, t, 0]] += 1
+        want_short[g, t, zone_bins[j, g, t, 1]] += 1
+    assert price.dtype == short.dtype == np.int64
+    np.testing.assert_array_equal(price, want_price)
+    np.testing.assert_array_equal(short, want_short)
+
 def test_a_run_let_go_early_stops_its_kernel_threads(case):
     """Leaving a run after its first chunk cancels the block queued behind it."""
     tensor, scenario = case
