@@ -20,7 +20,7 @@ chunk and exposure). Everything else streams chunk by chunk: the engine's chunk 
 histograms, row groups of 16 MiB.
 
     python benchmarks/bench_memory.py [--draws 10000,200000,1000000] [--scenario PATH]
-                                      [--gallium] [--chunk-size 2048]
+                                      [--gallium] [--chunk-size C]
 """
 
 from __future__ import annotations
@@ -83,8 +83,8 @@ def timed_finish(self):
 
 writer.ResultWriter.finish = timed_finish
 prep = api.prepare(sys.argv[1])
-res = api.execute(prep, draws=int(sys.argv[2]), chunk_size=int(sys.argv[3]), out=sys.argv[4],
-                  progress=False)
+res = api.execute(prep, draws=int(sys.argv[2]), chunk_size=int(sys.argv[3]) or None,
+                  out=sys.argv[4], progress=False)
 usage = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({"draws": res.manifest["draws"], "exposures": res.manifest["exposures"],
                   "peak_mb": usage.ru_maxrss / 1024, "wall_s": time.perf_counter() - t0,
@@ -114,7 +114,8 @@ def main() -> None:
     parser.add_argument("--scenario", type=Path, default=ROOT / "scenarios" / "partners-2026.toml")
     parser.add_argument("--gallium", action="store_true",
                         help="the one-material gallium scenario instead")
-    parser.add_argument("--chunk-size", type=int, default=2048)
+    parser.add_argument("--chunk-size", type=int, default=0,
+                        help="draws per chunk (default: the library's, 1024 locally)")
     parser.add_argument("--compare-commit", metavar="COMMIT", default=None,
                         help="also run each size with the results writer of COMMIT (its "
                         "simcore/results.py, read with git show; e.g. 2a75ded, format 2)")

@@ -40,7 +40,16 @@ from simcore.runsize import Estimate, chunk_draws
 from simcore.runsize import estimate as estimate_run
 
 Executor = Callable[..., Iterable]
-DEFAULT_CHUNK_SIZE = 2048
+# Draws per chunk when none is given. The local engine's blocks: 1,024 draws of the
+# partner study hold 47 MB of per-draw results, and three are in flight (one computed,
+# one queued, one written); at 2,048 draws the run paid 0.3-0.6 s more system time a
+# 10,000-draw run zeroing fresh pages (the sets in flight and the writer's temporaries,
+# which no longer fit the thread's malloc heaps): 1,024 was 6 % faster end to end with
+# 150 MB less peak memory, 512 no faster again (benchmarks/README.md, "Fifth session").
+# A distributed executor's tasks: 2,048 draws keep its per-task overhead near 1 %
+# (docs/scaling.md, "Choosing the chunk size").
+LOCAL_CHUNK_SIZE = 1024
+TASK_CHUNK_SIZE = 2048
 
 
 def local_executor(
@@ -211,8 +220,17 @@ def provenance(prep: Prepared, draws: int, seed: int, timeseries: bool, command:
     }
 
 
-def check_numbers(draws, seed, threads, chunk_size) -> None:
-    """Raise ``ResultError`` for a run size the engine cannot take."""
+def default_chunk_size(executor: Executor | None = None) -> int:
+    """Draws per chunk when none is given: ``LOCAL_CHUNK_SIZE`` for the engine in this
+    process, ``TASK_CHUNK_SIZE`` for any other executor (Dask)."""
+    if executor is None or executor is local_executor:
+        return LOCAL_CHUNK_SIZE
+    return TASK_CHUNK_SIZE
+
+
+def check_numbers(draws, seed, threads, chunk_size=None) -> None:
+    """Raise ``ResultError`` for a run size the engine cannot take (``chunk_size`` None:
+    the executor's default)."""
     if isinstance(draws, bool) or not isinstance(draws, int) or not 0 < draws <= MAX_DRAWS:
         raise ResultError(
             f"draws must be a positive whole number up to {MAX_DRAWS:,}, got {draws!r}"
@@ -221,7 +239,9 @@ def check_numbers(draws, seed, threads, chunk_size) -> None:
         raise ResultError(f"seed must be a whole number in [0, 2**63), got {seed!r}")
     if threads is not None and (not isinstance(threads, int) or threads <= 0):
         raise ResultError(f"threads must be a positive whole number, got {threads!r}")
-    if not isinstance(chunk_size, int) or chunk_size <= 0:
+    if chunk_size is not None and (
+        isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size <= 0
+    ):
         raise ResultError(f"chunk size must be a positive whole number, got {chunk_size!r}")
 
 
@@ -244,7 +264,7 @@ def execute(
     draws=None,
     seed=None,
     threads=None,
-    chunk_size=DEFAULT_CHUNK_SIZE,
+    chunk_size=None,
     timeseries=False,
     progress=None,
     out=None,
@@ -257,6 +277,7 @@ def execute(
     c = prep.compiled
     draws = c.draws if draws is None else draws
     seed = c.seed if seed is None else seed
+    chunk_size = default_chunk_size(executor) if chunk_size is None else chunk_size
     check_numbers(draws, seed, threads, chunk_size)
     if command is None:
         command = f"simcore.run({portable_path(prep.path)!r}, draws={draws}, seed={seed})"
@@ -340,7 +361,7 @@ def run(
     draws=None,
     seed=None,
     threads=None,
-    chunk_size=DEFAULT_CHUNK_SIZE,
+    chunk_size=None,
     timeseries=False,
     progress=None,
     *,
@@ -352,9 +373,11 @@ def run(
     """Run the scenario file at ``path`` and return its ``Result``.
 
     ``draws``, ``seed``: default to the scenario's. ``threads``: Numba threads (default:
-    all cores). ``chunk_size``: draws per chunk (at most as many as fit in
-    ``simcore.runsize.CHUNK_BYTES`` of per-draw results), which bounds memory; results do not
-    depend on it. ``timeseries``: also keep every draw's monthly shortage shares.
+    all cores). ``chunk_size``: draws per chunk (default ``LOCAL_CHUNK_SIZE``, 1,024, in
+    this process; ``TASK_CHUNK_SIZE``, 2,048, per task of another executor; at most as
+    many as fit in ``simcore.runsize.CHUNK_BYTES`` of per-draw results), which bounds
+    memory; results do not depend on it. ``timeseries``: also keep every draw's monthly
+    shortage shares.
     ``progress``: ``None`` shows a bar on a terminal, ``True``/``False`` force it, or
     pass an object with ``update(n)``. ``dataset``: a dataset folder or ``SupplyTensor``
     replacing the one the file names. ``out``: write the results folder there

@@ -775,7 +775,7 @@ def simulate(
     draws: int | None = None,
     seed: int | None = None,
     threads: int | None = None,
-    chunk_size: int = 2048,
+    chunk_size: int = 1024,
     timeseries: bool = False,
     progress: Callable[[int, int], None] | None = None,
     zone_series: bool = False,

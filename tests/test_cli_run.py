@@ -90,6 +90,33 @@ def test_a_failed_write_stops_the_engine_at_once(study, tmp_path):
     assert not [t for t in threading.enumerate() if t.name.startswith("supplyshock-kernel")]
 
 
+def test_chunk_size_defaults_to_the_executors(study, monkeypatch):
+    """Without a chunk size the local engine runs blocks of LOCAL_CHUNK_SIZE draws and
+    another executor is asked for tasks of TASK_CHUNK_SIZE; a given one reaches either."""
+    from simcore import engine
+
+    asked = []
+    simulate = engine.simulate
+
+    def local(*args, chunk_size, **kw):
+        asked.append(("local", chunk_size))
+        return simulate(*args, chunk_size=chunk_size, **kw)
+
+    def elsewhere(tensor, compiled, *, chunk_size, progress=None, **kw):
+        asked.append(("elsewhere", chunk_size))
+        return simulate(tensor, compiled, chunk_size=chunk_size, **kw)
+
+    monkeypatch.setattr(engine, "simulate", local)
+    prep = api.prepare("scenarios/tiny-cn.toml")
+    api.execute(prep, draws=3, progress=False)
+    api.execute(prep, draws=3, progress=False, executor=elsewhere)
+    api.execute(prep, draws=3, progress=False, chunk_size=2, executor=elsewhere)
+    api.execute(prep, draws=3, progress=False, chunk_size=2)
+    assert asked == [("local", api.LOCAL_CHUNK_SIZE), ("elsewhere", api.TASK_CHUNK_SIZE),
+                     ("elsewhere", 2), ("local", 2)]
+    assert api.LOCAL_CHUNK_SIZE == 1024 and api.TASK_CHUNK_SIZE == 2048
+
+
 def stacked(chunks, field):
     return np.concatenate([getattr(c, field) for c in chunks])
 

@@ -131,10 +131,10 @@ def worst_table(summary, draws: int, n: int = _WORST) -> str:
 @click.option(
     "--chunk-size",
     type=click.IntRange(min=1),
-    default=2048,
-    show_default=True,
-    help="Draws per chunk (fewer where they would hold more than 128 MB of results): bounds "
-    "memory. Results do not depend on it.",
+    default=None,
+    help="Draws per chunk (default 1024 in this process, 2048 per Dask task; fewer where "
+    "they would hold more than 128 MB of results): bounds memory. Results do not depend "
+    "on it.",
 )
 @click.option(
     "--timeseries",
