@@ -471,6 +471,23 @@ def test_summary_streams_the_statistics_of_format_2_bit_for_bit(
         assert not list((tmp_path / f"s{draws}-{spill_memory}").glob(".*spill"))
 
 
+def test_summary_tasks_cover_every_exposure_once():
+    """The end of a run hands the exposures to the sorting threads in runs of about equal
+    size: every exposure in exactly one run, at most as many runs as asked."""
+    from simcore.results.summary import _even_cuts
+
+    rng = np.random.default_rng(5)
+    for sizes in (np.zeros(0, np.int64), np.array([7]), np.zeros(9, np.int64),
+                  np.array([5, 0, 0, 100, 3, 3, 3]), rng.integers(0, 1000, 452)):
+        for parts in (1, 2, 8, 16):
+            cuts = _even_cuts(sizes, parts)
+            assert cuts[0] == 0 and cuts[-1] == len(sizes)
+            assert all(a < b for a, b in zip(cuts[:-1], cuts[1:], strict=True))
+            assert len(cuts) - 1 <= max(1, parts)
+    cuts = _even_cuts(np.full(452, 10), 8)
+    assert len(cuts) == 9 and max(np.diff(cuts)) - min(np.diff(cuts)) <= 1
+
+
 def test_spill_reads_back_columns_in_blocks(tmp_path):
     rng = np.random.default_rng(2)
     for memory in (None, 0):
