@@ -182,6 +182,17 @@ def test_row_groups_do_not_follow_the_chunk_size(tmp_path, monkeypatch):
         whole.manifest["digest"]["tables"]["shortage"]
     )
     assert small.shortage.equals(whole.shortage)
+    # the streamed tables' row groups carry statistics of the draw (by which a query for
+    # some draws reads only theirs), not of labels or months, which span every group
+    meta = pf.metadata
+    for g in range(meta.num_row_groups):
+        stats = {meta.schema.column(i).name: meta.row_group(g).column(i).is_stats_set
+                 for i in range(meta.num_columns)}
+        assert stats["draw"] and not stats["country"] and not stats["months_short"]
+    first = meta.row_group(1).column(meta.schema.names.index("draw")).statistics
+    assert first.min > meta.row_group(0).column(0).statistics.max
+    end = pq.ParquetFile(small.folder / "summary.parquet").metadata
+    assert end.row_group(0).column(end.schema.names.index("country")).is_stats_set
 
 
 # --- statistics ---------------------------------------------------------------------------
