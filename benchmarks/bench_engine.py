@@ -61,7 +61,7 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=20000)
     ap.add_argument("--ref-draws", type=int, default=20)
     ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--chunk-size", type=int, default=2048)
+    ap.add_argument("--chunk-size", type=int, default=1024)
     ap.add_argument("--skip-compile", action="store_true",
                     help="skip the first-compile subprocess (slow)")
     args = ap.parse_args()

@@ -213,7 +213,6 @@ def test_blocks_cover_the_draws_and_end_small():
     assert [n for _, n in engine._spans(50, 20)] == [20, 20, 10]  # no block under 64 draws
 
 
-
 def test_zone_histograms_count_every_bin():
     """The block's zone histograms against a count by hand of random bins, the first and
     last bin of each column included."""
@@ -235,6 +234,7 @@ def test_zone_histograms_count_every_bin():
     assert price.dtype == short.dtype == np.int64
     np.testing.assert_array_equal(price, want_price)
     np.testing.assert_array_equal(short, want_short)
+
 
 def test_a_run_let_go_early_stops_its_kernel_threads(case):
     """Leaving a run after its first chunk cancels the block queued behind it."""

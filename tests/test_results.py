@@ -458,15 +458,16 @@ def _format2_columns(draws: int) -> dict:
     }
 
 
-@pytest.mark.parametrize("spill_memory", [None, 0])
+@pytest.mark.parametrize("spill_memory, row_loop_width", [(None, 1), (0, 10**9)])
 def test_summary_streams_the_statistics_of_format_2_bit_for_bit(
-        tmp_path, monkeypatch, spill_memory):
+        tmp_path, monkeypatch, spill_memory, row_loop_width):
     """The summary is computed as chunks stream by (running sums, month counts, sorted
     nonzero shortages kept aside, in a file past SPILL_MEMORY); it equals, bit for bit,
     exposure_statistics over the columns format 2 stored (the engine's values as
     float32), whatever the chunking."""
     from simcore.results import summary
 
+    monkeypatch.setattr(summary, "_ROW_LOOP_WIDTH", row_loop_width)  # both ways of summing
     if spill_memory is not None:
         monkeypatch.setattr(summary, "SPILL_MEMORY", spill_memory)
         monkeypatch.setattr(summary, "BLOCK_VALUES", 7)  # several blocks of exposures

@@ -67,11 +67,11 @@ def row_width(schema: pa.Schema) -> int:
 
 def _statistics(schema: pa.Schema) -> list[str]:
     """Columns whose row groups carry min/max statistics, by which queries skip row
-    groups (DuckDB): in the tables streamed by draw (a ``draw`` column), the draw alone,
-    since every row group there holds every exposure, zone and month, so that their
-    ranges select nothing (labels and months cost 20 % of writing the shortage table);
-    in the others, labels and integers. Those of the measures cost 15 % of the writing
-    and select nothing in practice."""
+    groups (DuckDB): in the tables streamed by draw (a ``draw`` column), the draw alone:
+    every row group there holds every exposure, zone and month, and the drivers' onset
+    months are random per draw, so that their ranges select nothing (labels and months
+    cost 20 % of writing the shortage table); in the others, labels and integers. Those
+    of the measures cost 15 % of the writing and select nothing in practice."""
     if "draw" in schema.names:
         return ["draw"]
     return [f.name for f in schema
