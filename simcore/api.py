@@ -36,20 +36,10 @@ from simcore.results import (
     read_manifest,
     write_chunks,
 )
-from simcore.runsize import Estimate, chunk_draws
+from simcore.runsize import LOCAL_CHUNK_SIZE, TASK_CHUNK_SIZE, Estimate, chunk_draws
 from simcore.runsize import estimate as estimate_run
 
 Executor = Callable[..., Iterable]
-# Draws per chunk when none is given. The local engine's blocks: 1,024 draws of the
-# partner study hold 47 MB of per-draw results, and three are in flight (one computed,
-# one queued, one written); at 2,048 draws the run paid 0.3-0.6 s more system time a
-# 10,000-draw run zeroing fresh pages (the sets in flight and the writer's temporaries,
-# which no longer fit the thread's malloc heaps): 1,024 was 6 % faster end to end with
-# 150 MB less peak memory, 512 no faster again (benchmarks/README.md, "Fifth session").
-# A distributed executor's tasks: 2,048 draws keep its per-task overhead near 1 %
-# (docs/scaling.md, "Choosing the chunk size").
-LOCAL_CHUNK_SIZE = 1024
-TASK_CHUNK_SIZE = 2048
 
 
 def local_executor(

@@ -22,6 +22,7 @@ import numpy as np
 
 from simcore.compiled import EVENT_RESTRICTION, CompiledScenario
 from simcore.errors import ScenarioError
+from simcore.runsize import LOCAL_CHUNK_SIZE
 from simcore.tensor import SupplyTensor
 
 MONTHS_PER_YEAR = 12.0
@@ -775,7 +776,7 @@ def simulate(
     draws: int | None = None,
     seed: int | None = None,
     threads: int | None = None,
-    chunk_size: int = 1024,
+    chunk_size: int = LOCAL_CHUNK_SIZE,
     timeseries: bool = False,
     progress: Callable[[int, int], None] | None = None,
     zone_series: bool = False,

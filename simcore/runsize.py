@@ -87,6 +87,17 @@ def estimate(tensor, compiled, draws=None, threads=None, timeseries=False) -> Es
 
 CHUNK_BYTES = 128 * 2**20  # per-draw results a chunk may hold [bytes]
 
+# Draws per chunk when none is given (simcore.api.default_chunk_size). The local engine's
+# blocks: 1,024 draws of the partner study hold 47 MB of per-draw results, and three are
+# in flight (one computed, one queued, one written); at 2,048 draws a 10,000-draw run paid
+# 0.3-0.6 s more system time zeroing fresh pages (the sets in flight and the writer's
+# temporaries, which no longer fit its thread's malloc heaps): 1,024 was 6 % faster end
+# to end with 150 MB less peak memory, 512 no faster again (benchmarks/README.md, "Fifth
+# session"). A distributed executor's tasks: 2,048 draws keep its per-task overhead near
+# 1 % (docs/scaling.md, "Choosing the chunk size").
+LOCAL_CHUNK_SIZE = 1024
+TASK_CHUNK_SIZE = 2048
+
 
 def chunk_draws(chunk_size: int, exposures: int, zones: int, variates: int, events: int,
                 horizon: int, timeseries: bool = False) -> int:
