@@ -496,8 +496,7 @@ def _index_lists(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def run_block(model: Model, seed: int, start: int, n: int, *, timeseries: bool = False,
               zone_series: bool = False, trace: bool = False,
               threads: int | None = None,
-              on_draws: Callable[[int], None] | None = None,
-              spare: list | None = None) -> dict:
+              on_draws: Callable[[int], None] | None = None) -> dict:
     """Draws [start, start + n) through the kernel; returns the raw output arrays, keyed
     as the ``ChunkResult`` fields (plus ``trace`` [n, X, H, NTR] and ``zone_trace``
     [n, G, H, NTZ] with trace=True: columns in simcore.kernel.model TR_* / TZ_*).
@@ -509,18 +508,12 @@ def run_block(model: Model, seed: int, start: int, n: int, *, timeseries: bool =
     ``_POLL`` seconds while the block runs: each kernel worker counts its finished draws
     in its own slot of ``out.progress``, which this thread adds up. The slices then always
     run on threads (also a single one); the numbers are the same either way.
-
-    ``spare``: a list in which the block leaves its output arrays and from which it takes
-    those of an earlier block of the same shape that nothing references any more (the
-    caller has let go of that chunk and of every view of it): the kernel writes every
-    output of every draw, and fresh arrays cost page faults, 50 kB a draw in the partner
-    study (about 0.1 s per 2,048 draws).
     """
     from simcore.kernel.model import run_draws
 
     n_workers = _workers(n, threads)
     block = _Block.make(model, seed, start, n, n_workers, timeseries, zone_series, trace,
-                        spare)
+                        None)
     if n_workers == 1 and on_draws is None:
         run_draws(0, *block.args, block.work[0])
         return block.collect(on_draws)
@@ -537,7 +530,13 @@ def _workers(n: int, threads: int | None) -> int:
 @dataclass
 class _Block:
     """A block of draws on its way through the kernel: its output set, one scratch set
-    per worker, and the workers' futures once submitted."""
+    per worker, and the workers' futures once submitted.
+
+    ``spare`` (``simulate``'s blocks; None in ``run_block``): a list in which the block
+    leaves its output arrays and from which it takes those of an earlier block of the
+    same shape that nothing references any more (the caller has let go of that chunk and
+    of every view of it): the kernel writes every output of every draw, and fresh arrays
+    cost page faults, 50 kB a draw in the partner study."""
 
     model: Model
     start: int

@@ -187,7 +187,6 @@ TIMESERIES_SCHEMA = pa.schema(
 )
 
 
-
 ZONE_PRICES_SCHEMA = pa.schema(
     [
         _required("draw", pa.int32()),
