@@ -32,7 +32,7 @@ import math
 
 import numpy as np
 
-from simcore._numba import jit, jit_internal
+from simcore._numba import jit, jit_inline, jit_internal
 from simcore.kernel.allocation import max_flow
 
 # zone quantities zq[z, :] of one (material, stage, month)
@@ -150,7 +150,7 @@ def price_level(lnp, mp):
     return 1.0 + (mp[MP_LNPBAR] - lnp) / (mp[MP_LNPBAR] - mp[MP_LNPMIN])
 
 
-@jit
+@jit_inline
 def free_demand(zq, z, u, mp):
     """Free supply zone z takes at level u, D_z(u), and dD_z/du."""
     if u <= 1.0:
