@@ -381,7 +381,7 @@ def _positive_along(gval, at, nz, mask, step):
     return True
 
 
-@jit_internal
+@jit_inline
 def _solve_level_mask(zq, mp, nz, mask, target, a, b, hint, gval, at, tol):
     """The level u in [a, b] where the free demand of the zones in ``mask`` (a bit set)
     reaches ``target``: safeguarded Newton steps on an increasing function, from
