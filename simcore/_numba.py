@@ -461,11 +461,11 @@ jit_inline = _decorator(inline="always", **_OPTIONS)
 month loop with the kernel's structures (each array member of a namedtuple argument
 costs a reference-count increment and decrement at every call of a function that is
 not inlined), and for the innermost calls of the zone market's root searches
-(market.free_demand, market._solve_level_mask: about 4,900 and 800 calls a draw of the
+(market.free_demand, market._solve_level_mask: about 4,900 and 860 calls a draw of the
 partner study, where a call that passes every array as its fields cost 3-5 % of the
 kernel each). Each inlined function is typed again at every call site: inlining
-clear_zones and _fill_subsets as well bought 3-5 % more for 4 s of first compile, and
-was not kept (benchmarks/README.md, "Sixth session")."""
+clear_zones and _fill_subsets as well bought 3-5 % more for 0.2-4 s more first compile,
+and was not kept (benchmarks/README.md, "Sixth session")."""
 
 jit_parallel = _decorator(parallel=True, error_model="numpy", nogil=True)
 """Kernel parallel over its outer ``prange`` loop (draws)."""
