@@ -227,6 +227,8 @@ def _tiered_cache_class():
             return None
 
         def save_overload(self, sig, data):
+            if getattr(data.library, "supplyshock_without_code", False):
+                return  # _skip_internal_machine_code: its callers' code holds it
             with contextlib.suppress(OSError):  # nowhere writable: said in _compiling
                 self._tiers[-1].save_overload(sig, data)
 
@@ -250,7 +252,8 @@ _TieredCache = _tiered_cache_class()
 # --- the compile ----------------------------------------------------------------------------
 
 _compiling_engine = threading.local()  # .depth > 0: this thread compiles an engine function
-HOOK_CALLS = {"prepass_skipped": 0, "scope_shared": 0}  # how often each hook acted (tests)
+HOOK_CALLS = {"prepass_skipped": 0, "scope_shared": 0, "code_skipped": 0}  # how often
+# each hook acted (tests)
 # the names the pre-pass this hook replaces uses (numba 0.59-0.68): another body, no hook
 _PREPASS_NAMES = {"_codegen", "_data_layout", "data_layout", "functions",
                   "_function_pass_manager", "name", "_recorded_timings", "record", "run"}
@@ -347,6 +350,71 @@ def _share_scope_copies() -> bool:
 
 SHARE_SCOPE_COPIES = _share_scope_copies()
 
+# the names Numba's CPUCodeLibrary._finalize_final_module uses (numba 0.59-0.68)
+_FINALIZE_NAMES = {"_finalize_dynamic_globals", "_verify_declare_only_symbols",
+                   "_final_module", "_CPUCodeLibrary__library", "weakref", "proxy",
+                   "_codegen", "_add_module", "finalize", "_finalize_specific",
+                   "_finalized", "config", "DUMP_OPTIMIZED", "dump", "name",
+                   "get_llvm_str", "DUMP_ASSEMBLY", "get_asm_str"}
+
+
+def _skip_internal_machine_code() -> bool:
+    """A kernel function that only other kernel functions call (``jit_internal``: no
+    Python entry point) never runs its own machine code: every caller links a copy of
+    its optimised IR into its own module (numba/core/codegen.py,
+    ``CPUCodeLibrary.finalize``) and runs that. Numba still hands the function's own
+    module to the JIT, which makes its machine code, and caches that code; for the
+    model's month function (``_material``) this was 1.6 s of a 19.8 s first compile
+    (benchmarks/README.md, "Sixth session"). While this thread compiles such a function
+    (``_engine_compiles``), its own library is finalised without being handed to the
+    JIT (what Numba checks before it does so is kept), its environment pointer is not
+    stored (no code of it is loaded to hold one) and it is not saved to the cache (its
+    callers' cached code holds it). Only where its module's code never reads its
+    environment (Numba's link to Python objects, for boxing or object mode, which the
+    kernel's functions, compiled without reference counting, never use): otherwise it
+    is finalised as Numba does. Returns whether the hook is in place."""
+    try:
+        from numba.core import config
+        from numba.core.codegen import CPUCodeLibrary, JITCPUCodegen
+
+        finalize_final = CPUCodeLibrary._finalize_final_module
+        set_env = JITCPUCodegen.set_env
+        if not set(finalize_final.__code__.co_names) <= _FINALIZE_NAMES:
+            return False
+    except (ImportError, AttributeError):
+        return False
+
+    def finalize_final_module(self):
+        own = getattr(_compiling_engine, "internal", None)
+        if (own is None or self.name != own or config.DUMP_OPTIMIZED
+                or config.DUMP_ASSEMBLY or _reads_environment(self._final_module)):
+            return finalize_final(self)
+        self._finalize_dynamic_globals()
+        self._verify_declare_only_symbols()
+        self._finalized = True
+        self.supplyshock_without_code = True  # no machine code: not to be cached
+        HOOK_CALLS["code_skipped"] += 1
+
+    def set_env_if_loaded(self, env_name, env):
+        if (getattr(_compiling_engine, "internal", None) is not None
+                and not self._engine.get_global_value_address(env_name)):
+            return  # the function's own module was not handed to the JIT (above)
+        set_env(self, env_name, env)
+
+    CPUCodeLibrary._finalize_final_module = finalize_final_module
+    JITCPUCodegen.set_env = set_env_if_loaded
+    return True
+
+
+def _reads_environment(module) -> bool:
+    """Whether a function of the LLVM module loads a Numba environment pointer (any
+    line but a global's definition that names one)."""
+    return any("NumbaEnv" in line and not line.startswith("@")
+               for line in str(module).splitlines() if "NumbaEnv" in line)
+
+
+SKIP_INTERNAL_MACHINE_CODE = _skip_internal_machine_code()
+
 
 def _call(fn, arg):
     return fn(arg)
@@ -380,11 +448,12 @@ def _roomy_call():
         return _call
 
 
-def _engine_compiles(dispatcher):
+def _engine_compiles(dispatcher, internal=False):
     """Mark, per thread, the compiles of ``dispatcher`` (and of the callees they pull
-    in) as the engine's: see ``_skip_function_prepass``; the outermost compile that
-    misses the cache runs on a roomy frame (``_roomy_call``, 0.02 s to make: a cache
-    hit, every run's case, does without). (Under NUMBA_DISABLE_JIT=1 the "dispatcher" is
+    in) as the engine's: see ``_skip_function_prepass``, and, for a function only
+    kernel functions call (``internal``), ``_skip_internal_machine_code``; the outermost
+    compile that misses the cache runs on a roomy frame (``_roomy_call``, 0.02 s to make:
+    a cache hit, every run's case, does without). (Under NUMBA_DISABLE_JIT=1 the "dispatcher" is
     the Python function itself: nothing to mark.)"""
     compile_ = getattr(dispatcher, "compile", None)
     if compile_ is None:
@@ -392,15 +461,20 @@ def _engine_compiles(dispatcher):
     compiler = getattr(dispatcher, "_compiler", None)  # what Dispatcher.compile calls on a miss
     fresh = getattr(compiler, "compile", None)
 
+    own = dispatcher.py_func.__qualname__ if internal else None  # its library's name
+
     def compile(sig):
         depth = getattr(_compiling_engine, "depth", 0)
+        outer = getattr(_compiling_engine, "internal", None)
         _compiling_engine.depth = depth + 1
+        _compiling_engine.internal = own
         try:
             if depth == 0 and fresh is None:  # no miss to hook: around every outer compile
                 return _roomy_call()(compile_, sig)
             return compile_(sig)
         finally:
             _compiling_engine.depth = depth
+            _compiling_engine.internal = outer
 
     dispatcher.compile = compile
     if fresh is not None:
@@ -415,9 +489,11 @@ def _engine_compiles(dispatcher):
 
 
 def _decorator(**options):
+    # a function without a Python entry point runs only inside its callers' code
+    internal = bool(options.get("no_cpython_wrapper"))
     if _TieredCache is None:
 
-        def decorate_default(func):
+        def decorate_default(func):  # Numba's cache saves every function's machine code
             return _engine_compiles(numba.njit(cache=True, **options)(func))
 
         return decorate_default
@@ -426,7 +502,7 @@ def _decorator(**options):
         dispatcher = numba.njit(**options)(func)
         # what `cache=True` does (Dispatcher.enable_caching), with the folders above
         dispatcher._cache = _TieredCache(func, refresh=options.get("_nrt", True) is not False)
-        return _engine_compiles(dispatcher)
+        return _engine_compiles(dispatcher, internal)
 
     return decorate
 
