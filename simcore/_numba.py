@@ -371,8 +371,14 @@ def _skip_internal_machine_code() -> bool:
     stored (no code of it is loaded to hold one) and it is not saved to the cache (its
     callers' cached code holds it). Only where its module's code never reads its
     environment (Numba's link to Python objects, for boxing or object mode, which the
-    kernel's functions, compiled without reference counting, never use): otherwise it
-    is finalised as Numba does. Returns whether the hook is in place."""
+    kernel's functions, compiled without reference counting, never use): otherwise,
+    and for a library rebuilt from the cache, it is finalised as Numba does (a caller
+    that found no environment would raise "missing Environment", or, with ``nogil``,
+    wait for ever for the GIL it holds). The library is known by its name, the
+    function's ``__qualname__``: a Numba subroutine of that name compiled within it
+    (Numba names those after the implementing function) would be skipped too, which is
+    harmless, since such a library has no Python entry point either and is only ever
+    linked. Returns whether the hook is in place."""
     try:
         from numba.core import config
         from numba.core.codegen import CPUCodeLibrary, JITCPUCodegen
@@ -386,8 +392,11 @@ def _skip_internal_machine_code() -> bool:
 
     def finalize_final_module(self):
         own = getattr(_compiling_engine, "internal", None)
-        if (own is None or self.name != own or config.DUMP_OPTIMIZED
-                or config.DUMP_ASSEMBLY or _reads_environment(self._final_module)):
+        if (own is None or self.name != own or self._shared_module is not None
+                or config.DUMP_OPTIMIZED or config.DUMP_ASSEMBLY
+                or _reads_environment(self._final_module)):
+            # (_shared_module is set before this only for a library rebuilt from the
+            # cache: its code is made already, and its _final_module is empty)
             return finalize_final(self)
         self._finalize_dynamic_globals()
         self._verify_declare_only_symbols()

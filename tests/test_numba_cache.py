@@ -285,6 +285,54 @@ def test_an_internal_function_is_compiled_without_its_own_machine_code(capfd):
     assert _numba.HOOK_CALLS["code_skipped"] == before + 1  # not skipped: it reads its env
 
 
+_PRINTING_MODULE = """
+from simcore._numba import _OPTIONS, _decorator
+
+options = {k: v for k, v in _OPTIONS.items() if k != "nogil"}  # fails, not waits, if wrong
+internal = _decorator(no_cpython_wrapper=True, **options)
+plain = _decorator(**options)
+
+
+@internal
+def printing(a, i):
+    print("at", i)
+    return a[i]
+
+
+@plain
+def first(a):
+    t = 0.0
+    for i in range(a.shape[0]):  # an int64 index, as second's: one signature of printing
+        t += printing(a, i)
+    return t
+
+
+@plain
+def second(a):
+    t = 1.0
+    for i in range(a.shape[0]):
+        t += printing(a, i)
+    return t
+"""
+
+
+def test_an_internal_function_that_reads_its_environment_is_cached_and_reused(tmp_path):
+    """The same printing function, cached in one process and loaded from the cache in
+    another to compile a new caller: the library rebuilt from the cache is finalised as
+    Numba does (its environment set), so the new caller runs. (Skipping it, as a first
+    version of the hook did, left the caller without an environment: "missing
+    Environment", or a hang under nogil.)"""
+    (tmp_path / "printmod").mkdir()
+    (tmp_path / "printmod" / "printing_module.py").write_text(_PRINTING_MODULE)
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"),
+               PYTHONPATH=os.pathsep.join([str(tmp_path / "printmod"), str(PACKAGE.parent)]))
+    code = "import numpy as np, printing_module as m; print('=', m.{}(np.arange(2.0)))"
+    outs = [subprocess.run([sys.executable, "-c", code.format(fn)], env=env, timeout=120,
+                           capture_output=True, text=True, check=True).stdout.split()
+            for fn in ("first", "first", "second")]
+    assert outs == [["at", "0", "at", "1", "=", "1.0"]] * 2 + [["at", "0", "at", "1", "=", "2.0"]]
+
+
 def test_the_kernel_compiles_without_reference_counting_and_importing_compiles_nothing():
     """The kernel's options carry _nrt=False on this Numba (3.3x the speed: a Numba
     upgrade that drops the option fails here, not silently in the draws per second), and
