@@ -252,8 +252,8 @@ _TieredCache = _tiered_cache_class()
 # --- the compile ----------------------------------------------------------------------------
 
 _compiling_engine = threading.local()  # .depth > 0: this thread compiles an engine function
-HOOK_CALLS = {"prepass_skipped": 0, "scope_shared": 0, "code_skipped": 0}  # how often
-# each hook acted (tests)
+# how often each hook acted (tests)
+HOOK_CALLS = {"prepass_skipped": 0, "scope_shared": 0, "code_skipped": 0}
 # the names the pre-pass this hook replaces uses (numba 0.59-0.68): another body, no hook
 _PREPASS_NAMES = {"_codegen", "_data_layout", "data_layout", "functions",
                   "_function_pass_manager", "name", "_recorded_timings", "record", "run"}
@@ -418,7 +418,7 @@ def _skip_internal_machine_code() -> bool:
 def _reads_environment(module) -> bool:
     """Whether a function of the LLVM module loads a Numba environment pointer (any
     line but a global's definition that names one)."""
-    return any("NumbaEnv" in line and not line.startswith("@")
+    return any(not line.startswith("@")
                for line in str(module).splitlines() if "NumbaEnv" in line)
 
 
@@ -462,8 +462,8 @@ def _engine_compiles(dispatcher, internal=False):
     in) as the engine's: see ``_skip_function_prepass``, and, for a function only
     kernel functions call (``internal``), ``_skip_internal_machine_code``; the outermost
     compile that misses the cache runs on a roomy frame (``_roomy_call``, 0.02 s to make:
-    a cache hit, every run's case, does without). (Under NUMBA_DISABLE_JIT=1 the "dispatcher" is
-    the Python function itself: nothing to mark.)"""
+    a cache hit, every run's case, does without). (Under NUMBA_DISABLE_JIT=1 the
+    "dispatcher" is the Python function itself: nothing to mark.)"""
     compile_ = getattr(dispatcher, "compile", None)
     if compile_ is None:
         return dispatcher
