@@ -263,7 +263,8 @@ def _start_month(sc, ws, fired, k, horizon):
 @jit_inline
 def _severities(sc, ws, fired, k, t):
     """Severity of each event touching k in month t (-1: not in force), and whether it
-    is announced (in its lead months before onset).
+    is announced (in its lead months before onset). Returns whether either differs from
+    what the arrays held (the month before, for the same material).
 
     (Here and below, the fields of the structures are bound to locals once: every access
     to a field inside a loop would take and drop a reference to the array, an atomic
@@ -279,24 +280,29 @@ def _severities(sc, ws, fired, k, t):
     sev1 = ws.sev1
     settle = ws.settle
     lead = ws.lead
+    changed = False
     for e in range(ev_kind.shape[0]):
-        sev_now[e] = -1.0
-        ann_now[e] = False
-        if not (fired[e] and ev_stage[e, k] >= 0 and dur[e] > 0.0):
-            continue
-        o = onset_f[e]
-        if o <= t < o + dur[e]:
-            s_init = sev0[e]
-            if not math.isnan(ev_qsev[e, k]):
-                s_init = ev_qsev[e, k]
-            s_set = sev1[e] if sev1[e] >= 0.0 else s_init
-            if settle[e] <= 0.0:
-                sev_now[e] = s_set
-            else:
-                sev_now[e] = s_init + (s_set - s_init) * min(1.0, (t - o) / settle[e])
-        elif (ev_kind[e] == EVENT_RESTRICTION and lead[e] > 0.0
-              and o - math.ceil(lead[e]) <= t < o):
-            ann_now[e] = True
+        sev = -1.0
+        ann = False
+        if fired[e] and ev_stage[e, k] >= 0 and dur[e] > 0.0:
+            o = onset_f[e]
+            if o <= t < o + dur[e]:
+                s_init = sev0[e]
+                if not math.isnan(ev_qsev[e, k]):
+                    s_init = ev_qsev[e, k]
+                s_set = sev1[e] if sev1[e] >= 0.0 else s_init
+                if settle[e] <= 0.0:
+                    sev = s_set
+                else:
+                    sev = s_init + (s_set - s_init) * min(1.0, (t - o) / settle[e])
+            elif (ev_kind[e] == EVENT_RESTRICTION and lead[e] > 0.0
+                  and o - math.ceil(lead[e]) <= t < o):
+                ann = True
+        if sev != sev_now[e] or ann != ann_now[e]:
+            changed = True
+        sev_now[e] = sev
+        ann_now[e] = ann
+    return changed
 
 
 @jit_inline
@@ -934,8 +940,9 @@ def _material(tn, sc, ws, out, hist, j, k, fired, usable, sub_max, lag_sub):
     lnp_now = ws.lnp_now
     for t in range(ts, H):
         tau = float(t - t0)
-        _severities(sc, ws, fired, k, t)
-        _routes(tn, sc, ws, k, ns, kc)
+        if _severities(sc, ws, fired, k, t) or t == ts:
+            # the routes depend on the month only through the events' state
+            _routes(tn, sc, ws, k, ns, kc)
         _plan_output(tn, sc, ws, k, ns, kc, t, tau, usable)
         phi = _ramp(mk[k, MK_LAG], tau)
         kappa = (1.0 - spot) * (1.0 - phi)
