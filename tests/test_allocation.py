@@ -289,13 +289,13 @@ def test_subset_and_cut_fillings_agree():
         supply = np.asarray(supply, float)
         a, b = np.zeros(nz), np.zeros(nz)
         a[:] = rng.uniform(0, 2, nz)  # any guess of the levels: only where searches start
-        assert mk._fill_subsets(m, nz, supply, cap, zq, mp, a, np.zeros(nz, bool),
-                                np.zeros(nz), np.zeros(48)) == 0
-        assert mk._fill_cuts(m, nz, supply, cap, zq, mp, b, np.zeros(nz, bool),
-                             np.zeros(nz, bool), np.zeros(nz), np.zeros((m, nz)), np.zeros(m),
-                             np.zeros(nz), np.zeros(m + nz + 2, np.int64),
-                             np.zeros(m, np.int64), np.zeros(nz, np.int64), np.zeros(m, bool),
-                             np.zeros(nz, bool)) == 0
+        assert mk.fill_subsets(m, nz, supply, cap, zq, mp, a, np.zeros(nz, bool),
+                               np.zeros(nz), np.zeros(48)) == 0
+        assert mk.fill_cuts(m, nz, supply, cap, zq, mp, b, np.zeros(nz, bool),
+                            np.zeros(nz, bool), np.zeros(nz), np.zeros((m, nz)), np.zeros(m),
+                            np.zeros(nz), np.zeros(m + nz + 2, np.int64),
+                            np.zeros(m, np.int64), np.zeros(nz, np.int64), np.zeros(m, bool),
+                            np.zeros(nz, bool)) == 0
         ya = [mk.free_demand(zq, z, a[z], mp)[0] for z in range(nz)]
         yb = [mk.free_demand(zq, z, b[z], mp)[0] for z in range(nz)]
         scale = 1.0 + supply.sum() + zq[:, mk.ZQ_W].sum()

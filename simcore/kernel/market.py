@@ -200,6 +200,14 @@ GALE_MAX_ZONES = 4  # up to this many zones, the filling checks every subset of 
 @jit
 def clear_zones(m, nz, fsup, cap, zq, mp, ulev, frozen, cutz, dem, slope, gcap, want_flows,
                 f, out_e, in_i, queue, par_e, par_i, seen_e, seen_i):
+    """_clear_zones called from Python (allocate, tests, benchmarks)."""
+    return _clear_zones(m, nz, fsup, cap, zq, mp, ulev, frozen, cutz, dem, slope, gcap,
+                        want_flows, f, out_e, in_i, queue, par_e, par_i, seen_e, seen_i)
+
+
+@jit_internal
+def _clear_zones(m, nz, fsup, cap, zq, mp, ulev, frozen, cutz, dem, slope, gcap, want_flows,
+                 f, out_e, in_i, queue, par_e, par_i, seen_e, seen_i):
     """Progressive filling of nz zones from m exporter classes (free supply fsup[m]
     [t/month], caps cap[m, nz], np.inf = open). Every zone's wants at the choke price must
     be set (prepare_zone). Writes the level ulev[z] at which each zone froze; the free
@@ -236,6 +244,12 @@ def clear_zones(m, nz, fsup, cap, zq, mp, ulev, frozen, cutz, dem, slope, gcap, 
 
 
 @jit
+def fill_subsets(m, nz, fsup, cap, zq, mp, ulev, frozen, dem, gcap):
+    """_fill_subsets called from Python (tests)."""
+    return _fill_subsets(m, nz, fsup, cap, zq, mp, ulev, frozen, dem, gcap)
+
+
+@jit_internal
 def _fill_subsets(m, nz, fsup, cap, zq, mp, ulev, frozen, dem, gcap):
     """Progressive filling on Gale's condition: the free demand of every set T of zones
     is at most what the exporter classes can send there, sum_c min(fsup[c], cap(c, T)).
@@ -440,6 +454,14 @@ def _solve_level_mask(zq, mp, nz, mask, target, a, b, hint, gval, at, tol):
 
 
 @jit
+def fill_cuts(m, nz, fsup, cap, zq, mp, ulev, frozen, cutz, dem, f, out_e, in_i, queue,
+              par_e, par_i, seen_e, seen_i):
+    """_fill_cuts called from Python (tests)."""
+    return _fill_cuts(m, nz, fsup, cap, zq, mp, ulev, frozen, cutz, dem, f, out_e, in_i,
+                      queue, par_e, par_i, seen_e, seen_i)
+
+
+@jit_internal
 def _fill_cuts(m, nz, fsup, cap, zq, mp, ulev, frozen, cutz, dem, f, out_e, in_i, queue,
                par_e, par_i, seen_e, seen_i):
     """Progressive filling by Newton steps on min cuts (any number of zones)."""

@@ -42,7 +42,7 @@ from simcore.kernel.market import (
     ZQ_R,
     ZQ_T,
     ZQ_X,
-    clear_zones,
+    _clear_zones,
     prepare_zone,
     release_share,
     zone_outcome,
@@ -497,7 +497,7 @@ def _stage(tn, sc, ws, out, hist, j, k, s, ns, kc, t, kappa, sub, status):
         for c in range(N_ZQ):
             zq[z, c] = 0.0
         capc[0, z] = np.inf
-    m = np.int64(1)  # not the literal 1: typing the loop would compile clear_zones for it too
+    m = np.int64(1)  # not the literal 1: typing the loop would compile _clear_zones for it too
     fsup[0] = 0.0
     psi = mk[k, MK_PSI]
     for e in producers:
@@ -612,7 +612,7 @@ def _clear_and_account(tn, sc, ws, out, hist, j, k, s, ns, producers, buyers, t,
     slope = ws.slope
     gcap = ws.gcap
     gcap[0] = ws.shint[s]  # the set of zones that bound first last month: tried first
-    st = clear_zones(m, nz, ws.fsup, ws.capc, zq, mp, ulev, ws.frozen, ws.cutz, dem, slope,
+    st = _clear_zones(m, nz, ws.fsup, ws.capc, zq, mp, ulev, ws.frozen, ws.cutz, dem, slope,
                      gcap, want_trace, ws.f, ws.out_e, ws.in_i, ws.queue, ws.par_e,
                      ws.par_i, ws.seen_e, ws.seen_i)
     ws.shint[s] = gcap[0]
