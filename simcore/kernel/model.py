@@ -264,7 +264,8 @@ def _start_month(sc, ws, fired, k, horizon):
 def _severities(sc, ws, fired, k, t):
     """Severity of each event touching k in month t (-1: not in force), and whether it
     is announced (in its lead months before onset). Returns whether either differs from
-    what the arrays held (the month before, for the same material).
+    what the arrays held before the call (within a material, the month before; in a
+    material's first computed month the caller rebuilds the routes whatever it returns).
 
     (Here and below, the fields of the structures are bound to locals once: every access
     to a field inside a loop would take and drop a reference to the array, an atomic
@@ -309,7 +310,8 @@ def _severities(sc, ws, fired, k, t):
 def _routes(tn, sc, ws, k, ns, kc):
     """Allowed shares az[s, e, z] of restricted rows (rowflag), outages, and the share of
     each zone's need that buys ahead (precaution, zprec), for the events in force or
-    announced this month."""
+    announced this month. _material calls it only when the events' state (sev_now,
+    ann_now) changed: anything else it reads must stay fixed within a material's draw."""
     n_zone = sc.n_zone
     zone_tgt = sc.zone_tgt
     zone_prec = sc.zone_prec
