@@ -7,6 +7,8 @@ One small run of the tiny dataset (few draws) is made once per module.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import shutil
 import sys
@@ -416,6 +418,26 @@ def test_summarize_shows_the_top_rows_with_one_format_per_column(here):
     records = json.loads(CliRunner().invoke(
         main, ["summarize", "results/tiny-ux", "--format", "json"]).output)
     assert len(records) == total  # csv/json: all rows by default
+
+
+def test_summarize_top_is_the_worst_rows_in_every_format(here):
+    """--top N in csv and json, as in the table: the N worst rows (exposures by mean
+    shortage share, price zones by median peak price), not the first N in file order."""
+    def rows(*args):
+        out = CliRunner().invoke(main, ["summarize", "results/tiny-ux", "--format", "json",
+                                        *args])
+        assert out.exit_code == 0, out.output
+        return json.loads(out.output)
+
+    for extra, key in (((), "share_mean"), (("--prices",), "price_peak_p50")):
+        every = rows(*extra)
+        values = [r[key] for r in every]
+        assert values == sorted(values, reverse=True) and len(set(values)) > 1, (key, values)
+        assert rows(*extra, "--top", "2") == every[:2]
+        text = CliRunner().invoke(main, ["summarize", "results/tiny-ux", *extra, "--format",
+                                         "csv", "--top", "2"]).output
+        table = list(csv.DictReader(io.StringIO(text)))
+        assert [float(r[key]) for r in table] == pytest.approx(values[:2])
 
 
 def test_summarize_table_defaults_to_25_rows(here, monkeypatch):

@@ -378,41 +378,35 @@ def summarize(result_dir, by, fmt, top, prices):
     from simcore.results import summarize as summarize_result
 
     result = load_result(result_dir)
+    m = result.manifest
     if prices:
         if by is not None:
             raise ResultError("--prices shows price zones; it does not take --by")
-        frame = price_summary(result)
-        if fmt == "table":
-            frame = frame.sort_values("price_peak_p50", ascending=False, kind="stable")
-            m = result.manifest
-            click.echo(
-                f"{m['scenario']['name']}: price zones over {m['draws']:,} draws (price index, "
-                f"1 = reference; choke = rationed at the choke price in some month)"
-            )
-        if top:
-            frame = frame.head(top)
-        _emit(frame, fmt)
-        return
-    frame = summarize_result(result, by)
-    if by is None and fmt == "table":
-        frame = frame.sort_values("share_mean", ascending=False, kind="stable")[_TABLE_COLUMNS]
+        frame = price_summary(result).sort_values("price_peak_p50", ascending=False,
+                                                  kind="stable")
+        title = (f"{m['scenario']['name']}: price zones over {m['draws']:,} draws (price "
+                 f"index, 1 = reference; choke = rationed at the choke price in some month)")
+    else:
+        frame = summarize_result(result, by)  # --by material or country: worst first
+        if by is None:
+            frame = frame.sort_values("share_mean", ascending=False, kind="stable")
+            if fmt == "table":
+                frame = frame[_TABLE_COLUMNS]
+        title = (f"{m['scenario']['name']}: {m['draws']:,} draws, seed {m['seed']}, "
+                 f"horizon {m.get('horizon', '?')} months")
     if top is None:
         top = _TOP if fmt == "table" else 0
     total = len(frame)
     if top:
         frame = frame.head(top)
     if fmt == "table":
-        m = result.manifest
-        click.echo(
-            f"{m['scenario']['name']}: {m['draws']:,} draws, seed {m['seed']}, "
-            f"horizon {m.get('horizon', '?')} months"
-        )
+        click.echo(title)
     _emit(frame, fmt)
     if fmt == "table":
         notes = []
         if len(frame) < total:
             notes.append(f"{len(frame)} of {total} rows, worst first: --top 0 shows all")
-        if by is None:
+        if by is None and not prices:
             notes.append("all statistics, definitions in docs/results.md: --format csv or json")
         for note in notes:
             click.echo(f"({note})")
