@@ -586,3 +586,24 @@ def test_a_quiet_run_imports_neither_pandas_nor_plotting_nor_dask(study):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, env=env)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_drivers_join_in_docs_results_runs_as_written(tmp_path, monkeypatch):
+    """docs/results.md's DuckDB join of zone_prices.parquet and drivers.parquet, run as
+    written on the scenario it names: one row per draw, the event's severity beside the
+    zone's peak price (it once named an event the scenario no longer has)."""
+    import ast
+
+    repo = Path(__file__).resolve().parents[1]
+    text = (repo / "docs" / "results.md").read_text(encoding="utf-8")
+    blocks = [b.split("```", 1)[0] for b in text.split("```python\n")[1:]]
+    example = next(b for b in blocks if "zone_prices.parquet" in b and "drivers" in b)
+    monkeypatch.chdir(tmp_path)
+    invoke("run", repo / "scenarios" / "ga-ge-licence-2023.toml", "--draws", 40, "-q")
+    tree = ast.parse(example)
+    last = ast.Expression(tree.body.pop().value)
+    scope: dict = {}
+    exec(compile(tree, "docs/results.md", "exec"), scope)
+    rows = eval(compile(last, "docs/results.md", "eval"), scope).fetchall()
+    assert len(rows) == 40
+    assert all(peak >= 1 for _, peak in rows) and any(sev is not None for sev, _ in rows)
