@@ -569,6 +569,28 @@ def test_ctrl_c_exits_130_and_removes_the_out_folder_it_made(study):
     assert not (study / "fresh").exists()
 
 
+def test_a_full_disk_is_a_message_not_a_traceback(study, monkeypatch):
+    """The disk filling up mid-run (pyarrow raises OSError ENOSPC): exit status 1, a
+    message that says what to do, no traceback, and the earlier results untouched."""
+    import errno
+
+    from simcore.results import writer
+
+    invoke("run", "scenarios/tiny-cn.toml", "--draws", 30, "-q")
+    before = load_result("results/tiny-cn").manifest["digest"]
+
+    def full(self, chunk):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(writer.ResultWriter, "write", full)
+    failed = invoke("run", "scenarios/tiny-cn.toml", "--draws", 30, "-q", ok=False)
+    assert failed.exit_code == 1, failed.output
+    assert "no space left on the disk" in failed.output and "--out" in failed.output
+    assert "Traceback" not in failed.output
+    assert [p.name for p in (study / "results").iterdir()] == ["tiny-cn"]
+    assert load_result("results/tiny-cn").manifest["digest"] == before
+
+
 def test_a_quiet_run_imports_neither_pandas_nor_plotting_nor_dask(study):
     """`run -q` needs numpy, pyarrow and numba only: pandas alone cost 0.2 s of the start
     (pyarrow imports it when NumPy arrays are converted with pa.array)."""

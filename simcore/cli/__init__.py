@@ -3,11 +3,12 @@
 Each command family lives in its own module and registers itself on ``main``. Command
 modules import the library lazily inside their functions so that ``--help`` is instant.
 User errors (``SupplyShockError``) become a one-paragraph message and exit status 2,
-never a traceback; Ctrl-C exits with status 130.
+never a traceback; a full disk a message and exit status 1; Ctrl-C exits with status 130.
 """
 
 from __future__ import annotations
 
+import errno
 import importlib
 import sys
 
@@ -29,9 +30,9 @@ _COMMAND_MODULES = (
 
 
 class _Group(click.Group):
-    """Turns user errors raised anywhere below into a clean message and exit 2, and
-    Ctrl-C into exit 130 (128 + SIGINT, as shells report it), after the command has
-    cleaned up (results folders are written atomically)."""
+    """Turns user errors raised anywhere below into a clean message and exit 2, a full
+    disk into one and exit 1, and Ctrl-C into exit 130 (128 + SIGINT, as shells report
+    it), after the command has cleaned up (results folders are written atomically)."""
 
     def invoke(self, ctx):
         try:
@@ -42,6 +43,16 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("\nInterrupted.", err=True)
             sys.exit(130)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            where = f" writing {exc.filename}" if exc.filename else ""
+            click.echo(
+                f"Error: no space left on the disk{where} ({exc}); free some space, or "
+                f"write elsewhere (--out).",
+                err=True,
+            )
+            sys.exit(1)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
