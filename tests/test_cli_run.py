@@ -465,6 +465,25 @@ def test_bad_scenario_and_missing_dataset(study):
     assert _nothing_written(study)
 
 
+def test_the_same_scenario_from_another_folder_replaces_its_results(study, monkeypatch):
+    """A scenario's results are replaced when it is run again from another working folder
+    (its path then reads differently), and still refused to a same-named scenario file
+    elsewhere."""
+    invoke("run", "scenarios/tiny-cn.toml", "--draws", 5, "-q")
+    monkeypatch.chdir(study / "scenarios")
+    invoke("run", "tiny-cn.toml", "--draws", 6, "--out", "../results", "-q")
+    assert load_result(study / "results" / "tiny-cn").manifest["draws"] == 6
+    monkeypatch.chdir(study)
+    invoke("run", str(study / "scenarios" / "tiny-cn.toml"), "--draws", 7, "-q")
+    assert load_result("results/tiny-cn").manifest["draws"] == 7
+    Path("other").mkdir()
+    Path("other/tiny-cn.toml").write_text(Path("scenarios/tiny-cn.toml").read_text().replace(
+        'dataset = "tiny"', 'dataset = "../scenarios/tiny"'))
+    bad = invoke("run", "other/tiny-cn.toml", "--draws", 5, ok=False)
+    assert bad.exit_code == 2 and "holds results of scenario 'tiny-cn'" in bad.output
+    assert load_result("results/tiny-cn").manifest["draws"] == 7
+
+
 def test_unwritable_output_and_foreign_folders(study):
     (study / "afile").write_text("not a folder")
     bad = invoke("run", "scenarios/tiny-cn.toml", "--out", "afile/results", ok=False)

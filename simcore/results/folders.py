@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from simcore.errors import ResultError
 from simcore.results.layout import MANIFEST
@@ -202,10 +202,27 @@ def check_target(target: Path, scenario_name: str, scenario_path: str | None) ->
             f"or choose another output folder (--out)"
         ) from None
     same_name = old.get("name") == scenario_name
-    same_path = scenario_path is None or old.get("path") in (None, scenario_path)
+    same_path = (scenario_path is None or old.get("path") is None
+                 or _same_scenario_file(str(old["path"]), scenario_path))
     if not (same_name and same_path):
         raise ResultError(
             f"{target} holds results of scenario {old.get('name')!r} ({old.get('path')}), not of "
             f"{scenario_name!r} ({scenario_path}); remove it or choose another output folder "
             f"(--out)"
         )
+
+
+def _same_scenario_file(recorded: str, path: str) -> bool:
+    """Whether a manifest's scenario path (relative to the folder that run was started
+    in, or absolute: ``api.portable_path``) can name the file at ``path`` (the same, from
+    the working folder now). A relative one must end the file's absolute path: the same
+    file run from another folder (``scenarios/a.toml`` from the checkout, ``a.toml`` from
+    scenarios/) is the same scenario; ``other/a.toml`` is not."""
+    if recorded == path:
+        return True
+    here = Path(path).absolute()
+    then = PurePosixPath(recorded)
+    if then.is_absolute() or Path(recorded).is_absolute():
+        return Path(recorded).resolve() == here.resolve()
+    parts = then.parts
+    return any(p.parts[-len(parts):] == parts for p in (here, here.resolve()))
