@@ -484,6 +484,19 @@ def test_the_same_scenario_from_another_folder_replaces_its_results(study, monke
     assert load_result("results/tiny-cn").manifest["draws"] == 7
 
 
+def test_a_results_folder_behind_a_link_is_replaced_where_it_lies(study, tmp_path):
+    """results/<name> as a link to a folder on another disk: a new run replaces that
+    folder, the link stays a link, and nothing is left beside it."""
+    invoke("run", "scenarios/tiny-cn.toml", "--draws", 5, "--out", tmp_path / "big", "-q")
+    Path("results").mkdir()
+    os.symlink(tmp_path / "big" / "tiny-cn", "results/tiny-cn")
+    invoke("run", "scenarios/tiny-cn.toml", "--draws", 6, "-q")
+    assert Path("results/tiny-cn").is_symlink()
+    assert load_result(tmp_path / "big" / "tiny-cn").manifest["draws"] == 6
+    assert [p.name for p in Path("results").iterdir()] == ["tiny-cn"]
+    assert [p.name for p in (tmp_path / "big").iterdir()] == ["tiny-cn"]
+
+
 def test_unwritable_output_and_foreign_folders(study):
     (study / "afile").write_text("not a folder")
     bad = invoke("run", "scenarios/tiny-cn.toml", "--out", "afile/results", ok=False)

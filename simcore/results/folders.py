@@ -124,6 +124,11 @@ class atomic_folder:  # noqa: N801 - used as a context manager, like open()
         self._created: list[Path] = []  # folders above target made here, deepest first
 
     def __enter__(self) -> Path:
+        if self.target.is_symlink():
+            # a link to a results folder elsewhere (another disk): replace what it points
+            # to, next to it, and keep the link (swapping the link itself for the new
+            # folder would bring the results back to this disk)
+            self.target = self.target.resolve()
         writable_parent(self.target)
         try:
             missing = self.target.absolute().parent
