@@ -248,7 +248,11 @@ DEFECTS = {
     ),
     "horizon not an integer": (
         MINIMAL.replace('name = "minimal"', 'name = "minimal"\nhorizon_months = 12.5'),
-        ["scenario.horizon_months = 12.5", "whole number"],
+        ["scenario.horizon_months = 12.5", "whole number", "write 12 or 13"],
+    ),
+    "horizon a whole float": (
+        MINIMAL.replace('name = "minimal"', 'name = "minimal"\nhorizon_months = 12.0'),
+        ["scenario.horizon_months = 12.0", "whole number", "write 12 (without the decimal"],
     ),
     "unknown event kind": (
         MINIMAL.replace('"export_restriction"', '"export_restrictions"'),

@@ -37,6 +37,11 @@ _TABLE_COLUMNS = [  # summary columns a terminal has room for
 ]
 
 
+
+def _n_draws(n: int) -> str:
+    return "1 draw" if n == 1 else f"{n:,} draws"
+
+
 def register(main: click.Group) -> None:
     main.add_command(run)
     main.add_command(summarize)
@@ -77,7 +82,8 @@ def worst_table(summary, draws: int, n: int = _WORST) -> str:
         .head(n)
     )
     if not len(hit):
-        return f"No shortage in any of {draws:,} draws."
+        return "No shortage in the one draw." if draws == 1 else (
+            f"No shortage in any of {draws:,} draws.")
     rows = [
         [
             str(r.material),
@@ -92,7 +98,7 @@ def worst_table(summary, draws: int, n: int = _WORST) -> str:
     ]
     header = ["material", "stage", "country", "mean", "P95", "P(short)", "E[value]"]
     return (
-        f"Worst exposures (shortage share of horizon need over {draws:,} draws):\n"
+        f"Worst exposures (shortage share of horizon need over {_n_draws(draws)}):\n"
         + _text_table(header, rows)
     )
 
@@ -255,7 +261,7 @@ def run(
                 continue
             m = result.manifest
             click.echo(
-                f"{p.name}: {m['draws']:,} draws, seed {m['seed']}, "
+                f"{p.name}: {_n_draws(m['draws'])}, seed {m['seed']}, "
                 f"{time.perf_counter() - start:.1f} s -> {target}"
             )
             click.echo(worst_table(result.summary, m["draws"]))
@@ -272,7 +278,7 @@ def _check_size(preps, draws, threads, timeseries, large_ok, quiet) -> None:
         guess = api.estimate(p, draws=draws, threads=threads, timeseries=timeseries)
         if guess.large:
             large.append(
-                f"{p.path}: {guess.draws:,} draws of {guess.exposures:,} exposures, "
+                f"{p.path}: {_n_draws(guess.draws)} of {guess.exposures:,} exposures, "
                 f"{guess.text()}"
             )
     if not large:
@@ -384,7 +390,7 @@ def summarize(result_dir, by, fmt, top, prices):
             raise ResultError("--prices shows price zones; it does not take --by")
         frame = price_summary(result).sort_values("price_peak_p50", ascending=False,
                                                   kind="stable")
-        title = (f"{m['scenario']['name']}: price zones over {m['draws']:,} draws (price "
+        title = (f"{m['scenario']['name']}: price zones over {_n_draws(m['draws'])} (price "
                  f"index, 1 = reference; choke = rationed at the choke price in some month)")
     else:
         frame = summarize_result(result, by)  # --by material or country: worst first
@@ -392,7 +398,7 @@ def summarize(result_dir, by, fmt, top, prices):
             frame = frame.sort_values("share_mean", ascending=False, kind="stable")
             if fmt == "table":
                 frame = frame[_TABLE_COLUMNS]
-        title = (f"{m['scenario']['name']}: {m['draws']:,} draws, seed {m['seed']}, "
+        title = (f"{m['scenario']['name']}: {_n_draws(m['draws'])}, seed {m['seed']}, "
                  f"horizon {m.get('horizon', '?')} months")
     if top is None:
         top = _TOP if fmt == "table" else 0

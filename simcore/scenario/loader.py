@@ -237,8 +237,7 @@ def _value(f: Field, v, loc: Loc, problems: Problems):
             return BAD
         if t == "integer" and not isinstance(v, int):
             problems.add(loc, v, f"{f.name} must be a whole number", f.range_text(),
-                         hint=f"write {math.floor(v)} or {math.ceil(v)}"
-                         if math.isfinite(v) else "")
+                         hint=_whole_hint(v))
             return BAD
         if not math.isfinite(v) or not f.in_range(v):
             problems.add(loc, v, f"{f.name} out of range", f.range_text())
@@ -974,3 +973,12 @@ def _response(response: dict) -> dict:
 
 
 __all__ = ["load_scenario", "scenario_hash", "ScenarioError"]
+
+
+def _whole_hint(v: float) -> str:
+    """How to write the float v as a whole number: 12 for 12.0, "12 or 13" for 12.5."""
+    if not math.isfinite(v):
+        return ""
+    if v == math.floor(v):
+        return f"write {math.floor(v)} (without the decimal point)"
+    return f"write {math.floor(v)} or {math.ceil(v)}"
