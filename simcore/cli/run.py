@@ -37,7 +37,6 @@ _TABLE_COLUMNS = [  # summary columns a terminal has room for
 ]
 
 
-
 def _n_draws(n: int) -> str:
     return "1 draw" if n == 1 else f"{n:,} draws"
 
