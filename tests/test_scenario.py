@@ -250,6 +250,10 @@ DEFECTS = {
         MINIMAL.replace('name = "minimal"', 'name = "minimal"\nhorizon_months = 12.5'),
         ["scenario.horizon_months = 12.5", "whole number", "write 12 or 13"],
     ),
+    "onset beyond any horizon": (
+        event_with("onset_month = 1e19", drop=("onset_month",)),
+        ["events[0].onset_month = 1e+19", "[0, 6000]"],
+    ),
     "horizon a whole float": (
         MINIMAL.replace('name = "minimal"', 'name = "minimal"\nhorizon_months = 12.0'),
         ["scenario.horizon_months = 12.0", "whole number", "write 12 (without the decimal"],

@@ -128,6 +128,12 @@ TOP_FIELDS = (
     Field("interventions", "list", "", None, "Policy interventions (`[[interventions]]`)."),
 )
 
+# The most a month-valued event, response or intervention field may be: ten times the
+# longest horizon. Anything later is "never" within any horizon, and the drivers table
+# stores months as int16 (a month beyond 32,767 was stored as null, and one near 1e19
+# wrapped round to month 0 in the kernel's integer conversion).
+MAX_MONTHS = 6000
+
 SCENARIO_FIELDS = (
     Field("name", "string", "", REQUIRED, "Short name; results folders are named after it.",
           pattern=ID_PATTERN),
@@ -164,14 +170,15 @@ EVENT_FIELDS = (
           "Probability the event fires in a draw (given its parent fired, with `after`).",
           lo=0, hi=1),
     Field("onset_month", "distribution", "months", 0.0,
-          "Onset month (floor taken); not with `after`.", lo=0),
+          "Onset month (floor taken); not with `after`.", lo=0, hi=MAX_MONTHS),
     Field("after", "string", "", None,
           "Parent event id: fires only if the parent fired; onset = parent onset + lag.",
           names="event"),
     Field("lag_months", "distribution", "months", 0.0,
-          "Months from the parent's onset to this event's onset (with `after`).", lo=0),
+          "Months from the parent's onset to this event's onset (with `after`).", lo=0,
+          hi=MAX_MONTHS),
     Field("duration_months", "distribution", "months", REQUIRED,
-          "Months the event lasts once started; may run past the horizon.", lo=0),
+          "Months the event lasts once started; may run past the horizon.", lo=0, hi=MAX_MONTHS),
     Field("severity", "distribution", "share", None,
           "Initial share of the covered flow (restriction) or production (outage) "
           "stopped; required unless `quota_tonnes_per_year` is given.", lo=0, hi=1),
@@ -179,7 +186,7 @@ EVENT_FIELDS = (
           "Severity after settling (licences granted); default: stays at `severity`. "
           "Needs `settle_months`.", lo=0, hi=1),
     Field("settle_months", "distribution", "months", None,
-          "Months to move linearly from `severity` to `settled_severity`.", lo=0),
+          "Months to move linearly from `severity` to `settled_severity`.", lo=0, hi=MAX_MONTHS),
     Field("leakage", "distribution", "share", 0.0,
           "Share of the stopped flow that still arrives through third countries.",
           lo=0, hi=1, kinds=_R),
@@ -192,7 +199,7 @@ EVENT_FIELDS = (
     Field("announcement_lead_months", "distribution", "months", None,
           "Announced this many months (rounded up) before onset: from then on the "
           "targets' zones buy ahead (precautionary_weeks of extra stock) while the routes "
-          "are still open.", lo=0, kinds=_R),
+          "are still open.", lo=0, hi=MAX_MONTHS, kinds=_R),
 )
 
 CORRELATION_FIELDS = (
@@ -228,7 +235,7 @@ RESPONSE_FIELDS = (
           "Share of the consumption shortfall that is designed out (substituted, not a "
           "shortage), reached after `substitution_months`.", lo=0, hi=1),
     Field("substitution_months", "distribution", "months", 24.0,
-          "Months to reach `substitution_max`.", lo=0),
+          "Months to reach `substitution_max`.", lo=0, hi=MAX_MONTHS),
     Field("dataset_stocks", "string", "", "reserved",
           "The dataset's state stocks: `reserved` (they serve only their holder's own use, "
           "as JOGMEC and KOMIR release to domestic users; the default) or `market` (they "
@@ -280,7 +287,7 @@ INTERVENTION_FIELDS = (
     Field("tonnes_per_year", "number", "t/year", REQUIRED, "Capacity added.", lo=0,
           kinds=_CAPACITY),
     Field("online_month", "distribution", "months", 0.0,
-          "Month the capacity comes online (floor taken).", lo=0, kinds=_CAPACITY),
+          "Month the capacity comes online (floor taken).", lo=0, hi=MAX_MONTHS, kinds=_CAPACITY),
 )
 
 SECTIONS: dict[str, tuple[Field, ...]] = {
