@@ -422,6 +422,12 @@ def _locate(recorded: str, folder: Path) -> Path | None:
     return None
 
 
+# manifest keys a run derives from its scenario and dataset (verify compares them with a
+# re-run's; the digest covers the tables, not these)
+_DERIVED_KEYS = ("horizon", "timeseries", "material_scope", "labels", "last_stage",
+                 "price_usd_per_t", "exposures", "zones", "files")
+
+
 def verify(folder, threads=None, progress=False) -> Verification:
     """Check a results folder: stored tables against the manifest's digests, the
     scenario file and dataset against their recorded hashes, and a re-run from the
@@ -505,6 +511,15 @@ def verify(folder, threads=None, progress=False) -> Verification:
     )
     got = rerun.manifest["digest"]["tables"]
     differ = [name for name in recorded if got.get(name) != recorded[name]]
+    if manifest.get("format") == rerun.manifest.get("format"):
+        # what the run derived from its scenario and dataset, outside the digest
+        edited = [key for key in _DERIVED_KEYS
+                  if key in manifest and manifest[key] != rerun.manifest.get(key)]
+        if edited:
+            problems.append(
+                f"{folder / 'run.json'}: {', '.join(edited)} differ from what a re-run "
+                f"records (the manifest was edited)"
+            )
     if differ:
         why = f" ({'; '.join(notes)})" if notes else ""
         problems.append(f"a re-run from the manifest gives different {', '.join(differ)}{why}")

@@ -313,6 +313,19 @@ def test_digest_is_the_same_across_runs_threads_and_chunks(study):
     assert load_result("c/tiny-cn").manifest["digest"]["sha256"] != a["sha256"]
 
 
+def test_verify_names_edited_run_metadata_outside_the_digest(study):
+    """run.json's material scope (or another key the run derives from its scenario and
+    dataset) edited by hand: the digest does not cover it, the re-run's manifest does."""
+    invoke("run", "scenarios/tiny-cn.toml", "--draws", 10, "-q")
+    path = study / "results" / "tiny-cn" / "run.json"
+    manifest = json.loads(path.read_text())
+    manifest["material_scope"] = ["unobtanium"]
+    path.write_text(json.dumps(manifest, indent=1))
+    bad = invoke("verify", "results/tiny-cn", ok=False)
+    assert bad.exit_code == 1 and "material_scope differ from what a re-run records" in (
+        bad.output)
+
+
 def test_verify_passes_in_a_clone_and_names_what_differs(study, tmp_path, monkeypatch):
     invoke("run", "scenarios", "--draws", 30, "--out", "results", "-q")
     assert {p.name for p in (study / "results").iterdir()} == {"tiny-cn", "tiny-cn-stock"}
