@@ -137,7 +137,8 @@ def prepare(path, dataset=None) -> Prepared:
 
 
 def scenario_files(paths: Iterable) -> list[Path]:
-    """Scenario files named by ``paths``: a folder stands for every ``*.toml`` in it."""
+    """Scenario files named by ``paths``, each once (the first time it is named): a
+    folder stands for every ``*.toml`` in it."""
     out: list[Path] = []
     for p in paths:
         p = Path(p)
@@ -150,7 +151,13 @@ def scenario_files(paths: Iterable) -> list[Path]:
             out.append(p)
         else:
             raise ScenarioError(f"{p}: no such scenario file or folder")
-    return out
+    seen: set[Path] = set()
+    unique = []
+    for f in out:
+        if f.resolve() not in seen:
+            seen.add(f.resolve())
+            unique.append(f)
+    return unique
 
 
 # --------------------------------------------------------------------------------------

@@ -510,6 +510,22 @@ def test_a_results_folder_behind_a_link_is_replaced_where_it_lies(study, tmp_pat
     assert [p.name for p in (tmp_path / "big").iterdir()] == ["tiny-cn"]
 
 
+def test_every_bad_file_is_listed_and_a_file_named_twice_runs_once(study):
+    """`run a b` with two bad files names both problems (as `validate` does), nothing
+    written; the same file named twice (a folder and a file in it) runs once."""
+    for name, bad_origin in (("typo1", "CHNA"), ("typo2", "CHNB")):
+        (study / "scenarios" / f"{name}.toml").write_text(
+            CN_REFINING.format(name=name).replace('origin = "CHN"', f'origin = "{bad_origin}"'))
+    bad = invoke("run", "scenarios/typo1.toml", "scenarios/typo2.toml", ok=False)
+    assert bad.exit_code == 2 and "CHNA" in bad.output and "CHNB" in bad.output
+    assert "typo1.toml" in bad.output and "typo2.toml" in bad.output
+    assert _nothing_written(study)
+    for name in ("typo1", "typo2"):
+        (study / "scenarios" / f"{name}.toml").unlink()
+    out = invoke("run", "scenarios/tiny-cn.toml", "./scenarios/tiny-cn.toml", "--draws", 5)
+    assert out.output.count("tiny-cn: 5 draws") == 1
+
+
 def test_unwritable_output_and_foreign_folders(study):
     (study / "afile").write_text("not a folder")
     bad = invoke("run", "scenarios/tiny-cn.toml", "--out", "afile/results", ok=False)

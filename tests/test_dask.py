@@ -205,6 +205,8 @@ def test_cli_runs_a_study_on_a_local_cluster_with_the_local_digests(study):
     for name in ("tiny-study", "tiny-study-stock"):
         assert digest(load_result(f"dask/{name}")) == digest(load_result(f"local/{name}"))
     assert api.verify("dask/tiny-study").ok  # a local re-run reproduces the Dask run
+    command = load_result("dask/tiny-study").manifest["command"]
+    assert "--executor dask --workers 2" in command, command
 
 
 def test_cli_on_a_running_cluster(study, cluster):

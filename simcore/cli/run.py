@@ -205,13 +205,22 @@ def run(
     completes. Every scenario is checked before any runs.
     """
     from simcore import api
-    from simcore.errors import ResultError
+    from simcore.errors import ResultError, ScenarioError, SupplyShockError
     from simcore.executors import make_executor
     from simcore.results import check_target, writable_parent
 
     where = make_executor(executor, scheduler, workers, threads_per_worker)
     files = api.scenario_files(scenarios)
-    preps = [api.prepare(f) for f in files]
+    preps, problems = [], []
+    for f in files:  # every file's problems at once, as `validate` lists them
+        try:
+            preps.append(api.prepare(f))
+        except SupplyShockError as exc:
+            problems.append(exc)
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise ScenarioError("\n".join(str(exc) for exc in problems))
     seen: dict[str, Path] = {}
     for p in preps:
         if not _SAFE_NAME.match(p.name):
@@ -237,7 +246,8 @@ def run(
         check_target(target, p.name, api.portable_path(p.path))
     _check_size(preps, draws, threads, timeseries, large_ok, quiet)
 
-    command = _command_line(scenarios, draws, seed, out, threads, chunk_size, timeseries)
+    command = _command_line(scenarios, draws, seed, out, threads, chunk_size, timeseries,
+                            executor, scheduler, workers, threads_per_worker)
     with where as chunk_executor:
         if chunk_executor is not None and not quiet:
             click.echo(chunk_executor.describe(), err=True)
@@ -293,7 +303,9 @@ def _check_size(preps, draws, threads, timeseries, large_ok, quiet) -> None:
             click.echo(f"Large run, estimated: {line}", err=True)
 
 
-def _command_line(scenarios, draws, seed, out, threads, chunk_size, timeseries) -> str:
+def _command_line(scenarios, draws, seed, out, threads, chunk_size, timeseries,
+                  executor="local", scheduler=None, workers=None,
+                  threads_per_worker=None) -> str:
     """The run as a command, options spelled out, for the manifest."""
     import shlex
 
@@ -304,6 +316,10 @@ def _command_line(scenarios, draws, seed, out, threads, chunk_size, timeseries) 
         ("--out", out),
         ("--threads", threads),
         ("--chunk-size", chunk_size),
+        ("--executor", None if executor == "local" else executor),
+        ("--scheduler", scheduler),
+        ("--workers", workers),
+        ("--threads-per-worker", threads_per_worker),
     ):
         if value is not None:
             words += [flag, str(value)]
