@@ -154,8 +154,9 @@ def scenario_files(paths: Iterable) -> list[Path]:
     seen: set[Path] = set()
     unique = []
     for f in out:
-        if f.resolve() not in seen:
-            seen.add(f.resolve())
+        key = f.resolve()
+        if key not in seen:
+            seen.add(key)
             unique.append(f)
     return unique
 
@@ -524,8 +525,9 @@ def verify(folder, threads=None, progress=False) -> Verification:
                   if key in manifest and manifest[key] != rerun.manifest.get(key)]
         if edited:
             problems.append(
-                f"{folder / 'run.json'}: {', '.join(edited)} differ from what a re-run "
-                f"records (the manifest was edited)"
+                f"{folder / 'run.json'}: {', '.join(edited)} "
+                f"{'differs' if len(edited) == 1 else 'differ'} from what a re-run records "
+                f"(the manifest was edited)"
             )
     if differ:
         why = f" ({'; '.join(notes)})" if notes else ""

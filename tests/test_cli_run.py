@@ -322,7 +322,7 @@ def test_verify_names_edited_run_metadata_outside_the_digest(study):
     manifest["material_scope"] = ["unobtanium"]
     path.write_text(json.dumps(manifest, indent=1))
     bad = invoke("verify", "results/tiny-cn", ok=False)
-    assert bad.exit_code == 1 and "material_scope differ from what a re-run records" in (
+    assert bad.exit_code == 1 and "material_scope differs from what a re-run records" in (
         bad.output)
 
 
