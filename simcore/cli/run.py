@@ -468,7 +468,7 @@ def compare(base_dir, variant_dir, fmt, force):
         return
     click.echo(
         f"{variant.name} vs {base.name}: change in shortage share of horizon need, "
-        f"{comparison.draws:,} draws compared draw by draw"
+        f"{_n_draws(comparison.draws)} compared draw by draw"
     )
     if not len(table):
         click.echo("No exposures to compare.")
