@@ -138,27 +138,14 @@ def prepare(path, dataset=None) -> Prepared:
 
 def scenario_files(paths: Iterable) -> list[Path]:
     """Scenario files named by ``paths``, each once (the first time it is named): a
-    folder stands for every ``*.toml`` in it."""
-    out: list[Path] = []
-    for p in paths:
-        p = Path(p)
-        if p.is_dir():
-            found = sorted(p.glob("*.toml"))
-            if not found:
-                raise ScenarioError(f"{p}: no scenario files (*.toml) in this folder")
-            out.extend(found)
-        elif p.exists():
-            out.append(p)
-        else:
-            raise ScenarioError(f"{p}: no such scenario file or folder")
-    seen: set[Path] = set()
-    unique = []
-    for f in out:
-        key = f.resolve()
-        if key not in seen:
-            seen.add(key)
-            unique.append(f)
-    return unique
+    folder stands for every ``*.toml`` in it. Raises ``ScenarioError`` listing every
+    name that stands for no file."""
+    from simcore.scenario.loader import scenario_paths
+
+    files, problems = scenario_paths(paths)
+    if problems:
+        raise ScenarioError("\n".join(problems))
+    return files
 
 
 # --------------------------------------------------------------------------------------

@@ -452,6 +452,8 @@ def _nothing_written(study):
     "args, message",
     [
         (["scenarios/absent.toml"], "no such scenario file"),
+        (["scenarios/absent.toml", "scenarios/gone.toml"],
+         "absent.toml: no such scenario file or folder\nscenarios/gone.toml: no such"),
         (["scenarios/tiny-cn.toml", "--draws", "0"], "Invalid value for '--draws'"),
         (["scenarios/tiny-cn.toml", "--seed", "-1"], "Invalid value for '--seed'"),
         (["scenarios/tiny-cn.toml", "--chunk-size", "0"], "Invalid value for '--chunk-size'"),

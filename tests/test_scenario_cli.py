@@ -43,12 +43,27 @@ def test_validate_ok(tmp_path, tiny_path):
 
 def test_validate_lists_every_problem_of_every_file(tmp_path, tiny_path):
     good, bad = files(tmp_path, tiny_path)
-    result = CliRunner().invoke(main, ["validate", str(bad), str(good), str(bad)])
+    bad2 = tmp_path / "bad2.toml"
+    bad2.write_text(bad.read_text("utf-8"), "utf-8")
+    result = CliRunner().invoke(main, ["validate", str(bad), str(good), str(bad2)])
     assert result.exit_code == 2
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert "Traceback" not in result.output
     assert result.output.count("did you mean 'CHN'") == 2
     assert result.output.count("events[0].severity = 1.5") == 2
+    assert "2 of 3 files with problems" in result.output
+
+
+def test_validate_checks_a_file_named_twice_once(tmp_path, tiny_path, monkeypatch):
+    # the same file by two spellings, and a name standing for nothing: as `run` reads them
+    good, bad = files(tmp_path, tiny_path)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["validate", str(bad), "bad.toml", str(good),
+                                       "absent.toml"])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    assert result.output.count("did you mean 'CHN'") == 1
+    assert "absent.toml: no such scenario file or folder" in result.output
     assert "2 of 3 files with problems" in result.output
 
 

@@ -6,8 +6,6 @@ traceback. Does not import numba (only the scenario loader and the dataset loade
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 
@@ -25,31 +23,25 @@ def register(main: click.Group) -> None:
 def validate(ctx, files, dataset, quiet):
     """Check scenario FILES: keys, values, distributions, names against the dataset.
 
-    A folder stands for every *.toml in it, as in `supplyshock run`. Every problem in
-    every file is listed at once; the exit status is 2 if any file has one.
+    A folder stands for every *.toml in it, as in `supplyshock run`; a file named twice
+    is checked once. Every problem in every file is listed at once; the exit status is
+    2 if any file has one.
     """
     from simcore.errors import ScenarioError, SupplyShockError
     from simcore.runsize import estimate
     from simcore.scenario import compile_scenario, load_scenario
+    from simcore.scenario.loader import scenario_paths
 
     tensor = None
     if dataset is not None:
         from simcore.dataset import load_dataset
 
         tensor = load_dataset(dataset)
-    failed = empty = 0
-    paths = []
+    paths, missing = scenario_paths(files)
+    for line in missing:
+        click.echo(line, err=True)
+    failed = len(missing)
     seen: set[str] = set()
-    for name in files:
-        if not Path(name).is_dir():
-            paths.append(name)
-            continue
-        found = sorted(str(p) for p in Path(name).glob("*.toml"))
-        if not found:
-            failed += 1
-            empty += 1
-            click.echo(f"{name}: no scenario files (*.toml) in this folder", err=True)
-        paths.extend(found)
     for path in paths:
         try:
             sc = load_scenario(path, tensor)
@@ -89,7 +81,7 @@ def validate(ctx, files, dataset, quiet):
                 seen.add(note)
                 click.echo(f"  note: {note}", err=True)
     if failed:
-        n = len(paths) + empty
+        n = len(paths) + len(missing)
         click.echo(f"{failed} of {n} file{'s' if n != 1 else ''} "
                    "with problems", err=True)
         ctx.exit(2)

@@ -203,6 +203,34 @@ def _document(merged: _Merged, root: Path) -> dict:
     return doc
 
 
+def scenario_paths(names) -> tuple[list[Path], list[str]]:
+    """The scenario files ``names`` stand for, each once (the first time it is named;
+    a file named twice, or by two spellings, runs once), and a message for each name
+    that stands for none: a folder stands for every ``*.toml`` in it. ``run`` (through
+    ``api.scenario_files``) and ``validate`` expand their arguments with this."""
+    out: list[Path] = []
+    problems: list[str] = []
+    for name in names:
+        p = Path(name)
+        if p.is_dir():
+            found = sorted(p.glob("*.toml"))
+            if not found:
+                problems.append(f"{p}: no scenario files (*.toml) in this folder")
+            out.extend(found)
+        elif p.exists():
+            out.append(p)
+        else:
+            problems.append(f"{p}: no such scenario file or folder")
+    seen: set[Path] = set()
+    unique = []
+    for f in out:
+        key = f.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(f)
+    return unique, problems
+
+
 def scenario_hash(document: dict) -> str:
     text = json.dumps(document, sort_keys=True, ensure_ascii=True, separators=(",", ":"),
                       allow_nan=False, default=str)
