@@ -371,6 +371,36 @@ DEFECTS = {
 }
 
 
+DUPLICATES = {
+    "duplicate event id and its other problems": (
+        MINIMAL + MINIMAL.split("\n", 4)[4].replace('"CHN"', '"CHNA"'),
+        ["events[1].id", "duplicate id", "events[1].origin", '"CHNA"', "did you mean 'CHN'"],
+    ),
+    "the same correlation twice, the second with its own problem": (
+        MINIMAL + OUTAGE + '[[correlations]]\nevents = ["cn-ga", "au-sb"]\nrho = 0.5\n'
+        '[[correlations]]\nevents = ["cn-ga", "au-sb"]\nrho = 1.5\n',
+        ["correlations[1].events", "the same events as correlations[0]",
+         "correlations[1].rho = 1.5"],
+    ),
+    "duplicate intervention id and its other problems": (
+        MINIMAL + '[[interventions]]\nid = "st"\nkind = "stockpile"\ncountries = ["USA"]\n'
+        'materials = ["gallium"]\ntonnes = 5\n[[interventions]]\nid = "st"\n'
+        'kind = "stockpile"\ncountries = ["USA"]\nmaterials = ["galium"]\ntonnes = 5\n',
+        ["interventions[1].id", "duplicate id", "interventions[1].materials[0]", '"galium"'],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(DUPLICATES))
+def test_a_duplicate_is_checked_too(case, tmp_path, tiny_tensor):
+    """A duplicate id is a problem, and the duplicate's own problems are listed with it
+    (they used to show only after the rename)."""
+    text, expected = DUPLICATES[case]
+    found = "\n".join(problems(tmp_path, text, tiny_tensor))
+    for part in expected:
+        assert part in found, (part, found)
+
+
 @pytest.mark.parametrize("case", list(DEFECTS))
 def test_defect_is_named(case, tmp_path, tiny_tensor):
     text, expected = DEFECTS[case]

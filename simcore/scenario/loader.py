@@ -167,9 +167,17 @@ def _merge(chain: list[_Layer], problems: Problems) -> _Merged:
                 item_loc = loc.key(section).index(i)
                 key = _item_key(section, item)
                 if key is not None and key in seen:
-                    problems.add(item_loc.key("id"), key,
-                                 f"duplicate id (also {seen[key].path})",
-                                 hint="ids must be unique within a file")
+                    if isinstance(item.get("id"), str):
+                        problems.add(item_loc.key("id"), key,
+                                     f"duplicate id (also {seen[key].path})",
+                                     hint="ids must be unique within a file")
+                    else:  # a correlation without an id: named by its events
+                        problems.add(item_loc.key("events"), item["events"],
+                                     f"the same events as {seen[key].path}",
+                                     hint="correlate a set of events once")
+                    # still checked, so that its other problems show now, not after
+                    # the rename
+                    current.append((item, item_loc))
                     continue
                 if key is not None:
                     seen[key] = item_loc
@@ -950,14 +958,7 @@ def load_scenario(path, tensor=None) -> Scenario:
 
     stockpiles: list[Stockpile] = []
     capacities: list[Capacity] = []
-    seen_ids: dict[str, Loc] = {}
-    for item, loc in merged.lists["interventions"]:
-        iid = item.get("id")
-        if isinstance(iid, str) and iid in seen_ids:
-            problems.add(loc.key("id"), iid, f"duplicate intervention id (also "
-                         f"{seen_ids[iid].file}: {seen_ids[iid].path})", hint="rename one")
-        elif isinstance(iid, str):
-            seen_ids[iid] = loc
+    for item, loc in merged.lists["interventions"]:  # duplicate ids: _merge
         got = _intervention(item, loc, names, problems, notes)
         if isinstance(got, Stockpile):
             stockpiles.append(got)
