@@ -729,24 +729,40 @@ def _warn_feed(tables, materials, countries, production, need, chk: _Checker) ->
 def _read_datapackage(folder: Path) -> dict:
     """The Frictionless descriptor if present (metadata only; not in the hash)."""
     path = folder / "datapackage.json"
-    if not path.is_file():
+    if not path.exists():
         return {}
+
+    def bad(what: str, line: int = 0) -> DatasetProblems:
+        return DatasetProblems(folder, [Problem("datapackage", "datapackage.json", line,
+                                                what)])
+
+    if not path.is_file():
+        raise bad("is not a file; remove it (it is optional) or write the descriptor there")
     try:
         descriptor = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DatasetProblems(folder, [Problem(
-            "datapackage", "datapackage.json", getattr(exc, "lineno", 0),
-            f"is not valid JSON ({exc}); fix the file or delete it (it is optional)",
-        )]) from None
+        raise bad(f"is not valid JSON ({exc}); fix the file or delete it (it is optional)",
+                  getattr(exc, "lineno", 0)) from None
+    except RecursionError:
+        raise bad("is nested too deeply to read; fix the file or delete it "
+                  "(it is optional)") from None
     if not isinstance(descriptor, dict):
-        raise DatasetProblems(folder, [Problem(
-            "datapackage", "datapackage.json", 0,
-            "must be a JSON object with a 'resources' list; fix the file or delete it",
-        )])
+        raise bad("must be a JSON object with a 'resources' list; fix the file or delete it")
+    resources = descriptor.get("resources", [])
+    if not isinstance(resources, list):
+        raise bad(f"'resources' must be a list of resources (objects with a 'path'), not "
+                  f"{type(resources).__name__}; fix the file or delete it")
     problems = []
-    for n, res in enumerate(descriptor.get("resources", [])):
+    for n, res in enumerate(resources):
         rpath = res.get("path") if isinstance(res, dict) else None
+        if isinstance(res, dict) and "path" not in res and "data" in res:
+            continue  # inline data (Frictionless allows it): no file to check
         if not isinstance(rpath, str):
+            problems.append(Problem(
+                "datapackage", "datapackage.json", 0,
+                f"resources[{n}] must be an object with a 'path' string (a file of the "
+                "folder) or inline 'data'; fix or remove the resource",
+            ))
             continue
         if not (folder / rpath).is_file():
             problems.append(Problem(
@@ -756,9 +772,19 @@ def _read_datapackage(folder: Path) -> dict:
             ))
             continue
         schema = res.get("schema")
+        if schema is None or isinstance(schema, str):
+            continue  # none, or a schema file named by path or URL (not read)
         fields = schema.get("fields") if isinstance(schema, dict) else None
-        if rpath in FILES and isinstance(fields, list):
-            names = tuple(f.get("name") for f in fields if isinstance(f, dict))
+        if not isinstance(fields, list) or not all(
+                isinstance(f, dict) and isinstance(f.get("name"), str) for f in fields):
+            problems.append(Problem(
+                "datapackage", "datapackage.json", 0,
+                f"resources[{n}].schema ({rpath}) must be an object whose 'fields' is a "
+                "list of objects with a 'name' string; fix or remove the schema",
+            ))
+            continue
+        if rpath in FILES:
+            names = tuple(f["name"] for f in fields)
             if names not in (FILES[rpath], FILES[rpath] + OPTIONAL_COLUMNS.get(rpath, ())):
                 problems.append(Problem(
                     "datapackage", "datapackage.json", 0,

@@ -132,6 +132,33 @@ def test_datapackage_json_path_and_check(tiny_copy):
         load_dataset(tiny_copy)
 
 
+@pytest.mark.parametrize("text, message", [
+    ('{"resources": null}', "'resources' must be a list"),
+    ('{"resources": "flows.csv"}', "'resources' must be a list"),
+    ('{"resources": {}}', "'resources' must be a list"),
+    ('{"resources": [5]}', r"resources\[0\] must be an object with a 'path'"),
+    ('{"resources": [{"path": 3}]}', r"resources\[0\] must be an object with a 'path'"),
+    ('{"resources": [{"path": "flows.csv", "schema": {"fields": "material"}}]}',
+     r"resources\[0\].schema \(flows.csv\) must be an object whose 'fields' is a list"),
+    ("[" * 100000 + "]" * 100000, "nested too deeply"),
+])
+def test_malformed_datapackage_is_a_problem_not_a_traceback(tiny_copy, text, message):
+    (tiny_copy / "datapackage.json").write_text(text)
+    with pytest.raises(DatasetError, match=message):
+        load_dataset(tiny_copy)
+
+
+def test_datapackage_json_folder_and_inline_data(tiny_copy):
+    (tiny_copy / "datapackage.json").write_text(
+        '{"resources": [{"name": "note", "data": [[1]]}, '
+        '{"path": "flows.csv", "schema": "https://example.org/schema.json"}]}')
+    assert load_dataset(tiny_copy).meta["datapackage"]["resources"][0]["name"] == "note"
+    (tiny_copy / "datapackage.json").unlink()
+    (tiny_copy / "datapackage.json").mkdir()
+    with pytest.raises(DatasetError, match=r"datapackage.json.*is not a file"):
+        load_dataset(tiny_copy)
+
+
 def test_no_builtin_dataset_message(monkeypatch, tmp_path):
     monkeypatch.setattr("simcore.dataset.builtin_path", lambda: tmp_path / "none")
     with pytest.raises(DatasetError, match="no built-in dataset is installed.*data build"):
