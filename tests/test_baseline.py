@@ -64,8 +64,8 @@ def test_validates_without_warnings(baseline):
 
 def test_rebuild_replaces_folder_atomically(tmp_path):
     out = tmp_path / "ds"
-    write_dataset({"a.csv": b"x\n"}, out)
-    write_dataset({"b.csv": b"y\n"}, out)
+    write_dataset({"a.csv": b"x\n"}, out, check=False)
+    write_dataset({"b.csv": b"y\n"}, out, check=False)
     assert sorted(p.name for p in out.iterdir()) == ["b.csv"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]  # no temp folders left
 

@@ -260,6 +260,43 @@ def test_build_with_own_tables_changes_only_what_they_say(tmp_path):
     assert "--out" in refused.output
 
 
+def test_build_of_an_invalid_dataset_replaces_nothing(tmp_path):
+    """Tables that build a dataset with errors (here groups nesting in a cycle): the
+    build says so and leaves the earlier build where it was, with nothing beside it."""
+    import simcore.databuild
+
+    packaged = Path(simcore.databuild.__file__).parent / "tables"
+    tables = tmp_path / "tables"
+    tables.mkdir()
+    text = (packaged / "groups.csv").read_text("utf-8")
+    (tables / "groups.csv").write_text(text + "EU27,G7,x\nG7,EU27,x\n", "utf-8")
+    out = tmp_path / "out" / "mine"
+    out.mkdir(parents=True)
+    (out / "materials.csv").write_text("an earlier build", "utf-8")
+    r = _run("data", "build", "--tables", tables, "--out", out)
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    assert "nothing was written" in r.output and "EU27 -> G7 -> EU27" in r.output
+    assert (out / "materials.csv").read_text("utf-8") == "an earlier build"
+    assert sorted(p.name for p in out.parent.iterdir()) == ["mine"]
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("consumption_share.csv", b"material,country,share,reasoning,source\n",
+     "replaces no packaged table (did you mean 'consumption_shares.csv'"),
+    ("consumption_shares.csv",
+     b"material,country,share,reasoning,source\nree_ndpr,CHN,0.5,caf\xe9,x\n",
+     "not UTF-8 text"),
+])
+def test_build_refuses_tables_it_cannot_use(tmp_path, name, content, message):
+    tables = tmp_path / "tables"
+    tables.mkdir()
+    (tables / name).write_bytes(content)
+    r = _run("data", "build", "--tables", tables, "--out", tmp_path / "mine")
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    assert message in r.output and name in r.output
+    assert not (tmp_path / "mine").exists()
+
+
 def test_show_routes_lists_the_largest_routes_with_their_source():
     r = _run("data", "show", "--material", "graphite", "--stage", "mining", "--routes", "5")
     assert r.exit_code == 0, r.output

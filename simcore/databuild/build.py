@@ -80,11 +80,14 @@ def _read_table(name: str, header: tuple[str, ...], folder: Path | None = None) 
     """Rows of one hand-written table: ``folder/name`` when the user's folder has that
     file, else the packaged table. Each row carries its ``_line`` for error messages."""
     path = _table_path(name, folder)
-    with path.open(encoding="utf-8", newline="") as fh:
-        reader = csv.DictReader(fh)
-        if tuple(reader.fieldnames or ()) != header:
-            raise DatasetError(f"{path}: header must be {','.join(header)}")
-        return [dict(r, _line=n) for n, r in enumerate(reader, start=2)]
+    try:
+        with path.open(encoding="utf-8", newline="") as fh:
+            reader = csv.DictReader(fh)
+            if tuple(reader.fieldnames or ()) != header:
+                raise DatasetError(f"{path}: header must be {','.join(header)}")
+            return [dict(r, _line=n) for n, r in enumerate(reader, start=2)]
+    except csv.Error as exc:
+        raise DatasetError(f"{path}: cannot be read as CSV ({exc}); check its quoting") from None
 
 
 def _share(path: str, row: dict, column: str = "share") -> float:
@@ -112,9 +115,27 @@ class Tables:
     market: list[dict] = field(default_factory=list)  # tables/market_parameters.csv
 
 
+def _check_user_tables(folder: Path) -> None:
+    """Every CSV file of the user's ``--tables`` folder replaces a packaged table (a
+    misspelt name would be ignored without a word) and is UTF-8 text."""
+    packaged = sorted(p.name for p in tables_dir().glob("*.csv"))
+    for path in sorted(folder.glob("*.csv")):
+        if path.name not in packaged:
+            raise DatasetError(
+                f"{path}: replaces no packaged table{suggest(path.name, packaged)}; the "
+                f"tables a --tables folder can replace are {', '.join(packaged)}")
+        try:
+            path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DatasetError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                               "save the table as UTF-8") from None
+
+
 def read_tables(folder: Path | None = None) -> Tables:
     """The hand-written tables; a file in ``folder`` replaces the packaged one of that
     name (e.g. only ``consumption_shares.csv``: your own consumption estimates)."""
+    if folder is not None:
+        _check_user_tables(folder)
     countries = [(r["code"], r["name"]) for r in
                  _read_table("countries.csv", ("code", "name", "why"), folder)]
     codes = {c for c, _ in countries}
@@ -957,8 +978,12 @@ def _datapackage() -> dict:
     }
 
 
-def write_dataset(files: dict[str, bytes], out: Path) -> Path:
-    """Write ``files`` into ``out`` atomically: a temporary sibling folder, then rename."""
+def write_dataset(files: dict[str, bytes], out: Path, *, check: bool = True) -> Path:
+    """Write ``files`` into ``out`` atomically: a temporary sibling folder, checked as a
+    dataset (``load_dataset``; not with ``check=False``), then renamed; a dataset with
+    errors replaces nothing and leaves nothing behind (``DatasetError`` listing them)."""
+    from simcore.dataset import DatasetProblems, load_dataset
+
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
@@ -966,6 +991,16 @@ def write_dataset(files: dict[str, bytes], out: Path) -> Path:
         tmp.chmod(0o755)  # mkdtemp makes it private; the dataset is ordinary package data
         for name in sorted(files):
             (tmp / name).write_bytes(files[name])
+        try:
+            if check:
+                load_dataset(tmp)
+        except DatasetProblems as exc:
+            n = len(exc.problems)
+            listed = str(exc).split("\n", 1)[1]
+            raise DatasetError(
+                f"the dataset built for {out} has {n} problem{'s' if n != 1 else ''}; "
+                f"nothing was written (fix the tables the build read):\n{listed}"
+            ) from None
         old = None
         if out.exists():
             old = out.parent / f".{out.name}.old-{os.getpid()}"
