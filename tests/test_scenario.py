@@ -218,6 +218,16 @@ DEFECTS = {
         event_with('onset_month = { dist = "discrete", values = [0, 6], weights = [0, 0] }'),
         ["events[0].onset_month.weights", "sum to zero"],
     ),
+    "discrete weights overflowing their sum": (
+        event_with('onset_month = { dist = "discrete", values = [0, 6], '
+                   'weights = [1e308, 1e308] }'),
+        ["events[0].onset_month.weights", "weights sum beyond the largest number",
+         "scale them down"],
+    ),
+    "a quota beyond any real tonnage": (
+        MINIMAL.replace("severity = 1.0", "quota_tonnes_per_year = 1e300"),
+        ["events[0].quota_tonnes_per_year", "out of range", "[0, 1e+15]"],
+    ),
     "discrete weights count": (
         event_with('onset_month = { dist = "discrete", values = [0, 6], weights = [1] }'),
         ["events[0].onset_month.weights", "1 weights for 2 values"],

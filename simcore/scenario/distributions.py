@@ -260,6 +260,11 @@ def _check_params(kind, params, lists, raw: dict, loc: Loc, problems: Problems) 
                 problems.add(loc.key("weights"), weights, "weights sum to zero",
                              "weights >= 0 with a positive sum")
                 ok = False
+            elif not math.isfinite(sum(weights)):
+                problems.add(loc.key("weights"), weights,
+                             "weights sum beyond the largest number (only their ratios "
+                             "matter)", hint="scale them down, e.g. to shares")
+                ok = False
     return ok
 
 

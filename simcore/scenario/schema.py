@@ -105,6 +105,8 @@ def _num(x) -> str:
         return "2^63"
     if isinstance(x, float) and x.is_integer() and abs(x) < 1e15:
         return str(int(x))
+    if isinstance(x, float) and abs(x) >= 1e15:
+        return f"{x:.0e}"  # 1e+15
     return str(x)
 
 
@@ -133,6 +135,11 @@ TOP_FIELDS = (
 # stores months as int16 (a month beyond 32,767 was stored as null, and one near 1e19
 # wrapped round to month 0 in the kernel's integer conversion).
 MAX_MONTHS = 6000
+
+# The most a tonnage field (a quota, a stockpile, a release rate, added capacity) may be:
+# the dataset's bound on any quantity (simcore.dataset.MAX_VALUE; the most mined ore, iron,
+# is about 2.5e9 t/year). More is a unit or decimal-point slip, and swamps the market.
+MAX_TONNES = 1e15
 
 SCENARIO_FIELDS = (
     Field("name", "string", "", REQUIRED, "Short name; results folders are named after it.",
@@ -192,7 +199,7 @@ EVENT_FIELDS = (
           lo=0, hi=1, kinds=_R),
     Field("quota_tonnes_per_year", "number", "t/year", None,
           "Export quota replacing `severity` (one material only); converted with the "
-          "baseline exports.", lo=0, kinds=_R),
+          "baseline exports.", lo=0, hi=MAX_TONNES, kinds=_R),
     Field("re_export", "boolean", "", False,
           "Also restrict third countries' next-stage exports to the targets, in "
           "proportion to their feed from the origin.", kinds=_R),
@@ -264,16 +271,16 @@ INTERVENTION_FIELDS = (
           names="material"),
     Field("tonnes", "number", "t", None,
           "Stock per material, split across the countries by need share (or "
-          "`months_of_need`).", lo=0, kinds=_STOCKPILE),
+          "`months_of_need`).", lo=0, hi=MAX_TONNES, kinds=_STOCKPILE),
     Field("months_of_need", "number", "months", None,
           "Stock per country: this many months of its last-stage need (or `tonnes`).",
-          lo=0, kinds=_STOCKPILE),
+          lo=0, hi=MAX_MONTHS, kinds=_STOCKPILE),
     Field("max_release_share", "number", "share of monthly need", None,
           "Release at most this share of monthly need per month; default 1 (or "
           "`max_release_tonnes_per_month`).", lo=0, kinds=_STOCKPILE),
     Field("max_release_tonnes_per_month", "number", "t/month", None,
           "Release at most this much per month per material, split by need share.",
-          lo=0, kinds=_STOCKPILE),
+          lo=0, hi=MAX_TONNES, kinds=_STOCKPILE),
     Field("reserved", "boolean", "", False,
           "Serve only the holders' own use; by default the stockpile sells into its "
           "holders' price zone as the price rises, which protects their neighbours too.",
@@ -285,7 +292,7 @@ INTERVENTION_FIELDS = (
     Field("stage", "string", "", None, "Stage of the new capacity; default: the "
           "material's last stage.", kinds=_CAPACITY, names="stage"),
     Field("tonnes_per_year", "number", "t/year", REQUIRED, "Capacity added.", lo=0,
-          kinds=_CAPACITY),
+          hi=MAX_TONNES, kinds=_CAPACITY),
     Field("online_month", "distribution", "months", 0.0,
           "Month the capacity comes online (floor taken).", lo=0, hi=MAX_MONTHS, kinds=_CAPACITY),
 )
