@@ -454,10 +454,14 @@ def _parse_market(t: _Rows | None, chk: _Checker, mat_stages: dict):
     market: dict = {}
     seen: dict = {}
     first_line: dict[str, int] = {}
+    listed: dict[str, set] = {}  # the parameters each material has a row for, good or bad
     for line, r in t.rows:
         ok = chk.code(t, line, "material", r["material"], mat_stages, "material",
                       "materials.csv")
         name = r["parameter"]
+        if ok:
+            first_line.setdefault(r["material"], line)
+            listed.setdefault(r["material"], set()).add(name)
         if name not in BY_NAME:
             chk.error("unknown-parameter", t.file, line,
                       f"parameter {name!r} is not a market parameter{suggest(name, BY_NAME)}; "
@@ -489,10 +493,10 @@ def _parse_market(t: _Rows | None, chk: _Checker, mat_stages: dict):
                       f"its allowed values ({allowed}, {par.unit or 'no unit'})")
             continue
         market[(r["material"], name)] = (low, mode, high, r["reasoning"], r["source"])
-        first_line.setdefault(r["material"], line)
     for m, line in first_line.items():
-        missing = [p.name for p in PARAMS if (m, p.name) not in market]
-        if missing and not any(p.line == line for p in chk.errors):
+        # a parameter whose row has a problem of its own is not also missing
+        missing = [p.name for p in PARAMS if p.name not in listed[m]]
+        if missing:
             chk.error("missing-parameter", t.file, line,
                       f"material {m!r} lists some market parameters but not "
                       f"{', '.join(missing)}; give all {len(PARAMS)} or none (a material "
