@@ -353,7 +353,16 @@ DEFECTS = {
     "stockpile with tonnes and months": (
         MINIMAL + '[[interventions]]\nid = "sp"\nkind = "stockpile"\ncountries = "USA"\n'
         'materials = ["gallium"]\ntonnes = 5\nmonths_of_need = 3\n',
-        ["interventions[0]", "exactly one of `tonnes` and `months_of_need`"],
+        ["interventions[0].months_of_need = 3", "`tonnes` or `months_of_need`, not both"],
+    ),
+    "stockpile with neither tonnes nor months": (
+        MINIMAL + '[[interventions]]\nid = "sp"\nkind = "stockpile"\ncountries = "USA"\n'
+        'materials = ["gallium"]\n',
+        ["interventions[0]: a stockpile needs exactly one of `tonnes` and `months_of_need`"],
+    ),
+    "extends names a folder": (
+        'extends = "."\n' + MINIMAL,
+        ["extends = \".\"", "is a folder, not a scenario file"],
     ),
     "stockpile in an unknown country": (
         MINIMAL + '[[interventions]]\nid = "sp"\nkind = "stockpile"\ncountries = "JNP"\n'
@@ -392,6 +401,14 @@ DUPLICATES = {
         ["correlations[1].events", "the same events as correlations[0]",
          "correlations[1].rho = 1.5"],
     ),
+    "an unknown top-level key and a typo below it": (
+        "foo = 1\n" + MINIMAL.replace("severity = 1.0", "severty = 1.0"),
+        ["foo = 1: unknown top-level key", "events[0].severty", "did you mean 'severity'"],
+    ),
+    "a correlation with a bad rho and an unknown event": (
+        MINIMAL + OUTAGE + '[[correlations]]\nevents = ["cn-ga", "au-bs"]\nrho = 1.5\n',
+        ["correlations[0].rho = 1.5", "correlations[0].events[1]", "did you mean 'au-sb'"],
+    ),
     "duplicate intervention id and its other problems": (
         MINIMAL + '[[interventions]]\nid = "st"\nkind = "stockpile"\ncountries = ["USA"]\n'
         'materials = ["gallium"]\ntonnes = 5\n[[interventions]]\nid = "st"\n'
@@ -403,8 +420,8 @@ DUPLICATES = {
 
 @pytest.mark.parametrize("case", list(DUPLICATES))
 def test_a_duplicate_is_checked_too(case, tmp_path, tiny_tensor):
-    """A duplicate id is a problem, and the duplicate's own problems are listed with it
-    (they used to show only after the rename)."""
+    """A duplicate id (or an unknown top-level key) is a problem, and the file's other
+    problems are listed with it (they used to show only after the fix)."""
     text, expected = DUPLICATES[case]
     found = "\n".join(problems(tmp_path, text, tiny_tensor))
     for part in expected:

@@ -101,3 +101,14 @@ def test_validate_finds_what_run_would_refuse(tmp_path, tiny_path):
     assert result.exit_code == 2, result.output
     assert "interventions[0].countries" in result.output
     assert "cannot be split by need" in result.output
+
+
+def test_a_folder_stands_for_its_scenario_files_only(tmp_path, tiny_path):
+    good, _ = files(tmp_path, tiny_path)
+    folder = tmp_path / "study"
+    folder.mkdir()
+    good.rename(folder / "good.toml")
+    (folder / "old.toml").mkdir()  # a folder named like a scenario file: not one
+    result = CliRunner().invoke(main, ["validate", str(folder)])
+    assert result.exit_code == 0, result.output
+    assert "ok " in result.output and "old.toml" not in result.output

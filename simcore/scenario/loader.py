@@ -56,10 +56,10 @@ class _Merged:
 # --- reading ----------------------------------------------------------------------------
 
 
-def _read_chain(path: Path, problems: Problems) -> list[_Layer]:
+def _read_chain(path: Path, problems: Problems, top: Problems) -> list[_Layer]:
     """The file and all its parents, child first (the reverse of merge order: a parent
-    always comes after every file that extends it). Problems for missing files, bad TOML,
-    unknown top-level keys and ``extends`` cycles.
+    always comes after every file that extends it). Problems for missing files, bad TOML
+    and ``extends`` cycles; in ``top``, unknown or misshapen top-level keys.
 
     ``extends`` names one parent or a list of parents; a list is merged left to right,
     and a file reached twice (two variants of one base) is merged once."""
@@ -76,6 +76,11 @@ def _read_chain(path: Path, problems: Problems) -> list[_Layer]:
                          hint="remove `extends` from one of these files")
             return
         if resolved in done:
+            return
+        if current.is_dir():
+            where = from_loc if from_loc is not None else Loc(shown)
+            problems.add(where, from_value, f"{shown} is a folder, not a scenario file",
+                         hint="name a .toml file")
             return
         if not current.is_file():
             if from_loc is None:
@@ -95,7 +100,7 @@ def _read_chain(path: Path, problems: Problems) -> list[_Layer]:
         except (OSError, UnicodeDecodeError) as exc:
             problems.add(Loc(shown), MISSING, f"cannot read the file: {exc}")
             return
-        _check_top(doc, Loc(shown), problems)
+        _check_top(doc, Loc(shown), top)
         parents = doc.get("extends")
         if isinstance(parents, str) and parents:
             refs = [(parents, Loc(shown, "extends"))]
@@ -221,7 +226,7 @@ def scenario_paths(names) -> tuple[list[Path], list[str]]:
     for name in names:
         p = Path(name)
         if p.is_dir():
-            found = sorted(p.glob("*.toml"))
+            found = sorted(f for f in p.glob("*.toml") if f.is_file())
             if not found:
                 problems.append(f"{p}: no scenario files (*.toml) in this folder")
             out.extend(found)
@@ -779,9 +784,9 @@ def _correlations(items, known: list[str], events: tuple[Event, ...], problems: 
     for item, loc in items:
         v = _fields("correlations", item, loc.key, loc, problems, what="a correlation")
         evs = v.get("events")
-        if evs in (BAD, None) or v.get("rho") is BAD:
+        if evs in (BAD, None):
             continue
-        ok = True
+        ok = v.get("rho") is not BAD  # a bad rho: the events are still checked
         if len(evs) < 2:
             problems.add(loc.key("events"), item["events"], "a correlation needs two or more "
                          "events", hint="list the events whose occurrence is correlated")
@@ -844,8 +849,13 @@ def _intervention(item: dict, loc: Loc, names: _Names | None, problems: Problems
         return None
     n0 = len(problems)
     if kind == "stockpile":
-        if ("tonnes" in item) == ("months_of_need" in item):
-            problems.add(loc, MISSING if "tonnes" not in item else item["tonnes"],
+        if "tonnes" in item and "months_of_need" in item:
+            problems.add(loc.key("months_of_need"), item["months_of_need"],
+                         "give `tonnes` or `months_of_need`, not both",
+                         hint="remove one: the stock in tonnes per material or in months "
+                              "of need")
+        elif "tonnes" not in item and "months_of_need" not in item:
+            problems.add(loc, MISSING,
                          "a stockpile needs exactly one of `tonnes` and `months_of_need`",
                          hint="give the stock in tonnes per material or in months of need")
         if "max_release_share" in item and "max_release_tonnes_per_month" in item:
@@ -909,8 +919,10 @@ def load_scenario(path, tensor=None) -> Scenario:
     path = Path(path)
     problems = Problems()
     notes = Problems()  # not errors: things that have no effect, said once
-    chain = _read_chain(path, problems)
-    problems.raise_if_any(str(path))
+    top = Problems()  # unknown or misshapen top-level keys: listed with everything else
+    chain = _read_chain(path, problems, top)
+    problems.raise_if_any(str(path))  # a file missing or unreadable: nothing to check
+    problems.lines.extend(top.lines)
     merged = _merge(chain, problems)
     root = Loc(chain[0].file)
 
