@@ -70,6 +70,8 @@ _MAX_LISTED = 25
 # horizon) and the results' values (shortage x price, stored as float32, largest about
 # 3.4e38) stay finite with room to spare: 41 countries x 50 years x 1e15 x 1e15 ~ 2e33.
 MAX_VALUE = 1e15
+# A number as the docs ask for it: ASCII decimals, optionally with an exponent.
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -218,6 +220,8 @@ class _Checker:
         """A finite, non-negative number, or None after recording the problem."""
         try:
             value = float(text)
+            if math.isfinite(value) and not _PLAIN_NUMBER.fullmatch(text):
+                raise ValueError(text)  # Python also reads 1_000 and non-ASCII digits
         except ValueError:
             self.error(
                 "not-a-number", rows.file, line,

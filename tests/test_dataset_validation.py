@@ -101,6 +101,8 @@ def test_stage_the_material_does_not_have(edit_csv, tiny_copy):
     ("value", "check"),
     [("-5", "negative"), ("nan", "non-finite"), ("inf", "non-finite"),
      ("1,000", "not-a-number"), ("", "not-a-number"), ("20 t", "not-a-number"),
+     ("1_000", "not-a-number"), ("\u0661\u0664", "not-a-number"),
+     ("\uff11\uff14.5", "not-a-number"), ("0x10", "not-a-number"),
      ("1e40", "too-large"), ("1e16", "too-large")],
 )
 def test_bad_numbers(edit_csv, tiny_copy, value, check):
