@@ -409,6 +409,12 @@ DUPLICATES = {
         MINIMAL + OUTAGE + '[[correlations]]\nevents = ["cn-ga", "au-bs"]\nrho = 1.5\n',
         ["correlations[0].rho = 1.5", "correlations[0].events[1]", "did you mean 'au-sb'"],
     ),
+    "an after cycle through an event with a problem of its own": (
+        MINIMAL.replace("severity = 1.0", 'severity = 1.0\nafter = "au-sb"\nlag_months = 1')
+        .replace("duration_months = 12", "duration_months = 12\nprobability = 0.5")
+        + OUTAGE + 'after = "cn-ga"\nprobability = 2\n',
+        ["events[1].probability = 2", "`after` chain forms a cycle", "cn-ga -> au-sb -> cn-ga"],
+    ),
     "duplicate intervention id and its other problems": (
         MINIMAL + '[[interventions]]\nid = "st"\nkind = "stockpile"\ncountries = ["USA"]\n'
         'materials = ["gallium"]\ntonnes = 5\n[[interventions]]\nid = "st"\n'

@@ -776,6 +776,30 @@ def _sort_events(events: list[tuple[Event, Loc]], known: list[str],
     return tuple(by_id[i][0] for i in done)
 
 
+def _raw_cycles(items, problems: Problems) -> None:
+    """`after` cycles among the events as written, valid or not (the message of
+    _sort_events)."""
+    after: dict[str, tuple[str, Loc]] = {}
+    for item, loc in items:
+        i, a = item.get("id"), item.get("after")
+        if isinstance(i, str) and isinstance(a, str) and i not in after:
+            after[i] = (a, loc)
+    reported: set[str] = set()
+    for start in after:
+        path = [start]
+        while path[-1] in after and after[path[-1]][0] not in path:
+            path.append(after[path[-1]][0])
+        if path[-1] not in after or set(path) & reported:
+            reported |= set(path)
+            continue
+        cycle = path[path.index(after[path[-1]][0]):]
+        reported |= set(path)
+        a, loc = after[cycle[0]]
+        problems.add(loc.key("after"), a, "`after` chain forms a cycle: "
+                     + " -> ".join([*cycle, cycle[0]]),
+                     hint="one event of the cycle must have no `after`")
+
+
 def _correlations(items, known: list[str], events: tuple[Event, ...], problems: Problems,
                   check_pd: bool):
     """Correlation groups; with ``check_pd`` (every event valid) the combined matrix is
@@ -964,6 +988,9 @@ def load_scenario(path, tensor=None) -> Scenario:
             problems.add(loc.key("after"), parent, "unknown parent event",
                          ", ".join(known), suggest(parent, known))
     sorted_events = _sort_events(events, known, problems)
+    if len(events) < n_items:
+        # _sort_events saw the valid events only: a cycle through an invalid one
+        _raw_cycles(merged.lists["events"], problems)
     complete = len(events) == n_items and len(sorted_events) == n_items
     correlations = _correlations(merged.lists["correlations"], known, sorted_events, problems,
                                  check_pd=complete)
