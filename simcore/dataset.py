@@ -21,7 +21,7 @@ import hashlib
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -124,6 +124,9 @@ class _Checker:
     def __init__(self, folder: Path):
         self.folder = folder
         self.problems: list[Problem] = []
+        # errors no later check depends on (datapackage.json): listed with the first
+        # phase that stops, without stopping one themselves
+        self.aside: list[Problem] = []
 
     def error(self, check: str, file: str, line: int, message: str) -> None:
         self.problems.append(Problem(check, file, line, message))
@@ -139,9 +142,11 @@ class _Checker:
     def warnings(self) -> list[Problem]:
         return [p for p in self.problems if p.severity == "warning"]
 
-    def raise_errors(self) -> None:
-        if self.errors:
-            raise DatasetProblems(self.folder, self.errors)
+    def raise_errors(self, last: bool = False) -> None:
+        """Stop with every error so far, if any; ``last``: the final phase, where the
+        errors set aside stop too."""
+        if self.errors or (last and self.aside):
+            raise DatasetProblems(self.folder, self.errors + self.aside)
 
     # --- file level -------------------------------------------------------------------------
     def read(self, name: str) -> _Rows | None:
@@ -299,11 +304,17 @@ class _Tables:
     assumptions: list[tuple[str, str, str, str, str]]
     # (material, parameter) -> (low, mode, high, reasoning, source); None: no market.csv
     market: dict[tuple[str, str], tuple[float, float, float, str, str]] | None = None
+    datapackage: dict = field(default_factory=dict)  # datapackage.json (metadata)
 
 
 def _parse(folder: Path, chk: _Checker) -> _Tables:
     files = {name: chk.read(name) for name in FILES}
     chk.raise_errors()
+    try:
+        datapackage = _read_datapackage(folder)
+    except DatasetProblems as exc:  # listed with the tables' problems
+        datapackage = {}
+        chk.aside.extend(exc.problems)
 
     # materials ---------------------------------------------------------------------------
     materials = []
@@ -364,6 +375,8 @@ def _parse(folder: Path, chk: _Checker) -> _Tables:
     if not t.rows:
         chk.error("empty-table", t.file, 0, "has no rows; list at least one country")
 
+    chk.raise_errors()  # the names the other tables use
+
     # groups ------------------------------------------------------------------------------
     country_codes = {c for c, _ in countries}
     group_rows: list[tuple[str, str]] = []
@@ -372,7 +385,7 @@ def _parse(folder: Path, chk: _Checker) -> _Tables:
     if t is not None:
         group_rows = _parse_groups(t, chk, countries)
         groups = _expand_groups(t, chk, group_rows, countries)
-    chk.raise_errors()
+    # (a group's problems do not stop the number tables' checks: they read no group)
 
     # flows -------------------------------------------------------------------------------
     mat_stages = {m[0]: m[3] for m in materials}
@@ -445,7 +458,7 @@ def _parse(folder: Path, chk: _Checker) -> _Tables:
 
     chk.raise_errors()
     return _Tables(materials, countries, group_rows, groups, flows, flow_lines, flow_sources,
-                   capacity, capacity_lines, stocks, assumptions, market)
+                   capacity, capacity_lines, stocks, assumptions, market, datapackage)
 
 
 def _parse_market(t: _Rows | None, chk: _Checker, mat_stages: dict):
@@ -649,7 +662,7 @@ def _build(folder: Path, tables: _Tables, chk: _Checker) -> SupplyTensor:
         max_release[k_of[m], c_of[c]] = release
 
     _warn_feed(tables, materials, countries, production, need, chk)
-    chk.raise_errors()
+    chk.raise_errors(last=True)
     market, notes = _market_table(tables, materials)
 
     for a in (flow, capacity, stock, max_release):
@@ -685,7 +698,7 @@ def _build(folder: Path, tables: _Tables, chk: _Checker) -> SupplyTensor:
             # (material, stage, exporter, importer) -> observed | fitted | estimated; a flow
             # not in it is "unknown" (docs/dataset.md, flows.csv ``source``)
             "flow_source": dict(tables.flow_sources),
-            "datapackage": _read_datapackage(folder),
+            "datapackage": tables.datapackage,
         },
     )
 
@@ -871,7 +884,7 @@ def check_dataset(path=None) -> list[Problem]:
         tables = _parse(folder, chk)
         _build(folder, tables, chk)
     except DatasetProblems as exc:
-        # exc.problems: the checker's errors, or the datapackage.json ones (not in chk)
+        # exc.problems: the checker's errors (datapackage.json's among them)
         return chk.warnings + exc.problems
     return list(chk.problems)
 

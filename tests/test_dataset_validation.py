@@ -245,8 +245,24 @@ def test_empty_required_cell(edit_csv, tiny_copy):
 def test_empty_table(tiny_copy):
     (tiny_copy / "countries.csv").write_text("code,name\n")
     exc = _problems(tiny_copy)
-    assert exc.checks == {"empty-table", "unknown-member"}  # groups name DEU, USA ...
+    assert exc.checks == {"empty-table"}  # (groups are checked once countries are)
     assert "countries.csv: has no rows; list at least one country" in str(exc)
+
+
+def test_group_number_and_datapackage_problems_come_in_one_report(edit_csv, tiny_copy):
+    """A group's unknown member does not hide a bad number in flows.csv, nor does either
+    hide a datapackage.json naming a missing file (they came one fix at a time)."""
+    with open(tiny_copy / "groups.csv", "a", encoding="utf-8") as fh:
+        fh.write("G7,FRX\n")
+    edit_csv(tiny_copy, "flows.csv", _replace(
+        ["antimony", "refining", "AUS", "JPN"], ["antimony", "refining", "AUS", "JPN", "abc"]))
+    (tiny_copy / "datapackage.json").write_text('{"resources": [{"path": "flowz.csv"}]}')
+    exc = _problems(tiny_copy)
+    assert {"unknown-member", "not-a-number"} <= exc.checks, str(exc)
+    edit_csv(tiny_copy, "flows.csv", _replace(
+        ["antimony", "refining", "AUS", "JPN"], ["antimony", "refining", "AUS", "JPN", "5"]))
+    exc = _problems(tiny_copy)
+    assert {"unknown-member", "datapackage"} <= exc.checks, str(exc)
 
 
 def test_malformed_csv(tiny_copy):
