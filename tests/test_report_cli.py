@@ -256,3 +256,24 @@ def test_the_page_shows_no_absolute_local_path(study, tmp_path, monkeypatch):
     assert "results results/tiny-cn" in page  # the header: relative to the working folder
     assert "…/scenarios/tiny-cn.toml" in page  # outside it, and in no repository
     assert "id = &quot;cn-refining&quot;" in page  # the scenario text is still found
+
+
+def test_absolute_paths_in_a_scenario_files_text_are_not_shown(study, tmp_path, monkeypatch):
+    """A stockpile sizing's variant file names the study and the --out folder in its
+    comments, absolute where they were given so: the page shows them as shown_path does."""
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "scenarios").mkdir(parents=True)
+    text = (study / "scenarios" / "tiny-cn.toml").read_text(encoding="utf-8")
+    (elsewhere / "scenarios" / "tiny").symlink_to(study / "scenarios" / "tiny")
+    noted = elsewhere / "scenarios" / "tiny-cn.toml"
+    noted.write_text(f"# Study: {study / 'scenarios' / 'tiny-cn.toml'}; draws 40.\n"
+                     f"# Command: supplyshock run x.toml --out {tmp_path / 'out'}\n" + text,
+                     encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    api.run(noted, draws=40, progress=False, out=elsewhere / "results" / "tiny-cn")
+    invoke("report", elsewhere / "results" / "tiny-cn", "--out", elsewhere / "r.html",
+           "--bootstrap", 0)
+    page = (elsewhere / "r.html").read_text(encoding="utf-8")
+    assert str(tmp_path) not in page and str(study) not in page
+    assert "# Study: …/scenarios/tiny-cn.toml; draws 40." in page
+    assert "--out out" in page  # below the working folder: relative to it

@@ -92,6 +92,13 @@ def test_run_and_verify_reproduce_the_recommended_variant(sized, study):
     assert res.exit_code == 0 and "reproduced" in res.output
     res = _invoke(study, "stockpile", "show", "sp/s-stockpile-national")
     assert res.exit_code == 0 and "p95<=0.05" in res.output and "USA" in res.output
+    # the variant run into the sizing's own folder would have replaced the sizing's
+    # tables (which no run writes again) by plain results: refused
+    before = sorted(p.name for p in folder.iterdir())
+    res = _invoke(study, "run", "sp/s-stockpile-national.toml", "--draws", run["draws"],
+                  "--out", "sp", "-q")
+    assert res.exit_code == 2 and "holds a stockpile sizing" in res.output, res.output
+    assert sorted(p.name for p in folder.iterdir()) == before
 
 
 def test_show_names_an_altered_table(sized, study, tmp_path):

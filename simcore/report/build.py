@@ -136,11 +136,26 @@ def shown_path(path) -> str:
     return "…/" + "/".join(p.parts[-2:])
 
 
+_ABSOLUTE = re.compile(r"(?:(?<=[\s'\"=(:])|^)/[^\s'\";,)]+", re.M)
+
+
 def _shown_text(text: str) -> str:
-    """``text`` (a message, a command line) with absolute paths in it shown as
-    :func:`shown_path` does: those below the working folder and the home folder."""
+    """``text`` (a message, a command line, a scenario file's comments) with absolute
+    paths in it shown as :func:`shown_path` does: those below the working folder and the
+    home folder, and any other that names something on this machine (or in a folder of
+    it)."""
     cwd = str(Path.cwd().absolute())
     text = re.sub(re.escape(cwd) + r"(/[^\s'\"]*)?", lambda m: shown_path(m.group(0)), text)
+
+    def local(m: re.Match) -> str:
+        p = Path(m.group(0))
+        try:
+            here = p.exists() or p.parent != Path("/") and p.parent.exists()
+        except OSError:
+            here = False
+        return shown_path(p) if here else m.group(0)
+
+    text = _ABSOLUTE.sub(local, text)
     home = os.path.expanduser("~")
     if home not in ("", "/", "~"):
         text = re.sub(re.escape(home) + r"(?=/|\b)", "~", text)
@@ -549,7 +564,8 @@ def _provenance_section(base: Run, compares: Sequence[Run]) -> Section:
                 )
             else:
                 parts.append(
-                    f"<p>Scenario file <code>{esc(recorded)}</code>:</p><pre>{esc(text)}</pre>"
+                    f"<p>Scenario file <code>{esc(recorded)}</code>:</p>"
+                    f"<pre>{esc(_shown_text(text))}</pre>"
                 )
     return Section(
         "provenance",

@@ -183,8 +183,14 @@ class atomic_folder:  # noqa: N801 - used as a context manager, like open()
             shutil.rmtree(old, ignore_errors=True)
 
 
-def check_target(target: Path, scenario_name: str, scenario_path: str | None) -> None:
-    """Raise ``ResultError`` if ``target`` holds anything but results of this scenario."""
+SIZING = "stockpile.json"  # a stockpile sizing's record (simcore.stockpile.output)
+
+
+def check_target(target: Path, scenario_name: str, scenario_path: str | None,
+                 sizing: bool = False) -> None:
+    """Raise ``ResultError`` if ``target`` holds anything but results of this scenario,
+    or (unless ``sizing``: a new sizing replacing it) a stockpile sizing's results, whose
+    own tables a plain run would delete and cannot write again."""
     target = Path(target)
     if not target.exists():
         return
@@ -214,6 +220,12 @@ def check_target(target: Path, scenario_name: str, scenario_path: str | None) ->
             f"{target} holds results of scenario {old.get('name')!r} ({old.get('path')}), not of "
             f"{scenario_name!r} ({scenario_path}); remove it or choose another output folder "
             f"(--out)"
+        )
+    if not sizing and (target / SIZING).is_file():
+        raise ResultError(
+            f"{target} holds a stockpile sizing ({SIZING} and its search tables), which "
+            "this run would replace by plain results; run into another folder (--out), "
+            "or `supplyshock verify` the folder to check it"
         )
 
 

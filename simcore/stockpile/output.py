@@ -63,7 +63,7 @@ def check_output(study_name: str, out, name: str | None, kind: str) -> tuple[Pat
     toml, folder = out / f"{name}.toml", out / name
     try:
         writable_parent(folder)
-        check_target(folder, name, portable_path(toml))
+        check_target(folder, name, portable_path(toml), sizing=True)
     except ResultError as exc:
         raise StockpileError(f"--out/--name: {exc}") from None
     if toml.exists():
