@@ -132,7 +132,9 @@ def load_checks(path: Path | str | None = None) -> list[Check]:
     if not checks and not problems:
         problems.append(f"{path}: no checks (the file has a header only)")
     if problems:
-        raise BacktestError(f"{path}: {len(problems)} problem(s)", problems)
+        n = len(problems)
+        raise BacktestError("\n  - ".join([f"{path}: {n} problem{'s' if n > 1 else ''}:",
+                                           *problems]), problems)
     return checks
 
 
@@ -260,7 +262,8 @@ def run(checks: Sequence[Check], draws: int = DEFAULT_DRAWS, *, seed: int | None
         path = folder / f"{replay}.toml"
         if not path.exists():
             raise BacktestError(f"{path}: no such replay (named by the calibration file); "
-                                f"replays are scenarios/<replay>.toml")
+                                f"replays are read from the calibration file's folder, as "
+                                f"<replay>.toml")
         prep = api.prepare(path, dataset=dataset)
         watch = None if progress is None else (lambda d, n, r=replay: progress(r, d, n))
         blocks = engine.simulate(prep.tensor, prep.compiled, draws=draws, seed=seed,

@@ -58,6 +58,7 @@ def test_a_bad_calibration_row_is_named_by_file_and_line(tmp_path, body, expect)
     text = "\n".join(exc.value.problems)
     assert expect in text
     assert f"{path}:{3 if 'twice' in expect else 2}:" in text
+    assert expect in str(exc.value)  # what the CLI prints lists them too
 
 
 def test_a_calibration_file_without_a_column_says_which(tmp_path):
@@ -140,3 +141,18 @@ def test_the_command_prints_the_table_and_its_exit_status_says_pass(tmp_path):
     done = subprocess.run(cmd + ["no-such-replay"], capture_output=True, text=True,
                           cwd=tmp_path)
     assert done.returncode == 2 and "has no check in the calibration file" in done.stderr
+
+
+def test_the_cli_refuses_a_seed_run_refuses_and_lists_a_bad_files_problems(tmp_path):
+    from click.testing import CliRunner
+
+    from simcore.cli import main
+    from simcore.limits import MAX_SEED
+
+    r = CliRunner().invoke(main, ["backtest", "-q", "--seed", str(MAX_SEED), "x"])
+    assert r.exit_code == 2 and "Invalid value for '--seed'" in r.output
+    path = _write(tmp_path, HEADER + "\nx,r,m,s,z,0,1,2,1,o,src\nx2,r,m,s,z,0,1,abc,2,o,src\n")
+    r = CliRunner().invoke(main, ["backtest", "-q", "--checks", str(path)])
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    assert "2 problems" in r.output and "low = 2.0 is above high = 1.0" in r.output
+    assert "low = 'abc' is not a number" in r.output

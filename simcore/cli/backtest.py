@@ -12,7 +12,7 @@ import time
 
 import click
 
-from simcore.limits import MAX_DRAWS
+from simcore.limits import MAX_DRAWS, MAX_SEED
 
 
 def register(main: click.Group) -> None:
@@ -24,7 +24,7 @@ def register(main: click.Group) -> None:
 @click.option("--draws", "-n", type=click.IntRange(1, MAX_DRAWS), default=None,
               help="Draws per replay (default 2,000: the number the shipped calibration "
                    "passes at).")
-@click.option("--seed", type=click.IntRange(0, 2**64 - 1), default=None,
+@click.option("--seed", type=click.IntRange(0, MAX_SEED - 1), default=None,
               help="Seed of every replay (default: each replay's own).")
 @click.option("--checks", "checks_path", type=click.Path(dir_okay=False), default=None,
               help="Calibration file (default: scenarios/backtests.csv of this checkout); "
