@@ -134,6 +134,40 @@ def test_comparison_needs_the_same_seed(here):
     assert not (here / "bad.html").exists()
 
 
+def test_comparison_needs_the_same_horizon_and_says_what_else_differs(here, tmp_path):
+    """As `compare`: another horizon is refused; an unrelated scenario (no common file)
+    and other draw counts are said on the page, not passed off as one policy's effect."""
+    text = (here / "scenarios" / "tiny-cn.toml").read_text(encoding="utf-8")
+    (here / "scenarios" / "short").mkdir(exist_ok=True)
+    (here / "scenarios" / "short" / "tiny").mkdir(exist_ok=True)
+    for f in (here / "scenarios" / "tiny").iterdir():
+        shutil.copy(f, here / "scenarios" / "short" / "tiny" / f.name)
+    for name, edit in (("short", lambda t: t.replace("horizon_months = 12",
+                                                     "horizon_months = 6")),
+                       ("apart", lambda t: t)):
+        (here / "scenarios" / "short" / f"{name}.toml").write_text(
+            edit(text).replace('name = "tiny-cn"', f'name = "{name}"'), encoding="utf-8")
+    assert "horizon_months = 12" in text
+    for name, draws in (("short", DRAWS), ("apart", DRAWS // 2)):
+        api.run(f"scenarios/short/{name}.toml", draws=draws, seed=11, progress=False,
+                out=tmp_path / name)
+    res = invoke("report", "results/tiny-cn", tmp_path / "short", "--out", "bad.html",
+                 ok=False)
+    assert res.exit_code == 2 and "a horizon of 6 months" in res.output
+    assert not (here / "bad.html").exists()
+    invoke("report", "results/tiny-cn", tmp_path / "apart", "--out", tmp_path / "r.html",
+           "--bootstrap", 0)
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "but no scenario file" in page and "not the effect of one policy" in page
+    assert f"only the first {DRAWS // 2:,} are paired" in page
+    from simcore.results import compare, load_result
+
+    warned = compare(load_result("results/tiny-cn"), load_result(tmp_path / "apart")).warnings
+    assert any("share no scenario file" in w for w in warned)
+    assert not any("share no scenario file" in w for w in compare(
+        load_result("results/tiny-cn"), load_result("results/tiny-cn-stock")).warnings)
+
+
 def test_unknown_country_is_a_clear_error(here):
     res = invoke("report", "results/tiny-cn", "--countries", "UAS", "--out", "x.html", ok=False)
     assert res.exit_code == 2 and "did you mean 'USA'" in res.output

@@ -22,6 +22,7 @@ from simcore.errors import ResultError
 from simcore.report import analysis as an
 from simcore.report import figures as fg
 from simcore.report.html import Section, esc, render, table
+from simcore.results.aggregate import share_scenario_files
 
 
 @dataclass
@@ -425,6 +426,14 @@ def _check_pairing(base: Run, other: Run) -> None:
             f"{seed_a}; a draw-by-draw comparison needs the same seed (common random "
             f"numbers): rerun it with --seed {seed_a}"
         )
+    h_a = lookup(base.manifest, "horizon")
+    h_b = lookup(other.manifest, "horizon")
+    if h_a is not None and h_b is not None and h_a != h_b:
+        raise ResultError(
+            f"{other.path}: a horizon of {h_b} months, the base {base.path} {h_a}; draw i "
+            "of one is not draw i of the other, so a draw-by-draw comparison means nothing "
+            "(as `supplyshock compare` says): give both scenarios the same horizon_months"
+        )
 
 
 def _compare_section(
@@ -457,12 +466,24 @@ def _compare_section(
         {"exposure"},
     )
     n = int(summary["draws"].iloc[0]) if len(summary) else 0
+    if share_scenario_files(base.manifest, other.manifest):
+        pairing = ("Both runs share their seed, so draw i of each faces the same events: the "
+                   "change in draw i is the policy's effect alone (common random numbers, "
+                   f"{n} paired draws).")
+    else:
+        pairing = ("Both runs share their seed, but no scenario file (neither extends the "
+                   "other, nor do both extend one base): their events may differ, so the "
+                   f"change in draw i ({n} paired draws) is not the effect of one policy "
+                   "alone.")
+    d_a, d_b = lookup(base.manifest, "draws"), lookup(other.manifest, "draws")
+    if d_a is not None and d_b is not None and d_a != d_b:
+        pairing += (f" The runs have {d_a:,} and {d_b:,} draws: only the first {n:,} are "
+                    f"paired here, so the base's means in this table can differ from "
+                    "those above (all its draws).")
     return Section(
         f"compare-{_slug(other.name)}",
         f"Policy: {other.name} against {base.name}",
-        f"Both runs share their seed, so draw i of each faces the same events: the change "
-        f"in draw i is the policy's effect alone (common random numbers, {n} paired "
-        "draws). Shown: the exposures the policy changes most (mean absolute change, at "
+        pairing + " Shown: the exposures the policy changes most (mean absolute change, at "
         f"most {opts.per_material} per material; if it changes nothing, the base's worst). "
         "The box shows how the change of the shortage share spreads over draws; "
         "P(better) is the share of draws where the policy lowers the shortage, with its "

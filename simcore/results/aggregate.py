@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 
 import numpy as np
 
@@ -128,6 +129,19 @@ def summarize(result: Result, by: str | None = None):
     return out.sort_values(sort, ascending=False, kind="stable").reset_index(drop=True)
 
 
+def share_scenario_files(mb: dict, mv: dict) -> bool:
+    """Whether two runs' manifests name a common scenario file (one extends the other,
+    or both a common base), by file name: a variant then differs from the base only in
+    what it adds. Unknown (no file list) counts as shared."""
+    def names(m):
+        sc = m.get("scenario") if isinstance(m.get("scenario"), dict) else {}
+        files = [f for f in [sc.get("path"), *(sc.get("files") or [])] if isinstance(f, str)]
+        return {PurePosixPath(f.replace("\\", "/")).name for f in files}
+
+    a, b = names(mb), names(mv)
+    return not a or not b or bool(a & b)
+
+
 def _check_related(base: Result, variant: Result) -> None:
     mb, mv = base.manifest, variant.manifest
     why = []
@@ -190,6 +204,11 @@ def compare(base: Result, variant: Result, force: bool = False) -> Comparison:
         warnings.append("the runs used different datasets (dataset hashes differ)")
     if mb.get("horizon") != mv.get("horizon"):
         warnings.append(f"horizons differ ({mb.get('horizon')} vs {mv.get('horizon')} months)")
+    if not share_scenario_files(mb, mv):
+        warnings.append(
+            "the runs share no scenario file (neither extends the other, nor do both extend "
+            "one base): their events may differ, so a difference is not the effect of one "
+            "policy alone")
     draws = min(mb["draws"], mv["draws"])
     keys = ["material", "stage", "country"]
     cols = ["draw", *keys, "need_t", "shortage_t", "shortage_share"]
