@@ -124,6 +124,26 @@ def test_report_gains_the_stockpile_page(sized, study, tmp_path):
     assert "Who protects whom" in page
 
 
+def test_a_missing_sizing_table_is_said_on_the_page_and_a_damaged_record_by_show(
+        sized, study, tmp_path):
+    import shutil
+
+    folder, _ = sized
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    (copy / "search.parquet").unlink()
+    out = tmp_path / "r.html"
+    res = CliRunner().invoke(main, ["report", str(copy), "--out", str(out), "--bootstrap", "0"])
+    assert res.exit_code == 0, res.output  # the rest of the report still works
+    page = out.read_text()
+    assert "tables of this folder cannot be read" in page and "search.parquet" in page
+    for text, says in (("[]", "not a sizing record"),
+                       ('{"format": "supplyshock-stockpile/1"}', "not a complete sizing record")):
+        (copy / "stockpile.json").write_text(text)
+        res = CliRunner().invoke(main, ["stockpile", "show", str(copy)])
+        assert res.exit_code == 2 and says in res.output and "Traceback" not in res.output
+
+
 def test_budget_quiet_prints_nothing_and_writes_the_allocation(study):
     res = _invoke(study, "stockpile", "budget", "scenarios/s.toml", "--holders", "USA,JPN",
                   "--budget", 2e6, "--steps", 4, "--draws", 80, "--search-draws", 40,

@@ -165,10 +165,20 @@ def budget_cmd(scenario, budget_usd, objective, steps, holders, materials, pool,
 @click.argument("folder", type=click.Path())
 def show_cmd(folder):
     """What a sizing folder (OUT/NAME/) recommends; checks its tables are unaltered."""
-    from simcore.stockpile.output import load
+    from pathlib import Path
+
+    from simcore.stockpile.errors import StockpileError
+    from simcore.stockpile.output import MANIFEST, load
 
     m = load(folder)
-    click.echo(show_text(m))
+    try:
+        text = show_text(m)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise StockpileError(
+            f"{Path(folder) / MANIFEST}: not a complete sizing record ({type(exc).__name__}: "
+            f"{exc}); it was edited or damaged: run the sizing again"
+        ) from None
+    click.echo(text)
     if m["problems"]:
         for line in m["problems"]:
             click.echo(f"  - {line}", err=True)

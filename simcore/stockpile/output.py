@@ -279,7 +279,10 @@ def load(folder) -> dict:
         m = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise StockpileError(f"{path}: cannot read it ({exc})") from None
-    if not isinstance(m, dict) or m.get("format") != FORMAT:
+    if not isinstance(m, dict):
+        raise StockpileError(f"{path}: not a sizing record (a JSON object); it was edited or "
+                             "damaged: run the sizing again")
+    if m.get("format") != FORMAT:
         raise StockpileError(f"{path}: format {m.get('format')!r} is not {FORMAT!r}")
     problems = []
     for name, digest in (m.get("tables") or {}).items():
