@@ -117,12 +117,20 @@ def test_png_format_writes_each_figure(here):
         "--bootstrap",
         0,
     )
-    files = sorted(p.name for p in (here / "slides").iterdir())
+    files = sorted(p.name for p in (here / "slides").iterdir() if p.suffix == ".png")
     assert files == ["exceedance.png", "fan-USA.png", "heatmap.png", "price.png", "tornado.png"]
     for name in files:
         assert (here / "slides" / name).read_bytes()[:4] == b"\x89PNG"
     assert "wrote 5 figures" in out.output
     assert not [p for p in here.iterdir() if p.name.startswith(".slides")]
+    # again into the same folder for another country: the earlier report's fan-USA.png
+    # goes, a file of the user's stays
+    (here / "slides" / "title.png").write_bytes(b"mine")
+    invoke("report", "results/tiny-cn", "--format", "png", "--out", "slides", "--countries",
+           "JPN", "--bootstrap", 0)
+    files = sorted(p.name for p in (here / "slides").iterdir() if p.suffix == ".png")
+    assert files == ["exceedance.png", "fan-JPN.png", "heatmap.png", "price.png", "title.png",
+                     "tornado.png"]
 
 
 def test_comparison_needs_the_same_seed(here):

@@ -693,13 +693,32 @@ def write_figures(result_dir, compare_dirs=(), out="figures", options=None) -> l
                 (tmp / name).write_bytes(fg.png_bytes(fig, dpi=150))
                 written.append(name)
         out.mkdir(exist_ok=True)
+        index = out / FIGURE_INDEX
+        (tmp / FIGURE_INDEX).write_text("".join(f"{n}\n" for n in written), encoding="utf-8")
+        earlier = _earlier_figures(index)
         for name in written:
             os.replace(tmp / name, out / name)
+        os.replace(tmp / FIGURE_INDEX, index)
+        for name in earlier - set(written):  # an earlier report's, not drawn now
+            (out / name).unlink(missing_ok=True)
     except OSError as exc:
         raise _unwritable(out, exc) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return [out / n for n in written]
+
+
+FIGURE_INDEX = ".supplyshock-figures"  # the figures the last report wrote into a folder
+
+
+def _earlier_figures(index: Path) -> set[str]:
+    """The PNG files an earlier report listed in ``index`` (plain names only)."""
+    try:
+        names = index.read_text(encoding="utf-8").split()
+    except (OSError, UnicodeDecodeError):
+        return set()
+    return {n for n in names if n.endswith(".png") and "/" not in n and "\\" not in n
+            and not n.startswith(".")}
 
 
 __all__ = ["Options", "write_figures", "write_report"]
