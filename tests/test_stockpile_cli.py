@@ -175,6 +175,18 @@ def test_bad_input_is_refused_and_nothing_is_written(study, args, says):
     assert not (study / "refused").exists()
 
 
+def test_the_variant_may_not_replace_its_study(sized, study):
+    """Sizing a variant (itself written by a sizing) under its own name: refused before
+    the search, not after it with an extends cycle."""
+    folder, _ = sized
+    toml = folder.parent / f"{folder.name}.toml"
+    text = toml.read_text()
+    res = _invoke(study, "stockpile", "size", f"sp/{toml.name}", "--holders", "JPN",
+                  "--target", "p95<=0.05", "--draws", 60, "--out", "sp", "--name", folder.name)
+    assert res.exit_code == 2 and "is the study (or a file it extends)" in res.output
+    assert toml.read_text() == text
+
+
 def test_negative_budget_is_refused(study):
     res = _invoke(study, "stockpile", "budget", "scenarios/s.toml", "--holders", "USA",
                   "--budget", "-2e9", "--out", "refused")

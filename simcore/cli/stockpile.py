@@ -81,7 +81,7 @@ def _check_out(scenario, out, name, kind):
     from simcore.stockpile.output import check_output
 
     prep = api.prepare(scenario)
-    return check_output(prep.name, out, name, kind)
+    return check_output(prep.name, out, name, kind, prep.scenario.files)
 
 
 @stockpile.command("size")

@@ -46,9 +46,12 @@ def default_name(study_name: str, kind: str) -> str:
     return f"{study_name}-stockpile-{kind}"
 
 
-def check_output(study_name: str, out, name: str | None, kind: str) -> tuple[Path, Path, str]:
+def check_output(study_name: str, out, name: str | None, kind: str,
+                 study_files=()) -> tuple[Path, Path, str]:
     """(variant file, results folder, name) for a run about to write there; raises
-    ``StockpileError`` before anything is computed when that cannot be done."""
+    ``StockpileError`` before anything is computed when that cannot be done.
+    ``study_files``: the study's file and the files it extends, none of which the
+    variant may replace."""
     from simcore.api import portable_path
     from simcore.errors import ResultError
     from simcore.results import check_target, writable_parent
@@ -66,6 +69,11 @@ def check_output(study_name: str, out, name: str | None, kind: str) -> tuple[Pat
         check_target(folder, name, portable_path(toml), sizing=True)
     except ResultError as exc:
         raise StockpileError(f"--out/--name: {exc}") from None
+    if toml.exists() and any(toml.resolve() == Path(f).resolve() for f in study_files):
+        raise StockpileError(
+            f"--out/--name: {toml} is the study (or a file it extends); the variant would "
+            "replace it and extend itself: choose another --name or --out"
+        )
     if toml.exists():
         head = toml.read_text(encoding="utf-8", errors="replace")[:400] if toml.is_file() else ""
         if MARKER not in head:
@@ -135,7 +143,7 @@ def write(result, out="stockpile", name: str | None = None, command: str = "",
 
     p = result.problem
     kind = result.kind
-    toml, folder, name = check_output(p.prep.name, out, name, kind)
+    toml, folder, name = check_output(p.prep.name, out, name, kind, p.prep.scenario.files)
     out = Path(out)
     extends = Path(os.path.relpath(Path(p.prep.path).absolute(), out.absolute())).as_posix()
     ivs = p.interventions(result.sizes, kind)
