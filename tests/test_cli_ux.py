@@ -182,6 +182,18 @@ def test_compare_table_hides_exposures_short_in_neither_run(here):
         assert any(line.split()[:3] == [r["material"], r["stage"], r["country"]] for line in lines)
 
 
+def test_compare_against_one_draw_says_so_instead_of_nan(study, here):
+    from simcore import api
+
+    api.run(str(study / "scenarios" / "tiny-ux.toml"), draws=1, progress=False,
+            out="one/tiny-ux")
+    result = CliRunner().invoke(main, ["compare", "results/tiny-ux", "one/tiny-ux"])
+    assert result.exit_code == 0, result.output
+    assert "nan" not in result.output
+    assert "only the first draw is compared" in result.output
+    assert "pp [one draw: no interval]" in result.output
+
+
 def _validate(*args):
     return CliRunner().invoke(main, ["validate", *[str(a) for a in args]])
 

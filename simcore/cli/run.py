@@ -495,7 +495,8 @@ def compare(base_dir, variant_dir, fmt, force):
             _pct(r.base_share_mean),
             _pct(r.variant_share_mean),
             f"{100 * r.change_mean:+.2f} pp "
-            f"[{100 * r.change_ci_low:+.2f}, {100 * r.change_ci_high:+.2f}]",
+            + (f"[{100 * r.change_ci_low:+.2f}, {100 * r.change_ci_high:+.2f}]"
+               if r.change_ci_low == r.change_ci_low else "[one draw: no interval]"),
             f"{r.prob_better:.2f}",
         ]
         for r in table.itertuples()

@@ -196,9 +196,10 @@ def compare(base: Result, variant: Result, force: bool = False) -> Comparison:
             f"their random numbers, so draw-by-draw differences mix in sampling noise"
         )
     if mb["draws"] != mv["draws"]:
+        n = min(mb["draws"], mv["draws"])
         warnings.append(
             f"draws differ ({mb['draws']} vs {mv['draws']}): only the first "
-            f"{min(mb['draws'], mv['draws'])} draws are compared"
+            + ("draw is compared" if n == 1 else f"{n:,} draws are compared")
         )
     if mb["dataset"]["hash"] != mv["dataset"]["hash"]:
         warnings.append("the runs used different datasets (dataset hashes differ)")
