@@ -160,12 +160,17 @@ class _Checker:
                     f"line '{','.join(FILES[name])}' (docs/dataset.md)",
                 )
             return None
+        start = 1  # the line the record being read starts on
         try:
             # utf-8-sig: a byte-order mark written by spreadsheet programs is dropped
             with path.open(newline="", encoding="utf-8-sig") as fh:
                 reader = csv.reader(fh)
                 header = next(reader, None)
-                body = [(reader.line_num, row) for row in reader]
+                body = []
+                start = reader.line_num + 1
+                for row in reader:
+                    body.append((reader.line_num, row))
+                    start = reader.line_num + 1
         except UnicodeDecodeError as exc:
             self.error(
                 "encoding", name, 0,
@@ -173,7 +178,9 @@ class _Checker:
             )
             return None
         except csv.Error as exc:
-            self.error("malformed-csv", name, 0, f"cannot be read as CSV ({exc})")
+            self.error("malformed-csv", name, start,
+                       f"cannot be read as CSV from this line on ({exc}); a quote opened "
+                       "here is probably never closed")
             return None
         required = FILES[name]
         expected = required

@@ -267,8 +267,11 @@ def test_group_number_and_datapackage_problems_come_in_one_report(edit_csv, tiny
 
 def test_malformed_csv(tiny_copy):
     # a runaway quote swallows the rest of the file into one huge field
-    (tiny_copy / "countries.csv").write_text('code,name\nCHN,"China\n' + "x" * 200_000 + "\n")
-    _only(tiny_copy, "malformed-csv")
+    (tiny_copy / "countries.csv").write_text(
+        'code,name\nUSA,United States\nCHN,"China\n' + "x" * 200_000 + "\n")
+    msg = str(_only(tiny_copy, "malformed-csv"))
+    assert "countries.csv line 3: cannot be read as CSV from this line on" in msg
+    assert "a quote opened here is probably never closed" in msg
 
 
 # --- flows.csv: the optional source column -----------------------------------------------------
