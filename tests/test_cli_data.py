@@ -297,6 +297,22 @@ def test_build_refuses_tables_it_cannot_use(tmp_path, name, content, message):
     assert not (tmp_path / "mine").exists()
 
 
+def test_build_lists_every_bad_row_of_the_tables_at_once(tmp_path):
+    tables = tmp_path / "tables"
+    tables.mkdir()
+    (tables / "consumption_shares.csv").write_text(
+        "material,country,share,reasoning,source\n"
+        "gallium,JPN,1.5,x,y\ngallium,JPX,0.1,x,y\ngallium,KOR,lots,x,y\n"
+        "galium,USA,usgs,x,y\n", "utf-8")
+    r = _run("data", "build", "--tables", tables, "--out", tmp_path / "mine")
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    assert "4 problems in the tables" in r.output
+    for says in ("line 2: share 1.5 is outside 0..1", "line 3: unknown country 'JPX'",
+                 "line 4: share 'lots' is not a number", "unknown material 'galium'"):
+        assert says in r.output, (says, r.output)
+    assert not (tmp_path / "mine").exists()
+
+
 def test_show_routes_lists_the_largest_routes_with_their_source():
     r = _run("data", "show", "--material", "graphite", "--stage", "mining", "--routes", "5")
     assert r.exit_code == 0, r.output

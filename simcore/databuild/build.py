@@ -131,11 +131,19 @@ def _check_user_tables(folder: Path) -> None:
                                "save the table as UTF-8") from None
 
 
+# the words a share cell may hold instead of a number (docs/baseline.md)
+_SHARE_WORDS = {"production_shares.csv": ("trade",),
+                "consumption_shares.csv": ("trade", "rest", "usgs"),
+                "bilateral_anchors.csv": ()}
+
+
 def read_tables(folder: Path | None = None) -> Tables:
     """The hand-written tables; a file in ``folder`` replaces the packaged one of that
-    name (e.g. only ``consumption_shares.csv``: your own consumption estimates)."""
+    name (e.g. only ``consumption_shares.csv``: your own consumption estimates). Every
+    unknown name and bad share of the tables is listed in one ``DatasetError``."""
     if folder is not None:
         _check_user_tables(folder)
+    problems: list[str] = []
     countries = [(r["code"], r["name"]) for r in
                  _read_table("countries.csv", ("code", "name", "why"), folder)]
     codes = {c for c, _ in countries}
@@ -143,13 +151,21 @@ def read_tables(folder: Path | None = None) -> Tables:
     def known(code: str, where: str, row: dict | None = None) -> str:
         if code == "*" and row is not None:
             if row["share"].strip().lower() != "trade":
-                raise DatasetError(f"{where}: country '*' (every country not listed) takes "
-                                   "share 'trade' only")
+                problems.append(f"{where}: country '*' (every country not listed) takes "
+                                "share 'trade' only")
             return code
         if code not in codes:
-            raise DatasetError(f"{where}: unknown country {code!r}{suggest(code, codes)}; "
-                               "add it to tables/countries.csv or use ROW")
+            problems.append(f"{where}: unknown country {code!r}{suggest(code, codes)}; "
+                            "add it to tables/countries.csv or use ROW")
         return code
+
+    def share(table: str, r: dict) -> None:
+        if r["share"].strip().lower() in _SHARE_WORDS[table]:
+            return
+        try:
+            _share(table, r)
+        except DatasetError as exc:
+            problems.append(str(exc))
 
     names = {}
     for r in _read_table("country_names.csv", ("source_name", "code"), folder):
@@ -160,26 +176,34 @@ def read_tables(folder: Path | None = None) -> Tables:
     for r in _read_table("production_shares.csv",
                          ("material", "stage", "country", "share", "reasoning", "source"), folder):
         known(r["country"], f"production_shares.csv line {r['_line']}", r)
+        share("production_shares.csv", r)
         production.setdefault((r["material"], r["stage"]), []).append(r)
     consumption: dict[str, list[dict]] = {}
     for r in _read_table("consumption_shares.csv",
                          ("material", "country", "share", "reasoning", "source"), folder):
         known(r["country"], f"consumption_shares.csv line {r['_line']}", r)
+        share("consumption_shares.csv", r)
         consumption.setdefault(r["material"], []).append(r)
     anchors: dict[tuple[str, str], list[dict]] = {}
     for r in _read_table("bilateral_anchors.csv", ("material", "stage", "importer", "exporter",
                                                     "share", "reasoning", "source"), folder):
         known(r["importer"], f"bilateral_anchors.csv line {r['_line']}")
         known(r["exporter"], f"bilateral_anchors.csv line {r['_line']}")
+        share("bilateral_anchors.csv", r)
         anchors.setdefault((r["material"], r["stage"]), []).append(r)
     known_materials = {m.material for m in MATERIALS}
     for table, keys in (("production_shares.csv", [k[0] for k in production]),
                         ("consumption_shares.csv", list(consumption)),
                         ("bilateral_anchors.csv", [k[0] for k in anchors])):
-        for m in keys:
+        for m in dict.fromkeys(keys):
             if m not in known_materials:
-                raise DatasetError(f"{table}: unknown material {m!r}"
-                                   f"{suggest(m, known_materials)}")
+                problems.append(f"{table}: unknown material {m!r}"
+                                f"{suggest(m, known_materials)}")
+    if len(problems) == 1:
+        raise DatasetError(problems[0])
+    if problems:
+        raise DatasetError(f"{len(problems)} problems in the tables:\n"
+                           + "\n".join(f"  - {p}" for p in problems))
     return Tables(countries, names, groups, production, consumption, anchors,
                   _table_path(trd.CONCORDANCE, folder), _table_path(trd.COUNTRY_CODES, folder),
                   _read_table("supply_types.csv", mkt.TYPES_HEADER, folder),
