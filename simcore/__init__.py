@@ -34,13 +34,18 @@ _LAZY = {
     "ScenarioError": ("simcore.errors", "ScenarioError"),
 }
 
+# submodules the docs reach as attributes (``simcore.api.prepare``), imported on first use
+_SUBMODULES = ("api", "dataset", "scenario", "results", "engine", "errors")
+
 __all__ = ["__version__", *_LAZY]
 
 
 def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
+    import importlib
 
+    if name in _LAZY:
         module, attr = _LAZY[name]
         return getattr(importlib.import_module(module), attr)
+    if name in _SUBMODULES:
+        return importlib.import_module(f"simcore.{name}")
     raise AttributeError(f"module 'simcore' has no attribute {name!r}")

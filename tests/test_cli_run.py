@@ -692,3 +692,18 @@ def test_the_drivers_join_in_docs_results_runs_as_written(tmp_path, monkeypatch)
     rows = eval(compile(last, "docs/results.md", "eval"), scope).fetchall()
     assert len(rows) == 40
     assert all(peak >= 1 for _, peak in rows) and any(sev is not None for sev, _ in rows)
+
+
+def test_submodules_the_docs_name_are_attributes_of_a_bare_import():
+    """docs/scaling.md's jobqueue snippet calls simcore.api.prepare after `import
+    simcore` alone (it stopped with AttributeError); still without importing numba."""
+    code = (
+        "import sys, simcore\n"
+        "assert callable(simcore.api.prepare) and callable(simcore.api.scenario_files)\n"
+        "assert callable(simcore.results.load_result)\n"
+        "print('numba' in sys.modules)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1]))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=env)
+    assert out.stdout.strip() == "False"
