@@ -199,6 +199,28 @@ def test_report_without_matplotlib_says_how_to_install(here, monkeypatch):
     assert not (here / "nompl.html").exists()
 
 
+def test_sensitivity_table_sums_the_indices_as_the_tornado_does(here):
+    """The table's 'sum of first-order indices' is the plain sum of the indices json
+    gives (negative ones included, as in the tornado's title): it once clipped them at 0,
+    which inflated a sum whose excess over 1 the docs read as dependent inputs."""
+    import re
+
+    table = invoke("sensitivity", "results/tiny-cn", "--top", 3, "--bootstrap", 0).output
+    records = json.loads(invoke("sensitivity", "results/tiny-cn", "--top", 3, "--format",
+                                "json", "--bootstrap", 0).output)
+    sums = re.findall(r"^(\S+) / (\S+) / (\S+) .*sum of first-order indices (-?[\d.]+)\)",
+                      table, re.M)
+    assert sums
+    negative = False
+    for m, st, c, total in sums:
+        idx = [r["index"] for r in records
+               if (r["material"], r["stage"], r["country"]) == (m, st, c)
+               and r["index"] is not None]
+        negative |= any(i < 0 for i in idx)
+        assert float(total) == pytest.approx(sum(idx), abs=0.006)
+    assert negative, "the case at hand: some index below 0"
+
+
 def test_sensitivity_formats_and_filters(here):
     table = invoke(
         "sensitivity",

@@ -58,7 +58,9 @@ def format_table(table: pd.DataFrame) -> str:
         )
     lines = []
     for key, g in table.groupby(["material", "stage", "country"], sort=False):
-        total = float(np.nansum(np.clip(g["index"].to_numpy(dtype=np.float64), 0, None)))
+        # unclipped, as the tornado's title: the noise of inputs that do nothing (an
+        # index a little below 0 as often as above) cancels in the sum
+        total = float(np.nansum(g["index"].to_numpy(dtype=np.float64)))
         lines.append(
             f"{key[0]} / {key[1]} / {key[2]}  ({int(g['draws'].iloc[0])} draws, "
             f"sum of first-order indices {total:.2f})"
