@@ -50,7 +50,7 @@ def _common(f):
                      help="Draws of the confirming run (default: the scenario's)."),
         click.option("--search-draws", type=click.IntRange(1, MAX_DRAWS), default=None,
                      help="Draws of the narrowing search (default: a tenth of --draws, at "
-                     "least 200)."),
+                     "least 200, at most --draws)."),
         click.option("--seed", "-s", type=click.IntRange(0, MAX_SEED - 1), default=None,
                      help="Random seed (default: the scenario's)."),
         click.option("--threads", "-t", type=click.IntRange(min=1), default=None,
