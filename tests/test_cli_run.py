@@ -667,10 +667,15 @@ def test_a_quiet_run_imports_neither_pandas_nor_plotting_nor_dask(study):
         "print(sorted(m for m in ('pandas', 'matplotlib', 'dask', 'distributed', "
         "'pyarrow.compute') if m in sys.modules))\n"
     )
+    assert _fresh_python(code) == "[]"
+
+
+def _fresh_python(code: str) -> str:
+    """What ``code`` prints in a new interpreter (this checkout on its path)."""
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1]))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, env=env)
-    assert out.stdout.strip() == "[]"
+    return out.stdout.strip()
 
 
 def test_the_drivers_join_in_docs_results_runs_as_written(tmp_path, monkeypatch):
@@ -703,7 +708,4 @@ def test_submodules_the_docs_name_are_attributes_of_a_bare_import():
         "assert callable(simcore.results.load_result)\n"
         "print('numba' in sys.modules)\n"
     )
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1]))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, env=env)
-    assert out.stdout.strip() == "False"
+    assert _fresh_python(code) == "False"
