@@ -95,12 +95,16 @@ class DatasetProblems(DatasetError):
     def __init__(self, folder: Path, problems: list[Problem]):
         self.folder = folder
         self.problems = list(problems)
+        n = len(self.problems)
+        head = f"dataset {folder}: {n} problem{'s' if n != 1 else ''}"
+        super().__init__(head + "\n" + self.listing())
+
+    def listing(self) -> str:
+        """The problems, one ``  - `` line each (the first _MAX_LISTED, the rest counted)."""
         listed = [f"  - {p}" for p in self.problems[:_MAX_LISTED]]
         if len(self.problems) > _MAX_LISTED:
             listed.append(f"  ... and {len(self.problems) - _MAX_LISTED} more")
-        n = len(self.problems)
-        head = f"dataset {folder}: {n} problem{'s' if n != 1 else ''}"
-        super().__init__(head + "\n" + "\n".join(listed))
+        return "\n".join(listed)
 
     @property
     def checks(self) -> set[str]:

@@ -1020,10 +1020,9 @@ def write_dataset(files: dict[str, bytes], out: Path, *, check: bool = True) -> 
                 load_dataset(tmp)
         except DatasetProblems as exc:
             n = len(exc.problems)
-            listed = str(exc).split("\n", 1)[1]
             raise DatasetError(
                 f"the dataset built for {out} has {n} problem{'s' if n != 1 else ''}; "
-                f"nothing was written (fix the tables the build read):\n{listed}"
+                f"nothing was written (fix the tables the build read):\n{exc.listing()}"
             ) from None
         old = None
         if out.exists():
