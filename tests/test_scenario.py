@@ -602,3 +602,10 @@ def test_a_byte_order_mark_is_accepted(tmp_path, tiny_tensor):
         b'\xef\xbb\xbfextends = "bom.toml"\n[scenario]\nname = "child"\n'
     )
     assert load_scenario(tmp_path / "child.toml", tiny_tensor).name == "child"
+
+
+def test_a_table_written_as_a_value_is_said_once(tmp_path, tiny_tensor):
+    """`scenario = 3`: the misshapen table, not also its required keys as missing."""
+    found = problems(tmp_path, "scenario = 3\nevents = 5\n", tiny_tensor)
+    assert len(found) == 2, found
+    assert "`scenario` must be a table" in found[0] and "`events` must be" in found[1]

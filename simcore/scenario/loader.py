@@ -479,7 +479,12 @@ def _scenario_groups(merged: _Merged, tensor, problems: Problems) -> dict[str, t
 # --- sections -----------------------------------------------------------------------------
 
 
-def _table_fields(merged: _Merged, table: str, root: Loc, problems: Problems) -> dict:
+def _table_fields(merged: _Merged, table: str, root: Loc, problems: Problems,
+                 misshapen: bool = False) -> dict:
+    """The keys of one table; ``misshapen``: a file wrote it as something else than a
+    table (already a problem), so its keys are not also reported missing."""
+    if misshapen and not merged.tables[table]:
+        problems = Problems()  # said once, as the misshapen table
     entries = {k: v for k, (v, _loc, _src) in merged.tables[table].items()}
     locs = {k: loc for k, (_v, loc, _src) in merged.tables[table].items()}
     return _fields(table, entries, lambda k: locs.get(k, root.key(table).key(k)),
@@ -950,7 +955,9 @@ def load_scenario(path, tensor=None) -> Scenario:
     merged = _merge(chain, problems)
     root = Loc(chain[0].file)
 
-    sc = _table_fields(merged, "scenario", root, problems)
+    misshapen = {t for layer in chain for t in _TABLES
+                 if t in layer.doc and not isinstance(layer.doc[t], dict)}
+    sc = _table_fields(merged, "scenario", root, problems, "scenario" in misshapen)
     dataset_path: Path | None = None
     if isinstance(sc.get("dataset"), str):
         _v, dloc, src = merged.tables["scenario"]["dataset"]
@@ -973,7 +980,7 @@ def load_scenario(path, tensor=None) -> Scenario:
 
     groups = _scenario_groups(merged, tensor, problems)
     names = _Names(tensor, groups) if tensor is not None else None
-    response = _table_fields(merged, "response", root, problems)
+    response = _table_fields(merged, "response", root, problems, "response" in misshapen)
 
     events: list[tuple[Event, Loc]] = []
     for item, loc in merged.lists["events"]:
