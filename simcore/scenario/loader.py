@@ -51,6 +51,7 @@ class _Merged:
 
     tables: dict[str, dict[str, tuple[object, Loc, Path]]] = field(default_factory=dict)
     lists: dict[str, list[tuple[dict, Loc]]] = field(default_factory=dict)
+    misshapen: set[str] = field(default_factory=set)  # tables a file wrote as a value
 
 
 # --- reading ----------------------------------------------------------------------------
@@ -162,6 +163,8 @@ def _merge(chain: list[_Layer], problems: Problems) -> _Merged:
             if isinstance(value, dict):
                 for key, v in value.items():
                     merged.tables[table][key] = (v, loc.key(table).key(key), layer.path)
+            elif value is not None:
+                merged.misshapen.add(table)  # _check_top said so
         for section in _LISTS:
             items = doc.get(section)
             if not isinstance(items, list) or not all(isinstance(v, dict) for v in items):
@@ -479,11 +482,10 @@ def _scenario_groups(merged: _Merged, tensor, problems: Problems) -> dict[str, t
 # --- sections -----------------------------------------------------------------------------
 
 
-def _table_fields(merged: _Merged, table: str, root: Loc, problems: Problems,
-                 misshapen: bool = False) -> dict:
-    """The keys of one table; ``misshapen``: a file wrote it as something else than a
-    table (already a problem), so its keys are not also reported missing."""
-    if misshapen and not merged.tables[table]:
+def _table_fields(merged: _Merged, table: str, root: Loc, problems: Problems) -> dict:
+    """The keys of one table. A table some file wrote as a value (already a problem) and
+    none as a table is not also reported for its missing keys."""
+    if table in merged.misshapen and not merged.tables[table]:
         problems = Problems()  # said once, as the misshapen table
     entries = {k: v for k, (v, _loc, _src) in merged.tables[table].items()}
     locs = {k: loc for k, (_v, loc, _src) in merged.tables[table].items()}
@@ -731,7 +733,8 @@ def _check_stockpile_need(v: dict, item: dict, loc: Loc, names: _Names, problems
 
 def _sort_events(events: list[tuple[Event, Loc]], known: list[str],
                  problems: Problems) -> tuple[Event, ...]:
-    """Parents before children, otherwise file order; unknown parents and cycles are errors.
+    """Parents before children, otherwise file order; unknown parents are errors (a cycle
+    gives no order: _after_cycles reports it).
 
     ``known``: every event id in the files, valid or not (an invalid parent is reported
     where it is, not as unknown)."""
@@ -755,24 +758,7 @@ def _sort_events(events: list[tuple[Event, Loc]], known: list[str],
     remaining = list(ids)
     while remaining:
         ready = [i for i in remaining if by_id[i][0].after is None or by_id[i][0].after in placed]
-        if not ready:
-            # every remaining event waits on another remaining one: report each cycle once
-            reported: set[str] = set()
-            for start in remaining:
-                if start in reported:
-                    continue
-                path = [start]
-                while by_id[path[-1]][0].after not in path:
-                    path.append(by_id[path[-1]][0].after)
-                cycle = path[path.index(by_id[path[-1]][0].after):]
-                if set(cycle) & reported:
-                    reported |= set(path)
-                    continue
-                reported |= set(path)
-                e, loc = by_id[cycle[0]]
-                problems.add(loc.key("after"), e.after, "`after` chain forms a cycle: "
-                             + " -> ".join([*cycle, cycle[0]]),
-                             hint="one event of the cycle must have no `after`")
+        if not ready:  # a cycle: _after_cycles reports it
             return ()
         first = ready[0]
         done.append(first)
@@ -781,9 +767,10 @@ def _sort_events(events: list[tuple[Event, Loc]], known: list[str],
     return tuple(by_id[i][0] for i in done)
 
 
-def _raw_cycles(items, problems: Problems) -> None:
-    """`after` cycles among the events as written, valid or not (the message of
-    _sort_events)."""
+def _after_cycles(items, problems: Problems) -> None:
+    """`after` cycles among the events as written, valid or not (an invalid event in a
+    cycle must not hide it), each reported once; an event that follows itself is said by
+    _sort_events."""
     after: dict[str, tuple[str, Loc]] = {}
     for item, loc in items:
         i, a = item.get("id"), item.get("after")
@@ -799,6 +786,8 @@ def _raw_cycles(items, problems: Problems) -> None:
             continue
         cycle = path[path.index(after[path[-1]][0]):]
         reported |= set(path)
+        if len(cycle) == 1:
+            continue
         a, loc = after[cycle[0]]
         problems.add(loc.key("after"), a, "`after` chain forms a cycle: "
                      + " -> ".join([*cycle, cycle[0]]),
@@ -955,9 +944,7 @@ def load_scenario(path, tensor=None) -> Scenario:
     merged = _merge(chain, problems)
     root = Loc(chain[0].file)
 
-    misshapen = {t for layer in chain for t in _TABLES
-                 if t in layer.doc and not isinstance(layer.doc[t], dict)}
-    sc = _table_fields(merged, "scenario", root, problems, "scenario" in misshapen)
+    sc = _table_fields(merged, "scenario", root, problems)
     dataset_path: Path | None = None
     if isinstance(sc.get("dataset"), str):
         _v, dloc, src = merged.tables["scenario"]["dataset"]
@@ -980,7 +967,7 @@ def load_scenario(path, tensor=None) -> Scenario:
 
     groups = _scenario_groups(merged, tensor, problems)
     names = _Names(tensor, groups) if tensor is not None else None
-    response = _table_fields(merged, "response", root, problems, "response" in misshapen)
+    response = _table_fields(merged, "response", root, problems)
 
     events: list[tuple[Event, Loc]] = []
     for item, loc in merged.lists["events"]:
@@ -995,9 +982,7 @@ def load_scenario(path, tensor=None) -> Scenario:
             problems.add(loc.key("after"), parent, "unknown parent event",
                          ", ".join(known), suggest(parent, known))
     sorted_events = _sort_events(events, known, problems)
-    if len(events) < n_items:
-        # _sort_events saw the valid events only: a cycle through an invalid one
-        _raw_cycles(merged.lists["events"], problems)
+    _after_cycles(merged.lists["events"], problems)
     complete = len(events) == n_items and len(sorted_events) == n_items
     correlations = _correlations(merged.lists["correlations"], known, sorted_events, problems,
                                  check_pd=complete)
