@@ -22,7 +22,7 @@ from simcore.errors import ResultError
 from simcore.report import analysis as an
 from simcore.report import figures as fg
 from simcore.report.html import Section, esc, render, table
-from simcore.results.aggregate import share_scenario_files
+from simcore.results.aggregate import share_scenario_files, unpaired
 
 
 @dataclass
@@ -418,21 +418,11 @@ def sections(base: Run, compares: Sequence[Run], opts: Options) -> list[Section]
 
 def _check_pairing(base: Run, other: Run) -> None:
     """A draw-by-draw comparison is meaningful only with common random numbers."""
-    seed_a = lookup(base.manifest, "seed")
-    seed_b = lookup(other.manifest, "seed")
-    if seed_a is not None and seed_b is not None and seed_a != seed_b:
+    why, fix = unpaired(base.manifest, other.manifest)
+    if why:
         raise ResultError(
-            f"{other.path}: run with seed {seed_b}, the base {base.path} with seed "
-            f"{seed_a}; a draw-by-draw comparison needs the same seed (common random "
-            f"numbers): rerun it with --seed {seed_a}"
-        )
-    h_a = lookup(base.manifest, "horizon")
-    h_b = lookup(other.manifest, "horizon")
-    if h_a is not None and h_b is not None and h_a != h_b:
-        raise ResultError(
-            f"{other.path}: a horizon of {h_b} months, the base {base.path} {h_a}; draw i "
-            "of one is not draw i of the other, so a draw-by-draw comparison means nothing "
-            "(as `supplyshock compare` says): give both scenarios the same horizon_months"
+            f"{other.path}: {' and '.join(why)} ({base.path}); a draw-by-draw comparison "
+            f"needs the same seed and horizon (common random numbers): {fix}"
         )
 
 

@@ -142,18 +142,28 @@ def share_scenario_files(mb: dict, mv: dict) -> bool:
     return not a or not b or bool(a & b)
 
 
-def _check_related(base: Result, variant: Result) -> None:
-    mb, mv = base.manifest, variant.manifest
+def unpaired(mb: dict, mv: dict) -> tuple[list[str], str]:
+    """Why draw i of the run with manifest ``mv`` is not draw i of the base's (``mb``):
+    another seed or horizon (where both manifests record it), and the fix; ([], "") when
+    they pair. `compare` and the report refuse such runs."""
     why = []
-    if mb["seed"] != mv["seed"]:
-        why.append(f"seed {mv['seed']} against the base's {mb['seed']}")
-    if mb.get("horizon") != mv.get("horizon"):
-        why.append(f"a horizon of {mv.get('horizon')} months against {mb.get('horizon')}")
+    seed_b, seed_v = mb.get("seed"), mv.get("seed")
+    seeds = seed_b is not None and seed_v is not None and seed_b != seed_v
+    if seeds:
+        why.append(f"seed {seed_v} against the base's {seed_b}")
+    h_b, h_v = mb.get("horizon"), mv.get("horizon")
+    if h_b is not None and h_v is not None and h_b != h_v:
+        why.append(f"a horizon of {h_v} months against {h_b}")
+    if not why:
+        return [], ""
+    return why, (f"run it again with --seed {seed_b}" if seeds
+                 else "give both scenarios the same horizon_months")
+
+
+def _check_related(base: Result, variant: Result) -> None:
+    why, fix = unpaired(base.manifest, variant.manifest)
     if not why:
         return
-    fix = f"run it again with --seed {mb['seed']}" if mb["seed"] != mv["seed"] else (
-        "give both scenarios the same horizon_months"
-    )
     raise ResultError(
         f"{variant.folder} ({variant.name}) is not a variant run of {base.folder} "
         f"({base.name}): {' and '.join(why)}, so draw i of one is not draw i of the other "
