@@ -38,19 +38,15 @@ def stockpile_sections(run) -> list[Section]:
 
     try:
         m = load(folder)
-    except Exception as exc:  # noqa: BLE001 - the rest of the report still works
-        return [Section(f"stockpile-{_slug(run.name)}", "Stockpile sizing",
-                        f"The sizing files of this folder cannot be read: {exc}")]
-    note = ("\n\nNote: " + "; ".join(m["problems"])) if m["problems"] else ""
-    try:
+        note = ("\n\nNote: " + "; ".join(m["problems"])) if m["problems"] else ""
         if m["kind"] == "budget":
             return [_budget_section(run, folder, m, note)]
         return [_size_section(run, folder, m, note)]
-    except Exception as exc:  # noqa: BLE001 - a table missing or damaged: the rest works
+    except Exception as exc:  # noqa: BLE001 - a file missing or damaged: the rest works
         from simcore.report.build import _shown_text
 
         return [Section(f"stockpile-{_slug(run.name)}", "Stockpile sizing",
-                        "The sizing's tables of this folder cannot be read "
+                        "The sizing's record or tables of this folder cannot be read "
                         f"({type(exc).__name__}: {_shown_text(str(exc))}); "
                         "`supplyshock stockpile show` checks them against their recorded "
                         "SHA-256, and a new sizing writes them again.")]
