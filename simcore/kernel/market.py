@@ -195,6 +195,7 @@ def _solve_level(zq, mp, nz, sel, target, a, b):
 
 
 GALE_MAX_ZONES = 4  # up to this many zones, the filling checks every subset of zones
+ROUND_BITS = GALE_MAX_ZONES  # bits of one round's set in the hint of _fill_subsets
 
 
 @jit
@@ -256,9 +257,10 @@ def _fill_subsets(m, nz, fsup, cap, zq, mp, ulev, frozen, dem, gcap):
     Each round, the level of the active zones rises to the lowest level at which some set
     becomes tight (a root per set that binds below the best so far); the active zones of
     the tight sets freeze there. On entry ulev[z] may hold a guess of zone z's level (last
-    month's), where the root searches start, and gcap[0] the set to try first (the one
-    that bound first last month). On return dem[z] holds each zone's free demand at its
-    level and gcap[2**nz + nz + z] its slope there; gcap[0] the set that bound first;
+    month's), where the root searches start, and gcap[0] the sets to try first in each
+    round (those whose roots were the rounds' levels last month, 4 bits a round: round r
+    in bits 4r .. 4r + 3). On return dem[z] holds each zone's free demand at its level
+    and gcap[2**nz + nz + z] its slope there; gcap[0] this call's sets of each round;
     gcap[t] the capacity of set t, gcap[2**nz + z] zone z's free demand at the best level
     so far."""
     n_sets = (1 << nz) - 1
@@ -283,13 +285,16 @@ def _fill_subsets(m, nz, fsup, cap, zq, mp, ulev, frozen, dem, gcap):
     active = n_sets
     level = 0.0
     status = 0
-    first = int(gcap[0])  # the set that bound first last month: tried first
-    if not (1 <= first <= n_sets):
-        first = 1
-    gcap[0] = 0.0
+    last = int(gcap[0])  # the sets whose roots were the rounds' levels last month
+    bound = 0  # ... and this month
+    rnd = 0
     while active:
+        first = (last >> (ROUND_BITS * rnd)) & ((1 << ROUND_BITS) - 1)  # tried first
+        if not (1 <= first <= n_sets):
+            first = 1
         best = U_TOP
         solved = 0  # the active zones of the set whose root is the best level
+        solved_t = 0  # ... and that set
         for z in range(nz):
             if active & (1 << z):
                 gcap[at + z], gcap[at + nz + z] = free_demand(zq, z, best, mp)
@@ -314,8 +319,7 @@ def _fill_subsets(m, nz, fsup, cap, zq, mp, ulev, frozen, dem, gcap):
             best = _solve_level_mask(zq, mp, nz, act, target, level, best, hint, gcap, at,
                                      1e-3 * tol)
             solved = act
-            if gcap[0] == 0.0 or level == 0.0:
-                gcap[0] = float(t)
+            solved_t = t
             for z in range(nz):
                 if (active & (1 << z)) and not (act & (1 << z)):
                     gcap[at + z], gcap[at + nz + z] = free_demand(zq, z, best, mp)
@@ -349,6 +353,9 @@ def _fill_subsets(m, nz, fsup, cap, zq, mp, ulev, frozen, dem, gcap):
                 gcap[at + 2 * nz + z] = gcap[at + nz + z]
         active &= ~tight
         level = best
+        bound |= solved_t << (ROUND_BITS * rnd)
+        rnd += 1
+    gcap[0] = float(bound)
     for z in range(nz):
         gcap[at + nz + z] = gcap[at + 2 * nz + z]
     return status

@@ -613,7 +613,7 @@ def _clear_and_account(tn, sc, ws, out, hist, j, k, s, ns, producers, buyers, t,
     dem = ws.dem
     slope = ws.slope
     gcap = ws.gcap
-    gcap[0] = ws.shint[s]  # the set of zones that bound first last month: tried first
+    gcap[0] = ws.shint[s]  # the sets of zones that bound in each round last month
     st = _clear_zones(m, nz, ws.fsup, ws.capc, zq, mp, ulev, ws.frozen, ws.cutz, dem,
                       slope, gcap, want_trace, ws.f, ws.out_e, ws.in_i, ws.queue, ws.par_e,
                       ws.par_i, ws.seen_e, ws.seen_i)
