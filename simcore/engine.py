@@ -731,21 +731,18 @@ def _unused_out(spare: list, layout):
 
 def _zone_histograms(zone_bins: np.ndarray, n_price_bins: int) -> tuple:
     """The monthly histograms over draws, int64[G, H, bins], of each zone's price bin
-    and shortage-share bin (zone_bins int16[n, G, H, 2], as the kernel writes them): one
-    bincount each over (zone, month, bin). Counting in the kernel instead (a random
-    increment into 7.7 MB per worker for the partner study's prices) cost about 6 % of
-    its time."""
-    n, n_g, H, _ = zone_bins.shape
-    cell = np.arange(n_g * H, dtype=np.int64).reshape(n_g, H)
-    step = max(1, 2**21 // max(1, n_g * H))  # draws at a time: int64 keys of 16 MB at most
-    out = []
-    for col, bins in ((0, n_price_bins), (1, 101)):
-        counts = np.zeros(n_g * H * bins, dtype=np.int64)
-        for a in range(0, n, step):
-            keys = cell * bins + zone_bins[a:a + step, :, :, col]
-            counts += np.bincount(keys.ravel(), minlength=n_g * H * bins)
-        out.append(counts.reshape(n_g, H, bins))
-    return tuple(out)
+    and shortage-share bin (zone_bins int16[n, G, H, 2], as the kernel writes them),
+    counted zone by zone by the kernel's ``count_zone_bins`` (twice as fast as a NumPy
+    bincount over (zone, month, bin) keys). Counting in the kernel while it simulates
+    instead (a random increment into 7.7 MB per worker for the partner study's prices)
+    cost about 6 % of its time."""
+    from simcore.kernel.model import count_zone_bins
+
+    _, n_g, H, _ = zone_bins.shape
+    price = np.zeros((n_g, H, n_price_bins), dtype=np.int64)
+    short = np.zeros((n_g, H, 101), dtype=np.int64)
+    count_zone_bins(zone_bins, price, short)
+    return price, short
 
 
 def load_kernel(model: Model) -> None:

@@ -1053,6 +1053,19 @@ def run_draws(w, first_draw, n_workers, seed, tn, sc, out, ws):
         out.progress[w] += 1
 
 
+@jit
+def count_zone_bins(zone_bins, price, short):
+    """Add to price[G, H, NPB] and short[G, H, 101] the counts over draws of each zone's
+    monthly price bin and shortage-share bin (zone_bins i2[n, G, H, 2], as run_draws
+    writes them). Zone by zone, so that the counts being added to stay in cache."""
+    n, n_g, H, _ = zone_bins.shape
+    for g in range(n_g):
+        for j in range(n):
+            for t in range(H):
+                price[g, t, zone_bins[j, g, t, 0]] += 1
+                short[g, t, zone_bins[j, g, t, 1]] += 1
+
+
 @jit_inline
 def _trace_baseline(tn, sc, out, j, k):
     """Trace rows of months that are not computed: the baseline (every need met)."""
