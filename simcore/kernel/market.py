@@ -262,7 +262,8 @@ def _fill_subsets(m, nz, fsup, cap, zq, mp, ulev, frozen, dem, gcap):
     in bits 4r .. 4r + 3). On return dem[z] holds each zone's free demand at its level
     and gcap[2**nz + nz + z] its slope there; gcap[0] this call's sets of each round;
     gcap[t] the capacity of set t, gcap[2**nz + z] zone z's free demand at the best level
-    so far."""
+    so far; gcap[2**nz + 3 * nz + z] and gcap[2**nz + 4 * nz + z] its demand and slope at
+    the floor."""
     n_sets = (1 << nz) - 1
     at = 1 << nz  # gcap[at + z]: free demand at the best level; gcap[at + nz + z]: slope
     scale = 0.0
@@ -297,7 +298,10 @@ def _fill_subsets(m, nz, fsup, cap, zq, mp, ulev, frozen, dem, gcap):
         solved_t = 0  # ... and that set
         for z in range(nz):
             if active & (1 << z):
-                gcap[at + z], gcap[at + nz + z] = free_demand(zq, z, best, mp)
+                if rnd == 0:  # the demands at the floor, the same every round
+                    gcap[at + 3 * nz + z], gcap[at + 4 * nz + z] = free_demand(zq, z, best, mp)
+                gcap[at + z] = gcap[at + 3 * nz + z]
+                gcap[at + nz + z] = gcap[at + 4 * nz + z]
         for i in range(n_sets):
             t = (first + i - 1) % n_sets + 1
             act = t & active
