@@ -302,6 +302,52 @@ def test_subset_and_cut_fillings_agree():
         np.testing.assert_allclose(ya, yb, rtol=1e-9, atol=1e-9 * scale)
 
 
+def test_subset_filling_remembers_each_rounds_binding_set():
+    """_fill_subsets returns in gcap[0] the set whose root was each round's level (4 bits
+    a round: the zones it freezes anew share that level, the rounds' levels rise) and
+    solves those sets first when given them back the next month; the sets it is given,
+    right, wrong or garbage, move no level beyond rounding."""
+    from simcore.kernel import market as mk
+
+    rng = np.random.default_rng(91)
+    rounds_seen = 0
+    for _ in range(300):
+        supply, cap, zones, par = random_market(rng, zones=(2, 4))
+        nz, m = len(zones), len(supply)
+        zq, mp = kernel_market(zones, par)
+        supply = np.asarray(supply, float)
+
+        def fill(sets):
+            u, gcap = np.full(nz, mk.U_TOP), np.zeros(48)
+            gcap[0] = sets
+            assert mk.fill_subsets(m, nz, supply, cap, zq, mp, u, np.zeros(nz, bool),
+                                   np.zeros(nz), gcap) == 0
+            return u, int(gcap[0])
+
+        levels, code = fill(0.0)
+        frozen, previous, r = 0, -1.0, 0
+        while code >> (mk.ROUND_BITS * r):
+            t = (code >> (mk.ROUND_BITS * r)) & ((1 << mk.ROUND_BITS) - 1)
+            new = [z for z in range(nz) if t >> z & 1 and not frozen >> z & 1]
+            assert 1 <= t < 1 << nz and new, (code, r)
+            level = levels[new[0]]
+            assert all(levels[z] == level for z in new) and previous < level < mk.U_TOP
+            frozen |= sum(1 << z for z in range(nz) if levels[z] == level)
+            previous, r = level, r + 1
+        # every level below the floor is some round's: no round's set went unrecorded
+        assert {levels[z] for z in range(nz) if levels[z] < mk.U_TOP} == {
+            levels[z] for z in range(nz) if frozen >> z & 1}
+        rounds_seen += r > 1
+        scale = 1.0 + supply.sum() + zq[:, mk.ZQ_W].sum()
+        for sets in (code, 0xFFFF, float(rng.integers(0, 1 << 16))):
+            again, _ = fill(float(sets))
+            np.testing.assert_allclose(
+                [mk.free_demand(zq, z, again[z], mp)[0] for z in range(nz)],
+                [mk.free_demand(zq, z, levels[z], mp)[0] for z in range(nz)],
+                rtol=1e-9, atol=1e-9 * scale)
+    assert rounds_seen > 30  # markets where more than one round binds were drawn
+
+
 def test_a_zone_price_root_reached_from_above_is_found():
     """Regression (random case 3188 of the engine-reference comparison): a zone living
     on its contracts, with a state stock that releases 42 t over the prices 1-1.012. The
