@@ -302,6 +302,19 @@ def test_subset_and_cut_fillings_agree():
         np.testing.assert_allclose(ya, yb, rtol=1e-9, atol=1e-9 * scale)
 
 
+def _fill_with(market, sets):
+    """fill_subsets of market = (m, nz, supply, cap, zq, mp) from the floor, given the
+    remembered sets: the levels and the sets it returns."""
+    from simcore.kernel import market as mk
+
+    m, nz, supply, cap, zq, mp = market
+    u, gcap = np.full(nz, mk.U_TOP), np.zeros(48)
+    gcap[0] = sets
+    assert mk.fill_subsets(m, nz, supply, cap, zq, mp, u, np.zeros(nz, bool), np.zeros(nz),
+                           gcap) == 0
+    return u, int(gcap[0])
+
+
 def test_subset_filling_remembers_each_rounds_binding_set():
     """_fill_subsets returns in gcap[0] the set whose root was each round's level (4 bits
     a round: the zones it freezes anew share that level, the rounds' levels rise) and
@@ -316,15 +329,8 @@ def test_subset_filling_remembers_each_rounds_binding_set():
         nz, m = len(zones), len(supply)
         zq, mp = kernel_market(zones, par)
         supply = np.asarray(supply, float)
-
-        def fill(sets):
-            u, gcap = np.full(nz, mk.U_TOP), np.zeros(48)
-            gcap[0] = sets
-            assert mk.fill_subsets(m, nz, supply, cap, zq, mp, u, np.zeros(nz, bool),
-                                   np.zeros(nz), gcap) == 0
-            return u, int(gcap[0])
-
-        levels, code = fill(0.0)
+        market = (m, nz, supply, cap, zq, mp)
+        levels, code = _fill_with(market, 0.0)
         frozen, previous, r = 0, -1.0, 0
         while code >> (mk.ROUND_BITS * r):
             t = (code >> (mk.ROUND_BITS * r)) & ((1 << mk.ROUND_BITS) - 1)
@@ -340,7 +346,7 @@ def test_subset_filling_remembers_each_rounds_binding_set():
         rounds_seen += r > 1
         scale = 1.0 + supply.sum() + zq[:, mk.ZQ_W].sum()
         for sets in (code, 0xFFFF, float(rng.integers(0, 1 << 16))):
-            again, _ = fill(float(sets))
+            again, _ = _fill_with(market, float(sets))
             np.testing.assert_allclose(
                 [mk.free_demand(zq, z, again[z], mp)[0] for z in range(nz)],
                 [mk.free_demand(zq, z, levels[z], mp)[0] for z in range(nz)],
