@@ -283,6 +283,8 @@ def _fill_subsets(m, nz, fsup, cap, zq, mp, ulev, frozen, dem, gcap):
                     reach += cap[c, z]
             tot += min(fsup[c], reach)
         gcap[t] = tot
+    for z in range(nz):  # the demands at the floor, the same every round
+        gcap[at + 3 * nz + z], gcap[at + 4 * nz + z] = free_demand(zq, z, U_TOP, mp)
     active = n_sets
     level = 0.0
     status = 0
@@ -294,12 +296,9 @@ def _fill_subsets(m, nz, fsup, cap, zq, mp, ulev, frozen, dem, gcap):
         if not (1 <= first <= n_sets):
             first = 1
         best = U_TOP
-        solved = 0  # the active zones of the set whose root is the best level
-        solved_t = 0  # ... and that set
+        solved = 0  # the set whose root is the best level
         for z in range(nz):
             if active & (1 << z):
-                if rnd == 0:  # the demands at the floor, the same every round
-                    gcap[at + 3 * nz + z], gcap[at + 4 * nz + z] = free_demand(zq, z, best, mp)
                 gcap[at + z] = gcap[at + 3 * nz + z]
                 gcap[at + nz + z] = gcap[at + 4 * nz + z]
         for i in range(n_sets):
@@ -322,8 +321,7 @@ def _fill_subsets(m, nz, fsup, cap, zq, mp, ulev, frozen, dem, gcap):
                 continue  # this set does not bind below the best level so far
             best = _solve_level_mask(zq, mp, nz, act, target, level, best, hint, gcap, at,
                                      1e-3 * tol)
-            solved = act
-            solved_t = t
+            solved = t
             for z in range(nz):
                 if (active & (1 << z)) and not (act & (1 << z)):
                     gcap[at + z], gcap[at + nz + z] = free_demand(zq, z, best, mp)
@@ -345,7 +343,7 @@ def _fill_subsets(m, nz, fsup, cap, zq, mp, ulev, frozen, dem, gcap):
                 # demand so steep in the level (a state release ramping over a narrow
                 # price band) that the rounding of the level leaves more slack than the
                 # tolerance: the set whose root this level is binds
-                tight = solved
+                tight = solved & active
             if not tight:
                 status = STATUS_NO_FREEZE
                 tight = active
@@ -357,7 +355,7 @@ def _fill_subsets(m, nz, fsup, cap, zq, mp, ulev, frozen, dem, gcap):
                 gcap[at + 2 * nz + z] = gcap[at + nz + z]
         active &= ~tight
         level = best
-        bound |= solved_t << (ROUND_BITS * rnd)
+        bound |= solved << (ROUND_BITS * rnd)
         rnd += 1
     gcap[0] = float(bound)
     for z in range(nz):
