@@ -168,6 +168,25 @@ class _QuietShutdown(logging.Filter):
                                           Status.closed)
 
 
+class _InterruptRace(logging.Filter):
+    """Drops one error of distributed's own (2026.8 and earlier): Ctrl-C while the client
+    waits in ``distributed.utils.sync``, before the call it waits on has started, runs
+    that function's ``cancel`` callback on a name not yet bound, and tornado logs the
+    NameError with a traceback. The run was interrupted as asked (the executor cancels
+    and closes the cluster); the message says nothing about it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if not isinstance(exc, NameError) or exc.__traceback__ is None:
+            return True
+        last = exc.__traceback__
+        while last.tb_next is not None:
+            last = last.tb_next
+        code = last.tb_frame.f_code
+        return not (code.co_name == "cancel"
+                    and code.co_filename.endswith(os.path.join("distributed", "utils.py")))
+
+
 def dask_setup(worker) -> None:
     """Preload of a local cluster's worker processes. Ctrl-C in a terminal signals the
     whole process group; the client, not each worker, handles it: it cancels the run and
@@ -265,6 +284,9 @@ class DaskExecutor:
         """Start the local cluster, or connect to the scheduler (once)."""
         if self.client is not None:
             return
+        tornado_log = logging.getLogger("tornado.application")
+        if not any(isinstance(f, _InterruptRace) for f in tornado_log.filters):
+            tornado_log.addFilter(_InterruptRace())
         if self.scheduler is not None:
             try:
                 self.client = distributed.Client(self.scheduler, timeout="10s")
