@@ -148,14 +148,18 @@ def _betacf(a, b, x):
 @jit_internal
 def beta_cdf(a, b, x):
     """Regularised incomplete beta I_x(a, b)."""
+    return _beta_cdf(a, b, x, math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b))
+
+
+@jit_internal
+def _beta_cdf(a, b, x, lnorm):
+    """I_x(a, b) given lnorm = lgamma(a + b) - lgamma(a) - lgamma(b), which a quantile
+    search computes once rather than at each of its steps."""
     if x <= 0.0:
         return 0.0
     if x >= 1.0:
         return 1.0
-    lbt = (
-        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
-    )
-    bt = math.exp(lbt)
+    bt = math.exp(lnorm + a * math.log(x) + b * math.log1p(-x))
     if x < (a + 1.0) / (a + b + 2.0):
         return bt * _betacf(a, b, x) / a
     return 1.0 - bt * _betacf(b, a, 1.0 - x) / b
@@ -165,11 +169,12 @@ def beta_cdf(a, b, x):
 def beta_ppf(a, b, u):
     """Quantile of beta(a, b): Newton steps kept inside a shrinking bisection bracket."""
     lbeta = math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
+    lnorm = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
     lo = 0.0
     hi = 1.0
     x = a / (a + b)
     for _ in range(200):
-        f = beta_cdf(a, b, x) - u
+        f = _beta_cdf(a, b, x, lnorm) - u
         if f < 0.0:
             lo = x
         else:
