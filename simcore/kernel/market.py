@@ -223,10 +223,7 @@ def _clear_zones(m, nz, fsup, cap, zq, mp, ulev, frozen, cutz, dem, slope, gcap,
     condition over the subsets of zones, whose capacities are computed once; beyond that,
     by Newton steps on the min cuts a max flow names. Both give the same levels."""
     if nz <= GALE_MAX_ZONES:
-        status = _fill_subsets(m, nz, fsup, cap, zq, mp, ulev, frozen, dem, gcap)
-        for z in range(nz):
-            slope[z] = gcap[(1 << nz) + nz + z]
-
+        status = fill_gale(m, nz, fsup, cap, zq, mp, ulev, frozen, dem, slope, gcap)
         if want_flows:
             scale = 0.0
             for c in range(m):
@@ -241,6 +238,19 @@ def _clear_zones(m, nz, fsup, cap, zq, mp, ulev, frozen, cutz, dem, slope, gcap,
                         queue, par_e, par_i, seen_e, seen_i)
     for z in range(nz):
         dem[z], slope[z] = free_demand(zq, z, ulev[z], mp)
+    return status
+
+
+@jit_inline
+def fill_gale(m, nz, fsup, cap, zq, mp, ulev, frozen, dem, slope, gcap):
+    """_clear_zones without flows, for nz <= GALE_MAX_ZONES: the filling on Gale's
+    condition, and each zone's slope in the level at its level into slope[z]. Called
+    directly by the month loop when it records no flows: half the arrays of
+    _clear_zones to pass, and one call level less (each array passed to a function that
+    is not inlined costs a reference-count increment and decrement)."""
+    status = _fill_subsets(m, nz, fsup, cap, zq, mp, ulev, frozen, dem, gcap)
+    for z in range(nz):
+        slope[z] = gcap[(1 << nz) + nz + z]
     return status
 
 

@@ -43,6 +43,7 @@ from simcore.kernel.market import (
     ZQ_T,
     ZQ_X,
     _clear_zones,
+    fill_gale,
     prepare_zone,
     release_share,
     zone_outcome,
@@ -614,9 +615,12 @@ def _clear_and_account(tn, sc, ws, out, hist, j, k, s, ns, producers, buyers, t,
     slope = ws.slope
     gcap = ws.gcap
     gcap[0] = ws.shint[s]  # the sets of zones that bound in each round last month
-    st = _clear_zones(m, nz, ws.fsup, ws.capc, zq, mp, ulev, ws.frozen, ws.cutz, dem,
-                      slope, gcap, want_trace, ws.f, ws.out_e, ws.in_i, ws.queue, ws.par_e,
-                      ws.par_i, ws.seen_e, ws.seen_i)
+    if nz <= GALE_MAX_ZONES and not want_trace:
+        st = fill_gale(m, nz, ws.fsup, ws.capc, zq, mp, ulev, ws.frozen, dem, slope, gcap)
+    else:
+        st = _clear_zones(m, nz, ws.fsup, ws.capc, zq, mp, ulev, ws.frozen, ws.cutz, dem,
+                          slope, gcap, want_trace, ws.f, ws.out_e, ws.in_i, ws.queue,
+                          ws.par_e, ws.par_i, ws.seen_e, ws.seen_i)
     ws.shint[s] = gcap[0]
     if st != 0:
         status = st
