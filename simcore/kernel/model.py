@@ -1009,36 +1009,31 @@ def run_draws(w, first_draw, n_workers, seed, tn, sc, out, ws):
         usable = min(1.0, max(0.0, _var(vals, sc.resp_var[RESP_SPARE_USABLE], 0.0)))
         sub_max = min(1.0, max(0.0, _var(vals, sc.resp_var[RESP_SUB_MAX], 0.0)))
         lag_sub = _var(vals, sc.resp_var[RESP_SUB_MONTHS], 0.0)
-        for x in range(out.shortage.shape[1]):
-            out.shortage[j, x] = 0.0
-            out.peak[j, x] = 0.0
-            out.months[j, x] = 0
-            out.first[j, x] = -1
-            out.last[j, x] = -1
-            out.drawn[j, x] = 0.0
-            out.price_peak[j, x] = 1.0
-            out.price_mean[j, x] = 0.0  # accumulates (price - 1) over computed months
-            out.bought[j, x] = 0.0
-            out.restocked[j, x] = 0.0
-            out.cdrawn[j, x] = 0.0
-            out.substituted[j, x] = 0.0
-            out.given_up[j, x] = 0.0
-            out.rationed[j, x] = 0.0
-        for g in range(out.zprice_peak.shape[1]):
-            out.zprice_peak[j, g] = 1.0
-            out.zprice_mean[j, g] = 0.0
-            out.zchoke[j, g] = 0
-            for t in range(H):
-                out.zone_bins[j, g, t, 0] = 0  # a price of exactly 1
-                out.zone_bins[j, g, t, 1] = 0  # no shortage
+        # row by row, array by array: one loop over the exposures writing 14 arrays
+        # is not vectorised (the arrays may alias, for all the compiler knows) and took
+        # twice as long (11.8 against 5.4 us a draw of the partner study)
+        out.shortage[j, :] = 0.0
+        out.peak[j, :] = 0.0
+        out.months[j, :] = 0
+        out.first[j, :] = -1
+        out.last[j, :] = -1
+        out.drawn[j, :] = 0.0
+        out.price_peak[j, :] = 1.0
+        out.price_mean[j, :] = 0.0  # accumulates (price - 1) over computed months
+        out.bought[j, :] = 0.0
+        out.restocked[j, :] = 0.0
+        out.cdrawn[j, :] = 0.0
+        out.substituted[j, :] = 0.0
+        out.given_up[j, :] = 0.0
+        out.rationed[j, :] = 0.0
+        out.zprice_peak[j, :] = 1.0
+        out.zprice_mean[j, :] = 0.0
+        out.zchoke[j, :] = 0
+        out.zone_bins[j, :, :, :] = 0  # bin 0: a price of exactly 1, no shortage
         if out.want_series:
-            for x in range(out.shortage.shape[1]):
-                for t in range(H):
-                    out.series[j, x, t] = 0.0
+            out.series[j, :, :] = 0.0
         if out.want_zseries:
-            for g in range(out.zprice_peak.shape[1]):
-                for t in range(H):
-                    out.zseries[j, g, t] = 1.0
+            out.zseries[j, :, :] = 1.0
         status = 0
         for kk in range(sc.scope.shape[0]):
             k = sc.scope[kk]
