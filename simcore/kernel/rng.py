@@ -146,15 +146,9 @@ def _betacf(a, b, x):
 
 
 @jit_internal
-def beta_cdf(a, b, x):
-    """Regularised incomplete beta I_x(a, b)."""
-    return _beta_cdf(a, b, x, math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b))
-
-
-@jit_internal
 def _beta_cdf(a, b, x, lnorm):
-    """I_x(a, b) given lnorm = lgamma(a + b) - lgamma(a) - lgamma(b), which a quantile
-    search computes once rather than at each of its steps."""
+    """Regularised incomplete beta I_x(a, b), given lnorm = lgamma(a + b) - lgamma(a)
+    - lgamma(b), which the quantile search computes once rather than at each step."""
     if x <= 0.0:
         return 0.0
     if x >= 1.0:
