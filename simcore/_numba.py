@@ -102,6 +102,62 @@ if "NUMBA_SLP_VECTORIZE" not in os.environ:
     numba.config.SLP_VECTORIZE = 0
 
 
+# --- the exponential and logarithm, without the error-reporting wrappers --------------------
+
+_CHECK_ARGS = (-745.2, -700.0, -30.5, -1.0, -1e-300, 0.0, 1e-17, 0.3, 0.6931471805599453,
+               1.0, 2.5, 88.7, 709.7)  # exp; the logarithm takes the positive ones
+
+
+@functools.cache
+def bind_libm() -> tuple[str, ...]:
+    """Bind the kernel's ``exp`` and ``log`` to glibc's cores (``__exp_finite``,
+    ``__log_finite``) instead of Numba's route to them; returns the names bound.
+
+    Numba resolves the ``exp`` its code calls to ``numba_exp`` in its helper library,
+    which jumps to glibc's ``exp@GLIBC_2.2.5``: a wrapper that calls the core, then
+    checks the result to set ``errno`` on overflow. The kernel reads no ``errno``, and
+    the root searches of the zone markets make about 5,000 such calls a draw of the
+    partner study: the jump and the wrapper were 4-6 % of the kernel's time (perf), and
+    calling the core directly gives the same bits, since the core is what the wrapper
+    returns (the wrapper only replaces an overflow by the same infinity and an
+    underflow by the same zero). So, on glibc, each name is bound to its core
+    (``dlvsym``, version GLIBC_2.15; ``__exp_finite`` is an ifunc, resolved to the
+    implementation for this processor), after checking on a few arguments that it
+    returns what Python's ``math`` does (the default ``exp``); anywhere else, or if a
+    check differs, nothing changes. Called before the first engine function is loaded
+    or compiled (``_engine_compiles``), after Numba has made its own bindings, which it
+    does once per process, when its CPU target is first set up."""
+    if not sys.platform.startswith("linux"):
+        return ()
+    import ctypes
+    import math
+
+    try:
+        libc = ctypes.CDLL(None)
+        dlvsym = libc.dlvsym
+        libm = ctypes.CDLL("libm.so.6")
+    except (OSError, AttributeError):
+        return ()
+    dlvsym.restype = ctypes.c_void_p
+    dlvsym.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p]
+    import llvmlite.binding as ll
+    from numba.core.registry import cpu_target
+
+    cpu_target.target_context  # noqa: B018 - Numba's own bindings first (once a process)
+    bound = []
+    for name, reference in (("exp", math.exp), ("log", math.log)):
+        address = dlvsym(libm._handle, f"__{name}_finite".encode(), b"GLIBC_2.15")
+        if not address:
+            continue
+        core = ctypes.CFUNCTYPE(ctypes.c_double, ctypes.c_double)(address)
+        args = [x for x in _CHECK_ARGS if name == "exp" or x > 0.0]
+        if any(core(x) != reference(x) for x in args):
+            continue
+        ll.add_symbol(name, address)
+        bound.append(name)
+    return tuple(bound)
+
+
 # --- the cache ------------------------------------------------------------------------------
 
 _compile_listeners: list = []  # callbacks of on_compile blocks, each called once
@@ -474,6 +530,8 @@ def _engine_compiles(dispatcher, internal=False):
 
     def compile(sig):
         depth = getattr(_compiling_engine, "depth", 0)
+        if depth == 0:
+            bind_libm()
         outer = getattr(_compiling_engine, "internal", None)
         _compiling_engine.depth = depth + 1
         _compiling_engine.internal = own

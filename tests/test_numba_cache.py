@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -249,6 +251,49 @@ def test_the_compile_hooks_act_on_an_engine_compile_and_change_no_result():
     during_plain = dict(_numba.HOOK_CALLS)
     assert plainly(a) == expected
     assert _numba.HOOK_CALLS == during_plain  # plain Numba code: no hook acted
+
+
+
+def _exp_and_log(x, out):
+    for i in range(x.shape[0]):
+        out[0, i] = math.exp(x[i])
+        out[1, i] = math.log(abs(x[i]) + 1e-300)
+
+
+def test_the_engine_calls_the_cores_of_exp_and_log_with_the_same_bits():
+    """On glibc the engine's exp and log are bound to the library's cores, without Numba's
+    jump and glibc's errno wrapper (4-6 % of the kernel: benchmarks/README.md, "Tenth
+    session"), and give what Python's math gives, bit for bit, over the ranges the
+    kernel meets and beyond (overflow to infinity, underflow to zero included)."""
+    import llvmlite.binding as ll
+    import numba
+
+    from simcore import _numba
+
+    fn = _numba._engine_compiles(numba.njit(**_numba._OPTIONS)(_exp_and_log))
+    x = np.concatenate([np.random.default_rng(7).uniform(-30.0, 30.0, 100_000),
+                        np.random.default_rng(8).uniform(-760.0, 720.0, 20_000),
+                        [0.0, -0.0, 1e-320, 709.78, 709.79, -745.13, -745.14]])
+    out = np.empty((2, x.shape[0]))
+    with np.errstate(over="ignore"):
+        fn(x, out)
+    bound = _numba.bind_libm()
+    if sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc":
+        assert bound == ("exp", "log")
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        libc.dlvsym.restype = ctypes.c_void_p
+        libc.dlvsym.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p]
+        core = libc.dlvsym(ctypes.CDLL("libm.so.6")._handle, b"__exp_finite", b"GLIBC_2.15")
+        assert ll.address_of_symbol("exp") == core
+    for i, v in enumerate(x):
+        try:
+            e = math.exp(v)
+        except OverflowError:
+            e = math.inf
+        assert out[0, i] == e, (v, out[0, i], e)
+        assert out[1, i] == math.log(abs(v) + 1e-300), v
 
 
 def _printing(a, i):
