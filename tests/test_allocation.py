@@ -435,6 +435,71 @@ def test_a_skipped_newton_evaluation_never_crosses_a_zone_reaching_zero():
             assert gval[4 + z] == pytest.approx(mk.free_demand(zq, z, got, mp)[0], abs=1e-12)
 
 
+
+def test_a_skipped_halley_evaluation_leaves_true_demands_on_the_steepest_curves():
+    """The search takes its last short step without evaluating (a step up to 1e-7 of the
+    level from a residual up to 1e7 times the tolerance), the demands there from their
+    slopes and curvatures. On the steepest curves the shipped market table allows (choke
+    price 30, inventory release 5.5, elasticity up to 0.68, state stocks releasing over a
+    narrow band above the reference price) and roots anywhere from the choke price to
+    the floor, from hints close enough for the skip to act: the level's true residual and
+    the demands left in gval must be within the tolerance of the truth. (Demands left at
+    the last level evaluated fail this; on these curves the slopes alone would pass: the
+    curvature term is a margin for steeper ones.)"""
+    import math
+
+    import numba
+
+    from simcore.kernel import market as mk
+
+    @numba.njit
+    def solve(zq, mp, nz, mask, target, hint, gval, tol):
+        return mk._solve_level_mask(zq, mp, nz, mask, target, 0.0, mk.U_TOP, hint, gval,
+                                    1 << nz, tol)
+
+    rng = np.random.default_rng(11)
+    skipped = 0
+    for case in range(400):
+        nz = int(rng.integers(1, 4))
+        mp = np.zeros(mk.N_MP)
+        mp[mk.MP_EPS] = rng.uniform(0.03, 0.68)
+        mp[mk.MP_ETA] = rng.uniform(0.9, 5.5)
+        mp[mk.MP_THETA] = rng.uniform(0.2, 0.9)
+        mp[mk.MP_LNPBAR] = math.log(rng.uniform(8.8, 30.0))
+        mp[mk.MP_LNPMIN] = -mp[mk.MP_LNPBAR]
+        mp[mk.MP_PFULL] = rng.uniform(1.01, 2.0)
+        zq = np.zeros((nz, mk.N_ZQ))
+        zq[:, mk.ZQ_N] = rng.uniform(1.0, 100.0, nz)
+        zq[:, mk.ZQ_T] = zq[:, mk.ZQ_N] * rng.uniform(0.1, 0.8, nz)
+        zq[:, mk.ZQ_I] = zq[:, mk.ZQ_T] * rng.uniform(0.5, 1.2, nz)
+        zq[:, mk.ZQ_R] = np.where(rng.random(nz) < 0.5, rng.uniform(0.0, 50.0, nz), 0.0)
+        zq[:, mk.ZQ_C] = zq[:, mk.ZQ_N] * rng.uniform(0.0, 0.5, nz)
+        for z in range(nz):
+            mk.prepare_zone(zq, z, mp)
+        mask = (1 << nz) - 1
+        root = rng.uniform(1.0, 2.0)
+        target = sum(mk.free_demand(zq, z, root, mp)[0] for z in range(nz))
+        if target <= 0.0:
+            continue
+        scale = target + (zq[:, mk.ZQ_W] + zq[:, mk.ZQ_C]).sum()
+        tol = 1e-15 * scale
+        for offset in (1e-4, 1e-6, 1e-8):
+            gval = np.zeros(3 << mk.GALE_MAX_ZONES)
+            got = solve(zq, mp, nz, mask, target, root - offset, gval, tol)
+            true = [mk.free_demand(zq, z, got, mp)[0] for z in range(nz)]
+            # plus rounding: of the evaluation itself (a few units in the last place of
+            # demands that the steep stock terms make large near the floor), and of the
+            # level (one unit in its last place moves a steep demand by more than tol)
+            at = 1 << nz
+            ulp = [2.0 * abs(gval[at + nz + z]) * np.spacing(got) + 1e-15 * true[z]
+                   for z in range(nz)]
+            assert abs(sum(true) - target) <= 2 * tol + sum(ulp), (case, offset)
+            for z in range(nz):
+                assert abs(gval[at + z] - true[z]) <= tol + ulp[z], (case, offset, z)
+            skipped += any(gval[at + z] != true[z] for z in range(nz))
+    assert skipped > 100  # the skip acted (a check that can fail)
+
+
 def test_cut_filling_accepts_the_rounding_of_steeply_frozen_zones():
     """Regression (hypothesis, test_engine_matches_reference seed 216063, 5 countries):
     with five zones the filling takes Newton steps on min cuts. A zone whose state buys
