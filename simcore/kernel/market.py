@@ -415,14 +415,16 @@ SKIP_STEP = 1e-7  # a step of at most this (relative to the level) ...
 SKIP_RESIDUAL = 1e7  # ... from a residual of at most this times the tolerance is taken
 # without evaluating after it, where it crosses no kink of the curves: neither one common
 # to all zones (_kink_between) nor a zone's own, where its free demand reaches zero (every
-# zone's demand must be positive at both ends). On one smooth piece, the demands there
-# taken from their slopes and curvatures (second-order Taylor) are off by about a sixth
-# of the third derivative times the step cubed, and the Halley step's residual is of
-# the same order: with the steepest curves the shipped market table allows (a level
-# span of 2 ln 30, an inventory release eta up to 5.5: a third derivative up to about
-# (eta span)^3 = 5e4 times the market's scale) below 1e-16 of the scale, a tenth of
-# the tolerance. (Newton's steps with linear demands needed 1e-9 and 1e4: half the
-# curvature times the step squared. The wider window saves 12 % of the evaluations.)
+# zone's demand, extrapolated, must be positive at both ends). Why that is safe: on one
+# smooth piece each term of a zone's net demand has |Q''| <= k |Q'| and |Q'''| <= k^2 |Q'|
+# in the log price (k = eps, eta, or 1 for the state's release), and every Q' has the
+# same sign, so in the level |g''| <= K g' and |g'''| <= K^2 g' with K = span max(1, eta)
+# <= 2 ln 30 x 5.5 = 37 over the shipped market table. With g' |dx| about |g| <= 1e-8 of
+# the market's scale, the Halley step's residual and the error of the demands taken to
+# second order (slopes and curvatures) are at most (1/6 + 1/4) K^2 |g| dx^2, about 2e-19
+# of the scale, against a tolerance of 1e-15 of it. (Slopes alone could be off by
+# K |g| |dx| / 2, about 4e-14: hence the curvature term. Newton's steps with linear
+# demands needed 1e-9 and 1e4. The wider window saves 12 % of the evaluations.)
 
 
 @jit_internal
@@ -456,9 +458,10 @@ def _positive_along(gval, at, nz, mask, step):
 def _solve_level_mask(zq, mp, nz, mask, target, a, b, hint, gval, at, tol):
     """The level u in [a, b] where the free demand of the zones in ``mask`` (a bit set)
     reaches ``target``: safeguarded Halley steps on an increasing function g (Newton's
-    step with the curvature, u - 2 g g' / (2 g'^2 - g g''), where the denominator is
-    positive, else Newton's; cubic convergence: from where the last months' levels
-    point, about 3 evaluations a root instead of Newton's 3.8 in the partner study), from
+    step with the curvature, u - 2 g g' / (2 g'^2 - g g''), where that is at most twice
+    Newton's step, else Newton's; bisection where g' <= 0; cubic convergence: from where
+    the last months' levels point, 3.0 zone evaluations a root instead of Newton's 3.8
+    in the partner study, 2.6 with the wider skip of the last evaluation), from
     ``hint`` when it lies in the bracket (else from the reference price's level when
     that does, else from b), until the residual is within ``tol`` or the step is at
     rounding, or until a step is so short that its error is far below ``tol``
@@ -499,16 +502,16 @@ def _solve_level_mask(zq, mp, nz, mask, target, a, b, hint, gval, at, tol):
         xn = -1.0
         if dg > 0.0:
             den = 2.0 * dg * dg - g * d2g
-            xn = x - 2.0 * g * dg / den if den > 0.0 else x - g / dg
+            # Halley's where it is at most twice Newton's step (den >= g'^2), else Newton's
+            xn = x - 2.0 * g * dg / den if den >= dg * dg else x - g / dg
         if (not (a <= xn <= b) or (xn != x and ((xn == a and a_seen) or (xn == b and b_seen)))):
             # outside the bracket, or back on an end already evaluated (steps across a
             # zone's kink can alternate between the two ends forever): bisect
             xn = 0.5 * (a + b)
         elif (abs(g) <= SKIP_RESIDUAL * tol and abs(xn - x) <= SKIP_STEP * max(1.0, abs(x))
               and not _kink_between(x, xn, mp) and _positive_along(gval, at, nz, mask, xn - x)):
-            # a step this short on one smooth piece leaves a residual far below tol (the
-            # error of the demands' linear extrapolation is of the order of the step
-            # squared): take it, the demands there from their slopes, without evaluating
+            # a step this short on one smooth piece leaves a residual far below tol (see
+            # SKIP_STEP): take it, the demands there to second order, without evaluating
             dx = xn - x
             for z in range(nz):
                 if mask & (1 << z):
