@@ -435,7 +435,6 @@ def test_a_skipped_newton_evaluation_never_crosses_a_zone_reaching_zero():
             assert gval[4 + z] == pytest.approx(mk.free_demand(zq, z, got, mp)[0], abs=1e-12)
 
 
-
 def test_a_skipped_halley_evaluation_leaves_true_demands_on_the_steepest_curves():
     """The search takes its last short step without evaluating (a step up to 1e-7 of the
     level from a residual up to 1e7 times the tolerance), the demands there from their
