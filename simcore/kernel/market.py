@@ -450,10 +450,17 @@ def _positive_along(gval, at, nz, mask, step):
     for z in range(nz):
         if mask & (1 << z):
             v = gval[at + z]
-            end = v + (gval[at + nz + z] + 0.5 * gval[at + 5 * nz + z] * step) * step
-            if not (v > 0.0 and end > 0.0):
+            if not (v > 0.0 and v + _change_along(gval, at, nz, z, step) > 0.0):
                 return False
     return True
+
+
+@jit_inline
+def _change_along(gval, at, nz, z, step):
+    """How much zone z's free demand changes ``step`` away from the level last
+    evaluated, to second order (its slope and curvature in gval): what a skipped
+    evaluation takes and what _positive_along judges."""
+    return (gval[at + nz + z] + 0.5 * gval[at + 5 * nz + z] * step) * step
 
 
 @jit_inline
@@ -514,10 +521,9 @@ def _solve_level_mask(zq, mp, nz, mask, target, a, b, hint, gval, at, tol):
               and not _kink_between(x, xn, mp) and _positive_along(gval, at, nz, mask, xn - x)):
             # a step this short on one smooth piece leaves a residual far below tol (see
             # SKIP_STEP): take it, the demands there to second order, without evaluating
-            dx = xn - x
             for z in range(nz):
                 if mask & (1 << z):
-                    gval[at + z] += (gval[at + nz + z] + 0.5 * gval[at + 5 * nz + z] * dx) * dx
+                    gval[at + z] += _change_along(gval, at, nz, z, xn - x)
             return xn
         if abs(xn - x) <= 4e-16 * max(1.0, abs(x)) or b - a <= 4e-16 * max(1.0, abs(b)):
             return x
