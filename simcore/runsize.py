@@ -15,12 +15,13 @@ from simcore.limits import LARGE_RUN_BYTES, LARGE_RUN_SECONDS
 # Conservative rates for estimating a run before it starts, about a third of those
 # measured on the 2-core development machine (docs/results.md, "Large runs"): end to end
 # 330,000-500,000 shortage rows per second and 3-6 million exposure-months per engine
-# thread per second; 2-3 bytes per shortage row in results format 3 (9-17 in format 2).
+# thread per second; about 2 bytes per shortage row (draw x exposure) in results format 4
+# (2-3 in format 3, 9-17 in format 2).
 _DRAWS_PER_S = 50_000  # per draw: sampling, the drivers row (a tiny study's whole rate)
 _ROWS_PER_S = 300_000  # shortage rows written per second (Parquet and digest)
 _EXPOSURE_MONTHS_PER_S = 3_000_000  # per engine thread
 _SERIES_ROWS_PER_S = 1_500_000  # timeseries rows (draw x exposure x month) per second
-# shortage.parquet (up to 8 bytes a row in format 3) and the summary's spill file while
+# shortage.parquet (up to 8 bytes a row in formats 3 and 4) and the summary's spill file while
 # the run lasts (8 bytes per row with a shortage)
 _BYTES_PER_ROW = 16
 _BYTES_PER_VARIATE = 8  # drivers.parquet: one float64 per variate and draw (incompressible)

@@ -176,6 +176,45 @@ def test_one_price_and_one_consumption_fraction_per_zone(seed):
                                    rtol=1e-12)
 
 
+@settings(max_examples=15, deadline=None)
+@given(SEEDS, st.integers(1, 2))
+def test_a_zones_buyers_without_a_state_stock_share_every_result_per_unit_of_need(seed, n_s):
+    """What results format 4 stores once per zone (Layout.stored_as, docs/results.md):
+    every buyer of a price zone that holds no state stock of its own has its zone's first
+    such buyer's shortage, accounting, peak share and months per unit of need, in every
+    draw; holders (with reserved or selling stocks) and zone-less rows stand alone."""
+    from simcore.results import Layout
+    from simcore.results.writer import _SHARED_FIELDS, _check_shared
+
+    rng = np.random.default_rng(seed)
+    tensor = random_tensor(rng, n_k=2, n_s=n_s, n_c=6)
+    scenario = disruptive_scenario(rng, tensor, n_events=3)
+    chunk = run(tensor, scenario, draws=12, seed=seed % 1000)
+    ex = engine.exposures(tensor, scenario)
+    layout = Layout.from_exposures(tensor, scenario, ex, engine.zones(tensor, scenario))
+    storage = layout.storage
+    assert np.all(storage[storage] == storage)  # stored as an exposure stored as itself
+    held = (np.asarray(tensor.stock) > 0) | (np.asarray(scenario.sp_stock) > 0).any(axis=0)
+    for x in range(layout.n_exposures):
+        k, s, i = int(ex.material[x]), int(ex.stage[x]), int(ex.country[x])
+        holder = s == len(tensor.stages[k]) - 1 and held[k, i]
+        if holder or layout.exposure_zone[x] < 0:
+            assert storage[x] == x
+        else:
+            assert layout.exposure_zone[storage[x]] == layout.exposure_zone[x]
+    shared = np.flatnonzero(storage != np.arange(layout.n_exposures))
+    for name in _SHARED_FIELDS:
+        values = np.asarray(getattr(chunk, name), dtype=np.float64)
+        if name.endswith("_t"):
+            values = values / layout.need_t
+        if name in ("months_short", "first_short", "last_short"):
+            np.testing.assert_array_equal(values[:, shared], values[:, storage[shared]], name)
+        else:
+            np.testing.assert_allclose(values[:, shared], values[:, storage[shared]],
+                                       rtol=1e-9, atol=1e-12, err_msg=name)
+    _check_shared(chunk, layout)
+
+
 @settings(max_examples=12, deadline=None)
 @given(SEEDS)
 def test_a_release_never_raises_a_shortage_in_its_month(seed):

@@ -8,6 +8,7 @@ tests with the real engine are in tests/test_cli_run.py.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import math
@@ -19,6 +20,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from formats import as_format_3
 
 from simcore import results as R
 from simcore.errors import ResultError
@@ -133,11 +135,33 @@ PROV = {
 }
 
 
-def write(folder, draws=50, size=16, timeseries=False):
+def write(folder, draws=50, size=16, timeseries=False, layout=LAYOUT, source=None):
     prov = dict(PROV, draws=draws)
+    source = chunks if source is None else source
     with R.atomic_folder(folder) as staging:
-        R.write_chunks(staging, LAYOUT, chunks(draws, size), prov, draws, timeseries)
+        R.write_chunks(staging, layout, source(draws, size), prov, draws, timeseries)
     return R.load_result(folder)
+
+
+# Format 4 stores a zone's buyers without a state stock of their own once: here USA's
+# rows as JPN's in both zones with two buyers (gallium ex-CHN, graphite JPN+USA).
+SHARED = dataclasses.replace(LAYOUT, stored_as=np.array([0, 0, 2, 3, 3], np.int32))
+
+
+def shared_chunks(draws: int, size: int):
+    """``chunks`` with each USA row made its zone's JPN row per unit of need (as the
+    engine's are, docs/model.md §3.5)."""
+    from simcore.results.writer import _SHARED_FIELDS
+
+    for chunk in chunks(draws, size):
+        for name in _SHARED_FIELDS:
+            values = np.array(getattr(chunk, name), dtype=np.float64)
+            per_need = name.endswith("_t")
+            for a, b in ((1, 0), (4, 3)):
+                values[:, a] = (values[:, b] / LAYOUT.need_t[b] * LAYOUT.need_t[a]
+                                if per_need else values[:, b])
+            setattr(chunk, name, values.astype(np.asarray(getattr(chunk, name)).dtype))
+        yield chunk
 
 
 def test_finish_raises_the_summarys_error_not_the_closing_ones(tmp_path, monkeypatch):
@@ -580,10 +604,10 @@ def test_never_null_columns_are_stored_as_required(tmp_path):
         R.write_table(tmp_path / "bad.parquet", holed, PROV, LAYOUT.labels())
 
 
-def test_format_3_stores_the_rows_with_something_in_them_and_gives_back_every_draw(tmp_path):
+def test_format_4_stores_the_rows_with_something_in_them_and_gives_back_every_draw(tmp_path):
     draws = 60
     res = write(tmp_path / "toy", draws=draws, size=16)
-    assert res.manifest["format"] == R.FORMAT == "supplyshock-results/3"
+    assert res.manifest["format"] == R.FORMAT == "supplyshock-results/4"
     stored = res.table("shortage", stored=True)
     assert stored.schema.names == R.SHORTAGE_FILE_SCHEMA.names
     per = [draw_arrays(d) for d in range(draws)]
@@ -616,6 +640,45 @@ def test_format_3_stores_the_rows_with_something_in_them_and_gives_back_every_dr
     assert list(ex["zone"].astype(str)) == ["ex-CHN", "ex-CHN", "world", "JPN+USA", "JPN+USA"]
 
 
+def test_format_4_stores_a_zones_buyers_without_a_state_stock_once(tmp_path):
+    """Buyers of one price zone without a state stock of their own are stored once
+    (exposures.parquet names whose rows each exposure's are: stored_as); every draw and
+    exposure comes back as when each is stored on its own."""
+    draws = 50
+    own = write(tmp_path / "own", draws=draws, size=16, source=shared_chunks)
+    res = write(tmp_path / "shared", draws=draws, size=16, layout=SHARED, source=shared_chunks)
+    stored = res.table("shortage", stored=True).to_pandas()
+    assert set(zip(stored["material"].astype(str), stored["country"].astype(str),
+                   strict=True)) <= {("gallium", "JPN"), ("graphite", "CHN"), ("graphite", "JPN")}
+    everyone = own.table("shortage", stored=True)
+    assert 0 < len(stored) < everyone.num_rows
+    ex = res.table("exposures").to_pandas()
+    assert list(ex["stored_as"].astype(str)) == ["JPN", "JPN", "CHN", "JPN", "JPN"]
+    assert list(own.table("exposures").to_pandas()["stored_as"].astype(str)) == list(
+        ex["country"].astype(str))
+    a, b = res.shortage, own.shortage
+    assert list(a.columns) == list(b.columns) and len(a) == draws * X
+    for name in a.columns:
+        if a[name].dtype.kind == "f":  # a share of need in float32 either way
+            np.testing.assert_allclose(a[name], b[name], rtol=2.4e-7, err_msg=name)
+        else:
+            assert a[name].equals(b[name]), name
+    for by in ("material", "country"):
+        pd.testing.assert_frame_equal(R.summarize(res, by), R.summarize(own, by), rtol=1e-6)
+    assert R.load_result(res.folder).stored_digests() == res.manifest["digest"]["tables"]
+
+
+def test_a_buyer_stored_as_another_that_differs_from_it_is_refused(tmp_path):
+    """The writer checks that what it stores once holds for every buyer stored so: an
+    engine whose buyers of one zone went short by different shares is an error, and the
+    folder is not written."""
+    with pytest.raises(ResultError, match=r"\(gallium, refining, USA\) differs from that "
+                                          r"of \(gallium, refining, JPN\)"):
+        write(tmp_path / "bad", draws=30, size=16, layout=SHARED)
+    assert not (tmp_path / "bad").exists()
+    assert [p.name for p in tmp_path.iterdir()] == []
+
+
 def _docs_view_sql() -> str:
     from pathlib import Path
 
@@ -631,9 +694,18 @@ def test_the_duckdb_view_of_the_docs_gives_back_the_same_table(tmp_path):
     import duckdb
 
     assert _docs_view_sql() == R.SHORTAGE_VIEW_SQL.format(folder="results/partners-2026")
-    res = write(tmp_path / "toy", draws=40, size=16)
+    res = write(tmp_path / "toy", draws=40, size=16, layout=SHARED, source=shared_chunks)
     con = duckdb.connect()
     con.execute(R.SHORTAGE_VIEW_SQL.format(folder=res.folder.as_posix()))
+    _same_as_duckdb(con, res)
+    # format 3 (every exposure stored as itself): the view joins on the country
+    old = as_format_3(res, tmp_path / "old")
+    sql = R.SHORTAGE_VIEW_SQL.replace("s.country = e.stored_as", "s.country = e.country")
+    con.execute(sql.format(folder=old.folder.as_posix()))
+    _same_as_duckdb(con, old)
+
+
+def _same_as_duckdb(con, res):
     rel = con.sql("select * from shortage")
     got = rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.arrow()  # duckdb 1.x
     want = res.table("shortage")
@@ -673,6 +745,19 @@ def _as_old_format(res, folder, fmt: str):
     manifest["digest"]["sha256"] = R.combine_digests(manifest["digest"]["tables"])
     (folder / "run.json").write_text(json.dumps(manifest))
     return R.load_result(folder)
+
+
+def test_results_of_format_3_still_read(tmp_path):
+    res = write(tmp_path / "new", draws=40, size=16, layout=SHARED, source=shared_chunks)
+    old = as_format_3(res, tmp_path / "old")
+    assert old.format == "supplyshock-results/3"
+    assert old.stored_digests() == old.manifest["digest"]["tables"]
+    assert old.table("shortage", stored=True).num_rows > res.table("shortage",
+                                                                   stored=True).num_rows
+    assert old.shortage.equals(res.shortage)
+    for by in ("material", "country"):
+        pd.testing.assert_frame_equal(R.summarize(old, by), R.summarize(res, by))
+    assert (R.compare(res, old).table["change_mean"] == 0).all()
 
 
 @pytest.mark.parametrize("fmt", ["supplyshock-results/2", "supplyshock-results/1"])
@@ -913,8 +998,6 @@ def test_a_run_without_exposures_writes_empty_tables(tmp_path):
 def test_a_layout_without_price_zones_writes_no_exposure_prices(tmp_path):
     """Layout.from_exposures without zones (a hand-made layout): the exposures table has
     no zone, prices read back as NaN, nothing breaks."""
-    import dataclasses
-
     bare = dataclasses.replace(
         LAYOUT, zone_labels=(), zone_material=np.zeros(0, np.int32),
         zone_stage=np.zeros(0, np.int32), zone_code=np.zeros(0, np.int32),

@@ -532,7 +532,10 @@ def verify(result_dirs, threads):
             continue
         for note in report.notes:
             click.echo(f"note {folder}: {note}", err=True)
-        if report.ok:
+        if report.ok and report.as_read:
+            click.echo(f"ok {folder}: reproduced as read ({', '.join(report.as_read)} "
+                       f"in an older results format; a re-run writes them otherwise)")
+        elif report.ok:
             click.echo(f"ok {folder}: digest {_digest(folder)} reproduced")
         else:
             failed += 1

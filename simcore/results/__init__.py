@@ -8,12 +8,14 @@ digests are computed as the chunks stream by; when the last chunk is in, the mon
 and price quantiles come from the merged histograms, and the manifest ``run.json`` is
 written with a digest of the content.
 
-A results folder (format 3)::
+A results folder (format 4)::
 
-    shortage.parquet    one row per (draw, exposure) with something in it: shortage,
-                        months, stock drawn, accounting (quantities as shares of need)
+    shortage.parquet    one row per (draw, stored exposure) with something in it:
+                        shortage, months, stock drawn, accounting (quantities as shares
+                        of need); a price zone's buyers without a state stock of their
+                        own are stored once, as the first of them
     exposures.parquet   one row per (material, stage, country with need > 0): need,
-                        price zone, reference price
+                        price zone, reference price, the country it is stored as
     drivers.parquet     one row per draw: every sampled variate, events fired, onsets
     summary.parquet     one row per exposure: statistics over draws
     monthly.parquet     one row per (exposure, month): quantiles
@@ -23,14 +25,15 @@ A results folder (format 3)::
     run.json            the manifest: provenance and digests
 
 ``Result.shortage`` gives every draw's rows with the columns of format 2 for any format.
-Folders of format 2 (every row and column stored) and 1 (market version 1: no price
+Folders of format 3 (every exposure's rows under its own labels), 2 (every row and
+column stored) and 1 (market version 1: no price
 tables, no accounting columns) still load.
 
 The package never runs the engine; ``simcore.api`` does, and writes through here. Its
 modules, downstream first: ``layout`` (formats, tables, columns, :class:`Layout`),
 ``arrow`` (NumPy <-> Arrow without pandas), ``digest``, ``statistics``, ``summary``
 (the summary as chunks stream by), ``writer`` (Parquet), ``folders`` (atomic
-placement), ``shortage`` (format 3's stored rows back to every draw), ``result``
+placement), ``shortage`` (the stored rows back to every draw and exposure), ``result``
 (reading: manifest, :class:`Result`), ``aggregate`` (summarize, compare). Every public
 name is importable from ``simcore.results`` itself.
 """
@@ -60,6 +63,7 @@ from simcore.results.layout import (
     EXPOSURES_SCHEMA,
     FORMAT,
     FORMAT_1,
+    FORMAT_3,
     HIST_BINS,
     LABEL_COLUMNS,
     MANIFEST,
@@ -74,6 +78,7 @@ from simcore.results.layout import (
     SHORTAGE_COLUMNS,
     SHORTAGE_FILE_SCHEMA,
     SHORTAGE_SCHEMA,
+    SPARSE_FORMATS,
     SUMMARY_COLUMNS,
     TABLES,
     TIMESERIES_SCHEMA,
@@ -146,6 +151,7 @@ __all__ = [
     "file_digest",
     "FORMAT",
     "FORMAT_1",
+    "FORMAT_3",
     "HIST_BINS",
     "histogram_mean",
     "histogram_quantiles",
@@ -159,6 +165,7 @@ __all__ = [
     "MONTHLY_QUANTILES",
     "monthly_table",
     "OLD_FORMATS",
+    "SPARSE_FORMATS",
     "price_histogram_quantiles",
     "PRICE_QUANTILES",
     "price_summary",

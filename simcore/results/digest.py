@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 
 from simcore.errors import ResultError
 from simcore.results.arrow import numpy_dtype, validity, values
-from simcore.results.layout import TABLES
+from simcore.results.layout import LABELS_OF, TABLES
 
 
 class TableDigest:
@@ -22,7 +22,8 @@ class TableDigest:
 
     Each column gets its own hash over the concatenation of its canonical bytes (so the
     result does not depend on how the rows were split into chunks or row groups):
-    label columns as int32 little-endian codes into the manifest's label lists, booleans
+    label columns as int32 little-endian codes into the manifest's label lists (a column
+    of ``LABELS_OF`` into the list it names), booleans
     as one byte, integers and floats little-endian in their stored width, nulls as -1
     (integers) or NaN (floats) plus a validity byte per row, every NaN with the same bit
     pattern. The table digest hashes the row count, each column's name, type (``label``,
@@ -79,6 +80,7 @@ class TableDigest:
         raise ResultError(f"column {name!r} has a type the digest does not cover: {kind}")
 
     def _codes(self, name: str, arr: pa.Array) -> np.ndarray:
+        name = LABELS_OF.get(name, name)
         if name not in self._lookup:
             raise ResultError(f"label column {name!r} has no label list in the manifest")
         lookup = self._lookup[name]

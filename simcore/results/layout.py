@@ -12,11 +12,16 @@ import pyarrow as pa
 from simcore.errors import ResultError
 from simcore.results import arrow
 
-FORMAT = "supplyshock-results/3"
-# still read: 2 (a row per draw and exposure, every column stored), 1 (market version 1:
-# no price tables, no accounting columns)
-OLD_FORMATS = ("supplyshock-results/2", "supplyshock-results/1")
+FORMAT = "supplyshock-results/4"
+FORMAT_3 = "supplyshock-results/3"
 FORMAT_1 = "supplyshock-results/1"
+# still read: 3 (every exposure's rows stored under its own labels), 2 (a row per draw and
+# exposure, every column stored), 1 (market version 1: no price tables, no accounting
+# columns)
+OLD_FORMATS = (FORMAT_3, "supplyshock-results/2", FORMAT_1)
+# the formats whose shortage.parquet holds only rows with something in them, as shares of
+# need, with exposures.parquet beside it (simcore/results/shortage.py expands them)
+SPARSE_FORMATS = (FORMAT, FORMAT_3)
 MANIFEST = "run.json"
 METADATA_KEY = b"supplyshock"  # Parquet key-value metadata: provenance (JSON)
 DIGEST_KEY = b"supplyshock.digest"  # Parquet key-value metadata: that table's digest
@@ -24,6 +29,7 @@ DIGEST_KEY = b"supplyshock.digest"  # Parquet key-value metadata: that table's d
 TABLES = ("shortage", "drivers", "summary", "monthly", "prices", "zone_prices", "timeseries",
           "exposures")
 LABEL_COLUMNS = ("material", "stage", "country", "zone")
+LABELS_OF = {"stored_as": "country"}  # label columns coded into another's label list
 SHORT_THRESHOLD = 0.01  # a month is short above 1 % of monthly need (MODEL.md §4)
 HIST_BINS = 101  # bin 0: share 0; bin b: ((b-1)/100, b/100]
 MONTHLY_QUANTILES = (0.05, 0.25, 0.50, 0.75, 0.95)
@@ -124,7 +130,8 @@ SHORTAGE_FILE_SCHEMA = pa.schema(
     + [_required(share, pa.float32()) for _, share in SHARES_OF_NEED]
 )
 
-# Format 3: one row per exposure, in the order of the layout.
+# Format 4: one row per exposure, in the order of the layout (format 3: without
+# stored_as, every exposure's rows stored under its own country).
 EXPOSURES_SCHEMA = pa.schema(
     [
         ("material", _LABEL_TYPE),
@@ -133,6 +140,10 @@ EXPOSURES_SCHEMA = pa.schema(
         ("need_t", pa.float64()),  # horizon need [t]
         ("zone", _LABEL_TYPE),  # its price zone (zone_prices.parquet): its price
         ("price_usd_per_t", pa.float64()),  # reference price of the material
+        # the country under which shortage.parquet stores this exposure's rows (same
+        # material and stage): its own, or the first buyer of its price zone without a
+        # state stock of its own, whose shares of need every such buyer has
+        _required("stored_as", _LABEL_TYPE),
     ]
 )
 
@@ -242,10 +253,28 @@ class Layout:
     # the zone of each exposure (an index into the zones above, -1 for none): its price
     # is that zone's price (docs/model.md §3.5)
     exposure_zone: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    # the exposure whose stored shortage rows are each exposure's (results format 4): the
+    # first exposure of its price zone among those that hold no state stock of their
+    # own, whose shares of need are the same (docs/model.md §3.5); itself where it holds
+    # one or has no zone. Empty: every exposure its own.
+    stored_as: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
 
     @property
     def n_zones(self) -> int:
         return len(self.zone_id)
+
+    @property
+    def storage(self) -> np.ndarray:
+        """int64[X]: ``stored_as``, each exposure its own where it is empty."""
+        if len(self.stored_as):
+            return np.asarray(self.stored_as, dtype=np.int64)
+        return np.arange(self.n_exposures, dtype=np.int64)
+
+    @property
+    def stored_exposures(self) -> np.ndarray:
+        """int64: the exposures whose rows shortage.parquet stores, in layout order."""
+        storage = self.storage
+        return np.flatnonzero(storage == np.arange(len(storage)))
 
     @property
     def n_exposures(self) -> int:
@@ -292,6 +321,8 @@ class Layout:
             zone_kw["exposure_zone"] = np.array(
                 [where.get(key, -1) for key in zip(k.tolist(), s.tolist(), i.tolist(),
                                                     strict=True)], dtype=np.int32)
+            zone_kw["stored_as"] = _stored_as(tensor, compiled, k, s, i,
+                                              zone_kw["exposure_zone"])
         return cls(
             materials=tuple(tensor.materials[m] for m in mat_idx),
             stages=tuple(stage_names),
@@ -369,6 +400,26 @@ class Layout:
             ("stage", self.stage, self.stages),
             ("country", self.country, self.countries),
         )}
+
+
+def _stored_as(tensor, compiled, k, s, i, zone) -> np.ndarray:
+    """``Layout.stored_as`` of exposures (material k, stage s, country i: tensor indices)
+    in price zones ``zone`` (-1: none). A country that can hold a state stock of a
+    material (a dataset stock, or a stockpile intervention whichever occur in a draw:
+    the engine's holders) draws on it at the material's last stage, so its rows there
+    are its own; every other buyer of a zone consumes, restocks, substitutes and goes
+    short by the same share of its need (docs/model.md §3.5)."""
+    held = np.asarray(tensor.stock) > 0
+    extra = np.asarray(compiled.sp_stock)
+    if extra.size:
+        held = held | (extra.reshape(-1, *held.shape) > 0).any(axis=0)
+    last = np.array([len(tensor.stages[m]) - 1 for m in k.tolist()], dtype=np.int64)
+    own = (zone < 0) | ((s == last) & held[k, i])
+    out = np.arange(len(zone), dtype=np.int32)
+    first: dict[int, int] = {}
+    for x in np.flatnonzero(~own).tolist():
+        out[x] = first.setdefault(int(zone[x]), x)
+    return out
 
 
 def drivers_schema(layout: Layout) -> pa.Schema:

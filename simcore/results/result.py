@@ -24,6 +24,7 @@ from simcore.results.layout import (
     MANIFEST,
     OLD_FORMATS,
     SHORTAGE_COLUMNS,
+    SPARSE_FORMATS,
     TABLES,
 )
 from simcore.results.shortage import expand_shortage
@@ -74,9 +75,9 @@ class Result:
         """One table as an Arrow table (``columns`` to read only some).
 
         ``shortage`` has a row per draw and exposure and the columns of format 2 for
-        results of any format; format 3 stores fewer rows and columns, which
+        results of any format; formats 4 and 3 store fewer rows and columns, which
         ``stored=True`` returns as they are (simcore/results/shortage.py)."""
-        if name == "shortage" and not stored and self.format not in OLD_FORMATS:
+        if name == "shortage" and not stored and self.format in SPARSE_FORMATS:
             return self._expanded_shortage(columns)
         return self._read(name, columns)
 
@@ -87,7 +88,7 @@ class Result:
             if name in ("prices", "zone_prices") and self.format == FORMAT_1:
                 extra = (" (it was written by market version 1, which formed no zone prices;"
                          " run the scenario again)")
-            if name == "exposures" and self.format in OLD_FORMATS:
+            if name == "exposures" and self.format not in SPARSE_FORMATS:
                 extra = f" (results of {self.format} keep the need in the shortage table)"
             raise ResultError(f"{self.folder} has no {name}.parquet{extra}")
         try:

@@ -1,11 +1,15 @@
-"""The shortage table as readers see it, from what format 3 stores.
+"""The shortage table as readers see it, from what formats 4 and 3 store.
 
-Format 3's ``shortage.parquet`` holds only the (draw, exposure) rows that differ from
+Format 4's ``shortage.parquet`` holds only the (draw, exposure) rows that differ from
 the baseline row (no shortage, the whole need bought), with every quantity as a share of
-the row's need; ``exposures.parquet`` holds each exposure's need, price zone and reference
-price, ``zone_prices.parquet`` each zone's prices per draw. :func:`expand_shortage`
+the row's need, and of the buyers of one price zone without a state stock of their own
+only the first (their shares are the same, docs/model.md §3.5); ``exposures.parquet``
+holds each exposure's need, price zone, reference price and ``stored_as``, the country
+whose rows are its rows; ``zone_prices.parquet`` each zone's prices per draw. Format 3
+has no ``stored_as`` (every exposure's rows are its own). :func:`expand_shortage`
 puts back every draw's rows and the columns of format 2 (``SHORTAGE_COLUMNS``):
 
+- an exposure's shares are those of the rows stored as ``stored_as``;
 - a row not stored is the baseline: its whole need bought, zero shortage, peak share,
   months short, stock drawn and other accounting, no first or last short month (null);
 - ``need_t`` is the exposure's, rounded to float32; a quantity ``X_t`` is
@@ -80,20 +84,37 @@ def _keys(table: pa.Table, labels: dict, names: tuple[str, ...]) -> np.ndarray:
     return key
 
 
-def _lookup(keys: np.ndarray, table_keys: np.ndarray, what: str) -> np.ndarray:
-    """Positions in ``table_keys`` of each of ``keys``."""
+def _lookup(keys: np.ndarray, table_keys: np.ndarray, what: str,
+            where: str = "the shortage table") -> np.ndarray:
+    """Positions in ``table_keys`` of each of ``keys`` (``where`` names ``what`` that
+    exposures.parquet must have)."""
     order = np.argsort(table_keys, kind="stable")
     pos = np.searchsorted(table_keys[order], keys)
     pos = np.minimum(pos, len(order) - 1) if len(order) else pos
     if len(keys) and (not len(order) or np.any(table_keys[order[pos]] != keys)):
-        raise ResultError(f"the shortage table names {what} that exposures.parquet lacks")
+        raise ResultError(f"{where} names {what} that exposures.parquet lacks")
     return order[pos] if len(order) else pos
+
+
+def _sources(exposures: pa.Table, labels: dict, exposure_key: np.ndarray):
+    """int64[X]: the exposure whose stored rows are each exposure's (format 4's
+    ``stored_as``), or None where every exposure's rows are its own (format 3)."""
+    if "stored_as" not in exposures.column_names:
+        return None
+    renamed = exposures.select(["material", "stage", "stored_as"]).rename_columns(
+        ["material", "stage", "country"])
+    source = _lookup(_keys(renamed, labels, ("material", "stage", "country")),
+                     exposure_key, "exposures", "exposures.parquet's stored_as")
+    if np.any(source[source] != source):
+        raise ResultError("exposures.parquet stores an exposure as one that is itself "
+                          "stored as another")
+    return None if np.array_equal(source, np.arange(len(source))) else source
 
 
 def expand_shortage(stored: pa.Table, exposures: pa.Table, zone_prices: pa.Table | None,
                     labels: dict, draws: int, columns: list[str] | None = None) -> pa.Table:
     """The shortage table of format 2 (``SHORTAGE_COLUMNS``, or ``columns`` of it) from
-    the stored tables of format 3: a row per draw and exposure, draw-major."""
+    the stored tables of format 4 or 3: a row per draw and exposure, draw-major."""
     want = list(SHORTAGE_COLUMNS) if columns is None else list(columns)
     unknown = [c for c in want if c not in SHORTAGE_COLUMNS]
     if unknown:
@@ -109,15 +130,17 @@ def expand_shortage(stored: pa.Table, exposures: pa.Table, zone_prices: pa.Table
         raise ResultError(f"the shortage table holds draws outside [0, {n})")
     flat = draw * x + exposure
     need = _numbers(exposures.column("need_t")).astype(np.float64)
+    source = _sources(exposures, labels, exposure_key)
     cache: dict[str, np.ndarray] = {}
 
     def dense(name: str, dtype, fill) -> np.ndarray:
         """A stored column over every draw and exposure, [n, x]."""
         if name not in cache:
             out = np.full(n * x, fill, dtype=dtype)
-            source = stored.column(name)
-            out[flat] = _months(source) if name.endswith("_month") else _numbers(source)
-            cache[name] = out.reshape(n, x)
+            column = stored.column(name)
+            out[flat] = _months(column) if name.endswith("_month") else _numbers(column)
+            out = out.reshape(n, x)
+            cache[name] = out if source is None else out[:, source]
         return cache[name]
 
     def tonnes(share_name: str) -> np.ndarray:
@@ -173,10 +196,11 @@ def expand_shortage(stored: pa.Table, exposures: pa.Table, zone_prices: pa.Table
 
 
 SHORTAGE_VIEW_SQL = """\
--- Every (draw, material, stage, country) of a results folder of format 3, with the
--- columns of format 2: rows not stored come back as the baseline (the whole need bought,
--- zero shortage, no short month); tonnes are shares x need_t, prices the zone's
--- (docs/results.md).
+-- Every (draw, material, stage, country) of a results folder of format 4, with the
+-- columns of format 2: an exposure's rows are those stored as its stored_as country (the
+-- first buyer of its price zone without a state stock of its own); rows not stored come
+-- back as the baseline (the whole need bought, zero shortage, no short month); tonnes are
+-- shares x need_t, prices the zone's (docs/results.md). Format 3: s.country = e.country.
 create or replace view shortage as
 select d.draw,
        e.material, e.stage, e.country,
@@ -203,7 +227,7 @@ from (select draw from '{folder}/drivers.parquet') d
 cross join read_parquet('{folder}/exposures.parquet', file_row_number = true) e
 left join '{folder}/shortage.parquet' s
        on s.draw = d.draw and s.material = e.material and s.stage = e.stage
-      and s.country = e.country
+      and s.country = e.stored_as
 left join '{folder}/zone_prices.parquet' z
        on z.draw = d.draw and z.material = e.material and z.stage = e.stage
       and z.zone = e.zone

@@ -174,42 +174,95 @@ def _table(columns: dict, schema: pa.Schema | None = None) -> pa.Table:
 
 
 def shortage_chunk(chunk, layout: Layout) -> pa.Table:
-    """The stored shortage rows of one chunk (format 3): draw-major, exposures in layout
-    order, only the (draw, exposure) rows in which some stored value is not zero or a
-    month not null; quantities as shares of need (``SHORTAGE_FILE_SCHEMA``)."""
+    """The stored shortage rows of one chunk (format 4): draw-major, the stored
+    exposures (``Layout.stored_exposures``: one per price zone, and each buyer with a
+    state stock of its own) in layout order, only the (draw, exposure) rows in which some
+    stored value is not zero or a month not null; quantities as shares of need
+    (``SHORTAGE_FILE_SCHEMA``)."""
     n = chunk.stop - chunk.start
     x = layout.n_exposures
-    need = layout.need_t
+    stored = layout.stored_exposures
+    every = len(stored) == x
+    need = layout.need_t if every else layout.need_t[stored]
+
+    def pick(values) -> np.ndarray:
+        values = np.asarray(values).reshape(n, x)
+        return values if every else values[:, stored]
 
     def share(values) -> np.ndarray:
-        return (np.asarray(values, dtype=np.float64).reshape(n, x) / need).astype(np.float32)
+        return (pick(values).astype(np.float64, copy=False) / need).astype(np.float32)
 
     columns = {
         "shortage_share": share(chunk.shortage_t),
-        "peak_share": np.asarray(chunk.peak_share).reshape(n, x).astype(np.float32),
-        "months_short": np.asarray(chunk.months_short).reshape(n, x).astype(np.int16),
-        "first_short_month": np.asarray(chunk.first_short).reshape(n, x).astype(np.int16),
-        "last_short_month": np.asarray(chunk.last_short).reshape(n, x).astype(np.int16),
+        "peak_share": pick(chunk.peak_share).astype(np.float32),
+        "months_short": pick(chunk.months_short).astype(np.int16),
+        "first_short_month": pick(chunk.first_short).astype(np.int16),
+        "last_short_month": pick(chunk.last_short).astype(np.int16),
     }
-    for name, stored in SHARES_OF_NEED:
-        columns[stored] = share(getattr(chunk, name))
+    for name, stored_name in SHARES_OF_NEED:
+        columns[stored_name] = share(getattr(chunk, name))
     keep = (columns["first_short_month"] >= 0) | (columns["last_short_month"] >= 0)
     for name, values in columns.items():
         if not name.endswith("_month"):
             keep |= values != baseline_value(name)
     rows = np.flatnonzero(keep.ravel())
-    exposure = rows % max(x, 1)
-    out = {"draw": arrow.column((chunk.start + rows // max(x, 1)).astype(np.int32))}
-    out.update(layout.exposure_labels(exposure))
+    width = max(len(stored), 1)
+    out = {"draw": arrow.column((chunk.start + rows // width).astype(np.int32))}
+    out.update(layout.exposure_labels(stored[rows % width]))
     for name, values in columns.items():
         picked = values.ravel()[rows]
         out[name] = _masked_months(picked) if name.endswith("_month") else picked
     return _table(out, SHORTAGE_FILE_SCHEMA)
 
 
+# what a buyer stored as another must share with it (per unit of need where a quantity)
+_SHARED_FIELDS = ("shortage_t", "peak_share", "months_short", "first_short", "last_short",
+                  *(name for name, _ in SHARES_OF_NEED))
+_SHARED_TOLERANCE = 1e-9  # of the need, per draw on average
+
+
+def _check_shared(chunk, layout: Layout) -> None:
+    """Format 4 stores one row for the buyers of a price zone that hold no state stock
+    of their own (``Layout.stored_as``): each such buyer's numbers must be its zone's per
+    unit of need. Checked on the chunk's sums over draws, per exposure (a few ms a chunk;
+    a real difference in any draw moves the sum): within 1e-9 of the need a draw for
+    quantities and shares, exactly for the months."""
+    storage = layout.storage
+    shared = np.flatnonzero(storage != np.arange(layout.n_exposures))
+    if not len(shared):
+        return
+    n, x = chunk.stop - chunk.start, layout.n_exposures
+    source = storage[shared]
+    for name in _SHARED_FIELDS:
+        values = np.asarray(getattr(chunk, name)).reshape(n, x)
+        if name.endswith("_t"):
+            total = values.sum(axis=0) / layout.need_t
+        else:
+            total = values.sum(axis=0, dtype=np.float64)
+        off = np.abs(total[shared] - total[source])
+        limit = 0.0 if name in ("months_short", "first_short", "last_short") else (
+            _SHARED_TOLERANCE * max(n, 1))
+        bad = np.flatnonzero(off > limit)
+        if bad.size:
+            a, b = int(shared[bad[0]]), int(source[bad[0]])
+            raise ResultError(
+                f"draws [{chunk.start}, {chunk.stop}): {name} of {_exposure_name(layout, a)} "
+                f"differs from that of {_exposure_name(layout, b)} per unit of need (sums "
+                f"over the draws differ by {float(off[bad[0]]):.3g}); results format 4 "
+                f"stores the buyers of one price zone without a state stock of their own "
+                f"once (docs/model.md §3.5): this is an error of the engine"
+            )
+
+
+def _exposure_name(layout: Layout, x: int) -> str:
+    return (f"({layout.materials[layout.material[x]]}, {layout.stages[layout.stage[x]]}, "
+            f"{layout.countries[layout.country[x]]})")
+
+
 def exposures_table(layout: Layout) -> pa.Table:
-    """One row per exposure (format 3): labels, horizon need [t], price zone, reference
-    price [USD/t]; what the shortage table's derived columns are computed from."""
+    """One row per exposure (format 4): labels, horizon need [t], price zone, reference
+    price [USD/t], the country its shortage rows are stored as; what the shortage
+    table's rows and derived columns are computed from."""
     x = layout.n_exposures
     where = layout.exposure_zone if layout.n_zones else np.full(x, -1, np.int32)
     zone = np.where(where >= 0, layout.zone_code[np.maximum(where, 0)] if layout.n_zones
@@ -219,6 +272,7 @@ def exposures_table(layout: Layout) -> pa.Table:
     columns["zone"] = pa.DictionaryArray.from_arrays(  # null: no zone (a layout without)
         arrow.column(zone, pa.int32(), mask=where < 0), arrow.strings(layout.zone_labels))
     columns["price_usd_per_t"] = np.asarray(layout.price, dtype=np.float64)
+    columns["stored_as"] = arrow.labels(layout.country[layout.storage], layout.countries)
     return _table(columns, EXPOSURES_SCHEMA)
 
 
@@ -398,6 +452,7 @@ class ResultWriter:
         """Write a checked chunk into the tables, histograms and summary, a block of its
         draws at a time (what converting a block holds stays small beside the chunk)."""
         _check_prices(chunk, self.layout)
+        _check_shared(chunk, self.layout)
         for part in _blocks(chunk, self.layout, self.timeseries):
             self._writers["shortage"].write(shortage_chunk(part, self.layout))
             if self.timeseries:
