@@ -14,7 +14,11 @@ reading a file back:
   shortages are kept (a sorted column starts with its zeros, which add nothing to a
   running sum). They are kept per exposure in a :class:`Spill`: in memory up to
   ``SPILL_MEMORY`` bytes, beyond that in a file in the results' staging folder, read back
-  a block of exposures at a time. Peak prices are kept per price zone, since an
+  a block of exposures at a time. An exposure stored as another (``Layout.stored_as``:
+  a buyer of the same price zone, short in the same draws by the same share of need)
+  is sorted by the permutation that sorts that one's shortages, where it does (checked:
+  a sorted column is unique, so the statistics are the same bits), which leaves one
+  sort per zone instead of one per buyer. Peak prices are kept per price zone, since an
   exposure's price is its zone's (docs/model.md §3.5).
 
 Memory is then about ``SPILL_MEMORY`` plus one block (``BLOCK_VALUES`` values) plus one
@@ -258,8 +262,9 @@ class ExposureSummary:
         out = {name: np.zeros(x) for name in names}
         tail = max(1, math.ceil(TAIL * n - 1e-9))  # the worst draws the shortfall averages
 
-        def exposure(e: int, values: np.ndarray) -> None:
-            s = np.sort(values)
+        def exposure(e: int, values: np.ndarray, s: np.ndarray | None = None) -> None:
+            if s is None:
+                s = np.sort(values)
             share = _f32(s / layout.need_t[e]).astype(np.float64)
             out["share_mean"][e] = _running_sum(share) / n
             for q, name in ((0.05, "share_p5"), (0.50, "share_p50"), (0.95, "share_p95"),
@@ -271,9 +276,30 @@ class ExposureSummary:
             out["value_mean_usd"][e] = _running_sum(value) / n
             out["value_p95_usd"][e] = _quantile_of_nonzero(value, n, 0.95)
 
-        def exposures(first: int, lo: int, hi: int, columns: list) -> None:
-            for e in range(lo, hi):
-                exposure(e, columns[e - first])
+        storage = layout.storage
+        orders: dict[int, np.ndarray] = {}
+
+        def leads(first: int, es: list, columns: list) -> None:
+            """Exposures others are stored as: sorted by a permutation kept for them."""
+            for e in es:
+                values = columns[e - first]
+                orders[e] = order = np.argsort(values, kind="stable")
+                exposure(e, values, values[order])
+
+        def rest(first: int, es: list, columns: list) -> None:
+            """The others: an exposure stored as another has its shortages in the same
+            draws, in the same order (docs/results.md, format 4), so that exposure's
+            permutation sorts them too; taken only where it does (the sorted column is
+            unique), else sorted."""
+            for e in es:
+                values = columns[e - first]
+                order = orders.get(int(storage[e]))
+                s = None
+                if order is not None and len(order) == len(values):
+                    s = values[order]
+                    if len(s) > 1 and not bool(np.all(s[1:] >= s[:-1])):
+                        s = None
+                exposure(e, values, s)
 
         # exposures are independent and numpy's sort and cumsum let go of the GIL: the
         # cores share them (the end of a run, when the engine is done), a few runs of
@@ -284,15 +310,22 @@ class ExposureSummary:
                                 thread_name_prefix="supplyshock-summary") as pool:
             for first, stop in _blocks(totals):
                 columns = self._shortage.read(first, stop)
-                cuts = _even_cuts(totals[first:stop], 4 * _SORT_THREADS)
-                tasks = [pool.submit(exposures, first, first + lo, first + hi, columns)
-                         for lo, hi in zip(cuts[:-1], cuts[1:], strict=True)]
-                try:
-                    for task in tasks:
-                        task.result()
-                finally:  # after a failure (or an interrupt), start no more of them
-                    for task in tasks:
-                        task.cancel()
+                inside = storage[first:stop]
+                shared = {int(r) for e, r in enumerate(inside.tolist(), first)
+                          if r != e and first <= r < stop}
+                lead = sorted(shared)
+                others = [e for e in range(first, stop) if e not in shared]
+                for work, es in ((leads, lead), (rest, others)):
+                    cuts = _even_cuts(totals[es], 4 * _SORT_THREADS)
+                    tasks = [pool.submit(work, first, es[lo:hi], columns)
+                             for lo, hi in zip(cuts[:-1], cuts[1:], strict=True)]
+                    try:
+                        for task in tasks:
+                            task.result()
+                    finally:  # after a failure (or an interrupt), start no more of them
+                        for task in tasks:
+                            task.cancel()
+                orders.clear()
                 del columns, tasks
         return out
 
