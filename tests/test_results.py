@@ -672,6 +672,23 @@ def test_format_4_stores_a_zones_buyers_without_a_state_stock_once(tmp_path):
         "summary"]
 
 
+def test_rows_stored_under_a_buyer_stored_as_another_are_refused(tmp_path):
+    """A shortage table whose rows name a buyer that exposures.parquet stores as another
+    (tables that do not belong together) is an error when read, not rows dropped."""
+    res = write(tmp_path / "shared", draws=20, size=10, layout=SHARED, source=shared_chunks)
+    table = res.table("shortage", stored=True)
+    country = table.column("country").cast(pa.string()).to_pylist()
+    country[0] = "USA" if country[0] == "JPN" else country[0]
+    assert country[0] == "USA"
+    codes = pa.array(country).dictionary_encode()
+    column = table.column_names.index("country")
+    pq.write_table(table.set_column(column, "country", codes.cast(R.SHORTAGE_FILE_SCHEMA.field(
+        "country").type)), res.folder / "shortage.parquet")
+    with pytest.raises(ResultError, match=r"rows of \(.*, refining, USA\), which "
+                                          r"exposures.parquet stores as JPN"):
+        R.load_result(res.folder).shortage  # noqa: B018 - reading is the test
+
+
 def test_a_buyer_stored_as_another_that_differs_from_it_is_refused(tmp_path):
     """The writer checks that what it stores once holds for every buyer stored so: an
     engine whose buyers of one zone went short by different shares is an error, and the

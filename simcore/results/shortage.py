@@ -131,6 +131,13 @@ def expand_shortage(stored: pa.Table, exposures: pa.Table, zone_prices: pa.Table
     flat = draw * x + exposure
     need = _numbers(exposures.column("need_t")).astype(np.float64)
     source = _sources(exposures, labels, exposure_key)
+    if source is not None and len(exposure) and np.any(source[exposure] != exposure):
+        row = exposures.slice(int(exposure[np.flatnonzero(source[exposure] != exposure)[0]]),
+                              1).to_pylist()[0]
+        raise ResultError(
+            f"the shortage table stores rows of ({row['material']}, {row['stage']}, "
+            f"{row['country']}), which exposures.parquet stores as {row['stored_as']}: the "
+            f"tables do not belong together (run the scenario again)")
     cache: dict[str, np.ndarray] = {}
 
     def dense(name: str, dtype, fill) -> np.ndarray:
