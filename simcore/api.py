@@ -558,7 +558,7 @@ def verify(folder, threads=None, progress=False) -> Verification:
                     )
                 )
     del rerun
-    return Verification(folder, problems, notes, same if read_lines else ())
+    return Verification(folder, problems, notes, same)
 
 
 AS_READ_ROWS = 5_000_000  # the most (draw, exposure) rows verify expands to compare
