@@ -1,3 +1,3 @@
-from simcore.cli import main
+from simcore.cli import entry
 
-main()
+entry()

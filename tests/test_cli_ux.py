@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -488,3 +489,41 @@ def test_validate_notes_a_scenario_whose_own_draws_make_a_large_run(tmp_path):
     assert result.exit_code == 0, result.output
     assert "draws = 100,000,000" in result.output and "--yes" in result.output
     assert _validate("-q", tmp_path / "big.toml").output == ""
+
+
+# --- the console script's exit ----------------------------------------------------------------
+
+
+def _entry(tmp_path, before: str, *argv: str) -> subprocess.CompletedProcess:
+    """``supplyshock ARGV`` through ``simcore.cli.entry`` in a fresh interpreter, with the
+    Python of ``before`` run first."""
+    script = tmp_path / "entry.py"
+    script.write_text(f"import sys\n{before}\nfrom simcore.cli import entry\n"
+                      f"sys.argv = ['supplyshock', *{list(argv)!r}]\nentry()\n")
+    return subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_the_console_script_exits_with_the_commands_status_and_runs_the_exit_handlers(tmp_path):
+    """entry() skips the interpreter's teardown (os._exit) after the exit handlers and a
+    flush: the status, the output on both streams and atexit's work all survive it."""
+    from simcore import __version__
+
+    handler = "import atexit\natexit.register(lambda: print('handler ran', flush=False))"
+    ok = _entry(tmp_path, handler, "--version")
+    assert ok.returncode == 0 and __version__ in ok.stdout and "handler ran" in ok.stdout
+    bad = _entry(tmp_path, handler, "run", str(tmp_path / "missing.toml"))
+    assert bad.returncode == 2 and "Error:" in bad.stderr and "missing.toml" in bad.stderr
+    assert "handler ran" in bad.stdout and "Traceback" not in bad.stderr
+    usage = _entry(tmp_path, "", "no-such-command")
+    assert usage.returncode == 2 and "No such command" in usage.stderr
+
+
+def test_the_console_script_waits_for_a_thread_python_would_wait_for(tmp_path):
+    """A thread that is not a daemon and still runs when the command is done: the exit
+    is Python's own, which waits for it."""
+    before = ("import threading, time\n"
+              "def late():\n    time.sleep(0.5)\n    print('thread done', flush=True)\n"
+              "threading.Thread(target=late).start()")
+    out = _entry(tmp_path, before, "--version")
+    assert out.returncode == 0 and "thread done" in out.stdout
