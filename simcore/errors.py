@@ -35,7 +35,7 @@ class ResultError(SupplyShockError):
 
 def suggest(name: str, choices: Iterable[str], n: int = 3) -> str:
     """`` (did you mean 'CHN'?)`` for the closest choices, or an empty string."""
-    choices = list(choices)
+    choices = list(dict.fromkeys(choices))  # each once, whatever the caller passed
     close = difflib.get_close_matches(name, choices, n=n, cutoff=0.6)
     if not close:
         lowered = {c.lower(): c for c in choices}

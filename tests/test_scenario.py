@@ -434,6 +434,16 @@ def test_a_duplicate_is_checked_too(case, tmp_path, tiny_tensor):
         assert part in found, (part, found)
 
 
+def test_a_repeated_event_id_is_offered_once(tmp_path, tiny_tensor):
+    """With an event id given twice, an unknown parent's suggestion and allowed values
+    name it once (they read "did you mean 'cn-ga' or 'cn-ga'?")."""
+    text = MINIMAL + MINIMAL.split("\n", 4)[4] + OUTAGE + 'after = "cn-gaa"\n'
+    found = [p for p in problems(tmp_path, text, tiny_tensor) if "unknown parent" in p]
+    assert len(found) == 1, found
+    assert "did you mean 'cn-ga'?" in found[0], found[0]
+    assert found[0].split("allowed: ")[1].split(", ").count("cn-ga") == 1, found[0]
+
+
 @pytest.mark.parametrize("case", list(DEFECTS))
 def test_defect_is_named(case, tmp_path, tiny_tensor):
     text, expected = DEFECTS[case]

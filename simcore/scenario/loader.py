@@ -975,7 +975,10 @@ def load_scenario(path, tensor=None) -> Scenario:
         if event is not None:
             events.append((event, loc))
     n_items = len(merged.lists["events"])
-    known = [item["id"] for item, _ in merged.lists["events"] if isinstance(item.get("id"), str)]
+    # each id once, in file order: a repeated id is reported on its own, and would
+    # otherwise appear twice among the allowed values and the suggestions
+    known = list(dict.fromkeys(
+        item["id"] for item, _ in merged.lists["events"] if isinstance(item.get("id"), str)))
     for item, loc in merged.lists["events"]:
         parent = item.get("after")
         if isinstance(parent, str) and parent not in known:  # also for an invalid event
