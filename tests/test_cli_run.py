@@ -776,3 +776,17 @@ def test_submodules_the_docs_name_are_attributes_of_a_bare_import():
         "print('numba' in sys.modules)\n"
     )
     assert _fresh_python(code) == "False"
+
+
+def test_unpaired_runs_name_every_fix():
+    """Runs that differ in seed and horizon are told both fixes, not only the seed's."""
+    from simcore.results.aggregate import unpaired
+
+    base = {"seed": 11, "horizon": 24}
+    why, fix = unpaired(base, {"seed": 3, "horizon": 12})
+    assert why == ["seed 3 against the base's 11", "a horizon of 12 months against 24"]
+    assert fix == "give its scenario horizon_months = 24 and run it again with --seed 11"
+    assert unpaired(base, {"seed": 11, "horizon": 12})[1] == (
+        "give its scenario horizon_months = 24")
+    assert unpaired(base, {"seed": 3, "horizon": 24})[1] == "run it again with --seed 11"
+    assert unpaired(base, {"seed": 11, "horizon": 24}) == ([], "")

@@ -152,12 +152,17 @@ def unpaired(mb: dict, mv: dict) -> tuple[list[str], str]:
     if seeds:
         why.append(f"seed {seed_v} against the base's {seed_b}")
     h_b, h_v = mb.get("horizon"), mv.get("horizon")
-    if h_b is not None and h_v is not None and h_b != h_v:
+    horizons = h_b is not None and h_v is not None and h_b != h_v
+    if horizons:
         why.append(f"a horizon of {h_v} months against {h_b}")
     if not why:
         return [], ""
-    return why, (f"run it again with --seed {seed_b}" if seeds
-                 else "give both scenarios the same horizon_months")
+    fixes = []
+    if horizons:
+        fixes.append(f"give its scenario horizon_months = {h_b}")
+    if seeds:
+        fixes.append(f"run it again with --seed {seed_b}")
+    return why, " and ".join(fixes)
 
 
 def _check_related(base: Result, variant: Result) -> None:
