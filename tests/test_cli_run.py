@@ -483,6 +483,13 @@ def test_compare_with_itself_is_zero_and_a_stockpile_helps(study):
     )
     usa = next(r for r in rows if r["material"] == "gallium" and r["country"] == "USA")
     assert usa["change_mean"] < 0 and usa["prob_better"] > 0 and usa["prob_worse"] == 0
+    # --top keeps the largest changes either way, in the table's order
+    top = json.loads(invoke("compare", "results/tiny-cn", "results/tiny-cn-stock", "--top", 2,
+                            "--format", "json").output)
+    largest = sorted(rows, key=lambda r: -abs(r["change_mean"]))[:2]
+    assert len(rows) > 2 and top == [r for r in rows if r in largest]
+    shown = invoke("compare", "results/tiny-cn", "results/tiny-cn-stock", "--top", 2).output
+    assert f"(2 of {len(rows)} exposures" in shown
     invoke("run", "scenarios/tiny-cn.toml", "--draws", 30, "--seed", 3, "--out", "other", "-q")
     refused = invoke("compare", "results/tiny-cn", "other/tiny-cn", ok=False)
     assert refused.exit_code == 2 and "Traceback" not in refused.output

@@ -444,11 +444,18 @@ def summarize(result_dir, by, fmt, top, prices):
     show_default=True,
 )
 @click.option(
+    "--top",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Rows shown: the exposures whose mean share changes most, either way, in the "
+    "table's order (most improved first); 0: all (the default).",
+)
+@click.option(
     "--force",
     is_flag=True,
     help="Compare runs with different seeds or horizons anyway (refused without it).",
 )
-def compare(base_dir, variant_dir, fmt, force):
+def compare(base_dir, variant_dir, fmt, top, force):
     """Variant minus base, draw by draw: change in shortage share per exposure.
 
     With the same seed both runs share their random numbers (common random numbers), so
@@ -463,6 +470,10 @@ def compare(base_dir, variant_dir, fmt, force):
     for w in comparison.warnings:
         click.echo(f"Warning: {w}", err=True)
     table = comparison.table
+    total = len(table)
+    if top and total > top:
+        largest = table["change_mean"].abs().sort_values(ascending=False, kind="stable")
+        table = table.loc[sorted(largest.index[:top])]
     if fmt != "table":
         _emit(table, fmt)
         return
@@ -505,6 +516,9 @@ def compare(base_dir, variant_dir, fmt, force):
     click.echo(_text_table(header, rows))
     if hidden:
         click.echo(note)
+    if top and total > top:
+        click.echo(f"({top} of {total} exposures, those whose mean share changes most: "
+                   f"--top 0 shows all)")
 
 
 @click.command()
