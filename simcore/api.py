@@ -421,6 +421,15 @@ def _locate(recorded: str, folder: Path) -> Path | None:
     return None
 
 
+def _stored_draws(folder: Path, stored: dict, recorded: dict) -> int | None:
+    """Rows of drivers.parquet (one a draw), where its content matches its digest."""
+    if stored.get("drivers") is None or stored.get("drivers") != recorded.get("drivers"):
+        return None
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(folder / "drivers.parquet").metadata.num_rows
+
+
 # manifest keys a run derives from its scenario and dataset (verify compares them with a
 # re-run's; the digest covers the tables, not these)
 _DERIVED_KEYS = ("horizon", "timeseries", "material_scope", "labels", "last_stage",
@@ -458,6 +467,15 @@ def verify(folder, threads=None, progress=False) -> Verification:
             f"{folder / 'run.json'}: the overall digest does not match the "
             f"table digests (the manifest was edited)"
         )
+    stored_draws = _stored_draws(folder, stored, recorded)
+    if stored_draws is not None and stored_draws != manifest["draws"]:
+        # a re-run would differ in every table and say nothing about why
+        problems.append(
+            f"{folder / 'run.json'}: draws = {manifest['draws']}, but drivers.parquet "
+            f"holds {stored_draws} draws (one row each): the manifest was edited; set "
+            f"draws back to {stored_draws}"
+        )
+        return Verification(folder, problems, notes)
 
     sc = manifest["scenario"]
     scenario_path = _locate(sc["path"], folder)

@@ -330,6 +330,20 @@ def test_verify_names_edited_run_metadata_outside_the_digest(study):
         bad.output)
 
 
+def test_verify_names_edited_draws_without_a_re_run(study):
+    """run.json's draws edited by hand: the stored tables hold the other number of draws,
+    which verify says instead of re-running and listing every table as different."""
+    invoke("run", "scenarios/tiny-cn.toml", "--draws", 10, "-q")
+    path = study / "results" / "tiny-cn" / "run.json"
+    manifest = json.loads(path.read_text())
+    manifest["draws"] = 8
+    path.write_text(json.dumps(manifest, indent=1))
+    bad = invoke("verify", "results/tiny-cn", ok=False)
+    assert bad.exit_code == 1, bad.output
+    assert "draws = 8, but drivers.parquet holds 10 draws" in bad.output
+    assert "set draws back to 10" in bad.output and "re-run" not in bad.output
+
+
 def test_verify_passes_in_a_clone_and_names_what_differs(study, tmp_path, monkeypatch):
     invoke("run", "scenarios", "--draws", 30, "--out", "results", "-q")
     assert {p.name for p in (study / "results").iterdir()} == {"tiny-cn", "tiny-cn-stock"}
