@@ -278,3 +278,15 @@ def test_wilson_interval_matches_scipy():
         low, high = wilson_interval(k, n)
         assert float(low) == pytest.approx(ref.low, abs=1e-9)
         assert float(high) == pytest.approx(ref.high, abs=1e-9)
+
+
+def test_price_ticks_of_a_narrow_band_can_be_read():
+    """A panel whose prices move a few per cent (nickel's) gets ticks beside 1x, not 1x
+    alone; a wide one keeps its ticks apart."""
+    from simcore.report.figures import _log_ticks
+
+    narrow = _log_ticks(0.97, 1.08)
+    assert 1.0 in narrow and len(narrow) >= 3 and min(narrow) < 1.0 < max(narrow), narrow
+    wide = _log_ticks(0.5, 12.0)
+    gaps = np.diff(np.log(wide))
+    assert len(wide) <= 10 and gaps.min() >= np.log(12.0 / 0.5) / 9 - 1e-12, wide
