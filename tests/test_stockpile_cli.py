@@ -223,3 +223,36 @@ def test_a_failed_write_leaves_nothing_half_written(study, monkeypatch):
     with pytest.raises(StockpileError, match="was not written by supplyshock stockpile"):
         write(s, "mine", name="h")
     assert Path("mine/h.toml").read_text() == "[scenario]\nname = 'h'\n"
+
+
+def _sizing(rows, reserved=False, pool=False):
+    from types import SimpleNamespace as NS
+
+    problem = NS(prep=NS(name="s"), pool=pool, reserved=reserved, carry=0.02, horizon=24,
+                 draws=150, search_draws=60, seed=1, no_need=[], materials=[])
+    target = NS(text="p95<=0.05", label="P95 shortage share", quantile=0.95, metric="share")
+    return NS(problem=problem, target=target, rows=rows, spillover=[], runs=3,
+              draws_run=450, seconds=1.0)
+
+
+def _national(holder, material, tonnes, cost):
+    return dict(status="ok", kind="national", holder=holder, material=material,
+                tonnes=tonnes, release_t_per_month=tonnes / 6, months_of_need=12.0,
+                cost_horizon_usd=cost, statistic=0.04, ci_low=0.03, ci_high=0.05,
+                statistic_without=0.2, statistic_all_national=0.01, monotone=True,
+                nonmonotone_draws=0)
+
+
+def test_size_report_totals_the_national_stockpiles_and_says_why_they_may_overshoot():
+    """Several holders' national stockpiles: the report adds up what the variant holds
+    (tonnes per material, cost), which each holder's row does not show."""
+    from simcore.cli.stockpile import size_report
+
+    rows = [_national("USA", "gallium", 100.0, 2e6), _national("JPN", "gallium", 50.0, 1e6),
+            _national("USA", "cobalt", 2000.0, 5e7)]
+    text = size_report(_sizing(rows))
+    assert ("Together, as the variant holds them: 150 t of gallium, 2,000 t of cobalt; "
+            "$53.0M.") in text
+    assert "can overshoot the target; --pool" in text
+    assert "meets its target alone" in size_report(_sizing(rows, reserved=True))
+    assert "Together" not in size_report(_sizing(rows[:1]))

@@ -268,6 +268,9 @@ def size_report(s) -> str:
         lines.append("  (tonnes: the stockpile; t/month: the release rate it needs; months: "
                      "of the holder's need; cost: purchase + carrying over the horizon; "
                      "all national: with every holder's national stockpile in place)")
+        national = [r for r in need if r["kind"] == "national"]
+        if not p.pool and len(national) > 1:
+            lines.append(_together(national, p.reserved))
     if none:
         lines.append("Met without a stockpile: " + ", ".join(
             f"{r['holder']} {r['material']} ({_stat(t.metric, r['statistic_without'])})"
@@ -318,6 +321,21 @@ def size_report(s) -> str:
             f"(at most {_num(r['nonmonotone_max_t'])} t)" for r in odd))
     lines.append(f"{s.runs:,} runs, {s.draws_run:,} draws simulated in {s.seconds:.1f} s")
     return "\n".join(lines)
+
+
+def _together(national: list, reserved: bool) -> str:
+    """The line under a national sizing's table: what the variant holds in all, and why
+    that may be more than the target needs."""
+    tonnes = {}
+    for r in national:
+        tonnes[r["material"]] = tonnes.get(r["material"], 0.0) + r["tonnes"]
+    cost = sum(r["cost_horizon_usd"] for r in national)
+    held = ", ".join(f"{_num(t)} t of {m}" for m, t in tonnes.items())
+    why = ("each holder's own stockpile meets its target alone" if reserved else
+           "each was sized as if alone, yet a stockpile that sells into its price zone "
+           "protects that zone's other holders too (all national), so together they can "
+           "overshoot the target; --pool sizes one shared stockpile per material")
+    return f"Together, as the variant holds them: {held}; {_usd(cost)}. ({why})"
 
 
 def budget_report(b) -> str:
