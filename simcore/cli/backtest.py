@@ -27,8 +27,9 @@ def register(main: click.Group) -> None:
 @click.option("--seed", type=click.IntRange(0, MAX_SEED - 1), default=None,
               help="Seed of every replay (default: each replay's own).")
 @click.option("--checks", "checks_path", type=click.Path(dir_okay=False), default=None,
-              help="Calibration file (default: scenarios/backtests.csv of this checkout); "
-                   "replays are read from the same folder.")
+              help="Calibration file (default: scenarios/backtests.csv of the checkout "
+                   "when supplyshock runs from one, as with `pip install -e`, else of the "
+                   "current folder); replays are read from the same folder.")
 @click.option("--dataset", type=click.Path(), default=None,
               help="Dataset folder to run the replays on (default: each replay's own).")
 @click.option("--threads", type=click.IntRange(1, 1024), default=None,
