@@ -43,6 +43,15 @@ EVENT_RESTRICTION, EVENT_OUTAGE = 0, 1
 EVENT_KIND_NAMES = ("export_restriction", "production_outage")
 
 
+def state_stock_holders(stock, sp_stock) -> np.ndarray:
+    """bool[K, C]: the (material, country) pairs that can hold a state stock in some draw:
+    a dataset stock (``stock`` [K, C]) or a stockpile intervention (``sp_stock``
+    [J, K, C]), whichever occur. At the material's last stage such a country draws on
+    its stock, so its month is its own (docs/model.md §3.5)."""
+    held = np.asarray(stock) > 0
+    return held | (np.asarray(sp_stock).reshape(-1, *held.shape) > 0).any(axis=0)
+
+
 def name_key(name: str) -> np.uint64:
     """Stable 64-bit key of a variate name, e.g. ``"event/cn-ga/severity"``.
 

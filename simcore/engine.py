@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simcore.compiled import EVENT_RESTRICTION, CompiledScenario
+from simcore.compiled import EVENT_RESTRICTION, CompiledScenario, state_stock_holders
 from simcore.errors import ScenarioError
 from simcore.runsize import LOCAL_CHUNK_SIZE
 from simcore.tensor import SupplyTensor
@@ -647,7 +647,7 @@ def _with_holders(sc, tn) -> tuple:
     """(sc with hidx set, the (material, country) pairs that can hold a state stock, in
     hidx order): those with a dataset stock or a stockpile intervention, whichever
     occur in a draw. The kernel counts their rows' histograms apart (run_draws)."""
-    can = (np.asarray(tn.stock) > 0) | (np.asarray(sc.sp_stock) > 0).any(axis=0)
+    can = state_stock_holders(tn.stock, sc.sp_stock)
     holders = np.argwhere(can).astype(np.int64)
     hidx = np.full(can.shape, -1, dtype=np.int64)
     hidx[holders[:, 0], holders[:, 1]] = np.arange(len(holders))

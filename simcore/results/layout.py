@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
+from simcore.compiled import state_stock_holders
 from simcore.errors import ResultError
 from simcore.results import arrow
 
@@ -405,14 +406,10 @@ class Layout:
 def _stored_as(tensor, compiled, k, s, i, zone) -> np.ndarray:
     """``Layout.stored_as`` of exposures (material k, stage s, country i: tensor indices)
     in price zones ``zone`` (-1: none). A country that can hold a state stock of a
-    material (a dataset stock, or a stockpile intervention whichever occur in a draw:
-    the engine's holders) draws on it at the material's last stage, so its rows there
-    are its own; every other buyer of a zone consumes, restocks, substitutes and goes
+    material (``state_stock_holders``, as the engine counts its holders) draws on it at
+    the material's last stage, so its rows there are its own; every other buyer of a zone consumes, restocks, substitutes and goes
     short by the same share of its need (docs/model.md §3.5)."""
-    held = np.asarray(tensor.stock) > 0
-    extra = np.asarray(compiled.sp_stock)
-    if extra.size:
-        held = held | (extra.reshape(-1, *held.shape) > 0).any(axis=0)
+    held = state_stock_holders(tensor.stock, compiled.sp_stock)
     last = np.array([len(tensor.stages[m]) - 1 for m in k.tolist()], dtype=np.int64)
     own = (zone < 0) | ((s == last) & held[k, i])
     out = np.arange(len(zone), dtype=np.int32)
