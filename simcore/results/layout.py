@@ -407,8 +407,9 @@ def _stored_as(tensor, compiled, k, s, i, zone) -> np.ndarray:
     """``Layout.stored_as`` of exposures (material k, stage s, country i: tensor indices)
     in price zones ``zone`` (-1: none). A country that can hold a state stock of a
     material (``state_stock_holders``, as the engine counts its holders) draws on it at
-    the material's last stage, so its rows there are its own; every other buyer of a zone consumes, restocks, substitutes and goes
-    short by the same share of its need (docs/model.md §3.5)."""
+    the material's last stage, so its rows there are its own; every other buyer of a
+    zone consumes, restocks, substitutes and goes short by the same share of its need
+    (docs/model.md §3.5)."""
     held = state_stock_holders(tensor.stock, compiled.sp_stock)
     last = np.array([len(tensor.stages[m]) - 1 for m in k.tolist()], dtype=np.int64)
     own = (zone < 0) | ((s == last) & held[k, i])
