@@ -471,9 +471,9 @@ def compare(base_dir, variant_dir, fmt, top, force):
         click.echo(f"Warning: {w}", err=True)
     table = comparison.table
     total = len(table)
-    if top and total > top:
-        largest = table["change_mean"].abs().sort_values(ascending=False, kind="stable")
-        table = table.loc[sorted(largest.index[:top])]
+    cut = bool(top) and total > top
+    if cut:
+        table = table.loc[sorted(table["change_mean"].abs().nlargest(top).index)]
     if fmt != "table":
         _emit(table, fmt)
         return
@@ -516,7 +516,7 @@ def compare(base_dir, variant_dir, fmt, top, force):
     click.echo(_text_table(header, rows))
     if hidden:
         click.echo(note)
-    if top and total > top:
+    if cut:
         click.echo(f"({top} of {total} exposures, those whose mean share changes most: "
                    f"--top 0 shows all)")
 
