@@ -436,11 +436,15 @@ _DERIVED_KEYS = ("horizon", "timeseries", "material_scope", "labels", "last_stag
                  "price_usd_per_t", "exposures", "zones", "files")
 
 
-def verify(folder, threads=None, progress=False) -> Verification:
+def verify(folder, threads=None, progress=False, scenario=None, dataset=None) -> Verification:
     """Check a results folder: stored tables against the manifest's digests, the
     scenario file and dataset against their recorded hashes, and a re-run from the
     manifest (seed, draws) against the digest. Raises ``ResultError`` only when the
-    folder is not a results folder at all."""
+    folder is not a results folder at all.
+
+    ``scenario``, ``dataset``: the scenario file and dataset folder to re-run with, where
+    the paths the manifest records (relative to the folder the run was made in) are not
+    found from here; their hashes must still match the manifest's."""
     folder = Path(folder)
     manifest = read_manifest(folder)
     problems: list[str] = []
@@ -478,18 +482,35 @@ def verify(folder, threads=None, progress=False) -> Verification:
         return Verification(folder, problems, notes)
 
     sc = manifest["scenario"]
-    scenario_path = _locate(sc["path"], folder)
+    if scenario is not None:
+        scenario_path = Path(scenario)
+        if not scenario_path.is_file():
+            problems.append(f"scenario file {scenario} (given) not found")
+            return Verification(folder, problems, notes)
+    else:
+        scenario_path = _locate(sc["path"], folder)
     if scenario_path is None:
         problems.append(
             f"scenario file {sc['path']} not found (looked in {Path.cwd()} and "
-            f"above {folder}); run verify from the folder the run was made in"
+            f"above {folder}); run verify from the folder the run was made in, or name "
+            f"the file with --scenario"
         )
         return Verification(folder, problems, notes)
-    dataset = None
-    if manifest["dataset"].get("override"):
+    if dataset is not None:
+        if not manifest["dataset"].get("override"):
+            problems.append(
+                "the run used the dataset its scenario names, not one given with "
+                "--dataset; verify it without --dataset")
+            return Verification(folder, problems, notes)
+        if not Path(dataset).is_dir():
+            problems.append(f"dataset folder {dataset} (given) not found")
+            return Verification(folder, problems, notes)
+    elif manifest["dataset"].get("override"):
         dataset = _locate(manifest["dataset"]["path"], folder)
         if dataset is None:
-            problems.append(f"dataset folder {manifest['dataset']['path']} not found")
+            problems.append(
+                f"dataset folder {manifest['dataset']['path']} not found (looked in "
+                f"{Path.cwd()} and above {folder}); name it with --dataset")
             return Verification(folder, problems, notes)
     try:
         prep = prepare(scenario_path, dataset)

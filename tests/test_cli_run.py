@@ -377,6 +377,34 @@ def test_verify_passes_in_a_clone_and_names_what_differs(study, tmp_path, monkey
     assert bad.exit_code == 1 and "not found" in bad.output
 
 
+def test_verify_of_a_run_made_elsewhere_takes_the_scenario_file_given(study, tmp_path,
+                                                                       monkeypatch):
+    """A run made in one folder with --out somewhere else records its scenario relative to
+    the first: verify from a third folder cannot find it, says so with the fix, and
+    passes with --scenario; a different scenario file given there is named."""
+    out = tmp_path / "elsewhere"
+    invoke("run", "scenarios/tiny-cn.toml", "--draws", 12, "--out", str(out), "-q")
+    other = tmp_path / "third"
+    other.mkdir()
+    monkeypatch.chdir(other)
+    bad = invoke("verify", str(out / "tiny-cn"), ok=False)
+    assert bad.exit_code == 1
+    assert "scenarios/tiny-cn.toml not found" in bad.output and "--scenario" in bad.output
+    good = invoke("verify", str(out / "tiny-cn"), "--scenario",
+                  str(study / "scenarios" / "tiny-cn.toml"))
+    assert good.output.startswith(f"ok {out / 'tiny-cn'}: digest ")
+    wrong = invoke("verify", str(out / "tiny-cn"), "--scenario",
+                   str(study / "scenarios" / "tiny-cn-stock.toml"), ok=False)
+    assert wrong.exit_code == 1 and "changed since the run" in wrong.output
+    missing = invoke("verify", str(out / "tiny-cn"), "--scenario", "nope.toml", ok=False)
+    assert missing.exit_code == 1 and "nope.toml (given) not found" in missing.output
+    # the run used its scenario's own dataset: a --dataset is refused, not silently used
+    dataset = invoke("verify", str(out / "tiny-cn"), "--scenario",
+                     str(study / "scenarios" / "tiny-cn.toml"), "--dataset", str(other),
+                     ok=False)
+    assert dataset.exit_code == 1 and "verify it without --dataset" in dataset.output
+
+
 def test_table_differences_count_nans_as_equal_and_name_real_differences():
     import pyarrow as pa
 

@@ -526,12 +526,26 @@ def compare(base_dir, variant_dir, fmt, top, force):
 @click.option(
     "--threads", "-t", type=click.IntRange(min=1), default=None, help="Threads for the re-runs."
 )
-def verify(result_dirs, threads):
+@click.option(
+    "--scenario", "scenario", type=click.Path(dir_okay=False), default=None,
+    help="The scenario file to re-run with, where the path in the manifest (relative to "
+         "the folder the run was made in) is not found from here. Its hash must match.",
+)
+@click.option(
+    "--dataset", "dataset", type=click.Path(file_okay=False), default=None,
+    help="The dataset folder, for a run made with a dataset other than its scenario's "
+         "(Python API) whose recorded path is not found from here. Its hash must match.",
+)
+def verify(result_dirs, threads, scenario, dataset):
     """Re-run each results folder from its manifest and check the digests.
 
     Fails (exit status 1) naming what differs: an altered file, a changed scenario file
     or dataset, or a re-run that does not reproduce the results; exit status 2 when an
     argument is not a results folder at all. Every folder is checked either way.
+
+    The scenario file is looked for where the manifest records it, relative to the
+    current folder and to every folder above the results folder; name it with
+    --scenario when the run was made elsewhere.
     """
     from simcore.api import verify as verify_folder
     from simcore.errors import SupplyShockError
@@ -539,7 +553,8 @@ def verify(result_dirs, threads):
     failed = unusable = 0
     for folder in result_dirs:
         try:
-            report = verify_folder(folder, threads=threads)
+            report = verify_folder(folder, threads=threads, scenario=scenario,
+                                   dataset=dataset)
         except SupplyShockError as exc:
             unusable += 1
             click.echo(f"FAILED {folder}: {exc}", err=True)
