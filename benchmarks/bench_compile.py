@@ -12,9 +12,14 @@ the 2-core development machine. This script
 3. for this tree, compiles once more in a child that reads Numba's own pass timings of
    every compiled function (``overloads[sig].metadata['pipeline_times']``) and prints the
    largest: where the compile goes. A callee's time is also inside its callers' type
-   inference, so these do not add up.
+   inference, so these do not add up;
+4. installs this tree from source as a user does (``pip install .`` of a copy of it:
+   pip builds a wheel, and setup.py compiles the kernel into the package, ahead of time)
+   into a throwaway venv with this environment's libraries, and times that install and
+   the first run after it on an empty ``NUMBA_CACHE_DIR``, which loads the code compiled
+   at install instead of compiling (``--no-install`` skips this step).
 
-    python benchmarks/bench_compile.py [--rounds 2] [--commit 8ada13c] [--fresh]
+    python benchmarks/bench_compile.py [--rounds 2] [--commit 8ada13c] [--fresh] [--no-install]
 
 The old engine is market version 1 (a smaller kernel): the ratio is a compile-time ratio
 of the two products as shipped, not of equal code.
@@ -25,13 +30,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import subprocess
 import sys
+import sysconfig
 import tempfile
+import time
+import venv
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_speed import (  # noqa: E402
+    ROOT,
     SCENARIO,
     add_old_engine_options,
     child,
@@ -77,10 +88,43 @@ def _positive(text: str) -> int:
     return n
 
 
+def installed_from_source(tmp: Path, base: dict) -> tuple[float, float, bool]:
+    """``pip install --no-deps`` of a copy of this tree into a new venv that sees this
+    environment's libraries; then ``supplyshock run SCENARIO --draws 8 -q`` on an empty
+    Numba cache. Returns the install's wall time, the run's, and whether the run compiled
+    (wrote code into its cache) rather than loading the code compiled at install."""
+    src = tmp / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "setup.py", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, src / name)
+    shutil.copytree(ROOT / "simcore", src / "simcore",
+                    ignore=shutil.ignore_patterns("__pycache__", "_precompiled"))
+    venv.create(tmp / "venv", with_pip=True)
+    python = tmp / "venv" / "bin" / "python"
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['platlib'])"],
+        capture_output=True, text=True, check=True).stdout.strip()
+    Path(site, "_bench_libraries.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    env = {k: v for k, v in base.items() if not k.startswith("SUPPLYSHOCK_")}
+    t0 = time.perf_counter()
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--no-deps", str(src)],
+                   check=True, env=dict(env, PIP_DISABLE_PIP_VERSION_CHECK="1"), cwd=tmp)
+    install = time.perf_counter() - t0
+    cache = tmp / "numba-installed"
+    _, wall, _ = child([str(tmp / "venv" / "bin" / "supplyshock"), "run", str(SCENARIO),
+                        "--draws", "8", "-q", "--out", str(tmp / "out-installed")],
+                       dict(env, NUMBA_CACHE_DIR=str(cache), XDG_CACHE_HOME=str(tmp / "xdg")),
+                       tmp)
+    compiled = bool(list(cache.rglob("*.nbi")) or list((tmp / "xdg").rglob("*.nbi")))
+    return install, wall, compiled
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_old_engine_options(ap)
     ap.add_argument("--rounds", type=_positive, default=2)
+    ap.add_argument("--no-install", action="store_true",
+                    help="skip step 4 (install from source, first run after it)")
     args = ap.parse_args()
 
     old_bin = old_engine(args.commit, args.cache, args.fresh)
@@ -104,6 +148,11 @@ def main() -> None:
         cache = tempfile.mkdtemp(prefix="numba-passes-", dir=tmp)
         out, _, _ = child([str(new_bin / "python"), "-c", PASSES_CHILD, str(SCENARIO)],
                           dict(base, NUMBA_CACHE_DIR=cache), tmp)
+        if not args.no_install:
+            print("installing this tree from source (pip install ., compiled at install) ...",
+                  flush=True)
+            (tmp / "installed").mkdir()
+            installed = installed_from_source(tmp / "installed", base)
     got = json.loads(out.strip().splitlines()[-1])
     print()
     print(f"this tree, Numba's pass timings (compile {got['cpu']:.1f} s CPU in that child), "
@@ -118,6 +167,12 @@ def main() -> None:
           f"{wall['new'] / wall['old']:.2f} (wall), {cpu['new'] / cpu['old']:.2f} (CPU)")
     print(f"target < {TARGET_S:.0f} s: {'met' if wall['new'] < TARGET_S else 'not met'} "
           f"({wall['new']:.1f} s wall)")
+    if not args.no_install:
+        install, first, compiled = installed
+        print(f"installed from source: pip install {install:.1f} s (compiling the kernel "
+              f"ahead of time); first run after it {first:.1f} s wall, "
+              + ("compiled again (the build environment's numba/numpy differ from these)"
+                 if compiled else "loading the code compiled at install"))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,11 @@ said once on stderr, and kept in a private folder of this user, also keyed by th
 fingerprint, never in the package (Numba's own fallback wrote ``.nbi`` files into
 ``simcore/kernel/__pycache__``, a folder no fingerprint keys).
 
+Before any cache folder, code compiled ahead of time is read from the package's own
+``_precompiled/numba<v>-numpy<v>/src-<fingerprint>`` (written when a wheel is built from
+source: setup.py, simcore/_precompile.py), where it exists; entries compiled for another
+CPU are passed over like any cache miss.
+
 ``on_compile(callback)`` calls ``callback()`` before the first engine function in the
 block is compiled rather than loaded: the run's "compiling the simulator once" line.
 """
@@ -88,6 +93,31 @@ CACHE_FOLDERS = cache_folders(
         ),
     ],
 )
+
+
+def precompiled_key() -> str:
+    """The versions code compiled ahead of time is kept under: Numba's and NumPy's (the
+    build environment's may differ from those installed beside the package)."""
+    import numpy
+
+    return f"numba{numba.__version__}-numpy{numpy.__version__}"
+
+
+def precompiled_folder() -> str | None:
+    """The code compiled when this package was built from source (setup.py runs
+    simcore/_precompile.py), for this Numba and engine fingerprint, where there is
+    any: read before the cache folders, never written. ``SUPPLYSHOCK_PRECOMPILED`` names
+    another folder of that layout (``numba<v>-numpy<v>/src-<fingerprint>``)."""
+    base = os.environ.get("SUPPLYSHOCK_PRECOMPILED") or os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "_precompiled")
+    folder = os.path.join(base, precompiled_key(), f"src-{FINGERPRINT}")
+    return folder if os.path.isdir(folder) else None
+
+
+PRECOMPILED = precompiled_folder()
+# where compiled code is looked up, in order (saved only into the last)
+READ_FOLDERS = ((PRECOMPILED,) if PRECOMPILED else ()) + CACHE_FOLDERS
+
 # Anything else Numba caches in this process goes where this module saves, never into
 # the package's __pycache__.
 numba.config.CACHE_DIR = CACHE_FOLDERS[-1]
@@ -268,7 +298,7 @@ def _tiered_cache_class():
         impl = type("Impl", (CompileResultCacheImpl,), {"_locator_classes": [locator]})
         return type("TierCache", (FunctionCache,), {"_impl_class": impl})
 
-    tiers = [tier(folder) for folder in CACHE_FOLDERS]
+    tiers = [tier(folder) for folder in READ_FOLDERS]
 
     class TieredCache(_Cache):
         """Loads from each folder in turn; saves into the last (the writable one).

@@ -148,6 +148,74 @@ def test_a_pre_warmed_read_only_cache_is_used_as_it_is(scratch):
     assert not list(xdg.rglob("*.nb[ic]"))  # nor anywhere else
 
 
+def test_a_wheel_built_from_source_carries_the_kernel_compiled_for_this_machine(scratch):
+    """pip's wheel build runs setup.py's hook, which compiles the kernel into the
+    package's _precompiled folder (here from this session's warm cache, to keep the test
+    short: SUPPLYSHOCK_PRECOMPILE_CACHE); the installed package then runs on an empty
+    NUMBA_CACHE_DIR without compiling or writing anything, with the same results."""
+    import zipfile
+
+    from simcore import _numba
+
+    study = write_study(scratch / "study", {"tiny-cn.toml": CN_REFINING.format(name="tiny-cn")})
+    prep = api.prepare(study / "scenarios" / "tiny-cn.toml")
+    here = list(engine.simulate(prep.tensor, prep.compiled, draws=6, seed=3))  # warm
+    warm = next(Path(f) for f in _numba.CACHE_FOLDERS
+                if list(Path(f).glob("kernel/model.run_draws-*.nbi")))
+    src = scratch / "src"
+    src.mkdir()
+    root = PACKAGE.parent
+    for name in ("pyproject.toml", "setup.py", "README.md", "LICENSE"):
+        shutil.copy(root / name, src / name)
+    shutil.copytree(PACKAGE, src / "simcore",
+                    ignore=shutil.ignore_patterns("__pycache__", "_precompiled"))
+    env = dict(os.environ, SUPPLYSHOCK_PRECOMPILE_CACHE=str(warm.parent),
+               PIP_DISABLE_PIP_VERSION_CHECK="1")
+    env.pop("SUPPLYSHOCK_NO_PRECOMPILE", None)
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", str(src), "--no-deps",
+                            "-q", "-w", str(scratch / "wheel")],
+                           env=env, capture_output=True, text=True, timeout=600)
+    assert built.returncode == 0, built.stdout + built.stderr
+    (wheel,) = (scratch / "wheel").glob("*.whl")
+    assert "-none-any" not in wheel.name  # machine code: tagged for its platform
+    with zipfile.ZipFile(wheel) as zf:
+        names = zf.namelist()
+        zf.extractall(scratch / "site")
+    folders = {Path(n).parents[-4].name for n in names if "/_precompiled/" in n}
+    assert len(folders) == 1, names
+    if folders != {_numba.precompiled_key()}:
+        pytest.skip(f"pip's build environment has {folders.pop()}, this one "
+                    f"{_numba.precompiled_key()}: the wheel's code is for those versions")
+    assert any(n.endswith(".nbi") and f"/src-{_numba.FINGERPRINT}/kernel/model.run_draws-"
+               in n for n in names)
+
+    empty, xdg = scratch / "empty", scratch / "xdg"
+    full = {k: v for k, v in os.environ.items() if k != "SUPPLYSHOCK_PRECOMPILED"}
+    full.update(PYTHONPATH=str(scratch / "site"), NUMBA_CACHE_DIR=str(empty),
+                XDG_CACHE_HOME=str(xdg))
+    proc = subprocess.run([sys.executable, "-c", SIMULATE], env=full, cwd=study,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""  # nothing compiled, nothing to say
+    got = json.loads(proc.stdout)
+    assert got["said"] == [] and got["misses"] == 0 and got["hits"] >= 1
+    np.testing.assert_array_equal(got["shortage"], here[0].shortage_t)
+    assert not list(empty.rglob("*.nb[ic]")) and not list(xdg.rglob("*.nb[ic]"))
+
+
+def test_precompile_refuses_bad_arguments_and_a_process_with_numba_loaded(tmp_path, capsys):
+    import numba  # noqa: F401  (as in any process that has run the engine)
+
+    from simcore import _precompile
+
+    assert _precompile.main([]) == 2 and _precompile.main(["--cache", str(tmp_path)]) == 2
+    assert "usage: python -m simcore._precompile" in capsys.readouterr().err
+    # this process imported numba already: the cache folder can no longer be chosen
+    assert _precompile.main([str(tmp_path / "out")]) == 1
+    assert "must run before numba is imported" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 TINY_MODULE = """
 from simcore._numba import jit
 

@@ -1,0 +1,48 @@
+"""Build hook (the project's metadata is in pyproject.toml): when a wheel is built, as
+``pip install .`` does, compile the simulator's kernel into the package
+(``simcore/_precompiled``, see simcore/_precompile.py), so that the first run after an
+install from source loads machine code instead of spending 20-40 s compiling it.
+
+Not for editable installs (``pip install -e .``: the first run compiles into the user's
+cache as before). ``SUPPLYSHOCK_NO_PRECOMPILE=1`` skips it (a wheel meant for other
+machines: the code is for the CPU it is compiled on). A failed compile does not fail the
+build; pip shows its one line with ``-v``.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+
+from setuptools import setup
+from setuptools.command.build_py import build_py
+from setuptools.dist import Distribution
+
+
+def _precompiling() -> bool:
+    return not os.environ.get("SUPPLYSHOCK_NO_PRECOMPILE")
+
+
+class BuildPyPrecompiled(build_py):
+    def run(self):
+        super().run()
+        if getattr(self, "editable_mode", False) or not _precompiling():
+            return
+        lib = os.path.abspath(self.build_lib)
+        target = os.path.join(lib, "simcore", "_precompiled")
+        shutil.rmtree(target, ignore_errors=True)  # code of an earlier build's sources
+        env = dict(os.environ, PYTHONPATH=lib)
+        self.announce("compiling the simulator ahead of time (20-40 s)", level=2)
+        subprocess.run([sys.executable, "-m", "simcore._precompile", target], env=env,
+                       cwd=lib, check=False)
+
+
+class PlatformDistribution(Distribution):
+    """A wheel with compiled code is tagged for its Python and platform
+    (cp311-cp311-linux_x86_64), not as pure Python."""
+
+    def has_ext_modules(self):
+        return _precompiling()
+
+
+setup(cmdclass={"build_py": BuildPyPrecompiled}, distclass=PlatformDistribution)
