@@ -31,7 +31,10 @@ class BuildPyPrecompiled(build_py):
         lib = os.path.abspath(self.build_lib)
         target = os.path.join(lib, "simcore", "_precompiled")
         shutil.rmtree(target, ignore_errors=True)  # code of an earlier build's sources
-        env = dict(os.environ, PYTHONPATH=lib)
+        # the package being built first, then whatever this process sees: pip's isolated
+        # build environment reaches its packages through PYTHONPATH and sys.path, which
+        # the child must keep (numba, numpy)
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([lib, *[p for p in sys.path if p]]))
         self.announce("compiling the simulator ahead of time (20-40 s)", level=2)
         subprocess.run([sys.executable, "-m", "simcore._precompile", target], env=env,
                        cwd=lib, check=False)
