@@ -220,6 +220,15 @@ def _say_once(text: str) -> None:
         print(f"supplyshock: {text}", file=sys.stderr, flush=True)
 
 
+def _damaged(cache, exc: Exception) -> None:
+    """A file of compiled code that cannot be read (truncated, overwritten): said once;
+    the code is compiled again as if the file were missing."""
+    _say_once(
+        f"compiled code in {getattr(cache, 'cache_path', '?')} cannot be read "
+        f"({type(exc).__name__}: {str(exc)[:120]}); it is compiled again"
+    )
+
+
 def _compiling() -> None:
     """An engine function is about to be compiled (no folder had it)."""
     if len(CACHE_FOLDERS) > 1:
@@ -327,6 +336,9 @@ def _tiered_cache_class():
                             data = cache._load_overload(sig, target_context)
                 except OSError:  # an unreadable folder holds nothing for us
                     data = None
+                except Exception as exc:  # a damaged file: compiled again, never fatal
+                    _damaged(cache, exc)
+                    data = None
                 if data is not None:
                     return data
             _compiling()
@@ -335,8 +347,20 @@ def _tiered_cache_class():
         def save_overload(self, sig, data):
             if getattr(data.library, "supplyshock_without_code", False):
                 return  # _skip_internal_machine_code: its callers' code holds it
-            with contextlib.suppress(OSError):  # nowhere writable: said in _compiling
-                self._tiers[-1].save_overload(sig, data)
+            cache = self._tiers[-1]
+            for _ in range(2):
+                try:
+                    cache.save_overload(sig, data)
+                    return
+                except OSError:  # nowhere writable: said in _compiling
+                    return
+                except Exception as exc:  # a damaged index: replaced by a new one
+                    _damaged(cache, exc)
+                    index = getattr(getattr(cache, "_cache_file", None), "_index_path", None)
+                    if index is None:
+                        return
+                    with contextlib.suppress(OSError):
+                        os.remove(index)
 
         def enable(self):
             for cache in self._tiers:

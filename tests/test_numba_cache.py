@@ -264,6 +264,45 @@ def test_a_read_only_cache_without_the_code_says_so_once_and_compiles_privately(
     assert again.stderr == "" and json.loads(again.stdout)["said"] == []
 
 
+def test_damaged_compiled_code_is_compiled_again_not_fatal(scratch):
+    """A truncated data file or an overwritten index, in the cache or in the code
+    compiled at install: said once on stderr, compiled again, the run goes on; the
+    cache's damaged index is replaced, so the next run loads quietly."""
+    from simcore import _numba
+
+    (scratch / "mods").mkdir()
+    (scratch / "mods" / "tinymod.py").write_text(TINY_MODULE)
+    cache = scratch / "cache"
+    env = {"NUMBA_CACHE_DIR": str(cache), "XDG_CACHE_HOME": str(scratch / "xdg")}
+    first = run_python(COMPILE_TINY, env, scratch)
+    assert first.returncode == 0 and first.stderr == "", first.stderr
+    folder = cache / f"src-{_numba.FINGERPRINT}" / "mods"
+    (index,) = folder.glob("tinymod.twice-*.nbi")
+    (data,) = folder.glob("tinymod.twice-*.nbc")
+    for damage in (lambda: index.write_bytes(b"garbage\n"),
+                   lambda: data.write_bytes(data.read_bytes()[:40])):
+        damage()
+        hit = run_python(COMPILE_TINY, env, scratch)
+        assert hit.returncode == 0, hit.stderr
+        assert "cannot be read" in hit.stderr and "compiled again" in hit.stderr
+        assert len(hit.stderr.splitlines()) == 1, hit.stderr
+        assert json.loads(hit.stdout)["said"] == ["compiling"]
+        again = run_python(COMPILE_TINY, env, scratch)  # repaired by the new save
+        assert again.returncode == 0 and again.stderr == "", again.stderr
+        assert json.loads(again.stdout)["said"] == []
+
+    # the same in a folder of code compiled at install (read only, never repaired)
+    pre = scratch / "pre" / _numba.precompiled_key()
+    shutil.copytree(cache / f"src-{_numba.FINGERPRINT}", pre / f"src-{_numba.FINGERPRINT}")
+    (pre / f"src-{_numba.FINGERPRINT}" / "mods" / index.name).write_bytes(b"\x80garbage")
+    fresh = dict(env, NUMBA_CACHE_DIR=str(scratch / "empty"),
+                 SUPPLYSHOCK_PRECOMPILED=str(scratch / "pre"))
+    hit = run_python(COMPILE_TINY, fresh, scratch)
+    assert hit.returncode == 0, hit.stderr
+    assert "cannot be read" in hit.stderr and str(pre) in hit.stderr
+    assert json.loads(hit.stdout)["said"] == ["compiling"]
+
+
 # --- the compile hooks (simcore/_numba.py, "the compile") ---------------------------------
 
 
