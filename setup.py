@@ -18,9 +18,12 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 from setuptools.dist import Distribution
 
+COMPILE_TIMEOUT_S = 1800  # a compile takes 20-40 s on two cores; a hung one must end
+
 
 def _precompiling() -> bool:
-    return not os.environ.get("SUPPLYSHOCK_NO_PRECOMPILE")
+    return os.environ.get("SUPPLYSHOCK_NO_PRECOMPILE", "").strip().lower() in (
+        "", "0", "false", "no")
 
 
 class BuildPyPrecompiled(build_py):
@@ -36,8 +39,13 @@ class BuildPyPrecompiled(build_py):
         # the child must keep (numba, numpy)
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([lib, *[p for p in sys.path if p]]))
         self.announce("compiling the simulator ahead of time (20-40 s)", level=2)
-        subprocess.run([sys.executable, "-m", "simcore._precompile", target], env=env,
-                       cwd=lib, check=False)
+        try:
+            subprocess.run([sys.executable, "-m", "simcore._precompile", target], env=env,
+                           cwd=lib, check=False, timeout=COMPILE_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            shutil.rmtree(target, ignore_errors=True)
+            print(f"supplyshock: not compiled ahead of time: the compile took over "
+                  f"{COMPILE_TIMEOUT_S} s", file=sys.stderr)
 
 
 class PlatformDistribution(Distribution):

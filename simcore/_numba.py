@@ -19,7 +19,7 @@ fingerprint, never in the package (Numba's own fallback wrote ``.nbi`` files int
 ``simcore/kernel/__pycache__``, a folder no fingerprint keys).
 
 Before any cache folder, code compiled ahead of time is read from the package's own
-``_precompiled/numba<v>-numpy<v>/src-<fingerprint>`` (written when a wheel is built from
+``_precompiled/numba<version>/src-<fingerprint>`` (written when a wheel is built from
 source: setup.py, simcore/_precompile.py), where it exists; entries compiled for another
 CPU are passed over like any cache miss.
 
@@ -96,22 +96,44 @@ CACHE_FOLDERS = cache_folders(
 
 
 def precompiled_key() -> str:
-    """The versions code compiled ahead of time is kept under: Numba's and NumPy's (the
-    build environment's may differ from those installed beside the package)."""
-    import numpy
+    """The version code compiled ahead of time is kept under: Numba's (the build
+    environment's may differ from the one installed beside the package). Not NumPy's:
+    like Numba's own cache and the cache folders here, compiled code does not depend on
+    it (the results of the partner study are the same from code compiled with NumPy
+    2.4.6 and run with 2.3.5)."""
+    return f"numba{numba.__version__}"
 
-    return f"numba{numba.__version__}-numpy{numpy.__version__}"
+
+def _precompiled_base() -> str:
+    return os.environ.get("SUPPLYSHOCK_PRECOMPILED") or os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "_precompiled")
 
 
 def precompiled_folder() -> str | None:
     """The code compiled when this package was built from source (setup.py runs
     simcore/_precompile.py), for this Numba and engine fingerprint, where there is
     any: read before the cache folders, never written. ``SUPPLYSHOCK_PRECOMPILED`` names
-    another folder of that layout (``numba<v>-numpy<v>/src-<fingerprint>``)."""
-    base = os.environ.get("SUPPLYSHOCK_PRECOMPILED") or os.path.join(
-        os.path.dirname(os.path.abspath(__file__)), "_precompiled")
-    folder = os.path.join(base, precompiled_key(), f"src-{FINGERPRINT}")
+    another folder of that layout (``numba<version>/src-<fingerprint>``)."""
+    folder = os.path.join(_precompiled_base(), precompiled_key(), f"src-{FINGERPRINT}")
     return folder if os.path.isdir(folder) else None
+
+
+def _precompiled_unused() -> str | None:
+    """Why the code compiled at install, where the package has some, is not what this
+    run loads (None where there is none)."""
+    base = _precompiled_base()
+    try:
+        keys = sorted(os.listdir(base))
+    except OSError:
+        return None
+    if not keys:
+        return None
+    if PRECOMPILED is not None:
+        return "it was compiled for another CPU, or does not hold this function"
+    if precompiled_key() not in keys:
+        return (f"it was compiled with {', '.join(keys)} and this is {precompiled_key()} "
+                f"(the build environment got another Numba than the one installed)")
+    return f"it was compiled from other engine sources than these ({FINGERPRINT})"
 
 
 PRECOMPILED = precompiled_folder()
@@ -223,14 +245,26 @@ def _say_once(text: str) -> None:
 def _damaged(cache, exc: Exception) -> None:
     """A file of compiled code that cannot be read (truncated, overwritten): said once;
     the code is compiled again as if the file were missing."""
+    path = str(getattr(cache, "cache_path", "?"))
+    fix = ""
+    if PRECOMPILED is not None and path.startswith(PRECOMPILED):
+        fix = " (reinstall supplyshock to replace the code compiled at install)"
+    _damage_seen.append(path)
     _say_once(
-        f"compiled code in {getattr(cache, 'cache_path', '?')} cannot be read "
-        f"({type(exc).__name__}: {str(exc)[:120]}); it is compiled again"
+        f"compiled code in {path} cannot be read "
+        f"({type(exc).__name__}: {str(exc)[:120]}); it is compiled again{fix}"
     )
+
+
+_damage_seen: list[str] = []
 
 
 def _compiling() -> None:
     """An engine function is about to be compiled (no folder had it)."""
+    unused = None if _damage_seen else _precompiled_unused()
+    if unused:
+        _say_once(f"the simulator compiled at install ({_precompiled_base()}) is not used: "
+                  f"{unused}; compiling it into the cache once")
     if len(CACHE_FOLDERS) > 1:
         _say_once(
             f"the Numba cache {SHARED_CACHE} cannot be written and does not hold this "
@@ -263,7 +297,7 @@ def on_compile(callback):
 
 
 def _tiered_cache_class():
-    """A Numba function cache over ``CACHE_FOLDERS``, or None where this Numba's caching
+    """A Numba function cache over ``READ_FOLDERS``, or None where this Numba's caching
     internals differ from those it was written against (then Numba's own cache, in
     ``numba.config.CACHE_DIR``)."""
     try:

@@ -2,7 +2,7 @@
 
 Compiles the kernel's entry points (``run_draws``, ``count_zone_bins``) by simulating
 two draws of a small scenario on the built-in dataset, then copies the compiled code into
-``FOLDER/numba<v>-numpy<v>/src-<fingerprint>``, the layout ``simcore._numba`` reads first
+``FOLDER/numba<version>/src-<fingerprint>``, the layout ``simcore._numba`` reads first
 when the folder is ``simcore/_precompiled`` of an installed package. setup.py runs it
 when a wheel is built (``pip install .``), so that the first run after installing from
 source loads the code instead of compiling it. The code is for the CPU it was compiled on
@@ -45,7 +45,7 @@ severity = 0.5
 def precompile(folder: Path, cache: str | None = None) -> Path:
     """Compile into a fresh cache folder (or load what ``cache``, a ``NUMBA_CACHE_DIR``,
     already holds) and copy the code below ``folder``; returns the folder written
-    (``folder/numba<v>-numpy<v>/src-<fingerprint>``)."""
+    (``folder/numba<version>/src-<fingerprint>``)."""
     if "numba" in sys.modules:
         raise RuntimeError("simcore._precompile must run before numba is imported "
                            "(python -m simcore._precompile FOLDER)")
@@ -62,13 +62,14 @@ def precompile(folder: Path, cache: str | None = None) -> Path:
         compiled = compile_scenario(load_scenario(path, tensor), tensor)
         for _ in engine.simulate(tensor, compiled, draws=2, seed=1, threads=1):
             pass
-        source = Path(_numba.CACHE_FOLDERS[-1])
-        if not list(source.glob("kernel/model.run_draws-*.nbi")):
+        source = Path(_numba.CACHE_FOLDERS[-1]) / "kernel"  # the package's code only
+        if not list(source.glob("model.run_draws-*.nbi")):
             raise RuntimeError(f"no compiled kernel in {source}")
         target = Path(folder) / _numba.precompiled_key() / f"src-{_numba.FINGERPRINT}"
         if target.exists():
             shutil.rmtree(target)
-        shutil.copytree(source, target)
+        shutil.copytree(source, target / "kernel",
+                        ignore=shutil.ignore_patterns("*.tmp.*"))
     return target
 
 

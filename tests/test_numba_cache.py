@@ -303,6 +303,22 @@ def test_damaged_compiled_code_is_compiled_again_not_fatal(scratch):
     assert json.loads(hit.stdout)["said"] == ["compiling"]
 
 
+def test_code_compiled_at_install_for_another_numba_is_named_when_compiling(scratch):
+    (scratch / "mods").mkdir()
+    (scratch / "mods" / "tinymod.py").write_text(TINY_MODULE)
+    (scratch / "pre" / "numba0.0.1" / "src-0").mkdir(parents=True)
+    env = {"NUMBA_CACHE_DIR": str(scratch / "cache"), "XDG_CACHE_HOME": str(scratch / "xdg"),
+           "SUPPLYSHOCK_PRECOMPILED": str(scratch / "pre")}
+    proc = run_python(COMPILE_TINY, env, scratch)
+    assert proc.returncode == 0, proc.stderr
+    (line,) = proc.stderr.splitlines()
+    assert "compiled at install" in line and "is not used" in line
+    assert "compiled with numba0.0.1 and this is numba" in line
+    assert json.loads(proc.stdout)["said"] == ["compiling"]
+    again = run_python(COMPILE_TINY, env, scratch)  # loaded from the cache: nothing said
+    assert again.returncode == 0 and again.stderr == "", again.stderr
+
+
 # --- the compile hooks (simcore/_numba.py, "the compile") ---------------------------------
 
 
