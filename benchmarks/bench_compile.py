@@ -33,10 +33,8 @@ import os
 import shutil
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
-import venv
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -48,6 +46,7 @@ from bench_speed import (  # noqa: E402
     child,
     datasets_and_scenarios,
     old_engine,
+    throwaway_venv,
 )
 
 TARGET_S = 20.0
@@ -99,12 +98,7 @@ def installed_from_source(tmp: Path, base: dict) -> tuple[float, float, bool]:
         shutil.copy(ROOT / name, src / name)
     shutil.copytree(ROOT / "simcore", src / "simcore",
                     ignore=shutil.ignore_patterns("__pycache__", "_precompiled"))
-    venv.create(tmp / "venv", with_pip=True)
-    python = tmp / "venv" / "bin" / "python"
-    site = subprocess.run(
-        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['platlib'])"],
-        capture_output=True, text=True, check=True).stdout.strip()
-    Path(site, "_bench_libraries.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    python = throwaway_venv(tmp / "venv")
     env = {k: v for k, v in base.items() if not k.startswith("SUPPLYSHOCK_")}
     t0 = time.perf_counter()
     subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--no-deps", str(src)],

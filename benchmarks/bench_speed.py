@@ -72,6 +72,18 @@ print(json.dumps({"wall": wall, "cpu": cpu, "exposures": len(engine.exposures(te
 """
 
 
+def throwaway_venv(folder: Path) -> Path:
+    """A new venv that sees this environment's libraries (numpy, numba, pyarrow, click:
+    the same for every version compared) through a ``.pth`` file; its python."""
+    venv.create(folder, with_pip=True)
+    python = folder / "bin" / "python"
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True, text=True, check=True).stdout.strip()
+    Path(site, "_bench_libraries.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    return python
+
+
 def old_engine(commit: str, cache: Path, fresh: bool) -> Path:
     """The ``bin`` folder of a venv with ``commit`` installed (made once per cache)."""
     root = cache / f"engine-{commit}"
@@ -85,13 +97,7 @@ def old_engine(commit: str, cache: Path, fresh: bool) -> Path:
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
             tar.extractall(src, filter="data")
         print(f"installing {commit} into a throwaway venv ({root / 'venv'}) ...", flush=True)
-        venv.create(root / "venv", with_pip=True)
-        python = root / "venv" / "bin" / "python"
-        site = subprocess.run(
-            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-            capture_output=True, text=True, check=True).stdout.strip()
-        # this environment's numpy, numba, pyarrow, click: the same libraries for both
-        Path(site, "_bench_libraries.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+        python = throwaway_venv(root / "venv")
         pip = [str(python), "-m", "pip", "install", "--quiet", "--no-deps", str(src)]
         if subprocess.run(pip).returncode != 0:  # no registry for the build backend
             subprocess.run([*pip, "--no-build-isolation"], check=True)

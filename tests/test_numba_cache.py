@@ -123,14 +123,23 @@ print(json.dumps({"said": said, "folders": nb.CACHE_FOLDERS,
 """
 
 
-def test_a_pre_warmed_read_only_cache_is_used_as_it_is(scratch):
+def warm_study(scratch: Path) -> tuple[Path, list, Path]:
+    """A tiny study, its first chunk simulated here, and the cache folder that holds the
+    kernel this process loaded or compiled for it."""
     from simcore import _numba
 
     study = write_study(scratch / "study", {"tiny-cn.toml": CN_REFINING.format(name="tiny-cn")})
     prep = api.prepare(study / "scenarios" / "tiny-cn.toml")
-    here = list(engine.simulate(prep.tensor, prep.compiled, draws=6, seed=3))  # warm
+    here = list(engine.simulate(prep.tensor, prep.compiled, draws=6, seed=3))
     warm = next(Path(f) for f in _numba.CACHE_FOLDERS
                 if list(Path(f).glob("kernel/model.run_draws-*.nbi")))
+    return study, here, warm
+
+
+def test_a_pre_warmed_read_only_cache_is_used_as_it_is(scratch):
+    from simcore import _numba
+
+    study, here, warm = warm_study(scratch)
     shared = scratch / "shared"
     shutil.copytree(warm, shared / f"src-{_numba.FINGERPRINT}")
     before = package_cache_files()
@@ -157,11 +166,7 @@ def test_a_wheel_built_from_source_carries_the_kernel_compiled_for_this_machine(
 
     from simcore import _numba
 
-    study = write_study(scratch / "study", {"tiny-cn.toml": CN_REFINING.format(name="tiny-cn")})
-    prep = api.prepare(study / "scenarios" / "tiny-cn.toml")
-    here = list(engine.simulate(prep.tensor, prep.compiled, draws=6, seed=3))  # warm
-    warm = next(Path(f) for f in _numba.CACHE_FOLDERS
-                if list(Path(f).glob("kernel/model.run_draws-*.nbi")))
+    study, here, warm = warm_study(scratch)
     src = scratch / "src"
     src.mkdir()
     root = PACKAGE.parent
