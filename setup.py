@@ -6,7 +6,8 @@ install from source loads machine code instead of spending 20-40 s compiling it.
 Not for editable installs (``pip install -e .``: the first run compiles into the user's
 cache as before). ``SUPPLYSHOCK_NO_PRECOMPILE=1`` skips it (a wheel meant for other
 machines: the code is for the CPU it is compiled on). A failed compile does not fail the
-build; pip shows its one line with ``-v``.
+build (the wheel is then pure Python, as without the hook); pip shows its one line with
+``-v``.
 """
 
 import os
@@ -15,8 +16,8 @@ import subprocess
 import sys
 
 from setuptools import setup
+from setuptools.command.bdist_wheel import bdist_wheel
 from setuptools.command.build_py import build_py
-from setuptools.dist import Distribution
 
 COMPILE_TIMEOUT_S = 1800  # a compile takes 20-40 s on two cores; a hung one must end
 
@@ -29,11 +30,14 @@ def _precompiling() -> bool:
 class BuildPyPrecompiled(build_py):
     def run(self):
         super().run()
-        if getattr(self, "editable_mode", False) or not _precompiling():
+        self.distribution.supplyshock_precompiled = False
+        if getattr(self, "editable_mode", False):
             return
         lib = os.path.abspath(self.build_lib)
         target = os.path.join(lib, "simcore", "_precompiled")
         shutil.rmtree(target, ignore_errors=True)  # code of an earlier build's sources
+        if not _precompiling():
+            return
         # the package being built first, then whatever this process sees: pip's isolated
         # build environment reaches its packages through PYTHONPATH and sys.path, which
         # the child must keep (numba, numpy)
@@ -46,14 +50,20 @@ class BuildPyPrecompiled(build_py):
             shutil.rmtree(target, ignore_errors=True)
             print(f"supplyshock: not compiled ahead of time: the compile took over "
                   f"{COMPILE_TIMEOUT_S} s", file=sys.stderr)
+        self.distribution.supplyshock_precompiled = os.path.isdir(target)
 
 
-class PlatformDistribution(Distribution):
-    """A wheel with compiled code is tagged for its Python and platform
-    (cp311-cp311-linux_x86_64), not as pure Python."""
+class WheelTaggedByItsCode(bdist_wheel):
+    """A wheel that holds compiled code is tagged for its Python and platform
+    (cp311-cp311-linux_x86_64); one without (skipped, or the compile failed) stays pure
+    Python (py3-none-any). Decided once the build has run, before anything is installed
+    into the wheel's tree."""
 
-    def has_ext_modules(self):
-        return _precompiling()
+    def run_command(self, command):
+        super().run_command(command)
+        if command == "build":
+            self.root_is_pure = not getattr(self.distribution, "supplyshock_precompiled",
+                                            False)
 
 
-setup(cmdclass={"build_py": BuildPyPrecompiled}, distclass=PlatformDistribution)
+setup(cmdclass={"build_py": BuildPyPrecompiled, "bdist_wheel": WheelTaggedByItsCode})
