@@ -61,9 +61,11 @@ class WheelTaggedByItsCode(bdist_wheel):
 
     def run_command(self, command):
         super().run_command(command)
-        if command == "build":
-            self.root_is_pure = not getattr(self.distribution, "supplyshock_precompiled",
-                                            False)
+        if command == "build" and getattr(self.distribution, "supplyshock_precompiled", False):
+            self.root_is_pure = False
+            # and the install into the wheel's tree puts the package at its root, as for
+            # a distribution with extension modules (not under .data/purelib)
+            self.distribution.has_ext_modules = lambda: True
 
 
 setup(cmdclass={"build_py": BuildPyPrecompiled, "bdist_wheel": WheelTaggedByItsCode})

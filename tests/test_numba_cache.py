@@ -186,7 +186,10 @@ def test_a_wheel_built_from_source_carries_the_kernel_compiled_for_this_machine(
     with zipfile.ZipFile(wheel) as zf:
         names = zf.namelist()
         zf.extractall(scratch / "site")
-    folders = {Path(n).parents[-4].name for n in names if "/_precompiled/" in n}
+    pre = [n for n in names if "/_precompiled/" in n]
+    # at the wheel's root, where the package is (not under .data/purelib)
+    assert pre and all(n.startswith("simcore/_precompiled/") for n in pre), names
+    folders = {n.split("/")[2] for n in pre}
     assert len(folders) == 1, names
     if folders != {_numba.precompiled_key()}:
         pytest.skip(f"pip's build environment has {folders.pop()}, this one "
