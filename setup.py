@@ -44,13 +44,16 @@ class BuildPyPrecompiled(build_py):
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([lib, *[p for p in sys.path if p]]))
         self.announce("compiling the simulator ahead of time (20-40 s)", level=2)
         try:
-            subprocess.run([sys.executable, "-m", "simcore._precompile", target], env=env,
-                           cwd=lib, check=False, timeout=COMPILE_TIMEOUT_S)
+            done = subprocess.run([sys.executable, "-m", "simcore._precompile", target],
+                                  env=env, cwd=lib, check=False,
+                                  timeout=COMPILE_TIMEOUT_S).returncode == 0
         except subprocess.TimeoutExpired:
-            shutil.rmtree(target, ignore_errors=True)
+            done = False
             print(f"supplyshock: not compiled ahead of time: the compile took over "
                   f"{COMPILE_TIMEOUT_S} s", file=sys.stderr)
-        self.distribution.supplyshock_precompiled = os.path.isdir(target)
+        if not done:  # nothing half-written goes into the wheel
+            shutil.rmtree(target, ignore_errors=True)
+        self.distribution.supplyshock_precompiled = done and os.path.isdir(target)
 
 
 class WheelTaggedByItsCode(bdist_wheel):
