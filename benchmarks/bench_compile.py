@@ -94,8 +94,10 @@ def installed_from_source(tmp: Path, base: dict) -> tuple[float, float, bool]:
     (wrote code into its cache) rather than loading the code compiled at install."""
     src = tmp / "src"
     src.mkdir()
-    for name in ("pyproject.toml", "setup.py", "README.md", "LICENSE"):
+    for name in ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "LICENSE"):
         shutil.copy(ROOT / name, src / name)
+    shutil.copytree(ROOT / "_build", src / "_build",
+                    ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "simcore", src / "simcore",
                     ignore=shutil.ignore_patterns("__pycache__", "_precompiled"))
     python = throwaway_venv(tmp / "venv")

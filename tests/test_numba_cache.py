@@ -170,8 +170,10 @@ def test_a_wheel_built_from_source_carries_the_kernel_compiled_for_this_machine(
     src = scratch / "src"
     src.mkdir()
     root = PACKAGE.parent
-    for name in ("pyproject.toml", "setup.py", "README.md", "LICENSE"):
+    for name in ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "LICENSE"):
         shutil.copy(root / name, src / name)
+    shutil.copytree(root / "_build", src / "_build",
+                    ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(PACKAGE, src / "simcore",
                     ignore=shutil.ignore_patterns("__pycache__", "_precompiled"))
     env = dict(os.environ, SUPPLYSHOCK_PRECOMPILE_CACHE=str(warm.parent),
