@@ -16,6 +16,7 @@ files; ``datapackage.json`` (metadata) is not part of it.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
@@ -923,14 +924,98 @@ def load_dataset(path=None) -> SupplyTensor:
     Raises ``DatasetError`` (``DatasetProblems`` listing every problem found) when the
     dataset is missing or inconsistent. Warnings land in ``SupplyTensor.warnings``.
     Loads are cached per folder and file modification times; the arrays of the returned
-    tensor are read-only for that reason.
+    tensor are read-only for that reason. A valid dataset is also kept on disk
+    (``_disk_cache``), keyed by its files' content and this loader's source: another
+    process loads it in about 10 ms instead of parsing it again (90 ms for the baseline).
     """
     folder = _resolve(path)
     key = _signature(folder)
     cached = _CACHE.get(key)
     if cached is not None:
         return cached
-    chk = _Checker(folder)
-    tensor = _build(folder, _parse(folder, chk), chk)
+    disk = _disk_cache(folder)
+    tensor = disk.load() if disk is not None else None
+    if tensor is None:
+        chk = _Checker(folder)
+        tensor = _build(folder, _parse(folder, chk), chk)
+        if disk is not None:
+            disk.save(tensor)
     _CACHE[key] = tensor
     return tensor
+
+
+class _DiskEntry:
+    """One parsed dataset in the cache folder: a pickle of its ``SupplyTensor``, written
+    atomically; a file that cannot be read is parsed again and replaced."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def load(self) -> SupplyTensor | None:
+        import pickle
+
+        try:
+            with open(self.path, "rb") as fh:
+                tensor = pickle.load(fh)
+        except FileNotFoundError:
+            return None
+        except Exception:  # damaged, or from a Python it cannot be read by: parse again
+            return None
+        if not isinstance(tensor, SupplyTensor):
+            return None
+        for value in vars(tensor).values():  # shared, as a parsed tensor is
+            if isinstance(value, np.ndarray):
+                value.setflags(write=False)
+        return tensor
+
+    def save(self, tensor: SupplyTensor) -> None:
+        import os
+        import pickle
+        import tempfile
+
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".dataset-")
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    pickle.dump(tensor, fh, protocol=pickle.HIGHEST_PROTOCOL)
+                os.replace(tmp, self.path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                raise
+        except OSError:  # nowhere to keep it: parse again next time
+            pass
+
+
+def _disk_cache(folder: Path) -> _DiskEntry | None:
+    """The disk cache entry of a dataset folder, or None where there is no cache folder
+    (``SUPPLYSHOCK_DATASET_CACHE=0``). The folder: ``SUPPLYSHOCK_DATASET_CACHE``, else
+    ``$XDG_CACHE_HOME/supplyshock/datasets`` (``~/.cache``). The key: SHA-256 of the
+    package version, the source of this module and simcore/tensor.py, the folder's path
+    and every file the loader reads, name and bytes (reading and hashing the baseline's
+    0.5 MB takes about 2 ms), and the names of the folder's files (datapackage.json may
+    name any of them), so an edited file or loader never meets an old entry."""
+    import os
+
+    from simcore import __version__
+
+    where = os.environ.get("SUPPLYSHOCK_DATASET_CACHE", "")
+    if where.strip() in ("0", "off", "no"):
+        return None
+    if not where:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"),
+                                                                ".cache")
+        where = os.path.join(base, "supplyshock", "datasets")
+    h = hashlib.sha256(f"{__version__}\0{folder.resolve()}\0".encode())
+    try:
+        for source in (Path(__file__), Path(__file__).with_name("tensor.py")):
+            h.update(source.read_bytes())
+        for name in (*FILES, "datapackage.json"):
+            p = folder / name
+            h.update(name.encode() + b"\0")
+            h.update(p.read_bytes() if p.is_file() else b"\0missing")
+        h.update("\0".join(sorted(os.listdir(folder))).encode())
+    except OSError:
+        return None
+    return _DiskEntry(Path(where) / f"{h.hexdigest()[:32]}.pickle")

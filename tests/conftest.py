@@ -17,6 +17,22 @@ import pytest
 TINY = Path(__file__).parent / "data" / "tiny"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _dataset_cache(tmp_path_factory):
+    """Parsed datasets are kept in a folder of this test session (subprocesses too), not
+    in the user's cache: tests load hundreds of temporary dataset folders."""
+    import os
+
+    folder = tmp_path_factory.mktemp("dataset-cache")
+    before = os.environ.get("SUPPLYSHOCK_DATASET_CACHE")
+    os.environ["SUPPLYSHOCK_DATASET_CACHE"] = str(folder)
+    yield folder
+    if before is None:
+        os.environ.pop("SUPPLYSHOCK_DATASET_CACHE", None)
+    else:
+        os.environ["SUPPLYSHOCK_DATASET_CACHE"] = before
+
+
 @pytest.fixture(scope="session")
 def tiny_path() -> Path:
     return TINY
