@@ -41,9 +41,9 @@ def _default_cache_dir() -> str:
     import numba
 
     from simcore import __version__
+    from simcore._paths import user_cache_root
 
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "supplyshock", f"{__version__}-numba{numba.__version__}")
+    return os.path.join(user_cache_root(), f"{__version__}-numba{numba.__version__}")
 
 
 def _writable(path: str) -> bool:

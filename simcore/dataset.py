@@ -21,6 +21,7 @@ import csv
 import hashlib
 import json
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from importlib import resources
@@ -957,9 +958,7 @@ class _DiskEntry:
         try:
             with open(self.path, "rb") as fh:
                 tensor = pickle.load(fh)
-        except FileNotFoundError:
-            return None
-        except Exception:  # damaged, or from a Python it cannot be read by: parse again
+        except Exception:  # missing, damaged, or unreadable by this Python: parse again
             return None
         if not isinstance(tensor, SupplyTensor):
             return None
@@ -969,7 +968,6 @@ class _DiskEntry:
         return tensor
 
     def save(self, tensor: SupplyTensor) -> None:
-        import os
         import pickle
         import tempfile
 
@@ -996,17 +994,14 @@ def _disk_cache(folder: Path) -> _DiskEntry | None:
     and every file the loader reads, name and bytes (reading and hashing the baseline's
     0.5 MB takes about 2 ms), and the names of the folder's files (datapackage.json may
     name any of them), so an edited file or loader never meets an old entry."""
-    import os
-
     from simcore import __version__
+    from simcore._paths import user_cache_root
 
     where = os.environ.get("SUPPLYSHOCK_DATASET_CACHE", "")
     if where.strip() in ("0", "off", "no"):
         return None
     if not where:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"),
-                                                                ".cache")
-        where = os.path.join(base, "supplyshock", "datasets")
+        where = os.path.join(user_cache_root(), "datasets")
     h = hashlib.sha256(f"{__version__}\0{folder.resolve()}\0".encode())
     try:
         for source in (Path(__file__), Path(__file__).with_name("tensor.py")):
