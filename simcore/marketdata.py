@@ -41,7 +41,8 @@ _DOC = {
     "demand_elasticity_medium": (
         "", 0.0, None, "Medium-run price elasticity of demand (absolute value), reached "
         "`demand_adjust_months` after the first disruption (thrifting, substitution, "
-        "recycling).", False),
+        "recycling). Above 0: with no response at all the market clears at the choke "
+        "price.", True),
     "demand_adjust_months": (
         "months", 0.0, None, "Months over which the demand elasticity rises from the "
         "short-run to the medium-run value.", False),

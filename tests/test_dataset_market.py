@@ -66,6 +66,9 @@ def test_market_csv_is_read_per_material_and_unlisted_ones_are_generic(tiny_copy
      "out-of-range", "<= 1"),
     (lambda s: s.replace("gallium,choke_price,5.0,10.0,20.0", "gallium,choke_price,1,10,20"),
      "out-of-range", "> 1"),
+    # a medium-run elasticity of 0 cleared an undisturbed market at the choke price
+    (lambda s: s.replace("gallium,demand_elasticity_medium,0.2,0.4,0.8",
+                         "gallium,demand_elasticity_medium,0,0.4,0.8"), "out-of-range", "> 0"),
     (lambda s: s.replace("gallium,spot_share,0.3,0.5,0.7,a reason,a source",
                          "gallium,spot_share,0.3,0.5,0.7,,"), "no-source", "reasoning"),
     (lambda s: "".join(line for line in s.splitlines(keepends=True)

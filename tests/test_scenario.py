@@ -248,6 +248,10 @@ DEFECTS = {
         MINIMAL + '[response]\ndemand_elasticity = { dist = "uniform", min = 0, max = 0.4 }\n',
         ["response.demand_elasticity.min = 0", "allowed: > 0"],
     ),
+    "medium-run elasticity must be positive": (
+        MINIMAL + '[response]\ndemand_elasticity_medium = 0\n',
+        ["response.demand_elasticity_medium = 0", "allowed: > 0"],
+    ),
     "missing required key": (
         event_with(drop=("duration_months",)),
         ["events[0]", "missing required key `duration_months`"],
