@@ -317,6 +317,10 @@ def simulate_reference(tensor, compiled, variates, timeseries=False):
     def var(vals, idx, default):
         return vals[idx] if idx >= 0 else default
 
+    def world_yield(k, s):
+        tot = N[k, s - 1].sum()
+        return P[k, s].sum() / tot if tot > 0 else 0.0
+
     def yield_of(k, s, e):
         prev = N[k, s - 1]
         if prev[e] > 0:
@@ -502,7 +506,10 @@ def simulate_reference(tensor, compiled, variates, timeseries=False):
                         outp[s, e] = (P[k, s, e] + r + added) * outage[s, e]
                         if s > 0:
                             extra = outp[s, e] - P[k, s, e] * outage[s, e]
-                            y, _ = yield_of(k, s, e)
+                            y, has = yield_of(k, s, e)
+                            wy = world_yield(k, s)
+                            if not has or y < wy:
+                                y = wy  # the technical yield for output beyond baseline
                             if extra > 0 and y > 0:
                                 extra_feed[s - 1, e] = extra / y
                 feed = np.zeros(n_c)
@@ -518,7 +525,15 @@ def simulate_reference(tensor, compiled, variates, timeseries=False):
                             S[e] = outp[s, e]
                         else:
                             y, has = yield_of(k, s, e)
-                            if has:
+                            wy = world_yield(k, s)
+                            x = extra_feed[s - 1, e]
+                            if has and x > 0 and y < wy:
+                                # the baseline need converts at e's own ratio, the extra
+                                # feed at the world's: the feed bought is (N + X)·c
+                                n_prev = N[k, s - 1, e]
+                                S[e] = min(outp[s, e],
+                                           (n_prev * y + x * wy) * feed[e] / (n_prev + x))
+                            elif has:
                                 S[e] = min(outp[s, e], y * feed[e])
                             else:
                                 own = P[k, s, e] * outage[s, e]

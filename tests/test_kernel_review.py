@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from builders import Event, Response, make_scenario, make_tensor
+from builders import Capacity, Event, Response, make_scenario, make_tensor
 
 from simcore import engine
 
@@ -105,3 +105,48 @@ def test_a_failing_draw_is_named_by_its_own_index():
 
     with pytest.raises(RuntimeError, match=f"at draw {first} with status 10"):
         list(engine.simulate(tensor, bad, draws=12, seed=4, threads=1, chunk_size=12))
+
+
+def _refining_with_final_uses(capacity):
+    """Two stages, world yield 150/170. Country 0 refines on a ratio above the world's
+    (other feed outside the tensor, like China's synthetic graphite); country 1's
+    mining-stage need is mostly final uses, with a small refinery (yield 0.02, like the
+    US in graphite); country 2 uses the mined product and refined imports but refines
+    nothing. Country 0 restricts refined exports to 1 and 2 for the whole horizon."""
+    flow = np.zeros((1, 2, 3, 3))
+    flow[0, 0, 0, :] = [50.0, 100.0, 20.0]  # mining [t/year]: 0 mines everything
+    flow[0, 1, 0, :] = [100.0, 28.0, 20.0]  # refining: 0 makes 148, 1 makes 2
+    flow[0, 1, 1, 1] = 2.0
+    tensor = make_tensor(flow * 12)
+    events = [Event("ban", 0, {0: 1}, onset=0.0, duration=100.0, severity=0.8,
+                    targets=[1, 2])]
+    response = Response(reroute_lag=1e12, spare_usable=0.0, elasticity=0.5)
+    return tensor, make_scenario(tensor, events, response=response, capacity=capacity,
+                                 horizon=6)
+
+
+def test_added_refining_capacity_buys_its_feed_at_the_technical_yield():
+    """A review found the shipped capacity study raising graphite shortages: a new US anode
+    plant bid for its feed at the US ratio of anode output to natural-graphite need
+    (0.0175: that need is mostly refractories and other uses), 57 t of graphite per tonne
+    of anode, and a plant in a country with need but no refining (ratio 0) produced
+    nothing. Output beyond the baseline now buys feed at max(own ratio, world yield)
+    (docs/model.md §3.2): each plant lowers its country's refined shortage, and the
+    mining stage loses no more than the refining stage gains."""
+    def shortage(capacity):
+        tensor, scenario = _refining_with_final_uses(capacity)
+        chunk = next(iter(engine.simulate(tensor, scenario, draws=1, seed=3, threads=1)))
+        ex = engine.exposures(tensor, scenario)
+        short = {}
+        for x in range(len(ex.stage)):
+            short[(int(ex.stage[x]), int(ex.country[x]))] = float(chunk.shortage_t[0, x])
+        return short
+
+    base = shortage(())
+    for country in (1, 2):
+        plant = [Capacity("plant", 0, 1, country, 120.0, online=0.0)]  # 10 t/month
+        with_plant = shortage(plant)
+        assert with_plant[(1, country)] < base[(1, country)] - 1.0, country
+        lost = sum(with_plant[(0, i)] - base[(0, i)] for i in range(3))
+        gained = sum(base[(1, i)] - with_plant[(1, i)] for i in range(3))
+        assert gained > 0.0 and lost <= gained, (country, lost, gained)

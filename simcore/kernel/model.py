@@ -441,7 +441,11 @@ def _plan_output(tn, sc, ws, k, ns, kc, t, tau, usable):
                 xfeed[s - 1, e] = 0.0
                 extra = outp[s, e] - prod[k, s, e] * outsh[s, e]
                 if extra > 0.0:
-                    y = yld[k, s, e] if has_feed[k, s, e] else world_yld[k, s]
+                    # at the technical yield: a baseline ratio below the world's means
+                    # the earlier stage's need holds final uses too (docs/model.md §3.2)
+                    y = world_yld[k, s]
+                    if has_feed[k, s, e] and yld[k, s, e] > y:
+                        y = yld[k, s, e]
                     if y > 0.0:
                         xfeed[s - 1, e] = extra / y
 
@@ -491,7 +495,14 @@ def _stage(tn, sc, ws, out, hist, j, k, s, ns, kc, t, kappa, sub, status):
         if s == 0:
             supply[e] = outp[s, e]
         elif has_feed[k, s, e]:
-            supply[e] = min(outp[s, e], yld[k, s, e] * feed[e])
+            y = yld[k, s, e]
+            x = xfeed[s - 1, e]
+            if x > 0.0 and y < wy:
+                # baseline feed at the baseline ratio, extra feed at the world's
+                n = tn.need[k, s - 1, e]
+                supply[e] = min(outp[s, e], feed[e] * ((y * n + wy * x) / (n + x)))
+            else:
+                supply[e] = min(outp[s, e], y * feed[e])
         else:
             own = prod[k, s, e] * outsh[s, e]
             supply[e] = own + min(max(0.0, outp[s, e] - own), wy * feed[e])
