@@ -704,6 +704,8 @@ def _clear_and_account(tn, sc, ws, out, hist, j, k, s, ns, producers, buyers, t,
         giv = keep * max(0.0, shortfall - rat_net)
         rat = keep * rat_net
         short = giv + rat
+        if not (short >= 0.0 and shortfall >= -1e-9):
+            status = STATUS_BAD_STATE  # the rows' own check, per unit of need
         cd = min(zcrel[z], cons)
         a = zacc[s, z]
         a[ZA_SHORT] += short
