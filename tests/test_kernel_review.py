@@ -150,3 +150,49 @@ def test_added_refining_capacity_buys_its_feed_at_the_technical_yield():
         lost = sum(with_plant[(0, i)] - base[(0, i)] for i in range(3))
         gained = sum(base[(1, i)] - with_plant[(1, i)] for i in range(3))
         assert gained > 0.0 and lost <= gained, (country, lost, gained)
+
+
+def _re_export_world(from_origin):
+    """Origin 0 mines 600 t/year for itself; refiner 1 takes 400 t/year of ore, of which
+    ``from_origin`` from 0 and the rest from mine 4; refined product goes from 0 and 1 to
+    target 2 and user 3. Country 0 bans refined exports to 2 and reaches 1's exports to
+    2 through the re-export rule, from month 0, for the whole horizon."""
+    flow = np.zeros((1, 2, 5, 5))
+    flow[0, 0, 0, 0] = 600.0
+    flow[0, 0, 4, 1] = 400.0 - from_origin
+    flow[0, 0, 0, 1] = from_origin
+    flow[0, 1, 0, 2] = 300.0
+    flow[0, 1, 0, 3] = 300.0
+    flow[0, 1, 1, 2] = 100.0
+    flow[0, 1, 1, 3] = 300.0
+    tensor = make_tensor(flow)
+    events = [Event("ban", 0, {0: 1}, onset=0.0, duration=100.0, severity=1.0, targets=[2]),
+              Event("reach", 0, {0: 0}, onset=0.0, duration=100.0, severity=1.0,
+                    targets=[2], re_export=True)]
+    response = Response(reroute_lag=0.0, spare_ramp=0.0, spare_usable=0.0, elasticity=0.2,
+                        market={"spot_share": 1.0, "choke_price": 10.0,
+                                "inventory_weeks": 0.0, "feed_inventory_weeks": 0.0,
+                                "precautionary_weeks": 0.0})
+    return tensor, make_scenario(tensor, events, response=response, horizon=3)
+
+
+def test_a_re_export_reach_is_continuous_in_the_origin_fed_share():
+    """A review found the re-export cap discontinuous: any share of a third country's feed
+    from the origin, however small, capped its whole route to the targets near its
+    baseline flow (a share of 2.5e-6 took the target from price 1 and no shortage to the
+    choke price and 75 % short). Only the origin-fed share is licensed now
+    (docs/model.md §3.3): the target's shortage and price grow with the share, from
+    those of no reach at all."""
+    short, price = [], []
+    for from_origin in (0.0, 1e-3, 100.0, 200.0, 400.0):
+        tensor, scenario = _re_export_world(from_origin)
+        chunk = next(iter(engine.simulate(tensor, scenario, draws=1, seed=1, threads=1)))
+        ex = engine.exposures(tensor, scenario)
+        row = (ex.country == 2) & (ex.stage == 1)
+        short.append(float(chunk.shortage_t[0, row].sum() / ex.need_t[row].sum()))
+        zones = engine.zones(tensor, scenario)
+        g = [g for g in range(len(zones)) if zones.stage[g] == 1 and 2 in zones.members[g]]
+        price.append(float(chunk.zone_price_peak[0, g[0]]))
+    assert abs(short[1] - short[0]) < 1e-4 and abs(price[1] - price[0]) < 1e-4, (short, price)
+    assert short == sorted(short) and price == sorted(price), (short, price)
+    assert short[-1] > short[0] + 0.05, short  # the reach does bite at a full share

@@ -114,7 +114,7 @@ Scratch = namedtuple("Scratch", [
     # and last (zmon)
     "zacc", "zmon",
     # per (stage, country)
-    "rowflag", "outsh", "outp", "xfeed", "az",
+    "rowflag", "outsh", "outp", "xfeed", "az", "ao",
     # zone market of one stage
     "zq", "mp", "zcons", "zrest", "zcrel", "zshare", "zdbar", "zrho", "zprice", "zbuy",
     # exporter classes and the max-flow workspace
@@ -143,7 +143,7 @@ def scratch(n_ev, n_sp, n_cap, n_k, n_s, n_c, n_z):
         np.zeros(n_c, dtype=np.bool_), np.zeros(n_c), np.zeros(n_c),
         np.zeros((n_s, z1, N_ZA)), np.zeros((n_s, z1, 3), dtype=np.int64),
         np.zeros((n_s, n_c), dtype=np.bool_), np.ones((n_s, n_c)), np.zeros((n_s, n_c)),
-        np.zeros((n_s, n_c)), np.ones((n_s, n_c, z1)),
+        np.zeros((n_s, n_c)), np.ones((n_s, n_c, z1)), np.ones((n_s, n_c, z1)),
         np.zeros((z1, N_ZQ)), np.zeros(N_MP), np.zeros(z1), np.zeros(z1), np.zeros(z1),
         np.zeros(z1), np.zeros(z1), np.zeros(z1), np.zeros(z1), np.zeros(z1),
         np.zeros(m), np.zeros((m, z1)), np.zeros(z1),
@@ -309,7 +309,9 @@ def _severities(sc, ws, fired, k, t):
 
 @jit_inline
 def _routes(tn, sc, ws, k, ns, kc):
-    """Allowed shares az[s, e, z] of restricted rows (rowflag), outages, and the share of
+    """Allowed shares az[s, e, z] of restricted rows (rowflag) and the shares ao[s, e, z]
+    of their free supply that no restriction touches (docs/model.md §3.3), outages, and
+    the share of
     each zone's need that buys ahead (precaution, zprec), for the events in force or
     announced this month. _material calls it only when the events' state (sev_now,
     ann_now) changed: anything else it reads must stay fixed within a material's draw."""
@@ -329,6 +331,7 @@ def _routes(tn, sc, ws, k, ns, kc):
     outsh = ws.outsh
     zprec = ws.zprec
     az = ws.az
+    ao = ws.ao
     ann_now = ws.ann_now
     sev_now = ws.sev_now
     leak = ws.leak
@@ -358,9 +361,11 @@ def _routes(tn, sc, ws, k, ns, kc):
             rowflag[s, o] = True
             for z in range(nz):
                 az[s, o, z] = 1.0
+                ao[s, o, z] = 1.0
         for z in range(nz):
             if zone_tgt[k, s, z, e]:
                 az[s, o, z] *= allowed
+                ao[s, o, z] = 0.0
         if ev_re_export[e] and s + 1 < ns:
             s1 = s + 1
             nz1 = n_zone[k, s1]
@@ -373,9 +378,11 @@ def _routes(tn, sc, ws, k, ns, kc):
                     rowflag[s1, j] = True
                     for z in range(nz1):
                         az[s1, j, z] = 1.0
+                        ao[s1, j, z] = 1.0
                 for z in range(nz1):
                     if zone_rtgt[k, s1, z, e] and zone_of[k, s1, j] != z:
                         az[s1, j, z] *= a_j
+                        ao[s1, j, z] *= 1.0 - sh
 
 
 @jit_inline
@@ -481,6 +488,7 @@ def _stage(tn, sc, ws, out, hist, j, k, s, ns, kc, t, kappa, sub, status):
     fsup = ws.fsup
     rowflag = ws.rowflag
     az = ws.az
+    ao = ws.ao
     zprec = ws.zprec
     inv = ws.inv
     xfeed = ws.xfeed
@@ -529,9 +537,18 @@ def _stage(tn, sc, ws, out, hist, j, k, s, ns, kc, t, kappa, sub, status):
                 cz = kappa * fac * a * b
                 zq[z, ZQ_C] += cz
                 free -= cz
-                capc[c, z] = a * b * (1.0 - kappa * fac) if a < 1.0 else np.inf
                 stopped += b * fac * (1.0 - a)
-            fsup[c] = max(0.0, free)
+            free = max(0.0, free)
+            fsup[c] = free
+            for z in range(nz):
+                a = az[s, e, z]
+                if a < 1.0:
+                    # the untouched share of the free supply goes anywhere; the rest
+                    # into z as far as the licence lets its baseline flow through
+                    o = ao[s, e, z]
+                    capc[c, z] = o * free + (a - o) * bz[k, s, e, z] * (1.0 - kappa * fac)
+                else:
+                    capc[c, z] = np.inf
             if is_origin[k, s, e]:
                 zq[zone_of[k, s, e], ZQ_G] += psi * stopped
         else:
