@@ -109,13 +109,42 @@ def _precompiled_base() -> str:
         os.path.dirname(os.path.abspath(__file__)), "_precompiled")
 
 
+def _installed_base() -> str | None:
+    """The precompiled folder of the installed distribution, where this module is not
+    it: a checkout imported from its own folder (``python`` started there, as the
+    README's snippets are) after ``pip install .`` of the same sources."""
+    from importlib.metadata import distributions
+
+    own = os.path.abspath(_precompiled_base())
+    try:
+        # every distribution of that name on sys.path: a checkout built in place holds
+        # one too (its egg-info), whose folder is this module's own
+        for dist in distributions(name="supplyshock"):
+            base = os.path.abspath(str(dist.locate_file("simcore/_precompiled")))
+            if base != own and os.path.isdir(base):
+                return base
+    except (OSError, ValueError):
+        return None
+    return None
+
+
 def precompiled_folder() -> str | None:
     """The code compiled when this package was built from source (setup.py runs
     simcore/_precompile.py), for this Numba and engine fingerprint, where there is
     any: read before the cache folders, never written. ``SUPPLYSHOCK_PRECOMPILED`` names
-    another folder of that layout (``numba<version>/src-<fingerprint>``)."""
-    folder = os.path.join(_precompiled_base(), precompiled_key(), f"src-{FINGERPRINT}")
-    return folder if os.path.isdir(folder) else None
+    another folder of that layout (``numba<version>/src-<fingerprint>``). A package
+    without such a folder (a checkout, an editable install) reads the installed
+    distribution's, where that was built from the same engine sources (the
+    fingerprint is in the path)."""
+    tail = os.path.join(precompiled_key(), f"src-{FINGERPRINT}")
+    folder = os.path.join(_precompiled_base(), tail)
+    if os.path.isdir(folder):
+        return folder
+    if "SUPPLYSHOCK_PRECOMPILED" not in os.environ:
+        base = _installed_base()
+        if base is not None and os.path.isdir(os.path.join(base, tail)):
+            return os.path.join(base, tail)
+    return None
 
 
 def _precompiled_unused() -> str | None:

@@ -116,7 +116,7 @@ said = []
 prep = api.prepare("scenarios/tiny-cn.toml")
 with nb.on_compile(lambda: said.append("compiling")):
     chunks = list(engine.simulate(prep.tensor, prep.compiled, draws=6, seed=3))
-print(json.dumps({"said": said, "folders": nb.CACHE_FOLDERS,
+print(json.dumps({"said": said, "folders": nb.CACHE_FOLDERS, "file": nb.__file__,
                   "hits": sum(run_draws.stats.cache_hits.values()),
                   "misses": sum(run_draws.stats.cache_misses.values()),
                   "shortage": chunks[0].shortage_t.tolist()}))
@@ -210,6 +210,18 @@ def test_a_wheel_built_from_source_carries_the_kernel_compiled_for_this_machine(
     got = json.loads(proc.stdout)
     assert got["said"] == [] and got["misses"] == 0 and got["hits"] >= 1
     np.testing.assert_array_equal(got["shortage"], here[0].shortage_t)
+    assert not list(empty.rglob("*.nb[ic]")) and not list(xdg.rglob("*.nb[ic]"))
+
+    # a checkout of the same sources, imported ahead of the installed package (python
+    # started in the checkout, as the README's snippets are), reads the installed code
+    full["PYTHONPATH"] = os.pathsep.join([str(src), str(scratch / "site")])
+    proc = subprocess.run([sys.executable, "-c", SIMULATE], env=full, cwd=study,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    got = json.loads(proc.stdout)
+    assert got["file"].startswith(str(src)), got["file"]  # the checkout's simcore ran
+    assert got["said"] == [] and got["misses"] == 0 and got["hits"] >= 1
     assert not list(empty.rglob("*.nb[ic]")) and not list(xdg.rglob("*.nb[ic]"))
 
 
