@@ -527,3 +527,25 @@ def test_the_console_script_waits_for_a_thread_python_would_wait_for(tmp_path):
               "threading.Thread(target=late).start()")
     out = _entry(tmp_path, before, "--version")
     assert out.returncode == 0 and "thread done" in out.stdout
+
+
+def test_the_command_reference_lists_every_command_and_option():
+    """docs/cli.md is every command's --help, generated (simcore/cli/reference.py): a
+    command or option added without regenerating the page fails here. (Checked option by
+    option rather than as text, so that another click's line wrapping does not fail it.)"""
+    import click
+
+    from simcore.cli import main, reference
+
+    page = reference.PAGE.read_text(encoding="utf-8")
+    root = click.Context(main, info_name="supplyshock")
+    for path, command, _ in reference._walk(main, root, ["supplyshock"]):
+        head = f"## `{' '.join(path)}`"
+        assert head in page, f"{head} missing: run `python -m simcore.cli.reference --write`"
+        section = page.split(head, 1)[1].split("\n## ", 1)[0]
+        for param in command.params:
+            for opt in [*param.opts, *param.secondary_opts]:
+                if opt.startswith("-"):
+                    assert opt in section, (
+                        f"{' '.join(path)} {opt} is not in docs/cli.md: run "
+                        "`python -m simcore.cli.reference --write`")
