@@ -433,7 +433,7 @@ def simulate_reference(tensor, compiled, variates, timeseries=False):
                 sub = sub_max * _ramp(lag_sub, tau)
                 A = np.ones((ns, n_c, n_c))
                 # the share of e's free supply into i that no restriction touches
-                O = np.ones((ns, n_c, n_c))
+                OPEN = np.ones((ns, n_c, n_c))
                 outage = np.ones((ns, n_c))
                 # precaution: per zone, the largest share of its need held by targets
                 # of a restriction (at this stage or an earlier one) announced or in force
@@ -472,7 +472,7 @@ def simulate_reference(tensor, compiled, variates, timeseries=False):
                     for i in range(n_c):
                         if c.ev_targets[e, i] and i != o:
                             A[s, o, i] *= 1 - sev * (1 - leak)
-                            O[s, o, i] = 0.0
+                            OPEN[s, o, i] = 0.0
                     if c.ev_re_export[e] and s + 1 < ns:
                         groups = zmap[(k, s + 1)]
                         zone_i = {i: z for z, (_, mem) in enumerate(groups) for i in mem}
@@ -483,7 +483,7 @@ def simulate_reference(tensor, compiled, variates, timeseries=False):
                                 if (c.ev_targets[e, i] and i != o and i in zone_i
                                         and zone_i.get(j) != zone_i[i]):
                                     A[s + 1, j, i] *= 1 - sev * (1 - leak) * share[e, k, j]
-                                    O[s + 1, j, i] *= 1 - share[e, k, j]
+                                    OPEN[s + 1, j, i] *= 1 - share[e, k, j]
                 # planned output from last month's zone prices
                 outp = np.zeros((ns, n_c))
                 extra_feed = np.zeros((ns, n_c))
@@ -558,11 +558,11 @@ def simulate_reference(tensor, compiled, variates, timeseries=False):
                             contract[z] += cz
                             fe -= cz
                             stopped += fac * (1 - a) * b
-                        for z, mem in enumerate(members):
+                        for mem in members:
                             # the untouched share of e's free supply goes anywhere, the
                             # licensed rest up to its share of the baseline free flow
                             b = B[k, s, e, mem].sum()
-                            a, o = A[s, e, mem[0]], O[s, e, mem[0]]
+                            a, o = A[s, e, mem[0]], OPEN[s, e, mem[0]]
                             row.append(o * max(0.0, fe) + (a - o) * b * (1 - kappa * fac)
                                        if a < 1 else np.inf)
                         if e in origins[(k, s)]:
