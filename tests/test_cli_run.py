@@ -506,6 +506,12 @@ def test_summarize_prices_per_zone(study):
     monthly = res.prices.astype({"material": str, "zone": str}).query(
         "material == 'gallium' and zone == 'ex-CHN' and month == 6")
     assert ga["price_p50_m6"] == pytest.approx(float(monthly["price_p50"].iloc[0]))
+    # the Python function gives the rows the CLI prints, in its order
+    from simcore.results import price_summary
+    api_rows = price_summary(res)
+    assert [(r["material"], r["zone"]) for r in rows] == list(
+        zip(api_rows["material"], api_rows["zone"], strict=True))
+    assert api_rows["price_peak_p50"].is_monotonic_decreasing
     table = invoke("summarize", "results/tiny-cn", "--prices").output
     assert "price zones over 60 draws" in table and "ex-CHN" in table
     bad = invoke("summarize", "results/tiny-cn", "--prices", "--by", "country", ok=False)

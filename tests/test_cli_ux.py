@@ -258,6 +258,10 @@ def test_the_out_folder_itself_points_to_the_runs_in_it(here, command):
 def test_a_missing_results_folder_says_where_runs_go(here):
     out = fails_cleanly("summarize", "nowhere")
     assert "nowhere: no such results folder" in out and "results/<scenario name>" in out
+    result = CliRunner().invoke(main, ["verify", "nowhere"])
+    assert result.exit_code == 2
+    assert "FAILED nowhere: no such results folder" in result.output
+    assert result.output.count("nowhere") == 1, result.output  # named once
 
 
 @pytest.mark.parametrize(

@@ -92,6 +92,9 @@ def test_run_and_verify_reproduce_the_recommended_variant(sized, study):
     assert res.exit_code == 0 and "reproduced" in res.output
     res = _invoke(study, "stockpile", "show", "sp/s-stockpile-national")
     assert res.exit_code == 0 and "p95<=0.05" in res.output and "USA" in res.output
+    assert "supplyshock verify sp/s-stockpile-national" in res.output  # not a placeholder
+    res = _invoke(study, "stockpile", "show", "sp/nothing-here")
+    assert res.exit_code == 2 and "sp/nothing-here: no such folder" in res.output
     # the variant run into the sizing's own folder would have replaced the sizing's
     # tables (which no run writes again) by plain results: refused
     before = sorted(p.name for p in folder.iterdir())

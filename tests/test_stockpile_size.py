@@ -70,6 +70,18 @@ def test_unreachable_target_is_refused_with_the_best_value(outage):
              progress=False)
 
 
+def test_an_unreachable_value_is_printed_with_the_digits_that_tell_it_from_the_target():
+    """A best reachable 0.004 % against a target of 0 % read '0.00 %, above the target
+    0.00 %' (a walkthrough's finding)."""
+    from simcore.stockpile.sizing import _fmt
+    from simcore.stockpile.target import parse_target
+
+    t = parse_target("p95<=0")
+    assert _fmt(t, 0.1) == "10.00 %"  # two decimals where they suffice
+    best = _fmt(t, 4e-5, t.value)
+    assert best == "0.004 %" and best != _fmt(t, t.value, 4e-5)
+
+
 @pytest.fixture(scope="module")
 def tiny_study(tmp_path_factory):
     root = tmp_path_factory.mktemp("study")

@@ -200,9 +200,10 @@ def run(
 ):
     """Run SCENARIOS (files, or folders meaning every *.toml in them).
 
-    Writes OUT/<name>/ with shortage, drivers, summary and monthly Parquet tables and the
-    manifest run.json, replacing earlier results of the same scenario only when the run
-    completes. Every scenario is checked before any runs.
+    Writes OUT/<name>/ with the shortage, drivers, summary, monthly, prices,
+    zone_prices and exposures Parquet tables and the manifest run.json, replacing
+    earlier results of the same scenario only when the run completes. Every scenario is
+    checked before any runs.
     """
     from simcore import api
     from simcore.errors import ResultError, ScenarioError, SupplyShockError
@@ -448,7 +449,8 @@ def summarize(result_dir, by, fmt, top, prices):
     type=click.IntRange(min=0),
     default=0,
     help="Rows shown: the exposures whose mean share changes most, either way, in the "
-    "table's order (most improved first); 0: all (the default).",
+    "table's order (most improved first); 0: all (the default). The table leaves out "
+    "exposures short in neither run; csv and json list them.",
 )
 @click.option(
     "--force",
@@ -557,7 +559,10 @@ def verify(result_dirs, threads, scenario, dataset):
                                    dataset=dataset)
         except SupplyShockError as exc:
             unusable += 1
-            click.echo(f"FAILED {folder}: {exc}", err=True)
+            text = str(exc)
+            for lead in (f"{folder}: ", f"{folder.rstrip('/')}: "):
+                text = text.removeprefix(lead)  # the folder is named once
+            click.echo(f"FAILED {folder}: {text}", err=True)
             continue
         for note in report.notes:
             click.echo(f"note {folder}: {note}", err=True)

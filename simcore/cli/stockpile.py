@@ -172,7 +172,7 @@ def show_cmd(folder):
 
     m = load(folder)
     try:
-        text = show_text(m)
+        text = show_text(m, folder)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise StockpileError(
             f"{Path(folder) / MANIFEST}: not a complete sizing record ({type(exc).__name__}: "
@@ -367,7 +367,7 @@ def budget_report(b) -> str:
     return "\n".join(lines)
 
 
-def show_text(m: dict) -> str:
+def show_text(m: dict, folder="FOLDER") -> str:
     lines = [f"{m['variant']['name']}: {m['kind']} of {m['study']['name']} "
              f"({m['study']['path']}), {m['draws']:,} draws, seed {m['seed']}"]
     if m["kind"] == "budget":
@@ -385,5 +385,5 @@ def show_text(m: dict) -> str:
         lines.append(_table(["kind", "holder", "material", "status", "tonnes", "t/month",
                              "cost", "statistic"], rows, right_from=4))
     lines.append(f"variant: {m['variant']['path']}; check the results with: supplyshock "
-                 "verify FOLDER")
+                 f"verify {folder}")
     return "\n".join(lines)

@@ -21,7 +21,8 @@ def price_summary(result: Result):
     """One row per price zone (material, stage, zone with buyers): its members, the
     distribution over draws of its peak price (P5, P50, P95) and of its horizon-mean
     price (P50), the probability of reaching the choke price (rationing) in some month,
-    and its median price in months 1, 3, 6 and 12 (those within the horizon)."""
+    and its median price in months 1, 3, 6 and 12 (those within the horizon); highest
+    median peak first."""
     import pandas as pd
 
     zp = result.table("zone_prices").to_pandas()
@@ -53,13 +54,19 @@ def price_summary(result: Result):
             if m < horizon:
                 row[f"price_p50_m{m}"] = float(here.loc[m, "price_p50"])
         rows.append(row)
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    if out.empty:
+        return out
+    # highest median peak first, as `summarize --prices` prints them
+    return out.sort_values("price_peak_p50", ascending=False, kind="stable").reset_index(
+        drop=True)
 
 
 def summarize(result: Result, by: str | None = None):
     """Summary statistics as a DataFrame.
 
-    ``by=None``: per (material, stage, country), the stored summary.
+    ``by=None``: per (material, stage, country), the stored summary, in exposure order
+    (the CLI sorts it worst first).
     ``by="material"``: per (material, stage), with the shortage share of the summed need
     of all countries, draw by draw. ``by="country"``: per country, across materials at
     their last stage, with shares weighted by value at the reference price.

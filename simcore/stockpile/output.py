@@ -278,6 +278,9 @@ def load(folder) -> dict:
     when there is none), with the SHA-256 of each table checked."""
     folder = Path(folder)
     path = folder / MANIFEST
+    if not folder.is_dir():
+        raise StockpileError(f"{folder}: no such folder; give a folder written by "
+                             "`supplyshock stockpile size` or `budget` (OUT/NAME/)")
     if not path.is_file():
         raise StockpileError(
             f"{folder}: no {MANIFEST}; give a folder written by `supplyshock stockpile size` "

@@ -393,8 +393,8 @@ def _check_reachable(s: Sizing, k: int, where: str = "draws") -> None:
         who = "the pool" if r["holder"] == "pool" else r["holder"]
         lines.append(
             f"{who} {r['material']}: the best reachable {t.label} ({where}) is "
-            f"{_fmt(t, r['best_reachable'])} (with {r['best_reachable_t']:,.4g} t), "
-            f"above the target {_fmt(t, t.value)}"
+            f"{_fmt(t, r['best_reachable'], t.value)} (with {r['best_reachable_t']:,.4g} t), "
+            f"above the target {_fmt(t, t.value, r['best_reachable'])}"
         )
     fix = ["relax --target", "leave the material out (--materials)"]
     if s.problem.max_release_share is not None:
@@ -407,10 +407,17 @@ def _check_reachable(s: Sizing, k: int, where: str = "draws") -> None:
     )
 
 
-def _fmt(t: Target, v: float) -> str:
-    if t.metric == "share":
-        return f"{100 * v:.2f} %"
-    return f"{v:.3g}"
+def _fmt(t: Target, v: float, other: float | None = None) -> str:
+    """v as the target's metric; with ``other``, with as many digits as it takes to tell
+    the two apart (a best reachable 0.004 % above a target of 0 % must not read 0.00 %)."""
+    for digits in range(2, 9):
+        a = f"{100 * v:.{digits}f} %" if t.metric == "share" else f"{v:.{digits + 1}g}"
+        if other is None:
+            return a
+        b = f"{100 * other:.{digits}f} %" if t.metric == "share" else f"{other:.{digits + 1}g}"
+        if a != b:
+            return a
+    return a
 
 
 class _Steps:
