@@ -454,6 +454,18 @@ def _parse(folder: Path, chk: _Checker) -> _Tables:
             if (chk.unique(t, seen, key, line, "stock") and ok and tonnes is not None
                     and release is not None):
                 stocks[key] = (tonnes, release, r["source"])
+        # the simulator looks only at the countries that take part in a material
+        present = ({(m, e) for (m, _, e, _) in flows} | {(m, i) for (m, _, _, i) in flows}
+                   | {(m, c) for (m, _, c) in capacity})
+        for key, (tonnes, _, _) in stocks.items():
+            if tonnes > 0 and key not in present:
+                chk.warn(
+                    "idle-stock", "stocks.csv", seen[key],
+                    f"{key[1]} holds a state stock of {key[0]} ({tonnes:g} t) but neither "
+                    f"produces nor uses it (no row of flows.csv or capacity.csv): the "
+                    f"simulator ignores the stock. Add {key[1]}'s flows of {key[0]}, or "
+                    "delete the row",
+                )
 
     # assumptions -------------------------------------------------------------------------
     assumptions = []

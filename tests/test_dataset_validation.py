@@ -231,6 +231,18 @@ def test_no_feed_is_a_warning(edit_csv, tiny_copy):
     assert "flows.csv line 24" in w and "USA produces 5" in w and "[no-feed]" in w
 
 
+def test_a_stock_held_where_the_material_is_neither_made_nor_used_is_a_warning(
+        edit_csv, tiny_copy):
+    """A review found such a stock silently ignored by the simulator (engine: only the
+    countries taking part in a material are looked at)."""
+    edit_csv(tiny_copy, "stocks.csv", _append(["gallium", "AUS", "50", "5", "x"]))
+    t = load_dataset(tiny_copy)
+    assert len(t.warnings) == 1
+    w = t.warnings[0]
+    assert "stocks.csv line 5" in w and "AUS holds a state stock of gallium" in w
+    assert "[idle-stock]" in w and "ignores the stock" in w
+
+
 def test_not_utf8(tiny_copy):
     (tiny_copy / "countries.csv").write_bytes(b"code,name\nCHN,China\nCIV,C\xf4te d'Ivoire\n")
     assert "UTF-8" in str(_only(tiny_copy, "encoding"))
