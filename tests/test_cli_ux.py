@@ -394,6 +394,29 @@ def test_a_large_run_is_refused_with_its_estimate_unless_asked_for(study, tmp_pa
     assert ran == [100_000_000]
 
 
+def test_scenarios_that_are_large_together_are_refused_together(study, tmp_path):
+    """Each scenario's run under the limits, the command's over them: the scenarios run
+    one after the other, so `run scenarios/ --draws N` is refused on their sum (a
+    walkthrough started 15 replays of a million draws each without a question)."""
+    from simcore.limits import LARGE_RUN_BYTES, LARGE_RUN_SECONDS
+
+    folder = tmp_path / "two"
+    shutil.copytree(study / "scenarios", folder)
+    text = (folder / "tiny-ux.toml").read_text()
+    (folder / "tiny-ux-2.toml").write_text(text.replace('name = "tiny-ux"',
+                                                       'name = "tiny-ux-2"'))
+    prep = api.prepare(folder / "tiny-ux.toml")
+    one = api.estimate(prep, draws=1_000_000)
+    # draws at which one run takes 60 % of a limit: two take 120 %
+    share = max(one.seconds / LARGE_RUN_SECONDS, one.bytes / LARGE_RUN_BYTES)
+    draws = int(0.6 * 1_000_000 / share)
+    assert not api.estimate(prep, draws=draws).large
+    out = fails_cleanly("run", folder / "tiny-ux.toml", folder / "tiny-ux-2.toml",
+                        "-o", tmp_path / "o", "--draws", draws)
+    assert "the 2 scenarios together: about" in out and "--yes" in out
+    assert not (tmp_path / "o").exists()
+
+
 def test_the_estimate_grows_with_draws_and_months_and_is_generous(study):
     prep = api.prepare(study / "scenarios" / "tiny-ux.toml")
     small = api.estimate(prep, draws=1000, threads=2)

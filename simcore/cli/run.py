@@ -282,15 +282,23 @@ def _check_size(preps, draws, threads, timeseries, large_ok, quiet) -> None:
     --yes says go ahead; with it, say what to expect."""
     from simcore import api
     from simcore.errors import ResultError
+    from simcore.runsize import Estimate
 
     large = []
+    seconds = size = 0.0
     for p in preps:
         guess = api.estimate(p, draws=draws, threads=threads, timeseries=timeseries)
+        seconds += guess.seconds
+        size += guess.bytes
         if guess.large:
             large.append(
                 f"{p.path}: {_n_draws(guess.draws)} of {guess.exposures:,} exposures, "
                 f"{guess.text()}"
             )
+    # the scenarios of one command run one after the other: their sum counts too
+    together = Estimate(draws=0, exposures=0, seconds=seconds, bytes=size)
+    if len(preps) > 1 and together.large:
+        large.append(f"the {len(preps)} scenarios together: {together.text()}")
     if not large:
         return
     if not large_ok:
