@@ -431,9 +431,11 @@ def simulate_reference(tensor, compiled, variates, timeseries=False):
                                                  - mk["demand_elasticity"]) * _ramp(
                     mk["demand_adjust_months"], tau)
                 sub = sub_max * _ramp(lag_sub, tau)
-                A = np.ones((ns, n_c, n_c))
-                # the share of e's free supply into i that no restriction touches
-                OPEN = np.ones((ns, n_c, n_c))
+                A = np.ones((ns, n_c, n_c))  # the producer's own restrictions
+                direct = np.zeros((ns, n_c), dtype=bool)  # restricted as an origin
+                # re-export reaches, per (stage, third country, origin): the share of its
+                # o-fed output let through into each user, and that share
+                through, fed = {}, {}
                 outage = np.ones((ns, n_c))
                 # precaution: per zone, the largest share of its need held by targets
                 # of a restriction (at this stage or an earlier one) announced or in force
@@ -469,21 +471,33 @@ def simulate_reference(tensor, compiled, variates, timeseries=False):
                         outage[s, o] *= 1 - sev
                         continue
                     leak = min(1.0, max(0.0, ev(e, "ev_leakage_var", 0.0)))
+                    here = {i for _, mem in zmap[(k, s)] for i in mem}
                     for i in range(n_c):
                         if c.ev_targets[e, i] and i != o:
                             A[s, o, i] *= 1 - sev * (1 - leak)
-                            OPEN[s, o, i] = 0.0
+                            if sev * (1 - leak) > 0 and i in here:
+                                direct[s, o] = True
                     if c.ev_re_export[e] and s + 1 < ns:
                         groups = zmap[(k, s + 1)]
                         zone_i = {i: z for z, (_, mem) in enumerate(groups) for i in mem}
                         for j in range(n_c):
-                            if share[e, k, j] <= 0:
+                            if share[e, k, j] <= 0 or j == o or j not in zone_i:
                                 continue
+                            key = (s + 1, j, o)
+                            fed[key] = share[e, k, j]
+                            thr = through.setdefault(key, np.ones(n_c))
                             for i in range(n_c):
                                 if (c.ev_targets[e, i] and i != o and i in zone_i
                                         and zone_i.get(j) != zone_i[i]):
-                                    A[s + 1, j, i] *= 1 - sev * (1 - leak) * share[e, k, j]
-                                    OPEN[s + 1, j, i] *= 1 - share[e, k, j]
+                                    thr[i] *= 1 - sev * (1 - leak)
+                # what the reaches stop of each third country's baseline flows, and the
+                # share of its output no restriction touches
+                loss = np.zeros((ns, n_c, n_c))
+                untouched = np.ones((ns, n_c))
+                for (s1, j, o), thr in through.items():
+                    loss[s1, j] += fed[(s1, j, o)] * (1 - thr)
+                    if (thr < 1).any():
+                        untouched[s1, j] = max(0.0, untouched[s1, j] - fed[(s1, j, o)])
                 # planned output from last month's zone prices
                 outp = np.zeros((ns, n_c))
                 extra_feed = np.zeros((ns, n_c))
@@ -553,22 +567,28 @@ def simulate_reference(tensor, compiled, variates, timeseries=False):
                         stopped = 0.0
                         for z, mem in enumerate(members):
                             b = B[k, s, e, mem].sum()
-                            a = A[s, e, mem[0]]
+                            a = A[s, e, mem[0]] * (1 - loss[s, e, mem[0]])
                             cz = kappa * fac * a * b
                             contract[z] += cz
                             fe -= cz
                             stopped += fac * (1 - a) * b
+                        fe = max(0.0, fe)
+                        # reached by re-export rules only: the untouched share of its
+                        # free supply is an open exporter, the rest is licensed
+                        o = 0.0 if direct[s, e] else untouched[s, e]
+                        if not 0 < o < 1:
+                            o = 0.0
                         for mem in members:
-                            # the untouched share of e's free supply goes anywhere, the
-                            # licensed rest up to its share of the baseline free flow
                             b = B[k, s, e, mem].sum()
-                            a, o = A[s, e, mem[0]], OPEN[s, e, mem[0]]
-                            row.append(o * max(0.0, fe) + (a - o) * b * (1 - kappa * fac)
-                                       if a < 1 else np.inf)
+                            a = A[s, e, mem[0]] * (1 - loss[s, e, mem[0]])
+                            row.append((a - o) * b * (1 - kappa * fac) if a < 1 else np.inf)
                         if e in origins[(k, s)]:
                             purchase[zone_i[e]] += mk["state_purchase_share"] * stopped
-                        free.append(max(0.0, fe))
+                        free.append((1 - o) * fe)
                         caps.append(row)
+                        if o > 0:
+                            free.append(o * fe)
+                            caps.append([np.inf] * len(members))
                     zs = []
                     for z, mem in enumerate(members):
                         wk = cover[s] + mk["precautionary_weeks"] * prec[(s, z)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from builders import Capacity, Event, Response, make_scenario, make_tensor
 
 from simcore import engine
@@ -195,4 +196,72 @@ def test_a_re_export_reach_is_continuous_in_the_origin_fed_share():
         price.append(float(chunk.zone_price_peak[0, g[0]]))
     assert abs(short[1] - short[0]) < 1e-4 and abs(price[1] - price[0]) < 1e-4, (short, price)
     assert short == sorted(short) and price == sorted(price), (short, price)
-    assert short[-1] > short[0] + 0.05, short  # the reach does bite at a full share
+    # all spot, a full ban, no other supplier: the target lacks exactly the o-fed share
+    for got, from_origin in zip(short, (0.0, 1e-3, 100.0, 200.0, 400.0), strict=True):
+        assert got == pytest.approx(from_origin / 400.0, abs=1e-6), short
+
+
+def _reach_world(target_ore=0.0, events=1, own_severity=None, second_origin=False):
+    """Refiner 1 takes half its ore from origin 0 (or a quarter each from origins 0 and
+    6) and half from mine 5, and sells all its refined output to targets 2 and 3; user
+    4 buys the origin's. The targets' own ore imports from 0 (``target_ore``) split them
+    into two price zones. ``events`` identical reaching bans by 0; ``own_severity``: a
+    restriction of 1's own on its refined exports to the targets."""
+    flow = np.zeros((1, 2, 7, 7))
+    flow[0, 0, 0, 0] = 100.0
+    if second_origin:
+        flow[0, 0, 0, 1] = flow[0, 0, 6, 1] = 100.0
+        flow[0, 0, 6, 6] = 50.0
+    else:
+        flow[0, 0, 0, 1] = 200.0
+    flow[0, 0, 5, 1] = 200.0
+    flow[0, 0, 0, 2] = flow[0, 0, 0, 3] = target_ore
+    flow[0, 0, 5, 2] = flow[0, 0, 5, 3] = 10.0
+    flow[0, 1, 1, 2] = flow[0, 1, 1, 3] = 200.0
+    flow[0, 1, 0, 4] = 100.0
+    tensor = make_tensor(flow)
+    evs = [Event(f"ban{n}", 0, {0: 0}, onset=0.0, duration=100.0, severity=1.0,
+                 targets=[2, 3], re_export=True) for n in range(events)]
+    if second_origin:
+        evs.append(Event("ban6", 6, {0: 0}, onset=0.0, duration=100.0, severity=1.0,
+                         targets=[2, 3], re_export=True))
+    if own_severity is not None:
+        evs.append(Event("own", 1, {0: 1}, onset=0.0, duration=100.0,
+                         severity=own_severity, targets=[2, 3]))
+    response = Response(reroute_lag=0.0, spare_ramp=0.0, spare_usable=0.0, elasticity=0.2,
+                        market={"spot_share": 1.0, "choke_price": 10.0,
+                                "inventory_weeks": 0.0, "feed_inventory_weeks": 0.0,
+                                "precautionary_weeks": 0.0})
+    return tensor, make_scenario(tensor, evs, response=response, horizon=3)
+
+
+@pytest.mark.parametrize("case, expected", [
+    (dict(), 0.25),
+    # the targets in two zones: each zone's cap must not grant the untouched share again
+    (dict(target_ore=1e-6), 0.25),
+    (dict(target_ore=10.0), 0.25),
+    # two bans by one origin stop its share once, not 1 - (1 - 0.5)^2
+    (dict(events=2), 0.25),
+    # a quarter from each of two origins, both banning: half of the output is licensed
+    (dict(second_origin=True), 0.25),
+    # a restriction of the refiner's own at severity 0 changes nothing
+    (dict(own_severity=0.0), 0.25),
+])
+def test_a_re_export_reach_licenses_each_origin_fed_share_once(case, expected):
+    """A second review's cases (docs/model.md §3.3): the refiner's untouched half (200 t)
+    joins the open exporters and its o-fed half is stopped, whatever the targets' zones,
+    the number of bans or origins; with the origin's own 100 t of refined product, which
+    the targets outbid user 4 for, each target is a quarter short. The previous rule gave
+    0 with the targets in two zones or two bans, 0.8 with a zero-severity own
+    restriction. The kernel agrees with the reference."""
+    from reference_model import simulate_reference
+
+    tensor, scenario = _reach_world(**case)
+    chunk = next(iter(engine.simulate(tensor, scenario, draws=1, seed=1, threads=1)))
+    ref = simulate_reference(tensor, scenario, chunk.variates)
+    np.testing.assert_allclose(chunk.shortage_t, ref["shortage_t"], rtol=1e-9, atol=1e-9)
+    ex = engine.exposures(tensor, scenario)
+    for target in (2, 3):
+        row = (ex.country == target) & (ex.stage == 1)
+        got = float(chunk.shortage_t[0, row].sum() / ex.need_t[row].sum())
+        assert got == pytest.approx(expected, abs=1e-6), (case, target, got)

@@ -114,7 +114,7 @@ Scratch = namedtuple("Scratch", [
     # and last (zmon)
     "zacc", "zmon",
     # per (stage, country)
-    "rowflag", "outsh", "outp", "xfeed", "az", "ao",
+    "rowflag", "outsh", "outp", "xfeed", "az", "ao", "ou",
     # zone market of one stage
     "zq", "mp", "zcons", "zrest", "zcrel", "zshare", "zdbar", "zrho", "zprice", "zbuy",
     # exporter classes and the max-flow workspace
@@ -143,7 +143,8 @@ def scratch(n_ev, n_sp, n_cap, n_k, n_s, n_c, n_z):
         np.zeros(n_c, dtype=np.bool_), np.zeros(n_c), np.zeros(n_c),
         np.zeros((n_s, z1, N_ZA)), np.zeros((n_s, z1, 3), dtype=np.int64),
         np.zeros((n_s, n_c), dtype=np.bool_), np.ones((n_s, n_c)), np.zeros((n_s, n_c)),
-        np.zeros((n_s, n_c)), np.ones((n_s, n_c, z1)), np.ones((n_s, n_c, z1)),
+        np.zeros((n_s, n_c)), np.ones((n_s, n_c, z1)), np.zeros((n_s, n_c, z1)),
+        np.ones((n_s, n_c)),
         np.zeros((z1, N_ZQ)), np.zeros(N_MP), np.zeros(z1), np.zeros(z1), np.zeros(z1),
         np.zeros(z1), np.zeros(z1), np.zeros(z1), np.zeros(z1), np.zeros(z1),
         np.zeros(m), np.zeros((m, z1)), np.zeros(z1),
@@ -309,9 +310,10 @@ def _severities(sc, ws, fired, k, t):
 
 @jit_inline
 def _routes(tn, sc, ws, k, ns, kc):
-    """Allowed shares az[s, e, z] of restricted rows (rowflag) and the shares ao[s, e, z]
-    of their free supply that no restriction touches (docs/model.md §3.3), outages, and
-    the share of
+    """For restricted rows (rowflag): the allowed shares of their own restrictions
+    az[s, e, z], the share of their baseline flow into z that re-export reaches stop
+    ao[s, e, z], and their untouched share ou[s, e] (docs/model.md §3.3, [K4]); outages;
+    and the share of
     each zone's need that buys ahead (precaution, zprec), for the events in force or
     announced this month. _material calls it only when the events' state (sev_now,
     ann_now) changed: anything else it reads must stay fixed within a material's draw."""
@@ -332,6 +334,7 @@ def _routes(tn, sc, ws, k, ns, kc):
     zprec = ws.zprec
     az = ws.az
     ao = ws.ao
+    ou = ws.ou
     ann_now = ws.ann_now
     sev_now = ws.sev_now
     leak = ws.leak
@@ -359,30 +362,53 @@ def _routes(tn, sc, ws, k, ns, kc):
         allowed = 1.0 - sev * (1.0 - leak[e])
         if not rowflag[s, o]:
             rowflag[s, o] = True
+            ou[s, o] = 1.0
             for z in range(nz):
                 az[s, o, z] = 1.0
-                ao[s, o, z] = 1.0
+                ao[s, o, z] = 0.0
         for z in range(nz):
             if zone_tgt[k, s, z, e]:
                 az[s, o, z] *= allowed
-                ao[s, o, z] = 0.0
-        if ev_re_export[e] and s + 1 < ns:
-            s1 = s + 1
-            nz1 = n_zone[k, s1]
-            for j in pr_idx[pr_ptr[k, s1, 0]:pr_ptr[k, s1, 1]]:
-                sh = re_share[e, k, j]
-                if sh <= 0.0 or j == o:
-                    continue
-                a_j = 1.0 - sev * (1.0 - leak[e]) * sh
-                if not rowflag[s1, j]:
-                    rowflag[s1, j] = True
-                    for z in range(nz1):
-                        az[s1, j, z] = 1.0
-                        ao[s1, j, z] = 1.0
+                if allowed < 1.0:
+                    ou[s, o] = 0.0  # restricted as the origin: licensed as a whole
+        if not ev_re_export[e] or s + 1 >= ns:
+            continue
+        # the reaches of one origin act together, in the pass of its first one in force
+        first = True
+        for e2 in range(e):
+            if (ev_re_export[e2] and ev_origin[e2] == o and ev_stage[e2, k] == s
+                    and sev_now[e2] >= 0.0 and ev_kind[e2] == EVENT_RESTRICTION):
+                first = False
+        if not first:
+            continue
+        s1 = s + 1
+        nz1 = n_zone[k, s1]
+        for j in pr_idx[pr_ptr[k, s1, 0]:pr_ptr[k, s1, 1]]:
+            sh = re_share[e, k, j]
+            if sh <= 0.0 or j == o:
+                continue
+            if not rowflag[s1, j]:
+                rowflag[s1, j] = True
+                ou[s1, j] = 1.0
                 for z in range(nz1):
-                    if zone_rtgt[k, s1, z, e] and zone_of[k, s1, j] != z:
-                        az[s1, j, z] *= a_j
-                        ao[s1, j, z] *= 1.0 - sh
+                    az[s1, j, z] = 1.0
+                    ao[s1, j, z] = 0.0
+            licensed = False
+            for z in range(nz1):
+                if zone_of[k, s1, j] == z:
+                    continue
+                # what o's reaches in force let through into z, of j's o-fed share
+                through = 1.0
+                for e3 in range(e, ev_kind.shape[0]):
+                    if (ev_re_export[e3] and ev_origin[e3] == o and ev_stage[e3, k] == s
+                            and sev_now[e3] >= 0.0 and ev_kind[e3] == EVENT_RESTRICTION
+                            and zone_rtgt[k, s1, z, e3]):
+                        through *= 1.0 - sev_now[e3] * (1.0 - leak[e3])
+                if through < 1.0:
+                    ao[s1, j, z] += sh * (1.0 - through)
+                    licensed = True
+            if licensed:
+                ou[s1, j] = max(0.0, ou[s1, j] - sh)
 
 
 @jit_inline
@@ -489,6 +515,7 @@ def _stage(tn, sc, ws, out, hist, j, k, s, ns, kc, t, kappa, sub, status):
     rowflag = ws.rowflag
     az = ws.az
     ao = ws.ao
+    ou = ws.ou
     zprec = ws.zprec
     inv = ws.inv
     xfeed = ws.xfeed
@@ -533,20 +560,25 @@ def _stage(tn, sc, ws, out, hist, j, k, s, ns, kc, t, kappa, sub, status):
             stopped = 0.0
             for z in range(nz):
                 b = bz[k, s, e, z]
-                a = az[s, e, z]
+                a = az[s, e, z] * (1.0 - ao[s, e, z])
                 cz = kappa * fac * a * b
                 zq[z, ZQ_C] += cz
                 free -= cz
                 stopped += b * fac * (1.0 - a)
             free = max(0.0, free)
-            fsup[c] = free
+            # a producer reached only by re-export rules: its untouched share of free
+            # supply joins the open exporters, the rest is licensed (docs/model.md §3.3)
+            o = ou[s, e]
+            if o > 0.0 and o < 1.0:
+                fsup[0] += o * free
+                fsup[c] = (1.0 - o) * free
+            else:
+                o = 0.0
+                fsup[c] = free
             for z in range(nz):
-                a = az[s, e, z]
+                a = az[s, e, z] * (1.0 - ao[s, e, z])
                 if a < 1.0:
-                    # the untouched share of the free supply goes anywhere; the rest
-                    # into z as far as the licence lets its baseline flow through
-                    o = ao[s, e, z]
-                    capc[c, z] = o * free + (a - o) * bz[k, s, e, z] * (1.0 - kappa * fac)
+                    capc[c, z] = (a - o) * bz[k, s, e, z] * (1.0 - kappa * fac)
                 else:
                     capc[c, z] = np.inf
             if is_origin[k, s, e]:
