@@ -410,14 +410,13 @@ def _check_reachable(s: Sizing, k: int, where: str = "draws") -> None:
 def _fmt(t: Target, v: float, other: float | None = None) -> str:
     """v as the target's metric; with ``other``, with as many digits as it takes to tell
     the two apart (a best reachable 0.004 % above a target of 0 % must not read 0.00 %)."""
+    def text(x: float, digits: int) -> str:
+        return f"{100 * x:.{digits}f} %" if t.metric == "share" else f"{x:.{digits + 1}g}"
+
     for digits in range(2, 9):
-        a = f"{100 * v:.{digits}f} %" if t.metric == "share" else f"{v:.{digits + 1}g}"
-        if other is None:
-            return a
-        b = f"{100 * other:.{digits}f} %" if t.metric == "share" else f"{other:.{digits + 1}g}"
-        if a != b:
-            return a
-    return a
+        if other is None or text(v, digits) != text(other, digits):
+            break
+    return text(v, digits)
 
 
 class _Steps:
