@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simcore.databuild.fit import derive_flows, ras
+from simcore.databuild.fit import derive_flows, ras, unmet
 
 CODES = ("A", "B", "C", "D", "E")
 
@@ -63,6 +63,52 @@ def test_ras_reports_an_infeasible_pattern():
     prior = np.array([[1.0, 0.0], [1.0, 0.0]])  # nothing may reach column 1
     _, ok, _ = ras(prior, np.array([1.0, 1.0]), np.array([1.0, 1.0]))
     assert not ok
+
+
+def _unmet_by_lp(support, rows, cols):
+    """rows.sum() less the largest flow on the support's cells within the row and column
+    sums, by linear programming (scipy's HiGHS): the reference for ``unmet``."""
+    from scipy.optimize import linprog
+
+    cells = np.argwhere(support)
+    if len(cells) == 0:
+        return float(rows.sum())
+    n_r, n_c = support.shape
+    a_ub = np.zeros((n_r + n_c, len(cells)))
+    for n, (i, j) in enumerate(cells):
+        a_ub[i, n] = 1.0
+        a_ub[n_r + j, n] = 1.0
+    res = linprog(-np.ones(len(cells)), A_ub=a_ub, b_ub=np.concatenate([rows, cols]),
+                  bounds=(0, None), method="highs")
+    assert res.status == 0
+    return float(rows.sum() + res.fun)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_unmet_is_the_transport_problems_shortfall(seed):
+    """The feasibility check RAS runs first: on random sparse patterns (some feasible,
+    some not), what no matrix on the pattern can carry equals the linear program's."""
+    rng = np.random.default_rng(seed)
+    n_r, n_c = rng.integers(2, 12, size=2)
+    support = rng.random((n_r, n_c)) < rng.uniform(0.2, 0.9)
+    rows = rng.random(n_r) * (rng.random(n_r) < 0.9)
+    cols = rng.random(n_c)
+    cols *= rows.sum() / cols.sum()
+    expect = _unmet_by_lp(support, rows, cols)
+    assert unmet(support, rows, cols) == pytest.approx(expect, abs=1e-9)
+
+
+def test_ras_says_at_once_when_no_matrix_fits_and_iterates_when_one_does():
+    rows, cols = np.array([3.0, 1.0]), np.array([2.0, 2.0])
+    blocked = np.array([[1.0, 0.0], [1.0, 1.0]])  # row 0 (3) reaches column 0 (2) only
+    assert unmet(blocked > 0, rows, cols) == pytest.approx(1.0)
+    a, ok, its = ras(blocked, rows, cols, max_iter=50_000)
+    assert (ok, its) == (False, 50_000) and np.array_equal(a, blocked)
+    fits = np.array([[1.0, 1.0], [1.0, 0.0]])  # 3 = 1 + 2, 1 -> column 0
+    assert unmet(fits > 0, rows, cols) == 0.0
+    a, ok, its = ras(fits, rows, cols)
+    assert ok and its > 1
+    np.testing.assert_allclose(a, [[1.0, 2.0], [1.0, 0.0]])
 
 
 def test_unequal_totals_are_refused():
