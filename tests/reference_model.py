@@ -523,13 +523,20 @@ def simulate_reference(tensor, compiled, variates, timeseries=False):
                                     and cap_month[q] <= t and tau >= 0)
                         outp[s, e] = (P[k, s, e] + r + added) * outage[s, e]
                         if s > 0:
-                            extra = outp[s, e] - P[k, s, e] * outage[s, e]
                             y, has = yield_of(k, s, e)
                             wy = world_yield(k, s)
                             if not has or y < wy:
-                                y = wy  # the technical yield for output beyond baseline
-                            if extra > 0 and y > 0:
-                                extra_feed[s - 1, e] = extra / y
+                                y = wy  # the technical yield for the change of output
+                            if has:
+                                # the baseline's feed changes with output, up or down (an
+                                # outage gives up the feed of what it took)
+                                change = outp[s, e] - P[k, s, e]
+                                if y > 0:
+                                    extra_feed[s - 1, e] = max(-N[k, s - 1, e], change / y)
+                            else:
+                                extra = outp[s, e] - P[k, s, e] * outage[s, e]
+                                if extra > 0 and y > 0:
+                                    extra_feed[s - 1, e] = extra / y
                 feed = np.zeros(n_c)
                 for s in range(ns):
                     last = s == ns - 1
@@ -545,12 +552,12 @@ def simulate_reference(tensor, compiled, variates, timeseries=False):
                             y, has = yield_of(k, s, e)
                             wy = world_yield(k, s)
                             x = extra_feed[s - 1, e]
-                            if has and x > 0 and y < wy:
-                                # the baseline need converts at e's own ratio, the extra
-                                # feed at the world's: the feed bought is (N + X)·c
+                            if has and x != 0 and y < wy:
+                                # the baseline need converts at e's own ratio, the change
+                                # of feed at the world's: the feed bought is (N + X)·c
                                 n_prev = N[k, s - 1, e]
-                                S[e] = min(outp[s, e],
-                                           (n_prev * y + x * wy) * feed[e] / (n_prev + x))
+                                S[e] = (min(outp[s, e], (n_prev * y + x * wy) * feed[e]
+                                            / (n_prev + x)) if n_prev + x > 0 else 0.0)
                             elif has:
                                 S[e] = min(outp[s, e], y * feed[e])
                             else:
@@ -594,7 +601,9 @@ def simulate_reference(tensor, compiled, variates, timeseries=False):
                         wk = cover[s] + mk["precautionary_weeks"] * prec[(s, z)]
                         rel = sum(min(rel_m[i], left_m[i]) for i in mem) if last else 0.0
                         zs.append(_Zone(
-                            N[k, s, mem].sum(), extra_feed[s, mem].sum() if not last else 0.0,
+                            N[k, s, mem].sum(),
+                            max(extra_feed[s, mem].sum(), -N[k, s, mem].sum())
+                            if not last else 0.0,
                             sum(wk / WEEKS_PER_MONTH * N[k, s, i] for i in mem),
                             stock[s, mem].sum(), purchase[z], rel, contract[z], eps,
                             mk["inventory_release"], mk["inventory_adjust"], pbar,

@@ -265,3 +265,40 @@ def test_a_re_export_reach_licenses_each_origin_fed_share_once(case, expected):
         row = (ex.country == target) & (ex.stage == 1)
         got = float(chunk.shortage_t[0, row].sum() / ex.need_t[row].sum())
         assert got == pytest.approx(expected, abs=1e-6), (case, target, got)
+
+
+def test_a_refiner_under_an_outage_gives_up_the_feed_of_the_output_it_lost():
+    """docs/model.md listed it as a limitation: a refiner under a production outage kept
+    buying its whole baseline feed, so the ore market never saw the demand it lost (ore
+    at price 1, used up without product). Its feed demand now changes with its output
+    (§3.2): half of refiner 1's output out, its ore zone buys about half of its need, the
+    ore price falls and the mine cuts output."""
+    from simcore.kernel import model as km
+
+    flow = np.zeros((1, 2, 3, 3))
+    flow[0, 0, 0, 1] = flow[0, 0, 0, 2] = 1200.0  # mine 0 feeds refiners 1 and 2
+    flow[0, 1, 1, 0] = flow[0, 1, 1, 1] = 600.0  # each refiner sells half to 0
+    flow[0, 1, 2, 0] = flow[0, 1, 2, 2] = 600.0
+    tensor = make_tensor(flow)
+    outage = Event("fire", 1, {0: 1}, kind="production_outage", onset=0.0,
+                   duration=100.0, severity=0.5)
+    scenario = make_scenario(tensor, [outage], horizon=6, response=Response(
+        reroute_lag=1e12, spare_usable=0.0, elasticity=0.5,
+        market={"precautionary_weeks": 0.0, "supply_elasticity": 0.5}))
+    out = engine.trace(tensor, scenario, draws=1)
+    zones = engine.zones(tensor, scenario)
+    ore = {i: g for g in range(len(zones)) if zones.stage[g] == 0
+           for i in zones.members[g]}
+    zt = out["zone_trace"][0, ore[1]]  # refiners 1 and 2 share their ore zone
+    np.testing.assert_allclose(zt[:, km.TZ_NEED], 200.0, rtol=1e-12)
+    # it consumes the feed of what they still run: 100 + 50 t/month, not 200
+    np.testing.assert_allclose(zt[:, km.TZ_CONSUMED], 150.0, rtol=1e-9)
+    # the ore price falls below the reference (the glut goes to stocks), the mine cuts
+    assert (zt[:, km.TZ_PRICE] < 0.999).all() and (zt[:, km.TZ_RESTOCKED] > 0).all()
+    assert zt[-1, km.TZ_PRODUCTION] < 0.99 * 200.0
+    # refined: refiner 1 makes half its output, refiner 2 all of its own
+    ex = engine.exposures(tensor, scenario)
+    tr = out["trace"][0]
+    used = {int(ex.country[x]): tr[x, :, km.TR_USED] for x in range(len(ex))
+            if ex.stage[x] == 1}
+    assert (used[0] < 100.0).all()

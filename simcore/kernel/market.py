@@ -37,7 +37,7 @@ from simcore.kernel.allocation import max_flow
 
 # zone quantities zq[z, :] of one (material, stage, month)
 ZQ_N = 0  # baseline need of the zone's buyers [t/month]
-ZQ_X = 1  # feed wanted by restarted capacity of the next stage [t/month]
+ZQ_X = 1  # change of feed of the next stage's producers [t/month], >= -ZQ_N
 ZQ_T = 2  # commercial stock target, precaution included [t]
 ZQ_I = 3  # commercial stock at the start of the month [t]
 ZQ_G = 4  # origin state's purchases [t/month]

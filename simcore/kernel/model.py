@@ -417,8 +417,9 @@ def _plan_output(tn, sc, ws, k, ns, kc, t, tau, usable):
     price (slow responses lag a month): idle capacity restarts at the supply elasticity,
     bounded by its usable share and phased in over the restart time; stage-0 producers
     cut output when their price fell; capacity interventions run at full
-    capacity from their online month once the material is disrupted. Extra feed that
-    output beyond baseline needs one stage up (xfeed)."""
+    capacity from their online month once the material is disrupted. The change of
+    feed one stage up (xfeed): extra feed for output beyond the baseline, less the feed
+    of output an outage took (docs/model.md §3.2)."""
     prod = tn.prod
     spare_cap = tn.spare_cap
     yld = tn.yld
@@ -472,14 +473,20 @@ def _plan_output(tn, sc, ws, k, ns, kc, t, tau, usable):
             outp[s, e] *= outsh[s, e]
             if s > 0:
                 xfeed[s - 1, e] = 0.0
-                extra = outp[s, e] - prod[k, s, e] * outsh[s, e]
-                if extra > 0.0:
-                    # at the technical yield: a baseline ratio below the world's means
-                    # the earlier stage's need holds final uses too (docs/model.md §3.2)
-                    y = world_yld[k, s]
-                    if has_feed[k, s, e] and yld[k, s, e] > y:
+                # at the technical yield: a baseline ratio below the world's means the
+                # earlier stage's need holds final uses too (docs/model.md §3.2)
+                y = world_yld[k, s]
+                if has_feed[k, s, e]:
+                    if yld[k, s, e] > y:
                         y = yld[k, s, e]
+                    # output beyond the baseline buys feed, output an outage took gives
+                    # its feed up: the change from the baseline, of either sign
                     if y > 0.0:
+                        xfeed[s - 1, e] = max(-tn.need[k, s - 1, e],
+                                              (outp[s, e] - prod[k, s, e]) / y)
+                else:
+                    extra = outp[s, e] - prod[k, s, e] * outsh[s, e]
+                    if extra > 0.0 and y > 0.0:
                         xfeed[s - 1, e] = extra / y
 
 
@@ -532,10 +539,11 @@ def _stage(tn, sc, ws, out, hist, j, k, s, ns, kc, t, kappa, sub, status):
         elif has_feed[k, s, e]:
             y = yld[k, s, e]
             x = xfeed[s - 1, e]
-            if x > 0.0 and y < wy:
-                # baseline feed at the baseline ratio, extra feed at the world's
+            if x != 0.0 and y < wy:
+                # baseline feed at the baseline ratio, the change at the world's
                 n = tn.need[k, s - 1, e]
-                supply[e] = min(outp[s, e], feed[e] * ((y * n + wy * x) / (n + x)))
+                supply[e] = min(outp[s, e], feed[e] * ((y * n + wy * x) / (n + x))) \
+                    if n + x > 0.0 else 0.0
             else:
                 supply[e] = min(outp[s, e], y * feed[e])
         else:
@@ -599,9 +607,15 @@ def _stage(tn, sc, ws, out, hist, j, k, s, ns, kc, t, kappa, sub, status):
         zq[z, ZQ_T] = wk / WEEKS_PER_MONTH * nzd
         zq[z, ZQ_I] = inv[s, z]
     if not last:
+        neg = False
         for e in tn.pr_idx[tn.pr_ptr[k, s + 1, 0]:tn.pr_ptr[k, s + 1, 1]]:
-            if xfeed[s, e] > 0.0:
+            if xfeed[s, e] != 0.0:
                 zq[zone_of[k, s, e], ZQ_X] += xfeed[s, e]
+                neg = neg or xfeed[s, e] < 0.0
+        if neg:
+            # feed given up never exceeds the zone's need (only its rounding could)
+            for z in range(nz):
+                zq[z, ZQ_X] = max(zq[z, ZQ_X], -zq[z, ZQ_N])
     else:
         for i in buyers:
             if lsm[i] > 0.0:
