@@ -147,22 +147,36 @@ def precompiled_folder() -> str | None:
     return None
 
 
-def _precompiled_unused() -> str | None:
-    """Why the code compiled at install, where the package has some, is not what this
-    run loads (None where there is none)."""
+def _precompiled_unused() -> tuple[str, str] | None:
+    """Where the code compiled at install is, where the package (or, from a checkout, the
+    installed distribution) has some, and why it is not what this run loads (None where
+    there is none)."""
     base = _precompiled_base()
-    try:
-        keys = sorted(os.listdir(base))
-    except OSError:
-        return None
+    keys = _listing(base)
+    installed = False
+    if not keys and "SUPPLYSHOCK_PRECOMPILED" not in os.environ:
+        other = _installed_base()
+        if other is not None:
+            base, keys, installed = other, _listing(other), True
     if not keys:
         return None
     if PRECOMPILED is not None:
-        return "it was compiled for another CPU, or does not hold this function"
+        return base, "it was compiled for another CPU, or does not hold this function"
     if precompiled_key() not in keys:
-        return (f"it was compiled with {', '.join(keys)} and this is {precompiled_key()} "
-                f"(the build environment got another Numba than the one installed)")
-    return f"it was compiled from other engine sources than these ({FINGERPRINT})"
+        return base, (f"it was compiled with {', '.join(keys)} and this is "
+                      f"{precompiled_key()} (the build environment got another Numba than "
+                      "the one installed)")
+    if installed:
+        return base, (f"it was compiled from other engine sources than this checkout's "
+                      f"({FINGERPRINT}); `pip install .` here compiles these")
+    return base, f"it was compiled from other engine sources than these ({FINGERPRINT})"
+
+
+def _listing(folder: str) -> list[str]:
+    try:
+        return sorted(os.listdir(folder))
+    except OSError:
+        return []
 
 
 PRECOMPILED = precompiled_folder()
@@ -292,8 +306,9 @@ def _compiling() -> None:
     """An engine function is about to be compiled (no folder had it)."""
     unused = None if _damage_seen else _precompiled_unused()
     if unused:
-        _say_once(f"the simulator compiled at install ({_precompiled_base()}) is not used: "
-                  f"{unused}; compiling it into the cache once")
+        base, why = unused
+        _say_once(f"the simulator compiled at install ({base}) is not used: {why}; "
+                  "compiling it into the cache once")
     if len(CACHE_FOLDERS) > 1:
         _say_once(
             f"the Numba cache {SHARED_CACHE} cannot be written and does not hold this "

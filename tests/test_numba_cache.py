@@ -579,3 +579,25 @@ def test_the_kernel_runs_as_python_under_numba_disable_jit(tmp_path):
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == [3.0, 3.0]
+
+
+def test_a_checkout_says_why_the_installed_distributions_code_is_not_used(tmp_path,
+                                                                        monkeypatch):
+    """A checkout run from its own folder after `pip install .` reads the installed
+    distribution's compiled code; where that was compiled from other engine sources (the
+    checkout was edited since), the compile that follows says so, naming that folder,
+    instead of compiling without a word."""
+    from simcore import _numba
+
+    own = tmp_path / "checkout" / "_precompiled"  # a checkout has none of its own
+    installed = tmp_path / "site-packages" / "simcore" / "_precompiled"
+    (installed / _numba.precompiled_key() / "src-0123").mkdir(parents=True)
+    monkeypatch.delenv("SUPPLYSHOCK_PRECOMPILED", raising=False)
+    monkeypatch.setattr(_numba, "_precompiled_base", lambda: str(own))
+    monkeypatch.setattr(_numba, "_installed_base", lambda: str(installed))
+    monkeypatch.setattr(_numba, "PRECOMPILED", None)
+    base, why = _numba._precompiled_unused()
+    assert base == str(installed)
+    assert "other engine sources than this checkout's" in why and "pip install ." in why
+    monkeypatch.setattr(_numba, "_installed_base", lambda: None)
+    assert _numba._precompiled_unused() is None
