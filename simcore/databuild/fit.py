@@ -48,12 +48,12 @@ def ras(prior: np.ndarray, rows: np.ndarray, cols: np.ndarray, tol: float = 1e-1
     Feasible problems of this size converge in a few hundred iterations, some nearly
     degenerate ones of the observed-trade fit in ten thousand (a fraction of a second);
     one that has not converged by ``max_iter`` is treated as infeasible and the caller
-    relaxes the pattern. A zero pattern that admits no solution at all (``unmet``) returns
-    the prior unscaled with (False, max_iter) at once."""
+    relaxes the pattern. A nonnegative prior whose zero pattern admits no solution at all
+    (``unmet``) returns unscaled with (False, max_iter) at once."""
     a = prior.astype(np.float64).copy()
     total = max(float(rows.sum()), 1e-300)
     limit = tol * total
-    if unmet(a > 0, rows, cols) > 10 * len(rows) * limit:
+    if (a >= 0).all() and unmet(a > 0, rows, cols) > 10 * len(rows) * limit:
         # no matrix on this zero pattern has these sums, so no iteration converges (each
         # one leaves a row error of at least the unmet amount over the number of rows):
         # the fits' infeasible patterns are said at once instead of after max_iter
@@ -63,8 +63,8 @@ def ras(prior: np.ndarray, rows: np.ndarray, cols: np.ndarray, tol: float = 1e-1
     # 40 % less time; the fits of one build run 100,000 iterations
     r_scale = np.zeros_like(rows)
     c_scale = np.zeros_like(cols)
-    r_err = np.empty_like(rows)
-    c_err = np.empty_like(cols)
+    r_err = np.empty(len(rows))  # float64, as the differences of float64 sums
+    c_err = np.empty(len(cols))
     rs = a.sum(axis=1)
     for it in range(1, max_iter + 1):
         r_scale.fill(0.0)
