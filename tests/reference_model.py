@@ -156,8 +156,8 @@ class _Zone:
                 return self.pbar, u
             return self.highest_price(self.c + y), 1.0
         if self.c + self.rel >= self.wants:
-            if self.n <= 0 and self.t <= 0:
-                return 1.0, 1.0  # no user and no stock: no price
+            if self.n <= 0 and self.t <= 0 and self.c <= 0:
+                return 1.0, 1.0  # no user, no stock, nothing arriving: no price
             return self.highest_price(self.c), 1.0
         return self.pbar, (self.c + self.rel) / self.wants
 
@@ -515,7 +515,7 @@ def simulate_reference(tensor, compiled, variates, timeseries=False):
                         if pt > 1:
                             r = min((P[k, s, e] + idle) * (pt ** el - 1), usable * idle) * \
                                 _ramp(mk["spare_ramp_months"], tau)
-                        elif pt < 1 and s == 0:
+                        elif pt < 1:
                             r = P[k, s, e] * (pt ** el - 1)
                         added = sum(c.cap_tonnes[q] / 12.0 for q in range(len(cap_on))
                                     if cap_on[q] and c.cap_material[q] == k
@@ -529,10 +529,14 @@ def simulate_reference(tensor, compiled, variates, timeseries=False):
                                 y = wy  # the technical yield for the change of output
                             if has:
                                 # the baseline's feed changes with output, up or down (an
-                                # outage gives up the feed of what it took)
+                                # outage or a cut gives up the feed of what it took)
                                 change = outp[s, e] - P[k, s, e]
-                                if y > 0:
-                                    extra_feed[s - 1, e] = max(-N[k, s - 1, e], change / y)
+                                n_prev = N[k, s - 1, e]
+                                if y == wy and y > 0:
+                                    extra_feed[s - 1, e] = max(-n_prev, change / y)
+                                elif y > 0:  # own ratio P/N: no output gives up exactly N
+                                    extra_feed[s - 1, e] = max(
+                                        -n_prev, n_prev * (change / P[k, s, e]))
                             else:
                                 extra = outp[s, e] - P[k, s, e] * outage[s, e]
                                 if extra > 0 and y > 0:
@@ -556,8 +560,9 @@ def simulate_reference(tensor, compiled, variates, timeseries=False):
                                 # the baseline need converts at e's own ratio, the change
                                 # of feed at the world's: the feed bought is (N + X)·c
                                 n_prev = N[k, s - 1, e]
-                                S[e] = (min(outp[s, e], (n_prev * y + x * wy) * feed[e]
-                                            / (n_prev + x)) if n_prev + x > 0 else 0.0)
+                                S[e] = (max(0.0, min(outp[s, e], (n_prev * y + x * wy)
+                                                     * feed[e] / (n_prev + x)))
+                                        if n_prev + x > 0 else 0.0)
                             elif has:
                                 S[e] = min(outp[s, e], y * feed[e])
                             else:

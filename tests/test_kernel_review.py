@@ -296,9 +296,65 @@ def test_a_refiner_under_an_outage_gives_up_the_feed_of_the_output_it_lost():
     # the ore price falls below the reference (the glut goes to stocks), the mine cuts
     assert (zt[:, km.TZ_PRICE] < 0.999).all() and (zt[:, km.TZ_RESTOCKED] > 0).all()
     assert zt[-1, km.TZ_PRODUCTION] < 0.99 * 200.0
-    # refined: refiner 1 makes half its output, refiner 2 all of its own
-    ex = engine.exposures(tensor, scenario)
-    tr = out["trace"][0]
-    used = {int(ex.country[x]): tr[x, :, km.TR_USED] for x in range(len(ex))
-            if ex.stage[x] == 1}
-    assert (used[0] < 100.0).all()
+    # refined: refiner 1 makes the half it still runs on its full feed of that half,
+    # refiner 2 all of its output: 50 + 100 t/month
+    refined = [g for g in range(len(zones)) if zones.stage[g] == 1]
+    made = out["zone_trace"][0][refined][:, :, km.TZ_PRODUCTION].sum(axis=0)
+    np.testing.assert_allclose(made, 150.0, rtol=1e-9)
+
+
+def _one_refiner_world(events, **market):
+    """Mine 0 feeds refiner 1 only (1,200 t/year); 1 sells its product to 0, 1 and 2."""
+    flow = np.zeros((1, 2, 3, 3))
+    flow[0, 0, 0, 1] = 1200.0
+    flow[0, 1, 1, :] = 400.0
+    tensor = make_tensor(flow)
+    return tensor, make_scenario(tensor, events, horizon=8, response=Response(
+        reroute_lag=1e12, spare_usable=0.0, elasticity=0.5,
+        market={"precautionary_weeks": 0.0, **market}))
+
+
+def test_a_full_outage_of_the_only_refiner_leaves_its_ore_unsold_at_the_floor():
+    """A review found that a zone whose users had all given up their feed (a full
+    outage) took the 'no user, no market' branch and reported price 1 while the mine's
+    contracts still arrived: the ore vanished, and rounding (N + X = 1e-15 instead of 0)
+    flipped the answer to the floor. A zone with contracts arriving prices them now: at
+    the floor, the excess unsold with its sellers, the mine cutting output."""
+    from simcore.kernel import model as km
+
+    fire = Event("fire", 1, {0: 1}, kind="production_outage", onset=0.0, duration=100.0,
+                 severity=1.0)
+    tensor, scenario = _one_refiner_world([fire], feed_inventory_weeks=0.0,
+                                          supply_elasticity=0.5, choke_price=10.0)
+    out = engine.trace(tensor, scenario, draws=1)
+    zones = engine.zones(tensor, scenario)
+    (g,) = [g for g in range(len(zones)) if zones.stage[g] == 0 and 1 in zones.members[g]]
+    zt = out["zone_trace"][0, g]
+    np.testing.assert_allclose(zt[:, km.TZ_PRICE], 0.1, rtol=1e-12)  # the floor 1/p̄
+    assert (zt[:, km.TZ_CONTRACT] > 1.0).all()
+    np.testing.assert_allclose(zt[:, km.TZ_CONSUMED], 0.0, atol=1e-9)
+    assert zt[-1, km.TZ_PRODUCTION] < 0.5 * zt[0, km.TZ_PRODUCTION]  # the mine cuts
+
+
+def test_an_origins_refiners_cut_when_a_ban_gluts_their_market_and_buy_less_ore():
+    """MARKET.md: the origin cuts output when its domestic price falls. Refiner 1 bans
+    exports of its product to 2: its home price falls, and it cuts output at its output
+    response and gives up the feed of what it no longer makes, so its ore zone buys less
+    than its need and the ore price falls too (before, cuts acted at stage 0 only, and
+    the ore market never saw the glut)."""
+    from simcore.kernel import model as km
+
+    ban = Event("ban", 1, {0: 1}, targets=[2], onset=0.0, duration=100.0, severity=1.0)
+    tensor, scenario = _one_refiner_world([ban], origin_supply_elasticity=0.5)
+    out = engine.trace(tensor, scenario, draws=1)
+    zones = engine.zones(tensor, scenario)
+    zt = out["zone_trace"][0]
+    home = [g for g in range(len(zones)) if zones.stage[g] == 1 and 1 in zones.members[g]]
+    ore = [g for g in range(len(zones)) if zones.stage[g] == 0 and 1 in zones.members[g]]
+    price = zt[home[0], :, km.TZ_PRICE]
+    made = zt[home[0], :, km.TZ_PRODUCTION]
+    assert (price < 1.0).all()
+    # from month 1 (responses lag a month): output at the price's response, ore for it
+    np.testing.assert_allclose(made[1:], 100.0 * price[:-1] ** 0.5, rtol=1e-9)
+    assert (zt[ore[0], 1:, km.TZ_CONSUMED] < zt[ore[0], 1:, km.TZ_NEED] - 1.0).all()
+    assert (zt[ore[0], 2:, km.TZ_PRICE] < 1.0).all()

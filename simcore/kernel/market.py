@@ -708,8 +708,11 @@ def _outcome(zq, z, u, y, slope, mp):
     c = zq[z, ZQ_C]
     w = zq[z, ZQ_W]
     if c + zq[z, ZQ_REL] >= w:
-        if zq[z, ZQ_N] + zq[z, ZQ_X] <= 0.0 and zq[z, ZQ_T] <= 0.0:
-            return 0.0, 1.0  # no user and no stock in this zone: no price to form
+        if zq[z, ZQ_N] + zq[z, ZQ_X] <= 0.0 and zq[z, ZQ_T] <= 0.0 and c <= 0.0:
+            # no user, no stock and nothing arriving in this zone: no price to form (a
+            # zone whose users all gave up their feed still prices what its contracts
+            # bring: at the floor, the excess unsold)
+            return 0.0, 1.0
         return _price_for(zq, z, c, mp), 1.0
     return mp[MP_LNPBAR], (c + zq[z, ZQ_REL]) / w
 

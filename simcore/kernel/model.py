@@ -415,11 +415,11 @@ def _routes(tn, sc, ws, k, ns, kc):
 def _plan_output(tn, sc, ws, k, ns, kc, t, tau, usable):
     """Output each producer plans this month [t/month] (outp), from last month's zone
     price (slow responses lag a month): idle capacity restarts at the supply elasticity,
-    bounded by its usable share and phased in over the restart time; stage-0 producers
-    cut output when their price fell; capacity interventions run at full
+    bounded by its usable share and phased in over the restart time; producers cut
+    output when their price fell; capacity interventions run at full
     capacity from their online month once the material is disrupted. The change of
     feed one stage up (xfeed): extra feed for output beyond the baseline, less the feed
-    of output an outage took (docs/model.md §3.2)."""
+    of output an outage or a cut took (docs/model.md §3.2)."""
     prod = tn.prod
     spare_cap = tn.spare_cap
     yld = tn.yld
@@ -461,8 +461,8 @@ def _plan_output(tn, sc, ws, k, ns, kc, t, tau, usable):
                 idle = spare_cap[k, s, e]
                 if idle > 0.0:
                     r = min((p0 + idle) * g, usable * idle) * ramp_r
-            elif g < 0.0 and s == 0:
-                r = p0 * g  # a later stage runs on the feed it buys
+            elif g < 0.0:
+                r = p0 * g  # a refiner's cut gives up its feed too (xfeed below)
             outp[s, e] = p0 + r
     if tau >= 0.0:
         for q in range(cap_mat.shape[0]):
@@ -477,13 +477,16 @@ def _plan_output(tn, sc, ws, k, ns, kc, t, tau, usable):
                 # earlier stage's need holds final uses too (docs/model.md §3.2)
                 y = world_yld[k, s]
                 if has_feed[k, s, e]:
+                    # output beyond the baseline buys feed, output an outage or a cut
+                    # took gives its feed up: the change from the baseline, of either sign
+                    n = tn.need[k, s - 1, e]
+                    p0 = prod[k, s, e]
                     if yld[k, s, e] > y:
-                        y = yld[k, s, e]
-                    # output beyond the baseline buys feed, output an outage took gives
-                    # its feed up: the change from the baseline, of either sign
-                    if y > 0.0:
-                        xfeed[s - 1, e] = max(-tn.need[k, s - 1, e],
-                                              (outp[s, e] - prod[k, s, e]) / y)
+                        # at e's own ratio P/N, written so that no output gives up
+                        # exactly N
+                        xfeed[s - 1, e] = max(-n, n * ((outp[s, e] - p0) / p0))
+                    elif y > 0.0:
+                        xfeed[s - 1, e] = max(-n, (outp[s, e] - p0) / y)
                 else:
                     extra = outp[s, e] - prod[k, s, e] * outsh[s, e]
                     if extra > 0.0 and y > 0.0:
@@ -542,7 +545,7 @@ def _stage(tn, sc, ws, out, hist, j, k, s, ns, kc, t, kappa, sub, status):
             if x != 0.0 and y < wy:
                 # baseline feed at the baseline ratio, the change at the world's
                 n = tn.need[k, s - 1, e]
-                supply[e] = min(outp[s, e], feed[e] * ((y * n + wy * x) / (n + x))) \
+                supply[e] = max(0.0, min(outp[s, e], feed[e] * ((y * n + wy * x) / (n + x)))) \
                     if n + x > 0.0 else 0.0
             else:
                 supply[e] = min(outp[s, e], y * feed[e])
@@ -613,7 +616,7 @@ def _stage(tn, sc, ws, out, hist, j, k, s, ns, kc, t, kappa, sub, status):
                 zq[zone_of[k, s, e], ZQ_X] += xfeed[s, e]
                 neg = neg or xfeed[s, e] < 0.0
         if neg:
-            # feed given up never exceeds the zone's need (only its rounding could)
+            # X_z = max(sum of X_e, -N_z): the sum may pass -N_z by rounding
             for z in range(nz):
                 zq[z, ZQ_X] = max(zq[z, ZQ_X], -zq[z, ZQ_N])
     else:
