@@ -534,7 +534,7 @@ def simulate_reference(tensor, compiled, variates, timeseries=False):
                                 n_prev = N[k, s - 1, e]
                                 if y == wy and y > 0:
                                     extra_feed[s - 1, e] = max(-n_prev, change / y)
-                                elif y > 0:  # own ratio P/N: no output gives up exactly N
+                                elif y > 0:  # own ratio P/N: output 0 gives up exactly N
                                     extra_feed[s - 1, e] = max(
                                         -n_prev, n_prev * (change / P[k, s, e]))
                             else:

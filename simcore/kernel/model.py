@@ -482,8 +482,8 @@ def _plan_output(tn, sc, ws, k, ns, kc, t, tau, usable):
                     n = tn.need[k, s - 1, e]
                     p0 = prod[k, s, e]
                     if yld[k, s, e] > y:
-                        # at e's own ratio P/N, written so that no output gives up
-                        # exactly N
+                        # at e's own ratio P/N, written so that an output of 0 gives
+                        # up exactly N
                         xfeed[s - 1, e] = max(-n, n * ((outp[s, e] - p0) / p0))
                     elif y > 0.0:
                         xfeed[s - 1, e] = max(-n, (outp[s, e] - p0) / y)
