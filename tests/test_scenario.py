@@ -623,3 +623,38 @@ def test_a_table_written_as_a_value_is_said_once(tmp_path, tiny_tensor):
     found = problems(tmp_path, "scenario = 3\nevents = 5\n", tiny_tensor)
     assert len(found) == 2, found
     assert "`scenario` must be a table" in found[0] and "`events` must be" in found[1]
+
+
+def test_targets_naming_the_rest_of_a_group_but_not_its_listed_members_are_noted(tmp_path):
+    """An analyst's 'EU (XEU, DEU, FRA, ITA)' leaves Belgium, Austria, the Netherlands and
+    13 more open: XEU is only the EU members the dataset does not list on their own. The
+    validation says so, and names the group that covers them; naming the group does not."""
+    from simcore.dataset import load_dataset
+
+    tensor = load_dataset()
+    ban = """
+[scenario]
+name = "eu"
+horizon_months = 12
+
+[[events]]
+id = "w-ban"
+kind = "export_restriction"
+origin = "CHN"
+materials = ["tungsten"]
+targets = {targets}
+onset_month = 1
+duration_months = 6
+severity = 1.0
+"""
+    eu = [c for c in tensor.groups["EU27"] if c not in ("XEU", "DEU", "FRA", "ITA")]
+    partial = load(tmp_path, ban.replace("{targets}", '["XEU", "DEU", "FRA", "ITA", "USA"]'),
+                   tensor)
+    (note,) = [w for w in partial.warnings if "stands for" in w]
+    assert "events[0].targets" in note and "XEU (Rest of EU" in note
+    assert f"{len(eu)} listed EU27 members are not targets" in note and "BEL" in note
+    assert "name EU27 to target the whole group" in note
+    whole = load(tmp_path, ban.replace("{targets}", '["EU27", "USA"]'), tensor)
+    assert not [w for w in whole.warnings if "stands for" in w], whole.warnings
+    listed = load(tmp_path, ban.replace("{targets}", '["DEU", "FRA"]'), tensor)
+    assert not [w for w in listed.warnings if "stands for" in w], listed.warnings

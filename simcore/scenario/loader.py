@@ -594,6 +594,9 @@ def _event(item: dict, loc: Loc, names: _Names | None, problems: Problems,
     if names is None:
         return None
     _note_no_effect(v, kind, item, loc, names, notes)
+    if restriction and v["targets"] and item.get("targets", "all") != "all" \
+            and not item.get("except"):
+        _note_partial_group(v, item, loc, names, notes)
     return Event(
         id=v["id"],
         kind=kind,
@@ -648,6 +651,33 @@ def _note_no_effect(v: dict, kind: str, item: dict, loc: Loc, names: _Names,
                       f"to the targets ({to_targets:,.0f} t/year), so it stops nothing")
         elif to_targets > 0 and not v["re_export"]:
             _note_small_route(v, item, loc, names, k, s, flow, targets, notes)
+
+
+def _note_partial_group(v: dict, item: dict, loc: Loc, names: _Names,
+                        notes: Problems) -> None:
+    """A note for targets that name a dataset's remainder code (a country named "Rest of
+    ...", such as XEU, the EU members the dataset does not list on their own) but not
+    the rest of its group: "XEU, DEU, FRA, ITA" reads as the EU and leaves 15 of its
+    members (Belgium, Austria, the Netherlands, ...) open."""
+    t = names.tensor
+    targets = set(v["targets"]) | {v["origin"]}
+    for code in sorted(set(v["targets"])):
+        name = t.country_names[t.countries.index(code)]
+        if not name.lower().startswith("rest of "):
+            continue
+        # the group it is the rest of, by name: "Rest of EU (...)" -> EU27
+        whose = (name[len("rest of "):].split() or [""])[0].strip("(),").upper()
+        for group, members in sorted(t.groups.items()):
+            if not whose or code not in members or not group.upper().startswith(whose):
+                continue
+            left = [c for c in names.order(members) if c not in targets]
+            if left:
+                shown = ", ".join(left[:6]) + (", ..." if len(left) > 6 else "")
+                notes.add(loc.key("targets"), item.get("targets"),
+                          f"{code} ({name}) stands for the {group} members the dataset "
+                          f"does not list on their own; {len(left)} listed {group} "
+                          f"members are not targets ({shown})",
+                          hint=f"name {group} to target the whole group, or add them")
 
 
 def _note_small_route(v: dict, item: dict, loc: Loc, names: _Names, k: int, s: int,
