@@ -370,8 +370,9 @@ def sections(base: Run, compares: Sequence[Run], opts: Options) -> list[Section]
             "reference price (docs/model.md §3.1): buyers in one zone trade freely and pay "
             "one price. The line is the median over draws, the band holds 90 % of draws "
             "(P5–P95), month by month. A control splits the market: the zones it caps pay "
-            "more, while the origin (green), holding supply it may not export, sees its "
-            "price fall.",
+            "more, while the origin (green), holding supply it may not export, tends to "
+            "see its price fall (it rises instead where an outage or another event cuts "
+            "the origin's own supply more).",
             [("fig-price", "Zone prices month by month, median and P5-P95", price_fig)],
         )
     )
