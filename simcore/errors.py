@@ -33,14 +33,21 @@ class ResultError(SupplyShockError):
     """A results folder is missing, incomplete or does not match what was asked."""
 
 
-def suggest(name: str, choices: Iterable[str], n: int = 3) -> str:
-    """`` (did you mean 'CHN'?)`` for the closest choices, or an empty string."""
+def suggest(name: str, choices: Iterable[str], n: int = 3,
+            names: dict[str, str] | None = None) -> str:
+    """`` (did you mean 'CHN'?)`` for the closest choices, or an empty string. ``names``
+    (choice -> its full name, e.g. country codes' names) puts first the choices whose
+    full name begins with ``name`` (three letters or more): 'GER' -> 'DEU' (Germany)."""
     choices = list(dict.fromkeys(choices))  # each once, whatever the caller passed
     close = difflib.get_close_matches(name, choices, n=n, cutoff=0.6)
     if not close:
         lowered = {c.lower(): c for c in choices}
         close = difflib.get_close_matches(name.lower(), list(lowered), n=n, cutoff=0.6)
         close = [lowered[c] for c in close]
+    if names and len(name) >= 3:
+        start = name.lower()
+        by_name = [c for c in choices if names.get(c, "").lower().startswith(start)]
+        close = (by_name + [c for c in close if c not in by_name])[:n]
     if not close:
         return ""
     return " (did you mean " + " or ".join(repr(c) for c in close) + "?)"

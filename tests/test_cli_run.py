@@ -487,6 +487,40 @@ def test_summarize_formats(study):
     assert {r["material"] for r in by_material} == {"gallium", "graphite"}
 
 
+def test_summarize_picks_countries_and_materials(study):
+    """summarize --country / --material: only those rows (repeated or comma-separated),
+    in every view; an unknown name is an error with the closest ones; a filter that
+    --by sums away is refused."""
+    invoke("run", "scenarios/tiny-cn.toml", "--draws", 30, "-q")
+    res = load_result("results/tiny-cn")
+    every = res.summary.astype({"material": str, "country": str})
+    rows = json.loads(invoke("summarize", "results/tiny-cn", "--country", "USA,DEU",
+                             "--material", "gallium", "--format", "json").output)
+    expect = every.query("material == 'gallium' and country in ['USA', 'DEU']")
+    assert len(rows) == len(expect) > 0
+    assert {(r["country"], r["stage"]) for r in rows} == set(
+        zip(expect["country"], expect["stage"], strict=True))
+    again = json.loads(invoke("summarize", "results/tiny-cn", "--country", "USA",
+                              "--country", "DEU", "--material", "gallium", "--format",
+                              "json").output)
+    assert again == rows
+    by_country = json.loads(invoke("summarize", "results/tiny-cn", "--by", "country",
+                                   "--country", "JPN", "--format", "json").output)
+    assert [r["country"] for r in by_country] == ["JPN"]
+    zones = json.loads(invoke("summarize", "results/tiny-cn", "--prices", "--country", "CHN",
+                              "--format", "json").output)
+    members = {(z["material"], z["stage"], z["zone"]): z["members"]
+               for z in res.manifest["zones"]}
+    assert zones and all("CHN" in members[(z["material"], z["stage"], z["zone"])]
+                         for z in zones)
+    assert any(z["zone"] == "CHN" for z in zones)
+    bad = invoke("summarize", "results/tiny-cn", "--country", "USX", ok=False)
+    assert bad.exit_code != 0 and "--country USX" in bad.output and "'USA'" in bad.output
+    summed = invoke("summarize", "results/tiny-cn", "--by", "material", "--country", "USA",
+                    ok=False)
+    assert summed.exit_code != 0 and "--by material" in summed.output
+
+
 def test_summarize_prices_per_zone(study):
     """summarize --prices: one row per price zone with buyers, its peak-price quantiles
     read from zone_prices.parquet (checked against pandas), its median by month from

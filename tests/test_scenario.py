@@ -658,3 +658,14 @@ severity = 1.0
     assert not [w for w in whole.warnings if "stands for" in w], whole.warnings
     listed = load(tmp_path, ban.replace("{targets}", '["DEU", "FRA"]'), tensor)
     assert not [w for w in listed.warnings if "stands for" in w], listed.warnings
+
+
+def test_a_country_written_by_its_name_is_suggested_by_its_code(tmp_path):
+    """'GER' suggested Peru, Greece and Britain; a country whose name begins with what
+    was written comes first now."""
+    from simcore.dataset import load_dataset
+
+    text = MINIMAL.replace('"CHN"', '"GER"', 1)
+    assert text != MINIMAL
+    found = "\n".join(problems(tmp_path, text, load_dataset()))
+    assert "\"GER\"" in found and "did you mean 'DEU'" in found

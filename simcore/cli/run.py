@@ -401,7 +401,20 @@ def _emit(frame, fmt: str) -> None:
     "the probability of reaching the choke price, its median price by month "
     "(prices.parquet and zone_prices.parquet).",
 )
-def summarize(result_dir, by, fmt, top, prices):
+@click.option(
+    "--country",
+    "countries",
+    multiple=True,
+    help="Only these countries' exposures (or, with --prices, the price zones they buy "
+    "in); repeat or separate with commas: --country DEU,FRA.",
+)
+@click.option(
+    "--material",
+    "materials",
+    multiple=True,
+    help="Only these materials; repeat or separate with commas.",
+)
+def summarize(result_dir, by, fmt, top, prices, countries, materials):
     """Statistics of a results folder over its draws."""
     from simcore.errors import ResultError
     from simcore.results import load_result, price_summary
@@ -409,11 +422,26 @@ def summarize(result_dir, by, fmt, top, prices):
 
     result = load_result(result_dir)
     m = result.manifest
+    if countries and by == "material":
+        raise ResultError("--by material sums over countries; --country does not apply "
+                          "(leave out --by to see each country's exposures)")
+    if materials and by == "country":
+        raise ResultError("--by country sums over materials; --material does not apply "
+                          "(leave out --by to see each material's exposures)")
+    exposures = result.table("exposures").to_pandas()
+    countries = _pick("--country", countries, exposures["country"].astype(str), result_dir)
+    materials = _pick("--material", materials, exposures["material"].astype(str), result_dir)
     if prices:
         if by is not None:
             raise ResultError("--prices shows price zones; it does not take --by")
         frame = price_summary(result).sort_values("price_peak_p50", ascending=False,
                                                   kind="stable")
+        if countries:
+            members = {(z["material"], z["stage"], z["zone"]): set(z["members"])
+                       for z in m.get("zones", [])}
+            keep = [bool(members.get((r.material, r.stage, r.zone), set()) & countries)
+                    for r in frame[["material", "stage", "zone"]].astype(str).itertuples()]
+            frame = frame[keep]
         title = (f"{m['scenario']['name']}: price zones over {_n_draws(m['draws'])} (price "
                  f"index, 1 = reference; choke = rationed at the choke price in some month)")
     else:
@@ -422,8 +450,12 @@ def summarize(result_dir, by, fmt, top, prices):
             frame = frame.sort_values("share_mean", ascending=False, kind="stable")
             if fmt == "table":
                 frame = frame[_TABLE_COLUMNS]
+        if countries:
+            frame = frame[frame["country"].astype(str).isin(countries)]
         title = (f"{m['scenario']['name']}: {_n_draws(m['draws'])}, seed {m['seed']}, "
                  f"horizon {m.get('horizon', '?')} months")
+    if materials:
+        frame = frame[frame["material"].astype(str).isin(materials)]
     if top is None:
         top = _TOP if fmt == "table" else 0
     total = len(frame)
@@ -440,6 +472,21 @@ def summarize(result_dir, by, fmt, top, prices):
             notes.append("all statistics, definitions in docs/results.md: --format csv or json")
         for note in notes:
             click.echo(f"({note})")
+
+
+def _pick(option: str, given: tuple[str, ...], known, folder) -> set[str]:
+    """The names an option lists (repeated or comma-separated), each checked against
+    the result's exposures: an unknown one is an error naming it and the closest."""
+    from simcore.errors import ResultError, suggest
+
+    names = {n.strip() for item in given for n in item.split(",") if n.strip()}
+    valid = sorted(set(known))
+    for name in sorted(names):
+        if name not in valid:
+            raise ResultError(
+                f"{option} {name}: no exposure of {folder} has it{suggest(name, valid)}; "
+                f"the results hold: {', '.join(valid)}")
+    return names
 
 
 @click.command()

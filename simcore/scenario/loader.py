@@ -361,6 +361,7 @@ class _Names:
         self.countries = tuple(tensor.countries)
         self.groups = {**tensor.groups, **groups}
         self.materials = tuple(tensor.materials)
+        self.names = dict(zip(tensor.countries, tensor.country_names, strict=True))
 
     def order(self, codes) -> tuple[str, ...]:
         codes = set(codes)
@@ -374,7 +375,7 @@ class _Names:
         problems.add(loc, name, "unknown country or group",
                      "a country code of the dataset or a group ("
                      + ", ".join(sorted(self.groups)) + ")",
-                     suggest(name, self.countries + tuple(self.groups)))
+                     suggest(name, self.countries + tuple(self.groups), names=self.names))
         return None
 
     def places(self, names: tuple[str, ...], loc: Loc, problems: Problems, single: bool):
@@ -397,7 +398,7 @@ class _Names:
                          + ", ".join(self.groups[name][:8]))
             return None
         problems.add(loc, name, "unknown country", "a country code of the dataset",
-                     suggest(name, self.countries))
+                     suggest(name, self.countries, names=self.names))
         return None
 
     def material(self, name: str, loc: Loc, problems: Problems) -> str | None:

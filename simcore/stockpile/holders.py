@@ -93,9 +93,10 @@ def resolve_holders(value, scenario, tensor, option: str = "--holders") -> list[
         elif name in countries:
             units.append(name)
         else:
+            full = dict(zip(countries, tensor.country_names, strict=True))
             raise StockpileError(
-                f"{option}: unknown holder {name!r}{suggest(name, known)}; give country "
-                "codes of the dataset or a group name (dataset groups: "
+                f"{option}: unknown holder {name!r}{suggest(name, known, names=full)}; "
+                "give country codes of the dataset or a group name (dataset groups: "
                 f"{', '.join(sorted(tensor.groups)) or 'none'}), separated by commas"
             )
     out: list[Holder] = []
