@@ -161,6 +161,26 @@ def test_budget_quiet_prints_nothing_and_writes_the_allocation(study):
     assert res.exit_code == 0, res.output
 
 
+def test_a_reserved_sizing_does_not_replace_a_selling_one(sized, study):
+    """A walkthrough sized a selling stockpile, then the same with --reserved: the second
+    replaced the first without a word, and `show` did not say which was which. The
+    reserved one has its own default name now, and show's first line says it."""
+    folder, _ = sized
+    before = (folder / "stockpile.json").read_text()
+    res = _invoke(study, "stockpile", "size", "scenarios/s.toml", "--holders", "USA",
+                  "--target", "p95<=0.05", "--reserved", "--draws", 60, "--search-draws",
+                  30, "--out", "sp")
+    assert res.exit_code == 0, res.output
+    reserved = study / "sp" / "s-stockpile-national-reserved"
+    assert json.loads((reserved / "stockpile.json").read_text())["reserved"] is True
+    assert (study / "sp" / "s-stockpile-national-reserved.toml").is_file()
+    assert (folder / "stockpile.json").read_text() == before
+    shown = _invoke(study, "stockpile", "show", "sp/s-stockpile-national-reserved").output
+    assert "national stockpiles reserved for their holders' own use" in shown.splitlines()[0]
+    selling = _invoke(study, "stockpile", "show", "sp/s-stockpile-national").output
+    assert "national stockpiles selling into their price zone" in selling.splitlines()[0]
+
+
 @pytest.mark.parametrize("args, says", [
     (["--holders", "USAA", "--target", "p95<=0.05"], "--holders: unknown holder 'USAA'"),
     (["--holders", "USA", "--materials", "antimony", "--target", "p95<=0.05"],

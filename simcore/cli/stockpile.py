@@ -58,7 +58,9 @@ def _common(f):
         click.option("--out", "-o", type=click.Path(), default=DEFAULT_OUT, show_default=True,
                      help="Folder for the variant OUT/NAME.toml and its results OUT/NAME/."),
         click.option("--name", default=None,
-                     help="Name of the variant (default: <scenario>-stockpile-<kind>)."),
+                     help="Name of the variant (default: <scenario>-stockpile-<kind>, "
+                     "<kind> national, pooled or budget, with -reserved after it for "
+                     "--reserved)."),
         click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table."),
     ]
     for opt in reversed(opts):
@@ -76,12 +78,12 @@ def _command(verb: str, scenario: str, **opts) -> str:
     return shlex.join(words)
 
 
-def _check_out(scenario, out, name, kind):
+def _check_out(scenario, out, name, kind, reserved):
     from simcore import api
     from simcore.stockpile.output import check_output
 
     prep = api.prepare(scenario)
-    return check_output(prep.name, out, name, kind, prep.scenario.files)
+    return check_output(prep.name, out, name, kind, prep.scenario.files, reserved)
 
 
 @stockpile.command("size")
@@ -103,7 +105,7 @@ def size_cmd(scenario, target, holders, materials, pool, reserved, carry, max_re
     from simcore.stockpile.target import parse_target
 
     kind = "pooled" if pool else "national"
-    _check_out(scenario, out, name, kind)
+    _check_out(scenario, out, name, kind, reserved)
     parse_target(target)  # a malformed target is refused before any simulation
     command = _command("size", scenario, holders=holders, target=target, materials=materials,
                        pool=pool, reserved=reserved, carry=carry,
@@ -145,7 +147,7 @@ def budget_cmd(scenario, budget_usd, objective, steps, holders, materials, pool,
     from simcore.stockpile.budget import _check
 
     _check(budget_usd, steps, objective)
-    _check_out(scenario, out, name, "budget")
+    _check_out(scenario, out, name, "budget", reserved)
     command = _command("budget", scenario, holders=holders, budget=budget_usd,
                        objective=objective, steps=steps, materials=materials, pool=pool,
                        reserved=reserved, carry=carry, max_release_share=max_release_share,
@@ -369,7 +371,10 @@ def budget_report(b) -> str:
 
 def show_text(m: dict, folder="FOLDER") -> str:
     lines = [f"{m['variant']['name']}: {m['kind']} of {m['study']['name']} "
-             f"({m['study']['path']}), {m['draws']:,} draws, seed {m['seed']}"]
+             f"({m['study']['path']}), {m['draws']:,} draws, seed {m['seed']}; "
+             f"{m.get('scheme', 'national')} stockpiles "
+             + ("reserved for their holders' own use" if m.get("reserved") else
+                "selling into their price zone")]
     if m["kind"] == "budget":
         lines.append(f"budget {_usd(m['budget_usd'])}, objective {m['objective']}: "
                      f"{_usd(m['final']['without'])} -> {_usd(m['final']['objective'])}")

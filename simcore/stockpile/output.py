@@ -42,12 +42,14 @@ MARKER = "Written by `supplyshock stockpile"
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
-def default_name(study_name: str, kind: str) -> str:
-    return f"{study_name}-stockpile-{kind}"
+def default_name(study_name: str, kind: str, reserved: bool = False) -> str:
+    """<study>-stockpile-<kind>, and -reserved for stockpiles reserved for their holders:
+    a reserved sizing and a selling one of the same study do not replace each other."""
+    return f"{study_name}-stockpile-{kind}" + ("-reserved" if reserved else "")
 
 
 def check_output(study_name: str, out, name: str | None, kind: str,
-                 study_files=()) -> tuple[Path, Path, str]:
+                 study_files=(), reserved: bool = False) -> tuple[Path, Path, str]:
     """(variant file, results folder, name) for a run about to write there; raises
     ``StockpileError`` before anything is computed when that cannot be done.
     ``study_files``: the study's file and the files it extends, none of which the
@@ -56,7 +58,7 @@ def check_output(study_name: str, out, name: str | None, kind: str,
     from simcore.errors import ResultError
     from simcore.results import check_target, writable_parent
 
-    name = name or default_name(study_name, kind)
+    name = name or default_name(study_name, kind, reserved)
     if not _SAFE.match(name):
         raise StockpileError(
             f"--name {name!r}: use letters, digits, '.', '_' and '-' (it names a file and "
@@ -143,7 +145,8 @@ def write(result, out="stockpile", name: str | None = None, command: str = "",
 
     p = result.problem
     kind = result.kind
-    toml, folder, name = check_output(p.prep.name, out, name, kind, p.prep.scenario.files)
+    toml, folder, name = check_output(p.prep.name, out, name, kind, p.prep.scenario.files,
+                                      p.reserved)
     out = Path(out)
     extends = Path(os.path.relpath(Path(p.prep.path).absolute(), out.absolute())).as_posix()
     ivs = p.interventions(result.sizes, kind)
