@@ -279,3 +279,33 @@ def test_size_report_totals_the_national_stockpiles_and_says_why_they_may_oversh
     assert "can overshoot the target; --pool" in text
     assert "meets its target alone" in size_report(_sizing(rows, reserved=True))
     assert "Together" not in size_report(_sizing(rows[:1]))
+
+
+def test_a_pooled_sizing_labels_its_rows_and_bounds_its_saving():
+    """With --pool the table holds each holder's national stockpile and the pool: a kind
+    column says which, and the comparison says that the national sum, each sized alone,
+    can overshoot (a walkthrough read 'pooled/national 0.13' as '8x cheaper')."""
+    from types import SimpleNamespace as NS
+
+    from simcore.cli.stockpile import size_report
+
+    pool = dict(_national("pool", "gallium", 120.0, 2.4e6), kind="pooled")
+    rows = [_national("USA", "gallium", 100.0, 2e6), _national("JPN", "gallium", 50.0, 1e6),
+            pool]
+    sizing = _sizing(rows, pool=True)
+    sizing.problem.materials = [0]
+    sizing.problem.material_name = lambda k: "gallium"
+    sizing.problem.holders = [NS(name="USA"), NS(name="JPN")]
+    text = size_report(sizing)
+    lines = text.splitlines()
+    assert lines[1].split()[:3] == ["kind", "holder", "material"]
+    assert lines[2].split()[:2] == ["national", "USA"]
+    assert [ln for ln in lines if ln.split()[:2] == ["pooled", "pool"]]
+    assert [ln.split() for ln in lines if ln.startswith("  gallium")] == [
+        ["gallium", "150", "$3.0M", "120", "$2.4M", "0.80"]]
+    assert lines[2].index("gallium") == lines[1].index("material")  # left-aligned
+    assert "pooling saves at most what the ratio says" in text
+    reserved = _sizing(rows, pool=True, reserved=True)
+    reserved.problem.materials, reserved.problem.holders = [0], sizing.problem.holders
+    reserved.problem.material_name = sizing.problem.material_name
+    assert "saves at most" not in size_report(reserved)

@@ -258,7 +258,12 @@ def size_report(s) -> str:
     if need:
         header = ["holder", "material", "tonnes", "t/month", "months", "cost",
                   f"P{100 * t.quantile:g} [95% interval]", "without", "all national"]
-        rows = [[r["holder"], r["material"], _num(r["tonnes"]),
+        # with --pool the table holds both: each holder's national stockpile (for the
+        # comparison) and the pool
+        kind = [r["kind"] for r in need] if p.pool else []
+        if kind:
+            header = ["kind", *header]
+        rows = [[*([r["kind"]] if kind else []), r["holder"], r["material"], _num(r["tonnes"]),
                  _num(r["release_t_per_month"]), _num(r["months_of_need"]),
                  _usd(r["cost_horizon_usd"]),
                  f"{_stat(t.metric, r['statistic'])} [{_stat(t.metric, r['ci_low'])}, "
@@ -266,7 +271,7 @@ def size_report(s) -> str:
                  _stat(t.metric, r["statistic_without"]),
                  _stat(t.metric, r.get("statistic_all_national"))]
                 for r in need]
-        lines.append(_table(header, rows))
+        lines.append(_table(header, rows, right_from=3 if kind else 2))
         lines.append("  (tonnes: the stockpile; t/month: the release rate it needs; months: "
                      "of the holder's need; cost: purchase + carrying over the horizon; "
                      "all national: with every holder's national stockpile in place)")
@@ -296,6 +301,12 @@ def size_report(s) -> str:
                          f"{pc / nc:.2f}" if nc > 0 else "-"])
         lines.append(_table(["material", "national t", "national cost", "pooled t",
                              "pooled cost", "pooled/national"], rows, right_from=1))
+        if not p.reserved and len(p.holders) > 1:
+            lines.append(
+                "  (national: the sum of each holder's stockpile sized as if alone; "
+                "stockpiles selling into one price zone protect each other, so the sum "
+                "can overshoot the target (all national above): pooling saves at most "
+                "what the ratio says, and may save less)")
     spill = [r for r in s.spillover if r["protector"] != "pool"]
     if spill:
         lines.append("Spill-over: expected shortage each national stockpile avoids [t], for "
