@@ -428,9 +428,12 @@ def summarize(result_dir, by, fmt, top, prices, countries, materials):
     if materials and by == "country":
         raise ResultError("--by country sums over materials; --material does not apply "
                           "(leave out --by to see each material's exposures)")
-    exposures = result.table("exposures").to_pandas()
-    countries = _pick("--country", countries, exposures["country"].astype(str), result_dir)
-    materials = _pick("--material", materials, exposures["material"].astype(str), result_dir)
+    if countries or materials:
+        exposures = result.table("exposures").to_pandas()
+        countries = _pick("--country", countries, exposures["country"].astype(str),
+                          result_dir)
+        materials = _pick("--material", materials, exposures["material"].astype(str),
+                          result_dir)
     if prices:
         if by is not None:
             raise ResultError("--prices shows price zones; it does not take --by")

@@ -260,10 +260,10 @@ def size_report(s) -> str:
                   f"P{100 * t.quantile:g} [95% interval]", "without", "all national"]
         # with --pool the table holds both: each holder's national stockpile (for the
         # comparison) and the pool
-        kind = [r["kind"] for r in need] if p.pool else []
-        if kind:
+        if p.pool:
             header = ["kind", *header]
-        rows = [[*([r["kind"]] if kind else []), r["holder"], r["material"], _num(r["tonnes"]),
+        rows = [[*([r["kind"]] if p.pool else []), r["holder"], r["material"],
+                 _num(r["tonnes"]),
                  _num(r["release_t_per_month"]), _num(r["months_of_need"]),
                  _usd(r["cost_horizon_usd"]),
                  f"{_stat(t.metric, r['statistic'])} [{_stat(t.metric, r['ci_low'])}, "
@@ -271,7 +271,7 @@ def size_report(s) -> str:
                  _stat(t.metric, r["statistic_without"]),
                  _stat(t.metric, r.get("statistic_all_national"))]
                 for r in need]
-        lines.append(_table(header, rows, right_from=3 if kind else 2))
+        lines.append(_table(header, rows, right_from=3 if p.pool else 2))
         lines.append("  (tonnes: the stockpile; t/month: the release rate it needs; months: "
                      "of the holder's need; cost: purchase + carrying over the horizon; "
                      "all national: with every holder's national stockpile in place)")
