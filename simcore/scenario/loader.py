@@ -658,7 +658,7 @@ def _note_partial_group(v: dict, item: dict, loc: Loc, names: _Names,
                         notes: Problems) -> None:
     """A note for targets that name a dataset's remainder code (a country named "Rest of
     ...", such as XEU, the EU members the dataset does not list on their own) but not
-    the rest of its group: "XEU, DEU, FRA, ITA" reads as the EU and leaves 15 of its
+    the rest of its group: "XEU, DEU, FRA, ITA" reads as the EU and leaves 16 of its
     members (Belgium, Austria, the Netherlands, ...) open."""
     t = names.tensor
     targets = set(v["targets"]) | {v["origin"]}
