@@ -669,3 +669,12 @@ def test_a_country_written_by_its_name_is_suggested_by_its_code(tmp_path):
     assert text != MINIMAL
     found = "\n".join(problems(tmp_path, text, load_dataset()))
     assert "\"GER\"" in found and "did you mean 'DEU'" in found
+
+
+def test_a_problem_inside_an_event_names_the_event_by_its_id(tmp_path, tiny_tensor):
+    """A walkthrough found events named by index only (`events[1]`), which shifts as a
+    file grows: a problem inside an item with an id ends with that id."""
+    text = MINIMAL.replace('origin = "CHN"', 'origin = "CHNA"')
+    (problem,) = problems(tmp_path, text, tiny_tensor)
+    assert 's.toml: events[0].origin = "CHNA": unknown country' in problem
+    assert problem.endswith('[event "cn-ga"]')

@@ -35,6 +35,7 @@ class _Bad:
 
 BAD = _Bad()
 _LISTS = ("events", "correlations", "interventions")
+_SINGULAR = {"events": "event", "correlations": "correlation", "interventions": "intervention"}
 _TABLES = ("scenario", "groups", "response")
 
 
@@ -173,6 +174,9 @@ def _merge(chain: list[_Layer], problems: Problems) -> _Merged:
             current = merged.lists[section]
             for i, item in enumerate(items):
                 item_loc = loc.key(section).index(i)
+                if isinstance(item.get("id"), str):
+                    # problems name the item by its id too: indices shift as files grow
+                    item_loc = item_loc.named(f'{_SINGULAR[section]} "{item["id"]}"')
                 key = _item_key(section, item)
                 if key is not None and key in seen:
                     if isinstance(item.get("id"), str):

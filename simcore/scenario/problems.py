@@ -13,12 +13,16 @@ class Loc:
 
     file: str
     path: str = ""
+    item: str = ""  # the list item the path is in, by its id (``event "cn-ga"``)
 
     def key(self, name: str) -> Loc:
-        return Loc(self.file, f"{self.path}.{name}" if self.path else name)
+        return Loc(self.file, f"{self.path}.{name}" if self.path else name, self.item)
 
     def index(self, i: int) -> Loc:
-        return Loc(self.file, f"{self.path}[{i}]")
+        return Loc(self.file, f"{self.path}[{i}]", self.item)
+
+    def named(self, item: str) -> Loc:
+        return Loc(self.file, self.path, item)
 
 
 class _Missing:
@@ -59,6 +63,8 @@ class Problems:
             text += hint if hint.startswith(" (") else f"; {hint}"
         if allowed:
             text += f"; allowed: {allowed}"
+        if loc.item:
+            text += f" [{loc.item}]"
         if text not in self.lines:
             self.lines.append(text)
 
