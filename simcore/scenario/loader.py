@@ -667,7 +667,7 @@ def _note_partial_group(v: dict, item: dict, loc: Loc, names: _Names,
     t = names.tensor
     targets = set(v["targets"]) | {v["origin"]}
     for code in sorted(set(v["targets"])):
-        name = t.country_names[t.countries.index(code)]
+        name = names.names[code]
         if not name.lower().startswith("rest of "):
             continue
         # the group it is the rest of, by name: "Rest of EU (...)" -> EU27
