@@ -487,6 +487,35 @@ def test_summarize_formats(study):
     assert {r["material"] for r in by_material} == {"gallium", "graphite"}
 
 
+def test_summarize_shows_the_worst_month_and_reads_folders_written_without_it(study):
+    """The summary's worst-month quantiles are those of the shortage table's peak_share
+    (zeros for draws never short), shown in %; a folder whose summary predates the
+    columns prints "-" there instead of failing."""
+    invoke("run", "scenarios/tiny-cn.toml", "--draws", 40, "-q")
+    res = load_result("results/tiny-cn")
+    shortage = res.shortage
+    rows = json.loads(invoke("summarize", "results/tiny-cn", "--format", "json").output)
+    checked = 0
+    for r in rows:
+        peak = shortage[(shortage["material"] == r["material"]) & (shortage["stage"] == r["stage"])
+                        & (shortage["country"] == r["country"])]["peak_share"]
+        assert len(peak) == 40
+        want = np.quantile(peak.to_numpy(np.float64), [0.5, 0.95])
+        # a buyer stored as its zone's lead reads back the lead's float32 share (2^-22)
+        np.testing.assert_allclose([r["peak_share_p50"], r["peak_share_p95"]], want,
+                                   rtol=2.4e-7, atol=1e-15)
+        assert r["peak_share_p95"] >= r["share_p95"] - 1e-7  # a month's share >= the mean's
+        checked += r["peak_share_p95"] > 0
+    assert checked
+    table = invoke("summarize", "results/tiny-cn").output
+    assert "peak_share_p95" in table and "%" in table.splitlines()[2].split()[7]
+    path = Path("results/tiny-cn/summary.parquet")
+    old = pq.read_table(path)
+    pq.write_table(old.drop_columns(["peak_share_p50", "peak_share_p95"]), path)
+    table = invoke("summarize", "results/tiny-cn").output
+    assert table.splitlines()[2].split()[7] == "-"
+
+
 def test_summarize_picks_countries_and_materials(study):
     """summarize --country / --material: only those rows (repeated or comma-separated),
     in every view; an unknown name is an error with the closest ones; a filter that

@@ -258,6 +258,7 @@ def test_exposure_statistics_match_a_pandas_reference():
     cols = {
         "shortage_t": a["shortage_t"],
         "shortage_share": a["shortage_t"] / LAYOUT.need_t,
+        "peak_share": a["peak_share"],
         "months_short": a["months_short"],
         "first_short_month": a["first_short"],
         "last_short_month": a["last_short"],
@@ -279,6 +280,8 @@ def test_exposure_statistics_match_a_pandas_reference():
         "share_p95": g["shortage_share"].quantile(0.95),
         "share_p99": g["shortage_share"].quantile(0.99),
         "share_es95": g["shortage_share"].apply(lambda s: s.nlargest(20).mean()),
+        "peak_share_p50": g["peak_share"].median(),
+        "peak_share_p95": g["peak_share"].quantile(0.95),
         "prob_short": g["months_short"].apply(lambda s: (s > 0).mean()),
         "prob_short_10pct": g["shortage_share"].apply(lambda s: (s > 0.1).mean()),
         "months_short_mean": g["months_short"].mean(),
@@ -468,6 +471,7 @@ def _format2_columns(draws: int) -> dict:
     return {
         "shortage_t": a["shortage_t"].astype(f32),
         "shortage_share": (a["shortage_t"] / LAYOUT.need_t).astype(f32),
+        "peak_share": a["peak_share"].astype(f32),
         "months_short": a["months_short"].astype(np.int16),
         "first_short_month": a["first_short"].astype(np.int16),
         "last_short_month": a["last_short"].astype(np.int16),
@@ -933,6 +937,7 @@ def test_statistics_over_many_exposures_go_block_by_block():
     first = np.where(share > 0.01, rng.integers(0, 12, (n, x)), -1).astype(np.int16)
     cols = {
         "shortage_share": share,
+        "peak_share": share * 2,
         "shortage_t": share * 10,
         "months_short": (first >= 0) * 2,
         "first_short_month": first,
@@ -945,6 +950,9 @@ def test_statistics_over_many_exposures_go_block_by_block():
     got = R.exposure_statistics(cols, np.full(x, 10.0), 24)
     s64 = share.astype(np.float64)
     np.testing.assert_allclose(got["share_p95"], np.quantile(s64, 0.95, axis=0), atol=1e-15)
+    np.testing.assert_allclose(got["peak_share_p95"],
+                               np.quantile((share * 2).astype(np.float64), 0.95, axis=0),
+                               atol=1e-15)
     np.testing.assert_allclose(
         got["value_p95_usd"], np.quantile(s64 * 5, 0.95, axis=0) * 1, rtol=1e-6
     )

@@ -28,6 +28,7 @@ _TABLE_COLUMNS = [  # summary columns a terminal has room for
     "share_p50",
     "share_p95",
     "share_es95",
+    "peak_share_p95",
     "prob_short",
     "months_short_mean",
     "survive_month_p50",
@@ -342,7 +343,7 @@ def _cells(column: str, values) -> list[str]:
     probabilities with fixed decimals, values in USD, anything else with as many
     decimals as the column's largest value calls for (no exponents). NaN is "-"."""
     values = [float(v) for v in values]
-    if column.startswith(("share_", "change_")) and not column.endswith("_t"):
+    if column.startswith(("share_", "change_", "peak_share_")) and not column.endswith("_t"):
         return [_pct(v) for v in values]
     if column.startswith(("prob_", "price_")):
         return ["-" if v != v else f"{v:.2f}" for v in values]
@@ -451,8 +452,8 @@ def summarize(result_dir, by, fmt, top, prices, countries, materials):
         frame = summarize_result(result, by)  # --by material or country: worst first
         if by is None:
             frame = frame.sort_values("share_mean", ascending=False, kind="stable")
-            if fmt == "table":
-                frame = frame[_TABLE_COLUMNS]
+            if fmt == "table":  # a folder written before a column existed shows "-"
+                frame = frame.reindex(columns=_TABLE_COLUMNS)
         if countries:
             frame = frame[frame["country"].astype(str).isin(countries)]
         title = (f"{m['scenario']['name']}: {_n_draws(m['draws'])}, seed {m['seed']}, "

@@ -157,6 +157,8 @@ SUMMARY_COLUMNS = (
     ("share_p95", "95th percentile of the shortage share"),
     ("share_p99", "99th percentile of the shortage share"),
     ("share_es95", "expected shortfall: mean shortage share of the worst 5 % of draws"),
+    ("peak_share_p50", "median shortage share of the worst month (peak_share)"),
+    ("peak_share_p95", "95th percentile of the worst month's shortage share"),
     ("prob_short", "probability of at least one month short (> 1 % of monthly need)"),
     ("prob_short_10pct", "probability that the shortage share exceeds 10 %"),
     ("months_short_mean", "mean number of months short [months]"),

@@ -94,7 +94,7 @@ def _by_block(raw: np.ndarray, stats) -> dict[str, np.ndarray]:
 def exposure_statistics(cols: Mapping, need_t: np.ndarray, horizon: int) -> dict:
     """The summary statistics of each exposure from per-draw arrays of shape [n, X].
 
-    ``cols`` maps ``shortage_t``, ``shortage_share``, ``months_short``,
+    ``cols`` maps ``shortage_t``, ``shortage_share``, ``peak_share``, ``months_short``,
     ``first_short_month`` and ``last_short_month`` (-1 when never short),
     ``stock_drawn_t``, ``price_index_peak``, ``price_index_mean``, ``shortage_value_usd``
     to arrays; each is looked up once (a lazy mapping reads them one at a time).
@@ -120,6 +120,13 @@ def exposure_statistics(cols: Mapping, need_t: np.ndarray, horizon: int) -> dict
 
     out.update(_by_block(raw, share_stats))
     del raw
+
+    def worst_month_stats(block):
+        s = np.sort(block.astype(np.float64), axis=0)
+        return {"peak_share_p50": quantile_sorted(s, 0.50),
+                "peak_share_p95": quantile_sorted(s, 0.95)}
+
+    out.update(_by_block(cols["peak_share"], worst_month_stats))
     out["shortage_mean_t"] = sequential_sum(cols["shortage_t"]) / n
     out["months_short_mean"] = sequential_sum(cols["months_short"]) / n
     first = cols["first_short_month"]

@@ -10,19 +10,20 @@ reading a file back:
 - first and last short months are counted per month, so their medians are exact;
 - quantiles, the expected shortfall and the means taken over sorted values need each
   exposure's values sorted. A draw's shortage share and its value are both increasing
-  functions of its shortage [t], so one sort of the shortages gives both; only nonzero
-  shortages are kept (a sorted column starts with its zeros, which add nothing to a
-  running sum). They are kept per exposure in a :class:`Spill`: in memory up to
+  functions of its shortage [t], so one sort of the shortages gives both; the worst
+  month's share (``peak_share``) is sorted on its own. Only nonzero values are kept (a
+  sorted column starts with its zeros, which add nothing to a running sum). They are
+  kept per exposure in a :class:`Spill`: in memory up to
   ``SPILL_MEMORY`` bytes, beyond that in a file in the results' staging folder, read back
   a block of exposures at a time. An exposure stored as another (``Layout.stored_as``:
   a buyer of the same price zone, short in the same draws by the same share of need)
-  is sorted by the permutation that sorts that one's shortages, where it does (checked:
-  a sorted column is unique, so the statistics are the same bits), which leaves one
-  sort per zone instead of one per buyer. Peak prices are kept per price zone, since an
+  is sorted by the permutations that sort that one's columns, where they do (checked:
+  a sorted column is unique, so the statistics are the same bits), which leaves two
+  sorts per zone instead of two per buyer. Peak prices are kept per price zone, since an
   exposure's price is its zone's (docs/model.md §3.5).
 
 Memory is then about ``SPILL_MEMORY`` plus one block (``BLOCK_VALUES`` values) plus one
-exposure's sorted columns (24 bytes a draw), whatever the number of draws.
+exposure's sorted columns (about 40 bytes a draw), whatever the number of draws.
 """
 
 from __future__ import annotations
@@ -182,6 +183,8 @@ class ExposureSummary:
         tag = f"{os.getpid()}-{id(self):x}"
         self._shortage = Spill(Path(folder) / f".shortage-{tag}.spill", x, np.float64,
                                spill_memory)
+        self._worst = Spill(Path(folder) / f".peak-share-{tag}.spill", x, np.float32,
+                            spill_memory)
         self._peak = Spill(Path(folder) / f".zone-peak-{tag}.spill", g, np.float32,
                            spill_memory)
 
@@ -227,6 +230,9 @@ class ExposureSummary:
         by_exposure = np.ascontiguousarray(shortage.T)
         nonzero = by_exposure != 0
         self._shortage.append(by_exposure[nonzero], nonzero.sum(axis=1))
+        worst = np.ascontiguousarray(_f32(chunk.peak_share).reshape(n, x).T)
+        nonzero = worst != 0
+        self._worst.append(worst[nonzero], nonzero.sum(axis=1))
         if len(g):
             peak = np.ascontiguousarray(_f32(np.asarray(chunk.zone_price_peak)[:, g]).T)
             self._peak.append(peak.ravel(), np.full(len(g), n))
@@ -258,13 +264,14 @@ class ExposureSummary:
         layout, n = self.layout, self.n
         x = layout.n_exposures
         names = ("share_mean", "share_p5", "share_p50", "share_p95", "share_p99",
-                 "share_es95", "prob_short_10pct", "value_mean_usd", "value_p95_usd")
+                 "share_es95", "peak_share_p50", "peak_share_p95", "prob_short_10pct",
+                 "value_mean_usd", "value_p95_usd")
         out = {name: np.zeros(x) for name in names}
         tail = max(1, math.ceil(TAIL * n - 1e-9))  # the worst draws the shortfall averages
 
-        def exposure(e: int, values: np.ndarray, s: np.ndarray | None = None) -> None:
-            if s is None:
-                s = np.sort(values)
+        def exposure(e: int, s: np.ndarray, worst: np.ndarray) -> None:
+            """``s``: e's nonzero shortages [t] sorted; ``worst``: its nonzero worst-month
+            shares sorted (float32, as stored)."""
             share = _f32(s / layout.need_t[e]).astype(np.float64)
             out["share_mean"][e] = _running_sum(share) / n
             for q, name in ((0.05, "share_p5"), (0.50, "share_p50"), (0.95, "share_p95"),
@@ -272,44 +279,54 @@ class ExposureSummary:
                 out[name][e] = _quantile_of_nonzero(share, n, q)
             out["share_es95"][e] = _running_sum(share[max(0, len(share) - tail):]) / tail
             out["prob_short_10pct"][e] = int((share > 0.10).sum()) / n
+            worst = worst.astype(np.float64)
+            out["peak_share_p50"][e] = _quantile_of_nonzero(worst, n, 0.50)
+            out["peak_share_p95"][e] = _quantile_of_nonzero(worst, n, 0.95)
             value = _f32(s * layout.price[e]).astype(np.float64)
             out["value_mean_usd"][e] = _running_sum(value) / n
             out["value_p95_usd"][e] = _quantile_of_nonzero(value, n, 0.95)
 
         storage = layout.storage
-        orders: dict[int, np.ndarray] = {}
+        # the permutations that sort each lead's two columns (shortages, worst months)
+        orders: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
-        def leads(first: int, es: list, columns: list) -> None:
-            """Exposures others are stored as: sorted by a permutation kept for them."""
+        def leads(first: int, es: list, columns: list, worsts: list) -> None:
+            """Exposures others are stored as: sorted by permutations kept for them."""
             for e in es:
-                values = columns[e - first]
-                orders[e] = order = np.argsort(values, kind="stable")
-                exposure(e, values, values[order])
+                values, worst = columns[e - first], worsts[e - first]
+                order = np.argsort(values, kind="stable")
+                worst_order = np.argsort(worst, kind="stable")
+                orders[e] = (order, worst_order)
+                exposure(e, values[order], worst[worst_order])
 
-        def rest(first: int, es: list, columns: list) -> None:
+        def sorted_by(order: np.ndarray | None, values: np.ndarray) -> np.ndarray:
+            """``values`` sorted by the lead's permutation where it sorts them (the sorted
+            column is unique, so the statistics are the same bits), else sorted."""
+            if order is not None and len(order) == len(values):
+                s = values[order]
+                if len(s) < 2 or bool(np.all(s[1:] >= s[:-1])):
+                    return s
+            return np.sort(values)
+
+        def rest(first: int, es: list, columns: list, worsts: list) -> None:
             """The others: an exposure stored as another has its shortages in the same
             draws, in the same order (docs/results.md, format 4), so that exposure's
-            permutation sorts them too; taken only where it does (the sorted column is
-            unique), else sorted."""
+            permutations sort them too; taken only where they do."""
             for e in es:
-                values = columns[e - first]
-                order = orders.get(int(storage[e]))
-                s = None
-                if order is not None and len(order) == len(values):
-                    s = values[order]
-                    if len(s) > 1 and not bool(np.all(s[1:] >= s[:-1])):
-                        s = None
-                exposure(e, values, s)
+                order, worst_order = orders.get(int(storage[e]), (None, None))
+                exposure(e, sorted_by(order, columns[e - first]),
+                         sorted_by(worst_order, worsts[e - first]))
 
         # exposures are independent and numpy's sort and cumsum let go of the GIL: the
         # cores share them (the end of a run, when the engine is done), a few runs of
         # exposures of about equal size per thread (a task per exposure cost more in
         # handing out than a small run's sorts: 0.14 s for 452 exposures of 10,000 draws)
-        totals = self._shortage.totals
+        totals = self._shortage.totals + self._worst.totals
         with ThreadPoolExecutor(max_workers=_SORT_THREADS,
                                 thread_name_prefix="supplyshock-summary") as pool:
             for first, stop in _blocks(totals):
                 columns = self._shortage.read(first, stop)
+                worsts = self._worst.read(first, stop)
                 inside = storage[first:stop]
                 shared = {int(r) for e, r in enumerate(inside.tolist(), first)
                           if r != e and first <= r < stop}
@@ -317,7 +334,7 @@ class ExposureSummary:
                 others = [e for e in range(first, stop) if e not in shared]
                 for work, es in ((leads, lead), (rest, others)):
                     cuts = _even_cuts(totals[es], 4 * _SORT_THREADS)
-                    tasks = [pool.submit(work, first, es[lo:hi], columns)
+                    tasks = [pool.submit(work, first, es[lo:hi], columns, worsts)
                              for lo, hi in zip(cuts[:-1], cuts[1:], strict=True)]
                     try:
                         for task in tasks:
@@ -326,7 +343,7 @@ class ExposureSummary:
                         for task in tasks:
                             task.cancel()
                 orders.clear()
-                del columns, tasks
+                del columns, worsts, tasks
         return out
 
     def _zone_prices(self, mean_sums: np.ndarray) -> dict[str, np.ndarray]:
@@ -343,6 +360,7 @@ class ExposureSummary:
     def close(self) -> None:
         """Drop what is held and remove the spill files (also after an error)."""
         self._shortage.close()
+        self._worst.close()
         self._peak.close()
 
 
