@@ -817,6 +817,39 @@ def test_ctrl_c_exits_130_and_removes_the_out_folder_it_made(study):
     assert not (study / "fresh").exists()
 
 
+def test_sigkill_removes_the_out_folders_the_run_made_once_empty(study):
+    """kill -9 mid-run: the watchdog removes the staging folder and then the --out
+    folders the run created (deepest first, only while empty), as Ctrl-C does."""
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1]))
+    (study / "kept").mkdir()
+    proc = subprocess.Popen(
+        cli_argv("run", "scenarios/tiny-cn.toml", "--draws", "5000000", "--chunk-size", "500",
+                 "--out", "kept/fresh/runs", "-q"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 300  # a cold Numba cache compiles first
+        writing = []
+        while not writing and time.monotonic() < deadline and proc.poll() is None:
+            writing = list((study / "kept/fresh/runs").glob(".tiny-cn.partial-*/shortage.parquet"))
+            time.sleep(0.05)
+        assert writing, f"the run never started writing: {proc.stderr.read()!r}"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and (study / "kept/fresh").exists():
+        time.sleep(0.05)
+    assert not (study / "kept/fresh").exists()
+    assert (study / "kept").is_dir()  # made by the user, not the run
+
+
 def test_a_full_disk_is_a_message_not_a_traceback(study, monkeypatch):
     """The disk filling up mid-run (pyarrow raises OSError ENOSPC): exit status 1, a
     message that says what to do, no traceback, and the earlier results untouched."""

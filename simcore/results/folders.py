@@ -18,20 +18,27 @@ from simcore.results.layout import MANIFEST
 
 # Removes the staging folder once the parent process is gone, however it went (even
 # SIGKILL): the parent holds the write end of the pipe, EOF means it exited. After a
-# successful commit the staging path no longer exists and the removal does nothing.
+# successful commit the staging path no longer exists and the removal does nothing. Then
+# the folders the run made above its target (deepest first), each only if empty: after
+# a commit they hold the results, and rmdir leaves them.
 _WATCHDOG = (
-    "import shutil, signal, sys\n"
+    "import os, shutil, signal, sys\n"
     "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
     "sys.stdin.buffer.read()\n"
     "shutil.rmtree(sys.argv[1], ignore_errors=True)\n"
+    "for folder in sys.argv[2:]:\n"
+    "    try:\n"
+    "        os.rmdir(folder)\n"
+    "    except OSError:\n"
+    "        break\n"
 )
 
 
 class _Watchdog:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, created: list[Path] = ()):
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-c", _WATCHDOG, str(path)],
+                [sys.executable, "-c", _WATCHDOG, str(path), *map(str, created)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
@@ -147,7 +154,7 @@ class atomic_folder:  # noqa: N801 - used as a context manager, like open()
             raise ResultError(
                 f"cannot write results to {self.target}: {exc.strerror or exc}"
             ) from None
-        self._watchdog = _Watchdog(self.staging)
+        self._watchdog = _Watchdog(self.staging, self._created)
         return self.staging
 
     def __exit__(self, exc_type, exc, tb) -> None:
