@@ -11,15 +11,15 @@ reading a file back:
 - quantiles, the expected shortfall and the means taken over sorted values need each
   exposure's values sorted. A draw's shortage share and its value are both increasing
   functions of its shortage [t], so one sort of the shortages gives both; the worst
-  month's share (``peak_share``) is sorted on its own. Only nonzero values are kept (a
-  sorted column starts with its zeros, which add nothing to a running sum). They are
-  kept per exposure in a :class:`Spill`: in memory up to
+  month's share (``peak_share``) needs two quantiles only, which a partition picks. Only
+  nonzero values are kept (a sorted column starts with its zeros, which add nothing to a
+  running sum). They are kept per exposure in a :class:`Spill`: in memory up to
   ``SPILL_MEMORY`` bytes, beyond that in a file in the results' staging folder, read back
   a block of exposures at a time. An exposure stored as another (``Layout.stored_as``:
   a buyer of the same price zone, short in the same draws by the same share of need)
-  is sorted by the permutations that sort that one's columns, where they do (checked:
-  a sorted column is unique, so the statistics are the same bits), which leaves two
-  sorts per zone instead of two per buyer. Peak prices are kept per price zone, since an
+  is sorted by the permutation that sorts that one's shortages, where it does (checked:
+  a sorted column is unique, so the statistics are the same bits), which leaves one
+  sort per zone instead of one per buyer. Peak prices are kept per price zone, since an
   exposure's price is its zone's (docs/model.md §3.5).
 
 Memory is then about ``SPILL_MEMORY`` plus one block (``BLOCK_VALUES`` values) plus one
@@ -163,6 +163,25 @@ def _quantile_of_nonzero(nonzero_sorted: np.ndarray, n: int, q: float) -> float:
     return float(a + (b - a) * (h - lo))
 
 
+def _quantiles_of_nonzero(nonzero: np.ndarray, n: int, qs) -> list[float]:
+    """``_quantile_of_nonzero`` at each of ``qs`` from the nonzero values in any order:
+    the order statistics they need picked by one partition, not a sort (the same
+    values, so the same bits)."""
+    zeros = n - len(nonzero)
+    picks = []
+    for q in qs:
+        h = (n - 1) * q
+        lo = int(math.floor(h))
+        picks.append((lo, min(lo + 1, n - 1), h - lo))
+    ranks = sorted({i - zeros for lo, hi, _ in picks for i in (lo, hi) if i >= zeros})
+    part = np.partition(nonzero, ranks) if ranks else nonzero
+
+    def at(i: int) -> np.float64:
+        return part[i - zeros] if i >= zeros else np.float64(0.0)
+
+    return [float(at(lo) + (at(hi) - at(lo)) * t) for lo, hi, t in picks]
+
+
 class ExposureSummary:
     """Accumulates the summary of each exposure from ``ChunkResult``s in draw order;
     :meth:`finish` gives float64[X] arrays named as in ``SUMMARY_COLUMNS``, equal to
@@ -271,7 +290,7 @@ class ExposureSummary:
 
         def exposure(e: int, s: np.ndarray, worst: np.ndarray) -> None:
             """``s``: e's nonzero shortages [t] sorted; ``worst``: its nonzero worst-month
-            shares sorted (float32, as stored)."""
+            shares (float32, as stored), in any order."""
             share = _f32(s / layout.need_t[e]).astype(np.float64)
             out["share_mean"][e] = _running_sum(share) / n
             for q, name in ((0.05, "share_p5"), (0.50, "share_p50"), (0.95, "share_p95"),
@@ -279,43 +298,36 @@ class ExposureSummary:
                 out[name][e] = _quantile_of_nonzero(share, n, q)
             out["share_es95"][e] = _running_sum(share[max(0, len(share) - tail):]) / tail
             out["prob_short_10pct"][e] = int((share > 0.10).sum()) / n
-            worst = worst.astype(np.float64)
-            out["peak_share_p50"][e] = _quantile_of_nonzero(worst, n, 0.50)
-            out["peak_share_p95"][e] = _quantile_of_nonzero(worst, n, 0.95)
+            p50, p95 = _quantiles_of_nonzero(worst.astype(np.float64), n, (0.50, 0.95))
+            out["peak_share_p50"][e], out["peak_share_p95"][e] = p50, p95
             value = _f32(s * layout.price[e]).astype(np.float64)
             out["value_mean_usd"][e] = _running_sum(value) / n
             out["value_p95_usd"][e] = _quantile_of_nonzero(value, n, 0.95)
 
         storage = layout.storage
-        # the permutations that sort each lead's two columns (shortages, worst months)
-        orders: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        orders: dict[int, np.ndarray] = {}
 
         def leads(first: int, es: list, columns: list, worsts: list) -> None:
-            """Exposures others are stored as: sorted by permutations kept for them."""
+            """Exposures others are stored as: sorted by a permutation kept for them."""
             for e in es:
-                values, worst = columns[e - first], worsts[e - first]
-                order = np.argsort(values, kind="stable")
-                worst_order = np.argsort(worst, kind="stable")
-                orders[e] = (order, worst_order)
-                exposure(e, values[order], worst[worst_order])
-
-        def sorted_by(order: np.ndarray | None, values: np.ndarray) -> np.ndarray:
-            """``values`` sorted by the lead's permutation where it sorts them (the sorted
-            column is unique, so the statistics are the same bits), else sorted."""
-            if order is not None and len(order) == len(values):
-                s = values[order]
-                if len(s) < 2 or bool(np.all(s[1:] >= s[:-1])):
-                    return s
-            return np.sort(values)
+                values = columns[e - first]
+                orders[e] = order = np.argsort(values, kind="stable")
+                exposure(e, values[order], worsts[e - first])
 
         def rest(first: int, es: list, columns: list, worsts: list) -> None:
             """The others: an exposure stored as another has its shortages in the same
             draws, in the same order (docs/results.md, format 4), so that exposure's
-            permutations sort them too; taken only where they do."""
+            permutation sorts them too; taken only where it does (the sorted column is
+            unique, so the statistics are the same bits), else sorted."""
             for e in es:
-                order, worst_order = orders.get(int(storage[e]), (None, None))
-                exposure(e, sorted_by(order, columns[e - first]),
-                         sorted_by(worst_order, worsts[e - first]))
+                values = columns[e - first]
+                order = orders.get(int(storage[e]))
+                s = None
+                if order is not None and len(order) == len(values):
+                    s = values[order]
+                    if len(s) > 1 and not bool(np.all(s[1:] >= s[:-1])):
+                        s = None
+                exposure(e, np.sort(values) if s is None else s, worsts[e - first])
 
         # exposures are independent and numpy's sort and cumsum let go of the GIL: the
         # cores share them (the end of a run, when the engine is done), a few runs of
