@@ -91,12 +91,14 @@ def worst_table(summary, draws: int, n: int = _WORST) -> str:
             str(r.country),
             _pct(r.share_mean),
             _pct(r.share_p95),
+            _pct(getattr(r, "peak_share_p95", float("nan"))),
             f"{r.prob_short:.2f}",
             _usd(r.value_mean_usd),
         ]
         for r in hit.itertuples()
     ]
-    header = ["material", "stage", "country", "mean", "P95", "P(short)", "E[value]"]
+    header = ["material", "stage", "country", "mean", "P95", "worst month P95", "P(short)",
+              "E[value]"]
     return (
         f"Worst exposures (shortage share of horizon need over {_n_draws(draws)}):\n"
         + _text_table(header, rows)
