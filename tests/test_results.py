@@ -847,8 +847,16 @@ def test_compare_with_itself_is_zero_and_sees_an_improvement(tmp_path):
     row = cmp.table.set_index(["material", "stage", "country"]).loc[("gallium", "refining", "USA")]
     share = res.shortage.query("material == 'gallium' and country == 'USA'")["shortage_share"]
     assert row["change_mean"] == pytest.approx(-0.5 * share.astype(float).mean(), rel=1e-6)
-    assert row["prob_better"] == pytest.approx((share > 0).mean())
+    assert row["prob_better"] == pytest.approx((0.5 * share > R.CHANGE_DUST).mean())
     assert row["change_ci_low"] < row["change_mean"] < row["change_ci_high"] <= 0
+    # a change of rounding size (float32 shares, the origin state's band) in every draw is
+    # neither better nor worse
+    nudged = table.set_column(column, "shortage_share", pa.compute.add(
+        table["shortage_share"], pa.scalar(3e-8, pa.float32())))
+    pq.write_table(nudged, folder / "shortage.parquet")
+    cmp = R.compare(res, R.Result(folder, res.manifest))
+    assert (cmp.table["change_mean"] > 0).any()
+    assert (cmp.table["prob_worse"] == 0).all() and (cmp.table["prob_better"] == 0).all()
 
 
 # --- atomic folders ---------------------------------------------------------------------------

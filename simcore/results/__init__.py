@@ -41,6 +41,7 @@ name is importable from ``simcore.results`` itself.
 from __future__ import annotations
 
 from simcore.results.aggregate import (
+    CHANGE_DUST,
     PRICE_SUMMARY_MONTHS,
     Comparison,
     compare,
@@ -134,6 +135,7 @@ __all__ = [
     "ACCOUNTING_COLUMNS",
     "atomic_folder",
     "BLOCK_VALUES",
+    "CHANGE_DUST",
     "check_manifest",
     "check_target",
     "combine_digests",

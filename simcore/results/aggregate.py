@@ -15,6 +15,10 @@ from simcore.results.result import Result
 from simcore.results.statistics import expected_shortfall_sorted, quantile_sorted
 
 PRICE_SUMMARY_MONTHS = (1, 3, 6, 12)  # months whose median zone price price_summary shows
+# a draw's change of shortage share at most this is rounding, neither better nor worse:
+# the stored shares are float32 (2^-24 of a share of 1), and the origin state's buying
+# band (docs/model.md [M6]) moves untouched exposures by 1e-9-1e-8
+CHANGE_DUST = 1e-6
 
 
 def price_summary(result: Result):
@@ -272,8 +276,8 @@ def compare(base: Result, variant: Result, force: bool = False) -> Comparison:
                 change_p5=float(quantile_sorted(s, 0.05)[0]),
                 change_p95=float(quantile_sorted(s, 0.95)[0]),
                 change_mean_t=float(part["d_t"].mean()),
-                prob_better=float((d < 0).mean()),
-                prob_worse=float((d > 0).mean()),
+                prob_better=float((d < -CHANGE_DUST).mean()),
+                prob_worse=float((d > CHANGE_DUST).mean()),
             )
         )
     table = pd.DataFrame(rows)
