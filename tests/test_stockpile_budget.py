@@ -83,3 +83,21 @@ def test_bad_budget_options(tmp_path, change, says):
     with pytest.raises(StockpileError) as err:
         budget(tmp_path / "missing.toml", "USA", kw.pop("budget_usd"), progress=False, **kw)
     assert says in str(err.value)
+
+
+def test_the_report_states_what_the_budget_avoided_to_four_digits(toy):
+    """The frontier's steps are small against its objective: the report prints dollars
+    to four significant digits and closes with the value avoided and its ratio to the
+    money spent, from the all-draws objectives of the first and last step."""
+    from simcore.cli.stockpile import _usd4, budget_report
+
+    text = budget_report(toy)
+    f = toy.frontier
+    avoided = f[0]["objective"] - f[-1]["objective"]
+    assert avoided > 0
+    last = text.splitlines()[-2]
+    assert last.startswith(f"All draws: {_usd4(f[0]['objective'])} -> ")
+    assert f"{_usd4(avoided)} of shortage value avoided for $3.000M" in last
+    assert f"{avoided / 3e6:,.2f} avoided per dollar spent" in last
+    assert [_usd4(x) for x in (1_079_400_000, 973_900_000, 12_300_000, 50)] == [
+        "$1.079bn", "$973.9M", "$12.30M", "$50"]

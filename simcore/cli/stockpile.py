@@ -232,6 +232,18 @@ def _usd(x: float) -> str:
     return f"${x:,.0f}"
 
 
+def _usd4(x: float) -> str:
+    """USD to four significant digits: the frontier's steps are small against its
+    objective ($1,079M -> $1,069M), which _usd's one decimal of a billion hides."""
+    if x is None or x != x:
+        return "-"
+    for div, unit in ((1e9, "bn"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= div:
+            v = x / div
+            return f"${v:,.{max(0, 3 - len(str(int(abs(v)))) + 1)}f}{unit}"
+    return f"${x:,.0f}"
+
+
 def _stat(metric: str, v) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "-"
@@ -370,12 +382,19 @@ def budget_report(b) -> str:
     if b.stopped:
         lines.append(f"Stopped early: {b.stopped}.")
     lines.append("Frontier (budget -> objective):")
-    rows = [[str(r["step"]), _usd(r["spent_usd"]),
-             f"{r['holder']} {r['material']}".strip() or "-", _usd(r["objective_search"]),
-             f"{_usd(r['objective'])} [{_usd(r['ci_low'])}, {_usd(r['ci_high'])}]"]
+    rows = [[str(r["step"]), _usd4(r["spent_usd"]),
+             f"{r['holder']} {r['material']}".strip() or "-", _usd4(r["objective_search"]),
+             f"{_usd4(r['objective'])} [{_usd4(r['ci_low'])}, {_usd4(r['ci_high'])}]"]
             for r in b.frontier]
     lines.append(_table(["step", "spent", "bought", "search draws", "all draws [95%]"], rows,
                         right_from=0))
+    if len(b.frontier) > 1:
+        first, last = b.frontier[0], b.frontier[-1]
+        avoided = first["objective"] - last["objective"]
+        spent = last["spent_usd"]
+        ratio = f", {avoided / spent:,.2f} avoided per dollar spent" if spent > 0 else ""
+        lines.append(f"All draws: {_usd4(first['objective'])} -> {_usd4(last['objective'])}, "
+                     f"{_usd4(avoided)} of shortage value avoided for {_usd4(spent)}{ratio}")
     lines.append(f"{b.runs:,} runs, {b.draws_run:,} draws simulated in {b.seconds:.1f} s")
     return "\n".join(lines)
 
