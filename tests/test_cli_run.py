@@ -24,6 +24,7 @@ from click.testing import CliRunner
 
 from simcore import api
 from simcore.cli import main
+from simcore.dataset import load_dataset
 from simcore.results import MANIFEST, METADATA_KEY, combine_digests, file_digest, load_result
 from tests.studies import CN_REFINING, cli_argv, stockpile, write_study
 
@@ -548,6 +549,37 @@ def test_summarize_picks_countries_and_materials(study):
     summed = invoke("summarize", "results/tiny-cn", "--by", "material", "--country", "USA",
                     ok=False)
     assert summed.exit_code != 0 and "--by material" in summed.output
+
+
+def test_summarize_country_takes_any_case_and_the_datasets_groups(study):
+    """--country deu is DEU; a group of the run's dataset stands for its members with
+    exposures here; a misspelt country suggests by name first (GER -> DEU); a filter
+    that leaves nothing says so instead of printing an empty frame."""
+    invoke("run", "scenarios/tiny-cn.toml", "--draws", 20, "-q")
+    res = load_result("results/tiny-cn")
+    def countries(*args):
+        rows = json.loads(invoke("summarize", "results/tiny-cn", *args, "--format",
+                                 "json").output)
+        return {r["country"] for r in rows}
+    assert countries("--country", "deu") == countries("--country", "DEU") == {"DEU"}
+    tensor = load_dataset(Path(res.manifest["dataset"]["path"])) if res.manifest[
+        "dataset"]["path"] != "built-in" else load_dataset(None)
+    here = set(res.summary["country"].astype(str))
+    group, members = next((g, set(m)) for g, m in tensor.groups.items() if set(m) & here)
+    assert countries("--country", group.lower()) == members & here
+    out = invoke("summarize", "results/tiny-cn", "--country", "GER", ok=False)
+    assert out.exit_code == 2 and "(did you mean 'DEU'" in out.output
+    # every country of tiny-cn takes part in both materials: drop one pair's rows from the
+    # stored summary to see what a filter that leaves nothing prints
+    path = Path("results/tiny-cn/summary.parquet")
+    table = pq.read_table(path)
+    keep = [not (str(c) == "DEU" and str(m) == "gallium") for c, m in
+            zip(table["country"].to_pylist(), table["material"].to_pylist(), strict=True)]
+    pq.write_table(table.filter(keep), path)
+    out = invoke("summarize", "results/tiny-cn", "--country", "deu", "--material",
+                 "gallium").output
+    assert "No row for --country DEU and --material gallium" in out
+    assert "Empty DataFrame" not in out
 
 
 def test_summarize_prices_per_zone(study):

@@ -409,7 +409,8 @@ def _emit(frame, fmt: str) -> None:
     "countries",
     multiple=True,
     help="Only these countries' exposures (or, with --prices, the price zones they buy "
-    "in); repeat or separate with commas: --country DEU,FRA.",
+    "in); repeat or separate with commas: --country DEU,FRA. A group of the run's "
+    "dataset stands for its members: --country partners, --country EU27.",
 )
 @click.option(
     "--material",
@@ -434,7 +435,7 @@ def summarize(result_dir, by, fmt, top, prices, countries, materials):
     if countries or materials:
         exposures = result.table("exposures").to_pandas()
         countries = _pick("--country", countries, exposures["country"].astype(str),
-                          result_dir)
+                          result_dir, dataset=lambda: _dataset_of(result))
         materials = _pick("--material", materials, exposures["material"].astype(str),
                           result_dir)
     if prices:
@@ -469,6 +470,15 @@ def summarize(result_dir, by, fmt, top, prices, countries, materials):
         frame = frame.head(top)
     if fmt == "table":
         click.echo(title)
+        if not len(frame):
+            picked = " and ".join(f"{option} {', '.join(sorted(names))}" for option, names in
+                                  (("--country", countries), ("--material", materials))
+                                  if names)
+            click.echo(f"No row for {picked}: the results hold no such exposure "
+                       f"(a country takes part in a material only where it has need or "
+                       f"supply; `summarize` without filters lists them all)." if picked
+                       else "No row: the results hold no exposure.")
+            return
     _emit(frame, fmt)
     if fmt == "table":
         notes = []
@@ -480,19 +490,62 @@ def summarize(result_dir, by, fmt, top, prices, countries, materials):
             click.echo(f"({note})")
 
 
-def _pick(option: str, given: tuple[str, ...], known, folder) -> set[str]:
+def _pick(option: str, given: tuple[str, ...], known, folder, dataset=None) -> set[str]:
     """The names an option lists (repeated or comma-separated), each checked against
-    the result's exposures: an unknown one is an error naming it and the closest."""
+    the result's exposures, in any case (``deu``); an unknown one is an error naming it
+    and the closest. ``dataset()``, where given, returns the run's dataset (or None): a
+    group of it (``partners``, ``EU27``) stands for its members that have exposures
+    here, and the countries' names rank the suggestions ('GER' -> 'DEU')."""
     from simcore.errors import ResultError, suggest
 
     names = {n.strip() for item in given for n in item.split(",") if n.strip()}
     valid = sorted(set(known))
+    upper = {v.upper(): v for v in valid}
+    out: set[str] = set()
+    tensor = None
     for name in sorted(names):
-        if name not in valid:
-            raise ResultError(
-                f"{option} {name}: no exposure of {folder} has it{suggest(name, valid)}; "
-                f"the results hold: {', '.join(valid)}")
-    return names
+        if name in valid or name.upper() in upper:
+            out.add(upper.get(name.upper(), name))
+            continue
+        if tensor is None and dataset is not None:
+            tensor = dataset() or False
+        groups = {g.lower(): g for g in tensor.groups} if tensor else {}
+        if name.lower() in groups:
+            members = [c for c in tensor.groups[groups[name.lower()]] if c in valid]
+            if not members:
+                raise ResultError(f"{option} {name}: none of the group's countries has an "
+                                  f"exposure in {folder}")
+            out.update(members)
+            continue
+        full = dict(zip(tensor.countries, tensor.country_names, strict=True)) if tensor \
+            else None
+        known_groups = f"; or a group: {', '.join(tensor.groups)}" if tensor else ""
+        raise ResultError(
+            f"{option} {name}: no exposure of {folder} has it"
+            f"{suggest(name, valid, names=full)}; the results hold: {', '.join(valid)}"
+            f"{known_groups}")
+    return out
+
+
+def _dataset_of(result):
+    """The dataset a run used, where it can still be loaded, else None: only to read its
+    groups and country names (which outlive a change of its numbers)."""
+    from simcore.api import _locate
+    from simcore.dataset import load_dataset
+
+    recorded = result.manifest.get("dataset", {})
+    path = recorded.get("path")
+    try:
+        if path == "built-in":
+            tensor = load_dataset(None)
+        else:
+            found = _locate(path, result.folder) if path else None
+            if found is None:
+                return None
+            tensor = load_dataset(found)
+    except Exception:  # noqa: BLE001 - a dataset that no longer loads just gives no groups
+        return None
+    return tensor
 
 
 @click.command()
