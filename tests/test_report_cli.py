@@ -221,6 +221,36 @@ def test_sensitivity_table_sums_the_indices_as_the_tornado_does(here):
     assert negative, "the case at hand: some index below 0"
 
 
+def test_sensitivity_folds_buyers_stored_as_one_and_caps_the_drivers(here):
+    """Without filters, buyers of one price zone stored as one (the same shares, so the
+    same indices) take one block that names the others; --drivers caps each block's
+    rows and says how many it left out; csv keeps the documented columns."""
+    import re
+
+    from simcore.results import load_result as load
+
+    ex = load(here / "results" / "tiny-cn").table("exposures").to_pandas().astype(str)
+    shared = ex[ex["stored_as"] != ex["country"]]
+    assert len(shared), "the case at hand: a zone with buyers stored as one"
+    every = invoke("sensitivity", "results/tiny-cn", "--top", 1000, "--bootstrap", 0,
+                   "--drivers", 2).output
+    heads = re.findall(r"^(\S+) / (\S+) / (\S+)  \(", every, re.M)
+    assert len(heads) == len(set(heads))
+    for _, r in shared.iterrows():
+        assert (r["material"], r["stage"], r["country"]) not in heads
+    assert re.search(r"the same for [A-Z]{3}", every)
+    blocks = every.strip().split("\n\n")
+    for block in blocks:
+        if block.startswith("A sum above 1"):
+            continue
+        rows = [line for line in block.splitlines()[2:] if not line.startswith("  ...")]
+        assert len(rows) <= 2
+    assert "more drivers, each at most" in every
+    csv = invoke("sensitivity", "results/tiny-cn", "--format", "csv", "--top", 1000,
+                 "--bootstrap", 0).output.splitlines()
+    assert csv[0] == "material,stage,country,driver,index,ci_low,ci_high,bins,draws"
+
+
 def test_sensitivity_formats_and_filters(here):
     table = invoke(
         "sensitivity",

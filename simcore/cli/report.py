@@ -100,7 +100,15 @@ def report_cmd(result_dir, compare_dirs, out, fmt, countries, top, bootstrap):
     default=None,
     help="Equal-count bins per input (default: about sqrt(draws), at most 100).",
 )
-def sensitivity_cmd(result_dir, material, stage, country, top, fmt, bootstrap, bins):
+@click.option(
+    "--drivers",
+    type=click.IntRange(0, None),
+    default=12,
+    show_default=True,
+    help="Drivers shown per exposure in the table, largest index first (0: all; csv and "
+    "json give all).",
+)
+def sensitivity_cmd(result_dir, material, stage, country, top, fmt, bootstrap, bins, drivers):
     """First-order sensitivity indices of shortage share to each sampled input.
 
     For each exposure (material, stage, country), the share of the variance of its
@@ -118,6 +126,8 @@ def sensitivity_cmd(result_dir, material, stage, country, top, fmt, bootstrap, b
         n_boot=bootstrap,
         bins=bins,
     )
+    if fmt != "table":  # the long table of docs/report.md; the table's header names them
+        table = table.drop(columns=["same_shares"], errors="ignore")
     if fmt == "csv":
         click.echo(table.to_csv(index=False, float_format="%.6g"), nl=False)
     elif fmt == "json":
@@ -126,7 +136,7 @@ def sensitivity_cmd(result_dir, material, stage, country, top, fmt, bootstrap, b
     else:
         from simcore.report.tables import format_table
 
-        click.echo(format_table(table))
+        click.echo(format_table(table, drivers or None))
 
 
 def register(main) -> None:

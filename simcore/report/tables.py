@@ -40,38 +40,85 @@ def sensitivity_for_run(
                 f"{'countries' if col == 'country' else col + 's'} here: {', '.join(known)}"
             )
         chosen = chosen[chosen[col] == value]
+    same = _same_shares(result)
     if material is None and stage is None and country is None:
-        chosen = an.worst_exposures(stats, top)
+        # the worst exposures, each buyer stored as another (format 4: the same shares
+        # in every draw, so the same indices) folded into the first of them
+        ranked = an.worst_exposures(stats, len(stats))
+        lead = [same.get(k, k) for k in zip(ranked["material"], ranked["stage"],
+                                            ranked["country"], strict=True)]
+        chosen = ranked[~pd.Series(lead, index=ranked.index).duplicated()].head(top)
     else:
         chosen = chosen.sort_values(["p95", "mean"], ascending=False, kind="stable")
-    return an.sensitivity_table(
+    table = an.sensitivity_table(
         shortage, result.drivers, chosen, n_boot=n_boot, bins=bins, seed=seed
     )
+    if material is None and stage is None and country is None and len(table):
+        keys = list(zip(table["material"], table["stage"], table["country"], strict=True))
+        lead_of = {k: same.get(k, k) for k in set(keys)}
+        others: dict = {}
+        for k, lead in same.items():
+            others.setdefault(lead, []).append(k[2])
+        shown = {k: ", ".join(c for c in others.get(lead_of[k], []) if c != k[2])
+                 for k in set(keys)}
+        table["same_shares"] = [shown[k] for k in keys]
+    return table
 
 
-def format_table(table: pd.DataFrame) -> str:
-    """A plain-text table, one block per exposure, drivers by index."""
+def _same_shares(result) -> dict:
+    """(material, stage, country) -> the exposure whose rows it is stored as (format 4,
+    ``stored_as``), for every exposure; empty for older formats."""
+    try:
+        ex = result.table("exposures", ["material", "stage", "country", "stored_as"])
+    except ResultError:  # an older format: no stored_as
+        return {}
+    ex = ex.to_pandas().astype(str)
+    return {(m, s, c): (m, s, a) for m, s, c, a in zip(ex["material"], ex["stage"],
+                                                      ex["country"], ex["stored_as"],
+                                                      strict=True)}
+
+
+def format_table(table: pd.DataFrame, drivers: int | None = None) -> str:
+    """A plain-text table, one block per exposure, drivers by index (the first
+    ``drivers`` of them, all if None); a closing note where the indices of a block sum
+    past 1 (drivers that move together each take credit for the others)."""
     if table.empty:
         return (
             "No exposure's shortage varies across draws: there is nothing to attribute "
             "(no event bites, or every draw gives the same shortage)."
         )
     lines = []
+    overlap = False
     for key, g in table.groupby(["material", "stage", "country"], sort=False):
         # unclipped, as the tornado's title: the noise of inputs that do nothing (an
         # index a little below 0 as often as above) cancels in the sum
         total = float(np.nansum(g["index"].to_numpy(dtype=np.float64)))
+        overlap |= total > 1.05
+        also = str(g["same_shares"].iloc[0]) if "same_shares" in g else ""
+        also = f"; the same for {also}" if also else ""
         lines.append(
             f"{key[0]} / {key[1]} / {key[2]}  ({int(g['draws'].iloc[0])} draws, "
-            f"sum of first-order indices {total:.2f})"
+            f"sum of first-order indices {total:.2f}{also})"
         )
-        width = max(len(d) for d in g["driver"])
+        shown = g if drivers is None else g.head(drivers)
+        width = max(len(d) for d in shown["driver"])
         lines.append(f"  {'driver':<{width}}  {'index':>8}  {'95% CI':>17}")
-        for r in g.itertuples(index=False):
+        for r in shown.itertuples(index=False):
             ci = "" if np.isnan(r.ci_low) else f"[{r.ci_low:7.3f}, {r.ci_high:7.3f}]"
             # an input with one value (among the draws where it is defined) has no index
             index = f"{r.index:8.3f}" if not np.isnan(r.index) else (
                 "constant" if r.bins < 2 else "       -")
             lines.append(f"  {r.driver:<{width}}  {index}  {ci:>17}")
+        if len(shown) < len(g):
+            rest = g["index"].iloc[len(shown):].to_numpy(dtype=np.float64)
+            top = float(np.nanmax(rest)) if np.isfinite(rest).any() else float("nan")
+            lines.append(f"  ... {len(g) - len(shown)} more drivers, each at most "
+                         f"{top:.3f} (--drivers 0 shows all)")
         lines.append("")
+    if overlap:
+        lines.append(
+            "A sum above 1: drivers that move together (events tied by a correlation or "
+            "an `after`) each take credit for the others' effect, so an event that does "
+            "not touch a material can rank high beside one that does. Read them together "
+            "(docs/report.md, Caveats).")
     return "\n".join(lines).rstrip() + "\n"
