@@ -255,6 +255,22 @@ def test_the_out_folder_itself_points_to_the_runs_in_it(here, command):
     assert "tiny-ux" in out and "name one, e.g. results/tiny-ux" in out
 
 
+def test_a_scenario_file_given_for_results_or_a_misspelt_one_says_what_to_give(here):
+    """A walkthrough gave `compare` a scenario file where results go, `stockpile show` a
+    scenario file, and `run` a file ending .tml: each says what it got and what to give."""
+    (here / "scenarios").mkdir()
+    (here / "scenarios" / "tiny-ux.toml").write_text("# a scenario\n")
+    out = fails_cleanly("compare", "results/tiny-ux", "scenarios/tiny-ux.toml")
+    assert "scenarios/tiny-ux.toml is a file, not a results folder" in out
+    assert "results/tiny-ux/ after `supplyshock run scenarios/tiny-ux.toml`" in out
+    out = fails_cleanly("stockpile", "show", "scenarios/tiny-ux.toml")
+    assert "scenarios/tiny-ux.toml is a file; give the folder" in out
+    out = fails_cleanly("run", "scenarios/tiny-ux.tml")
+    assert "no such scenario file or folder (did you mean scenarios/tiny-ux.toml?)" in out
+    out = fails_cleanly("run", "scenarios/tiny-xu.toml")
+    assert "(did you mean tiny-ux.toml?)" in out
+
+
 def test_a_missing_results_folder_says_where_runs_go(here):
     out = fails_cleanly("summarize", "nowhere")
     assert "nowhere: no such results folder" in out and "results/<scenario name>" in out

@@ -122,6 +122,7 @@ def test_target_grammar(text, q, metric, value):
     ("p95(months)<=50%", "'%' applies to the shortage share only"),
     ("p95<=1.2", "at most 1"),
     ("p95(months)<=24", "the horizon has 24 months"),
+    ("p95(price)<=0.5", "no stockpile brings a peak price index below 1"),
 ])
 def test_malformed_targets_name_the_option_and_the_fix(text, says):
     with pytest.raises(StockpileError) as err:

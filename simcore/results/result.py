@@ -163,6 +163,10 @@ class Result:
 def read_manifest(folder) -> dict:
     folder = Path(folder)
     path = folder / MANIFEST
+    if folder.is_file():
+        hint = (f"; its results are in results/{folder.stem}/ after `supplyshock run "
+                f"{folder}`" if folder.suffix == ".toml" else "")
+        raise ResultError(f"{folder} is a file, not a results folder{hint}")
     if not folder.is_dir():
         raise ResultError(
             f"{folder}: no such results folder; check the path (`supplyshock run` writes "

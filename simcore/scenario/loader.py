@@ -240,7 +240,14 @@ def scenario_paths(names) -> tuple[list[Path], list[str]]:
         elif p.exists():
             out.append(p)
         else:
-            problems.append(f"{p}: no such scenario file or folder")
+            near = p.with_suffix(".toml") if p.suffix != ".toml" else None
+            hint = f" (did you mean {near}?)" if near is not None and near.is_file() else ""
+            if not hint and p.parent.is_dir():
+                from simcore.errors import suggest
+
+                hint = suggest(p.name, [f.name for f in p.parent.glob("*.toml")])
+                hint = hint.replace("'", "") if hint else ""
+            problems.append(f"{p}: no such scenario file or folder{hint}")
     seen: set[Path] = set()
     unique = []
     for f in out:

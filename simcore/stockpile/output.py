@@ -281,6 +281,10 @@ def load(folder) -> dict:
     when there is none), with the SHA-256 of each table checked."""
     folder = Path(folder)
     path = folder / MANIFEST
+    if folder.is_file():
+        raise StockpileError(f"{folder} is a file; give the folder `supplyshock stockpile "
+                             "size` or `budget` wrote (OUT/NAME/, e.g. "
+                             "stockpile/partners-2026-stockpile-national/)")
     if not folder.is_dir():
         raise StockpileError(f"{folder}: no such folder; give a folder written by "
                              "`supplyshock stockpile size` or `budget` (OUT/NAME/)")

@@ -121,6 +121,12 @@ def parse_target(text: str, horizon: int | None = None, option: str = "--target"
             f"{option} {text!r}: a shortage share is at most 1, so {value:g} asks for "
             f"nothing; give a share below 1 (5 % is 0.05 or 5%)"
         )
+    if metric == "price" and value < 1:
+        raise StockpileError(
+            f"{option} {text!r}: a stockpile releases only above the reference price "
+            f"(docs/model.md [M10]), so no stockpile brings a peak price index below 1; "
+            f"give a bound of 1 or more (e.g. p95(price)<=1.5)"
+        )
     if metric == "months" and horizon is not None and value >= horizon:
         raise StockpileError(
             f"{option} {text!r}: the horizon has {horizon} months, so at most {value:g} "
