@@ -551,6 +551,32 @@ def test_summarize_picks_countries_and_materials(study):
     assert summed.exit_code != 0 and "--by material" in summed.output
 
 
+def test_the_closing_table_folds_a_zones_buyers_into_one_row_named_by_the_largest(study):
+    """Buyers of one price zone stored as one (the same shares) take one row of the
+    run's closing table, named by the buyer with the largest E[value] and "+N", with
+    E[value] their sum; buyers with their own shares keep their own rows."""
+    import re
+
+    out = invoke("run", "scenarios/tiny-cn.toml", "--draws", 40).output
+    res = load_result("results/tiny-cn")
+    s = res.summary.astype({"material": str, "stage": str, "country": str})
+    ex = res.table("exposures").to_pandas().astype(str)
+    s = s.merge(ex[["material", "stage", "country", "stored_as"]])
+    rows = re.findall(r"^  (\S+)\s+(\S+)\s+([A-Z]{3})(?: \+(\d+))?\s+[\d.]+%.*\$([\d.,]+\w*)$",
+                      out, re.M)
+    assert rows
+    folded = 0
+    for material, stage, country, more, _ in rows:
+        mine = s[(s.material == material) & (s.stage == stage) & (s.country == country)]
+        group = s[(s.material == material) & (s.stage == stage)
+                  & (s.stored_as == mine.stored_as.iloc[0]) & (s.share_mean > 0)]
+        assert int(more or 0) == len(group) - 1
+        assert mine.value_mean_usd.iloc[0] == group.value_mean_usd.max()
+        folded += len(group) > 1
+    assert folded and "+N: that many more buyers of the same price zone" in out
+    assert len({(m, st, c) for m, st, c, _, _ in rows}) == len(rows)
+
+
 def test_summarize_country_takes_any_case_and_the_datasets_groups(study):
     """--country deu is DEU; a group of the run's dataset stands for its members with
     exposures here; a misspelt country suggests by name first (GER -> DEU); a filter

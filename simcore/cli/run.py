@@ -74,34 +74,66 @@ def _text_table(header: list[str], rows: list[list[str]], indent: str = "  ") ->
     return "\n".join(lines)
 
 
-def worst_table(summary, draws: int, n: int = _WORST) -> str:
-    """The closing table of a run: the exposures with the largest mean shortage share."""
-    hit = (
-        summary[summary["share_mean"] > 0]
-        .sort_values(["share_mean", "share_p95"], ascending=False, kind="stable")
-        .head(n)
-    )
+def _stored_as(result) -> list[str] | None:
+    """Each summary row's ``stored_as`` (exposures.parquet, format 4), else None."""
+    from simcore.results import FORMAT
+
+    if result.format != FORMAT:
+        return None
+    ex = result.table("exposures", ["material", "stage", "country", "stored_as"])
+    cols = [ex.column(c).to_pylist() for c in ("material", "stage", "country", "stored_as")]
+    lead = {(str(m), str(st), str(c)): str(a) for m, st, c, a in zip(*cols, strict=True)}
+    s = result.summary
+    keys = zip(s["material"].astype(str), s["stage"].astype(str), s["country"].astype(str),
+               strict=True)
+    return [lead.get(k, k[2]) for k in keys]
+
+
+def worst_table(summary, draws: int, n: int = _WORST, stored_as=None) -> str:
+    """The closing table of a run: the exposures with the largest mean shortage share.
+    ``stored_as`` (exposures.parquet's column, in the summary's row order) folds the
+    buyers of a price zone stored as one (format 4: the same shares in every draw) into
+    one row named by its largest buyer, "USA +2", whose E[value] is their sum."""
+    frame = summary.reset_index(drop=True).copy()
+    if stored_as is not None and len(stored_as) == len(frame):
+        frame["lead"] = [f"{m}/{st}/{a}" for m, st, a in zip(
+            frame["material"].astype(str), frame["stage"].astype(str),
+            (str(a) for a in stored_as), strict=True)]
+    else:
+        frame["lead"] = [str(i) for i in range(len(frame))]
+    hit = frame[frame["share_mean"] > 0].sort_values(["share_mean", "share_p95"],
+                                                      ascending=False, kind="stable")
     if not len(hit):
         return "No shortage in the one draw." if draws == 1 else (
             f"No shortage in any of {draws:,} draws.")
+    groups = hit.groupby("lead", sort=False)
+    value = groups["value_mean_usd"].sum()
+    size = groups.size()
+    # each group named by its largest buyer (China, not Canada, for cobalt ore)
+    order = hit["lead"].drop_duplicates().head(n)
+    first = (hit.sort_values("value_mean_usd", ascending=False, kind="stable")
+             .drop_duplicates("lead").set_index("lead").loc[order].reset_index())
     rows = [
         [
             str(r.material),
             str(r.stage),
-            str(r.country),
+            str(r.country) + (f" +{size[r.lead] - 1}" if size[r.lead] > 1 else ""),
             _pct(r.share_mean),
             _pct(r.share_p95),
             _pct(getattr(r, "peak_share_p95", float("nan"))),
             f"{r.prob_short:.2f}",
-            _usd(r.value_mean_usd),
+            _usd(value[r.lead]),
         ]
-        for r in hit.itertuples()
+        for r in first.itertuples()
     ]
     header = ["material", "stage", "country", "mean", "P95", "worst month P95", "P(short)",
               "E[value]"]
+    note = ("\n(+N: that many more buyers of the same price zone, with the same shares; "
+            "E[value] sums them; `summarize` lists each)"
+            if (size[first["lead"]] > 1).any() else "")
     return (
         f"Worst exposures (shortage share of horizon need over {_n_draws(draws)}):\n"
-        + _text_table(header, rows)
+        + _text_table(header, rows) + note
     )
 
 
@@ -277,7 +309,8 @@ def run(
                 f"{p.name}: {_n_draws(m['draws'])}, seed {m['seed']}, "
                 f"{time.perf_counter() - start:.1f} s -> {target}"
             )
-            click.echo(worst_table(result.summary, m["draws"]))
+            click.echo(worst_table(result.summary, m["draws"],
+                                   stored_as=_stored_as(result)))
 
 
 def _check_size(preps, draws, threads, timeseries, large_ok, quiet) -> None:
