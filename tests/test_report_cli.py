@@ -101,6 +101,13 @@ def test_report_is_one_self_contained_page_with_every_figure(here):
     assert "scenario.hash" in page and "dataset.hash" in page
     assert "id = &quot;partners-ga-stock&quot;" in page and "id = &quot;cn-refining&quot;" in page
     assert f'<td class="text">draws</td><td class="text">{DRAWS}</td>' in page
+    # the price zones as a table of their own, not the manifest's list in one cell
+    assert "{&#x27;material&#x27;" not in page and "{'material'" not in page
+    zones = load_result(here / "results" / "tiny-cn").manifest["zones"]
+    z = zones[0]
+    assert (f'<td class="text">{z["material"]}</td><td class="text">{z["stage"]}</td>'
+            f'<td class="text">{z["zone"]}</td><td class="text">{", ".join(z["members"])}</td>'
+            in page)
     assert not list((here / "out").glob(".*"))  # no temporary file left
 
 

@@ -526,7 +526,35 @@ _HIDDEN = (
     "digest.tables",
     "digest.covers",
     "format",
+    "zones",  # shown as a table of its own (_zones_table)
 )
+
+# codes of the shipped baseline that stand for no single country (docs/baseline.md)
+_AGGREGATE_CODES = {"XEU": "the EU members not in the model on their own",
+                    "ROW": "the rest of the world (countries under 1 % of every market)"}
+
+
+def _zones_table(manifest: dict) -> str:
+    """The run's price zones, one row each: material, stage, zone, members."""
+    zones = manifest.get("zones") or []
+    if not isinstance(zones, list) or not zones:
+        return ""
+    rows = []
+    codes: set[str] = set()
+    for z in zones:
+        if not isinstance(z, dict):
+            continue
+        members = [str(c) for c in z.get("members", [])]
+        codes.update(members)
+        rows.append({"material": z.get("material", ""), "stage": z.get("stage", ""),
+                     "zone": z.get("zone", ""), "members": ", ".join(members)})
+    used = [f"{c}: {what}" for c, what in _AGGREGATE_CODES.items() if c in codes]
+    note = (f'<p class="note">Codes that are not one country: {esc("; ".join(used))}.</p>'
+            if used else "")
+    return ("<p>Price zones (one price per zone and month; docs/model.md §3.1):</p>"
+            + table(rows, [("material", "material"), ("stage", "stage"), ("zone", "zone"),
+                           ("members", "members")], {"material", "stage", "zone", "members"})
+            + note)
 
 
 def _shown_manifest(manifest: dict) -> dict:
@@ -564,6 +592,7 @@ def _provenance_section(base: Run, compares: Sequence[Run]) -> Section:
         ]
         parts.append(f"<h3>{esc(run.name)} <small>({esc(shown_path(run.path))})</small></h3>")
         parts.append(table(rows, [("key", "field"), ("value", "value")], {"key", "value"}))
+        parts.append(_zones_table(run.manifest))
         texts = scenario_texts(run)
         if not texts:
             parts.append('<p class="note">The manifest names no scenario file.</p>')
