@@ -22,7 +22,7 @@ from pathlib import Path
 
 from simcore import __version__
 from simcore._sourcehash import engine_source_hash
-from simcore.errors import ResultError, ScenarioError
+from simcore.errors import DatasetError, ResultError, ScenarioError
 from simcore.limits import MAX_DRAWS, MAX_SEED
 from simcore.results import (
     FORMAT,
@@ -657,3 +657,63 @@ def _differences(a, b, limit: int = 5, rtol: float = 0.0) -> list[str]:
     if len(lines) > limit:
         lines = lines[:limit] + [f"... and {len(lines) - limit} more columns"]
     return lines
+
+
+# --------------------------------------------------------------------------------------
+# What a policy costs
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class PolicyCost:
+    """The cost of a variant's interventions that its base does not have (by id):
+    ``stockpile_usd`` (each stockpile's ``cost_usd``, else its tonnes at the reference
+    price), ``capacity_usd`` (the ``cost_usd`` the file states), ``unstated`` (ids of
+    capacity interventions that state none), ``ids`` (the interventions counted). Each
+    counted once, whatever its probability; the price excludes carrying costs."""
+
+    stockpile_usd: float
+    capacity_usd: float
+    unstated: list[str]
+    ids: list[str]
+
+    @property
+    def total_usd(self) -> float:
+        return self.stockpile_usd + self.capacity_usd
+
+
+def policy_cost(base, variant) -> PolicyCost | None:
+    """:class:`PolicyCost` of ``variant`` against ``base`` (two ``Result``s), from their
+    scenario files as recorded in the manifests; None where a file cannot be found or
+    loaded any more (then nothing can be said about the cost)."""
+    preps = []
+    for result in (base, variant):
+        recorded = result.manifest.get("scenario", {}).get("path")
+        found = _locate(recorded, result.folder) if recorded else None
+        if found is None:
+            return None
+        try:
+            preps.append(prepare(found))
+        except (ScenarioError, DatasetError):
+            return None
+    old = {i.id for i in preps[0].scenario.interventions}
+    sc, compiled, tensor = preps[1].scenario, preps[1].compiled, preps[1].tensor
+    stockpile = capacity = 0.0
+    unstated, ids = [], []
+    for j, sp in enumerate(sc.stockpiles):
+        if sp.id in old:
+            continue
+        ids.append(sp.id)
+        if sp.cost_usd is not None:
+            stockpile += sp.cost_usd
+        else:
+            stockpile += float((compiled.sp_stock[j].sum(axis=1) * tensor.price).sum())
+    for cap in sc.capacities:
+        if cap.id in old:
+            continue
+        ids.append(cap.id)
+        if cap.cost_usd is None:
+            unstated.append(cap.id)
+        else:
+            capacity += cap.cost_usd
+    return PolicyCost(stockpile, capacity, unstated, ids)

@@ -669,6 +669,55 @@ def test_compare_with_itself_is_zero_and_a_stockpile_helps(study):
     assert "seeds differ" in warned.output and "draws differ" in warned.output
 
 
+def test_compare_sets_the_policys_cost_against_the_value_it_avoids(study):
+    """compare closes with the final users' shortage value (last stages, every country,
+    reference prices) in both runs and its change, draw by draw, and what the variant's
+    own interventions cost: a stockpile its tonnes at the reference price (three months
+    of the USA's gallium need here), a capacity what its file states, or a note that it
+    states nothing; the ratio only where every cost is known."""
+    import re
+
+    from simcore.dataset import load_dataset as load
+
+    invoke("run", "scenarios", "--draws", 40, "-q")
+    out = invoke("compare", "results/tiny-cn", "results/tiny-cn-stock").output
+    base, variant = load_result("results/tiny-cn"), load_result("results/tiny-cn-stock")
+    tensor = load(Path("scenarios/tiny"))
+    k = tensor.materials.index("gallium")
+    need = tensor.need[k, tensor.n_stages[k] - 1, tensor.countries.index("USA")]
+    stock_cost = 3 * need / 12 * tensor.price[k]
+    from simcore.cli.stockpile import _usd4
+
+    assert "Policy cost (1 intervention the base does not have" in out
+    assert f": {_usd4(stock_cost)} (stockpiles {_usd4(stock_cost)} at the reference prices)" \
+        in out
+    values = []
+    for res in (base, variant):
+        s = res.shortage.astype({"material": str, "stage": str})
+        s = s[s["stage"] == s["material"].map(res.manifest["last_stage"])]
+        values.append(s["shortage_value_usd"].astype(float).sum() / 40)
+    change = values[1] - values[0]
+    assert change < 0
+    line = re.search(r"mean over draws: (\S+) -> (\S+), (\S+) \[", out)
+    assert line and line.groups() == (_usd4(values[0]), _usd4(values[1]),
+                                       "-" + _usd4(-change))
+    assert f"{-change / stock_cost:,.2f} of shortage value avoided per dollar" in out
+    # a capacity without cost_usd: nothing stated, no ratio
+    Path("scenarios/tiny-cn-cap.toml").write_text(
+        'extends = "tiny-cn.toml"\n[scenario]\nname = "tiny-cn-cap"\n'
+        '[[interventions]]\nid = "us-ga-plant"\nkind = "capacity"\ncountry = "USA"\n'
+        'material = "gallium"\ntonnes_per_year = 5\n')
+    invoke("run", "scenarios/tiny-cn-cap.toml", "--draws", 40, "-q")
+    out = invoke("compare", "results/tiny-cn", "results/tiny-cn-cap").output
+    assert "none stated; 1 capacity intervention states no cost_usd (us-ga-plant)" in out
+    assert "avoided per dollar" not in out
+    text = Path("scenarios/tiny-cn-cap.toml").read_text() + "cost_usd = 2e6\n"
+    Path("scenarios/tiny-cn-cap.toml").write_text(text)
+    invoke("run", "scenarios/tiny-cn-cap.toml", "--draws", 40, "-q")
+    out = invoke("compare", "results/tiny-cn", "results/tiny-cn-cap").output
+    assert "$2.000M (capacity $2.000M as stated)" in out and "avoided per dollar" in out
+
+
 def test_python_api(study):
     import simcore
 

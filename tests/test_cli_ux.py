@@ -177,7 +177,12 @@ def test_compare_table_hides_exposures_short_in_neither_run(here):
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert len(lines) == 2 + len(short) + 1  # title, header, rows, note
+    # title, header, rows, the shortage value and the policy cost, note
+    assert len(lines) == 2 + len(short) + 3
+    assert lines[-3].startswith("Shortage value of the final users")
+    # (the copy of the results here has no scenario file beside it)
+    assert lines[-2] == ("Policy cost: the scenario files named in the manifests cannot be "
+                         "loaded here, so nothing is said about it.")
     assert f"{quiet} exposures short in neither run not shown" in lines[-1]
     for r in short:
         assert any(line.split()[:3] == [r["material"], r["stage"], r["country"]] for line in lines)

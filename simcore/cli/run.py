@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from simcore.limits import MAX_DRAWS, MAX_SEED
+from simcore.money import usd as _usd
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _WORST = 10  # rows in the closing table of `run`
@@ -51,15 +52,6 @@ def register(main: click.Group) -> None:
 
 def _pct(x: float) -> str:
     return "-" if x != x else f"{100 * x:.1f}%"
-
-
-def _usd(x: float) -> str:
-    if x != x:
-        return "-"
-    for div, unit in ((1e9, "bn"), (1e6, "M"), (1e3, "k")):
-        if abs(x) >= div:
-            return f"${x / div:,.1f}{unit}"
-    return f"${x:,.0f}"
 
 
 def _text_table(header: list[str], rows: list[list[str]], indent: str = "  ") -> str:
@@ -663,6 +655,12 @@ def compare(base_dir, variant_dir, fmt, top, force):
     ]
     header = ["material", "stage", "country", "base", "variant", "change [95% CI]", "P(better)"]
     click.echo(_text_table(header, rows))
+    v = comparison.value
+    if v is not None:
+        from simcore.money import cost_line, value_line
+
+        click.echo(value_line(v))
+        click.echo(cost_line(base, variant, v["change_usd"]))
     if hidden:
         click.echo(note)
     if cut:

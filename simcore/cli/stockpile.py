@@ -13,6 +13,8 @@ import shlex
 import click
 
 from simcore.limits import MAX_DRAWS, MAX_SEED
+from simcore.money import usd as _usd
+from simcore.money import usd4 as _usd4
 
 DEFAULT_OUT = "stockpile"
 
@@ -221,27 +223,6 @@ def _num(x: float) -> str:
     if a >= 1:
         return f"{x:,.2f}"
     return f"{x:.3g}"
-
-
-def _usd(x: float) -> str:
-    if x is None or x != x:
-        return "-"
-    for div, unit in ((1e9, "bn"), (1e6, "M"), (1e3, "k")):
-        if abs(x) >= div:
-            return f"${x / div:,.1f}{unit}"
-    return f"${x:,.0f}"
-
-
-def _usd4(x: float) -> str:
-    """USD to four significant digits: the frontier's steps are small against its
-    objective ($1,079M -> $1,069M), which _usd's one decimal of a billion hides."""
-    if x is None or x != x:
-        return "-"
-    for div, unit in ((1e9, "bn"), (1e6, "M"), (1e3, "k")):
-        if abs(x) >= div:
-            v = x / div
-            return f"${v:,.{max(0, 3 - len(str(int(abs(v)))) + 1)}f}{unit}"
-    return f"${x:,.0f}"
 
 
 def _stat(metric: str, v) -> str:

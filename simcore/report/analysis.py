@@ -15,6 +15,7 @@ import pandas as pd
 from simcore.errors import ResultError, suggest
 from simcore.report.sensitivity import first_order_indices
 from simcore.report.statistics import exceedance, wilson_interval
+from simcore.results.aggregate import CHANGE_DUST
 
 KEY = ["material", "stage", "country"]
 SHARE = "shortage_share"
@@ -339,7 +340,8 @@ def largest_changes(
     base: pd.DataFrame, other: pd.DataFrame, n: int, per_material: int | None = None
 ) -> pd.DataFrame:
     """The n exposures whose shortage share a policy changes most (mean absolute change
-    over shared draws), at most ``per_material`` per material; none if nothing changes.
+    over shared draws, more than ``CHANGE_DUST``), at most ``per_material`` per material;
+    none if nothing changes.
 
     A policy usually helps some countries only (a stockpile helps its holders): showing
     the base's worst exposures could show only rows where nothing happens.
@@ -348,7 +350,7 @@ def largest_changes(
     both = base[cols].merge(other[cols], on=["draw", *KEY], suffixes=("_a", "_b"))
     both["abs_change"] = (both[SHARE + "_b"] - both[SHARE + "_a"]).abs()
     moved = both.groupby(KEY, sort=False)["abs_change"].mean().reset_index()
-    moved = moved[moved["abs_change"] > 1e-9]
+    moved = moved[moved["abs_change"] > CHANGE_DUST]  # rounding is no change
     ranked = moved.sort_values("abs_change", ascending=False, kind="stable")
     if per_material is not None:
         ranked = ranked[ranked.groupby("material", sort=False).cumcount() < per_material]
@@ -363,8 +365,9 @@ def paired_changes(
     Both runs must share their draws (same seed: common random numbers make the
     difference in each draw the policy's effect alone). Returns (per-draw changes with
     columns label, draw, change; a summary per exposure with mean shares, mean change,
-    P(improve) with its Wilson 95 % interval and P(worse)). A change within 1e-12 counts
-    as no change.
+    P(improve) with its Wilson 95 % interval and P(worse)). A change within
+    ``CHANGE_DUST`` (1e-6 of need: float32 shares, the origin state's buying band)
+    counts as no change, as in ``compare``.
     """
     draws = np.intersect1d(base["draw"].unique(), other["draw"].unique())
     if draws.size == 0:
@@ -377,8 +380,8 @@ def paired_changes(
         change = b - a
         label = exposure_label(*ex, last)
         per_draw.append(pd.DataFrame({"label": label, "draw": draws, "change": change}))
-        better = int((change < -1e-12).sum())
-        worse = int((change > 1e-12).sum())
+        better = int((change < -CHANGE_DUST).sum())
+        worse = int((change > CHANGE_DUST).sum())
         low, high = wilson_interval(better, draws.size)
         summary.append(
             {

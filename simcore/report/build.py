@@ -466,6 +466,7 @@ def _compare_section(
                    "other, nor do both extend one base): their events may differ, so the "
                    f"change in draw i ({n} paired draws) is not the effect of one policy "
                    "alone.")
+    html += _value_and_cost(base, other)
     d_a, d_b = lookup(base.manifest, "draws"), lookup(other.manifest, "draws")
     if d_a is not None and d_b is not None and d_a != d_b:
         pairing += (f" The runs have {d_a:,} and {d_b:,} draws: only the first {n:,} are "
@@ -488,6 +489,23 @@ def _compare_section(
         ],
         html,
     )
+
+
+def _value_and_cost(base: Run, other: Run) -> str:
+    """What ``supplyshock compare`` closes with: the final users' shortage value in both
+    runs and its change, and the policy's cost (docs/results.md, compare)."""
+    from simcore.money import cost_line, value_line
+    from simcore.results import compare, load_result
+
+    try:
+        a, b = load_result(base.path), load_result(other.path)
+        v = compare(a, b, force=True).value
+    except ResultError:
+        return ""
+    if v is None:
+        return ""
+    return (f"<p>{esc(value_line(v))}.</p>"
+            f"<p>{esc(cost_line(a, b, v['change_usd']))}.</p>")
 
 
 def _flatten(d: dict, prefix: str = "") -> list[tuple[str, str]]:

@@ -23,10 +23,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from simcore.money import usd
 from simcore.report import figures as fg
 from simcore.report.html import Section, table
 
 _STAT = {"share": "shortage share", "months": "months short", "price": "peak price index"}
+
+
+def _usd(x) -> str:
+    """$1.2 M, as the report's tables print dollars."""
+    return usd(x, " ")
 
 
 def stockpile_sections(run) -> list[Section]:
@@ -62,15 +68,6 @@ def _fmt(metric: str, v) -> str:
     if metric == "share":
         return f"{100 * v:.2f} %"
     return f"{v:.3g}"
-
-
-def _usd(x) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "-"
-    for div, unit in ((1e9, " bn"), (1e6, " M"), (1e3, " k")):
-        if abs(x) >= div:
-            return f"${x / div:,.1f}{unit}"
-    return f"${x:,.0f}"
 
 
 # --- frontier data ----------------------------------------------------------------------------

@@ -196,6 +196,11 @@ class Comparison:
     table: object  # pandas.DataFrame
     warnings: list[str]
     draws: int
+    # the shortage value at the reference prices summed over the exposures at each
+    # material's last stage (final users: an earlier stage's shortage shows again as
+    # theirs), per draw [USD]: means of base and variant, and of the change with a 95 %
+    # interval (mean +- 1.96 standard errors of the per-draw changes)
+    value: dict | None = None
 
 
 def compare(base: Result, variant: Result, force: bool = False) -> Comparison:
@@ -238,7 +243,7 @@ def compare(base: Result, variant: Result, force: bool = False) -> Comparison:
             "policy alone")
     draws = min(mb["draws"], mv["draws"])
     keys = ["material", "stage", "country"]
-    cols = ["draw", *keys, "need_t", "shortage_t", "shortage_share"]
+    cols = ["draw", *keys, "need_t", "shortage_t", "shortage_share", "shortage_value_usd"]
 
     def read(result):
         frame = result.table("shortage", cols).to_pandas()
@@ -250,13 +255,16 @@ def compare(base: Result, variant: Result, force: bool = False) -> Comparison:
         read(variant), on=["draw", *keys], how="outer", suffixes=("_base", "_variant"), sort=False
     )
     for side in ("base", "variant"):
-        merged[f"shortage_share_{side}"] = merged[f"shortage_share_{side}"].fillna(0.0)
-        merged[f"shortage_t_{side}"] = merged[f"shortage_t_{side}"].fillna(0.0)
+        for name in ("shortage_share", "shortage_t", "shortage_value_usd"):
+            merged[f"{name}_{side}"] = merged[f"{name}_{side}"].fillna(0.0)
     merged["d_share"] = merged["shortage_share_variant"].astype(np.float64) - merged[
         "shortage_share_base"
     ].astype(np.float64)
     merged["d_t"] = merged["shortage_t_variant"].astype(np.float64) - merged[
         "shortage_t_base"
+    ].astype(np.float64)
+    merged["d_value"] = merged["shortage_value_usd_variant"].astype(np.float64) - merged[
+        "shortage_value_usd_base"
     ].astype(np.float64)
     rows = []
     for key, part in merged.groupby(keys, sort=True):
@@ -276,6 +284,7 @@ def compare(base: Result, variant: Result, force: bool = False) -> Comparison:
                 change_p5=float(quantile_sorted(s, 0.05)[0]),
                 change_p95=float(quantile_sorted(s, 0.95)[0]),
                 change_mean_t=float(part["d_t"].mean()),
+                change_value_mean_usd=float(part["d_value"].mean()),
                 prob_better=float((d < -CHANGE_DUST).mean()),
                 prob_worse=float((d > CHANGE_DUST).mean()),
             )
@@ -283,4 +292,21 @@ def compare(base: Result, variant: Result, force: bool = False) -> Comparison:
     table = pd.DataFrame(rows)
     if len(table):
         table = table.sort_values("change_mean", kind="stable").reset_index(drop=True)
-    return Comparison(table=table, warnings=warnings, draws=draws)
+    return Comparison(table=table, warnings=warnings, draws=draws,
+                      value=_value_change(merged, {**mb.get("last_stage", {}),
+                                                   **mv.get("last_stage", {})}, draws))
+
+
+def _value_change(merged, last_stage: dict, draws: int) -> dict:
+    """``Comparison.value`` from the merged rows (draw, material, stage, ... d_value)."""
+    last = merged[merged["stage"] == merged["material"].map(last_stage)]
+    per_draw = np.zeros((3, draws))
+    for j, col in enumerate(("shortage_value_usd_base", "shortage_value_usd_variant",
+                             "d_value")):
+        sums = last.groupby("draw")[col].sum()
+        per_draw[j, sums.index.to_numpy(np.int64)] = sums.to_numpy(np.float64)
+    d = per_draw[2]
+    half = 1.96 * float(d.std(ddof=1)) / math.sqrt(draws) if draws > 1 else float("nan")
+    mean = float(d.mean())
+    return dict(base_usd=float(per_draw[0].mean()), variant_usd=float(per_draw[1].mean()),
+                change_usd=mean, change_ci_low=mean - half, change_ci_high=mean + half)

@@ -948,6 +948,7 @@ def _intervention(item: dict, loc: Loc, names: _Names | None, problems: Problems
             months_of_need=v["months_of_need"], max_release_share=v["max_release_share"],
             max_release_tonnes_per_month=v["max_release_tonnes_per_month"],
             description=v["description"], reserved=bool(v["reserved"]),
+            cost_usd=v["cost_usd"],
         )
     if names is not None:
         if isinstance(v["country"], str):
@@ -963,6 +964,7 @@ def _intervention(item: dict, loc: Loc, names: _Names | None, problems: Problems
         id=v["id"], country=v["country"], material=v["material"], stage=v["stage"],
         tonnes_per_year=v["tonnes_per_year"], probability=v["probability"],
         online_month=v["online_month"], description=v["description"],
+        cost_usd=v["cost_usd"],
     )
 
 

@@ -295,6 +295,11 @@ INTERVENTION_FIELDS = (
           hi=MAX_TONNES, kinds=_CAPACITY),
     Field("online_month", "distribution", "months", 0.0,
           "Month the capacity comes online (floor taken).", lo=0, hi=MAX_MONTHS, kinds=_CAPACITY),
+    Field("cost_usd", "number", "USD", None,
+          "What the policy costs, which `supplyshock compare` sets against the shortage "
+          "value it avoids; a stockpile without it costs its tonnes at the reference "
+          "price, a capacity without it has no cost stated. Not used by the simulation.",
+          lo=0, hi=1e15),
 )
 
 SECTIONS: dict[str, tuple[Field, ...]] = {

@@ -56,6 +56,7 @@ class Stockpile:
     description: str = ""
     kind: str = "stockpile"
     reserved: bool = False  # serves only its holders (else sells into their zone)
+    cost_usd: float | None = None  # [USD] stated cost; None: its tonnes at the price
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class Capacity:
     online_month: Dist
     description: str = ""
     kind: str = "capacity"
+    cost_usd: float | None = None  # [USD] stated cost (capital, support); None: not stated
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,0 +1,82 @@
+"""Dollars as the CLI and the report print them, and a policy's cost against the value
+it avoids (``supplyshock compare``, the report's policy sections)."""
+
+from __future__ import annotations
+
+import math
+
+_UNITS = ((1e9, "bn"), (1e6, "M"), (1e3, "k"))
+
+
+def usd(x, space: str = "") -> str:
+    """$1.2M: one decimal in the largest unit ("-" for None or NaN); ``space`` goes
+    between the number and the unit ($1.2 M in the report's tables)."""
+    if x is None or x != x:
+        return "-"
+    for div, unit in _UNITS:
+        if abs(x) >= div:
+            return f"${x / div:,.1f}{space}{unit}"
+    return f"${x:,.0f}"
+
+
+def usd4(x) -> str:
+    """USD to four significant digits ($3.318bn, $973.9M): a policy's effect or a budget's
+    step is small against the whole, which one decimal of a billion hides."""
+    if x is None or x != x:
+        return "-"
+    for div, unit in _UNITS:
+        if abs(x) >= div:
+            v = x / div
+            return f"${v:,.{max(0, 3 - int(math.floor(math.log10(abs(v)))))}f}{unit}"
+    return f"${x:,.0f}"
+
+
+def usd_signed(x) -> str:
+    """``usd4`` with its sign: +$1.200M, -$3.400bn."""
+    if x is None or x != x:
+        return "-"
+    if x == 0:
+        return "$0"
+    return ("-" if x < 0 else "+") + usd4(abs(x))
+
+
+def cost_line(base, variant, change_usd: float) -> str:
+    """One line: what the interventions the variant adds to the base cost
+    (:func:`simcore.api.policy_cost`), and, where every cost is known, the shortage value
+    avoided per dollar (``change_usd``: the change of the final users' shortage value,
+    variant minus base)."""
+    from simcore.api import policy_cost
+
+    cost = policy_cost(base, variant)
+    if cost is None:
+        return ("Policy cost: the scenario files named in the manifests cannot be loaded "
+                "here, so nothing is said about it.")
+    if not cost.ids:
+        return "Policy cost: the variant adds no intervention to the base."
+    parts = []
+    if cost.stockpile_usd:
+        parts.append(f"stockpiles {usd4(cost.stockpile_usd)} at the reference prices")
+    if cost.capacity_usd:
+        parts.append(f"capacity {usd4(cost.capacity_usd)} as stated")
+    n = len(cost.ids)
+    line = (f"Policy cost ({n} intervention{'s' * (n != 1)} the base does not have, each "
+            f"once whatever its probability): "
+            + (f"{usd4(cost.total_usd)} ({'; '.join(parts)})" if parts else "none stated"))
+    if cost.unstated:
+        k = len(cost.unstated)
+        shown = ", ".join(cost.unstated[:4]) + (", ..." if k > 4 else "")
+        line += (f"; {k} capacity intervention{'s' * (k != 1)} state{'s' * (k == 1)} no "
+                 f"cost_usd ({shown}): give it in the scenario file to weigh them")
+    elif cost.total_usd > 0:
+        line += (f"; {-change_usd / cost.total_usd:,.2f} of shortage value avoided per "
+                 f"dollar (a stockpile's stock is still held at the end: not counted)")
+    return line
+
+
+def value_line(value: dict) -> str:
+    """The final users' shortage value in both runs and its change (``Comparison.value``)."""
+    ci = (f" [{usd_signed(value['change_ci_low'])}, {usd_signed(value['change_ci_high'])}]"
+          if value["change_ci_low"] == value["change_ci_low"] else "")
+    return (f"Shortage value of the final users (each material's last stage, every country) "
+            f"at reference prices, mean over draws: {usd4(value['base_usd'])} -> "
+            f"{usd4(value['variant_usd'])}, {usd_signed(value['change_usd'])}{ci}")
