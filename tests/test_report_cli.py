@@ -85,6 +85,10 @@ def test_report_is_one_self_contained_page_with_every_figure(here):
     ids = re.findall(r'<img id="([^"]+)"', page)
     assert FIGURES <= set(ids)
     assert "fig-compare-tiny-cn-stock" in ids
+    # the policy section weighs the stockpile as compare does
+    assert "<p>Shortage value of the final users" in page
+    assert re.search(r"<p>Policy cost \(1 intervention the base does not have[^<]*\$[\d.]+\w* "
+                     r"\(stockpiles [^<]*avoided per dollar", page)
     fans = [i for i in ids if i.startswith("fig-fan-")]
     assert fans and all(
         i.removeprefix("fig-fan-") in ("USA", "DEU", "JPN", "AUS") for i in fans
