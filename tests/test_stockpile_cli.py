@@ -161,6 +161,17 @@ def test_budget_quiet_prints_nothing_and_writes_the_allocation(study):
     assert res.exit_code == 0, res.output
 
 
+def test_a_budget_of_a_few_dollars_is_warned_about(study):
+    """A walkthrough typed --budget 1e3 for a thousand million: it ran 20 steps of $50
+    without a word. Below $1M the CLI says what the number means, then runs."""
+    res = _invoke(study, "stockpile", "budget", "scenarios/s.toml", "--holders", "USA",
+                  "--budget", 1e3, "--steps", 2, "--draws", 40, "--search-draws", 20,
+                  "--out", "sp", "-q")
+    assert res.exit_code == 0
+    assert "Warning: --budget 1000 is $1.0k in all, $500 a step" in res.output
+    assert "(2e9 is $2bn)" in res.output
+
+
 def test_a_reserved_sizing_does_not_replace_a_selling_one(sized, study):
     """A walkthrough sized a selling stockpile, then the same with --reserved: the second
     replaced the first without a word, and `show` did not say which was which. The

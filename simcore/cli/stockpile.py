@@ -123,6 +123,9 @@ def size_cmd(scenario, target, holders, materials, pool, reserved, carry, max_re
         _where(out, folder)
 
 
+SMALL_BUDGET_USD = 1e6  # below this a --budget is likely meant in millions (a warning)
+
+
 @stockpile.command("budget")
 @click.argument("scenario", type=click.Path())
 @click.option("--budget", "budget_usd", type=float, required=True,
@@ -149,6 +152,11 @@ def budget_cmd(scenario, budget_usd, objective, steps, holders, materials, pool,
     from simcore.stockpile.budget import _check
 
     _check(budget_usd, steps, objective)
+    if budget_usd < SMALL_BUDGET_USD:
+        click.echo(f"Warning: --budget {budget_usd:g} is {_usd(budget_usd)} in all, "
+                   f"{_usd(budget_usd / steps)} a step: the budget is in US dollars "
+                   f"(2e9 is $2bn), and a step this small buys grams of a critical "
+                   f"mineral.", err=True)
     _check_out(scenario, out, name, "budget", reserved)
     command = _command("budget", scenario, holders=holders, budget=budget_usd,
                        objective=objective, steps=steps, materials=materials, pool=pool,
