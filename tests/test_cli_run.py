@@ -1048,3 +1048,16 @@ def test_unpaired_runs_name_every_fix():
         "give its scenario horizon_months = 24")
     assert unpaired(base, {"seed": 3, "horizon": 24})[1] == "run it again with --seed 11"
     assert unpaired(base, {"seed": 11, "horizon": 24}) == ([], "")
+
+
+def test_the_summarize_table_marks_recovery_beyond_the_horizon():
+    """recover_month_p50 equal to the horizon means the median draw short is still short
+    in the last month: the table says 24+, not a month of recovery."""
+    import pandas as pd
+
+    from simcore.cli.run import _mark_unrecovered
+
+    frame = pd.DataFrame({"recover_month_p50": [24.0, 3.0, float("nan"), 23.5]})
+    assert list(_mark_unrecovered(frame, 24)["recover_month_p50"]) == [
+        "24+", "3.0", "-", "23.5"]
+    assert list(frame["recover_month_p50"])[0] == 24.0  # the caller's frame untouched

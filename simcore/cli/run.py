@@ -482,6 +482,7 @@ def summarize(result_dir, by, fmt, top, prices, countries, materials):
             frame = frame.sort_values("share_mean", ascending=False, kind="stable")
             if fmt == "table":  # a folder written before a column existed shows "-"
                 frame = frame.reindex(columns=_TABLE_COLUMNS)
+                frame = _mark_unrecovered(frame, int(m.get("horizon", 0)))
         if countries:
             frame = frame[frame["country"].astype(str).isin(countries)]
         title = (f"{m['scenario']['name']}: {_n_draws(m['draws'])}, seed {m['seed']}, "
@@ -507,12 +508,29 @@ def summarize(result_dir, by, fmt, top, prices, countries, materials):
     _emit(frame, fmt)
     if fmt == "table":
         notes = []
+        if "recover_month_p50" in frame and frame["recover_month_p50"].astype(str).str.endswith(
+                "+").any():
+            h = m.get("horizon", "?")
+            notes.append(f"{h}+: the median draw short is still short in the last month: "
+                         f"recovery lies beyond the {h}-month horizon")
         if len(frame) < total:
             notes.append(f"{len(frame)} of {total} rows, worst first: --top 0 shows all")
         if by is None and not prices:
             notes.append("all statistics, definitions in docs/results.md: --format csv or json")
         for note in notes:
             click.echo(f"({note})")
+
+
+def _mark_unrecovered(frame, horizon: int):
+    """The table's recover_month_p50 as text: a median equal to the horizon (the median
+    draw short is still short in its last month) reads "24+", not a month of recovery."""
+    if not horizon or "recover_month_p50" not in frame:
+        return frame
+    frame = frame.copy()
+    frame["recover_month_p50"] = [
+        "-" if v != v else (f"{horizon}+" if v >= horizon else f"{v:.1f}")
+        for v in frame["recover_month_p50"].astype(float)]
+    return frame
 
 
 def _pick(option: str, given: tuple[str, ...], known, folder, dataset=None) -> set[str]:
