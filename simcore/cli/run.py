@@ -66,15 +66,46 @@ def _text_table(header: list[str], rows: list[list[str]], indent: str = "  ") ->
     return "\n".join(lines)
 
 
-def _stored_as(result) -> list[str] | None:
-    """Each summary row's ``stored_as`` (exposures.parquet, format 4), else None."""
+def _compare_cells(r) -> list[str]:
+    """A compare row's figures as the table prints them."""
+    return [
+        _pct(r.base_share_mean),
+        _pct(r.variant_share_mean),
+        f"{100 * r.change_mean:+.2f} pp "
+        + (f"[{100 * r.change_ci_low:+.2f}, {100 * r.change_ci_high:+.2f}]"
+           if r.change_ci_low == r.change_ci_low else "[one draw: no interval]"),
+        f"{r.prob_better:.2f}",
+    ]
+
+
+def _zones(result) -> dict:
+    """(material, stage, country) -> its price zone (exposures.parquet); empty where the
+    results format has none."""
+    try:
+        ex = result.table("exposures", ["material", "stage", "country", "zone"])
+    except Exception:  # noqa: BLE001 - an older format: no zones to fold by
+        return {}
+    cols = [ex.column(c).to_pylist() for c in ("material", "stage", "country", "zone")]
+    return {(str(m), str(st), str(c)): str(z) for m, st, c, z in zip(*cols, strict=True)}
+
+
+def _leads(result) -> dict:
+    """(material, stage, country) -> the country whose rows it is stored as (format 4);
+    empty for older formats."""
     from simcore.results import FORMAT
 
     if result.format != FORMAT:
-        return None
+        return {}
     ex = result.table("exposures", ["material", "stage", "country", "stored_as"])
     cols = [ex.column(c).to_pylist() for c in ("material", "stage", "country", "stored_as")]
-    lead = {(str(m), str(st), str(c)): str(a) for m, st, c, a in zip(*cols, strict=True)}
+    return {(str(m), str(st), str(c)): str(a) for m, st, c, a in zip(*cols, strict=True)}
+
+
+def _stored_as(result) -> list[str] | None:
+    """Each summary row's ``stored_as`` (exposures.parquet, format 4), else None."""
+    lead = _leads(result)
+    if not lead:
+        return None
     s = result.summary
     keys = zip(s["material"].astype(str), s["stage"].astype(str), s["country"].astype(str),
                strict=True)
@@ -629,13 +660,31 @@ def compare(base_dir, variant_dir, fmt, top, force):
     for w in comparison.warnings:
         click.echo(f"Warning: {w}", err=True)
     table = comparison.table
+    if fmt != "table":
+        if top and len(table) > top:
+            table = table.loc[sorted(table["change_mean"].abs().nlargest(top).index)]
+        _emit(table, fmt)
+        return
+    # countries of one price zone (in both runs) whose rows would print the same take
+    # one row, "USA +2": the buyers of a zone without a stock of their own have the same
+    # shares, and the stockpile variants give a zone's holders the same cover
+    if len(table):
+        zones = [_zones(base), _zones(variant)]
+        keys = list(zip(table["material"].astype(str), table["stage"].astype(str),
+                        table["country"].astype(str), strict=True))
+        cells = [tuple(_compare_cells(r)) for r in table.itertuples()]
+        group = [(m, st, zones[0].get((m, st, c), c), zones[1].get((m, st, c), c), cell)
+                 for (m, st, c), cell in zip(keys, cells, strict=True)]
+        table = table.assign(_group=group)
+        size = table.groupby("_group", sort=False).size()
+        table = table.drop_duplicates("_group")
+        table = table.assign(country=[c + (f" +{size[g] - 1}" if size[g] > 1 else "")
+                                      for c, g in zip(table["country"].astype(str),
+                                                      table["_group"], strict=True)])
     total = len(table)
     cut = bool(top) and total > top
     if cut:
         table = table.loc[sorted(table["change_mean"].abs().nlargest(top).index)]
-    if fmt != "table":
-        _emit(table, fmt)
-        return
     click.echo(
         f"{variant.name} vs {base.name}: change in shortage share of horizon need, "
         f"{_n_draws(comparison.draws)} compared draw by draw"
@@ -657,20 +706,8 @@ def compare(base_dir, variant_dir, fmt, top, force):
     if not len(table):
         click.echo(f"No exposure is short in either run. {note}")
         return
-    rows = [
-        [
-            str(r.material),
-            str(r.stage),
-            str(r.country),
-            _pct(r.base_share_mean),
-            _pct(r.variant_share_mean),
-            f"{100 * r.change_mean:+.2f} pp "
-            + (f"[{100 * r.change_ci_low:+.2f}, {100 * r.change_ci_high:+.2f}]"
-               if r.change_ci_low == r.change_ci_low else "[one draw: no interval]"),
-            f"{r.prob_better:.2f}",
-        ]
-        for r in table.itertuples()
-    ]
+    rows = [[str(r.material), str(r.stage), str(r.country), *_compare_cells(r)]
+            for r in table.itertuples()]
     header = ["material", "stage", "country", "base", "variant", "change [95% CI]", "P(better)"]
     click.echo(_text_table(header, rows))
     v = comparison.value
@@ -679,10 +716,13 @@ def compare(base_dir, variant_dir, fmt, top, force):
 
         click.echo(value_line(v))
         click.echo(cost_line(base, variant, v["change_usd"]))
+    if table["country"].str.contains(" +", regex=False).any():
+        click.echo("(+N: that many more countries of the same price zone whose rows read "
+                   "the same; --format csv lists each)")
     if hidden:
         click.echo(note)
     if cut:
-        click.echo(f"({top} of {total} exposures, those whose mean share changes most: "
+        click.echo(f"({top} of {total} rows, those whose mean share changes most: "
                    f"--top 0 shows all)")
 
 
