@@ -895,13 +895,13 @@ def test_sigkill_mid_run_leaves_previous_results_and_no_partial_folder(study):
     assert api.verify("results/tiny-cn").ok
 
 
-def test_ctrl_c_exits_130_and_removes_the_out_folder_it_made(study):
-    """Ctrl-C (SIGINT) mid-run: exit status 130, no traceback, and the --out folder the
-    run created for results it never finished is gone again."""
+def _writing_run(study, out: str) -> subprocess.Popen:
+    """A long run of tiny-cn into ``out`` (a subprocess that takes Ctrl-C as a terminal
+    sends it), returned once it is writing its shortage table."""
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1]))
     proc = subprocess.Popen(
         cli_argv("run", "scenarios/tiny-cn.toml", "--draws", "5000000", "--chunk-size", "500",
-                 "--out", "fresh/runs", "-q"),
+                 "--out", out, "-q"),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         env=env,
@@ -910,9 +910,22 @@ def test_ctrl_c_exits_130_and_removes_the_out_folder_it_made(study):
         deadline = time.monotonic() + 300  # a cold Numba cache compiles first
         writing = []
         while not writing and time.monotonic() < deadline and proc.poll() is None:
-            writing = list((study / "fresh" / "runs").glob(".tiny-cn.partial-*/shortage.parquet"))
+            writing = list((study / out).glob(".tiny-cn.partial-*/shortage.parquet"))
             time.sleep(0.05)
         assert writing, f"the run never started writing: {proc.stderr.read()!r}"
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        proc.stderr.close()
+        raise
+    return proc
+
+
+def test_ctrl_c_exits_130_and_removes_the_out_folder_it_made(study):
+    """Ctrl-C (SIGINT) mid-run: exit status 130, no traceback, and the --out folder the
+    run created for results it never finished is gone again."""
+    proc = _writing_run(study, "fresh/runs")
+    try:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) == 130
     finally:
@@ -928,22 +941,9 @@ def test_ctrl_c_exits_130_and_removes_the_out_folder_it_made(study):
 def test_sigkill_removes_the_out_folders_the_run_made_once_empty(study):
     """kill -9 mid-run: the watchdog removes the staging folder and then the --out
     folders the run created (deepest first, only while empty), as Ctrl-C does."""
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1]))
     (study / "kept").mkdir()
-    proc = subprocess.Popen(
-        cli_argv("run", "scenarios/tiny-cn.toml", "--draws", "5000000", "--chunk-size", "500",
-                 "--out", "kept/fresh/runs", "-q"),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env=env,
-    )
+    proc = _writing_run(study, "kept/fresh/runs")
     try:
-        deadline = time.monotonic() + 300  # a cold Numba cache compiles first
-        writing = []
-        while not writing and time.monotonic() < deadline and proc.poll() is None:
-            writing = list((study / "kept/fresh/runs").glob(".tiny-cn.partial-*/shortage.parquet"))
-            time.sleep(0.05)
-        assert writing, f"the run never started writing: {proc.stderr.read()!r}"
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
     finally:

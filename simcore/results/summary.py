@@ -11,7 +11,7 @@ reading a file back:
 - quantiles, the expected shortfall and the means taken over sorted values need each
   exposure's values sorted. A draw's shortage share and its value are both increasing
   functions of its shortage [t], so one sort of the shortages gives both; the worst
-  month's share (``peak_share``) needs two quantiles only, which a partition picks. Only
+  month's share (``peak_share``) is sorted on its own, for two quantiles. Only
   nonzero values are kept (a sorted column starts with its zeros, which add nothing to a
   running sum). They are kept per exposure in a :class:`Spill`: in memory up to
   ``SPILL_MEMORY`` bytes, beyond that in a file in the results' staging folder, read back
@@ -39,6 +39,9 @@ from simcore.errors import ResultError
 from simcore.results.layout import SUMMARY_COLUMNS, Layout
 from simcore.results.statistics import TAIL, quantile_sorted
 
+# what is kept of each nonzero (draw, exposure): its shortage [t] and its worst month's
+# share as the shortage table stores it
+_SPILLED = np.dtype([("shortage", "<f8"), ("worst", "<f4")])
 SPILL_MEMORY = 64 * 2**20  # [bytes] values a spill holds in memory before it uses a file
 BLOCK_VALUES = 8 * 2**20  # values read back at a time (float64: 64 MiB)
 _SORT_THREADS = max(1, min(4, os.cpu_count() or 1))  # threads sorting exposures at the end
@@ -67,7 +70,8 @@ class Spill:
         self._held: list[np.ndarray] = []  # chunks in memory, until they outgrow it
         self._held_bytes = 0
         self._file = None
-        self._chunks: list[tuple[int, np.ndarray]] = []  # (where it starts, counts)
+        # (where it starts, where each column starts in it: counts' running sums from 0)
+        self._chunks: list[tuple[int, np.ndarray]] = []
         self._end = 0
 
     def append(self, values: np.ndarray, counts: np.ndarray) -> None:
@@ -75,7 +79,7 @@ class Spill:
         values = np.ascontiguousarray(values, dtype=self.dtype)
         counts = np.asarray(counts, dtype=np.int64)
         self.totals += counts
-        self._chunks.append((self._end, counts))
+        self._chunks.append((self._end, np.concatenate([[0], np.cumsum(counts)])))
         self._end += values.nbytes
         if self._file is None:
             self._held.append(values)
@@ -95,8 +99,7 @@ class Spill:
             self._file.flush()
         out: list[list[np.ndarray]] = [[] for _ in range(stop - first)]
         size = self.dtype.itemsize
-        for c, (start, counts) in enumerate(self._chunks):
-            bounds = np.concatenate([[0], np.cumsum(counts)])
+        for c, (start, bounds) in enumerate(self._chunks):
             a, b = int(bounds[first]), int(bounds[stop])
             if b == a:
                 continue
@@ -105,11 +108,15 @@ class Spill:
             else:
                 data = np.frombuffer(os.pread(self._file.fileno(), (b - a) * size,
                                               start + a * size), dtype=self.dtype)
-            cuts = (bounds[first : stop + 1] - a).tolist()
+            # as bytes: numpy concatenates a structured dtype's pieces field by field,
+            # 20 times slower (the summary's spill holds a shortage and a worst month)
+            data = data.view(np.uint8)
+            cuts = ((bounds[first : stop + 1] - a) * size).tolist()
             for j in range(stop - first):
                 if cuts[j + 1] > cuts[j]:
                     out[j].append(data[cuts[j] : cuts[j + 1]])
-        return [np.concatenate(p) if p else np.zeros(0, self.dtype) for p in out]
+        return [np.concatenate(p).view(self.dtype) if p else np.zeros(0, self.dtype)
+                for p in out]
 
     def close(self) -> None:
         """Drop the values and remove the file."""
@@ -164,22 +171,21 @@ def _quantile_of_nonzero(nonzero_sorted: np.ndarray, n: int, q: float) -> float:
 
 
 def _quantiles_of_nonzero(nonzero: np.ndarray, n: int, qs) -> list[float]:
-    """``_quantile_of_nonzero`` at each of ``qs`` from the nonzero values in any order:
-    the order statistics they need picked by one partition, not a sort (the same
-    values, so the same bits)."""
-    zeros = n - len(nonzero)
-    picks = []
+    """``_quantile_of_nonzero`` at each of ``qs`` from a column's values other than its
+    ``n - len(values)`` zeros left out, in any order (they may hold zeros too), in their
+    own dtype (numpy sorts float32 in SIMD: faster than a partition at these sizes), the
+    arithmetic in float64."""
+    s = np.sort(nonzero)
+    zeros = n - len(s)
+    out = []
     for q in qs:
         h = (n - 1) * q
         lo = int(math.floor(h))
-        picks.append((lo, min(lo + 1, n - 1), h - lo))
-    ranks = sorted({i - zeros for lo, hi, _ in picks for i in (lo, hi) if i >= zeros})
-    part = np.partition(nonzero, ranks) if ranks else nonzero
-
-    def at(i: int) -> np.float64:
-        return part[i - zeros] if i >= zeros else np.float64(0.0)
-
-    return [float(at(lo) + (at(hi) - at(lo)) * t) for lo, hi, t in picks]
+        hi = min(lo + 1, n - 1)
+        a = np.float64(s[lo - zeros]) if lo >= zeros else np.float64(0.0)
+        b = np.float64(s[hi - zeros]) if hi >= zeros else np.float64(0.0)
+        out.append(float(a + (b - a) * (h - lo)))
+    return out
 
 
 class ExposureSummary:
@@ -200,10 +206,8 @@ class ExposureSummary:
         self._first = np.zeros((x, h), dtype=np.int64)  # counts of the first short month
         self._recover = np.zeros((x, h + 1), dtype=np.int64)  # counts of last month + 1
         tag = f"{os.getpid()}-{id(self):x}"
-        self._shortage = Spill(Path(folder) / f".shortage-{tag}.spill", x, np.float64,
+        self._shortage = Spill(Path(folder) / f".shortage-{tag}.spill", x, _SPILLED,
                                spill_memory)
-        self._worst = Spill(Path(folder) / f".peak-share-{tag}.spill", x, np.float32,
-                            spill_memory)
         self._peak = Spill(Path(folder) / f".zone-peak-{tag}.spill", g, np.float32,
                            spill_memory)
 
@@ -248,10 +252,12 @@ class ExposureSummary:
                                      minlength=x * (h + 1)).reshape(x, h + 1)
         by_exposure = np.ascontiguousarray(shortage.T)
         nonzero = by_exposure != 0
-        self._shortage.append(by_exposure[nonzero], nonzero.sum(axis=1))
-        worst = np.ascontiguousarray(_f32(chunk.peak_share).reshape(n, x).T)
-        nonzero = worst != 0
-        self._worst.append(worst[nonzero], nonzero.sum(axis=1))
+        kept = np.empty(int(nonzero.sum()), _SPILLED)
+        kept["shortage"] = by_exposure[nonzero]
+        # a draw's worst month is short iff the draw is (shortages are never negative);
+        # where float32 rounds a tiny worst month to 0 the zero kept is still its value
+        kept["worst"] = np.ascontiguousarray(_f32(chunk.peak_share).reshape(n, x).T)[nonzero]
+        self._shortage.append(kept, nonzero.sum(axis=1))
         if len(g):
             peak = np.ascontiguousarray(_f32(np.asarray(chunk.zone_price_peak)[:, g]).T)
             self._peak.append(peak.ravel(), np.full(len(g), n))
@@ -298,14 +304,22 @@ class ExposureSummary:
                 out[name][e] = _quantile_of_nonzero(share, n, q)
             out["share_es95"][e] = _running_sum(share[max(0, len(share) - tail):]) / tail
             out["prob_short_10pct"][e] = int((share > 0.10).sum()) / n
-            p50, p95 = _quantiles_of_nonzero(worst.astype(np.float64), n, (0.50, 0.95))
-            out["peak_share_p50"][e], out["peak_share_p95"][e] = p50, p95
+            lead = int(storage[e])
+            if lead != e and lead in worst_of and np.array_equal(worst, worst_of[lead]):
+                # the same values as its lead's (as a zone's buyers' usually are): the same
+                # quantiles, without a sort
+                out["peak_share_p50"][e] = out["peak_share_p50"][lead]
+                out["peak_share_p95"][e] = out["peak_share_p95"][lead]
+            else:
+                p50, p95 = _quantiles_of_nonzero(worst, n, (0.50, 0.95))
+                out["peak_share_p50"][e], out["peak_share_p95"][e] = p50, p95
             value = _f32(s * layout.price[e]).astype(np.float64)
             out["value_mean_usd"][e] = _running_sum(value) / n
             out["value_p95_usd"][e] = _quantile_of_nonzero(value, n, 0.95)
 
         storage = layout.storage
         orders: dict[int, np.ndarray] = {}
+        worst_of: dict[int, np.ndarray] = {}  # a lead's worst months, for its followers
 
         def leads(first: int, es: list, columns: list, worsts: list) -> None:
             """Exposures others are stored as: sorted by a permutation kept for them."""
@@ -313,6 +327,7 @@ class ExposureSummary:
                 values = columns[e - first]
                 orders[e] = order = np.argsort(values, kind="stable")
                 exposure(e, values[order], worsts[e - first])
+                worst_of[e] = worsts[e - first]
 
         def rest(first: int, es: list, columns: list, worsts: list) -> None:
             """The others: an exposure stored as another has its shortages in the same
@@ -333,12 +348,13 @@ class ExposureSummary:
         # cores share them (the end of a run, when the engine is done), a few runs of
         # exposures of about equal size per thread (a task per exposure cost more in
         # handing out than a small run's sorts: 0.14 s for 452 exposures of 10,000 draws)
-        totals = self._shortage.totals + self._worst.totals
+        totals = self._shortage.totals
         with ThreadPoolExecutor(max_workers=_SORT_THREADS,
                                 thread_name_prefix="supplyshock-summary") as pool:
             for first, stop in _blocks(totals):
-                columns = self._shortage.read(first, stop)
-                worsts = self._worst.read(first, stop)
+                kept = self._shortage.read(first, stop)
+                columns = [np.ascontiguousarray(k["shortage"]) for k in kept]
+                worsts = [np.ascontiguousarray(k["worst"]) for k in kept]
                 inside = storage[first:stop]
                 shared = {int(r) for e, r in enumerate(inside.tolist(), first)
                           if r != e and first <= r < stop}
@@ -355,7 +371,8 @@ class ExposureSummary:
                         for task in tasks:
                             task.cancel()
                 orders.clear()
-                del columns, worsts, tasks
+                worst_of.clear()
+                del kept, columns, worsts, tasks
         return out
 
     def _zone_prices(self, mean_sums: np.ndarray) -> dict[str, np.ndarray]:
@@ -372,7 +389,6 @@ class ExposureSummary:
     def close(self) -> None:
         """Drop what is held and remove the spill files (also after an error)."""
         self._shortage.close()
-        self._worst.close()
         self._peak.close()
 
 
