@@ -880,19 +880,27 @@ def test_sigkill_mid_run_leaves_previous_results_and_no_partial_folder(study):
                 break
             time.sleep(0.05)
         assert partial, f"the run never started writing: {proc.stderr.read()!r}"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stderr.close()
+        _kill9(proc)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and partial[0].exists():
         time.sleep(0.05)  # the watchdog removes the staging folder once the run is gone
     assert [p.name for p in (study / "results").iterdir()] == ["tiny-cn"]
     assert load_result("results/tiny-cn").manifest["digest"] == before
     assert api.verify("results/tiny-cn").ok
+
+
+def _kill9(proc: subprocess.Popen) -> None:
+    """SIGKILL a run (if it still runs) and reap it."""
+    try:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
 
 
 def _writing_run(study, out: str) -> subprocess.Popen:
@@ -942,15 +950,7 @@ def test_sigkill_removes_the_out_folders_the_run_made_once_empty(study):
     """kill -9 mid-run: the watchdog removes the staging folder and then the --out
     folders the run created (deepest first, only while empty), as Ctrl-C does."""
     (study / "kept").mkdir()
-    proc = _writing_run(study, "kept/fresh/runs")
-    try:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stderr.close()
+    _kill9(_writing_run(study, "kept/fresh/runs"))
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and (study / "kept/fresh").exists():
         time.sleep(0.05)
