@@ -78,52 +78,16 @@ def _compare_cells(r) -> list[str]:
     ]
 
 
-def _zones(result) -> dict:
-    """(material, stage, country) -> its price zone (exposures.parquet); empty where the
-    results format has none."""
-    try:
-        ex = result.table("exposures", ["material", "stage", "country", "zone"])
-    except Exception:  # noqa: BLE001 - an older format: no zones to fold by
-        return {}
-    cols = [ex.column(c).to_pylist() for c in ("material", "stage", "country", "zone")]
-    return {(str(m), str(st), str(c)): str(z) for m, st, c, z in zip(*cols, strict=True)}
-
-
-def _leads(result) -> dict:
-    """(material, stage, country) -> the country whose rows it is stored as (format 4);
-    empty for older formats."""
-    from simcore.results import FORMAT
-
-    if result.format != FORMAT:
-        return {}
-    ex = result.table("exposures", ["material", "stage", "country", "stored_as"])
-    cols = [ex.column(c).to_pylist() for c in ("material", "stage", "country", "stored_as")]
-    return {(str(m), str(st), str(c)): str(a) for m, st, c, a in zip(*cols, strict=True)}
-
-
-def _stored_as(result) -> list[str] | None:
-    """Each summary row's ``stored_as`` (exposures.parquet, format 4), else None."""
-    lead = _leads(result)
-    if not lead:
-        return None
-    s = result.summary
-    keys = zip(s["material"].astype(str), s["stage"].astype(str), s["country"].astype(str),
-               strict=True)
-    return [lead.get(k, k[2]) for k in keys]
-
-
-def worst_table(summary, draws: int, n: int = _WORST, stored_as=None) -> str:
+def worst_table(summary, draws: int, n: int = _WORST, stored_as: dict | None = None) -> str:
     """The closing table of a run: the exposures with the largest mean shortage share.
-    ``stored_as`` (exposures.parquet's column, in the summary's row order) folds the
-    buyers of a price zone stored as one (format 4: the same shares in every draw) into
-    one row named by its largest buyer, "USA +2", whose E[value] is their sum."""
+    ``stored_as`` ((material, stage, country) -> the country whose rows it is stored as,
+    exposures.parquet) folds the buyers of a price zone stored as one (format 4: the same
+    shares in every draw) into one row named by its largest buyer, "USA +2", whose
+    E[value] is their sum."""
     frame = summary.reset_index(drop=True).copy()
-    if stored_as is not None and len(stored_as) == len(frame):
-        frame["lead"] = [f"{m}/{st}/{a}" for m, st, a in zip(
-            frame["material"].astype(str), frame["stage"].astype(str),
-            (str(a) for a in stored_as), strict=True)]
-    else:
-        frame["lead"] = [str(i) for i in range(len(frame))]
+    keys = zip(frame["material"].astype(str), frame["stage"].astype(str),
+               frame["country"].astype(str), strict=True)
+    frame["lead"] = [(m, st, (stored_as or {}).get((m, st, c), c)) for m, st, c in keys]
     hit = frame[frame["share_mean"] > 0].sort_values(["share_mean", "share_p95"],
                                                       ascending=False, kind="stable")
     if not len(hit):
@@ -266,7 +230,7 @@ def run(
     from simcore import api
     from simcore.errors import ResultError, ScenarioError, SupplyShockError
     from simcore.executors import make_executor
-    from simcore.results import check_target, writable_parent
+    from simcore.results import by_exposure, check_target, writable_parent
 
     where = make_executor(executor, scheduler, workers, threads_per_worker)
     files = api.scenario_files(scenarios)
@@ -333,7 +297,7 @@ def run(
                 f"{time.perf_counter() - start:.1f} s -> {target}"
             )
             click.echo(worst_table(result.summary, m["draws"],
-                                   stored_as=_stored_as(result)))
+                                   stored_as=by_exposure(result, "stored_as")))
 
 
 def _check_size(preps, draws, threads, timeseries, large_ok, quiet) -> None:
@@ -652,8 +616,8 @@ def compare(base_dir, variant_dir, fmt, top, force):
     the per-draw difference is the effect of the variant alone. Runs with different
     seeds or horizons are refused unless --force.
     """
+    from simcore.results import by_exposure, load_result
     from simcore.results import compare as compare_results
-    from simcore.results import load_result
 
     base, variant = load_result(base_dir), load_result(variant_dir)
     comparison = compare_results(base, variant, force=force)
@@ -669,7 +633,7 @@ def compare(base_dir, variant_dir, fmt, top, force):
     # one row, "USA +2": the buyers of a zone without a stock of their own have the same
     # shares, and the stockpile variants give a zone's holders the same cover
     if len(table):
-        zones = [_zones(base), _zones(variant)]
+        zones = [by_exposure(base, "zone"), by_exposure(variant, "zone")]
         keys = list(zip(table["material"].astype(str), table["stage"].astype(str),
                         table["country"].astype(str), strict=True))
         cells = [tuple(_compare_cells(r)) for r in table.itertuples()]

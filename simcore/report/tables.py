@@ -40,7 +40,9 @@ def sensitivity_for_run(
                 f"{'countries' if col == 'country' else col + 's'} here: {', '.join(known)}"
             )
         chosen = chosen[chosen[col] == value]
-    same = _same_shares(result)
+    from simcore.results import by_exposure
+
+    same = {(m, st, c): (m, st, a) for (m, st, c), a in by_exposure(result, "stored_as").items()}
     if material is None and stage is None and country is None:
         # the worst exposures, each buyer stored as another (format 4: the same shares
         # in every draw, so the same indices) folded into the first of them
@@ -63,19 +65,6 @@ def sensitivity_for_run(
                  for k in set(keys)}
         table["same_shares"] = [shown[k] for k in keys]
     return table
-
-
-def _same_shares(result) -> dict:
-    """(material, stage, country) -> the exposure whose rows it is stored as (format 4,
-    ``stored_as``), for every exposure; empty for older formats."""
-    try:
-        ex = result.table("exposures", ["material", "stage", "country", "stored_as"])
-    except ResultError:  # an older format: no stored_as
-        return {}
-    ex = ex.to_pandas().astype(str)
-    return {(m, s, c): (m, s, a) for m, s, c, a in zip(ex["material"], ex["stage"],
-                                                      ex["country"], ex["stored_as"],
-                                                      strict=True)}
 
 
 def format_table(table: pd.DataFrame, drivers: int | None = None) -> str:

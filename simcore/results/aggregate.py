@@ -66,6 +66,17 @@ def price_summary(result: Result):
         drop=True)
 
 
+def by_exposure(result: Result, column: str) -> dict:
+    """(material, stage, country) -> ``column`` of the run's exposures.parquet as text
+    (``zone``; ``stored_as`` in format 4); empty where the results format has none."""
+    try:
+        ex = result.table("exposures", ["material", "stage", "country", column])
+    except ResultError:  # an older format
+        return {}
+    cols = [ex.column(c).to_pylist() for c in ("material", "stage", "country", column)]
+    return {(str(m), str(st), str(c)): str(v) for m, st, c, v in zip(*cols, strict=True)}
+
+
 def summarize(result: Result, by: str | None = None):
     """Summary statistics as a DataFrame.
 
