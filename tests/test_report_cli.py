@@ -297,6 +297,7 @@ def test_sensitivity_formats_and_filters(here):
     assert all(r["ci_low"] <= r["ci_high"] for r in records)
     bad = invoke("sensitivity", "results/tiny-cn", "--material", "galium", ok=False)
     assert bad.exit_code == 2 and "did you mean 'gallium'" in bad.output
+    assert "a run holds only the materials its scenario's events" in bad.output
 
 
 def test_fired_index_agrees_with_direct_group_means(here):

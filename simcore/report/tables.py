@@ -35,9 +35,13 @@ def sensitivity_for_run(
             continue
         known = list(dict.fromkeys(chosen[col]))
         if value not in known:
+            scope = (" (a run holds only the materials its scenario's events and "
+                     "interventions touch)" if col == "material" and
+                     value not in result.manifest.get("material_scope", known) else "")
             raise ResultError(
                 f"{result_dir}: no exposure with {col} {value!r}{suggest(value, known)}; "
                 f"{'countries' if col == 'country' else col + 's'} here: {', '.join(known)}"
+                f"{scope}"
             )
         chosen = chosen[chosen[col] == value]
     from simcore.results import by_exposure
