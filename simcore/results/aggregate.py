@@ -262,8 +262,9 @@ def compare(base: Result, variant: Result, force: bool = False) -> Comparison:
             frame[c] = frame[c].astype(str)
         return frame[frame["draw"] < draws]
 
-    merged = read(base).merge(
-        read(variant), on=["draw", *keys], how="outer", suffixes=("_base", "_variant"), sort=False
+    frames = read(base), read(variant)
+    merged = frames[0].merge(
+        frames[1], on=["draw", *keys], how="outer", suffixes=("_base", "_variant"), sort=False
     )
     for side in ("base", "variant"):
         for name in ("shortage_share", "shortage_t", "shortage_value_usd"):
@@ -303,20 +304,23 @@ def compare(base: Result, variant: Result, force: bool = False) -> Comparison:
     table = pd.DataFrame(rows)
     if len(table):
         table = table.sort_values("change_mean", kind="stable").reset_index(drop=True)
+    last_stage = {**mb.get("last_stage", {}), **mv.get("last_stage", {})}
     return Comparison(table=table, warnings=warnings, draws=draws,
-                      value=_value_change(merged, {**mb.get("last_stage", {}),
-                                                   **mv.get("last_stage", {})}, draws))
+                      value=value_change(*frames, last_stage, draws))
 
 
-def _value_change(merged, last_stage: dict, draws: int) -> dict:
-    """``Comparison.value`` from the merged rows (draw, material, stage, ... d_value)."""
-    last = merged[merged["stage"] == merged["material"].map(last_stage)]
-    per_draw = np.zeros((3, draws))
-    for j, col in enumerate(("shortage_value_usd_base", "shortage_value_usd_variant",
-                             "d_value")):
-        sums = last.groupby("draw")[col].sum()
+def value_change(base, variant, last_stage: dict, draws: int) -> dict:
+    """``Comparison.value`` from two runs' shortage rows (``draw``, ``material``,
+    ``stage`` as text, ``shortage_value_usd``; draws 0 .. draws-1 compared): each run's
+    value summed per draw over the rows at each material's last stage, the change draw
+    by draw. No join is needed: a draw's sum is its rows' whatever the other run holds."""
+    per_draw = np.zeros((2, draws))
+    for j, frame in enumerate((base, variant)):
+        frame = frame[(frame["draw"] < draws)
+                      & (frame["stage"] == frame["material"].map(last_stage))]
+        sums = frame.groupby("draw")["shortage_value_usd"].sum()
         per_draw[j, sums.index.to_numpy(np.int64)] = sums.to_numpy(np.float64)
-    d = per_draw[2]
+    d = per_draw[1] - per_draw[0]
     half = 1.96 * float(d.std(ddof=1)) / math.sqrt(draws) if draws > 1 else float("nan")
     mean = float(d.mean())
     return dict(base_usd=float(per_draw[0].mean()), variant_usd=float(per_draw[1].mean()),
