@@ -12,6 +12,7 @@ import dataclasses
 import io
 import json
 import math
+import os
 import shutil
 from types import SimpleNamespace
 
@@ -511,6 +512,61 @@ def test_summary_streams_the_statistics_of_format_2_bit_for_bit(
         assert not list((tmp_path / f"s{draws}-{spill_memory}").glob(".*spill"))
 
 
+def test_summary_counts_a_share_of_ten_percent_as_the_stored_column_does(tmp_path):
+    """prob_short_10pct compares the float32 share with 0.10 in float64, as
+    exposure_statistics compares the stored column: float32's 0.1 lies above 0.10, so
+    a draw short by exactly 10 % of need counts (in float32 it would not)."""
+    draws = 30
+
+    def tenth(draws, size):
+        for chunk in chunks(draws, size):
+            chunk.shortage_t = chunk.shortage_t.copy()
+            chunk.shortage_t[(chunk.start + np.arange(len(chunk.shortage_t))) % 2 == 0,
+                             0] = 0.1 * LAYOUT.need_t[0]
+            yield chunk
+
+    res = write(tmp_path / "tenth", draws=draws, size=7, source=tenth)
+    columns = _format2_columns(draws)
+    tonnes = 0.1 * LAYOUT.need_t[0]
+    columns["shortage_t"][::2, 0] = np.float32(tonnes)
+    columns["shortage_share"][::2, 0] = np.float32(tonnes / LAYOUT.need_t[0])
+    columns["shortage_value_usd"][::2, 0] = np.float32(tonnes * LAYOUT.price[0])
+    want = R.exposure_statistics(columns, LAYOUT.need_t, H)["prob_short_10pct"]
+    got = res.summary["prob_short_10pct"].to_numpy()
+    assert want[0] >= 15 / draws
+    np.testing.assert_array_equal(got, want)
+
+
+def test_summary_sorts_no_more_when_a_zone_spans_blocks(tmp_path, monkeypatch):
+    """An exposure stored as another takes that one's sort order and worst-month
+    quantiles even when the end of the run reads them in different blocks (as at a
+    million draws, where a block holds a few exposures): blocks change no result and
+    add no sort."""
+    from simcore.results import summary
+
+    calls = {"alone": 0, "worst": 0}
+
+    def counted(name, function):
+        def wrapper(*args):
+            calls[name] += 1
+            return function(*args)
+        return wrapper
+
+    monkeypatch.setattr(summary, "_sorted_alone", counted("alone", summary._sorted_alone))
+    monkeypatch.setattr(summary, "_quantiles_of_nonzero",
+                        counted("worst", summary._quantiles_of_nonzero))
+    seen = []
+    for block in (10**9, 7):  # everything in one block; every exposure in its own
+        monkeypatch.setattr(summary, "BLOCK_VALUES", block)
+        calls.update(alone=0, worst=0)
+        res = write(tmp_path / f"b{block}", draws=120, size=40, layout=SHARED,
+                    source=shared_chunks)
+        assert len(list(summary._blocks(np.full(X, 30)))) == (1 if block > 1000 else X)
+        seen.append((dict(calls), res.manifest["digest"]["tables"]["summary"]))
+    assert seen[0] == seen[1]
+    assert seen[0][0]["worst"] == X - 2  # the two buyers stored as another: no sort
+
+
 def test_summary_tasks_cover_every_exposure_once():
     """The end of a run hands the exposures to the sorting threads in runs of about equal
     size: every exposure in exactly one run, at most as many runs as asked."""
@@ -546,6 +602,43 @@ def test_spill_reads_back_columns_in_blocks(tmp_path):
             np.testing.assert_array_equal(values, np.concatenate(want[k]))
         spill.close()
         assert not (tmp_path / "x.spill").exists()
+
+
+@pytest.mark.parametrize("reads", ["whole", "short", "no preadv"])
+def test_spill_keeps_a_structured_dtypes_fields_apart(tmp_path, monkeypatch, reads):
+    """The summary's spill holds two fields (a shortage and a worst month); each comes
+    back on its own, each column one array, in memory or from the file, whether the
+    system's preadv reads everything asked, a few bytes at a time, or is missing."""
+    from simcore.results import summary
+
+    if reads == "short":  # at most 5 bytes a call: every way a read can stop short
+        real = os.preadv
+        monkeypatch.setattr(os, "preadv", lambda fd, views, offset: real(
+            fd, [memoryview(views[0])[:5]], offset))
+    elif reads == "no preadv":
+        monkeypatch.delattr(os, "preadv", raising=False)
+    dtype = np.dtype([("a", "<f8"), ("b", "<f4")])
+    rng = np.random.default_rng(3)
+    for memory in (None, 0):
+        spill = summary.Spill(tmp_path / "y.spill", 4, dtype, memory=memory)
+        want = {f: [[] for _ in range(4)] for f in "ab"}
+        for _ in range(5):
+            counts = rng.integers(0, 3, 4)
+            values = {"a": rng.random(counts.sum()),
+                      "b": rng.random(counts.sum()).astype(np.float32)}
+            spill.append(values, counts)
+            for f in "ab":
+                for j, part in enumerate(np.split(values[f], np.cumsum(counts)[:-1])):
+                    want[f][j].append(part)
+        for first, stop in ((0, 4), (1, 3), (2, 2)):
+            got = spill.read(first, stop)
+            assert set(got) == {"a", "b"}
+            for f in "ab":
+                assert len(got[f]) == stop - first
+                for j, values in enumerate(got[f], first):
+                    assert values.dtype == dtype[f] and values.flags.c_contiguous
+                    np.testing.assert_array_equal(values, np.concatenate(want[f][j]))
+        spill.close()
 
 
 def test_an_error_in_the_writer_thread_stops_the_run(tmp_path, monkeypatch):

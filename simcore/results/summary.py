@@ -19,11 +19,14 @@ reading a file back:
   a buyer of the same price zone, short in the same draws by the same share of need)
   is sorted by the permutation that sorts that one's shortages, where it does (checked:
   a sorted column is unique, so the statistics are the same bits), which leaves one
-  sort per zone instead of one per buyer. Peak prices are kept per price zone, since an
-  exposure's price is its zone's (docs/model.md §3.5).
+  sort per zone instead of one per buyer; that permutation is kept from the block that
+  holds the zone's first buyer to the block that holds its last. Peak prices are kept
+  per price zone, since an exposure's price is its zone's (docs/model.md §3.5).
 
 Memory is then about ``SPILL_MEMORY`` plus one block (``BLOCK_VALUES`` values) plus one
-exposure's sorted columns (about 40 bytes a draw), whatever the number of draws.
+exposure's sorted columns (about 40 bytes a draw) plus the permutations kept across
+blocks (at most 33 MB at a million draws of the partner study), whatever the number of
+draws.
 """
 
 from __future__ import annotations
@@ -61,63 +64,85 @@ _SUMS = (
 
 class Spill:
     """Values of ``columns`` columns, appended a chunk at a time (any number per column),
-    read back a block of columns at a time in the order they came."""
+    read back a block of columns at a time in the order they came. A structured
+    ``dtype``'s fields are kept apart (each chunk's values of one field after those of
+    the previous one) and come back apart, each column of each field one array, read
+    from the file straight into it."""
 
     def __init__(self, path: Path, columns: int, dtype, memory: int | None = None):
         self.path = Path(path)
         self.dtype = np.dtype(dtype)
+        self._fields = self.dtype.names
+        self._parts = ([self.dtype[f] for f in self._fields] if self._fields
+                       else [self.dtype])
         self.totals = np.zeros(columns, dtype=np.int64)  # values per column
         self._memory = SPILL_MEMORY if memory is None else memory
-        self._held: list[np.ndarray] = []  # chunks in memory, until they outgrow it
+        self._held: list[tuple] = []  # chunks in memory (a tuple of parts), until they outgrow it
         self._held_bytes = 0
         self._file = None
-        # (where it starts, where each column starts in it: counts' running sums from 0)
-        self._chunks: list[tuple[int, np.ndarray]] = []
+        # (where each part starts, where each column starts in it: counts' running sums)
+        self._chunks: list[tuple[list[int], list[int]]] = []
         self._end = 0
 
-    def append(self, values: np.ndarray, counts: np.ndarray) -> None:
-        """``values``: the chunk's values column after column, ``counts[j]`` of column j."""
-        values = np.ascontiguousarray(values, dtype=self.dtype)
+    def append(self, values, counts: np.ndarray) -> None:
+        """``values``: the chunk's values column after column, ``counts[j]`` of column j;
+        for a structured dtype a mapping of each field to such an array."""
+        parts = tuple(np.ascontiguousarray(values[f] if self._fields else values, dtype=d)
+                      for f, d in zip(self._fields or (None,), self._parts, strict=True))
         counts = np.asarray(counts, dtype=np.int64)
         self.totals += counts
-        self._chunks.append((self._end, np.concatenate([[0], np.cumsum(counts)])))
-        self._end += values.nbytes
+        starts = []
+        for part in parts:
+            starts.append(self._end)
+            self._end += part.nbytes
+        self._chunks.append((starts, [0, *np.cumsum(counts).tolist()]))
         if self._file is None:
-            self._held.append(values)
-            self._held_bytes += values.nbytes
+            self._held.append(parts)
+            self._held_bytes += sum(part.nbytes for part in parts)
             if self._held_bytes <= self._memory:
                 return
             self._file = open(self.path, "w+b")  # noqa: SIM115 - closed in close()
             held, self._held = self._held, []
-            for part in held:
-                self._file.write(memoryview(part))
+            for chunk in held:
+                for part in chunk:
+                    self._file.write(memoryview(part))
             return
-        self._file.write(memoryview(values))
+        for part in parts:
+            self._file.write(memoryview(part))
 
-    def read(self, first: int, stop: int) -> list[np.ndarray]:
-        """The values of columns [first, stop), each over every chunk, in order."""
+    def read(self, first: int, stop: int):
+        """The values of columns [first, stop), each over every chunk, in order: a list
+        of arrays; for a structured dtype a dict of such lists, one per field."""
         if self._file is not None:
             self._file.flush()
-        out: list[list[np.ndarray]] = [[] for _ in range(stop - first)]
-        size = self.dtype.itemsize
-        for c, (start, bounds) in enumerate(self._chunks):
-            a, b = int(bounds[first]), int(bounds[stop])
-            if b == a:
-                continue
-            if self._file is None:
-                data = self._held[c][a:b]
-            else:
-                data = np.frombuffer(os.pread(self._file.fileno(), (b - a) * size,
-                                              start + a * size), dtype=self.dtype)
-            # as bytes: numpy concatenates a structured dtype's pieces field by field,
-            # 20 times slower (the summary's spill holds a shortage and a worst month)
-            data = data.view(np.uint8)
-            cuts = ((bounds[first : stop + 1] - a) * size).tolist()
-            for j in range(stop - first):
-                if cuts[j + 1] > cuts[j]:
-                    out[j].append(data[cuts[j] : cuts[j + 1]])
-        return [np.concatenate(p).view(self.dtype) if p else np.zeros(0, self.dtype)
-                for p in out]
+        out = []
+        for p, dtype in enumerate(self._parts):
+            size = dtype.itemsize
+            columns = [np.empty(int(c), dtype) for c in self.totals[first:stop].tolist()]
+            views = [memoryview(column).cast("B") for column in columns]
+            filled = [0] * (stop - first)
+            for c, (starts, bounds) in enumerate(self._chunks):
+                a, b = bounds[first], bounds[stop]
+                if b == a:
+                    continue
+                into = []
+                for j in range(stop - first):
+                    n = (bounds[first + j + 1] - bounds[first + j]) * size
+                    if n:
+                        at = filled[j]
+                        into.append(views[j][at : at + n])
+                        filled[j] = at + n
+                if self._file is None:
+                    held = memoryview(self._held[c][p]).cast("B")
+                    at = a * size
+                    for piece in into:
+                        piece[:] = held[at : at + len(piece)]
+                        at += len(piece)
+                else:
+                    _read_into(self._file.fileno(), into, starts[p] + a * size,
+                               (b - a) * size)
+            out.append(columns)
+        return dict(zip(self._fields, out, strict=True)) if self._fields else out[0]
 
     def close(self) -> None:
         """Drop the values and remove the file."""
@@ -126,6 +151,58 @@ class Spill:
             self._file.close()
             self._file = None
         self.path.unlink(missing_ok=True)
+
+
+_IOV_MAX = 1024  # buffers one preadv takes (POSIX's least IOV_MAX is 16; Linux's 1024)
+if hasattr(os, "sysconf"):
+    try:
+        _IOV_MAX = max(16, min(_IOV_MAX, os.sysconf("SC_IOV_MAX")))
+    except (ValueError, OSError):
+        pass
+
+
+def _read_into(fd: int, views: list, offset: int, total: int) -> None:
+    """Fill ``views`` (writable byte memoryviews, ``total`` bytes together) from the file
+    at ``offset``, in order: one system call for many of them, without a buffer between
+    (a read of a million-draw run's spill and the copies out of it were a third of the
+    end of the run)."""
+    if hasattr(os, "preadv") and len(views) <= _IOV_MAX:
+        got = os.preadv(fd, views, offset)
+        if got == total:
+            return
+        return _read_into_from(fd, views, offset, got)
+    _read_into_from(fd, views, offset, 0)
+
+
+def _read_into_from(fd: int, views: list, offset: int, got: int) -> None:
+    """``_read_into`` after its first ``got`` bytes (a read that stopped short)."""
+    views = list(views)
+    i = 0
+    offset += got
+    while got and i < len(views):
+        if got >= len(views[i]):
+            got -= len(views[i])
+            i += 1
+        else:
+            views[i] = views[i][got:]
+            got = 0
+    while i < len(views):
+        if hasattr(os, "preadv"):
+            got = os.preadv(fd, views[i : i + _IOV_MAX], offset)
+        else:  # one at a time where there is no preadv (macOS before 11)
+            data = os.pread(fd, len(views[i]), offset)
+            views[i][: len(data)] = data
+            got = len(data)
+        if got <= 0:
+            raise ResultError(f"the summary's spill file ended early at byte {offset}")
+        offset += got
+        while got and i < len(views):
+            if got >= len(views[i]):
+                got -= len(views[i])
+                i += 1
+            else:
+                views[i] = views[i][got:]
+                got = 0
 
 
 def _f32(values) -> np.ndarray:
@@ -197,6 +274,11 @@ def _quantiles_of_nonzero(nonzero: np.ndarray, n: int, qs) -> list[float]:
     return [_quantile_of_nonzero(s, n, q) for q in qs]
 
 
+def _sorted_alone(values: np.ndarray) -> np.ndarray:
+    """An exposure's nonzero shortages sorted on their own (not by its lead's order)."""
+    return np.sort(values)
+
+
 class ExposureSummary:
     """Accumulates the summary of each exposure from ``ChunkResult``s in draw order;
     :meth:`finish` gives float64[X] arrays named as in ``SUMMARY_COLUMNS``, equal to
@@ -261,12 +343,11 @@ class ExposureSummary:
                                      minlength=x * (h + 1)).reshape(x, h + 1)
         by_exposure = np.ascontiguousarray(shortage.T)
         nonzero = by_exposure != 0
-        kept = np.empty(int(nonzero.sum()), _SPILLED)
-        kept["shortage"] = by_exposure[nonzero]
         # a draw's worst month is short iff the draw is (shortages are never negative);
         # where float32 rounds a tiny worst month to 0 the zero kept is still its value
-        kept["worst"] = np.ascontiguousarray(_f32(chunk.peak_share).reshape(n, x).T)[nonzero]
-        self._shortage.append(kept, nonzero.sum(axis=1))
+        worst = np.ascontiguousarray(_f32(chunk.peak_share).reshape(n, x).T)[nonzero]
+        self._shortage.append({"shortage": by_exposure[nonzero], "worst": worst},
+                              nonzero.sum(axis=1))
         if len(g):
             peak = np.ascontiguousarray(_f32(np.asarray(chunk.zone_price_peak)[:, g]).T)
             self._peak.append(peak.ravel(), np.full(len(g), n))
@@ -309,9 +390,10 @@ class ExposureSummary:
             m = len(s)
             share, sums = _scratch("share", m, np.float64), _scratch("sums", m, np.float64)
             narrow = _scratch("narrow", m, np.float32)
-            # _f32(s / need).astype(np.float64), in buffers
-            np.divide(s, layout.need_t[e], out=share)
-            narrow[:] = share
+            # _f32(s / need).astype(np.float64), in buffers: the quotient in float64
+            # rounded once into float32, then widened (a cumsum of float32 into float64
+            # casts in small buffers, 30 % slower at a million draws)
+            np.divide(s, layout.need_t[e], out=narrow)
             share[:] = narrow
             out["share_mean"][e] = _running_sum(share, sums) / n
             for q, name in ((0.05, "share_p5"), (0.50, "share_p50"), (0.95, "share_p95"),
@@ -328,16 +410,20 @@ class ExposureSummary:
             else:
                 p50, p95 = _quantiles_of_nonzero(worst, n, (0.50, 0.95))
                 out["peak_share_p50"][e], out["peak_share_p95"][e] = p50, p95
-            value = share  # _f32(s * price).astype(np.float64), in the same buffer
-            np.multiply(s, layout.price[e], out=value)
-            narrow[:] = value
+            value = share  # _f32(s * price).astype(np.float64), in the same buffers
+            np.multiply(s, layout.price[e], out=narrow)
             value[:] = narrow
             out["value_mean_usd"][e] = _running_sum(value, sums) / n
             out["value_p95_usd"][e] = _quantile_of_nonzero(value, n, 0.95)
 
         storage = layout.storage
+        # a lead's permutation and worst months, kept for its followers until the last
+        # of them is done: a zone's buyers span up to 66 exposures of the partner study,
+        # and at a million draws a block holds about 14 (each one sorting on its own
+        # there made the end of the run 1.5 times as slow per draw as at 100,000)
         orders: dict[int, np.ndarray] = {}
-        worst_of: dict[int, np.ndarray] = {}  # a lead's worst months, for its followers
+        worst_of: dict[int, np.ndarray] = {}
+        last_follower = {int(r): e for e, r in enumerate(storage.tolist()) if r != e}
 
         def leads(first: int, es: list, columns: list, worsts: list) -> None:
             """Exposures others are stored as: sorted by a permutation kept for them."""
@@ -360,7 +446,7 @@ class ExposureSummary:
                     s = values[order]
                     if len(s) > 1 and not bool(np.all(s[1:] >= s[:-1])):
                         s = None
-                exposure(e, np.sort(values) if s is None else s, worsts[e - first])
+                exposure(e, _sorted_alone(values) if s is None else s, worsts[e - first])
 
         # exposures are independent and numpy's sort and cumsum let go of the GIL: the
         # cores share them (the end of a run, when the engine is done), a few runs of
@@ -371,12 +457,9 @@ class ExposureSummary:
                                 thread_name_prefix="supplyshock-summary") as pool:
             for first, stop in _blocks(totals):
                 kept = self._shortage.read(first, stop)
-                columns = [np.ascontiguousarray(k["shortage"]) for k in kept]
-                worsts = [np.ascontiguousarray(k["worst"]) for k in kept]
-                inside = storage[first:stop]
-                shared = {int(r) for e, r in enumerate(inside.tolist(), first)
-                          if r != e and first <= r < stop}
-                lead = sorted(shared)
+                columns, worsts = kept["shortage"], kept["worst"]
+                lead = [e for e in range(first, stop) if e in last_follower]
+                shared = set(lead)
                 others = [e for e in range(first, stop) if e not in shared]
                 for work, es in ((leads, lead), (rest, others)):
                     cuts = _even_cuts(totals[es], 4 * _SORT_THREADS)
@@ -388,8 +471,8 @@ class ExposureSummary:
                     finally:  # after a failure (or an interrupt), start no more of them
                         for task in tasks:
                             task.cancel()
-                orders.clear()
-                worst_of.clear()
+                for e in [e for e in orders if last_follower[e] < stop]:
+                    del orders[e], worst_of[e]
                 del kept, columns, worsts, tasks
         return out
 
