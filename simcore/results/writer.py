@@ -449,15 +449,19 @@ class ResultWriter:
         return n
 
     def write(self, chunk) -> None:
-        """Write a checked chunk into the tables, histograms and summary, a block of its
-        draws at a time (what converting a block holds stays small beside the chunk)."""
+        """Write a checked chunk into the tables, histograms and summary: the tables a
+        block of its draws at a time (what converting a block holds stays small beside
+        the chunk), the summary the whole chunk at once (each add is a piece of its
+        spill that the end of the run reads per block of exposures: the partner study's
+        chunks of 1,024 draws in blocks of 337 made four times as many pieces, and at a
+        million draws their reads took 13 s)."""
         _check_prices(chunk, self.layout)
         _check_shared(chunk, self.layout)
         for part in _blocks(chunk, self.layout, self.timeseries):
             self._writers["shortage"].write(shortage_chunk(part, self.layout))
             if self.timeseries:
                 self._writers["timeseries"].write(timeseries_chunk(part, self.layout))
-            self.summary.add(part)
+        self.summary.add(chunk)
         self._writers["drivers"].write(drivers_chunk(chunk, self.layout, self._drivers_schema))
         self._writers["zone_prices"].write(zone_prices_chunk(chunk, self.layout))
         self.hist += np.asarray(chunk.hist, dtype=np.int64)
