@@ -178,15 +178,17 @@ def _read_into_from(fd: int, views: list, offset: int, got: int) -> None:
     """``_read_into`` after its first ``got`` bytes (a read that stopped short)."""
     views = list(views)
     i = 0
-    offset += got
-    while got and i < len(views):
-        if got >= len(views[i]):
-            got -= len(views[i])
-            i += 1
-        else:
-            views[i] = views[i][got:]
-            got = 0
-    while i < len(views):
+    while True:
+        offset += got
+        while got and i < len(views):  # past what the last read filled
+            if got >= len(views[i]):
+                got -= len(views[i])
+                i += 1
+            else:
+                views[i] = views[i][got:]
+                got = 0
+        if i == len(views):
+            return
         if hasattr(os, "preadv"):
             got = os.preadv(fd, views[i : i + _IOV_MAX], offset)
         else:  # one at a time where there is no preadv (macOS before 11)
@@ -195,14 +197,6 @@ def _read_into_from(fd: int, views: list, offset: int, got: int) -> None:
             got = len(data)
         if got <= 0:
             raise ResultError(f"the summary's spill file ended early at byte {offset}")
-        offset += got
-        while got and i < len(views):
-            if got >= len(views[i]):
-                got -= len(views[i])
-                i += 1
-            else:
-                views[i] = views[i][got:]
-                got = 0
 
 
 def _f32(values) -> np.ndarray:
