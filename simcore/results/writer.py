@@ -519,14 +519,14 @@ class ResultWriter:
 
 
 BLOCK_BYTES = 16 * 2**20  # engine values of the draws converted at a time [bytes]
+# the per-draw fields shortage_chunk reads (the summary takes the whole chunk)
 _PER_DRAW_FIELDS = ("shortage_t", "peak_share", "months_short", "first_short", "last_short",
-                    "stock_drawn_t", "price_peak", "price_mean", "zone_price_peak",
-                    "zone_price_mean", *(name for name, _ in SHARES_OF_NEED))
+                    *(name for name, _ in SHARES_OF_NEED))
 
 
 def _blocks(chunk, layout: Layout, timeseries: bool):
     """The chunk as consecutive blocks of draws (views, no copies) with the per-draw
-    fields the shortage and time-series tables and the summary read."""
+    fields the shortage and time-series tables read."""
     n = chunk.stop - chunk.start
     per_draw = layout.n_exposures * (13 * 8 + 3 * 2) * (1 + 4 * layout.horizon * timeseries)
     size = max(1, BLOCK_BYTES // max(per_draw, 1))
