@@ -96,19 +96,17 @@ class Spill:
             starts.append(self._end)
             self._end += part.nbytes
         self._chunks.append((starts, [0, *np.cumsum(counts).tolist()]))
+        chunks = [parts]
         if self._file is None:
             self._held.append(parts)
             self._held_bytes += sum(part.nbytes for part in parts)
             if self._held_bytes <= self._memory:
                 return
             self._file = open(self.path, "w+b")  # noqa: SIM115 - closed in close()
-            held, self._held = self._held, []
-            for chunk in held:
-                for part in chunk:
-                    self._file.write(memoryview(part))
-            return
-        for part in parts:
-            self._file.write(memoryview(part))
+            chunks, self._held = self._held, []
+        for chunk in chunks:
+            for part in chunk:
+                self._file.write(memoryview(part))
 
     def read(self, first: int, stop: int):
         """The values of columns [first, stop), each over every chunk, in order: a list
@@ -166,12 +164,10 @@ def _read_into(fd: int, views: list, offset: int, total: int) -> None:
     at ``offset``, in order: one system call for many of them, without a buffer between
     (a read of a million-draw run's spill and the copies out of it were a third of the
     end of the run)."""
-    if hasattr(os, "preadv") and len(views) <= _IOV_MAX:
-        got = os.preadv(fd, views, offset)
-        if got == total:
-            return
-        return _read_into_from(fd, views, offset, got)
-    _read_into_from(fd, views, offset, 0)
+    got = os.preadv(fd, views, offset) if hasattr(os, "preadv") and len(views) <= _IOV_MAX \
+        else 0
+    if got != total:
+        _read_into_from(fd, views, offset, got)
 
 
 def _read_into_from(fd: int, views: list, offset: int, got: int) -> None:
