@@ -66,6 +66,14 @@ def _text_table(header: list[str], rows: list[list[str]], indent: str = "  ") ->
     return "\n".join(lines)
 
 
+def _largest_changes(table, top: int):
+    """compare's rows with the ``top`` largest mean changes (all where top is 0), in the
+    table's order."""
+    if not top or len(table) <= top:
+        return table
+    return table.loc[sorted(table["change_mean"].abs().nlargest(top).index)]
+
+
 def _compare_cells(r) -> list[str]:
     """A compare row's figures as the table prints them."""
     return [
@@ -625,9 +633,7 @@ def compare(base_dir, variant_dir, fmt, top, force):
         click.echo(f"Warning: {w}", err=True)
     table = comparison.table
     if fmt != "table":
-        if top and len(table) > top:
-            table = table.loc[sorted(table["change_mean"].abs().nlargest(top).index)]
-        _emit(table, fmt)
+        _emit(_largest_changes(table, top), fmt)
         return
     # countries of one price zone (in both runs) whose rows would print the same take
     # one row, "USA +2": the buyers of a zone without a stock of their own have the same
@@ -647,8 +653,7 @@ def compare(base_dir, variant_dir, fmt, top, force):
                                                       table["_group"], strict=True)])
     total = len(table)
     cut = bool(top) and total > top
-    if cut:
-        table = table.loc[sorted(table["change_mean"].abs().nlargest(top).index)]
+    table = _largest_changes(table, top)
     click.echo(
         f"{variant.name} vs {base.name}: change in shortage share of horizon need, "
         f"{_n_draws(comparison.draws)} compared draw by draw"
