@@ -504,6 +504,7 @@ def _skip_function_prepass() -> bool:
 SKIP_FUNCTION_PREPASS = _skip_function_prepass()
 
 
+@functools.cache
 def _share_scope_copies() -> bool:
     """Numba's IR inliner (``InlineWorker.inline_ir``) copies the callee's IR block by
     block, each with its own ``copy.deepcopy``, and each copy takes along a fresh copy
@@ -514,7 +515,10 @@ def _share_scope_copies() -> bool:
     share one scope in the IR being copied, too), through a ``copy`` module seen only by
     the inliner whose ``deepcopy`` of a block passes one memo per scope within one
     inlining. The IR that comes out is the same; the machine code and study digests too.
-    Returns whether the hook is in place."""
+    Put in place by the first engine compile that misses the cache (``_engine_compiles``),
+    not at import: the inliner's module imports Numba's lowering of lists, arrays and
+    strings, 0.08 s of every run's start that a run loading the cached kernel never
+    needs. Returns whether the hook is in place."""
     try:
         import copy
 
@@ -554,9 +558,6 @@ def _share_scope_copies() -> bool:
     inline_closurecall.copy = SharedScopeCopy()
     worker.inline_ir = inline_ir_shared
     return True
-
-
-SHARE_SCOPE_COPIES = _share_scope_copies()
 
 # the names Numba's CPUCodeLibrary._finalize_final_module uses (numba 0.59-0.68)
 _FINALIZE_NAMES = {"_finalize_dynamic_globals", "_verify_declare_only_symbols",
@@ -667,9 +668,10 @@ def _roomy_call():
 
 def _engine_compiles(dispatcher, internal=False):
     """Mark, per thread, the compiles of ``dispatcher`` (and of the callees they pull
-    in) as the engine's: see ``_skip_function_prepass``, and, for a function only
-    kernel functions call (``internal``), ``_skip_internal_machine_code``; the outermost
-    compile that misses the cache runs on a roomy frame (``_roomy_call``, 0.02 s to make:
+    in) as the engine's: see ``_skip_function_prepass``, ``_share_scope_copies`` (put in
+    place at the first miss) and, for a function only kernel functions call
+    (``internal``), ``_skip_internal_machine_code``; the outermost compile that misses
+    the cache runs on a roomy frame (``_roomy_call``, 0.02 s to make:
     a cache hit, every run's case, does without). (Under NUMBA_DISABLE_JIT=1 the
     "dispatcher" is the Python function itself: nothing to mark.)"""
     compile_ = getattr(dispatcher, "compile", None)
@@ -689,6 +691,7 @@ def _engine_compiles(dispatcher, internal=False):
         _compiling_engine.internal = own
         try:
             if depth == 0 and fresh is None:  # no miss to hook: around every outer compile
+                _share_scope_copies()
                 return _roomy_call()(compile_, sig)
             return compile_(sig)
         finally:
@@ -699,6 +702,7 @@ def _engine_compiles(dispatcher, internal=False):
     if fresh is not None:
 
         def compile_fresh(args, return_type):
+            _share_scope_copies()  # once, before the first engine function is inlined
             if getattr(_compiling_engine, "depth", 0) > 1:  # a callee, on the outer frame
                 return fresh(args, return_type)
             return _roomy_call()(functools.partial(fresh, args), return_type)

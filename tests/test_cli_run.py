@@ -996,6 +996,24 @@ def test_a_quiet_run_imports_neither_pandas_nor_plotting_nor_dask(study):
     assert _fresh_python(code) == "[]"
 
 
+def test_a_run_that_loads_the_cached_kernel_imports_no_compiler_hook_module(study):
+    """Numba's IR inliner (numba.core.inline_closurecall, which imports Numba's lowering
+    of lists, arrays and strings: 0.08 s) is needed only to compile the kernel; the hook
+    that shares its scope copies is put in place at the first compile, so a run that
+    loads the kernel from the cache never imports it."""
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from simcore.cli import main\n"
+        "r = CliRunner().invoke(main, ['run', 'scenarios/tiny-cn.toml', '--draws', '20', "
+        "'-q', '--out', 'results/again'])\n"
+        "assert r.exit_code == 0, r.output\n"
+        "print('numba.core.inline_closurecall' in sys.modules)\n"
+    )
+    invoke("run", "scenarios/tiny-cn.toml", "--draws", 20, "-q")  # the kernel is cached now
+    assert _fresh_python(code) == "False"
+
+
 def _fresh_python(code: str) -> str:
     """What ``code`` prints in a new interpreter (this checkout on its path)."""
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[1]))

@@ -378,7 +378,7 @@ def test_the_compile_hooks_act_on_an_engine_compile_and_change_no_result():
     from simcore import _numba
 
     assert _numba.SKIP_FUNCTION_PREPASS
-    assert _numba.SHARE_SCOPE_COPIES
+    assert _numba._share_scope_copies()  # in place (put there by an engine compile, or now)
     roomy = _numba._roomy_call()
     assert roomy.__code__.co_nlocals >= 70_000  # the frame that gets its own 1 MiB chunk
     assert roomy(lambda x: x * 2, 21) == 42
