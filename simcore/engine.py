@@ -753,9 +753,17 @@ def load_kernel(model: Model) -> None:
 
 
 def default_threads() -> int:
-    """Numba's thread count (NUMBA_NUM_THREADS, or set by numba.set_num_threads)."""
-    import numba
+    """Numba's thread count (NUMBA_NUM_THREADS, or set by numba.set_num_threads).
 
+    ``numba.get_num_threads`` launches Numba's threading layer (an OpenMP or TBB pool,
+    0.03 s of a run's start) that the engine, which runs its workers on Python threads,
+    never uses; ``set_num_threads`` launches it first, so while it is not launched the
+    count is NUMBA_NUM_THREADS."""
+    import numba
+    from numba.np.ufunc import parallel
+
+    if not getattr(parallel, "_is_initialized", True):
+        return int(numba.config.NUMBA_NUM_THREADS)
     return int(numba.get_num_threads())
 
 

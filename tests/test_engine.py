@@ -256,3 +256,26 @@ def test_importing_engine_does_not_import_numba():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_default_threads_is_numbas_count_without_launching_its_thread_pool():
+    """The engine's default thread count is what numba.get_num_threads() says, from
+    NUMBA_NUM_THREADS before anything launched Numba's threading layer (the engine never
+    uses it), from set_num_threads after."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "from numba.np.ufunc import parallel\n"
+        "import numba\n"
+        "from simcore.engine import default_threads\n"
+        "a = default_threads()\n"
+        "launched = parallel._is_initialized\n"
+        "numba.set_num_threads(1)\n"
+        "print(a, launched, default_threads(), numba.get_num_threads())\n"
+    )
+    env = dict(os.environ, NUMBA_NUM_THREADS="3")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env=env)
+    assert out.stdout.split() == ["3", "False", "1", "1"]
