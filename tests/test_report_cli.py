@@ -12,6 +12,7 @@ import json
 import re
 import shutil
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -185,6 +186,23 @@ def test_comparison_needs_the_same_horizon_and_says_what_else_differs(here, tmp_
     assert any("share no scenario file" in w for w in warned)
     assert not any("share no scenario file" in w for w in compare(
         load_result("results/tiny-cn"), load_result("results/tiny-cn-stock")).warnings)
+
+
+def test_a_report_into_a_new_folder_says_it_made_the_folder(here):
+    """--out into folders that do not exist makes them and says so (once); a report that
+    fails makes none."""
+    res = invoke("report", "results/tiny-cn", "--countries", "UAS", "--out", "new/x.html",
+                 ok=False)
+    assert res.exit_code == 2 and not (here / "new").exists()
+    res = invoke("report", "results/tiny-cn", "--out", "new/deeper/r.html", "--bootstrap", 0)
+    assert (here / "new" / "deeper" / "r.html").is_file()
+    assert res.output.strip() == f"wrote {Path('new/deeper/r.html')} (made the folder new)"
+    res = invoke("report", "results/tiny-cn", "--out", "new/deeper/r.html", "--bootstrap", 0)
+    assert "made the folder" not in res.output
+    res = invoke("report", "results/tiny-cn", "--format", "png", "--out", "new/figs",
+                 "--bootstrap", 0)
+    assert res.output.strip().endswith(f"figures to {Path('new/figs')} "
+                                       f"(made the folder {Path('new/figs')})")
 
 
 def test_unknown_country_is_a_clear_error(here):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
@@ -61,11 +62,29 @@ def report_cmd(result_dir, compare_dirs, out, fmt, countries, top, bootstrap):
 
     opts = Options(countries=_split_countries(countries), top=top, n_boot=bootstrap)
     if fmt == "png":
-        paths = write_figures(result_dir, compare_dirs, out or "figures", opts)
-        click.echo(f"wrote {len(paths)} figures to {paths[0].parent if paths else out}")
+        target = Path(out or "figures")
+        made = _missing_folder(target)
+        paths = write_figures(result_dir, compare_dirs, target, opts)
+        click.echo(f"wrote {len(paths)} figures to {target}{_made(made)}")
     else:
-        path = write_report(result_dir, compare_dirs, out or "report.html", opts)
-        click.echo(f"wrote {path}")
+        target = Path(out or "report.html")
+        made = _missing_folder(target.parent)
+        path = write_report(result_dir, compare_dirs, target, opts)
+        click.echo(f"wrote {path}{_made(made)}")
+
+
+def _missing_folder(folder: Path) -> Path | None:
+    """The outermost folder of ``folder`` that does not exist yet (None: it exists)."""
+    missing = None
+    for f in (folder, *folder.parents):
+        if f.exists():
+            break
+        missing = f
+    return missing
+
+
+def _made(folder: Path | None) -> str:
+    return "" if folder is None else f" (made the folder {folder})"
 
 
 @click.command("sensitivity")
