@@ -293,14 +293,22 @@ def _zone_structure(tensor: SupplyTensor, compiled: CompiledScenario):
 def _zone_names(tensor, compiled, groups) -> list[str]:
     """Readable, unique names of the zones of one (material, stage): 'world' for a single
     zone, a single country by its code, everyone but one country 'ex-<code>', a zone
-    equal to a group by the group's name, the largest other zone 'rest', and any other by
-    its members joined with '+'."""
+    equal to a group by the group's name, then a zone equal to the members of a group
+    that take part here by that group's name (DyTb's refining partners: the targets of
+    a restriction on 'partners' that trade the material), the largest other zone
+    'rest', and any other by its members joined with '+'."""
     group_sets = {}
-    for name, codes in tensor.groups.items():
-        idx = frozenset(tensor.countries.index(c) for c in codes if c in tensor.countries)
+    named_groups = [(name, frozenset(tensor.countries.index(c) for c in codes
+                                     if c in tensor.countries))
+                    for name, codes in tensor.groups.items()]
+    named_groups += [(name, frozenset(idx))
+                     for name, idx in compiled.extra.get("group_members", {}).items()]
+    for name, idx in named_groups:
         group_sets.setdefault(idx, name)
-    for name, idx in compiled.extra.get("group_members", {}).items():
-        group_sets.setdefault(frozenset(idx), name)
+    taking_part = frozenset(i for m in groups for i in m)
+    for name, idx in named_groups:
+        if len(idx & taking_part) > 1:
+            group_sets.setdefault(idx & taking_part, name)
     multi = [z for z, m in enumerate(groups) if len(m) > 1
              and frozenset(m) not in group_sets]
     rest = max(multi, key=lambda z: len(groups[z])) if multi else -1

@@ -279,3 +279,26 @@ def test_default_threads_is_numbas_count_without_launching_its_thread_pool():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, env=env)
     assert out.stdout.split() == ["3", "False", "1", "1"]
+
+
+def test_a_zone_of_a_groups_members_taking_part_is_named_by_the_group():
+    """A zone that holds exactly the members of a group that take part in the (material,
+    stage) is named by the group (DyTb's refining partners were 'rest', beside
+    'MMR+VNM+LAO+ROW'); the largest other zone is then 'rest'. A group with one member
+    taking part names nothing (the country's code does)."""
+    from types import SimpleNamespace
+
+    countries = ("CHN", "USA", "DEU", "JPN", "MMR", "ROW", "FRA")
+    tensor = SimpleNamespace(countries=countries,
+                             groups={"G1": ("USA", "FRA"),
+                                     "partners": ("USA", "DEU", "JPN", "FRA")})
+    compiled = SimpleNamespace(extra={})
+    names = engine._zone_names(tensor, compiled, [[0], [1, 2, 3], [4, 5]])
+    assert names == ["CHN", "partners", "rest"]
+    assert engine._zone_names(tensor, compiled, [[0], [1, 2, 3, 6], [4, 5]]) == [
+        "CHN", "partners", "rest"]  # the whole group
+    bare = SimpleNamespace(countries=countries, groups={})
+    assert engine._zone_names(bare, compiled, [[0], [1, 2, 3], [4, 5]]) == [
+        "CHN", "rest", "MMR+ROW"]
+    assert engine._zone_names(tensor, compiled, [[0], [1], [2, 3, 4, 5]]) == [
+        "CHN", "USA", "rest"]
