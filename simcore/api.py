@@ -518,11 +518,12 @@ def verify(folder, threads=None, progress=False, scenario=None, dataset=None) ->
         problems.append(f"cannot load the scenario for the re-run: {exc}")
         return Verification(folder, problems, notes)
     if prep.compiled.scenario_hash != sc["hash"]:
+        what = (f"scenario file {scenario} (given) is not the run's {sc['path']}, or it "
+                f"or a file it extends changed since the run" if scenario is not None else
+                f"scenario file {sc['path']} or a file it extends changed since the run")
         problems.append(
-            f"scenario file {sc['path']} or a file it extends changed since the run "
-            f"(scenario hash "
-            f"{sc['hash'][:12]} in the manifest, {prep.compiled.scenario_hash[:12]} "
-            f"now)"
+            f"{what} (scenario hash {sc['hash'][:12]} in the manifest, "
+            f"{prep.compiled.scenario_hash[:12]} now)"
         )
     if prep.compiled.dataset_hash != manifest["dataset"]["hash"]:
         problems.append(
@@ -538,6 +539,7 @@ def verify(folder, threads=None, progress=False, scenario=None, dataset=None) ->
         then = manifest.get("versions", {}).get(package)
         if then is not None and then != now[package]:
             notes.append(f"{package} {then} at the run, {now[package]} now")
+    changed = list(notes)  # the code the run was made with, if it is not this one
     rerun = execute(
         prep,
         draws=manifest["draws"],
@@ -578,10 +580,13 @@ def verify(folder, threads=None, progress=False, scenario=None, dataset=None) ->
         edited = [key for key in _DERIVED_KEYS
                   if key in manifest and manifest[key] != rerun.manifest.get(key)]
         if edited:
+            why = (f"the code changed since the run ({'; '.join(changed)}): run the "
+                   f"scenario again to rewrite the folder" if changed
+                   else "the manifest was edited")
             problems.append(
                 f"{folder / 'run.json'}: {', '.join(edited)} "
                 f"{'differs' if len(edited) == 1 else 'differ'} from what a re-run records "
-                f"(the manifest was edited)"
+                f"({why})"
             )
     if differ:
         why = f" ({'; '.join(notes)})" if notes else ""

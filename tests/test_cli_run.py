@@ -398,6 +398,8 @@ def test_verify_of_a_run_made_elsewhere_takes_the_scenario_file_given(study, tmp
     wrong = invoke("verify", str(out / "tiny-cn"), "--scenario",
                    str(study / "scenarios" / "tiny-cn-stock.toml"), ok=False)
     assert wrong.exit_code == 1 and "changed since the run" in wrong.output
+    assert "tiny-cn-stock.toml (given) is not the run's scenarios/tiny-cn.toml" in (
+        wrong.output.replace("\n", " "))
     missing = invoke("verify", str(out / "tiny-cn"), "--scenario", "nope.toml", ok=False)
     assert missing.exit_code == 1 and "nope.toml (given) not found" in missing.output
     # the run used its scenario's own dataset: a --dataset is refused, not silently used
@@ -462,7 +464,17 @@ def test_verify_reproduces_a_folder_of_results_format_3_as_read(study, monkeypat
     # an edited key outside the digest
     rewrite(lambda v: None, last_stage={"gallium": "mining"})
     bad = invoke("verify", "results/tiny-cn", ok=False)
-    assert "last_stage differs from what a re-run records" in bad.output
+    assert "last_stage differs from what a re-run records (the manifest was edited)" in (
+        bad.output)
+    # the same difference from a run of other code (as when a release renames zones):
+    # said so, with the way out, not blamed on an edit
+    versions = dict(original["versions"], engine_source="0123456789abcdef")
+    rewrite(lambda v: None, last_stage={"gallium": "mining"}, versions=versions)
+    bad = invoke("verify", "results/tiny-cn", ok=False)
+    assert ("last_stage differs from what a re-run records (the code changed since the "
+            "run (engine_source 0123456789abcdef at the run, ") in bad.output
+    assert "run the scenario again to rewrite the folder" in bad.output
+    assert "the manifest was edited" not in bad.output
     # too large a folder to expand: named, with the way out
     rewrite(lambda v: None)
     monkeypatch.setattr(api, "AS_READ_ROWS", 10)
