@@ -992,6 +992,21 @@ def test_a_full_disk_is_a_message_not_a_traceback(study, monkeypatch):
     assert load_result("results/tiny-cn").manifest["digest"] == before
 
 
+def test_out_naming_a_results_folder_is_refused_not_nested(study):
+    """--out results/tiny-cn (the run's own folder, not the one holding it) would have put
+    a new run in results/tiny-cn/tiny-cn, beside the old one that summarize and verify of
+    results/tiny-cn go on reading (a new-user pass); it is refused with the fix."""
+    invoke("run", "scenarios/tiny-cn.toml", "--draws", 8, "-q")
+    bad = invoke("run", "scenarios/tiny-cn.toml", "--draws", 8, "-q", "--out",
+                 "results/tiny-cn", ok=False)
+    assert bad.exit_code == 2, bad.output
+    text = " ".join(bad.output.split())
+    assert f"{Path('results/tiny-cn')} is itself a results folder" in text
+    assert f"(--out {Path('results')})" in text
+    assert sorted(p.name for p in (study / "results" / "tiny-cn").iterdir()
+                  if p.is_dir()) == []
+
+
 def test_a_quiet_run_imports_neither_pandas_nor_plotting_nor_dask(study):
     """`run -q` needs numpy, pyarrow and numba only: pandas alone cost 0.2 s of the start
     (pyarrow imports it when NumPy arrays are converted with pa.array)."""

@@ -985,6 +985,9 @@ def test_check_target_refuses_other_folders(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(ResultError, match="is a file"):
         R.writable_parent(tmp_path / "file" / "toy")
+    with pytest.raises(ResultError, match="toy is itself a results folder"):
+        R.writable_parent(tmp_path / "toy" / "toy")
+    R.writable_parent(tmp_path / "toy")
 
 
 def test_load_result_errors(tmp_path):

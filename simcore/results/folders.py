@@ -105,8 +105,19 @@ def _remove_stale(target: Path) -> None:
 
 
 def writable_parent(target: Path) -> None:
-    """Raise ``ResultError`` unless ``target``'s folder can be created and written."""
+    """Raise ``ResultError`` unless ``target``'s folder can be created and written, and
+    is not itself a results folder (``--out results/partners-2026`` would put a new run
+    in ``results/partners-2026/partners-2026`` beside the old one, which ``summarize``
+    and ``verify`` of the folder given go on reading)."""
     parent = Path(target).absolute().parent
+    if (parent / MANIFEST).is_file():
+        given = Path(target).parent
+        raise ResultError(
+            f"cannot write results to {target}: {given} is itself a results folder (it "
+            f"holds {MANIFEST}), and each run goes into a folder of its own named after "
+            f"its scenario inside --out; give the folder that holds it (--out "
+            f"{given.parent})"
+        )
     probe = parent
     while not probe.exists():
         probe = probe.parent
