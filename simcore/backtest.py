@@ -102,8 +102,13 @@ def default_checks_path() -> Path:
 
 def load_checks(path: Path | str | None = None) -> list[Check]:
     """Read and check the calibration file; every problem at once."""
-    path = Path(path) if path is not None else default_checks_path()
+    given = path is not None
+    path = Path(path) if given else default_checks_path()
     if not path.exists():
+        if given:
+            raise BacktestError(
+                f"{path}: no such calibration file (--checks); check the path (a checkout "
+                "of the repository ships scenarios/backtests.csv)")
         raise BacktestError(
             f"{path}: no calibration file; give one with --checks FILE (a checkout of the "
             "repository ships scenarios/backtests.csv)")

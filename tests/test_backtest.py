@@ -65,8 +65,15 @@ def test_a_calibration_file_without_a_column_says_which(tmp_path):
     path = _write(tmp_path, HEADER.replace(",zone", "") + "\n")
     with pytest.raises(bt.BacktestError, match="missing column.*zone"):
         bt.load_checks(path)
-    with pytest.raises(bt.BacktestError, match="no calibration file"):
+    with pytest.raises(bt.BacktestError, match=r"nope.csv: no such calibration file \(--checks\)"):
         bt.load_checks(tmp_path / "nope.csv")
+
+
+def test_without_the_shipped_calibration_file_the_message_asks_for_one(tmp_path,
+                                                                       monkeypatch):
+    monkeypatch.setattr(bt, "default_checks_path", lambda: tmp_path / "backtests.csv")
+    with pytest.raises(bt.BacktestError, match="no calibration file; give one with --checks"):
+        bt.load_checks()
 
 
 def _check(low=1.2, high=1.6, first=1, last=1):
