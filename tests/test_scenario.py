@@ -321,6 +321,10 @@ DEFECTS = {
         event_with('targets = "USA"', 'except = ["partners"]'),
         ["events[0].targets", "targets no country"],
     ),
+    "all in capitals": (
+        event_with('targets = "All"'),
+        ["events[0].targets", "did you mean 'all'?", 'allowed: "all", a country code'],
+    ),
     "all mixed with names": (
         event_with('targets = ["all", "USA"]'),
         ["events[0].targets", '"all" cannot be combined'],

@@ -378,22 +378,28 @@ class _Names:
         codes = set(codes)
         return tuple(c for c in self.countries if c in codes)
 
-    def place(self, name: str, loc: Loc, problems: Problems) -> set[str] | None:
+    def place(self, name: str, loc: Loc, problems: Problems,
+              keywords: tuple[str, ...] = ()) -> set[str] | None:
+        """The countries ``name`` stands for; ``keywords``: further words the key takes
+        (handled by the caller: ``"all"`` for targets), named in the error."""
         if name in self.groups:
             return set(self.groups[name])
         if name in self.countries:
             return {name}
         problems.add(loc, name, "unknown country or group",
-                     "a country code of the dataset or a group ("
+                     "".join(f'"{k}", ' for k in keywords)
+                     + "a country code of the dataset or a group ("
                      + ", ".join(sorted(self.groups)) + ")",
-                     suggest(name, self.countries + tuple(self.groups), names=self.names))
+                     suggest(name, keywords + self.countries + tuple(self.groups),
+                             names=self.names))
         return None
 
-    def places(self, names: tuple[str, ...], loc: Loc, problems: Problems, single: bool):
+    def places(self, names: tuple[str, ...], loc: Loc, problems: Problems, single: bool,
+               keywords: tuple[str, ...] = ()):
         out: set[str] = set()
         ok = True
         for i, name in enumerate(names):
-            got = self.place(name, loc if single else loc.index(i), problems)
+            got = self.place(name, loc if single else loc.index(i), problems, keywords)
             if got is None:
                 ok = False
             else:
@@ -587,7 +593,8 @@ def _event(item: dict, loc: Loc, names: _Names | None, problems: Problems,
                                  '"all" cannot be combined with other names',
                                  hint='use targets = "all" with `except = [...]`')
                 else:
-                    codes = names.places(targets, loc.key("targets"), problems, single)
+                    codes = names.places(targets, loc.key("targets"), problems, single,
+                                         keywords=("all",))
             exc = v["except"]
             if exc not in (BAD, None) and exc:
                 single = isinstance(item.get("except"), str)
