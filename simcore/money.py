@@ -50,9 +50,9 @@ def cost_line(base, variant, change_usd: float) -> str:
     cost = policy_cost(base, variant)
     if cost is None:
         return ("Policy cost: the scenario files named in the manifests cannot be loaded "
-                "here, so nothing is said about it.")
+                "here, so nothing is said about it")
     if not cost.ids:
-        return "Policy cost: the variant adds no intervention to the base."
+        return "Policy cost: the variant adds no intervention to the base"
     parts = []
     if cost.stockpile_usd:
         parts.append(f"stockpiles {usd4(cost.stockpile_usd)} at the reference prices")

@@ -188,7 +188,7 @@ def test_compare_table_hides_exposures_short_in_neither_run(here):
     assert lines[-4].startswith("Shortage value of the final users")
     # (the copy of the results here has no scenario file beside it)
     assert lines[-3] == ("Policy cost: the scenario files named in the manifests cannot be "
-                         "loaded here, so nothing is said about it.")
+                         "loaded here, so nothing is said about it")
     assert lines[-2].startswith("(+N: that many more countries of the same price zone")
     assert f"{quiet} exposures short in neither run not shown" in lines[-1]
 

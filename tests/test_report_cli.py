@@ -179,6 +179,7 @@ def test_comparison_needs_the_same_horizon_and_says_what_else_differs(here, tmp_
            "--bootstrap", 0)
     page = (tmp_path / "r.html").read_text(encoding="utf-8")
     assert "but no scenario file" in page and "not the effect of one policy" in page
+    assert "Policy cost:" in page and "..</p>" not in page  # one full stop, not two
     assert f"only the first {DRAWS // 2:,} are paired" in page
     from simcore.results import compare, load_result
 
