@@ -245,6 +245,19 @@ def test_fan_chart_leaves_out_materials_never_short(base):
     assert "never short at P95: antimony" in fig._suptitle.get_text()
 
 
+def test_a_one_panel_fan_chart_shows_its_whole_title(base):
+    """With one material short the figure is one panel wide, and its title ran past both
+    edges: the country's code was cut off (a new-user pass's slide PNGs)."""
+    quant = an.monthly_quantiles(base.monthly, "USA")
+    fig = fg.fan_figure(quant[quant["material"] == "gallium"], "USA",
+                        an.quantile_columns(base.monthly))
+    fig.canvas.draw()
+    box = fig._suptitle.get_window_extent()
+    width = fig.get_figwidth() * fig.dpi
+    assert fig._suptitle.get_text().startswith("USA: monthly shortage share")
+    assert 0 <= box.x0 and box.x1 <= width
+
+
 def test_without_matplotlib_the_message_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(SupplyShockError, match=r"pip install 'supplyshock\[plot\]'"):

@@ -202,7 +202,9 @@ def fan_figure(quant: pd.DataFrame, country: str, qcols: dict[int, str]):
         return _message_figure(f"{country}: no material is short in any month, even at P95.")
     ncols = min(4, len(hit))
     nrows = math.ceil(len(hit) / ncols)
-    fig = Figure(figsize=(3.4 * ncols + 0.6, 2.5 * nrows + 0.9), layout="constrained")
+    narrow = ncols == 1  # the title in two lines: one line overflowed both sides
+    fig = Figure(figsize=(3.4 * ncols + 0.6 + 0.6 * narrow, 2.5 * nrows + 0.9 + 0.2 * narrow),
+                 layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False, sharex=True)
     for ax, material in zip(axes.flat, hit, strict=False):
         rows = quant[quant["material"] == material]
@@ -228,7 +230,8 @@ def fan_figure(quant: pd.DataFrame, country: str, qcols: dict[int, str]):
     for ax in axes[:, 0]:
         ax.set_ylabel("monthly shortage share")
     axes.flat[0].legend(fontsize=7, frameon=False, loc="upper right")
-    title = f"{country}: monthly shortage share (fan: P5–P95, P25–P75, median)"
+    title = (f"{country}: monthly shortage share" + ("\n" if narrow else " ")
+             + "(fan: P5–P95, P25–P75, median)")
     if calm:
         title += f"\nnever short at P95: {', '.join(calm)}"
     fig.suptitle(title, fontsize=11)
