@@ -303,3 +303,51 @@ def test_price_ticks_of_a_narrow_band_can_be_read():
     wide = _log_ticks(0.5, 12.0)
     gaps = np.diff(np.log(wide))
     assert len(wide) <= 10 and gaps.min() >= np.log(12.0 / 0.5) / 9 - 1e-12, wide
+
+
+def test_buyers_with_the_same_shares_take_one_row_and_a_count():
+    """A zone's buyers without a stock of their own have the same shares in every draw
+    (format 4 stores them as their lead): the exceedance list and the policy comparison
+    showed 'ree_dytb · USA' and 'ree_dytb · DEU' with the same numbers and left out a
+    third country of another fate (a new-user pass). They fold into one row, +N, and
+    the cap per material counts fates; in a comparison, where their shares are the
+    same in every draw of both runs."""
+    stats = pd.DataFrame({
+        "material": ["dy"] * 4 + ["sb"], "stage": ["ref"] * 5,
+        "country": ["DEU", "USA", "JPN", "KOR", "USA"],
+        "mean": [0.2, 0.2, 0.15, 0.1, 0.3], "p50": [0.1] * 5,
+        "p95": [0.5, 0.5, 0.4, 0.3, 0.6], "p_short": [0.5] * 5})
+    lead = {("dy", "ref", "DEU"): ("dy", "ref", "USA")}
+    plain = an.worst_exposures(stats, 6, per_material=2)
+    assert list(plain["country"]) == ["USA", "DEU", "USA"]  # the same fate twice
+    worst = an.worst_exposures(stats, 6, per_material=2, same=lambda k: lead.get(k, k))
+    assert list(zip(worst["material"], worst["country"], worst["alike"], strict=True)) == [
+        ("sb", "USA", 0), ("dy", "DEU", 1), ("dy", "JPN", 0)]
+    assert an.exposure_label("dy", "ref", "DEU", {"dy": "ref"}, 1) == "dy · DEU +1"
+    assert an.exposure_label("dy", "mine", "DEU", {"dy": "ref"}) == "dy (mine) · DEU"
+    assert list(an.fold_alike(stats.iloc[:0], lambda k: k).columns)[-1] == "alike"
+
+    # a comparison: DEU and USA alike in both runs, JPN alike with them in the base only
+    def rows(shares):
+        return pd.DataFrame([{"draw": d, "material": "dy", "stage": "ref", "country": c,
+                              "shortage_share": v[d]}
+                             for c, v in shares.items() for d in range(3)])
+    base = rows({"USA": [0.4, 0.2, 0.0], "DEU": [0.4, 0.2, 0.0], "JPN": [0.4, 0.2, 0.0]})
+    other = rows({"USA": [0.1, 0.1, 0.0], "DEU": [0.1, 0.1, 0.0], "JPN": [0.2, 0.1, 0.0]})
+    changed = an.largest_changes(base, other, 6, per_material=2, fold=True)
+    assert list(zip(changed["country"], changed["alike"], strict=True)) == [
+        ("USA", 1), ("JPN", 0)]
+    assert list(an.largest_changes(base, other, 6, per_material=2)["country"]) == [
+        "USA", "DEU"]
+
+
+def test_fan_charts_go_to_distinct_pictures_and_ties_follow_the_partner_order():
+    stats = pd.DataFrame({"country": ["AUS", "BEL", "USA", "JPN"],
+                          "p95": [0.37, 0.37, 0.37, 0.2]})
+    same = pd.DataFrame({"material": ["ga"], "month": [0], "p95": [0.37]})
+    other = pd.DataFrame({"material": ["ga"], "month": [0], "p95": [0.2]})
+    partners = ("USA", "AUS", "BEL", "JPN")
+    assert an.choose_countries(stats, partners) == ["USA", "AUS", "BEL", "JPN"]
+    fan = {"USA": same, "AUS": same, "BEL": same, "JPN": other}.__getitem__
+    assert an.choose_countries(stats, partners, fan=fan) == ["USA", "JPN"]
+    assert an.choose_countries(stats, (), fan=fan) == ["AUS", "JPN"]  # no partners: by name

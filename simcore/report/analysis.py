@@ -109,25 +109,53 @@ def heatmap_matrix(stats: pd.DataFrame, last: dict[str, str], partners: Sequence
     return matrix[order], n_partners
 
 
-def worst_exposures(stats: pd.DataFrame, n: int, per_material: int | None = None):
+def fold_alike(ranked: pd.DataFrame, same=None) -> pd.DataFrame:
+    """``ranked`` with the rows of exposures that have the same shares in every draw
+    folded into the first of them, order kept; column ``alike``: how many rows each one
+    stands for besides its own. ``same``: (material, stage, country) -> a key equal for
+    such exposures (the exposure a zone's buyer without a stock of its own is stored as
+    in format 4, or the draws' shares themselves); None: nothing folds."""
+    keys = list(zip(ranked["material"], ranked["stage"], ranked["country"], strict=True))
+    groups = [(k[0], k[1], same(k)) if same is not None else k for k in keys]
+    counts: dict = {}
+    for g in groups:
+        counts[g] = counts.get(g, 0) + 1
+    seen: set = set()
+    keep = []
+    for g in groups:
+        keep.append(g not in seen)
+        seen.add(g)
+    out = ranked.loc[np.asarray(keep, dtype=bool)].copy()  # (an empty list picks columns)
+    out["alike"] = [counts[g] - 1 for g, k in zip(groups, keep, strict=True) if k]
+    return out
+
+
+def worst_exposures(stats: pd.DataFrame, n: int, per_material: int | None = None,
+                    same=None):
     """The n exposures with the highest P95 shortage share (ties by the mean).
 
     ``per_material`` caps how many come from one material, so that one material whose
-    importers all share the same fate does not fill the figure with identical curves.
+    importers all share the same fate does not fill the figure with identical curves;
+    ``same`` (see ``fold_alike``) folds the exposures that have the same shares in
+    every draw into one row first, so that the cap counts different fates.
     Exposures never short at P95 or on average are left out: there is nothing to show.
     """
     hit = stats[(stats["p95"] > 0) | (stats["mean"] > 0)]
     ranked = hit.sort_values(["p95", "mean"], ascending=False, kind="stable")
+    ranked = fold_alike(ranked, same)
     if per_material is not None:
         ranked = ranked[ranked.groupby("material", sort=False).cumcount() < per_material]
     return ranked.head(n)
 
 
-def exposure_label(material: str, stage: str, country: str, last: dict[str, str]) -> str:
-    """``gallium · USA``; the stage is named where it is not the final one."""
+def exposure_label(material: str, stage: str, country: str, last: dict[str, str],
+                   alike: int = 0) -> str:
+    """``gallium · USA``; the stage is named where it is not the final one; ``alike``
+    more countries with the same shares in every draw: ``gallium · USA +2``."""
+    who = f"{country} +{alike}" if alike else country
     if last.get(material) == stage:
-        return f"{material} · {country}"
-    return f"{material} ({stage}) · {country}"
+        return f"{material} · {who}"
+    return f"{material} ({stage}) · {who}"
 
 
 def share_by_draw(shortage: pd.DataFrame, exposure, draws: np.ndarray) -> np.ndarray:
@@ -153,16 +181,19 @@ def exceedance_table(
     frames = []
     top = 0.0
     values = {}
+    alike = {}
     for row in exposures.itertuples(index=False):
         ex = (row.material, row.stage, row.country)
         values[ex] = share_by_draw(shortage, ex, draws)
+        alike[ex] = int(getattr(row, "alike", 0))
         top = max(top, float(values[ex].max()))
     grid = np.linspace(0.0, max(top, 1e-3) * 1.02, points)
     for ex, v in values.items():
         p, low, high = exceedance(v, grid)
         frames.append(
             pd.DataFrame(
-                {"label": exposure_label(*ex, last), "x": grid, "p": p, "low": low, "high": high}
+                {"label": exposure_label(*ex, last, alike[ex]), "x": grid, "p": p,
+                 "low": low, "high": high}
             )
         )
     if not frames:
@@ -175,11 +206,16 @@ def choose_countries(
     partners: Sequence[str],
     requested: Sequence[str] | None = None,
     n: int = 4,
+    fan=None,
 ) -> list[str]:
-    """Countries for the fan charts: those asked for, else the worst-hit partners.
+    """Countries for the fan charts: those asked for, else the worst-hit partners
+    (ties in the partner group's order, so the United States before Australia).
 
     Without a ``partners`` group (or no partner ever short), the worst-hit countries.
     An unknown requested country is an error that lists the countries in the results.
+    ``fan``: country -> the table its fan chart draws; a country whose table equals
+    one picked already is passed over (the buyers of one price zone, whose charts are
+    the same picture).
     """
     known = list(dict.fromkeys(stats["country"]))
     if requested:
@@ -191,10 +227,29 @@ def choose_countries(
                 )
         return list(dict.fromkeys(requested))
     worst = stats.groupby("country")["p95"].max()
-    worst = worst[worst > 0].sort_values(ascending=False, kind="stable")
-    pick = [c for c in worst.index if c in set(partners)][:n]
+    worst = worst[worst > 0]
+    place = {c: i for i, c in enumerate(partners)}
+    ranked = sorted(worst.index, key=lambda c: (-worst[c], place.get(c, len(place)), c))
+    pick = _distinct([c for c in ranked if c in place], n, fan)
     if not pick:
-        pick = list(worst.index[:n])
+        pick = _distinct(ranked, n, fan)
+    return pick
+
+
+def _distinct(countries: list[str], n: int, fan) -> list[str]:
+    """The first n countries whose fan tables differ from every earlier pick's."""
+    if fan is None:
+        return countries[:n]
+    pick: list[str] = []
+    drawn: list[pd.DataFrame] = []
+    for c in countries:
+        if len(pick) == n:
+            break
+        table = fan(c).reset_index(drop=True)
+        if any(table.equals(t) for t in drawn):
+            continue
+        pick.append(c)
+        drawn.append(table)
     return pick
 
 
@@ -337,11 +392,14 @@ def sensitivity_table(
 
 
 def largest_changes(
-    base: pd.DataFrame, other: pd.DataFrame, n: int, per_material: int | None = None
+    base: pd.DataFrame, other: pd.DataFrame, n: int, per_material: int | None = None,
+    fold: bool = False,
 ) -> pd.DataFrame:
     """The n exposures whose shortage share a policy changes most (mean absolute change
     over shared draws, more than ``CHANGE_DUST``), at most ``per_material`` per material;
-    none if nothing changes.
+    none if nothing changes. ``fold``: exposures of a material and stage with the same
+    shares in every shared draw of both runs take one row (``fold_alike``; a stockpile
+    that gives a zone's holders the same cover leaves them alike).
 
     A policy usually helps some countries only (a stockpile helps its holders): showing
     the base's worst exposures could show only rows where nothing happens.
@@ -352,6 +410,15 @@ def largest_changes(
     moved = both.groupby(KEY, sort=False)["abs_change"].mean().reset_index()
     moved = moved[moved["abs_change"] > CHANGE_DUST]  # rounding is no change
     ranked = moved.sort_values("abs_change", ascending=False, kind="stable")
+    if fold:
+        both = both.sort_values("draw", kind="stable")
+        shares = both.groupby(KEY, sort=False)[["draw", SHARE + "_a", SHARE + "_b"]]
+        draws_of = {k: (g["draw"].to_numpy().tobytes(), g[SHARE + "_a"].to_numpy().tobytes(),
+                        g[SHARE + "_b"].to_numpy().tobytes())
+                    for k, g in shares}
+        ranked = fold_alike(ranked, draws_of.__getitem__)
+    else:
+        ranked = fold_alike(ranked)
     if per_material is not None:
         ranked = ranked[ranked.groupby("material", sort=False).cumcount() < per_material]
     return ranked.head(n)
@@ -378,7 +445,7 @@ def paired_changes(
         a = share_by_draw(base, ex, draws)
         b = share_by_draw(other, ex, draws)
         change = b - a
-        label = exposure_label(*ex, last)
+        label = exposure_label(*ex, last, int(getattr(row, "alike", 0)))
         per_draw.append(pd.DataFrame({"label": label, "draw": draws, "change": change}))
         better = int((change < -CHANGE_DUST).sum())
         worse = int((change > CHANGE_DUST).sum())

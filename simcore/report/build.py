@@ -40,6 +40,9 @@ class Run:
     manifest: dict
     summary: pd.DataFrame | None = None
     prices: pd.DataFrame | None = None  # zone prices by month; None: results format 1
+    # (material, stage, country) -> the exposure it is stored as (format 4: a zone's
+    # buyers without a stock of their own have its lead's shares); empty before format 4
+    leads: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -76,7 +79,7 @@ def lookup(manifest: dict, *paths: str, default=None):
 
 
 def load_run(path) -> Run:
-    from simcore.results import load_result
+    from simcore.results import by_exposure, load_result
 
     path = Path(path)
     result = load_result(path)
@@ -91,6 +94,8 @@ def load_run(path) -> Run:
         manifest=manifest,
         summary=an.normalise(result.summary),
         prices=_prices_of(result),
+        leads={(m, st, c): (m, st, a)
+               for (m, st, c), a in by_exposure(result, "stored_as").items()},
     )
 
 
@@ -258,7 +263,8 @@ def sections(base: Run, compares: Sequence[Run], opts: Options) -> list[Section]
         if base.summary is not None
         else an.exposure_stats(base.shortage)
     )
-    worst = an.worst_exposures(stats, opts.top, opts.per_material)
+    worst = an.worst_exposures(stats, opts.top, opts.per_material,
+                               same=lambda k: base.leads.get(k, k))
     labels = {
         (r.material, r.stage, r.country): an.exposure_label(r.material, r.stage, r.country, last)
         for r in stats.itertuples(index=False)
@@ -293,7 +299,7 @@ def sections(base: Run, compares: Sequence[Run], opts: Options) -> list[Section]
 
     rows = [
         {
-            "exposure": labels[(r.material, r.stage, r.country)],
+            "exposure": an.exposure_label(r.material, r.stage, r.country, last, r.alike),
             "mean": _pct(r.mean),
             "p50": _pct(r.p50),
             "p95": _pct(r.p95),
@@ -317,7 +323,8 @@ def sections(base: Run, compares: Sequence[Run], opts: Options) -> list[Section]
             "exceedance",
             "How likely: exceedance curves",
             f"For the {len(worst)} worst exposures (highest P95, at most "
-            f"{opts.per_material} per material), the probability that the "
+            f"{opts.per_material} per material; countries with the same shares in every "
+            f"draw, the buyers of one price zone, take one row, +N), the probability that the "
             "shortage share exceeds each level x, estimated from the "
             f"{draws} draws. The shaded band is the 95 % Wilson interval of that probability: "
             "it narrows with more draws, and is the Monte Carlo error, not the model's.",
@@ -332,8 +339,13 @@ def sections(base: Run, compares: Sequence[Run], opts: Options) -> list[Section]
         )
     )
 
-    countries = an.choose_countries(stats, ctx.partners, opts.countries)
     qcols = an.quantile_columns(base.monthly)
+    fan_columns = ["material", "month", *qcols.values()]
+
+    def fan(country: str) -> pd.DataFrame:
+        return an.monthly_quantiles(base.monthly, country, last)[fan_columns]
+
+    countries = an.choose_countries(stats, ctx.partners, opts.countries, fan=fan)
     fans = [
         (
             f"fig-fan-{_slug(c)}",
@@ -349,7 +361,8 @@ def sections(base: Run, compares: Sequence[Run], opts: Options) -> list[Section]
             "Month by month, the spread over draws of each country's shortage share at the "
             "final stage: the light band holds 90 % of draws (P5–P95), the dark band half "
             "(P25–P75), the line is the median. Percentiles are taken month by month, so "
-            "the median line is not one draw's path. Countries: "
+            "the median line is not one draw's path. Countries (by default the worst-hit "
+            "partners, one of each group whose charts would be the same picture): "
             + (", ".join(countries) if countries else "none is ever short")
             + ".",
             fans,
@@ -430,7 +443,8 @@ def _check_pairing(base: Run, other: Run) -> None:
 def _compare_section(
     base: Run, other: Run, worst: pd.DataFrame, last: dict, opts: Options
 ) -> Section:
-    changed = an.largest_changes(base.shortage, other.shortage, opts.top, opts.per_material)
+    changed = an.largest_changes(base.shortage, other.shortage, opts.top, opts.per_material,
+                                 fold=True)
     shown = changed if len(changed) else worst
     per_draw, summary = an.paired_changes(base.shortage, other.shortage, shown, last)
     rows = [
@@ -476,7 +490,8 @@ def _compare_section(
         f"compare-{_slug(other.name)}",
         f"Policy: {other.name} against {base.name}",
         pairing + " Shown: the exposures the policy changes most (mean absolute change, at "
-        f"most {opts.per_material} per material; if it changes nothing, the base's worst). "
+        f"most {opts.per_material} per material, countries with the same shares in every "
+        "draw of both runs in one row, +N; if it changes nothing, the base's worst). "
         "The box shows how the change of the shortage share spreads over draws; "
         "P(better) is the share of draws where the policy lowers the shortage, with its "
         "95 % Wilson interval.",
