@@ -351,3 +351,11 @@ def test_fan_charts_go_to_distinct_pictures_and_ties_follow_the_partner_order():
     fan = {"USA": same, "AUS": same, "BEL": same, "JPN": other}.__getitem__
     assert an.choose_countries(stats, partners, fan=fan) == ["USA", "JPN"]
     assert an.choose_countries(stats, (), fan=fan) == ["AUS", "JPN"]  # no partners: by name
+
+
+def test_driver_labels_read_as_the_report_documents():
+    assert an.driver_label("event/cn-ga/settled_severity") == "cn-ga: settled severity"
+    assert an.driver_label("response/substitution_max") == "substitution max"
+    assert an.driver_label("response/reroute_lag_months/quantile") == (
+        "reroute lag months (quantile)")
+    assert an.driver_label("something/else") == "something/else"

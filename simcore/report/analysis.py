@@ -337,12 +337,16 @@ def driver_inputs(drivers: pd.DataFrame) -> tuple[np.ndarray, dict[str, np.ndarr
 
 
 def driver_label(name: str) -> str:
-    """``event/cn-ga/severity`` -> ``cn-ga: severity``; ``response/x`` -> ``x``."""
+    """``event/cn-ga/severity`` -> ``cn-ga: severity``; ``response/x_y`` -> ``x y``;
+    ``response/x_y/quantile`` (a market parameter drawn from the dataset's range of
+    each material) -> ``x y (quantile)``."""
     parts = name.split("/")
     if len(parts) == 3 and parts[0] in ("event", "intervention"):
         return f"{parts[1]}: {parts[2].replace('_', ' ')}"
     if len(parts) == 2 and parts[0] == "response":
         return parts[1].replace("_", " ")
+    if len(parts) == 3 and parts[0] == "response" and parts[2] == "quantile":
+        return f"{parts[1].replace('_', ' ')} (quantile)"
     return name
 
 
