@@ -80,6 +80,34 @@ def test_an_unreachable_value_is_printed_with_the_digits_that_tell_it_from_the_t
     assert _fmt(t, 0.1) == "10.00 %"  # two decimals where they suffice
     best = _fmt(t, 4e-5, t.value)
     assert best == "0.004 %" and best != _fmt(t, t.value, 4e-5)
+    assert _fmt(t, 3e-14, t.value) == "3e-12 %"  # read '0.00000000 %' above a target of 0
+
+
+def test_a_zero_share_target_left_at_rounding_says_to_aim_just_above_it():
+    """'p95<=0' unreachable only by the accounting's rounding (a new-user pass: 'the best
+    reachable P95 is 0.00000000 % ... above the target 0.00000000 %', no way forward)."""
+    from types import SimpleNamespace
+
+    from simcore.stockpile.errors import StockpileError
+    from simcore.stockpile.sizing import _check_reachable
+    from simcore.stockpile.target import parse_target
+
+    def sizing(target, best):
+        problem = SimpleNamespace(material_name=lambda k: "gallium", max_release_share=None,
+                                  reserved=True, horizon=24)
+        return SimpleNamespace(
+            target=parse_target(target), problem=problem,
+            unreachable=[{"holder": "USA", "material": "gallium", "best_reachable": best,
+                          "best_reachable_t": 28.05}])
+
+    with pytest.raises(StockpileError) as exc:
+        _check_reachable(sizing("p95<=0", 3e-14), 0)
+    text = str(exc.value)
+    assert "is 3e-12 % (with 28.05 t), above the target 0 %" in text
+    assert "aim just above it, e.g. --target 'p95<=0.01%'" in text
+    with pytest.raises(StockpileError) as exc:  # a real shortage: no such advice
+        _check_reachable(sizing("p95<=0", 0.02), 0)
+    assert "aim just above" not in str(exc.value)
 
 
 @pytest.fixture(scope="module")

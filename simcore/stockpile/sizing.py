@@ -397,6 +397,12 @@ def _check_reachable(s: Sizing, k: int, where: str = "draws") -> None:
             f"above the target {_fmt(t, t.value, r['best_reachable'])}"
         )
     fix = ["relax --target", "leave the material out (--materials)"]
+    if t.metric == "share" and t.value <= 0.0 and all(
+            r["best_reachable"] < ROUNDING_SHARE for r in bad):
+        # what is left is the accounting's rounding (below a millionth of need, which
+        # compare and summarize call no shortage), not a shortage a stock could cover
+        fix.insert(0, f"aim just above it, e.g. --target '{_target_above_zero(t)}' (what no "
+                      "stock removes is rounding, below a millionth of need)")
     if s.problem.max_release_share is not None:
         fix.insert(0, "allow a faster release (--max-release-share)")
     if s.problem.reserved and t.metric == "price":
@@ -407,16 +413,27 @@ def _check_reachable(s: Sizing, k: int, where: str = "draws") -> None:
     )
 
 
+ROUNDING_SHARE = 1e-6  # a share of need below this is rounding (SHARE_DUST of the CLI)
+
+
+def _target_above_zero(t: Target) -> str:
+    """The target's text with its zero replaced by 0.01 %."""
+    op = "<=" if "<=" in t.text else "<"
+    return f"{t.text.split(op)[0].strip()}{op}0.01%"
+
+
 def _fmt(t: Target, v: float, other: float | None = None) -> str:
     """v as the target's metric; with ``other``, with as many digits as it takes to tell
-    the two apart (a best reachable 0.004 % above a target of 0 % must not read 0.00 %)."""
+    the two apart (a best reachable 0.004 % above a target of 0 % must not read 0.00 %),
+    and in scientific notation where eight decimals do not (3e-12 %: it read as 0 % above
+    a target of 0 %)."""
     def text(x: float, digits: int) -> str:
         return f"{100 * x:.{digits}f} %" if t.metric == "share" else f"{x:.{digits + 1}g}"
 
     for digits in range(2, 9):
         if other is None or text(v, digits) != text(other, digits):
-            break
-    return text(v, digits)
+            return text(v, digits)
+    return f"{100 * v:.2g} %" if t.metric == "share" else f"{v:.3g}"
 
 
 class _Steps:
