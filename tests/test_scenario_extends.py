@@ -9,6 +9,7 @@ import pytest
 
 from simcore.errors import ScenarioError
 from simcore.scenario import load_scenario
+from simcore.scenario.distributions import Dist
 
 BASE = """
 [scenario]
@@ -228,3 +229,34 @@ def test_cycle_through_a_list_of_parents(tmp_path, tiny_tensor):
         load_scenario(tmp_path / "a.toml", tiny_tensor)
     (p,) = info.value.problems
     assert "b.toml: extends" in p and "extends cycle" in p
+
+
+def test_price_cap_and_choke_price_are_one_parameter(tmp_path, tiny_tensor):
+    """docs/scenarios.md: `price_cap` (version 1) and `choke_price` are one parameter;
+    give one of them. One file giving both was accepted and one value dropped without a
+    word (an authoring pass); a variant that gives one replaces its parent's other."""
+    both = write(tmp_path, "both.toml", BASE.replace(
+        "reroute_lag_months = 4", "reroute_lag_months = 4\nchoke_price = 10\nprice_cap = 8"))
+    with pytest.raises(ScenarioError) as exc:
+        load_scenario(both, tensor=tiny_tensor)
+    text = str(exc.value)
+    assert "response.price_cap = 8" in text and "one parameter" in text
+    assert "remove `price_cap`" in text
+    write(tmp_path, "old.toml", BASE.replace(
+        "reroute_lag_months = 4", "reroute_lag_months = 4\nprice_cap = 8"))
+    child = write(tmp_path, "child.toml", """
+        extends = "old.toml"
+        [scenario]
+        name = "child"
+        [response]
+        choke_price = 12
+        """)
+    assert load_scenario(child, tensor=tiny_tensor).response["choke_price"] == Dist.const(12.0)
+    back = write(tmp_path, "back.toml", """
+        extends = "child.toml"
+        [scenario]
+        name = "back"
+        [response]
+        price_cap = 9
+        """)
+    assert load_scenario(back, tensor=tiny_tensor).response["choke_price"] == Dist.const(9.0)

@@ -154,6 +154,11 @@ def _item_key(section: str, item: dict):
     return key if isinstance(key, str) else None
 
 
+# keys that name one parameter (version 1's price_cap is version 2's choke_price)
+_ONE_PARAMETER = {("response", "price_cap"): "choke_price",
+                  ("response", "choke_price"): "price_cap"}
+
+
 def _merge(chain: list[_Layer], problems: Problems) -> _Merged:
     merged = _Merged({t: {} for t in _TABLES}, {s: [] for s in _LISTS})
     for layer in reversed(chain):  # ancestors first
@@ -163,6 +168,10 @@ def _merge(chain: list[_Layer], problems: Problems) -> _Merged:
             value = doc.get(table)
             if isinstance(value, dict):
                 for key, v in value.items():
+                    other = _ONE_PARAMETER.get((table, key))
+                    held = merged.tables[table].get(other) if other else None
+                    if held is not None and held[2] != layer.path:
+                        del merged.tables[table][other]  # a file's value replaces its parent's
                     merged.tables[table][key] = (v, loc.key(table).key(key), layer.path)
             elif value is not None:
                 merged.misshapen.add(table)  # _check_top said so
@@ -1019,6 +1028,11 @@ def load_scenario(path, tensor=None) -> Scenario:
     groups = _scenario_groups(merged, tensor, problems)
     names = _Names(tensor, groups) if tensor is not None else None
     response = _table_fields(merged, "response", root, problems)
+    both = merged.tables["response"]
+    if "price_cap" in both and "choke_price" in both:  # one file gave both
+        problems.add(both["price_cap"][1], both["price_cap"][0],
+                     "`price_cap` (version 1's name) and `choke_price` are one parameter",
+                     hint="give one of them: remove `price_cap`")
 
     events: list[tuple[Event, Loc]] = []
     for item, loc in merged.lists["events"]:
