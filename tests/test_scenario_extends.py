@@ -260,3 +260,39 @@ def test_price_cap_and_choke_price_are_one_parameter(tmp_path, tiny_tensor):
         price_cap = 9
         """)
     assert load_scenario(back, tensor=tiny_tensor).response["choke_price"] == Dist.const(9.0)
+
+
+def test_a_variant_replaces_an_unnamed_correlation_by_its_default_id(tmp_path, tiny_tensor):
+    """docs/scenarios.md: a correlation's default id is its event ids joined by `+`, and a
+    variant replaces a correlation with the same id; writing that id was refused for its
+    '+' (an authoring pass). A clash with the parent's correlation names the parent's
+    file."""
+    base = BASE.replace("duration_months = 12\nseverity = 1.0",
+                        "duration_months = 12\nseverity = 1.0\nprobability = 0.5")
+    base = base.replace("duration_months = 12\nseverity = 0.5",
+                        "duration_months = 12\nseverity = 0.5\nprobability = 0.4")
+    base += '\n[[correlations]]\nevents = ["cn-ga", "cn-sb"]\nrho = 0.5\n'
+    write(tmp_path, "base.toml", base)
+    child = write(tmp_path, "child.toml", """
+        extends = "base.toml"
+        [scenario]
+        name = "child"
+        [[correlations]]
+        id = "cn-ga+cn-sb"
+        events = ["cn-ga", "cn-sb"]
+        rho = 0.2
+        """)
+    sc = load_scenario(child, tensor=tiny_tensor)
+    assert [(c.events, c.rho) for c in sc.correlations] == [(("cn-ga", "cn-sb"), 0.2)]
+    clash = write(tmp_path, "clash.toml", """
+        extends = "base.toml"
+        [scenario]
+        name = "clash"
+        [[correlations]]
+        id = "other"
+        events = ["cn-sb", "cn-ga"]
+        rho = 0.2
+        """)
+    with pytest.raises(ScenarioError) as exc:
+        load_scenario(clash, tensor=tiny_tensor)
+    assert f"rho = 0.5 at {tmp_path / 'base.toml'}: correlations[0]" in str(exc.value)

@@ -892,10 +892,14 @@ def _correlations(items, known: list[str], events: tuple[Event, ...], problems: 
                     continue
                 pair = (min(index[a], index[b]), max(index[a], index[b]))
                 if pair in set_by and set_by[pair][0] != c.rho:
+                    other = set_by[pair][1]
+                    where = other.path if other.file == loc.file else f"{other.file}: {other.path}"
+                    named = f" ({other.item})" if other.item else ""
                     problems.add(loc.key("rho"), c.rho,
                                  f"events '{a}' and '{b}' are also correlated with rho = "
-                                 f"{set_by[pair][0]:g} at {set_by[pair][1].path}",
-                                 hint="give a pair one correlation")
+                                 f"{set_by[pair][0]:g} at {where}{named}",
+                                 hint="give a pair one correlation (a variant replaces a "
+                                      "correlation by its id)")
                     consistent = False
                 set_by[pair] = (c.rho, loc)
                 R[pair[0], pair[1]] = R[pair[1], pair[0]] = c.rho

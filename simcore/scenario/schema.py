@@ -36,6 +36,9 @@ REQUIRED: Any = _Required()
 TYPES = ("string", "integer", "number", "boolean", "distribution", "names", "list", "table")
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+# a correlation's id may also hold '+': its default id joins the event ids with it, and
+# a variant names it to replace the correlation
+CORRELATION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$"
 GROUP_PATTERN = r"^[A-Za-z][A-Za-z0-9_-]*$"
 
 
@@ -212,7 +215,8 @@ EVENT_FIELDS = (
 CORRELATION_FIELDS = (
     Field("id", "string", "", None,
           "Optional id (a variant replaces a correlation with the same id); default: "
-          "the event ids joined by `+`.", pattern=ID_PATTERN),
+          "the event ids joined by `+`, which a variant may write to replace it.",
+          pattern=CORRELATION_ID_PATTERN),
     Field("events", "list", "", REQUIRED, "Two or more event ids whose occurrence is "
           "correlated.", names="event"),
     Field("rho", "number", "", REQUIRED,
