@@ -674,13 +674,15 @@ class PolicyCost:
     """The cost of a variant's interventions that its base does not have (by id):
     ``stockpile_usd`` (each stockpile's ``cost_usd``, else its tonnes at the reference
     price), ``capacity_usd`` (the ``cost_usd`` the file states), ``unstated`` (ids of
-    capacity interventions that state none), ``ids`` (the interventions counted). Each
+    capacity interventions that state none), ``ids`` (the interventions counted),
+    ``stockpile_stated_usd`` (the part of ``stockpile_usd`` that files state). Each
     counted once, whatever its probability; the price excludes carrying costs."""
 
     stockpile_usd: float
     capacity_usd: float
     unstated: list[str]
     ids: list[str]
+    stockpile_stated_usd: float = 0.0
 
     @property
     def total_usd(self) -> float:
@@ -703,7 +705,7 @@ def policy_cost(base, variant) -> PolicyCost | None:
             return None
     old = {i.id for i in preps[0].scenario.interventions}
     sc, compiled, tensor = preps[1].scenario, preps[1].compiled, preps[1].tensor
-    stockpile = capacity = 0.0
+    stockpile = capacity = stated = 0.0
     unstated, ids = [], []
     for j, sp in enumerate(sc.stockpiles):
         if sp.id in old:
@@ -711,6 +713,7 @@ def policy_cost(base, variant) -> PolicyCost | None:
         ids.append(sp.id)
         if sp.cost_usd is not None:
             stockpile += sp.cost_usd
+            stated += sp.cost_usd
         else:
             stockpile += float((compiled.sp_stock[j].sum(axis=1) * tensor.price).sum())
     for cap in sc.capacities:
@@ -721,4 +724,4 @@ def policy_cost(base, variant) -> PolicyCost | None:
             unstated.append(cap.id)
         else:
             capacity += cap.cost_usd
-    return PolicyCost(stockpile, capacity, unstated, ids)
+    return PolicyCost(stockpile, capacity, unstated, ids, stated)

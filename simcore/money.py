@@ -54,7 +54,14 @@ def cost_line(base, variant, change_usd: float) -> str:
     if not cost.ids:
         return "Policy cost: the variant adds no intervention to the base"
     parts = []
-    if cost.stockpile_usd:
+    stated = getattr(cost, "stockpile_stated_usd", 0.0)
+    priced = cost.stockpile_usd - stated
+    if stated and priced:
+        parts.append(f"stockpiles {usd4(cost.stockpile_usd)}: {usd4(priced)} at the "
+                     f"reference prices, {usd4(stated)} as stated")
+    elif stated:
+        parts.append(f"stockpiles {usd4(stated)} as stated")
+    elif cost.stockpile_usd:
         parts.append(f"stockpiles {usd4(cost.stockpile_usd)} at the reference prices")
     if cost.capacity_usd:
         parts.append(f"capacity {usd4(cost.capacity_usd)} as stated")

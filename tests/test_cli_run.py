@@ -729,6 +729,14 @@ def test_compare_sets_the_policys_cost_against_the_value_it_avoids(study):
     invoke("run", "scenarios/tiny-cn-cap.toml", "--draws", 40, "-q")
     out = invoke("compare", "results/tiny-cn", "results/tiny-cn-cap").output
     assert "$2.000M (capacity $2.000M as stated)" in out and "avoided per dollar" in out
+    # a stockpile whose file states its cost: said as stated, not as priced (an
+    # authoring pass read "stockpiles $1.000M at the reference prices" for a stated $1M)
+    text = Path("scenarios/tiny-cn-stock.toml").read_text()
+    Path("scenarios/tiny-cn-stock.toml").write_text(text.rstrip("\n") + "\ncost_usd = 1e6\n")
+    invoke("run", "scenarios/tiny-cn-stock.toml", "--draws", 40, "-q")
+    out = invoke("compare", "results/tiny-cn", "results/tiny-cn-stock").output
+    assert ": $1.000M (stockpiles $1.000M as stated)" in out
+    assert "at the reference prices" not in out
 
 
 def test_python_api(study):
