@@ -244,22 +244,13 @@ def test_price_cap_and_choke_price_are_one_parameter(tmp_path, tiny_tensor):
     assert "remove `price_cap`" in text
     write(tmp_path, "old.toml", BASE.replace(
         "reroute_lag_months = 4", "reroute_lag_months = 4\nprice_cap = 8"))
-    child = write(tmp_path, "child.toml", """
-        extends = "old.toml"
-        [scenario]
-        name = "child"
-        [response]
-        choke_price = 12
-        """)
-    assert load_scenario(child, tensor=tiny_tensor).response["choke_price"] == Dist.const(12.0)
-    back = write(tmp_path, "back.toml", """
-        extends = "child.toml"
-        [scenario]
-        name = "back"
-        [response]
-        price_cap = 9
-        """)
-    assert load_scenario(back, tensor=tiny_tensor).response["choke_price"] == Dist.const(9.0)
+    # each file extends the one before and names the parameter its own way
+    for parent, name, line, value in (("old", "child", "choke_price = 12", 12.0),
+                                      ("child", "back", "price_cap = 9", 9.0)):
+        path = write(tmp_path, f"{name}.toml", f'extends = "{parent}.toml"\n[scenario]\n'
+                     f'name = "{name}"\n[response]\n{line}\n')
+        got = load_scenario(path, tensor=tiny_tensor).response["choke_price"]
+        assert got == Dist.const(value)
 
 
 def test_a_variant_replaces_an_unnamed_correlation_by_its_default_id(tmp_path, tiny_tensor):
