@@ -264,26 +264,15 @@ def test_a_variant_replaces_an_unnamed_correlation_by_its_default_id(tmp_path, t
                         "duration_months = 12\nseverity = 0.5\nprobability = 0.4")
     base += '\n[[correlations]]\nevents = ["cn-ga", "cn-sb"]\nrho = 0.5\n'
     write(tmp_path, "base.toml", base)
-    child = write(tmp_path, "child.toml", """
-        extends = "base.toml"
-        [scenario]
-        name = "child"
-        [[correlations]]
-        id = "cn-ga+cn-sb"
-        events = ["cn-ga", "cn-sb"]
-        rho = 0.2
-        """)
-    sc = load_scenario(child, tensor=tiny_tensor)
+
+    def variant(name: str, cid: str, events: str):
+        return write(tmp_path, f"{name}.toml", f'extends = "base.toml"\n[scenario]\n'
+                     f'name = "{name}"\n[[correlations]]\nid = "{cid}"\n'
+                     f'events = {events}\nrho = 0.2\n')
+
+    sc = load_scenario(variant("child", "cn-ga+cn-sb", '["cn-ga", "cn-sb"]'),
+                       tensor=tiny_tensor)
     assert [(c.events, c.rho) for c in sc.correlations] == [(("cn-ga", "cn-sb"), 0.2)]
-    clash = write(tmp_path, "clash.toml", """
-        extends = "base.toml"
-        [scenario]
-        name = "clash"
-        [[correlations]]
-        id = "other"
-        events = ["cn-sb", "cn-ga"]
-        rho = 0.2
-        """)
     with pytest.raises(ScenarioError) as exc:
-        load_scenario(clash, tensor=tiny_tensor)
+        load_scenario(variant("clash", "other", '["cn-sb", "cn-ga"]'), tensor=tiny_tensor)
     assert f"rho = 0.5 at {tmp_path / 'base.toml'}: correlations[0]" in str(exc.value)
