@@ -295,18 +295,21 @@ def _zone_names(tensor, compiled, groups) -> list[str]:
     zone, a single country by its code, everyone but one country 'ex-<code>', a zone
     equal to a group by the group's name, then a zone equal to the members of a group
     that take part here by that group's name (DyTb's refining partners: the targets of
-    a restriction on 'partners' that trade the material), the largest other zone
-    'rest', and any other by its members joined with '+'."""
+    a restriction on 'partners' that trade the material; where several groups fit, the
+    scenario's own before the dataset's, then the smallest: 'partners' before 'OECD'),
+    the largest other zone 'rest', and any other by its members joined with '+'."""
     group_sets = {}
-    named_groups = [(name, frozenset(tensor.countries.index(c) for c in codes
-                                     if c in tensor.countries))
-                    for name, codes in tensor.groups.items()]
-    named_groups += [(name, frozenset(idx))
-                     for name, idx in compiled.extra.get("group_members", {}).items()]
-    for name, idx in named_groups:
+    dataset_groups = [(name, frozenset(tensor.countries.index(c) for c in codes
+                                       if c in tensor.countries))
+                      for name, codes in tensor.groups.items()]
+    own_groups = [(name, frozenset(idx))
+                  for name, idx in compiled.extra.get("group_members", {}).items()]
+    for name, idx in dataset_groups + own_groups:
         group_sets.setdefault(idx, name)
     taking_part = frozenset(i for m in groups for i in m)
-    for name, idx in named_groups:
+    ranked = sorted(enumerate(own_groups + dataset_groups),
+                    key=lambda item: (item[0] >= len(own_groups), len(item[1][1]), item[0]))
+    for _, (name, idx) in ranked:
         if len(idx & taking_part) > 1:
             group_sets.setdefault(idx & taking_part, name)
     multi = [z for z, m in enumerate(groups) if len(m) > 1

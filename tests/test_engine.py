@@ -302,3 +302,10 @@ def test_a_zone_of_a_groups_members_taking_part_is_named_by_the_group():
         "CHN", "rest", "MMR+ROW"]
     assert engine._zone_names(tensor, compiled, [[0], [1], [2, 3, 4, 5]]) == [
         "CHN", "USA", "rest"]
+    # several groups fit: the scenario's own first, then the smallest, whatever the
+    # dataset's order (OECD listed before partners)
+    wide = SimpleNamespace(countries=countries, groups={
+        "OECD": ("USA", "DEU", "JPN", "FRA", "ROW"), "partners": ("USA", "DEU", "JPN", "FRA")})
+    assert engine._zone_names(wide, compiled, [[0], [1, 2, 3], [4], [5]])[1] == "partners"
+    mine = SimpleNamespace(extra={"group_members": {"concern": (1, 2, 3, 6)}})
+    assert engine._zone_names(wide, mine, [[0], [1, 2, 3], [4], [5]])[1] == "concern"
