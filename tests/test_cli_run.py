@@ -1010,9 +1010,15 @@ def test_out_naming_a_results_folder_is_refused_not_nested(study):
     assert bad.exit_code == 2, bad.output
     text = " ".join(bad.output.split())
     assert f"{Path('results/tiny-cn')} is itself a results folder" in text
-    assert f"(--out {Path('results')})" in text
+    assert f"write beside it, into {Path('results')} (for `run`, `--out` names" in text
     assert sorted(p.name for p in (study / "results" / "tiny-cn").iterdir()
                   if p.is_dir()) == []
+    # from inside the results folder: '.' names nothing to move to; its parent is named
+    os.chdir(study / "results" / "tiny-cn")
+    bad = invoke("run", "../../scenarios/tiny-cn.toml", "--draws", 8, "-q", "--out", ".",
+                 ok=False)
+    assert bad.exit_code == 2
+    assert f"write beside it, into {study / 'results'} " in " ".join(bad.output.split())
 
 
 def test_a_quiet_run_imports_neither_pandas_nor_plotting_nor_dask(study):

@@ -112,11 +112,13 @@ def writable_parent(target: Path) -> None:
     parent = Path(target).absolute().parent
     if (parent / MANIFEST).is_file():
         given = Path(target).parent
+        holder = given.parent if given.name not in ("", ".", "..") else (
+            parent.resolve().parent)
         raise ResultError(
             f"cannot write results to {target}: {given} is itself a results folder (it "
-            f"holds {MANIFEST}), and each run goes into a folder of its own named after "
-            f"its scenario inside --out; give the folder that holds it (--out "
-            f"{given.parent})"
+            f"holds {MANIFEST}), and a run's folder does not go inside another run's; "
+            f"write beside it, into {holder} (for `run`, `--out` names the folder that "
+            f"holds each scenario's results folder)"
         )
     probe = parent
     while not probe.exists():
