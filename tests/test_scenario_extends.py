@@ -244,6 +244,11 @@ def test_price_cap_and_choke_price_are_one_parameter(tmp_path, tiny_tensor):
     assert "remove `price_cap`" in text
     write(tmp_path, "old.toml", BASE.replace(
         "reroute_lag_months = 4", "reroute_lag_months = 4\nprice_cap = 8"))
+    # a file that extends one giving both keys does not hide its parent's problem
+    hiding = write(tmp_path, "hiding.toml", 'extends = "both.toml"\n[scenario]\n'
+                   'name = "hiding"\n[response]\nchoke_price = 12\n')
+    with pytest.raises(ScenarioError, match="both.toml: response.price_cap = 8"):
+        load_scenario(hiding, tensor=tiny_tensor)
     # each file extends the one before and names the parameter its own way
     for parent, name, line, value in (("old", "child", "choke_price = 12", 12.0),
                                       ("child", "back", "price_cap = 9", 9.0)):

@@ -167,6 +167,11 @@ def _merge(chain: list[_Layer], problems: Problems) -> _Merged:
         for table in _TABLES:
             value = doc.get(table)
             if isinstance(value, dict):
+                if table == "response" and "price_cap" in value and "choke_price" in value:
+                    # checked per file: an extending file's key would hide its parent's pair
+                    problems.add(loc.key(table).key("price_cap"), value["price_cap"],
+                                 "`price_cap` (version 1's name) and `choke_price` are one "
+                                 "parameter", hint="give one of them: remove `price_cap`")
                 for key, v in value.items():
                     other = _ONE_PARAMETER.get((table, key))
                     held = merged.tables[table].get(other) if other else None
@@ -1032,11 +1037,6 @@ def load_scenario(path, tensor=None) -> Scenario:
     groups = _scenario_groups(merged, tensor, problems)
     names = _Names(tensor, groups) if tensor is not None else None
     response = _table_fields(merged, "response", root, problems)
-    both = merged.tables["response"]
-    if "price_cap" in both and "choke_price" in both:  # one file gave both
-        problems.add(both["price_cap"][1], both["price_cap"][0],
-                     "`price_cap` (version 1's name) and `choke_price` are one parameter",
-                     hint="give one of them: remove `price_cap`")
 
     events: list[tuple[Event, Loc]] = []
     for item, loc in merged.lists["events"]:
