@@ -378,7 +378,6 @@ def test_the_compile_hooks_act_on_an_engine_compile_and_change_no_result():
     from simcore import _numba
 
     assert _numba.SKIP_FUNCTION_PREPASS
-    assert _numba._share_scope_copies()  # in place (put there by an engine compile, or now)
     roomy = _numba._roomy_call()
     assert roomy.__code__.co_nlocals >= 70_000  # the frame that gets its own 1 MiB chunk
     assert roomy(lambda x: x * 2, 21) == 42
@@ -393,6 +392,7 @@ def test_the_compile_hooks_act_on_an_engine_compile_and_change_no_result():
     assert as_engine(a) == expected
     assert _numba.HOOK_CALLS["prepass_skipped"] > before["prepass_skipped"]
     assert _numba.HOOK_CALLS["scope_shared"] > before["scope_shared"]
+    assert _numba._share_scope_copies()  # in place: True, installed once
     during_plain = dict(_numba.HOOK_CALLS)
     assert plainly(a) == expected
     assert _numba.HOOK_CALLS == during_plain  # plain Numba code: no hook acted
@@ -601,3 +601,22 @@ def test_a_checkout_says_why_the_installed_distributions_code_is_not_used(tmp_pa
     assert "other engine sources than this checkout's" in why and "pip install ." in why
     monkeypatch.setattr(_numba, "_installed_base", lambda: None)
     assert _numba._precompiled_unused() is None
+
+
+def test_the_first_engine_compile_puts_the_scope_sharing_hook_in_place():
+    """The hook is not installed at import (its module costs a cached run 0.08 s) but by
+    the first engine compile that misses the cache, before anything is inlined: checked in
+    a fresh interpreter, where nothing compiled before."""
+    code = (
+        "import numba, numpy as np\n"
+        "from simcore import _numba\n"
+        "print(_numba._share_scope_copies.cache_info().currsize)\n"
+        "f = _numba._engine_compiles(numba.njit(**_numba._OPTIONS)(lambda a: a.sum()))\n"
+        "assert f(np.ones(3)) == 3.0\n"
+        "from numba.core import inline_closurecall\n"
+        "print(_numba._share_scope_copies.cache_info().currsize,\n"
+        "      type(inline_closurecall.copy).__name__)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.split() == ["0", "1", "SharedScopeCopy"]

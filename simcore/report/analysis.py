@@ -7,6 +7,7 @@ table built by hand. An *exposure* is one (material, stage, country) with need >
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -415,11 +416,14 @@ def largest_changes(
     moved = moved[moved["abs_change"] > CHANGE_DUST]  # rounding is no change
     ranked = moved.sort_values("abs_change", ascending=False, kind="stable")
     if fold:
-        both = both.sort_values("draw", kind="stable")
-        shares = both.groupby(KEY, sort=False)[["draw", SHARE + "_a", SHARE + "_b"]]
-        draws_of = {k: (g["draw"].to_numpy().tobytes(), g[SHARE + "_a"].to_numpy().tobytes(),
-                        g[SHARE + "_b"].to_numpy().tobytes())
-                    for k, g in shares}
+        # the moved exposures' paired draws, each exposure's as one digest
+        moving = both.merge(ranked[KEY], on=KEY).sort_values("draw", kind="stable")
+        draws_of = {}
+        for k, g in moving.groupby(KEY, sort=False)[["draw", SHARE + "_a", SHARE + "_b"]]:
+            h = hashlib.blake2b(digest_size=16)
+            for column in ("draw", SHARE + "_a", SHARE + "_b"):
+                h.update(np.ascontiguousarray(g[column].to_numpy()).tobytes())
+            draws_of[k] = h.digest()
         ranked = fold_alike(ranked, draws_of.__getitem__)
     else:
         ranked = fold_alike(ranked)
