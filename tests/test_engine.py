@@ -248,24 +248,26 @@ def test_a_run_let_go_early_stops_its_kernel_threads(case):
     np.testing.assert_array_equal(first.shortage_t, whole["shortage_t"])
 
 
-def test_importing_engine_does_not_import_numba():
+def _fresh_python(code: str, **env: str) -> str:
+    """What ``code`` prints in a new interpreter, with ``env`` added to the environment."""
+    import os
     import subprocess
     import sys
 
-    code = "import sys, simcore.engine; print('numba' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
-    assert out.stdout.strip() == "False"
+                         check=True, env=dict(os.environ, **env))
+    return out.stdout.strip()
+
+
+def test_importing_engine_does_not_import_numba():
+    code = "import sys, simcore.engine; print('numba' in sys.modules)"
+    assert _fresh_python(code) == "False"
 
 
 def test_default_threads_is_numbas_count_without_launching_its_thread_pool():
     """The engine's default thread count is what numba.get_num_threads() says, from
     NUMBA_NUM_THREADS before anything launched Numba's threading layer (the engine never
     uses it), from set_num_threads after."""
-    import os
-    import subprocess
-    import sys
-
     code = (
         "from numba.np.ufunc import parallel\n"
         "import numba\n"
@@ -275,10 +277,7 @@ def test_default_threads_is_numbas_count_without_launching_its_thread_pool():
         "numba.set_num_threads(1)\n"
         "print(a, launched, default_threads(), numba.get_num_threads())\n"
     )
-    env = dict(os.environ, NUMBA_NUM_THREADS="3")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, env=env)
-    assert out.stdout.split() == ["3", "False", "1", "1"]
+    assert _fresh_python(code, NUMBA_NUM_THREADS="3").split() == ["3", "False", "1", "1"]
 
 
 def test_a_zone_of_a_groups_members_taking_part_is_named_by_the_group():

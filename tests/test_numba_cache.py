@@ -617,6 +617,6 @@ def test_the_first_engine_compile_puts_the_scope_sharing_hook_in_place():
         "print(_numba._share_scope_copies.cache_info().currsize,\n"
         "      type(inline_closurecall.copy).__name__)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
+    out = run_python(code, {}, PACKAGE.parent)
+    assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["0", "1", "SharedScopeCopy"]
