@@ -54,7 +54,7 @@ def cost_line(base, variant, change_usd: float) -> str:
     if not cost.ids:
         return "Policy cost: the variant adds no intervention to the base"
     parts = []
-    stated = getattr(cost, "stockpile_stated_usd", 0.0)
+    stated = cost.stockpile_stated_usd
     priced = cost.stockpile_usd - stated
     if stated and priced:
         parts.append(f"stockpiles {usd4(cost.stockpile_usd)}: {usd4(priced)} at the "
