@@ -8,6 +8,7 @@ table built by hand. An *exposure* is one (material, stage, country) with need >
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -118,9 +119,7 @@ def fold_alike(ranked: pd.DataFrame, same=None) -> pd.DataFrame:
     in format 4, or the draws' shares themselves); None: nothing folds."""
     keys = list(zip(ranked["material"], ranked["stage"], ranked["country"], strict=True))
     groups = [(k[0], k[1], same(k)) if same is not None else k for k in keys]
-    counts: dict = {}
-    for g in groups:
-        counts[g] = counts.get(g, 0) + 1
+    counts = Counter(groups)
     seen: set = set()
     keep = []
     for g in groups:
@@ -143,6 +142,12 @@ def worst_exposures(stats: pd.DataFrame, n: int, per_material: int | None = None
     """
     hit = stats[(stats["p95"] > 0) | (stats["mean"] > 0)]
     ranked = hit.sort_values(["p95", "mean"], ascending=False, kind="stable")
+    return _first_fates(ranked, n, per_material, same)
+
+
+def _first_fates(ranked: pd.DataFrame, n: int, per_material: int | None, same):
+    """The first n rows of ``ranked`` once alike exposures are folded (``fold_alike``),
+    at most ``per_material`` of them per material."""
     ranked = fold_alike(ranked, same)
     if per_material is not None:
         ranked = ranked[ranked.groupby("material", sort=False).cumcount() < per_material]
@@ -415,21 +420,17 @@ def largest_changes(
     moved = both.groupby(KEY, sort=False)["abs_change"].mean().reset_index()
     moved = moved[moved["abs_change"] > CHANGE_DUST]  # rounding is no change
     ranked = moved.sort_values("abs_change", ascending=False, kind="stable")
-    if fold:
-        # the moved exposures' paired draws, each exposure's as one digest
-        moving = both.merge(ranked[KEY], on=KEY).sort_values("draw", kind="stable")
-        draws_of = {}
-        for k, g in moving.groupby(KEY, sort=False)[["draw", SHARE + "_a", SHARE + "_b"]]:
-            h = hashlib.blake2b(digest_size=16)
-            for column in ("draw", SHARE + "_a", SHARE + "_b"):
-                h.update(np.ascontiguousarray(g[column].to_numpy()).tobytes())
-            draws_of[k] = h.digest()
-        ranked = fold_alike(ranked, draws_of.__getitem__)
-    else:
-        ranked = fold_alike(ranked)
-    if per_material is not None:
-        ranked = ranked[ranked.groupby("material", sort=False).cumcount() < per_material]
-    return ranked.head(n)
+    if not fold:
+        return _first_fates(ranked, n, per_material, None)
+    # the moved exposures' paired draws, each exposure's as one digest
+    moving = both.merge(ranked[KEY], on=KEY).sort_values("draw", kind="stable")
+    draws_of = {}
+    for k, g in moving.groupby(KEY, sort=False)[["draw", SHARE + "_a", SHARE + "_b"]]:
+        h = hashlib.blake2b(digest_size=16)
+        for column in ("draw", SHARE + "_a", SHARE + "_b"):
+            h.update(np.ascontiguousarray(g[column].to_numpy()).tobytes())
+        draws_of[k] = h.digest()
+    return _first_fates(ranked, n, per_material, draws_of.__getitem__)
 
 
 def paired_changes(
