@@ -14,13 +14,12 @@ from pathlib import Path
 
 import click
 
-from simcore.limits import MAX_DRAWS, MAX_SEED
+from simcore.limits import MAX_DRAWS, MAX_SEED, SHARE_DUST
 from simcore.money import usd as _usd
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _WORST = 10  # rows in the closing table of `run`
 _TOP = 25  # rows of the `summarize` table unless --top says otherwise
-SHARE_DUST = 1e-6  # a mean shortage share below this is rounding, not a shortage
 _TABLE_COLUMNS = [  # summary columns a terminal has room for
     "material",
     "stage",

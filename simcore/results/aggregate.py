@@ -11,14 +11,13 @@ from pathlib import PurePosixPath
 import numpy as np
 
 from simcore.errors import ResultError
+from simcore.limits import SHARE_DUST
 from simcore.results.result import Result
 from simcore.results.statistics import expected_shortfall_sorted, quantile_sorted
 
 PRICE_SUMMARY_MONTHS = (1, 3, 6, 12)  # months whose median zone price price_summary shows
-# a draw's change of shortage share at most this is rounding, neither better nor worse:
-# the stored shares are float32 (2^-24 of a share of 1), and the origin state's buying
-# band (docs/model.md [M6]) moves untouched exposures by 1e-9-1e-8
-CHANGE_DUST = 1e-6
+# a draw's change of shortage share at most this is rounding, neither better nor worse
+CHANGE_DUST = SHARE_DUST
 
 
 def price_summary(result: Result):

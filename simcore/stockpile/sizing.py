@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from simcore.limits import SHARE_DUST
 from simcore.stockpile.errors import StockpileError
 from simcore.stockpile.problem import DEFAULT_CARRY, Problem, setup
 from simcore.stockpile.search import OK, UNREACHABLE, ZERO, find_smallest, predict, slope_near
@@ -398,7 +399,7 @@ def _check_reachable(s: Sizing, k: int, where: str = "draws") -> None:
         )
     fix = ["relax --target", "leave the material out (--materials)"]
     if t.metric == "share" and t.value <= 0.0 and all(
-            r["best_reachable"] < ROUNDING_SHARE for r in bad):
+            r["best_reachable"] < SHARE_DUST for r in bad):
         # what is left is the accounting's rounding (below a millionth of need, which
         # compare and summarize call no shortage), not a shortage a stock could cover
         fix.insert(0, f"aim just above it, e.g. --target '{_target_above_zero(t)}' (what no "
@@ -413,13 +414,9 @@ def _check_reachable(s: Sizing, k: int, where: str = "draws") -> None:
     )
 
 
-ROUNDING_SHARE = 1e-6  # a share of need below this is rounding (SHARE_DUST of the CLI)
-
-
 def _target_above_zero(t: Target) -> str:
-    """The target's text with its zero replaced by 0.01 %."""
-    op = "<=" if "<=" in t.text else "<"
-    return f"{t.text.split(op)[0].strip()}{op}0.01%"
+    """The target's text with its zero replaced by 0.01 % (the grammar has only <=)."""
+    return f"{t.text.split('<=')[0].strip()}<=0.01%"
 
 
 def _fmt(t: Target, v: float, other: float | None = None) -> str:
