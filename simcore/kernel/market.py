@@ -6,7 +6,7 @@ merged into *exporter classes*: one class of every producer whose routes are all
 then one class per producer with a capped route. What contracts do not tie to a route is
 *free supply*, which goes where prices draw it. Each zone z has a net demand curve
 
-    Q_z(p) = (N_z + X_z) min(1, p^-eps) + theta (T_z p^-eta - I_z) + G_z - R_z s(p)
+    Q_z(p) = (N_z + X_z) min(1, p^-eps) + theta (T_z p^-eta - I_z) + G_z b(p) - R_z s(p)
 
 (consumption of buyers and of restarted capacity, commercial stock purchases or releases,
 the origin state's purchases, state stock releases), continuous and decreasing in p.
