@@ -263,7 +263,9 @@ def _sizing(rows, reserved=False, pool=False):
     from types import SimpleNamespace as NS
 
     problem = NS(prep=NS(name="s"), pool=pool, reserved=reserved, carry=0.02, horizon=24,
-                 draws=150, search_draws=60, seed=1, no_need=[], materials=[])
+                 draws=150, search_draws=60, seed=1, no_need=[], materials=[],
+                 tensor=NS(materials=["gallium", "cobalt"]),
+                 existing=lambda holder, k: (0.0, 0.0))
     target = NS(text="p95<=0.05", label="P95 shortage share", quantile=0.95, metric="share")
     return NS(problem=problem, target=target, rows=rows, spillover=[], runs=3,
               draws_run=450, seconds=1.0)
@@ -290,6 +292,44 @@ def test_size_report_totals_the_national_stockpiles_and_says_why_they_may_oversh
     assert "can overshoot the target; --pool" in text
     assert "meets its target alone" in size_report(_sizing(rows, reserved=True))
     assert "Together" not in size_report(_sizing(rows[:1]))
+
+
+def test_a_stockpile_joining_an_existing_state_stock_says_so():
+    """A walkthrough sized Japan's reserved stockpiles and read release rates of 1.7e-10
+    t/month: the new stock joins JOGMEC's (one state stock per country) and is released
+    at the two rates together, so the rate it adds can be nothing. The table prints ~0
+    there and a line names the stock joined and its rate; a rate that is not negligible
+    next to the existing one is printed as it is."""
+    from simcore.cli.stockpile import size_report
+
+    rows = [dict(_national("JPN", "gallium", 171.0, 7e7), release_t_per_month=1.7e-10),
+            dict(_national("JPN", "cobalt", 800.0, 2e7), release_t_per_month=39.0)]
+    sizing = _sizing(rows, reserved=True)
+    sizing.problem.existing = lambda holder, k: [(39.5, 13.2), (978.0, 326.0)][k]
+    text = size_report(sizing)
+    table = {ln.split()[1]: ln.split() for ln in text.splitlines()[2:4]}
+    assert table["gallium"][3] == "~0"
+    assert table["cobalt"][3] == "39.0"
+    assert ("released with it, at the two rates together: JPN gallium (39.5 t at 13.2 "
+            "t/month), JPN cobalt (978 t at 326 t/month)") in text
+    assert "Each joins" not in size_report(_sizing(rows, reserved=True))
+    assert "1.7e-10" in size_report(_sizing(rows, reserved=True))
+
+
+def test_existing_stocks_joined_follow_the_kind_of_stock(study):
+    """The stocks a stockpile joins are the dataset's of the holder, only where the
+    stockpile's kind (reserved or selling) is the kind of the study's dataset stocks;
+    the tiny dataset's US holds 10 t of gallium released at 1 t/month at most, and the
+    study's dataset stocks sell into the market."""
+    from simcore.stockpile.problem import setup
+
+    selling = setup(study / "scenarios" / "s.toml", "USA,JPN", draws=20, search_draws=10)
+    k = selling.tensor.materials.index("gallium")
+    assert selling.existing("USA", k) == (10.0, 1.0)
+    assert selling.existing("pool", k) == (16.0, 1.5)
+    reserved = setup(study / "scenarios" / "s.toml", "USA", reserved=True, draws=20,
+                     search_draws=10)
+    assert reserved.existing("USA", k) == (0.0, 0.0)
 
 
 def test_a_pooled_sizing_labels_its_rows_and_bounds_its_saving():

@@ -265,7 +265,7 @@ def size_report(s) -> str:
             header = ["kind", *header]
         rows = [[*([r["kind"]] if p.pool else []), r["holder"], r["material"],
                  _num(r["tonnes"]),
-                 _num(r["release_t_per_month"]), _num(r["months_of_need"]),
+                 _rate(p, r), _num(r["months_of_need"]),
                  _usd(r["cost_horizon_usd"]),
                  f"{_stat(t.metric, r['statistic'])} [{_stat(t.metric, r['ci_low'])}, "
                  f"{_stat(t.metric, r['ci_high'])}]",
@@ -276,6 +276,9 @@ def size_report(s) -> str:
         lines.append("  (tonnes: the stockpile; t/month: the release rate it needs; months: "
                      "of the holder's need; cost: purchase + carrying over the horizon; "
                      "all national: with every holder's national stockpile in place)")
+        joined = _joined(p, need)
+        if joined:
+            lines.append(joined)
         national = [r for r in need if r["kind"] == "national"]
         if not p.pool and len(national) > 1:
             lines.append(_together(national, p.reserved))
@@ -335,6 +338,39 @@ def size_report(s) -> str:
             f"(at most {_num(r['nonmonotone_max_t'])} t)" for r in odd))
     lines.append(f"{s.runs:,} runs, {s.draws_run:,} draws simulated in {s.seconds:.1f} s")
     return "\n".join(lines)
+
+
+def _existing(p, r) -> tuple[float, float]:
+    """(tonnes, t/month) of the dataset's state stocks the row's stockpile joins."""
+    k = p.tensor.materials.index(r["material"])
+    return p.existing("pool" if r["kind"] == "pooled" else r["holder"], k)
+
+
+def _rate(p, r) -> str:
+    """The t/month cell: the release rate the stockpile adds; ``~0`` where that is
+    nothing next to the existing stock's rate it is released with."""
+    rate = r["release_t_per_month"]
+    _, old = _existing(p, r)
+    if old > 0 and rate == rate and rate <= 1e-6 * old:
+        return "~0"
+    return _num(rate)
+
+
+def _joined(p, rows: list) -> str | None:
+    """The line that says which stockpiles join an existing state stock, whose release
+    rate then carries them (a searched rate of about 0 means that rate suffices)."""
+    parts = []
+    for r in rows:
+        tonnes, rate = _existing(p, r)
+        if rate > 0 or tonnes > 0:
+            who = "the holders" if r["kind"] == "pooled" else r["holder"]
+            parts.append(f"{who} {r['material']} ({_num(tonnes)} t at {_num(rate)} t/month)")
+    if not parts:
+        return None
+    return ("  Each joins the holder's existing state stock of its kind (the dataset's; one "
+            "stock per country, docs/stockpile.md) and is released with it, at the two "
+            "rates together: " + ", ".join(parts) + ". t/month is the rate the stockpile "
+            "adds; ~0: the existing rate suffices, the new tonnes make it last longer.")
 
 
 def _together(national: list, reserved: bool) -> str:

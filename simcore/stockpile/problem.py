@@ -66,6 +66,20 @@ class Problem:
     def holders_of(self, k: int) -> list[str]:
         return [h for h, kk in self.pairs if kk == k]
 
+    def existing(self, holder: str, k: int) -> tuple[float, float]:
+        """(tonnes, t/month) of the dataset's state stocks that a new stockpile of the
+        holder (or of every holder: ``"pool"``) joins: the kernel keeps one stock of each
+        kind per country (docs/model.md §3.5), so a reserved stockpile joins the holder's
+        dataset stocks when these are reserved too, one selling into the market when they
+        are not; (0, 0) otherwise."""
+        if self.reserved != bool(self.prep.compiled.dataset_stocks_reserved):
+            return 0.0, 0.0
+        hs = self.holders if holder == "pool" else [self.holder(holder)]
+        stock = np.asarray(self.tensor.stock)[k]
+        rate = np.asarray(self.tensor.max_release)[k]
+        return (sum(float(stock[c]) for h in hs for c in h.countries),
+                sum(float(rate[c]) for h in hs for c in h.countries))
+
     def rate_bound(self, holder: str, k: int) -> float:
         """Largest release [t/month] the options allow (inf without
         --max-release-share)."""
