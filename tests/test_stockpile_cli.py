@@ -192,6 +192,22 @@ def test_a_reserved_sizing_does_not_replace_a_selling_one(sized, study):
     assert "national stockpiles selling into their price zone" in selling.splitlines()[0]
 
 
+def test_a_sizing_that_replaces_another_says_what_it_replaced(study):
+    """A walkthrough's Japan sizing was replaced by a later one of the same name without
+    a word: the second run names what was there (holders, target, when)."""
+    args = ["stockpile", "size", "scenarios/s.toml", "--target", "p95<=0.05", "--draws", 40,
+            "--search-draws", 20, "--out", "sp", "--name", "again"]
+    first = _invoke(study, *args, "--holders", "USA")
+    assert first.exit_code == 0, first.output
+    assert "replaced the sizing" not in first.output
+    second = _invoke(study, *args, "--holders", "JPN")
+    assert second.exit_code == 0, second.output
+    assert ("(replaced the sizing written there before: holders USA, target p95<=0.05, "
+            "selling, 40 draws, written 20") in second.output
+    assert json.loads((study / "sp" / "again" / "stockpile.json").read_text())["holders"] == {
+        "JPN": ["JPN"]}
+
+
 @pytest.mark.parametrize("args, says", [
     (["--holders", "USAA", "--target", "p95<=0.05"], "--holders: unknown holder 'USAA'"),
     (["--holders", "USA", "--materials", "antimony", "--target", "p95<=0.05"],
@@ -314,6 +330,30 @@ def test_a_stockpile_joining_an_existing_state_stock_says_so():
             "t/month), JPN cobalt (978 t at 326 t/month)") in text
     assert "Each joins" not in size_report(_sizing(rows, reserved=True))
     assert "1.7e-10" in size_report(_sizing(rows, reserved=True))
+
+
+def test_a_selling_stockpile_that_mostly_protects_others_is_pointed_to_reserved():
+    """A walkthrough sized Germany's tungsten at 285 months of its need: a stock selling
+    into its zone had to supply the zone, and of what it avoided 2 % was Germany's. Below
+    a quarter the report says so and names --reserved; not for a reserved sizing, nor
+    for a stock whose avoided shortage is mostly its holder's."""
+    from simcore.cli.stockpile import size_report
+
+    rows = [_national("DEU", "gallium", 19894.0, 7e8), _national("USA", "cobalt", 50.0, 1e6)]
+    sizing = _sizing(rows)
+    sizing.spillover = [
+        dict(protector="DEU", material="gallium", self=True, protected="DEU", avoided_t=284.0),
+        dict(protector="DEU", material="gallium", self=False, protected="others",
+             avoided_t=11722.0),
+        dict(protector="USA", material="cobalt", self=True, protected="USA", avoided_t=30.0),
+        dict(protector="USA", material="cobalt", self=False, protected="others",
+             avoided_t=20.0)]
+    text = size_report(sizing)
+    assert "their own share of it: DEU gallium 2 %);" in text
+    assert "USA cobalt" not in text.split("Mostly for others")[1]
+    assert "--reserved sizes a stock for the holder's own use" in text
+    sizing.problem.reserved = True
+    assert "Mostly for others" not in size_report(sizing)
 
 
 def test_existing_stocks_joined_follow_the_kind_of_stock(study):

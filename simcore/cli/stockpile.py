@@ -88,6 +88,24 @@ def _check_out(scenario, out, name, kind, reserved):
     return check_output(prep.name, out, name, kind, prep.scenario.files, reserved)
 
 
+def _earlier(folder) -> str | None:
+    """What the sizing in ``folder`` that this run replaces was (holders, target or
+    budget, when), or None when there is none: a walkthrough's Japan sizing was replaced
+    by a later one of the same name without a word."""
+    import json
+    from pathlib import Path
+
+    try:
+        m = json.loads((Path(folder) / "stockpile.json").read_text(encoding="utf-8"))
+        what = (f"target {m['target']['text']}" if m.get("kind") == "size" else
+                f"budget {_usd(float(m['budget_usd']))}")
+        return (f"holders {', '.join(m['holders'])}, {what}, "
+                f"{'reserved' if m.get('reserved') else 'selling'}, {m['draws']:,} draws, "
+                f"written {m.get('created_utc', '?')}")
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 @stockpile.command("size")
 @click.argument("scenario", type=click.Path())
 @click.option("--target", required=True, metavar='"pQ[(METRIC)]<=X"',
@@ -107,7 +125,7 @@ def size_cmd(scenario, target, holders, materials, pool, reserved, carry, max_re
     from simcore.stockpile.target import parse_target
 
     kind = "pooled" if pool else "national"
-    _check_out(scenario, out, name, kind, reserved)
+    earlier = _earlier(_check_out(scenario, out, name, kind, reserved)[1])
     parse_target(target)  # a malformed target is refused before any simulation
     command = _command("size", scenario, holders=holders, target=target, materials=materials,
                        pool=pool, reserved=reserved, carry=carry,
@@ -120,7 +138,7 @@ def size_cmd(scenario, target, holders, materials, pool, reserved, carry, max_re
     folder = write(result, out, name, command=command, progress=False)
     if not quiet:
         click.echo(size_report(result))
-        _where(out, folder)
+        _where(out, folder, earlier)
 
 
 SMALL_BUDGET_USD = 1e6  # below this a --budget is likely meant in millions (a warning)
@@ -157,7 +175,7 @@ def budget_cmd(scenario, budget_usd, objective, steps, holders, materials, pool,
                    f"{_usd(budget_usd / steps)} a step: the budget is in US dollars "
                    f"(2e9 is $2bn), and a step this small buys grams of a critical "
                    f"mineral.", err=True)
-    _check_out(scenario, out, name, "budget", reserved)
+    earlier = _earlier(_check_out(scenario, out, name, "budget", reserved)[1])
     command = _command("budget", scenario, holders=holders, budget=budget_usd,
                        objective=objective, steps=steps, materials=materials, pool=pool,
                        reserved=reserved, carry=carry, max_release_share=max_release_share,
@@ -170,7 +188,7 @@ def budget_cmd(scenario, budget_usd, objective, steps, holders, materials, pool,
     folder = write(result, out, name, command=command, progress=False)
     if not quiet:
         click.echo(budget_report(result))
-        _where(out, folder)
+        _where(out, folder, earlier)
 
 
 @stockpile.command("show")
@@ -197,12 +215,15 @@ def show_cmd(folder):
         raise SystemExit(1)
 
 
-def _where(out, folder) -> None:
+def _where(out, folder, earlier: str | None = None) -> None:
     from pathlib import Path
 
     toml = Path(out) / f"{Path(folder).name}.toml"
     click.echo(f"-> {toml} (the variant) and {folder}/ (its results and the search); "
                f"check with: supplyshock verify {folder}")
+    if earlier:
+        click.echo(f"   (replaced the sizing written there before: {earlier}; --name keeps "
+                   "sizings apart)")
 
 
 # --- text -------------------------------------------------------------------------------------
@@ -328,6 +349,9 @@ def size_report(s) -> str:
             rows.append([r["holder"], r["material"], _num(own), _num(holders), _num(others)])
         lines.append(_table(["holder", "material", "own", "other holders", "non-holders"],
                             rows))
+        mostly = _mostly_others(p, s.rows, spill)
+        if mostly:
+            lines.append(mostly)
     odd = [r for r in s.rows if r["status"] == "ok" and (
         not r["monotone"] or r["nonmonotone_draws"])]
     if odd:
@@ -338,6 +362,35 @@ def size_report(s) -> str:
             f"(at most {_num(r['nonmonotone_max_t'])} t)" for r in odd))
     lines.append(f"{s.runs:,} runs, {s.draws_run:,} draws simulated in {s.seconds:.1f} s")
     return "\n".join(lines)
+
+
+OWN_SHARE_LOW = 0.25  # below this share of what it avoids, a stock mostly serves others
+
+
+def _mostly_others(p, rows: list, spill: list) -> str | None:
+    """The line after the spill-over table when national stockpiles selling into their
+    price zone avoid mostly other buyers' shortage: such a stock is sized to supply the
+    whole zone, which a ministry reading tonnes for its own use should know (a walkthrough
+    sized 285 months of Germany's tungsten need, 2 % of what it avoided its own)."""
+    if p.reserved:
+        return None
+    low = []
+    for r in rows:
+        if r["kind"] != "national" or r["status"] != "ok":
+            continue
+        mine = [x for x in spill if x["protector"] == r["holder"] and
+                x["material"] == r["material"]]
+        total = sum(x["avoided_t"] for x in mine)
+        own = sum(x["avoided_t"] for x in mine if x["self"])
+        if total > 0 and own < OWN_SHARE_LOW * total:
+            low.append(f"{r['holder']} {r['material']} {100 * own / total:.0f} %")
+    if not low:
+        return None
+    return ("  Mostly for others: these stockpiles sell into their price zone and avoid "
+            "chiefly other buyers' shortage (their own share of it: " + ", ".join(low)
+            + "); to move the holder's statistic they must supply the zone. --reserved "
+            "sizes a stock for the holder's own use (usually far smaller); --pool one "
+            "shared by the holders (docs/stockpile.md).")
 
 
 def _existing(p, r) -> tuple[float, float]:
