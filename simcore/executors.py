@@ -6,7 +6,7 @@ one runs ``simcore.engine.simulate`` here; ``simcore.dask_executor.DaskExecutor`
 ranges of draws as tasks on a Dask cluster and yields the same chunks (docs/scaling.md).
 
 This module only picks one. Dask is an optional dependency
-(``pip install 'supplyshock[dask]'``), imported only when the Dask executor is chosen.
+(``pip install "dask[distributed]>=2024.1"``), imported only when the Dask executor is chosen.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from simcore.errors import SupplyShockError
 EXECUTORS = ("local", "dask")
 INSTALL_HINT = (
     "the Dask executor needs dask and distributed, which are not installed; install them "
-    "with `pip install 'supplyshock[dask]'` (or `pip install 'dask[distributed]'`)"
+    'with `pip install "dask[distributed]>=2024.1"` (the dask extra; `pip install '
+    '".[dask]"` in the checkout does the same but rebuilds the package)'
 )
 
 

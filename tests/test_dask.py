@@ -254,7 +254,7 @@ def test_without_dask_the_error_says_how_to_install_it(study, monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)  # `import distributed` fails
     out = invoke("run", "scenarios/tiny-study.toml", "-q", "--executor", "dask")
     assert out.exit_code == 2, out.output
-    assert "pip install 'supplyshock[dask]'" in out.output
+    assert 'pip install "dask[distributed]>=2024.1"' in out.output
     assert "Traceback" not in out.output
     assert not (study / "results").exists()
 

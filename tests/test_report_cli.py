@@ -225,7 +225,7 @@ def test_missing_scenario_file_is_reported(here, tmp_path, monkeypatch):
 def test_report_without_matplotlib_says_how_to_install(here, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     res = invoke("report", "results/tiny-cn", "--out", "nompl.html", ok=False)
-    assert res.exit_code == 2 and "pip install 'supplyshock[plot]'" in res.output
+    assert res.exit_code == 2 and 'pip install "matplotlib>=3.8"' in res.output
     assert not (here / "nompl.html").exists()
 
 

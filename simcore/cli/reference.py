@@ -47,8 +47,10 @@ def _walk(command: click.Command, ctx: click.Context, path: list[str]):
 def reference_markdown() -> str:
     from simcore.cli import main
 
+    # the group's context settings (``-h`` beside ``--help``), which the subcommands'
+    # contexts inherit, as when the command runs
     root = click.Context(main, info_name="supplyshock", terminal_width=WIDTH,
-                         max_content_width=WIDTH)
+                         max_content_width=WIDTH, **main.context_settings)
     parts = [HEAD]
     for path, command, ctx in _walk(main, root, ["supplyshock"]):
         name = " ".join(path)

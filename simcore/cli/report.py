@@ -56,7 +56,7 @@ def report_cmd(result_dir, compare_dirs, out, fmt, countries, top, bootstrap):
     """Draw the report of the run in RESULT_DIR.
 
     Each COMPARE_DIR (a run of a policy variant with the same seed) adds a draw-by-draw
-    comparison with RESULT_DIR. Needs matplotlib: pip install 'supplyshock[plot]'.
+    comparison with RESULT_DIR. Needs matplotlib (the plot extra): pip install "matplotlib>=3.8".
     """
     from simcore.report.build import Options, write_figures, write_report
 

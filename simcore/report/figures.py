@@ -16,7 +16,8 @@ import pandas as pd
 
 from simcore.errors import SupplyShockError
 
-INSTALL_HINT = "pip install 'supplyshock[plot]'"
+INSTALL_HINT = ('pip install "matplotlib>=3.8" (the plot extra; `pip install ".[plot]"` '
+                "in the checkout does the same but rebuilds the package)")
 
 # Colours: one qualitative palette (matplotlib's tab10) for lines; blue fans; a
 # sequential map for the heatmap where white means no shortage.
