@@ -660,6 +660,9 @@ def test_compare_with_itself_is_zero_and_a_stockpile_helps(study):
     assert same and all(r["change_mean"] == 0 and r["prob_better"] == 0 for r in same)
     out = invoke("compare", "results/tiny-cn", "results/tiny-cn-stock")
     assert "Warning" not in out.output  # same seed, draws and dataset
+    # what P(better) counts, under the table (a new-user pass read a gain with P(better)
+    # 0.33 as a contradiction)
+    assert "draws short in neither run count as not better" in out.output
     rows = json.loads(
         invoke("compare", "results/tiny-cn", "results/tiny-cn-stock", "--format", "json").output
     )

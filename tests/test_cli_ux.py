@@ -184,11 +184,12 @@ def test_compare_table_hides_exposures_short_in_neither_run(here):
     folded = [m for m in (re.match(pattern, line) for line in lines[2:]) if m]
     assert sum(1 + int(m.group(1) or 0) for m in folded) == len(short)
     assert len(folded) < len(short)
-    assert len(lines) == 2 + len(folded) + 4
-    assert lines[-4].startswith("Shortage value of the final users")
+    assert len(lines) == 2 + len(folded) + 5
+    assert lines[-5].startswith("Shortage value of the final users")
     # (the copy of the results here has no scenario file beside it)
-    assert lines[-3] == ("Policy cost: the scenario files named in the manifests cannot be "
+    assert lines[-4] == ("Policy cost: the scenario files named in the manifests cannot be "
                          "loaded here, so nothing is said about it")
+    assert lines[-3].startswith("(P(better): the share of the compared draws")
     assert lines[-2].startswith("(+N: that many more countries of the same price zone")
     assert f"{quiet} exposures short in neither run not shown" in lines[-1]
 

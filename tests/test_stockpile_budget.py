@@ -99,5 +99,9 @@ def test_the_report_states_what_the_budget_avoided_to_four_digits(toy):
     assert last.startswith(f"All draws: {_usd4(f[0]['objective'])} -> ")
     assert f"{_usd4(avoided)} of shortage value avoided for $3.000M" in last
     assert f"{avoided / 3e6:,.2f} avoided per dollar spent" in last
+    # what the ratio is not, and the table's columns (a new-user pass found neither)
+    assert "not the damage to the economy: a ratio below 1 does not say" in last
+    assert "(tonnes: bought; t/month: released at will" in text
+    assert text.splitlines()[0].endswith("stockpiles, selling into their price zone")
     assert [_usd4(x) for x in (1_079_400_000, 973_900_000, 12_300_000, 50)] == [
         "$1.079bn", "$973.9M", "$12.30M", "$50"]

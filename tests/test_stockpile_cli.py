@@ -306,6 +306,7 @@ def test_size_report_totals_the_national_stockpiles_and_says_why_they_may_oversh
     assert ("Together, as the variant holds them: 150 t of gallium, 2,000 t of cobalt; "
             "$53.0M.") in text
     assert "can overshoot the target; --pool" in text
+    assert "[95% interval]: the statistic's Monte Carlo error, which holds the target" in text
     assert "meets its target alone" in size_report(_sizing(rows, reserved=True))
     assert "Together" not in size_report(_sizing(rows[:1]))
 

@@ -684,6 +684,9 @@ def compare(base_dir, variant_dir, fmt, top, force):
 
         click.echo(value_line(v))
         click.echo(cost_line(base, variant, v["change_usd"]))
+    click.echo("(P(better): the share of the compared draws in which the variant's shortage "
+               "share is lower; draws short in neither run count as not better, so with rare "
+               "shortages a clear gain can come with a small P(better))")
     if table["country"].str.contains(" +", regex=False).any():
         click.echo("(+N: that many more countries of the same price zone whose rows read "
                    "the same; --format csv lists each)")

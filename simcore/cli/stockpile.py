@@ -296,7 +296,10 @@ def size_report(s) -> str:
         lines.append(_table(header, rows, right_from=3 if p.pool else 2))
         lines.append("  (tonnes: the stockpile; t/month: the release rate it needs; months: "
                      "of the holder's need; cost: purchase + carrying over the horizon; "
-                     "all national: with every holder's national stockpile in place)")
+                     "[95% interval]: the statistic's Monte Carlo error, which holds the "
+                     "target at the least stock that meets it, so other draws may just miss "
+                     "it (more --draws narrow it); all national: with every holder's "
+                     "national stockpile in place)")
         joined = _joined(p, need)
         if joined:
             lines.append(joined)
@@ -447,7 +450,8 @@ def budget_report(b) -> str:
         f"{p.prep.name}: {_usd(b.budget_usd)} in {b.steps} steps of {_usd(b.step_usd)}, "
         f"objective {b.objective} of the holders' shortage value; {p.draws:,} draws "
         f"(choices on {p.search_draws:,}), seed {p.seed}; "
-        f"{'pooled' if p.pool else 'national'} stockpiles",
+        f"{'pooled' if p.pool else 'national'} stockpiles, "
+        f"{'reserved for the holders' if p.reserved else 'selling into their price zone'}",
     ]
     if b.rows:
         rows = [[r["holder"], r["material"], _num(r["tonnes"]), _num(r["release_t_per_month"]),
@@ -455,6 +459,9 @@ def budget_report(b) -> str:
                 for r in b.rows]
         lines.append(_table(["holder", "material", "tonnes", "t/month", "months", "cost",
                              "steps"], rows))
+        lines.append("  (tonnes: bought; t/month: released at will, all of it in a month or "
+                     "--max-release-share's bound; months: of the holder's need; cost: "
+                     "purchase + carrying over the horizon; steps: budget steps spent on it)")
     else:
         lines.append("Nothing bought: no stockpile lowers the objective.")
     if b.stopped:
@@ -472,7 +479,10 @@ def budget_report(b) -> str:
         spent = last["spent_usd"]
         ratio = f", {avoided / spent:,.2f} avoided per dollar spent" if spent > 0 else ""
         lines.append(f"All draws: {_usd4(first['objective'])} -> {_usd4(last['objective'])}, "
-                     f"{_usd4(avoided)} of shortage value avoided for {_usd4(spent)}{ratio}")
+                     f"{_usd4(avoided)} of shortage value avoided for {_usd4(spent)}{ratio} "
+                     "(the shortage's tonnes at the reference price, not the damage to the "
+                     "economy: a ratio below 1 does not say a stockpile does not pay; "
+                     "docs/stockpile.md)")
     lines.append(f"{b.runs:,} runs, {b.draws_run:,} draws simulated in {b.seconds:.1f} s")
     return "\n".join(lines)
 
