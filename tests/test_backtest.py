@@ -145,6 +145,9 @@ def test_the_command_prints_the_table_and_its_exit_status_says_pass(tmp_path):
     assert done.returncode == 1, done.stderr
     assert "co-1" in done.stdout and "FAIL" in done.stdout and "co-8" in done.stdout
     assert "1 of 2 checks pass" in done.stdout
+    # the unit of the numbers and what passing means, under the table
+    assert "as a multiple of its price the month before the control" in done.stdout
+    assert "passing them is consistency, not a forecast test" in done.stdout
     done = subprocess.run(cmd + ["no-such-replay"], capture_output=True, text=True,
                           cwd=tmp_path)
     assert done.returncode == 2 and "has no check in the calibration file" in done.stderr
