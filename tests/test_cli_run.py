@@ -559,6 +559,10 @@ def test_summarize_picks_countries_and_materials(study):
     assert any(z["zone"] == "CHN" for z in zones)
     bad = invoke("summarize", "results/tiny-cn", "--country", "USX", ok=False)
     assert bad.exit_code != 0 and "--country USX" in bad.output and "'USA'" in bad.output
+    both = invoke("summarize", "results/tiny-cn", "--country", "USX", "--material", "galium",
+                  ok=False)  # every bad filter named at once
+    assert both.exit_code == 2 and "--country USX" in both.output
+    assert "--material galium" in both.output and "'gallium'" in both.output
     summed = invoke("summarize", "results/tiny-cn", "--by", "material", "--country", "USA",
                     ok=False)
     assert summed.exit_code != 0 and "--by material" in summed.output

@@ -467,11 +467,12 @@ def test_summarize_shows_the_top_rows_with_one_format_per_column(here):
     total = len(load_result("results/tiny-ux").summary)
     full = CliRunner().invoke(main, ["summarize", "results/tiny-ux", "--top", "0"])
     assert full.exit_code == 0, full.output
-    rows = full.output.splitlines()[2:-1]  # title, header, rows, note
+    rows = full.output.splitlines()[2:-2]  # title, header, rows, the legend, the note
     assert len(rows) == total
+    assert full.output.splitlines()[-2].startswith("(share: of the horizon's need lost")
     two = CliRunner().invoke(main, ["summarize", "results/tiny-ux", "--top", "2"]).output
     lines = two.splitlines()
-    assert len(lines) == 1 + 1 + 2 + 2 and lines[2:4] == rows[:2]
+    assert len(lines) == 1 + 1 + 2 + 3 and lines[2:4] == rows[:2]
     assert f"(2 of {total} rows, worst first: --top 0 shows all)" in two
     # every cell of a column in one format: same decimals, no exponent
     header = full.output.splitlines()[1].split()
@@ -515,7 +516,7 @@ def test_summarize_table_defaults_to_25_rows(here, monkeypatch):
     big = pd.concat([results.load_result("results/tiny-ux").summary] * 10, ignore_index=True)
     monkeypatch.setattr(results, "summarize", lambda result, by: big)
     out = CliRunner().invoke(main, ["summarize", "results/tiny-ux"]).output
-    assert len(out.splitlines()) == 1 + 1 + 25 + 2
+    assert len(out.splitlines()) == 1 + 1 + 25 + 3
     assert f"(25 of {len(big)} rows" in out
 
 

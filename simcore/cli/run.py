@@ -461,10 +461,19 @@ def summarize(result_dir, by, fmt, top, prices, countries, materials):
                           "(leave out --by to see each material's exposures)")
     if countries or materials:
         exposures = result.table("exposures").to_pandas()
-        countries = _pick("--country", countries, exposures["country"].astype(str),
-                          result_dir, dataset=lambda: _dataset_of(result))
-        materials = _pick("--material", materials, exposures["material"].astype(str),
-                          result_dir)
+        wrong = []  # every bad filter at once, not the first (a new-user pass)
+        try:
+            countries = _pick("--country", countries, exposures["country"].astype(str),
+                              result_dir, dataset=lambda: _dataset_of(result))
+        except ResultError as exc:
+            wrong.append(str(exc))
+        try:
+            materials = _pick("--material", materials, exposures["material"].astype(str),
+                              result_dir)
+        except ResultError as exc:
+            wrong.append(str(exc))
+        if wrong:
+            raise ResultError("\n".join(wrong))
     if prices:
         if by is not None:
             raise ResultError("--prices shows price zones; it does not take --by")
@@ -518,6 +527,12 @@ def summarize(result_dir, by, fmt, top, prices, countries, materials):
         if len(frame) < total:
             notes.append(f"{len(frame)} of {total} rows, worst first: --top 0 shows all")
         if by is None and not prices:
+            notes.append("share: of the horizon's need lost, mean and quantiles over draws; "
+                         "es95: mean of the worst 5 % of draws; peak_share: the worst "
+                         "month's; prob_short: of a month short; survive_month: the first "
+                         "month short (0 = the first month), among draws short; "
+                         "recover_month: the month supply is back (the last short + 1); value: "
+                         "at the reference price")
             notes.append("all statistics, definitions in docs/results.md: --format csv or json")
         for note in notes:
             click.echo(f"({note})")
