@@ -87,6 +87,8 @@ def stats_from_summary(summary: pd.DataFrame) -> pd.DataFrame:
                 f"{', '.join(summary.columns)}"
             )
         out[mine] = summary[theirs].to_numpy(dtype=np.float64)
+    if "value_mean_usd" in summary.columns:  # names a fold of alike rows (``fold_alike``)
+        out["value"] = summary["value_mean_usd"].to_numpy(dtype=np.float64)
     return out.reset_index(drop=True)
 
 
@@ -113,20 +115,30 @@ def heatmap_matrix(stats: pd.DataFrame, last: dict[str, str], partners: Sequence
 
 def fold_alike(ranked: pd.DataFrame, same=None) -> pd.DataFrame:
     """``ranked`` with the rows of exposures that have the same shares in every draw
-    folded into the first of them, order kept; column ``alike``: how many rows each one
-    stands for besides its own. ``same``: (material, stage, country) -> a key equal for
-    such exposures (the exposure a zone's buyer without a stock of its own is stored as
-    in format 4, or the draws' shares themselves); None: nothing folds."""
+    folded into one, at the place of the first of them; column ``alike``: how many rows
+    each one stands for besides its own. The row kept is the group's largest buyer
+    (column ``value``, the expected value of the shortage, where there is one: China,
+    not Canada, for cobalt ore), as ``supplyshock run``'s closing table names it; else
+    the first. ``same``: (material, stage, country) -> a key equal for such exposures
+    (the exposure a zone's buyer without a stock of its own is stored as in format 4, or
+    the draws' shares themselves); None: nothing folds."""
     keys = list(zip(ranked["material"], ranked["stage"], ranked["country"], strict=True))
     groups = [(k[0], k[1], same(k)) if same is not None else k for k in keys]
     counts = Counter(groups)
+    value = (ranked["value"].to_numpy(dtype=np.float64) if "value" in ranked.columns
+             else np.zeros(len(ranked)))
+    best: dict = {}  # group -> position of its largest buyer (the first on ties)
+    for i, g in enumerate(groups):
+        if g not in best or value[i] > value[best[g]]:
+            best[g] = i
     seen: set = set()
-    keep = []
+    rows = []
     for g in groups:
-        keep.append(g not in seen)
+        if g not in seen:
+            rows.append(best[g])
         seen.add(g)
-    out = ranked.loc[np.asarray(keep, dtype=bool)].copy()  # (an empty list picks columns)
-    out["alike"] = [counts[g] - 1 for g, k in zip(groups, keep, strict=True) if k]
+    out = ranked.iloc[rows].copy()
+    out["alike"] = [counts[groups[i]] - 1 for i in rows]
     return out
 
 
