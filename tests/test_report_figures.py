@@ -333,6 +333,13 @@ def test_buyers_with_the_same_shares_take_one_row_and_a_count():
     worst = an.worst_exposures(valued, 6, per_material=2, same=lambda k: lead.get(k, k))
     assert list(zip(worst["material"], worst["country"], worst["alike"], strict=True)) == [
         ("sb", "USA", 0), ("dy", "USA", 1), ("dy", "JPN", 0)]
+    between = pd.DataFrame({  # another material's row between the group's two
+        "material": ["dy", "w", "dy"], "stage": ["ref"] * 3, "country": ["DEU", "CAN", "USA"],
+        "mean": [0.2] * 3, "p50": [0.1] * 3, "p95": [0.5] * 3, "p_short": [0.5] * 3,
+        "value": [np.nan, 1.0, 5.0]})  # (an unknown value never names a group)
+    worst = an.worst_exposures(between, 6, same=lambda k: lead.get(k, k))
+    assert list(zip(worst["material"], worst["country"], worst["alike"], strict=True)) == [
+        ("dy", "USA", 1), ("w", "CAN", 0)]
 
     # a comparison: DEU and USA alike in both runs, JPN alike with them in the base only
     def rows(shares):

@@ -355,6 +355,9 @@ def test_a_selling_stockpile_that_mostly_protects_others_is_pointed_to_reserved(
     assert "--reserved sizes a stock for the holder's own use" in text
     sizing.problem.reserved = True
     assert "Mostly for others" not in size_report(sizing)
+    sizing.problem.reserved = False
+    sizing.problem.pool, sizing.problem.holders = True, []
+    assert "--pool one shared" not in size_report(sizing)  # it was a --pool run
 
 
 def test_existing_stocks_joined_follow_the_kind_of_stock(study):
@@ -371,6 +374,29 @@ def test_existing_stocks_joined_follow_the_kind_of_stock(study):
     reserved = setup(study / "scenarios" / "s.toml", "USA", reserved=True, draws=20,
                      search_draws=10)
     assert reserved.existing("USA", k) == (0.0, 0.0)
+    # a study that holds a stockpile of its own (selling, certain): joined as well
+    from simcore.stockpile.holders import holder_need
+    from tests.studies import stockpile
+
+    (study / "scenarios" / "sv.toml").write_text(stockpile("s.toml", "sv"), encoding="utf-8")
+    held = setup(study / "scenarios" / "sv.toml", "USA", draws=20, search_draws=10)
+    tonnes, rate = held.existing("USA", k)
+    assert tonnes == pytest.approx(10.0 + 3 * holder_need(held.tensor, held.holders[0], k))
+    assert rate > 1.0
+    assert setup(study / "scenarios" / "sv.toml", "USA", reserved=True, draws=20,
+                 search_draws=10).existing("USA", k) == (0.0, 0.0)
+
+
+def test_a_damaged_earlier_sizing_record_does_not_stop_a_new_one(tmp_path):
+    """The record of the sizing a run replaces is read for the message only: one that is
+    not a sizing's (a list, not JSON, missing) says nothing and stops nothing."""
+    from simcore.cli.stockpile import _earlier
+
+    (tmp_path / "stockpile.json").write_text("[1]", encoding="utf-8")
+    assert _earlier(tmp_path) is None
+    (tmp_path / "stockpile.json").write_text("{", encoding="utf-8")
+    assert _earlier(tmp_path) is None
+    assert _earlier(tmp_path / "nowhere") is None
 
 
 def test_a_pooled_sizing_labels_its_rows_and_bounds_its_saving():

@@ -16,12 +16,12 @@ from simcore.limits import MAX_DRAWS, MAX_SEED
 
 # Said under the table: a new-user pass read "12 of 12 checks pass" as validation, and did
 # not know what the numbers were multiples of.
+UNIT = ("(observed, P5-P95: the zone's price as a multiple of its price the month before "
+        "the control took effect; month: months after it.)")
 IN_SAMPLE = (
-    "(observed, P5-P95: the zone's price as a multiple of its price the month before the "
-    "control took effect; month: months after it. The shipped checks are the calibration "
-    "set the market parameters were fitted to, one table for all replays: passing them is "
-    "consistency, not a forecast test; a replay outside the set: docs/model.md, "
-    "\"A replay outside the calibration set\".)"
+    "(The shipped checks are the calibration set the market parameters were fitted to, one "
+    "table for all replays: passing them is consistency, not a forecast test; a replay "
+    "outside the set: docs/model.md, \"A replay outside the calibration set\".)"
 )
 
 
@@ -100,6 +100,8 @@ def backtest(replays, draws, seed, checks_path, dataset, threads, fmt, quiet):
         took = time.perf_counter() - started
         click.echo(f"{len(outcomes) - failed} of {len(outcomes)} checks pass "
                    f"({draws:,} draws per replay, {took:.1f} s).")
-        click.echo(IN_SAMPLE)
+        click.echo(UNIT)
+        if checks_path is None:  # the shipped calibration file
+            click.echo(IN_SAMPLE)
     if any(not o.passed for o in outcomes):
         sys.exit(1)

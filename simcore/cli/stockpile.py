@@ -102,7 +102,7 @@ def _earlier(folder) -> str | None:
         return (f"holders {', '.join(m['holders'])}, {what}, "
                 f"{'reserved' if m.get('reserved') else 'selling'}, {m['draws']:,} draws, "
                 f"written {m.get('created_utc', '?')}")
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
@@ -392,8 +392,8 @@ def _mostly_others(p, rows: list, spill: list) -> str | None:
     return ("  Mostly for others: these stockpiles sell into their price zone and avoid "
             "chiefly other buyers' shortage (their own share of it: " + ", ".join(low)
             + "); to move the holder's statistic they must supply the zone. --reserved "
-            "sizes a stock for the holder's own use (usually far smaller); --pool one "
-            "shared by the holders (docs/stockpile.md).")
+            "sizes a stock for the holder's own use (usually far smaller)"
+            + ("" if p.pool else "; --pool one shared by the holders") + " (docs/stockpile.md).")
 
 
 def _existing(p, r) -> tuple[float, float]:
@@ -423,10 +423,11 @@ def _joined(p, rows: list) -> str | None:
             parts.append(f"{who} {r['material']} ({_num(tonnes)} t at {_num(rate)} t/month)")
     if not parts:
         return None
-    return ("  Each joins the holder's existing state stock of its kind (the dataset's; one "
-            "stock per country, docs/stockpile.md) and is released with it, at the two "
-            "rates together: " + ", ".join(parts) + ". t/month is the rate the stockpile "
-            "adds; ~0: the existing rate suffices, the new tonnes make it last longer.")
+    return ("  These join the holder's existing state stock of their kind (the dataset's and "
+            "the study's; one stock of each kind per country, docs/stockpile.md) and are "
+            "released with it, at the two rates together: " + ", ".join(parts) + ". t/month "
+            "is the rate the stockpile adds; ~0: the existing rate suffices, the new tonnes "
+            "make it last longer.")
 
 
 def _together(national: list, reserved: bool) -> str:

@@ -125,8 +125,8 @@ def fold_alike(ranked: pd.DataFrame, same=None) -> pd.DataFrame:
     keys = list(zip(ranked["material"], ranked["stage"], ranked["country"], strict=True))
     groups = [(k[0], k[1], same(k)) if same is not None else k for k in keys]
     counts = Counter(groups)
-    value = (ranked["value"].to_numpy(dtype=np.float64) if "value" in ranked.columns
-             else np.zeros(len(ranked)))
+    value = (np.nan_to_num(ranked["value"].to_numpy(dtype=np.float64), nan=-np.inf)
+             if "value" in ranked.columns else np.zeros(len(ranked)))
     best: dict = {}  # group -> position of its largest buyer (the first on ties)
     for i, g in enumerate(groups):
         if g not in best or value[i] > value[best[g]]:

@@ -67,18 +67,24 @@ class Problem:
         return [h for h, kk in self.pairs if kk == k]
 
     def existing(self, holder: str, k: int) -> tuple[float, float]:
-        """(tonnes, t/month) of the dataset's state stocks that a new stockpile of the
-        holder (or of every holder: ``"pool"``) joins: the kernel keeps one stock of each
-        kind per country (docs/model.md §3.5), so a reserved stockpile joins the holder's
-        dataset stocks when these are reserved too, one selling into the market when they
-        are not; (0, 0) otherwise."""
-        if self.reserved != bool(self.prep.compiled.dataset_stocks_reserved):
-            return 0.0, 0.0
+        """(tonnes, t/month) of the state stocks that a new stockpile of the holder (or of
+        every holder: ``"pool"``) joins: the kernel keeps one stock of each kind per
+        country (docs/model.md §3.5), so a reserved stockpile joins the holder's dataset
+        stocks when the study's ``dataset_stocks`` is ``reserved``, a selling one when it
+        is ``market``, and the study's own stockpile interventions of its kind that are
+        certain (probability 1); those of the other kind it does not join."""
+        c = self.prep.compiled
         hs = self.holders if holder == "pool" else [self.holder(holder)]
-        stock = np.asarray(self.tensor.stock)[k]
-        rate = np.asarray(self.tensor.max_release)[k]
-        return (sum(float(stock[c]) for h in hs for c in h.countries),
-                sum(float(rate[c]) for h in hs for c in h.countries))
+        countries = [i for h in hs for i in h.countries]
+        stock = rate = 0.0
+        if self.reserved == bool(c.dataset_stocks_reserved):
+            stock += float(np.asarray(self.tensor.stock)[k, countries].sum())
+            rate += float(np.asarray(self.tensor.max_release)[k, countries].sum())
+        for q in range(len(c.sp_probability)):
+            if bool(c.sp_reserved[q]) == self.reserved and c.sp_probability[q] >= 1.0:
+                stock += float(np.asarray(c.sp_stock)[q, k, countries].sum())
+                rate += float(np.asarray(c.sp_max_release)[q, k, countries].sum())
+        return stock, rate
 
     def rate_bound(self, holder: str, k: int) -> float:
         """Largest release [t/month] the options allow (inf without
