@@ -1128,3 +1128,32 @@ def test_the_summarize_table_marks_recovery_beyond_the_horizon():
     assert list(_mark_unrecovered(frame, 24)["recover_month_p50"]) == [
         "24+", "3.0", "-", "23.5"]
     assert list(frame["recover_month_p50"])[0] == 24.0  # the caller's frame untouched
+
+
+def test_run_compare_and_report_name_a_fold_by_the_same_country():
+    """A new-user pass read 'tungsten VNM +29' and 'cobalt (mining) CHN +5' in run's
+    closing table, 'USA +29' and 'CAN +5' in the report and 'AUS +11' for Indonesia's
+    nickel ore in compare: one zone, three names. All three now name a fold by its
+    largest buyer (ties: the first in the dataset's order). On the committed partner
+    study, compared with itself so that every zone folds whole."""
+    root = Path(__file__).resolve().parent.parent
+    folder = root / "results" / "partners-2026"
+    result = load_result(folder)
+    from simcore.cli.run import worst_table
+    from simcore.report import analysis as an
+    from simcore.results import by_exposure
+
+    stored = by_exposure(result, "stored_as")
+    closing = worst_table(result.summary, 1000, n=40, stored_as=stored)
+    compared = CliRunner().invoke(main, ["compare", str(folder), str(folder)]).output
+    stats = an.stats_from_summary(result.summary)
+    leads = {(m, st, c): (m, st, a) for (m, st, c), a in stored.items()}
+    report = an.worst_exposures(stats, 40, same=lambda k: leads.get(k, k))
+    named = {(r.material, r.stage): f"{r.country} +{r.alike}" for r in report.itertuples()
+             if r.alike}
+    for material, stage, who in (("cobalt", "mining", "CHN +5"),
+                                 ("tungsten", "refining", "VNM +29")):
+        pattern = rf"{material}\s+{stage}\s+{re.escape(who)}\s"
+        assert re.search(pattern, closing), closing
+        assert re.search(pattern, compared), compared
+        assert named[(material, stage)] == who

@@ -67,10 +67,12 @@ def _text_table(header: list[str], rows: list[list[str]], indent: str = "  ") ->
 
 def _largest_changes(table, top: int):
     """compare's rows with the ``top`` largest mean changes (all where top is 0), in the
-    table's order."""
+    table's order; rows that do not change (within ``SHARE_DUST``) do not fill the top
+    (a new-user pass saw unchanged rows open a list whose largest change came last)."""
     if not top or len(table) <= top:
         return table
-    return table.loc[sorted(table["change_mean"].abs().nlargest(top).index)]
+    moved = table[table["change_mean"].abs() > SHARE_DUST]
+    return table.loc[sorted(moved["change_mean"].abs().nlargest(top).index)]
 
 
 def _compare_cells(r) -> list[str]:
@@ -623,8 +625,9 @@ def _dataset_of(result):
     type=click.IntRange(min=0),
     default=0,
     help="Rows shown: the exposures whose mean share changes most, either way, in the "
-    "table's order (most improved first); 0: all (the default). The table leaves out "
-    "exposures short in neither run; csv and json list them.",
+    "table's order (most improved first), unchanged ones left out; 0: all (the "
+    "default). The table leaves out exposures short in neither run; csv and json list "
+    "them.",
 )
 @click.option(
     "--force",
@@ -659,12 +662,25 @@ def compare(base_dir, variant_dir, fmt, top, force):
         cells = [tuple(_compare_cells(r)) for r in table.itertuples()]
         group = [(m, st, zones[0].get((m, st, c), c), zones[1].get((m, st, c), c), cell)
                  for (m, st, c), cell in zip(keys, cells, strict=True)]
-        table = table.assign(_group=group)
-        size = table.groupby("_group", sort=False).size()
-        table = table.drop_duplicates("_group")
-        table = table.assign(country=[c + (f" +{size[g] - 1}" if size[g] > 1 else "")
-                                      for c, g in zip(table["country"].astype(str),
-                                                      table["_group"], strict=True)])
+        # each group at its first row's place, named by its largest buyer (the largest
+        # need), as run's closing table and the report name it
+        # (ties: the first in the exposures' order, the dataset's, as run's table has it)
+        need = {**by_exposure(variant, "need_t"), **by_exposure(base, "need_t")}
+        place = {k: -i for i, k in enumerate(dict.fromkeys([*by_exposure(base, "need_t"),
+                                                             *need]))}
+        size, lead, first = {}, {}, []
+        for i, (g, k) in enumerate(zip(group, keys, strict=True)):
+            size[g] = size.get(g, 0) + 1
+            rank = (float(need.get(k, "-inf")), place.get(k, float("-inf")))
+            if g not in lead:
+                first.append(g)
+                lead[g] = (i, rank)
+            elif rank > lead[g][1]:
+                lead[g] = (i, rank)
+        table = table.iloc[[lead[g][0] for g in first]]
+        table = table.assign(country=[
+            c + (f" +{size[g] - 1}" if size[g] > 1 else "")
+            for c, g in zip(table["country"].astype(str), first, strict=True)])
     total = len(table)
     cut = bool(top) and total > top
     table = _largest_changes(table, top)
