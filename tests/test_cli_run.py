@@ -495,6 +495,11 @@ def test_summarize_formats(study):
     by_country = invoke("summarize", "results/tiny-cn", "--by", "country", "--format", "csv")
     header = by_country.output.splitlines()[0].split(",")
     assert header[0] == "country" and "value_mean_usd" in header
+    # the table says what a country's share is (a new-user pass missed Indonesia's ore)
+    shown = invoke("summarize", "results/tiny-cn", "--by", "country").output
+    assert "over the country's materials at their last stage" in shown
+    assert "over the summed need of every country" in invoke(
+        "summarize", "results/tiny-cn", "--by", "material").output
     by_material = json.loads(
         invoke("summarize", "results/tiny-cn", "--by", "material", "--format", "json").output
     )

@@ -528,6 +528,16 @@ def summarize(result_dir, by, fmt, top, prices, countries, materials):
                          f"recovery lies beyond the {h}-month horizon")
         if len(frame) < total:
             notes.append(f"{len(frame)} of {total} rows, worst first: --top 0 shows all")
+        if by == "country":
+            notes.append("share: the shortage's value over the need's, at reference "
+                         "prices, over the country's materials at their last stage "
+                         "(refined products; a refiner short of ore shows as its "
+                         "customers' shortage); prob_short: of any of them short; "
+                         "materials_short_mean: how many, mean over draws; rows by "
+                         "value_mean_usd")
+        elif by == "material":
+            notes.append("share: the shortage over the summed need of every country, "
+                         "draw by draw; prob_short: of any country short")
         if by is None and not prices:
             notes.append("share: of the horizon's need lost, mean and quantiles over draws; "
                          "es95: mean of the worst 5 % of draws; peak_share: the worst "
