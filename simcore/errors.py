@@ -44,6 +44,10 @@ def suggest(name: str, choices: Iterable[str], n: int = 3,
         lowered = {c.lower(): c for c in choices}
         close = difflib.get_close_matches(name.lower(), list(lowered), n=n, cutoff=0.6)
         close = [lowered[c] for c in close]
+    if len(name) >= 2:  # codes that begin with it first: 'AU' -> 'AUS' (ISO alpha-2)
+        start = name.upper()
+        prefix = [c for c in choices if c.upper().startswith(start) and c != name]
+        close = (prefix + [c for c in close if c not in prefix])[:n]
     if names and len(name) >= 3:
         start = name.lower()
         by_name = [c for c in choices if names.get(c, "").lower().startswith(start)]

@@ -143,6 +143,18 @@ DEFECTS = {
         MINIMAL.replace('"CHN"', '"CHNA"'),
         ["events[0].origin", '"CHNA"', "unknown country", "did you mean 'CHN'"],
     ),
+    "a country given by its two-letter code": (
+        MINIMAL.replace('"CHN"', '"AU"'),
+        ["events[0].origin", '"AU"', "did you mean 'AUS'"],  # the code it begins, first
+    ),
+    "a share given as a percentage": (
+        MINIMAL.replace("severity = 1.0", "severity = 20"),
+        ["events[0].severity = 20", "out of range", "did you mean 0.2?"],
+    ),
+    "a group of one's own not defined": (
+        event_with('targets = ["USA", "asean"]'),
+        ["events[0].targets[1]", '"asean"', "a group of your own defined under [groups]"],
+    ),
     "origin is a group": (
         MINIMAL.replace('origin = "CHN"', 'origin = "partners"'),
         ["events[0].origin", "must be one country, not a group"],
@@ -682,3 +694,13 @@ def test_a_problem_inside_an_event_names_the_event_by_its_id(tmp_path, tiny_tens
     (problem,) = problems(tmp_path, text, tiny_tensor)
     assert 's.toml: events[0].origin = "CHNA": unknown country' in problem
     assert problem.endswith('[event "cn-ga"]')
+
+
+def test_a_code_that_begins_with_what_was_typed_is_offered_first():
+    """'AU' (ISO alpha-2) was answered "did you mean 'SAU' or 'AUT' or 'AUS'?", the
+    obvious one last (difflib breaks its ties by reverse alphabetical order): codes that
+    begin with what was typed come first, in the dataset's order."""
+    from simcore.errors import suggest
+
+    assert suggest("AU", ["USA", "AUS", "SAU", "AUT"]) == " (did you mean 'AUS' or 'AUT' or 'SAU'?)"
+    assert suggest("CHNA", ["CHN", "USA"]) == " (did you mean 'CHN'?)"

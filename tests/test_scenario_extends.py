@@ -281,3 +281,22 @@ def test_a_variant_replaces_an_unnamed_correlation_by_its_default_id(tmp_path, t
     with pytest.raises(ScenarioError) as exc:
         load_scenario(variant("clash", "other", '["cn-sb", "cn-ga"]'), tensor=tiny_tensor)
     assert f"rho = 0.5 at {tmp_path / 'base.toml'}: correlations[0]" in str(exc.value)
+
+
+def test_a_variant_without_a_name_of_its_own_is_noted(tmp_path):
+    """A new-user pass wrote a variant without [scenario] name: `validate` said ok, and
+    `run` refused, since its results would replace its parent's. `validate` notes it."""
+    from simcore.scenario import load_scenario
+
+    (tmp_path / "base.toml").write_text(
+        "[scenario]\nname = \"base\"\n[[events]]\nid = \"cn\"\nkind = \"export_restriction\"\n"
+        "origin = \"CHN\"\nmaterials = [\"gallium\"]\nseverity = 1.0\nduration_months = 6\n",
+        encoding="utf-8")
+    (tmp_path / "v.toml").write_text("extends = \"base.toml\"\n", encoding="utf-8")
+    noted = load_scenario(tmp_path / "v.toml").warnings
+    assert any("scenario.name: not set, so the file takes its parent's name 'base'" in w
+               for w in noted), noted
+    (tmp_path / "w.toml").write_text("extends = \"base.toml\"\n[scenario]\nname = \"w\"\n",
+                                     encoding="utf-8")
+    assert not load_scenario(tmp_path / "w.toml").warnings
+    assert not load_scenario(tmp_path / "base.toml").warnings

@@ -134,7 +134,8 @@ def parse_dist(value, loc: Loc, field: Field, problems: Problems) -> Dist | None
             problems.add(loc, value, f"{field.name} must be a finite number", allowed)
             return None
         if not field.in_range(value):
-            problems.add(loc, value, f"{field.name} out of range", allowed)
+            problems.add(loc, value, f"{field.name} out of range", allowed,
+                         hint=field.percent_hint(value))
             return None
         return Dist.const(value)
     if not isinstance(value, dict):
@@ -277,7 +278,8 @@ def _check_support(dist: Dist, raw: dict, loc: Loc, field: Field, problems: Prob
         for i, v in enumerate(dist.values):
             if not field.in_range(v):
                 problems.add(loc.key("values").index(i), v,
-                             f"{field.name} value out of range", allowed)
+                             f"{field.name} value out of range", allowed,
+                             hint=field.percent_hint(v))
                 ok = False
         return ok
     if dist.kind == "lognormal":

@@ -309,7 +309,8 @@ def _value(f: Field, v, loc: Loc, problems: Problems):
                          hint=_whole_hint(v))
             return BAD
         if not math.isfinite(v) or not f.in_range(v):
-            problems.add(loc, v, f"{f.name} out of range", f.range_text())
+            problems.add(loc, v, f"{f.name} out of range", f.range_text(),
+                         hint=f.percent_hint(v))
             return BAD
         return v if t == "integer" else float(v)
     if t == "boolean":
@@ -403,7 +404,8 @@ class _Names:
         problems.add(loc, name, "unknown country or group",
                      "".join(f'"{k}", ' for k in keywords)
                      + "a country code of the dataset or a group ("
-                     + ", ".join(sorted(self.groups)) + ")",
+                     + ", ".join(sorted(self.groups)) + "), or a group of your own "
+                     'defined under [groups], e.g. asean = ["VNM", "MYS", "PHL"]',
                      suggest(name, keywords + self.countries + tuple(self.groups),
                              names=self.names))
         return None
@@ -1071,6 +1073,14 @@ def load_scenario(path, tensor=None) -> Scenario:
     if complete and names is not None and isinstance(sc.get("horizon_months"), int):
         where = {item["id"]: (item, loc) for item, loc in merged.lists["events"]}
         _note_never_active(sorted_events, where, sc["horizon_months"], notes)
+    own = chain[0].doc.get("scenario")
+    if len(chain) > 1 and not (isinstance(own, dict) and "name" in own):
+        # a variant that forgot its name writes where its parent does (a new-user pass:
+        # `validate` passed it, `run` then refused the parent's results folder)
+        notes.add(Loc(chain[0].file, "scenario.name"), MISSING,
+                  f"not set, so the file takes its parent's name {sc['name']!r} and its "
+                  f"results go where the parent's do ({sc['name']}/ in the output folder)",
+                  hint="give a variant a [scenario] name of its own")
     problems.raise_if_any(chain[0].file)
     document = _document(merged, path)
     return Scenario(

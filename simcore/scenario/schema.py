@@ -85,6 +85,14 @@ class Field:
             f"{'(' if self.lo_open else '['}{_num(lo)}, {_num(hi)}{')' if self.hi_open else ']'}"
         )
 
+    def percent_hint(self, x) -> str:
+        """`` (a share is between 0 and 1: did you mean 0.2?)`` for a share given as a
+        percentage (``severity = 20``), else an empty string."""
+        if (self.unit == "share" and self.hi == 1 and isinstance(x, int | float)
+                and not isinstance(x, bool) and 1 < x <= 100):
+            return f" (a share is between 0 and 1: did you mean {x / 100:g}?)"
+        return ""
+
     def in_range(self, x: float) -> bool:
         if self.lo is not None and (x < self.lo or (self.lo_open and x == self.lo)):
             return False
