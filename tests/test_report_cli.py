@@ -402,3 +402,20 @@ def test_absolute_paths_in_a_scenario_files_text_are_not_shown(study, tmp_path, 
     assert str(tmp_path) not in page and str(study) not in page
     assert "# Study: …/scenarios/tiny-cn.toml; draws 40." in page
     assert "--out out" in page  # below the working folder: relative to it
+
+
+def test_a_path_that_begins_with_the_working_folder_is_not_cut_inside(tmp_path, monkeypatch):
+    """A new-user pass made a run with --out /tmp/nu3bout from /tmp/nu3b: the report's
+    provenance showed `--out .out`, the working folder matched as the start of a longer
+    name. Only a whole path below the working folder is shown relative to it."""
+    from simcore.report.build import _shown_text
+
+    here = tmp_path / "nu3b"
+    (here / "sub").mkdir(parents=True)
+    (tmp_path / "nu3bout").mkdir()
+    monkeypatch.chdir(here)
+    shown = _shown_text(f"supplyshock run s.toml --out {tmp_path}/nu3bout -q")
+    assert "--out …/" in shown and shown.endswith("nu3bout -q"), shown
+    assert ".out" not in shown
+    assert _shown_text(f"--out {here}/sub -q") == "--out sub -q"
+    assert _shown_text(f"--out {here} -q") == "--out . -q"

@@ -151,7 +151,10 @@ def _shown_text(text: str) -> str:
     home folder, and any other that names something on this machine (or in a folder of
     it)."""
     cwd = str(Path.cwd().absolute())
-    text = re.sub(re.escape(cwd) + r"(/[^\s'\"]*)?", lambda m: shown_path(m.group(0)), text)
+    # the working folder as a whole path, not the start of a longer name (/tmp/a in /tmp/ab)
+    end = r"(?=[/\s'\";,)]|$)"
+    text = re.sub(re.escape(cwd) + end + r"(/[^\s'\";,)]*)?",
+                  lambda m: shown_path(m.group(0)), text, flags=re.M)
 
     def local(m: re.Match) -> str:
         p = Path(m.group(0))
@@ -164,7 +167,7 @@ def _shown_text(text: str) -> str:
     text = _ABSOLUTE.sub(local, text)
     home = os.path.expanduser("~")
     if home not in ("", "/", "~"):
-        text = re.sub(re.escape(home) + r"(?=/|\b)", "~", text)
+        text = re.sub(re.escape(home) + end, "~", text, flags=re.M)
     return text
 
 
