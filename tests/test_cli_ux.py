@@ -187,8 +187,11 @@ def test_compare_table_hides_exposures_short_in_neither_run(here):
     assert len(lines) == 2 + len(folded) + 5
     assert lines[-5].startswith("Shortage value of the final users")
     # (the copy of the results here has no scenario file beside it)
-    assert lines[-4] == ("Policy cost: the scenario files named in the manifests cannot be "
-                         "loaded here, so nothing is said about it")
+    assert lines[-4].startswith("Policy cost: the scenario files named in the manifests "
+                                "cannot be loaded here, so nothing is said about it (")
+    # which files, and how to weigh the cost (a new-user pass lost it by changing folder)
+    assert ".toml, recorded relative to the folder each run was made in" in lines[-4]
+    assert "run this from that folder" in lines[-4]
     assert lines[-3].startswith("(P(better): the share of the compared draws")
     assert lines[-2].startswith("(+N: that many more countries of the same price zone")
     assert f"{quiet} exposures short in neither run not shown" in lines[-1]
