@@ -574,16 +574,20 @@ def test_summarize_picks_countries_and_materials(study):
 
 
 def test_the_closing_table_folds_a_zones_buyers_into_one_row_named_by_the_largest(study):
-    """Buyers of one price zone stored as one (the same shares) take one row of the
-    run's closing table, named by the buyer with the largest E[value] and "+N", with
-    E[value] their sum; buyers with their own shares keep their own rows."""
+    """Buyers with the same shares in every draw (a zone's buyers stored as one, holders
+    a stockpile covers alike) take one row of the run's closing table, named by the
+    buyer with the largest E[value] and "+N", with E[value] their sum; buyers with their
+    own shares keep their own rows. The groups are checked against the shares draw by
+    draw, read back from the shortage table."""
     import re
 
     out = invoke("run", "scenarios/tiny-cn.toml", "--draws", 40).output
     res = load_result("results/tiny-cn")
     s = res.summary.astype({"material": str, "stage": str, "country": str})
-    ex = res.table("exposures").to_pandas().astype(str)
-    s = s.merge(ex[["material", "stage", "country", "stored_as"]])
+    sh = res.shortage.astype({"material": str, "stage": str, "country": str})
+    fates = {k: tuple(g.sort_values("draw")["shortage_share"])
+             for k, g in sh.groupby(["material", "stage", "country"])}
+    s["stored_as"] = [str(fates[k]) for k in zip(s.material, s.stage, s.country, strict=True)]
     rows = re.findall(r"^  (\S+)\s+(\S+)\s+([A-Z]{3})(?: \+(\d+))?\s+[\d.]+%.*\$([\d.,]+\w*)$",
                       out, re.M)
     assert rows
@@ -595,7 +599,7 @@ def test_the_closing_table_folds_a_zones_buyers_into_one_row_named_by_the_larges
         assert int(more or 0) == len(group) - 1
         assert mine.value_mean_usd.iloc[0] == group.value_mean_usd.max()
         folded += len(group) > 1
-    assert folded and "+N: that many more buyers of the same price zone" in out
+    assert folded and "+N: that many more buyers with the same shares in every draw" in out
     assert len({(m, st, c) for m, st, c, _, _ in rows}) == len(rows)
 
 
@@ -1146,14 +1150,13 @@ def test_run_compare_and_report_name_a_fold_by_the_same_country():
     result = load_result(folder)
     from simcore.cli.run import worst_table
     from simcore.report import analysis as an
-    from simcore.results import by_exposure
+    from simcore.results import alike_exposures
 
-    stored = by_exposure(result, "stored_as")
-    closing = worst_table(result.summary, 1000, n=40, stored_as=stored)
+    alike = alike_exposures(result)
+    closing = worst_table(result.summary, 1000, n=40, alike=alike)
     compared = CliRunner().invoke(main, ["compare", str(folder), str(folder)]).output
     stats = an.stats_from_summary(result.summary)
-    leads = {(m, st, c): (m, st, a) for (m, st, c), a in stored.items()}
-    report = an.worst_exposures(stats, 40, same=lambda k: leads.get(k, k))
+    report = an.worst_exposures(stats, 40, same=lambda k: alike.get(k, k))
     named = {(r.material, r.stage): f"{r.country} +{r.alike}" for r in report.itertuples()
              if r.alike}
     for material, stage, who in (("cobalt", "mining", "CHN +5"),

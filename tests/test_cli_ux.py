@@ -193,7 +193,7 @@ def test_compare_table_hides_exposures_short_in_neither_run(here):
     assert ".toml, recorded relative to the folder each run was made in" in lines[-4]
     assert "run this from that folder" in lines[-4]
     assert lines[-3].startswith("(P(better): the share of the compared draws")
-    assert lines[-2].startswith("(+N: that many more countries of the same price zone")
+    assert lines[-2].startswith("(+N: that many more countries whose shares are the same")
     assert f"{quiet} exposures short in neither run not shown" in lines[-1]
 
 

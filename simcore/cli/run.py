@@ -87,16 +87,16 @@ def _compare_cells(r) -> list[str]:
     ]
 
 
-def worst_table(summary, draws: int, n: int = _WORST, stored_as: dict | None = None) -> str:
+def worst_table(summary, draws: int, n: int = _WORST, alike: dict | None = None) -> str:
     """The closing table of a run: the exposures with the largest mean shortage share.
-    ``stored_as`` ((material, stage, country) -> the country whose rows it is stored as,
-    exposures.parquet) folds the buyers of a price zone stored as one (format 4: the same
-    shares in every draw) into one row named by its largest buyer, "USA +2", whose
-    E[value] is their sum."""
+    ``alike`` ((material, stage, country) -> a key equal for the exposures of a material
+    and stage with the same shares in every draw, ``simcore.results.alike_exposures``)
+    folds them into one row named by its largest buyer, "USA +2", whose E[value] is their
+    sum."""
     frame = summary.reset_index(drop=True).copy()
     keys = zip(frame["material"].astype(str), frame["stage"].astype(str),
                frame["country"].astype(str), strict=True)
-    frame["lead"] = [(m, st, (stored_as or {}).get((m, st, c), c)) for m, st, c in keys]
+    frame["lead"] = [(alike or {}).get((m, st, c), (m, st, c)) for m, st, c in keys]
     hit = frame[frame["share_mean"] > 0].sort_values(["share_mean", "share_p95"],
                                                       ascending=False, kind="stable")
     if not len(hit):
@@ -124,8 +124,8 @@ def worst_table(summary, draws: int, n: int = _WORST, stored_as: dict | None = N
     ]
     header = ["material", "stage", "country", "mean", "P95", "worst month P95", "P(short)",
               "E[value]"]
-    note = ("\n(+N: that many more buyers of the same price zone, with the same shares; "
-            "E[value] sums them; `summarize` lists each)"
+    note = ("\n(+N: that many more buyers with the same shares in every draw, named by "
+            "the largest; E[value] sums them; `summarize` lists each)"
             if (size[first["lead"]] > 1).any() else "")
     return (
         f"Worst exposures (shortage share of horizon need over {_n_draws(draws)}):\n"
@@ -239,7 +239,7 @@ def run(
     from simcore import api
     from simcore.errors import ResultError, ScenarioError, SupplyShockError
     from simcore.executors import make_executor
-    from simcore.results import by_exposure, check_target, writable_parent
+    from simcore.results import alike_exposures, check_target, writable_parent
 
     where = make_executor(executor, scheduler, workers, threads_per_worker)
     files = api.scenario_files(scenarios)
@@ -306,7 +306,7 @@ def run(
                 f"{time.perf_counter() - start:.1f} s -> {target}"
             )
             click.echo(worst_table(result.summary, m["draws"],
-                                   stored_as=by_exposure(result, "stored_as")))
+                                   alike=alike_exposures(result)))
 
 
 def _check_size(preps, draws, threads, timeseries, large_ok, quiet) -> None:
@@ -662,16 +662,14 @@ def compare(base_dir, variant_dir, fmt, top, force):
     if fmt != "table":
         _emit(_largest_changes(table, top), fmt)
         return
-    # countries of one price zone (in both runs) whose rows would print the same take
-    # one row, "USA +2": the buyers of a zone without a stock of their own have the same
-    # shares, and the stockpile variants give a zone's holders the same cover
+    # exposures of a material and stage with the same shares in every compared draw of
+    # both runs take one row, "USA +2", as in the report's comparison: the buyers of a
+    # zone without a stock of their own have the same shares, and the stockpile variants
+    # give a zone's holders the same cover
     if len(table):
-        zones = [by_exposure(base, "zone"), by_exposure(variant, "zone")]
         keys = list(zip(table["material"].astype(str), table["stage"].astype(str),
                         table["country"].astype(str), strict=True))
-        cells = [tuple(_compare_cells(r)) for r in table.itertuples()]
-        group = [(m, st, zones[0].get((m, st, c), c), zones[1].get((m, st, c), c), cell)
-                 for (m, st, c), cell in zip(keys, cells, strict=True)]
+        group = [(m, st, comparison.fates.get((m, st, c), (m, st, c))) for m, st, c in keys]
         # each group at its first row's place, named by its largest buyer (the largest
         # need), as run's closing table and the report name it
         # (ties: the first in the exposures' order, the dataset's, as run's table has it)
@@ -729,8 +727,9 @@ def compare(base_dir, variant_dir, fmt, top, force):
                "share is lower; draws short in neither run count as not better, so with rare "
                "shortages a clear gain can come with a small P(better))")
     if table["country"].str.contains(" +", regex=False).any():
-        click.echo("(+N: that many more countries of the same price zone whose rows read "
-                   "the same; --format csv lists each)")
+        click.echo("(+N: that many more countries whose shares are the same in every "
+                   "compared draw of both runs, named by the largest buyer; --format csv "
+                   "lists each)")
     if hidden:
         click.echo(note)
     if cut:

@@ -434,6 +434,10 @@ def largest_changes(
     ranked = moved.sort_values("abs_change", ascending=False, kind="stable")
     if not fold:
         return _first_fates(ranked, n, per_material, None)
+    if "need_t" in base.columns:  # a fold named by its largest buyer, as `compare` names it
+        need = base.groupby(KEY, sort=False, observed=True)["need_t"].first()
+        ranked = ranked.assign(value=[float(need.get(tuple(k), np.nan)) for k in
+                                      ranked[KEY].itertuples(index=False)])
     # the moved exposures' paired draws, each exposure's as one digest
     moving = both.merge(ranked[KEY], on=KEY).sort_values("draw", kind="stable")
     draws_of = {}

@@ -40,8 +40,8 @@ class Run:
     manifest: dict
     summary: pd.DataFrame | None = None
     prices: pd.DataFrame | None = None  # zone prices by month; None: results format 1
-    # (material, stage, country) -> the exposure it is stored as (format 4: a zone's
-    # buyers without a stock of their own have its lead's shares); empty before format 4
+    # (material, stage, country) -> a key equal for the buyers of a price zone with the
+    # same shares in every draw (simcore.results.alike_exposures); empty without a summary
     leads: dict = field(default_factory=dict)
 
 
@@ -79,7 +79,7 @@ def lookup(manifest: dict, *paths: str, default=None):
 
 
 def load_run(path) -> Run:
-    from simcore.results import by_exposure, load_result
+    from simcore.results import alike_exposures, load_result
 
     path = Path(path)
     result = load_result(path)
@@ -94,8 +94,7 @@ def load_run(path) -> Run:
         manifest=manifest,
         summary=an.normalise(result.summary),
         prices=_prices_of(result),
-        leads={(m, st, c): (m, st, a)
-               for (m, st, c), a in by_exposure(result, "stored_as").items()},
+        leads=alike_exposures(result),
     )
 
 
@@ -393,7 +392,13 @@ def sections(base: Run, compares: Sequence[Run], opts: Options) -> list[Section]
         )
     )
 
-    top_ex = an.worst_exposures(stats, opts.top_drivers, per_material=1)
+    # folded and named as the exceedance list names them (the largest buyer, +N)
+    top_ex = an.worst_exposures(stats, opts.top_drivers, per_material=1,
+                                same=lambda k: base.leads.get(k, k))
+    labels = {**labels, **{
+        (r.material, r.stage, r.country):
+            an.exposure_label(r.material, r.stage, r.country, last, r.alike)
+        for r in top_ex.itertuples(index=False)}}
     sens = an.sensitivity_table(
         base.shortage, base.drivers, top_ex, n_boot=opts.n_boot, seed=opts.seed
     )

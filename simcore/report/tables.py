@@ -44,9 +44,9 @@ def sensitivity_for_run(
                 f"{scope}"
             )
         chosen = chosen[chosen[col] == value]
-    from simcore.results import by_exposure
+    from simcore.results import alike_exposures
 
-    same = {(m, st, c): (m, st, a) for (m, st, c), a in by_exposure(result, "stored_as").items()}
+    same = alike_exposures(result)
     if material is None and stage is None and country is None:
         # the worst exposures, each buyer stored as another (format 4: the same shares
         # in every draw, so the same indices) folded into the first of them

@@ -4,8 +4,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 import numpy as np
@@ -74,6 +75,33 @@ def by_exposure(result: Result, column: str) -> dict:
         return {}
     cols = [ex.column(c).to_pylist() for c in ("material", "stage", "country", column)]
     return {(str(m), str(st), str(c)): str(v) for m, st, c, v in zip(*cols, strict=True)}
+
+
+# summary columns that depend on an exposure's shares only (not on its need in tonnes
+# or dollars): equal for exposures whose shares are the same in every draw
+_SHARE_STATISTICS = ("share_", "peak_share_", "prob_", "months_", "survive_", "recover_",
+                     "price_")
+
+
+def alike_exposures(result: Result) -> dict:
+    """(material, stage, country) -> a key equal for the exposures of a material and
+    stage whose shares are the same in every draw, by their summary statistics of shares
+    and prices (all of them equal: a zone's buyers stored as one in format 4, and the
+    holders that a stockpile variant gives the same cover, stored apart); ``run``'s
+    closing table and the report fold them into one row, "USA +2", as ``compare`` folds
+    those alike in both runs. Empty without a summary."""
+    summary = result.summary
+    if summary is None or not len(summary):
+        return {}
+    cols = [c for c in summary.columns if c.startswith(_SHARE_STATISTICS)]
+    keys = zip(summary["material"].astype(str), summary["stage"].astype(str),
+               summary["country"].astype(str), strict=True)
+    values = summary[cols].to_numpy(dtype=np.float64)
+    out = {}
+    for (m, st, c), row in zip(keys, values, strict=True):
+        stats = tuple(None if v != v else float(v) for v in row)  # NaN equal to NaN
+        out[(m, st, c)] = (m, st, stats)
+    return out
 
 
 def summarize(result: Result, by: str | None = None):
@@ -211,6 +239,10 @@ class Comparison:
     # theirs), per draw [USD]: means of base and variant, and of the change with a 95 %
     # interval (mean +- 1.96 standard errors of the per-draw changes)
     value: dict | None = None
+    # (material, stage, country) -> a digest of the exposure's shares in every compared
+    # draw of both runs: equal for exposures whose shares are the same draw by draw (the
+    # table folds them into one row, as the report's comparison does)
+    fates: dict = field(default_factory=dict)
 
 
 def compare(base: Result, variant: Result, force: bool = False) -> Comparison:
@@ -278,7 +310,13 @@ def compare(base: Result, variant: Result, force: bool = False) -> Comparison:
         "shortage_value_usd_base"
     ].astype(np.float64)
     rows = []
+    fates = {}
     for key, part in merged.groupby(keys, sort=True):
+        part = part.sort_values("draw", kind="stable")
+        h = hashlib.blake2b(digest_size=16)
+        for column in ("draw", "shortage_share_base", "shortage_share_variant"):
+            h.update(np.ascontiguousarray(part[column].to_numpy()).tobytes())
+        fates[key] = h.digest()
         d = part["d_share"].to_numpy()
         n = len(d)
         mean = float(d.mean())
@@ -305,7 +343,7 @@ def compare(base: Result, variant: Result, force: bool = False) -> Comparison:
         table = table.sort_values("change_mean", kind="stable").reset_index(drop=True)
     last_stage = {**mb.get("last_stage", {}), **mv.get("last_stage", {})}
     return Comparison(table=table, warnings=warnings, draws=draws,
-                      value=value_change(*frames, last_stage, draws))
+                      value=value_change(*frames, last_stage, draws), fates=fates)
 
 
 def value_change(base, variant, last_stage: dict, draws: int) -> dict:
