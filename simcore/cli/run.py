@@ -487,6 +487,10 @@ def summarize(result_dir, by, fmt, top, prices, countries, materials):
             keep = [bool(members.get((r.material, r.stage, r.zone), set()) & countries)
                     for r in frame[["material", "stage", "zone"]].astype(str).itertuples()]
             frame = frame[keep]
+        if fmt == "table":  # csv and json list the members (docs/results.md)
+            frame = frame.assign(countries=[
+                c if c.count(",") < 4 else f"{c.count(',') + 1} countries"
+                for c in frame["countries"].astype(str)])
         title = (f"{m['scenario']['name']}: price zones over {_n_draws(m['draws'])} (price "
                  f"index, 1 = reference; choke = rationed at the choke price in some month)")
     else:

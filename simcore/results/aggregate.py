@@ -44,7 +44,7 @@ def price_summary(result: Result):
         mean = np.sort(part["price_mean"].to_numpy(np.float64))[:, None]
         row = dict(zip(("material", "stage", "zone"), key, strict=True))
         mem = members.get(key, [])
-        row["countries"] = ", ".join(mem) if len(mem) <= 4 else f"{len(mem)} countries"
+        row["countries"] = ", ".join(mem)  # the table abbreviates beyond four
         row.update(
             price_peak_p5=float(quantile_sorted(peak, 0.05)[0]),
             price_peak_p50=float(quantile_sorted(peak, 0.50)[0]),
