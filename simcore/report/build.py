@@ -276,11 +276,12 @@ def sections(base: Run, compares: Sequence[Run], opts: Options) -> list[Section]
 
     matrix, n_partners = an.heatmap_matrix(stats, last, ctx.partners)
     text = (
-        "The 95th percentile of each country's shortage over the horizon, as a share of "
-        "its horizon need, at each material's final stage: in one draw in twenty the "
-        "shortage is at least this large. Partner economies come first (left of the "
-        "black line), then the other countries, worst first. Grey cells: no need for "
-        "that material."
+        f"The 95th percentile over {draws:,} draws of each country's shortage over the "
+        "horizon, as a share of its horizon need, at each material's final stage: in one "
+        "draw in twenty the shortage is at least this large. Partner economies come "
+        "first (left of the black line), then the other countries, worst first. Grey "
+        "cells: no need for that material. Numbers are percent; a tinted cell without "
+        "one: below 0.5 % (beyond 60 countries the cells carry none)."
     )
     if ctx.dataset_note:
         text += "\n\n" + ctx.dataset_note
@@ -328,7 +329,7 @@ def sections(base: Run, compares: Sequence[Run], opts: Options) -> list[Section]
             f"{opts.per_material} per material; countries with the same shares in every "
             f"draw, the buyers of one price zone, take one row, +N), the probability that the "
             "shortage share exceeds each level x, estimated from the "
-            f"{draws} draws. The shaded band is the 95 % Wilson interval of that probability: "
+            f"{draws:,} draws. The shaded band is the 95 % Wilson interval of that probability: "
             "it narrows with more draws, and is the Monte Carlo error, not the model's.",
             [
                 (
@@ -360,7 +361,8 @@ def sections(base: Run, compares: Sequence[Run], opts: Options) -> list[Section]
         Section(
             "fans",
             "When: monthly shortage share",
-            "Month by month, the spread over draws of each country's shortage share at the "
+            f"Month by month (month 0: the first of the scenario's horizon), the spread over "
+            f"{draws:,} draws of each country's shortage share at the "
             "final stage: the light band holds 90 % of draws (P5–P95), the dark band half "
             "(P25–P75), the line is the median. Percentiles are taken month by month, so "
             "the median line is not one draw's path. Countries (by default the worst-hit "
@@ -383,8 +385,10 @@ def sections(base: Run, compares: Sequence[Run], opts: Options) -> list[Section]
             "Prices: each price zone, month by month",
             "The price of each price zone of a material's final stage, relative to the "
             "reference price (docs/model.md §3.1): buyers in one zone trade freely and pay "
-            "one price. The line is the median over draws, the band holds 90 % of draws "
-            "(P5–P95), month by month. A control splits the market: the zones it caps pay "
+            f"one price. The line is the median over {draws:,} draws, the band holds 90 % of "
+            "them (P5–P95), month by month (month 0: the first of the scenario's horizon); "
+            "a zone whose median is the same as another's is drawn under it (the legend "
+            "still names it). A control splits the market: the zones it caps pay "
             "more, while the origin (green), holding supply it may not export, tends to "
             "see its price fall (it rises instead where an outage or another event cuts "
             "the origin's own supply more).",
@@ -482,7 +486,7 @@ def _compare_section(
     if share_scenario_files(base.manifest, other.manifest):
         pairing = ("Both runs share their seed, so draw i of each faces the same events: the "
                    "change in draw i is the policy's effect alone (common random numbers, "
-                   f"{n} paired draws).")
+                   f"{n:,} paired draws).")
     else:
         pairing = ("Both runs share their seed, but no scenario file (neither extends the "
                    "other, nor do both extend one base): their events may differ, so the "
@@ -712,7 +716,7 @@ def write_report(result_dir, compare_dirs=(), out="report.html", options=None) -
     draws = base.shortage["draw"].nunique()
     page = render(
         f"supplyshock report: {base.name}",
-        f"{draws} draws · seed {lookup(base.manifest, 'seed', default='?')} · results "
+        f"{draws:,} draws · seed {lookup(base.manifest, 'seed', default='?')} · results "
         f"{shown_path(base.path)}",
         secs,
     )
