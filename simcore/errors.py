@@ -46,7 +46,8 @@ def suggest(name: str, choices: Iterable[str], n: int = 3,
         close = [lowered[c] for c in close]
     if len(name) >= 2:  # codes that begin with it first: 'AU' -> 'AUS' (ISO alpha-2)
         start = name.upper()
-        prefix = [c for c in choices if c.upper().startswith(start) and c != name]
+        prefix = sorted((c for c in choices if c.upper().startswith(start) and c != name),
+                        key=len)  # the shortest first: 'partners' -> 'partners-2026.toml'
         close = (prefix + [c for c in close if c not in prefix])[:n]
     if names and len(name) >= 3:
         start = name.lower()

@@ -52,10 +52,10 @@ def cost_line(base, variant, change_usd: float) -> str:
         named = ", ".join(dict.fromkeys(
             str(r.manifest.get("scenario", {}).get("path", "?")) for r in (base, variant)))
         return ("Policy cost: the scenario files named in the manifests cannot be loaded "
-                f"here, so nothing is said about it ({named}, recorded relative to the "
-                "folder each run was made in, are not found from the current folder or "
-                "above the results folders: run this from that folder to weigh the "
-                "policy's cost)")
+                f"here, so nothing is said about it ({named}: not found from the current "
+                "folder or above the results folders, or not loadable; a relative path "
+                "is relative to the folder the run was made in: run this from that "
+                "folder to weigh the policy's cost)")
     if not cost.ids:
         return "Policy cost: the variant adds no intervention to the base"
     parts = []

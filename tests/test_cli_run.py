@@ -1163,9 +1163,29 @@ def test_run_compare_and_report_name_a_fold_by_the_same_country():
     report = an.worst_exposures(stats, 40, same=lambda k: alike.get(k, k))
     named = {(r.material, r.stage): f"{r.country} +{r.alike}" for r in report.itertuples()
              if r.alike}
+    from simcore.report.tables import sensitivity_for_run
+
+    sens = sensitivity_for_run(folder, top=8, n_boot=2)
+    sens_named = {(m, st): c for m, st, c in zip(sens["material"], sens["stage"],
+                                                  sens["country"], strict=True)}
     for material, stage, who in (("cobalt", "mining", "CHN +5"),
                                  ("tungsten", "refining", "VNM +29")):
         pattern = rf"{material}\s+{stage}\s+{re.escape(who)}\s"
         assert re.search(pattern, closing), closing
         assert re.search(pattern, compared), compared
         assert named[(material, stage)] == who
+        if (material, stage) in sens_named:  # the sensitivity table's worst exposures
+            assert sens_named[(material, stage)] == who.split()[0]
+
+
+def test_compare_top_never_hides_everything_and_counts_what_it_shows():
+    """A review: with --top, a comparison where nothing changed showed 'No exposures to
+    compare', and the cut note said 'N of M' with N the option, not the rows shown."""
+    folder = Path(__file__).resolve().parent.parent / "results" / "partners-2026"
+    out = CliRunner().invoke(main, ["compare", str(folder), str(folder), "--top", "3"])
+    assert out.exit_code == 0, out.output
+    assert "No exposures to compare" not in out.output
+    rows = [ln for ln in out.output.splitlines() if ln.startswith("  ") and " pp " in ln]
+    note = re.search(r"\((\d+) of (\d+) rows, those whose mean share changes most",
+                     out.output)
+    assert note and 0 < len(rows) <= 3 and int(note.group(1)) == 3

@@ -190,7 +190,7 @@ def test_compare_table_hides_exposures_short_in_neither_run(here):
     assert lines[-4].startswith("Policy cost: the scenario files named in the manifests "
                                 "cannot be loaded here, so nothing is said about it (")
     # which files, and how to weigh the cost (a new-user pass lost it by changing folder)
-    assert ".toml, recorded relative to the folder each run was made in" in lines[-4]
+    assert ".toml: not found from the current folder or above the results" in lines[-4]
     assert "run this from that folder" in lines[-4]
     assert lines[-3].startswith("(P(better): the share of the compared draws")
     assert lines[-2].startswith("(+N: that many more countries whose shares are the same")

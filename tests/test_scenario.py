@@ -704,3 +704,7 @@ def test_a_code_that_begins_with_what_was_typed_is_offered_first():
 
     assert suggest("AU", ["USA", "AUS", "SAU", "AUT"]) == " (did you mean 'AUS' or 'AUT' or 'SAU'?)"
     assert suggest("CHNA", ["CHN", "USA"]) == " (did you mean 'CHN'?)"
+    # the shortest of the names that begin with it first (a file's name without its tail)
+    assert suggest("partners", ["partners-2026-stockpile.toml", "partners-2026.toml",
+                                "partners-2026-both.toml"]).startswith(
+        " (did you mean 'partners-2026.toml'")

@@ -71,8 +71,11 @@ def _largest_changes(table, top: int):
     (a new-user pass saw unchanged rows open a list whose largest change came last)."""
     if not top or len(table) <= top:
         return table
-    moved = table[table["change_mean"].abs() > SHARE_DUST]
-    return table.loc[sorted(moved["change_mean"].abs().nlargest(top).index)]
+    change = table["change_mean"].abs()
+    moved = change[change > SHARE_DUST].nlargest(top).index
+    # fewer moved than asked for: the rest of the rows, in the table's order
+    still = table.index[~table.index.isin(moved)][:top - len(moved)]
+    return table.loc[sorted([*moved, *still])]
 
 
 def _compare_cells(r) -> list[str]:
@@ -694,8 +697,8 @@ def compare(base_dir, variant_dir, fmt, top, force):
             c + (f" +{size[g] - 1}" if size[g] > 1 else "")
             for c, g in zip(table["country"].astype(str), first, strict=True)])
     total = len(table)
-    cut = bool(top) and total > top
     table = _largest_changes(table, top)
+    cut = len(table) < total
     click.echo(
         f"{variant.name} vs {base.name}: change in shortage share of horizon need, "
         f"{_n_draws(comparison.draws)} compared draw by draw"
@@ -737,8 +740,8 @@ def compare(base_dir, variant_dir, fmt, top, force):
     if hidden:
         click.echo(note)
     if cut:
-        click.echo(f"({top} of {total} rows, those whose mean share changes most: "
-                   f"--top 0 shows all)")
+        click.echo(f"({len(table) + hidden} of {total} rows, those whose mean share "
+                   f"changes most: --top 0 shows all)")
 
 
 @click.command()

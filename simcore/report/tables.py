@@ -48,12 +48,17 @@ def sensitivity_for_run(
 
     same = alike_exposures(result)
     if material is None and stage is None and country is None:
-        # the worst exposures, each buyer stored as another (format 4: the same shares
-        # in every draw, so the same indices) folded into the first of them
-        ranked = an.worst_exposures(stats, len(stats))
-        lead = [same.get(k, k) for k in zip(ranked["material"], ranked["stage"],
-                                            ranked["country"], strict=True)]
-        chosen = ranked[~pd.Series(lead, index=ranked.index).duplicated()].head(top)
+        # the worst exposures, those with the same shares in every draw (so the same
+        # indices) folded into their largest buyer, as `run` and the report name them
+        summary = result.summary
+        if summary is not None and "value_mean_usd" in summary.columns:
+            value = {(str(m), str(st), str(c)): float(v) for m, st, c, v in zip(
+                summary["material"], summary["stage"], summary["country"],
+                summary["value_mean_usd"], strict=True)}
+            stats = stats.assign(value=[value.get(k, np.nan) for k in zip(
+                stats["material"], stats["stage"], stats["country"], strict=True)])
+        ranked = an.worst_exposures(stats, len(stats), same=lambda k: same.get(k, k))
+        chosen = ranked.head(top)
     else:
         chosen = chosen.sort_values(["p95", "mean"], ascending=False, kind="stable")
     table = an.sensitivity_table(

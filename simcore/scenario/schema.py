@@ -87,9 +87,10 @@ class Field:
 
     def percent_hint(self, x) -> str:
         """`` (a share is between 0 and 1: did you mean 0.2?)`` for a share given as a
-        percentage (``severity = 20``), else an empty string."""
+        percentage (``severity = 20``; from 2 on: 1.5 is more likely a slip than 1.5 %),
+        else an empty string."""
         if (self.unit == "share" and self.hi == 1 and isinstance(x, int | float)
-                and not isinstance(x, bool) and 1 < x <= 100):
+                and not isinstance(x, bool) and 2 <= x <= 100):
             return f" (a share is between 0 and 1: did you mean {x / 100:g}?)"
         return ""
 
