@@ -676,26 +676,20 @@ def compare(base_dir, variant_dir, fmt, top, force):
     if len(table):
         keys = list(zip(table["material"].astype(str), table["stage"].astype(str),
                         table["country"].astype(str), strict=True))
-        group = [(m, st, comparison.fates.get((m, st, c), (m, st, c))) for m, st, c in keys]
         # each group at its first row's place, named by its largest buyer (the largest
-        # need), as run's closing table and the report name it
-        # (ties: the first in the exposures' order, the dataset's, as run's table has it)
+        # need), as run's closing table and the report name it (report.analysis's fold);
+        # ties of the change in the exposures' order, the dataset's, as run's table has it
+        from simcore.report.analysis import fold_alike
+
         need = {**by_exposure(variant, "need_t"), **by_exposure(base, "need_t")}
-        place = {k: -i for i, k in enumerate(dict.fromkeys([*by_exposure(base, "need_t"),
-                                                             *need]))}
-        size, lead, first = {}, {}, []
-        for i, (g, k) in enumerate(zip(group, keys, strict=True)):
-            size[g] = size.get(g, 0) + 1
-            rank = (float(need.get(k, "-inf")), place.get(k, float("-inf")))
-            if g not in lead:
-                first.append(g)
-                lead[g] = (i, rank)
-            elif rank > lead[g][1]:
-                lead[g] = (i, rank)
-        table = table.iloc[[lead[g][0] for g in first]]
-        table = table.assign(country=[
-            c + (f" +{size[g] - 1}" if size[g] > 1 else "")
-            for c, g in zip(table["country"].astype(str), first, strict=True)])
+        place = {k: i for i, k in enumerate(dict.fromkeys([*by_exposure(base, "need_t"),
+                                                            *need]))}
+        table = table.assign(value=[float(need.get(k, "nan")) for k in keys],
+                             _place=[place.get(k, len(place)) for k in keys])
+        table = fold_alike(table.sort_values(["change_mean", "_place"], kind="stable"),
+                           lambda k: comparison.fates.get(k, k))
+        table = table.assign(country=[c + (f" +{a}" if a else "") for c, a in zip(
+            table["country"].astype(str), table["alike"], strict=True)])
     total = len(table)
     table = _largest_changes(table, top)
     cut = len(table) < total

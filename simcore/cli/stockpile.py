@@ -397,7 +397,8 @@ def _mostly_others(p, rows: list, spill: list) -> str | None:
 
 
 def _existing(p, r) -> tuple[float, float]:
-    """(tonnes, t/month) of the dataset's state stocks the row's stockpile joins."""
+    """(tonnes, t/month) of the state stocks the row's stockpile joins
+    (``Problem.existing``: the dataset's and the study's, of its kind)."""
     k = p.tensor.materials.index(r["material"])
     return p.existing("pool" if r["kind"] == "pooled" else r["holder"], k)
 
