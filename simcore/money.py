@@ -40,7 +40,8 @@ def usd_signed(x) -> str:
     return ("-" if x < 0 else "+") + usd4(abs(x))
 
 
-def cost_line(base, variant, change_usd: float) -> str:
+def cost_line(base, variant, change_usd: float,
+              partners_change_usd: float | None = None) -> str:
     """One line: what the interventions the variant adds to the base cost
     (:func:`simcore.api.policy_cost`), and, where every cost is known, the shortage value
     avoided per dollar (``change_usd``: the change of the final users' shortage value,
@@ -62,12 +63,13 @@ def cost_line(base, variant, change_usd: float) -> str:
     stated = cost.stockpile_stated_usd
     priced = cost.stockpile_usd - stated
     if stated and priced:
-        parts.append(f"stockpiles {usd4(cost.stockpile_usd)}: {usd4(priced)} at the "
-                     f"reference prices, {usd4(stated)} as stated")
+        parts.append(f"stockpiles {usd4(cost.stockpile_usd)}: {usd4(priced)} bought at "
+                     f"the reference prices, no carrying cost, {usd4(stated)} as stated")
     elif stated:
         parts.append(f"stockpiles {usd4(stated)} as stated")
     elif cost.stockpile_usd:
-        parts.append(f"stockpiles {usd4(cost.stockpile_usd)} at the reference prices")
+        parts.append(f"stockpiles {usd4(cost.stockpile_usd)} bought at the reference "
+                     "prices, no carrying cost")
     if cost.capacity_usd:
         parts.append(f"capacity {usd4(cost.capacity_usd)} as stated")
     n = len(cost.ids)
@@ -82,6 +84,9 @@ def cost_line(base, variant, change_usd: float) -> str:
     elif cost.total_usd > 0:
         line += (f"; {-change_usd / cost.total_usd:,.2f} of shortage value avoided per "
                  f"dollar (a stockpile's stock is still held at the end: not counted)")
+        if partners_change_usd is not None:
+            line += (f", {-partners_change_usd / cost.total_usd:,.2f} for the partner "
+                     "economies")
     return line
 
 
@@ -89,6 +94,15 @@ def value_line(value: dict) -> str:
     """The final users' shortage value in both runs and its change (``Comparison.value``)."""
     ci = (f" [{usd_signed(value['change_ci_low'])}, {usd_signed(value['change_ci_high'])}]"
           if value["change_ci_low"] == value["change_ci_low"] else "")
-    return (f"Shortage value of the final users (each material's last stage, every country) "
+    line = (f"Shortage value of the final users (each material's last stage, every country) "
             f"at reference prices, mean over draws: {usd4(value['base_usd'])} -> "
-            f"{usd4(value['variant_usd'])}, {usd_signed(value['change_usd'])}{ci}")
+            f"{usd4(value['variant_usd'])}, {usd_signed(value['change_usd'])}{ci} (the "
+            "interval: Monte Carlo error of the mean")
+    if value.get("change_p5") == value.get("change_p5") and "change_p5" in value:
+        line += (f"; over draws P5-P95 {usd_signed(value['change_p5'])} to "
+                 f"{usd_signed(value['change_p95'])}")
+    line += ")"
+    if "partners_change_usd" in value:
+        line += (f"; of the change, the partner economies' (the dataset's group `partners`) "
+                 f"{usd_signed(value['partners_change_usd'])}")
+    return line

@@ -722,19 +722,29 @@ def test_compare_sets_the_policys_cost_against_the_value_it_avoids(study):
     from simcore.cli.stockpile import _usd4
 
     assert "Policy cost (1 intervention the base does not have" in out
-    assert f": {_usd4(stock_cost)} (stockpiles {_usd4(stock_cost)} at the reference prices)" \
-        in out
-    values = []
+    assert (f": {_usd4(stock_cost)} (stockpiles {_usd4(stock_cost)} bought at the reference "
+            "prices, no carrying cost)") in out
+    values, ours = [], []
+    partners = set(tensor.groups["partners"])
     for res in (base, variant):
-        s = res.shortage.astype({"material": str, "stage": str})
+        s = res.shortage.astype({"material": str, "stage": str, "country": str})
         s = s[s["stage"] == s["material"].map(res.manifest["last_stage"])]
         values.append(s["shortage_value_usd"].astype(float).sum() / 40)
+        ours.append(s[s["country"].isin(partners)]["shortage_value_usd"].astype(float).sum()
+                    / 40)
     change = values[1] - values[0]
     assert change < 0
     line = re.search(r"mean over draws: (\S+) -> (\S+), (\S+) \[", out)
     assert line and line.groups() == (_usd4(values[0]), _usd4(values[1]),
                                        "-" + _usd4(-change))
     assert f"{-change / stock_cost:,.2f} of shortage value avoided per dollar" in out
+    # who gains (a new-user pass: the partners' share of the avoided value is what they
+    # pay for), and the spread over draws beside the Monte Carlo error of the mean
+    mine = ours[1] - ours[0]
+    assert f"of the change, the partner economies' (the dataset's group `partners`) " \
+        f"-{_usd4(-mine)}" in out
+    assert f", {-mine / stock_cost:,.2f} for the partner economies" in out
+    assert "(the interval: Monte Carlo error of the mean; over draws P5-P95 " in out
     # a capacity without cost_usd: nothing stated, no ratio
     Path("scenarios/tiny-cn-cap.toml").write_text(
         'extends = "tiny-cn.toml"\n[scenario]\nname = "tiny-cn-cap"\n'

@@ -184,14 +184,15 @@ def test_compare_table_hides_exposures_short_in_neither_run(here):
     folded = [m for m in (re.match(pattern, line) for line in lines[2:]) if m]
     assert sum(1 + int(m.group(1) or 0) for m in folded) == len(short)
     assert len(folded) < len(short)
-    assert len(lines) == 2 + len(folded) + 5
-    assert lines[-5].startswith("Shortage value of the final users")
+    assert len(lines) == 2 + len(folded) + 6
+    assert lines[-6].startswith("Shortage value of the final users")
     # (the copy of the results here has no scenario file beside it)
-    assert lines[-4].startswith("Policy cost: the scenario files named in the manifests "
+    assert lines[-5].startswith("Policy cost: the scenario files named in the manifests "
                                 "cannot be loaded here, so nothing is said about it (")
     # which files, and how to weigh the cost (a new-user pass lost it by changing folder)
-    assert ".toml: not found from the current folder or above the results" in lines[-4]
-    assert "run this from that folder" in lines[-4]
+    assert ".toml: not found from the current folder or above the results" in lines[-5]
+    assert "run this from that folder" in lines[-5]
+    assert lines[-4].startswith("(the interval is the Monte Carlo error of the mean change")
     assert lines[-3].startswith("(P(better): the share of the compared draws")
     assert lines[-2].startswith("(+N: that many more countries whose shares are the same")
     assert f"{quiet} exposures short in neither run not shown" in lines[-1]

@@ -662,7 +662,9 @@ def compare(base_dir, variant_dir, fmt, top, force):
     from simcore.results import compare as compare_results
 
     base, variant = load_result(base_dir), load_result(variant_dir)
-    comparison = compare_results(base, variant, force=force)
+    tensor = _dataset_of(base) if fmt == "table" else None  # who gains: the partners
+    partners = tuple(tensor.groups.get("partners", ())) if tensor is not None else ()
+    comparison = compare_results(base, variant, force=force, partners=partners)
     for w in comparison.warnings:
         click.echo(f"Warning: {w}", err=True)
     table = comparison.table
@@ -716,14 +718,18 @@ def compare(base_dir, variant_dir, fmt, top, force):
         return
     rows = [[str(r.material), str(r.stage), str(r.country), *_compare_cells(r)]
             for r in table.itertuples()]
-    header = ["material", "stage", "country", "base", "variant", "change [95% CI]", "P(better)"]
+    header = ["material", "stage", "country", "base", "variant",
+              "mean change [95% CI of the mean]", "P(better)"]
     click.echo(_text_table(header, rows))
     v = comparison.value
     if v is not None:
         from simcore.money import cost_line, value_line
 
         click.echo(value_line(v))
-        click.echo(cost_line(base, variant, v["change_usd"]))
+        click.echo(cost_line(base, variant, v["change_usd"], v.get("partners_change_usd")))
+    click.echo("(the interval is the Monte Carlo error of the mean change, which more draws "
+               "narrow; the change's spread over draws, P5-P95, is in --format csv: "
+               "change_p5, change_p95)")
     click.echo("(P(better): the share of the compared draws in which the variant's shortage "
                "share is lower; draws short in neither run count as not better, so with rare "
                "shortages a clear gain can come with a small P(better))")

@@ -431,7 +431,7 @@ def sections(base: Run, compares: Sequence[Run], opts: Options) -> list[Section]
     )
 
     for other in compares:
-        out.append(_compare_section(base, other, worst, last, opts))
+        out.append(_compare_section(base, other, worst, last, opts, ctx.partners))
 
     from simcore.report.stockpile import stockpile_sections  # folders of a sizing
 
@@ -453,7 +453,8 @@ def _check_pairing(base: Run, other: Run) -> None:
 
 
 def _compare_section(
-    base: Run, other: Run, worst: pd.DataFrame, last: dict, opts: Options
+    base: Run, other: Run, worst: pd.DataFrame, last: dict, opts: Options,
+    partners: tuple[str, ...] = (),
 ) -> Section:
     changed = an.largest_changes(base.shortage, other.shortage, opts.top, opts.per_material,
                                  fold=True)
@@ -492,7 +493,7 @@ def _compare_section(
                    "other, nor do both extend one base): their events may differ, so the "
                    f"change in draw i ({n} paired draws) is not the effect of one policy "
                    "alone.")
-    html += _value_and_cost(base, other)
+    html += _value_and_cost(base, other, partners)
     d_a, d_b = lookup(base.manifest, "draws"), lookup(other.manifest, "draws")
     if d_a is not None and d_b is not None and d_a != d_b:
         pairing += (f" The runs have {d_a:,} and {d_b:,} draws: only the first {n:,} are "
@@ -518,7 +519,7 @@ def _compare_section(
     )
 
 
-def _value_and_cost(base: Run, other: Run) -> str:
+def _value_and_cost(base: Run, other: Run, partners: tuple[str, ...] = ()) -> str:
     """What ``supplyshock compare`` closes with: the final users' shortage value in both
     runs and its change, and the policy's cost (docs/results.md, compare)."""
     from simcore.money import cost_line, value_line
@@ -532,9 +533,9 @@ def _value_and_cost(base: Run, other: Run) -> str:
     # from the tables the report holds, not a second read of both runs (compare's)
     last = {**base.manifest.get("last_stage", {}), **other.manifest.get("last_stage", {})}
     draws = min(int(base.manifest["draws"]), int(other.manifest["draws"]))
-    v = value_change(base.shortage, other.shortage, last, draws)
+    v = value_change(base.shortage, other.shortage, last, draws, partners)
     return (f"<p>{esc(value_line(v))}.</p>"
-            f"<p>{esc(cost_line(a, b, v['change_usd']))}.</p>")
+            f"<p>{esc(cost_line(a, b, v['change_usd'], v.get('partners_change_usd')))}.</p>")
 
 
 def _flatten(d: dict, prefix: str = "") -> list[tuple[str, str]]:

@@ -245,7 +245,8 @@ class Comparison:
     fates: dict = field(default_factory=dict)
 
 
-def compare(base: Result, variant: Result, force: bool = False) -> Comparison:
+def compare(base: Result, variant: Result, force: bool = False,
+            partners: tuple[str, ...] = ()) -> Comparison:
     """Distribution of the change in shortage share, variant minus base, per exposure.
 
     Rows are matched by (draw, material, stage, country). Common random numbers make
@@ -343,22 +344,39 @@ def compare(base: Result, variant: Result, force: bool = False) -> Comparison:
         table = table.sort_values("change_mean", kind="stable").reset_index(drop=True)
     last_stage = {**mb.get("last_stage", {}), **mv.get("last_stage", {})}
     return Comparison(table=table, warnings=warnings, draws=draws,
-                      value=value_change(*frames, last_stage, draws), fates=fates)
+                      value=value_change(*frames, last_stage, draws, partners),
+                      fates=fates)
 
 
-def value_change(base, variant, last_stage: dict, draws: int) -> dict:
+def value_change(base, variant, last_stage: dict, draws: int,
+                 partners: tuple[str, ...] = ()) -> dict:
     """``Comparison.value`` from two runs' shortage rows (``draw``, ``material``,
-    ``stage`` as text, ``shortage_value_usd``; draws 0 .. draws-1 compared): each run's
-    value summed per draw over the rows at each material's last stage, the change draw
-    by draw. No join is needed: a draw's sum is its rows' whatever the other run holds."""
+    ``stage``, ``country`` as text, ``shortage_value_usd``; draws 0 .. draws-1 compared):
+    each run's value summed per draw over the rows at each material's last stage, the
+    change draw by draw: its mean with the 95 % interval of the mean, and its spread
+    over draws (P5, P95). With ``partners`` (countries), the mean change of their rows
+    too (``partners_change_usd``: who gains, where a stockpile selling into its zone
+    helps others as well). No join is needed: a draw's sum is its rows' whatever the
+    other run holds."""
     per_draw = np.zeros((2, draws))
+    ours = np.zeros((2, draws))
     for j, frame in enumerate((base, variant)):
         frame = frame[(frame["draw"] < draws)
                       & (frame["stage"] == frame["material"].map(last_stage))]
         sums = frame.groupby("draw")["shortage_value_usd"].sum()
         per_draw[j, sums.index.to_numpy(np.int64)] = sums.to_numpy(np.float64)
+        if partners:
+            mine = frame[frame["country"].isin(partners)]
+            sums = mine.groupby("draw")["shortage_value_usd"].sum()
+            ours[j, sums.index.to_numpy(np.int64)] = sums.to_numpy(np.float64)
     d = per_draw[1] - per_draw[0]
     half = 1.96 * float(d.std(ddof=1)) / math.sqrt(draws) if draws > 1 else float("nan")
     mean = float(d.mean())
-    return dict(base_usd=float(per_draw[0].mean()), variant_usd=float(per_draw[1].mean()),
-                change_usd=mean, change_ci_low=mean - half, change_ci_high=mean + half)
+    s = np.sort(d)[:, None]
+    out = dict(base_usd=float(per_draw[0].mean()), variant_usd=float(per_draw[1].mean()),
+               change_usd=mean, change_ci_low=mean - half, change_ci_high=mean + half,
+               change_p5=float(quantile_sorted(s, 0.05)[0]),
+               change_p95=float(quantile_sorted(s, 0.95)[0]))
+    if partners:
+        out["partners_change_usd"] = float((ours[1] - ours[0]).mean())
+    return out
