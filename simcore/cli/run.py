@@ -683,9 +683,9 @@ def compare(base_dir, variant_dir, fmt, top, force):
         # ties of the change in the exposures' order, the dataset's, as run's table has it
         from simcore.report.analysis import fold_alike
 
-        need = {**by_exposure(variant, "need_t"), **by_exposure(base, "need_t")}
-        place = {k: i for i, k in enumerate(dict.fromkeys([*by_exposure(base, "need_t"),
-                                                            *need]))}
+        base_need = by_exposure(base, "need_t")
+        need = {**by_exposure(variant, "need_t"), **base_need}
+        place = {k: i for i, k in enumerate(dict.fromkeys([*base_need, *need]))}
         table = table.assign(value=[float(need.get(k, "nan")) for k in keys],
                              _place=[place.get(k, len(place)) for k in keys])
         table = fold_alike(table.sort_values(["change_mean", "_place"], kind="stable"),
