@@ -952,6 +952,77 @@ def test_compare_with_itself_is_zero_and_sees_an_improvement(tmp_path):
     assert (cmp.table["prob_worse"] == 0).all() and (cmp.table["prob_better"] == 0).all()
 
 
+def test_compare_matches_a_join_of_the_two_shortage_tables(tmp_path):
+    """compare works on each run's shares per draw and exposure, without a join: its
+    table and value are those of the rows joined on (draw, material, stage, country),
+    here a format-4 base against a format-2 variant with fewer draws, other shares and
+    an exposure (graphite mining, CHN) it lacks, which counts as zero shortage there."""
+    base = write(tmp_path / "base", draws=40, layout=SHARED, source=shared_chunks)
+    res = write(tmp_path / "src", draws=30)
+    variant = _as_old_format(res, tmp_path / "variant", "supplyshock-results/2")
+    table = variant.table("shortage")
+    frame = table.to_pandas()
+    rng = np.random.default_rng(3)
+    factor = rng.choice([0.0, 0.5, 1.0, 1.5], size=len(frame)).astype(np.float32)
+    for c in ("shortage_share", "shortage_t", "shortage_value_usd"):
+        frame[c] = (frame[c] * factor).astype(np.float32)
+    frame = frame[~((frame["material"] == "graphite") & (frame["stage"] == "mining"))]
+    pq.write_table(pa.Table.from_pandas(frame, schema=table.schema, preserve_index=False),
+                   variant.folder / "shortage.parquet")
+    cmp = R.compare(base, R.Result(variant.folder, variant.manifest), partners=("USA",))
+    assert cmp.draws == 30
+
+    keys = ["material", "stage", "country"]
+    cols = ["draw", *keys, "shortage_share", "shortage_t", "shortage_value_usd"]
+    sides = []
+    for r in (base.shortage, frame):
+        r = r[cols].astype({k: str for k in keys})
+        sides.append(r[r["draw"] < 30])
+    joined = sides[0].merge(sides[1], on=["draw", *keys], how="outer",
+                            suffixes=("_b", "_v")).fillna(0.0)
+    assert len(joined) == 30 * X
+    rows = []
+    for key, part in joined.groupby(keys):
+        d = (part["shortage_share_v"].astype(float) - part["shortage_share_b"].astype(float))
+        half = 1.96 * d.std(ddof=1) / math.sqrt(len(d))
+        rows.append(dict(
+            zip(keys, key, strict=True),
+            base_share_mean=part["shortage_share_b"].astype(float).mean(),
+            variant_share_mean=part["shortage_share_v"].astype(float).mean(),
+            change_mean=d.mean(), change_ci_low=d.mean() - half, change_ci_high=d.mean() + half,
+            change_p5=np.quantile(d, 0.05), change_p95=np.quantile(d, 0.95),
+            change_mean_t=(part["shortage_t_v"].astype(float)
+                           - part["shortage_t_b"].astype(float)).mean(),
+            change_value_mean_usd=(part["shortage_value_usd_v"].astype(float)
+                                   - part["shortage_value_usd_b"].astype(float)).mean(),
+            prob_better=(d < -R.CHANGE_DUST).mean(), prob_worse=(d > R.CHANGE_DUST).mean()))
+    want = pd.DataFrame(rows).set_index(keys).sort_index()
+    got = cmp.table.set_index(keys).sort_index()
+    assert list(got.columns) == list(want.columns)
+    assert got.loc[("graphite", "mining", "CHN"), "variant_share_mean"] == 0
+    assert (got["change_mean"] != 0).sum() >= 3 and (got["prob_worse"] > 0).any()
+    np.testing.assert_allclose(got.to_numpy(float), want.to_numpy(float), rtol=1e-12,
+                               atol=1e-12)
+    assert list(cmp.table["change_mean"]) == sorted(cmp.table["change_mean"])
+    # the value: the final users' rows (last stage) summed per draw, then compared
+    final = joined[joined["stage"] == "refining"].astype(
+        {"shortage_value_usd_b": float, "shortage_value_usd_v": float})
+    per_draw = final.groupby("draw")[["shortage_value_usd_b", "shortage_value_usd_v"]].sum()
+    change = per_draw["shortage_value_usd_v"] - per_draw["shortage_value_usd_b"]
+    assert cmp.value["change_usd"] == pytest.approx(change.mean(), rel=1e-9)
+    assert cmp.value["base_usd"] == pytest.approx(per_draw["shortage_value_usd_b"].mean(),
+                                                  rel=1e-9)
+    usa = final[final["country"] == "USA"].groupby("draw")[
+        ["shortage_value_usd_b", "shortage_value_usd_v"]].sum()
+    assert cmp.value["partners_change_usd"] == pytest.approx(
+        (usa["shortage_value_usd_v"] - usa["shortage_value_usd_b"]).mean(), rel=1e-9)
+    # a fate per exposure: equal for two only where both runs' shares are equal draw by draw
+    assert set(cmp.fates) == set(map(tuple, want.index))
+    same = R.compare(base, base).fates
+    assert same[("gallium", "refining", "USA")] == same[("gallium", "refining", "JPN")]
+    assert cmp.fates[("gallium", "refining", "USA")] != cmp.fates[("gallium", "refining", "JPN")]
+
+
 # --- atomic folders ---------------------------------------------------------------------------
 
 

@@ -13,6 +13,8 @@ import numpy as np
 
 from simcore.errors import ResultError
 from simcore.limits import SHARE_DUST
+from simcore.results import arrow
+from simcore.results.layout import SPARSE_FORMATS
 from simcore.results.result import Result
 from simcore.results.statistics import expected_shortfall_sorted, quantile_sorted
 
@@ -285,67 +287,124 @@ def compare(base: Result, variant: Result, force: bool = False,
             "one base): their events may differ, so a difference is not the effect of one "
             "policy alone")
     draws = min(mb["draws"], mv["draws"])
-    keys = ["material", "stage", "country"]
-    cols = ["draw", *keys, "need_t", "shortage_t", "shortage_share", "shortage_value_usd"]
-
-    def read(result):
-        frame = result.table("shortage", cols).to_pandas()
-        for c in keys:
-            frame[c] = frame[c].astype(str)
-        return frame[frame["draw"] < draws]
-
-    frames = read(base), read(variant)
-    merged = frames[0].merge(
-        frames[1], on=["draw", *keys], how="outer", suffixes=("_base", "_variant"), sort=False
-    )
-    for side in ("base", "variant"):
-        for name in ("shortage_share", "shortage_t", "shortage_value_usd"):
-            merged[f"{name}_{side}"] = merged[f"{name}_{side}"].fillna(0.0)
-    merged["d_share"] = merged["shortage_share_variant"].astype(np.float64) - merged[
-        "shortage_share_base"
-    ].astype(np.float64)
-    merged["d_t"] = merged["shortage_t_variant"].astype(np.float64) - merged[
-        "shortage_t_base"
-    ].astype(np.float64)
-    merged["d_value"] = merged["shortage_value_usd_variant"].astype(np.float64) - merged[
-        "shortage_value_usd_base"
-    ].astype(np.float64)
-    rows = []
+    # each run's shares, tonnes and values per draw and exposure, [draws, X], on the union
+    # of the two runs' exposures in the order of their labels (an exposure the other run
+    # lacks is zero there)
+    dense = _by_exposure(base, draws), _by_exposure(variant, draws)
+    union = sorted(set(dense[0][0]) | set(dense[1][0]))
+    sides = [_on(keys, arrays, union, draws) for keys, arrays in dense]
+    (b_share, b_t, b_value), (v_share, v_t, v_value) = sides
+    d = v_share.astype(np.float64)
+    d -= b_share
+    n = draws
+    mean = d.mean(axis=0)
+    half = (1.96 * d.std(axis=0, ddof=1) / math.sqrt(n) if n > 1
+            else np.full(len(union), np.nan))
+    better = (d < -CHANGE_DUST).mean(axis=0)
+    worse = (d > CHANGE_DUST).mean(axis=0)
+    d.sort(axis=0)
+    p5, p95 = quantile_sorted(d, 0.05), quantile_sorted(d, 0.95)
+    del d
+    # means in float64 of the float32 numbers, as the change's
+    d_t = v_t.mean(axis=0, dtype=np.float64) - b_t.mean(axis=0, dtype=np.float64)
+    d_value = (v_value.mean(axis=0, dtype=np.float64)
+               - b_value.mean(axis=0, dtype=np.float64))
+    b_mean = b_share.mean(axis=0, dtype=np.float64)
+    v_mean = v_share.mean(axis=0, dtype=np.float64)
     fates = {}
-    for key, part in merged.groupby(keys, sort=True):
-        part = part.sort_values("draw", kind="stable")
+    for u, key in enumerate(union):
         h = hashlib.blake2b(digest_size=16)
-        for column in ("draw", "shortage_share_base", "shortage_share_variant"):
-            h.update(np.ascontiguousarray(part[column].to_numpy()).tobytes())
+        h.update(np.ascontiguousarray(b_share[:, u]).tobytes())
+        h.update(np.ascontiguousarray(v_share[:, u]).tobytes())
         fates[key] = h.digest()
-        d = part["d_share"].to_numpy()
-        n = len(d)
-        mean = float(d.mean())
-        half = 1.96 * float(d.std(ddof=1)) / math.sqrt(n) if n > 1 else float("nan")
-        s = np.sort(d)[:, None]
-        rows.append(
-            dict(
-                zip(keys, key, strict=True),
-                base_share_mean=float(part["shortage_share_base"].astype(np.float64).mean()),
-                variant_share_mean=float(part["shortage_share_variant"].astype(np.float64).mean()),
-                change_mean=mean,
-                change_ci_low=mean - half,
-                change_ci_high=mean + half,
-                change_p5=float(quantile_sorted(s, 0.05)[0]),
-                change_p95=float(quantile_sorted(s, 0.95)[0]),
-                change_mean_t=float(part["d_t"].mean()),
-                change_value_mean_usd=float(part["d_value"].mean()),
-                prob_better=float((d < -CHANGE_DUST).mean()),
-                prob_worse=float((d > CHANGE_DUST).mean()),
-            )
-        )
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame({
+        "material": [k[0] for k in union], "stage": [k[1] for k in union],
+        "country": [k[2] for k in union],
+        "base_share_mean": b_mean, "variant_share_mean": v_mean,
+        "change_mean": mean, "change_ci_low": mean - half, "change_ci_high": mean + half,
+        "change_p5": p5, "change_p95": p95, "change_mean_t": d_t,
+        "change_value_mean_usd": d_value, "prob_better": better, "prob_worse": worse,
+    })
     if len(table):
         table = table.sort_values("change_mean", kind="stable").reset_index(drop=True)
     last_stage = {**mb.get("last_stage", {}), **mv.get("last_stage", {})}
-    return Comparison(table=table, warnings=warnings, draws=draws,
-                      value=value_change(*frames, last_stage, draws, partners),
-                      fates=fates)
+    value = _value_change_dense(union, sides[0][2], sides[1][2], last_stage,
+                                tuple(partners))
+    return Comparison(table=table, warnings=warnings, draws=draws, value=value, fates=fates)
+
+
+def _by_exposure(result: Result, draws: int) -> tuple[list, list[np.ndarray]]:
+    """The (material, stage, country) keys of ``result``'s exposures and its shortage
+    share, tonnes and value in draws 0 .. draws-1, each float32 [draws, X] (the numbers
+    of its shortage table)."""
+    names = ["shortage_share", "shortage_t", "shortage_value_usd"]
+    labels = ["material", "stage", "country"]
+    if result.format in SPARSE_FORMATS:
+        # the expanded table is draw-major over exposures.parquet's rows: no join
+        exposures = result.table("exposures", labels)
+        keys = list(zip(*(exposures.column(c).to_pylist() for c in labels), strict=True))
+        table = result.table("shortage", names)
+        x = len(keys)
+        arrays = [arrow.values(table.column(c).combine_chunks())
+                  .reshape(-1, x)[:draws] for c in names]
+        return keys, arrays
+    # older formats store every row with its labels: place each by its draw and key
+    table = result.table("shortage", ["draw", *labels, *names])
+    draw = arrow.values(table.column("draw").combine_chunks()).astype(np.int64)
+    label_values = [np.asarray(table.column(c).to_pylist(), dtype=object) for c in labels]
+    joined = np.array(["\x1f".join(t) for t in zip(*label_values, strict=True)],
+                      dtype=object)
+    unique, where = np.unique(joined, return_inverse=True)
+    keys = [tuple(u.split("\x1f")) for u in unique]
+    keep = draw < draws
+    arrays = []
+    for c in names:
+        out = np.zeros((draws, len(keys)), np.float32)
+        out[draw[keep], where[keep]] = arrow.values(table.column(c).combine_chunks())[keep]
+        arrays.append(out)
+    return keys, arrays
+
+
+def _on(keys: list, arrays: list[np.ndarray], union: list, draws: int) -> list[np.ndarray]:
+    """``arrays`` ([draws, len(keys)]) on the columns of ``union``, zero where a key of
+    ``union`` is not in ``keys``."""
+    place = {k: i for i, k in enumerate(keys)}
+    columns = np.array([place.get(k, -1) for k in union], dtype=np.int64)
+    out = []
+    for a in arrays:
+        b = np.zeros((draws, len(union)), a.dtype)
+        have = columns >= 0
+        b[:, have] = a[:, columns[have]]
+        out.append(b)
+    return out
+
+
+def _value_change_dense(keys: list, base: np.ndarray, variant: np.ndarray,
+                        last_stage: dict, partners: tuple[str, ...]) -> dict:
+    """``Comparison.value`` from the two runs' shortage values [draws, len(keys)] (see
+    :func:`value_change`)."""
+    final = np.array([last_stage.get(m) == s for m, s, _ in keys], dtype=bool)
+    ours = final & np.array([c in partners for _, _, c in keys], dtype=bool)
+    per_draw = [side[:, final].sum(axis=1, dtype=np.float64) for side in (base, variant)]
+    out = _value_stats(per_draw[0], per_draw[1])
+    if partners:
+        mine = [side[:, ours].sum(axis=1, dtype=np.float64) for side in (base, variant)]
+        out["partners_change_usd"] = float((mine[1] - mine[0]).mean())
+    return out
+
+
+def _value_stats(base: np.ndarray, variant: np.ndarray) -> dict:
+    """Means of the per-draw values, and of their change with its 95 % interval of the
+    mean and its spread over draws (P5, P95)."""
+    draws = len(base)
+    d = variant - base
+    half = 1.96 * float(d.std(ddof=1)) / math.sqrt(draws) if draws > 1 else float("nan")
+    mean = float(d.mean())
+    s = np.sort(d)[:, None]
+    return dict(base_usd=float(base.mean()), variant_usd=float(variant.mean()),
+                change_usd=mean, change_ci_low=mean - half, change_ci_high=mean + half,
+                change_p5=float(quantile_sorted(s, 0.05)[0]),
+                change_p95=float(quantile_sorted(s, 0.95)[0]))
 
 
 def value_change(base, variant, last_stage: dict, draws: int,
@@ -369,14 +428,7 @@ def value_change(base, variant, last_stage: dict, draws: int,
             mine = frame[frame["country"].isin(partners)]
             sums = mine.groupby("draw")["shortage_value_usd"].sum()
             ours[j, sums.index.to_numpy(np.int64)] = sums.to_numpy(np.float64)
-    d = per_draw[1] - per_draw[0]
-    half = 1.96 * float(d.std(ddof=1)) / math.sqrt(draws) if draws > 1 else float("nan")
-    mean = float(d.mean())
-    s = np.sort(d)[:, None]
-    out = dict(base_usd=float(per_draw[0].mean()), variant_usd=float(per_draw[1].mean()),
-               change_usd=mean, change_ci_low=mean - half, change_ci_high=mean + half,
-               change_p5=float(quantile_sorted(s, 0.05)[0]),
-               change_p95=float(quantile_sorted(s, 0.95)[0]))
+    out = _value_stats(per_draw[0], per_draw[1])
     if partners:
         out["partners_change_usd"] = float((ours[1] - ours[0]).mean())
     return out
