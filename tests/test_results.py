@@ -1023,6 +1023,40 @@ def test_compare_matches_a_join_of_the_two_shortage_tables(tmp_path):
     assert cmp.fates[("gallium", "refining", "USA")] != cmp.fates[("gallium", "refining", "JPN")]
 
 
+@pytest.mark.parametrize("fmt", [None, "supplyshock-results/2"])
+def test_the_reports_shares_per_draw_are_the_shortage_tables(tmp_path, fmt):
+    """The report and `sensitivity` read each exposure's shares per draw as arrays
+    (PerDraw.of_result: format 4 without a join, older formats by their labels); they
+    are the shortage table's, and the exposure statistics those of its rows."""
+    from simcore.report import analysis as an
+
+    res = write(tmp_path / "new", draws=40, layout=SHARED, source=shared_chunks)
+    if fmt is not None:
+        res = _as_old_format(res, tmp_path / "old", fmt)
+    frame = an.normalise(res.shortage)
+    got, want = an.PerDraw.of_result(res), an.PerDraw.of_frame(frame)
+    assert got.keys == want.keys == list(frame[an.KEY].drop_duplicates().itertuples(
+        index=False, name=None))
+    assert list(got.draws) == list(want.draws) == list(range(40))
+    np.testing.assert_array_equal(got.share, want.share)
+    np.testing.assert_array_equal(got.value, want.value)
+    if fmt is None:  # format 2 has no exposures table: no need per exposure
+        np.testing.assert_array_equal(got.need, want.need)
+    usa = frame[(frame["material"] == "gallium") & (frame["country"] == "USA")]
+    np.testing.assert_array_equal(got.of(("gallium", "refining", "USA"), np.arange(40)),
+                                  usa["shortage_share"].to_numpy(np.float64))
+    assert not got.of(("gallium", "refining", "DEU"), np.arange(3)).any()
+    stats = an.exposure_stats(got).set_index(an.KEY)
+    g = frame.groupby(an.KEY, sort=False)["shortage_share"]
+    assert list(stats.index) == list(g.mean().index)
+    np.testing.assert_allclose(stats["mean"], g.mean().astype(float), rtol=1e-6)
+    np.testing.assert_allclose(stats["p50"], g.quantile(0.5), rtol=1e-12)
+    np.testing.assert_allclose(stats["p95"], g.quantile(0.95), rtol=1e-12)
+    np.testing.assert_array_equal(stats["p_short"],
+                                  g.apply(lambda v: (v > an.SHORT_THRESHOLD).mean()))
+    assert (stats["p_short"] > 0).any() and (stats["p_short"] < 1).any()
+
+
 # --- atomic folders ---------------------------------------------------------------------------
 
 

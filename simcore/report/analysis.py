@@ -18,12 +18,86 @@ from simcore.errors import ResultError, suggest
 from simcore.report.sensitivity import first_order_indices
 from simcore.report.statistics import exceedance, wilson_interval
 from simcore.results.aggregate import CHANGE_DUST
+from simcore.results.statistics import quantile_sorted
 
 KEY = ["material", "stage", "country"]
 SHARE = "shortage_share"
 # A draw counts as short when more than 1 % of horizon need is missing: the same
 # threshold as "months short" in the model (MODEL.md §4).
 SHORT_THRESHOLD = 0.01
+
+
+class PerDraw:
+    """A run's shortage shares (and values) per draw and exposure, as arrays: what the
+    report looks up exposure by exposure instead of filtering the shortage table's rows
+    (4.5 M of them for 10,000 draws of the partner study) each time.
+
+    ``keys``: the exposures (material, stage, country) in the table's order; ``draws``:
+    the draw numbers, sorted; ``share`` and ``value`` (``shortage_value_usd``, where the
+    table has it): float32 [draws, exposures], 0 where a row is absent; ``need``: each
+    exposure's ``need_t`` (NaN without it).
+    """
+
+    def __init__(self, keys: list, draws: np.ndarray, share: np.ndarray,
+                 value: np.ndarray | None = None, need: np.ndarray | None = None):
+        self.keys = [tuple(k) for k in keys]
+        self.column = {k: i for i, k in enumerate(self.keys)}
+        self.draws = np.asarray(draws, dtype=np.int64)
+        self.share = share
+        self.value = value
+        self.need = np.full(len(self.keys), np.nan) if need is None else need
+
+    @classmethod
+    def of_frame(cls, shortage: pd.DataFrame) -> PerDraw:
+        """From a shortage table (``draw``, the labels, ``shortage_share``, optionally
+        ``shortage_value_usd`` and ``need_t``)."""
+        if not len(shortage):
+            return cls([], np.zeros(0, np.int64), np.zeros((0, 0), np.float32))
+        groups = shortage.groupby(KEY, sort=False, observed=True)
+        column = groups.ngroup().to_numpy()
+        first = groups.head(1)
+        keys = list(first[KEY].astype(str).itertuples(index=False, name=None))
+        draws, row = np.unique(shortage["draw"].to_numpy(np.int64), return_inverse=True)
+
+        def dense(name):
+            out = np.zeros((len(draws), len(keys)), np.float32)
+            out[row, column] = shortage[name].to_numpy(np.float32)
+            return out
+
+        value = dense("shortage_value_usd") if "shortage_value_usd" in shortage else None
+        need = (first["need_t"].to_numpy(np.float64) if "need_t" in shortage else None)
+        return cls(keys, draws, dense(SHARE), value, need)
+
+    @classmethod
+    def of_result(cls, result) -> PerDraw:
+        """From a results folder: of format 4 or 3 without a join (the expanded table is
+        draw-major over exposures.parquet's rows)."""
+        from simcore.results.aggregate import by_exposure, per_draw_arrays
+
+        n = int(result.manifest["draws"])
+        keys, (share, value) = per_draw_arrays(result, n, ["shortage_share",
+                                                            "shortage_value_usd"])
+        need = by_exposure(result, "need_t")  # none in formats 1 and 2: NaN
+        return cls(keys, np.arange(n), share, value,
+                   np.array([float(need.get(k, "nan")) for k in keys]))
+
+    def of(self, exposure, draws: np.ndarray) -> np.ndarray:
+        """One exposure's shares in ``draws`` (float64; 0 for an exposure or a draw the
+        run lacks)."""
+        out = np.zeros(len(draws), np.float64)
+        c = self.column.get(tuple(exposure))
+        if c is None or not len(self.draws):
+            return out
+        at = np.searchsorted(self.draws, draws)
+        ok = (at < len(self.draws))
+        ok[ok] = self.draws[at[ok]] == np.asarray(draws)[ok]
+        out[ok] = self.share[at[ok], c]
+        return out
+
+
+def as_per_draw(shortage) -> PerDraw:
+    """``shortage`` as a :class:`PerDraw` (a shortage table is converted)."""
+    return shortage if isinstance(shortage, PerDraw) else PerDraw.of_frame(shortage)
 
 
 def normalise(df: pd.DataFrame) -> pd.DataFrame:
@@ -56,19 +130,22 @@ def final_stage(df: pd.DataFrame, last: dict[str, str]) -> pd.DataFrame:
     return df[keep]
 
 
-def exposure_stats(shortage: pd.DataFrame) -> pd.DataFrame:
-    """Per exposure: mean, P50, P95 of the shortage share and P(short) over draws."""
-    g = shortage.groupby(KEY, sort=False)[SHARE]
-    stats = pd.DataFrame(
-        {
-            "mean": g.mean(),
-            "p50": g.quantile(0.50),
-            "p95": g.quantile(0.95),
-            "p_short": g.apply(lambda s: float((s > SHORT_THRESHOLD).mean())),
-            "draws": g.size(),
-        }
-    )
-    return stats.reset_index()
+def exposure_stats(shortage) -> pd.DataFrame:
+    """Per exposure: mean, P50, P95 of the shortage share and P(short) over draws
+    (``shortage``: the table or its :class:`PerDraw`; a draw without a row counts as no
+    shortage)."""
+    d = as_per_draw(shortage)
+    share = d.share.astype(np.float64)
+    ordered = np.sort(share, axis=0)
+    return pd.DataFrame({
+        "material": [k[0] for k in d.keys], "stage": [k[1] for k in d.keys],
+        "country": [k[2] for k in d.keys],
+        "mean": share.mean(axis=0) if len(share) else np.nan,
+        "p50": quantile_sorted(ordered, 0.50), "p95": quantile_sorted(ordered, 0.95),
+        # float32 shares against the threshold in float32, as the table's column
+        "p_short": (d.share > np.float32(SHORT_THRESHOLD)).mean(axis=0),
+        "draws": len(d.draws),
+    })
 
 
 def stats_from_summary(summary: pd.DataFrame) -> pd.DataFrame:
@@ -176,26 +253,21 @@ def exposure_label(material: str, stage: str, country: str, last: dict[str, str]
     return f"{material} ({stage}) · {who}"
 
 
-def share_by_draw(shortage: pd.DataFrame, exposure, draws: np.ndarray) -> np.ndarray:
-    """One exposure's shortage share for each draw of ``draws`` (0 where absent)."""
-    material, stage, country = exposure
-    rows = shortage[
-        (shortage["material"] == material)
-        & (shortage["stage"] == stage)
-        & (shortage["country"] == country)
-    ]
-    series = pd.Series(rows[SHARE].to_numpy(), index=rows["draw"].to_numpy())
-    return series.reindex(draws, fill_value=0.0).to_numpy(dtype=np.float64)
+def share_by_draw(shortage, exposure, draws: np.ndarray) -> np.ndarray:
+    """One exposure's shortage share for each draw of ``draws`` (0 where absent);
+    ``shortage``: the table or its :class:`PerDraw`."""
+    return as_per_draw(shortage).of(exposure, draws)
 
 
 def exceedance_table(
-    shortage: pd.DataFrame, exposures: pd.DataFrame, last: dict, points: int = 201
+    shortage, exposures: pd.DataFrame, last: dict, points: int = 201
 ) -> pd.DataFrame:
     """Exceedance curve P(share > x) with its Wilson 95 % band for each exposure.
 
     Columns: label, x, p, low, high. The grid runs from 0 to the largest share seen.
     """
-    draws = np.sort(shortage["draw"].unique())
+    shortage = as_per_draw(shortage)
+    draws = shortage.draws
     frames = []
     top = 0.0
     values = {}
@@ -369,7 +441,7 @@ def driver_label(name: str) -> str:
 
 
 def sensitivity_table(
-    shortage: pd.DataFrame,
+    shortage,
     drivers: pd.DataFrame,
     exposures: pd.DataFrame,
     n_boot: int = 200,
@@ -383,6 +455,7 @@ def sensitivity_table(
     shortage never varies gets no rows (nothing to explain).
     """
     draws, inputs = driver_inputs(drivers)
+    shortage = as_per_draw(shortage)
     frames = []
     for row in exposures.itertuples(index=False):
         ex = (row.material, row.stage, row.country)
@@ -414,43 +487,49 @@ def sensitivity_table(
 
 
 def largest_changes(
-    base: pd.DataFrame, other: pd.DataFrame, n: int, per_material: int | None = None,
-    fold: bool = False,
+    base, other, n: int, per_material: int | None = None, fold: bool = False,
 ) -> pd.DataFrame:
     """The n exposures whose shortage share a policy changes most (mean absolute change
     over shared draws, more than ``CHANGE_DUST``), at most ``per_material`` per material;
     none if nothing changes. ``fold``: exposures of a material and stage with the same
     shares in every shared draw of both runs take one row (``fold_alike``; a stockpile
-    that gives a zone's holders the same cover leaves them alike).
+    that gives a zone's holders the same cover leaves them alike). ``base``, ``other``:
+    the shortage tables or their :class:`PerDraw`; the exposures of both, in the
+    base's order where the change ties.
 
     A policy usually helps some countries only (a stockpile helps its holders): showing
     the base's worst exposures could show only rows where nothing happens.
     """
-    cols = ["draw", *KEY, SHARE]
-    both = base[cols].merge(other[cols], on=["draw", *KEY], suffixes=("_a", "_b"))
-    both["abs_change"] = (both[SHARE + "_b"] - both[SHARE + "_a"]).abs()
-    moved = both.groupby(KEY, sort=False)["abs_change"].mean().reset_index()
-    moved = moved[moved["abs_change"] > CHANGE_DUST]  # rounding is no change
-    ranked = moved.sort_values("abs_change", ascending=False, kind="stable")
+    base, other = as_per_draw(base), as_per_draw(other)
+    draws = np.intersect1d(base.draws, other.draws)
+    keys = [k for k in base.keys if k in other.column]
+    rows_a = np.searchsorted(base.draws, draws)
+    rows_b = np.searchsorted(other.draws, draws)
+    moved, fates = [], {}
+    for k in keys:
+        a = base.share[rows_a, base.column[k]]
+        b = other.share[rows_b, other.column[k]]
+        change = np.abs(b.astype(np.float64) - a.astype(np.float64))
+        moved.append(float(change.mean()) if len(change) else 0.0)
+        if fold:
+            h = hashlib.blake2b(digest_size=16)
+            for part in (a, b):
+                h.update(np.ascontiguousarray(part).tobytes())
+            fates[k] = h.digest()
+    ranked = pd.DataFrame({"material": [k[0] for k in keys], "stage": [k[1] for k in keys],
+                           "country": [k[2] for k in keys], "abs_change": moved})
+    ranked = ranked[ranked["abs_change"] > CHANGE_DUST]  # rounding is no change
+    ranked = ranked.sort_values("abs_change", ascending=False, kind="stable")
     if not fold:
         return _first_fates(ranked, n, per_material, None)
-    if "need_t" in base.columns:  # a fold named by its largest buyer, as `compare` names it
-        need = base.groupby(KEY, sort=False, observed=True)["need_t"].first()
-        ranked = ranked.assign(value=[float(need.get(tuple(k), np.nan)) for k in
-                                      ranked[KEY].itertuples(index=False)])
-    # the moved exposures' paired draws, each exposure's as one digest
-    moving = both.merge(ranked[KEY], on=KEY).sort_values("draw", kind="stable")
-    draws_of = {}
-    for k, g in moving.groupby(KEY, sort=False)[["draw", SHARE + "_a", SHARE + "_b"]]:
-        h = hashlib.blake2b(digest_size=16)
-        for column in ("draw", SHARE + "_a", SHARE + "_b"):
-            h.update(np.ascontiguousarray(g[column].to_numpy()).tobytes())
-        draws_of[k] = h.digest()
-    return _first_fates(ranked, n, per_material, draws_of.__getitem__)
+    if not np.isnan(base.need).all():  # a fold named by its largest buyer, as `compare`
+        ranked = ranked.assign(value=[float(base.need[base.column[k]]) for k in
+                                      ranked[KEY].itertuples(index=False, name=None)])
+    return _first_fates(ranked, n, per_material, fates.__getitem__)
 
 
 def paired_changes(
-    base: pd.DataFrame, other: pd.DataFrame, exposures: pd.DataFrame, last: dict
+    base, other, exposures: pd.DataFrame, last: dict
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Draw-by-draw change of the shortage share (other - base) per exposure.
 
@@ -461,7 +540,8 @@ def paired_changes(
     ``CHANGE_DUST`` (1e-6 of need: float32 shares, the origin state's buying band)
     counts as no change, as in ``compare``.
     """
-    draws = np.intersect1d(base["draw"].unique(), other["draw"].unique())
+    base, other = as_per_draw(base), as_per_draw(other)
+    draws = np.intersect1d(base.draws, other.draws)
     if draws.size == 0:
         raise ResultError("the two runs share no draw index: nothing to compare draw by draw")
     per_draw, summary = [], []

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from simcore.errors import ResultError
@@ -29,12 +30,14 @@ from simcore.results.aggregate import share_scenario_files, unpaired
 class Run:
     """One run's tables and manifest, with label columns as plain strings.
 
-    ``summary`` may be None (statistics are then computed from ``shortage``).
+    ``summary`` may be None (statistics are then computed from the shortage table).
+    ``shortage`` None: the table is read from ``path`` when first needed (``frame``);
+    most of the report reads the shares per draw (``by_draw``) instead.
     """
 
     name: str
     path: Path
-    shortage: pd.DataFrame
+    shortage: pd.DataFrame | None
     drivers: pd.DataFrame
     monthly: pd.DataFrame
     manifest: dict
@@ -43,6 +46,24 @@ class Run:
     # (material, stage, country) -> a key equal for the buyers of a price zone with the
     # same shares in every draw (simcore.results.alike_exposures); empty without a summary
     leads: dict = field(default_factory=dict)
+    # the shortage shares per draw and exposure as arrays (PerDraw); None: made from
+    # ``shortage`` when first asked for (``by_draw``)
+    per_draw: an.PerDraw | None = None
+
+    def frame(self) -> pd.DataFrame:
+        """The shortage table (the columns the report uses)."""
+        if self.shortage is None:
+            from simcore.results import load_result
+            from simcore.results.result import _to_pandas
+
+            table = load_result(self.path).table("shortage", list(SHORTAGE_READ))
+            self.shortage = an.normalise(_to_pandas(table))
+        return self.shortage
+
+    def by_draw(self) -> an.PerDraw:
+        if self.per_draw is None:
+            self.per_draw = an.PerDraw.of_frame(self.frame())
+        return self.per_draw
 
 
 @dataclass
@@ -78,6 +99,12 @@ def lookup(manifest: dict, *paths: str, default=None):
     return default
 
 
+# the shortage table's columns the report uses: the rest (the accounting in tonnes) would
+# be expanded from format 4's shares for nothing (docs/results.md)
+SHORTAGE_READ = ("draw", "material", "stage", "country", "need_t", "shortage_share",
+                 "shortage_value_usd", "price_index_mean")
+
+
 def load_run(path) -> Run:
     from simcore.results import alike_exposures, load_result
 
@@ -88,13 +115,14 @@ def load_run(path) -> Run:
     return Run(
         name=str(name),
         path=path,
-        shortage=an.normalise(result.shortage),
+        shortage=None,  # read if needed (Run.frame): the report works on per_draw
         drivers=result.drivers,
         monthly=an.normalise(result.monthly),
         manifest=manifest,
         summary=an.normalise(result.summary),
         prices=_prices_of(result),
         leads=alike_exposures(result),
+        per_draw=an.PerDraw.of_result(result),
     )
 
 
@@ -236,7 +264,7 @@ def origins_for(run: Run, last: dict) -> dict[str, list[str]]:
                         if ev.origin not in out[m]:
                             out[m].append(ev.origin)
             return out
-    return origins_from_prices(run.shortage, last)
+    return origins_from_prices(run.frame(), last)
 
 
 def _pct(v: float) -> str:
@@ -259,11 +287,11 @@ def sections(base: Run, compares: Sequence[Run], opts: Options) -> list[Section]
     for other in compares:
         _check_pairing(base, other)
     ctx = context_for(base)
-    last = base.manifest.get("last_stage") or an.last_stage_of(base.shortage, ctx.stage_order)
+    last = base.manifest.get("last_stage") or an.last_stage_of(base.frame(), ctx.stage_order)
     stats = (
         an.stats_from_summary(base.summary)
         if base.summary is not None
-        else an.exposure_stats(base.shortage)
+        else an.exposure_stats(base.by_draw())
     )
     worst = an.worst_exposures(stats, opts.top, opts.per_material,
                                same=lambda k: base.leads.get(k, k))
@@ -271,7 +299,7 @@ def sections(base: Run, compares: Sequence[Run], opts: Options) -> list[Section]
         (r.material, r.stage, r.country): an.exposure_label(r.material, r.stage, r.country, last)
         for r in stats.itertuples(index=False)
     }
-    draws = int(base.shortage["draw"].nunique())
+    draws = len(base.by_draw().draws)
     out = []
 
     matrix, n_partners = an.heatmap_matrix(stats, last, ctx.partners)
@@ -335,7 +363,7 @@ def sections(base: Run, compares: Sequence[Run], opts: Options) -> list[Section]
                 (
                     "fig-exceedance",
                     "Exceedance curves of the worst exposures with 95 % confidence bands",
-                    fg.exceedance_figure(an.exceedance_table(base.shortage, worst, last)),
+                    fg.exceedance_figure(an.exceedance_table(base.by_draw(), worst, last)),
                 )
             ],
             ex_table,
@@ -404,7 +432,7 @@ def sections(base: Run, compares: Sequence[Run], opts: Options) -> list[Section]
             an.exposure_label(r.material, r.stage, r.country, last, r.alike)
         for r in top_ex.itertuples(index=False)}}
     sens = an.sensitivity_table(
-        base.shortage, base.drivers, top_ex, n_boot=opts.n_boot, seed=opts.seed
+        base.by_draw(), base.drivers, top_ex, n_boot=opts.n_boot, seed=opts.seed
     )
     out.append(
         Section(
@@ -456,10 +484,10 @@ def _compare_section(
     base: Run, other: Run, worst: pd.DataFrame, last: dict, opts: Options,
     partners: tuple[str, ...] = (),
 ) -> Section:
-    changed = an.largest_changes(base.shortage, other.shortage, opts.top, opts.per_material,
+    changed = an.largest_changes(base.by_draw(), other.by_draw(), opts.top, opts.per_material,
                                  fold=True)
     shown = changed if len(changed) else worst
-    per_draw, summary = an.paired_changes(base.shortage, other.shortage, shown, last)
+    per_draw, summary = an.paired_changes(base.by_draw(), other.by_draw(), shown, last)
     rows = [
         {
             "exposure": r.label,
@@ -524,7 +552,7 @@ def _value_and_cost(base: Run, other: Run, partners: tuple[str, ...] = ()) -> st
     runs and its change, and the policy's cost (docs/results.md, compare)."""
     from simcore.money import cost_line, value_line
     from simcore.results import load_result
-    from simcore.results.aggregate import value_change
+    from simcore.results.aggregate import value_change_arrays
 
     try:
         a, b = load_result(base.path), load_result(other.path)
@@ -532,8 +560,13 @@ def _value_and_cost(base: Run, other: Run, partners: tuple[str, ...] = ()) -> st
         return ""
     # from the tables the report holds, not a second read of both runs (compare's)
     last = {**base.manifest.get("last_stage", {}), **other.manifest.get("last_stage", {})}
-    draws = min(int(base.manifest["draws"]), int(other.manifest["draws"]))
-    v = value_change(base.shortage, other.shortage, last, draws, partners)
+    da, db = base.by_draw(), other.by_draw()
+    if da.value is None or db.value is None:
+        return ""
+    shared = np.intersect1d(da.draws, db.draws)
+    v = value_change_arrays(da.keys, da.value[np.searchsorted(da.draws, shared)],
+                            db.value[np.searchsorted(db.draws, shared)], last, partners,
+                            variant_keys=db.keys)
     return (f"<p>{esc(value_line(v))}.</p>"
             f"<p>{esc(cost_line(a, b, v['change_usd'], v.get('partners_change_usd')))}.</p>")
 
@@ -714,7 +747,7 @@ def write_report(result_dir, compare_dirs=(), out="report.html", options=None) -
     secs = sections(base, compares, opts)
     for s in secs:
         s.figures = [(fid, alt, fg.png_bytes(fig)) for fid, alt, fig in s.figures]
-    draws = base.shortage["draw"].nunique()
+    draws = len(base.by_draw().draws)
     page = render(
         f"supplyshock report: {base.name}",
         f"{draws:,} draws · seed {lookup(base.manifest, 'seed', default='?')} · results "

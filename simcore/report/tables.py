@@ -27,7 +27,7 @@ def sensitivity_for_run(
     from simcore.results import load_result
 
     result = load_result(result_dir)
-    shortage = an.normalise(result.shortage)
+    shortage = an.PerDraw.of_result(result)  # the shares per draw, no table of rows
     stats = an.exposure_stats(shortage)
     chosen = stats
     for col, value in (("material", material), ("stage", stage), ("country", country)):

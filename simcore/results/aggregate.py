@@ -290,9 +290,10 @@ def compare(base: Result, variant: Result, force: bool = False,
     # each run's shares, tonnes and values per draw and exposure, [draws, X], on the union
     # of the two runs' exposures in the order of their labels (an exposure the other run
     # lacks is zero there)
-    dense = _by_exposure(base, draws), _by_exposure(variant, draws)
+    names = ["shortage_share", "shortage_t", "shortage_value_usd"]
+    dense = per_draw_arrays(base, draws, names), per_draw_arrays(variant, draws, names)
     union = sorted(set(dense[0][0]) | set(dense[1][0]))
-    sides = [_on(keys, arrays, union, draws) for keys, arrays in dense]
+    sides = [_on(keys, arrays, union) for keys, arrays in dense]
     (b_share, b_t, b_value), (v_share, v_t, v_value) = sides
     d = v_share.astype(np.float64)
     d -= b_share
@@ -328,16 +329,14 @@ def compare(base: Result, variant: Result, force: bool = False,
     if len(table):
         table = table.sort_values("change_mean", kind="stable").reset_index(drop=True)
     last_stage = {**mb.get("last_stage", {}), **mv.get("last_stage", {})}
-    value = _value_change_dense(union, sides[0][2], sides[1][2], last_stage,
-                                tuple(partners))
+    value = value_change_arrays(union, sides[0][2], sides[1][2], last_stage, partners)
     return Comparison(table=table, warnings=warnings, draws=draws, value=value, fates=fates)
 
 
-def _by_exposure(result: Result, draws: int) -> tuple[list, list[np.ndarray]]:
-    """The (material, stage, country) keys of ``result``'s exposures and its shortage
-    share, tonnes and value in draws 0 .. draws-1, each float32 [draws, X] (the numbers
-    of its shortage table)."""
-    names = ["shortage_share", "shortage_t", "shortage_value_usd"]
+def per_draw_arrays(result: Result, draws: int, names: list[str]) -> tuple[list, list]:
+    """The (material, stage, country) keys of ``result``'s exposures and the shortage
+    table's columns ``names`` (float32 ones) in draws 0 .. draws-1, each [draws, X], 0
+    where the table has no row."""
     labels = ["material", "stage", "country"]
     if result.format in SPARSE_FORMATS:
         # the expanded table is draw-major over exposures.parquet's rows: no join
@@ -365,24 +364,37 @@ def _by_exposure(result: Result, draws: int) -> tuple[list, list[np.ndarray]]:
     return keys, arrays
 
 
-def _on(keys: list, arrays: list[np.ndarray], union: list, draws: int) -> list[np.ndarray]:
+def _on(keys: list, arrays: list[np.ndarray], union: list) -> list[np.ndarray]:
     """``arrays`` ([draws, len(keys)]) on the columns of ``union``, zero where a key of
     ``union`` is not in ``keys``."""
     place = {k: i for i, k in enumerate(keys)}
     columns = np.array([place.get(k, -1) for k in union], dtype=np.int64)
     out = []
     for a in arrays:
-        b = np.zeros((draws, len(union)), a.dtype)
+        b = np.zeros((a.shape[0], len(union)), a.dtype)
         have = columns >= 0
         b[:, have] = a[:, columns[have]]
         out.append(b)
     return out
 
 
-def _value_change_dense(keys: list, base: np.ndarray, variant: np.ndarray,
-                        last_stage: dict, partners: tuple[str, ...]) -> dict:
-    """``Comparison.value`` from the two runs' shortage values [draws, len(keys)] (see
-    :func:`value_change`)."""
+def value_change_arrays(keys: list, base: np.ndarray, variant: np.ndarray,
+                        last_stage: dict, partners=(), variant_keys: list | None = None
+                        ) -> dict:
+    """``Comparison.value`` from the two runs' shortage values per draw and exposure
+    (``shortage_value_usd``, [draws, len(keys)] each, the same draws): each run's value
+    summed per draw over the exposures at each material's last stage (``last_stage``),
+    the change draw by draw: its mean with the 95 % interval of the mean, and its spread
+    over draws (P5, P95). With ``partners`` (countries), the mean change of their
+    exposures too (``partners_change_usd``: who gains, where a stockpile selling into its
+    zone helps others as well). ``variant_keys`` where the variant's exposures are
+    others than ``keys``: both are put on their union, an exposure a run lacks counting
+    zero there."""
+    if variant_keys is not None:
+        union = sorted(set(keys) | set(variant_keys))
+        (base,), (variant,) = _on(keys, [base], union), _on(variant_keys, [variant], union)
+        keys = union
+    partners = tuple(partners)
     final = np.array([last_stage.get(m) == s for m, s, _ in keys], dtype=bool)
     ours = final & np.array([c in partners for _, _, c in keys], dtype=bool)
     per_draw = [side[:, final].sum(axis=1, dtype=np.float64) for side in (base, variant)]
@@ -405,30 +417,3 @@ def _value_stats(base: np.ndarray, variant: np.ndarray) -> dict:
                 change_usd=mean, change_ci_low=mean - half, change_ci_high=mean + half,
                 change_p5=float(quantile_sorted(s, 0.05)[0]),
                 change_p95=float(quantile_sorted(s, 0.95)[0]))
-
-
-def value_change(base, variant, last_stage: dict, draws: int,
-                 partners: tuple[str, ...] = ()) -> dict:
-    """``Comparison.value`` from two runs' shortage rows (``draw``, ``material``,
-    ``stage``, ``country`` as text, ``shortage_value_usd``; draws 0 .. draws-1 compared):
-    each run's value summed per draw over the rows at each material's last stage, the
-    change draw by draw: its mean with the 95 % interval of the mean, and its spread
-    over draws (P5, P95). With ``partners`` (countries), the mean change of their rows
-    too (``partners_change_usd``: who gains, where a stockpile selling into its zone
-    helps others as well). No join is needed: a draw's sum is its rows' whatever the
-    other run holds."""
-    per_draw = np.zeros((2, draws))
-    ours = np.zeros((2, draws))
-    for j, frame in enumerate((base, variant)):
-        frame = frame[(frame["draw"] < draws)
-                      & (frame["stage"] == frame["material"].map(last_stage))]
-        sums = frame.groupby("draw")["shortage_value_usd"].sum()
-        per_draw[j, sums.index.to_numpy(np.int64)] = sums.to_numpy(np.float64)
-        if partners:
-            mine = frame[frame["country"].isin(partners)]
-            sums = mine.groupby("draw")["shortage_value_usd"].sum()
-            ours[j, sums.index.to_numpy(np.int64)] = sums.to_numpy(np.float64)
-    out = _value_stats(per_draw[0], per_draw[1])
-    if partners:
-        out["partners_change_usd"] = float((ours[1] - ours[0]).mean())
-    return out
