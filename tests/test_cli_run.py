@@ -679,7 +679,9 @@ def test_compare_with_itself_is_zero_and_a_stockpile_helps(study):
     assert "Warning" not in out.output  # same seed, draws and dataset
     # what P(better) counts, under the table (a new-user pass read a gain with P(better)
     # 0.33 as a contradiction)
-    assert "draws short in neither run count as not better" in out.output
+    assert "draws short in neither run count as neither" in out.output
+    header = next(line for line in out.output.splitlines() if "P(better)" in line)
+    assert header.rstrip().endswith("P(better)  P(worse)")
     rows = json.loads(
         invoke("compare", "results/tiny-cn", "results/tiny-cn-stock", "--format", "json").output
     )

@@ -193,7 +193,7 @@ def test_compare_table_hides_exposures_short_in_neither_run(here):
     assert ".toml: not found from the current folder or above the results" in lines[-5]
     assert "run this from that folder" in lines[-5]
     assert lines[-4].startswith("(the interval is the Monte Carlo error of the mean change")
-    assert lines[-3].startswith("(P(better): the share of the compared draws")
+    assert lines[-3].startswith("(P(better), P(worse): the share of the compared draws")
     assert lines[-2].startswith("(+N: that many more countries whose shares are the same")
     assert f"{quiet} exposures short in neither run not shown" in lines[-1]
 

@@ -87,6 +87,7 @@ def _compare_cells(r) -> list[str]:
         + (f"[{100 * r.change_ci_low:+.2f}, {100 * r.change_ci_high:+.2f}]"
            if r.change_ci_low == r.change_ci_low else "[one draw: no interval]"),
         f"{r.prob_better:.2f}",
+        f"{r.prob_worse:.2f}",
     ]
 
 
@@ -719,7 +720,7 @@ def compare(base_dir, variant_dir, fmt, top, force):
     rows = [[str(r.material), str(r.stage), str(r.country), *_compare_cells(r)]
             for r in table.itertuples()]
     header = ["material", "stage", "country", "base", "variant",
-              "mean change [95% CI of the mean]", "P(better)"]
+              "mean change [95% CI of the mean]", "P(better)", "P(worse)"]
     click.echo(_text_table(header, rows))
     v = comparison.value
     if v is not None:
@@ -730,9 +731,11 @@ def compare(base_dir, variant_dir, fmt, top, force):
     click.echo("(the interval is the Monte Carlo error of the mean change, which more draws "
                "narrow; the change's spread over draws, P5-P95, is in --format csv: "
                "change_p5, change_p95)")
-    click.echo("(P(better): the share of the compared draws in which the variant's shortage "
-               "share is lower; draws short in neither run count as not better, so with rare "
-               "shortages a clear gain can come with a small P(better))")
+    click.echo("(P(better), P(worse): the share of the compared draws in which the variant's "
+               "shortage share is lower, higher; draws short in neither run count as neither, "
+               "so with rare shortages a clear gain can come with a small P(better); a policy "
+               "that helps some can leave others worse: new refining capacity bids for ore "
+               "that other refiners used, a stockpile's purchases raise the price others pay)")
     if table["country"].str.contains(" +", regex=False).any():
         click.echo("(+N: that many more countries whose shares are the same in every "
                    "compared draw of both runs, named by the largest buyer; --format csv "
