@@ -355,6 +355,47 @@ def test_buyers_with_the_same_shares_take_one_row_and_a_count():
         "USA", "DEU"]
 
 
+def test_the_comparison_names_what_a_policy_leaves_worse_outside_its_table(tmp_path):
+    """The table shows the largest changes, at most a few per material; a smaller harm
+    (the ore China's refiners lose to new refining capacity elsewhere) is named under it,
+    folded as the table folds, and only where the mean change is above zero beyond its
+    95 % interval."""
+    from simcore.report.build import _worse_elsewhere
+
+    def rows(shares):
+        return pd.DataFrame([{"draw": d, "material": m, "stage": st, "country": c,
+                              "shortage_share": v[d], "need_t": need}
+                             for (m, st, c, need), v in shares.items() for d in range(6)])
+    helped = [0.4, 0.3, 0.2, 0.4, 0.3, 0.2]
+    base = rows({("dy", "ref", "USA", 5.0): helped, ("dy", "ref", "JPN", 1.0): helped,
+                 ("dy", "mine", "CHN", 9.0): [0.0] * 6, ("dy", "mine", "MMR", 1.0): [0.0] * 6,
+                 ("sb", "ref", "USA", 1.0): [0.1] * 6})
+    other = rows({("dy", "ref", "USA", 5.0): [0.1] * 6, ("dy", "ref", "JPN", 1.0): [0.2] * 6,
+                  ("dy", "mine", "CHN", 9.0): [0.02, 0.03, 0.02, 0.03, 0.02, 0.03],
+                  ("dy", "mine", "MMR", 1.0): [0.02, 0.03, 0.02, 0.03, 0.02, 0.03],
+                  # worse in one draw only: not beyond its interval
+                  ("sb", "ref", "USA", 1.0): [0.1] * 5 + [0.4]})
+    worse, fates = an.made_worse(base, other)
+    assert list(zip(worse["material"], worse["stage"], worse["country"], worse["alike"],
+                    strict=True)) == [("dy", "mine", "CHN", 1)]
+    assert worse["change"].iloc[0] == pytest.approx(0.025, rel=1e-6)
+    assert worse["p_worse"].iloc[0] == 1.0
+    assert len(fates) == 5
+    shown = an.largest_changes(base, other, 6, per_material=2, fold=True)
+    # the cap (two per material) leaves the mine out
+    assert list(zip(shown["material"], shown["stage"], strict=True)) == [
+        ("dy", "ref"), ("dy", "ref"), ("sb", "ref")]
+    run = {n: Run(n, tmp_path / n, frame, pd.DataFrame(), pd.DataFrame(), {})
+           for n, frame in (("base", base), ("capacity", other))}
+    line = _worse_elsewhere(run["base"], run["capacity"], shown, {"dy": "ref"})
+    assert "Also worse under capacity, not in the table" in line
+    assert "dy (mine) · CHN +1 +2.50 pp (P(worse) 100.0%)" in line
+    assert "sb" not in line
+    # shown in the table (the same fate as a row shown): not named again
+    shown_all = an.largest_changes(base, other, 6, fold=True)
+    assert _worse_elsewhere(run["base"], run["capacity"], shown_all, {"dy": "ref"}) == ""
+
+
 def test_fan_charts_go_to_distinct_pictures_and_ties_follow_the_partner_order():
     stats = pd.DataFrame({"country": ["AUS", "BEL", "USA", "JPN"],
                           "p95": [0.37, 0.37, 0.37, 0.2]})

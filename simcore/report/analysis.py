@@ -486,6 +486,41 @@ def sensitivity_table(
 # --- policy comparison ----------------------------------------------------------------
 
 
+def _paired(base, other) -> tuple[list, np.ndarray, np.ndarray]:
+    """The exposures of both runs (in the base's order) and their shares in the draws
+    both hold, float32 [draws, exposures] of each."""
+    base, other = as_per_draw(base), as_per_draw(other)
+    draws = np.intersect1d(base.draws, other.draws)
+    keys = [k for k in base.keys if k in other.column]
+    rows_a = np.searchsorted(base.draws, draws)[:, None]
+    rows_b = np.searchsorted(other.draws, draws)[:, None]
+    a = base.share[rows_a, np.array([base.column[k] for k in keys], dtype=np.int64)]
+    b = other.share[rows_b, np.array([other.column[k] for k in keys], dtype=np.int64)]
+    return keys, a.reshape(len(draws), len(keys)), b.reshape(len(draws), len(keys))
+
+
+def _fates(keys: list, a: np.ndarray, b: np.ndarray) -> dict:
+    """(material, stage, country) -> a digest of its shares in every paired draw of both
+    runs: equal for exposures that read the same draw by draw."""
+    out = {}
+    for j, k in enumerate(keys):
+        h = hashlib.blake2b(digest_size=16)
+        for part in (a[:, j], b[:, j]):
+            h.update(np.ascontiguousarray(part).tobytes())
+        out[k] = h.digest()
+    return out
+
+
+def _ranked(keys: list, column: str, values: np.ndarray, need=None) -> pd.DataFrame:
+    """One row per exposure with ``column``; ``value``: its need, where there is one (a
+    fold is named by its largest buyer, as `compare` names it)."""
+    frame = pd.DataFrame({"material": [k[0] for k in keys], "stage": [k[1] for k in keys],
+                          "country": [k[2] for k in keys], column: values})
+    if need is not None and not np.isnan(need).all():
+        frame["value"] = need
+    return frame
+
+
 def largest_changes(
     base, other, n: int, per_material: int | None = None, fold: bool = False,
 ) -> pd.DataFrame:
@@ -500,32 +535,39 @@ def largest_changes(
     A policy usually helps some countries only (a stockpile helps its holders): showing
     the base's worst exposures could show only rows where nothing happens.
     """
-    base, other = as_per_draw(base), as_per_draw(other)
-    draws = np.intersect1d(base.draws, other.draws)
-    keys = [k for k in base.keys if k in other.column]
-    rows_a = np.searchsorted(base.draws, draws)
-    rows_b = np.searchsorted(other.draws, draws)
-    moved, fates = [], {}
-    for k in keys:
-        a = base.share[rows_a, base.column[k]]
-        b = other.share[rows_b, other.column[k]]
-        change = np.abs(b.astype(np.float64) - a.astype(np.float64))
-        moved.append(float(change.mean()) if len(change) else 0.0)
-        if fold:
-            h = hashlib.blake2b(digest_size=16)
-            for part in (a, b):
-                h.update(np.ascontiguousarray(part).tobytes())
-            fates[k] = h.digest()
-    ranked = pd.DataFrame({"material": [k[0] for k in keys], "stage": [k[1] for k in keys],
-                           "country": [k[2] for k in keys], "abs_change": moved})
+    base = as_per_draw(base)
+    keys, a, b = _paired(base, other)
+    moved = (np.abs(b.astype(np.float64) - a).mean(axis=0) if len(a)
+             else np.zeros(len(keys)))
+    need = np.array([base.need[base.column[k]] for k in keys], dtype=np.float64)
+    ranked = _ranked(keys, "abs_change", moved, need if fold else None)
     ranked = ranked[ranked["abs_change"] > CHANGE_DUST]  # rounding is no change
     ranked = ranked.sort_values("abs_change", ascending=False, kind="stable")
     if not fold:
         return _first_fates(ranked, n, per_material, None)
-    if not np.isnan(base.need).all():  # a fold named by its largest buyer, as `compare`
-        ranked = ranked.assign(value=[float(base.need[base.column[k]]) for k in
-                                      ranked[KEY].itertuples(index=False, name=None)])
-    return _first_fates(ranked, n, per_material, fates.__getitem__)
+    return _first_fates(ranked, n, per_material, _fates(keys, a, b).__getitem__)
+
+
+def made_worse(base, other) -> tuple[pd.DataFrame, dict]:
+    """The exposures a policy leaves worse: mean change of the shortage share above
+    ``CHANGE_DUST`` beyond its 95 % interval (mean - 1.96 standard errors of the paired
+    changes), largest first, folded as ``largest_changes`` folds them; columns
+    ``change`` (mean), ``p_worse``, ``alike``. With the fates (``_fates``) of all paired
+    exposures, so that a caller can tell a folded row it already shows."""
+    base = as_per_draw(base)
+    keys, a, b = _paired(base, other)
+    fates = _fates(keys, a, b)
+    n = a.shape[0]
+    if n < 2:
+        return _ranked([], "change", np.zeros(0)).assign(p_worse=[], alike=[]), fates
+    d = b.astype(np.float64) - a
+    mean = d.mean(axis=0)
+    low = mean - 1.96 * d.std(axis=0, ddof=1) / np.sqrt(n)
+    worse = (d > CHANGE_DUST).mean(axis=0)
+    need = np.array([base.need[base.column[k]] for k in keys], dtype=np.float64)
+    ranked = _ranked(keys, "change", mean, need).assign(p_worse=worse)
+    ranked = ranked[low > CHANGE_DUST].sort_values("change", ascending=False, kind="stable")
+    return fold_alike(ranked, fates.__getitem__), fates
 
 
 def paired_changes(

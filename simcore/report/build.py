@@ -271,6 +271,12 @@ def _pct(v: float) -> str:
     return f"{100 * v:.1f}%"
 
 
+def _pp(v: float) -> str:
+    """A change of share in percentage points, with a significant digit below 0.01."""
+    pp = 100 * v
+    return f"{pp:+.2f} pp" if abs(pp) >= 0.005 or pp == 0 else f"{pp:+.1g} pp"
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "x"
 
@@ -511,6 +517,7 @@ def _compare_section(
         ],
         {"exposure"},
     )
+    html += _worse_elsewhere(base, other, shown, last)
     n = int(summary["draws"].iloc[0]) if len(summary) else 0
     if share_scenario_files(base.manifest, other.manifest):
         pairing = ("Both runs share their seed, so draw i of each faces the same events: the "
@@ -545,6 +552,25 @@ def _compare_section(
         ],
         html,
     )
+
+
+def _worse_elsewhere(base: Run, other: Run, shown: pd.DataFrame, last: dict,
+                     most: int = 5) -> str:
+    """A line under the comparison's table naming the exposures the policy leaves worse
+    that the table does not show (it shows the largest changes, at most a few per
+    material: a smaller harm elsewhere would go unseen)."""
+    worse, fates = an.made_worse(base.by_draw(), other.by_draw())
+    seen = {fates.get(k) for k in shown[an.KEY].itertuples(index=False, name=None)}
+    rest = [r for r in worse.itertuples(index=False)
+            if fates[(r.material, r.stage, r.country)] not in seen]
+    if not rest:
+        return ""
+    items = [f"{an.exposure_label(r.material, r.stage, r.country, last, int(r.alike))} "
+             f"{_pp(r.change)} (P(worse) {_pct(r.p_worse)})" for r in rest[:most]]
+    more = (f"; and {len(rest) - most} more (<code>supplyshock compare</code> lists each)"
+            if len(rest) > most else "")
+    return (f'<p class="note">Also worse under {esc(other.name)}, not in the table (mean '
+            f"change above zero beyond its 95 % interval): {esc('; '.join(items))}{more}.</p>")
 
 
 def _value_and_cost(base: Run, other: Run, partners: tuple[str, ...] = ()) -> str:
