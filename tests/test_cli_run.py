@@ -771,6 +771,52 @@ def test_compare_sets_the_policys_cost_against_the_value_it_avoids(study):
     assert "at the reference prices" not in out
 
 
+def test_compare_sets_policies_side_by_side_and_sees_whether_they_add_up(study):
+    """compare BASE V1 V2 V3: each variant's change of the final users' shortage value,
+    its cost and the value avoided per dollar; a variant holding the interventions of
+    two others is set against their sum, draw by draw."""
+    from simcore.results import compare as compare_results
+    from simcore.results import load_result
+
+    Path("scenarios/tiny-cn-cap.toml").write_text(
+        'extends = "tiny-cn.toml"\n[scenario]\nname = "tiny-cn-cap"\n'
+        '[[interventions]]\nid = "us-ga-plant"\nkind = "capacity"\ncountry = "USA"\n'
+        'material = "gallium"\ntonnes_per_year = 5\ncost_usd = 2e6\n')
+    Path("scenarios/tiny-cn-both.toml").write_text(
+        'extends = "tiny-cn-stock.toml"\n[scenario]\nname = "tiny-cn-both"\n'
+        '[[interventions]]\nid = "us-ga-plant"\nkind = "capacity"\ncountry = "USA"\n'
+        'material = "gallium"\ntonnes_per_year = 5\ncost_usd = 2e6\n')
+    invoke("run", "scenarios", "--draws", 40, "-q")
+    names = ["tiny-cn-stock", "tiny-cn-cap", "tiny-cn-both"]
+    dirs = [f"results/{n}" for n in names]
+    got = json.loads(invoke("compare", "results/tiny-cn", *dirs, "--format", "json").output)
+    base = load_result("results/tiny-cn")
+    changes = {}
+    for row, name in zip(got["policies"], names, strict=True):
+        one = compare_results(base, load_result(f"results/{name}"))
+        assert row["variant"] == name
+        assert row["change_usd"] == pytest.approx(one.value["change_usd"], rel=1e-9)
+        assert row["change_ci_low"] == pytest.approx(one.value["change_ci_low"], rel=1e-9)
+        changes[name] = row["change_usd"]
+    assert got["policies"][1]["cost_usd"] == 2e6 and got["policies"][1]["cost_unstated"] == 0
+    assert got["policies"][1]["avoided_per_usd"] == pytest.approx(-changes["tiny-cn-cap"] / 2e6)
+    (inter,) = got["interactions"]
+    assert inter["variant"] == "tiny-cn-both" and inter["parts"] == "tiny-cn-stock + tiny-cn-cap"
+    assert inter["interaction_usd"] == pytest.approx(
+        changes["tiny-cn-both"] - changes["tiny-cn-stock"] - changes["tiny-cn-cap"], rel=1e-9,
+        abs=1e-3)
+    assert inter["ci_low"] <= inter["interaction_usd"] <= inter["ci_high"]
+    out = invoke("compare", "results/tiny-cn", *dirs).output
+    assert out.startswith("3 policies against tiny-cn, 40 draws compared draw by draw")
+    assert "tiny-cn-both against tiny-cn-stock + tiny-cn-cap apart: " in out
+    assert "$2.000M" in out
+    # --top belongs to one variant's table; a variant twice is a mistake
+    refused = invoke("compare", "results/tiny-cn", *dirs, "--top", 2, ok=False)
+    assert refused.exit_code == 2 and "give one VARIANT_DIR" in refused.output
+    refused = invoke("compare", "results/tiny-cn", dirs[0], dirs[0], ok=False)
+    assert refused.exit_code == 2 and "must be different runs" in refused.output
+
+
 def test_python_api(study):
     import simcore
 

@@ -53,12 +53,14 @@ def _pct(x: float) -> str:
     return "-" if x != x else f"{100 * x:.1f}%"
 
 
-def _text_table(header: list[str], rows: list[list[str]], indent: str = "  ") -> str:
+def _text_table(header: list[str], rows: list[list[str]], indent: str = "  ",
+                left: int = 3) -> str:
+    """Columns padded to their widths: the first ``left`` to the left, the rest right."""
     widths = [max(len(str(c)) for c in col) for col in zip(header, *rows, strict=True)]
     lines = []
     for r in [header, *rows]:
         cells = [
-            str(c).ljust(w) if i < 3 else str(c).rjust(w)
+            str(c).ljust(w) if i < left else str(c).rjust(w)
             for i, (c, w) in enumerate(zip(r, widths, strict=True))
         ]
         lines.append(indent + "  ".join(cells).rstrip())
@@ -630,7 +632,7 @@ def _dataset_of(result):
 
 @click.command()
 @click.argument("base_dir", type=click.Path())
-@click.argument("variant_dir", type=click.Path())
+@click.argument("variant_dir", nargs=-1, required=True, type=click.Path())
 @click.option(
     "--format",
     "fmt",
@@ -645,7 +647,7 @@ def _dataset_of(result):
     help="Rows shown: the exposures whose mean share changes most, either way, in the "
     "table's order (most improved first), unchanged ones left out; 0: all (the "
     "default). The table leaves out exposures short in neither run; csv and json list "
-    "them.",
+    "them. With one variant only.",
 )
 @click.option(
     "--force",
@@ -658,11 +660,22 @@ def compare(base_dir, variant_dir, fmt, top, force):
     With the same seed both runs share their random numbers (common random numbers), so
     the per-draw difference is the effect of the variant alone. Runs with different
     seeds or horizons are refused unless --force.
+
+    With several variants, the policies side by side instead: each one's change of the
+    final users' shortage value, its cost and the value avoided per dollar, and where a
+    variant holds the interventions of two or more others, whether their effects add up.
     """
     from simcore.results import by_exposure, load_result
     from simcore.results import compare as compare_results
 
-    base, variant = load_result(base_dir), load_result(variant_dir)
+    if len(variant_dir) > 1:
+        if top:
+            raise click.UsageError("--top picks the exposures of one variant's table: give "
+                                   "one VARIANT_DIR with it")
+        _compare_policies(load_result(base_dir), [load_result(d) for d in variant_dir],
+                          fmt, force)
+        return
+    base, variant = load_result(base_dir), load_result(variant_dir[0])
     tensor = _dataset_of(base) if fmt == "table" else None  # who gains: the partners
     partners = tuple(tensor.groups.get("partners", ())) if tensor is not None else ()
     comparison = compare_results(base, variant, force=force, partners=partners)
@@ -745,6 +758,117 @@ def compare(base_dir, variant_dir, fmt, top, force):
     if cut:
         click.echo(f"({len(table) + hidden} of {total} rows, those whose mean share "
                    f"changes most: --top 0 shows all)")
+
+
+def _compare_policies(base, variants: list, fmt: str, force: bool) -> None:
+    """``compare BASE V1 V2 ...``: the policies side by side (docs/results.md)."""
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    from simcore.api import policy_cost
+    from simcore.money import usd4, usd_signed
+    from simcore.results.aggregate import compare_policies, interaction
+
+    names = [v.name for v in variants]
+    if len(set(names)) < len(names):
+        raise click.UsageError(f"the variants must be different runs: {', '.join(names)}")
+    tensor = _dataset_of(base)
+    partners = tuple(tensor.groups.get("partners", ())) if tensor is not None else ()
+    policies = compare_policies(base, variants, force=force, partners=partners)
+    for w in policies.warnings:
+        click.echo(f"Warning: {w}", err=True)
+    table = policies.table
+    costs = [policy_cost(base, v) for v in variants]
+    table["cost_usd"] = [c.total_usd if c is not None else np.nan for c in costs]
+    table["cost_unstated"] = pd.array([len(c.unstated) if c is not None else None
+                                       for c in costs], dtype="Int64")
+    known = [c is not None and not c.unstated and c.total_usd > 0 for c in costs]
+    table["avoided_per_usd"] = [-ch / c.total_usd if k else np.nan for ch, c, k in zip(
+        table["change_usd"], costs, known, strict=True)]
+    if partners:
+        table["partners_avoided_per_usd"] = [
+            -ch / c.total_usd if k else np.nan for ch, c, k in zip(
+                table["partners_change_usd"], costs, known, strict=True)]
+    # a variant whose interventions are those of two or more others, each once
+    ids = {v.name: frozenset(c.ids) for v, c in zip(variants, costs, strict=True)
+           if c is not None and c.ids}
+    rows = []
+    for whole, have in ids.items():
+        parts = [n for n, i in ids.items() if n != whole and i < have]
+        chosen, covered = [], frozenset()
+        for n in sorted(parts, key=lambda n: -len(ids[n])):
+            if not ids[n] & covered:
+                chosen.append(n)
+                covered |= ids[n]
+        if len(chosen) >= 2 and covered == have:
+            chosen = [n for n in names if n in chosen]
+            rows.append({"variant": whole, "parts": " + ".join(chosen), **interaction(
+                policies.changes[whole], [policies.changes[n] for n in chosen])})
+    inter = pd.DataFrame(rows, columns=["variant", "parts", "interaction_usd", "ci_low",
+                                        "ci_high", "p5", "p95"])
+    if fmt == "json":
+        click.echo(json.dumps({"policies": json.loads(table.to_json(orient="records")),
+                               "interactions": json.loads(inter.to_json(orient="records"))},
+                              indent=1))
+        return
+    if fmt == "csv":
+        both = pd.concat([table.assign(kind="policy"),
+                          inter.rename(columns={"ci_low": "change_ci_low",
+                                                "ci_high": "change_ci_high",
+                                                "p5": "change_p5", "p95": "change_p95"})
+                          .assign(kind="interaction")], ignore_index=True)
+        _emit(both[["kind", *[c for c in both.columns if c != "kind"]]], "csv")
+        return
+    v0 = table.iloc[0]
+    click.echo(f"{len(variants)} policies against {base.name}, {_n_draws(policies.draws)} "
+               f"compared draw by draw: the shortage value of the final users (each "
+               f"material's last stage, every country) at reference prices, "
+               f"{usd4(v0['base_usd'])} in the base, mean over draws")
+
+    def cost_cell(c) -> str:
+        if c is None:
+            return "cannot be read"
+        if not c.ids:
+            return "no intervention"
+        text = usd4(c.total_usd) if c.total_usd else ""
+        if c.unstated:
+            text += (" + " if text else "") + f"{len(c.unstated)} unstated"
+        return text
+
+    out = []
+    for r, c in zip(table.itertuples(index=False), costs, strict=True):
+        per = "-" if r.avoided_per_usd != r.avoided_per_usd else f"{r.avoided_per_usd:,.2f}"
+        cells = [r.variant, f"{usd_signed(r.change_usd)} [{usd_signed(r.change_ci_low)}, "
+                 f"{usd_signed(r.change_ci_high)}]"]
+        if partners:
+            cells.append(usd_signed(r.partners_change_usd))
+            if per != "-":
+                per += f" ({r.partners_avoided_per_usd:,.2f})"
+        out.append([*cells, cost_cell(c), per])
+    header = ["policy", "change of shortage value [95% CI of the mean]",
+              *(["partners' part"] if partners else []), "cost",
+              "avoided per $" + (" (partners)" if partners else "")]
+    click.echo(_text_table(header, out, left=1))
+    for r in inter.itertuples(index=False):
+        how = ("together they avoid less than apart, their effects overlap"
+               if r.ci_low > 0 else "together they avoid more than apart, each helps the "
+               "other" if r.ci_high < 0 else "their effects add up, within the Monte Carlo "
+               "error")
+        click.echo(f"{r.variant} against {r.parts} apart: {usd_signed(r.interaction_usd)} "
+                   f"[{usd_signed(r.ci_low)}, {usd_signed(r.ci_high)}] (the mean over draws "
+                   f"of its change minus the sum of theirs; P5-P95 {usd_signed(r.p5)} to "
+                   f"{usd_signed(r.p95)}): {how}")
+    click.echo("(change: variant minus base, draw by draw, negative = less shortage; the "
+               "interval is the Monte Carlo error of the mean; cost: the interventions a "
+               "variant adds to the base, stockpiles bought at the reference prices where "
+               "no cost_usd is stated, capacity as stated; avoided per $: where every cost "
+               "is known)")
+    if any(c is not None and c.unstated for c in costs):
+        click.echo("(unstated: capacity interventions without cost_usd: give it in the "
+                   "scenario file to weigh them)")
+    click.echo(f"(one policy's exposures: supplyshock compare {base.folder} VARIANT_DIR)")
 
 
 @click.command()

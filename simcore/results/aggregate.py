@@ -247,21 +247,10 @@ class Comparison:
     fates: dict = field(default_factory=dict)
 
 
-def compare(base: Result, variant: Result, force: bool = False,
-            partners: tuple[str, ...] = ()) -> Comparison:
-    """Distribution of the change in shortage share, variant minus base, per exposure.
-
-    Rows are matched by (draw, material, stage, country). Common random numbers make
-    the per-draw difference the effect of the variant alone when both runs share seed
-    and dataset. An exposure present in only one run (a material outside the other's
-    scope) counts as zero shortage in the other.
-
-    Runs with different seeds or horizons are unrelated: draw i of one is not draw i of
-    the other, so a draw-by-draw difference means nothing. ``ResultError`` unless
-    ``force`` (then the comparison is made and ``warnings`` say what differs).
-    """
-    import pandas as pd
-
+def pair_warnings(base: Result, variant: Result, force: bool = False) -> list[str]:
+    """What two runs compared draw by draw do not share (seed, draws, dataset, horizon,
+    scenario files), as warnings; ``ResultError`` for runs that are not variants of one
+    another (other seed or horizon) unless ``force``."""
     warnings = []
     mb, mv = base.manifest, variant.manifest
     if not force:
@@ -286,6 +275,26 @@ def compare(base: Result, variant: Result, force: bool = False,
             "the runs share no scenario file (neither extends the other, nor do both extend "
             "one base): their events may differ, so a difference is not the effect of one "
             "policy alone")
+    return warnings
+
+
+def compare(base: Result, variant: Result, force: bool = False,
+            partners: tuple[str, ...] = ()) -> Comparison:
+    """Distribution of the change in shortage share, variant minus base, per exposure.
+
+    Rows are matched by (draw, material, stage, country). Common random numbers make
+    the per-draw difference the effect of the variant alone when both runs share seed
+    and dataset. An exposure present in only one run (a material outside the other's
+    scope) counts as zero shortage in the other.
+
+    Runs with different seeds or horizons are unrelated: draw i of one is not draw i of
+    the other, so a draw-by-draw difference means nothing. ``ResultError`` unless
+    ``force`` (then the comparison is made and ``warnings`` say what differs).
+    """
+    import pandas as pd
+
+    warnings = pair_warnings(base, variant, force)
+    mb, mv = base.manifest, variant.manifest
     draws = min(mb["draws"], mv["draws"])
     # each run's shares, tonnes and values per draw and exposure, [draws, X], on the union
     # of the two runs' exposures in the order of their labels (an exposure the other run
@@ -417,3 +426,70 @@ def _value_stats(base: np.ndarray, variant: np.ndarray) -> dict:
                 change_usd=mean, change_ci_low=mean - half, change_ci_high=mean + half,
                 change_p5=float(quantile_sorted(s, 0.05)[0]),
                 change_p95=float(quantile_sorted(s, 0.95)[0]))
+
+
+def final_values(result: Result, draws: int, last_stage: dict,
+                 partners=()) -> tuple[np.ndarray, np.ndarray]:
+    """Per draw 0 .. draws-1, the shortage value of the final users (the exposures at
+    each material's last stage, at the reference prices) and the partner economies' part
+    of it (zeros without ``partners``), float64 [draws] each."""
+    keys, (value,) = per_draw_arrays(result, draws, ["shortage_value_usd"])
+    final = np.array([last_stage.get(m) == s for m, s, _ in keys], dtype=bool)
+    ours = final & np.array([c in tuple(partners) for _, _, c in keys], dtype=bool)
+    return (value[:, final].sum(axis=1, dtype=np.float64),
+            value[:, ours].sum(axis=1, dtype=np.float64))
+
+
+@dataclass
+class Policies:
+    """Several variants against one base, draw by draw, by the final users' shortage
+    value (``compare_policies``). ``table``: one row per variant (``variant``, and the
+    ``Comparison.value`` fields: ``base_usd``, ``variant_usd``, ``change_usd`` with its
+    95 % interval of the mean and P5-P95 over draws, ``partners_change_usd``);
+    ``changes``: each variant's change per draw [USD], for ``interaction``."""
+
+    table: object  # pandas.DataFrame
+    changes: dict
+    draws: int
+    warnings: list[str]
+
+
+def compare_policies(base: Result, variants: list[Result], force: bool = False,
+                     partners=()) -> Policies:
+    """Each variant against ``base`` by the final users' shortage value, on the draws
+    all runs hold (common random numbers: the same draws for every variant, so their
+    changes can be set against one another draw by draw, ``interaction``)."""
+    import pandas as pd
+
+    warnings = []
+    for v in variants:
+        warnings += [f"{v.name}: {w}" for w in pair_warnings(base, v, force)]
+    draws = min(int(r.manifest["draws"]) for r in (base, *variants))
+    last = dict(base.manifest.get("last_stage", {}))
+    for v in variants:
+        last = {**v.manifest.get("last_stage", {}), **last}
+    total, ours = final_values(base, draws, last, partners)
+    rows, changes = [], {}
+    for v in variants:
+        v_total, v_ours = final_values(v, draws, last, partners)
+        row = {"variant": v.name, **_value_stats(total, v_total)}
+        if partners:
+            row["partners_change_usd"] = float((v_ours - ours).mean())
+        rows.append(row)
+        changes[v.name] = v_total - total
+    return Policies(table=pd.DataFrame(rows), changes=changes, draws=draws,
+                    warnings=warnings)
+
+
+def interaction(whole: np.ndarray, parts: list[np.ndarray]) -> dict:
+    """A combined policy's change against the sum of its parts' changes, draw by draw
+    (``whole - sum(parts)``, per draw [USD]): its mean with the 95 % interval of the
+    mean and P5-P95 over draws. Above zero: together they avoid less than the parts
+    apart (their effects overlap); below: more (they help one another)."""
+    d = whole - np.sum(parts, axis=0)
+    n = len(d)
+    half = 1.96 * float(d.std(ddof=1)) / math.sqrt(n) if n > 1 else float("nan")
+    mean = float(d.mean())
+    s = np.sort(d)[:, None]
+    return dict(interaction_usd=mean, ci_low=mean - half, ci_high=mean + half,
+                p5=float(quantile_sorted(s, 0.05)[0]), p95=float(quantile_sorted(s, 0.95)[0]))
