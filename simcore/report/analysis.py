@@ -53,8 +53,9 @@ class PerDraw:
         ``shortage_value_usd`` and ``need_t``)."""
         if not len(shortage):
             return cls([], np.zeros(0, np.int64), np.zeros((0, 0), np.float32))
+        shortage = shortage.dropna(subset=KEY)
         groups = shortage.groupby(KEY, sort=False, observed=True)
-        column = groups.ngroup().to_numpy()
+        column = groups.ngroup().to_numpy(np.int64)
         first = groups.head(1)
         keys = list(first[KEY].astype(str).itertuples(index=False, name=None))
         draws, row = np.unique(shortage["draw"].to_numpy(np.int64), return_inverse=True)
@@ -73,13 +74,19 @@ class PerDraw:
         """From a results folder: of format 4 or 3 without a join (the expanded table is
         draw-major over exposures.parquet's rows)."""
         from simcore.results.aggregate import by_exposure, per_draw_arrays
+        from simcore.results.layout import SPARSE_FORMATS
 
         n = int(result.manifest["draws"])
-        keys, (share, value) = per_draw_arrays(result, n, ["shortage_share",
-                                                            "shortage_value_usd"])
-        need = by_exposure(result, "need_t")  # none in formats 1 and 2: NaN
+        names = ["shortage_share", "shortage_value_usd"]
+        if result.format in SPARSE_FORMATS:
+            keys, (share, value) = per_draw_arrays(result, n, names)
+            need = by_exposure(result, "need_t")
+            return cls(keys, np.arange(n), share, value,
+                       np.array([float(need.get(k, "nan")) for k in keys]))
+        # formats 1 and 2 keep the need in the shortage table: each exposure's first row
+        keys, (share, value, need) = per_draw_arrays(result, n, [*names, "need_t"])
         return cls(keys, np.arange(n), share, value,
-                   np.array([float(need.get(k, "nan")) for k in keys]))
+                   need[0].astype(np.float64) if n else None)
 
     def of(self, exposure, draws: np.ndarray) -> np.ndarray:
         """One exposure's shares in ``draws`` (float64; 0 for an exposure or a draw the
@@ -525,7 +532,8 @@ def largest_changes(
     base, other, n: int, per_material: int | None = None, fold: bool = False,
 ) -> pd.DataFrame:
     """The n exposures whose shortage share a policy changes most (mean absolute change
-    over shared draws, more than ``CHANGE_DUST``), at most ``per_material`` per material;
+    over the draws both runs hold, a row one lacks counting as no shortage, more than
+    ``CHANGE_DUST``), at most ``per_material`` per material;
     none if nothing changes. ``fold``: exposures of a material and stage with the same
     shares in every shared draw of both runs take one row (``fold_alike``; a stockpile
     that gives a zone's holders the same cover leaves them alike). ``base``, ``other``:

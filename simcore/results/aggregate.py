@@ -297,11 +297,12 @@ def compare(base: Result, variant: Result, force: bool = False,
     mb, mv = base.manifest, variant.manifest
     draws = min(mb["draws"], mv["draws"])
     # each run's shares, tonnes and values per draw and exposure, [draws, X], on the union
-    # of the two runs' exposures in the order of their labels (an exposure the other run
-    # lacks is zero there)
+    # of the two runs' exposures, the base's first (an exposure the other run lacks is
+    # zero there; where both have the same, nothing is copied)
     names = ["shortage_share", "shortage_t", "shortage_value_usd"]
     dense = per_draw_arrays(base, draws, names), per_draw_arrays(variant, draws, names)
-    union = sorted(set(dense[0][0]) | set(dense[1][0]))
+    have = set(dense[0][0])
+    union = [*dense[0][0], *(k for k in dense[1][0] if k not in have)]
     sides = [_on(keys, arrays, union) for keys, arrays in dense]
     (b_share, b_t, b_value), (v_share, v_t, v_value) = sides
     d = v_share.astype(np.float64)
@@ -335,7 +336,8 @@ def compare(base: Result, variant: Result, force: bool = False,
         "change_p5": p5, "change_p95": p95, "change_mean_t": d_t,
         "change_value_mean_usd": d_value, "prob_better": better, "prob_worse": worse,
     })
-    if len(table):
+    if len(table):  # ties of the change in the order of the labels
+        table = table.sort_values(["material", "stage", "country"], kind="stable")
         table = table.sort_values("change_mean", kind="stable").reset_index(drop=True)
     last_stage = {**mb.get("last_stage", {}), **mv.get("last_stage", {})}
     value = value_change_arrays(union, sides[0][2], sides[1][2], last_stage, partners)
@@ -343,9 +345,9 @@ def compare(base: Result, variant: Result, force: bool = False,
 
 
 def per_draw_arrays(result: Result, draws: int, names: list[str]) -> tuple[list, list]:
-    """The (material, stage, country) keys of ``result``'s exposures and the shortage
-    table's columns ``names`` (float32 ones) in draws 0 .. draws-1, each [draws, X], 0
-    where the table has no row."""
+    """The (material, stage, country) keys of ``result``'s exposures, in the order of
+    its shortage table, and that table's columns ``names`` (float32 ones) in draws
+    0 .. draws-1, each [draws, X], 0 where the table has no row."""
     labels = ["material", "stage", "country"]
     if result.format in SPARSE_FORMATS:
         # the expanded table is draw-major over exposures.parquet's rows: no join
@@ -354,17 +356,24 @@ def per_draw_arrays(result: Result, draws: int, names: list[str]) -> tuple[list,
         table = result.table("shortage", names)
         x = len(keys)
         arrays = [arrow.values(table.column(c).combine_chunks())
-                  .reshape(-1, x)[:draws] for c in names]
+                  .reshape(table.num_rows // x if x else 0, x)[:draws] for c in names]
         return keys, arrays
-    # older formats store every row with its labels: place each by its draw and key
+    # older formats store every row with its labels: place each by its draw and its
+    # exposure, numbered in the order the exposures first appear (the labels' codes in
+    # the manifest's lists, no strings per row)
+    import pandas as pd
+
+    from simcore.results.shortage import _codes
+
     table = result.table("shortage", ["draw", *labels, *names])
     draw = arrow.values(table.column("draw").combine_chunks()).astype(np.int64)
-    label_values = [np.asarray(table.column(c).to_pylist(), dtype=object) for c in labels]
-    joined = np.array(["\x1f".join(t) for t in zip(*label_values, strict=True)],
-                      dtype=object)
-    unique, where = np.unique(joined, return_inverse=True)
-    keys = [tuple(u.split("\x1f")) for u in unique]
-    keep = draw < draws
+    listed = result.manifest["labels"]
+    codes = [_codes(table.column(c), listed[c], c) for c in labels]
+    key = (codes[0] * len(listed["stage"]) + codes[1]) * len(listed["country"]) + codes[2]
+    where, _ = pd.factorize(key)
+    first = np.unique(where, return_index=True)[1]  # each exposure's first row
+    keys = [tuple(listed[c][codes[i][f]] for i, c in enumerate(labels)) for f in first]
+    keep = (draw >= 0) & (draw < draws)
     arrays = []
     for c in names:
         out = np.zeros((draws, len(keys)), np.float32)
@@ -376,6 +385,8 @@ def per_draw_arrays(result: Result, draws: int, names: list[str]) -> tuple[list,
 def _on(keys: list, arrays: list[np.ndarray], union: list) -> list[np.ndarray]:
     """``arrays`` ([draws, len(keys)]) on the columns of ``union``, zero where a key of
     ``union`` is not in ``keys``."""
+    if list(keys) == list(union):
+        return list(arrays)
     place = {k: i for i, k in enumerate(keys)}
     columns = np.array([place.get(k, -1) for k in union], dtype=np.int64)
     out = []

@@ -27,7 +27,7 @@ from simcore.results.layout import (
     SPARSE_FORMATS,
     TABLES,
 )
-from simcore.results.shortage import expand_shortage
+from simcore.results.shortage import expand_shortage, stored_columns
 
 
 def _to_pandas(table: pa.Table):
@@ -107,7 +107,8 @@ class Result:
         zone = [prices[c] for c in want if c in prices]
         zone_prices = (self._read("zone_prices", ["material", "stage", "zone", *zone])
                        if zone else None)
-        return expand_shortage(self._read("shortage"), self._read("exposures"), zone_prices,
+        return expand_shortage(self._read("shortage", stored_columns(want)),
+                               self._read("exposures"), zone_prices,
                                self.manifest["labels"], self.manifest["draws"], want)
 
     @cached_property
