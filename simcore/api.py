@@ -675,7 +675,8 @@ class PolicyCost:
     ``stockpile_usd`` (each stockpile's ``cost_usd``, else its tonnes at the reference
     price), ``capacity_usd`` (the ``cost_usd`` the file states), ``unstated`` (ids of
     capacity interventions that state none), ``ids`` (the interventions counted),
-    ``stockpile_stated_usd`` (the part of ``stockpile_usd`` that files state). Each
+    ``stockpile_stated_usd`` (the part of ``stockpile_usd`` that files state),
+    ``removed`` (ids of the base's interventions the variant lacks: not counted). Each
     counted once, whatever its probability; the price excludes carrying costs."""
 
     stockpile_usd: float
@@ -683,6 +684,7 @@ class PolicyCost:
     unstated: list[str]
     ids: list[str]
     stockpile_stated_usd: float = 0.0
+    removed: list[str] = field(default_factory=list)  # the base's, not the variant's
 
     @property
     def total_usd(self) -> float:
@@ -724,4 +726,6 @@ def policy_cost(base, variant) -> PolicyCost | None:
             unstated.append(cap.id)
         else:
             capacity += cap.cost_usd
-    return PolicyCost(stockpile, capacity, unstated, ids, stated)
+    kept = {i.id for i in sc.interventions}
+    removed = [i.id for i in preps[0].scenario.interventions if i.id not in kept]
+    return PolicyCost(stockpile, capacity, unstated, ids, stated, removed)

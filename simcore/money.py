@@ -58,6 +58,12 @@ def cost_line(base, variant, change_usd: float,
                 "is relative to the folder the run was made in: run this from that "
                 "folder to weigh the policy's cost)")
     if not cost.ids:
+        if cost.removed:
+            k = len(cost.removed)
+            return (f"Policy cost: the variant adds no intervention to the base; it lacks "
+                    f"{k} the base has ({', '.join(cost.removed[:4])}"
+                    f"{', ...' if k > 4 else ''}): to weigh their cost, compare the other "
+                    f"way round (the run without them first)")
         return "Policy cost: the variant adds no intervention to the base"
     parts = []
     stated = cost.stockpile_stated_usd

@@ -671,9 +671,9 @@ def test_summarize_prices_per_zone(study):
 
 def test_compare_with_itself_is_zero_and_a_stockpile_helps(study):
     invoke("run", "scenarios", "--draws", 40, "-q")
-    same = json.loads(
-        invoke("compare", "results/tiny-cn", "results/tiny-cn", "--format", "json").output
-    )
+    itself = invoke("compare", "results/tiny-cn", "results/tiny-cn", "--format", "json")
+    same = json.loads(itself.stdout)
+    assert "the two runs have the same results (the same digest)" in itself.stderr
     assert same and all(r["change_mean"] == 0 and r["prob_better"] == 0 for r in same)
     out = invoke("compare", "results/tiny-cn", "results/tiny-cn-stock")
     assert "Warning" not in out.output  # same seed, draws and dataset
@@ -805,7 +805,8 @@ def test_compare_sets_policies_side_by_side_and_sees_whether_they_add_up(study):
     assert inter["interaction_usd"] == pytest.approx(
         changes["tiny-cn-both"] - changes["tiny-cn-stock"] - changes["tiny-cn-cap"], rel=1e-9,
         abs=1e-3)
-    assert inter["ci_low"] <= inter["interaction_usd"] <= inter["ci_high"]
+    assert inter["interaction_ci_low"] <= inter["interaction_usd"] <= inter[
+        "interaction_ci_high"]
     out = invoke("compare", "results/tiny-cn", *dirs).output
     assert out.startswith("3 policies against tiny-cn, 40 draws compared draw by draw")
     assert "tiny-cn-both against tiny-cn-stock + tiny-cn-cap apart: " in out
@@ -815,6 +816,18 @@ def test_compare_sets_policies_side_by_side_and_sees_whether_they_add_up(study):
     assert refused.exit_code == 2 and "give one VARIANT_DIR" in refused.output
     refused = invoke("compare", "results/tiny-cn", dirs[0], dirs[0], ok=False)
     assert refused.exit_code == 2 and "must be different runs" in refused.output
+    # a capacity without cost_usd: its cost unknown, not zero, in machine output
+    Path("scenarios/tiny-cn-cap.toml").write_text(
+        Path("scenarios/tiny-cn-cap.toml").read_text().replace("cost_usd = 2e6\n", ""))
+    invoke("run", "scenarios/tiny-cn-cap.toml", "--draws", 40, "-q")
+    got = json.loads(invoke("compare", "results/tiny-cn", *dirs, "--format", "json").output)
+    cap = got["policies"][1]
+    assert cap["cost_usd"] is None and cap["cost_unstated"] == 1
+    assert cap["cost_stated_usd"] == 0 and cap["avoided_per_usd"] is None
+    # the other way round: the cost line says what the variant lacks
+    out = invoke("compare", "results/tiny-cn-stock", "results/tiny-cn").output
+    assert "it lacks 1 the base has (us-ga-stock): to weigh their cost, compare the " \
+        "other way round" in out
 
 
 def test_python_api(study):

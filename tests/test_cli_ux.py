@@ -171,13 +171,15 @@ def test_data_build_may_replace_an_earlier_build(tmp_path):
 
 def test_compare_table_hides_exposures_short_in_neither_run(here):
     args = ["compare", "results/tiny-ux", "results/tiny-ux"]
-    full = json.loads(CliRunner().invoke(main, [*args, "--format", "json"]).output)
+    full = json.loads(CliRunner().invoke(main, [*args, "--format", "json"]).stdout)
     short = [r for r in full if r["base_share_mean"] >= 1e-6 or r["variant_share_mean"] >= 1e-6]
     quiet = len(full) - len(short)
     assert short and quiet, "the tiny run should have both kinds of exposure"
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    lines = result.output.splitlines()
+    # (a run against itself: said on stderr)
+    assert "the same results (the same digest): every change is zero" in result.stderr
+    lines = result.stdout.splitlines()
     # title, header, rows (a price zone's countries that read the same folded into one,
     # "DEU +2"), the shortage value and the policy cost, the fold's note, the note
     pattern = r"  \S+\s+\S+\s+[A-Z]{3}(?: \+(\d+))?\s+\d"

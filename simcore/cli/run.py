@@ -80,13 +80,20 @@ def _largest_changes(table, top: int):
     return table.loc[sorted([*moved, *still])]
 
 
+def _pp(v: float) -> str:
+    """A change of share in percentage points, two decimals, with one significant digit
+    below 0.005 (-0.001, not -0.00)."""
+    pp = 100 * v
+    return f"{pp:+.2f}" if abs(pp) >= 0.005 or pp == 0 else f"{pp:+.1g}"
+
+
 def _compare_cells(r) -> list[str]:
     """A compare row's figures as the table prints them."""
     return [
         _pct(r.base_share_mean),
         _pct(r.variant_share_mean),
-        f"{100 * r.change_mean:+.2f} pp "
-        + (f"[{100 * r.change_ci_low:+.2f}, {100 * r.change_ci_high:+.2f}]"
+        f"{_pp(r.change_mean)} pp "
+        + (f"[{_pp(r.change_ci_low)}, {_pp(r.change_ci_high)}]"
            if r.change_ci_low == r.change_ci_low else "[one draw: no interval]"),
         f"{r.prob_better:.2f}",
         f"{r.prob_worse:.2f}",
@@ -709,9 +716,12 @@ def compare(base_dir, variant_dir, fmt, top, force):
     total = len(table)
     table = _largest_changes(table, top)
     cut = len(table) < total
+    paired = base.manifest["seed"] == variant.manifest["seed"]
     click.echo(
         f"{variant.name} vs {base.name}: change in shortage share of horizon need, "
         f"{_n_draws(comparison.draws)} compared draw by draw"
+        + ("" if paired else " though the seeds differ: the draws are not paired, the "
+           "changes mix in sampling noise (--force)")
     )
     if not len(table):
         click.echo("No exposures to compare.")
@@ -781,7 +791,10 @@ def _compare_policies(base, variants: list, fmt: str, force: bool) -> None:
         click.echo(f"Warning: {w}", err=True)
     table = policies.table
     costs = [policy_cost(base, v) for v in variants]
-    table["cost_usd"] = [c.total_usd if c is not None else np.nan for c in costs]
+    # unknown where a capacity states no cost: never a free policy in machine output
+    table["cost_usd"] = [c.total_usd if c is not None and not c.unstated else np.nan
+                         for c in costs]
+    table["cost_stated_usd"] = [c.total_usd if c is not None else np.nan for c in costs]
     table["cost_unstated"] = pd.array([len(c.unstated) if c is not None else None
                                        for c in costs], dtype="Int64")
     known = [c is not None and not c.unstated and c.total_usd > 0 for c in costs]
@@ -806,19 +819,17 @@ def _compare_policies(base, variants: list, fmt: str, force: bool) -> None:
             chosen = [n for n in names if n in chosen]
             rows.append({"variant": whole, "parts": " + ".join(chosen), **interaction(
                 policies.changes[whole], [policies.changes[n] for n in chosen])})
-    inter = pd.DataFrame(rows, columns=["variant", "parts", "interaction_usd", "ci_low",
-                                        "ci_high", "p5", "p95"])
+    inter = pd.DataFrame(rows, columns=["variant", "parts", "interaction_usd",
+                                        "interaction_ci_low", "interaction_ci_high",
+                                        "interaction_p5", "interaction_p95"])
     if fmt == "json":
         click.echo(json.dumps({"policies": json.loads(table.to_json(orient="records")),
                                "interactions": json.loads(inter.to_json(orient="records"))},
                               indent=1))
         return
     if fmt == "csv":
-        both = pd.concat([table.assign(kind="policy"),
-                          inter.rename(columns={"ci_low": "change_ci_low",
-                                                "ci_high": "change_ci_high",
-                                                "p5": "change_p5", "p95": "change_p95"})
-                          .assign(kind="interaction")], ignore_index=True)
+        both = pd.concat([table.assign(kind="policy"), inter.assign(kind="interaction")],
+                         ignore_index=True)
         _emit(both[["kind", *[c for c in both.columns if c != "kind"]]], "csv")
         return
     v0 = table.iloc[0]
@@ -853,18 +864,19 @@ def _compare_policies(base, variants: list, fmt: str, force: bool) -> None:
     click.echo(_text_table(header, out, left=1))
     for r in inter.itertuples(index=False):
         how = ("together they avoid less than apart, their effects overlap"
-               if r.ci_low > 0 else "together they avoid more than apart, each helps the "
-               "other" if r.ci_high < 0 else "their effects add up, within the Monte Carlo "
-               "error")
+               if r.interaction_ci_low > 0 else "together they avoid more than apart, each "
+               "helps the other" if r.interaction_ci_high < 0 else "their effects add up, "
+               "within the Monte Carlo error")
         click.echo(f"{r.variant} against {r.parts} apart: {usd_signed(r.interaction_usd)} "
-                   f"[{usd_signed(r.ci_low)}, {usd_signed(r.ci_high)}] (the mean over draws "
-                   f"of its change minus the sum of theirs; P5-P95 {usd_signed(r.p5)} to "
-                   f"{usd_signed(r.p95)}): {how}")
+                   f"[{usd_signed(r.interaction_ci_low)}, {usd_signed(r.interaction_ci_high)}]"
+                   f" (the mean over draws of its change minus the sum of theirs; P5-P95 "
+                   f"{usd_signed(r.interaction_p5)} to {usd_signed(r.interaction_p95)}): {how}")
     click.echo("(change: variant minus base, draw by draw, negative = less shortage; the "
                "interval is the Monte Carlo error of the mean; cost: the interventions a "
                "variant adds to the base, stockpiles bought at the reference prices where "
                "no cost_usd is stated, capacity as stated; avoided per $: where every cost "
-               "is known)")
+               "is known, over the horizon, a stockpile's stock still held at its end not "
+               "counted)")
     if any(c is not None and c.unstated for c in costs):
         click.echo("(unstated: capacity interventions without cost_usd: give it in the "
                    "scenario file to weigh them)")

@@ -255,6 +255,9 @@ def pair_warnings(base: Result, variant: Result, force: bool = False) -> list[st
     mb, mv = base.manifest, variant.manifest
     if not force:
         _check_related(base, variant)
+    if base.digest == variant.digest:
+        warnings.append("the two runs have the same results (the same digest): every "
+                        "change is zero")
     if mb["seed"] != mv["seed"]:
         warnings.append(
             f"seeds differ ({mb['seed']} vs {mv['seed']}): the runs do not share "
@@ -502,5 +505,7 @@ def interaction(whole: np.ndarray, parts: list[np.ndarray]) -> dict:
     half = 1.96 * float(d.std(ddof=1)) / math.sqrt(n) if n > 1 else float("nan")
     mean = float(d.mean())
     s = np.sort(d)[:, None]
-    return dict(interaction_usd=mean, ci_low=mean - half, ci_high=mean + half,
-                p5=float(quantile_sorted(s, 0.05)[0]), p95=float(quantile_sorted(s, 0.95)[0]))
+    return dict(interaction_usd=mean, interaction_ci_low=mean - half,
+                interaction_ci_high=mean + half,
+                interaction_p5=float(quantile_sorted(s, 0.05)[0]),
+                interaction_p95=float(quantile_sorted(s, 0.95)[0]))
