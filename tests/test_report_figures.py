@@ -325,7 +325,7 @@ def test_buyers_with_the_same_shares_take_one_row_and_a_count():
         ("sb", "USA", 0), ("dy", "DEU", 1), ("dy", "JPN", 0)]
     assert an.exposure_label("dy", "ref", "DEU", {"dy": "ref"}, 1) == "dy · DEU +1"
     assert an.exposure_label("dy", "mine", "DEU", {"dy": "ref"}) == "dy (mine) · DEU"
-    assert list(an.fold_alike(stats.iloc[:0], lambda k: k).columns)[-1] == "alike"
+    assert list(an.fold_alike(stats.iloc[:0], lambda k: k).columns)[-2:] == ["alike", "incl"]
     # named by the largest buyer where the expected values are known, as `run`'s table
     # names it (a new-user pass read 'VNM +29' there and 'USA +29' here), in the place of
     # the group's first row
@@ -340,6 +340,21 @@ def test_buyers_with_the_same_shares_take_one_row_and_a_count():
     worst = an.worst_exposures(between, 6, same=lambda k: lead.get(k, k))
     assert list(zip(worst["material"], worst["country"], worst["alike"], strict=True)) == [
         ("dy", "USA", 1), ("w", "CAN", 0)]
+    # a group named by a buyer outside the partners names the largest partner in it too
+    # (a new-user pass read "tungsten VNM +29" as Vietnam's problem; the USA is in it)
+    mixed = pd.DataFrame({
+        "material": ["w"] * 4, "stage": ["ref"] * 4, "country": ["VNM", "DEU", "USA", "CHN"],
+        "mean": [0.2] * 4, "p50": [0.1] * 4, "p95": [0.5] * 4, "p_short": [0.5] * 4,
+        "value": [9.0, 1.0, 3.0, 2.0]})
+    same_w = {("w", "ref", c): ("w", "ref", "VNM") for c in ("VNM", "DEU", "USA")}
+    worst = an.worst_exposures(mixed, 6, same=lambda k: same_w.get(k, k),
+                               partners=("USA", "DEU"))
+    assert list(zip(worst["country"], worst["alike"], worst["incl"], strict=True)) == [
+        ("VNM", 2, "USA"), ("CHN", 0, "")]
+    assert an.exposure_label("w", "ref", "VNM", {"w": "ref"}, 2, "USA") == "w · VNM +2 incl. USA"
+    led = an.worst_exposures(mixed.assign(value=[1.0, 2.0, 3.0, 0.5]), 6,
+                             same=lambda k: same_w.get(k, k), partners=("USA", "DEU"))
+    assert list(led["incl"]) == ["", ""]  # named by a partner: nothing to add
 
     # a comparison: DEU and USA alike in both runs, JPN alike with them in the base only
     def rows(shares):

@@ -100,12 +100,14 @@ def _compare_cells(r) -> list[str]:
     ]
 
 
-def worst_table(summary, draws: int, n: int = _WORST, alike: dict | None = None) -> str:
+def worst_table(summary, draws: int, n: int = _WORST, alike: dict | None = None,
+                partners=()) -> str:
     """The closing table of a run: the exposures with the largest mean shortage share.
     ``alike`` ((material, stage, country) -> a key equal for the exposures of a material
     and stage with the same shares in every draw, ``simcore.results.alike_exposures``)
     folds them into one row named by its largest buyer, "USA +2", whose E[value] is their
-    sum."""
+    sum; a group whose largest buyer is not one of ``partners`` names the largest
+    partner in it too, "VNM +29 incl. USA"."""
     frame = summary.reset_index(drop=True).copy()
     keys = zip(frame["material"].astype(str), frame["stage"].astype(str),
                frame["country"].astype(str), strict=True)
@@ -120,13 +122,20 @@ def worst_table(summary, draws: int, n: int = _WORST, alike: dict | None = None)
     size = groups.size()
     # each group named by its largest buyer (China, not Canada, for cobalt ore)
     order = hit["lead"].drop_duplicates().head(n)
-    first = (hit.sort_values("value_mean_usd", ascending=False, kind="stable")
-             .drop_duplicates("lead").set_index("lead").loc[order].reset_index())
+    by_value = hit.sort_values("value_mean_usd", ascending=False, kind="stable")
+    first = by_value.drop_duplicates("lead").set_index("lead").loc[order].reset_index()
+    ours = by_value[by_value["country"].astype(str).isin(tuple(partners))]
+    ours_first = {}
+    for lead, c in zip(ours["lead"], ours["country"].astype(str), strict=True):
+        ours_first.setdefault(lead, c)  # the largest partner of each group
+    from simcore.report.analysis import who
+
     rows = [
         [
             str(r.material),
             str(r.stage),
-            str(r.country) + (f" +{size[r.lead] - 1}" if size[r.lead] > 1 else ""),
+            who(str(r.country), size[r.lead] - 1,
+                "" if str(r.country) in partners else ours_first.get(r.lead, "")),
             _pct(r.share_mean),
             _pct(r.share_p95),
             _pct(getattr(r, "peak_share_p95", float("nan"))),
@@ -138,7 +147,8 @@ def worst_table(summary, draws: int, n: int = _WORST, alike: dict | None = None)
     header = ["material", "stage", "country", "mean", "P95", "worst month P95", "P(short)",
               "E[value]"]
     note = ("\n(+N: that many more buyers with the same shares in every draw, named by "
-            "the largest; E[value] sums them; `summarize` lists each)"
+            "the largest, and the largest partner economy among them where it is not one "
+            "(incl.); E[value] sums them; `summarize` lists each)"
             if (size[first["lead"]] > 1).any() else "")
     return (
         f"Worst exposures (shortage share of horizon need over {_n_draws(draws)}):\n"
@@ -319,7 +329,8 @@ def run(
                 f"{time.perf_counter() - start:.1f} s -> {target}"
             )
             click.echo(worst_table(result.summary, m["draws"],
-                                   alike=alike_exposures(result)))
+                                   alike=alike_exposures(result),
+                                   partners=tuple(p.tensor.groups.get("partners", ()))))
 
 
 def _check_size(preps, draws, threads, timeseries, large_ok, quiet) -> None:
@@ -702,7 +713,7 @@ def compare(base_dir, variant_dir, fmt, top, force):
         # each group at its first row's place, named by its largest buyer (the largest
         # need), as run's closing table and the report name it (report.analysis's fold);
         # ties of the change in the exposures' order, the dataset's, as run's table has it
-        from simcore.report.analysis import fold_alike
+        from simcore.report.analysis import fold_alike, who
 
         base_need = by_exposure(base, "need_t")
         need = {**by_exposure(variant, "need_t"), **base_need}
@@ -710,9 +721,9 @@ def compare(base_dir, variant_dir, fmt, top, force):
         table = table.assign(value=[float(need.get(k, "nan")) for k in keys],
                              _place=[place.get(k, len(place)) for k in keys])
         table = fold_alike(table.sort_values(["change_mean", "_place"], kind="stable"),
-                           lambda k: comparison.fates.get(k, k))
-        table = table.assign(country=[c + (f" +{a}" if a else "") for c, a in zip(
-            table["country"].astype(str), table["alike"], strict=True)])
+                           lambda k: comparison.fates.get(k, k), partners)
+        table = table.assign(country=[who(c, a, i) for c, a, i in zip(
+            table["country"].astype(str), table["alike"], table["incl"], strict=True)])
     total = len(table)
     table = _largest_changes(table, top)
     cut = len(table) < total
@@ -761,8 +772,9 @@ def compare(base_dir, variant_dir, fmt, top, force):
                "that other refiners used, a stockpile's purchases raise the price others pay)")
     if table["country"].str.contains(" +", regex=False).any():
         click.echo("(+N: that many more countries whose shares are the same in every "
-                   "compared draw of both runs, named by the largest buyer; --format csv "
-                   "lists each)")
+                   "compared draw of both runs, named by the largest buyer, and by the "
+                   "largest partner economy among them where that is not one (incl.); "
+                   "--format csv lists each)")
     if hidden:
         click.echo(note)
     if cut:

@@ -197,7 +197,7 @@ def heatmap_matrix(stats: pd.DataFrame, last: dict[str, str], partners: Sequence
     return matrix[order], n_partners
 
 
-def fold_alike(ranked: pd.DataFrame, same=None) -> pd.DataFrame:
+def fold_alike(ranked: pd.DataFrame, same=None, partners: Sequence[str] = ()) -> pd.DataFrame:
     """``ranked`` with the rows of exposures that have the same shares in every draw
     folded into one, at the place of the first of them; column ``alike``: how many rows
     each one stands for besides its own. The row kept is the group's largest buyer
@@ -205,16 +205,23 @@ def fold_alike(ranked: pd.DataFrame, same=None) -> pd.DataFrame:
     not Canada, for cobalt ore), as ``supplyshock run``'s closing table names it; else
     the first. ``same``: (material, stage, country) -> a key equal for such exposures
     (the exposure a zone's buyer without a stock of its own is stored as in format 4, or
-    the draws' shares themselves); None: nothing folds."""
+    the draws' shares themselves); None: nothing folds. Column ``incl``: where the row
+    kept is not one of ``partners`` but the group holds some, the largest of them (a
+    reader asking how short the partners run must see them in "VNM +29 incl. USA"),
+    else empty."""
     keys = list(zip(ranked["material"], ranked["stage"], ranked["country"], strict=True))
     groups = [(k[0], k[1], same(k)) if same is not None else k for k in keys]
     counts = Counter(groups)
     value = (np.nan_to_num(ranked["value"].to_numpy(dtype=np.float64), nan=-np.inf)
              if "value" in ranked.columns else np.zeros(len(ranked)))
+    ours = set(partners)
     best: dict = {}  # group -> position of its largest buyer (the first on ties)
+    best_partner: dict = {}  # group -> position of its largest partner buyer
     for i, g in enumerate(groups):
         if g not in best or value[i] > value[best[g]]:
             best[g] = i
+        if keys[i][2] in ours and (g not in best_partner or value[i] > value[best_partner[g]]):
+            best_partner[g] = i
     seen: set = set()
     rows = []
     for g in groups:
@@ -223,11 +230,18 @@ def fold_alike(ranked: pd.DataFrame, same=None) -> pd.DataFrame:
         seen.add(g)
     out = ranked.iloc[rows].copy()
     out["alike"] = [counts[groups[i]] - 1 for i in rows]
+    out["incl"] = ["" if keys[i][2] in ours or groups[i] not in best_partner
+                   else keys[best_partner[groups[i]]][2] for i in rows]
     return out
 
 
+def who(country: str, alike: int = 0, incl: str = "") -> str:
+    """``USA``, ``USA +2``, ``VNM +29 incl. USA``: a folded row's countries."""
+    return country + (f" +{alike}" if alike else "") + (f" incl. {incl}" if incl else "")
+
+
 def worst_exposures(stats: pd.DataFrame, n: int, per_material: int | None = None,
-                    same=None):
+                    same=None, partners: Sequence[str] = ()):
     """The n exposures with the highest P95 shortage share (ties by the mean).
 
     ``per_material`` caps how many come from one material, so that one material whose
@@ -238,26 +252,28 @@ def worst_exposures(stats: pd.DataFrame, n: int, per_material: int | None = None
     """
     hit = stats[(stats["p95"] > 0) | (stats["mean"] > 0)]
     ranked = hit.sort_values(["p95", "mean"], ascending=False, kind="stable")
-    return _first_fates(ranked, n, per_material, same)
+    return _first_fates(ranked, n, per_material, same, partners)
 
 
-def _first_fates(ranked: pd.DataFrame, n: int, per_material: int | None, same):
+def _first_fates(ranked: pd.DataFrame, n: int, per_material: int | None, same,
+                 partners: Sequence[str] = ()):
     """The first n rows of ``ranked`` once alike exposures are folded (``fold_alike``),
     at most ``per_material`` of them per material."""
-    ranked = fold_alike(ranked, same)
+    ranked = fold_alike(ranked, same, partners)
     if per_material is not None:
         ranked = ranked[ranked.groupby("material", sort=False).cumcount() < per_material]
     return ranked.head(n)
 
 
 def exposure_label(material: str, stage: str, country: str, last: dict[str, str],
-                   alike: int = 0) -> str:
+                   alike: int = 0, incl: str = "") -> str:
     """``gallium · USA``; the stage is named where it is not the final one; ``alike``
-    more countries with the same shares in every draw: ``gallium · USA +2``."""
-    who = f"{country} +{alike}" if alike else country
+    more countries with the same shares in every draw: ``gallium · USA +2``, among them
+    the partner ``incl``: ``tungsten · VNM +29 incl. USA``."""
+    countries = who(country, alike, incl)
     if last.get(material) == stage:
-        return f"{material} · {who}"
-    return f"{material} ({stage}) · {who}"
+        return f"{material} · {countries}"
+    return f"{material} ({stage}) · {countries}"
 
 
 def share_by_draw(shortage, exposure, draws: np.ndarray) -> np.ndarray:
@@ -282,14 +298,14 @@ def exceedance_table(
     for row in exposures.itertuples(index=False):
         ex = (row.material, row.stage, row.country)
         values[ex] = share_by_draw(shortage, ex, draws)
-        alike[ex] = int(getattr(row, "alike", 0))
+        alike[ex] = int(getattr(row, "alike", 0)), str(getattr(row, "incl", ""))
         top = max(top, float(values[ex].max()))
     grid = np.linspace(0.0, max(top, 1e-3) * 1.02, points)
     for ex, v in values.items():
         p, low, high = exceedance(v, grid)
         frames.append(
             pd.DataFrame(
-                {"label": exposure_label(*ex, last, alike[ex]), "x": grid, "p": p,
+                {"label": exposure_label(*ex, last, *alike[ex]), "x": grid, "p": p,
                  "low": low, "high": high}
             )
         )
@@ -530,6 +546,7 @@ def _ranked(keys: list, column: str, values: np.ndarray, need=None) -> pd.DataFr
 
 def largest_changes(
     base, other, n: int, per_material: int | None = None, fold: bool = False,
+    partners: Sequence[str] = (),
 ) -> pd.DataFrame:
     """The n exposures whose shortage share a policy changes most (mean absolute change
     over the draws both runs hold, a row one lacks counting as no shortage, more than
@@ -552,11 +569,11 @@ def largest_changes(
     ranked = ranked[ranked["abs_change"] > CHANGE_DUST]  # rounding is no change
     ranked = ranked.sort_values("abs_change", ascending=False, kind="stable")
     if not fold:
-        return _first_fates(ranked, n, per_material, None)
-    return _first_fates(ranked, n, per_material, _fates(keys, a, b).__getitem__)
+        return _first_fates(ranked, n, per_material, None, partners)
+    return _first_fates(ranked, n, per_material, _fates(keys, a, b).__getitem__, partners)
 
 
-def made_worse(base, other) -> tuple[pd.DataFrame, dict]:
+def made_worse(base, other, partners: Sequence[str] = ()) -> tuple[pd.DataFrame, dict]:
     """The exposures a policy leaves worse: mean change of the shortage share above
     ``CHANGE_DUST`` beyond its 95 % interval (mean - 1.96 standard errors of the paired
     changes), largest first, folded as ``largest_changes`` folds them; columns
@@ -575,7 +592,7 @@ def made_worse(base, other) -> tuple[pd.DataFrame, dict]:
     need = np.array([base.need[base.column[k]] for k in keys], dtype=np.float64)
     ranked = _ranked(keys, "change", mean, need).assign(p_worse=worse)
     ranked = ranked[low > CHANGE_DUST].sort_values("change", ascending=False, kind="stable")
-    return fold_alike(ranked, fates.__getitem__), fates
+    return fold_alike(ranked, fates.__getitem__, partners), fates
 
 
 def paired_changes(
@@ -600,7 +617,8 @@ def paired_changes(
         a = share_by_draw(base, ex, draws)
         b = share_by_draw(other, ex, draws)
         change = b - a
-        label = exposure_label(*ex, last, int(getattr(row, "alike", 0)))
+        label = exposure_label(*ex, last, int(getattr(row, "alike", 0)),
+                               str(getattr(row, "incl", "")))
         per_draw.append(pd.DataFrame({"label": label, "draw": draws, "change": change}))
         better = int((change < -CHANGE_DUST).sum())
         worse = int((change > CHANGE_DUST).sum())

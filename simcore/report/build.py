@@ -300,7 +300,7 @@ def sections(base: Run, compares: Sequence[Run], opts: Options) -> list[Section]
         else an.exposure_stats(base.by_draw())
     )
     worst = an.worst_exposures(stats, opts.top, opts.per_material,
-                               same=lambda k: base.leads.get(k, k))
+                               same=lambda k: base.leads.get(k, k), partners=ctx.partners)
     labels = {
         (r.material, r.stage, r.country): an.exposure_label(r.material, r.stage, r.country, last)
         for r in stats.itertuples(index=False)
@@ -336,7 +336,8 @@ def sections(base: Run, compares: Sequence[Run], opts: Options) -> list[Section]
 
     rows = [
         {
-            "exposure": an.exposure_label(r.material, r.stage, r.country, last, r.alike),
+            "exposure": an.exposure_label(r.material, r.stage, r.country, last, r.alike,
+                                          r.incl),
             "mean": _pct(r.mean),
             "p50": _pct(r.p50),
             "p95": _pct(r.p95),
@@ -432,10 +433,10 @@ def sections(base: Run, compares: Sequence[Run], opts: Options) -> list[Section]
 
     # folded and named as the exceedance list names them (the largest buyer, +N)
     top_ex = an.worst_exposures(stats, opts.top_drivers, per_material=1,
-                                same=lambda k: base.leads.get(k, k))
+                                same=lambda k: base.leads.get(k, k), partners=ctx.partners)
     labels = {**labels, **{
         (r.material, r.stage, r.country):
-            an.exposure_label(r.material, r.stage, r.country, last, r.alike)
+            an.exposure_label(r.material, r.stage, r.country, last, r.alike, r.incl)
         for r in top_ex.itertuples(index=False)}}
     sens = an.sensitivity_table(
         base.by_draw(), base.drivers, top_ex, n_boot=opts.n_boot, seed=opts.seed
@@ -491,7 +492,7 @@ def _compare_section(
     partners: tuple[str, ...] = (),
 ) -> Section:
     changed = an.largest_changes(base.by_draw(), other.by_draw(), opts.top, opts.per_material,
-                                 fold=True)
+                                 fold=True, partners=partners)
     shown = changed if len(changed) else worst
     per_draw, summary = an.paired_changes(base.by_draw(), other.by_draw(), shown, last)
     rows = [
@@ -517,7 +518,7 @@ def _compare_section(
         ],
         {"exposure"},
     )
-    html += _worse_elsewhere(base, other, shown, last)
+    html += _worse_elsewhere(base, other, shown, last, partners=partners)
     n = int(summary["draws"].iloc[0]) if len(summary) else 0
     if share_scenario_files(base.manifest, other.manifest):
         pairing = ("Both runs share their seed, so draw i of each faces the same events: the "
@@ -555,18 +556,18 @@ def _compare_section(
 
 
 def _worse_elsewhere(base: Run, other: Run, shown: pd.DataFrame, last: dict,
-                     most: int = 5) -> str:
+                     most: int = 5, partners: tuple[str, ...] = ()) -> str:
     """A line under the comparison's table naming the exposures the policy leaves worse
     that the table does not show (it shows the largest changes, at most a few per
     material: a smaller harm elsewhere would go unseen)."""
-    worse, fates = an.made_worse(base.by_draw(), other.by_draw())
+    worse, fates = an.made_worse(base.by_draw(), other.by_draw(), partners)
     seen = {fates.get(k) for k in shown[an.KEY].itertuples(index=False, name=None)}
     rest = [r for r in worse.itertuples(index=False)
             if fates[(r.material, r.stage, r.country)] not in seen]
     if not rest:
         return ""
-    items = [f"{an.exposure_label(r.material, r.stage, r.country, last, int(r.alike))} "
-             f"{_pp(r.change)} (P(worse) {_pct(r.p_worse)})" for r in rest[:most]]
+    items = [f"{an.exposure_label(r.material, r.stage, r.country, last, int(r.alike), r.incl)}"
+             f" {_pp(r.change)} (P(worse) {_pct(r.p_worse)})" for r in rest[:most]]
     more = (f"; and {len(rest) - most} more (<code>supplyshock compare</code> lists each)"
             if len(rest) > most else "")
     return (f'<p class="note">Also worse under {esc(other.name)}, not in the table (mean '
