@@ -4,6 +4,7 @@ it avoids (``supplyshock compare``, the report's policy sections)."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 _UNITS = ((1e9, "bn"), (1e6, "M"), (1e3, "k"))
 
@@ -112,3 +113,91 @@ def value_line(value: dict) -> str:
         line += (f"; of the change, the partner economies' (the dataset's group `partners`) "
                  f"{usd_signed(value['partners_change_usd'])}")
     return line
+
+
+@dataclass
+class SideBySide:
+    """Several policy variants against one base (``policies_side_by_side``): ``table``,
+    a row per variant (``simcore.results.aggregate.Policies.table`` with ``cost_usd``,
+    None where a capacity states no cost, ``cost_stated_usd``, ``cost_unstated``,
+    ``avoided_per_usd`` and, with partners, ``partners_avoided_per_usd``);
+    ``interactions``, a row per variant holding the interventions of two or more others
+    (``variant``, ``parts``, ``interaction_*``); ``costs``, each variant's
+    :class:`simcore.api.PolicyCost` or None."""
+
+    table: object  # pandas.DataFrame
+    interactions: object  # pandas.DataFrame
+    costs: list
+    draws: int
+    warnings: list[str]
+
+
+def policies_side_by_side(base, variants: list, force: bool = False,
+                          partners=()) -> SideBySide:
+    """``compare BASE V1 V2 ...`` and the report's policy table: each variant's change
+    of the final users' shortage value, its cost and the value avoided per dollar; each
+    variant whose interventions are those of two or more others (by id, none shared)
+    set against the sum of their changes, draw by draw."""
+    import numpy as np
+    import pandas as pd
+
+    from simcore.api import policy_cost
+    from simcore.results.aggregate import compare_policies, interaction
+
+    names = [v.name for v in variants]
+    policies = compare_policies(base, variants, force=force, partners=partners)
+    table = policies.table
+    costs = [policy_cost(base, v) for v in variants]
+    # unknown where a capacity states no cost: never a free policy in machine output
+    table["cost_usd"] = [c.total_usd if c is not None and not c.unstated else np.nan
+                         for c in costs]
+    table["cost_stated_usd"] = [c.total_usd if c is not None else np.nan for c in costs]
+    table["cost_unstated"] = pd.array([len(c.unstated) if c is not None else None
+                                       for c in costs], dtype="Int64")
+    known = [c is not None and not c.unstated and c.total_usd > 0 for c in costs]
+    table["avoided_per_usd"] = [-ch / c.total_usd if k else np.nan for ch, c, k in zip(
+        table["change_usd"], costs, known, strict=True)]
+    if partners:
+        table["partners_avoided_per_usd"] = [
+            -ch / c.total_usd if k else np.nan for ch, c, k in zip(
+                table["partners_change_usd"], costs, known, strict=True)]
+    ids = {v.name: frozenset(c.ids) for v, c in zip(variants, costs, strict=True)
+           if c is not None and c.ids}
+    rows = []
+    for whole, have in ids.items():
+        parts = [n for n, i in ids.items() if n != whole and i < have]
+        chosen, covered = [], frozenset()
+        for n in sorted(parts, key=lambda n: -len(ids[n])):
+            if not ids[n] & covered:
+                chosen.append(n)
+                covered |= ids[n]
+        if len(chosen) >= 2 and covered == have:
+            chosen = [n for n in names if n in chosen]
+            rows.append({"variant": whole, "parts": " + ".join(chosen), **interaction(
+                policies.changes[whole], [policies.changes[n] for n in chosen])})
+    inter = pd.DataFrame(rows, columns=["variant", "parts", "interaction_usd",
+                                        "interaction_ci_low", "interaction_ci_high",
+                                        "interaction_p5", "interaction_p95"])
+    return SideBySide(table, inter, costs, policies.draws, policies.warnings)
+
+
+def cost_cell(cost) -> str:
+    """A variant's cost as the side-by-side table shows it: ``$910.6M``, ``9 unstated``,
+    ``$910.6M + 9 unstated``."""
+    if cost is None:
+        return "cannot be read"
+    if not cost.ids:
+        return "no intervention"
+    text = usd4(cost.total_usd) if cost.total_usd else ""
+    if cost.unstated:
+        text += (" + " if text else "") + f"{len(cost.unstated)} unstated"
+    return text
+
+
+def interaction_reading(ci_low: float, ci_high: float) -> str:
+    """What an interaction's interval says (``policies_side_by_side``)."""
+    if ci_low > 0:
+        return "together they avoid less than apart, their effects overlap"
+    if ci_high < 0:
+        return "together they avoid more than apart, each helps the other"
+    return "their effects add up, within the Monte Carlo error"

@@ -8,6 +8,7 @@ built once per module; tests run from its folder, as an analyst would.
 from __future__ import annotations
 
 import base64
+import html
 import json
 import re
 import shutil
@@ -114,6 +115,38 @@ def test_report_is_one_self_contained_page_with_every_figure(here):
             f'<td class="text">{z["zone"]}</td><td class="text">{", ".join(z["members"])}</td>'
             in page)
     assert not list((here / "out").glob(".*"))  # no temporary file left
+
+
+def test_a_report_of_several_policies_sets_them_side_by_side(here):
+    """With two or more variants the report opens its policy part with the table that
+    `compare BASE V1 V2 ...` prints: each policy's change of the shortage value, its cost,
+    and whether the combined policy adds up (a new-user pass found it only in compare)."""
+    cap = ('[[interventions]]\nid = "us-ga-plant"\nkind = "capacity"\ncountry = "USA"\n'
+           'material = "gallium"\ntonnes_per_year = 5\n')
+    Path("scenarios/tiny-cn-cap.toml").write_text(
+        'extends = "tiny-cn.toml"\n[scenario]\nname = "tiny-cn-cap"\n' + cap)
+    Path("scenarios/tiny-cn-both.toml").write_text(
+        'extends = "tiny-cn-stock.toml"\n[scenario]\nname = "tiny-cn-both"\n' + cap)
+    for name in ("tiny-cn-cap", "tiny-cn-both"):
+        api.run(f"scenarios/{name}.toml", draws=DRAWS, seed=11, progress=False,
+                out=f"policies/{name}")
+    variants = ["results/tiny-cn-stock", "policies/tiny-cn-cap", "policies/tiny-cn-both"]
+    invoke("report", "results/tiny-cn", *variants, "--out", "policies.html", "--bootstrap", 0)
+    page = (here / "policies.html").read_text(encoding="utf-8")
+    assert page.index('id="policies"') < page.index('id="compare-tiny-cn-stock"')
+    side = page.split('id="policies"', 1)[1].split('id="compare-tiny-cn-stock"', 1)[0]
+    printed = invoke("compare", "results/tiny-cn", *variants).stdout.splitlines()
+    for name in ("tiny-cn-stock", "tiny-cn-cap", "tiny-cn-both"):
+        row = next(line for line in printed if line.strip().startswith(name + " "))
+        change = re.search(r"(-?\+?\$[\d.,]+\w* \[[^\]]+\])", row).group(1)
+        assert f"{name}</td><td class=\"\">{html.escape(change)}</td>" in side
+    assert "1 unstated" in side  # the capacity states no cost
+    inter = next(line for line in printed if line.startswith("tiny-cn-both against"))
+    assert "tiny-cn-both against tiny-cn-stock + tiny-cn-cap apart: " in side
+    assert html.escape(inter.split(" (the mean")[0]) in side
+    # one variant: no side-by-side table
+    invoke("report", "results/tiny-cn", variants[0], "--out", "one.html", "--bootstrap", 0)
+    assert 'id="policies"' not in (here / "one.html").read_text(encoding="utf-8")
 
 
 def test_png_format_writes_each_figure(here):

@@ -786,54 +786,25 @@ def _compare_policies(base, variants: list, fmt: str, force: bool) -> None:
     """``compare BASE V1 V2 ...``: the policies side by side (docs/results.md)."""
     import json
 
-    import numpy as np
     import pandas as pd
 
-    from simcore.api import policy_cost
-    from simcore.money import usd4, usd_signed
-    from simcore.results.aggregate import compare_policies, interaction
+    from simcore.money import (
+        cost_cell,
+        interaction_reading,
+        policies_side_by_side,
+        usd4,
+        usd_signed,
+    )
 
     names = [v.name for v in variants]
     if len(set(names)) < len(names):
         raise click.UsageError(f"the variants must be different runs: {', '.join(names)}")
     tensor = _dataset_of(base)
     partners = tuple(tensor.groups.get("partners", ())) if tensor is not None else ()
-    policies = compare_policies(base, variants, force=force, partners=partners)
-    for w in policies.warnings:
+    side = policies_side_by_side(base, variants, force=force, partners=partners)
+    for w in side.warnings:
         click.echo(f"Warning: {w}", err=True)
-    table = policies.table
-    costs = [policy_cost(base, v) for v in variants]
-    # unknown where a capacity states no cost: never a free policy in machine output
-    table["cost_usd"] = [c.total_usd if c is not None and not c.unstated else np.nan
-                         for c in costs]
-    table["cost_stated_usd"] = [c.total_usd if c is not None else np.nan for c in costs]
-    table["cost_unstated"] = pd.array([len(c.unstated) if c is not None else None
-                                       for c in costs], dtype="Int64")
-    known = [c is not None and not c.unstated and c.total_usd > 0 for c in costs]
-    table["avoided_per_usd"] = [-ch / c.total_usd if k else np.nan for ch, c, k in zip(
-        table["change_usd"], costs, known, strict=True)]
-    if partners:
-        table["partners_avoided_per_usd"] = [
-            -ch / c.total_usd if k else np.nan for ch, c, k in zip(
-                table["partners_change_usd"], costs, known, strict=True)]
-    # a variant whose interventions are those of two or more others, each once
-    ids = {v.name: frozenset(c.ids) for v, c in zip(variants, costs, strict=True)
-           if c is not None and c.ids}
-    rows = []
-    for whole, have in ids.items():
-        parts = [n for n, i in ids.items() if n != whole and i < have]
-        chosen, covered = [], frozenset()
-        for n in sorted(parts, key=lambda n: -len(ids[n])):
-            if not ids[n] & covered:
-                chosen.append(n)
-                covered |= ids[n]
-        if len(chosen) >= 2 and covered == have:
-            chosen = [n for n in names if n in chosen]
-            rows.append({"variant": whole, "parts": " + ".join(chosen), **interaction(
-                policies.changes[whole], [policies.changes[n] for n in chosen])})
-    inter = pd.DataFrame(rows, columns=["variant", "parts", "interaction_usd",
-                                        "interaction_ci_low", "interaction_ci_high",
-                                        "interaction_p5", "interaction_p95"])
+    table, inter, costs = side.table, side.interactions, side.costs
     if fmt == "json":
         click.echo(json.dumps({"policies": json.loads(table.to_json(orient="records")),
                                "interactions": json.loads(inter.to_json(orient="records"))},
@@ -845,20 +816,10 @@ def _compare_policies(base, variants: list, fmt: str, force: bool) -> None:
         _emit(both[["kind", *[c for c in both.columns if c != "kind"]]], "csv")
         return
     v0 = table.iloc[0]
-    click.echo(f"{len(variants)} policies against {base.name}, {_n_draws(policies.draws)} "
+    click.echo(f"{len(variants)} policies against {base.name}, {_n_draws(side.draws)} "
                f"compared draw by draw: the shortage value of the final users (each "
                f"material's last stage, every country) at reference prices, "
                f"{usd4(v0['base_usd'])} in the base, mean over draws")
-
-    def cost_cell(c) -> str:
-        if c is None:
-            return "cannot be read"
-        if not c.ids:
-            return "no intervention"
-        text = usd4(c.total_usd) if c.total_usd else ""
-        if c.unstated:
-            text += (" + " if text else "") + f"{len(c.unstated)} unstated"
-        return text
 
     out = []
     for r, c in zip(table.itertuples(index=False), costs, strict=True):
@@ -875,10 +836,7 @@ def _compare_policies(base, variants: list, fmt: str, force: bool) -> None:
               "avoided per $" + (" (partners)" if partners else "")]
     click.echo(_text_table(header, out, left=1))
     for r in inter.itertuples(index=False):
-        how = ("together they avoid less than apart, their effects overlap"
-               if r.interaction_ci_low > 0 else "together they avoid more than apart, each "
-               "helps the other" if r.interaction_ci_high < 0 else "their effects add up, "
-               "within the Monte Carlo error")
+        how = interaction_reading(r.interaction_ci_low, r.interaction_ci_high)
         click.echo(f"{r.variant} against {r.parts} apart: {usd_signed(r.interaction_usd)} "
                    f"[{usd_signed(r.interaction_ci_low)}, {usd_signed(r.interaction_ci_high)}]"
                    f" (the mean over draws of its change minus the sum of theirs; P5-P95 "

@@ -465,6 +465,10 @@ def sections(base: Run, compares: Sequence[Run], opts: Options) -> list[Section]
         )
     )
 
+    if len(compares) >= 2:  # the overview first, then each policy's exposures
+        side = _policies_section(base, compares, ctx.partners)
+        if side is not None:
+            out.append(side)
     for other in compares:
         out.append(_compare_section(base, other, worst, last, opts, ctx.partners))
 
@@ -551,6 +555,72 @@ def _compare_section(
                 fg.compare_figure(per_draw, summary, other.name, base.name),
             )
         ],
+        html,
+    )
+
+
+def _policies_section(base: Run, others: list[Run], partners: tuple[str, ...] = ()
+                      ) -> Section | None:
+    """The policies side by side, as ``supplyshock compare BASE V1 V2 ...`` prints them:
+    each one's change of the final users' shortage value, its cost, the value avoided per
+    dollar, and whether combined policies add up. None where a run cannot be read."""
+    from simcore.money import (
+        cost_cell,
+        interaction_reading,
+        policies_side_by_side,
+        usd4,
+        usd_signed,
+    )
+    from simcore.results import load_result
+
+    try:
+        results = [load_result(r.path) for r in (base, *others)]
+    except ResultError:
+        return None
+    # (the pairing of the runs is checked, and said, where the report starts)
+    side = policies_side_by_side(results[0], results[1:], force=True, partners=partners)
+    rows = []
+    for r, c in zip(side.table.itertuples(index=False), side.costs, strict=True):
+        per = "-" if r.avoided_per_usd != r.avoided_per_usd else f"{r.avoided_per_usd:,.2f}"
+        if partners and per != "-":
+            per += f" ({r.partners_avoided_per_usd:,.2f})"
+        rows.append({
+            "policy": r.variant,
+            "change": f"{usd_signed(r.change_usd)} [{usd_signed(r.change_ci_low)}, "
+                      f"{usd_signed(r.change_ci_high)}]",
+            "partners": usd_signed(r.partners_change_usd) if partners else "",
+            "cost": cost_cell(c),
+            "per": per,
+        })
+    columns = [("policy", "policy"), ("change", "change of shortage value [95 % CI]"),
+               *([("partners", "partner economies' part")] if partners else []),
+               ("cost", "cost"),
+               ("per", "avoided per $" + (" (partners)" if partners else ""))]
+    html = table(rows, columns, {"policy"})
+    for r in side.interactions.itertuples(index=False):
+        html += (f"<p>{esc(r.variant)} against {esc(r.parts)} apart: "
+                 f"{esc(usd_signed(r.interaction_usd))} [{esc(usd_signed(r.interaction_ci_low))}"
+                 f", {esc(usd_signed(r.interaction_ci_high))}] (the mean over draws of its "
+                 f"change minus the sum of theirs): "
+                 f"{esc(interaction_reading(r.interaction_ci_low, r.interaction_ci_high))}."
+                 "</p>")
+    base_usd = float(side.table["base_usd"].iloc[0]) if len(side.table) else float("nan")
+    unstated = any(c is not None and c.unstated for c in side.costs)
+    return Section(
+        "policies",
+        "Policies side by side",
+        f"Each policy against {base.name}, draw by draw ({side.draws:,} draws): the change "
+        "of the final users' shortage value (each material's last stage, every country, "
+        f"at the reference prices; {usd4(base_usd)} in the base, mean over draws), with "
+        "the 95 % interval of the mean; the cost of the interventions it adds to the base "
+        "(stockpiles bought at the reference prices where the file states no cost_usd, "
+        "capacity as stated"
+        + ("; \"unstated\": capacity interventions without cost_usd" if unstated else "")
+        + "); the value avoided per dollar where every cost is known, over the horizon, a "
+        "stockpile's stock still held at its end not counted. A policy that holds the "
+        "interventions of two or more others is set against the sum of their changes, "
+        "draw by draw. The sections below show each policy's exposures.",
+        [],
         html,
     )
 
