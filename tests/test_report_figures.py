@@ -429,3 +429,22 @@ def test_driver_labels_read_as_the_report_documents():
     assert an.driver_label("response/reroute_lag_months/quantile") == (
         "reroute lag months (quantile)")
     assert an.driver_label("something/else") == "something/else"
+
+
+def test_several_policies_box_plots_share_one_scale():
+    """A new-user pass compared two policies' figures by eye with axes of -10 and -17.5
+    pp: with several policies the report gives them one x-range (P5-P95, means, zero)."""
+    from simcore.report.build import _shared_limits
+
+    small = pd.DataFrame({"label": ["a"] * 100, "draw": range(100),
+                          "change": np.linspace(-0.02, 0.0, 100)})
+    large = pd.DataFrame({"label": ["b"] * 100, "draw": range(100),
+                          "change": np.linspace(-0.2, 0.01, 100)})
+    lo, hi = _shared_limits([small, large])
+    assert lo < np.quantile(large["change"], 0.05) and hi > np.quantile(large["change"], 0.95)
+    assert lo > -0.2 and hi > 0  # whiskers, not the extremes, and zero inside
+    assert _shared_limits([small.assign(change=0.0)]) is None
+    summary = pd.DataFrame({"label": ["a"], "p_improve": [0.5], "p_improve_low": [0.4],
+                            "p_improve_high": [0.6], "p_worse": [0.0]})
+    fig = fg.compare_figure(small, summary, "stock", "base", (lo, hi))
+    assert fig.axes[0].get_xlim() == pytest.approx((lo, hi))

@@ -469,8 +469,11 @@ def sections(base: Run, compares: Sequence[Run], opts: Options) -> list[Section]
         side = _policies_section(base, compares, ctx.partners)
         if side is not None:
             out.append(side)
-    for other in compares:
-        out.append(_compare_section(base, other, worst, last, opts, ctx.partners))
+    data = [_compare_data(base, other, worst, last, opts, ctx.partners) for other in compares]
+    # several policies: their box plots on one scale
+    xlim = _shared_limits([d[1] for d in data]) if len(compares) >= 2 else None
+    for other, d in zip(compares, data, strict=True):
+        out.append(_compare_section(base, other, d, last, opts, ctx.partners, xlim))
 
     from simcore.report.stockpile import stockpile_sections  # folders of a sizing
 
@@ -491,20 +494,45 @@ def _check_pairing(base: Run, other: Run) -> None:
         )
 
 
-def _compare_section(
-    base: Run, other: Run, worst: pd.DataFrame, last: dict, opts: Options,
-    partners: tuple[str, ...] = (),
-) -> Section:
+def _compare_data(base: Run, other: Run, worst: pd.DataFrame, last: dict, opts: Options,
+                  partners: tuple[str, ...] = ()):
+    """What a policy's section shows: the exposures (those it changes most, else the
+    base's worst), their changes per draw and their summary (``an.paired_changes``)."""
     changed = an.largest_changes(base.by_draw(), other.by_draw(), opts.top, opts.per_material,
                                  fold=True, partners=partners)
     shown = changed if len(changed) else worst
-    per_draw, summary = an.paired_changes(base.by_draw(), other.by_draw(), shown, last)
+    return (shown, *an.paired_changes(base.by_draw(), other.by_draw(), shown, last))
+
+
+def _shared_limits(per_draws: list[pd.DataFrame]) -> tuple[float, float] | None:
+    """One x-range for the policies' box plots (whiskers P5-P95, means, zero), so that
+    figures side by side compare by eye (a new-user pass read -10 pp on one axis against
+    -17.5 pp on another as alike); None where nothing changes."""
+    lo = hi = 0.0
+    for frame in per_draws:
+        for _, g in frame.groupby("label", sort=False):
+            v = g["change"].to_numpy(np.float64)
+            v = v[np.isfinite(v)]
+            if len(v):
+                q5, q95 = np.quantile(v, [0.05, 0.95])
+                lo, hi = min(lo, q5, v.mean()), max(hi, q95, v.mean())
+    if not hi > lo:
+        return None
+    pad = 0.05 * (hi - lo)
+    return lo - pad, hi + pad
+
+
+def _compare_section(
+    base: Run, other: Run, data, last: dict, opts: Options,
+    partners: tuple[str, ...] = (), xlim: tuple[float, float] | None = None,
+) -> Section:
+    shown, per_draw, summary = data
     rows = [
         {
             "exposure": r.label,
             "base": _pct(r.mean_base),
             "policy": _pct(r.mean_policy),
-            "change": f"{100 * r.mean_change:+.2f} pp",
+            "change": _pp(r.mean_change),
             "better": f"{_pct(r.p_improve)} [{_pct(r.p_improve_low)}–{_pct(r.p_improve_high)}]",
             "worse": _pct(r.p_worse),
         }
@@ -542,7 +570,8 @@ def _compare_section(
     return Section(
         f"compare-{_slug(other.name)}",
         f"Policy: {other.name} against {base.name}",
-        pairing + " Shown: the exposures the policy changes most (mean absolute change, at "
+        pairing + (" The box plots of all policies share one scale." if xlim else "")
+        + " Shown: the exposures the policy changes most (mean absolute change, at "
         f"most {opts.per_material} per material, countries with the same shares in every "
         "draw of both runs in one row, +N; if it changes nothing, the base's worst). "
         "The box shows how the change of the shortage share spreads over draws; "
@@ -552,7 +581,7 @@ def _compare_section(
             (
                 f"fig-compare-{_slug(other.name)}",
                 f"Draw-by-draw change of shortage share, {other.name} versus {base.name}",
-                fg.compare_figure(per_draw, summary, other.name, base.name),
+                fg.compare_figure(per_draw, summary, other.name, base.name, xlim),
             )
         ],
         html,

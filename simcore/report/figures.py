@@ -367,8 +367,10 @@ def tornado_figure(sens: pd.DataFrame, labels: dict, top: int = 8):
     return fig
 
 
-def compare_figure(per_draw: pd.DataFrame, summary: pd.DataFrame, name: str, base: str = "base"):
-    """Draw-by-draw change of the shortage share under a policy, per exposure."""
+def compare_figure(per_draw: pd.DataFrame, summary: pd.DataFrame, name: str, base: str = "base",
+                   xlim: tuple[float, float] | None = None):
+    """Draw-by-draw change of the shortage share under a policy, per exposure; ``xlim``:
+    the x-range (several policies' figures on one scale)."""
     Figure = require_matplotlib()
     if summary.empty:
         return _message_figure("No exposure to compare.")
@@ -400,6 +402,8 @@ def compare_figure(per_draw: pd.DataFrame, summary: pd.DataFrame, name: str, bas
     for med in boxes["medians"]:
         med.set_color("black")
     ax.axvline(0.0, color="grey", lw=1, ls="--")
+    if xlim is not None:
+        ax.set_xlim(*xlim)
     from matplotlib.ticker import FuncFormatter
 
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{100 * v:+.3g} pp" if v else "0"))
