@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import html
+import io
 import json
 import re
 import shutil
@@ -452,3 +453,33 @@ def test_a_path_that_begins_with_the_working_folder_is_not_cut_inside(tmp_path, 
     assert ".out" not in shown
     assert _shown_text(f"--out {here}/sub -q") == "--out sub -q"
     assert _shown_text(f"--out {here} -q") == "--out . -q"
+
+
+def test_the_report_says_what_it_is_doing(here):
+    """A report takes 15-30 s: on a terminal a status line says which step and which
+    figure (a new-user pass saw nothing until it finished); the steps come through the
+    ``progress`` callback, silent without one."""
+    from simcore.cli.report import _Status
+    from simcore.report.build import Options, write_report
+
+    said = []
+    write_report("results/tiny-cn", ["results/tiny-cn-stock"], "status.html",
+                 Options(n_boot=0), progress=said.append)
+    assert said[:2] == ["reading 2 runs",
+                        "computing the statistics, the sensitivity and the comparisons"]
+    figures = [s for s in said if s.startswith("drawing figure")]
+    n = len(re.findall(r'<img id="', (here / "status.html").read_text(encoding="utf-8")))
+    assert figures[0].startswith(f"drawing figure 1 of {n} (") and len(figures) == n
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    status = _Status()
+    status.stream, status.on = Terminal(), True
+    status("drawing figure 1 of 2 (heatmap)")
+    status("x")
+    status.close()
+    text = status.stream.getvalue()
+    assert text.startswith("\rreport: drawing figure 1 of 2 (heatmap) (")
+    assert text.endswith("\r") and "\rreport: x (" in text

@@ -61,16 +61,52 @@ def report_cmd(result_dir, compare_dirs, out, fmt, countries, top, bootstrap):
     from simcore.report.build import Options, write_figures, write_report
 
     opts = Options(countries=_split_countries(countries), top=top, n_boot=bootstrap)
-    if fmt == "png":
-        target = Path(out or "figures")
-        made = _missing_folder(target)
-        paths = write_figures(result_dir, compare_dirs, target, opts)
-        click.echo(f"wrote {len(paths)} figures to {target}{_made(made)}")
-    else:
-        target = Path(out or "report.html")
-        made = _missing_folder(target.parent)
-        path = write_report(result_dir, compare_dirs, target, opts)
-        click.echo(f"wrote {path}{_made(made)}")
+    status = _Status()
+    try:
+        if fmt == "png":
+            target = Path(out or "figures")
+            made = _missing_folder(target)
+            paths = write_figures(result_dir, compare_dirs, target, opts, progress=status)
+            status.close()
+            click.echo(f"wrote {len(paths)} figures to {target}{_made(made)}")
+        else:
+            target = Path(out or "report.html")
+            made = _missing_folder(target.parent)
+            path = write_report(result_dir, compare_dirs, target, opts, progress=status)
+            status.close()
+            click.echo(f"wrote {path}{_made(made)}")
+    finally:
+        status.close()
+
+
+class _Status:
+    """One line on stderr saying what the report is doing (it takes 15-30 s), redrawn in
+    place; silent where stderr is not a terminal (a log, a pipe, CI)."""
+
+    def __init__(self):
+        import sys
+        import time
+
+        self.stream = sys.stderr
+        self.on = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.start = time.perf_counter()
+        self.width = 0
+
+    def __call__(self, text: str) -> None:
+        if not self.on:
+            return
+        import time
+
+        line = f"report: {text} ({time.perf_counter() - self.start:.0f} s)"
+        self.stream.write("\r" + line.ljust(self.width))
+        self.stream.flush()
+        self.width = len(line)
+
+    def close(self) -> None:
+        if self.on and self.width:
+            self.stream.write("\r" + " " * self.width + "\r")
+            self.stream.flush()
+        self.width = 0
 
 
 def _missing_folder(folder: Path) -> Path | None:

@@ -865,14 +865,37 @@ def _unwritable(out: Path, exc: OSError) -> ResultError:
     )
 
 
-def write_report(result_dir, compare_dirs=(), out="report.html", options=None) -> Path:
-    """Write the self-contained HTML report; returns its path."""
+def _say(progress, text: str) -> None:
+    if progress is not None:
+        progress(text)
+
+
+def _drawn(secs: list[Section], progress, dpi: int):
+    """Each section's figures as PNG bytes, (section, id, alt, png) in order."""
+    total = sum(len(s.figures) for s in secs)
+    done = 0
+    for s in secs:
+        for fid, alt, fig in s.figures:
+            done += 1
+            _say(progress, f"drawing figure {done} of {total} ({fid.removeprefix('fig-')})")
+            yield s, fid, alt, fg.png_bytes(fig, dpi=dpi)
+
+
+def write_report(result_dir, compare_dirs=(), out="report.html", options=None,
+                 progress=None) -> Path:
+    """Write the self-contained HTML report; returns its path. ``progress``: called with
+    a line saying what is being done (reading, computing, drawing figure i of n)."""
     opts = options or Options()
     _check_out(Path(out), folder=False)
+    _say(progress, f"reading {1 + len(compare_dirs)} run{'s' * bool(compare_dirs)}")
     base, compares = _load(result_dir, compare_dirs)
+    _say(progress, "computing the statistics, the sensitivity and the comparisons")
     secs = sections(base, compares, opts)
+    drawn: dict = {}
+    for s, fid, alt, png in _drawn(secs, progress, 110):
+        drawn.setdefault(id(s), []).append((fid, alt, png))
     for s in secs:
-        s.figures = [(fid, alt, fg.png_bytes(fig)) for fid, alt, fig in s.figures]
+        s.figures = drawn.get(id(s), [])
     draws = len(base.by_draw().draws)
     page = render(
         f"supplyshock report: {base.name}",
@@ -900,12 +923,16 @@ def write_report(result_dir, compare_dirs=(), out="report.html", options=None) -
     return out
 
 
-def write_figures(result_dir, compare_dirs=(), out="figures", options=None) -> list[Path]:
-    """Write each figure as ``<out>/<figure id>.png``; returns the paths."""
+def write_figures(result_dir, compare_dirs=(), out="figures", options=None,
+                  progress=None) -> list[Path]:
+    """Write each figure as ``<out>/<figure id>.png``; returns the paths. ``progress``:
+    as :func:`write_report`'s."""
     opts = options or Options()
     out = Path(out)
     _check_out(out, folder=True)
+    _say(progress, f"reading {1 + len(compare_dirs)} run{'s' * bool(compare_dirs)}")
     base, compares = _load(result_dir, compare_dirs)
+    _say(progress, "computing the statistics, the sensitivity and the comparisons")
     secs = sections(base, compares, opts)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -914,11 +941,10 @@ def write_figures(result_dir, compare_dirs=(), out="figures", options=None) -> l
         raise _unwritable(out, exc) from None
     written = []
     try:
-        for s in secs:
-            for fid, _, fig in s.figures:
-                name = fid.removeprefix("fig-") + ".png"
-                (tmp / name).write_bytes(fg.png_bytes(fig, dpi=150))
-                written.append(name)
+        for _, fid, _, png in _drawn(secs, progress, 150):
+            name = fid.removeprefix("fig-") + ".png"
+            (tmp / name).write_bytes(png)
+            written.append(name)
         out.mkdir(exist_ok=True)
         index = out / FIGURE_INDEX
         (tmp / FIGURE_INDEX).write_text("".join(f"{n}\n" for n in written), encoding="utf-8")
