@@ -88,6 +88,11 @@ def cost_line(base, variant, change_usd: float,
         shown = ", ".join(cost.unstated[:4]) + (", ..." if k > 4 else "")
         line += (f"; {k} capacity intervention{'s' * (k != 1)} state{'s' * (k == 1)} no "
                  f"cost_usd ({shown}): give it in the scenario file to weigh them")
+    elif cost.removed:
+        k = len(cost.removed)
+        line += (f"; the variant also lacks {k} intervention{'s' * (k != 1)} the base has "
+                 f"({', '.join(cost.removed[:4])}{', ...' if k > 4 else ''}), whose effect "
+                 "is in the change and whose cost is not: no value per dollar")
     elif cost.total_usd > 0:
         line += (f"; {-change_usd / cost.total_usd:,.2f} of shortage value avoided per "
                  f"dollar (a stockpile's stock is still held at the end: not counted)")
@@ -119,7 +124,7 @@ def value_line(value: dict) -> str:
 class SideBySide:
     """Several policy variants against one base (``policies_side_by_side``): ``table``,
     a row per variant (``simcore.results.aggregate.Policies.table`` with ``cost_usd``,
-    None where a capacity states no cost, ``cost_stated_usd``, ``cost_unstated``,
+    None where a capacity states no cost, ``cost_known_usd``, ``cost_unstated``, ``lacks``,
     ``avoided_per_usd`` and, with partners, ``partners_avoided_per_usd``);
     ``interactions``, a row per variant holding the interventions of two or more others
     (``variant``, ``parts``, ``interaction_*``); ``costs``, each variant's
@@ -144,41 +149,58 @@ def policies_side_by_side(base, variants: list, force: bool = False,
     from simcore.api import policy_cost
     from simcore.results.aggregate import compare_policies, interaction
 
-    names = [v.name for v in variants]
     policies = compare_policies(base, variants, force=force, partners=partners)
     table = policies.table
+    names = list(table["variant"])
     costs = [policy_cost(base, v) for v in variants]
     # unknown where a capacity states no cost: never a free policy in machine output
     table["cost_usd"] = [c.total_usd if c is not None and not c.unstated else np.nan
                          for c in costs]
-    table["cost_stated_usd"] = [c.total_usd if c is not None else np.nan for c in costs]
+    # what is known of it: stockpiles (stated or priced) and capacity that states a cost
+    table["cost_known_usd"] = [c.total_usd if c is not None else np.nan for c in costs]
     table["cost_unstated"] = pd.array([len(c.unstated) if c is not None else None
                                        for c in costs], dtype="Int64")
-    known = [c is not None and not c.unstated and c.total_usd > 0 for c in costs]
+    table["lacks"] = [", ".join(c.removed) if c is not None else None for c in costs]
+    # a variant that also drops some of the base's interventions has their effect in its
+    # change and not their cost: no ratio
+    known = [c is not None and not c.unstated and not c.removed and c.total_usd > 0
+             for c in costs]
     table["avoided_per_usd"] = [-ch / c.total_usd if k else np.nan for ch, c, k in zip(
         table["change_usd"], costs, known, strict=True)]
     if partners:
         table["partners_avoided_per_usd"] = [
             -ch / c.total_usd if k else np.nan for ch, c, k in zip(
                 table["partners_change_usd"], costs, known, strict=True)]
-    ids = {v.name: frozenset(c.ids) for v, c in zip(variants, costs, strict=True)
-           if c is not None and c.ids}
+    # variants that only add to the base, by the interventions they add
+    ids = {n: frozenset(c.ids) for n, c in zip(names, costs, strict=True)
+           if c is not None and c.ids and not c.removed}
     rows = []
-    for whole, have in ids.items():
-        parts = [n for n, i in ids.items() if n != whole and i < have]
-        chosen, covered = [], frozenset()
-        for n in sorted(parts, key=lambda n: -len(ids[n])):
-            if not ids[n] & covered:
-                chosen.append(n)
-                covered |= ids[n]
-        if len(chosen) >= 2 and covered == have:
-            chosen = [n for n in names if n in chosen]
-            rows.append({"variant": whole, "parts": " + ".join(chosen), **interaction(
-                policies.changes[whole], [policies.changes[n] for n in chosen])})
+    for whole in ids:
+        found = exact_parts(whole, ids)
+        if found:
+            rows.append({"variant": whole, "parts": " + ".join(found), **interaction(
+                policies.changes[whole], [policies.changes[n] for n in found])})
     inter = pd.DataFrame(rows, columns=["variant", "parts", "interaction_usd",
                                         "interaction_ci_low", "interaction_ci_high",
                                         "interaction_p5", "interaction_p95"])
     return SideBySide(table, inter, costs, policies.draws, policies.warnings)
+
+
+def exact_parts(whole: str, ids: dict) -> list[str] | None:
+    """The fewest other entries of ``ids`` (name -> frozenset of intervention ids), at
+    least two, pairwise disjoint, whose union is exactly ``ids[whole]``, in the order of
+    ``ids``; None where there are none. Every combination is tried (variants are few;
+    at most 8 parts)."""
+    from itertools import combinations
+
+    have = ids[whole]
+    inside = [n for n, i in ids.items() if n != whole and i < have]
+    for r in range(2, min(len(inside), 8) + 1):
+        for chosen in combinations(inside, r):
+            sets = [ids[n] for n in chosen]
+            if sum(map(len, sets)) == len(have) and frozenset().union(*sets) == have:
+                return list(chosen)
+    return None
 
 
 def cost_cell(cost) -> str:
@@ -187,10 +209,14 @@ def cost_cell(cost) -> str:
     if cost is None:
         return "cannot be read"
     if not cost.ids:
-        return "no intervention"
-    text = usd4(cost.total_usd) if cost.total_usd else ""
-    if cost.unstated:
-        text += (" + " if text else "") + f"{len(cost.unstated)} unstated"
+        text = "no intervention"
+    elif cost.unstated and not cost.total_usd:
+        text = f"{len(cost.unstated)} unstated"
+    else:
+        text = usd4(cost.total_usd) + (f" + {len(cost.unstated)} unstated"
+                                       if cost.unstated else "")
+    if cost.removed:
+        text += f", lacks {len(cost.removed)} of the base's"
     return text
 
 

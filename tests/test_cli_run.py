@@ -823,11 +823,54 @@ def test_compare_sets_policies_side_by_side_and_sees_whether_they_add_up(study):
     got = json.loads(invoke("compare", "results/tiny-cn", *dirs, "--format", "json").output)
     cap = got["policies"][1]
     assert cap["cost_usd"] is None and cap["cost_unstated"] == 1
-    assert cap["cost_stated_usd"] == 0 and cap["avoided_per_usd"] is None
+    assert cap["cost_known_usd"] == 0 and cap["avoided_per_usd"] is None
     # the other way round: the cost line says what the variant lacks
     out = invoke("compare", "results/tiny-cn-stock", "results/tiny-cn").output
     assert "it lacks 1 the base has (us-ga-stock): to weigh their cost, compare the " \
         "other way round" in out
+
+
+def test_policy_parts_pp_and_a_variant_that_adds_and_drops(study):
+    """A review of the side-by-side comparison: the parts of a combined policy are found
+    among all combinations (a greedy pick missed {a,b} + {c,d} for {a,b,c,d} beside
+    {a,b,c}); small changes never print in exponent notation; a variant that adds one
+    intervention and lacks another gets no value per dollar."""
+    from simcore.cli.run import _pp
+    from simcore.money import exact_parts
+
+    ids = {"whole": frozenset("abcd"), "abc": frozenset("abc"), "ab": frozenset("ab"),
+           "cd": frozenset("cd"), "x": frozenset("ax")}
+    assert exact_parts("whole", ids) == ["ab", "cd"]
+    assert exact_parts("abc", ids) is None and exact_parts("ab", ids) is None
+    assert [_pp(v) for v in (0.0123, -2e-5, -5e-7, 4e-7, 0.0)] == [
+        "+1.23", "-0.002", "-<0.001", "+<0.001", "+0.00"]
+    Path("scenarios/tiny-cn-cap.toml").write_text(
+        'extends = "tiny-cn.toml"\n[scenario]\nname = "tiny-cn-cap"\n'
+        '[[interventions]]\nid = "us-ga-plant"\nkind = "capacity"\ncountry = "USA"\n'
+        'material = "gallium"\ntonnes_per_year = 5\ncost_usd = 2e6\n')
+    invoke("run", "scenarios", "--draws", 30, "-q")
+    out = invoke("compare", "results/tiny-cn-stock", "results/tiny-cn-cap").output
+    assert "the variant also lacks 1 intervention the base has (us-ga-stock)" in out
+    assert "avoided per dollar" not in out
+    got = json.loads(invoke("compare", "results/tiny-cn-stock", "results/tiny-cn-cap",
+                            "results/tiny-cn", "--format", "json").stdout)
+    assert [r["lacks"] for r in got["policies"]] == ["us-ga-stock", "us-ga-stock"]
+    assert all(r["avoided_per_usd"] is None for r in got["policies"])
+    # two runs of one scenario are two variants, told apart by their folders
+    invoke("run", "scenarios/tiny-cn-cap.toml", "--draws", 20, "-q", "--out", "again")
+    got = json.loads(invoke("compare", "results/tiny-cn", "results/tiny-cn-cap",
+                            "again/tiny-cn-cap", "--format", "json").stdout)
+    assert [r["variant"] for r in got["policies"]] == ["results/tiny-cn-cap",
+                                                      "again/tiny-cn-cap"]
+    # another horizon, forced: the title says the draws are not paired, in both modes
+    Path("scenarios/tiny-cn-short.toml").write_text(
+        'extends = "tiny-cn.toml"\n[scenario]\nname = "tiny-cn-short"\nhorizon_months = 10\n')
+    invoke("run", "scenarios/tiny-cn-short.toml", "--draws", 30, "-q", "--out", "short")
+    one = invoke("compare", "results/tiny-cn", "short/tiny-cn-short", "--force").stdout
+    assert "though the runs differ (a horizon of 10 months against" in one.splitlines()[0]
+    many = invoke("compare", "results/tiny-cn", "short/tiny-cn-short", "results/tiny-cn-cap",
+                  "--force").stdout
+    assert "not paired with the base (tiny-cn-short: another seed or horizon" in many
 
 
 def test_python_api(study):

@@ -81,10 +81,14 @@ def _largest_changes(table, top: int):
 
 
 def _pp(v: float) -> str:
-    """A change of share in percentage points, two decimals, with one significant digit
-    below 0.005 (-0.001, not -0.00)."""
+    """A change of share in percentage points: two decimals, three below 0.005 (-0.001,
+    not -0.00), and "-<0.001" below 0.0005 (never in exponent notation)."""
     pp = 100 * v
-    return f"{pp:+.2f}" if abs(pp) >= 0.005 or pp == 0 else f"{pp:+.1g}"
+    if abs(pp) >= 0.005 or pp == 0:
+        return f"{pp:+.2f}"
+    if abs(pp) >= 0.0005:
+        return f"{pp:+.3f}"
+    return ("-" if pp < 0 else "+") + "<0.001"
 
 
 def _compare_cells(r) -> list[str]:
@@ -727,12 +731,14 @@ def compare(base_dir, variant_dir, fmt, top, force):
     total = len(table)
     table = _largest_changes(table, top)
     cut = len(table) < total
-    paired = base.manifest["seed"] == variant.manifest["seed"]
+    from simcore.results.aggregate import unpaired
+
+    why, _ = unpaired(base.manifest, variant.manifest)
     click.echo(
         f"{variant.name} vs {base.name}: change in shortage share of horizon need, "
         f"{_n_draws(comparison.draws)} compared draw by draw"
-        + ("" if paired else " though the seeds differ: the draws are not paired, the "
-           "changes mix in sampling noise (--force)")
+        + (f", though the runs differ ({' and '.join(why)}): the draws are not paired, the "
+           "changes mix in sampling noise (--force)" if why else "")
     )
     if not len(table):
         click.echo("No exposures to compare.")
@@ -796,9 +802,10 @@ def _compare_policies(base, variants: list, fmt: str, force: bool) -> None:
         usd_signed,
     )
 
-    names = [v.name for v in variants]
-    if len(set(names)) < len(names):
-        raise click.UsageError(f"the variants must be different runs: {', '.join(names)}")
+    folders = [str(Path(v.folder).resolve()) for v in variants]
+    if len(set(folders)) < len(folders):
+        raise click.UsageError("the variants must be different runs: "
+                               + ", ".join(str(v.folder) for v in variants))
     tensor = _dataset_of(base)
     partners = tuple(tensor.groups.get("partners", ())) if tensor is not None else ()
     side = policies_side_by_side(base, variants, force=force, partners=partners)
@@ -816,10 +823,16 @@ def _compare_policies(base, variants: list, fmt: str, force: bool) -> None:
         _emit(both[["kind", *[c for c in both.columns if c != "kind"]]], "csv")
         return
     v0 = table.iloc[0]
+    from simcore.results.aggregate import unpaired
+
+    apart = [v.name for v in variants if unpaired(base.manifest, v.manifest)[0]]
     click.echo(f"{len(variants)} policies against {base.name}, {_n_draws(side.draws)} "
                f"compared draw by draw: the shortage value of the final users (each "
                f"material's last stage, every country) at reference prices, "
-               f"{usd4(v0['base_usd'])} in the base, mean over draws")
+               f"{usd4(v0['base_usd'])} in the base, mean over draws"
+               + (f"; not paired with the base ({', '.join(apart)}: another seed or "
+                  "horizon, --force): their changes and interactions mix in sampling noise"
+                  if apart else ""))
 
     out = []
     for r, c in zip(table.itertuples(index=False), costs, strict=True):
@@ -850,6 +863,15 @@ def _compare_policies(base, variants: list, fmt: str, force: bool) -> None:
     if any(c is not None and c.unstated for c in costs):
         click.echo("(unstated: capacity interventions without cost_usd: give it in the "
                    "scenario file to weigh them)")
+    if any(c is not None and c.removed for c in costs):
+        click.echo("(lacks: the variant does not have some of the base's interventions; "
+                   "their effect is in its change and their cost is not, so it has no "
+                   "ratio and takes part in no interaction)")
+    if any(c is None for c in costs):
+        click.echo("(cannot be read: the scenario files named in the manifests are not found "
+                   "from the current folder or above the results folders, or not loadable; "
+                   "run this from the folder the runs were made in. Without them nothing "
+                   "is said about cost, and no interaction is looked for)")
     click.echo(f"(one policy's exposures: supplyshock compare {base.folder} VARIANT_DIR)")
 
 

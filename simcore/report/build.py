@@ -272,9 +272,10 @@ def _pct(v: float) -> str:
 
 
 def _pp(v: float) -> str:
-    """A change of share in percentage points, with a significant digit below 0.01."""
-    pp = 100 * v
-    return f"{pp:+.2f} pp" if abs(pp) >= 0.005 or pp == 0 else f"{pp:+.1g} pp"
+    """A change of share in percentage points, as compare's table prints it."""
+    from simcore.cli.run import _pp as pp
+
+    return f"{pp(v)} pp"
 
 
 def _slug(text: str) -> str:

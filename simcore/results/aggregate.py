@@ -484,15 +484,22 @@ def compare_policies(base: Result, variants: list[Result], force: bool = False,
         last = {**v.manifest.get("last_stage", {}), **last}
     total, ours = final_values(base, draws, last, partners)
     rows, changes = [], {}
-    for v in variants:
+    for v, label in zip(variants, variant_labels(variants), strict=True):
         v_total, v_ours = final_values(v, draws, last, partners)
-        row = {"variant": v.name, **_value_stats(total, v_total)}
+        row = {"variant": label, **_value_stats(total, v_total)}
         if partners:
             row["partners_change_usd"] = float((v_ours - ours).mean())
         rows.append(row)
-        changes[v.name] = v_total - total
+        changes[label] = v_total - total
     return Policies(table=pd.DataFrame(rows), changes=changes, draws=draws,
                     warnings=warnings)
+
+
+def variant_labels(variants: list[Result]) -> list[str]:
+    """Each variant's scenario name, or its folder where two share a name (two runs of
+    one scenario, other draws or seeds)."""
+    names = [v.name for v in variants]
+    return [str(v.folder) if names.count(v.name) > 1 else v.name for v in variants]
 
 
 def interaction(whole: np.ndarray, parts: list[np.ndarray]) -> dict:
