@@ -634,6 +634,16 @@ def _policies_section(base: Run, others: list[Run], partners: tuple[str, ...] = 
                  f"change minus the sum of theirs): "
                  f"{esc(interaction_reading(r.interaction_ci_low, r.interaction_ci_high))}."
                  "</p>")
+    notes = []
+    if any(c is not None and c.removed for c in side.costs):
+        notes.append("lacks: the policy does not have some of the base's interventions; "
+                     "their effect is in its change and their cost is not, so it has no "
+                     "ratio and takes part in no interaction")
+    if any(c is None for c in side.costs):
+        notes.append("cannot be read: the scenario files named in the manifests were not "
+                     "found from the folder the report was made in, or not loadable; "
+                     "nothing is said about their cost and no interaction is looked for")
+    html += "".join(f'<p class="note">{esc(n)}.</p>' for n in notes)
     base_usd = float(side.table["base_usd"].iloc[0]) if len(side.table) else float("nan")
     unstated = any(c is not None and c.unstated for c in side.costs)
     return Section(
