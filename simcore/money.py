@@ -138,7 +138,7 @@ class SideBySide:
 
 
 def policies_side_by_side(base, variants: list, force: bool = False,
-                          partners=()) -> SideBySide:
+                          partners=(), limit: int | None = None) -> SideBySide:
     """``compare BASE V1 V2 ...`` and the report's policy table: each variant's change
     of the final users' shortage value, its cost and the value avoided per dollar; each
     variant whose interventions are those of two or more others (by id, none shared)
@@ -149,7 +149,7 @@ def policies_side_by_side(base, variants: list, force: bool = False,
     from simcore.api import policy_cost
     from simcore.results.aggregate import compare_policies, interaction
 
-    policies = compare_policies(base, variants, force=force, partners=partners)
+    policies = compare_policies(base, variants, force=force, partners=partners, limit=limit)
     table = policies.table
     names = list(table["variant"])
     costs = [policy_cost(base, v) for v in variants]

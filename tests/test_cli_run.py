@@ -873,6 +873,29 @@ def test_policy_parts_pp_and_a_variant_that_adds_and_drops(study):
     assert "not paired with the base (tiny-cn-short: another seed or horizon" in many
 
 
+def test_compare_says_when_the_draws_would_not_fit_in_memory(study, monkeypatch):
+    """A comparison holds every draw of every exposure of two runs (a million draws of
+    the partner study: about 27 GB): beyond the memory available it stops before
+    reading, says how much it needs and how many draws fit (--draws N compares those)."""
+    from simcore.results import aggregate
+
+    invoke("run", "scenarios", "--draws", 40, "-q")
+    monkeypatch.setattr(aggregate, "_available_bytes", lambda: 30 * 60 * 4)
+    refused = invoke("compare", "results/tiny-cn", "results/tiny-cn-stock", ok=False)
+    assert refused.exit_code != 0 and "Traceback" not in refused.output
+    text = " ".join(refused.output.split())
+    assert "comparing 40 draws of" in text and "free here: compare the first draws only, " \
+        "e.g. --draws" in text
+    fits = int(re.search(r"--draws (\d+)", text).group(1))
+    assert 1 <= fits < 40
+    out = invoke("compare", "results/tiny-cn", "results/tiny-cn-stock", "--draws", fits,
+                 "--format", "json").stdout
+    assert json.loads(out)
+    several = invoke("compare", "results/tiny-cn", "results/tiny-cn-stock", "results/tiny-cn",
+                     "--draws", fits).stdout
+    assert f"{fits} draws compared draw by draw" in several
+
+
 def test_python_api(study):
     import simcore
 

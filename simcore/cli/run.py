@@ -676,7 +676,16 @@ def _dataset_of(result):
     is_flag=True,
     help="Compare runs with different seeds or horizons anyway (refused without it).",
 )
-def compare(base_dir, variant_dir, fmt, top, force):
+@click.option(
+    "--draws",
+    "limit",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Compare the first N draws only (default: all that every run holds); a "
+    "comparison holds every draw of every exposure in memory, about 27 GB for a million "
+    "draws of the partner study.",
+)
+def compare(base_dir, variant_dir, fmt, top, force, limit):
     """Variant minus base, draw by draw: change in shortage share per exposure.
 
     With the same seed both runs share their random numbers (common random numbers), so
@@ -695,12 +704,12 @@ def compare(base_dir, variant_dir, fmt, top, force):
             raise click.UsageError("--top picks the exposures of one variant's table: give "
                                    "one VARIANT_DIR with it")
         _compare_policies(load_result(base_dir), [load_result(d) for d in variant_dir],
-                          fmt, force)
+                          fmt, force, limit)
         return
     base, variant = load_result(base_dir), load_result(variant_dir[0])
     tensor = _dataset_of(base) if fmt == "table" else None  # who gains: the partners
     partners = tuple(tensor.groups.get("partners", ())) if tensor is not None else ()
-    comparison = compare_results(base, variant, force=force, partners=partners)
+    comparison = compare_results(base, variant, force=force, partners=partners, limit=limit)
     for w in comparison.warnings:
         click.echo(f"Warning: {w}", err=True)
     table = comparison.table
@@ -788,7 +797,8 @@ def compare(base_dir, variant_dir, fmt, top, force):
                    f"changes most: --top 0 shows all)")
 
 
-def _compare_policies(base, variants: list, fmt: str, force: bool) -> None:
+def _compare_policies(base, variants: list, fmt: str, force: bool,
+                      limit: int | None = None) -> None:
     """``compare BASE V1 V2 ...``: the policies side by side (docs/results.md)."""
     import json
 
@@ -808,7 +818,7 @@ def _compare_policies(base, variants: list, fmt: str, force: bool) -> None:
                                + ", ".join(str(v.folder) for v in variants))
     tensor = _dataset_of(base)
     partners = tuple(tensor.groups.get("partners", ())) if tensor is not None else ()
-    side = policies_side_by_side(base, variants, force=force, partners=partners)
+    side = policies_side_by_side(base, variants, force=force, partners=partners, limit=limit)
     for w in side.warnings:
         click.echo(f"Warning: {w}", err=True)
     table, inter, costs = side.table, side.interactions, side.costs

@@ -7,9 +7,10 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 import numpy as np
+import pyarrow.parquet as pq
 
 from simcore.errors import ResultError
 from simcore.limits import SHARE_DUST
@@ -247,6 +248,52 @@ class Comparison:
     fates: dict = field(default_factory=dict)
 
 
+# peak memory of a comparison per draw and exposure of the two runs it holds at a time,
+# measured (benchmarks/README.md, bench_post.py: 2.2 GB for 100,000 draws of the partner
+# study's 452 exposures), with a margin
+BYTES_PER_DRAW_EXPOSURE = 60
+
+
+def _available_bytes() -> int | None:
+    """Memory the system can give without swapping (Linux's MemAvailable), else None."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def check_memory(results: list[Result], draws: int) -> None:
+    """``ResultError`` before a comparison of ``draws`` draws that would not fit in the
+    memory available (it holds every draw of every exposure of two runs at once: a
+    million draws of the partner study need about 27 GB), naming how many would."""
+    exposures = 0
+    for r in results:
+        try:
+            n = pq.read_metadata(Path(r.folder) / "exposures.parquet").num_rows
+        except OSError:  # formats 1 and 2: a row per draw and exposure
+            n = pq.read_metadata(Path(r.folder) / "shortage.parquet").num_rows // max(
+                int(r.manifest["draws"]), 1)
+        exposures = max(exposures, n)
+    need = BYTES_PER_DRAW_EXPOSURE * draws * exposures
+    free = _available_bytes()
+    if free is None or need <= free:
+        return
+    fits = max(1, free // max(BYTES_PER_DRAW_EXPOSURE * exposures, 1))
+
+    def size(b: int) -> str:
+        return f"{b / 2**30:.1f} GB" if b >= 2**30 else f"{b / 2**20:.0f} MB"
+
+    raise ResultError(
+        f"comparing {draws:,} draws of {exposures} exposures needs about "
+        f"{size(need)}, more than the {size(free)} free here: compare "
+        f"the first draws only, e.g. --draws {min(fits, draws) // 1000 * 1000 or fits:,} "
+        f"(common random numbers: a few thousand draws tell policies apart)")
+
+
 def pair_warnings(base: Result, variant: Result, force: bool = False) -> list[str]:
     """What two runs compared draw by draw do not share (seed, draws, dataset, horizon,
     scenario files), as warnings; ``ResultError`` for runs that are not variants of one
@@ -282,7 +329,7 @@ def pair_warnings(base: Result, variant: Result, force: bool = False) -> list[st
 
 
 def compare(base: Result, variant: Result, force: bool = False,
-            partners: tuple[str, ...] = ()) -> Comparison:
+            partners: tuple[str, ...] = (), limit: int | None = None) -> Comparison:
     """Distribution of the change in shortage share, variant minus base, per exposure.
 
     Rows are matched by (draw, material, stage, country). Common random numbers make
@@ -298,7 +345,8 @@ def compare(base: Result, variant: Result, force: bool = False,
 
     warnings = pair_warnings(base, variant, force)
     mb, mv = base.manifest, variant.manifest
-    draws = min(mb["draws"], mv["draws"])
+    draws = min(mb["draws"], mv["draws"], *([limit] if limit else []))
+    check_memory([base, variant], draws)
     # each run's shares, tonnes and values per draw and exposure, [draws, X], on the union
     # of the two runs' exposures, the base's first (an exposure the other run lacks is
     # zero there; where both have the same, nothing is copied)
@@ -469,7 +517,7 @@ class Policies:
 
 
 def compare_policies(base: Result, variants: list[Result], force: bool = False,
-                     partners=()) -> Policies:
+                     partners=(), limit: int | None = None) -> Policies:
     """Each variant against ``base`` by the final users' shortage value, on the draws
     all runs hold (common random numbers: the same draws for every variant, so their
     changes can be set against one another draw by draw, ``interaction``)."""
@@ -478,7 +526,9 @@ def compare_policies(base: Result, variants: list[Result], force: bool = False,
     warnings = []
     for v in variants:
         warnings += [f"{v.name}: {w}" for w in pair_warnings(base, v, force)]
-    draws = min(int(r.manifest["draws"]) for r in (base, *variants))
+    draws = min(*(int(r.manifest["draws"]) for r in (base, *variants)),
+                *([limit] if limit else []))
+    check_memory([base, *variants], draws)
     last = dict(base.manifest.get("last_stage", {}))
     for v in variants:
         last = {**v.manifest.get("last_stage", {}), **last}
