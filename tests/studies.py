@@ -98,6 +98,25 @@ months_of_need = 3
 """
 
 
+def capacity(parent: str, name: str, cost_usd: float | None = None) -> str:
+    """A variant of the scenario file ``parent``: a 5 t/year gallium plant in the USA
+    (``us-ga-plant``), with ``cost_usd`` where given."""
+    text = f"""\
+extends = "{parent}"
+
+[scenario]
+name = "{name}"
+
+[[interventions]]
+id = "us-ga-plant"
+kind = "capacity"
+country = "USA"
+material = "gallium"
+tonnes_per_year = 5
+"""
+    return text + (f"cost_usd = {cost_usd}\n" if cost_usd is not None else "")
+
+
 def write_study(root: Path, files: dict[str, str]) -> Path:
     """``root/scenarios/`` with a copy of the tiny dataset and ``files`` (name -> text);
     returns ``root``."""

@@ -27,7 +27,7 @@ from simcore import api
 from simcore.cli import main
 from simcore.dataset import load_dataset
 from simcore.results import MANIFEST, METADATA_KEY, combine_digests, file_digest, load_result
-from tests.studies import CN_REFINING, cli_argv, stockpile, write_study
+from tests.studies import CN_REFINING, capacity, cli_argv, stockpile, write_study
 
 
 @pytest.fixture
@@ -748,10 +748,7 @@ def test_compare_sets_the_policys_cost_against_the_value_it_avoids(study):
     assert f", {-mine / stock_cost:,.2f} for the partner economies" in out
     assert "(the interval: Monte Carlo error of the mean; over draws P5-P95 " in out
     # a capacity without cost_usd: nothing stated, no ratio
-    Path("scenarios/tiny-cn-cap.toml").write_text(
-        'extends = "tiny-cn.toml"\n[scenario]\nname = "tiny-cn-cap"\n'
-        '[[interventions]]\nid = "us-ga-plant"\nkind = "capacity"\ncountry = "USA"\n'
-        'material = "gallium"\ntonnes_per_year = 5\n')
+    Path("scenarios/tiny-cn-cap.toml").write_text(capacity("tiny-cn.toml", "tiny-cn-cap"))
     invoke("run", "scenarios/tiny-cn-cap.toml", "--draws", 40, "-q")
     out = invoke("compare", "results/tiny-cn", "results/tiny-cn-cap").output
     assert "none stated; 1 capacity intervention states no cost_usd (us-ga-plant)" in out
@@ -778,14 +775,9 @@ def test_compare_sets_policies_side_by_side_and_sees_whether_they_add_up(study):
     from simcore.results import compare as compare_results
     from simcore.results import load_result
 
-    Path("scenarios/tiny-cn-cap.toml").write_text(
-        'extends = "tiny-cn.toml"\n[scenario]\nname = "tiny-cn-cap"\n'
-        '[[interventions]]\nid = "us-ga-plant"\nkind = "capacity"\ncountry = "USA"\n'
-        'material = "gallium"\ntonnes_per_year = 5\ncost_usd = 2e6\n')
+    Path("scenarios/tiny-cn-cap.toml").write_text(capacity("tiny-cn.toml", "tiny-cn-cap", 2e6))
     Path("scenarios/tiny-cn-both.toml").write_text(
-        'extends = "tiny-cn-stock.toml"\n[scenario]\nname = "tiny-cn-both"\n'
-        '[[interventions]]\nid = "us-ga-plant"\nkind = "capacity"\ncountry = "USA"\n'
-        'material = "gallium"\ntonnes_per_year = 5\ncost_usd = 2e6\n')
+        capacity("tiny-cn-stock.toml", "tiny-cn-both", 2e6))
     invoke("run", "scenarios", "--draws", 40, "-q")
     names = ["tiny-cn-stock", "tiny-cn-cap", "tiny-cn-both"]
     dirs = [f"results/{n}" for n in names]
@@ -817,8 +809,7 @@ def test_compare_sets_policies_side_by_side_and_sees_whether_they_add_up(study):
     refused = invoke("compare", "results/tiny-cn", dirs[0], dirs[0], ok=False)
     assert refused.exit_code == 2 and "must be different runs" in refused.output
     # a capacity without cost_usd: its cost unknown, not zero, in machine output
-    Path("scenarios/tiny-cn-cap.toml").write_text(
-        Path("scenarios/tiny-cn-cap.toml").read_text().replace("cost_usd = 2e6\n", ""))
+    Path("scenarios/tiny-cn-cap.toml").write_text(capacity("tiny-cn.toml", "tiny-cn-cap"))
     invoke("run", "scenarios/tiny-cn-cap.toml", "--draws", 40, "-q")
     got = json.loads(invoke("compare", "results/tiny-cn", *dirs, "--format", "json").output)
     cap = got["policies"][1]
@@ -844,10 +835,7 @@ def test_policy_parts_pp_and_a_variant_that_adds_and_drops(study):
     assert exact_parts("abc", ids) is None and exact_parts("ab", ids) is None
     assert [_pp(v) for v in (0.0123, -2e-5, -5e-7, 4e-7, 0.0)] == [
         "+1.23", "-0.002", "-<0.001", "+<0.001", "+0.00"]
-    Path("scenarios/tiny-cn-cap.toml").write_text(
-        'extends = "tiny-cn.toml"\n[scenario]\nname = "tiny-cn-cap"\n'
-        '[[interventions]]\nid = "us-ga-plant"\nkind = "capacity"\ncountry = "USA"\n'
-        'material = "gallium"\ntonnes_per_year = 5\ncost_usd = 2e6\n')
+    Path("scenarios/tiny-cn-cap.toml").write_text(capacity("tiny-cn.toml", "tiny-cn-cap", 2e6))
     invoke("run", "scenarios", "--draws", 30, "-q")
     out = invoke("compare", "results/tiny-cn-stock", "results/tiny-cn-cap").output
     assert "the variant also lacks 1 intervention the base has (us-ga-stock)" in out

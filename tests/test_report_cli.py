@@ -23,7 +23,7 @@ from click.testing import CliRunner
 from simcore import api
 from simcore.cli import main
 from simcore.results import load_result
-from tests.studies import CN_REFINING, stockpile, write_study
+from tests.studies import CN_REFINING, capacity, stockpile, write_study
 
 DRAWS = 150
 
@@ -122,12 +122,9 @@ def test_a_report_of_several_policies_sets_them_side_by_side(here):
     """With two or more variants the report opens its policy part with the table that
     `compare BASE V1 V2 ...` prints: each policy's change of the shortage value, its cost,
     and whether the combined policy adds up (a new-user pass found it only in compare)."""
-    cap = ('[[interventions]]\nid = "us-ga-plant"\nkind = "capacity"\ncountry = "USA"\n'
-           'material = "gallium"\ntonnes_per_year = 5\n')
-    Path("scenarios/tiny-cn-cap.toml").write_text(
-        'extends = "tiny-cn.toml"\n[scenario]\nname = "tiny-cn-cap"\n' + cap)
+    Path("scenarios/tiny-cn-cap.toml").write_text(capacity("tiny-cn.toml", "tiny-cn-cap"))
     Path("scenarios/tiny-cn-both.toml").write_text(
-        'extends = "tiny-cn-stock.toml"\n[scenario]\nname = "tiny-cn-both"\n' + cap)
+        capacity("tiny-cn-stock.toml", "tiny-cn-both"))
     for name in ("tiny-cn-cap", "tiny-cn-both"):
         api.run(f"scenarios/{name}.toml", draws=DRAWS, seed=11, progress=False,
                 out=f"policies/{name}")
