@@ -41,6 +41,11 @@ def usd_signed(x) -> str:
     return ("-" if x < 0 else "+") + usd4(abs(x))
 
 
+def _some(ids: list[str]) -> str:
+    """The first four ids, then "...": ``au-ga-wagerup, eu-ga-metlen, ...``."""
+    return ", ".join(ids[:4]) + (", ..." if len(ids) > 4 else "")
+
+
 def cost_line(base, variant, change_usd: float,
               partners_change_usd: float | None = None) -> str:
     """One line: what the interventions the variant adds to the base cost
@@ -62,9 +67,8 @@ def cost_line(base, variant, change_usd: float,
         if cost.removed:
             k = len(cost.removed)
             return (f"Policy cost: the variant adds no intervention to the base; it lacks "
-                    f"{k} the base has ({', '.join(cost.removed[:4])}"
-                    f"{', ...' if k > 4 else ''}): to weigh their cost, compare the other "
-                    f"way round (the run without them first)")
+                    f"{k} the base has ({_some(cost.removed)}): to weigh their cost, "
+                    f"compare the other way round (the run without them first)")
         return "Policy cost: the variant adds no intervention to the base"
     parts = []
     stated = cost.stockpile_stated_usd
@@ -85,14 +89,14 @@ def cost_line(base, variant, change_usd: float,
             + (f"{usd4(cost.total_usd)} ({'; '.join(parts)})" if parts else "none stated"))
     if cost.unstated:
         k = len(cost.unstated)
-        shown = ", ".join(cost.unstated[:4]) + (", ..." if k > 4 else "")
         line += (f"; {k} capacity intervention{'s' * (k != 1)} state{'s' * (k == 1)} no "
-                 f"cost_usd ({shown}): give it in the scenario file to weigh them")
+                 f"cost_usd ({_some(cost.unstated)}): give it in the scenario file to weigh "
+                 "them")
     elif cost.removed:
         k = len(cost.removed)
         line += (f"; the variant also lacks {k} intervention{'s' * (k != 1)} the base has "
-                 f"({', '.join(cost.removed[:4])}{', ...' if k > 4 else ''}), whose effect "
-                 "is in the change and whose cost is not: no value per dollar")
+                 f"({_some(cost.removed)}), whose effect is in the change and whose cost is "
+                 "not: no value per dollar")
     elif cost.total_usd > 0:
         line += (f"; {-change_usd / cost.total_usd:,.2f} of shortage value avoided per "
                  f"dollar (a stockpile's stock is still held at the end: not counted)")

@@ -465,15 +465,24 @@ def value_change_arrays(keys: list, base: np.ndarray, variant: np.ndarray,
         union = sorted(set(keys) | set(variant_keys))
         (base,), (variant,) = _on(keys, [base], union), _on(variant_keys, [variant], union)
         keys = union
+    (b_total, b_ours), (v_total, v_ours) = (_final_sums(keys, side, last_stage, partners)
+                                            for side in (base, variant))
+    out = _value_stats(b_total, v_total)
+    if partners:
+        out["partners_change_usd"] = float((v_ours - b_ours).mean())
+    return out
+
+
+def _final_sums(keys: list, value: np.ndarray, last_stage: dict,
+                partners=()) -> tuple[np.ndarray, np.ndarray]:
+    """Per draw, the shortage value (``value``, [draws, len(keys)]) of the final users
+    (the exposures at each material's last stage) and the partner economies' part of it
+    (zeros without ``partners``), float64 [draws] each."""
     partners = tuple(partners)
     final = np.array([last_stage.get(m) == s for m, s, _ in keys], dtype=bool)
     ours = final & np.array([c in partners for _, _, c in keys], dtype=bool)
-    per_draw = [side[:, final].sum(axis=1, dtype=np.float64) for side in (base, variant)]
-    out = _value_stats(per_draw[0], per_draw[1])
-    if partners:
-        mine = [side[:, ours].sum(axis=1, dtype=np.float64) for side in (base, variant)]
-        out["partners_change_usd"] = float((mine[1] - mine[0]).mean())
-    return out
+    return (value[:, final].sum(axis=1, dtype=np.float64),
+            value[:, ours].sum(axis=1, dtype=np.float64))
 
 
 def _value_stats(base: np.ndarray, variant: np.ndarray) -> dict:
@@ -496,10 +505,7 @@ def final_values(result: Result, draws: int, last_stage: dict,
     each material's last stage, at the reference prices) and the partner economies' part
     of it (zeros without ``partners``), float64 [draws] each."""
     keys, (value,) = per_draw_arrays(result, draws, ["shortage_value_usd"])
-    final = np.array([last_stage.get(m) == s for m, s, _ in keys], dtype=bool)
-    ours = final & np.array([c in tuple(partners) for _, _, c in keys], dtype=bool)
-    return (value[:, final].sum(axis=1, dtype=np.float64),
-            value[:, ours].sum(axis=1, dtype=np.float64))
+    return _final_sums(keys, value, last_stage, partners)
 
 
 @dataclass
