@@ -757,10 +757,11 @@ def compare(base_dir, variant_dir, fmt, top, force, limit):
     # rounding (the origin state's buying band, docs/model.md [M6]), not a shortage.
     quiet = ((table["base_share_mean"] < SHARE_DUST)
              & (table["variant_share_mean"] < SHARE_DUST))
-    hidden = int(quiet.sum())
+    hidden = int(quiet.sum())  # rows; the exposures they stand for, folds counted
+    exposures = hidden + (int(table.loc[quiet, "alike"].sum()) if "alike" in table else 0)
     table = table[~quiet]
     note = (
-        f"({hidden} exposures short in neither run not shown: --format csv or json "
+        f"({exposures} exposures short in neither run not shown: --format csv or json "
         f"lists them all)"
     )
     if not len(table):
@@ -783,8 +784,10 @@ def compare(base_dir, variant_dir, fmt, top, force, limit):
     click.echo("(P(better), P(worse): the share of the compared draws in which the variant's "
                "shortage share is lower, higher; draws short in neither run count as neither, "
                "so with rare shortages a clear gain can come with a small P(better); a policy "
-               "that helps some can leave others worse: new refining capacity bids for ore "
-               "that other refiners used, a stockpile's purchases raise the price others pay)")
+               "that helps some can leave others worse, as new refining capacity bids for ore "
+               "that other refiners used; a stockpile's purchase is not simulated (its stocks "
+               "are full at the start), so what buying it would cost other buyers is not in "
+               "these numbers)")
     if table["country"].str.contains(" +", regex=False).any():
         click.echo("(+N: that many more countries whose shares are the same in every "
                    "compared draw of both runs, named by the largest buyer, and by the "

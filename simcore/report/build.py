@@ -363,7 +363,9 @@ def sections(base: Run, compares: Sequence[Run], opts: Options) -> list[Section]
             "How likely: exceedance curves",
             f"For the {len(worst)} worst exposures (highest P95, at most "
             f"{opts.per_material} per material; countries with the same shares in every "
-            f"draw, the buyers of one price zone, take one row, +N), the probability that the "
+            f"draw take one row, named by the largest buyer, +N more, and by the largest "
+            f"partner economy among them where that is not one, 'incl.'), the probability "
+            f"that the "
             "shortage share exceeds each level x, estimated from the "
             f"{draws:,} draws. The shaded band is the 95 % Wilson interval of that probability: "
             "it narrows with more draws, and is the Monte Carlo error, not the model's.",
@@ -574,7 +576,8 @@ def _compare_section(
         pairing + (" The box plots of all policies share one scale." if xlim else "")
         + " Shown: the exposures the policy changes most (mean absolute change, at "
         f"most {opts.per_material} per material, countries with the same shares in every "
-        "draw of both runs in one row, +N; if it changes nothing, the base's worst). "
+        "draw of both runs in one row, +N, 'incl.' the largest partner economy among them "
+        "where the row is named after another; if it changes nothing, the base's worst). "
         "The box shows how the change of the shortage share spreads over draws; "
         "P(better) is the share of draws where the policy lowers the shortage, with its "
         "95 % Wilson interval.",
@@ -631,7 +634,8 @@ def _policies_section(base: Run, others: list[Run], partners: tuple[str, ...] = 
         html += (f"<p>{esc(r.variant)} against {esc(r.parts)} apart: "
                  f"{esc(usd_signed(r.interaction_usd))} [{esc(usd_signed(r.interaction_ci_low))}"
                  f", {esc(usd_signed(r.interaction_ci_high))}] (the mean over draws of its "
-                 f"change minus the sum of theirs): "
+                 f"change minus the sum of theirs; P5-P95 {esc(usd_signed(r.interaction_p5))} "
+                 f"to {esc(usd_signed(r.interaction_p95))}): "
                  f"{esc(interaction_reading(r.interaction_ci_low, r.interaction_ci_high))}."
                  "</p>")
     notes = []
@@ -652,7 +656,10 @@ def _policies_section(base: Run, others: list[Run], partners: tuple[str, ...] = 
         f"Each policy against {base.name}, draw by draw ({side.draws:,} draws): the change "
         "of the final users' shortage value (each material's last stage, every country, "
         f"at the reference prices; {usd4(base_usd)} in the base, mean over draws), with "
-        "the 95 % interval of the mean; the cost of the interventions it adds to the base "
+        "the 95 % interval of the mean"
+        + ("; the partner economies' part of that change (the dataset's group partners)"
+           if partners else "")
+        + "; the cost of the interventions it adds to the base "
         "(stockpiles bought at the reference prices where the file states no cost_usd, "
         "capacity as stated"
         + ("; \"unstated\": capacity interventions without cost_usd" if unstated else "")
