@@ -826,8 +826,8 @@ def test_policy_parts_pp_and_a_variant_that_adds_and_drops(study):
     among all combinations (a greedy pick missed {a,b} + {c,d} for {a,b,c,d} beside
     {a,b,c}); small changes never print in exponent notation; a variant that adds one
     intervention and lacks another gets no value per dollar."""
-    from simcore.cli.run import _pp
     from simcore.money import exact_parts
+    from simcore.report.analysis import pp as _pp
 
     ids = {"whole": frozenset("abcd"), "abc": frozenset("abc"), "ab": frozenset("ab"),
            "cd": frozenset("cd"), "x": frozenset("ax")}

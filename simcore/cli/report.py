@@ -61,22 +61,19 @@ def report_cmd(result_dir, compare_dirs, out, fmt, countries, top, bootstrap):
     from simcore.report.build import Options, write_figures, write_report
 
     opts = Options(countries=_split_countries(countries), top=top, n_boot=bootstrap)
+    png = fmt == "png"
+    target = Path(out or ("figures" if png else "report.html"))
+    made = _missing_folder(target if png else target.parent)
     status = _Status()
     try:
-        if fmt == "png":
-            target = Path(out or "figures")
-            made = _missing_folder(target)
+        if png:
             paths = write_figures(result_dir, compare_dirs, target, opts, progress=status)
-            status.close()
-            click.echo(f"wrote {len(paths)} figures to {target}{_made(made)}")
         else:
-            target = Path(out or "report.html")
-            made = _missing_folder(target.parent)
             path = write_report(result_dir, compare_dirs, target, opts, progress=status)
-            status.close()
-            click.echo(f"wrote {path}{_made(made)}")
     finally:
-        status.close()
+        status.close()  # the status line cleared before anything else is printed
+    click.echo(f"wrote {len(paths)} figures to {target}{_made(made)}" if png
+               else f"wrote {path}{_made(made)}")
 
 
 class _Status:

@@ -80,19 +80,10 @@ def _largest_changes(table, top: int):
     return table.loc[sorted([*moved, *still])]
 
 
-def _pp(v: float) -> str:
-    """A change of share in percentage points: two decimals, three below 0.005 (-0.001,
-    not -0.00), and "-<0.001" below 0.0005 (never in exponent notation)."""
-    pp = 100 * v
-    if abs(pp) >= 0.005 or pp == 0:
-        return f"{pp:+.2f}"
-    if abs(pp) >= 0.0005:
-        return f"{pp:+.3f}"
-    return ("-" if pp < 0 else "+") + "<0.001"
-
-
 def _compare_cells(r) -> list[str]:
     """A compare row's figures as the table prints them."""
+    from simcore.report.analysis import pp as _pp
+
     return [
         _pct(r.base_share_mean),
         _pct(r.variant_share_mean),

@@ -235,6 +235,18 @@ def fold_alike(ranked: pd.DataFrame, same=None, partners: Sequence[str] = ()) ->
     return out
 
 
+def pp(v: float) -> str:
+    """A change of share in percentage points, as compare's table and the report print
+    it: two decimals, three below 0.005 (-0.001, not -0.00), and "-<0.001" below 0.0005
+    (never in exponent notation)."""
+    points = 100 * v
+    if abs(points) >= 0.005 or points == 0:
+        return f"{points:+.2f}"
+    if abs(points) >= 0.0005:
+        return f"{points:+.3f}"
+    return ("-" if points < 0 else "+") + "<0.001"
+
+
 def who(country: str, alike: int = 0, incl: str = "") -> str:
     """``USA``, ``USA +2``, ``VNM +29 incl. USA``: a folded row's countries."""
     return country + (f" +{alike}" if alike else "") + (f" incl. {incl}" if incl else "")

@@ -273,9 +273,7 @@ def _pct(v: float) -> str:
 
 def _pp(v: float) -> str:
     """A change of share in percentage points, as compare's table prints it."""
-    from simcore.cli.run import _pp as pp
-
-    return f"{pp(v)} pp"
+    return f"{an.pp(v)} pp"
 
 
 def _slug(text: str) -> str:
@@ -888,15 +886,21 @@ def _say(progress, text: str) -> None:
         progress(text)
 
 
+def _sections_of(result_dir, compare_dirs, opts: Options, progress):
+    """The base run and the report's sections, saying so to ``progress``."""
+    _say(progress, f"reading {1 + len(compare_dirs)} run{'s' * bool(compare_dirs)}")
+    base, compares = _load(result_dir, compare_dirs)
+    _say(progress, "computing the statistics, the sensitivity and the comparisons")
+    return base, sections(base, compares, opts)
+
+
 def _drawn(secs: list[Section], progress, dpi: int):
-    """Each section's figures as PNG bytes, (section, id, alt, png) in order."""
-    total = sum(len(s.figures) for s in secs)
-    done = 0
-    for s in secs:
-        for fid, alt, fig in s.figures:
-            done += 1
-            _say(progress, f"drawing figure {done} of {total} ({fid.removeprefix('fig-')})")
-            yield s, fid, alt, fg.png_bytes(fig, dpi=dpi)
+    """The sections' figures as PNG bytes, (id, alt, png), section by section."""
+    figures = [f for s in secs for f in s.figures]
+    for done, (fid, alt, fig) in enumerate(figures, 1):
+        _say(progress, f"drawing figure {done} of {len(figures)} "
+                       f"({fid.removeprefix('fig-')})")
+        yield fid, alt, fg.png_bytes(fig, dpi=dpi)
 
 
 def write_report(result_dir, compare_dirs=(), out="report.html", options=None,
@@ -905,15 +909,10 @@ def write_report(result_dir, compare_dirs=(), out="report.html", options=None,
     a line saying what is being done (reading, computing, drawing figure i of n)."""
     opts = options or Options()
     _check_out(Path(out), folder=False)
-    _say(progress, f"reading {1 + len(compare_dirs)} run{'s' * bool(compare_dirs)}")
-    base, compares = _load(result_dir, compare_dirs)
-    _say(progress, "computing the statistics, the sensitivity and the comparisons")
-    secs = sections(base, compares, opts)
-    drawn: dict = {}
-    for s, fid, alt, png in _drawn(secs, progress, 110):
-        drawn.setdefault(id(s), []).append((fid, alt, png))
-    for s in secs:
-        s.figures = drawn.get(id(s), [])
+    base, secs = _sections_of(result_dir, compare_dirs, opts, progress)
+    pngs = _drawn(secs, progress, 110)
+    for s in secs:  # in the order _drawn takes them
+        s.figures = [next(pngs) for _ in s.figures]
     draws = len(base.by_draw().draws)
     page = render(
         f"supplyshock report: {base.name}",
@@ -948,10 +947,7 @@ def write_figures(result_dir, compare_dirs=(), out="figures", options=None,
     opts = options or Options()
     out = Path(out)
     _check_out(out, folder=True)
-    _say(progress, f"reading {1 + len(compare_dirs)} run{'s' * bool(compare_dirs)}")
-    base, compares = _load(result_dir, compare_dirs)
-    _say(progress, "computing the statistics, the sensitivity and the comparisons")
-    secs = sections(base, compares, opts)
+    _, secs = _sections_of(result_dir, compare_dirs, opts, progress)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
@@ -959,7 +955,7 @@ def write_figures(result_dir, compare_dirs=(), out="figures", options=None,
         raise _unwritable(out, exc) from None
     written = []
     try:
-        for _, fid, _, png in _drawn(secs, progress, 150):
+        for fid, _, png in _drawn(secs, progress, 150):
             name = fid.removeprefix("fig-") + ".png"
             (tmp / name).write_bytes(png)
             written.append(name)
