@@ -253,6 +253,19 @@ def test_missing_scenario_file_is_reported(here, tmp_path, monkeypatch):
     assert FIGURES <= set(re.findall(r'<img id="([^"]+)"', page))
 
 
+def test_origins_without_the_scenario_file_come_from_the_zone_prices(here):
+    """Where the scenario file is gone the report finds the controls' origins from the
+    prices: zone_prices.parquet gives the countries the shortage table gives."""
+    from simcore.report import analysis as an
+    from simcore.report import build
+
+    run = build.load_run(here / "results" / "tiny-cn")
+    last = an.last_stage_of(run.summary, {})
+    fast = build.origins_from_zone_prices(run.path, last)
+    slow = build.origins_from_prices(run.frame(), last)
+    assert fast == slow and "CHN" in fast["gallium"]
+
+
 def test_report_without_matplotlib_says_how_to_install(here, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     res = invoke("report", "results/tiny-cn", "--out", "nompl.html", ok=False)

@@ -264,7 +264,42 @@ def origins_for(run: Run, last: dict) -> dict[str, list[str]]:
                         if ev.origin not in out[m]:
                             out[m].append(ev.origin)
             return out
-    return origins_from_prices(run.frame(), last)
+    fast = origins_from_zone_prices(run.path, last)
+    return fast if fast is not None else origins_from_prices(run.frame(), last)
+
+
+def origins_from_zone_prices(path, last: dict) -> dict[str, list[str]] | None:
+    """``origins_from_prices`` from zone_prices.parquet and exposures.parquet (results
+    formats 3 and 4): a row's price index is its zone's, so the countries of the
+    final-stage zones whose mean price falls below 1 in some draw; a few hundred
+    thousand zone rows, where the shortage table has millions. None for older formats.
+    """
+    from simcore.results import SPARSE_FORMATS, load_result
+
+    result = load_result(path)
+    if result.format not in SPARSE_FORMATS:
+        return None
+    keys = ["material", "stage", "zone"]
+    zp = _to_frame(result.table("zone_prices", [*keys, "price_mean"]))
+    low = _plain(zp[zp["price_mean"].to_numpy() < 1.0 - 1e-9][keys]).drop_duplicates()
+    exposures = _to_frame(result.table("exposures", [*keys[:2], "country", "zone"]))
+    fin = an.final_stage(_plain(exposures.dropna(subset=["zone"])), last)
+    hit = fin.merge(low, on=keys)
+    return {m: list(dict.fromkeys(g["country"])) for m, g in hit.groupby("material")}
+
+
+def _to_frame(table) -> pd.DataFrame:
+    from simcore.results.result import _to_pandas
+
+    return _to_pandas(table)
+
+
+def _plain(df: pd.DataFrame) -> pd.DataFrame:
+    """Label columns (zones too) as plain strings, so that tables from two files join."""
+    out = an.normalise(df)
+    if "zone" in out.columns:
+        out["zone"] = out["zone"].astype(str)
+    return out
 
 
 def _pct(v: float) -> str:
