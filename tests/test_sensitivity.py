@@ -245,3 +245,42 @@ def test_vectorised_estimator_matches_plain_reference():
         got = _indices(np.stack([c for c, _ in coded]), np.array([b for _, b in coded]), y, w)
         want = [_reference_index(row, y, w, 12) for row in x]
         np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_bootstrap_sums_are_bincounts_and_the_intervals_those_of_plain_resamples():
+    """The bootstrap's compiled sums per cell are bincount's numbers, bit for bit, and
+    its intervals those of the plain estimator on the same resamples."""
+    from simcore.kernel.binsums import cell_sums
+    from simcore.report.sensitivity import _indices
+
+    rng = np.random.default_rng(5)
+    n = 400
+    x = rng.uniform(size=(4, n))
+    x[1, rng.uniform(size=n) < 0.4] = np.nan
+    x[3] = (x[3] < 0.3).astype(float)
+    y = x[0] ** 2 + np.nan_to_num(x[1]) + 0.5 * x[3] + rng.normal(0, 0.2, n)
+    coded = [bin_codes(row, 9) for row in x]
+    codes = np.stack([c for c, _ in coded])
+    n_bins = np.array([b for _, b in coded])
+    offsets = np.concatenate(([0], np.cumsum(n_bins)[:-1]))
+    flat_codes = np.where(codes >= 0, codes + offsets[:, None], -1)
+    w = np.bincount(rng.integers(0, n, n), minlength=n).astype(np.float64)
+    yc = y - y.mean()
+    got = [np.empty(int(n_bins.sum())) for _ in range(4)]
+    cell_sums(np.ascontiguousarray(flat_codes.T, dtype=np.int32), w, yc, *got)
+    keep = flat_codes >= 0
+    flat = flat_codes[keep]
+    wd, yd = np.broadcast_to(w, codes.shape)[keep], np.broadcast_to(yc, codes.shape)[keep]
+    for g, weights in zip(got, (wd, wd * wd, wd * yd, wd * yd * yd), strict=True):
+        assert np.array_equal(g, np.bincount(flat, weights=weights, minlength=len(g)))
+
+    res = first_order_indices({f"x{i}": x[i] for i in range(4)}, y, bins=9, n_boot=40,
+                              seed=8)
+    boot_rng = np.random.default_rng(8)
+    boot = np.stack([
+        _indices(codes, n_bins, y,
+                 np.bincount(boot_rng.integers(0, n, n), minlength=n).astype(np.float64))
+        for _ in range(40)])
+    alpha = (1.0 - 0.95) / 2.0  # as first_order_indices forms it
+    assert np.array_equal(res.low, np.nanquantile(boot, alpha, axis=0))
+    assert np.array_equal(res.high, np.nanquantile(boot, 1.0 - alpha, axis=0))

@@ -95,6 +95,26 @@ def _indices(codes: np.ndarray, n_bins: np.ndarray, y: np.ndarray, w: np.ndarray
     inputs are handled in one pass of ``bincount`` over (input, bin) cells.
     """
     v_count = codes.shape[0]
+    offsets = np.concatenate(([0], np.cumsum(n_bins)[:-1]))
+    cells = int(n_bins.sum())
+    defined = codes >= 0
+    flat = (codes + offsets[:, None])[defined]
+    wd = np.broadcast_to(w, codes.shape)[defined]
+
+    def sums(yc):
+        yd = np.broadcast_to(yc, codes.shape)[defined]
+        return (np.bincount(flat, weights=wd, minlength=cells),
+                np.bincount(flat, weights=wd * wd, minlength=cells),
+                np.bincount(flat, weights=wd * yd, minlength=cells),
+                np.bincount(flat, weights=wd * yd * yd, minlength=cells))
+
+    return _from_sums(v_count, n_bins, y, w, sums)
+
+
+def _from_sums(v_count: int, n_bins: np.ndarray, y: np.ndarray, w: np.ndarray,
+               sums) -> np.ndarray:
+    """The indices from the sums per (input, bin) cell that ``sums(yc)`` gives (weights,
+    squared weights, weighted y and y^2, y centred as yc) for weights w."""
     total = w.sum()
     yc = y - float(np.sum(w * y)) / total  # centred: sums of squares without cancellation
     sst = float(np.sum(w * yc * yc))
@@ -104,15 +124,7 @@ def _indices(codes: np.ndarray, n_bins: np.ndarray, y: np.ndarray, w: np.ndarray
     # SST * W / (W - Q/W) estimates W Var(Y) (n / (n - 1) with unit weights)
     var_y = sst / (total - float(np.sum(w * w)) / total)
     offsets = np.concatenate(([0], np.cumsum(n_bins)[:-1]))
-    cells = int(n_bins.sum())
-    defined = codes >= 0
-    flat = (codes + offsets[:, None])[defined]
-    wd = np.broadcast_to(w, codes.shape)[defined]
-    yd = np.broadcast_to(yc, codes.shape)[defined]
-    nb = np.bincount(flat, weights=wd, minlength=cells)
-    qb = np.bincount(flat, weights=wd * wd, minlength=cells)
-    sy = np.bincount(flat, weights=wd * yd, minlength=cells)
-    syy = np.bincount(flat, weights=wd * yd * yd, minlength=cells)
+    nb, qb, sy, syy = sums(yc)
     full = nb > 0
     safe = np.where(full, nb, 1.0)
     w_def = np.add.reduceat(nb, offsets)
@@ -191,12 +203,25 @@ def first_order_indices(
         n_bins = bins_used[live]
         index[live] = _indices(codes, n_bins, y, np.ones(n))
     if n_boot > 0 and n > 1 and live.size:
+        from simcore.kernel.binsums import cell_sums
+
         rng = np.random.default_rng(seed)
         boot = np.empty((n_boot, live.size))
+        offsets = np.concatenate(([0], np.cumsum(n_bins)[:-1]))
+        # draw-major cell numbers, so that a draw's inputs are adjacent in memory
+        cells = np.ascontiguousarray(np.where(codes >= 0, codes + offsets[:, None], -1).T,
+                                     dtype=np.int32)
+        n_cells = int(n_bins.sum())
+        out = tuple(np.empty(n_cells) for _ in range(4))
+
+        def sums(yc):
+            cell_sums(cells, w, yc, *out)
+            return out
+
         for r in range(n_boot):
             # a resample of draws as multiplicities: bins stay fixed, weights change
             w = np.bincount(rng.integers(0, n, n), minlength=n).astype(np.float64)
-            boot[r] = _indices(codes, n_bins, y, w)
+            boot[r] = _from_sums(live.size, n_bins, y, w, sums)
         alpha = (1.0 - level) / 2.0
         ok = ~np.isnan(index[live])
         if ok.any():
