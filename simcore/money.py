@@ -142,18 +142,21 @@ class SideBySide:
 
 
 def policies_side_by_side(base, variants: list, force: bool = False,
-                          partners=(), limit: int | None = None) -> SideBySide:
+                          partners=(), limit: int | None = None,
+                          values=None) -> SideBySide:
     """``compare BASE V1 V2 ...`` and the report's policy table: each variant's change
     of the final users' shortage value, its cost and the value avoided per dollar; each
     variant whose interventions are those of two or more others (by id, none shared)
-    set against the sum of their changes, draw by draw."""
+    set against the sum of their changes, draw by draw. ``values``: the runs' values per
+    draw where the caller holds them (``compare_policies``)."""
     import numpy as np
     import pandas as pd
 
     from simcore.api import policy_cost
     from simcore.results.aggregate import compare_policies, interaction
 
-    policies = compare_policies(base, variants, force=force, partners=partners, limit=limit)
+    policies = compare_policies(base, variants, force=force, partners=partners, limit=limit,
+                                values=values)
     table = policies.table
     names = list(table["variant"])
     costs = [policy_cost(base, v) for v in variants]

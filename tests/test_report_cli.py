@@ -142,6 +142,16 @@ def test_a_report_of_several_policies_sets_them_side_by_side(here):
     inter = next(line for line in printed if line.startswith("tiny-cn-both against"))
     assert "tiny-cn-both against tiny-cn-stock + tiny-cn-cap apart: " in side
     assert html.escape(inter.split(" (the mean")[0]) in side
+    # the report sets out the values it read already: the same numbers as read afresh
+    from simcore.money import policies_side_by_side
+    from simcore.report.build import load_run
+
+    runs = [load_run(p) for p in ("results/tiny-cn", *variants)]
+    results = [load_result(p) for p in ("results/tiny-cn", *variants)]
+    held = [(r.by_draw().keys, r.by_draw().value) for r in runs]
+    fresh = policies_side_by_side(results[0], results[1:], force=True)
+    again = policies_side_by_side(results[0], results[1:], force=True, values=held)
+    assert fresh.table.equals(again.table) and fresh.interactions.equals(again.interactions)
     # one variant: no side-by-side table
     invoke("report", "results/tiny-cn", variants[0], "--out", "one.html", "--bootstrap", 0)
     assert 'id="policies"' not in (here / "one.html").read_text(encoding="utf-8")

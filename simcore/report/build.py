@@ -643,8 +643,15 @@ def _policies_section(base: Run, others: list[Run], partners: tuple[str, ...] = 
         results = [load_result(r.path) for r in (base, *others)]
     except ResultError:
         return None
+    # the values per draw the report read already, where every run has them from draw 0
+    held = [r.by_draw() for r in (base, *others)]
+    values = None
+    if all(d.value is not None and np.array_equal(d.draws, np.arange(len(d.draws)))
+           for d in held):
+        values = [(d.keys, d.value) for d in held]
     # (the pairing of the runs is checked, and said, where the report starts)
-    side = policies_side_by_side(results[0], results[1:], force=True, partners=partners)
+    side = policies_side_by_side(results[0], results[1:], force=True, partners=partners,
+                                 values=values)
     rows = []
     for r, c in zip(side.table.itertuples(index=False), side.costs, strict=True):
         per = "-" if r.avoided_per_usd != r.avoided_per_usd else f"{r.avoided_per_usd:,.2f}"

@@ -523,10 +523,14 @@ class Policies:
 
 
 def compare_policies(base: Result, variants: list[Result], force: bool = False,
-                     partners=(), limit: int | None = None) -> Policies:
+                     partners=(), limit: int | None = None, values=None) -> Policies:
     """Each variant against ``base`` by the final users' shortage value, on the draws
     all runs hold (common random numbers: the same draws for every variant, so their
-    changes can be set against one another draw by draw, ``interaction``)."""
+    changes can be set against one another draw by draw, ``interaction``).
+
+    ``values``: where the caller already holds them (the report), each run's exposure
+    keys and shortage values per draw from draw 0 ([draws, X], as ``per_draw_arrays``
+    gives them), base first: not read again."""
     import pandas as pd
 
     warnings = []
@@ -534,14 +538,22 @@ def compare_policies(base: Result, variants: list[Result], force: bool = False,
         warnings += [f"{v.name}: {w}" for w in pair_warnings(base, v, force)]
     draws = min(*(int(r.manifest["draws"]) for r in (base, *variants)),
                 *([limit] if limit else []))
-    check_memory([base, *variants], draws)
+    if values is None:
+        check_memory([base, *variants], draws)
     last = dict(base.manifest.get("last_stage", {}))
     for v in variants:
         last = {**v.manifest.get("last_stage", {}), **last}
-    total, ours = final_values(base, draws, last, partners)
+
+    def final(i: int, run: Result):
+        if values is None:
+            return final_values(run, draws, last, partners)
+        keys, value = values[i]
+        return _final_sums(keys, value[:draws], last, partners)
+
+    total, ours = final(0, base)
     rows, changes = [], {}
-    for v, label in zip(variants, variant_labels(variants), strict=True):
-        v_total, v_ours = final_values(v, draws, last, partners)
+    for i, (v, label) in enumerate(zip(variants, variant_labels(variants), strict=True)):
+        v_total, v_ours = final(i + 1, v)
         row = {"variant": label, **_value_stats(total, v_total)}
         if partners:
             row["partners_change_usd"] = float((v_ours - ours).mean())
