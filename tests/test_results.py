@@ -19,6 +19,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from formats import as_format_3
@@ -218,6 +219,32 @@ def test_row_groups_do_not_follow_the_chunk_size(tmp_path, monkeypatch):
     assert first.min > meta.row_group(0).column(0).statistics.max
     end = pq.ParquetFile(small.folder / "summary.parquet").metadata
     assert end.row_group(0).column(end.schema.names.index("country")).is_stats_set
+
+
+def test_the_first_draws_of_a_table_are_its_rows_of_those_draws(tmp_path, monkeypatch):
+    """``table(..., draws=n)``: the rows of draws 0 .. n-1, read row group by row group
+    (compare --draws and report --draws on a million-draw run), for every format."""
+    width = R.row_width(R.SHORTAGE_FILE_SCHEMA)
+    monkeypatch.setattr(R.writer, "ROW_GROUP_BYTES", 3 * X * width)
+    res = write(tmp_path / "new", draws=40, size=16, layout=SHARED, source=shared_chunks)
+    assert pq.ParquetFile(res.folder / "shortage.parquet").num_row_groups > 3
+    runs = [res, as_format_3(res, tmp_path / "f3"),
+            _as_old_format(res, tmp_path / "f2", "supplyshock-results/2")]
+    for run in runs:
+        whole = {("shortage", False): run.table("shortage"),
+                 ("shortage", True): run.table("shortage", stored=True),
+                 ("drivers", False): run.table("drivers")}
+        if run.format != "supplyshock-results/2":
+            whole[("zone_prices", False)] = run.table("zone_prices")
+        for n in (0, 1, 7, 39, 40, 100):
+            for (name, stored), table in whole.items():
+                got = run.table(name, stored=stored, draws=n)
+                want = table.filter(pc.less(table.column("draw"), n))
+                assert got.equals(want), (run.format, name, stored, n)
+        part = run.table("shortage", ["shortage_share", "need_t"], draws=5)
+        assert part.column_names == ["shortage_share", "need_t"] and part.num_rows == 5 * X
+    with pytest.raises(ResultError, match="has no draw column"):
+        res.table("summary", draws=3)
 
 
 # --- statistics ---------------------------------------------------------------------------

@@ -266,10 +266,18 @@ def _available_bytes() -> int | None:
     return None
 
 
-def check_memory(results: list[Result], draws: int) -> None:
+_COMPARE_ADVICE = ("compare the first draws only", "common random numbers: a few "
+                   "thousand draws tell policies apart")
+
+
+def check_memory(results: list[Result], draws: int, per: int = BYTES_PER_DRAW_EXPOSURE,
+                 doing: str = "comparing", advice: tuple[str, str] = _COMPARE_ADVICE
+                 ) -> None:
     """``ResultError`` before a comparison of ``draws`` draws that would not fit in the
     memory available (it holds every draw of every exposure of two runs at once: a
-    million draws of the partner study need about 27 GB), naming how many would."""
+    million draws of the partner study need about 27 GB), naming how many would.
+    ``per``: bytes per draw and exposure; ``doing`` and ``advice`` (what to do, and
+    why it serves) word the message for other commands (the report)."""
     exposures = 0
     for r in results:
         try:
@@ -278,20 +286,19 @@ def check_memory(results: list[Result], draws: int) -> None:
             n = pq.read_metadata(Path(r.folder) / "shortage.parquet").num_rows // max(
                 int(r.manifest["draws"]), 1)
         exposures = max(exposures, n)
-    need = BYTES_PER_DRAW_EXPOSURE * draws * exposures
+    need = per * draws * exposures
     free = _available_bytes()
     if free is None or need <= free:
         return
-    fits = max(1, free // max(BYTES_PER_DRAW_EXPOSURE * exposures, 1))
+    fits = max(1, free // max(per * exposures, 1))
 
     def size(b: int) -> str:
         return f"{b / 2**30:.1f} GB" if b >= 2**30 else f"{b / 2**20:.0f} MB"
 
     raise ResultError(
-        f"comparing {draws:,} draws of {exposures} exposures needs about "
-        f"{size(need)}, more than the {size(free)} free here: compare "
-        f"the first draws only, e.g. --draws {min(fits, draws) // 1000 * 1000 or fits:,} "
-        f"(common random numbers: a few thousand draws tell policies apart)")
+        f"{doing} {draws:,} draws of {exposures} exposures needs about "
+        f"{size(need)}, more than the {size(free)} free here: {advice[0]}, e.g. "
+        f"--draws {min(fits, draws) // 1000 * 1000 or fits:,} ({advice[1]})")
 
 
 def pair_warnings(base: Result, variant: Result, force: bool = False) -> list[str]:
@@ -404,7 +411,7 @@ def per_draw_arrays(result: Result, draws: int, names: list[str]) -> tuple[list,
         # the expanded table is draw-major over exposures.parquet's rows: no join
         exposures = result.table("exposures", labels)
         keys = list(zip(*(exposures.column(c).to_pylist() for c in labels), strict=True))
-        table = result.table("shortage", names)
+        table = result.table("shortage", names, draws=draws)
         x = len(keys)
         arrays = [arrow.values(table.column(c).combine_chunks())
                   .reshape(table.num_rows // x if x else 0, x)[:draws] for c in names]
@@ -416,7 +423,7 @@ def per_draw_arrays(result: Result, draws: int, names: list[str]) -> tuple[list,
 
     from simcore.results.shortage import _codes
 
-    table = result.table("shortage", ["draw", *labels, *names])
+    table = result.table("shortage", ["draw", *labels, *names], draws=draws)
     draw = arrow.values(table.column("draw").combine_chunks()).astype(np.int64)
     listed = result.manifest["labels"]
     codes = [_codes(table.column(c), listed[c], c) for c in labels]

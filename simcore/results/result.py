@@ -37,6 +37,34 @@ def _to_pandas(table: pa.Table):
     return table.to_pandas(types_mapper={pa.int16(): pd.Int16Dtype()}.get)
 
 
+def _first_draws(path: Path, columns: list[str] | None, draws: int) -> pa.Table:
+    """The rows of draws 0 .. draws-1 of a table with a ``draw`` column, written in draw
+    order: row groups are read until one starts at or after ``draws`` (by its
+    statistics where the file has them), and the last one read is cut."""
+    import pyarrow.compute as pc  # here, not at import: a run never needs it
+
+    pf = pq.ParquetFile(path)
+    names = pf.schema_arrow.names
+    if "draw" not in names:
+        raise ResultError(f"{path}: has no draw column, so its first draws cannot be taken")
+    read = list(columns) if columns is not None else list(names)
+    with_draw = read if "draw" in read else [*read, "draw"]
+    at = names.index("draw")
+    groups = []
+    for i in range(pf.num_row_groups):
+        stats = pf.metadata.row_group(i).column(at).statistics
+        if stats is not None and stats.has_min_max and int(stats.min) >= draws:
+            break
+        g = pf.read_row_group(i, columns=with_draw)
+        draw = g.column("draw")
+        if g.num_rows and int(pc.min(draw).as_py()) >= draws:
+            break
+        groups.append(g.filter(pc.less(draw, draws)))
+    table = (pa.concat_tables(groups) if groups
+             else pf.schema_arrow.empty_table().select(with_draw))
+    return table.select(read)
+
+
 class Result:
     """A results folder: tables as pandas DataFrames (read when first used), the manifest.
 
@@ -71,17 +99,26 @@ class Result:
         return self.manifest.get("format", FORMAT)
 
     def table(self, name: str, columns: list[str] | None = None, *,
-              stored: bool = False) -> pa.Table:
+              stored: bool = False, draws: int | None = None) -> pa.Table:
         """One table as an Arrow table (``columns`` to read only some).
 
         ``shortage`` has a row per draw and exposure and the columns of format 2 for
         results of any format; formats 4 and 3 store fewer rows and columns, which
-        ``stored=True`` returns as they are (simcore/results/shortage.py)."""
-        if name == "shortage" and not stored and self.format in SPARSE_FORMATS:
-            return self._expanded_shortage(columns)
-        return self._read(name, columns)
+        ``stored=True`` returns as they are (simcore/results/shortage.py).
 
-    def _read(self, name: str, columns: list[str] | None = None) -> pa.Table:
+        ``draws``: the rows of draws 0 .. draws-1 only, for a table with a ``draw``
+        column (row groups of later draws are not read: the first thousands of a
+        million-draw run fit where the whole would not)."""
+        if draws is not None:
+            draws = max(0, min(int(draws), int(self.manifest["draws"])))
+            if draws == int(self.manifest["draws"]):
+                draws = None
+        if name == "shortage" and not stored and self.format in SPARSE_FORMATS:
+            return self._expanded_shortage(columns, draws)
+        return self._read(name, columns, draws)
+
+    def _read(self, name: str, columns: list[str] | None = None,
+              draws: int | None = None) -> pa.Table:
         path = self.folder / f"{name}.parquet"
         if not path.is_file():
             extra = " (run with --timeseries to get it)" if name == "timeseries" else ""
@@ -92,7 +129,9 @@ class Result:
                 extra = f" (results of {self.format} keep the need in the shortage table)"
             raise ResultError(f"{self.folder} has no {name}.parquet{extra}")
         try:
-            return pq.read_table(path, columns=columns)
+            if draws is None:
+                return pq.read_table(path, columns=columns)
+            return _first_draws(path, columns, draws)
         except (pa.ArrowException, OSError) as exc:
             # A truncated copy or an edited file: name it and the way back, no traceback.
             raise ResultError(
@@ -101,15 +140,17 @@ class Result:
                 f"{self.folder}` names every altered file)"
             ) from None
 
-    def _expanded_shortage(self, columns: list[str] | None) -> pa.Table:
+    def _expanded_shortage(self, columns: list[str] | None,
+                           draws: int | None = None) -> pa.Table:
         want = list(SHORTAGE_COLUMNS) if columns is None else list(columns)
         prices = {"price_index_peak": "price_peak", "price_index_mean": "price_mean"}
         zone = [prices[c] for c in want if c in prices]
-        zone_prices = (self._read("zone_prices", ["material", "stage", "zone", *zone])
+        zone_prices = (self._read("zone_prices", ["material", "stage", "zone", *zone], draws)
                        if zone else None)
-        return expand_shortage(self._read("shortage", stored_columns(want)),
+        n = self.manifest["draws"] if draws is None else draws
+        return expand_shortage(self._read("shortage", stored_columns(want), draws),
                                self._read("exposures"), zone_prices,
-                               self.manifest["labels"], self.manifest["draws"], want)
+                               self.manifest["labels"], n, want)
 
     @cached_property
     def summary(self):
