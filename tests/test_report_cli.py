@@ -276,6 +276,41 @@ def test_origins_without_the_scenario_file_come_from_the_zone_prices(here):
     assert fast == slow and "CHN" in fast["gallium"]
 
 
+def test_the_first_draws_of_a_run_are_a_run_of_that_many_draws(here):
+    """sensitivity --draws N on a run gives what a run of N draws (the same seed) gives:
+    draws are keyed by their number, so the first N draws are that run's draws."""
+    api.run("scenarios/tiny-cn.toml", draws=60, seed=11, progress=False,
+            out="short/tiny-cn")
+    whole = json.loads(invoke("sensitivity", "short/tiny-cn", "--format", "json",
+                              "--bootstrap", 20).stdout)
+    first = json.loads(invoke("sensitivity", "results/tiny-cn", "--draws", 60, "--format",
+                              "json", "--bootstrap", 20).stdout)
+    every = json.loads(invoke("sensitivity", "results/tiny-cn", "--format", "json",
+                              "--bootstrap", 20).stdout)
+    assert first == whole and first != every and {r["draws"] for r in first} == {60}
+
+
+def test_report_on_the_first_draws_says_which_parts_use_them(here, monkeypatch):
+    """report --draws N: the per-draw parts from the first N draws, said in the header and
+    where they are; a report too large for the memory free is refused before any figure,
+    naming --draws, with nothing written."""
+    from simcore.results import aggregate
+
+    invoke("report", "results/tiny-cn", "results/tiny-cn-stock", "--draws", 50, "--out",
+           "first.html", "--bootstrap", 0)
+    page = html.unescape((here / "first.html").read_text(encoding="utf-8"))
+    assert f"{DRAWS} draws (the per-draw parts: the first 50, --draws)" in page
+    assert f"The curves take the first 50 of the run's {DRAWS} draws" in page
+    assert f"Only the first 50 of their {DRAWS} draws are compared" in page
+    assert f"The 95th percentile over {DRAWS} draws" in page  # from the summary
+    monkeypatch.setattr(aggregate, "_available_bytes", lambda: 2000)
+    refused = invoke("report", "results/tiny-cn", "--out", "big.html", ok=False)
+    text = " ".join(refused.output.split())
+    assert refused.exit_code != 0 and "Traceback" not in refused.output
+    assert f"reporting on {DRAWS} draws of" in text and "e.g. --draws" in text
+    assert not (here / "big.html").exists()
+
+
 def test_report_without_matplotlib_says_how_to_install(here, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     res = invoke("report", "results/tiny-cn", "--out", "nompl.html", ok=False)

@@ -52,7 +52,16 @@ def _split_countries(value: str | None):
     show_default=True,
     help="Bootstrap resamples for the sensitivity intervals.",
 )
-def report_cmd(result_dir, compare_dirs, out, fmt, countries, top, bootstrap):
+@click.option(
+    "--draws",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Take the per-draw parts (exceedance curves, sensitivity, comparisons) from the "
+    "first N draws only (default: all); the heatmap, the worst list and the monthly charts "
+    "come from the run's summaries of every draw. For runs too large to hold: about 5 GB "
+    "a run for a million draws of the partner study.",
+)
+def report_cmd(result_dir, compare_dirs, out, fmt, countries, top, bootstrap, draws):
     """Draw the report of the run in RESULT_DIR.
 
     Each COMPARE_DIR (a run of a policy variant with the same seed) adds a draw-by-draw
@@ -60,7 +69,8 @@ def report_cmd(result_dir, compare_dirs, out, fmt, countries, top, bootstrap):
     """
     from simcore.report.build import Options, write_figures, write_report
 
-    opts = Options(countries=_split_countries(countries), top=top, n_boot=bootstrap)
+    opts = Options(countries=_split_countries(countries), top=top, n_boot=bootstrap,
+                   draws=draws)
     png = fmt == "png"
     target = Path(out or ("figures" if png else "report.html"))
     made = _missing_folder(target if png else target.parent)
@@ -160,7 +170,15 @@ def _made(folder: Path | None) -> str:
     help="Drivers shown per exposure in the table, largest index first (0: all; csv and "
     "json give all).",
 )
-def sensitivity_cmd(result_dir, material, stage, country, top, fmt, bootstrap, bins, drivers):
+@click.option(
+    "--draws",
+    type=click.IntRange(min=2),
+    default=None,
+    help="Use the first N draws only (default: all): for runs too large to hold, about "
+    "5 GB for a million draws of the partner study.",
+)
+def sensitivity_cmd(result_dir, material, stage, country, top, fmt, bootstrap, bins, drivers,
+                    draws):
     """First-order sensitivity indices of shortage share to each sampled input.
 
     For each exposure (material, stage, country), the share of the variance of its
@@ -177,6 +195,7 @@ def sensitivity_cmd(result_dir, material, stage, country, top, fmt, bootstrap, b
         top=top,
         n_boot=bootstrap,
         bins=bins,
+        draws=draws,
     )
     if fmt != "table":  # the long table of docs/report.md; the table's header names them
         table = table.drop(columns=["same_shares"], errors="ignore")

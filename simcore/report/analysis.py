@@ -70,13 +70,15 @@ class PerDraw:
         return cls(keys, draws, dense(SHARE), value, need)
 
     @classmethod
-    def of_result(cls, result) -> PerDraw:
+    def of_result(cls, result, draws: int | None = None) -> PerDraw:
         """From a results folder: of format 4 or 3 without a join (the expanded table is
-        draw-major over exposures.parquet's rows)."""
+        draw-major over exposures.parquet's rows); ``draws``: draws 0 .. draws-1 only."""
         from simcore.results.aggregate import by_exposure, per_draw_arrays
         from simcore.results.layout import SPARSE_FORMATS
 
         n = int(result.manifest["draws"])
+        if draws is not None:
+            n = max(0, min(n, int(draws)))
         names = ["shortage_share", "shortage_value_usd"]
         if result.format in SPARSE_FORMATS:
             keys, (share, value) = per_draw_arrays(result, n, names)
@@ -100,6 +102,14 @@ class PerDraw:
         ok[ok] = self.draws[at[ok]] == np.asarray(draws)[ok]
         out[ok] = self.share[at[ok], c]
         return out
+
+
+def bytes_per_draw_exposure(runs: int) -> int:
+    """Peak memory of the report or ``sensitivity`` per draw and exposure, for ``runs``
+    runs held at once (measured on the partner study, benchmarks/README.md): each run's
+    shares and values as float32 (8 bytes), and the largest transient of reading and
+    sorting one run."""
+    return 40 + 8 * runs
 
 
 def as_per_draw(shortage) -> PerDraw:

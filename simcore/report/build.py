@@ -49,6 +49,8 @@ class Run:
     # the shortage shares per draw and exposure as arrays (PerDraw); None: made from
     # ``shortage`` when first asked for (``by_draw``)
     per_draw: an.PerDraw | None = None
+    # the per-draw tables hold draws 0 .. limit-1 only (report --draws); None: every draw
+    limit: int | None = None
 
     def frame(self) -> pd.DataFrame:
         """The shortage table (the columns the report uses)."""
@@ -56,7 +58,8 @@ class Run:
             from simcore.results import load_result
             from simcore.results.result import _to_pandas
 
-            table = load_result(self.path).table("shortage", list(SHORTAGE_READ))
+            table = load_result(self.path).table("shortage", list(SHORTAGE_READ),
+                                                 draws=self.limit)
             self.shortage = an.normalise(_to_pandas(table))
         return self.shortage
 
@@ -74,6 +77,7 @@ class Options:
     per_material: int = 2  # at most this many of those from one material (tornado: 1)
     n_boot: int = 200  # bootstrap resamples of the sensitivity indices
     seed: int = 0  # bootstrap seed (the report is reproducible)
+    draws: int | None = None  # the per-draw parts on draws 0 .. draws-1 only; None: all
 
 
 @dataclass
@@ -105,24 +109,31 @@ SHORTAGE_READ = ("draw", "material", "stage", "country", "need_t", "shortage_sha
                  "shortage_value_usd", "price_index_mean")
 
 
-def load_run(path) -> Run:
+def load_run(path, draws: int | None = None) -> Run:
+    """A results folder as the report reads it; ``draws``: its per-draw tables (the
+    shortage shares and values, the drivers) for draws 0 .. draws-1 only."""
     from simcore.results import alike_exposures, load_result
+    from simcore.results.result import _to_pandas
 
     path = Path(path)
     result = load_result(path)
     manifest = dict(getattr(result, "manifest", {}) or {})
     name = lookup(manifest, "scenario.name", "scenario_name", "name") or path.name
+    if draws is not None and draws >= int(manifest["draws"]):
+        draws = None
     return Run(
         name=str(name),
         path=path,
         shortage=None,  # read if needed (Run.frame): the report works on per_draw
-        drivers=result.drivers,
+        drivers=(result.drivers if draws is None
+                 else _to_pandas(result.table("drivers", draws=draws))),
         monthly=an.normalise(result.monthly),
         manifest=manifest,
         summary=an.normalise(result.summary),
         prices=_prices_of(result),
         leads=alike_exposures(result),
-        per_draw=an.PerDraw.of_result(result),
+        per_draw=an.PerDraw.of_result(result, draws),
+        limit=draws,
     )
 
 
@@ -339,12 +350,14 @@ def sections(base: Run, compares: Sequence[Run], opts: Options) -> list[Section]
         (r.material, r.stage, r.country): an.exposure_label(r.material, r.stage, r.country, last)
         for r in stats.itertuples(index=False)
     }
-    draws = len(base.by_draw().draws)
+    draws = len(base.by_draw().draws)  # the per-draw parts' (report --draws)
+    every = int(lookup(base.manifest, "draws", default=draws))  # the summaries'
+    stat_draws = every if base.summary is not None else draws
     out = []
 
     matrix, n_partners = an.heatmap_matrix(stats, last, ctx.partners)
     text = (
-        f"The 95th percentile over {draws:,} draws of each country's shortage over the "
+        f"The 95th percentile over {stat_draws:,} draws of each country's shortage over the "
         "horizon, as a share of its horizon need, at each material's final stage: in one "
         "draw in twenty the shortage is at least this large. Partner economies come "
         "first (left of the black line), then the other countries, worst first. Grey "
@@ -401,7 +414,10 @@ def sections(base: Run, compares: Sequence[Run], opts: Options) -> list[Section]
             f"that the "
             "shortage share exceeds each level x, estimated from the "
             f"{draws:,} draws. The shaded band is the 95 % Wilson interval of that probability: "
-            "it narrows with more draws, and is the Monte Carlo error, not the model's.",
+            "it narrows with more draws, and is the Monte Carlo error, not the model's."
+            + (f" The curves take the first {draws:,} of the run's {every:,} draws (report "
+               "--draws); the table's numbers are over all of them." if draws < stat_draws
+               else ""),
             [
                 (
                     "fig-exceedance",
@@ -433,7 +449,7 @@ def sections(base: Run, compares: Sequence[Run], opts: Options) -> list[Section]
             "fans",
             "When: monthly shortage share",
             f"Month by month (month 0: the first of the scenario's horizon), the spread over "
-            f"{draws:,} draws of each country's shortage share at the "
+            f"{every:,} draws of each country's shortage share at the "
             "final stage: the light band holds 90 % of draws (P5–P95), the dark band half "
             "(P25–P75), the line is the median. Percentiles are taken month by month, so "
             "the median line is not one draw's path. Countries (by default the worst-hit "
@@ -456,7 +472,7 @@ def sections(base: Run, compares: Sequence[Run], opts: Options) -> list[Section]
             "Prices: each price zone, month by month",
             "The price of each price zone of a material's final stage, relative to the "
             "reference price (docs/model.md §3.1): buyers in one zone trade freely and pay "
-            f"one price. The line is the median over {draws:,} draws, the band holds 90 % of "
+            f"one price. The line is the median over {every:,} draws, the band holds 90 % of "
             "them (P5–P95), month by month (month 0: the first of the scenario's horizon); "
             "a zone whose median is the same as another's is drawn under it (the legend "
             "still names it). A control splits the market: the zones it caps pay "
@@ -603,6 +619,10 @@ def _compare_section(
         pairing += (f" The runs have {d_a:,} and {d_b:,} draws: only the first {n:,} are "
                     f"paired here, so the base's means in this table can differ from "
                     "those above (all its draws).")
+    elif d_a is not None and n < d_a:
+        pairing += (f" Only the first {n:,} of their {d_a:,} draws are compared (report "
+                    "--draws), so the base's means in this table can differ from those "
+                    "above (all its draws).")
     return Section(
         f"compare-{_slug(other.name)}",
         f"Policy: {other.name} against {base.name}",
@@ -651,7 +671,7 @@ def _policies_section(base: Run, others: list[Run], partners: tuple[str, ...] = 
         values = [(d.keys, d.value) for d in held]
     # (the pairing of the runs is checked, and said, where the report starts)
     side = policies_side_by_side(results[0], results[1:], force=True, partners=partners,
-                                 values=values)
+                                 limit=base.limit, values=values)
     rows = []
     for r, c in zip(side.table.itertuples(index=False), side.costs, strict=True):
         per = "-" if r.avoided_per_usd != r.avoided_per_usd else f"{r.avoided_per_usd:,.2f}"
@@ -893,8 +913,21 @@ def _umask() -> int:
     return mask
 
 
-def _load(result_dir, compare_dirs) -> tuple[Run, list[Run]]:
-    return load_run(result_dir), [load_run(d) for d in compare_dirs]
+def _load(result_dir, compare_dirs, draws: int | None = None) -> tuple[Run, list[Run]]:
+    from simcore.results import load_result
+    from simcore.results.aggregate import check_memory
+
+    folders = [result_dir, *compare_dirs]
+    results = [load_result(f) for f in folders]
+    n = min(int(r.manifest["draws"]) for r in results)
+    check_memory(results, n if draws is None else min(draws, n),
+                 per=an.bytes_per_draw_exposure(len(results)),
+                 doing="reporting on", advice=(
+                     "take the per-draw parts from the first draws only",
+                     "the heatmap, the worst list and the monthly charts still cover every "
+                     "draw, from the run's summaries"))
+    runs = [load_run(f, draws) for f in folders]
+    return runs[0], runs[1:]
 
 
 def _check_out(out: Path, folder: bool) -> None:
@@ -931,7 +964,7 @@ def _say(progress, text: str) -> None:
 def _sections_of(result_dir, compare_dirs, opts: Options, progress):
     """The base run and the report's sections, saying so to ``progress``."""
     _say(progress, f"reading {1 + len(compare_dirs)} run{'s' * bool(compare_dirs)}")
-    base, compares = _load(result_dir, compare_dirs)
+    base, compares = _load(result_dir, compare_dirs, opts.draws)
     _say(progress, "computing the statistics, the sensitivity and the comparisons")
     return base, sections(base, compares, opts)
 
@@ -945,6 +978,14 @@ def _drawn(secs: list[Section], progress, dpi: int):
         yield fid, alt, fg.png_bytes(fig, dpi=dpi)
 
 
+def _draws_line(base: Run) -> str:
+    draws = len(base.by_draw().draws)
+    every = int(lookup(base.manifest, "draws", default=draws))
+    if draws < every:
+        return f"{every:,} draws (the per-draw parts: the first {draws:,}, --draws)"
+    return f"{draws:,} draws"
+
+
 def write_report(result_dir, compare_dirs=(), out="report.html", options=None,
                  progress=None) -> Path:
     """Write the self-contained HTML report; returns its path. ``progress``: called with
@@ -955,10 +996,9 @@ def write_report(result_dir, compare_dirs=(), out="report.html", options=None,
     pngs = _drawn(secs, progress, 110)
     for s in secs:  # in the order _drawn takes them
         s.figures = [next(pngs) for _ in s.figures]
-    draws = len(base.by_draw().draws)
     page = render(
         f"supplyshock report: {base.name}",
-        f"{draws:,} draws · seed {lookup(base.manifest, 'seed', default='?')} · results "
+        f"{_draws_line(base)} · seed {lookup(base.manifest, 'seed', default='?')} · results "
         f"{shown_path(base.path)}",
         secs,
     )

@@ -18,16 +18,29 @@ def sensitivity_for_run(
     n_boot: int = 200,
     bins: int | None = None,
     seed: int = 0,
+    draws: int | None = None,
 ) -> pd.DataFrame:
-    """Indices for the exposures matching the filters, or the ``top`` worst without any.
+    """Indices for the exposures matching the filters, or the ``top`` worst without any;
+    ``draws``: from draws 0 .. draws-1 only (the worst chosen on those draws too).
 
     An unknown material, stage or country is a ``ResultError`` naming what the results
     hold.
     """
     from simcore.results import load_result
+    from simcore.results.aggregate import check_memory
+    from simcore.results.result import _to_pandas
 
     result = load_result(result_dir)
-    shortage = an.PerDraw.of_result(result)  # the shares per draw, no table of rows
+    every = int(result.manifest["draws"])
+    if draws is not None and draws >= every:
+        draws = None
+    check_memory([result], every if draws is None else draws,
+                 per=an.bytes_per_draw_exposure(1), doing="computing the sensitivity of",
+                 advice=("use the first draws only", "the bootstrap intervals show what "
+                         "fewer draws cost in precision"))
+    shortage = an.PerDraw.of_result(result, draws)  # the shares per draw, no table of rows
+    driver_table = (result.drivers if draws is None
+                    else _to_pandas(result.table("drivers", draws=draws)))
     stats = an.exposure_stats(shortage)
     chosen = stats
     for col, value in (("material", material), ("stage", stage), ("country", country)):
@@ -62,7 +75,7 @@ def sensitivity_for_run(
     else:
         chosen = chosen.sort_values(["p95", "mean"], ascending=False, kind="stable")
     table = an.sensitivity_table(
-        shortage, result.drivers, chosen, n_boot=n_boot, bins=bins, seed=seed
+        shortage, driver_table, chosen, n_boot=n_boot, bins=bins, seed=seed
     )
     if material is None and stage is None and country is None and len(table):
         keys = list(zip(table["material"], table["stage"], table["country"], strict=True))
