@@ -103,39 +103,39 @@ def worst_table(summary, draws: int, n: int = _WORST, alike: dict | None = None,
     folds them into one row named by its largest buyer, "USA +2", whose E[value] is their
     sum; a group whose largest buyer is not one of ``partners`` names the largest
     partner in it too, "VNM +29 incl. USA"."""
+    from simcore.report.analysis import fold_alike, who
+
     frame = summary.reset_index(drop=True).copy()
-    keys = zip(frame["material"].astype(str), frame["stage"].astype(str),
-               frame["country"].astype(str), strict=True)
-    frame["lead"] = [(alike or {}).get((m, st, c), (m, st, c)) for m, st, c in keys]
+    for c in ("material", "stage", "country"):
+        frame[c] = frame[c].astype(str)
     hit = frame[frame["share_mean"] > 0].sort_values(["share_mean", "share_p95"],
                                                       ascending=False, kind="stable")
     if not len(hit):
         return "No shortage in the one draw." if draws == 1 else (
             f"No shortage in any of {draws:,} draws.")
-    groups = hit.groupby("lead", sort=False)
-    value = groups["value_mean_usd"].sum()
-    size = groups.size()
-    # each group named by its largest buyer (China, not Canada, for cobalt ore)
-    order = hit["lead"].drop_duplicates().head(n)
-    by_value = hit.sort_values("value_mean_usd", ascending=False, kind="stable")
-    first = by_value.drop_duplicates("lead").set_index("lead").loc[order].reset_index()
-    ours = by_value[by_value["country"].astype(str).isin(tuple(partners))]
-    ours_first = {}
-    for lead, c in zip(ours["lead"], ours["country"].astype(str), strict=True):
-        ours_first.setdefault(lead, c)  # the largest partner of each group
-    from simcore.report.analysis import who
+    alike = alike or {}
 
+    def lead(k):
+        return alike.get(k, k)
+
+    # each group named by its largest buyer (China, not Canada, for cobalt ore), its
+    # E[value] their sum
+    first = fold_alike(hit.assign(value=hit["value_mean_usd"]), same=lead,
+                       partners=partners).head(n)
+    value: dict = {}
+    for k, v in zip(zip(hit["material"], hit["stage"], hit["country"], strict=True),
+                    hit["value_mean_usd"], strict=True):
+        value[lead(k)] = value.get(lead(k), 0.0) + (0.0 if v != v else float(v))
     rows = [
         [
-            str(r.material),
-            str(r.stage),
-            who(str(r.country), size[r.lead] - 1,
-                "" if str(r.country) in partners else ours_first.get(r.lead, "")),
+            r.material,
+            r.stage,
+            who(r.country, r.alike, r.incl),
             _pct(r.share_mean),
             _pct(r.share_p95),
             _pct(getattr(r, "peak_share_p95", float("nan"))),
             f"{r.prob_short:.2f}",
-            _usd(value[r.lead]),
+            _usd(value[lead((r.material, r.stage, r.country))]),
         ]
         for r in first.itertuples()
     ]
@@ -144,7 +144,7 @@ def worst_table(summary, draws: int, n: int = _WORST, alike: dict | None = None,
     note = ("\n(+N: that many more buyers with the same shares in every draw, named by "
             "the largest, and the largest partner economy among them where it is not one "
             "(incl.); E[value] sums them; `summarize` lists each)"
-            if (size[first["lead"]] > 1).any() else "")
+            if (first["alike"] > 0).any() else "")
     return (
         f"Worst exposures (shortage share of horizon need over {_n_draws(draws)}):\n"
         + _text_table(header, rows) + note
