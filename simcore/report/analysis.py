@@ -106,10 +106,12 @@ class PerDraw:
 
 def bytes_per_draw_exposure(runs: int) -> int:
     """Peak memory of the report or ``sensitivity`` per draw and exposure, for ``runs``
-    runs held at once (measured on the partner study, benchmarks/README.md): each run's
-    shares and values as float32 (8 bytes), and the largest transient of reading and
-    sorting one run."""
-    return 40 + 8 * runs
+    runs held at once, with a margin. Measured on 100,000 draws of the partner study
+    (452 exposures; benchmarks/README.md): the report of one run 1.05 GB (23 bytes a
+    draw and exposure), of a run and two variants 2.77 GB (61), ``sensitivity`` 1.44 GB
+    (32: it sorts each exposure's shares). Each run holds its shares and values as
+    float32 (8 bytes) and its comparison with the base adds float64 transients."""
+    return 30 + 12 * runs
 
 
 def as_per_draw(shortage) -> PerDraw:
