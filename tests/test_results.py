@@ -247,6 +247,21 @@ def test_the_first_draws_of_a_table_are_its_rows_of_those_draws(tmp_path, monkey
         res.table("summary", draws=3)
 
 
+def test_the_first_draws_of_a_file_not_in_draw_order_are_all_found(tmp_path):
+    """A table whose row groups are not in draw order (not written by supplyshock: an
+    edited copy) is read whole and filtered, not cut at the first late row group."""
+    from simcore.results.result import _first_draws
+
+    path = tmp_path / "t.parquet"
+    with pq.ParquetWriter(path, pa.schema([("draw", pa.int32()), ("x", pa.float64())])) as w:
+        for draws in ([5, 6, 7], [0, 1, 2], [3, 4]):
+            w.write_table(pa.table({"draw": pa.array(draws, pa.int32()),
+                                    "x": [float(d) for d in draws]}))
+    got = _first_draws(path, ["x"], 4)
+    assert sorted(got.column("x").to_pylist()) == [0.0, 1.0, 2.0, 3.0]
+    assert got.column_names == ["x"]
+
+
 # --- statistics ---------------------------------------------------------------------------
 
 

@@ -58,8 +58,8 @@ def _split_countries(value: str | None):
     default=None,
     help="Take the per-draw parts (exceedance curves, sensitivity, comparisons) from the "
     "first N draws only (default: all); the heatmap, the worst list and the monthly charts "
-    "come from the run's summaries of every draw. For runs too large to hold: about 5 GB "
-    "a run for a million draws of the partner study.",
+    "come from the run's summaries of every draw. For runs too large to hold: a million "
+    "draws of the partner study need about 10 GB for one run, 28 GB with two variants.",
 )
 def report_cmd(result_dir, compare_dirs, out, fmt, countries, top, bootstrap, draws):
     """Draw the report of the run in RESULT_DIR.
@@ -175,7 +175,7 @@ def _made(folder: Path | None) -> str:
     type=click.IntRange(min=2),
     default=None,
     help="Use the first N draws only (default: all): for runs too large to hold, about "
-    "5 GB for a million draws of the partner study.",
+    "14 GB for a million draws of the partner study.",
 )
 def sensitivity_cmd(result_dir, material, stage, country, top, fmt, bootstrap, bins, drivers,
                     draws):

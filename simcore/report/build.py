@@ -523,7 +523,9 @@ def sections(base: Run, compares: Sequence[Run], opts: Options) -> list[Section]
             "less than 1 the inputs act together (a severity matters only in draws where "
             "its event fires); above 1, inputs depend on each other (an event that fires "
             "only after another, correlated events) and share their explanation: read "
-            "them together. Full table: `supplyshock sensitivity RESULT_DIR`.",
+            "them together. Full table: `supplyshock sensitivity RESULT_DIR`."
+            + (f" The indices take the first {draws:,} of the run's {every:,} draws "
+               "(report --draws)." if draws < every else ""),
             [
                 (
                     "fig-tornado",
@@ -730,7 +732,10 @@ def _policies_section(base: Run, others: list[Run], partners: tuple[str, ...] = 
     return Section(
         "policies",
         "Policies side by side",
-        f"Each policy against {base.name}, draw by draw ({side.draws:,} draws): the change "
+        f"Each policy against {base.name}, draw by draw ({side.draws:,} draws"
+        + (f", the first of {int(base.manifest['draws']):,}, report --draws"
+           if base.limit is not None else "")
+        + "): the change "
         "of the final users' shortage value (each material's last stage, every country, "
         f"at the reference prices; {usd4(base_usd)} in the base, mean over draws), with "
         "the 95 % interval of the mean"
@@ -936,8 +941,10 @@ def _load(result_dir, compare_dirs, draws: int | None = None) -> tuple[Run, list
 
     folders = [result_dir, *compare_dirs]
     results = [load_result(f) for f in folders]
-    n = min(int(r.manifest["draws"]) for r in results)
-    check_memory(results, n if draws is None else min(draws, n),
+    # each run holds its own draws, up to --draws: the check counts the largest
+    held = max(int(r.manifest["draws"]) if draws is None
+               else min(draws, int(r.manifest["draws"])) for r in results)
+    check_memory(results, held,
                  per=an.bytes_per_draw_exposure(len(results)),
                  doing="reporting on", advice=(
                      "take the per-draw parts from the first draws only",

@@ -9,6 +9,7 @@ import math
 import shutil
 import weakref
 from functools import cached_property
+from itertools import pairwise
 from pathlib import Path
 
 import pyarrow as pa
@@ -39,8 +40,8 @@ def _to_pandas(table: pa.Table):
 
 def _first_draws(path: Path, columns: list[str] | None, draws: int) -> pa.Table:
     """The rows of draws 0 .. draws-1 of a table with a ``draw`` column, written in draw
-    order: row groups are read until one starts at or after ``draws`` (by its
-    statistics where the file has them), and the last one read is cut."""
+    order: row groups are read until one starts at or after ``draws`` (by their
+    statistics), and the last one read is cut."""
     import pyarrow.compute as pc  # here, not at import: a run never needs it
 
     pf = pq.ParquetFile(path)
@@ -50,16 +51,22 @@ def _first_draws(path: Path, columns: list[str] | None, draws: int) -> pa.Table:
     read = list(columns) if columns is not None else list(names)
     with_draw = read if "draw" in read else [*read, "draw"]
     at = names.index("draw")
+    # supplyshock writes these tables in draw order, with the draw's statistics in every
+    # row group; a file that lacks them or whose groups are out of order (an edited copy)
+    # is read whole and filtered
+    meta = pf.metadata
+    stats = [meta.row_group(i).column(at).statistics for i in range(pf.num_row_groups)]
+    ordered = all(st is not None and st.has_min_max for st in stats) and all(
+        int(b.min) >= int(a.max) for a, b in pairwise(stats))
+    if not ordered:
+        whole = pf.read(columns=with_draw)
+        return whole.filter(pc.less(whole.column("draw"), draws)).select(read)
     groups = []
-    for i in range(pf.num_row_groups):
-        stats = pf.metadata.row_group(i).column(at).statistics
-        if stats is not None and stats.has_min_max and int(stats.min) >= draws:
+    for i, st in enumerate(stats):
+        if int(st.min) >= draws:
             break
         g = pf.read_row_group(i, columns=with_draw)
-        draw = g.column("draw")
-        if g.num_rows and int(pc.min(draw).as_py()) >= draws:
-            break
-        groups.append(g.filter(pc.less(draw, draws)))
+        groups.append(g.filter(pc.less(g.column("draw"), draws)))
     table = (pa.concat_tables(groups) if groups
              else pf.schema_arrow.empty_table().select(with_draw))
     return table.select(read)
