@@ -390,6 +390,23 @@ def test_sensitivity_folds_buyers_stored_as_one_and_caps_the_drivers(here):
     assert csv[0] == "material,stage,country,driver,index,ci_low,ci_high,bins,draws"
 
 
+def test_sensitivity_caps_the_worst_exposures_of_one_material(here):
+    """Without filters at most --per-material exposures of one material (default 2: a
+    material's importers often share their drivers, and the partner study's top 5 were
+    four blocks of DyTb); 0 lifts the cap."""
+    def materials(*args):
+        rows = json.loads(invoke("sensitivity", "results/tiny-cn", "--top", 1000,
+                                 "--bootstrap", 0, "--format", "json", *args).stdout)
+        heads = list(dict.fromkeys((r["material"], r["stage"], r["country"]) for r in rows))
+        return [m for m, _, _ in heads]
+
+    one, default, every = materials("--per-material", 1), materials(), materials(
+        "--per-material", 0)
+    assert len(one) == len(set(one)) >= 1
+    assert max(default.count(m) for m in default) <= 2
+    assert len(every) > len(default) >= len(one)
+
+
 def test_sensitivity_formats_and_filters(here):
     table = invoke(
         "sensitivity",

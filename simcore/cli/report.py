@@ -177,8 +177,16 @@ def _made(folder: Path | None) -> str:
     help="Use the first N draws only (default: all): for runs too large to hold, about "
     "14 GB for a million draws of the partner study.",
 )
+@click.option(
+    "--per-material",
+    type=click.IntRange(min=0),
+    default=2,
+    show_default=True,
+    help="Without filters: at most this many of the worst exposures from one material "
+    "(0: no cap); a material's importers often share their drivers.",
+)
 def sensitivity_cmd(result_dir, material, stage, country, top, fmt, bootstrap, bins, drivers,
-                    draws):
+                    draws, per_material):
     """First-order sensitivity indices of shortage share to each sampled input.
 
     For each exposure (material, stage, country), the share of the variance of its
@@ -196,6 +204,7 @@ def sensitivity_cmd(result_dir, material, stage, country, top, fmt, bootstrap, b
         n_boot=bootstrap,
         bins=bins,
         draws=draws,
+        per_material=per_material or None,
     )
     if fmt != "table":  # the long table of docs/report.md; the table's header names them
         table = table.drop(columns=["same_shares"], errors="ignore")

@@ -19,9 +19,12 @@ def sensitivity_for_run(
     bins: int | None = None,
     seed: int = 0,
     draws: int | None = None,
+    per_material: int | None = 2,
 ) -> pd.DataFrame:
-    """Indices for the exposures matching the filters, or the ``top`` worst without any;
-    ``draws``: from draws 0 .. draws-1 only (the worst chosen on those draws too).
+    """Indices for the exposures matching the filters, or the ``top`` worst without any
+    (at most ``per_material`` of one material, None: no cap, as the report's exceedance
+    list; a material's importers often share their drivers); ``draws``: from draws
+    0 .. draws-1 only (the worst chosen on those draws too).
 
     An unknown material, stage or country is a ``ResultError`` naming what the results
     hold.
@@ -70,7 +73,8 @@ def sensitivity_for_run(
                 summary["value_mean_usd"], strict=True)}
             stats = stats.assign(value=[value.get(k, np.nan) for k in zip(
                 stats["material"], stats["stage"], stats["country"], strict=True)])
-        ranked = an.worst_exposures(stats, len(stats), same=lambda k: same.get(k, k))
+        ranked = an.worst_exposures(stats, len(stats), per_material=per_material,
+                                    same=lambda k: same.get(k, k))
         chosen = ranked.head(top)
     else:
         chosen = chosen.sort_values(["p95", "mean"], ascending=False, kind="stable")
