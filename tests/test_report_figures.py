@@ -423,6 +423,26 @@ def test_fan_charts_go_to_distinct_pictures_and_ties_follow_the_partner_order():
     assert an.choose_countries(stats, (), fan=fan) == ["AUS", "JPN"]  # no partners: by name
 
 
+def test_a_fan_chart_whose_every_panel_is_drawn_already_is_passed_over():
+    """DEU's chart of the partner study repeated, panel by panel, the USA's (the two buy
+    in the same price zones of the materials DEU needs) and kept KOR, short of DyTb at a
+    P95 of 34 %, out of the four charts."""
+    stats = pd.DataFrame({"country": ["USA", "DEU", "KOR"], "p95": [0.5, 0.4, 0.3]})
+
+    def panel(material, value):
+        return pd.DataFrame({"material": [material] * 2, "month": [0, 1],
+                             "p95": [value, value]})
+
+    charts = {"USA": pd.concat([panel("dy", 0.5), panel("sb", 0.2)]),
+              "DEU": panel("sb", 0.2),  # fewer panels, each one the USA's
+              "KOR": pd.concat([panel("dy", 0.3), panel("sb", 0.2)])}
+    assert an.choose_countries(stats, ("USA", "DEU", "KOR"), fan=charts.__getitem__) == [
+        "USA", "KOR"]
+    charts["DEU"] = pd.concat([panel("sb", 0.2), panel("w", 0.1)])  # one new panel
+    assert an.choose_countries(stats, ("USA", "DEU", "KOR"), fan=charts.__getitem__) == [
+        "USA", "DEU", "KOR"]
+
+
 def test_driver_labels_read_as_the_report_documents():
     assert an.driver_label("event/cn-ga/settled_severity") == "cn-ga: settled severity"
     assert an.driver_label("response/substitution_max") == "substitution max"

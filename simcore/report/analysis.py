@@ -350,9 +350,9 @@ def choose_countries(
 
     Without a ``partners`` group (or no partner ever short), the worst-hit countries.
     An unknown requested country is an error that lists the countries in the results.
-    ``fan``: country -> the table its fan chart draws; a country whose table equals
-    one picked already is passed over (the buyers of one price zone, whose charts are
-    the same picture).
+    ``fan``: country -> the table its fan chart draws; a country each of whose
+    material panels equals that material's panel of one picked already is passed over
+    (``_distinct``).
     """
     known = list(dict.fromkeys(stats["country"]))
     if requested:
@@ -374,19 +374,28 @@ def choose_countries(
 
 
 def _distinct(countries: list[str], n: int, fan) -> list[str]:
-    """The first n countries whose fan tables differ from every earlier pick's."""
+    """The first n countries whose fan charts show something not drawn yet: a country
+    each of whose panels (one per material) is the same as that material's panel in an
+    earlier pick's chart is passed over (a buyer of the same price zones as a country
+    already drawn: Germany after the United States, where the two share their zones)."""
     if fan is None:
         return countries[:n]
     pick: list[str] = []
-    drawn: list[pd.DataFrame] = []
+    drawn: dict = {}  # material -> the panels drawn for it
     for c in countries:
         if len(pick) == n:
             break
-        table = fan(c).reset_index(drop=True)
-        if any(table.equals(t) for t in drawn):
+        table = fan(c)
+        panels = {m: g.drop(columns="material").reset_index(drop=True)
+                  for m, g in table.groupby("material", sort=False)}
+        if all(any(p.equals(q) for q in drawn.get(m, ())) for m, p in panels.items()) and (
+                panels or None in drawn):
             continue
         pick.append(c)
-        drawn.append(table)
+        for m, p in panels.items():
+            drawn.setdefault(m, []).append(p)
+        if not panels:
+            drawn[None] = []
     return pick
 
 

@@ -470,7 +470,8 @@ def sections(base: Run, compares: Sequence[Run], opts: Options) -> list[Section]
             "final stage: the light band holds 90 % of draws (P5–P95), the dark band half "
             "(P25–P75), the line is the median. Percentiles are taken month by month, so "
             "the median line is not one draw's path. Countries (by default the worst-hit "
-            "partners, one of each group whose charts would be the same picture): "
+            "partners, passing over a country each of whose panels would repeat one "
+            "drawn already): "
             + (", ".join(countries) if countries else "none is ever short")
             + ".",
             fans,
