@@ -1294,8 +1294,9 @@ def test_run_compare_and_report_name_a_fold_by_the_same_country():
     from simcore.report.tables import sensitivity_for_run
 
     sens = sensitivity_for_run(folder, top=8, n_boot=2)  # (both groups are in the top 8)
-    sens_named = {(m, st): c for m, st, c in zip(sens["material"], sens["stage"],
-                                                  sens["country"], strict=True)}
+    sens_named: dict = {}  # (material, stage) -> the blocks' countries (two may show)
+    for m, st, c in zip(sens["material"], sens["stage"], sens["country"], strict=True):
+        sens_named.setdefault((m, st), set()).add(c)
     # each named by its largest buyer and, where that is not a partner economy, by the
     # largest partner among them (a new-user pass read tungsten as Vietnam's problem)
     for material, stage, who in (("cobalt", "mining", "CHN +5 incl. FIN"),
@@ -1304,7 +1305,7 @@ def test_run_compare_and_report_name_a_fold_by_the_same_country():
         assert re.search(pattern, closing), closing
         assert re.search(pattern, compared), compared
         assert named[(material, stage)] == who
-        assert sens_named[(material, stage)] == who.split()[0]
+        assert who.split()[0] in sens_named[(material, stage)]
 
 
 def test_compare_top_never_hides_everything_and_counts_what_it_shows():
