@@ -26,6 +26,7 @@ from click.testing import CliRunner
 from simcore import api
 from simcore.cli import main
 from simcore.dataset import load_dataset
+from simcore.errors import ResultError
 from simcore.results import MANIFEST, METADATA_KEY, combine_digests, file_digest, load_result
 from tests.studies import CN_REFINING, capacity, cli_argv, stockpile, write_study
 
@@ -882,6 +883,25 @@ def test_compare_says_when_the_draws_would_not_fit_in_memory(study, monkeypatch)
     several = invoke("compare", "results/tiny-cn", "results/tiny-cn-stock", "results/tiny-cn",
                      "--draws", fits).stdout
     assert f"{fits} draws compared draw by draw" in several
+
+
+def test_a_refusal_suggests_draws_that_leave_room_and_take_seconds(study, monkeypatch):
+    """The suggested --draws fits in half the memory free and is at most 100,000: a
+    new-user pass was told '--draws 892,000' for a million-draw run on 24 GB, a
+    comparison filling the machine for minutes."""
+    from types import SimpleNamespace
+
+    from simcore.results import aggregate
+
+    invoke("run", "scenarios/tiny-cn.toml", "--draws", 5, "-q")
+    folder = Path("results/tiny-cn")
+    x = len(load_result(folder).table("exposures"))
+    big = SimpleNamespace(folder=folder, manifest={"draws": 10**6})
+    for fits, suggested in ((800_000, 100_000), (50_000, 25_000), (1_500, 750)):
+        monkeypatch.setattr(aggregate, "_available_bytes", lambda f=fits: 60 * x * f)
+        with pytest.raises(ResultError) as err:
+            aggregate.check_memory([big], 10**6)
+        assert f"e.g. --draws {suggested:,} " in str(err.value)
 
 
 def test_python_api(study):

@@ -331,6 +331,22 @@ def test_report_on_the_first_draws_says_which_parts_use_them(here, monkeypatch):
         assert not (here / "big.html").exists()
 
 
+def test_long_per_draw_work_is_announced_with_the_draws_that_take_seconds(here, monkeypatch):
+    """A report or sensitivity expected to take over a minute says so before it starts
+    (a new-user pass waited five minutes on a million-draw report with no word of how
+    long); the table then says which draws it used."""
+    from simcore.report import analysis as an
+
+    monkeypatch.setattr(an, "SECONDS_PER_DRAW_EXPOSURE", 1.0)  # the tiny run as a big one
+    res = invoke("sensitivity", "results/tiny-cn", "--draws", 40, "--bootstrap", 0)
+    assert "sensitivity on 40 draws a run: about" in res.output
+    assert "--draws 20000 takes seconds" in res.output
+    assert f"(the first 40 of {DRAWS} draws, sum of first-order indices" in res.output
+    monkeypatch.setattr(an, "SECONDS_PER_DRAW_EXPOSURE", 1e-12)
+    quiet = invoke("sensitivity", "results/tiny-cn", "--bootstrap", 0)
+    assert "takes seconds" not in quiet.output and f"({DRAWS} draws, sum" in quiet.output
+
+
 def test_report_without_matplotlib_says_how_to_install(here, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     res = invoke("report", "results/tiny-cn", "--out", "nompl.html", ok=False)

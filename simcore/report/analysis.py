@@ -104,14 +104,53 @@ class PerDraw:
         return out
 
 
-def bytes_per_draw_exposure(runs: int) -> int:
-    """Peak memory of the report or ``sensitivity`` per draw and exposure, for ``runs``
-    runs held at once, with a margin. Measured on 100,000 draws of the partner study
-    (452 exposures; benchmarks/README.md): the report of one run 1.05 GB (23 bytes a
-    draw and exposure), of a run and two variants 2.77 GB (61), ``sensitivity`` 1.44 GB
-    (32: it sorts each exposure's shares). Each run holds its shares and values as
-    float32 (8 bytes) and its comparison with the base adds float64 transients."""
-    return 30 + 12 * runs
+def bytes_per_draw_exposure(runs: int, sensitivity: bool = False) -> int:
+    """Peak memory of the report (``runs`` runs held at once) or of ``sensitivity`` (one
+    run) per draw and exposure, with a margin of about a tenth. Measured on 100,000
+    draws of the partner study (452 exposures; benchmarks/README.md): the report of one
+    run 1.05 GB (23 bytes a draw and exposure), of a run and two variants 2.77 GB (61),
+    ``sensitivity`` 1.44 GB (32: it sorts each exposure's shares). Each run holds its
+    shares and values as float32 (8 bytes), and its comparison with the base adds
+    float64 transients."""
+    return 36 if sensitivity else 6 + 21 * runs
+
+
+# seconds a report or ``sensitivity`` spends per draw and exposure of a run on its
+# per-draw parts (two cores; benchmarks/README.md: 100,000 draws of the partner study's
+# 452 exposures, report of one run 52 s with about 12 s of figures, sensitivity 37 s)
+SECONDS_PER_DRAW_EXPOSURE = 0.9e-6
+
+
+def slow_note(folders, draws: int | None, what: str) -> str | None:
+    """A line to print before per-draw work expected to take over a minute: how long,
+    and the ``--draws`` that takes seconds; None otherwise (or where the folders cannot
+    be read: the command itself then says why)."""
+    import pyarrow.parquet as pq
+
+    from simcore.results import load_result
+
+    total = 0.0
+    most = 0
+    try:
+        for folder in folders:
+            result = load_result(folder)
+            n = int(result.manifest["draws"])
+            n = n if draws is None else min(n, draws)
+            try:
+                x = pq.read_metadata(result.folder / "exposures.parquet").num_rows
+            except OSError:  # formats 1 and 2
+                x = pq.read_metadata(result.folder / "shortage.parquet").num_rows // max(
+                    int(result.manifest["draws"]), 1)
+            total += SECONDS_PER_DRAW_EXPOSURE * n * x
+            most = max(most, n)
+    except Exception:  # noqa: BLE001 - only a note; the command reports what is wrong
+        return None
+    if total < 60:
+        return None
+    minutes = f"about {total / 60:.0f} minutes" if total >= 90 else "about a minute"
+    return (f"{what} on {most:,} draws a run: {minutes} on two cores (the per-draw parts); "
+            f"--draws 20000 takes seconds and gives the same per-draw figures to "
+            f"within their Monte Carlo error")
 
 
 def as_per_draw(shortage) -> PerDraw:

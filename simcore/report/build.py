@@ -416,7 +416,7 @@ def sections(base: Run, compares: Sequence[Run], opts: Options) -> list[Section]
             ("mean", "mean share"),
             ("p50", "P50"),
             ("p95", "P95"),
-            ("p_short", "P(any month short)"),
+            ("p_short", "P(a month > 1 % short)"),
         ],
         {"exposure"},
     )
@@ -524,9 +524,9 @@ def sections(base: Run, compares: Sequence[Run], opts: Options) -> list[Section]
             "less than 1 the inputs act together (a severity matters only in draws where "
             "its event fires); above 1, inputs depend on each other (an event that fires "
             "only after another, correlated events) and share their explanation: read "
-            "them together. Full table: `supplyshock sensitivity RESULT_DIR`."
-            + (f" The indices take the first {draws:,} of the run's {every:,} draws "
-               "(report --draws)." if draws < every else ""),
+            "them together. Full table: `supplyshock sensitivity RESULT_DIR"
+            + (f" --draws {draws}`. The indices take the first {draws:,} of the run's "
+               f"{every:,} draws (report --draws)." if draws < every else "`."),
             [
                 (
                     "fig-tornado",

@@ -38,7 +38,8 @@ def sensitivity_for_run(
     if draws is not None and draws >= every:
         draws = None
     check_memory([result], every if draws is None else draws,
-                 per=an.bytes_per_draw_exposure(1), doing="computing the sensitivity of",
+                 per=an.bytes_per_draw_exposure(1, sensitivity=True),
+                 doing="computing the sensitivity of",
                  advice=("use the first draws only", "the bootstrap intervals show what "
                          "fewer draws cost in precision"))
     shortage = an.PerDraw.of_result(result, draws)  # the shares per draw, no table of rows
@@ -90,7 +91,12 @@ def sensitivity_for_run(
         shown = {k: ", ".join(c for c in others.get(lead_of[k], []) if c != k[2])
                  for k in set(keys)}
         table["same_shares"] = [shown[k] for k in keys]
+    table.attrs["run_draws"] = every
     return table
+
+
+def _draws_text(n: int, of: int | None) -> str:
+    return f"the first {n:,} of {of:,} draws" if of and n < of else f"{n:,} draws"
 
 
 def format_table(table: pd.DataFrame, drivers: int | None = None) -> str:
@@ -104,6 +110,7 @@ def format_table(table: pd.DataFrame, drivers: int | None = None) -> str:
         )
     lines = []
     overlap = False
+    of = table.attrs.get("run_draws")  # the run's draws, where only the first were used
     for key, g in table.groupby(["material", "stage", "country"], sort=False):
         # unclipped, as the tornado's title: the noise of inputs that do nothing (an
         # index a little below 0 as often as above) cancels in the sum
@@ -112,7 +119,7 @@ def format_table(table: pd.DataFrame, drivers: int | None = None) -> str:
         also = str(g["same_shares"].iloc[0]) if "same_shares" in g else ""
         also = f"; the same for {also}" if also else ""
         lines.append(
-            f"{key[0]} / {key[1]} / {key[2]}  ({int(g['draws'].iloc[0])} draws, "
+            f"{key[0]} / {key[1]} / {key[2]}  ({_draws_text(int(g['draws'].iloc[0]), of)}, "
             f"sum of first-order indices {total:.2f}{also})"
         )
         shown = g if drivers is None else g.head(drivers)

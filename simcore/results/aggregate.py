@@ -254,6 +254,11 @@ class Comparison:
 BYTES_PER_DRAW_EXPOSURE = 60
 
 
+# the largest --draws a refusal suggests: at 100,000 draws of the partner study compare
+# takes about 20 s, the report about a minute (benchmarks/README.md)
+SUGGESTED_DRAWS = 100_000
+
+
 def _available_bytes() -> int | None:
     """Memory the system can give without swapping (Linux's MemAvailable), else None."""
     try:
@@ -291,14 +296,18 @@ def check_memory(results: list[Result], draws: int, per: int = BYTES_PER_DRAW_EX
     if free is None or need <= free:
         return
     fits = max(1, free // max(per * exposures, 1))
+    # a suggestion that leaves half the free memory to the rest of the machine, and
+    # takes seconds rather than minutes (what a few thousand draws already give)
+    suggest = min(fits // 2, SUGGESTED_DRAWS, draws)
+    suggest = suggest // 1000 * 1000 or max(1, suggest)
 
-    def size(b: int) -> str:
-        return f"{b / 2**30:.1f} GB" if b >= 2**30 else f"{b / 2**20:.0f} MB"
+    def size(b: int) -> str:  # decimal units, as the docs and the help texts count
+        return f"{b / 1e9:.1f} GB" if b >= 1e9 else f"{b / 1e6:.0f} MB"
 
     raise ResultError(
         f"{doing} {draws:,} draws of {exposures} exposures needs about "
         f"{size(need)}, more than the {size(free)} free here: {advice[0]}, e.g. "
-        f"--draws {min(fits, draws) // 1000 * 1000 or fits:,} ({advice[1]})")
+        f"--draws {suggest:,} ({advice[1]})")
 
 
 def pair_warnings(base: Result, variant: Result, force: bool = False) -> list[str]:
@@ -320,7 +329,7 @@ def pair_warnings(base: Result, variant: Result, force: bool = False) -> list[st
     if mb["draws"] != mv["draws"]:
         n = min(mb["draws"], mv["draws"])
         warnings.append(
-            f"draws differ ({mb['draws']} vs {mv['draws']}): only the first "
+            f"draws differ ({mb['draws']:,} vs {mv['draws']:,}): only the first "
             + ("draw is compared" if n == 1 else f"{n:,} draws are compared")
         )
     if mb["dataset"]["hash"] != mv["dataset"]["hash"]:
