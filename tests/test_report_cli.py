@@ -591,3 +591,26 @@ def test_the_report_says_what_it_is_doing(here):
     text = status.stream.getvalue()
     assert text.startswith("\rreport: drawing figure 1 of 2 (heatmap) (")
     assert text.endswith("\r") and "\rreport: x (" in text
+
+
+def test_the_status_clock_moves_through_a_long_step(monkeypatch):
+    """A new-user pass read "computing ... (48 s)" for minutes: the time shown was when
+    the step began. The line is redrawn every second, and not after close."""
+    import time
+
+    from simcore.cli.report import _Status
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    status = _Status()
+    status("computing")
+    time.sleep(2.3)
+    status.close()
+    text = sys.stderr.getvalue()
+    assert text.count("\rreport: computing (") >= 3, text
+    assert "(2 s)" in text and text.endswith("\r")
+    time.sleep(1.2)
+    assert sys.stderr.getvalue() == text
