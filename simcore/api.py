@@ -200,6 +200,7 @@ def provenance(prep: Prepared, draws: int, seed: int, timeseries: bool, command:
         "material_scope": [
             m for m, s in zip(prep.tensor.materials, c.material_scope.tolist(), strict=True) if s
         ],
+        "interventions": intervention_costs(prep),
         "versions": versions(),
         "command": command,
         "created_utc": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -432,8 +433,8 @@ def _stored_draws(folder: Path, stored: dict, recorded: dict) -> int | None:
 
 # manifest keys a run derives from its scenario and dataset (verify compares them with a
 # re-run's; the digest covers the tables, not these)
-_DERIVED_KEYS = ("horizon", "timeseries", "material_scope", "labels", "last_stage",
-                 "price_usd_per_t", "exposures", "zones", "files")
+_DERIVED_KEYS = ("horizon", "timeseries", "material_scope", "interventions", "labels",
+                 "last_stage", "price_usd_per_t", "exposures", "zones", "files")
 
 
 def verify(folder, threads=None, progress=False, scenario=None, dataset=None) -> Verification:
@@ -691,10 +692,34 @@ class PolicyCost:
         return self.stockpile_usd + self.capacity_usd
 
 
+def intervention_costs(prep: Prepared) -> list[dict]:
+    """What each intervention of a prepared scenario costs, for run.json (so that
+    ``policy_cost`` needs no scenario file): ``id``, ``kind`` (``stockpile`` or
+    ``capacity``), ``cost_usd`` (as the file states it; null where it states none) and,
+    for a stockpile that states none, ``priced_usd`` (its tonnes at the dataset's
+    reference prices)."""
+    sc, compiled, tensor = prep.scenario, prep.compiled, prep.tensor
+    out = []
+    for j, sp in enumerate(sc.stockpiles):
+        row = {"id": sp.id, "kind": "stockpile",
+               "cost_usd": None if sp.cost_usd is None else float(sp.cost_usd)}
+        if sp.cost_usd is None:
+            row["priced_usd"] = float((compiled.sp_stock[j].sum(axis=1) * tensor.price).sum())
+        out.append(row)
+    for cap in sc.capacities:
+        out.append({"id": cap.id, "kind": "capacity",
+                    "cost_usd": None if cap.cost_usd is None else float(cap.cost_usd)})
+    return out
+
+
 def policy_cost(base, variant) -> PolicyCost | None:
-    """:class:`PolicyCost` of ``variant`` against ``base`` (two ``Result``s), from their
-    scenario files as recorded in the manifests; None where a file cannot be found or
-    loaded any more (then nothing can be said about the cost)."""
+    """:class:`PolicyCost` of ``variant`` against ``base`` (two ``Result``s): from the
+    interventions their manifests record (runs of this version), else from their
+    scenario files as recorded in the manifests; None where neither can be had (a file
+    that cannot be found or loaded any more: nothing can be said about the cost)."""
+    listed = [r.manifest.get("interventions") for r in (base, variant)]
+    if all(isinstance(x, list) for x in listed):
+        return _cost_of(listed[0], listed[1])
     preps = []
     for result in (base, variant):
         recorded = result.manifest.get("scenario", {}).get("path")
@@ -705,27 +730,30 @@ def policy_cost(base, variant) -> PolicyCost | None:
             preps.append(prepare(found))
         except (ScenarioError, DatasetError):
             return None
-    old = {i.id for i in preps[0].scenario.interventions}
-    sc, compiled, tensor = preps[1].scenario, preps[1].compiled, preps[1].tensor
+    return _cost_of(*(intervention_costs(p) for p in preps))
+
+
+def _cost_of(base: list[dict], variant: list[dict]) -> PolicyCost:
+    """The cost of ``variant``'s interventions that ``base`` lacks, both as
+    ``intervention_costs`` lists them."""
+    old = {i["id"] for i in base}
     stockpile = capacity = stated = 0.0
     unstated, ids = [], []
-    for j, sp in enumerate(sc.stockpiles):
-        if sp.id in old:
+    for i in variant:
+        if i["id"] in old:
             continue
-        ids.append(sp.id)
-        if sp.cost_usd is not None:
-            stockpile += sp.cost_usd
-            stated += sp.cost_usd
+        ids.append(i["id"])
+        cost = i.get("cost_usd")
+        if i["kind"] == "stockpile":
+            if cost is not None:
+                stockpile += cost
+                stated += cost
+            else:
+                stockpile += float(i.get("priced_usd") or 0.0)
+        elif cost is None:
+            unstated.append(i["id"])
         else:
-            stockpile += float((compiled.sp_stock[j].sum(axis=1) * tensor.price).sum())
-    for cap in sc.capacities:
-        if cap.id in old:
-            continue
-        ids.append(cap.id)
-        if cap.cost_usd is None:
-            unstated.append(cap.id)
-        else:
-            capacity += cap.cost_usd
-    kept = {i.id for i in sc.interventions}
-    removed = [i.id for i in preps[0].scenario.interventions if i.id not in kept]
+            capacity += cost
+    kept = {i["id"] for i in variant}
+    removed = [i["id"] for i in base if i["id"] not in kept]
     return PolicyCost(stockpile, capacity, unstated, ids, stated, removed)

@@ -822,6 +822,42 @@ def test_compare_sets_policies_side_by_side_and_sees_whether_they_add_up(study):
         "other way round" in out
 
 
+def test_a_policys_cost_travels_with_its_results(study, monkeypatch):
+    """run.json records each intervention's cost, so results copied away from their
+    scenario files (a colleague's machine) still weigh a policy by its cost: a new-user
+    pass read 'cannot be read' from outside the study's folder. The manifests give what
+    the scenario files give."""
+    from simcore.api import policy_cost
+
+    Path("scenarios/tiny-cn-cap.toml").write_text(capacity("tiny-cn.toml", "tiny-cn-cap", 2e6))
+    Path("scenarios/tiny-cn-both.toml").write_text(
+        capacity("tiny-cn-stock.toml", "tiny-cn-both"))
+    invoke("run", "scenarios", "--draws", 20, "-q")
+    names = ["tiny-cn", "tiny-cn-stock", "tiny-cn-cap", "tiny-cn-both"]
+    runs = {n: load_result(f"results/{n}") for n in names}
+    assert runs["tiny-cn-both"].manifest["interventions"][-1] == {
+        "id": "us-ga-plant", "kind": "capacity", "cost_usd": None}
+    for v in names[1:]:
+        for base in ("tiny-cn", "tiny-cn-stock"):
+            recorded = policy_cost(runs[base], runs[v])
+            stripped = [load_result(f"results/{n}") for n in (base, v)]
+            for r in stripped:
+                r.manifest.pop("interventions")
+            assert recorded == policy_cost(*stripped), (base, v)
+    here = Path.cwd()
+    moved = here.parent / "elsewhere"
+    for n in names:
+        shutil.copytree(here / "results" / n, moved / n)
+    monkeypatch.chdir(moved)
+    got = json.loads(invoke("compare", "tiny-cn", "tiny-cn-stock", "tiny-cn-cap",
+                            "tiny-cn-both", "--format", "json").output)
+    cost = {row["variant"]: row for row in got["policies"]}
+    assert cost["tiny-cn-cap"]["cost_usd"] == 2e6
+    assert cost["tiny-cn-stock"]["cost_usd"] > 0 and cost["tiny-cn-stock"]["avoided_per_usd"]
+    assert cost["tiny-cn-both"]["cost_usd"] is None and cost["tiny-cn-both"]["cost_unstated"] == 1
+    assert "cannot be read" not in invoke("compare", "tiny-cn", "tiny-cn-stock").output
+
+
 def test_policy_parts_pp_and_a_variant_that_adds_and_drops(study):
     """A review of the side-by-side comparison: the parts of a combined policy are found
     among all combinations (a greedy pick missed {a,b} + {c,d} for {a,b,c,d} beside

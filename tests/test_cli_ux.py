@@ -170,6 +170,10 @@ def test_data_build_may_replace_an_earlier_build(tmp_path):
 
 
 def test_compare_table_hides_exposures_short_in_neither_run(here):
+    # a run of an earlier version, which recorded no costs in run.json
+    manifest = json.loads((here / "results" / "tiny-ux" / "run.json").read_text())
+    manifest.pop("interventions")
+    (here / "results" / "tiny-ux" / "run.json").write_text(json.dumps(manifest))
     args = ["compare", "results/tiny-ux", "results/tiny-ux"]
     full = json.loads(CliRunner().invoke(main, [*args, "--format", "json"]).stdout)
     short = [r for r in full if r["base_share_mean"] >= 1e-6 or r["variant_share_mean"] >= 1e-6]

@@ -872,7 +872,8 @@ def _compare_policies(base, variants: list, fmt: str, force: bool,
                    "their effect is in its change and their cost is not, so it has no "
                    "ratio and takes part in no interaction)")
     if any(c is None for c in costs):
-        click.echo("(cannot be read: the scenario files named in the manifests are not found "
+        click.echo("(cannot be read: runs of an earlier version record no costs, and the "
+                   "scenario files named in their manifests are not found "
                    "from the current folder or above the results folders, or not loadable; "
                    "run this from the folder the runs were made in. Without them nothing "
                    "is said about cost, and no interaction is looked for)")

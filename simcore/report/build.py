@@ -724,7 +724,8 @@ def _policies_section(base: Run, others: list[Run], partners: tuple[str, ...] = 
                      "their effect is in its change and their cost is not, so it has no "
                      "ratio and takes part in no interaction")
     if any(c is None for c in side.costs):
-        notes.append("cannot be read: the scenario files named in the manifests were not "
+        notes.append("cannot be read: runs of an earlier version record no costs, and the "
+                     "scenario files named in their manifests were not "
                      "found from the folder the report was made in, or not loadable; "
                      "nothing is said about their cost and no interaction is looked for")
     html += "".join(f'<p class="note">{esc(n)}.</p>' for n in notes)

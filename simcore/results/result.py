@@ -279,6 +279,15 @@ def _number(v) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
+def _interventions(v) -> bool:
+    """run.json's ``interventions`` (simcore.api.intervention_costs)."""
+    return isinstance(v, list) and all(
+        isinstance(i, dict) and isinstance(i.get("id"), str)
+        and i.get("kind") in ("stockpile", "capacity")
+        and (i.get("cost_usd") is None or _number(i["cost_usd"]))
+        and (i.get("priced_usd") is None or _number(i["priced_usd"])) for i in v)
+
+
 # Every manifest key a command reads, with what it must be. Required keys first; the others
 # (written by every run since the format began, but read with defaults) only when present.
 _MANIFEST_KEYS = (
@@ -293,6 +302,7 @@ _MANIFEST_KEYS = (
     ("draws", True, _whole(1, MAX_DRAWS)),
     ("horizon", False, _whole(1)),
     ("timeseries", False, (lambda v: isinstance(v, bool), "true or false")),
+    ("interventions", False, (_interventions, "a list of interventions (id, kind, cost_usd)")),
     ("exposures", False, _whole(0)),
     ("labels.material", True, (_text_list, "a list of labels")),
     ("labels.stage", True, (_text_list, "a list of labels")),
