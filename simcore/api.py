@@ -719,7 +719,8 @@ def policy_cost(base, variant) -> PolicyCost | None:
     that cannot be found or loaded any more: nothing can be said about the cost)."""
     listed = [r.manifest.get("interventions") for r in (base, variant)]
     if all(isinstance(x, list) for x in listed):
-        return _cost_of(listed[0], listed[1])
+        known = all(i.get("kind") in ("stockpile", "capacity") for x in listed for i in x)
+        return _cost_of(listed[0], listed[1]) if known else None
     preps = []
     for result in (base, variant):
         recorded = result.manifest.get("scenario", {}).get("path")

@@ -58,7 +58,8 @@ def cost_line(base, variant, change_usd: float,
     if cost is None:
         named = ", ".join(dict.fromkeys(
             str(r.manifest.get("scenario", {}).get("path", "?")) for r in (base, variant)))
-        return ("Policy cost: the scenario files named in the manifests cannot be loaded "
+        return ("Policy cost: runs of an earlier version record no costs, and the scenario "
+                "files named in their manifests cannot be loaded "
                 f"here, so nothing is said about it ({named}: not found from the current "
                 "folder or above the results folders, or not loadable; a relative path "
                 "is relative to the folder the run was made in: run this from that "

@@ -856,6 +856,17 @@ def test_a_policys_cost_travels_with_its_results(study, monkeypatch):
     assert cost["tiny-cn-stock"]["cost_usd"] > 0 and cost["tiny-cn-stock"]["avoided_per_usd"]
     assert cost["tiny-cn-both"]["cost_usd"] is None and cost["tiny-cn-both"]["cost_unstated"] == 1
     assert "cannot be read" not in invoke("compare", "tiny-cn", "tiny-cn-stock").output
+    # a hand-edited record: a stockpile with neither cost is refused where the manifest is
+    # read; a kind this version does not know says nothing of the cost
+    manifest = json.loads((moved / "tiny-cn-stock" / "run.json").read_text())
+    manifest["interventions"][0].pop("priced_usd")
+    (moved / "tiny-cn-stock" / "run.json").write_text(json.dumps(manifest))
+    with pytest.raises(ResultError, match="interventions"):
+        load_result(moved / "tiny-cn-stock")
+    manifest["interventions"][0]["kind"] = "tariff"
+    (moved / "tiny-cn-stock" / "run.json").write_text(json.dumps(manifest))
+    assert policy_cost(load_result(moved / "tiny-cn"), load_result(moved / "tiny-cn-stock")) \
+        is None
 
 
 def test_policy_parts_pp_and_a_variant_that_adds_and_drops(study):

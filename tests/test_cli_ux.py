@@ -193,7 +193,8 @@ def test_compare_table_hides_exposures_short_in_neither_run(here):
     assert len(lines) == 2 + len(folded) + 6
     assert lines[-6].startswith("Shortage value of the final users")
     # (the copy of the results here has no scenario file beside it)
-    assert lines[-5].startswith("Policy cost: the scenario files named in the manifests "
+    assert lines[-5].startswith("Policy cost: runs of an earlier version record no costs, "
+                                "and the scenario files named in their manifests "
                                 "cannot be loaded here, so nothing is said about it (")
     # which files, and how to weigh the cost (a new-user pass lost it by changing folder)
     assert ".toml: not found from the current folder or above the results" in lines[-5]

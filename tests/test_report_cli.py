@@ -340,11 +340,18 @@ def test_long_per_draw_work_is_announced_with_the_draws_that_take_seconds(here, 
     monkeypatch.setattr(an, "SECONDS_PER_DRAW_EXPOSURE", 1.0)  # the tiny run as a big one
     res = invoke("sensitivity", "results/tiny-cn", "--draws", 40, "--bootstrap", 0)
     assert "sensitivity on 40 draws a run: about" in res.output
-    assert "--draws 20000 takes seconds" in res.output
+    assert "--draws" not in res.output.split("\n")[0]  # none suggested below 1,000 draws
     assert f"(the first 40 of {DRAWS} draws, sum of first-order indices" in res.output
+    # where the work would not fit in memory, the refusal speaks, not the note
+    from simcore.results import aggregate
+
+    monkeypatch.setattr(aggregate, "_available_bytes", lambda: 2000)
+    refused = invoke("sensitivity", "results/tiny-cn", ok=False)
+    assert "draws a run: about" not in refused.output and "e.g. --draws" in refused.output
+    monkeypatch.setattr(aggregate, "_available_bytes", lambda: None)
     monkeypatch.setattr(an, "SECONDS_PER_DRAW_EXPOSURE", 1e-12)
     quiet = invoke("sensitivity", "results/tiny-cn", "--bootstrap", 0)
-    assert "takes seconds" not in quiet.output and f"({DRAWS} draws, sum" in quiet.output
+    assert "draws a run: about" not in quiet.output and f"({DRAWS} draws, sum" in quiet.output
 
 
 def test_report_without_matplotlib_says_how_to_install(here, monkeypatch):
@@ -610,7 +617,8 @@ def test_the_status_clock_moves_through_a_long_step(monkeypatch):
     time.sleep(2.3)
     status.close()
     text = sys.stderr.getvalue()
-    assert text.count("\rreport: computing (") >= 3, text
-    assert "(2 s)" in text and text.endswith("\r")
+    assert text.count("\rreport: computing (") >= 2, text
+    shown = {int(t) for t in re.findall(r"computing \((\d+) s\)", text)}
+    assert len(shown) >= 2 and max(shown) >= 1 and text.endswith("\r")
     time.sleep(1.2)
     assert sys.stderr.getvalue() == text

@@ -75,9 +75,11 @@ def report_cmd(result_dir, compare_dirs, out, fmt, countries, top, bootstrap, dr
     png = fmt == "png"
     target = Path(out or ("figures" if png else "report.html"))
     made = _missing_folder(target if png else target.parent)
-    from simcore.report.analysis import slow_note
+    from simcore.report.analysis import bytes_per_draw_exposure, slow_note
 
-    note = slow_note([result_dir, *compare_dirs], draws, "the report")
+    runs = 1 + len(compare_dirs)
+    note = slow_note([result_dir, *compare_dirs], draws, "the report",
+                     per=bytes_per_draw_exposure(runs))
     if note:
         click.echo(note, err=True)
     status = _Status()
@@ -129,16 +131,22 @@ class _Status:
             if not self.text or self.done.is_set():
                 return
             line = f"report: {self.text} ({time.perf_counter() - self.start:.0f} s)"
-            self.stream.write("\r" + line.ljust(self.width))
-            self.stream.flush()
+            self._write("\r" + line.ljust(self.width))
             self.width = len(line)
+
+    def _write(self, text: str) -> None:
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):  # stderr closed: the status goes quiet
+            self.on = False
+            self.done.set()
 
     def close(self) -> None:
         self.done.set()
         with self.lock:
             if self.on and self.width:
-                self.stream.write("\r" + " " * self.width + "\r")
-                self.stream.flush()
+                self._write("\r" + " " * self.width + "\r")
             self.width = 0
 
 
@@ -201,7 +209,7 @@ def _made(folder: Path | None) -> str:
     type=click.IntRange(min=2),
     default=None,
     help="Use the first N draws only (default: all): for large runs, a million draws of "
-    "the partner study take about 14 GB and 6 minutes.",
+    "the partner study take about 14 GB and 7 minutes.",
 )
 @click.option(
     "--per-material",
@@ -219,10 +227,11 @@ def sensitivity_cmd(result_dir, material, stage, country, top, fmt, bootstrap, b
     shortage share over draws that each driver explains alone, with a bootstrap 95 %
     interval. See docs/report.md for the method and its caveats.
     """
-    from simcore.report.analysis import slow_note
+    from simcore.report.analysis import bytes_per_draw_exposure, slow_note
     from simcore.report.tables import sensitivity_for_run
 
-    note = slow_note([result_dir], draws, "sensitivity")
+    note = slow_note([result_dir], draws, "sensitivity",
+                     per=bytes_per_draw_exposure(1, sensitivity=True))
     if note:
         click.echo(note, err=True)
     table = sensitivity_for_run(

@@ -121,16 +121,19 @@ def bytes_per_draw_exposure(runs: int, sensitivity: bool = False) -> int:
 SECONDS_PER_DRAW_EXPOSURE = 0.9e-6
 
 
-def slow_note(folders, draws: int | None, what: str) -> str | None:
+def slow_note(folders, draws: int | None, what: str, per: int | None = None) -> str | None:
     """A line to print before per-draw work expected to take over a minute: how long,
-    and the ``--draws`` that takes seconds; None otherwise (or where the folders cannot
-    be read: the command itself then says why)."""
+    and a ``--draws`` that takes seconds; None otherwise, where the folders cannot be
+    read (the command itself then says why), or where the work would not fit in
+    memory at ``per`` bytes a draw and exposure (the memory check then refuses it and
+    names a --draws of its own)."""
     import pyarrow.parquet as pq
 
     from simcore.results import load_result
+    from simcore.results.aggregate import _available_bytes
 
     total = 0.0
-    most = 0
+    most = widest = 0
     try:
         for folder in folders:
             result = load_result(folder)
@@ -143,14 +146,19 @@ def slow_note(folders, draws: int | None, what: str) -> str | None:
                     int(result.manifest["draws"]), 1)
             total += SECONDS_PER_DRAW_EXPOSURE * n * x
             most = max(most, n)
+            widest = max(widest, x)
     except Exception:  # noqa: BLE001 - only a note; the command reports what is wrong
         return None
-    if total < 60:
+    free = _available_bytes()
+    if total < 60 or (per and free is not None and per * most * widest > free):
         return None
     minutes = f"about {total / 60:.0f} minutes" if total >= 90 else "about a minute"
-    return (f"{what} on {most:,} draws a run: {minutes} on two cores (the per-draw parts); "
-            f"--draws 20000 takes seconds and gives the same per-draw figures to "
-            f"within their Monte Carlo error")
+    # draws that take about 20 s at this rate, in thousands
+    quick = int(20 / (total / most) // 1000 * 1000)
+    hint = (f"; with --draws {quick:,} they take about 20 s and give the same figures to "
+            "within their Monte Carlo error" if 1000 <= quick < most else "")
+    return (f"{what} on {most:,} draws a run: {minutes} on two cores (the per-draw "
+            f"parts){hint}")
 
 
 def as_per_draw(shortage) -> PerDraw:

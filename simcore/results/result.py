@@ -280,12 +280,15 @@ def _number(v) -> bool:
 
 
 def _interventions(v) -> bool:
-    """run.json's ``interventions`` (simcore.api.intervention_costs)."""
+    """run.json's ``interventions`` (simcore.api.intervention_costs): a stockpile that
+    states no cost has its priced cost; a kind this version does not know is let
+    through (``policy_cost`` then says nothing of the cost)."""
     return isinstance(v, list) and all(
-        isinstance(i, dict) and isinstance(i.get("id"), str)
-        and i.get("kind") in ("stockpile", "capacity")
+        isinstance(i, dict) and isinstance(i.get("id"), str) and isinstance(i.get("kind"), str)
         and (i.get("cost_usd") is None or _number(i["cost_usd"]))
-        and (i.get("priced_usd") is None or _number(i["priced_usd"])) for i in v)
+        and (i.get("priced_usd") is None or _number(i["priced_usd"]))
+        and not (i["kind"] == "stockpile" and i.get("cost_usd") is None
+                 and i.get("priced_usd") is None) for i in v)
 
 
 # Every manifest key a command reads, with what it must be. Required keys first; the others
