@@ -60,7 +60,7 @@ def _split_countries(value: str | None):
     "first N draws only (default: all); the heatmap, the worst list and the monthly charts "
     "come from the run's summaries of every draw. For large runs: a million draws of the "
     "partner study take about 10 GB and 8 minutes for one run, 28 GB with two variants; "
-    "--draws 20000 takes seconds.",
+    "--draws 20000 takes about 20 s.",
 )
 def report_cmd(result_dir, compare_dirs, out, fmt, countries, top, bootstrap, draws):
     """Draw the report of the run in RESULT_DIR.
