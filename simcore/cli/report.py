@@ -59,7 +59,7 @@ def _split_countries(value: str | None):
     help="Take the per-draw parts (exceedance curves, sensitivity, comparisons) from the "
     "first N draws only (default: all); the heatmap, the worst list and the monthly charts "
     "come from the run's summaries of every draw. For large runs: a million draws of the "
-    "partner study take about 10 GB and 8 minutes for one run, 28 GB with two variants; "
+    "partner study take about 10 GB and 7 minutes for one run, 28 GB with two variants; "
     "--draws 20000 takes about 20 s.",
 )
 def report_cmd(result_dir, compare_dirs, out, fmt, countries, top, bootstrap, draws):
