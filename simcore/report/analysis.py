@@ -127,10 +127,8 @@ def slow_note(folders, draws: int | None, what: str, per: int | None = None) -> 
     read (the command itself then says why), or where the work would not fit in
     memory at ``per`` bytes a draw and exposure (the memory check then refuses it and
     names a --draws of its own)."""
-    import pyarrow.parquet as pq
-
     from simcore.results import load_result
-    from simcore.results.aggregate import _available_bytes
+    from simcore.results.aggregate import _available_bytes, exposure_count
 
     total = 0.0
     most = widest = 0
@@ -139,11 +137,7 @@ def slow_note(folders, draws: int | None, what: str, per: int | None = None) -> 
             result = load_result(folder)
             n = int(result.manifest["draws"])
             n = n if draws is None else min(n, draws)
-            try:
-                x = pq.read_metadata(result.folder / "exposures.parquet").num_rows
-            except OSError:  # formats 1 and 2
-                x = pq.read_metadata(result.folder / "shortage.parquet").num_rows // max(
-                    int(result.manifest["draws"]), 1)
+            x = exposure_count(result)
             total += SECONDS_PER_DRAW_EXPOSURE * n * x
             most = max(most, n)
             widest = max(widest, x)

@@ -56,11 +56,10 @@ class Run:
         """The shortage table (the columns the report uses)."""
         if self.shortage is None:
             from simcore.results import load_result
-            from simcore.results.result import _to_pandas
 
             table = load_result(self.path).table("shortage", list(SHORTAGE_READ),
                                                  draws=self.limit)
-            self.shortage = an.normalise(_to_pandas(table))
+            self.shortage = an.normalise(_to_frame(table))
         return self.shortage
 
     def by_draw(self) -> an.PerDraw:
@@ -113,7 +112,6 @@ def load_run(path, draws: int | None = None) -> Run:
     """A results folder as the report reads it; ``draws``: its per-draw tables (the
     shortage shares and values, the drivers) for draws 0 .. draws-1 only."""
     from simcore.results import alike_exposures, load_result
-    from simcore.results.result import _to_pandas
 
     path = Path(path)
     result = load_result(path)
@@ -126,7 +124,7 @@ def load_run(path, draws: int | None = None) -> Run:
         path=path,
         shortage=None,  # read if needed (Run.frame): the report works on per_draw
         drivers=(result.drivers if draws is None
-                 else _to_pandas(result.table("drivers", draws=draws))),
+                 else _to_frame(result.table("drivers", draws=draws))),
         monthly=an.normalise(result.monthly),
         manifest=manifest,
         summary=an.normalise(result.summary),
@@ -317,6 +315,7 @@ def origins_from_zone_prices(path, last: dict) -> dict[str, list[str]] | None:
 
 
 def _to_frame(table) -> pd.DataFrame:
+    """An Arrow table as pandas, as ``Result``'s tables come (month nulls kept)."""
     from simcore.results.result import _to_pandas
 
     return _to_pandas(table)

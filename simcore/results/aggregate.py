@@ -275,6 +275,15 @@ _COMPARE_ADVICE = ("compare the first draws only", "common random numbers: a few
                    "thousand draws tell policies apart")
 
 
+def exposure_count(result: Result) -> int:
+    """How many exposures a run has, from the Parquet footers alone (no rows read)."""
+    try:
+        return pq.read_metadata(Path(result.folder) / "exposures.parquet").num_rows
+    except OSError:  # formats 1 and 2: a row per draw and exposure
+        return pq.read_metadata(Path(result.folder) / "shortage.parquet").num_rows // max(
+            int(result.manifest["draws"]), 1)
+
+
 def check_memory(results: list[Result], draws: int, per: int = BYTES_PER_DRAW_EXPOSURE,
                  doing: str = "comparing", advice: tuple[str, str] = _COMPARE_ADVICE
                  ) -> None:
@@ -283,14 +292,7 @@ def check_memory(results: list[Result], draws: int, per: int = BYTES_PER_DRAW_EX
     million draws of the partner study need about 27 GB), naming how many would.
     ``per``: bytes per draw and exposure; ``doing`` and ``advice`` (what to do, and
     why it serves) word the message for other commands (the report)."""
-    exposures = 0
-    for r in results:
-        try:
-            n = pq.read_metadata(Path(r.folder) / "exposures.parquet").num_rows
-        except OSError:  # formats 1 and 2: a row per draw and exposure
-            n = pq.read_metadata(Path(r.folder) / "shortage.parquet").num_rows // max(
-                int(r.manifest["draws"]), 1)
-        exposures = max(exposures, n)
+    exposures = max((exposure_count(r) for r in results), default=0)
     need = per * draws * exposures
     free = _available_bytes()
     if free is None or need <= free:
