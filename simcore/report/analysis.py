@@ -104,6 +104,16 @@ class PerDraw:
         return out
 
 
+def drivers_of(result, draws: int | None = None) -> pd.DataFrame:
+    """A run's drivers table, of draws 0 .. draws-1 only where ``draws`` is given (the
+    rows that match ``PerDraw.of_result(result, draws)``)."""
+    if draws is None:
+        return result.drivers
+    from simcore.results.result import _to_pandas
+
+    return _to_pandas(result.table("drivers", draws=draws))
+
+
 def bytes_per_draw_exposure(runs: int, sensitivity: bool = False) -> int:
     """Peak memory of the report (``runs`` runs held at once) or of ``sensitivity`` (one
     run) per draw and exposure, with a margin of about a tenth. Measured on 100,000

@@ -31,7 +31,6 @@ def sensitivity_for_run(
     """
     from simcore.results import load_result
     from simcore.results.aggregate import check_memory
-    from simcore.results.result import _to_pandas
 
     result = load_result(result_dir)
     every = int(result.manifest["draws"])
@@ -43,8 +42,7 @@ def sensitivity_for_run(
                  advice=("use the first draws only", "the bootstrap intervals show what "
                          "fewer draws cost in precision"))
     shortage = an.PerDraw.of_result(result, draws)  # the shares per draw, no table of rows
-    driver_table = (result.drivers if draws is None
-                    else _to_pandas(result.table("drivers", draws=draws)))
+    driver_table = an.drivers_of(result, draws)
     stats = an.exposure_stats(shortage)
     chosen = stats
     for col, value in (("material", material), ("stage", stage), ("country", country)):
