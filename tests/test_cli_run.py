@@ -911,12 +911,13 @@ def test_policy_parts_pp_and_a_variant_that_adds_and_drops(study):
 
 def test_compare_says_when_the_draws_would_not_fit_in_memory(study, monkeypatch):
     """A comparison holds every draw of every exposure of two runs (a million draws of
-    the partner study: about 27 GB): beyond the memory available it stops before
+    the partner study: about 4 GB): beyond the memory available it stops before
     reading, says how much it needs and how many draws fit (--draws N compares those)."""
     from simcore.results import aggregate
 
     invoke("run", "scenarios", "--draws", 40, "-q")
-    monkeypatch.setattr(aggregate, "_available_bytes", lambda: 30 * 60 * 4)
+    per = aggregate.BYTES_PER_DRAW_EXPOSURE
+    monkeypatch.setattr(aggregate, "_available_bytes", lambda: 30 * per * 4)
     refused = invoke("compare", "results/tiny-cn", "results/tiny-cn-stock", ok=False)
     assert refused.exit_code != 0 and "Traceback" not in refused.output
     text = " ".join(refused.output.split())
@@ -945,7 +946,8 @@ def test_a_refusal_suggests_draws_that_leave_room_and_take_seconds(study, monkey
     x = len(load_result(folder).table("exposures"))
     big = SimpleNamespace(folder=folder, manifest={"draws": 10**6})
     for fits, suggested in ((800_000, 100_000), (50_000, 25_000), (1_500, 750)):
-        monkeypatch.setattr(aggregate, "_available_bytes", lambda f=fits: 60 * x * f)
+        per = aggregate.BYTES_PER_DRAW_EXPOSURE
+        monkeypatch.setattr(aggregate, "_available_bytes", lambda f=fits: per * x * f)
         with pytest.raises(ResultError) as err:
             aggregate.check_memory([big], 10**6)
         assert f"e.g. --draws {suggested:,} " in str(err.value)

@@ -1071,6 +1071,92 @@ def test_compare_matches_a_join_of_the_two_shortage_tables(tmp_path):
     assert cmp.fates[("gallium", "refining", "USA")] != cmp.fates[("gallium", "refining", "JPN")]
 
 
+def _shares_of_table(res, draws):
+    """Each exposure's shortage share per draw from the expanded shortage table:
+    [exposures, draws], in the order of exposures.parquet."""
+    frame = res.shortage
+    x = res.table("exposures").num_rows
+    share = frame["shortage_share"].to_numpy(np.float32).reshape(-1, x)
+    return np.ascontiguousarray(share[:draws].T)
+
+
+def test_shares_per_draw_read_lean_are_the_expanded_tables(tmp_path):
+    """compare, compare_policies and the report read format 4's stored shares straight
+    into [exposures, draws] (simcore/results/perdraw.py), each folded buyer given its
+    zone's first one's shares: the same numbers as the expanded shortage table, with the
+    row groups in draw order or not, a draw split between two row groups, the first
+    draws only, and tonnes and values rounded as the expanded table rounds them."""
+    from simcore.results import perdraw
+
+    res = write(tmp_path / "run", draws=40, layout=SHARED, source=shared_chunks)
+    want = _shares_of_table(res, 40)
+    assert (want[1] == want[0]).all() and want.any()  # USA stored as JPN
+    got = perdraw.shares_per_draw(res, 40)
+    np.testing.assert_array_equal(got.by_exposure, want)
+    np.testing.assert_array_equal(perdraw.shares_per_draw(res, 7).by_exposure, want[:, :7])
+    every = np.arange(want.shape[0])
+    for what in ("shortage_t", "shortage_value_usd"):
+        table = res.table("shortage", [what]).column(what).to_numpy().reshape(40, -1)
+        np.testing.assert_array_equal(got.columns(every, what), table)
+        np.testing.assert_array_equal(got.whole(what), table)
+    # another writer's row groups: out of draw order, and a draw split between two
+    stored = pq.read_table(res.folder / "shortage.parquet")
+    rows = stored.num_rows
+    cut = int(np.flatnonzero(stored.column("draw").to_numpy() == 20)[1])  # inside draw 20
+    pieces = [stored.slice(cut), stored.slice(0, cut)]
+    with pq.ParquetWriter(res.folder / "shortage.parquet", stored.schema) as out:
+        for piece in pieces:
+            out.write_table(piece)
+    assert pq.ParquetFile(res.folder / "shortage.parquet").num_row_groups == 2
+    assert sum(p.num_rows for p in pieces) == rows
+    np.testing.assert_array_equal(perdraw.shares_per_draw(res, 40).by_exposure, want)
+    np.testing.assert_array_equal(perdraw.shares_per_draw(res, 25).by_exposure,
+                                  want[:, :25])
+
+
+def test_shares_per_draw_name_a_damaged_shortage_table(tmp_path):
+    """Stored rows of a draw the run does not have, or of a buyer stored as another:
+    ResultError naming what does not fit, not a wrong comparison."""
+    from simcore.results import perdraw
+
+    res = write(tmp_path / "run", draws=10, layout=SHARED, source=shared_chunks)
+    stored = pq.read_table(res.folder / "shortage.parquet")
+    path = res.folder / "shortage.parquet"
+    draw = stored.column("draw").to_numpy().copy()
+    draw[-1] = 10
+    pq.write_table(stored.set_column(0, "draw", pa.array(draw, stored.schema.field(
+        "draw").type)), path)
+    with pytest.raises(ResultError, match=r"draws outside \[0, 10\)"):
+        perdraw.shares_per_draw(res, 10)
+    country = stored.column("country").to_pylist()
+    country[0] = "USA"  # USA's rows are stored as JPN's
+    pq.write_table(stored.set_column(stored.schema.get_field_index("country"), "country",
+                                     pa.array(country).dictionary_encode()), path)
+    with pytest.raises(ResultError, match="stores as another"):
+        perdraw.shares_per_draw(res, 10)
+
+
+def test_compare_a_block_of_exposures_at_a_time_is_compare_at_once(tmp_path, monkeypatch):
+    """compare's statistics, computed a block of exposures at a time so that a million
+    draws fit in memory, are bit for bit those of every exposure at once: blocks are
+    never one column wide (NumPy reduces a single column pairwise), whatever the size."""
+    from simcore.results import aggregate, perdraw
+
+    base = write(tmp_path / "base", draws=40, layout=SHARED, source=shared_chunks)
+    variant = write(tmp_path / "variant", draws=40)
+    whole = R.compare(base, variant, partners=("USA",))
+    assert all(b.stop - b.start >= 2 for b in perdraw.column_blocks(5, 40))
+    assert perdraw.column_blocks(1, 40) == [slice(0, 1)]
+    for size in (8 * 40 * 2, 8 * 40 * 3, 8):  # blocks of 2, of 3 and 2 (5 = 3 + 2)
+        monkeypatch.setattr(perdraw, "BLOCK_BYTES", size)
+        monkeypatch.setattr(aggregate, "BLOCK_BYTES", size)
+        blocks = perdraw.column_blocks(5, 40)
+        assert len(blocks) == 2 and {b.stop - b.start for b in blocks} <= {2, 3}
+        part = R.compare(base, variant, partners=("USA",))
+        pd.testing.assert_frame_equal(part.table, whole.table, check_exact=True)
+        assert part.value == whole.value and part.fates == whole.fates
+
+
 @pytest.mark.parametrize("fmt", [None, "supplyshock-results/2"])
 def test_the_reports_shares_per_draw_are_the_shortage_tables(tmp_path, fmt):
     """The report and `sensitivity` read each exposure's shares per draw as arrays

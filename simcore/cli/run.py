@@ -673,7 +673,7 @@ def _dataset_of(result):
     type=click.IntRange(min=1),
     default=None,
     help="Compare the first N draws only (default: all that every run holds); a "
-    "comparison holds every draw of every exposure in memory, about 27 GB for a million "
+    "comparison holds every draw of every exposure in memory, about 4 GB for a million "
     "draws of the partner study.",
 )
 def compare(base_dir, variant_dir, fmt, top, force, limit):

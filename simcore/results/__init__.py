@@ -34,7 +34,8 @@ modules, downstream first: ``layout`` (formats, tables, columns, :class:`Layout`
 ``arrow`` (NumPy <-> Arrow without pandas), ``digest``, ``statistics``, ``summary``
 (the summary as chunks stream by), ``writer`` (Parquet), ``folders`` (atomic
 placement), ``shortage`` (the stored rows back to every draw and exposure), ``result``
-(reading: manifest, :class:`Result`), ``aggregate`` (summarize, compare). Every public
+(reading: manifest, :class:`Result`), ``perdraw`` (every draw's shares per exposure,
+read lean for the comparisons), ``aggregate`` (summarize, compare). Every public
 name is importable from ``simcore.results`` itself.
 """
 

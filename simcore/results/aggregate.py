@@ -16,6 +16,13 @@ from simcore.errors import ResultError
 from simcore.limits import SHARE_DUST
 from simcore.results import arrow
 from simcore.results.layout import SPARSE_FORMATS
+from simcore.results.perdraw import (
+    BLOCK_BYTES,
+    Shares,
+    column_blocks,
+    positions,
+    shares_per_draw,
+)
 from simcore.results.result import Result
 from simcore.results.statistics import expected_shortfall_sorted, quantile_sorted
 
@@ -248,14 +255,15 @@ class Comparison:
     fates: dict = field(default_factory=dict)
 
 
-# peak memory of a comparison per draw and exposure of the two runs it holds at a time,
-# measured (benchmarks/README.md, bench_post.py: 2.2 GB for 100,000 draws of the partner
-# study's 452 exposures), with a margin
-BYTES_PER_DRAW_EXPOSURE = 60
+# peak memory of a comparison per draw and exposure of the two runs it holds at a time
+# (each run's shares as float32: 8 bytes; the rest a block at a time), measured on the
+# partner study's 452 exposures (benchmarks/README.md): 0.62 GB at 100,000 draws, 3.8 GB
+# at a million, with a margin
+BYTES_PER_DRAW_EXPOSURE = 10
 
 
 # the largest --draws a refusal suggests: at 100,000 draws of the partner study compare
-# takes about 20 s, the report about a minute (benchmarks/README.md)
+# takes about 10 s, the report about a minute (benchmarks/README.md)
 SUGGESTED_DRAWS = 100_000
 
 
@@ -289,7 +297,7 @@ def check_memory(results: list[Result], draws: int, per: int = BYTES_PER_DRAW_EX
                  ) -> None:
     """``ResultError`` before a comparison of ``draws`` draws that would not fit in the
     memory available (it holds every draw of every exposure of two runs at once: a
-    million draws of the partner study need about 27 GB), naming how many would.
+    million draws of the partner study need about 4 GB), naming how many would.
     ``per``: bytes per draw and exposure; ``doing`` and ``advice`` (what to do, and
     why it serves) word the message for other commands (the report)."""
     exposures = max((exposure_count(r) for r in results), default=0)
@@ -368,48 +376,66 @@ def compare(base: Result, variant: Result, force: bool = False,
     # each run's shares, tonnes and values per draw and exposure, [draws, X], on the union
     # of the two runs' exposures, the base's first (an exposure the other run lacks is
     # zero there; where both have the same, nothing is copied)
-    names = ["shortage_share", "shortage_t", "shortage_value_usd"]
-    dense = per_draw_arrays(base, draws, names), per_draw_arrays(variant, draws, names)
-    have = set(dense[0][0])
-    union = [*dense[0][0], *(k for k in dense[1][0] if k not in have)]
-    sides = [_on(keys, arrays, union) for keys, arrays in dense]
-    (b_share, b_t, b_value), (v_share, v_t, v_value) = sides
-    d = v_share.astype(np.float64)
-    d -= b_share
+    # each run's shares per draw and exposure [draws, X] (formats 4 and 3: tonnes and
+    # values derived from them a block at a time, not held), on the union of the two
+    # runs' exposures, the base's first (an exposure the other run lacks is zero there);
+    # the statistics a block of exposures at a time, each block's changes in float64
+    sides = [shares_per_draw(r, draws, also=("shortage_t", "shortage_value_usd"))
+             for r in (base, variant)]
+    have = set(sides[0].keys)
+    union = [*sides[0].keys, *(k for k in sides[1].keys if k not in have)]
+    at = [positions(side.keys, union) for side in sides]
     n = draws
-    mean = d.mean(axis=0)
-    half = (1.96 * d.std(axis=0, ddof=1) / math.sqrt(n) if n > 1
-            else np.full(len(union), np.nan))
-    better = (d < -CHANGE_DUST).mean(axis=0)
-    worse = (d > CHANGE_DUST).mean(axis=0)
-    d.sort(axis=0)
-    p5, p95 = quantile_sorted(d, 0.05), quantile_sorted(d, 0.95)
-    del d
-    # means in float64 of the float32 numbers, as the change's
-    d_t = v_t.mean(axis=0, dtype=np.float64) - b_t.mean(axis=0, dtype=np.float64)
-    d_value = (v_value.mean(axis=0, dtype=np.float64)
-               - b_value.mean(axis=0, dtype=np.float64))
-    b_mean = b_share.mean(axis=0, dtype=np.float64)
-    v_mean = v_share.mean(axis=0, dtype=np.float64)
+    stats = {name: np.empty(len(union)) for name in (
+        "mean", "half", "better", "worse", "p5", "p95", "d_t", "d_value", "b_mean",
+        "v_mean")}
     fates = {}
-    for u, key in enumerate(union):
-        h = hashlib.blake2b(digest_size=16)
-        h.update(np.ascontiguousarray(b_share[:, u]).tobytes())
-        h.update(np.ascontiguousarray(v_share[:, u]).tobytes())
-        fates[key] = h.digest()
+    for block in column_blocks(len(union), n):
+        b_share, v_share = (side.columns(a[block]) for side, a in zip(sides, at, strict=True))
+        d = v_share.astype(np.float64)
+        d -= b_share
+        stats["mean"][block] = d.mean(axis=0)
+        stats["half"][block] = (1.96 * d.std(axis=0, ddof=1) / math.sqrt(n) if n > 1
+                                else np.nan)
+        stats["better"][block] = (d < -CHANGE_DUST).mean(axis=0)
+        stats["worse"][block] = (d > CHANGE_DUST).mean(axis=0)
+        d.sort(axis=0)
+        stats["p5"][block] = quantile_sorted(d, 0.05)
+        stats["p95"][block] = quantile_sorted(d, 0.95)
+        del d
+        stats["b_mean"][block] = b_share.mean(axis=0, dtype=np.float64)
+        stats["v_mean"][block] = v_share.mean(axis=0, dtype=np.float64)
+        for j, key in enumerate(union[block]):
+            h = hashlib.blake2b(digest_size=16)
+            h.update(np.ascontiguousarray(b_share[:, j]).tobytes())
+            h.update(np.ascontiguousarray(v_share[:, j]).tobytes())
+            fates[key] = h.digest()
+        # means in float64 of the float32 numbers, as the change's
+        for what, name in (("shortage_t", "d_t"), ("shortage_value_usd", "d_value")):
+            b, v = (side.columns(a[block], what, share=share) for side, a, share
+                    in zip(sides, at, (b_share, v_share), strict=True))
+            stats[name][block] = (v.mean(axis=0, dtype=np.float64)
+                                  - b.mean(axis=0, dtype=np.float64))
+    mean, half = stats["mean"], stats["half"]
     table = pd.DataFrame({
         "material": [k[0] for k in union], "stage": [k[1] for k in union],
         "country": [k[2] for k in union],
-        "base_share_mean": b_mean, "variant_share_mean": v_mean,
+        "base_share_mean": stats["b_mean"], "variant_share_mean": stats["v_mean"],
         "change_mean": mean, "change_ci_low": mean - half, "change_ci_high": mean + half,
-        "change_p5": p5, "change_p95": p95, "change_mean_t": d_t,
-        "change_value_mean_usd": d_value, "prob_better": better, "prob_worse": worse,
+        "change_p5": stats["p5"], "change_p95": stats["p95"], "change_mean_t": stats["d_t"],
+        "change_value_mean_usd": stats["d_value"], "prob_better": stats["better"],
+        "prob_worse": stats["worse"],
     })
     if len(table):  # ties of the change in the order of the labels
         table = table.sort_values(["material", "stage", "country"], kind="stable")
         table = table.sort_values("change_mean", kind="stable").reset_index(drop=True)
     last_stage = {**mb.get("last_stage", {}), **mv.get("last_stage", {})}
-    value = value_change_arrays(union, sides[0][2], sides[1][2], last_stage, partners)
+    (b_total, b_ours), (v_total, v_ours) = (
+        final_sums_of(side, a, union, last_stage, partners)
+        for side, a in zip(sides, at, strict=True))
+    value = _value_stats(b_total, v_total)
+    if partners:
+        value["partners_change_usd"] = float((v_ours - b_ours).mean())
     return Comparison(table=table, warnings=warnings, draws=draws, value=value, fates=fates)
 
 
@@ -418,6 +444,11 @@ def per_draw_arrays(result: Result, draws: int, names: list[str]) -> tuple[list,
     its shortage table, and that table's columns ``names`` (float32 ones) in draws
     0 .. draws-1, each [draws, X], 0 where the table has no row."""
     labels = ["material", "stage", "country"]
+    lean = ("shortage_share", "shortage_t", "shortage_value_usd")
+    if result.format in SPARSE_FORMATS and all(c in lean for c in names):
+        # every column from the stored shares: no expanded table (simcore/results/perdraw.py)
+        shares = shares_per_draw(result, draws)
+        return shares.keys, [shares.whole(c) for c in names]
     if result.format in SPARSE_FORMATS:
         # the expanded table is draw-major over exposures.parquet's rows: no join
         exposures = result.table("exposures", labels)
@@ -491,16 +522,41 @@ def value_change_arrays(keys: list, base: np.ndarray, variant: np.ndarray,
     return out
 
 
+def _final_masks(keys: list, last_stage: dict, partners=()) -> tuple[np.ndarray, np.ndarray]:
+    """Which of ``keys`` are final users (at their material's last stage), and which of
+    those are in ``partners``."""
+    partners = tuple(partners)
+    final = np.array([last_stage.get(m) == s for m, s, _ in keys], dtype=bool)
+    ours = final & np.array([c in partners for _, _, c in keys], dtype=bool)
+    return final, ours
+
+
 def _final_sums(keys: list, value: np.ndarray, last_stage: dict,
                 partners=()) -> tuple[np.ndarray, np.ndarray]:
     """Per draw, the shortage value (``value``, [draws, len(keys)]) of the final users
     (the exposures at each material's last stage) and the partner economies' part of it
     (zeros without ``partners``), float64 [draws] each."""
-    partners = tuple(partners)
-    final = np.array([last_stage.get(m) == s for m, s, _ in keys], dtype=bool)
-    ours = final & np.array([c in partners for _, _, c in keys], dtype=bool)
-    return (value[:, final].sum(axis=1, dtype=np.float64),
-            value[:, ours].sum(axis=1, dtype=np.float64))
+    final, ours = _final_masks(keys, last_stage, partners)
+    # each row summed pairwise over a C-ordered copy, as final_sums_of sums its blocks
+    # (a boolean index of columns may come back in Fortran order, summed column by
+    # column: the last bits would depend on the layout)
+    return tuple(np.ascontiguousarray(value[:, mask]).sum(axis=1, dtype=np.float64)
+                 for mask in (final, ours))
+
+
+def final_sums_of(shares: Shares, at: np.ndarray, keys: list, last_stage: dict,
+                  partners=()) -> tuple[np.ndarray, np.ndarray]:
+    """``_final_sums`` of the shortage values of ``shares`` on ``keys`` (the exposures at
+    positions ``at`` of it, -1: zero), a block of draws at a time."""
+    final, ours = _final_masks(keys, last_stage, partners)
+    out = np.empty(shares.draws), np.empty(shares.draws)
+    step = max(1, BLOCK_BYTES // (8 * max(len(keys), 1)))
+    for a in range(0, shares.draws, step):
+        rows = slice(a, a + step)
+        for mask, total in zip((final, ours), out, strict=True):
+            total[rows] = shares.columns(at[mask], "shortage_value_usd", rows).sum(
+                axis=1, dtype=np.float64)
+    return out
 
 
 def _value_stats(base: np.ndarray, variant: np.ndarray) -> dict:
@@ -522,8 +578,9 @@ def final_values(result: Result, draws: int, last_stage: dict,
     """Per draw 0 .. draws-1, the shortage value of the final users (the exposures at
     each material's last stage, at the reference prices) and the partner economies' part
     of it (zeros without ``partners``), float64 [draws] each."""
-    keys, (value,) = per_draw_arrays(result, draws, ["shortage_value_usd"])
-    return _final_sums(keys, value, last_stage, partners)
+    shares = shares_per_draw(result, draws, also=("shortage_value_usd",))
+    return final_sums_of(shares, np.arange(len(shares.keys)), shares.keys, last_stage,
+                         partners)
 
 
 @dataclass
