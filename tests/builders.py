@@ -308,8 +308,12 @@ def make_scenario(tensor: SupplyTensor, events=(), response=None, stockpiles=(),
     )
 
 
-def random_tensor(rng, n_k=1, n_s=2, n_c=4, density=0.6, spare=0.3, stocks=True):
-    """A balanced random tensor: stage s+1 producers need exactly their baseline feed."""
+def random_tensor(rng, n_k=1, n_s=2, n_c=4, density=0.6, spare=0.3, stocks=True,
+                  balanced=True):
+    """A random tensor; ``balanced``: every stage s+1 producer has an earlier-stage need
+    of its own (its baseline feed), else one has none (an idle plant's
+    country, an unbalanced dataset: docs/model.md §3.2): the largest producer of every
+    later stage."""
     flow = np.zeros((n_k, n_s, n_c, n_c))
     for k in range(n_k):
         for s in range(n_s):
@@ -320,6 +324,8 @@ def random_tensor(rng, n_k=1, n_s=2, n_c=4, density=0.6, spare=0.3, stocks=True)
                 for e in range(n_c):
                     if prod[e] > 0 and flow[k, s - 1, :, e].sum() == 0:
                         flow[k, s - 1, rng.integers(n_c), e] = rng.uniform(1, 50)
+                if not balanced:  # the largest stage-s producer buys no feed
+                    flow[k, s - 1, :, int(np.argmax(prod))] = 0.0
             flow[k, s] = f
     prod = flow.sum(axis=3)
     capacity = prod * (1 + spare * rng.random(prod.shape))

@@ -567,7 +567,8 @@ def simulate_reference(tensor, compiled, variates, timeseries=False):
                                 S[e] = min(outp[s, e], y * feed[e])
                             else:
                                 own = P[k, s, e] * outage[s, e]
-                                S[e] = own + min(max(0.0, outp[s, e] - own), y * feed[e])
+                                S[e] = (min(outp[s, e], own)
+                                        + min(max(0.0, outp[s, e] - own), y * feed[e]))
                     contract = np.zeros(nz)
                     purchase = np.zeros(nz)
                     free = []

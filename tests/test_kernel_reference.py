@@ -41,9 +41,10 @@ def random_market(rng):
     return {k: v for k, v in choices.items() if rng.random() < 0.5}
 
 
-def random_scenario(rng, tensor, n_events, horizon=8):
+def random_scenario(rng, tensor, n_events, horizon=8, extra=()):
+    """Random events, responses, stockpiles and capacity; ``extra``: events added."""
     n_k, n_s, n_c = tensor.shape
-    events = []
+    events = list(extra)
     for e in range(n_events):
         k = int(rng.integers(n_k))
         s = int(rng.integers(n_s))
@@ -115,6 +116,28 @@ def test_engine_matches_reference(seed, n_c, n_s, n_events):
     rng = np.random.default_rng(seed)
     tensor = random_tensor(rng, n_k=2, n_s=n_s, n_c=n_c)
     scenario = random_scenario(rng, tensor, n_events)
+    assert_matches(tensor, scenario)
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(2, 4), st.integers(2, 3), st.booleans())
+def test_engine_matches_reference_in_unbalanced_worlds(seed, n_c, n_s, stocks):
+    """Paths the balanced worlds above do not reach: producers without an earlier-stage
+    need of their own (they keep their baseline output, cut with its price, and run
+    more on the world yield), three stages, and no dataset stocks (every last-stage
+    buyer without a state stock booked from its zone, substitution included)."""
+    rng = np.random.default_rng(seed)
+    tensor = random_tensor(rng, n_k=2, n_s=n_s, n_c=n_c, stocks=stocks, balanced=False)
+    # a ban by a producer without feed of its own gluts its home market: it cuts
+    need, made = tensor.need, tensor.production
+    unfed = [(k, s, e) for k in range(2) for s in range(1, n_s) for e in range(n_c)
+             if made[k, s, e] > 0 and need[k, s - 1, e] == 0]
+    extra = []
+    if unfed:
+        k, s, e = unfed[int(rng.integers(len(unfed)))]
+        extra.append(Event(id="unfed", origin=e, stages={k: s}, probability=1.0,
+                           onset=("uniform", 0.0, 3.0), duration=100.0, severity=1.0))
+    scenario = random_scenario(rng, tensor, int(rng.integers(1, 3)), extra=extra)
     assert_matches(tensor, scenario)
 
 

@@ -358,3 +358,34 @@ def test_an_origins_refiners_cut_when_a_ban_gluts_their_market_and_buy_less_ore(
     np.testing.assert_allclose(made[1:], 100.0 * price[:-1] ** 0.5, rtol=1e-9)
     assert (zt[ore[0], 1:, km.TZ_CONSUMED] < zt[ore[0], 1:, km.TZ_NEED] - 1.0).all()
     assert (zt[ore[0], 2:, km.TZ_PRICE] < 1.0).all()
+
+
+def test_a_refiner_without_baseline_feed_cuts_when_its_price_falls():
+    """docs/model.md §3.2: cuts act at every stage. A refiner with no earlier-stage need
+    of its own (country 0 refines for itself and for 2 but mines and buys no ore in the
+    baseline) runs its planned output when a ban gluts its home market: its supply falls
+    with its price (before, such a producer always kept its baseline output, found in a
+    review of the kernel against the model contract)."""
+    from simcore.kernel import model as km
+
+    flow = np.zeros((1, 2, 3, 3))
+    flow[0, 0, 1, 2] = 1200.0  # ore: 1 -> 2
+    flow[0, 1, 0, 2] = 600.0  # refined: 0 (no ore need) -> 2, and 0 for itself
+    flow[0, 1, 0, 0] = 120.0
+    flow[0, 1, 2, 2] = 1200.0
+    tensor = make_tensor(flow)
+    assert tensor.need[0, 0, 0] == 0.0
+    baseline = tensor.production[0, 1, 0] / 12  # [t/month]
+    assert baseline == 60.0
+    ban = Event("ban", 0, {0: 1}, onset=0.0, duration=100.0, severity=1.0, targets=[2])
+    scenario = make_scenario(tensor, [ban], horizon=5, response=Response(
+        elasticity=0.2, market={"origin_supply_elasticity": 0.5}))
+    out = engine.trace(tensor, scenario, draws=1)
+    zones = engine.zones(tensor, scenario)
+    home = [g for g in range(len(zones)) if zones.stage[g] == 1 and 0 in zones.members[g]]
+    zt = out["zone_trace"][0, home[0]]
+    price, made = zt[:, km.TZ_PRICE], zt[:, km.TZ_PRODUCTION]
+    assert (price < 1.0).all()
+    # month 0 at the baseline, then (responses lag a month) output at the price's response
+    np.testing.assert_allclose(made, baseline * np.r_[1.0, price[:-1] ** 0.5], rtol=1e-9)
+    assert made[-1] < 0.9 * baseline

@@ -550,8 +550,10 @@ def _stage(tn, sc, ws, out, hist, j, k, s, ns, kc, t, kappa, sub, status):
             else:
                 supply[e] = min(outp[s, e], y * feed[e])
         else:
+            # no baseline feed: what it made keeps running, cut with its planned output;
+            # output beyond it runs on the world yield of the feed it buys
             own = prod[k, s, e] * outsh[s, e]
-            supply[e] = own + min(max(0.0, outp[s, e] - own), wy * feed[e])
+            supply[e] = min(outp[s, e], own) + min(max(0.0, outp[s, e] - own), wy * feed[e])
     # 2. contracts, free supply by exporter class, the origin state's purchases
     for z in range(nz):
         for c in range(N_ZQ):
