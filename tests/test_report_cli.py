@@ -247,6 +247,35 @@ def test_a_report_into_a_new_folder_says_it_made_the_folder(here):
                                        f"(made the folder {Path('new/figs')})")
 
 
+def test_a_report_never_replaces_what_is_not_a_report(here):
+    """A new-user pass wrote `report R --out R/run.json` (the manifest replaced by HTML,
+    `verify` broken) and `--out scenarios/x.toml`; and, following the advice for
+    `--out R`, a report inside the results folder, which the next run replaced without
+    a word. Each is refused before any work, naming a place beside the folder; a PNG
+    file name for the figures' folder too."""
+    manifest = (here / "results/tiny-cn/run.json").read_bytes()
+    scenario = (here / "scenarios/tiny-cn.toml").read_bytes()
+    for out, says in (("results/tiny-cn/run.json", "inside the results folder"),
+                      ("results/tiny-cn", "inside the results folder"),
+                      ("results/tiny-cn/report.html", "inside the results folder"),
+                      ("scenarios/tiny-cn.toml", "exists and is not an HTML file")):
+        res = invoke("report", "results/tiny-cn", "--out", out, ok=False)
+        text = " ".join(res.output.split())
+        assert res.exit_code == 2 and says in text and "Traceback" not in text, out
+        if "inside" in says:
+            assert f"--out {Path('results/tiny-cn-report.html')}" in text
+    assert (here / "results/tiny-cn/run.json").read_bytes() == manifest
+    assert (here / "scenarios/tiny-cn.toml").read_bytes() == scenario
+    assert not (here / "results/tiny-cn/report.html").exists()
+    res = invoke("report", "results/tiny-cn", "--format", "png", "--out",
+                 "results/tiny-cn/figs", ok=False)
+    assert f"--out {Path('results/tiny-cn-figures')}" in " ".join(res.output.split())
+    res = invoke("report", "results/tiny-cn", "--format", "png", "--out", "e.png", ok=False)
+    assert "names the folder the figures go into" in " ".join(res.output.split())
+    assert not (here / "e.png").exists()
+    invoke("verify", "results/tiny-cn")
+
+
 def test_unknown_country_is_a_clear_error(here):
     res = invoke("report", "results/tiny-cn", "--countries", "UAS", "--out", "x.html", ok=False)
     assert res.exit_code == 2 and "did you mean 'USA'" in res.output

@@ -954,14 +954,40 @@ def _load(result_dir, compare_dirs, draws: int | None = None) -> tuple[Run, list
     return runs[0], runs[1:]
 
 
+def _results_folder_of(path: Path) -> Path | None:
+    """The results folder (a folder with a run.json) that is ``path`` or holds it."""
+    for folder in (path, *path.parents):
+        if (folder / "run.json").is_file():
+            return folder
+    return None
+
+
 def _check_out(out: Path, folder: bool) -> None:
-    """Fail before the (slow) figures when ``out`` cannot be what is asked of it."""
+    """Fail before the (slow) figures when ``out`` cannot be what is asked of it, or
+    would replace what is not a report: a file of another kind (a manifest, a scenario),
+    anything inside a results folder (the next run of its scenario replaces the folder,
+    and the report with it, without a word)."""
+    results = _results_folder_of(out.absolute())
+    if results is not None:
+        beside = results.parent / f"{results.name}-{'figures' if folder else 'report.html'}"
+        raise ResultError(
+            f"--out {out}: inside the results folder {results}, which the next run of its "
+            f"scenario replaces, the report with it (and `verify` reads that folder); "
+            f"write it beside it, e.g. --out {shown_path(beside)}")
     if folder and out.exists() and not out.is_dir():
         raise ResultError(f"--out {out}: exists and is not a folder; name a folder for PNGs")
+    if folder and out.suffix.lower() == ".png" and not out.exists():
+        raise ResultError(
+            f"--out {out}: with --format png, --out names the folder the figures go into "
+            f"(one PNG each), e.g. --out {out.with_suffix('')}")
     if not folder and out.is_dir():
         raise ResultError(
             f"--out {out}: is a folder; name the HTML file, e.g. --out {out / 'report.html'}"
         )
+    if not folder and out.exists() and out.suffix.lower() not in (".html", ".htm"):
+        raise ResultError(
+            f"--out {out}: exists and is not an HTML file; the report would replace it: "
+            f"name an .html file, e.g. --out {out.with_suffix('.html')}")
     probe = out.absolute().parent
     while not probe.exists():
         probe = probe.parent
