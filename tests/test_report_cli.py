@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -651,3 +652,32 @@ def test_the_status_clock_moves_through_a_long_step(monkeypatch):
     assert len(shown) >= 2 and max(shown) >= 1 and text.endswith("\r")
     time.sleep(1.2)
     assert sys.stderr.getvalue() == text
+
+
+def test_a_group_of_the_dataset_stands_for_its_members(here):
+    """A new-user pass: `summarize --country EU27` worked, `report --countries EU27` and
+    `sensitivity --country EU27` said 'no results for country'. A group of the run's
+    dataset now stands for its members with exposures in the run, in any case."""
+    from simcore.cli.report import _split_countries
+    from simcore.cli.run import _dataset_of
+
+    res = load_result("results/tiny-cn")
+    known = set(res.summary["country"].astype(str))
+    members = [c for c in _dataset_of(res).groups["partners"] if c in known]
+    assert len(members) >= 2
+    assert _split_countries("Partners", "results/tiny-cn") == members
+    assert _split_countries(f"{members[0]},partners", "results/tiny-cn") == members
+    grouped = invoke("sensitivity", "results/tiny-cn", "--country", "partners", "--format",
+                     "csv", "--bootstrap", 0).stdout
+    listed = invoke("sensitivity", "results/tiny-cn", "--country", ",".join(members),
+                    "--format", "csv", "--bootstrap", 0).stdout
+    assert grouped == listed
+    shown = set(pd.read_csv(io.StringIO(grouped))["country"])
+    assert shown and shown <= set(members)
+    one = invoke("sensitivity", "results/tiny-cn", "--country", members[0], "--format", "csv",
+                 "--bootstrap", 0).stdout
+    assert set(pd.read_csv(io.StringIO(one))["country"]) == {members[0]}
+    invoke("report", "results/tiny-cn", "--countries", "partners", "--out", "group.html",
+           "--bootstrap", 0)
+    bad = invoke("sensitivity", "results/tiny-cn", "--country", "partnerz", ok=False)
+    assert bad.exit_code == 2 and "no exposure with country 'partnerz'" in bad.output

@@ -8,10 +8,38 @@ from pathlib import Path
 import click
 
 
-def _split_countries(value: str | None):
+def _split_countries(value: str | None, result_dir=None):
+    """The countries of a comma-separated option, each group of the run's dataset
+    (``EU27``, ``partners``, in any case) replaced by its members that have exposures in
+    the run, in the dataset's order, as ``summarize --country`` takes them; a name that
+    is neither is kept (the report or sensitivity then names it, with suggestions)."""
     if not value:
         return None
-    return [c.strip() for c in value.split(",") if c.strip()]
+    names = [c.strip() for c in value.split(",") if c.strip()]
+    if result_dir is None:
+        return names
+    from simcore.cli.run import _dataset_of
+    from simcore.errors import ResultError
+    from simcore.results import load_result
+
+    result = load_result(result_dir)
+    known = set(result.summary["country"].astype(str))
+    if all(n in known for n in names):
+        return names
+    tensor = _dataset_of(result)
+    groups = {g.lower(): g for g in tensor.groups} if tensor else {}
+    out = []
+    for name in names:
+        group = groups.get(name.lower()) if name not in known else None
+        if group is None:
+            out.append(name)
+            continue
+        members = [c for c in tensor.groups[group] if c in known]
+        if not members:
+            raise ResultError(f"{name}: none of the group's countries has an exposure in "
+                              f"{result_dir}")
+        out += members
+    return list(dict.fromkeys(out))
 
 
 @click.command("report")
@@ -36,7 +64,8 @@ def _split_countries(value: str | None):
     "--countries",
     default=None,
     metavar="ISO3,...",
-    help="Countries for the monthly fan charts (default: the worst-hit partners).",
+    help="Countries for the monthly fan charts (default: the worst-hit partners); a group "
+    "of the run's dataset (e.g. EU27) stands for its members, a chart each.",
 )
 @click.option(
     "--top",
@@ -70,7 +99,8 @@ def report_cmd(result_dir, compare_dirs, out, fmt, countries, top, bootstrap, dr
     """
     from simcore.report.build import Options, write_figures, write_report
 
-    opts = Options(countries=_split_countries(countries), top=top, n_boot=bootstrap,
+    opts = Options(countries=_split_countries(countries, result_dir), top=top,
+                   n_boot=bootstrap,
                    draws=draws)
     png = fmt == "png"
     target = Path(out or ("figures" if png else "report.html"))
@@ -168,7 +198,9 @@ def _made(folder: Path | None) -> str:
 @click.argument("result_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--material", default=None, help="Only this material.")
 @click.option("--stage", default=None, help="Only this stage (default: every stage).")
-@click.option("--country", default=None, help="Only this country (ISO alpha-3).")
+@click.option("--country", default=None,
+              help="Only these countries (ISO alpha-3, comma-separated; a group of the "
+              "run's dataset, e.g. EU27 or partners, stands for its members).")
 @click.option(
     "--top",
     type=click.IntRange(1, 1000),
@@ -238,7 +270,7 @@ def sensitivity_cmd(result_dir, material, stage, country, top, fmt, bootstrap, b
         result_dir,
         material=material,
         stage=stage,
-        country=country,
+        country=_split_countries(country, result_dir),
         top=top,
         n_boot=bootstrap,
         bins=bins,

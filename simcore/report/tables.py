@@ -13,7 +13,7 @@ def sensitivity_for_run(
     result_dir,
     material: str | None = None,
     stage: str | None = None,
-    country: str | None = None,
+    country: str | list[str] | None = None,
     top: int = 5,
     n_boot: int = 200,
     bins: int | None = None,
@@ -27,7 +27,7 @@ def sensitivity_for_run(
     0 .. draws-1 only (the worst chosen on those draws too).
 
     An unknown material, stage or country is a ``ResultError`` naming what the results
-    hold.
+    hold. ``country``: one, or a list (every exposure of any of them).
     """
     from simcore.results import load_result
     from simcore.results.aggregate import check_memory
@@ -45,11 +45,16 @@ def sensitivity_for_run(
     driver_table = an.drivers_of(result, draws)
     stats = an.exposure_stats(shortage)
     chosen = stats
-    for col, value in (("material", material), ("stage", stage), ("country", country)):
-        if value is None:
+    if isinstance(country, list | tuple) and len(country) == 1:
+        country = country[0]
+    for col, wanted in (("material", material), ("stage", stage), ("country", country)):
+        if wanted is None:
             continue
         known = list(dict.fromkeys(chosen[col]))
-        if value not in known:
+        values = list(wanted) if isinstance(wanted, list | tuple) else [wanted]
+        for value in values:
+            if value in known:
+                continue
             scope = (" (a run holds only the materials its scenario's events and "
                      "interventions touch)" if col == "material" and
                      value not in result.manifest.get("material_scope", known) else "")
@@ -58,7 +63,7 @@ def sensitivity_for_run(
                 f"{'countries' if col == 'country' else col + 's'} here: {', '.join(known)}"
                 f"{scope}"
             )
-        chosen = chosen[chosen[col] == value]
+        chosen = chosen[chosen[col].isin(values)]
     from simcore.results import alike_exposures
 
     same = alike_exposures(result)
