@@ -397,9 +397,9 @@ def test_sensitivity_table_sums_the_indices_as_the_tornado_does(here):
     which inflated a sum whose excess over 1 the docs read as dependent inputs."""
     import re
 
-    table = invoke("sensitivity", "results/tiny-cn", "--top", 3, "--bootstrap", 0).output
+    table = invoke("sensitivity", "results/tiny-cn", "--top", 3, "--bootstrap", 0).stdout
     records = json.loads(invoke("sensitivity", "results/tiny-cn", "--top", 3, "--format",
-                                "json", "--bootstrap", 0).output)
+                                "json", "--bootstrap", 0).stdout)
     sums = re.findall(r"^(\S+) / (\S+) / (\S+) .*sum of first-order indices (-?[\d.]+)\)",
                       table, re.M)
     assert sums
@@ -425,7 +425,7 @@ def test_sensitivity_folds_buyers_stored_as_one_and_caps_the_drivers(here):
     shared = ex[ex["stored_as"] != ex["country"]]
     assert len(shared), "the case at hand: a zone with buyers stored as one"
     every = invoke("sensitivity", "results/tiny-cn", "--top", 1000, "--bootstrap", 0,
-                   "--drivers", 2).output
+                   "--drivers", 2).stdout
     heads = re.findall(r"^(\S+) / (\S+) / (\S+)  \(", every, re.M)
     assert len(heads) == len(set(heads))
     for _, r in shared.iterrows():
@@ -439,7 +439,7 @@ def test_sensitivity_folds_buyers_stored_as_one_and_caps_the_drivers(here):
         assert len(rows) <= 2
     assert "more drivers, each at most" in every
     csv = invoke("sensitivity", "results/tiny-cn", "--format", "csv", "--top", 1000,
-                 "--bootstrap", 0).output.splitlines()
+                 "--bootstrap", 0).stdout.splitlines()
     assert csv[0] == "material,stage,country,driver,index,ci_low,ci_high,bins,draws"
 
 
@@ -470,13 +470,13 @@ def test_sensitivity_formats_and_filters(here):
         "USA",
         "--bootstrap",
         50,
-    ).output
+    ).stdout
     assert table.startswith("gallium / refining / USA")
     assert "event/cn-refining/fired" in table
     assert "event/cn-refining/occurs" not in table  # the flag stands for it
     csv = invoke(
         "sensitivity", "results/tiny-cn", "--format", "csv", "--top", 2, "--bootstrap", 0
-    ).output.splitlines()
+    ).stdout.splitlines()
     assert csv[0] == "material,stage,country,driver,index,ci_low,ci_high,bins,draws"
     records = json.loads(
         invoke(
@@ -488,7 +488,7 @@ def test_sensitivity_formats_and_filters(here):
             "DEU",
             "--bootstrap",
             30,
-        ).output
+        ).stdout
     )
     assert {r["country"] for r in records} == {"DEU"}
     assert all(r["draws"] == DRAWS for r in records)
@@ -516,7 +516,7 @@ def test_fired_index_agrees_with_direct_group_means(here):
             "json",
             "--bootstrap",
             0,
-        ).output
+        ).stdout
     )
     index = {r["driver"]: r["index"] for r in records}["event/cn-refining/fired"]
     short = res.shortage
@@ -681,3 +681,14 @@ def test_a_group_of_the_dataset_stands_for_its_members(here):
            "--bootstrap", 0)
     bad = invoke("sensitivity", "results/tiny-cn", "--country", "partnerz", ok=False)
     assert bad.exit_code == 2 and "no exposure with country 'partnerz'" in bad.output
+
+
+def test_sensitivity_from_few_draws_says_how_to_read_it(here):
+    """Indices from the study's 150 draws come with the note docs/report.md gives (below
+    about 500 draws, indices under 0.05 are noise), on stderr: csv stays clean."""
+    from simcore.cli.report import FEW_DRAWS
+
+    assert DRAWS < FEW_DRAWS
+    res = invoke("sensitivity", "results/tiny-cn", "--format", "csv", "--bootstrap", 0)
+    assert f"indices from {DRAWS} draws" in res.stderr and "0.05" in res.stderr
+    assert "note:" not in res.stdout

@@ -194,6 +194,10 @@ def _made(folder: Path | None) -> str:
     return "" if folder is None else f" (made the folder {folder})"
 
 
+# below this many draws, indices under 0.05 are sampling noise (docs/report.md)
+FEW_DRAWS = 500
+
+
 @click.command("sensitivity")
 @click.argument("result_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--material", default=None, help="Only this material.")
@@ -277,6 +281,10 @@ def sensitivity_cmd(result_dir, material, stage, country, top, fmt, bootstrap, b
         draws=draws,
         per_material=per_material or None,
     )
+    used = int(table["draws"].min()) if len(table) and "draws" in table else None
+    if used is not None and used < FEW_DRAWS:
+        click.echo(f"note: indices from {used:,} draws: below about {FEW_DRAWS} draws, treat "
+                   f"indices under 0.05 as zero (docs/report.md, \"Sample size\")", err=True)
     if fmt != "table":  # the long table of docs/report.md; the table's header names them
         table = table.drop(columns=["same_shares"], errors="ignore")
     if fmt == "csv":
