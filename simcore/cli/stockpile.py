@@ -361,7 +361,8 @@ def size_report(s) -> str:
         lines.append("Monotonicity (docs/stockpile.md): " + "; ".join(
             f"{r['holder']} {r['material']}: "
             + ("a larger size missed the target in the search, " if not r["monotone"] else "")
-            + f"{r['nonmonotone_draws']} draws with more shortage at a larger size "
+            + f"{r['nonmonotone_draws']} draw{'s' * (r['nonmonotone_draws'] != 1)} with "
+            f"more shortage at a larger size "
             f"(at most {_num(r['nonmonotone_max_t'])} t)" for r in odd))
     lines.append(f"{s.runs:,} runs, {s.draws_run:,} draws simulated in {s.seconds:.1f} s")
     return "\n".join(lines)
