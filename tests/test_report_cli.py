@@ -229,6 +229,11 @@ def test_comparison_needs_the_same_horizon_and_says_what_else_differs(here, tmp_
     assert any("share no scenario file" in w for w in warned)
     assert not any("share no scenario file" in w for w in compare(
         load_result("results/tiny-cn"), load_result("results/tiny-cn-stock")).warnings)
+    # compare's table says so in its heading too, not only on stderr (a new-user pass)
+    head = invoke("compare", "results/tiny-cn", tmp_path / "apart").stdout.splitlines()[0]
+    assert "though the runs share no scenario file" in head
+    head = invoke("compare", "results/tiny-cn", "results/tiny-cn-stock").stdout.splitlines()[0]
+    assert "share no scenario file" not in head
 
 
 def test_a_report_into_a_new_folder_says_it_made_the_folder(here):

@@ -731,14 +731,17 @@ def compare(base_dir, variant_dir, fmt, top, force, limit):
     total = len(table)
     table = _largest_changes(table, top)
     cut = len(table) < total
-    from simcore.results.aggregate import unpaired
+    from simcore.results.aggregate import share_scenario_files, unpaired
 
     why, _ = unpaired(base.manifest, variant.manifest)
+    apart = not why and not share_scenario_files(base.manifest, variant.manifest)
     click.echo(
         f"{variant.name} vs {base.name}: change in shortage share of horizon need, "
         f"{_n_draws(comparison.draws)} compared draw by draw"
         + (f", though the runs differ ({' and '.join(why)}): the draws are not paired, the "
            "changes mix in sampling noise (--force)" if why else "")
+        + (", though the runs share no scenario file: their events may differ, so a change "
+           "is not one policy's effect alone" if apart else "")
     )
     if not len(table):
         click.echo("No exposures to compare.")
