@@ -159,6 +159,12 @@ def test_budget_quiet_prints_nothing_and_writes_the_allocation(study):
     assert list(front["step"]) == [0, 1, 2, 3, 4]
     res = _invoke(study, "verify", "sp/s-stockpile-budget")
     assert res.exit_code == 0, res.output
+    # show states the objective before and after as the budget's report does, to four
+    # digits (a new-user pass read $1.1bn in one and $1.071bn in the other)
+    from simcore.money import usd4
+
+    shown = _invoke(study, "stockpile", "show", "sp/s-stockpile-budget").output
+    assert f"{usd4(front['objective'].iloc[0])} -> {usd4(front['objective'].iloc[-1])}" in shown
 
 
 def test_a_budget_of_a_few_dollars_is_warned_about(study):

@@ -498,7 +498,7 @@ def show_text(m: dict, folder="FOLDER") -> str:
                 "selling into their price zone")]
     if m["kind"] == "budget":
         lines.append(f"budget {_usd(m['budget_usd'])}, objective {m['objective']}: "
-                     f"{_usd(m['final']['without'])} -> {_usd(m['final']['objective'])}")
+                     f"{_usd4(m['final']['without'])} -> {_usd4(m['final']['objective'])}")
         rows = [[r["holder"], r["material"], _num(r["tonnes"]), _num(r["release_t_per_month"]),
                  _usd(r["cost_horizon_usd"])] for r in m["allocation"]]
         lines.append(_table(["holder", "material", "tonnes", "t/month", "cost"], rows))
