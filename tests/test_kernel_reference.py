@@ -41,13 +41,19 @@ def random_market(rng):
     return {k: v for k, v in choices.items() if rng.random() < 0.5}
 
 
-def random_scenario(rng, tensor, n_events, horizon=8, extra=()):
-    """Random events, responses, stockpiles and capacity; ``extra``: events added."""
+def random_scenario(rng, tensor, n_events, horizon=8, extra=(), wide=False):
+    """Random events, responses, stockpiles and capacity; ``extra``: events added;
+    ``wide``: some events touch two materials, and onsets reach past the horizon (a
+    control only announced within it)."""
     n_k, n_s, n_c = tensor.shape
     events = list(extra)
     for e in range(n_events):
         k = int(rng.integers(n_k))
         s = int(rng.integers(n_s))
+        stages = {k: s}
+        if wide and n_k > 1 and rng.random() < 0.5:
+            stages[(k + 1) % n_k] = int(rng.integers(n_s))
+        late = wide and rng.random() < 0.3
         kind = "export_restriction" if rng.random() < 0.75 else "production_outage"
         origin = int(np.argmax(tensor.flow[k, s].sum(axis=1) * rng.random(n_c)))
         targets = None if rng.random() < 0.5 else sorted(
@@ -64,13 +70,15 @@ def random_scenario(rng, tensor, n_events, horizon=8, extra=()):
         if e > 0 and rng.random() < 0.3:
             parent = f"e{int(rng.integers(e))}"
         events.append(Event(
-            id=f"e{e}", origin=origin, stages={k: s}, kind=kind,
+            id=f"e{e}", origin=origin, stages=stages, kind=kind,
             probability=float(rng.uniform(0.3, 1.0)),
-            onset=("uniform", 0.0, horizon - 1.0),
+            onset=("uniform", horizon, horizon + 4.0) if late else
+            ("uniform", 0.0, horizon - 1.0),
             duration=("triangular", 0.5, 3.0, 12.0),
             severity=severity, settled=settled, settle=settle,
             leakage=("beta", 2.0, 5.0, 0.0, 0.5) if rng.random() < 0.5 else None,
-            lead=("uniform", 0.0, 3.0) if rng.random() < 0.3 else None,
+            lead=("uniform", 2.0, 6.0) if late else
+            ("uniform", 0.0, 3.0) if rng.random() < 0.3 else None,
             quota=quota, re_export=bool(rng.random() < 0.3), targets=targets,
             parent=parent, lag=("uniform", 0.0, 3.0) if parent else None,
         ))
@@ -124,8 +132,9 @@ def test_engine_matches_reference(seed, n_c, n_s, n_events):
 def test_engine_matches_reference_in_unbalanced_worlds(seed, n_c, n_s, stocks):
     """Paths the balanced worlds above do not reach: producers without an earlier-stage
     need of their own (they keep their baseline output, cut with its price, and run
-    more on the world yield), three stages, and no dataset stocks (every last-stage
-    buyer without a state stock booked from its zone, substitution included)."""
+    more on the world yield), three stages, no dataset stocks (every last-stage buyer
+    without a state stock booked from its zone, substitution included), events that
+    touch two materials, and controls announced within the horizon that start after it."""
     rng = np.random.default_rng(seed)
     tensor = random_tensor(rng, n_k=2, n_s=n_s, n_c=n_c, stocks=stocks, balanced=False)
     # a ban by a producer without feed of its own gluts its home market: it cuts
@@ -137,7 +146,7 @@ def test_engine_matches_reference_in_unbalanced_worlds(seed, n_c, n_s, stocks):
         k, s, e = unfed[int(rng.integers(len(unfed)))]
         extra.append(Event(id="unfed", origin=e, stages={k: s}, probability=1.0,
                            onset=("uniform", 0.0, 3.0), duration=100.0, severity=1.0))
-    scenario = random_scenario(rng, tensor, int(rng.integers(1, 3)), extra=extra)
+    scenario = random_scenario(rng, tensor, int(rng.integers(1, 3)), extra=extra, wide=True)
     assert_matches(tensor, scenario)
 
 
