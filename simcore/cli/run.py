@@ -146,7 +146,8 @@ def worst_table(summary, draws: int, n: int = _WORST, alike: dict | None = None,
             "(incl.); E[value] sums them; `summarize` lists each)"
             if (first["alike"] > 0).any() else "")
     return (
-        f"Worst exposures (shortage share of horizon need over {_n_draws(draws)}):\n"
+        f"Worst exposures by mean (shortage share of horizon need over "
+        f"{_n_draws(draws)}; the report and `sensitivity` rank by P95):\n"
         + _text_table(header, rows) + note
     )
 
