@@ -693,7 +693,47 @@ def test_a_problem_inside_an_event_names_the_event_by_its_id(tmp_path, tiny_tens
     text = MINIMAL.replace('origin = "CHN"', 'origin = "CHNA"')
     (problem,) = problems(tmp_path, text, tiny_tensor)
     assert 's.toml: events[0].origin = "CHNA": unknown country' in problem
-    assert problem.endswith('[event "cn-ga"]')
+    line = text.splitlines().index('origin = "CHNA"') + 1
+    assert problem.endswith(f'[event "cn-ga"] (line {line})')
+
+
+def test_a_problem_names_the_line_it_is_on(tmp_path, tiny_tensor):
+    """A new-user pass: problems gave the key path but no line. Each now ends with the
+    line of the file it is on: the key's own line, the line of the key an inline table
+    sits on (severity.max), an item's header where the key is missing, the right one of
+    several [[events]]; a key of a parent file names the parent's line."""
+    from simcore.scenario.problems import line_of
+
+    text = MINIMAL + """
+[[events]]
+id = "cn-sb"
+kind = "export_restriction"
+origin = "CHN"
+materials = ["gallium"]
+stage = "refining"
+probability = 1.7
+onset_month = 0
+duration_months = { dist = "uniform", min = 9, max = 3 }
+severity = 0.5
+"""
+    lines = text.splitlines()
+    at = {key.split(" =")[0]: i + 1 for i, key in enumerate(lines)
+          if key.startswith(("probability = 1.7", "duration_months = {"))}
+    found = problems(tmp_path, text, tiny_tensor)
+    prob = next(p for p in found if "events[1].probability" in p)
+    assert prob.endswith(f"(line {at['probability']})")
+    dur = next(p for p in found if "events[1].duration_months" in p)
+    assert dur.endswith(f"(line {at['duration_months']})")
+    second = [i + 1 for i, x in enumerate(lines) if x == "[[events]]"][1]
+    assert line_of(text, "events[1]") == second
+    assert line_of(text, "events[1].materials[0]") == second + 4
+    assert line_of(text, "nowhere.at_all") is None
+    # a parent's problem: the parent's file and line
+    write(tmp_path, MINIMAL.replace('origin = "CHN"', 'origin = "CHNA"'), "parent.toml")
+    (problem,) = problems(tmp_path, 'extends = "parent.toml"\n[scenario]\nname = "child"\n',
+                          tiny_tensor)
+    line = MINIMAL.splitlines().index('origin = "CHN"') + 1
+    assert "parent.toml: events[0].origin" in problem and problem.endswith(f"(line {line})")
 
 
 def test_a_code_that_begins_with_what_was_typed_is_offered_first():

@@ -23,7 +23,7 @@ import numpy as np
 from simcore.errors import ScenarioError, SupplyShockError, suggest
 from simcore.scenario import schema
 from simcore.scenario.distributions import Dist, parse_dist
-from simcore.scenario.problems import MISSING, Loc, Problems
+from simcore.scenario.problems import MISSING, Loc, Problems, remember, sources
 from simcore.scenario.schema import GROUP_PATTERN, Field, field_map
 from simcore.scenario.spec import Capacity, Correlation, Event, Scenario, Stockpile
 
@@ -94,7 +94,8 @@ def _read_chain(path: Path, problems: Problems, top: Problems) -> list[_Layer]:
             return
         try:
             # utf-8-sig: a byte-order mark (Windows editors write one) is not TOML syntax
-            doc = tomllib.loads(current.read_text(encoding="utf-8-sig"))
+            text = current.read_text(encoding="utf-8-sig")
+            doc = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             problems.add(Loc(shown), MISSING, f"not valid TOML: {exc}",
                          hint="see https://toml.io for the syntax")
@@ -102,6 +103,7 @@ def _read_chain(path: Path, problems: Problems, top: Problems) -> list[_Layer]:
         except (OSError, UnicodeDecodeError) as exc:
             problems.add(Loc(shown), MISSING, f"cannot read the file: {exc}")
             return
+        remember(shown, text)
         _check_top(doc, Loc(shown), top)
         parents = doc.get("extends")
         if isinstance(parents, str) and parents:
@@ -1003,9 +1005,14 @@ def load_scenario(path, tensor=None) -> Scenario:
 
     ``tensor``: the ``SupplyTensor`` to check names against; by default the dataset the
     file names (``scenario.dataset``, relative to the file that sets it) or the built-in
-    baseline. Raises ``ScenarioError`` listing every problem found.
+    baseline. Raises ``ScenarioError`` listing every problem found, each with the line
+    of the file it is on where that can be found.
     """
-    path = Path(path)
+    with sources():
+        return _load_scenario(Path(path), tensor)
+
+
+def _load_scenario(path: Path, tensor) -> Scenario:
     problems = Problems()
     notes = Problems()  # not errors: things that have no effect, said once
     top = Problems()  # unknown or misshapen top-level keys: listed with everything else

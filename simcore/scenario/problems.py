@@ -2,9 +2,75 @@
 
 from __future__ import annotations
 
+import contextvars
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from simcore.errors import ScenarioError
+
+# the text of each scenario file read by the load under way, by the name problems give it
+_SOURCES: contextvars.ContextVar[dict | None] = contextvars.ContextVar(
+    "scenario_sources", default=None)
+
+
+@contextmanager
+def sources() -> Iterator[dict]:
+    """Within it, files ``remember``ed give the problems in them a line number."""
+    token = _SOURCES.set({})
+    try:
+        yield _SOURCES.get()
+    finally:
+        _SOURCES.reset(token)
+
+
+def remember(file: str, text: str) -> None:
+    """The text of ``file`` (as problems name it), for the line numbers of problems."""
+    known = _SOURCES.get()
+    if known is not None:
+        known[file] = text
+
+
+_SEGMENT = re.compile(r"([^.\[\]]+)(?:\[(\d+)\])?")
+_ARRAY_TABLE = re.compile(r"\[\[\s*([^\]]+?)\s*\]\]")
+_TABLE = re.compile(r"\[\s*([^\]]+?)\s*\]")
+_KEY = re.compile(r'([A-Za-z0-9_\-]+|"[^"]*")\s*=')
+
+
+def line_of(text: str, path: str) -> int | None:
+    """The line of a TOML ``text`` where the key ``path`` (``events[1].severity.max``)
+    is written: the line of its deepest part found (the key ``severity`` of the second
+    ``[[events]]``, where ``max`` is inline), None where not even its first part is (a
+    key some other file sets). Tables and arrays of tables by their headers, keys by
+    ``key =``; an array of tables nested in another's item is counted across items."""
+    want = [(m.group(1).strip().strip('"'), None if m.group(2) is None else int(m.group(2)))
+            for m in _SEGMENT.finditer(path)]
+    table: list = []
+    counts: dict = {}
+    best, found = 0, None
+    for n, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if m := _ARRAY_TABLE.match(line):
+            names = tuple(p.strip().strip('"') for p in m.group(1).split("."))
+            counts[names] = counts.get(names, -1) + 1
+            table = [(p, None) for p in names[:-1]] + [(names[-1], counts[names])]
+            here = table
+        elif m := _TABLE.match(line):
+            table = [(p.strip().strip('"'), None) for p in m.group(1).split(".")]
+            here = table
+        elif m := _KEY.match(line):
+            here = [*table, (m.group(1).strip('"'), None)]
+        else:
+            continue
+        if len(here) > len(want) or len(here) <= best:
+            continue
+        if all(h[0] == w[0] and (h[1] is None or h[1] == w[1])
+               for h, w in zip(here, want, strict=False)):
+            best, found = len(here), n
+    return found
 
 
 @dataclass(frozen=True)
@@ -65,6 +131,11 @@ class Problems:
             text += f"; allowed: {allowed}"
         if loc.item:
             text += f" [{loc.item}]"
+        known = _SOURCES.get()
+        source = known.get(loc.file) if known and loc.path else None
+        line = line_of(source, loc.path) if source else None
+        if line is not None:
+            text += f" (line {line})"
         if text not in self.lines:
             self.lines.append(text)
 
