@@ -945,8 +945,8 @@ def test_a_refusal_suggests_draws_that_leave_room_and_take_seconds(study, monkey
     folder = Path("results/tiny-cn")
     x = len(load_result(folder).table("exposures"))
     big = SimpleNamespace(folder=folder, manifest={"draws": 10**6})
+    per = aggregate.BYTES_PER_DRAW_EXPOSURE
     for fits, suggested in ((800_000, 100_000), (50_000, 25_000), (1_500, 750)):
-        per = aggregate.BYTES_PER_DRAW_EXPOSURE
         monkeypatch.setattr(aggregate, "_available_bytes", lambda f=fits: per * x * f)
         with pytest.raises(ResultError) as err:
             aggregate.check_memory([big], 10**6)
