@@ -944,7 +944,8 @@ def test_a_refusal_suggests_draws_that_leave_room_and_take_seconds(study, monkey
     invoke("run", "scenarios/tiny-cn.toml", "--draws", 5, "-q")
     folder = Path("results/tiny-cn")
     x = len(load_result(folder).table("exposures"))
-    big = SimpleNamespace(folder=folder, manifest={"draws": 10**6})
+    big = SimpleNamespace(folder=folder, manifest={"draws": 10**6},
+                          format=load_result(folder).format)
     per = aggregate.BYTES_PER_DRAW_EXPOSURE
     for fits, suggested in ((800_000, 100_000), (50_000, 25_000), (1_500, 750)):
         monkeypatch.setattr(aggregate, "_available_bytes", lambda f=fits: per * x * f)

@@ -11,6 +11,7 @@ import base64
 import html
 import io
 import json
+import os
 import re
 import shutil
 import sys
@@ -280,6 +281,14 @@ def test_a_report_never_replaces_what_is_not_a_report(here):
     assert "names the folder the figures go into" in " ".join(res.output.split())
     assert not (here / "e.png").exists()
     invoke("verify", "results/tiny-cn")
+    # from inside the folder, "../x.html" is beside it, not in it
+    os.chdir(here / "results" / "tiny-cn")
+    try:
+        invoke("report", ".", "--out", "../tiny-cn-report.html", "--bootstrap", 0)
+    finally:
+        os.chdir(here)
+    assert (here / "results" / "tiny-cn-report.html").is_file()
+    (here / "results" / "tiny-cn-report.html").unlink()
 
 
 def test_unknown_country_is_a_clear_error(here):
@@ -686,6 +695,16 @@ def test_a_group_of_the_dataset_stands_for_its_members(here):
            "--bootstrap", 0)
     bad = invoke("sensitivity", "results/tiny-cn", "--country", "partnerz", ok=False)
     assert bad.exit_code == 2 and "no exposure with country 'partnerz'" in bad.output
+    # with --material: the members with exposures of that material (a review found the
+    # first member without one refused)
+    summary = res.summary.astype({"material": str, "country": str})
+    material = summary["material"].iloc[0]
+    of = set(summary.loc[summary["material"] == material, "country"])
+    assert _split_countries("partners", "results/tiny-cn", material) == [
+        c for c in members if c in of]
+    some = invoke("sensitivity", "results/tiny-cn", "--material", material, "--country",
+                  "partners", "--format", "csv", "--bootstrap", 0).stdout
+    assert set(pd.read_csv(io.StringIO(some))["country"]) <= of & set(members)
 
 
 def test_sensitivity_from_few_draws_says_how_to_read_it(here):

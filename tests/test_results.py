@@ -1112,6 +1112,29 @@ def test_shares_per_draw_read_lean_are_the_expanded_tables(tmp_path):
     np.testing.assert_array_equal(perdraw.shares_per_draw(res, 40).by_exposure, want)
     np.testing.assert_array_equal(perdraw.shares_per_draw(res, 25).by_exposure,
                                   want[:, :25])
+    # row groups in draw order, the last one skipped by its statistics (its draws are
+    # made out of range: read, it would be refused), a row stored twice keeps its last
+    # copy, and a stored -0.0 stays -0.0 (as the expanded table has them)
+    draw = stored.column("draw").to_numpy()
+    first, second = stored.filter(pa.array(draw < 20)), stored.filter(pa.array(draw >= 20))
+    late = second.set_column(0, stored.schema.field("draw"), pa.array(
+        np.full(second.num_rows, 10**6, np.int32), stored.schema.field("draw").type))
+    twice = first.slice(first.num_rows - 1, 1)
+    share = stored.schema.get_field_index("shortage_share")
+    twice = twice.set_column(share, stored.schema.field(share),
+                             pa.array([np.float32(-0.0)], pa.float32()))
+    with pq.ParquetWriter(res.folder / "shortage.parquet", stored.schema) as out:
+        for piece in (first, twice, late):
+            out.write_table(piece)
+    got = perdraw.shares_per_draw(res, 20).by_exposure
+    row = twice.to_pylist()[0]
+    keys = perdraw.shares_per_draw(res, 1).keys
+    at = [k for k in range(len(keys)) if keys[k] == (row["material"], row["stage"],
+                                                       row["country"])]
+    assert np.signbit(got[at[0], row["draw"]]) and got[at[0], row["draw"]] == 0.0
+    mask = np.ones_like(got, bool)
+    mask[:, row["draw"]] = False
+    np.testing.assert_array_equal(got[mask], want[:, :20][mask])
 
 
 def test_shares_per_draw_name_a_damaged_shortage_table(tmp_path):
@@ -1132,7 +1155,11 @@ def test_shares_per_draw_name_a_damaged_shortage_table(tmp_path):
     country[0] = "USA"  # USA's rows are stored as JPN's
     pq.write_table(stored.set_column(stored.schema.get_field_index("country"), "country",
                                      pa.array(country).dictionary_encode()), path)
-    with pytest.raises(ResultError, match="stores as another"):
+    with pytest.raises(ResultError, match=r"stores rows of \(gallium, refining, USA\), which "
+                       r"exposures.parquet stores as JPN"):
+        perdraw.shares_per_draw(res, 10)
+    pq.write_table(stored.drop_columns(["shortage_share"]), path)
+    with pytest.raises(ResultError, match="has no column shortage_share; the file is damaged"):
         perdraw.shares_per_draw(res, 10)
 
 

@@ -32,8 +32,8 @@ def register(main: click.Group) -> None:
 @click.command()
 @click.argument("replays", nargs=-1)
 @click.option("--draws", "-n", type=click.IntRange(1, MAX_DRAWS), default=None,
-              help="Draws per replay (default 20,000: enough that the verdict does not "
-                   "turn on the seed; about 3 s for all).")
+              help="Draws per replay (default 20,000, about 3 s for all: at 2,000 the "
+                   "verdict turned on the seed; docs/model.md, \"Calibration\").")
 @click.option("--seed", type=click.IntRange(0, MAX_SEED - 1), default=None,
               help="Seed of every replay (default: each replay's own).")
 @click.option("--checks", "checks_path", type=click.Path(dir_okay=False), default=None,

@@ -8,22 +8,31 @@ from pathlib import Path
 import click
 
 
-def _split_countries(value: str | None, result_dir=None):
+def _split_countries(value: str | None, result_dir=None, material: str | None = None,
+                     stage: str | None = None):
     """The countries of a comma-separated option, each group of the run's dataset
     (``EU27``, ``partners``, in any case) replaced by its members that have exposures in
-    the run, in the dataset's order, as ``summarize --country`` takes them; a name that
-    is neither is kept (the report or sensitivity then names it, with suggestions)."""
+    the run (of ``material`` and ``stage`` where given), in the dataset's order, as
+    ``summarize --country`` takes them; a name that is neither is kept (the report or
+    sensitivity then names it, with suggestions)."""
     if not value:
         return None
     names = [c.strip() for c in value.split(",") if c.strip()]
     if result_dir is None:
         return names
+    import numpy as np
+
     from simcore.cli.run import _dataset_of
     from simcore.errors import ResultError
     from simcore.results import load_result
 
     result = load_result(result_dir)
-    known = set(result.summary["country"].astype(str))
+    summary = result.summary
+    rows = np.ones(len(summary), bool)
+    for col, want in (("material", material), ("stage", stage)):
+        if want is not None and (summary[col].astype(str) == want).any():
+            rows &= (summary[col].astype(str) == want).to_numpy()
+    known = set(summary.loc[rows, "country"].astype(str))
     if all(n in known for n in names):
         return names
     tensor = _dataset_of(result)
@@ -36,8 +45,9 @@ def _split_countries(value: str | None, result_dir=None):
             continue
         members = [c for c in tensor.groups[group] if c in known]
         if not members:
-            raise ResultError(f"{name}: none of the group's countries has an exposure in "
-                              f"{result_dir}")
+            of = " ".join(w for w in (material, stage) if w)
+            raise ResultError(f"{name}: none of the group's countries has an exposure"
+                              f"{' of ' + of if of else ''} in {result_dir}")
         out += members
     return list(dict.fromkeys(out))
 
@@ -274,7 +284,7 @@ def sensitivity_cmd(result_dir, material, stage, country, top, fmt, bootstrap, b
         result_dir,
         material=material,
         stage=stage,
-        country=_split_countries(country, result_dir),
+        country=_split_countries(country, result_dir, material, stage),
         top=top,
         n_boot=bootstrap,
         bins=bins,

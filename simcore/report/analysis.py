@@ -73,8 +73,9 @@ class PerDraw:
     def of_result(cls, result, draws: int | None = None) -> PerDraw:
         """From a results folder: of format 4 or 3 without a join (the expanded table is
         draw-major over exposures.parquet's rows); ``draws``: draws 0 .. draws-1 only."""
-        from simcore.results.aggregate import by_exposure, per_draw_arrays
+        from simcore.results.aggregate import by_exposure
         from simcore.results.layout import SPARSE_FORMATS
+        from simcore.results.perdraw import per_draw_arrays
 
         n = int(result.manifest["draws"])
         if draws is not None:

@@ -967,7 +967,7 @@ def _check_out(out: Path, folder: bool) -> None:
     would replace what is not a report: a file of another kind (a manifest, a scenario),
     anything inside a results folder (the next run of its scenario replaces the folder,
     and the report with it, without a word)."""
-    results = _results_folder_of(out.absolute())
+    results = _results_folder_of(Path(os.path.abspath(out)))  # "..": the folder above
     if results is not None:
         beside = results.parent / f"{results.name}-{'figures' if folder else 'report.html'}"
         raise ResultError(

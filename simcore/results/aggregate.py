@@ -14,7 +14,6 @@ import pyarrow.parquet as pq
 
 from simcore.errors import ResultError
 from simcore.limits import SHARE_DUST
-from simcore.results import arrow
 from simcore.results.layout import SPARSE_FORMATS
 from simcore.results.perdraw import (
     BLOCK_BYTES,
@@ -260,6 +259,10 @@ class Comparison:
 # partner study's 452 exposures (benchmarks/README.md): 0.62 GB at 100,000 draws, 3.8 GB
 # at a million, with a margin
 BYTES_PER_DRAW_EXPOSURE = 10
+# ... of results of formats 2 and 1, read as a table of every row with its labels (three
+# float32 columns a run, the table and its codes beside them): the factor measured before
+# the lean reader, kept for them
+OLD_FORMAT_BYTES_PER_DRAW_EXPOSURE = 60
 
 
 # the largest --draws a refusal suggests: at 100,000 draws of the partner study compare
@@ -292,14 +295,18 @@ def exposure_count(result: Result) -> int:
             int(result.manifest["draws"]), 1)
 
 
-def check_memory(results: list[Result], draws: int, per: int = BYTES_PER_DRAW_EXPOSURE,
+def check_memory(results: list[Result], draws: int, per: int | None = None,
                  doing: str = "comparing", advice: tuple[str, str] = _COMPARE_ADVICE
                  ) -> None:
     """``ResultError`` before a comparison of ``draws`` draws that would not fit in the
     memory available (it holds every draw of every exposure of two runs at once: a
     million draws of the partner study need about 4 GB), naming how many would.
-    ``per``: bytes per draw and exposure; ``doing`` and ``advice`` (what to do, and
-    why it serves) word the message for other commands (the report)."""
+    ``per``: bytes per draw and exposure (default: compare's, by the runs' formats);
+    ``doing`` and ``advice`` (what to do, and why it serves) word the message for other
+    commands (the report)."""
+    if per is None:
+        per = (BYTES_PER_DRAW_EXPOSURE if all(r.format in SPARSE_FORMATS for r in results)
+               else OLD_FORMAT_BYTES_PER_DRAW_EXPOSURE)
     exposures = max((exposure_count(r) for r in results), default=0)
     need = per * draws * exposures
     free = _available_bytes()
@@ -437,49 +444,6 @@ def compare(base: Result, variant: Result, force: bool = False,
     if partners:
         value["partners_change_usd"] = float((v_ours - b_ours).mean())
     return Comparison(table=table, warnings=warnings, draws=draws, value=value, fates=fates)
-
-
-def per_draw_arrays(result: Result, draws: int, names: list[str]) -> tuple[list, list]:
-    """The (material, stage, country) keys of ``result``'s exposures, in the order of
-    its shortage table, and that table's columns ``names`` (float32 ones) in draws
-    0 .. draws-1, each [draws, X], 0 where the table has no row."""
-    labels = ["material", "stage", "country"]
-    lean = ("shortage_share", "shortage_t", "shortage_value_usd")
-    if result.format in SPARSE_FORMATS and all(c in lean for c in names):
-        # every column from the stored shares: no expanded table (simcore/results/perdraw.py)
-        shares = shares_per_draw(result, draws)
-        return shares.keys, [shares.whole(c) for c in names]
-    if result.format in SPARSE_FORMATS:
-        # the expanded table is draw-major over exposures.parquet's rows: no join
-        exposures = result.table("exposures", labels)
-        keys = list(zip(*(exposures.column(c).to_pylist() for c in labels), strict=True))
-        table = result.table("shortage", names, draws=draws)
-        x = len(keys)
-        arrays = [arrow.values(table.column(c).combine_chunks())
-                  .reshape(table.num_rows // x if x else 0, x)[:draws] for c in names]
-        return keys, arrays
-    # older formats store every row with its labels: place each by its draw and its
-    # exposure, numbered in the order the exposures first appear (the labels' codes in
-    # the manifest's lists, no strings per row)
-    import pandas as pd
-
-    from simcore.results.shortage import _codes
-
-    table = result.table("shortage", ["draw", *labels, *names], draws=draws)
-    draw = arrow.values(table.column("draw").combine_chunks()).astype(np.int64)
-    listed = result.manifest["labels"]
-    codes = [_codes(table.column(c), listed[c], c) for c in labels]
-    key = (codes[0] * len(listed["stage"]) + codes[1]) * len(listed["country"]) + codes[2]
-    where, _ = pd.factorize(key)
-    first = np.unique(where, return_index=True)[1]  # each exposure's first row
-    keys = [tuple(listed[c][codes[i][f]] for i, c in enumerate(labels)) for f in first]
-    keep = (draw >= 0) & (draw < draws)
-    arrays = []
-    for c in names:
-        out = np.zeros((draws, len(keys)), np.float32)
-        out[draw[keep], where[keep]] = arrow.values(table.column(c).combine_chunks())[keep]
-        arrays.append(out)
-    return keys, arrays
 
 
 def _on(keys: list, arrays: list[np.ndarray], union: list) -> list[np.ndarray]:

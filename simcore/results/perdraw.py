@@ -23,11 +23,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from simcore.errors import ResultError
+from simcore.results import arrow
 from simcore.results.layout import SPARSE_FORMATS
-from simcore.results.shortage import _keys, _lookup, _numbers, _sources
+from simcore.results.shortage import _codes, _keys, _lookup, _numbers, _sources
 
 LABELS = ("material", "stage", "country")
-# the float64 temporaries of one block of draws or exposures
+# bytes of one block's temporaries: float64 changes of a block of exposures, float32
+# shares of a row group's draws
 BLOCK_BYTES = 1 << 24
 
 
@@ -73,12 +75,12 @@ class Shares:
             if stored:
                 return gathered
             share = gathered
-        if what == "shortage_share":
+        if what == "shortage_share" or not have.any():
             return share
         out = share.astype(np.float64)
-        out *= np.where(have, self.need[at], 0.0)
+        out *= np.where(have, self.need[np.maximum(at, 0)], 0.0)
         if what == "shortage_value_usd":
-            out *= np.where(have, self.price[at], 0.0)
+            out *= np.where(have, self.price[np.maximum(at, 0)], 0.0)
         return out.astype(np.float32)
 
     def whole(self, what: str) -> np.ndarray:
@@ -97,8 +99,6 @@ def shares_per_draw(result, draws: int, also: tuple[str, ...] = ()) -> Shares:
     """``Shares`` of ``result`` in draws 0 .. draws-1. Formats 2 and 1 read ``also``
     (``shortage_t``, ``shortage_value_usd``) from their tables as well."""
     if result.format not in SPARSE_FORMATS:
-        from simcore.results.aggregate import per_draw_arrays
-
         names = ["shortage_share", *also]
         keys, arrays = per_draw_arrays(result, draws, names)
         return Shares(keys, arrays[0].T,
@@ -112,25 +112,33 @@ def shares_per_draw(result, draws: int, also: tuple[str, ...] = ()) -> Shares:
     if source is None:
         source = np.arange(x)
     share = np.zeros((x, draws), np.float32)
-    _scatter(Path(result.folder) / "shortage.parquet", labels, exposure_key, source,
-             int(result.manifest["draws"]), draws, share)
+    _scatter(Path(result.folder) / "shortage.parquet", labels, exposures, exposure_key,
+             source, int(result.manifest["draws"]), draws, share)
     need = _numbers(exposures.column("need_t")).astype(np.float64)
     price = _numbers(exposures.column("price_usd_per_t")).astype(np.float64)
     return Shares(keys, share, need, price)
 
 
-def _scatter(path: Path, labels: dict, exposure_key: np.ndarray, source: np.ndarray,
-             stored_draws: int, draws: int, grid: np.ndarray) -> None:
+def _scatter(path: Path, labels: dict, exposures, exposure_key: np.ndarray,
+             source: np.ndarray, stored_draws: int, draws: int, grid: np.ndarray) -> None:
     """Each stored row's shortage_share of draws below ``draws`` into ``grid``
     ([exposures, draws], zeros on entry), a row group at a time (row groups whose draw
     statistics start at or after ``draws`` are not read), then every exposure stored as
     another (format 4's ``stored_as``: a price zone's buyers without a state stock of
-    their own) given that one's shares."""
+    their own) given that one's shares. A row stored twice keeps its last copy, as
+    ``Result.shortage`` does."""
     x = len(source)
     columns = ["draw", *LABELS, "shortage_share"]
     try:
         pf = pq.ParquetFile(path)
-        at = pf.schema_arrow.names.index("draw")
+        names = pf.schema_arrow.names
+        lacking = [c for c in columns if c not in names]
+        if lacking:
+            raise ResultError(
+                f"{path}: has no column {', '.join(lacking)}; the file is damaged or not "
+                f"from supplyshock: run the scenario again (`supplyshock verify "
+                f"{path.parent}` names every altered file)")
+        at = names.index("draw")
         for i in range(pf.num_row_groups):
             st = pf.metadata.row_group(i).column(at).statistics
             if st is not None and st.has_min_max and int(st.min) >= draws:
@@ -140,32 +148,38 @@ def _scatter(path: Path, labels: dict, exposure_key: np.ndarray, source: np.ndar
                 continue
             draw = _numbers(group.column("draw")).astype(np.int64)
             if np.any(draw >= stored_draws) or np.any(draw < 0):
-                raise ResultError(f"the shortage table holds draws outside "
-                                  f"[0, {stored_draws})")
+                raise ResultError(f"{path}: holds draws outside [0, {stored_draws}): the "
+                                  f"file does not belong to this run (run the scenario "
+                                  f"again)")
             exposure = _lookup(_keys(group, labels, LABELS), exposure_key, "exposures")
-            if np.any(source[exposure] != exposure):
+            stray = np.flatnonzero(source[exposure] != exposure)
+            if len(stray):
+                row = exposures.slice(int(exposure[stray[0]]), 1).to_pylist()[0]
                 raise ResultError(
-                    "the shortage table stores rows of an exposure that exposures.parquet "
-                    "stores as another: the tables do not belong together (run the "
-                    "scenario again)")
+                    f"{path}: stores rows of ({row['material']}, {row['stage']}, "
+                    f"{row['country']}), which exposures.parquet stores as "
+                    f"{row['stored_as']}: the tables do not belong together (run the "
+                    f"scenario again)")
             keep = np.flatnonzero(draw < draws)
             if not len(keep):
                 continue
             draw, exposure = draw[keep], exposure[keep]
             values = _numbers(group.column("shortage_share"))[keep]
             lo, hi = int(draw.min()), int(draw.max()) + 1
-            if (hi - lo) * x * 4 > BLOCK_BYTES * 4:
+            if (hi - lo) * x * 4 > BLOCK_BYTES:
                 # draws far apart (a file not in draw order): one by one
                 grid[exposure, draw] = values
                 continue
-            # the group's draws (consecutive in supplyshock's files) draw-major, then
-            # added to the exposure-major array in one block: a draw split between two
-            # groups keeps the rows of both (each cell is stored once and zero until
-            # then, and a share plus zero is that share)
+            # the group's draws (consecutive in supplyshock's files) draw-major, then into
+            # the exposure-major array in one block copy of the cells stored (a draw
+            # split between two groups keeps the rows of both)
+            flat = (draw - lo) * x + exposure
             block = np.zeros((hi - lo) * x, np.float32)
-            block[(draw - lo) * x + exposure] = values
-            view = grid[:, lo:hi]
-            np.add(view, block.reshape(hi - lo, x).T, out=view)
+            block[flat] = values
+            stored = np.zeros((hi - lo) * x, bool)
+            stored[flat] = True
+            np.copyto(grid[:, lo:hi], block.reshape(hi - lo, x).T,
+                      where=stored.reshape(hi - lo, x).T)
     except (pa.ArrowException, OSError) as exc:
         raise ResultError(
             f"{path}: cannot read the Parquet table ({exc}); the file is damaged or not "
@@ -174,6 +188,47 @@ def _scatter(path: Path, labels: dict, exposure_key: np.ndarray, source: np.ndar
     # a source is its own source (checked when exposures.parquet is read), so in place
     for c in np.flatnonzero(source != np.arange(x)):
         grid[c] = grid[source[c]]
+
+
+def per_draw_arrays(result, draws: int, names: list[str]) -> tuple[list, list]:
+    """The (material, stage, country) keys of ``result``'s exposures, in the order of
+    its shortage table, and that table's columns ``names`` (float32 ones) in draws
+    0 .. draws-1, each [draws, X], 0 where the table has no row."""
+    labels = ["material", "stage", "country"]
+    lean = ("shortage_share", "shortage_t", "shortage_value_usd")
+    if result.format in SPARSE_FORMATS and all(c in lean for c in names):
+        # every column from the stored shares: no expanded table
+        shares = shares_per_draw(result, draws)
+        return shares.keys, [shares.whole(c) for c in names]
+    if result.format in SPARSE_FORMATS:
+        # the expanded table is draw-major over exposures.parquet's rows: no join
+        exposures = result.table("exposures", labels)
+        keys = list(zip(*(exposures.column(c).to_pylist() for c in labels), strict=True))
+        table = result.table("shortage", names, draws=draws)
+        x = len(keys)
+        arrays = [arrow.values(table.column(c).combine_chunks())
+                  .reshape(table.num_rows // x if x else 0, x)[:draws] for c in names]
+        return keys, arrays
+    # older formats store every row with its labels: place each by its draw and its
+    # exposure, numbered in the order the exposures first appear (the labels' codes in
+    # the manifest's lists, no strings per row)
+    import pandas as pd
+
+    table = result.table("shortage", ["draw", *labels, *names], draws=draws)
+    draw = arrow.values(table.column("draw").combine_chunks()).astype(np.int64)
+    listed = result.manifest["labels"]
+    codes = [_codes(table.column(c), listed[c], c) for c in labels]
+    key = (codes[0] * len(listed["stage"]) + codes[1]) * len(listed["country"]) + codes[2]
+    where, _ = pd.factorize(key)
+    first = np.unique(where, return_index=True)[1]  # each exposure's first row
+    keys = [tuple(listed[c][codes[i][f]] for i, c in enumerate(labels)) for f in first]
+    keep = (draw >= 0) & (draw < draws)
+    arrays = []
+    for c in names:
+        out = np.zeros((draws, len(keys)), np.float32)
+        out[draw[keep], where[keep]] = arrow.values(table.column(c).combine_chunks())[keep]
+        arrays.append(out)
+    return keys, arrays
 
 
 def positions(keys: list, union: list) -> np.ndarray:
