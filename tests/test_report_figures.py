@@ -468,3 +468,35 @@ def test_several_policies_box_plots_share_one_scale():
                             "p_improve_high": [0.6], "p_worse": [0.0]})
     fig = fg.compare_figure(small, summary, "stock", "base", (lo, hi))
     assert fig.axes[0].get_xlim() == pytest.approx((lo, hi))
+
+
+def test_a_probability_and_its_interval_read_at_one_precision():
+    """A new-user pass read "100% [100.0%–100%]" and "99.2% [99%–99.3%]" beside the policy
+    boxes: a value and its interval now share one precision, and nothing short of
+    certain reads as 100 % (nor above zero as 0 %, down to 0.005 %)."""
+    from simcore.report.figures import _pc, _pcs
+
+    assert _pcs(0.992, 0.99, 0.993) == ["99.2%", "99.0%", "99.3%"]
+    assert _pcs(1.0, 0.9996, 1.0) == ["100.00%", "99.96%", "100.00%"]
+    assert _pcs(0.5, 0.41, 0.62) == ["50%", "41%", "62%"]
+    assert _pc(0.9996) == "99.96%" and _pc(0.0004) == "0.04%"
+    assert [_pc(0.0), _pc(1.0), _pc(0.004)] == ["0%", "100%", "0.4%"]
+
+
+def test_dollar_axes_name_their_unit_on_each_tick():
+    """The stockpile frontiers showed matplotlib's "1e9" offset above bare numbers (a
+    new-user pass): their dollar axes now read $400.0M, $1.2bn."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from simcore.report import figures as fg
+
+    fig = fg.require_matplotlib()()
+    ax = fig.add_subplot()
+    ax.plot([-2e8, 1.5e9], [0.0, 2e9])
+    fg._dollars(ax, "x")
+    FigureCanvasAgg(fig).draw()
+    labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert "0" in labels and all(t == "0" or t.lstrip("-").startswith("$") for t in labels)
+    assert any(t.endswith("bn") for t in labels) and any(t.startswith("-$") for t in labels)
+    assert ax.xaxis.get_offset_text().get_text() == ""
+    assert ax.yaxis.get_offset_text().get_text() != ""  # the untouched axis: 1e9

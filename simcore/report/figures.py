@@ -84,12 +84,33 @@ def _percent(ax, axis: str = "x", decimals: int | None = None) -> None:
     (ax.xaxis if axis == "x" else ax.yaxis).set_major_formatter(fmt)
 
 
+def _dollars(ax, axis: str = "x") -> None:
+    """Tick labels in dollars with their unit ($250.0M, $1.5bn), not matplotlib's
+    numbers under a 1e9 offset."""
+    from matplotlib.ticker import FuncFormatter
+
+    from simcore.money import usd
+
+    fmt = FuncFormatter(lambda v, _: "0" if v == 0 else usd(v) if v > 0 else "-" + usd(-v))
+    (ax.xaxis if axis == "x" else ax.yaxis).set_major_formatter(fmt)
+
+
 def _pc(p: float) -> str:
     """A probability in percent, with a decimal near 0 and 1 (99.6 %, not 100 %)."""
-    v = 100.0 * p
-    if 0.0 < v < 1.0 or 99.0 < v < 100.0:
-        return f"{v:.1f}%"
-    return f"{v:.0f}%"
+    return _pcs(p)[0]
+
+
+def _pcs(*ps: float) -> list[str]:
+    """Probabilities in percent at one precision, the fewest decimals (at most two) at
+    which none strictly between 0 and 1 reads as 0 % or 100 %, with a decimal where one
+    lies within 1 % of either: a value with its interval reads "99.2% [99.0%–99.3%]",
+    not "99.2% [99%–99.3%]"."""
+    vs = [100.0 * p for p in ps]
+    near = any(0.0 < v < 1.0 or 99.0 < v < 100.0 for v in vs)  # a decimal near 0 and 1
+    for d in (1, 2) if near else (0, 1, 2):
+        if all(not (0.0 < v < 100.0) or 0.0 < round(v, d) < 100.0 for v in vs):
+            break
+    return [f"{v:.{d}f}%" for v in vs]
 
 
 def _message_figure(text: str, width: float = 8.0):
@@ -416,9 +437,9 @@ def compare_figure(per_draw: pd.DataFrame, summary: pd.DataFrame, name: str, bas
         ax.text(
             1.01,
             pos,
-            f"P(better) {_pc(row.p_improve)} "
-            f"[{_pc(row.p_improve_low)}–{_pc(row.p_improve_high)}]"
-            f"  P(worse) {_pc(row.p_worse)}",
+            "P(better) {} [{}–{}]".format(*_pcs(row.p_improve, row.p_improve_low,
+                                                  row.p_improve_high))
+            + f"  P(worse) {_pc(row.p_worse)}",
             transform=trans,
             va="center",
             fontsize=8,
