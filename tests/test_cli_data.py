@@ -321,6 +321,9 @@ def test_show_routes_lists_the_largest_routes_with_their_source():
     assert lines[0][1:4] == ["CHN", "->", "KOR"] and lines[0][-1] == "observed"
     assert all(line[-1] in ("observed", "fitted", "estimated") for line in lines)
     assert "observed: the route is in the trade data" in r.output
+    # every column is said (a new-user pass found "of exporter's" defined nowhere)
+    assert "of its exports" in r.output and "of its exports: its share of the exporter's" \
+        in " ".join(r.output.split())
 
 
 def test_show_routes_of_a_dataset_without_sources_reads_unknown(tiny_path):

@@ -254,7 +254,7 @@ def _routes(t, material: str, stage: str | None, n: int) -> None:
                          _t(r.tonnes), _pct(r.share_of_trade), _pct(r.share_of_exports),
                          r.source])
             sources.add(r.source)
-        _table(["#", "route", "t/yr", "of trade", "of exporter's", "source"], rows,
+        _table(["#", "route", "t/yr", "of trade", "of its exports", "source"], rows,
                right={0, 2, 3, 4}, indent="  ")
     meaning = {
         "observed": "the route is in the trade data (CEPII BACI) or a published bilateral "
@@ -266,6 +266,8 @@ def _routes(t, material: str, stage: str | None, n: int) -> None:
         "unknown": "the dataset gives no provenance (flows.csv has no source column)",
     }
     click.echo("")
+    click.echo("of trade: the route's share of the stage's cross-border trade; of its "
+               "exports: its share of the exporter's cross-border exports")
     for src in ("observed", "fitted", "estimated", "unknown"):
         if src in sources:
             click.echo(f"{src}: {meaning[src]}")
