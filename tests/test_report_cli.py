@@ -195,6 +195,12 @@ def test_comparison_needs_the_same_seed(here):
     assert res.exit_code == 2 and "Traceback" not in res.output
     assert "same seed" in res.output and "--seed 11" in res.output
     assert not (here / "bad.html").exists()
+    # --force draws it anyway, as compare --force does, and says the draws are not paired
+    invoke("report", "results/tiny-cn", "other-seed/tiny-cn-stock", "--out", "forced.html",
+           "--bootstrap", 0, "--force")
+    page = " ".join(html.unescape((here / "forced.html").read_text(encoding="utf-8")).split())
+    assert "so draw i of one is not draw i of the other" in page and "seed" in page
+    (here / "forced.html").unlink()
 
 
 def test_comparison_needs_the_same_horizon_and_says_what_else_differs(here, tmp_path):
@@ -218,6 +224,10 @@ def test_comparison_needs_the_same_horizon_and_says_what_else_differs(here, tmp_
                  ok=False)
     assert res.exit_code == 2 and "a horizon of 6 months" in res.output
     assert not (here / "bad.html").exists()
+    invoke("report", "results/tiny-cn", tmp_path / "short", "--out", tmp_path / "f.html",
+           "--bootstrap", 0, "--force")
+    page = " ".join(html.unescape((tmp_path / "f.html").read_text(encoding="utf-8")).split())
+    assert "a horizon of 6 months" in page and "not draw i of the other" in page
     invoke("report", "results/tiny-cn", tmp_path / "apart", "--out", tmp_path / "r.html",
            "--bootstrap", 0)
     page = (tmp_path / "r.html").read_text(encoding="utf-8")

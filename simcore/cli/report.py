@@ -101,7 +101,10 @@ def _split_countries(value: str | None, result_dir=None, material: str | None = 
     "partner study take about 10 GB and 7 minutes for one run, 28 GB with two variants; "
     "--draws 20000 takes about 20 s.",
 )
-def report_cmd(result_dir, compare_dirs, out, fmt, countries, top, bootstrap, draws):
+@click.option("--force", is_flag=True,
+              help="Compare runs with different seeds or horizons anyway (refused without "
+              "it; the page says their draws are not paired).")
+def report_cmd(result_dir, compare_dirs, out, fmt, countries, top, bootstrap, draws, force):
     """Draw the report of the run in RESULT_DIR.
 
     Each COMPARE_DIR (a run of a policy variant with the same seed) adds a draw-by-draw
@@ -110,7 +113,7 @@ def report_cmd(result_dir, compare_dirs, out, fmt, countries, top, bootstrap, dr
     from simcore.report.build import Options, write_figures, write_report
 
     opts = Options(countries=_split_countries(countries, result_dir), top=top,
-                   n_boot=bootstrap,
+                   n_boot=bootstrap, force=force,
                    draws=draws)
     png = fmt == "png"
     target = Path(out or ("figures" if png else "report.html"))

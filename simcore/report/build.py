@@ -77,6 +77,7 @@ class Options:
     n_boot: int = 200  # bootstrap resamples of the sensitivity indices
     seed: int = 0  # bootstrap seed (the report is reproducible)
     draws: int | None = None  # the per-draw parts on draws 0 .. draws-1 only; None: all
+    force: bool = False  # compare runs with other seeds or horizons anyway (not paired)
 
 
 @dataclass
@@ -351,7 +352,8 @@ def sections(base: Run, compares: Sequence[Run], opts: Options) -> list[Section]
     """
     fg.require_matplotlib()
     for other in compares:
-        _check_pairing(base, other)
+        if not opts.force:
+            _check_pairing(base, other)
     ctx = context_for(base)
     last = base.manifest.get("last_stage") or an.last_stage_of(base.frame(), ctx.stage_order)
     stats = (
@@ -622,7 +624,13 @@ def _compare_section(
     )
     html += _worse_elsewhere(base, other, shown, last, partners=partners)
     n = int(summary["draws"].iloc[0]) if len(summary) else 0
-    if share_scenario_files(base.manifest, other.manifest):
+    why, _ = unpaired(base.manifest, other.manifest)
+    if why:  # report --force
+        pairing = (f"The runs differ ({' and '.join(why)}), so draw i of one is not draw i "
+                   f"of the other: the changes below ({n:,} draws) mix the policy's effect "
+                   "with sampling noise and say little draw by draw (report --force); "
+                   "their means are still each run's own.")
+    elif share_scenario_files(base.manifest, other.manifest):
         pairing = ("Both runs share their seed, so draw i of each faces the same events: the "
                    "change in draw i is the policy's effect alone (common random numbers, "
                    f"{n:,} paired draws).")
