@@ -408,6 +408,20 @@ def test_long_per_draw_work_is_announced_with_the_draws_that_take_seconds(here, 
     assert "draws a run: about" not in quiet.output and f"({DRAWS} draws, sum" in quiet.output
 
 
+def test_the_slow_note_counts_a_variant_at_its_own_rate(here, monkeypatch):
+    """A variant costs the report its reading and its comparison, not a run's whole
+    per-draw work: the note over-estimated a run and two variants (122 s said, 75 s
+    measured)."""
+    from simcore.report import analysis as an
+    from simcore.results.aggregate import exposure_count
+
+    monkeypatch.setattr(an, "SECONDS_PER_DRAW_EXPOSURE", 1.0)
+    monkeypatch.setattr(an, "VARIANT_SECONDS_PER_DRAW_EXPOSURE", 0.25)
+    x = exposure_count(load_result("results/tiny-cn"))
+    note = an.slow_note(["results/tiny-cn", "results/tiny-cn-stock"], None, "the report")
+    assert f"about {DRAWS * x * 1.25 / 60:.0f} minutes" in note
+
+
 def test_report_without_matplotlib_says_how_to_install(here, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     res = invoke("report", "results/tiny-cn", "--out", "nompl.html", ok=False)

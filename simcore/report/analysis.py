@@ -130,6 +130,9 @@ def bytes_per_draw_exposure(runs: int, sensitivity: bool = False) -> int:
 # per-draw parts (two cores; benchmarks/README.md: 100,000 draws of the partner study's
 # 452 exposures, report of one run 52 s with about 12 s of figures, sensitivity 37 s)
 SECONDS_PER_DRAW_EXPOSURE = 0.9e-6
+# ... of each variant after the first run (its reading and its comparison with the base:
+# the report of a run and two variants took 87 s against 52 s for the run alone)
+VARIANT_SECONDS_PER_DRAW_EXPOSURE = 0.4e-6
 
 
 def slow_note(folders, draws: int | None, what: str, per: int | None = None) -> str | None:
@@ -144,12 +147,13 @@ def slow_note(folders, draws: int | None, what: str, per: int | None = None) -> 
     total = 0.0
     most = widest = 0
     try:
-        for folder in folders:
+        for i, folder in enumerate(folders):
             result = load_result(folder)
             n = int(result.manifest["draws"])
             n = n if draws is None else min(n, draws)
             x = exposure_count(result)
-            total += SECONDS_PER_DRAW_EXPOSURE * n * x
+            rate = SECONDS_PER_DRAW_EXPOSURE if i == 0 else VARIANT_SECONDS_PER_DRAW_EXPOSURE
+            total += rate * n * x
             most = max(most, n)
             widest = max(widest, x)
     except Exception:  # noqa: BLE001 - only a note; the command reports what is wrong
