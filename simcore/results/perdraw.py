@@ -25,6 +25,7 @@ import pyarrow.parquet as pq
 from simcore.errors import ResultError
 from simcore.results import arrow
 from simcore.results.layout import SPARSE_FORMATS
+from simcore.results.result import damaged
 from simcore.results.shortage import _codes, _keys, _lookup, _numbers, _sources
 
 LABELS = ("material", "stage", "country")
@@ -134,10 +135,7 @@ def _scatter(path: Path, labels: dict, exposures, exposure_key: np.ndarray,
         names = pf.schema_arrow.names
         lacking = [c for c in columns if c not in names]
         if lacking:
-            raise ResultError(
-                f"{path}: has no column {', '.join(lacking)}; the file is damaged or not "
-                f"from supplyshock: run the scenario again (`supplyshock verify "
-                f"{path.parent}` names every altered file)")
+            raise damaged(path, f"has no column {', '.join(lacking)}")
         at = names.index("draw")
         for i in range(pf.num_row_groups):
             st = pf.metadata.row_group(i).column(at).statistics
@@ -181,10 +179,7 @@ def _scatter(path: Path, labels: dict, exposures, exposure_key: np.ndarray,
             np.copyto(grid[:, lo:hi], block.reshape(hi - lo, x).T,
                       where=stored.reshape(hi - lo, x).T)
     except (pa.ArrowException, OSError) as exc:
-        raise ResultError(
-            f"{path}: cannot read the Parquet table ({exc}); the file is damaged or not "
-            f"from supplyshock: run the scenario again (`supplyshock verify "
-            f"{path.parent}` names every altered file)") from None
+        raise damaged(path, f"cannot read the Parquet table ({exc})") from None
     # a source is its own source (checked when exposures.parquet is read), so in place
     for c in np.flatnonzero(source != np.arange(x)):
         grid[c] = grid[source[c]]

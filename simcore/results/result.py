@@ -72,6 +72,14 @@ def _first_draws(path: Path, columns: list[str] | None, draws: int) -> pa.Table:
     return table.select(read)
 
 
+def damaged(path: Path, what: str) -> ResultError:
+    """The error for a table that cannot be read as supplyshock wrote it (a truncated
+    copy, an edited file): the file, what is wrong and the way back, no traceback."""
+    return ResultError(
+        f"{path}: {what}; the file is damaged or not from supplyshock: run the scenario "
+        f"again (`supplyshock verify {path.parent}` names every altered file)")
+
+
 class Result:
     """A results folder: tables as pandas DataFrames (read when first used), the manifest.
 
@@ -140,12 +148,7 @@ class Result:
                 return pq.read_table(path, columns=columns)
             return _first_draws(path, columns, draws)
         except (pa.ArrowException, OSError) as exc:
-            # A truncated copy or an edited file: name it and the way back, no traceback.
-            raise ResultError(
-                f"{path}: cannot read the Parquet table ({exc}); the file is damaged or "
-                f"not from supplyshock: run the scenario again (`supplyshock verify "
-                f"{self.folder}` names every altered file)"
-            ) from None
+            raise damaged(path, f"cannot read the Parquet table ({exc})") from None
 
     def _expanded_shortage(self, columns: list[str] | None,
                            draws: int | None = None) -> pa.Table:
