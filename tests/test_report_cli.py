@@ -194,6 +194,7 @@ def test_comparison_needs_the_same_seed(here):
     )
     assert res.exit_code == 2 and "Traceback" not in res.output
     assert "same seed" in res.output and "--seed 11" in res.output
+    assert "add --force to draw it anyway" in " ".join(res.output.split())
     assert not (here / "bad.html").exists()
     # --force draws it anyway, as compare --force does, and says the draws are not paired
     invoke("report", "results/tiny-cn", "other-seed/tiny-cn-stock", "--out", "forced.html",
@@ -291,13 +292,19 @@ def test_a_report_never_replaces_what_is_not_a_report(here):
     assert "names the folder the figures go into" in " ".join(res.output.split())
     assert not (here / "e.png").exists()
     invoke("verify", "results/tiny-cn")
-    # from inside the folder, "../x.html" is beside it, not in it
+    res = invoke("report", "results/tiny-cn", "--out", "figs.PNG", ok=False)
+    assert "add --format png" in " ".join(res.output.split())
+    # from inside the folder, "../x.html" is beside it, not in it; the suggestion says
+    # so from there, and the page names the folder, not "."
     os.chdir(here / "results" / "tiny-cn")
     try:
+        res = invoke("report", ".", ok=False)
+        assert f"--out {Path('../tiny-cn-report.html')}" in " ".join(res.output.split())
         invoke("report", ".", "--out", "../tiny-cn-report.html", "--bootstrap", 0)
     finally:
         os.chdir(here)
-    assert (here / "results" / "tiny-cn-report.html").is_file()
+    page = (here / "results" / "tiny-cn-report.html").read_text(encoding="utf-8")
+    assert "results/tiny-cn" in page and "results .<" not in page
     (here / "results" / "tiny-cn-report.html").unlink()
 
 
@@ -719,6 +726,8 @@ def test_a_group_of_the_dataset_stands_for_its_members(here):
            "--bootstrap", 0)
     bad = invoke("sensitivity", "results/tiny-cn", "--country", "partnerz", ok=False)
     assert bad.exit_code == 2 and "no exposure with country 'partnerz'" in bad.output
+    # country codes in any case, as summarize takes them
+    assert _split_countries(members[0].lower(), "results/tiny-cn") == [members[0]]
     # with --material: the members with exposures of that material (a review found the
     # first member without one refused)
     summary = res.summary.astype({"material": str, "country": str})

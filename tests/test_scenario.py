@@ -728,6 +728,10 @@ severity = 0.5
     assert line_of(text, "events[1]") == second
     assert line_of(text, "events[1].materials[0]") == second + 4
     assert line_of(text, "nowhere.at_all") is None
+    # dotted keys, and an array of tables by a path without an index (a second pass)
+    dotted = "[[events]]\nid = 'a'\nseverity.max = 1.5\nleakage . b = 8\n\n[[event]]\n"
+    assert [line_of(dotted, p) for p in ("events[0].severity.max", "events[0].leakage.b",
+                                         "event")] == [3, 4, 6]
     # a parent's problem: the parent's file and line
     write(tmp_path, MINIMAL.replace('origin = "CHN"', 'origin = "CHNA"'), "parent.toml")
     (problem,) = problems(tmp_path, 'extends = "parent.toml"\n[scenario]\nname = "child"\n',

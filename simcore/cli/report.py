@@ -33,6 +33,8 @@ def _split_countries(value: str | None, result_dir=None, material: str | None = 
         if want is not None and (summary[col].astype(str) == want).any():
             rows &= (summary[col].astype(str) == want).to_numpy()
     known = set(summary.loc[rows, "country"].astype(str))
+    every = {c.upper(): c for c in summary["country"].astype(str)}
+    names = [every.get(n.upper(), n) for n in names]  # usa: USA, as summarize takes it
     if all(n in known for n in names):
         return names
     tensor = _dataset_of(result)

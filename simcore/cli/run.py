@@ -736,11 +736,13 @@ def compare(base_dir, variant_dir, fmt, top, force, limit):
 
     why, _ = unpaired(base.manifest, variant.manifest)
     apart = not why and not share_scenario_files(base.manifest, variant.manifest)
+    horizons = any(w.startswith("a horizon") for w in why)
     click.echo(
         f"{variant.name} vs {base.name}: change in shortage share of horizon need, "
-        f"{_n_draws(comparison.draws)} compared draw by draw"
-        + (f", though the runs differ ({' and '.join(why)}): the draws are not paired, the "
-           "changes mix in sampling noise (--force)" if why else "")
+        + (f"{_n_draws(comparison.draws)} compared draw by draw" if not why else
+           f"{_n_draws(comparison.draws)} compared but not paired: the runs differ "
+           f"({' and '.join(why)}), so the changes mix in sampling noise (--force)"
+           + ("; shares, tonnes and values cover different horizons" if horizons else ""))
         + (", though the runs share no scenario file: their events may differ, so a change "
            "is not one policy's effect alone" if apart else "")
     )

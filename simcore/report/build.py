@@ -160,18 +160,23 @@ def locate(recorded, folder: Path) -> Path | None:
 def shown_path(path) -> str:
     """A path as a report shows it: reports are shared, so never an absolute local path.
 
-    Relative paths stay as they are; an absolute one is shown relative to the working
-    folder when below it, else relative to the git repository that holds it (the
-    repository's folder name first), else by its last two parts after ``.../``.
+    Relative paths stay as they are (but "." and paths through ".." are named as
+    absolute ones); an absolute one is shown relative to the working folder when below
+    it, else relative to the git repository that holds it (the repository's folder name
+    first), else by its last two parts after ``.../``.
     """
     p = Path(path)
-    if not p.is_absolute():
-        return p.as_posix()
+    dotted = not p.is_absolute()  # "." or a path through "..": named by the folder itself
+    if dotted:
+        if p.parts and ".." not in p.parts:
+            return p.as_posix()
+        p = Path(os.path.abspath(p))
     cwd = Path.cwd().absolute()
-    try:
-        return p.relative_to(cwd).as_posix() or "."
-    except ValueError:
-        pass
+    if not (dotted and p == cwd):
+        try:
+            return p.relative_to(cwd).as_posix() or "."
+        except ValueError:
+            pass
     for repo in p.parents:
         if repo.parent != repo and (repo / ".git").exists():
             return (Path(repo.name) / p.relative_to(repo)).as_posix()
@@ -562,7 +567,8 @@ def _check_pairing(base: Run, other: Run) -> None:
     if why:
         raise ResultError(
             f"{other.path}: {' and '.join(why)} ({base.path}); a draw-by-draw comparison "
-            f"needs the same seed and horizon (common random numbers): {fix}"
+            f"needs the same seed and horizon (common random numbers): {fix}, or add "
+            f"--force to draw it anyway"
         )
 
 
@@ -643,8 +649,9 @@ def _compare_section(
     d_a, d_b = lookup(base.manifest, "draws"), lookup(other.manifest, "draws")
     if d_a is not None and d_b is not None and d_a != d_b:
         pairing += (f" The runs have {d_a:,} and {d_b:,} draws: only the first {n:,} are "
-                    f"paired here, so the base's means in this table can differ from "
-                    "those above (all its draws).")
+                    "paired here"
+                    + (", so the base's means in this table can differ from those above "
+                       "(all its draws)." if n < d_a else ", all of the base's."))
     elif d_a is not None and n < d_a:
         pairing += (f" Only the first {n:,} of their {d_a:,} draws are compared (report "
                     "--draws), so the base's means in this table can differ from those "
@@ -981,7 +988,7 @@ def _check_out(out: Path, folder: bool) -> None:
         raise ResultError(
             f"--out {out}: inside the results folder {results}, which the next run of its "
             f"scenario replaces, the report with it (and `verify` reads that folder); "
-            f"write it beside it, e.g. --out {shown_path(beside)}")
+            f"write it beside it, e.g. --out {os.path.relpath(beside)}")
     if folder and out.exists() and not out.is_dir():
         raise ResultError(f"--out {out}: exists and is not a folder; name a folder for PNGs")
     if folder and out.suffix.lower() == ".png" and not out.exists():
@@ -992,6 +999,10 @@ def _check_out(out: Path, folder: bool) -> None:
         raise ResultError(
             f"--out {out}: is a folder; name the HTML file, e.g. --out {out / 'report.html'}"
         )
+    if not folder and out.suffix.lower() == ".png":
+        raise ResultError(
+            f"--out {out}: the report is an HTML page; name it .html, or add --format png "
+            f"for the figures as PNG files (--out then names their folder)")
     if not folder and out.exists() and out.suffix.lower() not in (".html", ".htm"):
         raise ResultError(
             f"--out {out}: exists and is not an HTML file; the report would replace it: "

@@ -55,6 +55,12 @@ def sensitivity_for_run(
         for value in values:
             if value in known:
                 continue
+            if value in set(stats[col]):  # in the run, but not with the filters before it
+                of = " ".join(str(v) for v in (material, stage) if v is not None)
+                raise ResultError(
+                    f"{result_dir}: {value} has no exposure of {of}; "
+                    f"{'countries' if col == 'country' else col + 's'} with one: "
+                    f"{', '.join(known)}")
             scope = (" (a run holds only the materials its scenario's events and "
                      "interventions touch)" if col == "material" and
                      value not in result.manifest.get("material_scope", known) else "")

@@ -35,15 +35,17 @@ def remember(file: str, text: str) -> None:
 _SEGMENT = re.compile(r"([^.\[\]]+)(?:\[(\d+)\])?")
 _ARRAY_TABLE = re.compile(r"\[\[\s*([^\]]+?)\s*\]\]")
 _TABLE = re.compile(r"\[\s*([^\]]+?)\s*\]")
-_KEY = re.compile(r'([A-Za-z0-9_\-]+|"[^"]*")\s*=')
+_KEY = re.compile(r'((?:[A-Za-z0-9_\-]+|"[^"]*")(?:\s*\.\s*(?:[A-Za-z0-9_\-]+|"[^"]*"))*)\s*=')
 
 
 def line_of(text: str, path: str) -> int | None:
     """The line of a TOML ``text`` where the key ``path`` (``events[1].severity.max``)
     is written: the line of its deepest part found (the key ``severity`` of the second
     ``[[events]]``, where ``max`` is inline), None where not even its first part is (a
-    key some other file sets). Tables and arrays of tables by their headers, keys by
-    ``key =``; an array of tables nested in another's item is counted across items."""
+    key some other file sets). Tables and arrays of tables by their headers (a path
+    without an index, an unknown ``[[event]]``, by the first), keys by ``key =`` or
+    ``a.b =``; an array of tables nested in another's item is counted across items, and
+    an item of an inline array (``events = [{...}]``) is found at the array's key."""
     want = [(m.group(1).strip().strip('"'), None if m.group(2) is None else int(m.group(2)))
             for m in _SEGMENT.finditer(path)]
     table: list = []
@@ -61,13 +63,13 @@ def line_of(text: str, path: str) -> int | None:
         elif m := _TABLE.match(line):
             table = [(p.strip().strip('"'), None) for p in m.group(1).split(".")]
             here = table
-        elif m := _KEY.match(line):
-            here = [*table, (m.group(1).strip('"'), None)]
+        elif m := _KEY.match(line):  # a dotted key (severity.max = 1) is a path too
+            here = [*table, *((p.strip().strip('"'), None) for p in m.group(1).split("."))]
         else:
             continue
         if len(here) > len(want) or len(here) <= best:
             continue
-        if all(h[0] == w[0] and (h[1] is None or h[1] == w[1])
+        if all(h[0] == w[0] and (h[1] is None or w[1] is None or h[1] == w[1])
                for h, w in zip(here, want, strict=False)):
             best, found = len(here), n
     return found
