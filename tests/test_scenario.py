@@ -118,6 +118,16 @@ def test_targets_groups_except_and_scenario_groups(tmp_path, tiny_tensor):
     assert sc.events[0].targets == ("USA", "JPN", "AUS")
 
 
+def test_a_group_with_a_bad_member_is_reported_where_it_is_defined_only(tmp_path,
+                                                                        tiny_tensor):
+    """A second new-user pass: with `mine = ["USA", "JPX"]` the JPX error was followed by
+    'targets[0] = "mine": unknown country or group ... or a group of your own defined
+    under [groups]', though mine is defined there. One problem now: the member's."""
+    text = event_with('targets = ["mine"]', '[groups]', 'mine = ["USA", "JPX"]')
+    found = problems(tmp_path, text, tiny_tensor)
+    assert len(found) == 1 and 'groups.mine[1] = "JPX": unknown country or group' in found[0]
+
+
 def test_outage_and_distributions_of_every_kind(tmp_path, tiny_tensor):
     text = event_with(
         'leakage = { dist = "beta", a = 2, b = 8, min = 0, max = 0.5 }',

@@ -384,8 +384,9 @@ def _fields(section: str, entries: dict, loc_of, base: Loc, problems: Problems,
 class _Names:
     """Country, group, material and stage names of the dataset plus scenario groups."""
 
-    def __init__(self, tensor, groups: dict[str, tuple[str, ...]]):
+    def __init__(self, tensor, groups: dict[str, tuple[str, ...]], broken=frozenset()):
         self.tensor = tensor
+        self.broken = frozenset(broken)  # [groups] entries with a problem of their own
         self.countries = tuple(tensor.countries)
         self.groups = {**tensor.groups, **groups}
         self.materials = tuple(tensor.materials)
@@ -403,6 +404,8 @@ class _Names:
             return set(self.groups[name])
         if name in self.countries:
             return {name}
+        if name in self.broken:  # said where the group is defined, not at every use
+            return None
         problems.add(loc, name, "unknown country or group",
                      "".join(f'"{k}", ' for k in keywords)
                      + "a country code of the dataset or a group ("
@@ -1044,7 +1047,8 @@ def _load_scenario(path: Path, tensor) -> Scenario:
                          f"cannot load the dataset: {exc}")
 
     groups = _scenario_groups(merged, tensor, problems)
-    names = _Names(tensor, groups) if tensor is not None else None
+    names = (_Names(tensor, groups, set(merged.tables["groups"]) - set(groups))
+             if tensor is not None else None)
     response = _table_fields(merged, "response", root, problems)
 
     events: list[tuple[Event, Loc]] = []
