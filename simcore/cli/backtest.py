@@ -98,8 +98,13 @@ def backtest(replays, draws, seed, checks_path, dataset, threads, fmt, quiet):
         click.echo(_text_table(bt.HEADER, rows))
         failed = sum(not o.passed for o in outcomes)
         took = time.perf_counter() - started
+        seeded = "each replay's own seed" if seed is None else f"seed {seed}"
         click.echo(f"{len(outcomes) - failed} of {len(outcomes)} checks pass "
-                   f"({draws:,} draws per replay, {took:.1f} s).")
+                   f"({draws:,} draws per replay, {seeded}, {took:.1f} s).")
+        if failed and draws < bt.DEFAULT_DRAWS:
+            click.echo(f"(with {draws:,} draws a spread near P95/P5 = {bt.MAX_SPREAD:g} can "
+                       f"pass or fail with the seed; the default {bt.DEFAULT_DRAWS:,} draws "
+                       "make that rarer: docs/model.md, \"Calibration\")")
         click.echo(UNIT)
         if checks_path is None:  # the shipped calibration file
             click.echo(IN_SAMPLE)
