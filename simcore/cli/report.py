@@ -30,8 +30,9 @@ def _split_countries(value: str | None, result_dir=None, material: str | None = 
     summary = result.summary
     rows = np.ones(len(summary), bool)
     for col, want in (("material", material), ("stage", stage)):
-        if want is not None and (summary[col].astype(str) == want).any():
-            rows &= (summary[col].astype(str) == want).to_numpy()
+        match = (summary[col].astype(str) == want).to_numpy()
+        if want is not None and match.any():
+            rows &= match
     known = set(summary.loc[rows, "country"].astype(str))
     every = {c.upper(): c for c in summary["country"].astype(str)}
     names = [every.get(n.upper(), n) for n in names]  # usa: USA, as summarize takes it

@@ -380,10 +380,7 @@ def compare(base: Result, variant: Result, force: bool = False,
     mb, mv = base.manifest, variant.manifest
     draws = min(mb["draws"], mv["draws"], *([limit] if limit else []))
     check_memory([base, variant], draws)
-    # each run's shares, tonnes and values per draw and exposure, [draws, X], on the union
-    # of the two runs' exposures, the base's first (an exposure the other run lacks is
-    # zero there; where both have the same, nothing is copied)
-    # each run's shares per draw and exposure [draws, X] (formats 4 and 3: tonnes and
+    # each run's shares per draw and exposure (formats 4 and 3: tonnes and
     # values derived from them a block at a time, not held), on the union of the two
     # runs' exposures, the base's first (an exposure the other run lacks is zero there);
     # the statistics a block of exposures at a time, each block's changes in float64
@@ -451,8 +448,7 @@ def _on(keys: list, arrays: list[np.ndarray], union: list) -> list[np.ndarray]:
     ``union`` is not in ``keys``."""
     if list(keys) == list(union):
         return list(arrays)
-    place = {k: i for i, k in enumerate(keys)}
-    columns = np.array([place.get(k, -1) for k in union], dtype=np.int64)
+    columns = positions(keys, union)
     out = []
     for a in arrays:
         b = np.zeros((a.shape[0], len(union)), a.dtype)

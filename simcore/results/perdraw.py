@@ -195,18 +195,9 @@ def per_draw_arrays(result, draws: int, names: list[str]) -> tuple[list, list]:
         # every column from the stored shares: no expanded table
         shares = shares_per_draw(result, draws)
         return shares.keys, [shares.whole(c) for c in names]
-    if result.format in SPARSE_FORMATS:
-        # the expanded table is draw-major over exposures.parquet's rows: no join
-        exposures = result.table("exposures", labels)
-        keys = list(zip(*(exposures.column(c).to_pylist() for c in labels), strict=True))
-        table = result.table("shortage", names, draws=draws)
-        x = len(keys)
-        arrays = [arrow.values(table.column(c).combine_chunks())
-                  .reshape(table.num_rows // x if x else 0, x)[:draws] for c in names]
-        return keys, arrays
-    # older formats store every row with its labels: place each by its draw and its
-    # exposure, numbered in the order the exposures first appear (the labels' codes in
-    # the manifest's lists, no strings per row)
+    # older formats (and other columns) from the table of every row with its labels:
+    # place each by its draw and its exposure, numbered in the order the exposures first
+    # appear (the labels' codes in the manifest's lists, no strings per row)
     import pandas as pd
 
     table = result.table("shortage", ["draw", *labels, *names], draws=draws)
