@@ -660,6 +660,8 @@ def test_the_report_says_what_it_is_doing(here):
     figures = [s for s in said if s.startswith("drawing figure")]
     n = len(re.findall(r'<img id="', (here / "status.html").read_text(encoding="utf-8")))
     assert figures[0].startswith(f"drawing figure 1 of {n} (") and len(figures) == n
+    # the tiny dataset's report has too few panels to be worth a worker's start
+    assert not [s for s in figures if "processes" in s]
 
     class Terminal(io.StringIO):
         def isatty(self):
@@ -749,3 +751,74 @@ def test_sensitivity_from_few_draws_says_how_to_read_it(here):
     res = invoke("sensitivity", "results/tiny-cn", "--format", "csv", "--bootstrap", 0)
     assert f"indices from {DRAWS} draws" in res.stderr and "0.05" in res.stderr
     assert "note:" not in res.stdout
+
+
+def _figures(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.suffix == ".png"}
+
+
+def test_worker_processes_draw_the_same_figures(here):
+    """matplotlib draws on one core: with --jobs 2 the figures are pickled and drawn by two
+    worker processes, byte for byte the figures drawn here."""
+    from simcore.report.build import Options, write_figures
+
+    said = []
+    write_figures("results/tiny-cn", ["results/tiny-cn-stock"], "one", Options(n_boot=0, jobs=1))
+    write_figures("results/tiny-cn", ["results/tiny-cn-stock"], "two", Options(n_boot=0, jobs=2),
+                  progress=said.append)
+    one, two = _figures(here / "one"), _figures(here / "two")
+    assert len(one) >= 5 and one == two
+    drawing = [s for s in said if s.startswith("drawing figure")]
+    assert len(drawing) == len(two) and all(s.endswith("; 2 processes)") for s in drawing)
+
+
+def test_figures_are_drawn_here_when_the_workers_cannot_draw_them(here, monkeypatch):
+    """A pool that cannot start (no semaphores in a sandbox), or a worker that fails: the
+    figures not yet drawn are drawn in this process, so a real error is raised here."""
+    import concurrent.futures
+
+    from simcore.report import render
+    from simcore.report.build import Options, write_figures
+
+    write_figures("results/tiny-cn", [], "serial", Options(n_boot=0, jobs=1))
+    serial = _figures(here / "serial")
+
+    def no_pool(*args, **kwargs):
+        raise OSError(38, "Function not implemented")
+
+    said = []
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", no_pool)
+    write_figures("results/tiny-cn", [], "nopool", Options(n_boot=0, jobs=2),
+                  progress=said.append)
+    assert _figures(here / "nopool") == serial
+    assert not [s for s in said if "processes" in s]
+
+    # the second figure's worker fails: the first comes from the pool, the rest from here
+    real = render.render_png
+    calls = []
+
+    def broken(blob, dpi):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("a worker died")
+        return real(blob, dpi)
+
+    class InProcess(concurrent.futures.Executor):  # a pool that runs in this process
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def submit(self, fn, *args):
+            future = concurrent.futures.Future()
+            try:
+                future.set_result(broken(*args) if fn is real else fn(*args))
+            except Exception as exc:
+                future.set_exception(exc)
+            return future
+
+    said.clear()
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", InProcess)
+    write_figures("results/tiny-cn", [], "half", Options(n_boot=0, jobs=2), progress=said.append)
+    assert _figures(here / "half") == serial
+    drawing = [s for s in said if s.startswith("drawing figure")]
+    assert drawing[0].endswith("; 2 processes)") and drawing[1].endswith("processes)")
+    assert not drawing[2].endswith("processes)") and len(drawing) == len(serial) + 1

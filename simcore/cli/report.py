@@ -107,7 +107,11 @@ def _split_countries(value: str | None, result_dir=None, material: str | None = 
 @click.option("--force", is_flag=True,
               help="Compare runs with different seeds or horizons anyway (refused without "
               "it; the page says their draws are not paired).")
-def report_cmd(result_dir, compare_dirs, out, fmt, countries, top, bootstrap, draws, force):
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Processes drawing the figures (default: one per core, at most 4, for "
+              "a report of 30 panels or more; 1: all drawn in this one).")
+def report_cmd(result_dir, compare_dirs, out, fmt, countries, top, bootstrap, draws, force,
+               jobs):
     """Draw the report of the run in RESULT_DIR.
 
     Each COMPARE_DIR (a run of a policy variant with the same seed) adds a draw-by-draw
@@ -116,8 +120,7 @@ def report_cmd(result_dir, compare_dirs, out, fmt, countries, top, bootstrap, dr
     from simcore.report.build import Options, write_figures, write_report
 
     opts = Options(countries=_split_countries(countries, result_dir), top=top,
-                   n_boot=bootstrap, force=force,
-                   draws=draws)
+                   n_boot=bootstrap, force=force, draws=draws, jobs=jobs)
     png = fmt == "png"
     target = Path(out or ("figures" if png else "report.html"))
     made = _missing_folder(target if png else target.parent)

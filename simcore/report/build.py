@@ -23,6 +23,7 @@ from simcore.errors import ResultError
 from simcore.report import analysis as an
 from simcore.report import figures as fg
 from simcore.report.html import Section, esc, render, table
+from simcore.report.render import png_bytes, render_png, warm
 from simcore.results.aggregate import share_scenario_files, unpaired
 
 
@@ -78,6 +79,7 @@ class Options:
     seed: int = 0  # bootstrap seed (the report is reproducible)
     draws: int | None = None  # the per-draw parts on draws 0 .. draws-1 only; None: all
     force: bool = False  # compare runs with other seeds or horizons anyway (not paired)
+    jobs: int | None = None  # processes drawing the figures; None: every core, 1: this one
 
 
 @dataclass
@@ -350,10 +352,12 @@ def _slug(text: str) -> str:
 # --- the sections -------------------------------------------------------------------
 
 
-def sections(base: Run, compares: Sequence[Run], opts: Options) -> list[Section]:
+def sections(base: Run, compares: Sequence[Run], opts: Options,
+             drawer: _Drawer | None = None) -> list[Section]:
     """Every section of the report, figures still as matplotlib Figures.
 
-    Section.figures holds (id, alt, Figure) here; the writers turn them into PNG.
+    Section.figures holds (id, alt, Figure) here; the writers turn them into PNG. A
+    ``drawer`` starts drawing each section's figures as soon as the section is made.
     """
     fg.require_matplotlib()
     for other in compares:
@@ -375,7 +379,7 @@ def sections(base: Run, compares: Sequence[Run], opts: Options) -> list[Section]
     draws = len(base.by_draw().draws)  # the per-draw parts' (report --draws)
     every = int(lookup(base.manifest, "draws", default=draws))  # the summaries'
     stat_draws = every if base.summary is not None else draws
-    out = []
+    out = _Made(drawer)
 
     matrix, n_partners = an.heatmap_matrix(stats, last, ctx.partners)
     text = (
@@ -1030,21 +1034,136 @@ def _say(progress, text: str) -> None:
         progress(text)
 
 
-def _sections_of(result_dir, compare_dirs, opts: Options, progress):
+def usable_cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+DEFAULT_JOBS = 4  # a report has about 8 figures; each worker takes about 1 s to start
+MIN_PANELS = 30  # fewer panels than this are drawn here unless --jobs says otherwise
+
+
+class _Drawer:
+    """Draws the report's figures into PNG bytes in worker processes, each figure as soon
+    as its section is made, while this process computes the next sections.
+
+    matplotlib draws a figure on one core, 1-3 s for one of many panels. A figure is
+    pickled and drawn by a worker (the same bytes: render_png); where the pool
+    cannot start, a figure cannot be pickled or a worker fails, every figure not yet
+    drawn is drawn here (``png`` returns None), so that a real error is raised here."""
+
+    def __init__(self, jobs: int | None, dpi: int):
+        self.asked = jobs
+        self.jobs = min(usable_cores(), DEFAULT_JOBS) if jobs is None else jobs
+        self.dpi = dpi
+        self.off = self.jobs <= 1  # every figure is drawn here
+        self.pool = None
+        self.pending: dict[int, object] = {}  # id(figure) -> its Future
+
+    def start(self, panels: int) -> None:
+        """Start the workers, which import matplotlib while this process computes the
+        first sections (where they cannot start, the figures are drawn here). By default
+        only for a report of at least MIN_PANELS panels: a worker's start and the pickling
+        cost about what drawing 15-20 panels does."""
+        if self.asked is None and panels < MIN_PANELS:
+            self.off = True
+        if self.off or self.pool is not None:
+            return
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        try:
+            # spawn, not fork: this process runs Arrow's threads, which a fork would copy
+            # half-way; and the same start on every platform
+            self.pool = ProcessPoolExecutor(
+                self.jobs, mp_context=multiprocessing.get_context("spawn"))
+            for _ in range(self.jobs):
+                self.pool.submit(warm)
+        except Exception:
+            self.off = True
+
+    def submit(self, figures) -> None:
+        if self.off:
+            return
+        import pickle
+
+        if self.pool is None:
+            return
+        try:
+            for _, _, fig in figures:
+                self.pending[id(fig)] = self.pool.submit(render_png,
+                                                         pickle.dumps(fig), self.dpi)
+        except Exception:
+            self.off = True
+
+    def png(self, fig) -> bytes | None:
+        """The figure's PNG from its worker, or None: draw it here."""
+        future = self.pending.pop(id(fig), None)
+        if future is None or self.off:
+            return None
+        try:
+            return future.result()
+        except Exception:
+            self.off = True
+            return None
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = None
+
+
+class _Made(list):
+    """The sections made so far; each one's figures go to the drawer as it is added."""
+
+    def __init__(self, drawer: _Drawer | None):
+        super().__init__()
+        self.drawer = drawer
+
+    def append(self, section: Section) -> None:
+        super().append(section)
+        if self.drawer is not None:
+            self.drawer.submit(section.figures)
+
+    def extend(self, more) -> None:
+        for section in more:
+            self.append(section)
+
+
+def _sections_of(result_dir, compare_dirs, opts: Options, progress, drawer=None):
     """The base run and the report's sections, saying so to ``progress``."""
     _say(progress, f"reading {1 + len(compare_dirs)} run{'s' * bool(compare_dirs)}")
     base, compares = _load(result_dir, compare_dirs, opts.draws)
+    if drawer is not None:
+        drawer.start(_panels(base))
     _say(progress, "computing the statistics, the sensitivity and the comparisons")
-    return base, sections(base, compares, opts)
+    return base, list(sections(base, compares, opts, drawer))
 
 
-def _drawn(secs: list[Section], progress, dpi: int):
-    """The sections' figures as PNG bytes, (id, alt, png), section by section."""
+def _panels(base: Run) -> int:
+    """About how many panels the report's figures hold: the monthly charts (of up to four
+    countries) and the price chart have one per material, the others one or a few."""
+    return 5 * base.monthly["material"].nunique() + 4
+
+
+def _drawn(secs: list[Section], progress, dpi: int, drawer: _Drawer | None = None):
+    """The sections' figures as PNG bytes, (id, alt, png), section by section: from the
+    drawer's workers where it has them, else drawn here."""
     figures = [f for s in secs for f in s.figures]
     for done, (fid, alt, fig) in enumerate(figures, 1):
-        _say(progress, f"drawing figure {done} of {len(figures)} "
-                       f"({fid.removeprefix('fig-')})")
-        yield fid, alt, fg.png_bytes(fig, dpi=dpi)
+        name = fid.removeprefix("fig-")
+        png = None
+        if drawer is not None and not drawer.off:
+            _say(progress, f"drawing figure {done} of {len(figures)} ({name}; "
+                           f"{drawer.jobs} processes)")
+            png = drawer.png(fig)
+        if png is None:
+            _say(progress, f"drawing figure {done} of {len(figures)} ({name})")
+            png = png_bytes(fig, dpi=dpi)
+        yield fid, alt, png
 
 
 def _draws_line(base: Run) -> str:
@@ -1061,10 +1180,14 @@ def write_report(result_dir, compare_dirs=(), out="report.html", options=None,
     a line saying what is being done (reading, computing, drawing figure i of n)."""
     opts = options or Options()
     _check_out(Path(out), folder=False)
-    base, secs = _sections_of(result_dir, compare_dirs, opts, progress)
-    pngs = _drawn(secs, progress, 110)
-    for s in secs:  # in the order _drawn takes them
-        s.figures = [next(pngs) for _ in s.figures]
+    drawer = _Drawer(opts.jobs, 110)
+    try:
+        base, secs = _sections_of(result_dir, compare_dirs, opts, progress, drawer)
+        pngs = _drawn(secs, progress, 110, drawer)
+        for s in secs:  # in the order _drawn takes them
+            s.figures = [next(pngs) for _ in s.figures]
+    finally:
+        drawer.close()
     page = render(
         f"supplyshock report: {base.name}",
         f"{_draws_line(base)} · seed {lookup(base.manifest, 'seed', default='?')} · results "
@@ -1098,7 +1221,12 @@ def write_figures(result_dir, compare_dirs=(), out="figures", options=None,
     opts = options or Options()
     out = Path(out)
     _check_out(out, folder=True)
-    _, secs = _sections_of(result_dir, compare_dirs, opts, progress)
+    drawer = _Drawer(opts.jobs, 150)
+    try:
+        _, secs = _sections_of(result_dir, compare_dirs, opts, progress, drawer)
+        pngs = list(_drawn(secs, progress, 150, drawer))
+    finally:
+        drawer.close()
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
@@ -1106,7 +1234,7 @@ def write_figures(result_dir, compare_dirs=(), out="figures", options=None,
         raise _unwritable(out, exc) from None
     written = []
     try:
-        for fid, _, png in _drawn(secs, progress, 150):
+        for fid, _, png in pngs:
             name = fid.removeprefix("fig-") + ".png"
             (tmp / name).write_bytes(png)
             written.append(name)

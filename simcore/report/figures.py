@@ -8,13 +8,14 @@ the Agg canvas): no pyplot, no global figure registry, no display needed.
 
 from __future__ import annotations
 
-import io
 import math
 
 import numpy as np
 import pandas as pd
 
 from simcore.errors import SupplyShockError
+from simcore.report.render import png_bytes as png_bytes  # the figures' writers use it
+from simcore.report.render import pp_tick, times_tick, usd_tick
 
 INSTALL_HINT = ('pip install "matplotlib>=3.8" (the plot extra; `pip install ".[plot]"` '
                 "in the checkout does the same but rebuilds the package)")
@@ -69,14 +70,6 @@ def require_matplotlib():
     return Figure
 
 
-def png_bytes(fig, dpi: int = 110) -> bytes:
-    """The figure as PNG bytes."""
-    buf = io.BytesIO()
-    # every figure uses the constrained layout, so no second "tight" drawing pass
-    fig.savefig(buf, format="png", dpi=dpi, facecolor="white")
-    return buf.getvalue()
-
-
 def _percent(ax, axis: str = "x", decimals: int | None = None) -> None:
     from matplotlib.ticker import PercentFormatter
 
@@ -89,10 +82,7 @@ def _dollars(ax, axis: str = "x") -> None:
     numbers under a 1e9 offset."""
     from matplotlib.ticker import FuncFormatter
 
-    from simcore.money import usd
-
-    fmt = FuncFormatter(lambda v, _: "0" if v == 0 else usd(v) if v > 0 else "-" + usd(-v))
-    (ax.xaxis if axis == "x" else ax.yaxis).set_major_formatter(fmt)
+    (ax.xaxis if axis == "x" else ax.yaxis).set_major_formatter(FuncFormatter(usd_tick))
 
 
 def _pc(p: float) -> str:
@@ -326,7 +316,7 @@ def price_figure(bands: pd.DataFrame):
         ax.axhline(1.0, color="grey", lw=1, ls="--")
         ticks = _log_ticks(lo, hi)
         ax.yaxis.set_major_locator(FixedLocator(ticks))
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}×"))
+        ax.yaxis.set_major_formatter(FuncFormatter(times_tick))
         ax.yaxis.set_minor_locator(NullLocator())
         ax.yaxis.set_minor_formatter(NullFormatter())
         ax.set_title(material, fontsize=10)
@@ -427,7 +417,7 @@ def compare_figure(per_draw: pd.DataFrame, summary: pd.DataFrame, name: str, bas
         ax.set_xlim(*xlim)
     from matplotlib.ticker import FuncFormatter
 
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{100 * v:+.3g} pp" if v else "0"))
+    ax.xaxis.set_major_formatter(FuncFormatter(pp_tick))
     ax.set_xlabel(
         f"change of shortage share, {name} minus {base}\n"
         "(percentage points of horizon need; left of 0 = better)"
