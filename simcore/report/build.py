@@ -23,7 +23,7 @@ from simcore.errors import ResultError
 from simcore.report import analysis as an
 from simcore.report import figures as fg
 from simcore.report.html import Section, esc, render, table
-from simcore.report.render import png_bytes, render_png, warm
+from simcore.report.render import png_bytes, quiet_worker, render_png, warm
 from simcore.results.aggregate import share_scenario_files, unpaired
 
 
@@ -1079,7 +1079,8 @@ class _Drawer:
             # spawn, not fork: this process runs Arrow's threads, which a fork would copy
             # half-way; and the same start on every platform
             self.pool = ProcessPoolExecutor(
-                self.jobs, mp_context=multiprocessing.get_context("spawn"))
+                self.jobs, mp_context=multiprocessing.get_context("spawn"),
+                initializer=quiet_worker)
             for _ in range(self.jobs):
                 self.pool.submit(warm)
         except Exception:
@@ -1110,10 +1111,16 @@ class _Drawer:
             self.off = True
             return None
 
-    def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=False, cancel_futures=True)
-            self.pool = None
+    def close(self, stop: bool = False) -> None:
+        """Let the workers go; ``stop``: at once, where the report stopped (Ctrl-C, an
+        error), not after the figures they are drawing (1-3 s)."""
+        if self.pool is None:
+            return
+        workers = list(getattr(self.pool, "_processes", {}).values()) if stop else []
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        for worker in workers:
+            worker.terminate()
+        self.pool = None
 
 
 class _Made(list):
@@ -1186,8 +1193,10 @@ def write_report(result_dir, compare_dirs=(), out="report.html", options=None,
         pngs = _drawn(secs, progress, 110, drawer)
         for s in secs:  # in the order _drawn takes them
             s.figures = [next(pngs) for _ in s.figures]
-    finally:
-        drawer.close()
+    except BaseException:
+        drawer.close(stop=True)
+        raise
+    drawer.close()
     page = render(
         f"supplyshock report: {base.name}",
         f"{_draws_line(base)} · seed {lookup(base.manifest, 'seed', default='?')} · results "
@@ -1225,8 +1234,10 @@ def write_figures(result_dir, compare_dirs=(), out="figures", options=None,
     try:
         _, secs = _sections_of(result_dir, compare_dirs, opts, progress, drawer)
         pngs = list(_drawn(secs, progress, 150, drawer))
-    finally:
-        drawer.close()
+    except BaseException:
+        drawer.close(stop=True)
+        raise
+    drawer.close()
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))

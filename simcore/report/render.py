@@ -25,6 +25,14 @@ def render_png(blob: bytes, dpi: int) -> bytes:
     return png_bytes(pickle.loads(blob), dpi=dpi)
 
 
+def quiet_worker() -> None:
+    """A worker's start: Ctrl-C is for the report's process, which stops the workers (a
+    worker that took it would print its own traceback)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def warm() -> None:
     """Import what drawing needs, while the report computes its first sections."""
     import matplotlib.backends.backend_agg  # noqa: F401
