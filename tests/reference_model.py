@@ -453,7 +453,7 @@ def simulate_reference(tensor, compiled, variates, timeseries=False):
                                     prec[(s2, z)] = max(prec[(s2, z)], hit / total)
                     if not in_force(e, t):
                         continue
-                    if np.isnan(c.ev_quota[e]):
+                    if np.isnan(c.ev_quota[e]) or c.ev_kind[e] != 0:  # [K3]: restrictions
                         s_init = min(1.0, max(0.0, ev(e, "ev_severity_var", 0.0)))
                     else:
                         tg = [i for i in range(n_c) if c.ev_targets[e, i] and i != o]
