@@ -402,6 +402,7 @@ class Verification:
     # tables of an older results format that the re-run reproduces as readers see them,
     # not in their stored form (whose digest the newer format changed)
     as_read: tuple[str, ...] = ()
+    sizing: int = 0  # tables of a stockpile sizing beside the run, checked
 
     @property
     def ok(self) -> bool:
@@ -429,6 +430,42 @@ def _stored_draws(folder: Path, stored: dict, recorded: dict) -> int | None:
     import pyarrow.parquet as pq
 
     return pq.ParquetFile(folder / "drivers.parquet").metadata.num_rows
+
+
+SIZING_TABLES = ("sizing.parquet", "allocation.parquet", "spillover.parquet",
+                 "protection.parquet", "frontier.parquet", "search.parquet")
+
+
+def _sizing_checked(folder: Path, manifest: dict, problems: list[str]) -> int:
+    """A stockpile sizing's tables beside the run (``supplyshock stockpile size`` or
+    ``budget`` writes both into one folder) against the SHA-256s of its stockpile.json,
+    and that record against the run's digest; adds what differs to ``problems``.
+    Returns the number of the sizing's tables (0: no sizing here)."""
+    from simcore.stockpile.errors import StockpileError
+    from simcore.stockpile.output import MANIFEST, load
+
+    record = folder / MANIFEST
+    if not record.is_file():
+        left = [n for n in SIZING_TABLES if (folder / n).is_file()]
+        if left:
+            problems.append(
+                f"{record} is missing: the stockpile sizing's tables beside the run "
+                f"({', '.join(left)}) cannot be checked; run the sizing again")
+        return len(left)
+    try:
+        m = load(folder)
+    except StockpileError as exc:
+        problems.append(str(exc))
+        return 0
+    problems.extend(f"{p} (a table of the stockpile sizing, {record.name})"
+                    for p in m["problems"])
+    linked = (m.get("results") or {}).get("digest")
+    if linked != manifest["digest"]["sha256"]:
+        problems.append(
+            f"{record}: the sizing records results digest {str(linked)[:16]}, this run's "
+            f"is {manifest['digest']['sha256'][:16]}: the run beside it is not the one the "
+            "sizing wrote; run the sizing again")
+    return len(m.get("tables") or {})
 
 
 # manifest keys a run derives from its scenario and dataset (verify compares them with a
@@ -472,6 +509,7 @@ def verify(folder, threads=None, progress=False, scenario=None, dataset=None) ->
             f"{folder / 'run.json'}: the overall digest does not match the "
             f"table digests (the manifest was edited)"
         )
+    sizing = _sizing_checked(folder, manifest, problems)
     stored_draws = _stored_draws(folder, stored, recorded)
     if stored_draws is not None and stored_draws != manifest["draws"]:
         # a re-run would differ in every table and say nothing about why
@@ -603,7 +641,7 @@ def verify(folder, threads=None, progress=False, scenario=None, dataset=None) ->
                     )
                 )
     del rerun
-    return Verification(folder, problems, notes, same)
+    return Verification(folder, problems, notes, same, sizing)
 
 
 AS_READ_ROWS = 5_000_000  # the most (draw, exposure) rows verify expands to compare

@@ -116,6 +116,38 @@ def test_show_names_an_altered_table(sized, study, tmp_path):
     assert res.exit_code == 1 and "sizing.parquet was altered" in res.output
 
 
+def test_verify_checks_the_sizing_beside_the_run(sized, study, tmp_path):
+    """A new-user pass halved a recommended tonnage in sizing.parquet, and removed
+    stockpile.json, and `verify` said ok both times (it checked the run only)."""
+    import shutil
+
+    folder, _ = sized
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    res = _invoke(study, "verify", copy)
+    assert res.exit_code == 0, res.output
+    assert "reproduced; the stockpile sizing's 4 tables match stockpile.json" in res.output
+    pd.read_parquet(copy / "sizing.parquet").assign(tonnes=1.0).to_parquet(
+        copy / "sizing.parquet")
+    res = _invoke(study, "verify", copy)
+    assert res.exit_code == 1
+    assert "sizing.parquet was altered since it was written (a table of the stockpile " \
+           "sizing, stockpile.json)" in res.output
+    (copy / "stockpile.json").unlink()
+    res = _invoke(study, "verify", copy)
+    assert res.exit_code == 1 and "stockpile.json is missing: the stockpile sizing's " \
+        "tables beside the run (sizing.parquet, spillover.parquet, protection.parquet, " \
+        "search.parquet) cannot be checked" in res.output
+    # a sizing record beside another run of the variant: not the run the sizing wrote
+    shutil.copytree(folder, tmp_path / "other")
+    record = json.loads((folder / "stockpile.json").read_text())
+    record["results"]["digest"] = "0" * 64
+    (tmp_path / "other" / "stockpile.json").write_text(json.dumps(record))
+    res = _invoke(study, "verify", tmp_path / "other")
+    assert res.exit_code == 1 and "the sizing records results digest 0000000000000000" \
+        in res.output
+
+
 def test_report_gains_the_stockpile_page(sized, study, tmp_path):
     folder, _ = sized
     out = tmp_path / "r.html"

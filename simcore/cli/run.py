@@ -933,7 +933,9 @@ def verify(result_dirs, threads, scenario, dataset):
             click.echo(f"ok {folder}: reproduced as read ({', '.join(report.as_read)} "
                        f"in an older results format; a re-run writes them otherwise)")
         elif report.ok:
-            click.echo(f"ok {folder}: digest {_digest(folder)} reproduced")
+            beside = (f"; the stockpile sizing's {report.sizing} tables match "
+                      "stockpile.json" if report.sizing else "")
+            click.echo(f"ok {folder}: digest {_digest(folder)} reproduced{beside}")
         else:
             failed += 1
             click.echo(f"FAILED {folder}:", err=True)
