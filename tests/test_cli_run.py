@@ -693,6 +693,12 @@ def test_compare_with_itself_is_zero_and_a_stockpile_helps(study):
                             "--format", "json").output)
     largest = sorted(rows, key=lambda r: -abs(r["change_mean"]))[:2]
     assert len(rows) > 2 and top == [r for r in rows if r in largest]
+    # ... and never unchanged ones, whatever the number asked for (a new-user pass saw
+    # --top 5 fill four rows with +0.00 pp)
+    many = json.loads(invoke("compare", "results/tiny-cn", "results/tiny-cn-stock", "--top",
+                             1000, "--format", "json").output)
+    assert 0 < len(many) < len(rows) and many == [r for r in rows
+                                                  if abs(r["change_mean"]) > 1e-6]
     shown = invoke("compare", "results/tiny-cn", "results/tiny-cn-stock", "--top", 2).output
     assert re.search(r"\(2 of \d+ rows, those whose mean share changes most", shown)
     invoke("run", "scenarios/tiny-cn.toml", "--draws", 30, "--seed", 3, "--out", "other", "-q")
@@ -1388,6 +1394,7 @@ def test_compare_top_never_hides_everything_and_counts_what_it_shows():
     assert out.exit_code == 0, out.output
     assert "No exposures to compare" not in out.output
     rows = [ln for ln in out.output.splitlines() if ln.startswith("  ") and " pp " in ln]
-    note = re.search(r"\((\d+) of (\d+) rows, those whose mean share changes most",
-                     out.output)
+    note = re.search(r"\((\d+) of (\d+) rows: no exposure's", out.output)
     assert note and 0 < len(rows) <= 3 and int(note.group(1)) == 3
+    assert "no exposure's mean share changes by more than a millionth of its need" \
+        in out.output

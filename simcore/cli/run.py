@@ -69,15 +69,16 @@ def _text_table(header: list[str], rows: list[list[str]], indent: str = "  ",
 
 def _largest_changes(table, top: int):
     """compare's rows with the ``top`` largest mean changes (all where top is 0), in the
-    table's order; rows that do not change (within ``SHARE_DUST``) do not fill the top
-    (a new-user pass saw unchanged rows open a list whose largest change came last)."""
-    if not top or len(table) <= top:
+    table's order. Rows that do not change (within ``SHARE_DUST``) are left out, as the
+    option's help says (a new-user pass saw --top 5 fill four rows with +0.00 pp);
+    where no row changes, the first ``top`` rows, so that the table is not empty."""
+    if not top:
         return table
     change = table["change_mean"].abs()
     moved = change[change > SHARE_DUST].nlargest(top).index
-    # fewer moved than asked for: the rest of the rows, in the table's order
-    still = table.index[~table.index.isin(moved)][:top - len(moved)]
-    return table.loc[sorted([*moved, *still])]
+    if not len(moved):
+        return table.head(top)
+    return table[table.index.isin(moved)]
 
 
 def _compare_cells(r) -> list[str]:
@@ -658,10 +659,10 @@ def _dataset_of(result):
     "--top",
     type=click.IntRange(min=0),
     default=0,
-    help="Rows shown: the exposures whose mean share changes most, either way, in the "
-    "table's order (most improved first), unchanged ones left out; 0: all (the "
-    "default). The table leaves out exposures short in neither run; csv and json list "
-    "them. With one variant only.",
+    help="Rows shown: at most this many exposures whose mean share changes most, either "
+    "way, in the table's order (most improved first), unchanged ones left out (where none "
+    "changes, the first N); 0: all (the default). The table leaves out exposures short "
+    "in neither run; csv and json list them. With one variant only.",
 )
 @click.option(
     "--force",
@@ -730,6 +731,7 @@ def compare(base_dir, variant_dir, fmt, top, force, limit):
         table = table.assign(country=[who(c, a, i) for c, a, i in zip(
             table["country"].astype(str), table["alike"], table["incl"], strict=True)])
     total = len(table)
+    moved = bool((table["change_mean"].abs() > SHARE_DUST).any())  # some row changes
     table = _largest_changes(table, top)
     cut = len(table) < total
     from simcore.results.aggregate import share_scenario_files, unpaired
@@ -794,7 +796,9 @@ def compare(base_dir, variant_dir, fmt, top, force, limit):
         click.echo(note)
     if cut:
         click.echo(f"({len(table) + hidden} of {total} rows, those whose mean share "
-                   f"changes most: --top 0 shows all)")
+                   f"changes most: --top 0 shows all)" if moved else
+                   f"({len(table) + hidden} of {total} rows: no exposure's mean share "
+                   f"changes by more than a millionth of its need; --top 0 shows all)")
 
 
 def _compare_policies(base, variants: list, fmt: str, force: bool,
