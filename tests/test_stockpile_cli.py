@@ -148,6 +148,19 @@ def test_verify_checks_the_sizing_beside_the_run(sized, study, tmp_path):
         in res.output
 
 
+def test_suggested_commands_are_quoted_for_the_shell(study):
+    """A new-user pass pasted "check with: supplyshock verify sp 2/..." and verified two
+    folders that do not exist."""
+    res = _invoke(study, "stockpile", "size", "scenarios/s.toml", "--holders", "USA",
+                  "--target", "p95<=0.05", "--draws", 60, "--search-draws", 30,
+                  "--out", "sp 2", "-q")
+    assert res.exit_code == 0, res.output
+    res = _invoke(study, "stockpile", "show", "sp 2/s-stockpile-national")
+    assert "supplyshock verify 'sp 2/s-stockpile-national'" in res.output
+    run = json.loads((study / "sp 2" / "s-stockpile-national" / "run.json").read_text())
+    assert run["command"].startswith("supplyshock run 'sp 2/s-stockpile-national.toml' ")
+
+
 def test_report_gains_the_stockpile_page(sized, study, tmp_path):
     folder, _ = sized
     out = tmp_path / "r.html"

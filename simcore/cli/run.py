@@ -8,6 +8,7 @@ the commands so that ``supplyshock --help`` stays instant.
 from __future__ import annotations
 
 import re
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -369,8 +370,6 @@ def _command_line(scenarios, draws, seed, out, threads, chunk_size, timeseries,
                   executor="local", scheduler=None, workers=None,
                   threads_per_worker=None) -> str:
     """The run as a command, options spelled out, for the manifest."""
-    import shlex
-
     words = ["supplyshock", "run", *scenarios]
     for flag, value in (
         ("--draws", draws),
@@ -887,7 +886,8 @@ def _compare_policies(base, variants: list, fmt: str, force: bool,
                    "from the current folder or above the results folders, or not loadable; "
                    "run this from the folder the runs were made in. Without them nothing "
                    "is said about cost, and no interaction is looked for)")
-    click.echo(f"(one policy's exposures: supplyshock compare {base.folder} VARIANT_DIR)")
+    click.echo(f"(one policy's exposures: supplyshock compare "
+               f"{shlex.quote(str(base.folder))} VARIANT_DIR)")
 
 
 @click.command()

@@ -220,7 +220,7 @@ def _where(out, folder, earlier: str | None = None) -> None:
 
     toml = Path(out) / f"{Path(folder).name}.toml"
     click.echo(f"-> {toml} (the variant) and {folder}/ (its results and the search); "
-               f"check with: supplyshock verify {folder}")
+               f"check with: supplyshock verify {shlex.quote(str(folder))}")
     if earlier:
         click.echo(f"   (replaced the sizing written there before: {earlier}; --name keeps "
                    "sizings apart)")
@@ -511,5 +511,5 @@ def show_text(m: dict, folder="FOLDER") -> str:
         lines.append(_table(["kind", "holder", "material", "status", "tonnes", "t/month",
                              "cost", "statistic"], rows, right_from=4))
     lines.append(f"variant: {m['variant']['path']}; check the results with: supplyshock "
-                 f"verify {folder}")
+                 f"verify {shlex.quote(str(folder))}")
     return "\n".join(lines)

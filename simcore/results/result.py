@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 import shutil
 import weakref
 from functools import cached_property
@@ -77,7 +78,8 @@ def damaged(path: Path, what: str) -> ResultError:
     copy, an edited file): the file, what is wrong and the way back, no traceback."""
     return ResultError(
         f"{path}: {what}; the file is damaged or not from supplyshock: run the scenario "
-        f"again (`supplyshock verify {path.parent}` names every altered file)")
+        f"again (`supplyshock verify {shlex.quote(str(path.parent))}` names every altered "
+        "file)")
 
 
 class Result:

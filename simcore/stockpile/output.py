@@ -28,6 +28,7 @@ import json
 import math
 import os
 import re
+import shlex
 import shutil
 from pathlib import Path
 
@@ -163,8 +164,8 @@ def write(result, out="stockpile", name: str | None = None, command: str = "",
         from simcore.results import MANIFEST as RUN_MANIFEST
         from simcore.results import atomic_folder
 
-        run_command = (f"supplyshock run {api.portable_path(toml)} --draws {p.draws} "
-                       f"--seed {p.seed}")
+        run_command = shlex.join(["supplyshock", "run", api.portable_path(toml), "--draws",
+                                  str(p.draws), "--seed", str(p.seed)])
         with atomic_folder(folder) as staging:
             res = api.execute(prep, draws=p.draws, seed=p.seed, progress=progress,
                               command=run_command)
