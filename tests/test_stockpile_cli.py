@@ -5,6 +5,7 @@ folder, read back by pandas and DuckDB, reproduced bit for bit by ``run`` and
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import duckdb
@@ -159,6 +160,28 @@ def test_suggested_commands_are_quoted_for_the_shell(study):
     assert "supplyshock verify 'sp 2/s-stockpile-national'" in res.output
     run = json.loads((study / "sp 2" / "s-stockpile-national" / "run.json").read_text())
     assert run["command"].startswith("supplyshock run 'sp 2/s-stockpile-national.toml' ")
+
+
+def test_a_quantile_beyond_the_draws_is_warned_about_and_left_unbounded(study):
+    """A new-user pass sized for p99.9 on 200 draws: the sizing followed the single worst
+    draw, and the interval's upper end (the largest draw) read as a bound."""
+    from simcore.stockpile.target import few_draws_note, order_ranks, upper_open
+
+    res = _invoke(study, "stockpile", "size", "scenarios/s.toml", "--holders", "USA",
+                  "--target", "p99<=0.05", "--draws", 60, "--search-draws", 30,
+                  "--out", "few", "--name", "few")
+    assert res.exit_code == 0, res.output
+    assert ("Warning: the target p99<=0.05 at 60 draws rests on 0.6 draws beyond it: the "
+            "stockpile is sized on the few worst draws, and the 95% interval has no upper "
+            "bound; --draws 1,000 or more puts 10 draws beyond it") in res.output
+    assert re.search(r"\[\d+\.\d+%, no bound\]", res.output), res.output
+    show = _invoke(study, "stockpile", "show", "few/few").output
+    assert "rests on 0.6 draws beyond it" in show
+    # the rule: no upper bound where even the largest draw covers the quantile with
+    # probability below 97.5 %
+    assert upper_open(60, 0.99) and not upper_open(1000, 0.99)
+    assert order_ranks(1000, 0.99)[1] < 1000 and few_draws_note(1000, 0.99, "x") is None
+    assert upper_open(100, 0.97) == (1 - 0.97 ** 100 < 0.975)
 
 
 def test_report_gains_the_stockpile_page(sized, study, tmp_path):
@@ -357,7 +380,9 @@ def test_size_report_totals_the_national_stockpiles_and_says_why_they_may_oversh
     assert ("Together, as the variant holds them: 150 t of gallium, 2,000 t of cobalt; "
             "$53.0M.") in text
     assert "can overshoot the target; --pool" in text
-    assert "[95% interval]: the statistic's Monte Carlo error, which holds the target" in text
+    # the legend a new-user pass had to read three times, reworded
+    assert ("[95% interval]: the Monte Carlo error of the statistic, estimated from these "
+            "draws; the stockpile is the least that meets the target on them") in text
     assert "meets its target alone" in size_report(_sizing(rows, reserved=True))
     assert "Together" not in size_report(_sizing(rows[:1]))
 

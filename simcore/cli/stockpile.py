@@ -139,6 +139,9 @@ def size_cmd(scenario, target, holders, materials, pool, reserved, carry, max_re
     if not quiet:
         click.echo(size_report(result))
         _where(out, folder, earlier)
+    few = _few_draws(result.target.text, result.target.quantile, result.problem.draws)
+    if few:
+        click.echo(f"Warning: {few}", err=True)
 
 
 SMALL_BUDGET_USD = 1e6  # below this a --budget is likely meant in millions (a warning)
@@ -254,6 +257,21 @@ def _num(x: float) -> str:
     return f"{x:.3g}"
 
 
+def _few_draws(text: str, q: float, draws: int) -> str | None:
+    from simcore.stockpile.target import few_draws_note
+
+    return few_draws_note(draws, q, f"the target {text}")
+
+
+def _interval(metric: str, lo, hi, q: float, draws: int) -> str:
+    """A statistic's 95% interval; an upper end that the draws do not bound is said so
+    (it would be the largest draw)."""
+    from simcore.stockpile.target import upper_open
+
+    top = "no bound" if upper_open(draws, q) else _stat(metric, hi)
+    return f"[{_stat(metric, lo)}, {top}]"
+
+
 def _stat(metric: str, v) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "-"
@@ -288,17 +306,18 @@ def size_report(s) -> str:
                  _num(r["tonnes"]),
                  _rate(p, r), _num(r["months_of_need"]),
                  _usd(r["cost_horizon_usd"]),
-                 f"{_stat(t.metric, r['statistic'])} [{_stat(t.metric, r['ci_low'])}, "
-                 f"{_stat(t.metric, r['ci_high'])}]",
+                 f"{_stat(t.metric, r['statistic'])} "
+                 + _interval(t.metric, r["ci_low"], r["ci_high"], t.quantile, p.draws),
                  _stat(t.metric, r["statistic_without"]),
                  _stat(t.metric, r.get("statistic_all_national"))]
                 for r in need]
         lines.append(_table(header, rows, right_from=3 if p.pool else 2))
         lines.append("  (tonnes: the stockpile; t/month: the release rate it needs; months: "
                      "of the holder's need; cost: purchase + carrying over the horizon; "
-                     "[95% interval]: the statistic's Monte Carlo error, which holds the "
-                     "target at the least stock that meets it, so other draws may just miss "
-                     "it (more --draws narrow it); all national: with every holder's "
+                     "[95% interval]: the Monte Carlo error of the statistic, estimated from "
+                     "these draws; the stockpile is the least that meets the target on them, "
+                     "so the statistic of other draws may lie just above the target (more "
+                     "--draws narrow the interval); all national: with every holder's "
                      "national stockpile in place)")
         joined = _joined(p, need)
         if joined:
@@ -505,6 +524,9 @@ def show_text(m: dict, folder="FOLDER") -> str:
     else:
         t = m["target"]
         lines.append(f"target {t['text']} ({t['label']})")
+        few = _few_draws(t["text"], t["quantile"], m["draws"])
+        if few:
+            lines.append(f"Warning: {few}")
         rows = [[r["kind"], r["holder"], r["material"], r["status"], _num(r["tonnes"]),
                  _num(r["release_t_per_month"]), _usd(r["cost_horizon_usd"]),
                  _stat(t["metric"], r["statistic"])] for r in m["recommendation"]]

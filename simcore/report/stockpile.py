@@ -184,6 +184,9 @@ def _size_section(run, folder: Path, m: dict, note: str) -> Section:
     rec = pd.DataFrame(m["recommendation"])
     t = m["target"]
     fig = frontier_figure(search, rec, t)
+    from simcore.stockpile.target import few_draws_note, upper_open
+
+    open_top = upper_open(int(m["draws"]), float(t["quantile"]))
     rows = [dict(kind=r["kind"], holder=r["holder"], material=r["material"],
                  status=r["status"], tonnes=f"{r['tonnes']:,.4g}" if r["tonnes"] == r[
                      "tonnes"] else "-",
@@ -191,7 +194,7 @@ def _size_section(run, folder: Path, m: dict, note: str) -> Section:
                  r["release_t_per_month"] else "-",
                  cost=_usd(r["cost_horizon_usd"]),
                  stat=f"{_fmt(t['metric'], r['statistic'])} [{_fmt(t['metric'], r['ci_low'])}"
-                 f", {_fmt(t['metric'], r['ci_high'])}]",
+                 f", {'no bound' if open_top else _fmt(t['metric'], r['ci_high'])}]",
                  without=_fmt(t["metric"], r["statistic_without"]))
             for r in m["recommendation"]]
     html = table(rows, [("kind", "kind"), ("holder", "holder"), ("material", "material"),
@@ -226,6 +229,8 @@ def _size_section(run, folder: Path, m: dict, note: str) -> Section:
         "version-2 market a stockpile sells into its price zone, so one holder's stock "
         "protects its zone neighbours: national stockpiles sized each on its own "
         "over-protect together (the table's 'who protects whom'). Method: docs/stockpile.md."
+        + (f" Warning: {few}." if (few := few_draws_note(int(m["draws"]), float(t["quantile"]),
+                                                         f"the target {t['text']}")) else "")
         + note
     )
     return Section(f"stockpile-{_slug(run.name)}", f"Stockpile sizing: {m['variant']['name']}",

@@ -190,6 +190,35 @@ def order_ranks(n: int, q: float, level: float = 0.95) -> tuple[int, int]:
     return max(1, min(n, l_rank)), max(1, min(n, u_rank))
 
 
+MIN_TAIL_DRAWS = 10  # draws beyond a target's quantile below which the tools warn
+
+
+def upper_open(n: int, q: float, level: float = 0.95) -> bool:
+    """Whether the ``level`` interval of the q-quantile of n draws has no upper bound:
+    the order statistic it needs lies beyond the largest draw (order_ranks then gives
+    the largest draw, which bounds nothing)."""
+    if n <= 0:
+        return True
+    alpha = (1.0 - level) / 2.0
+    if n <= _EXACT_UP_TO:
+        return binomial_cdf(n, q)[n - 1] < 1.0 - alpha  # P(B <= n-1): x_(n) covers
+    z = _norm_ppf(1.0 - alpha)
+    return math.ceil(n * q + z * math.sqrt(n * q * (1.0 - q))) + 1 > n
+
+
+def few_draws_note(n: int, q: float, label: str) -> str | None:
+    """A warning where fewer than MIN_TAIL_DRAWS of n draws lie beyond the quantile."""
+    tail = n * (1.0 - q)
+    if tail >= MIN_TAIL_DRAWS:
+        return None
+    enough = math.ceil(MIN_TAIL_DRAWS / (1.0 - q) - 1e-9)
+    many = f"{tail:.3g}"
+    return (f"{label} at {n:,} draws rests on {many} draw{'s' * (many != '1')} beyond "
+            f"it: the stockpile is sized on the few worst draws"
+            + (", and the 95% interval has no upper bound" if upper_open(n, q) else "")
+            + f"; --draws {enough:,} or more puts {MIN_TAIL_DRAWS} draws beyond it")
+
+
 def quantile_interval(values: np.ndarray, q: float, level: float = 0.95) -> tuple[float, float]:
     """Distribution-free ``level`` interval of the q-quantile from two order statistics
     (binomial ranks): the Monte Carlo error of a quantile estimated from these draws."""
