@@ -369,6 +369,22 @@ def _national(holder, material, tonnes, cost):
                 nonmonotone_draws=0)
 
 
+def test_the_monotonicity_line_gives_its_draws_out_of_all_and_the_rise_as_need():
+    """A new-user pass read "114 draws with more shortage at a larger size (at most
+    82.4 t)" with no denominator and no scale."""
+    from simcore.cli.stockpile import size_report
+
+    row = _national("USA", "gallium", 100.0, 2e6)
+    row.update(nonmonotone_draws=12, nonmonotone_max_t=3.0, need_t_per_month=10.0)
+    text = size_report(_sizing([row]))
+    assert ("Monotonicity (docs/stockpile.md): USA gallium: 12 of 150 draws with more "
+            "shortage at a larger size (at most 3.00 t, 1.2 % of horizon need), the target's "
+            "statistic monotone") in text
+    row.update(monotone=False)
+    assert "USA gallium: a larger size missed the target in the search, 12 of 150 draws" \
+        in size_report(_sizing([row]))
+
+
 def test_size_report_totals_the_national_stockpiles_and_says_why_they_may_overshoot():
     """Several holders' national stockpiles: the report adds up what the variant holds
     (tonnes per material, cost), which each holder's row does not show."""

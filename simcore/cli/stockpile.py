@@ -380,11 +380,21 @@ def size_report(s) -> str:
         lines.append("Monotonicity (docs/stockpile.md): " + "; ".join(
             f"{r['holder']} {r['material']}: "
             + ("a larger size missed the target in the search, " if not r["monotone"] else "")
-            + f"{r['nonmonotone_draws']} draw{'s' * (r['nonmonotone_draws'] != 1)} with "
-            f"more shortage at a larger size "
-            f"(at most {_num(r['nonmonotone_max_t'])} t)" for r in odd))
+            + f"{r['nonmonotone_draws']:,} of {p.draws:,} draws with more shortage at a "
+            f"larger size (at most {_num(r['nonmonotone_max_t'])} t"
+            + _of_need(r, p.horizon) + ")"
+            + ("" if not r["monotone"] else ", the target's statistic monotone")
+            for r in odd))
     lines.append(f"{s.runs:,} runs, {s.draws_run:,} draws simulated in {s.seconds:.1f} s")
     return "\n".join(lines)
+
+
+def _of_need(r: dict, horizon: int) -> str:
+    """ ", 1.3 % of horizon need" for a sizing row's largest non-monotone rise."""
+    need = r.get("need_t_per_month")
+    if not need or not need == need or need <= 0:
+        return ""
+    return f", {100 * r['nonmonotone_max_t'] / (need * horizon):.2g} % of horizon need"
 
 
 OWN_SHARE_LOW = 0.25  # below this share of what it avoids, a stock mostly serves others
