@@ -354,6 +354,7 @@ def _sizing(rows, reserved=False, pool=False):
 
     problem = NS(prep=NS(name="s"), pool=pool, reserved=reserved, carry=0.02, horizon=24,
                  draws=150, search_draws=60, seed=1, no_need=[], materials=[],
+                 holders=[NS(name="USA", via=None), NS(name="JPN", via=None)],
                  tensor=NS(materials=["gallium", "cobalt"]),
                  existing=lambda holder, k: (0.0, 0.0))
     target = NS(text="p95<=0.05", label="P95 shortage share", quantile=0.95, metric="share")
@@ -416,7 +417,7 @@ def test_a_stockpile_joining_an_existing_state_stock_says_so():
     sizing = _sizing(rows, reserved=True)
     sizing.problem.existing = lambda holder, k: [(39.5, 13.2), (978.0, 326.0)][k]
     text = size_report(sizing)
-    table = {ln.split()[1]: ln.split() for ln in text.splitlines()[2:4]}
+    table = {ln.split()[1]: ln.split() for ln in text.splitlines()[3:5]}
     assert table["gallium"][3] == "~0"
     assert table["cobalt"][3] == "39.0"
     assert ("released with it, at the two rates together: JPN gallium (39.5 t at 13.2 "
@@ -508,12 +509,13 @@ def test_a_pooled_sizing_labels_its_rows_and_bounds_its_saving():
     sizing.problem.holders = [NS(name="USA"), NS(name="JPN")]
     text = size_report(sizing)
     lines = text.splitlines()
-    assert lines[1].split()[:3] == ["kind", "holder", "material"]
-    assert lines[2].split()[:2] == ["national", "USA"]
+    assert lines[1] == "holders (2): USA, JPN"
+    assert lines[2].split()[:3] == ["kind", "holder", "material"]
+    assert lines[3].split()[:2] == ["national", "USA"]
     assert [ln for ln in lines if ln.split()[:2] == ["pooled", "pool"]]
     assert [ln.split() for ln in lines if ln.startswith("  gallium")] == [
         ["gallium", "150", "$3.0M", "120", "$2.4M", "0.80"]]
-    assert lines[2].index("gallium") == lines[1].index("material")  # left-aligned
+    assert lines[3].index("gallium") == lines[2].index("material")  # left-aligned
     assert "pooling saves at most what the ratio says" in text
     reserved = _sizing(rows, pool=True, reserved=True)
     reserved.problem.materials, reserved.problem.holders = [0], sizing.problem.holders

@@ -270,6 +270,10 @@ def test_options_are_checked_before_anything_runs(tiny_study):
     cases = [
         (dict(holders="USAA"), "--holders: unknown holder 'USAA' (did you mean 'USA'?)"),
         (dict(holders="DEU,partners"), "DEU belongs to two holders, DEU and EU27"),
+        # named twice, by itself and through a group (a new-user pass saw EU27,DEU merged
+        # without a word, while partners,DEU was refused)
+        (dict(holders="EU27,DEU"),
+         "--holders: DEU is named twice (as a member of EU27 and by itself)"),
         (dict(materials="antimony"), "--materials: antimony is not in the scenario"),
         (dict(materials="galium"), "did you mean 'gallium'"),
         (dict(target="p95=0.05"), "--target 'p95=0.05': not a target"),
@@ -285,3 +289,19 @@ def test_options_are_checked_before_anything_runs(tiny_study):
         with pytest.raises(StockpileError) as err:
             size(path, holders, target, **kw)
         assert says in str(err.value), (change, str(err.value))
+
+
+def test_holders_in_any_case_and_the_groups_split_are_named(tiny_study):
+    """A new-user pass: --holders usa was refused where every other command takes any
+    case, and --holders EU27 became the EU's members without a word."""
+    from simcore import api
+    from simcore.cli.stockpile import _holders_line
+    from simcore.stockpile.holders import resolve_holders
+
+    prep = api.prepare(tiny_study / "all.toml")
+    hs = resolve_holders("usa,eu27", prep.scenario, prep.tensor)
+    assert [(h.name, h.via) for h in hs] == [("USA", None), ("DEU", "EU27")]
+    line = _holders_line(hs)
+    assert line.startswith("holders (2): USA, DEU (EU27: its members, each a holder sized "
+                           "on its own; to size EU27 as one holder")
+    assert _holders_line(hs[:1]) == "holders (1): USA"

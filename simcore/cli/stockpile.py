@@ -257,6 +257,20 @@ def _num(x: float) -> str:
     return f"{x:.3g}"
 
 
+def _holders_line(holders) -> str:
+    """Who the holders are, and the groups split into their members (a new-user pass
+    asked for the EU and got 28 national sizings without a word)."""
+    line = f"holders ({len(holders)}): " + ", ".join(h.name for h in holders)
+    groups = list(dict.fromkeys(h.via for h in holders if getattr(h, "via", None)))
+    if groups:
+        first = groups[0]
+        line += (f" ({', '.join(groups)}: {'each' if len(groups) > 1 else 'its'} members, "
+                 f"each a holder sized on its own; to size {first} as one holder, name it "
+                 f'in a group of the scenario, [groups] one = ["{first}"], and give '
+                 "--holders one)")
+    return line
+
+
 def _few_draws(text: str, q: float, draws: int) -> str | None:
     from simcore.stockpile.target import few_draws_note
 
@@ -293,6 +307,7 @@ def size_report(s) -> str:
         f"cost at the reference price + {100 * p.carry:g} % a year over "
         f"{p.horizon} months",
     ]
+    lines.append(_holders_line(p.holders))
     need = [r for r in s.rows if r["status"] == "ok"]
     none = [r for r in s.rows if r["status"] == "none needed"]
     if need:
@@ -484,6 +499,7 @@ def budget_report(b) -> str:
         f"(choices on {p.search_draws:,}), seed {p.seed}; "
         f"{'pooled' if p.pool else 'national'} stockpiles, "
         f"{'reserved for the holders' if p.reserved else 'selling into their price zone'}",
+        _holders_line(p.holders),
     ]
     if b.rows:
         rows = [[r["holder"], r["material"], _num(r["tonnes"]), _num(r["release_t_per_month"]),

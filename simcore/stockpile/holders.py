@@ -33,6 +33,7 @@ class Holder:
     name: str
     countries: tuple[int, ...]
     codes: tuple[str, ...]
+    via: str | None = None  # the group named in --holders that this holder is a member of
 
 
 def split_names(value, option: str) -> list[str]:
@@ -86,11 +87,22 @@ def resolve_holders(value, scenario, tensor, option: str = "--holders") -> list[
     expanded = {**tensor.groups, **(getattr(scenario, "groups", None) or {})}
     countries = tuple(tensor.countries)
     known = countries + tuple(expanded)
+    folded = {}  # names in any case, where that is unambiguous
+    for k in known:
+        folded.setdefault(k.casefold(), []).append(k)
     units: list[str] = []
+    via: dict[str, str | None] = {}
     for name in names:
+        if name not in expanded and name not in countries and \
+                len(folded.get(name.casefold(), ())) == 1:
+            name = folded[name.casefold()][0]  # usa: USA, eu27: EU27
         if name in expanded:
-            units.extend(direct.get(name, list(expanded[name])))
+            members = direct.get(name, list(expanded[name]))
+            for m in members:
+                _once(m, name, via, option)
+            units.extend(members)
         elif name in countries:
+            _once(name, None, via, option)
             units.append(name)
         else:
             full = dict(zip(countries, tensor.country_names, strict=True))
@@ -101,7 +113,7 @@ def resolve_holders(value, scenario, tensor, option: str = "--holders") -> list[
             )
     out: list[Holder] = []
     owner: dict[str, str] = {}
-    for unit in dict.fromkeys(units):
+    for unit in units:
         codes = expanded[unit] if unit in expanded else (unit,)
         idx = tuple(sorted(countries.index(c) for c in set(codes)))
         for c in idx:
@@ -112,8 +124,19 @@ def resolve_holders(value, scenario, tensor, option: str = "--holders") -> list[
                     "name each country in one holder only"
                 )
             owner[code] = unit
-        out.append(Holder(unit, idx, tuple(countries[c] for c in idx)))
+        out.append(Holder(unit, idx, tuple(countries[c] for c in idx), via[unit]))
     return out
+
+
+def _once(unit: str, group: str | None, via: dict, option: str) -> None:
+    """Record that ``unit`` is a holder (named itself, or as a member of ``group``);
+    a unit named twice is refused, as two holders sharing a country are."""
+    if unit in via:
+        how = [f"as a member of {g}" if g else "by itself" for g in (via[unit], group)]
+        raise StockpileError(
+            f"{option}: {unit} is named twice ({how[0]} and {how[1]}); name each holder "
+            "once")
+    via[unit] = group
 
 
 def holder_need(tensor, holder: Holder, k: int) -> float:
