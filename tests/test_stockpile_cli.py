@@ -52,6 +52,9 @@ def sized(study):
 def test_size_writes_a_variant_and_a_results_folder_read_by_pandas_and_duckdb(sized):
     folder, output = sized
     assert "USA" in output and "gallium" in output and "P95 [95% interval]" in output
+    # off a terminal (a log), a line per finished placement where a bar is not drawn (a
+    # new-user pass saw nothing for 9 minutes with stderr redirected)
+    assert re.search(r"stockpile: USA gallium: [\d.,]+ t \(\d+ runs, \d+:\d\d\)", output)
     assert "supplyshock verify sp/s-stockpile-national" in output
     toml = folder.parent / "s-stockpile-national.toml"
     text = toml.read_text()

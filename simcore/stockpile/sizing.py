@@ -311,13 +311,15 @@ def size(study, holders, target, *, materials=None, pool=False, reserved=False,
     s = Sizing(problem=problem, target=tgt, kind="pooled" if pool else "national")
     placements = list(problem.pairs) + (
         [("pool", k) for k in problem.materials if problem.holders_of(k)] if pool else [])
-    steps = _Steps(progress, 2 * len(placements))
+    steps = _Steps(progress, (1 + SEARCH_UNITS) * len(placements))
     try:
         # first what no stock can do, so that an unreachable target is refused early
         reach = {}
-        for h, k in placements:
+        for i, (h, k) in enumerate(placements, 1):
+            steps.working(f"{h} {problem.material_name(k)}: the most any stock does")
             reach[(h, k)] = _reach(_Pair(s, h, k, steps))
-            steps.done()
+            steps.done(said=f"what stock can do, {len(placements)} placements checked"
+                       if i == len(placements) else None)
         for (h, k), r in reach.items():
             if r is not None and not tgt.meets(r[1]):
                 s.rows.append(dict(kind="pooled" if h == "pool" else "national", holder=h,
@@ -330,6 +332,7 @@ def size(study, holders, target, *, materials=None, pool=False, reserved=False,
             warm = None
             for h in problem.holders_of(k):
                 pair = _Pair(s, h, k, steps)
+                steps.working(f"{h} {problem.material_name(k)}")
                 res = _search(pair, warm, reach[(h, k)])
                 final = None
                 if res["status"] == OK:
@@ -340,7 +343,7 @@ def size(study, holders, target, *, materials=None, pool=False, reserved=False,
                     final = base(s, k, problem.draws)
                 s.rows.append(_row(s, pair, res, final))
                 national[(h, k)] = (res.get("tonnes", 0.0), res.get("rate", 0.0))
-                steps.done()
+                steps.done(SEARCH_UNITS, _said(h, problem.material_name(k), res))
             _check_reachable(s, k)
             _protect(s, "none", k, base(s, k, problem.draws))
             sized = {problem.national[(h, k)].id: national[(h, k)]
@@ -354,6 +357,7 @@ def size(study, holders, target, *, materials=None, pool=False, reserved=False,
                     r["statistic_all_national"] = tgt.statistic(v)
             if pool and problem.holders_of(k):
                 pair = _Pair(s, "pool", k, steps)
+                steps.working(f"pool {problem.material_name(k)}")
                 warm = max((national[(h, k)][0] for h in problem.holders_of(k)), default=0.0)
                 res = _search(pair, warm if warm > 0 else None, reach[("pool", k)])
                 final = None
@@ -367,7 +371,7 @@ def size(study, holders, target, *, materials=None, pool=False, reserved=False,
                 row = _row(s, pair, res, final)
                 row["statistic_all_national"] = math.nan
                 s.rows.append(row)
-                steps.done()
+                steps.done(SEARCH_UNITS, _said("pool", problem.material_name(k), res))
                 _check_reachable(s, k)
                 if res["status"] in (OK, ZERO):
                     s.sizes[("pool", k)] = (res["tonnes"], res["rate"])
@@ -433,13 +437,29 @@ def _fmt(t: Target, v: float, other: float | None = None) -> str:
     return f"{100 * v:.2g} %" if t.metric == "share" else f"{v:.3g}"
 
 
+def _said(holder: str, material: str, res: dict) -> str:
+    """A finished placement, for a log: ``USA gallium: 12.2 t``."""
+    if res["status"] == OK:
+        t = res["tonnes"]
+        return f"{holder} {material}: {t:,.0f} t" if t >= 100 else \
+            f"{holder} {material}: {t:.3g} t"
+    return f"{holder} {material}: {res['status']}"
+
+
+SEARCH_UNITS = 12  # a placement's search takes about 12 times its first check's runs
+# (about 25 kernel runs against 2; benchmarks/README.md, "bench_stockpile"): the bar's
+# weights, so that its time left holds through both phases
+
+
 class _Steps:
-    """Progress of the searches: a bar on stderr (steps done of the searches, kernel
-    runs so far); ``progress=False`` silences it, ``None`` shows it on a terminal."""
+    """Progress of the searches: a bar on stderr (share done, what is being sized,
+    kernel runs so far, time left), or off a terminal a line per finished placement;
+    ``progress=False`` silences it, ``None`` shows the bar on a terminal only."""
 
     def __init__(self, progress, total: int):
         self.bar = None
         self.evals = 0
+        self.doing = ""
         if progress is False:
             return
         from simcore.progress import Progress
@@ -449,22 +469,41 @@ class _Steps:
         class Bar(Progress):
             def line(self, now=None):
                 text = super().line(now)
-                head = text.split(" draws", 1)[0]
+                bar = text.split("] ", 1)[0] + "]"
                 tail = text.rsplit("  ", 1)[-1]
-                return f"{head} steps  {steps.evals:,} runs  {tail}"
+                share = 100.0 * self.shown / self.total if self.total else 100.0
+                doing = f"  {steps.doing}" if steps.doing else ""
+                return f"{bar} {share:3.0f}%{doing}  {steps.evals:,} runs  {tail}"
 
         self.bar = Bar(total, label="stockpile",
                        enabled=None if progress is None else bool(progress))
         self.bar.start("loading the simulator")
+        self.t0 = self.bar._start
+
+    def working(self, text: str) -> None:
+        """What is being done now (``USA gallium``), shown in the bar."""
+        self.doing = text
+        if self.bar is not None:
+            self.bar.reach(self.bar.shown)
 
     def tick(self) -> None:
         self.evals += 1
         if self.bar is not None:
             self.bar.reach(self.bar.shown)
 
-    def done(self) -> None:
-        if self.bar is not None:
-            self.bar.update(1)
+    def done(self, units: int = 1, said: str | None = None) -> None:
+        """``units`` of the total done; ``said``: a line off a terminal (a log shows
+        each placement as it finishes, where a bar would not be drawn)."""
+        if self.bar is None:
+            return
+        self.bar.update(units)
+        if said and not self.bar.enabled:
+            import time
+
+            from simcore.progress import _clock
+
+            self.bar.note(f"stockpile: {said} ({self.evals:,} runs, "
+                          f"{_clock(time.perf_counter() - self.t0)})")
 
     def close(self) -> None:
         if self.bar is not None:
