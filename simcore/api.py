@@ -528,11 +528,16 @@ def verify(folder, threads=None, progress=False, scenario=None, dataset=None) ->
             return Verification(folder, problems, notes)
     else:
         scenario_path = _locate(sc["path"], folder)
+        if scenario_path is None:
+            # a folder moved with its scenario beside it (a stockpile sizing's OUT/NAME/
+            # and OUT/NAME.toml, copied or renamed together): its hash is checked below
+            beside = folder.absolute().parent / Path(sc["path"]).name
+            scenario_path = beside if beside.is_file() else None
     if scenario_path is None:
         problems.append(
-            f"scenario file {sc['path']} not found (looked in {Path.cwd()} and "
-            f"above {folder}); run verify from the folder the run was made in, or name "
-            f"the file with --scenario"
+            f"scenario file {sc['path']} not found (looked in {Path.cwd()}, above "
+            f"{folder} and beside it); run verify from the folder the run was made in, or "
+            f"name the file with --scenario"
         )
         return Verification(folder, problems, notes)
     if dataset is not None:

@@ -1031,7 +1031,9 @@ def test_the_same_scenario_from_another_folder_replaces_its_results(study, monke
     Path("other/tiny-cn.toml").write_text(Path("scenarios/tiny-cn.toml").read_text().replace(
         'dataset = "tiny"', 'dataset = "../scenarios/tiny"'))
     bad = invoke("run", "other/tiny-cn.toml", "--draws", 5, ok=False)
-    assert bad.exit_code == 2 and "holds results of scenario 'tiny-cn'" in bad.output
+    assert bad.exit_code == 2 and ("holds results of a scenario 'tiny-cn' from another "
+                                   "file, scenarios/tiny-cn.toml, not other/tiny-cn.toml"
+                                   ) in bad.output, bad.output
     assert load_result("results/tiny-cn").manifest["draws"] == 7
 
 

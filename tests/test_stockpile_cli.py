@@ -152,6 +152,18 @@ def test_verify_checks_the_sizing_beside_the_run(sized, study, tmp_path):
         in res.output
 
 
+def test_a_sizing_moved_with_its_variant_verifies(sized, study, tmp_path, monkeypatch):
+    """A new-user pass renamed stockpile/ to sp1/: verify did not find the variant
+    beside its results ("scenario file stockpile/....toml not found")."""
+    import shutil
+
+    shutil.copytree(study, tmp_path / "copy")
+    (tmp_path / "copy" / "sp").rename(tmp_path / "copy" / "sp1")
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(main, ["verify", "copy/sp1/s-stockpile-national"])
+    assert res.exit_code == 0 and "reproduced" in res.output, res.output
+
+
 def test_suggested_commands_are_quoted_for_the_shell(study):
     """A new-user pass pasted "check with: supplyshock verify sp 2/..." and verified two
     folders that do not exist."""

@@ -235,11 +235,17 @@ def check_target(target: Path, scenario_name: str, scenario_path: str | None,
     same_name = old.get("name") == scenario_name
     same_path = (scenario_path is None or old.get("path") is None
                  or _same_scenario_file(str(old["path"]), scenario_path))
-    if not (same_name and same_path):
+    if not same_name:
         raise ResultError(
             f"{target} holds results of scenario {old.get('name')!r} ({old.get('path')}), not of "
             f"{scenario_name!r} ({scenario_path}); remove it or choose another output folder "
             f"(--out)"
+        )
+    if not same_path:  # the same name from another file: a folder copied or moved
+        raise ResultError(
+            f"{target} holds results of a scenario {scenario_name!r} from another file, "
+            f"{old.get('path')}, not {scenario_path} (a folder copied or moved from "
+            f"there?); remove it or choose another output folder (--out)"
         )
     if not sizing and (target / SIZING).is_file():
         raise ResultError(
