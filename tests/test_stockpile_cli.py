@@ -162,6 +162,9 @@ def test_a_sizing_moved_with_its_variant_verifies(sized, study, tmp_path, monkey
     monkeypatch.chdir(tmp_path)
     res = CliRunner().invoke(main, ["verify", "copy/sp1/s-stockpile-national"])
     assert res.exit_code == 0 and "reproduced" in res.output, res.output
+    res = CliRunner().invoke(main, ["stockpile", "show", "copy/sp1/s-stockpile-national"])
+    assert ("variant: copy/sp1/s-stockpile-national.toml (written as "
+            "sp/s-stockpile-national.toml)") in res.output, res.output
 
 
 def test_suggested_commands_are_quoted_for_the_shell(study):

@@ -257,6 +257,18 @@ def _num(x: float) -> str:
     return f"{x:.3g}"
 
 
+def _variant_path(m: dict, folder) -> str:
+    """The variant file as recorded, or beside the folder where the folder was moved
+    with it (the record names where it was written)."""
+    from pathlib import Path
+
+    recorded = str(m["variant"]["path"])
+    beside = Path(folder).parent / Path(recorded).name
+    if not Path(recorded).is_file() and beside.is_file():
+        return f"{beside.as_posix()} (written as {recorded})"
+    return recorded
+
+
 def _holders_line(holders) -> str:
     """Who the holders are, and the groups split into their members (a new-user pass
     asked for the EU and got 28 national sizings without a word)."""
@@ -558,6 +570,6 @@ def show_text(m: dict, folder="FOLDER") -> str:
                  _stat(t["metric"], r["statistic"])] for r in m["recommendation"]]
         lines.append(_table(["kind", "holder", "material", "status", "tonnes", "t/month",
                              "cost", "statistic"], rows, right_from=4))
-    lines.append(f"variant: {m['variant']['path']}; check the results with: supplyshock "
-                 f"verify {shlex.quote(str(folder))}")
+    lines.append(f"variant: {_variant_path(m, folder)}; check the results with: "
+                 f"supplyshock verify {shlex.quote(str(folder))}")
     return "\n".join(lines)
