@@ -635,6 +635,14 @@ def verify(folder, threads=None, progress=False, scenario=None, dataset=None) ->
     if differ:
         why = f" ({'; '.join(notes)})" if notes else ""
         problems.append(f"a re-run from the manifest gives different {', '.join(differ)}{why}")
+        if ("drivers" in differ and not changed
+                and stored.get("drivers") == recorded["drivers"]
+                and _other_draws(folder / "drivers.parquet", rerun.folder / "drivers.parquet")):
+            problems.append(
+                f"{folder / 'run.json'}: the stored draws are not those of seed "
+                f"{manifest['seed']}: nearly every sampled value differs from the re-run's "
+                f"(same code, scenario and dataset), so the manifest's seed was edited or "
+                f"the tables come from a run with another seed")
         for name in differ:
             if name in read_lines:
                 problems.extend(f"{name}: {line}" for line in read_lines[name])
@@ -647,6 +655,28 @@ def verify(folder, threads=None, progress=False, scenario=None, dataset=None) ->
                 )
     del rerun
     return Verification(folder, problems, notes, same, sizing)
+
+
+def _other_draws(stored: Path, rerun: Path) -> bool:
+    """Whether two drivers tables hold other draws altogether: over 90 % of the values of
+    the columns that vary (the sampled inputs) differ. The same seed, scenario and code
+    give the same values (they depend on seed, variate and draw only), so that says the
+    seed differs; a change of the model leaves the drivers as they are."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    a, b = pq.read_table(stored), pq.read_table(rerun)
+    if a.column_names != b.column_names or a.num_rows != b.num_rows or not a.num_rows:
+        return False
+    cells = differ = 0
+    for name in a.column_names:
+        x = a.column(name).to_numpy(zero_copy_only=False)
+        y = b.column(name).to_numpy(zero_copy_only=False)
+        if name == "draw" or x.dtype.kind != "f" or np.all(x == x[0]):
+            continue
+        cells += x.size
+        differ += int(np.count_nonzero(x != y))
+    return cells > 0 and differ > 0.9 * cells
 
 
 AS_READ_ROWS = 5_000_000  # the most (draw, exposure) rows verify expands to compare

@@ -347,6 +347,24 @@ def test_verify_names_edited_draws_without_a_re_run(study):
     assert "set draws back to 10" in bad.output and "re-run" not in bad.output
 
 
+def test_verify_names_an_edited_seed(study):
+    """run.json's seed edited by hand: a new-user pass read 'a re-run gives different
+    shortage, drivers, ...' and 25 columns of differences, which look like
+    non-determinism. The stored draws' sampled values are not the seed's: said so."""
+    invoke("run", "scenarios/tiny-cn.toml", "--draws", 40, "--seed", 42, "-q")
+    path = study / "results" / "tiny-cn" / "run.json"
+    manifest = json.loads(path.read_text())
+    manifest["seed"] = 43
+    path.write_text(json.dumps(manifest, indent=1))
+    bad = invoke("verify", "results/tiny-cn", ok=False)
+    assert bad.exit_code == 1, bad.output
+    assert "the stored draws are not those of seed 43" in bad.output
+    assert "the manifest's seed was edited" in bad.output
+    # written again as it was: verified
+    invoke("run", "scenarios/tiny-cn.toml", "--draws", 40, "--seed", 42, "-q")
+    assert "reproduced" in invoke("verify", "results/tiny-cn").output
+
+
 def test_verify_passes_in_a_clone_and_names_what_differs(study, tmp_path, monkeypatch):
     invoke("run", "scenarios", "--draws", 30, "--out", "results", "-q")
     assert {p.name for p in (study / "results").iterdir()} == {"tiny-cn", "tiny-cn-stock"}
