@@ -236,6 +236,9 @@ def test_cli_on_a_running_cluster(study, cluster):
     "args, message",
     [
         (["--workers", 2], "--workers applies only to the Dask executor"),
+        # the reverse: the local engine's --threads with Dask (was ignored silently)
+        (["--executor", "dask", "--threads", 2], "--threads is the local engine's; with "
+         "--executor dask give --threads-per-worker"),
         (["--executor", "dask", "--workers", 0], "--workers must be a positive whole number"),
         (
             ["--executor", "dask", "--workers", 2, "--scheduler", "tcp://127.0.0.1:8786"],

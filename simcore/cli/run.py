@@ -262,6 +262,13 @@ def run(
     from simcore.executors import make_executor
     from simcore.results import alike_exposures, check_target, writable_parent
 
+    if executor == "dask" and threads is not None:
+        # the Dask workers run the engine; --threads is the local engine's (a new-user
+        # pass saw it ignored without a word, while the reverse is refused)
+        from simcore.executors import ExecutorError
+
+        raise ExecutorError("--threads is the local engine's; with --executor dask give "
+                            "--threads-per-worker (and --workers)")
     where = make_executor(executor, scheduler, workers, threads_per_worker)
     files = api.scenario_files(scenarios)
     preps, problems = [], []
