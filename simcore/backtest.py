@@ -98,9 +98,17 @@ class Outcome:
 
 def default_checks_path() -> Path:
     """``scenarios/backtests.csv`` of the checkout this package runs from, else of the
-    working folder."""
+    working folder or the nearest folder above it that has one (an installed package run
+    from inside a checkout, from scenarios/ say)."""
     here = Path(__file__).resolve().parent.parent / "scenarios" / "backtests.csv"
-    return here if here.exists() else Path("scenarios") / "backtests.csv"
+    if here.exists():
+        return here
+    # an installed package: the checkout around the current folder (run from scenarios/
+    # or a subfolder of it, as `verify` finds its files)
+    for folder in (Path.cwd(), *Path.cwd().parents):
+        if (folder / "scenarios" / "backtests.csv").is_file():
+            return folder / "scenarios" / "backtests.csv"
+    return Path("scenarios") / "backtests.csv"
 
 
 def load_checks(path: Path | str | None = None) -> list[Check]:

@@ -76,6 +76,19 @@ def test_without_the_shipped_calibration_file_the_message_asks_for_one(tmp_path,
         bt.load_checks()
 
 
+def test_an_installed_package_finds_the_checkout_around_the_working_folder(tmp_path,
+                                                                           monkeypatch):
+    """A new-user pass ran `supplyshock backtest` from scenarios/ after `pip install .`:
+    'no calibration file'. The checkout's file is looked for in the folders above."""
+    monkeypatch.setattr(bt, "__file__", str(tmp_path / "site" / "simcore" / "backtest.py"))
+    (tmp_path / "repo" / "scenarios" / "deep").mkdir(parents=True)
+    (tmp_path / "repo" / "scenarios" / "backtests.csv").write_text(HEADER + "\n")
+    monkeypatch.chdir(tmp_path / "repo" / "scenarios" / "deep")
+    assert bt.default_checks_path() == tmp_path / "repo" / "scenarios" / "backtests.csv"
+    monkeypatch.chdir(tmp_path)
+    assert bt.default_checks_path() == Path("scenarios") / "backtests.csv"
+
+
 def _check(low=1.2, high=1.6, first=1, last=1):
     return bt.Check("c", "r", "m", "s", "z", 0, first, last, low, high, "", "src")
 

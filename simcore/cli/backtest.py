@@ -39,7 +39,8 @@ def register(main: click.Group) -> None:
 @click.option("--checks", "checks_path", type=click.Path(dir_okay=False), default=None,
               help="Calibration file (default: scenarios/backtests.csv of the checkout "
                    "when supplyshock runs from one, as with `pip install -e`, else of the "
-                   "current folder); replays are read from the same folder.")
+                   "current folder or the nearest above it); replays are read from the same "
+                   "folder.")
 @click.option("--dataset", type=click.Path(), default=None,
               help="Dataset folder to run the replays on (default: each replay's own).")
 @click.option("--threads", type=click.IntRange(1, 1024), default=None,
