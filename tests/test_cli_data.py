@@ -54,6 +54,17 @@ def test_validate_errors_exit_nonzero_without_traceback(tiny_copy, edit_csv):
     assert "[negative]" in r.output and "2 problems" in r.output
 
 
+def test_validate_of_a_scenarios_folder_points_to_the_scenarios_validate(tmp_path):
+    """A new-user pass gave `data validate` its folder of scenario files and was told to
+    create materials.csv."""
+    (tmp_path / "my study").mkdir()
+    (tmp_path / "my study" / "a.toml").write_text("[scenario]\n")
+    r = _run("data", "validate", tmp_path / "my study")
+    _clean_failure(r)
+    assert "holds scenario files (*.toml), not a dataset" in r.output
+    assert "supplyshock validate '" in r.output and "my study'" in r.output
+
+
 def test_validate_missing_folder(tmp_path):
     _clean_failure(_run("data", "validate", tmp_path / "nowhere"))
 

@@ -99,6 +99,10 @@ def test_run_and_verify_reproduce_the_recommended_variant(sized, study):
     assert "supplyshock verify sp/s-stockpile-national" in res.output  # not a placeholder
     res = _invoke(study, "stockpile", "show", "sp/nothing-here")
     assert res.exit_code == 2 and "sp/nothing-here: no such folder" in res.output
+    # the --out folder instead of the sizing's own: the sizings inside it are named
+    res = _invoke(study, "stockpile", "show", "sp")
+    assert res.exit_code == 2 and "the --out folder holds" in res.output
+    assert "sp/s-stockpile-national" in res.output
     # the variant run into the sizing's own folder would have replaced the sizing's
     # tables (which no run writes again) by plain results: refused
     before = sorted(p.name for p in folder.iterdir())

@@ -6,6 +6,7 @@ The library does the work (``simcore.dataset``, ``simcore.datasummary``,
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import click
@@ -42,8 +43,15 @@ def validate(path):
     Prints a one-line summary with counts and the content hash, then any warnings.
     Exits non-zero, listing every problem found, when the dataset has errors.
     """
-    from simcore.dataset import load_dataset
+    from simcore.dataset import REQUIRED_FILES, load_dataset
 
+    if path is not None and path.is_dir() and not any(
+            (path / f).is_file() for f in REQUIRED_FILES) and any(path.glob("*.toml")):
+        # a folder of scenario files (a new-user pass read "create materials.csv")
+        raise DatasetError(
+            f"{path} holds scenario files (*.toml), not a dataset (none of "
+            f"{', '.join(REQUIRED_FILES)}); check scenarios with `supplyshock validate "
+            f"{shlex.quote(str(path))}`")
     t = load_dataset(path)
     n_stage = int(t.n_stages.sum())
     n_flows = int((t.flow > 0).sum())

@@ -290,9 +290,12 @@ def load(folder) -> dict:
         raise StockpileError(f"{folder}: no such folder; give a folder written by "
                              "`supplyshock stockpile size` or `budget` (OUT/NAME/)")
     if not path.is_file():
+        inside = sorted(p.parent.name for p in folder.glob(f"*/{MANIFEST}"))
         raise StockpileError(
             f"{folder}: no {MANIFEST}; give a folder written by `supplyshock stockpile size` "
-            "or `budget`"
+            "or `budget`" + (f" (the --out folder holds {len(inside)}: "
+                             f"{', '.join(str(folder / n) for n in inside[:5])}"
+                             f"{', ...' if len(inside) > 5 else ''})" if inside else "")
         )
     try:
         m = json.loads(path.read_text(encoding="utf-8"))
