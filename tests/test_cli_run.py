@@ -1384,6 +1384,9 @@ def test_run_compare_and_report_name_a_fold_by_the_same_country():
 
     partners = tuple(load_dataset(None).groups["partners"])
     closing = worst_table(result.summary, 1000, n=40, alike=alike, partners=partners)
+    # its columns explained (a new-user pass found them in the README only)
+    assert "P(short): the share of draws with a month more than 1 % short" in closing
+    assert "do not add stages up" in closing
     compared = CliRunner().invoke(main, ["compare", str(folder), str(folder)]).stdout
     stats = an.stats_from_summary(result.summary)
     report = an.worst_exposures(stats, 40, same=lambda k: alike.get(k, k), partners=partners)

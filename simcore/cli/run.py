@@ -143,10 +143,16 @@ def worst_table(summary, draws: int, n: int = _WORST, alike: dict | None = None,
     ]
     header = ["material", "stage", "country", "mean", "P95", "worst month P95", "P(short)",
               "E[value]"]
-    note = ("\n(+N: that many more buyers with the same shares in every draw, named by "
-            "the largest, and the largest partner economy among them where it is not one "
-            "(incl.); E[value] sums them; `summarize` lists each)"
-            if (first["alike"] > 0).any() else "")
+    note = ("\n(mean, P95: of the shortage share over draws, the P95 reached or passed in "
+            "one draw in twenty; worst month P95: the P95 of each draw's largest monthly "
+            "share; P(short): the share of draws with a month more than 1 % short; "
+            "E[value]: the mean shortage at the reference price, a stage's rows overlapping "
+            "the next stage's (ore a refiner lacks is refined metal its buyers lack): do not "
+            "add stages up)")
+    note += ("\n(+N: that many more buyers with the same shares in every draw, named by "
+             "the largest, and the largest partner economy among them where it is not one "
+             "(incl.); E[value] sums them; `summarize` lists each)"
+             if (first["alike"] > 0).any() else "")
     return (
         f"Worst exposures by mean (shortage share of horizon need over "
         f"{_n_draws(draws)}; the report and `sensitivity` rank by P95):\n"
@@ -563,16 +569,19 @@ def summarize(result_dir, by, fmt, top, prices, countries, materials):
             notes.append("share: the shortage's value over the need's, at reference "
                          "prices, over the country's materials at their last stage "
                          "(refined products; a refiner short of ore shows as its "
-                         "customers' shortage); prob_short: of any of them short; "
+                         "customers' shortage); prob_short: of any of them more than 1 % "
+                         "short in a month; "
                          "materials_short_mean: how many, mean over draws; rows by "
                          "value_mean_usd")
         elif by == "material":
             notes.append("share: the shortage over the summed need of every country, "
-                         "draw by draw; prob_short: of any country short")
+                         "draw by draw; prob_short: of any country more than 1 % short "
+                         "in a month")
         if by is None and not prices:
             notes.append("share: of the horizon's need lost, mean and quantiles over draws; "
                          "es95: mean of the worst 5 % of draws; peak_share: the worst "
-                         "month's; prob_short: of a month short; survive_month: the first "
+                         "month's; prob_short: of a month more than 1 % short; "
+                         "survive_month: the first "
                          "month short (0 = the first month), among draws short; "
                          "recover_month: the month supply is back (the last short + 1); value: "
                          "at the reference price")
