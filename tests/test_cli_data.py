@@ -308,6 +308,24 @@ def test_build_refuses_tables_it_cannot_use(tmp_path, name, content, message):
     assert not (tmp_path / "mine").exists()
 
 
+def test_a_build_error_names_the_table_file_it_read(tmp_path):
+    """A new-user pass read 'consumption_shares.csv: shares of ree_dytb sum to 1.3300 > 1'
+    and could not tell their own table from the packaged one."""
+    import simcore.databuild
+
+    packaged = Path(simcore.databuild.__file__).parent / "tables"
+    tables = tmp_path / "tables"
+    tables.mkdir()
+    text = (packaged / "consumption_shares.csv").read_text("utf-8")
+    assert "\nree_dytb,CHN,0.85," in text
+    (tables / "consumption_shares.csv").write_text(
+        text.replace("\nree_dytb,CHN,0.85,", "\nree_dytb,CHN,1.0,"), "utf-8")
+    r = _run("data", "build", "--tables", tables, "--out", tmp_path / "mine")
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    assert f"{tables / 'consumption_shares.csv'}: shares of ree_dytb sum to" in r.output
+    assert not (tmp_path / "mine").exists()
+
+
 def test_build_lists_every_bad_row_of_the_tables_at_once(tmp_path):
     tables = tmp_path / "tables"
     tables.mkdir()

@@ -6,6 +6,7 @@ The library does the work (``simcore.dataset``, ``simcore.datasummary``,
 
 from __future__ import annotations
 
+import re
 import shlex
 from pathlib import Path
 
@@ -313,6 +314,18 @@ def _check_build_target(out: Path, dataset_files: set[str]) -> None:
             )
 
 
+def _with_folder(text: str, tables) -> str:
+    """A build message that begins with a bare table name (``consumption_shares.csv:``)
+    names the file it read: the user's, in the --tables folder, or the packaged one (a
+    new-user pass could not tell which)."""
+    name = re.split(r"[: ]", text, maxsplit=1)[0]
+    if not name.endswith(".csv") or "/" in name or "\\" in name:
+        return text
+    mine = Path(tables) / name if tables is not None else None
+    where = str(mine) if mine is not None and mine.is_file() else f"the packaged {name}"
+    return where + text[len(name):]
+
+
 @data.command()
 @click.option("--out", type=click.Path(path_type=Path),
               help="Folder to write (default: the package's built-in baseline folder).")
@@ -345,6 +358,8 @@ def build(out, tables):
         _check_build_target(out, {p.name for p in builtin_path().iterdir()})
     try:
         build_dataset(target, tables=tables)
+    except DatasetError as exc:
+        raise DatasetError(_with_folder(str(exc), tables)) from None
     except OSError as exc:
         raise DatasetError(
             f"data build --out {target}: cannot write there ({exc.strerror or exc}); "
