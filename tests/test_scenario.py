@@ -762,3 +762,27 @@ def test_a_code_that_begins_with_what_was_typed_is_offered_first():
     assert suggest("partners", ["partners-2026-stockpile.toml", "partners-2026.toml",
                                 "partners-2026-both.toml"]).startswith(
         " (did you mean 'partners-2026.toml'")
+
+
+def test_interventions_that_cannot_act_are_noted(tmp_path, tiny_tensor):
+    """A new-user pass was charged by `compare` for a stockpile of a material no event
+    touched and for capacity coming online after the horizon: both are noted."""
+    idle = MINIMAL.replace('name = "minimal"', 'name = "minimal"\nhorizon_months = 12') + (
+        '[[interventions]]\nid = "jp-stock"\nkind = "stockpile"\ncountries = ["JPN"]\n'
+        'materials = ["gallium", "graphite"]\ntonnes = 10\n'
+        '[[interventions]]\nid = "us-ga"\nkind = "capacity"\ncountry = "USA"\n'
+        'material = "gallium"\nstage = "refining"\ntonnes_per_year = 10\n'
+        'online_month = { dist = "uniform", min = 12, max = 30 }\n'
+        '[[interventions]]\nid = "us-sb"\nkind = "capacity"\ncountry = "USA"\n'
+        'material = "antimony"\nstage = "refining"\ntonnes_per_year = 10\n')
+    notes = load(tmp_path, idle, tiny_tensor).warnings
+    assert len(notes) == 3, notes
+    stock, late, untouched = notes
+    assert "interventions[0].materials" in stock and "touches graphite, so" in stock
+    assert "gallium" not in stock.split("touches")[1]  # the event's material acts
+    assert "interventions[1].online_month" in late and "earliest online month is 12" in late
+    assert "interventions[2].material" in untouched and "touches antimony" in untouched
+    assert all("`compare` still counts its cost" in n for n in notes)
+    # online within the horizon, of a material an event touches: no note
+    fine = idle.replace("min = 12, max = 30", "min = 11, max = 30")
+    assert len(load(tmp_path, fine, tiny_tensor).warnings) == 2

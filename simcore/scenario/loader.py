@@ -775,6 +775,44 @@ def _note_never_active(events: tuple[Event, ...], where: dict[str, tuple[dict, L
                       hint="give a positive `duration_months`")
 
 
+def _note_idle_interventions(stockpiles, capacities, events, items, horizon: int,
+                             notes: Problems) -> None:
+    """Notes for interventions that cannot act in a run, whose cost `compare` still
+    counts (a new-user pass was charged for a stockpile of a material no event touched):
+    a stockpile or added capacity of a material no event touches (the market stays at
+    its baseline, docs/model.md: nothing is computed for it), and capacity whose earliest
+    online month is at or after the horizon."""
+    touched = {m for e in events for m in e.materials}
+    where = {item.get("id"): (item, loc) for item, loc in items}
+    for sp in stockpiles:
+        idle = [m for m in sp.materials if m not in touched]
+        if idle and sp.id in where:
+            item, loc = where[sp.id]
+            notes.add(loc.key("materials"), item.get("materials", MISSING),
+                      f"no event of the scenario touches {', '.join(idle)}, so this "
+                      "stockpile never sells or serves its holders there (its market stays "
+                      "at the baseline); `compare` still counts its cost",
+                      hint="leave those materials out, or add the event the stockpile is "
+                      "meant for")
+    for cp in capacities:
+        if cp.id not in where:
+            continue
+        item, loc = where[cp.id]
+        first = math.floor(cp.online_month.support()[0])
+        if cp.material not in touched:
+            notes.add(loc.key("material"), item.get("material", MISSING),
+                      f"no event of the scenario touches {cp.material}, so this capacity "
+                      "never runs (added capacity runs once the material is disrupted); "
+                      "`compare` still counts its cost",
+                      hint="add the event the capacity is meant for")
+        elif first >= horizon:
+            notes.add(loc.key("online_month"), item.get("online_month", MISSING),
+                      f"the earliest online month is {first}, not before the horizon of "
+                      f"{horizon} months, so this capacity never runs; `compare` still "
+                      "counts its cost",
+                      hint="give an earlier `online_month` or a longer `horizon_months`")
+
+
 def _check_stockpile_need(v: dict, item: dict, loc: Loc, names: _Names, problems: Problems,
                           notes: Problems) -> None:
     """A stockpile is split among its countries by their last-stage need (as the compiler
@@ -1084,6 +1122,8 @@ def _load_scenario(path: Path, tensor) -> Scenario:
     if complete and names is not None and isinstance(sc.get("horizon_months"), int):
         where = {item["id"]: (item, loc) for item, loc in merged.lists["events"]}
         _note_never_active(sorted_events, where, sc["horizon_months"], notes)
+        _note_idle_interventions(stockpiles, capacities, sorted_events,
+                                 merged.lists["interventions"], sc["horizon_months"], notes)
     own = chain[0].doc.get("scenario")
     if len(chain) > 1 and not (isinstance(own, dict) and "name" in own):
         # a variant that forgot its name writes where its parent does (a new-user pass:
