@@ -759,6 +759,9 @@ class PolicyCost:
     ids: list[str]
     stockpile_stated_usd: float = 0.0
     removed: list[str] = field(default_factory=list)  # the base's, not the variant's
+    # ids held by both runs at another cost (a variant that resizes the base's stockpile,
+    # one the base holds with probability 0 counting as not held): the difference counted
+    changed: list[str] = field(default_factory=list)
 
     @property
     def total_usd(self) -> float:
@@ -768,20 +771,22 @@ class PolicyCost:
 def intervention_costs(prep: Prepared) -> list[dict]:
     """What each intervention of a prepared scenario costs, for run.json (so that
     ``policy_cost`` needs no scenario file): ``id``, ``kind`` (``stockpile`` or
-    ``capacity``), ``cost_usd`` (as the file states it; null where it states none) and,
-    for a stockpile that states none, ``priced_usd`` (its tonnes at the dataset's
-    reference prices)."""
+    ``capacity``), ``cost_usd`` (as the file states it; null where it states none),
+    ``probability`` and, for a stockpile that states none, ``priced_usd`` (its tonnes at
+    the dataset's reference prices)."""
     sc, compiled, tensor = prep.scenario, prep.compiled, prep.tensor
     out = []
     for j, sp in enumerate(sc.stockpiles):
         row = {"id": sp.id, "kind": "stockpile",
-               "cost_usd": None if sp.cost_usd is None else float(sp.cost_usd)}
+               "cost_usd": None if sp.cost_usd is None else float(sp.cost_usd),
+               "probability": float(sp.probability)}
         if sp.cost_usd is None:
             row["priced_usd"] = float((compiled.sp_stock[j].sum(axis=1) * tensor.price).sum())
         out.append(row)
     for cap in sc.capacities:
         out.append({"id": cap.id, "kind": "capacity",
-                    "cost_usd": None if cap.cost_usd is None else float(cap.cost_usd)})
+                    "cost_usd": None if cap.cost_usd is None else float(cap.cost_usd),
+                    "probability": float(cap.probability)})
     return out
 
 
@@ -809,25 +814,39 @@ def policy_cost(base, variant) -> PolicyCost | None:
 
 def _cost_of(base: list[dict], variant: list[dict]) -> PolicyCost:
     """The cost of ``variant``'s interventions that ``base`` lacks, both as
-    ``intervention_costs`` lists them."""
-    old = {i["id"] for i in base}
-    stockpile = capacity = stated = 0.0
-    unstated, ids = [], []
-    for i in variant:
-        if i["id"] in old:
-            continue
-        ids.append(i["id"])
-        cost = i.get("cost_usd")
+    ``intervention_costs`` lists them. An intervention held with probability 0 counts as
+    not held (runs before probabilities were recorded: held); one both hold at another
+    cost (resized, or stated otherwise) counts for the difference."""
+    def held(rows):
+        return {i["id"]: i for i in rows if float(i.get("probability", 1.0)) > 0.0}
+
+    def cost(i):  # (dollars or None where unstated, of which stated)
+        stated = i.get("cost_usd")
+        if stated is not None:
+            return float(stated), float(stated)
         if i["kind"] == "stockpile":
-            if cost is not None:
-                stockpile += cost
-                stated += cost
-            else:
-                stockpile += float(i.get("priced_usd") or 0.0)
-        elif cost is None:
-            unstated.append(i["id"])
+            return float(i.get("priced_usd") or 0.0), 0.0
+        return None, 0.0
+
+    old, new = held(base), held(variant)
+    stockpile = capacity = stated = 0.0
+    unstated, ids, changed = [], [], []
+    for key, i in new.items():
+        usd, of_it = cost(i)
+        if key in old:
+            was, was_stated = cost(old[key])
+            if old[key]["kind"] != i["kind"] or usd == was:
+                continue  # held alike by both (or not comparable: a kind changed)
+            if usd is not None and was is not None:
+                usd, of_it = usd - was, of_it - was_stated
+            changed.append(key)
+        ids.append(key)
+        if usd is None:
+            unstated.append(key)
+        elif i["kind"] == "stockpile":
+            stockpile += usd
+            stated += of_it
         else:
-            capacity += cost
-    kept = {i["id"] for i in variant}
-    removed = [i["id"] for i in base if i["id"] not in kept]
-    return PolicyCost(stockpile, capacity, unstated, ids, stated, removed)
+            capacity += usd
+    removed = [key for key in old if key not in new]
+    return PolicyCost(stockpile, capacity, unstated, ids, stated, removed, changed)

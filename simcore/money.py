@@ -85,8 +85,13 @@ def cost_line(base, variant, change_usd: float,
     if cost.capacity_usd:
         parts.append(f"capacity {usd4(cost.capacity_usd)} as stated")
     n = len(cost.ids)
-    line = (f"Policy cost ({n} intervention{'s' * (n != 1)} the base does not have, each "
-            f"once whatever its probability): "
+    k = len(getattr(cost, "changed", ()))
+    what = ("the base does not have" if not k else
+            f"the base does not have or holds at another cost ({_some(cost.changed)}: the "
+            "difference)" if k < n else
+            f"the base holds at another cost ({_some(cost.changed)}: the difference)")
+    line = (f"Policy cost ({n} intervention{'s' * (n != 1)} {what}, each once whatever its "
+            f"probability, one held with probability 0 counting as not held): "
             + (f"{usd4(cost.total_usd)} ({'; '.join(parts)})" if parts else "none stated"))
     if cost.unstated:
         k = len(cost.unstated)

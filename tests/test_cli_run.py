@@ -860,7 +860,7 @@ def test_a_policys_cost_travels_with_its_results(study, monkeypatch):
     names = ["tiny-cn", "tiny-cn-stock", "tiny-cn-cap", "tiny-cn-both"]
     runs = {n: load_result(f"results/{n}") for n in names}
     assert runs["tiny-cn-both"].manifest["interventions"][-1] == {
-        "id": "us-ga-plant", "kind": "capacity", "cost_usd": None}
+        "id": "us-ga-plant", "kind": "capacity", "cost_usd": None, "probability": 1.0}
     for v in names[1:]:
         for base in ("tiny-cn", "tiny-cn-stock"):
             recorded = policy_cost(runs[base], runs[v])
@@ -1421,3 +1421,38 @@ def test_compare_top_never_hides_everything_and_counts_what_it_shows():
     assert note and 0 < len(rows) <= 3 and int(note.group(1)) == 3
     assert "no exposure's mean share changes by more than a millionth of its need" \
         in out.output
+
+
+def test_policy_cost_counts_what_the_base_does_not_hold_alike():
+    """A new-user pass: a base holding the variant's stockpile with probability 0 made
+    compare say 'the variant adds no intervention'; so did a variant that resized the
+    base's stockpile under its id. Held with probability 0 is not held; a resized one
+    counts for the difference."""
+    from simcore.api import _cost_of
+    from simcore.money import cost_line
+
+    def sp(id_, usd, p=1.0, stated=None):
+        return {"id": id_, "kind": "stockpile", "cost_usd": stated, "priced_usd": usd,
+                "probability": p}
+
+    base = [sp("a", 100.0, p=0.0), sp("b", 50.0), sp("d", 7.0)]
+    variant = [sp("a", 100.0), sp("b", 80.0), sp("d", 7.0),
+               {"id": "c", "kind": "capacity", "cost_usd": 10.0, "probability": 0.5}]
+    cost = _cost_of(base, variant)
+    assert cost.ids == ["a", "b", "c"] and cost.changed == ["b"] and cost.removed == []
+    assert cost.stockpile_usd == 130.0 and cost.capacity_usd == 10.0
+    # a variant holding one with probability 0 lacks it; records without probabilities
+    # (earlier runs) count as held, as before
+    lacks = _cost_of(base, [sp("b", 50.0, p=0.0), sp("d", 7.0)])
+    assert lacks.ids == [] and lacks.removed == ["b"]
+    old = [{k: v for k, v in i.items() if k != "probability"} for i in variant]
+    assert _cost_of(old, old).ids == []
+
+    class Run:  # what cost_line reads of a Result
+        def __init__(self, listed):
+            self.manifest = {"interventions": listed}
+
+    line = cost_line(Run(base), Run(variant), -280.0)
+    assert line.startswith("Policy cost (3 interventions the base does not have or holds "
+                           "at another cost (b: the difference)")
+    assert "2.00 of shortage value avoided per dollar" in line
