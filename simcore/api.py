@@ -622,7 +622,8 @@ def verify(folder, threads=None, progress=False, scenario=None, dataset=None) ->
     if manifest.get("format") == rerun.manifest.get("format") or upgraded:
         # what the run derived from its scenario and dataset, outside the digest
         edited = [key for key in _DERIVED_KEYS
-                  if key in manifest and manifest[key] != rerun.manifest.get(key)]
+                  if key in manifest and manifest[key] != _as_recorded(
+                      key, manifest[key], rerun.manifest.get(key))]
         if edited:
             why = (f"the code changed since the run ({'; '.join(changed)}): run the "
                    f"scenario again to rewrite the folder" if changed
@@ -655,6 +656,16 @@ def verify(folder, threads=None, progress=False, scenario=None, dataset=None) ->
                 )
     del rerun
     return Verification(folder, problems, notes, same, sizing)
+
+
+def _as_recorded(key: str, stored, rerun):
+    """A re-run's manifest value as an earlier version recorded it: the interventions'
+    ``probability`` came later (a run recorded without it is not edited)."""
+    if key == "interventions" and isinstance(stored, list) and isinstance(rerun, list) \
+            and not any(isinstance(i, dict) and "probability" in i for i in stored):
+        return [{k: v for k, v in i.items() if k != "probability"}
+                if isinstance(i, dict) else i for i in rerun]
+    return rerun
 
 
 def _other_draws(stored: Path, rerun: Path) -> bool:

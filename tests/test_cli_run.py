@@ -347,6 +347,23 @@ def test_verify_names_edited_draws_without_a_re_run(study):
     assert "set draws back to 10" in bad.output and "re-run" not in bad.output
 
 
+def test_verify_reads_interventions_recorded_without_their_probability(study):
+    """run.json's interventions record their probability since 2026-12-02: a folder of
+    an earlier version, without it, still verifies; an edited cost does not."""
+    invoke("run", "scenarios/tiny-cn-stock.toml", "--draws", 10, "-q")
+    path = study / "results" / "tiny-cn-stock" / "run.json"
+    manifest = json.loads(path.read_text())
+    assert all("probability" in i for i in manifest["interventions"])
+    for i in manifest["interventions"]:
+        del i["probability"]
+    path.write_text(json.dumps(manifest, indent=1))
+    assert "reproduced" in invoke("verify", "results/tiny-cn-stock").output
+    manifest["interventions"][0]["cost_usd"] = 1.0
+    path.write_text(json.dumps(manifest, indent=1))
+    bad = invoke("verify", "results/tiny-cn-stock", ok=False)
+    assert "interventions differs from what a re-run records" in bad.output
+
+
 def test_verify_names_an_edited_seed(study):
     """run.json's seed edited by hand: a new-user pass read 'a re-run gives different
     shortage, drivers, ...' and 25 columns of differences, which look like
