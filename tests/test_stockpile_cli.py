@@ -262,8 +262,8 @@ def test_a_budget_of_a_few_dollars_is_warned_about(study):
     without a word. Below $1M the CLI says what the number means, then runs."""
     res = _invoke(study, "stockpile", "budget", "scenarios/s.toml", "--holders", "USA",
                   "--budget", 1e3, "--steps", 2, "--draws", 40, "--search-draws", 20,
-                  "--out", "sp", "-q")
-    assert res.exit_code == 0
+                  "--out", "sp", "--name", "few-dollars", "-q")
+    assert res.exit_code == 0, res.output
     assert "Warning: --budget 1000 is $1.0k in all, $500 a step" in res.output
     assert "(2e9 is $2bn)" in res.output
 
@@ -296,12 +296,26 @@ def test_a_sizing_that_replaces_another_says_what_it_replaced(study):
     first = _invoke(study, *args, "--holders", "USA")
     assert first.exit_code == 0, first.output
     assert "replaced the sizing" not in first.output
-    second = _invoke(study, *args, "--holders", "JPN")
+    # another holder under the same name: refused, the first sizing kept (a new-user
+    # pass replaced a minutes-long sizing by a quick check of another country)
+    record = (study / "sp" / "again" / "stockpile.json").read_text()
+    refused = _invoke(study, *args, "--holders", "JPN")
+    assert refused.exit_code == 2 and ("sp/again holds an earlier sizing for holders USA, "
+                                       "target p95<=0.05 (40 draws, written 20") in \
+        refused.output, refused.output
+    assert "this one is for holders JPN, target p95<=0.05: give --name to keep both, or " \
+        "--force to replace it" in refused.output
+    assert (study / "sp" / "again" / "stockpile.json").read_text() == record
+    second = _invoke(study, *args, "--holders", "JPN", "--force")
     assert second.exit_code == 0, second.output
     assert ("(replaced the sizing written there before: holders USA, target p95<=0.05, "
             "selling, 40 draws, written 20") in second.output
     assert json.loads((study / "sp" / "again" / "stockpile.json").read_text())["holders"] == {
         "JPN": ["JPN"]}
+    # the same question asked again (more draws, the target written otherwise): replaced
+    again = [a if a != "p95<=0.05" else "P95 <= 0.050" for a in args]
+    third = _invoke(study, *again[:-4], "--draws", 50, *again[-4:], "--holders", "jpn")
+    assert third.exit_code == 0 and "replaced the sizing" in third.output, third.output
 
 
 @pytest.mark.parametrize("args, says", [

@@ -63,6 +63,9 @@ def _common(f):
                      help="Name of the variant (default: <scenario>-stockpile-<kind>, "
                      "<kind> national, pooled or budget, with -reserved after it for "
                      "--reserved)."),
+        click.option("--force", is_flag=True,
+                     help="Replace an earlier sizing in OUT/NAME of other holders or another "
+                     "target or budget (refused without it; --name keeps both)."),
         click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table."),
     ]
     for opt in reversed(opts):
@@ -80,12 +83,68 @@ def _command(verb: str, scenario: str, **opts) -> str:
     return shlex.join(words)
 
 
-def _check_out(scenario, out, name, kind, reserved):
+def _check_out(scenario, out, name, kind, reserved, holders=None, question=None,
+               force=False):
+    """check_output's (variant file, results folder, name); with ``holders`` and
+    ``question`` ((its _question_key, its text: "target p95<=0.05")), an earlier sizing
+    there of other holders or another question is refused unless ``force`` (a new-user
+    pass replaced a minutes-long sizing by a check of another country under the default
+    name)."""
     from simcore import api
+    from simcore.stockpile.errors import StockpileError
+    from simcore.stockpile.holders import resolve_holders
     from simcore.stockpile.output import check_output
 
     prep = api.prepare(scenario)
-    return check_output(prep.name, out, name, kind, prep.scenario.files, reserved)
+    found = check_output(prep.name, out, name, kind, prep.scenario.files, reserved)
+    if holders is None or force:
+        return found
+    who = [h.name for h in resolve_holders(holders, prep.scenario, prep.tensor)]
+    before = _record(found[1])
+    if before is None:
+        return found
+    was_who = list(before.get("holders") or ())
+    was, was_key = _question(before), _question_key(before)
+    if sorted(was_who) != sorted(who) or was_key != question[0]:
+        draws = before.get("draws")
+        raise StockpileError(
+            f"{found[1]} holds an earlier sizing for holders {', '.join(was_who)}, {was} "
+            f"({f'{draws:,}' if isinstance(draws, int) else '?'} draws, written "
+            f"{before.get('created_utc', '?')}); this one is for holders {', '.join(who)}, "
+            f"{question[1]}: give --name to keep both, or --force to replace it")
+    return found
+
+
+def _record(folder) -> dict | None:
+    import json
+    from pathlib import Path
+
+    try:
+        m = json.loads((Path(folder) / "stockpile.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return m if isinstance(m, dict) else None
+
+
+def _question_key(m: dict):
+    """What a sizing record answered, for comparison: ("size", quantile, metric, value)
+    or ("budget", dollars, objective)."""
+    try:
+        if m.get("kind") == "size":
+            t = m["target"]
+            return ("size", float(t["quantile"]), str(t["metric"]), float(t["value"]))
+        return ("budget", float(m["budget_usd"]), str(m.get("objective")))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _question(m: dict) -> str:
+    """What a sizing record answered: "target p95<=0.05" or "budget $2.0bn"."""
+    try:
+        return (f"target {m['target']['text']}" if m.get("kind") == "size" else
+                f"budget {_usd(float(m['budget_usd']))}")
+    except (KeyError, TypeError, ValueError):
+        return "?"
 
 
 def _earlier(folder) -> str | None:
@@ -97,8 +156,7 @@ def _earlier(folder) -> str | None:
 
     try:
         m = json.loads((Path(folder) / "stockpile.json").read_text(encoding="utf-8"))
-        what = (f"target {m['target']['text']}" if m.get("kind") == "size" else
-                f"budget {_usd(float(m['budget_usd']))}")
+        what = _question(m)
         return (f"holders {', '.join(m['holders'])}, {what}, "
                 f"{'reserved' if m.get('reserved') else 'selling'}, {m['draws']:,} draws, "
                 f"written {m.get('created_utc', '?')}")
@@ -113,7 +171,7 @@ def _earlier(folder) -> str | None:
               '(shortage share), "p90(months)<=2", "p95(price)<=1.5".')
 @_common
 def size_cmd(scenario, target, holders, materials, pool, reserved, carry, max_release_share,
-             draws, search_draws, seed, threads, out, name, quiet):
+             draws, search_draws, seed, threads, out, name, force, quiet):
     """The smallest stockpile of each (holder, material) that meets --target.
 
     Searches on common random numbers (few draws narrow it, all draws confirm it to
@@ -125,8 +183,10 @@ def size_cmd(scenario, target, holders, materials, pool, reserved, carry, max_re
     from simcore.stockpile.target import parse_target
 
     kind = "pooled" if pool else "national"
-    earlier = _earlier(_check_out(scenario, out, name, kind, reserved)[1])
-    parse_target(target)  # a malformed target is refused before any simulation
+    t = parse_target(target)  # a malformed target is refused before any simulation
+    asked = (("size", t.quantile, t.metric, t.value), f"target {t.text}")
+    earlier = _earlier(_check_out(scenario, out, name, kind, reserved, holders, asked,
+                                  force)[1])
     command = _command("size", scenario, holders=holders, target=target, materials=materials,
                        pool=pool, reserved=reserved, carry=carry,
                        max_release_share=max_release_share, draws=draws,
@@ -161,7 +221,7 @@ SMALL_BUDGET_USD = 1e6  # below this a --budget is likely meant in millions (a w
 @_common
 def budget_cmd(scenario, budget_usd, objective, steps, holders, materials, pool, reserved,
                carry, max_release_share, draws, search_draws, seed, threads, out, name,
-               quiet):
+               force, quiet):
     """Where the next dollars of stockpile do most: a greedy allocation.
 
     Each step spends budget/steps on the (holder, material) — with --pool, the material —
@@ -178,7 +238,9 @@ def budget_cmd(scenario, budget_usd, objective, steps, holders, materials, pool,
                    f"{_usd(budget_usd / steps)} a step: the budget is in US dollars "
                    f"(2e9 is $2bn), and a step this small buys grams of a critical "
                    f"mineral.", err=True)
-    earlier = _earlier(_check_out(scenario, out, name, "budget", reserved)[1])
+    asked = (("budget", float(budget_usd), objective), f"budget {_usd(budget_usd)}")
+    earlier = _earlier(_check_out(scenario, out, name, "budget", reserved, holders, asked,
+                                  force)[1])
     command = _command("budget", scenario, holders=holders, budget=budget_usd,
                        objective=objective, steps=steps, materials=materials, pool=pool,
                        reserved=reserved, carry=carry, max_release_share=max_release_share,
