@@ -1,3 +1,4 @@
 from simcore.cli import entry
 
-entry()
+if __name__ == "__main__":  # a worker process imports it again (report figures)
+    entry()

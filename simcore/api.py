@@ -761,7 +761,8 @@ class PolicyCost:
     price), ``capacity_usd`` (the ``cost_usd`` the file states), ``unstated`` (ids of
     capacity interventions that state none), ``ids`` (the interventions counted),
     ``stockpile_stated_usd`` (the part of ``stockpile_usd`` that files state),
-    ``removed`` (ids of the base's interventions the variant lacks: not counted). Each
+    ``removed`` (ids of the base's interventions the variant lacks, holds as another kind
+    or holds at a lower cost: not counted, and no value per dollar is given). Each
     counted once, whatever its probability; the price excludes carrying costs."""
 
     stockpile_usd: float
@@ -841,15 +842,20 @@ def _cost_of(base: list[dict], variant: list[dict]) -> PolicyCost:
 
     old, new = held(base), held(variant)
     stockpile = capacity = stated = 0.0
-    unstated, ids, changed = [], [], []
+    unstated, ids, changed, less = [], [], [], []
     for key, i in new.items():
         usd, of_it = cost(i)
-        if key in old:
+        if key in old and old[key]["kind"] == i["kind"]:
             was, was_stated = cost(old[key])
-            if old[key]["kind"] != i["kind"] or usd == was:
-                continue  # held alike by both (or not comparable: a kind changed)
-            if usd is not None and was is not None:
-                usd, of_it = usd - was, of_it - was_stated
+            if usd == was:
+                continue  # held alike by both
+            if usd is None or was is None:
+                usd = None  # the difference is not known
+            elif usd < was:
+                less.append(key)  # its saving is no policy cost: as one the variant lacks
+                continue
+            else:
+                usd, of_it = usd - was, (of_it - was_stated if of_it and was_stated else 0.0)
             changed.append(key)
         ids.append(key)
         if usd is None:
@@ -859,5 +865,6 @@ def _cost_of(base: list[dict], variant: list[dict]) -> PolicyCost:
             stated += of_it
         else:
             capacity += usd
-    removed = [key for key in old if key not in new]
-    return PolicyCost(stockpile, capacity, unstated, ids, stated, removed, changed)
+    # the base's that the variant lacks, holds as another kind, or holds for less
+    removed = [key for key in old if key not in new or new[key]["kind"] != old[key]["kind"]]
+    return PolicyCost(stockpile, capacity, unstated, ids, stated, removed + less, changed)

@@ -68,8 +68,9 @@ def cost_line(base, variant, change_usd: float,
         if cost.removed:
             k = len(cost.removed)
             return (f"Policy cost: the variant adds no intervention to the base; it lacks "
-                    f"{k} the base has ({_some(cost.removed)}): to weigh their cost, "
-                    f"compare the other way round (the run without them first)")
+                    f"{k} the base has, or holds less of them ({_some(cost.removed)}): to "
+                    f"weigh their cost, compare the other way round (the run without them "
+                    f"first)")
         return "Policy cost: the variant adds no intervention to the base"
     parts = []
     stated = cost.stockpile_stated_usd
@@ -100,9 +101,9 @@ def cost_line(base, variant, change_usd: float,
                  "them")
     elif cost.removed:
         k = len(cost.removed)
-        line += (f"; the variant also lacks {k} intervention{'s' * (k != 1)} the base has "
-                 f"({_some(cost.removed)}), whose effect is in the change and whose cost is "
-                 "not: no value per dollar")
+        line += (f"; the variant also lacks {k} intervention{'s' * (k != 1)} the base has, "
+                 f"or holds less of {'them' if k != 1 else 'it'} ({_some(cost.removed)}), "
+                 "whose effect is in the change and whose cost is not: no value per dollar")
     elif cost.total_usd > 0:
         line += (f"; {-change_usd / cost.total_usd:,.2f} of shortage value avoided per "
                  f"dollar (a stockpile's stock is still held at the end: not counted)")

@@ -859,8 +859,8 @@ def test_compare_sets_policies_side_by_side_and_sees_whether_they_add_up(study):
     assert cap["cost_known_usd"] == 0 and cap["avoided_per_usd"] is None
     # the other way round: the cost line says what the variant lacks
     out = invoke("compare", "results/tiny-cn-stock", "results/tiny-cn").output
-    assert "it lacks 1 the base has (us-ga-stock): to weigh their cost, compare the " \
-        "other way round" in out
+    assert "it lacks 1 the base has, or holds less of them (us-ga-stock): to weigh their " \
+        "cost, compare the other way round" in out
 
 
 def test_a_policys_cost_travels_with_its_results(study, monkeypatch):
@@ -927,7 +927,8 @@ def test_policy_parts_pp_and_a_variant_that_adds_and_drops(study):
     Path("scenarios/tiny-cn-cap.toml").write_text(capacity("tiny-cn.toml", "tiny-cn-cap", 2e6))
     invoke("run", "scenarios", "--draws", 30, "-q")
     out = invoke("compare", "results/tiny-cn-stock", "results/tiny-cn-cap").output
-    assert "the variant also lacks 1 intervention the base has (us-ga-stock)" in out
+    assert ("the variant also lacks 1 intervention the base has, or holds less of it "
+            "(us-ga-stock)") in out
     assert "avoided per dollar" not in out
     got = json.loads(invoke("compare", "results/tiny-cn-stock", "results/tiny-cn-cap",
                             "results/tiny-cn", "--format", "json").stdout)
@@ -1469,6 +1470,17 @@ def test_policy_cost_counts_what_the_base_does_not_hold_alike():
         def __init__(self, listed):
             self.manifest = {"interventions": listed}
 
+    # a review: an unknown base cost makes the difference unknown; a kind changed is one
+    # removed and one added; a stockpile held for less gives no ratio
+    cap = {"id": "x", "kind": "capacity", "cost_usd": None, "probability": 1.0}
+    known = dict(cap, cost_usd=5e8)
+    assert _cost_of([cap], [known]).unstated == ["x"]
+    swapped = _cost_of([sp("x", 1e8)], [known])
+    assert swapped.ids == ["x"] and swapped.removed == ["x"] and swapped.capacity_usd == 5e8
+    shrunk = _cost_of([sp("b", 50.0)], [sp("b", 30.0), sp("e", 60.0)])
+    assert shrunk.ids == ["e"] and shrunk.removed == ["b"] and shrunk.stockpile_usd == 60.0
+    assert "no value per dollar" in cost_line(Run([sp("b", 50.0)]),
+                                              Run([sp("b", 30.0), sp("e", 60.0)]), -10.0)
     line = cost_line(Run(base), Run(variant), -280.0)
     assert line.startswith("Policy cost (3 interventions the base does not have or holds "
                            "at another cost (b: the difference)")

@@ -204,6 +204,11 @@ def test_a_quantile_beyond_the_draws_is_warned_about_and_left_unbounded(study):
     assert upper_open(60, 0.99) and not upper_open(1000, 0.99)
     assert order_ranks(1000, 0.99)[1] < 1000 and few_draws_note(1000, 0.99, "x") is None
     assert upper_open(100, 0.97) == (1 - 0.97 ** 100 < 0.975)
+    # at exactly 10 draws beyond it, no warning (float rounding: 10,000 x 0.001 and
+    # 100 x 0.1 are a hair under 10), and the advice is more than the draws given
+    assert few_draws_note(10_000, 0.999, "x") is None and few_draws_note(100, 0.9, "x") is None
+    assert few_draws_note(50, 0.8, "x") is None
+    assert "--draws 200 or more" in few_draws_note(99, 0.95, "x")
 
 
 def test_report_gains_the_stockpile_page(sized, study, tmp_path):

@@ -305,3 +305,8 @@ def test_holders_in_any_case_and_the_groups_split_are_named(tiny_study):
     assert line.startswith("holders (2): USA, DEU (EU27: its members, each a holder sized "
                            "on its own; to size EU27 as one holder")
     assert _holders_line(hs[:1]) == "holders (1): USA"
+    # a group of groups, as the advice says to write it: EU27 is one holder, no advice
+    # (a review: the line told the user to write [groups] one = ["one"])
+    one = resolve_holders("partners", prep.scenario, prep.tensor)
+    assert [(h.name, h.via) for h in one if h.name == "EU27"] == [("EU27", "partners")]
+    assert "to size" not in _holders_line([h for h in one if h.name == "EU27"])

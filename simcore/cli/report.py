@@ -108,8 +108,8 @@ def _split_countries(value: str | None, result_dir=None, material: str | None = 
               help="Compare runs with different seeds or horizons anyway (refused without "
               "it; the page says their draws are not paired).")
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
-              help="Processes drawing the figures (default: one per core, at most 4, for "
-              "a report of 30 panels or more; 1: all drawn in this one).")
+              help="Processes drawing the figures (default: one per free core, at most 4, "
+              "for a report of 30 panels or more; 1: all drawn in this one).")
 def report_cmd(result_dir, compare_dirs, out, fmt, countries, top, bootstrap, draws, force,
                jobs):
     """Draw the report of the run in RESULT_DIR.

@@ -335,7 +335,11 @@ def _holders_line(holders) -> str:
     """Who the holders are, and the groups split into their members (a new-user pass
     asked for the EU and got 28 national sizings without a word)."""
     line = f"holders ({len(holders)}): " + ", ".join(h.name for h in holders)
-    groups = list(dict.fromkeys(h.via for h in holders if getattr(h, "via", None)))
+    # the groups split into countries, each a holder: a group whose member is a group
+    # (one = ["EU27"]) already sizes that member as one holder
+    groups = list(dict.fromkeys(
+        h.via for h in holders if getattr(h, "via", None)
+        and tuple(getattr(h, "codes", (h.name,))) == (h.name,)))
     if groups:
         first = groups[0]
         line += (f" ({', '.join(groups)}: {'each' if len(groups) > 1 else 'its'} members, "

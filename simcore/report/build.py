@@ -23,7 +23,7 @@ from simcore.errors import ResultError
 from simcore.report import analysis as an
 from simcore.report import figures as fg
 from simcore.report.html import Section, esc, render, table
-from simcore.report.render import png_bytes, quiet_worker, render_png, warm
+from simcore.report.render import png_bytes, render_png, warm, worker_start
 from simcore.results.aggregate import share_scenario_files, unpaired
 
 
@@ -79,7 +79,9 @@ class Options:
     seed: int = 0  # bootstrap seed (the report is reproducible)
     draws: int | None = None  # the per-draw parts on draws 0 .. draws-1 only; None: all
     force: bool = False  # compare runs with other seeds or horizons anyway (not paired)
-    jobs: int | None = None  # processes drawing the figures; None: every core, 1: this one
+    # processes drawing the figures; None: one per free core for a large report (the
+    # command line's default, _Drawer); 1: all in this process (scripts: see _Drawer)
+    jobs: int | None = 1
 
 
 @dataclass
@@ -1046,14 +1048,58 @@ DEFAULT_JOBS = 4  # a report has about 8 figures; each worker takes about 1 s to
 MIN_PANELS = 30  # fewer panels than this are drawn here unless --jobs says otherwise
 
 
+def free_cores(window: float = 0.1) -> float | None:
+    """Cores idle over the next ``window`` seconds (Linux's /proc/stat; None elsewhere):
+    workers help only where cores are free, and on a loaded machine they cost their
+    start (a worker's imports, the pickling) for nothing."""
+    import time
+
+    def sample():
+        with open("/proc/stat", encoding="ascii") as fh:
+            v = [int(x) for x in fh.readline().split()[1:]]
+        return v[3] + v[4], sum(v[:8])  # idle + iowait, all but guest time
+
+    try:
+        idle0, all0 = sample()
+        time.sleep(window)
+        idle1, all1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    if all1 <= all0:
+        return None
+    return (idle1 - idle0) / (all1 - all0) * (os.cpu_count() or 1)
+
+
+def _context():
+    """forkserver where there is one (POSIX): its server imports matplotlib once, and
+    each worker forks from it ready to draw; else spawn. Never fork: this process runs
+    Arrow's threads, which a fork would copy half-way."""
+    import multiprocessing
+
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["matplotlib.figure", "matplotlib.backends.backend_agg",
+                                    "simcore.report.render"])
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
 class _Drawer:
     """Draws the report's figures into PNG bytes in worker processes, each figure as soon
     as its section is made, while this process computes the next sections.
 
     matplotlib draws a figure on one core, 1-3 s for one of many panels. A figure is
-    pickled and drawn by a worker (the same bytes: render_png); where the pool
-    cannot start, a figure cannot be pickled or a worker fails, every figure not yet
-    drawn is drawn here (``png`` returns None), so that a real error is raised here."""
+    pickled and drawn by a worker (the same bytes: render_png, with this process's
+    matplotlib settings); where the pool cannot start, a figure cannot be pickled or a
+    worker fails, every figure not yet drawn is drawn here (``png`` returns None), so
+    that a real error is raised here.
+
+    ``jobs``: the workers; None (the command line's default): one per free core, at most
+    DEFAULT_JOBS, and none for a report of under MIN_PANELS panels or where fewer than
+    two cores are free (a worker costs about 1 s of CPU to start and the pickling about
+    as much again: on a busy machine the report would take longer). A worker process
+    imports the caller's main module, as multiprocessing's do: a script that asks for
+    ``jobs`` > 1 needs the ``if __name__ == "__main__":`` guard."""
 
     def __init__(self, jobs: int | None, dpi: int):
         self.asked = jobs
@@ -1064,27 +1110,45 @@ class _Drawer:
         self.pending: dict[int, object] = {}  # id(figure) -> its Future
 
     def start(self, panels: int) -> None:
-        """Start the workers, which import matplotlib while this process computes the
-        first sections (where they cannot start, the figures are drawn here). By default
-        only for a report of at least MIN_PANELS panels: a worker's start and the pickling
-        cost about what drawing 15-20 panels does."""
-        if self.asked is None and panels < MIN_PANELS:
-            self.off = True
+        """Start the workers, which get ready to draw while this process computes the
+        first sections (where they cannot start, the figures are drawn here)."""
+        import multiprocessing
+        import signal
+        import sys
+        import threading
+
+        if multiprocessing.parent_process() is not None:
+            self.off = True  # a worker itself (a script without the main guard)
+        if self.asked is None and not self.off:
+            free = free_cores()
+            if free is not None:
+                self.jobs = min(self.jobs, int(free + 0.25))
+            if panels < MIN_PANELS or self.jobs < 2:
+                self.off = True
         if self.off or self.pool is not None:
             return
-        import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
+        params = None
+        if "matplotlib" in sys.modules:  # settings the caller may have changed
+            import matplotlib
+
+            params = {k: v for k, v in matplotlib.rcParams.items()
+                      if not k.startswith("backend")}
+        main = threading.current_thread() is threading.main_thread()
+        before = signal.getsignal(signal.SIGINT) if main else None
         try:
-            # spawn, not fork: this process runs Arrow's threads, which a fork would copy
-            # half-way; and the same start on every platform
-            self.pool = ProcessPoolExecutor(
-                self.jobs, mp_context=multiprocessing.get_context("spawn"),
-                initializer=quiet_worker)
+            if main:  # the workers start with Ctrl-C ignored, as they inherit it
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+            self.pool = ProcessPoolExecutor(self.jobs, mp_context=_context(),
+                                            initializer=worker_start, initargs=(params,))
             for _ in range(self.jobs):
                 self.pool.submit(warm)
         except Exception:
             self.off = True
+        finally:
+            if main:
+                signal.signal(signal.SIGINT, before)
 
     def submit(self, figures) -> None:
         if self.off:

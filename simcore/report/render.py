@@ -25,12 +25,23 @@ def render_png(blob: bytes, dpi: int) -> bytes:
     return png_bytes(pickle.loads(blob), dpi=dpi)
 
 
-def quiet_worker() -> None:
+def worker_start(params: dict | None) -> None:
     """A worker's start: Ctrl-C is for the report's process, which stops the workers (a
-    worker that took it would print its own traceback)."""
+    worker that took it would print its own traceback); and the report process's
+    matplotlib settings (``params``, None where it had not imported matplotlib), so that
+    a figure drawn here is drawn as it would be there (``savefig.*`` and the other
+    settings read when drawing)."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if params:
+        import warnings
+
+        import matplotlib
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # deprecated keys set back as they were
+            matplotlib.rcParams.update(params)
 
 
 def warm() -> None:

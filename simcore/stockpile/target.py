@@ -208,10 +208,10 @@ def upper_open(n: int, q: float, level: float = 0.95) -> bool:
 
 def few_draws_note(n: int, q: float, label: str) -> str | None:
     """A warning where fewer than MIN_TAIL_DRAWS of n draws lie beyond the quantile."""
-    tail = n * (1.0 - q)
+    tail = round(n * (1.0 - q), 9)  # p99.9 of 10,000 draws: 10, not 9.999999999999998
     if tail >= MIN_TAIL_DRAWS:
         return None
-    enough = math.ceil(MIN_TAIL_DRAWS / (1.0 - q) - 1e-9)
+    enough = math.ceil(round(MIN_TAIL_DRAWS / (1.0 - q), 6))
     many = f"{tail:.3g}"
     return (f"{label} at {n:,} draws rests on {many} draw{'s' * (many != '1')} beyond "
             f"it: the stockpile is sized on the few worst draws"
