@@ -521,6 +521,7 @@ def verify(folder, threads=None, progress=False, scenario=None, dataset=None) ->
         return Verification(folder, problems, notes)
 
     sc = manifest["scenario"]
+    found_beside = False  # the scenario file beside a moved folder, not where recorded
     if scenario is not None:
         scenario_path = Path(scenario)
         if not scenario_path.is_file():
@@ -533,6 +534,7 @@ def verify(folder, threads=None, progress=False, scenario=None, dataset=None) ->
             # and OUT/NAME.toml, copied or renamed together): its hash is checked below
             beside = folder.absolute().parent / Path(sc["path"]).name
             scenario_path = beside if beside.is_file() else None
+            found_beside = scenario_path is not None
     if scenario_path is None:
         problems.append(
             f"scenario file {sc['path']} not found (looked in {Path.cwd()}, above "
@@ -564,6 +566,9 @@ def verify(folder, threads=None, progress=False, scenario=None, dataset=None) ->
     if prep.compiled.scenario_hash != sc["hash"]:
         what = (f"scenario file {scenario} (given) is not the run's {sc['path']}, or it "
                 f"or a file it extends changed since the run" if scenario is not None else
+                f"scenario file {portable_path(scenario_path)} (found beside the folder; "
+                f"the run's was {sc['path']}) is not the run's, or it or a file it extends "
+                "changed" if found_beside else
                 f"scenario file {sc['path']} or a file it extends changed since the run")
         problems.append(
             f"{what} (scenario hash {sc['hash'][:12]} in the manifest, "
@@ -686,7 +691,7 @@ def _other_draws(stored: Path, rerun: Path) -> bool:
         if name == "draw" or x.dtype.kind != "f" or np.all(x == x[0]):
             continue
         cells += x.size
-        differ += int(np.count_nonzero(x != y))
+        differ += int(np.count_nonzero((x != y) & ~(np.isnan(x) & np.isnan(y))))
     return cells > 0 and differ > 0.9 * cells
 
 

@@ -247,6 +247,12 @@ def test_budget_quiet_prints_nothing_and_writes_the_allocation(study):
                   "--budget", 2e6, "--steps", 4, "--draws", 80, "--search-draws", 40,
                   "--out", "sp", "-q")
     assert res.exit_code == 0 and res.output == ""
+    # without -q and off a terminal, a line a step (a review: nothing at all)
+    logged = _invoke(study, "stockpile", "budget", "scenarios/s.toml", "--holders", "USA,JPN",
+                     "--budget", 2e6, "--steps", 2, "--draws", 80, "--search-draws", 40,
+                     "--out", "sp", "--name", "logged")
+    assert re.search(r"stockpile: step 2 of 2: (USA|JPN) gallium \+[\d.,e+]+ t \(\d+ runs",
+                     logged.output), logged.output
     folder = study / "sp" / "s-stockpile-budget"
     alloc = duckdb.sql(f"select sum(cost_horizon_usd) from '{folder}/allocation.parquet'")
     assert alloc.fetchall()[0][0] == pytest.approx(2e6)
@@ -321,6 +327,13 @@ def test_a_sizing_that_replaces_another_says_what_it_replaced(study):
     again = [a if a != "p95<=0.05" else "P95 <= 0.050" for a in args]
     third = _invoke(study, *again[:-4], "--draws", 50, *again[-4:], "--holders", "jpn")
     assert third.exit_code == 0 and "replaced the sizing" in third.output, third.output
+    # ... but not by a smaller run, nor one of other materials (a review)
+    fewer = _invoke(study, *args, "--holders", "JPN")  # 40 draws, after 50
+    assert fewer.exit_code == 2 and "this one has fewer draws (40)" in fewer.output
+    other = _invoke(study, *args[:-4], "--draws", 50, *args[-4:], "--holders", "JPN",
+                    "--materials", "gallium")
+    assert other.exit_code == 2 and "this one is for other materials (gallium)" in \
+        other.output, other.output
 
 
 @pytest.mark.parametrize("args, says", [

@@ -7,11 +7,11 @@ The library does the work (``simcore.dataset``, ``simcore.datasummary``,
 from __future__ import annotations
 
 import re
-import shlex
 from pathlib import Path
 
 import click
 
+from simcore._paths import shell_word
 from simcore.errors import DatasetError
 
 # The origin whose dominance the analyst's view measures, and the importers watched.
@@ -52,7 +52,7 @@ def validate(path):
         raise DatasetError(
             f"{path} holds scenario files (*.toml), not a dataset (none of "
             f"{', '.join(REQUIRED_FILES)}); check scenarios with `supplyshock validate "
-            f"{shlex.quote(str(path))}`")
+            f"{shell_word(path)}`")
     t = load_dataset(path)
     n_stage = int(t.n_stages.sum())
     n_flows = int((t.flow > 0).sum())

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import click
 
+from simcore._paths import shell_word
 from simcore.limits import MAX_DRAWS, MAX_SEED, SHARE_DUST
 from simcore.money import usd as _usd
 
@@ -903,7 +904,7 @@ def _compare_policies(base, variants: list, fmt: str, force: bool,
                    "run this from the folder the runs were made in. Without them nothing "
                    "is said about cost, and no interaction is looked for)")
     click.echo(f"(one policy's exposures: supplyshock compare "
-               f"{shlex.quote(str(base.folder))} VARIANT_DIR)")
+               f"{shell_word(base.folder)} VARIANT_DIR)")
 
 
 @click.command()

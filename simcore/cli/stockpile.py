@@ -12,6 +12,7 @@ import shlex
 
 import click
 
+from simcore._paths import shell_word
 from simcore.limits import MAX_DRAWS, MAX_SEED
 from simcore.money import usd as _usd
 from simcore.money import usd4 as _usd4
@@ -84,7 +85,7 @@ def _command(verb: str, scenario: str, **opts) -> str:
 
 
 def _check_out(scenario, out, name, kind, reserved, holders=None, question=None,
-               force=False):
+               force=False, materials=None, draws=None):
     """check_output's (variant file, results folder, name); with ``holders`` and
     ``question`` ((its _question_key, its text: "target p95<=0.05")), an earlier sizing
     there of other holders or another question is refused unless ``force`` (a new-user
@@ -105,14 +106,35 @@ def _check_out(scenario, out, name, kind, reserved, holders=None, question=None,
         return found
     was_who = list(before.get("holders") or ())
     was, was_key = _question(before), _question_key(before)
+    was_draws = before.get("draws")
+    now_draws = prep.compiled.draws if draws is None else int(draws)
+    why = []
     if sorted(was_who) != sorted(who) or was_key != question[0]:
-        draws = before.get("draws")
+        why.append(f"this one is for holders {', '.join(who)}, {question[1]}")
+    if _materials_of(before) != (None if materials is None else
+                                 sorted(m.strip() for m in str(materials).split(","))):
+        why.append(f"this one is for other materials ({materials or 'every one'})")
+    if isinstance(was_draws, int) and now_draws < was_draws:
+        why.append(f"this one has fewer draws ({now_draws:,})")
+    if why:
         raise StockpileError(
             f"{found[1]} holds an earlier sizing for holders {', '.join(was_who)}, {was} "
-            f"({f'{draws:,}' if isinstance(draws, int) else '?'} draws, written "
-            f"{before.get('created_utc', '?')}); this one is for holders {', '.join(who)}, "
-            f"{question[1]}: give --name to keep both, or --force to replace it")
+            f"({f'{was_draws:,}' if isinstance(was_draws, int) else '?'} draws, written "
+            f"{before.get('created_utc', '?')}); {'; '.join(why)}: give --name to keep "
+            "both, or --force to replace it")
     return found
+
+
+def _materials_of(m: dict) -> list[str] | None:
+    """The --materials a sizing record's command gave (sorted), None where it gave none
+    (every material of the scenario)."""
+    try:
+        words = shlex.split(str(m.get("command", "")))
+    except ValueError:
+        return None
+    if "--materials" not in words or words.index("--materials") + 1 >= len(words):
+        return None
+    return sorted(x.strip() for x in words[words.index("--materials") + 1].split(","))
 
 
 def _record(folder) -> dict | None:
@@ -186,7 +208,7 @@ def size_cmd(scenario, target, holders, materials, pool, reserved, carry, max_re
     t = parse_target(target)  # a malformed target is refused before any simulation
     asked = (("size", t.quantile, t.metric, t.value), f"target {t.text}")
     earlier = _earlier(_check_out(scenario, out, name, kind, reserved, holders, asked,
-                                  force)[1])
+                                  force, materials, draws)[1])
     command = _command("size", scenario, holders=holders, target=target, materials=materials,
                        pool=pool, reserved=reserved, carry=carry,
                        max_release_share=max_release_share, draws=draws,
@@ -240,7 +262,7 @@ def budget_cmd(scenario, budget_usd, objective, steps, holders, materials, pool,
                    f"mineral.", err=True)
     asked = (("budget", float(budget_usd), objective), f"budget {_usd(budget_usd)}")
     earlier = _earlier(_check_out(scenario, out, name, "budget", reserved, holders, asked,
-                                  force)[1])
+                                  force, materials, draws)[1])
     command = _command("budget", scenario, holders=holders, budget=budget_usd,
                        objective=objective, steps=steps, materials=materials, pool=pool,
                        reserved=reserved, carry=carry, max_release_share=max_release_share,
@@ -285,7 +307,7 @@ def _where(out, folder, earlier: str | None = None) -> None:
 
     toml = Path(out) / f"{Path(folder).name}.toml"
     click.echo(f"-> {toml} (the variant) and {folder}/ (its results and the search); "
-               f"check with: supplyshock verify {shlex.quote(str(folder))}")
+               f"check with: supplyshock verify {shell_word(folder)}")
     if earlier:
         click.echo(f"   (replaced the sizing written there before: {earlier}; --name keeps "
                    "sizings apart)")
@@ -325,9 +347,13 @@ def _variant_path(m: dict, folder) -> str:
     from pathlib import Path
 
     recorded = str(m["variant"]["path"])
-    beside = Path(folder).parent / Path(recorded).name
+    beside = Path(folder).absolute().parent / Path(recorded).name  # `show .` too
     if not Path(recorded).is_file() and beside.is_file():
-        return f"{beside.as_posix()} (written as {recorded})"
+        try:
+            shown = beside.relative_to(Path.cwd())
+        except ValueError:
+            shown = beside
+        return f"{shown.as_posix()} (written as {recorded})"
     return recorded
 
 
@@ -637,5 +663,5 @@ def show_text(m: dict, folder="FOLDER") -> str:
         lines.append(_table(["kind", "holder", "material", "status", "tonnes", "t/month",
                              "cost", "statistic"], rows, right_from=4))
     lines.append(f"variant: {_variant_path(m, folder)}; check the results with: "
-                 f"supplyshock verify {shlex.quote(str(folder))}")
+                 f"supplyshock verify {shell_word(folder)}")
     return "\n".join(lines)

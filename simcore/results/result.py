@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import shlex
 import shutil
 import weakref
 from functools import cached_property
@@ -16,6 +15,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from simcore._paths import shell_word
 from simcore.errors import ResultError
 from simcore.limits import MAX_DRAWS, MAX_SEED
 from simcore.results.digest import file_digest
@@ -78,7 +78,7 @@ def damaged(path: Path, what: str) -> ResultError:
     copy, an edited file): the file, what is wrong and the way back, no traceback."""
     return ResultError(
         f"{path}: {what}; the file is damaged or not from supplyshock: run the scenario "
-        f"again (`supplyshock verify {shlex.quote(str(path.parent))}` names every altered "
+        f"again (`supplyshock verify {shell_word(path.parent)}` names every altered "
         "file)")
 
 

@@ -169,7 +169,8 @@ def budget(study, holders, budget_usd, *, objective="expected-value", steps=20,
             b.frontier.append(dict(step=step, spent_usd=step * b.step_usd,
                                    objective_search=now, holder=h,
                                    material=problem.material_name(k), tonnes_added=add))
-            bar.done()
+            bar.done(said=f"step {step} of {steps}: {h} {problem.material_name(k)} "
+                          f"+{add:,.4g} t")
         b.allocation = alloc
         _confirm(b, mats)
     finally:
