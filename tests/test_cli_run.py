@@ -333,14 +333,21 @@ def test_verify_names_edited_run_metadata_outside_the_digest(study):
         bad.output)
 
 
+def _edited_run(study, name: str, edit, *run_args):
+    """Run scenarios/NAME.toml with ``run_args``, then edit its run.json by ``edit``
+    (a function of the manifest), as a user's hand would."""
+    invoke("run", f"scenarios/{name}.toml", *run_args, "-q")
+    path = study / "results" / name / "run.json"
+    manifest = json.loads(path.read_text())
+    edit(manifest)
+    path.write_text(json.dumps(manifest, indent=1))
+    return path, manifest
+
+
 def test_verify_names_edited_draws_without_a_re_run(study):
     """run.json's draws edited by hand: the stored tables hold the other number of draws,
     which verify says instead of re-running and listing every table as different."""
-    invoke("run", "scenarios/tiny-cn.toml", "--draws", 10, "-q")
-    path = study / "results" / "tiny-cn" / "run.json"
-    manifest = json.loads(path.read_text())
-    manifest["draws"] = 8
-    path.write_text(json.dumps(manifest, indent=1))
+    _edited_run(study, "tiny-cn", lambda m: m.update(draws=8), "--draws", 10)
     bad = invoke("verify", "results/tiny-cn", ok=False)
     assert bad.exit_code == 1, bad.output
     assert "draws = 8, but drivers.parquet holds 10 draws" in bad.output
@@ -350,13 +357,12 @@ def test_verify_names_edited_draws_without_a_re_run(study):
 def test_verify_reads_interventions_recorded_without_their_probability(study):
     """run.json's interventions record their probability since 2026-12-02: a folder of
     an earlier version, without it, still verifies; an edited cost does not."""
-    invoke("run", "scenarios/tiny-cn-stock.toml", "--draws", 10, "-q")
-    path = study / "results" / "tiny-cn-stock" / "run.json"
-    manifest = json.loads(path.read_text())
-    assert all("probability" in i for i in manifest["interventions"])
-    for i in manifest["interventions"]:
-        del i["probability"]
-    path.write_text(json.dumps(manifest, indent=1))
+    def strip(manifest):
+        assert all("probability" in i for i in manifest["interventions"])
+        for i in manifest["interventions"]:
+            del i["probability"]
+
+    path, manifest = _edited_run(study, "tiny-cn-stock", strip, "--draws", 10)
     assert "reproduced" in invoke("verify", "results/tiny-cn-stock").output
     manifest["interventions"][0]["cost_usd"] = 1.0
     path.write_text(json.dumps(manifest, indent=1))
@@ -368,11 +374,7 @@ def test_verify_names_an_edited_seed(study):
     """run.json's seed edited by hand: a new-user pass read 'a re-run gives different
     shortage, drivers, ...' and 25 columns of differences, which look like
     non-determinism. The stored draws' sampled values are not the seed's: said so."""
-    invoke("run", "scenarios/tiny-cn.toml", "--draws", 40, "--seed", 42, "-q")
-    path = study / "results" / "tiny-cn" / "run.json"
-    manifest = json.loads(path.read_text())
-    manifest["seed"] = 43
-    path.write_text(json.dumps(manifest, indent=1))
+    _edited_run(study, "tiny-cn", lambda m: m.update(seed=43), "--draws", 40, "--seed", 42)
     bad = invoke("verify", "results/tiny-cn", ok=False)
     assert bad.exit_code == 1, bad.output
     assert "the stored draws are not those of seed 43" in bad.output

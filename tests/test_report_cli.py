@@ -760,9 +760,9 @@ def _figures(folder: Path) -> dict[str, bytes]:
 def test_worker_processes_draw_the_same_figures(here):
     """matplotlib draws on one core: with --jobs 2 the figures are pickled and drawn by two
     worker processes, byte for byte the figures drawn here."""
-    from simcore.report.build import Options, write_figures
-
     import matplotlib
+
+    from simcore.report.build import Options, write_figures
 
     said = []
     # with the caller's matplotlib settings (a review: the workers drew with the
