@@ -1151,12 +1151,11 @@ class _Drawer:
                 signal.signal(signal.SIGINT, before)
 
     def submit(self, figures) -> None:
-        if self.off:
+        """Send the figures to the workers, where they are running."""
+        if self.off or self.pool is None:
             return
         import pickle
 
-        if self.pool is None:
-            return
         try:
             for _, _, fig in figures:
                 self.pending[id(fig)] = self.pool.submit(render_png,
