@@ -571,6 +571,9 @@ def test_a_pooled_sizing_labels_its_rows_and_bounds_its_saving():
         ["gallium", "150", "$3.0M", "120", "$2.4M", "0.80"]]
     assert lines[3].index("gallium") == lines[2].index("material")  # left-aligned
     assert "pooling saves at most what the ratio says" in text
+    # whose statistic and need a pool's row gives (a new-user pass could not tell)
+    assert "a pool's row: months of all its holders' need together, its statistic the " \
+        "worst-off holder's" in text
     reserved = _sizing(rows, pool=True, reserved=True)
     reserved.problem.materials, reserved.problem.holders = [0], sizing.problem.holders
     reserved.problem.material_name = sizing.problem.material_name

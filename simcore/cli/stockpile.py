@@ -437,7 +437,10 @@ def size_report(s) -> str:
                      "these draws; the stockpile is the least that meets the target on them, "
                      "so the statistic of other draws may lie just above the target (more "
                      "--draws narrow the interval); all national: with every holder's "
-                     "national stockpile in place)")
+                     "national stockpile in place"
+                     + ("; a pool's row: months of all its holders' need together, its "
+                        "statistic the worst-off holder's, each holder's own in "
+                        "protection.parquet" if p.pool else "") + ")")
         joined = _joined(p, need)
         if joined:
             lines.append(joined)
