@@ -123,7 +123,7 @@ def budget(study, holders, budget_usd, *, objective="expected-value", steps=20,
     cands = placements(problem)
     mats = [k for k in problem.materials if problem.holders_of(k)]
     n = problem.search_draws
-    bar = _Steps(progress, steps + 1)
+    bar = _Steps(progress, steps + 1, runs=lambda: problem.evaluator.runs)
     try:
         vec = {k: material_vector(problem, k, {}, n) for k in mats}
         bar.done()

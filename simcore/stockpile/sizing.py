@@ -311,7 +311,8 @@ def size(study, holders, target, *, materials=None, pool=False, reserved=False,
     s = Sizing(problem=problem, target=tgt, kind="pooled" if pool else "national")
     placements = list(problem.pairs) + (
         [("pool", k) for k in problem.materials if problem.holders_of(k)] if pool else [])
-    steps = _Steps(progress, (1 + SEARCH_UNITS) * len(placements))
+    steps = _Steps(progress, (1 + SEARCH_UNITS) * len(placements),
+                   runs=lambda: problem.evaluator.runs)
     try:
         # first what no stock can do, so that an unreachable target is refused early
         reach = {}
@@ -456,10 +457,13 @@ class _Steps:
     kernel runs so far, time left), or off a terminal a line per finished placement;
     ``progress=False`` silences it, ``None`` shows the bar on a terminal only."""
 
-    def __init__(self, progress, total: int):
+    def __init__(self, progress, total: int, runs=None):
         self.bar = None
         self.evals = 0
         self.doing = ""
+        # kernel runs so far (``runs()``: the evaluator's count, which leaves out the
+        # evaluations served without a run), as the closing line counts them
+        self.runs = runs if runs is not None else (lambda: self.evals)
         if progress is False:
             return
         from simcore.progress import Progress
@@ -473,7 +477,7 @@ class _Steps:
                 tail = text.rsplit("  ", 1)[-1]
                 share = 100.0 * self.shown / self.total if self.total else 100.0
                 doing = f"  {steps.doing}" if steps.doing else ""
-                return f"{bar} {share:3.0f}%{doing}  {steps.evals:,} runs  {tail}"
+                return f"{bar} {share:3.0f}%{doing}  {steps.runs():,} runs  {tail}"
 
         self.bar = Bar(total, label="stockpile",
                        enabled=None if progress is None else bool(progress))
@@ -502,7 +506,7 @@ class _Steps:
 
             from simcore.progress import _clock
 
-            self.bar.note(f"stockpile: {said} ({self.evals:,} runs, "
+            self.bar.note(f"stockpile: {said} ({self.runs():,} runs, "
                           f"{_clock(time.perf_counter() - self.t0)})")
 
     def close(self) -> None:
