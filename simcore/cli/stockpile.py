@@ -173,16 +173,14 @@ def _earlier(folder) -> str | None:
     """What the sizing in ``folder`` that this run replaces was (holders, target or
     budget, when), or None when there is none: a walkthrough's Japan sizing was replaced
     by a later one of the same name without a word."""
-    import json
-    from pathlib import Path
-
+    m = _record(folder)
+    if m is None:
+        return None
     try:
-        m = json.loads((Path(folder) / "stockpile.json").read_text(encoding="utf-8"))
-        what = _question(m)
-        return (f"holders {', '.join(m['holders'])}, {what}, "
+        return (f"holders {', '.join(m['holders'])}, {_question(m)}, "
                 f"{'reserved' if m.get('reserved') else 'selling'}, {m['draws']:,} draws, "
                 f"written {m.get('created_utc', '?')}")
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
