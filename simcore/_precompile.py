@@ -62,7 +62,7 @@ def precompile(folder: Path, cache: str | None = None) -> Path:
         compiled = compile_scenario(load_scenario(path, tensor), tensor)
         for _ in engine.simulate(tensor, compiled, draws=2, seed=1, threads=1):
             pass
-        _compile_report_helpers()
+        _compile_helpers()
         source = Path(_numba.CACHE_FOLDERS[-1]) / "kernel"  # the package's code only
         if not list(source.glob("model.run_draws-*.nbi")):
             raise RuntimeError(f"no compiled kernel in {source}")
@@ -74,12 +74,15 @@ def precompile(folder: Path, cache: str | None = None) -> Path:
     return target
 
 
-def _compile_report_helpers() -> None:
-    """The kernel's code the report calls (the sensitivity bootstrap's sums), with the
-    argument types it passes (simcore/report/sensitivity.py)."""
+def _compile_helpers() -> None:
+    """The kernel's code that the results and the report call (the summary's running
+    sums, the sensitivity bootstrap's sums), with the argument types they pass
+    (simcore/results/summary.py, simcore/report/sensitivity.py)."""
     import numpy as np
 
-    from simcore.kernel.binsums import cell_sums
+    from simcore.kernel.binsums import add_rows_f32, cell_sums
+
+    add_rows_f32(np.zeros(2), np.zeros((2, 2)))
 
     sums = [np.zeros(1) for _ in range(4)]
     cell_sums(np.zeros((2, 1), np.int32), np.ones(2), np.zeros(2), *sums)

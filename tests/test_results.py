@@ -529,21 +529,33 @@ def _format2_columns(draws: int) -> dict:
     }
 
 
-@pytest.mark.parametrize("spill_memory, row_loop_width", [(None, 1), (0, 10**9)])
+def _read_only_strided(draws, size):
+    """``chunks`` with every float array read-only and not C-contiguous (as arrays may
+    come back from another process), which the summary's compiled sums must take too."""
+    for chunk in chunks(draws, size):
+        for name, values in vars(chunk).items():
+            if isinstance(values, np.ndarray) and values.dtype == np.float64:
+                values = np.asfortranarray(values)
+                values.flags.writeable = False
+                setattr(chunk, name, values)
+        yield chunk
+
+
+@pytest.mark.parametrize("spill_memory, source", [(None, None), (0, _read_only_strided)])
 def test_summary_streams_the_statistics_of_format_2_bit_for_bit(
-        tmp_path, monkeypatch, spill_memory, row_loop_width):
+        tmp_path, monkeypatch, spill_memory, source):
     """The summary is computed as chunks stream by (running sums, month counts, sorted
     nonzero shortages kept aside, in a file past SPILL_MEMORY); it equals, bit for bit,
     exposure_statistics over the columns format 2 stored (the engine's values as
-    float32), whatever the chunking."""
+    float32), whatever the chunking and the chunks' memory layout."""
     from simcore.results import summary
 
-    monkeypatch.setattr(summary, "_ROW_LOOP_WIDTH", row_loop_width)  # both ways of summing
     if spill_memory is not None:
         monkeypatch.setattr(summary, "SPILL_MEMORY", spill_memory)
         monkeypatch.setattr(summary, "BLOCK_VALUES", 7)  # several blocks of exposures
     for draws, size in ((1, 1), (97, 13), (400, 400)):
-        res = write(tmp_path / f"s{draws}-{spill_memory}", draws=draws, size=size)
+        res = write(tmp_path / f"s{draws}-{spill_memory}", draws=draws, size=size,
+                    source=source)
         want = R.exposure_statistics(_format2_columns(draws), LAYOUT.need_t, H)
         got = res.summary
         for name, _ in R.SUMMARY_COLUMNS:

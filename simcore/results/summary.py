@@ -49,7 +49,6 @@ _SPILLED = np.dtype([("shortage", "<f8"), ("worst", "<f4")])
 SPILL_MEMORY = 64 * 2**20  # [bytes] values a spill holds in memory before it uses a file
 BLOCK_VALUES = 8 * 2**20  # values read back at a time (float64: 64 MiB)
 _SORT_THREADS = max(1, min(4, os.cpu_count() or 1))  # threads sorting exposures at the end
-_ROW_LOOP_WIDTH = 64  # running sums at least this wide are added row by row (add)
 
 # per-exposure columns summed in draw order -> summary column
 _SUMS = (
@@ -200,6 +199,15 @@ def _f32(values) -> np.ndarray:
     return np.asarray(values, dtype=np.float32)
 
 
+def _f64(values, shape) -> np.ndarray:
+    """``values`` as a writeable C-contiguous float64 array of ``shape``, the one type
+    ``add_rows_f32`` is compiled for (a copy only where it is not one already)."""
+    values = np.asarray(values, dtype=np.float64).reshape(shape)
+    if not (values.flags.c_contiguous and values.flags.writeable):
+        values = np.array(values, order="C")
+    return values
+
+
 def _median_of_counts(counts: np.ndarray) -> np.ndarray:
     """``median_where`` from counts: ``counts[x, v]`` rows of column x hold value v.
     The median of the values present (mean of the two middle ones); NaN where none."""
@@ -299,27 +307,13 @@ class ExposureSummary:
         shortage = np.asarray(chunk.shortage_t, dtype=np.float64).reshape(n, x)
         g = layout.zone_id
         zone_mean = np.asarray(chunk.zone_price_mean)[:, g] if len(g) else np.zeros((n, 0))
-        step = max(1, 2**20 // max(1, len(self._sums)))  # rows summed at a time (8 MiB)
-        part = np.empty((min(n, step), len(self._sums)))
+        # each sum strictly in draw order, as sequential_sum adds (simcore/kernel/binsums.py)
+        from simcore.kernel.binsums import add_rows_f32
+
         sums = self._sums
-        for a in range(0, n, step):
-            b = min(n, a + step)
-            for j, (col, _) in enumerate(_SUMS):
-                values = np.asarray(getattr(chunk, col)).reshape(n, x)[a:b]
-                part[: b - a, j * x : (j + 1) * x] = _f32(values)
-            part[: b - a, len(_SUMS) * x :] = _f32(zone_mean[a:b])
-            # strictly in draw order, as sequential_sum adds. A wide block one row at a
-            # time into the sums, in place: a cumsum down it adds in the same order but
-            # writes a block-sized array (19 us a row of the partner study's 2,751 sums,
-            # the loop 1.5 us); a narrow one by that cumsum (0.07 us a row of 7 sums, the
-            # loop 0.5 us)
-            if len(sums) >= _ROW_LOOP_WIDTH:
-                for row in part[: b - a]:
-                    sums += row
-            else:
-                part[0] += sums
-                sums[:] = np.cumsum(part[: b - a], axis=0)[-1]
-        del part
+        for j, (col, _) in enumerate(_SUMS):
+            add_rows_f32(sums[j * x : (j + 1) * x], _f64(getattr(chunk, col), (n, x)))
+        add_rows_f32(sums[len(_SUMS) * x :], _f64(zone_mean, (n, len(g))))
         months = np.asarray(chunk.months_short).reshape(n, x)
         self._months += months.sum(axis=0, dtype=np.int64)
         first = np.asarray(chunk.first_short, dtype=np.int16).reshape(n, x)
