@@ -77,6 +77,7 @@ if not os.environ.get("NUMBA_CACHE_DIR"):
 
 import numba  # noqa: E402  (the cache folder must be set before numba reads its config)
 
+from simcore import _native  # noqa: E402
 from simcore._sourcehash import engine_source_hash  # noqa: E402
 
 FINGERPRINT = engine_source_hash()
@@ -105,27 +106,13 @@ def precompiled_key() -> str:
 
 
 def _precompiled_base() -> str:
-    return os.environ.get("SUPPLYSHOCK_PRECOMPILED") or os.path.join(
-        os.path.dirname(os.path.abspath(__file__)), "_precompiled")
+    return _native.precompiled_base()
 
 
 def _installed_base() -> str | None:
-    """The precompiled folder of the installed distribution, where this module is not
-    it: a checkout imported from its own folder (``python`` started there, as the
-    README's snippets are) after ``pip install .`` of the same sources."""
-    from importlib.metadata import distributions
-
-    own = os.path.abspath(_precompiled_base())
-    try:
-        # every distribution of that name on sys.path: a checkout built in place holds
-        # one too (its egg-info), whose folder is this module's own
-        for dist in distributions(name="supplyshock"):
-            base = os.path.abspath(str(dist.locate_file("simcore/_precompiled")))
-            if base != own and os.path.isdir(base):
-                return base
-    except (OSError, ValueError):
-        return None
-    return None
+    """The precompiled folder of the installed distribution, where this module's is not
+    it (simcore/_native.py, ``installed_base``)."""
+    return _native.installed_base(_precompiled_base())
 
 
 def precompiled_folder() -> str | None:

@@ -1,9 +1,12 @@
 """``python -m simcore._precompile FOLDER``: compile the simulator ahead of time.
 
-Compiles the kernel's entry points (``run_draws``, ``count_zone_bins``) by simulating
-two draws of a small scenario on the built-in dataset, then copies the compiled code into
-``FOLDER/numba<version>/src-<fingerprint>``, the layout ``simcore._numba`` reads first
-when the folder is ``simcore/_precompiled`` of an installed package. setup.py runs it
+Compiles the kernel's entry points (``run_draws``, ``count_zone_bins``; the summary's
+and the report's sums) by simulating two draws of a small scenario on the built-in
+dataset, then copies the compiled code into ``FOLDER/numba<version>/src-<fingerprint>``,
+the layout ``simcore._numba`` reads first when the folder is ``simcore/_precompiled`` of
+an installed package, and links the entry points' machine code into a shared library
+there (``native/``, simcore/_native.py) that runs without importing Numba; a build
+without a C compiler goes without it. setup.py runs it
 when a wheel is built (``pip install .``), so that the first run after installing from
 source loads the code instead of compiling it. The code is for the CPU it was compiled on
 (Numba's cache index keys each entry by CPU name and features): on another machine that
@@ -52,7 +55,8 @@ def precompile(folder: Path, cache: str | None = None) -> Path:
     with tempfile.TemporaryDirectory(prefix="supplyshock-precompile-") as work:
         os.environ["NUMBA_CACHE_DIR"] = cache or os.path.join(work, "cache")
         os.environ["SUPPLYSHOCK_PRECOMPILED"] = os.path.join(work, "none")  # compile all
-        from simcore import _numba, engine
+        os.environ["SUPPLYSHOCK_NATIVE"] = "0"  # compile with Numba, whatever is installed
+        from simcore import _native, _numba
         from simcore.dataset import load_dataset
         from simcore.scenario import compile_scenario, load_scenario
 
@@ -60,9 +64,8 @@ def precompile(folder: Path, cache: str | None = None) -> Path:
         path.write_text(SCENARIO, encoding="utf-8")
         tensor = load_dataset()
         compiled = compile_scenario(load_scenario(path, tensor), tensor)
-        for _ in engine.simulate(tensor, compiled, draws=2, seed=1, threads=1):
-            pass
-        _compile_helpers()
+        with _native.ObjectCode() as objects:
+            calls = _compile_entry_points(tensor, compiled)
         source = Path(_numba.CACHE_FOLDERS[-1]) / "kernel"  # the package's code only
         if not list(source.glob("model.run_draws-*.nbi")):
             raise RuntimeError(f"no compiled kernel in {source}")
@@ -71,21 +74,45 @@ def precompile(folder: Path, cache: str | None = None) -> Path:
             shutil.rmtree(target)
         shutil.copytree(source, target / "kernel",
                         ignore=shutil.ignore_patterns("*.tmp.*"))
+        try:
+            _native.build(target, calls, objects)
+        except Exception as exc:  # Numba's cache entries serve without the library
+            print(f"supplyshock: the kernel's library was not built ({exc}); runs load the "
+                  "compiled code through Numba", file=sys.stderr)
     return target
 
 
-def _compile_helpers() -> None:
-    """The kernel's code that the results and the report call (the summary's running
-    sums, the sensitivity bootstrap's sums), with the argument types they pass
-    (simcore/results/summary.py, simcore/report/sensitivity.py)."""
+def _compile_entry_points(tensor, compiled) -> dict:
+    """Compile (or load) every entry point of simcore/_native.py's ENTRIES, and the
+    report's helpers, with the argument types the engine, the summary and the report
+    pass; the arguments each entry point of ENTRIES was called with."""
     import numpy as np
 
-    from simcore.kernel.binsums import add_rows_f32, cell_sums
+    from simcore import engine
+    from simcore.kernel import binsums, model
 
-    add_rows_f32(np.zeros(2), np.zeros((2, 2)))
+    calls: dict = {}
 
+    def keep(name, function):
+        def call(*args):
+            calls.setdefault(name, args)
+            return function(*args)
+        return call
+
+    real = (model.run_draws, model.count_zone_bins)
+    model.run_draws = keep("run_draws", real[0])
+    model.count_zone_bins = keep("count_zone_bins", real[1])
+    try:
+        for _ in engine.simulate(tensor, compiled, draws=2, seed=1, threads=1):
+            pass
+    finally:
+        model.run_draws, model.count_zone_bins = real
+    values = np.zeros((2, 2))
+    binsums.add_rows_f32(np.zeros(2), values)
+    calls["add_rows_f32"] = (np.zeros(2), values)
     sums = [np.zeros(1) for _ in range(4)]
-    cell_sums(np.zeros((2, 1), np.int32), np.ones(2), np.zeros(2), *sums)
+    binsums.cell_sums(np.zeros((2, 1), np.int32), np.ones(2), np.zeros(2), *sums)
+    return calls
 
 
 USAGE = """usage: python -m simcore._precompile [--cache DIR] FOLDER

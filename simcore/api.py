@@ -305,6 +305,11 @@ def _start(prep: Prepared, executor, bar, say: bool, **run):
     if executor is not None and executor is not local_executor:
         start("waiting for the first chunk")
         return executor(prep.tensor, prep.compiled, **run)
+    from simcore import _native
+
+    start("loading the simulator")
+    if _native.in_use():  # the kernel's library: nothing to compile, no Numba to import
+        return local_executor(prep.tensor, prep.compiled, progress=_EngineWatch(bar), **run)
     from simcore._numba import on_compile
 
     note = getattr(bar, "note", None) or (lambda text: print(text, file=sys.stderr))
@@ -313,7 +318,6 @@ def _start(prep: Prepared, executor, bar, say: bool, **run):
         note(COMPILING)
         start("compiling the simulator")
 
-    start("loading the simulator")
     with on_compile(compiling if say else None):
         return local_executor(prep.tensor, prep.compiled, progress=_EngineWatch(bar), **run)
 

@@ -13,6 +13,7 @@ Importing this module does not import numba; the first call to ``simulate`` does
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -520,8 +521,9 @@ def run_block(model: Model, seed: int, start: int, n: int, *, timeseries: bool =
     in its own slot of ``out.progress``, which this thread adds up. The slices then always
     run on threads (also a single one); the numbers are the same either way.
     """
-    from simcore.kernel.model import run_draws
+    from simcore._native import kernel_function
 
+    run_draws = kernel_function("run_draws")
     n_workers = _workers(n, threads)
     block = _Block.make(model, seed, start, n, n_workers, timeseries, zone_series, trace,
                         None)
@@ -563,7 +565,7 @@ class _Block:
 
     @classmethod
     def make(cls, model, seed, start, n, n_workers, timeseries, zone_series, trace, spare):
-        from simcore.kernel.model import scratch
+        from simcore.kernel.structs import scratch
 
         sc, holders = _with_holders(model.sc, model.tn)
         n_g = int(sc.n_zg)
@@ -595,8 +597,9 @@ class _Block:
     def submit(self, pool: ThreadPoolExecutor) -> None:
         """Queue one task per worker slice on ``pool``; a pool thread that finishes a
         slice of this block takes the next queued one, of this block or the next."""
-        from simcore.kernel.model import run_draws
+        from simcore._native import kernel_function
 
+        run_draws = kernel_function("run_draws")
         self.running = [pool.submit(run_draws, w, *self.args, ws)
                         for w, ws in enumerate(self.work)]
 
@@ -671,8 +674,7 @@ _SPARE = 2  # output sets kept for reuse: chunk i is written while chunk i + 1 i
 def _out_layout(n, n_workers, n_v, n_e, n_x, n_g, H, n_h, timeseries, zone_series, trace):
     """The kernel's output set for a block (simcore.kernel.structs.Out): (shape, dtype)
     of each array, the flags as they are."""
-    from simcore.kernel.model import NTR, NTZ
-    from simcore.kernel.structs import Out
+    from simcore.kernel.structs import NTR, NTZ, Out
 
     f8, i2 = np.float64, np.int16
     per_x = ((n, n_x), f8)
@@ -747,8 +749,9 @@ def _zone_histograms(zone_bins: np.ndarray, n_price_bins: int) -> tuple:
     bincount over (zone, month, bin) keys). Counting in the kernel while it simulates
     instead (a random increment into 7.7 MB per worker for the partner study's prices)
     cost about 6 % of its time."""
-    from simcore.kernel.model import count_zone_bins
+    from simcore._native import kernel_function
 
+    count_zone_bins = kernel_function("count_zone_bins")
     _, n_g, H, _ = zone_bins.shape
     price = np.zeros((n_g, H, n_price_bins), dtype=np.int64)
     short = np.zeros((n_g, H, 101), dtype=np.int64)
@@ -758,8 +761,9 @@ def _zone_histograms(zone_bins: np.ndarray, n_price_bins: int) -> tuple:
 
 def load_kernel(model: Model) -> None:
     """Load the kernel's machine code for the arrays of ``model`` from the cache, or
-    compile it the first time (``simcore._numba.on_compile`` tells when): a block of no
-    draws."""
+    compile it the first time (``simcore._numba.on_compile`` tells when); where it runs
+    from its library (simcore/_native.py), the types are checked against the library's:
+    a block of no draws."""
     run_block(model, 0, 0, 0, threads=1)
 
 
@@ -769,7 +773,16 @@ def default_threads() -> int:
     ``numba.get_num_threads`` launches Numba's threading layer (an OpenMP or TBB pool,
     0.03 s of a run's start) that the engine, which runs its workers on Python threads,
     never uses; ``set_num_threads`` launches it first, so while it is not launched the
-    count is NUMBA_NUM_THREADS."""
+    count is NUMBA_NUM_THREADS. Where Numba is not imported (the kernel runs from its
+    library, simcore/_native.py) that is read as Numba reads it: the environment, else
+    the CPUs this process may run on."""
+    if "numba" not in sys.modules:
+        given = os.environ.get("NUMBA_NUM_THREADS", "").strip()
+        if given:
+            return max(1, int(given))
+        if hasattr(os, "sched_getaffinity"):
+            return max(1, len(os.sched_getaffinity(0)))
+        return max(1, os.cpu_count() or 1)
     import numba
     from numba.np.ufunc import parallel
 

@@ -9,12 +9,18 @@
 from __future__ import annotations
 
 import csv
+import os
 import shutil
 from pathlib import Path
 
 import pytest
 
 TINY = Path(__file__).parent / "data" / "tiny"
+
+# The suite runs the kernel through Numba, as a checkout without the kernel's library
+# does, whether or not this one has one (simcore/_native.py); tests/test_native.py runs
+# the library, built for it, in subprocesses that ask for it.
+os.environ["SUPPLYSHOCK_NATIVE"] = "0"
 
 
 @pytest.fixture(scope="session", autouse=True)

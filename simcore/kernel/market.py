@@ -34,27 +34,26 @@ import numpy as np
 
 from simcore._numba import jit, jit_inline, jit_internal
 from simcore.kernel.allocation import max_flow
-
-# zone quantities zq[z, :] of one (material, stage, month)
-ZQ_N = 0  # baseline need of the zone's buyers [t/month]
-ZQ_X = 1  # change of feed of the next stage's producers [t/month], >= -ZQ_N
-ZQ_T = 2  # commercial stock target, precaution included [t]
-ZQ_I = 3  # commercial stock at the start of the month [t]
-ZQ_G = 4  # origin state's purchases [t/month]
-ZQ_R = 5  # state stocks' release capacity this month (selling into the zone) [t/month]
-ZQ_C = 6  # contract inflow [t/month]
-ZQ_W = 7  # what the zone wants at the choke price [t/month] (set by prepare_zone)
-ZQ_REL = 8  # what its stocks release at the choke price [t/month] (set by prepare_zone)
-N_ZQ = 9
-
-# market settings mp[:] of one (material, stage, month)
-MP_EPS = 0  # demand elasticity now (absolute value)
-MP_ETA = 1  # inventory release parameter: desired stock ~ p^-eta
-MP_THETA = 2  # share of the gap to the desired stock closed in a month
-MP_LNPBAR = 3  # log of the choke price
-MP_LNPMIN = 4  # log of the floor price (= -MP_LNPBAR)
-MP_PFULL = 5  # price at which state stocks release their full rate
-N_MP = 6
+from simcore.kernel.structs import (  # the layouts of zq and mp, and the filling's bound
+    GALE_MAX_ZONES,
+    MP_EPS,
+    MP_ETA,
+    MP_LNPBAR,
+    MP_LNPMIN,
+    MP_PFULL,
+    MP_THETA,
+    N_MP,
+    N_ZQ,
+    ZQ_C,
+    ZQ_G,
+    ZQ_I,
+    ZQ_N,
+    ZQ_R,
+    ZQ_REL,
+    ZQ_T,
+    ZQ_W,
+    ZQ_X,
+)
 
 U_TOP = 2.0  # the level at the floor price
 
@@ -225,7 +224,6 @@ def _solve_level(zq, mp, nz, sel, target, a, b):
     return a
 
 
-GALE_MAX_ZONES = 4  # up to this many zones, the filling checks every subset of zones
 ROUND_BITS = GALE_MAX_ZONES  # bits of one round's set in the hint of _fill_subsets
 
 

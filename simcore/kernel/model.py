@@ -19,7 +19,6 @@ the caller: the kernel allocates nothing).
 from __future__ import annotations
 
 import math
-from collections import namedtuple
 
 import numpy as np
 
@@ -32,7 +31,6 @@ from simcore.kernel.market import (
     MP_LNPMIN,
     MP_PFULL,
     MP_THETA,
-    N_MP,
     N_ZQ,
     U_TOP,
     ZQ_C,
@@ -66,12 +64,48 @@ from simcore.kernel.structs import (
     MK_SUP,
     MK_THETA,
     N_MARKET,
+    N_ZA,
     NPB,
+    NTR,
+    NTZ,
     PB_LO,
     PB_STEP,
     RESP_SPARE_USABLE,
     RESP_SUB_MAX,
     RESP_SUB_MONTHS,
+    TR_BOUGHT,
+    TR_CDRAWN,
+    TR_GIVEN_UP,
+    TR_NEED,
+    TR_PRICE,
+    TR_RATIONED,
+    TR_RESTOCKED,
+    TR_SDRAWN,
+    TR_SHORTAGE,
+    TR_SUBSTITUTED,
+    TR_USED,
+    TZ_CONSUMED,
+    TZ_CONTRACT,
+    TZ_EDGE_EXCESS,
+    TZ_INFLOW,
+    TZ_NEED,
+    TZ_PRICE,
+    TZ_PRODUCTION,
+    TZ_PURCHASE,
+    TZ_RELEASED,
+    TZ_RESTOCKED,
+    TZ_RHO,
+    TZ_STATE_RELEASE,
+    TZ_STOCK,
+    TZ_UNSOLD,
+    ZA_BOUGHT,
+    ZA_CDRAWN,
+    ZA_GIVEN,
+    ZA_PEAK,
+    ZA_RATIONED,
+    ZA_RESTOCKED,
+    ZA_SHORT,
+    ZA_SUB,
 )
 
 EVENT_RESTRICTION = 0
@@ -83,78 +117,6 @@ WEEKS_PER_MONTH = 52.0 / 12.0
 
 STATUS_BAD_VARIATE = 10  # a sampled variate is NaN
 STATUS_BAD_STATE = 11  # a negative or NaN quantity appeared in the month loop
-
-# trace columns per (exposure, month)
-(TR_NEED, TR_BOUGHT, TR_RESTOCKED, TR_CDRAWN, TR_SDRAWN, TR_SUBSTITUTED, TR_GIVEN_UP,
- TR_RATIONED, TR_SHORTAGE, TR_PRICE, TR_USED) = range(11)
-NTR = 11
-# trace columns per (zone, month)
-(TZ_PRICE, TZ_RHO, TZ_INFLOW, TZ_CONTRACT, TZ_PRODUCTION, TZ_STOCK, TZ_PURCHASE,
- TZ_STATE_RELEASE, TZ_UNSOLD, TZ_EDGE_EXCESS, TZ_NEED, TZ_CONSUMED, TZ_RESTOCKED,
- TZ_RELEASED) = range(14)
-NTZ = 14
-
-# per (stage, zone) accumulators of a material's month per unit of need (ws.zacc)
-(ZA_SHORT, ZA_SUB, ZA_GIVEN, ZA_RATIONED, ZA_CDRAWN, ZA_BOUGHT, ZA_RESTOCKED,
- ZA_PEAK) = range(8)
-N_ZA = 8
-
-Scratch = namedtuple("Scratch", [
-    # per event
-    "z", "onset_f", "dur", "sev0", "sev1", "settle", "leak", "lead", "sev_now", "ann_now",
-    # per intervention
-    "sp_on", "cap_on", "cap_month",
-    # per material
-    "mk",
-    # per (stage, zone) carried over months
-    "inv", "lnp_prev", "lnp_now", "zprec", "uhint", "uhint2", "shint", "gorig", "gother",
-    # per country
-    "lsm", "msm", "lsr", "msr", "srel", "hold", "supply", "feed",
-    # per (stage, zone): the month per unit of need, summed (zacc), months short, first
-    # and last (zmon)
-    "zacc", "zmon",
-    # per (stage, country)
-    "rowflag", "outsh", "outp", "xfeed", "az", "ao", "ou",
-    # zone market of one stage
-    "zq", "mp", "zcons", "zrest", "zcrel", "zshare", "zdbar", "zrho", "zprice", "zbuy",
-    # exporter classes and the max-flow workspace
-    "fsup", "capc", "ulev", "frozen", "cutz", "dem", "slope", "gcap", "f", "out_e", "in_i",
-    "queue",
-    "par_e", "par_i", "seen_e", "seen_i",
-])
-
-
-def scratch(n_ev, n_sp, n_cap, n_k, n_s, n_c, n_z):
-    """A worker's scratch arrays (Scratch), made by the caller: the kernel allocates
-    nothing, so it runs without reference counting (simcore/_numba.py)."""
-    e1 = max(1, n_ev)
-    m = n_c + 1
-    z1 = max(1, n_z)
-    return Scratch(
-        np.zeros(e1), np.zeros(e1), np.zeros(e1), np.zeros(e1), np.zeros(e1),
-        np.zeros(e1), np.zeros(e1), np.zeros(e1), np.zeros(e1), np.zeros(e1, dtype=np.bool_),
-        np.zeros(max(1, n_sp), dtype=np.bool_), np.zeros(max(1, n_cap), dtype=np.bool_),
-        np.zeros(max(1, n_cap), dtype=np.int64),
-        np.zeros((n_k, N_MARKET)),
-        np.zeros((n_s, z1)), np.zeros((n_s, z1)), np.zeros((n_s, z1)),
-        np.zeros((n_s, z1)), np.zeros((n_s, z1)), np.zeros((n_s, z1)), np.zeros(n_s),
-        np.zeros((n_s, z1)), np.zeros((n_s, z1)),
-        np.zeros(n_c), np.zeros(n_c), np.zeros(n_c), np.zeros(n_c), np.zeros(n_c),
-        np.zeros(n_c, dtype=np.bool_), np.zeros(n_c), np.zeros(n_c),
-        np.zeros((n_s, z1, N_ZA)), np.zeros((n_s, z1, 3), dtype=np.int64),
-        np.zeros((n_s, n_c), dtype=np.bool_), np.ones((n_s, n_c)), np.zeros((n_s, n_c)),
-        np.zeros((n_s, n_c)), np.ones((n_s, n_c, z1)), np.zeros((n_s, n_c, z1)),
-        np.ones((n_s, n_c)),
-        np.zeros((z1, N_ZQ)), np.zeros(N_MP), np.zeros(z1), np.zeros(z1), np.zeros(z1),
-        np.zeros(z1), np.zeros(z1), np.zeros(z1), np.zeros(z1), np.zeros(z1),
-        np.zeros(m), np.zeros((m, z1)), np.zeros(z1),
-        np.zeros(z1, dtype=np.bool_), np.zeros(z1, dtype=np.bool_), np.zeros(z1), np.zeros(z1),
-        np.zeros(3 << GALE_MAX_ZONES), np.zeros((m, z1)), np.zeros(m),
-        np.zeros(z1), np.zeros(m + z1 + 2, dtype=np.int64), np.zeros(m, dtype=np.int64),
-        np.zeros(z1, dtype=np.int64), np.zeros(m, dtype=np.bool_),
-        np.zeros(z1, dtype=np.bool_),
-    )
-
 
 @jit_internal
 def _ramp(lag, tau):

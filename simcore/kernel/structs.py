@@ -9,9 +9,13 @@ Each is a ``namedtuple`` of arrays and scalars that Numba passes as one argument
   every (material, stage) (what may happen);
 - ``Out``: the block's outputs (what the kernel writes, rows = draws).
 
-The per-draw state and the per-worker scratch are built inside the kernel
-(simcore/kernel/model.py). This module imports no numba: the engine builds these
-structures at the boundary (simcore/engine.py).
+- ``Scratch``: a worker's scratch arrays (``scratch``), with the layouts of the zone
+  market's rows (``ZQ_*``, ``MP_*``), the traces' columns (``TR_*``, ``TZ_*``) and the
+  month's accumulators (``ZA_*``).
+
+This module imports no numba: the engine builds these structures at the boundary
+(simcore/engine.py), also where the kernel runs from its shared library without Numba
+(simcore/_native.py).
 
 Index conventions: K materials, S stages (max over materials), C countries, E events,
 V variates, J stockpile interventions, Q capacity interventions, Z zones of a
@@ -22,6 +26,8 @@ P market parameters (``MARKET_PARAMS``).
 from __future__ import annotations
 
 from collections import namedtuple
+
+import numpy as np
 
 # --- market parameters: one value per material (dataset table, docs/dataset.md) -----------
 # (name of the scenario's [response] key, name in the dataset's market table)
@@ -134,3 +140,100 @@ Out = namedtuple("Out", [
     "ztrace",      # f8[n, G, H, NTZ]
     "progress",    # i8[W] draws finished by each worker
 ])
+
+
+# zone quantities zq[z, :] of one (material, stage, month)
+ZQ_N = 0  # baseline need of the zone's buyers [t/month]
+ZQ_X = 1  # change of feed of the next stage's producers [t/month], >= -ZQ_N
+ZQ_T = 2  # commercial stock target, precaution included [t]
+ZQ_I = 3  # commercial stock at the start of the month [t]
+ZQ_G = 4  # origin state's purchases [t/month]
+ZQ_R = 5  # state stocks' release capacity this month (selling into the zone) [t/month]
+ZQ_C = 6  # contract inflow [t/month]
+ZQ_W = 7  # what the zone wants at the choke price [t/month] (set by prepare_zone)
+ZQ_REL = 8  # what its stocks release at the choke price [t/month] (set by prepare_zone)
+N_ZQ = 9
+
+# market settings mp[:] of one (material, stage, month)
+MP_EPS = 0  # demand elasticity now (absolute value)
+MP_ETA = 1  # inventory release parameter: desired stock ~ p^-eta
+MP_THETA = 2  # share of the gap to the desired stock closed in a month
+MP_LNPBAR = 3  # log of the choke price
+MP_LNPMIN = 4  # log of the floor price (= -MP_LNPBAR)
+MP_PFULL = 5  # price at which state stocks release their full rate
+N_MP = 6
+
+GALE_MAX_ZONES = 4  # up to this many zones, the filling checks every subset of zones
+# (simcore/kernel/market.py, _fill_subsets); its workspace gcap has 3 * 2**GALE_MAX_ZONES
+
+# trace columns per (exposure, month)
+(TR_NEED, TR_BOUGHT, TR_RESTOCKED, TR_CDRAWN, TR_SDRAWN, TR_SUBSTITUTED, TR_GIVEN_UP,
+ TR_RATIONED, TR_SHORTAGE, TR_PRICE, TR_USED) = range(11)
+NTR = 11
+# trace columns per (zone, month)
+(TZ_PRICE, TZ_RHO, TZ_INFLOW, TZ_CONTRACT, TZ_PRODUCTION, TZ_STOCK, TZ_PURCHASE,
+ TZ_STATE_RELEASE, TZ_UNSOLD, TZ_EDGE_EXCESS, TZ_NEED, TZ_CONSUMED, TZ_RESTOCKED,
+ TZ_RELEASED) = range(14)
+NTZ = 14
+
+# per (stage, zone) accumulators of a material's month per unit of need (ws.zacc)
+(ZA_SHORT, ZA_SUB, ZA_GIVEN, ZA_RATIONED, ZA_CDRAWN, ZA_BOUGHT, ZA_RESTOCKED,
+ ZA_PEAK) = range(8)
+N_ZA = 8
+
+
+Scratch = namedtuple("Scratch", [
+    # per event
+    "z", "onset_f", "dur", "sev0", "sev1", "settle", "leak", "lead", "sev_now", "ann_now",
+    # per intervention
+    "sp_on", "cap_on", "cap_month",
+    # per material
+    "mk",
+    # per (stage, zone) carried over months
+    "inv", "lnp_prev", "lnp_now", "zprec", "uhint", "uhint2", "shint", "gorig", "gother",
+    # per country
+    "lsm", "msm", "lsr", "msr", "srel", "hold", "supply", "feed",
+    # per (stage, zone): the month per unit of need, summed (zacc), months short, first
+    # and last (zmon)
+    "zacc", "zmon",
+    # per (stage, country)
+    "rowflag", "outsh", "outp", "xfeed", "az", "ao", "ou",
+    # zone market of one stage
+    "zq", "mp", "zcons", "zrest", "zcrel", "zshare", "zdbar", "zrho", "zprice", "zbuy",
+    # exporter classes and the max-flow workspace
+    "fsup", "capc", "ulev", "frozen", "cutz", "dem", "slope", "gcap", "f", "out_e", "in_i",
+    "queue",
+    "par_e", "par_i", "seen_e", "seen_i",
+])
+
+
+def scratch(n_ev, n_sp, n_cap, n_k, n_s, n_c, n_z):
+    """A worker's scratch arrays (Scratch), made by the caller: the kernel allocates
+    nothing, so it runs without reference counting (simcore/_numba.py)."""
+    e1 = max(1, n_ev)
+    m = n_c + 1
+    z1 = max(1, n_z)
+    return Scratch(
+        np.zeros(e1), np.zeros(e1), np.zeros(e1), np.zeros(e1), np.zeros(e1),
+        np.zeros(e1), np.zeros(e1), np.zeros(e1), np.zeros(e1), np.zeros(e1, dtype=np.bool_),
+        np.zeros(max(1, n_sp), dtype=np.bool_), np.zeros(max(1, n_cap), dtype=np.bool_),
+        np.zeros(max(1, n_cap), dtype=np.int64),
+        np.zeros((n_k, N_MARKET)),
+        np.zeros((n_s, z1)), np.zeros((n_s, z1)), np.zeros((n_s, z1)),
+        np.zeros((n_s, z1)), np.zeros((n_s, z1)), np.zeros((n_s, z1)), np.zeros(n_s),
+        np.zeros((n_s, z1)), np.zeros((n_s, z1)),
+        np.zeros(n_c), np.zeros(n_c), np.zeros(n_c), np.zeros(n_c), np.zeros(n_c),
+        np.zeros(n_c, dtype=np.bool_), np.zeros(n_c), np.zeros(n_c),
+        np.zeros((n_s, z1, N_ZA)), np.zeros((n_s, z1, 3), dtype=np.int64),
+        np.zeros((n_s, n_c), dtype=np.bool_), np.ones((n_s, n_c)), np.zeros((n_s, n_c)),
+        np.zeros((n_s, n_c)), np.ones((n_s, n_c, z1)), np.zeros((n_s, n_c, z1)),
+        np.ones((n_s, n_c)),
+        np.zeros((z1, N_ZQ)), np.zeros(N_MP), np.zeros(z1), np.zeros(z1), np.zeros(z1),
+        np.zeros(z1), np.zeros(z1), np.zeros(z1), np.zeros(z1), np.zeros(z1),
+        np.zeros(m), np.zeros((m, z1)), np.zeros(z1),
+        np.zeros(z1, dtype=np.bool_), np.zeros(z1, dtype=np.bool_), np.zeros(z1), np.zeros(z1),
+        np.zeros(3 << GALE_MAX_ZONES), np.zeros((m, z1)), np.zeros(m),
+        np.zeros(z1), np.zeros(m + z1 + 2, dtype=np.int64), np.zeros(m, dtype=np.int64),
+        np.zeros(z1, dtype=np.int64), np.zeros(m, dtype=np.bool_),
+        np.zeros(z1, dtype=np.bool_),
+    )

@@ -308,8 +308,9 @@ class ExposureSummary:
         g = layout.zone_id
         zone_mean = np.asarray(chunk.zone_price_mean)[:, g] if len(g) else np.zeros((n, 0))
         # each sum strictly in draw order, as sequential_sum adds (simcore/kernel/binsums.py)
-        from simcore.kernel.binsums import add_rows_f32
+        from simcore._native import kernel_function
 
+        add_rows_f32 = kernel_function("add_rows_f32")
         sums = self._sums
         for j, (col, _) in enumerate(_SUMS):
             add_rows_f32(sums[j * x : (j + 1) * x], _f64(getattr(chunk, col), (n, x)))

@@ -1,0 +1,413 @@
+"""The kernel's machine code as a shared library, called without importing Numba.
+
+**Why.** Importing Numba (0.13 s, half of it loading LLVM) and loading the kernel's
+cached machine code through it (0.07 s) were 0.2 s of the 0.47 s start of every run of
+the partner study, a tenth of a 10,000-draw run (benchmarks/README.md, twenty-fourth
+session). The code itself needs neither: once compiled it calls only the C library, the
+Python C API and four helpers of Numba's own C extension.
+
+**What is built.** When the package is built from source (setup.py runs
+simcore/_precompile.py), the object code Numba compiled for each entry point in
+``ENTRIES`` is linked, with the C lines of ``_STUB``, into ``native/kernel.so`` beside the
+precompiled cache entries (``<precompiled>/numba<version>/src-<fingerprint>/native``),
+with ``native.json``: the Python, the CPU (``/proc/cpuinfo``) and Numba it was built
+for, and per entry point the symbols of Numba's CPython wrapper and of its environment,
+and the types of the arguments it was compiled for (``signature``). A build without a
+C compiler has no library.
+
+**What runs.** ``function(name)`` loads the library once per process (Numba's C
+extensions ``_helperlib`` and ``_dynfunc`` are loaded on their own, without the
+``numba`` package) and returns a callable that runs Numba's CPython wrapper of the
+compiled function: the wrapper a Numba dispatcher calls once it has chosen the
+overload, which unboxes the arguments, lets go of the GIL (the kernel is ``nogil``) and
+runs the same machine code, so results are the same bits. The dispatcher's choice is
+replaced by a check that the arguments have exactly the types the code was compiled for
+(``signature``); any other call goes to Numba's dispatcher (compiled or loaded as
+without the library).
+
+There is no library to use, and Numba runs the kernel as before, saying nothing, where:
+it was not built (an editable install, ``SUPPLYSHOCK_NO_PRECOMPILE=1``, no C
+compiler), or was built for another Python, CPU or Numba, or for other engine sources
+(the fingerprint in its path); off Linux; where it does not load; and with
+``SUPPLYSHOCK_NATIVE=0``.
+
+This module imports no numba (except ``build``, which runs inside the precompile).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+# entry point -> the module that defines it
+ENTRIES = {
+    "run_draws": "simcore.kernel.model",
+    "count_zone_bins": "simcore.kernel.model",
+    "add_rows_f32": "simcore.kernel.binsums",
+}
+FOLDER = "native"
+LIBRARY = "kernel.so"
+MANIFEST = "native.json"
+FORMAT = 1
+
+# Numba's helpers that its CPython wrappers call. _helperlib does not export them: the
+# library reaches them through pointers set when it is loaded (their keys in
+# _helperlib.c_helpers, in the order of helpers[] below).
+HELPERS = ("adapt_ndarray", "do_raise", "runtime_build_excinfo_struct", "unpickle")
+_STUB = """\
+static void *helpers[4];
+int numba_adapt_ndarray(void *obj, void *arystruct)
+{ return ((int (*)(void *, void *))helpers[0])(obj, arystruct); }
+int numba_do_raise(void *exc)
+{ return ((int (*)(void *))helpers[1])(exc); }
+void *numba_runtime_build_excinfo_struct(void *gv, void *args)
+{ return ((void *(*)(void *, void *))helpers[2])(gv, args); }
+void *numba_unpickle(const char *data, int n, const char *hashed)
+{ return ((void *(*)(const char *, int, const char *))helpers[3])(data, n, hashed); }
+void supplyshock_set_helpers(void **p)
+{ for (int i = 0; i < 4; i++) helpers[i] = p[i]; }
+"""
+
+
+# --- where the library is -------------------------------------------------------------------
+
+def precompiled_base() -> str:
+    """The folder of code compiled at install: the package's ``_precompiled``, or
+    ``SUPPLYSHOCK_PRECOMPILED``."""
+    return os.environ.get("SUPPLYSHOCK_PRECOMPILED") or os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "_precompiled")
+
+
+def installed_base(own: str) -> str | None:
+    """The precompiled folder of the installed distribution, where it is not ``own``: a
+    checkout imported from its own folder (``python`` started there, as the README's
+    snippets are) after ``pip install .`` of the same sources."""
+    from importlib.metadata import distributions
+
+    own = os.path.abspath(own)
+    try:
+        # every distribution of that name on sys.path: a checkout built in place holds
+        # one too (its egg-info), whose folder is this module's own
+        for dist in distributions(name="supplyshock"):
+            base = os.path.abspath(str(dist.locate_file("simcore/_precompiled")))
+            if base != own and os.path.isdir(base):
+                return base
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def find_precompiled(tail: str) -> str | None:
+    """``tail`` (``numba<version>/src-<fingerprint>``) under the precompiled folder, or
+    under the installed distribution's (unless ``SUPPLYSHOCK_PRECOMPILED`` is set)."""
+    folder = os.path.join(precompiled_base(), tail)
+    if os.path.isdir(folder):
+        return folder
+    if "SUPPLYSHOCK_PRECOMPILED" not in os.environ:
+        base = installed_base(precompiled_base())
+        if base is not None and os.path.isdir(os.path.join(base, tail)):
+            return os.path.join(base, tail)
+    return None
+
+
+def _numba_version() -> str | None:
+    """The installed Numba's version, without importing it: from its ``_version.py``
+    (versioneer's, what ``numba.__version__`` is), else from its distribution's metadata
+    (20 ms of imports)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("numba")
+    if spec is None:
+        return None
+    for base in spec.submodule_search_locations or ():
+        path = os.path.join(base, "_version.py")
+        if os.path.exists(path):
+            try:
+                version_spec = importlib.util.spec_from_file_location("_numba_version", path)
+                module = importlib.util.module_from_spec(version_spec)
+                version_spec.loader.exec_module(module)
+                return str(module.get_versions()["version"])
+            except Exception:  # another layout of that file: ask the metadata
+                break
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("numba")
+    except PackageNotFoundError:
+        return None
+
+
+# --- what it was built for ------------------------------------------------------------------
+
+def cpu_identity() -> str | None:
+    """This machine's CPU as ``/proc/cpuinfo`` names its first processor (architecture,
+    vendor, family, model, stepping, flags): code compiled for the host CPU runs where
+    this is the same. None off Linux."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            text = f.read()
+    except OSError:
+        return None
+    first = text.strip().split("\n\n")[0]
+    keep = ("vendor_id", "cpu family", "model", "model name", "stepping", "flags",
+            "CPU implementer", "CPU architecture", "CPU variant", "CPU part", "Features")
+    fields = {}
+    for line in first.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key in keep:
+            fields[key] = " ".join(sorted(value.split())) if key in ("flags", "Features") \
+                else value.strip()
+    if not fields:
+        return None
+    return platform.machine() + "|" + "|".join(f"{k}={fields[k]}" for k in sorted(fields))
+
+
+def _python_identity() -> str:
+    return f"{sys.implementation.cache_tag}|{sysconfig.get_config_var('EXT_SUFFIX')}"
+
+
+def signature(args) -> tuple | None:
+    """The types of ``args`` as Numba's dispatcher tells them apart (an array's dtype,
+    dimensions, layout, writeability and alignment; a namedtuple's class and fields; a
+    scalar's type), flattened; None where an argument is of another kind."""
+    out: list = []
+    for a in args:
+        if isinstance(a, np.ndarray):
+            layout = "C" if a.flags.c_contiguous else ("F" if a.flags.f_contiguous else "A")
+            out.append(f"{a.dtype.str}{a.ndim}{layout}{'w' if a.flags.writeable else 'r'}"
+                       f"{'a' if a.flags.aligned else 'u'}")
+        elif isinstance(a, tuple):
+            inner = signature(a)
+            if inner is None:
+                return None
+            out.append(f"{type(a).__module__}.{type(a).__qualname__}[{len(a)}]")
+            out.extend(inner)
+            out.append("]")
+        elif isinstance(a, (bool, np.bool_)):
+            out.append("bool")
+        elif isinstance(a, int):
+            out.append("int64" if -(2**63) <= a < 2**63 else "uint64")
+        elif isinstance(a, float):
+            out.append("float64")
+        elif isinstance(a, np.generic) and a.dtype.kind in "iuf":
+            out.append(a.dtype.str)
+        else:
+            return None
+    return tuple(out)
+
+
+# --- building (inside simcore/_precompile.py, Numba loaded) ---------------------------------
+
+class ObjectCode:
+    """Keeps the object code Numba loads from its cache (which it drops once loaded),
+    while in a ``with`` block; freshly compiled code keeps its own."""
+
+    def __enter__(self):
+        from numba.core import codegen
+
+        self._cls = codegen.CPUCodeLibrary
+        self._orig = self._cls._set_compiled_object
+        self.kept: dict[int, bytes] = {}
+        kept, orig = self.kept, self._orig
+
+        def keep(library, value):
+            kept[id(library)] = bytes(value)
+            return orig(library, value)
+
+        self._cls._set_compiled_object = keep
+        return self
+
+    def __exit__(self, *exc):
+        self._cls._set_compiled_object = self._orig
+        return False
+
+    def of(self, library) -> bytes:
+        code = getattr(library, "_compiled_object", None) or self.kept.get(id(library))
+        if not code:
+            raise RuntimeError(f"no object code kept for {library.name}")
+        return bytes(code)
+
+
+def build(folder: Path, calls: dict, objects: ObjectCode) -> Path:
+    """Link the machine code Numba compiled for each entry point into
+    ``folder/native/kernel.so``, with ``native.json``; ``calls[name]``: the arguments the
+    entry point was run with (its overload for their types is the one linked). Raises
+    where it cannot (no C compiler, say); writes nothing then."""
+    import importlib
+
+    import numba
+
+    cc = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc").split()
+    if shutil.which(cc[0]) is None:
+        raise RuntimeError(f"no C compiler ({cc[0]}) to link the kernel's library")
+    cpu = cpu_identity()
+    if cpu is None:
+        raise RuntimeError("no /proc/cpuinfo to record the CPU the code is for")
+    entries = {}
+    with tempfile.TemporaryDirectory(prefix="supplyshock-native-") as work:
+        paths = [os.path.join(work, "helpers.c")]
+        Path(paths[0]).write_text(_STUB, encoding="utf-8")
+        for name, args in calls.items():
+            dispatcher = getattr(importlib.import_module(ENTRIES[name]), name)
+            key = tuple(dispatcher.typeof_pyval(a) for a in args)
+            cres = dispatcher.overloads[key]
+            path = os.path.join(work, f"{name}.o")
+            Path(path).write_bytes(objects.of(cres.library))
+            paths.append(path)
+            entries[name] = {"wrapper": cres.fndesc.llvm_cpython_wrapper_name,
+                             "environment": cres.fndesc.env_name,
+                             "signature": list(signature(args))}
+        so = os.path.join(work, LIBRARY)
+        # the objects hold absolute relocations in their code (Numba's code model): the
+        # library gets text relocations, which the loader applies
+        linked = subprocess.run([*cc, "-shared", "-fPIC", "-O2", "-o", so, *paths, "-lm"],
+                                capture_output=True, text=True, check=False)
+        if linked.returncode != 0:
+            raise RuntimeError(f"linking the kernel's library failed: {linked.stderr.strip()}")
+        target = Path(folder) / FOLDER
+        if target.exists():
+            shutil.rmtree(target)
+        target.mkdir(parents=True)
+        shutil.copy(so, target / LIBRARY)
+        record = {"format": FORMAT, "python": _python_identity(), "cpu": cpu,
+                  "numba": numba.__version__, "entries": entries}
+        (target / MANIFEST).write_text(json.dumps(record, indent=1), encoding="utf-8")
+    return target
+
+
+# --- loading ----------------------------------------------------------------------------------
+
+class _Library:
+    def __init__(self, folder: str, record: dict):
+        self.record = record
+        helperlib = _bare_extension("_helperlib")
+        dynfunc = _bare_extension("_dynfunc")
+        self.lib = ctypes.PyDLL(os.path.join(folder, LIBRARY), mode=os.RTLD_LOCAL)
+        pointers = [helperlib.c_helpers[key] for key in HELPERS]
+        self.lib.supplyshock_set_helpers((ctypes.c_void_p * len(pointers))(*pointers))
+        self.environments = []  # referenced by the library: kept alive with it
+        self.functions = {}
+        call = ctypes.PYFUNCTYPE(ctypes.py_object, ctypes.py_object, ctypes.py_object,
+                                 ctypes.py_object)
+        for name, entry in record["entries"].items():
+            env = dynfunc.Environment({})
+            self.environments.append(env)
+            ctypes.c_void_p.in_dll(self.lib, entry["environment"]).value = id(env)
+            address = ctypes.cast(getattr(self.lib, entry["wrapper"]), ctypes.c_void_p).value
+            self.functions[name] = NativeFunction(name, call(address),
+                                                  tuple(entry["signature"]))
+
+
+def _bare_extension(name: str):
+    """Numba's C extension ``numba.<name>``, loaded without the ``numba`` package (its
+    ``__init__`` is what takes the time); registered under its name, so that a later
+    ``import numba`` uses this same module."""
+    import importlib.machinery
+    import importlib.util
+
+    full = f"numba.{name}"
+    if full in sys.modules:
+        return sys.modules[full]
+    spec = importlib.util.find_spec("numba")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("numba is not installed")
+    for base in spec.submodule_search_locations:
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            path = os.path.join(base, name + suffix)
+            if os.path.exists(path):
+                loader = importlib.machinery.ExtensionFileLoader(full, path)
+                module_spec = importlib.util.spec_from_file_location(full, path, loader=loader)
+                module = importlib.util.module_from_spec(module_spec)
+                loader.exec_module(module)
+                sys.modules[full] = module
+                return module
+    raise ImportError(f"no {full} extension")
+
+
+class NativeFunction:
+    """An entry point of the library: called with the argument types it was compiled
+    for, it runs the library's code; with any others, Numba's dispatcher."""
+
+    def __init__(self, name: str, call, sig: tuple):
+        self.name = name
+        self._call = call
+        self.signature = sig
+
+    def __call__(self, *args):
+        if signature(args) == self.signature:
+            return self._call(None, args, None)
+        return _numba_function(self.name)(*args)
+
+    def __repr__(self) -> str:
+        return f"<kernel entry point {self.name} from {LIBRARY}>"
+
+
+def _numba_function(name: str):
+    import importlib
+
+    return getattr(importlib.import_module(ENTRIES[name]), name)
+
+
+def _enabled() -> bool:
+    return os.environ.get("SUPPLYSHOCK_NATIVE", "").strip().lower() not in ("0", "false", "no")
+
+
+@functools.cache
+def _library() -> _Library | None:
+    """The library for this Python, CPU, Numba and engine sources, loaded; None where
+    there is none to use (the module's docstring)."""
+    if not _enabled() or not sys.platform.startswith("linux"):
+        return None
+    from simcore._sourcehash import engine_source_hash
+
+    version = _numba_version()
+    if version is None:
+        return None
+    folder = find_precompiled(os.path.join(f"numba{version}", f"src-{engine_source_hash()}"))
+    if folder is None:
+        return None
+    folder = os.path.join(folder, FOLDER)
+    try:
+        with open(os.path.join(folder, MANIFEST), encoding="utf-8") as f:
+            record = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if (record.get("format") != FORMAT or record.get("python") != _python_identity()
+            or record.get("numba") != version or record.get("cpu") != cpu_identity()
+            or set(record.get("entries", {})) != set(ENTRIES)):
+        return None
+    try:
+        return _Library(folder, record)
+    except (OSError, ImportError, AttributeError, KeyError, ValueError):
+        return None
+
+
+def function(name: str):
+    """Entry point ``name`` of ``ENTRIES`` from the library, or None where there is no
+    library to use."""
+    lib = _library()
+    return None if lib is None else lib.functions.get(name)
+
+
+def kernel_function(name: str):
+    """Entry point ``name`` of ``ENTRIES``: from the library where there is one to use,
+    else Numba's dispatcher (importing Numba)."""
+    found = function(name)
+    return found if found is not None else _numba_function(name)
+
+
+def in_use() -> bool:
+    """Whether this process runs the kernel from the library."""
+    return _library() is not None
