@@ -77,7 +77,62 @@ void *numba_unpickle(const char *data, int n, const char *hashed)
 { return ((void *(*)(const char *, int, const char *))helpers[3])(data, n, hashed); }
 void supplyshock_set_helpers(void **p)
 { for (int i = 0; i < 4; i++) helpers[i] = p[i]; }
+
+/* The code's exp and log, as Numba binds them (simcore/_numba.py, bind_libm): glibc's
+   cores where they are found, else libm's own functions; hidden, so that they serve
+   this library only. */
+static double (*exp_fn)(double);
+static double (*log_fn)(double);
+__attribute__((visibility("hidden"))) double exp(double x) { return exp_fn(x); }
+__attribute__((visibility("hidden"))) double log(double x) { return log_fn(x); }
+void supplyshock_set_math(void *e, void *l) { exp_fn = e; log_fn = l; }
 """
+
+
+# --- the exponential and logarithm, without the error-reporting wrappers --------------------
+
+_CHECK_ARGS = (-745.2, -700.0, -30.5, -1.0, -1e-300, 0.0, 1e-17, 0.3, 0.6931471805599453,
+               1.0, 2.5, 88.7, 709.7)  # exp; the logarithm takes the positive ones
+_CORE_VERSIONS = (b"GLIBC_2.15", b"GLIBC_2.17")  # x86-64; aarch64, ppc64le
+
+
+def libm_core_address(name: str) -> int | None:
+    """Where glibc's core of ``name`` (``exp``, ``log``) is, or None (not glibc, or no
+    such core)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None)
+        dlvsym = libc.dlvsym
+        libm = ctypes.CDLL("libm.so.6")
+    except (OSError, AttributeError):
+        return None
+    dlvsym.restype = ctypes.c_void_p
+    dlvsym.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p]
+    for version in _CORE_VERSIONS:
+        address = dlvsym(libm._handle, f"__{name}_finite".encode(), version)
+        if address:
+            return address
+    return None
+
+
+@functools.cache
+def libm_cores() -> dict[str, int]:
+    """glibc's cores of ``exp`` and ``log`` (``__exp_finite``, ``__log_finite``) by name,
+    each where it is found and returns what Python's ``math`` does on a few arguments:
+    what the kernel's code calls instead of the error-reporting wrappers, through Numba
+    (simcore/_numba.py, ``bind_libm``, which says why) and in the library alike."""
+    import math
+
+    cores = {}
+    for name, reference in (("exp", math.exp), ("log", math.log)):
+        address = libm_core_address(name)
+        if not address:
+            continue
+        core = ctypes.CFUNCTYPE(ctypes.c_double, ctypes.c_double)(address)
+        if all(core(x) == reference(x) for x in _CHECK_ARGS if name == "exp" or x > 0.0):
+            cores[name] = address
+    return cores
 
 
 # --- where the library is -------------------------------------------------------------------
@@ -272,7 +327,8 @@ def build(folder: Path, calls: dict, objects: ObjectCode) -> Path:
         so = os.path.join(work, LIBRARY)
         # the objects hold absolute relocations in their code (Numba's code model): the
         # library gets text relocations, which the loader applies
-        linked = subprocess.run([*cc, "-shared", "-fPIC", "-O2", "-o", so, *paths, "-lm"],
+        linked = subprocess.run([*cc, "-shared", "-fPIC", "-O2", "-fno-builtin", "-o", so,
+                                 *paths, "-lm"],
                                 capture_output=True, text=True, check=False)
         if linked.returncode != 0:
             raise RuntimeError(f"linking the kernel's library failed: {linked.stderr.strip()}")
@@ -297,6 +353,11 @@ class _Library:
         self.lib = ctypes.PyDLL(os.path.join(folder, LIBRARY), mode=os.RTLD_LOCAL)
         pointers = [helperlib.c_helpers[key] for key in HELPERS]
         self.lib.supplyshock_set_helpers((ctypes.c_void_p * len(pointers))(*pointers))
+        cores = libm_cores()
+        libm = ctypes.CDLL("libm.so.6")
+        math = [cores.get(name) or ctypes.cast(getattr(libm, name), ctypes.c_void_p).value
+                for name in ("exp", "log")]
+        self.lib.supplyshock_set_math(*(ctypes.c_void_p(a) for a in math))
         self.environments = []  # referenced by the library: kept alive with it
         self.functions = {}
         call = ctypes.PYFUNCTYPE(ctypes.py_object, ctypes.py_object, ctypes.py_object,

@@ -186,35 +186,6 @@ if "NUMBA_SLP_VECTORIZE" not in os.environ:
 
 # --- the exponential and logarithm, without the error-reporting wrappers --------------------
 
-_CHECK_ARGS = (-745.2, -700.0, -30.5, -1.0, -1e-300, 0.0, 1e-17, 0.3, 0.6931471805599453,
-               1.0, 2.5, 88.7, 709.7)  # exp; the logarithm takes the positive ones
-
-
-_CORE_VERSIONS = (b"GLIBC_2.15", b"GLIBC_2.17")  # x86-64; aarch64, ppc64le
-
-
-def libm_core_address(name: str) -> int | None:
-    """Where glibc's core of ``name`` (``exp``, ``log``) is, or None (not glibc, or no
-    such core): what ``bind_libm`` binds."""
-    if not sys.platform.startswith("linux"):
-        return None
-    import ctypes
-
-    try:
-        libc = ctypes.CDLL(None)
-        dlvsym = libc.dlvsym
-        libm = ctypes.CDLL("libm.so.6")
-    except (OSError, AttributeError):
-        return None
-    dlvsym.restype = ctypes.c_void_p
-    dlvsym.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p]
-    for version in _CORE_VERSIONS:
-        address = dlvsym(libm._handle, f"__{name}_finite".encode(), version)
-        if address:
-            return address
-    return None
-
-
 @functools.cache
 def bind_libm() -> tuple[str, ...]:
     """Bind the kernel's ``exp`` and ``log`` to glibc's cores (``__exp_finite``,
@@ -232,32 +203,21 @@ def bind_libm() -> tuple[str, ...]:
     on glibc, each name is bound to its core (``dlvsym``, version GLIBC_2.15 on x86-64,
     GLIBC_2.17 on aarch64 and ppc64le; ``__exp_finite`` is an ifunc, resolved to the
     implementation for this processor), after checking on a few arguments that it
-    returns what Python's ``math`` does; where glibc has no such core (newer ports),
+    returns what Python's ``math`` does (simcore/_native.py, ``libm_cores``; the
+    kernel's library binds the same); where glibc has no such core (newer ports),
     anywhere else, or if a check differs, nothing changes. Called before the first
     engine function is loaded or compiled (``_engine_compiles``), after Numba has made
     its own bindings, which it does once per process, when its CPU target is first set up."""
-    cores = {name: libm_core_address(name) for name in ("exp", "log")}
-    if not any(cores.values()):
+    cores = _native.libm_cores()
+    if not cores:
         return ()
-    import ctypes
-    import math
-
     import llvmlite.binding as ll
     from numba.core.registry import cpu_target
 
     cpu_target.target_context  # noqa: B018 - Numba's own bindings first (once a process)
-    bound = []
-    for name, reference in (("exp", math.exp), ("log", math.log)):
-        address = cores[name]
-        if not address:
-            continue
-        core = ctypes.CFUNCTYPE(ctypes.c_double, ctypes.c_double)(address)
-        args = [x for x in _CHECK_ARGS if name == "exp" or x > 0.0]
-        if any(core(x) != reference(x) for x in args):
-            continue
+    for name, address in cores.items():
         ll.add_symbol(name, address)
-        bound.append(name)
-    return tuple(bound)
+    return tuple(cores)
 
 
 # --- the cache ------------------------------------------------------------------------------

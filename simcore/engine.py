@@ -13,6 +13,7 @@ Importing this module does not import numba; the first call to ``simulate`` does
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -355,7 +356,7 @@ class Model:
     def horizon(self) -> int:
         return int(self.sc.horizon)
 
-    @property
+    @functools.cached_property
     def row_zone(self) -> np.ndarray:
         """int64[X]: the zone group of each exposure row."""
         sc = self.sc
@@ -549,7 +550,8 @@ class _Block:
     leaves its output arrays and from which it takes those of an earlier block of the
     same shape that nothing references any more (the caller has let go of that chunk and
     of every view of it): the kernel writes every output of every draw, and fresh arrays
-    cost page faults, 50 kB a draw in the partner study."""
+    cost page faults, 50 kB a draw in the partner study. ``counted``: the same for the
+    block's histograms (``_count_arrays``)."""
 
     model: Model
     start: int
@@ -558,13 +560,15 @@ class _Block:
     args: tuple
     work: list
     spare: list | None
+    counted: list | None
     trace: bool
     timeseries: bool
     zone_series: bool
     running: list
 
     @classmethod
-    def make(cls, model, seed, start, n, n_workers, timeseries, zone_series, trace, spare):
+    def make(cls, model, seed, start, n, n_workers, timeseries, zone_series, trace, spare,
+             counted=None):
         from simcore.kernel.structs import scratch
 
         sc, holders = _with_holders(model.sc, model.tn)
@@ -575,7 +579,7 @@ class _Block:
         timeseries = bool(timeseries or trace)
         zone_series = bool(zone_series or trace)
         if trace:
-            spare = None
+            spare = counted = None
         layout = _out_layout(n, n_workers, n_v, n_e, model.n_exposures, n_g, H,
                              max(1, len(holders)), timeseries, zone_series, trace)
         out = None if spare is None else _unused_out(spare, layout)
@@ -591,8 +595,8 @@ class _Block:
         work = [scratch(n_e, sc.sp_occ_var.shape[0], sc.cap_occ_var.shape[0], n_k, n_s, n_c,
                         sc.zone_need.shape[2]) for _ in range(n_workers)]
         args = (start, n_workers, np.uint64(seed), model.tn, sc, out)
-        return cls(model, start, n, holders, args, work, spare, bool(trace), timeseries,
-                   zone_series, [])
+        return cls(model, start, n, holders, args, work, spare, counted, bool(trace),
+                   timeseries, zone_series, [])
 
     def submit(self, pool: ThreadPoolExecutor) -> None:
         """Queue one task per worker slice on ``pool``; a pool thread that finishes a
@@ -626,10 +630,14 @@ class _Block:
                 f"{_STATUS_MEANING.get(code, 'unknown status')}"
             )
         n, model, holders, sc = self.n, self.model, self.holders, self.args[4]
-        zhist, zshort = _zone_histograms(out.zone_bins, NPB)
+        _, n_g, H, _ = out.zone_bins.shape
+        row_zone = model.row_zone
+        zhist, zshort, hist = _count_arrays(
+            self.counted, ((n_g, H, NPB), (n_g, H, 101), (len(row_zone), H, 101)))
+        _zone_histograms(out.zone_bins, zhist, zshort)
         # a row's monthly shortage histogram: its zone's, plus what the kernel counted on
         # the row itself (its own months as a state-stock holder, less its zone's then)
-        hist = zshort[model.row_zone]
+        np.take(zshort, row_zone, axis=0, out=hist)
         if len(holders):
             rows = sc.xidx[holders[:, 0], model.tn.n_stages[holders[:, 0]] - 1, holders[:, 1]]
             mine = rows >= 0
@@ -742,21 +750,44 @@ def _unused_out(spare: list, layout):
     return None
 
 
-def _zone_histograms(zone_bins: np.ndarray, n_price_bins: int) -> tuple:
-    """The monthly histograms over draws, int64[G, H, bins], of each zone's price bin
-    and shortage-share bin (zone_bins int16[n, G, H, 2], as the kernel writes them),
-    counted zone by zone by the kernel's ``count_zone_bins`` (twice as fast as a NumPy
-    bincount over (zone, month, bin) keys). Counting in the kernel while it simulates
-    instead (a random increment into 7.7 MB per worker for the partner study's prices)
-    cost about 6 % of its time."""
+def _zone_histograms(zone_bins: np.ndarray, price: np.ndarray, short: np.ndarray) -> None:
+    """Add to price int64[G, H, NPB] and short int64[G, H, 101] (zeroed by the caller)
+    the monthly counts over draws of each zone's price bin and shortage-share bin
+    (zone_bins int16[n, G, H, 2], as the kernel writes them), counted zone by zone by
+    the kernel's ``count_zone_bins`` (twice as fast as a NumPy bincount over (zone,
+    month, bin) keys). Counting in the kernel while it simulates instead (a random
+    increment into 7.7 MB per worker for the partner study's prices) cost about 6 % of
+    its time."""
     from simcore._native import kernel_function
 
-    count_zone_bins = kernel_function("count_zone_bins")
-    _, n_g, H, _ = zone_bins.shape
-    price = np.zeros((n_g, H, n_price_bins), dtype=np.int64)
-    short = np.zeros((n_g, H, 101), dtype=np.int64)
-    count_zone_bins(zone_bins, price, short)
-    return price, short
+    kernel_function("count_zone_bins")(zone_bins, price, short)
+
+
+def _count_arrays(pool: list | None, shapes: tuple) -> tuple:
+    """int64 arrays of ``shapes`` for a block's histograms, the first two zeroed: an
+    earlier block's from ``pool`` (a list kept by ``simulate``; None: fresh arrays)
+    that no one else references any more (the chunks handed out hold theirs), else fresh
+    ones, put in the pool. A block's histograms are 17 MB in the partner study, which
+    fresh cost in page faults each block (and the writer's sums of them another 7.7 MB
+    each) about 0.1 s of CPU in a 10,000-draw run."""
+    if pool is None:
+        return tuple(np.zeros(shape, dtype=np.int64) for shape in shapes)
+    pool[:] = [arrays for arrays in pool if tuple(a.shape for a in arrays) == shapes]
+    found = None
+    if _reuse_possible():
+        alone = _most_refs((np.empty(0),))
+        for i, arrays in enumerate(pool):
+            if _most_refs(arrays) <= alone:
+                found = pool.pop(i)
+                break
+    if found is None:
+        found = tuple(np.zeros(shape, dtype=np.int64) for shape in shapes)
+    else:
+        found[0].fill(0)
+        found[1].fill(0)
+    pool.append(found)
+    del pool[:-(_SPARE + 1)]
+    return found
 
 
 def load_kernel(model: Model) -> None:
@@ -867,6 +898,7 @@ def _chunks(model, draws, seed, threads, chunk_size, timeseries, zone_series, pr
     partner study)."""
     spans = _spans(draws, chunk_size)
     spare: list = []  # output arrays of chunks already handed out, for reuse (_Block)
+    counted: list = []  # and their histograms (_count_arrays)
     if progress is not None:
         progress(0, draws)
     current = next(spans, None)
@@ -876,7 +908,7 @@ def _chunks(model, draws, seed, threads, chunk_size, timeseries, zone_series, pr
 
     def make(a, n):
         return _Block.make(model, seed, a, n, _workers(n, n_workers), timeseries,
-                           zone_series, False, spare)
+                           zone_series, False, spare, counted)
 
     with ThreadPoolExecutor(max_workers=n_workers,
                             thread_name_prefix="supplyshock-kernel") as pool:

@@ -215,7 +215,7 @@ def test_blocks_cover_the_draws_and_end_small():
 
 def test_zone_histograms_count_every_bin():
     """The block's zone histograms against a count by hand of random bins, the first and
-    last bin of each column included."""
+    last bin of each column included, in arrays of an earlier block reused (zeroed)."""
     from simcore.kernel.structs import NPB
 
     rng = np.random.default_rng(3)
@@ -225,7 +225,17 @@ def test_zone_histograms_count_every_bin():
     zone_bins[..., 1] = rng.integers(0, 101, size=(n, n_g, H))
     zone_bins[0, 0, 0] = (0, 0)
     zone_bins[1, 0, 0] = (NPB - 1, 100)
-    price, short = engine._zone_histograms(zone_bins, NPB)
+    shapes = ((n_g, H, NPB), (n_g, H, 101), (3, H, 101))
+    pool: list = []
+    stale = engine._count_arrays(pool, shapes)
+    for a in stale:
+        a[...] = 7  # an earlier block's counts, let go of below
+    held = engine._count_arrays(pool, shapes)  # another block's, still held
+    first = id(stale[0])  # not a reference: one would keep it from reuse
+    del stale, a
+    price, short, _ = engine._count_arrays(pool, shapes)
+    assert id(price) == first and not any(price is a for a in held)  # reused, not held
+    engine._zone_histograms(zone_bins, price, short)
     want_price = np.zeros((n_g, H, NPB), dtype=np.int64)
     want_short = np.zeros((n_g, H, 101), dtype=np.int64)
     for j, g, t in np.ndindex(n, n_g, H):

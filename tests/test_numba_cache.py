@@ -413,7 +413,7 @@ def test_the_engine_calls_the_cores_of_exp_and_log_with_the_same_bits():
     import llvmlite.binding as ll
     import numba
 
-    from simcore import _numba
+    from simcore import _native, _numba
 
     fn = _numba._engine_compiles(numba.njit(**_numba._OPTIONS)(_exp_and_log))
     x = np.concatenate([np.random.default_rng(7).uniform(-30.0, 30.0, 100_000),
@@ -423,7 +423,7 @@ def test_the_engine_calls_the_cores_of_exp_and_log_with_the_same_bits():
     with np.errstate(over="ignore"):
         fn(x, out)
     bound = _numba.bind_libm()
-    core = _numba.libm_core_address("exp")
+    core = _native.libm_core_address("exp")
     if platform.libc_ver()[0] == "glibc" and platform.machine() in ("x86_64", "aarch64"):
         assert core  # where glibc has the cores, they are found ...
     if core:

@@ -166,6 +166,24 @@ def shared_chunks(draws: int, size: int):
         yield chunk
 
 
+def test_an_exposure_price_that_is_not_its_zones_is_refused(tmp_path):
+    """The results store prices per zone (format 3): a chunk where one exposure's price
+    differs from its zone's in a single draw, by the last bit, is an error of the engine,
+    caught on the sums over draws."""
+    for name in ("price_peak", "price_mean"):
+        def off(draws, size, name=name):
+            for chunk in chunks(draws, size):
+                values = np.array(getattr(chunk, name))
+                if chunk.start == 16:
+                    values[3, 2] = np.nextafter(values[3, 2], np.inf)
+                setattr(chunk, name, values)
+                yield chunk
+
+        with pytest.raises(ResultError, match=f"an exposure's {name} differs from its zone"):
+            write(tmp_path / name, draws=40, size=16, source=off)
+        assert not (tmp_path / name).exists()
+
+
 def test_finish_raises_the_summarys_error_not_the_closing_ones(tmp_path, monkeypatch):
     """finish() closes the tables on a thread while the summary is computed: when both
     fail, the summary's error (here an interrupt) is the one raised."""

@@ -277,18 +277,30 @@ def exposures_table(layout: Layout) -> pa.Table:
 
 
 def _check_prices(chunk, layout: Layout) -> None:
-    """Format 3 stores prices per zone only: every exposure's must be its zone's."""
+    """Format 3 stores prices per zone only: every exposure's must be its zone's. Checked
+    on each column's exclusive or over draws of the values' bits: an exposure's column
+    equal to its zone's gives the same bits, and a difference in one draw, even in the
+    last bit, changes them (a comparison draw by draw made a [draws, exposures] copy of
+    the zones' columns, 40 ms of a 10,000-draw run)."""
     if not layout.n_zones:
         return
     g = layout.zone_id[layout.exposure_zone]
+    n = chunk.stop - chunk.start
     for name, zone_name in (("price_peak", "zone_price_peak"), ("price_mean", "zone_price_mean")):
-        if not np.array_equal(np.asarray(getattr(chunk, name)),
-                              np.asarray(getattr(chunk, zone_name))[:, g]):
+        mine = _bits_xor(getattr(chunk, name), n)
+        zone = _bits_xor(getattr(chunk, zone_name), n)[g]
+        if not np.array_equal(mine, zone):
             raise ResultError(
                 f"draws [{chunk.start}, {chunk.stop}): an exposure's {name} differs from its "
                 f"zone's {zone_name}; the results store prices per zone only (docs/model.md "
                 f"§3.5: an exposure's price is its zone's)"
             )
+
+
+def _bits_xor(values, n: int) -> np.ndarray:
+    """The exclusive or over rows of the float64 bits of ``values`` [n, columns]."""
+    values = np.ascontiguousarray(values, dtype=np.float64).reshape(n, -1)
+    return np.bitwise_xor.reduce(values.view(np.int64), axis=0)
 
 
 def drivers_chunk(chunk, layout: Layout, schema: pa.Schema) -> pa.Table:
@@ -466,7 +478,10 @@ class ResultWriter:
         self._writers["zone_prices"].write(zone_prices_chunk(chunk, self.layout))
         self.hist += np.asarray(chunk.hist, dtype=np.int64)
         zh = np.asarray(chunk.zone_hist, dtype=np.int64)
-        self.zone_hist = zh.copy() if self.zone_hist is None else self.zone_hist + zh
+        if self.zone_hist is None:
+            self.zone_hist = zh.copy()
+        else:  # in place: a new 7.7 MB array a chunk (the partner study) costs page faults
+            np.add(self.zone_hist, zh, out=self.zone_hist)
 
     def abort(self) -> None:
         for writer in self._writers.values():
