@@ -637,7 +637,7 @@ class _Block:
         _zone_histograms(out.zone_bins, zhist, zshort)
         # a row's monthly shortage histogram: its zone's, plus what the kernel counted on
         # the row itself (its own months as a state-stock holder, less its zone's then)
-        np.take(zshort, row_zone, axis=0, out=hist)
+        np.take(zshort, row_zone, axis=0, out=hist, mode="clip")  # "raise" copies twice
         if len(holders):
             rows = sc.xidx[holders[:, 0], model.tn.n_stages[holders[:, 0]] - 1, holders[:, 1]]
             mine = rows >= 0
