@@ -176,7 +176,7 @@ def find_precompiled(tail: str) -> str | None:
     return None
 
 
-def _numba_version() -> str | None:
+def numba_version() -> str | None:
     """The installed Numba's version, without importing it: from its ``_version.py``
     (versioneer's, what ``numba.__version__`` is), else from its distribution's metadata
     (20 ms of imports)."""
@@ -433,7 +433,7 @@ def _library() -> _Library | None:
         return None
     from simcore._sourcehash import engine_source_hash
 
-    version = _numba_version()
+    version = numba_version()
     if version is None:
         return None
     folder = find_precompiled(os.path.join(f"numba{version}", f"src-{engine_source_hash()}"))

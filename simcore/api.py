@@ -158,16 +158,16 @@ def versions() -> dict:
     import numpy
     import pyarrow
 
-    try:
-        from importlib.metadata import version
+    from simcore._native import numba_version
 
-        numba_version = version("numba")
+    try:
+        found = numba_version()  # read without importing Numba (a run may not)
     except Exception:  # noqa: BLE001 - reported, not needed
-        numba_version = "unknown"
+        found = None
     return {
         "supplyshock": __version__,
         "engine_source": engine_source_hash(),
-        "numba": numba_version,
+        "numba": found or "unknown",
         "numpy": numpy.__version__,
         "pyarrow": pyarrow.__version__,
         "python": platform.python_version(),

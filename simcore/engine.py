@@ -635,14 +635,17 @@ class _Block:
         zhist, zshort, hist = _count_arrays(
             self.counted, ((n_g, H, NPB), (n_g, H, 101), (len(row_zone), H, 101)))
         _zone_histograms(out.zone_bins, zhist, zshort)
+        zshort[:, :, 0] = n - zshort[:, :, 1:].sum(axis=2)
         # a row's monthly shortage histogram: its zone's, plus what the kernel counted on
-        # the row itself (its own months as a state-stock holder, less its zone's then)
+        # the row itself (its own months as a state-stock holder, less its zone's then);
+        # bin 0 (no shortage) is what the other bins leave of the n draws
         np.take(zshort, row_zone, axis=0, out=hist, mode="clip")  # "raise" copies twice
         if len(holders):
             rows = sc.xidx[holders[:, 0], model.tn.n_stages[holders[:, 0]] - 1, holders[:, 1]]
             mine = rows >= 0
-            hist[rows[mine]] += out.hist.sum(axis=0)[: len(holders)][mine]
-        hist[:, :, 0] = n - hist[:, :, 1:].sum(axis=2)
+            rows = rows[mine]
+            hist[rows] += out.hist.sum(axis=0)[: len(holders)][mine]
+            hist[rows, :, 0] = n - hist[rows, :, 1:].sum(axis=2)
         if self.spare is not None:
             self.spare.append(out)
             del self.spare[:-_SPARE]
