@@ -386,6 +386,25 @@ def test_histogram_quantile_of_a_single_bin_interpolates_inside_it():
     assert np.isnan(R.histogram_quantiles(np.zeros(R.HIST_BINS, np.int64), [0.5])).all()
 
 
+def test_the_quantile_bin_is_the_first_non_empty_one_reaching_the_level():
+    """The bin a quantile falls in, found by counting the bins below the level, is the
+    first non-empty bin whose CDF reaches it (the argmax it replaced), on histograms with
+    empty bins, levels that land on a bin edge, and nothing counted at all."""
+    from simcore.results.statistics import _first_reaching
+
+    rng = np.random.default_rng(11)
+    hist = rng.integers(0, 4, size=(300, 101)) * (rng.random((300, 101)) < 0.3)
+    hist[0] = 0
+    hist[1] = 0
+    hist[1, [3, 10]] = 5  # CDF 0.5 at bin 3: the level 0.5 lands on it
+    n = hist.sum(axis=-1, keepdims=True).astype(np.float64)
+    cum = np.cumsum(hist, axis=-1) / np.where(n > 0, n, 1)
+    for q in (0.0, 1e-13, 0.05, 0.25, 0.5, 0.95, 0.99, 1.0):
+        want = np.argmax((cum >= q - 1e-12) & (hist > 0), axis=-1)
+        np.testing.assert_array_equal(_first_reaching(cum, hist, q), want, err_msg=str(q))
+    assert _first_reaching(cum, hist, 0.5)[1] == 3
+
+
 # --- digest -------------------------------------------------------------------------------
 
 LABELS = {"material": ["gallium", "graphite"]}

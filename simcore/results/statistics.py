@@ -164,6 +164,20 @@ def exposure_statistics(cols: Mapping, need_t: np.ndarray, horizon: int) -> dict
     return {name: out[name] for name, _ in SUMMARY_COLUMNS}
 
 
+def _first_reaching(cum: np.ndarray, hist: np.ndarray, q: float) -> np.ndarray:
+    """The first non-empty bin of ``hist`` whose CDF ``cum`` (cumulative counts over the
+    total, along the last axis) reaches q, with a slack of 1e-12 for q * n landing on an
+    integer; 0 where nothing was counted. For q > 1e-12 that is the number of bins below
+    q - 1e-12 (the CDF does not decrease, and where it first reaches q it rose: a larger
+    count over the same total is a larger number, so the bin is non-empty): one
+    comparison a bin, where the first True of (reached and non-empty) by argmax was four
+    times as slow (60 ms of the end of a run of the partner study)."""
+    if not q > 1e-12:
+        return np.argmax((cum >= q - 1e-12) & (hist > 0), axis=-1)
+    b = np.count_nonzero(cum < q - 1e-12, axis=-1)
+    return np.where(b < cum.shape[-1], b, 0)  # nothing counted: no bin reaches q
+
+
 def histogram_quantiles(hist: np.ndarray, qs: Iterable[float]) -> np.ndarray:
     """Quantiles of shortage shares from their histogram ``hist[..., 101]``.
 
@@ -177,8 +191,7 @@ def histogram_quantiles(hist: np.ndarray, qs: Iterable[float]) -> np.ndarray:
     cum = np.cumsum(hist, axis=-1) / np.where(n > 0, n, 1)  # F at each bin's right edge
     out = np.empty(hist.shape[:-1] + (len(qs),))
     for j, q in enumerate(qs):
-        # first non-empty bin whose CDF reaches q (slack for q * n landing on an integer)
-        b = np.argmax((cum >= q - 1e-12) & (hist > 0), axis=-1)
+        b = _first_reaching(cum, hist, q)
         below = np.where(
             b > 0, np.take_along_axis(cum, np.maximum(b - 1, 0)[..., None], -1)[..., 0], 0.0
         )
@@ -223,7 +236,7 @@ def price_histogram_quantiles(hist: np.ndarray, qs: Iterable[float]) -> np.ndarr
     cum = np.cumsum(h, axis=-1) / np.where(n > 0, n, 1)
     out = np.empty(h.shape[:-1] + (len(list(qs)),))
     for j, q in enumerate(qs):
-        b = np.argmax((cum >= q - 1e-12) & (h > 0), axis=-1)
+        b = _first_reaching(cum, h, q)
         below = np.where(b > 0, np.take_along_axis(cum, np.maximum(b - 1, 0)[..., None],
                                                    -1)[..., 0], 0.0)
         mass = np.take_along_axis(h, b[..., None], -1)[..., 0] / np.where(n[..., 0] > 0,
