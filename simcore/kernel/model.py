@@ -24,22 +24,7 @@ import numpy as np
 
 from simcore._numba import jit, jit_inline, jit_internal
 from simcore.kernel.market import (
-    GALE_MAX_ZONES,
-    MP_EPS,
-    MP_ETA,
-    MP_LNPBAR,
-    MP_LNPMIN,
-    MP_PFULL,
-    MP_THETA,
-    N_ZQ,
     U_TOP,
-    ZQ_C,
-    ZQ_G,
-    ZQ_I,
-    ZQ_N,
-    ZQ_R,
-    ZQ_T,
-    ZQ_X,
     _clear_zones,
     fill_gale,
     prepare_zone,
@@ -48,6 +33,7 @@ from simcore.kernel.market import (
 )
 from simcore.kernel.rng import norm_cdf, norm_ppf, sample, triangular_ppf, uniform
 from simcore.kernel.structs import (
+    GALE_MAX_ZONES,
     MK_ADJ,
     MK_CHOKE,
     MK_COVER,
@@ -63,8 +49,15 @@ from simcore.kernel.structs import (
     MK_SPOT,
     MK_SUP,
     MK_THETA,
+    MP_EPS,
+    MP_ETA,
+    MP_LNPBAR,
+    MP_LNPMIN,
+    MP_PFULL,
+    MP_THETA,
     N_MARKET,
     N_ZA,
+    N_ZQ,
     NPB,
     NTR,
     NTZ,
@@ -106,6 +99,13 @@ from simcore.kernel.structs import (
     ZA_RESTOCKED,
     ZA_SHORT,
     ZA_SUB,
+    ZQ_C,
+    ZQ_G,
+    ZQ_I,
+    ZQ_N,
+    ZQ_R,
+    ZQ_T,
+    ZQ_X,
 )
 
 EVENT_RESTRICTION = 0
