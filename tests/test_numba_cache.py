@@ -123,6 +123,16 @@ print(json.dumps({"said": said, "folders": nb.CACHE_FOLDERS, "file": nb.__file__
 """
 
 
+SIMULATE_NATIVE = """
+import json, sys
+from simcore import _native, api, engine
+prep = api.prepare("scenarios/tiny-cn.toml")
+chunks = list(engine.simulate(prep.tensor, prep.compiled, draws=6, seed=3))
+print(json.dumps({"native": _native.in_use(), "numba": "numba" in sys.modules,
+                  "shortage": chunks[0].shortage_t.tolist()}))
+"""
+
+
 def warm_study(scratch: Path) -> tuple[Path, list, Path]:
     """A tiny study, its first chunk simulated here, and the cache folder that holds the
     kernel this process loaded or compiled for it."""
@@ -211,6 +221,18 @@ def test_a_wheel_built_from_source_carries_the_kernel_compiled_for_this_machine(
     assert got["said"] == [] and got["misses"] == 0 and got["hits"] >= 1
     np.testing.assert_array_equal(got["shortage"], here[0].shortage_t)
     assert not list(empty.rglob("*.nb[ic]")) and not list(xdg.rglob("*.nb[ic]"))
+
+    # with a C compiler, the wheel carries the kernel's library too: the installed
+    # package runs it without importing Numba, with the same numbers (tests/test_native.py)
+    if shutil.which("cc") and sys.platform.startswith("linux"):
+        assert any(n.endswith("/native/kernel.so") for n in pre), names
+        proc = subprocess.run([sys.executable, "-c", SIMULATE_NATIVE], cwd=study,
+                              env=dict(full, SUPPLYSHOCK_NATIVE="1"),
+                              capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+        got = json.loads(proc.stdout)
+        assert got["native"] and not got["numba"]
+        np.testing.assert_array_equal(got["shortage"], here[0].shortage_t)
 
     # a checkout of the same sources, imported ahead of the installed package (python
     # started in the checkout, as the README's snippets are), reads the installed code
