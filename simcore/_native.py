@@ -3,8 +3,9 @@
 **Why.** Importing Numba (0.13 s, half of it loading LLVM) and loading the kernel's
 cached machine code through it (0.07 s) were 0.2 s of the 0.47 s start of every run of
 the partner study, a tenth of a 10,000-draw run (benchmarks/README.md, twenty-fourth
-session). The code itself needs neither: once compiled it calls only the C library, the
-Python C API and four helpers of Numba's own C extension.
+session). The code itself needs neither: once compiled it calls only the C library and
+its mathematics (``exp``, ``log``, ``log1p``, ``erfc``, ``lgamma``), the Python C API and
+four helpers of Numba's own C extension.
 
 **What is built.** When the package is built from source (setup.py runs
 simcore/_precompile.py), the object code Numba compiled for each entry point in
@@ -28,7 +29,8 @@ without the library).
 There is no library to use, and Numba runs the kernel as before, saying nothing, where:
 it was not built (an editable install, ``SUPPLYSHOCK_NO_PRECOMPILE=1``, no C
 compiler), or was built for another Python, CPU or Numba, or for other engine sources
-(the fingerprint in its path); off Linux; where it does not load; and with
+(the fingerprint in its path) or by another version of this module; off Linux; where it
+does not load; with ``NUMBA_DISABLE_JIT`` or ``NUMBA_BOUNDSCHECK`` set; and with
 ``SUPPLYSHOCK_NATIVE=0``.
 
 This module imports no numba (except ``build``, which runs inside the precompile).
@@ -46,6 +48,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -229,6 +232,15 @@ def cpu_identity() -> str | None:
     return platform.machine() + "|" + "|".join(f"{k}={fields[k]}" for k in sorted(fields))
 
 
+def _loader_identity() -> str:
+    """A hash of what links the library and wires it at load (the C lines, the helpers'
+    order, the format): a library built by another version of this module is not used
+    (a checkout may read the installed package's library, simcore/_numba.py)."""
+    import hashlib
+
+    return hashlib.sha256(repr((FORMAT, HELPERS, _STUB)).encode()).hexdigest()[:16]
+
+
 def _python_identity() -> str:
     return f"{sys.implementation.cache_tag}|{sysconfig.get_config_var('EXT_SUFFIX')}"
 
@@ -265,6 +277,16 @@ def signature(args) -> tuple | None:
 
 # --- building (inside simcore/_precompile.py, Numba loaded) ---------------------------------
 
+def compiler() -> list[str] | None:
+    """The C compiler that links the library, as a command: ``CC``, else the one Python
+    was built with, else ``cc`` or ``gcc``, the first found; None where there is none."""
+    for choice in (os.environ.get("CC"), sysconfig.get_config_var("CC"), "cc", "gcc"):
+        command = (choice or "").split()
+        if command and shutil.which(command[0]):
+            return command
+    return None
+
+
 class ObjectCode:
     """Keeps the object code Numba loads from its cache (which it drops once loaded),
     while in a ``with`` block; freshly compiled code keeps its own."""
@@ -274,11 +296,11 @@ class ObjectCode:
 
         self._cls = codegen.CPUCodeLibrary
         self._orig = self._cls._set_compiled_object
-        self.kept: dict[int, bytes] = {}
+        self.kept: dict[int, tuple] = {}  # id -> (the library, held: its id stays its own)
         kept, orig = self.kept, self._orig
 
         def keep(library, value):
-            kept[id(library)] = bytes(value)
+            kept[id(library)] = (library, bytes(value))
             return orig(library, value)
 
         self._cls._set_compiled_object = keep
@@ -289,7 +311,9 @@ class ObjectCode:
         return False
 
     def of(self, library) -> bytes:
-        code = getattr(library, "_compiled_object", None) or self.kept.get(id(library))
+        held = self.kept.get(id(library))
+        code = getattr(library, "_compiled_object", None) or (
+            held[1] if held is not None and held[0] is library else None)
         if not code:
             raise RuntimeError(f"no object code kept for {library.name}")
         return bytes(code)
@@ -304,9 +328,10 @@ def build(folder: Path, calls: dict, objects: ObjectCode) -> Path:
 
     import numba
 
-    cc = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc").split()
-    if shutil.which(cc[0]) is None:
-        raise RuntimeError(f"no C compiler ({cc[0]}) to link the kernel's library")
+    cc = compiler()
+    if cc is None:
+        raise RuntimeError("no C compiler (CC, Python's own, cc or gcc) to link the kernel's "
+                           "library")
     cpu = cpu_identity()
     if cpu is None:
         raise RuntimeError("no /proc/cpuinfo to record the CPU the code is for")
@@ -337,7 +362,8 @@ def build(folder: Path, calls: dict, objects: ObjectCode) -> Path:
             shutil.rmtree(target)
         target.mkdir(parents=True)
         shutil.copy(so, target / LIBRARY)
-        record = {"format": FORMAT, "python": _python_identity(), "cpu": cpu,
+        record = {"format": FORMAT, "loader": _loader_identity(),
+                  "python": _python_identity(), "cpu": cpu,
                   "numba": numba.__version__, "entries": entries}
         (target / MANIFEST).write_text(json.dumps(record, indent=1), encoding="utf-8")
     return target
@@ -422,13 +448,32 @@ def _numba_function(name: str):
 
 
 def _enabled() -> bool:
-    return os.environ.get("SUPPLYSHOCK_NATIVE", "").strip().lower() not in ("0", "false", "no")
+    """Not asked off (``SUPPLYSHOCK_NATIVE=0``), and no Numba setting asked for that the
+    library's code was not compiled with (the interpreter instead of compiled code,
+    bounds checks)."""
+    if os.environ.get("SUPPLYSHOCK_NATIVE", "").strip().lower() in ("0", "false", "no"):
+        return False
+    return not any(os.environ.get(name, "").strip() not in ("", "0")
+                   for name in ("NUMBA_DISABLE_JIT", "NUMBA_BOUNDSCHECK"))
 
 
-@functools.cache
+_LOADING = threading.Lock()
+_LOADED: list = []  # the library (or None), once looked for
+
+
 def _library() -> _Library | None:
-    """The library for this Python, CPU, Numba and engine sources, loaded; None where
-    there is none to use (the module's docstring)."""
+    """The library for this Python, CPU, Numba and engine sources, loaded once per
+    process (threads asking at once wait for the first); None where there is none to
+    use (the module's docstring)."""
+    if _LOADED:
+        return _LOADED[0]
+    with _LOADING:
+        if not _LOADED:
+            _LOADED.append(_find_library())
+    return _LOADED[0]
+
+
+def _find_library() -> _Library | None:
     if not _enabled() or not sys.platform.startswith("linux"):
         return None
     from simcore._sourcehash import engine_source_hash
@@ -445,7 +490,8 @@ def _library() -> _Library | None:
             record = json.load(f)
     except (OSError, ValueError):
         return None
-    if (record.get("format") != FORMAT or record.get("python") != _python_identity()
+    if (record.get("format") != FORMAT or record.get("loader") != _loader_identity()
+            or record.get("python") != _python_identity()
             or record.get("numba") != version or record.get("cpu") != cpu_identity()
             or set(record.get("entries", {})) != set(ENTRIES)):
         return None

@@ -77,6 +77,12 @@ if not os.environ.get("NUMBA_CACHE_DIR"):
 
 import numba  # noqa: E402  (the cache folder must be set before numba reads its config)
 
+# Numba's C extensions that the kernel's library loaded on their own (simcore/_native.py)
+# before numba was imported: attributes of the package, as numba's own import makes them
+for _name in ("_helperlib", "_dynfunc"):
+    if not hasattr(numba, _name) and f"numba.{_name}" in sys.modules:
+        setattr(numba, _name, sys.modules[f"numba.{_name}"])
+
 from simcore import _native  # noqa: E402
 from simcore._sourcehash import engine_source_hash  # noqa: E402
 

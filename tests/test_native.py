@@ -20,7 +20,7 @@ from simcore import _native
 ROOT = Path(__file__).resolve().parents[1]
 
 needs_library = pytest.mark.skipif(
-    not sys.platform.startswith("linux") or shutil.which("cc") is None,
+    not sys.platform.startswith("linux") or _native.compiler() is None,
     reason="the library is built on Linux with a C compiler")
 
 # a run's numbers and whether it imported Numba, in a fresh process
@@ -37,6 +37,9 @@ f(sums, np.arange(6, dtype=np.float64).reshape(2, 3) + 0.1)  # the compiled type
 imported = "numba" in sys.modules
 other = np.zeros(3)
 f(other, np.arange(6, dtype=np.float32).reshape(2, 3) + 0.1)  # another type: Numba's
+import numba
+from numba.core import typing  # noqa: F401  (numba itself works, its extensions in place)
+assert numba._helperlib is sys.modules["numba._helperlib"] and hasattr(numba, "_dynfunc")
 print(json.dumps({"numba": imported, "native": _native.in_use(),
                   "digest": res.manifest["digest"]["sha256"],
                   "sums": sums.tolist(), "other": other.tolist()}))
@@ -91,9 +94,10 @@ def test_the_library_runs_the_study_without_numba_with_numba_s_numbers(built, tm
 
 
 @needs_library
-def test_a_library_built_for_another_cpu_or_python_is_left_to_numba(built, tmp_path):
+def test_a_library_built_for_another_cpu_python_or_loader_is_left_to_numba(built, tmp_path):
     folder, native = built
-    for field, value in (("cpu", "x86_64|model name=another"), ("python", "cpython-399|.so")):
+    for field, value in (("cpu", "x86_64|model name=another"), ("python", "cpython-399|.so"),
+                         ("loader", "0123456789abcdef")):
         copy = tmp_path / field
         shutil.copytree(folder, copy)
         (manifest,) = copy.glob(f"numba*/src-*/native/{_native.MANIFEST}")
@@ -128,3 +132,15 @@ def test_no_library_means_numba_s_dispatcher(monkeypatch):
     monkeypatch.setattr(_native, "_library", lambda: None)
     assert _native.function("run_draws") is None and not _native.in_use()
     assert _native.kernel_function("add_rows_f32") is binsums.add_rows_f32
+
+
+def test_numba_settings_the_library_was_not_compiled_with_turn_it_off(monkeypatch):
+    monkeypatch.delenv("SUPPLYSHOCK_NATIVE", raising=False)
+    assert _native._enabled()
+    for name in ("NUMBA_DISABLE_JIT", "NUMBA_BOUNDSCHECK"):
+        monkeypatch.setenv(name, "1")
+        assert not _native._enabled(), name
+        monkeypatch.setenv(name, "0")
+        assert _native._enabled(), name
+    monkeypatch.setenv("SUPPLYSHOCK_NATIVE", "0")
+    assert not _native._enabled()

@@ -168,20 +168,36 @@ def shared_chunks(draws: int, size: int):
 
 def test_an_exposure_price_that_is_not_its_zones_is_refused(tmp_path):
     """The results store prices per zone (format 3): a chunk where one exposure's price
-    differs from its zone's in a single draw, by the last bit, is an error of the engine,
-    caught on the sums over draws."""
-    for name in ("price_peak", "price_mean"):
-        def off(draws, size, name=name):
-            for chunk in chunks(draws, size):
-                values = np.array(getattr(chunk, name))
-                if chunk.start == 16:
-                    values[3, 2] = np.nextafter(values[3, 2], np.inf)
-                setattr(chunk, name, values)
-                yield chunk
+    differs from its zone's in a single draw, by the last bit, or where two draws' prices
+    of an exposure are swapped, or a price is NaN, is an error of the engine."""
+    def one_bit(values):
+        values[3, 2] = np.nextafter(values[3, 2], np.inf)
 
-        with pytest.raises(ResultError, match=f"an exposure's {name} differs from its zone"):
-            write(tmp_path / name, draws=40, size=16, source=off)
-        assert not (tmp_path / name).exists()
+    def swapped(values):
+        values[[3, 5], 2] = values[[5, 3], 2]
+
+    def nan(values):
+        values[3, 2] = np.nan
+
+    for name in ("price_peak", "price_mean"):
+        for how in (one_bit, swapped, nan):
+            def off(draws, size, name=name, how=how):
+                for chunk in chunks(draws, size):
+                    values = np.array(getattr(chunk, name))
+                    if chunk.start == 16:
+                        how(values)
+                        if how is nan:  # the zone's too: no other check catches it then
+                            zone = np.array(getattr(chunk, f"zone_{name}"))
+                            zone[3, :] = np.nan
+                            setattr(chunk, f"zone_{name}", zone)
+                            values[3, :] = np.nan
+                    setattr(chunk, name, values)
+                    yield chunk
+
+            folder = tmp_path / f"{name}-{how.__name__}"
+            with pytest.raises(ResultError, match=f"an exposure's {name} differs from its"):
+                write(folder, draws=40, size=16, source=off)
+            assert not folder.exists()
 
 
 def test_finish_raises_the_summarys_error_not_the_closing_ones(tmp_path, monkeypatch):
