@@ -106,10 +106,19 @@ def random_scenario(rng, tensor, n_events, horizon=8, extra=(), wide=False):
 
 
 def assert_matches(tensor, scenario, draws=12, seed=7):
+    """Every output to 1e-9 relative, and tonnes also within 1e-9 of the exposure's need
+    over the horizon: restocking is the small difference of a stock target that moves
+    with the price and the stock held, so a price equal to 1e-10 (two root searches that
+    stop at different points below their tolerance) can differ in it by 2e-9 of itself
+    (hypothesis found seed=368, n_c=4, n_s=2, stocks=True of the unbalanced worlds: 4e-9 t
+    of 2.2 t restocked, against a need of 51 t)."""
     chunk = next(iter(engine.simulate(tensor, scenario, draws=draws, seed=seed, threads=1)))
     ref = simulate_reference(tensor, scenario, chunk.variates)
+    need = ref["trace"][0, :, :, 0].sum(axis=-1)  # each exposure's need over the horizon [t]
     for f in FIELDS:
-        np.testing.assert_allclose(getattr(chunk, f), ref[f], rtol=1e-9, atol=1e-9, err_msg=f)
+        scale = np.maximum(1.0, need) if f.endswith("_t") else 1.0  # tonnes in needs
+        np.testing.assert_allclose(getattr(chunk, f) / scale, ref[f] / scale, rtol=1e-9,
+                                   atol=1e-9, err_msg=f)
     for f in INT_FIELDS:
         np.testing.assert_array_equal(getattr(chunk, f), ref[f], err_msg=f)
     np.testing.assert_array_equal(chunk.fired, ref["fired"])
