@@ -738,18 +738,25 @@ def _reuse_possible() -> bool:
 
 def _unused_out(spare: list, layout):
     """An output set of ``spare`` of the given layout (``_out_layout``) that no one else
-    references (taken out of the list), or None. The reference count tells: an array
-    held only by its set counts as many as a fresh array held only by a fresh tuple
-    (measured with the same loop, so the interpreter's own counting cancels out); a
-    chunk, a view or an Arrow buffer of it adds one."""
-    # sets of another shape will not be used again (the last, shorter block): let them go
-    spare[:] = [out for out in spare if _fits(out, layout)]
+    references (taken out of the list), or None; sets of another shape will not be used
+    again (the last, shorter block): they are let go (``_take_unused``)."""
+    return _take_unused(spare, lambda out: _fits(out, layout))
+
+
+def _take_unused(pool: list, fits) -> tuple | None:
+    """An entry of ``pool`` (a tuple of arrays) for which ``fits`` holds and whose arrays
+    no one else references, taken out of the list, or None; entries that do not fit are
+    dropped. The reference count tells: an array held only by its entry counts as many as
+    a fresh array held only by a fresh tuple (measured with the same loop, so the
+    interpreter's own counting cancels out); a chunk, a view or an Arrow buffer of it adds
+    one."""
+    pool[:] = [entry for entry in pool if fits(entry)]
     if not _reuse_possible():
         return None
     alone = _most_refs((np.empty(0),))
-    for i, out in enumerate(spare):
-        if _most_refs(out) <= alone:
-            return spare.pop(i)
+    for i, entry in enumerate(pool):
+        if _most_refs(entry) <= alone:
+            return pool.pop(i)
     return None
 
 
@@ -775,14 +782,7 @@ def _count_arrays(pool: list | None, shapes: tuple) -> tuple:
     each) about 0.1 s of CPU in a 10,000-draw run."""
     if pool is None:
         return tuple(np.zeros(shape, dtype=np.int64) for shape in shapes)
-    pool[:] = [arrays for arrays in pool if tuple(a.shape for a in arrays) == shapes]
-    found = None
-    if _reuse_possible():
-        alone = _most_refs((np.empty(0),))
-        for i, arrays in enumerate(pool):
-            if _most_refs(arrays) <= alone:
-                found = pool.pop(i)
-                break
+    found = _take_unused(pool, lambda arrays: tuple(a.shape for a in arrays) == shapes)
     if found is None:
         found = tuple(np.zeros(shape, dtype=np.int64) for shape in shapes)
     else:
