@@ -128,16 +128,9 @@ def precompiled_folder() -> str | None:
     another folder of that layout (``numba<version>/src-<fingerprint>``). A package
     without such a folder (a checkout, an editable install) reads the installed
     distribution's, where that was built from the same engine sources (the
-    fingerprint is in the path)."""
-    tail = os.path.join(precompiled_key(), f"src-{FINGERPRINT}")
-    folder = os.path.join(_precompiled_base(), tail)
-    if os.path.isdir(folder):
-        return folder
-    if "SUPPLYSHOCK_PRECOMPILED" not in os.environ:
-        base = _installed_base()
-        if base is not None and os.path.isdir(os.path.join(base, tail)):
-            return os.path.join(base, tail)
-    return None
+    fingerprint is in the path). The same lookup as the kernel's library's
+    (simcore/_native.py, ``find_precompiled``)."""
+    return _native.find_precompiled(os.path.join(precompiled_key(), f"src-{FINGERPRINT}"))
 
 
 def _precompiled_unused() -> tuple[str, str] | None:
