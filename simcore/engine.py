@@ -584,7 +584,6 @@ class _Block:
                              max(1, len(holders)), timeseries, zone_series, trace)
         out = None if spare is None else _unused_out(spare, layout)
         if out is not None:
-            out.hist.fill(0)
             out.progress.fill(0)
         else:
             from simcore.kernel.structs import Out
@@ -632,9 +631,11 @@ class _Block:
         n, model, holders, sc = self.n, self.model, self.holders, self.args[4]
         _, n_g, H, _ = out.zone_bins.shape
         row_zone = model.row_zone
-        zhist, zshort, hist = _count_arrays(
-            self.counted, ((n_g, H, NPB), (n_g, H, 101), (len(row_zone), H, 101)))
-        _zone_histograms(out.zone_bins, zhist, zshort)
+        n_h = out.holder_bins.shape[1]
+        zhist, zshort, hshort, hist = _count_arrays(
+            self.counted,
+            ((n_g, H, NPB), (n_g, H, 101), (n_h, H, 101), (len(row_zone), H, 101)))
+        _zone_histograms(out.zone_bins, zhist, zshort, out.holder_bins, hshort)
         zshort[:, :, 0] = n - zshort[:, :, 1:].sum(axis=2)
         # a row's monthly shortage histogram: its zone's, plus what the kernel counted on
         # the row itself (its own months as a state-stock holder, less its zone's then);
@@ -644,7 +645,7 @@ class _Block:
             rows = sc.xidx[holders[:, 0], model.tn.n_stages[holders[:, 0]] - 1, holders[:, 1]]
             mine = rows >= 0
             rows = rows[mine]
-            hist[rows] += out.hist.sum(axis=0)[: len(holders)][mine]
+            hist[rows] += hshort[: len(holders)][mine]
             hist[rows, :, 0] = n - hist[rows, :, 1:].sum(axis=2)
         if self.spare is not None:
             self.spare.append(out)
@@ -696,7 +697,7 @@ def _out_layout(n, n_workers, n_v, n_e, n_x, n_g, H, n_h, timeseries, zone_serie
         price_mean=per_x, bought=per_x, restocked=per_x, cdrawn=per_x, substituted=per_x,
         given_up=per_x, rationed=per_x, zprice_peak=((n, n_g), f8),
         zprice_mean=((n, n_g), f8), zchoke=((n, n_g), i2),
-        zone_bins=((n, n_g, H, 2), i2), hist=((n_workers, n_h, H, 101), np.int64),
+        zone_bins=((n, n_g, H, 2), i2), holder_bins=((n, n_h, H, 2), i2),
         want_series=timeseries,
         series=((n, n_x, H) if timeseries else (1, 0, 0), np.float32),
         want_zseries=zone_series,
@@ -760,21 +761,24 @@ def _take_unused(pool: list, fits) -> tuple | None:
     return None
 
 
-def _zone_histograms(zone_bins: np.ndarray, price: np.ndarray, short: np.ndarray) -> None:
+def _zone_histograms(zone_bins: np.ndarray, price: np.ndarray, short: np.ndarray,
+                     holder_bins: np.ndarray, holder_short: np.ndarray) -> None:
     """Add to price int64[G, H, NPB] and short int64[G, H, 101] (zeroed by the caller)
     the monthly counts over draws of each zone's price bin and shortage-share bin
-    (zone_bins int16[n, G, H, 2], as the kernel writes them), counted zone by zone by
-    the kernel's ``count_zone_bins`` (twice as fast as a NumPy bincount over (zone,
-    month, bin) keys). Counting in the kernel while it simulates instead (a random
-    increment into 7.7 MB per worker for the partner study's prices) cost about 6 % of
-    its time."""
+    (zone_bins int16[n, G, H, 2], as the kernel writes them), and to holder_short
+    int64[NH, H, 101] (zeroed) how the state-stock holders' rows differ from their
+    zones' (holder_bins int16[n, NH, H, 2]), counted zone by zone and holder by holder
+    by the kernel's ``count_zone_bins`` (twice as fast as a NumPy bincount over (zone,
+    month, bin) keys). Counting in the kernel while it simulates instead cost about 6 %
+    of its time for the prices (a random increment into 7.7 MB per worker for the
+    partner study) and 3-5 % for the holders (0.5 MB per worker)."""
     from simcore._native import kernel_function
 
-    kernel_function("count_zone_bins")(zone_bins, price, short)
+    kernel_function("count_zone_bins")(zone_bins, price, short, holder_bins, holder_short)
 
 
 def _count_arrays(pool: list | None, shapes: tuple) -> tuple:
-    """int64 arrays of ``shapes`` for a block's histograms, the first two zeroed: an
+    """int64 arrays of ``shapes`` for a block's histograms, all but the last zeroed: an
     earlier block's from ``pool`` (a list kept by ``simulate``; None: fresh arrays)
     that no one else references any more (the chunks handed out hold theirs), else fresh
     ones, put in the pool. A block's histograms are 17 MB in the partner study, which
@@ -786,8 +790,8 @@ def _count_arrays(pool: list | None, shapes: tuple) -> tuple:
     if found is None:
         found = tuple(np.zeros(shape, dtype=np.int64) for shape in shapes)
     else:
-        found[0].fill(0)
-        found[1].fill(0)
+        for counts in found[:-1]:
+            counts.fill(0)
     pool.append(found)
     del pool[:-(_SPARE + 1)]
     return found

@@ -214,8 +214,9 @@ def test_blocks_cover_the_draws_and_end_small():
 
 
 def test_zone_histograms_count_every_bin():
-    """The block's zone histograms against a count by hand of random bins, the first and
-    last bin of each column included, in arrays of an earlier block reused (zeroed)."""
+    """The block's zone histograms, and the state-stock holders' differences from their
+    zones', against a count by hand of random bins, the first and last bin of each
+    column included, in arrays of an earlier block reused (zeroed)."""
     from simcore.kernel.structs import NPB
 
     rng = np.random.default_rng(3)
@@ -225,7 +226,13 @@ def test_zone_histograms_count_every_bin():
     zone_bins[..., 1] = rng.integers(0, 101, size=(n, n_g, H))
     zone_bins[0, 0, 0] = (0, 0)
     zone_bins[1, 0, 0] = (NPB - 1, 100)
-    shapes = ((n_g, H, NPB), (n_g, H, 101), (3, H, 101))
+    n_h = 3
+    holder_bins = rng.integers(0, 101, size=(n, n_h, H, 2)).astype(np.int16)
+    holder_bins[rng.random((n, n_h, H)) < 0.5] = 0  # months the row is its zone's
+    holder_bins[2, 1, 3] = (100, 0)  # shorter than its zone, and longer
+    holder_bins[3, 2, 3] = (0, 100)
+    holder_bins[4, 1, 3] = (1, 1)  # not written so by the kernel: nothing to count
+    shapes = ((n_g, H, NPB), (n_g, H, 101), (n_h, H, 101), (3, H, 101))
     pool: list = []
     stale = engine._count_arrays(pool, shapes)
     for a in stale:
@@ -233,17 +240,26 @@ def test_zone_histograms_count_every_bin():
     held = engine._count_arrays(pool, shapes)  # another block's, still held
     first = id(stale[0])  # not a reference: one would keep it from reuse
     del stale, a
-    price, short, _ = engine._count_arrays(pool, shapes)
+    price, short, holder_short, _ = engine._count_arrays(pool, shapes)
     assert id(price) == first and not any(price is a for a in held)  # reused, not held
-    engine._zone_histograms(zone_bins, price, short)
+    engine._zone_histograms(zone_bins, price, short, holder_bins, holder_short)
     want_price = np.zeros((n_g, H, NPB), dtype=np.int64)
     want_short = np.zeros((n_g, H, 101), dtype=np.int64)
     for j, g, t in np.ndindex(n, n_g, H):
         want_price[g, t, zone_bins[j, g, t, 0]] += 1
         want_short[g, t, zone_bins[j, g, t, 1]] += 1
-    assert price.dtype == short.dtype == np.int64
+    want_holder = np.zeros((n_h, H, 101), dtype=np.int64)
+    for j, h, t in np.ndindex(n, n_h, H):
+        own, zone = holder_bins[j, h, t]
+        if own != zone:
+            want_holder[h, t, own] += 1
+            want_holder[h, t, zone] -= 1
+    want_holder[:, :, 0] = 0  # bin 0 is left to the caller (what the others leave of n)
+    assert price.dtype == short.dtype == holder_short.dtype == np.int64
     np.testing.assert_array_equal(price, want_price)
     np.testing.assert_array_equal(short, want_short)
+    np.testing.assert_array_equal(holder_short, want_holder)
+    assert holder_short[1, 3, 100] >= 1 and holder_short[2, 3, 100] <= -1
 
 
 def test_a_run_let_go_early_stops_its_kernel_threads(case):

@@ -465,7 +465,7 @@ def _zone_bin(lnp):
 
 
 @jit_inline
-def _stage(tn, sc, ws, out, hist, j, k, s, ns, kc, t, kappa, sub, status):
+def _stage(tn, sc, ws, out, hbins, j, k, s, ns, kc, t, kappa, sub, status):
     """Supply, contracts, zone markets and accounting of stage s of material k in month
     t (docs/model.md §3). Returns the status."""
     last = s == ns - 1
@@ -587,12 +587,12 @@ def _stage(tn, sc, ws, out, hist, j, k, s, ns, kc, t, kappa, sub, status):
         for i in buyers:
             if lsm[i] > 0.0:
                 zq[zone_of[k, s, i], ZQ_R] += min(msm[i], lsm[i])
-    return _clear_and_account(tn, sc, ws, out, hist, j, k, s, ns, producers, buyers,
+    return _clear_and_account(tn, sc, ws, out, hbins, j, k, s, ns, producers, buyers,
                               t, m, sub, status)
 
 
 @jit_inline
-def _clear_and_account(tn, sc, ws, out, hist, j, k, s, ns, producers, buyers, t, m,
+def _clear_and_account(tn, sc, ws, out, hbins, j, k, s, ns, producers, buyers, t, m,
                        sub, status):
     """Clear the zones of stage s and book every buyer's month (docs/model.md §3)."""
     last = s == ns - 1
@@ -817,12 +817,17 @@ def _clear_and_account(tn, sc, ws, out, hist, j, k, s, ns, producers, buyers, t,
             if h < 0:
                 status = STATUS_BAD_STATE  # a holder run_block did not foresee
                 h = 0
+            hb = 0
             if share > SHARE_TOL:
-                hb = int(math.ceil((share - SHARE_TOL) * 100.0))
-                hist[h, t, min(100, max(1, hb))] += 1
+                hb = min(100, max(1, int(math.ceil((share - SHARE_TOL) * 100.0))))
             zb = zone_bins[j, zg[k, s, z], t, 1]
-            if zb > 0:
-                hist[h, t, zb] -= 1  # not its zone's month (counted above)
+            if hb != zb:
+                # the row's own bin, and its zone's, which count_zone_bins counted for it
+                # and takes back (left at (0, 0), the row's month is its zone's). Kept
+                # here and counted after the block: counting here, an increment into
+                # 0.5 MB of histograms per worker, cost 3-5 % of the kernel's time
+                hbins[j, h, t, 0] = hb
+                hbins[j, h, t, 1] = zb
         if out.want_series:
             out.series[j, x, t] = share
         if want_trace:
@@ -923,7 +928,7 @@ def _trace_zone(ws, out, j, g, t, z, y, restock, crel, m):
 
 
 @jit_internal
-def _material(tn, sc, ws, out, hist, j, k, fired, usable, sub_max, lag_sub):
+def _material(tn, sc, ws, out, hbins, j, k, fired, usable, sub_max, lag_sub):
     """Every month of material k in draw j. Returns the status."""
     H = sc.horizon
     ns = tn.n_stages[k]
@@ -999,7 +1004,7 @@ def _material(tn, sc, ws, out, hist, j, k, fired, usable, sub_max, lag_sub):
             mk[k, MK_ADJ], tau)
         sub = sub_max * _ramp(lag_sub, tau)
         for s in range(ns):
-            status = _stage(tn, sc, ws, out, hist, j, k, s, ns, kc, t, kappa,
+            status = _stage(tn, sc, ws, out, hbins, j, k, s, ns, kc, t, kappa,
                             sub, status)
         for s in range(ns):
             for z in range(n_zone[k, s]):
@@ -1023,8 +1028,9 @@ def run_draws(w, first_draw, n_workers, seed, tn, sc, out, ws):
     each simulated as in docs/model.md, into the rows lo .. hi - 1 of ``out``, with
     each zone's monthly price and shortage-share bins in out.zone_bins (the caller
     counts them into histograms: a row's monthly shortage share is its zone's) and, in
-    its own out.hist[w], the counts of state-stock holders' rows that differ from their
-    zone's (own bin +1, zone's -1, in row sc.hidx[k, c]; the caller sums the workers').
+    out.holder_bins, the months in which a state-stock holder's row (sc.hidx[k, c]) is
+    in another bin than its zone's (its own bin and its zone's; count_zone_bins counts
+    them).
     out.progress[w] counts the draws this worker finished. ``ws``: this worker's
     scratch arrays (``scratch``).
 
@@ -1034,7 +1040,7 @@ def run_draws(w, first_draw, n_workers, seed, tn, sc, out, ws):
     n = out.variates.shape[0]
     lo = (n * w) // n_workers
     hi = (n * (w + 1)) // n_workers
-    hist = out.hist[w]
+    hbins = out.holder_bins
     H = sc.horizon
     for j in range(lo, hi):
         d = first_draw + j
@@ -1073,6 +1079,7 @@ def run_draws(w, first_draw, n_workers, seed, tn, sc, out, ws):
         out.zprice_mean[j, :] = 0.0
         out.zchoke[j, :] = 0
         out.zone_bins[j, :, :, :] = 0  # bin 0: a price of exactly 1, no shortage
+        out.holder_bins[j, :, :, :] = 0
         if out.want_series:
             out.series[j, :, :] = 0.0
         if out.want_zseries:
@@ -1083,7 +1090,7 @@ def run_draws(w, first_draw, n_workers, seed, tn, sc, out, ws):
             _market_values(tn, sc, vals, k, ws.mk)
             if out.want_trace:
                 _trace_baseline(tn, sc, out, j, k)
-            st = _material(tn, sc, ws, out, hist, j, k, out.fired[j], usable,
+            st = _material(tn, sc, ws, out, hbins, j, k, out.fired[j], usable,
                            sub_max, lag_sub)
             if st != 0:
                 status = st
@@ -1096,16 +1103,29 @@ def run_draws(w, first_draw, n_workers, seed, tn, sc, out, ws):
 
 
 @jit
-def count_zone_bins(zone_bins, price, short):
+def count_zone_bins(zone_bins, price, short, holder_bins, holder_short):
     """Add to price[G, H, NPB] and short[G, H, 101] the counts over draws of each zone's
     monthly price bin and shortage-share bin (zone_bins i2[n, G, H, 2], as run_draws
-    writes them). Zone by zone, so that the counts being added to stay in cache."""
+    writes them), and to holder_short[NH, H, 101] how each state-stock holder's row
+    differs from its zone's: +1 in its own bin, -1 in its zone's, where
+    holder_bins i2[n, NH, H, 2] (run_draws) holds the two. Zone by zone and holder by
+    holder, so that the counts being added to stay in cache."""
     n, n_g, H, _ = zone_bins.shape
     for g in range(n_g):
         for j in range(n):
             for t in range(H):
                 price[g, t, zone_bins[j, g, t, 0]] += 1
                 short[g, t, zone_bins[j, g, t, 1]] += 1
+    for h in range(holder_bins.shape[1]):
+        for j in range(n):
+            for t in range(H):
+                own = holder_bins[j, h, t, 0]
+                zone = holder_bins[j, h, t, 1]
+                if own != zone:
+                    if own > 0:
+                        holder_short[h, t, own] += 1
+                    if zone > 0:
+                        holder_short[h, t, zone] -= 1
 
 
 @jit_inline

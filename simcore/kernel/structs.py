@@ -104,7 +104,7 @@ Scen = namedtuple("Scen", [
     "cap_online_var",  # capacity interventions [Q] (cap_add in t/month)
     "scope",       # i8[] materials simulated
     "xidx",        # i8[K, S, C] exposure index, -1 if not reported
-    "hidx",        # i8[K, C] row of (k, c) in out.hist if c can hold a state stock of k
+    "hidx",        # i8[K, C] row of (k, c) in out.holder_bins if c can hold a state stock of k
                    # (dataset or stockpile), else -1 (set per block by run_block)
     "zone_of",     # i8[K, S, C] zone of each country taking part, -1 otherwise
     "n_zone",      # i8[K, S]
@@ -132,8 +132,9 @@ Out = namedtuple("Out", [
     "zchoke",      # i2[n, G] months the zone was rationed at its choke price
     "zone_bins",   # i2[n, G, H, 2] each zone's monthly price bin (0 .. NPB-1) and
                    # shortage-share bin (0 .. 100), counted by the caller
-    "hist",        # i8[W, NH, H, 101] per worker: monthly shortage-share histogram
-                   # counts of state-stock holders' rows (sc.hidx) less their zone's
+    "holder_bins",  # i2[n, NH, H, 2] a state-stock holder's row (sc.hidx) in a month
+                    # its shortage-share bin differs from its zone's: the two bins
+                    # (else 0, 0), counted by the caller
     "want_series", "series",    # f4[n, X, H] monthly shortage share
     "want_zseries", "zseries",  # f4[n, G, H] monthly zone price
     "want_trace", "trace",      # f8[n, X, H, NTR]
