@@ -1102,30 +1102,42 @@ def run_draws(w, first_draw, n_workers, seed, tn, sc, out, ws):
         out.progress[w] += 1
 
 
+COUNT_DRAWS = 32  # draws counted together in count_zone_bins
+
+
 @jit
 def count_zone_bins(zone_bins, price, short, holder_bins, holder_short):
     """Add to price[G, H, NPB] and short[G, H, 101] the counts over draws of each zone's
     monthly price bin and shortage-share bin (zone_bins i2[n, G, H, 2], as run_draws
     writes them), and to holder_short[NH, H, 101] how each state-stock holder's row
     differs from its zone's: +1 in its own bin, -1 in its zone's, where
-    holder_bins i2[n, NH, H, 2] (run_draws) holds the two. Zone by zone and holder by
-    holder, so that the counts being added to stay in cache."""
+    holder_bins i2[n, NH, H, 2] (run_draws) holds the two. Zone by zone (holder by
+    holder), COUNT_DRAWS draws at a time month by month, so that both the counts being
+    added to (a month's row) and the draws' bins stay in the first-level cache: 1.6x
+    faster than month by month within each draw (a zone's price counts are 190 kB)."""
     n, n_g, H, _ = zone_bins.shape
     for g in range(n_g):
-        for j in range(n):
+        for j0 in range(0, n, COUNT_DRAWS):
+            j1 = min(n, j0 + COUNT_DRAWS)
             for t in range(H):
-                price[g, t, zone_bins[j, g, t, 0]] += 1
-                short[g, t, zone_bins[j, g, t, 1]] += 1
+                p = price[g, t]
+                s = short[g, t]
+                for j in range(j0, j1):
+                    p[zone_bins[j, g, t, 0]] += 1
+                    s[zone_bins[j, g, t, 1]] += 1
     for h in range(holder_bins.shape[1]):
-        for j in range(n):
+        for j0 in range(0, n, COUNT_DRAWS):
+            j1 = min(n, j0 + COUNT_DRAWS)
             for t in range(H):
-                own = holder_bins[j, h, t, 0]
-                zone = holder_bins[j, h, t, 1]
-                if own != zone:
-                    if own > 0:
-                        holder_short[h, t, own] += 1
-                    if zone > 0:
-                        holder_short[h, t, zone] -= 1
+                s = holder_short[h, t]
+                for j in range(j0, j1):
+                    own = holder_bins[j, h, t, 0]
+                    zone = holder_bins[j, h, t, 1]
+                    if own != zone:
+                        if own > 0:
+                            s[own] += 1
+                        if zone > 0:
+                            s[zone] -= 1
 
 
 @jit_inline
