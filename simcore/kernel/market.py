@@ -342,7 +342,9 @@ def _fill_subsets(m, nz, fsup, cap, zq, mp, ulev, frozen, dem, gcap):
                 gcap[at + z] = gcap[at + 3 * nz + z]
                 gcap[at + nz + z] = gcap[at + 4 * nz + z]
         for i in range(n_sets):
-            t = (first + i - 1) % n_sets + 1
+            t = first + i  # (first + i - 1) % n_sets + 1, without a division (first >= 1)
+            if t > n_sets:
+                t -= n_sets
             act = t & active
             if not act:
                 continue
