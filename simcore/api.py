@@ -259,6 +259,7 @@ def execute(
     command: str | None = None,
 ) -> Result:
     """Run a prepared scenario; see :func:`run`."""
+    from simcore.compiled import state_stock_holders
     from simcore.engine import exposures, zones
 
     c = prep.compiled
@@ -270,8 +271,9 @@ def execute(
         command = f"simcore.run({portable_path(prep.path)!r}, draws={draws}, seed={seed})"
     engine_zones = zones(prep.tensor, c)
     layout = Layout.from_exposures(prep.tensor, c, exposures(prep.tensor, c), engine_zones)
+    holders = int(state_stock_holders(prep.tensor.stock, c.sp_stock).sum())
     chunk_size = chunk_draws(chunk_size, layout.n_exposures, len(engine_zones), c.n_variates,
-                             c.n_events, layout.horizon, timeseries)
+                             c.n_events, layout.horizon, timeseries, holders)
     meta = provenance(prep, draws, seed, timeseries, command)
     if out is not None:
         out = Path(out)

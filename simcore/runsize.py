@@ -101,14 +101,15 @@ TASK_CHUNK_SIZE = 2048
 
 
 def chunk_draws(chunk_size: int, exposures: int, zones: int, variates: int, events: int,
-                horizon: int, timeseries: bool = False) -> int:
+                horizon: int, timeseries: bool = False, holders: int = 0) -> int:
     """Draws per chunk: ``chunk_size``, or fewer where its per-draw results
     (``ChunkResult``: 13 float64 and 3 int16 values per exposure, 2 float64 and an int16
     per zone, the variates and events; the kernel's two int16 histogram bins per zone and
-    month; with ``timeseries`` a float32 per exposure and month) would exceed
+    month, and per month of each of ``holders``, the (material, country) pairs that can
+    hold a state stock; with ``timeseries`` a float32 per exposure and month) would exceed
     ``CHUNK_BYTES``. Results never depend on it (MODEL.md §6); the partner study's 2,048
     draws take 107 MiB."""
     per_draw = (exposures * (13 * 8 + 3 * 2) + zones * (2 * 8 + 2) + variates * 8
-                + events * (1 + 4) + zones * horizon * 2 * 2
+                + events * (1 + 4) + (zones + holders) * horizon * 2 * 2
                 + (exposures * horizon * 4 if timeseries else 0))
     return max(1, min(int(chunk_size), CHUNK_BYTES // max(per_draw, 1)))

@@ -1435,6 +1435,9 @@ def test_chunk_draws_keep_a_chunk_within_its_memory():
     wide = chunk_draws(2048, 2618, 175, 28, 2, 24)
     assert 400 < wide < 500 and wide * 2618 * 110 <= CHUNK_BYTES
     assert chunk_draws(2048, 452, 39, 66, 11, 24, timeseries=True) < 2048
+    # a stockpile for every country and material of a wide study: the holders' bins count
+    many = chunk_draws(2048, 2618, 175, 28, 2, 24, holders=200 * 50)
+    assert many < wide / 2 and many * 200 * 50 * 24 * 4 <= CHUNK_BYTES
     assert chunk_draws(16, 10**7, 0, 0, 0, 24) == 1
 
 
