@@ -108,7 +108,7 @@ def chunk_draws(chunk_size: int, exposures: int, zones: int, variates: int, even
     month, and per month of each of ``holders``, the (material, country) pairs that can
     hold a state stock; with ``timeseries`` a float32 per exposure and month) would exceed
     ``CHUNK_BYTES``. Results never depend on it (MODEL.md §6); the partner study's 2,048
-    draws take 107 MiB."""
+    draws, with its 28 holders, take 112 MiB."""
     per_draw = (exposures * (13 * 8 + 3 * 2) + zones * (2 * 8 + 2) + variates * 8
                 + events * (1 + 4) + (zones + holders) * horizon * 2 * 2
                 + (exposures * horizon * 4 if timeseries else 0))
