@@ -66,7 +66,7 @@ def local_executor(
     )
 
 
-COMPILING = "compiling the simulator once (20-40 s); later runs start in about a second"
+COMPILING = "compiling the simulator once (20-70 s); later runs start in about a second"
 
 
 # --------------------------------------------------------------------------------------
