@@ -830,3 +830,53 @@ def test_figures_are_drawn_here_when_the_workers_cannot_draw_them(here, monkeypa
     drawing = [s for s in said if s.startswith("drawing figure")]
     assert drawing[0].endswith("; 2 processes)") and drawing[1].endswith("processes)")
     assert not drawing[2].endswith("processes)") and len(drawing) == len(serial) + 1
+
+
+def test_a_worker_that_does_not_answer_is_stopped_and_its_figures_drawn_here(here,
+                                                                             monkeypatch):
+    """A worker that hangs: after FIGURE_WAIT seconds on its figure the report draws
+    that figure and the rest here, the same bytes, and stops the workers at the end."""
+    import concurrent.futures
+    import time
+
+    from simcore.report import build, render
+    from simcore.report.build import Options, write_figures
+
+    write_figures("results/tiny-cn", [], "serial", Options(n_boot=0, jobs=1))
+    serial = _figures(here / "serial")
+    real = render.render_png
+    stopped = []
+
+    class Hangs(concurrent.futures.Executor):  # the second figure's future never ends
+        def __init__(self, *args, **kwargs):
+            self.figures = 0
+            self._processes = {1: self}
+
+        def submit(self, fn, *args):
+            future = concurrent.futures.Future()
+            if fn is real:
+                self.figures += 1
+                if self.figures == 2:
+                    return future
+                future.set_result(real(*args))
+            else:
+                future.set_result(fn(*args))
+            return future
+
+        def shutdown(self, wait=True, *, cancel_futures=False):
+            pass
+
+        def terminate(self):  # as a worker process's
+            stopped.append(1)
+
+    said = []
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", Hangs)
+    monkeypatch.setattr(build, "FIGURE_WAIT", 0.2)
+    start = time.monotonic()
+    write_figures("results/tiny-cn", [], "hung", Options(n_boot=0, jobs=2), progress=said.append)
+    assert time.monotonic() - start < 60
+    assert _figures(here / "hung") == serial
+    drawing = [s for s in said if s.startswith("drawing figure")]
+    assert drawing[0].endswith("; 2 processes)") and drawing[1].endswith("processes)")
+    assert not drawing[2].endswith("processes)") and len(drawing) == len(serial) + 1
+    assert stopped == [1]  # the hung worker stopped, though the report itself succeeded

@@ -1046,6 +1046,8 @@ def usable_cores() -> int:
 
 DEFAULT_JOBS = 4  # a report has about 8 figures; each worker takes about 1 s to start
 MIN_PANELS = 30  # fewer panels than this are drawn here unless --jobs says otherwise
+FIGURE_WAIT = 120.0  # seconds to wait for a worker's figure (1-3 s each, drawn in
+# order): beyond it the worker is taken as hung, stopped, and the figures drawn here
 
 
 def free_cores(window: float = 0.1) -> float | None:
@@ -1090,9 +1092,10 @@ class _Drawer:
 
     matplotlib draws a figure on one core, 1-3 s for one of many panels. A figure is
     pickled and drawn by a worker (the same bytes: render_png, with this process's
-    matplotlib settings); where the pool cannot start, a figure cannot be pickled or a
-    worker fails, every figure not yet drawn is drawn here (``png`` returns None), so
-    that a real error is raised here.
+    matplotlib settings); where the pool cannot start, a figure cannot be pickled, a
+    worker fails or does not answer within FIGURE_WAIT seconds, every figure not yet
+    drawn is drawn here (``png`` returns None), so that a real error is raised here
+    (and a hung worker is stopped when the drawer closes).
 
     ``jobs``: the workers; None (the command line's default): one per free core, at most
     DEFAULT_JOBS, and none for a report of under MIN_PANELS panels or where fewer than
@@ -1108,6 +1111,7 @@ class _Drawer:
         self.off = self.jobs <= 1  # every figure is drawn here
         self.pool = None
         self.pending: dict[int, object] = {}  # id(figure) -> its Future
+        self.hung = False  # a worker did not answer in FIGURE_WAIT: stop them at close
 
     def start(self, panels: int) -> None:
         """Start the workers, which get ready to draw while this process computes the
@@ -1169,7 +1173,10 @@ class _Drawer:
         if future is None or self.off:
             return None
         try:
-            return future.result()
+            return future.result(timeout=FIGURE_WAIT)
+        except TimeoutError:
+            self.off = self.hung = True
+            return None
         except Exception:
             self.off = True
             return None
@@ -1179,6 +1186,7 @@ class _Drawer:
         error), not after the figures they are drawing (1-3 s)."""
         if self.pool is None:
             return
+        stop = stop or self.hung
         workers = list(getattr(self.pool, "_processes", {}).values()) if stop else []
         self.pool.shutdown(wait=False, cancel_futures=True)
         for worker in workers:
