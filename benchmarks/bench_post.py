@@ -128,6 +128,7 @@ def main() -> None:
         print("bench_post: the CPU column misses the report's figure workers (no subreaper)",
               file=sys.stderr)
     old_bin = old_engine(args.commit, args.cache, args.fresh)
+    _reap_orphans()  # what the old engine's install left, not counted in a run below
     new_bin = Path(sys.executable).parent
     env = {
         "old": dict(os.environ, NUMBA_CACHE_DIR=str(args.cache / f"numba-{args.commit}")),

@@ -637,8 +637,8 @@ class _Block:
             ((n_g, H, NPB), (n_g, H, 101), (n_h, H, 101), (len(row_zone), H, 101)))
         _zone_histograms(out.zone_bins, zhist, zshort, out.holder_bins, hshort)
         zshort[:, :, 0] = n - zshort[:, :, 1:].sum(axis=2)
-        # a row's monthly shortage histogram: its zone's, plus what the kernel counted on
-        # the row itself (its own months as a state-stock holder, less its zone's then);
+        # a row's monthly shortage histogram: its zone's, plus, for a state-stock holder's
+        # row, its own bin less its zone's in the months they differ (holder_bins);
         # bin 0 (no shortage) is what the other bins leave of the n draws
         np.take(zshort, row_zone, axis=0, out=hist, mode="clip")  # "raise" copies twice
         if len(holders):
@@ -771,7 +771,8 @@ def _zone_histograms(zone_bins: np.ndarray, price: np.ndarray, short: np.ndarray
     by the kernel's ``count_zone_bins`` (twice as fast as a NumPy bincount over (zone,
     month, bin) keys). Counting in the kernel while it simulates instead cost about 6 %
     of its time for the prices (a random increment into 7.7 MB per worker for the
-    partner study) and 3-5 % for the holders (0.5 MB per worker)."""
+    partner study) and about 4 % for the holders (543 kB per worker, beyond a 512 kB
+    L2)."""
     from simcore._native import kernel_function
 
     kernel_function("count_zone_bins")(zone_bins, price, short, holder_bins, holder_short)

@@ -104,7 +104,8 @@ Scen = namedtuple("Scen", [
     "cap_online_var",  # capacity interventions [Q] (cap_add in t/month)
     "scope",       # i8[] materials simulated
     "xidx",        # i8[K, S, C] exposure index, -1 if not reported
-    "hidx",        # i8[K, C] row of (k, c) in out.holder_bins if c can hold a state stock of k
+    "hidx",        # i8[K, C] index of (k, c) on axis 1 of out.holder_bins if c can hold a
+                   # state stock of k
                    # (dataset or stockpile), else -1 (set per block by run_block)
     "zone_of",     # i8[K, S, C] zone of each country taking part, -1 otherwise
     "n_zone",      # i8[K, S]
