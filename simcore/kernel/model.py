@@ -456,6 +456,15 @@ def _plan_output(tn, sc, ws, k, ns, kc, t, tau, usable):
                         xfeed[s - 1, e] = extra / y
 
 
+@jit_inline
+def _share_bin(share):
+    """The shortage-share histogram bin of a monthly share (bin 0: at most SHARE_TOL,
+    bin b: ((b - 1) / 100, b / 100] above it), for a zone and for a holder's own row."""
+    if share > SHARE_TOL:
+        return min(100, max(1, int(math.ceil((share - SHARE_TOL) * 100.0))))
+    return 0
+
+
 @jit
 def _zone_bin(lnp):
     """The zone-price histogram bin of log price lnp (bin 0: exactly the reference)."""
@@ -748,14 +757,12 @@ def _clear_and_account(tn, sc, ws, out, hbins, j, k, s, ns, producers, buyers, t
         a[ZA_RESTOCKED] += zrest[z]
         if short > a[ZA_PEAK]:
             a[ZA_PEAK] = short
-        b = 0
-        if short > SHARE_TOL:
-            b = min(100, max(1, int(math.ceil((short - SHARE_TOL) * 100.0))))
-            if short > SHORT_SHARE + SHARE_TOL:
-                zmon[s, z, 0] += 1
-                if zmon[s, z, 1] < 0:
-                    zmon[s, z, 1] = t
-                zmon[s, z, 2] = t
+        b = _share_bin(short)
+        if short > SHORT_SHARE + SHARE_TOL:
+            zmon[s, z, 0] += 1
+            if zmon[s, z, 1] < 0:
+                zmon[s, z, 1] = t
+            zmon[s, z, 2] = t
         # every row of the zone takes this bin (rows of a holder are corrected below)
         zone_bins[j, zg[k, s, z], t, 1] = b
     # buyers with a state stock (last stage), and every row when a time series or trace
@@ -818,9 +825,7 @@ def _clear_and_account(tn, sc, ws, out, hbins, j, k, s, ns, producers, buyers, t
             if h < 0:
                 status = STATUS_BAD_STATE  # a holder run_block did not foresee
                 h = 0
-            hb = 0
-            if share > SHARE_TOL:
-                hb = min(100, max(1, int(math.ceil((share - SHARE_TOL) * 100.0))))
+            hb = _share_bin(share)
             zb = zone_bins[j, zg[k, s, z], t, 1]
             if hb != zb:
                 # the row's own bin, and its zone's, which count_zone_bins counted for it
