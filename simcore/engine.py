@@ -32,6 +32,7 @@ MONTHS_PER_YEAR = 12.0
 _STATUS_MEANING = {
     1: "zone market found no cut bounding an infeasible level (numerical)",
     2: "zone market froze nobody at a level (numerical)",
+    3: "zone market settings shorter than the kernel's layout (N_MP)",
     10: "a sampled variate is NaN (check the distribution parameters)",
     11: "a negative or NaN shortage appeared in the month loop",
 }

@@ -402,13 +402,14 @@ def test_a_skipped_newton_evaluation_never_crosses_a_zone_reaching_zero():
     @numba.njit
     def solve(zq, mp, mask, target, hint, gval, tol):
         return mk._solve_level_mask(zq, mp, 2, mask, target, 0.0, mk.U_TOP, hint, gval, 4,
-                                    tol)
+                                    tol, mk.release_mask(zq, 2))
 
     mp = np.zeros(mk.N_MP)
     mp[mk.MP_EPS] = 0.3
     mp[mk.MP_LNPBAR] = math.log(5.0)
     mp[mk.MP_LNPMIN] = -math.log(5.0)
     mp[mk.MP_PFULL] = 2.0
+    mk.derive(mp)  # the slots that follow from these (the kernel's month loop sets them)
     span = 2 * math.log(5.0)
     zq = np.zeros((2, mk.N_ZQ))
     zq[0, mk.ZQ_N] = 0.01  # plain buyers, a gentle slope
@@ -454,7 +455,7 @@ def test_a_skipped_halley_evaluation_leaves_true_demands_on_the_steepest_curves(
     @numba.njit
     def solve(zq, mp, nz, mask, target, hint, gval, tol):
         return mk._solve_level_mask(zq, mp, nz, mask, target, 0.0, mk.U_TOP, hint, gval,
-                                    1 << nz, tol)
+                                    1 << nz, tol, mk.release_mask(zq, nz))
 
     rng = np.random.default_rng(11)
     skipped = 0
@@ -467,6 +468,7 @@ def test_a_skipped_halley_evaluation_leaves_true_demands_on_the_steepest_curves(
         mp[mk.MP_LNPBAR] = math.log(rng.uniform(8.8, 30.0))
         mp[mk.MP_LNPMIN] = -mp[mk.MP_LNPBAR]
         mp[mk.MP_PFULL] = rng.uniform(1.01, 2.0)
+        mk.derive(mp)
         zq = np.zeros((nz, mk.N_ZQ))
         zq[:, mk.ZQ_N] = rng.uniform(1.0, 100.0, nz)
         zq[:, mk.ZQ_T] = zq[:, mk.ZQ_N] * rng.uniform(0.1, 0.8, nz)
@@ -525,8 +527,9 @@ def test_cut_filling_accepts_the_rounding_of_steeply_frozen_zones():
          16.31447003328333, 0.0, 7.056766139992028, 31.05464277214547],
         [9.037969430485337, 0.0, 36.350578325248, 30.690959272160114, 6.3301685832273185,
          14.46882065881347, 0.0, 4.08198077312946, 25.894465011073358]])
-    mp = np.array([0.3179460242181891, 3.423604839847147, 0.372365062728802,
-                   2.4999594707588724, -2.4999594707588724, 1.4756037955766554])
+    mp = np.zeros(mk.N_MP)  # the settings; clear_zones derives the rest
+    mp[:6] = [0.3179460242181891, 3.423604839847147, 0.372365062728802,
+              2.4999594707588724, -2.4999594707588724, 1.4756037955766554]
     m, nz = cap.shape
     ulev, dem, slope = np.zeros(nz), np.zeros(nz), np.zeros(nz)
     f = np.zeros((m, nz))
@@ -541,3 +544,28 @@ def test_cut_filling_accepts_the_rounding_of_steeply_frozen_zones():
     np.testing.assert_allclose(f.sum(axis=0), dem, atol=1e-9 * scale)  # flows deliver it
     assert (f.sum(axis=1) <= fsup + 1e-9 * scale).all()
     assert (f <= cap + 1e-9 * scale).all()
+
+
+def test_an_entry_point_refuses_market_settings_too_short_for_the_derived_slots():
+    """The entry points called from Python write mp's derived slots (derive) before they
+    fill: an mp of the settings alone (the layout before the slots existed) is refused
+    with STATUS_SHORT_MP, nothing written past its end or into it; the same market in a
+    full-length mp fills."""
+    from simcore.kernel import market as mk
+
+    rng = np.random.default_rng(5)
+    supply, cap, zones, par = random_market(rng, zones=(2, 3))
+    zq, mp = kernel_market(zones, par)
+    nz, m = len(zones), len(supply)
+    short = mp[:mk.MP_LNPFULL].copy()
+    before = short.copy()
+
+    def fill(settings):
+        return mk.fill_subsets(m, nz, supply, cap, zq, settings, np.full(nz, mk.U_TOP),
+                               np.zeros(nz, bool), np.zeros(nz),
+                               np.zeros(3 << mk.GALE_MAX_ZONES))
+
+    assert fill(short) == mk.STATUS_SHORT_MP
+    np.testing.assert_array_equal(short, before)
+    assert fill(mp) == 0
+    assert mp[mk.MP_PBAR] == pytest.approx(np.exp(mp[mk.MP_LNPBAR]), rel=1e-15)  # derived

@@ -36,11 +36,19 @@ from simcore._numba import jit, jit_inline, jit_internal
 from simcore.kernel.allocation import max_flow
 from simcore.kernel.structs import (  # the layouts of zq and mp, and the filling's bound
     GALE_MAX_ZONES,
+    MP_DBAR,
+    MP_DTOP,
+    MP_EBAR,
     MP_EPS,
     MP_ETA,
+    MP_ETOP,
     MP_LNPBAR,
+    MP_LNPFULL,
     MP_LNPMIN,
+    MP_LNPTOP,
+    MP_PBAR,
     MP_PFULL,
+    MP_PTOP,
     MP_THETA,
     N_MP,
     N_ZQ,
@@ -61,6 +69,8 @@ STATUS_NO_CUT = 1  # an infeasible level without a cut bounding it (numerical)
 FROZEN_SLACK = 1e-9  # shortfall, relative to the market's scale, that the rounding of
 # frozen zones' levels may leave (_fill_cuts)
 STATUS_NO_FREEZE = 2  # a level where nobody froze (numerical)
+STATUS_SHORT_MP = 3  # an entry point called from Python with mp shorter than N_MP: the
+# slots that follow from the settings (derive) would be written past its end
 
 
 @jit_internal
@@ -92,22 +102,40 @@ def buy_share(lnp):
 
 
 @jit_inline
+def price_terms(lnp, mp, want_p):
+    """The factors of a zone's demand at log price lnp that depend on the price alone,
+    the same for every zone: (p^-eps, or 1 at or below the reference price; p^-eta; p
+    where ``want_p``, else 1.0). Where several zones are evaluated at one price (a level
+    of the filling), computed once for all of them."""
+    d = math.exp(-mp[MP_EPS] * lnp) if lnp > 0.0 else 1.0
+    e = math.exp(-mp[MP_ETA] * lnp)
+    p = math.exp(lnp) if want_p else 1.0
+    return d, e, p
+
+
+@jit_inline
 def demand_curve(zq, z, lnp, mp):
     """Q_z at price exp(lnp) [t/month], dQ_z/dlnp and d2Q_z/dlnp2 (the curvature the
     Halley steps of _solve_level_mask use; on the pieces between the curve's kinks)."""
+    d, e, p = price_terms(lnp, mp, zq[z, ZQ_R] > 0.0)
+    return curve_at(zq, z, lnp, d, e, p, mp)
+
+
+@jit_inline
+def curve_at(zq, z, lnp, d, e, p, mp):
+    """demand_curve, from the price's factors (price_terms; p is read only where the
+    zone's state stocks release, zq[z, ZQ_R] > 0)."""
     eps = mp[MP_EPS]
     eta = mp[MP_ETA]
     theta = mp[MP_THETA]
     buyers = zq[z, ZQ_N] + zq[z, ZQ_X]
     if lnp > 0.0:
-        d = math.exp(-eps * lnp)
         dd = -eps * d
         ddd = -eps * dd
     else:
-        d = 1.0
         dd = 0.0
         ddd = 0.0
-    desired = zq[z, ZQ_T] * math.exp(-eta * lnp)
+    desired = zq[z, ZQ_T] * e
     q = buyers * d + theta * (desired - zq[z, ZQ_I])
     dq = buyers * dd - eta * theta * desired
     d2q = buyers * ddd + eta * eta * theta * desired
@@ -118,7 +146,6 @@ def demand_curve(zq, z, lnp, mp):
             dq -= g / BUY_BAND
     r = zq[z, ZQ_R]
     if r > 0.0:
-        p = math.exp(lnp)
         pfull = mp[MP_PFULL]
         q -= r * release_share(p, pfull)
         if 1.0 < p < pfull:
@@ -139,14 +166,57 @@ def prepare_zone(zq, z, mp):
     """What zone z wants at the choke price (consumption, restocking, state purchases)
     and what its stocks release there, into zq[z, ZQ_W] and zq[z, ZQ_REL]."""
     lnpbar = mp[MP_LNPBAR]
+    prepare_zone_at(zq, z, mp, math.exp(-mp[MP_EPS] * lnpbar),
+                    math.exp(-mp[MP_ETA] * lnpbar), math.exp(lnpbar))
+
+
+@jit_inline
+def prepare_zone_at(zq, z, mp, d, e, p):
+    """prepare_zone, from the choke price's factors (price_terms, unconditionally:
+    p^-eps, p^-eta, p; the month loop keeps them in mp[MP_DBAR], mp[MP_EBAR],
+    mp[MP_PBAR])."""
     theta = mp[MP_THETA]
-    d = math.exp(-mp[MP_EPS] * lnpbar)
-    desired = zq[z, ZQ_T] * math.exp(-mp[MP_ETA] * lnpbar)
+    desired = zq[z, ZQ_T] * e
     gap = desired - zq[z, ZQ_I]
     zq[z, ZQ_W] = ((zq[z, ZQ_N] + zq[z, ZQ_X]) * d + theta * max(0.0, gap)
-                   + zq[z, ZQ_G] * buy_share(lnpbar))
-    zq[z, ZQ_REL] = theta * max(0.0, -gap) + zq[z, ZQ_R] * release_share(
-        math.exp(lnpbar), mp[MP_PFULL])
+                   + zq[z, ZQ_G] * buy_share(mp[MP_LNPBAR]))
+    zq[z, ZQ_REL] = theta * max(0.0, -gap) + zq[z, ZQ_R] * release_share(p, mp[MP_PFULL])
+
+
+@jit_inline
+def derive_material(mp):
+    """mp's slots that follow from a material's settings (MP_ETA, MP_LNPBAR, MP_LNPMIN,
+    MP_PFULL): the log of the full-release price, and the price's factors (price_terms) at
+    the choke price and at the floor, where every zone is evaluated every month."""
+    lnpbar = mp[MP_LNPBAR]
+    mp[MP_LNPFULL] = math.log(mp[MP_PFULL])
+    mp[MP_EBAR] = math.exp(-mp[MP_ETA] * lnpbar)
+    mp[MP_PBAR] = math.exp(lnpbar)
+    top = level_price(U_TOP, mp)
+    mp[MP_LNPTOP] = top
+    mp[MP_ETOP] = math.exp(-mp[MP_ETA] * top)
+    mp[MP_PTOP] = math.exp(top)
+
+
+@jit_inline
+def derive_month(mp):
+    """mp's slots that follow from the month's demand elasticity MP_EPS (after
+    derive_material): p^-eps at the choke price and at the floor."""
+    mp[MP_DBAR] = math.exp(-mp[MP_EPS] * mp[MP_LNPBAR])
+    top = mp[MP_LNPTOP]
+    mp[MP_DTOP] = math.exp(-mp[MP_EPS] * top) if top > 0.0 else 1.0
+
+
+@jit
+def derive(mp):
+    """Every derived slot of mp (derive_material, derive_month): for callers that set
+    mp's settings themselves (the entry points called from Python, tests). Returns
+    STATUS_SHORT_MP, writing nothing, where mp has fewer than N_MP slots, else 0."""
+    if mp.shape[0] < N_MP:
+        return STATUS_SHORT_MP
+    derive_material(mp)
+    derive_month(mp)
+    return 0
 
 
 @jit_internal
@@ -178,18 +248,55 @@ def free_demand(zq, z, u, mp):
 
 
 @jit_inline
-def free_demand_curve(zq, z, u, mp):
-    """free_demand, and d2D_z/du2 (demand_curve): for the Halley steps of
-    _solve_level_mask. (free_demand is not written as this less its last value: that
-    inlines demand_curve wherever free_demand is, and the first compile took 1.3 s
-    longer, over the 20 s target; free_demand calls net_demand instead.)"""
+def free_demand_at(zq, z, u, lnp, d, e, p, mp):
+    """free_demand, from the log price of level u and its factors (price_terms; read
+    only where u > 1): where several zones are evaluated at one level."""
+    if u <= 1.0:
+        v = u * zq[z, ZQ_W] - zq[z, ZQ_REL] - zq[z, ZQ_C]
+        if v > 0.0:
+            return v, zq[z, ZQ_W]
+        return 0.0, 0.0
+    span = mp[MP_LNPBAR] - mp[MP_LNPMIN]
+    q, dq, _ = curve_at(zq, z, lnp, d, e, p, mp)
+    v = q - zq[z, ZQ_C]
+    if v > 0.0:
+        return v, -dq * span
+    return 0.0, 0.0
+
+
+@jit_inline
+def level_terms(u, mp, want_p):
+    """(log price, and its factors as price_terms gives them) of level u; only the log
+    price where u <= 1 (the zones' wants there are linear in the level)."""
+    if u <= 1.0:
+        return mp[MP_LNPBAR], 1.0, 1.0, 1.0
+    lnp = level_price(u, mp)
+    d, e, p = price_terms(lnp, mp, want_p)
+    return lnp, d, e, p
+
+
+@jit_inline
+def release_mask(zq, nz):
+    """The zones (a bit set) with state stocks releasing into them: their demand reads
+    the price itself, not only its powers (price_terms' ``want_p``)."""
+    mask = 0
+    for z in range(nz):
+        if zq[z, ZQ_R] > 0.0:
+            mask |= 1 << z
+    return mask
+
+
+@jit_inline
+def free_demand_curve_at(zq, z, u, lnp, d, e, p, mp):
+    """free_demand_at, and d2D_z/du2 (demand_curve): for the Halley steps of
+    _solve_level_mask."""
     if u <= 1.0:
         v = u * zq[z, ZQ_W] - zq[z, ZQ_REL] - zq[z, ZQ_C]
         if v > 0.0:
             return v, zq[z, ZQ_W], 0.0
         return 0.0, 0.0, 0.0
     span = mp[MP_LNPBAR] - mp[MP_LNPMIN]
-    q, dq, d2q = demand_curve(zq, z, level_price(u, mp), mp)
+    q, dq, d2q = curve_at(zq, z, lnp, d, e, p, mp)
     v = q - zq[z, ZQ_C]
     if v > 0.0:
         return v, -dq * span, d2q * span * span
@@ -230,7 +337,10 @@ ROUND_BITS = GALE_MAX_ZONES  # bits of one round's set in the hint of _fill_subs
 @jit
 def clear_zones(m, nz, fsup, cap, zq, mp, ulev, frozen, cutz, dem, slope, gcap, want_flows,
                 f, out_e, in_i, queue, par_e, par_i, seen_e, seen_i):
-    """_clear_zones called from Python (allocate, tests, benchmarks)."""
+    """_clear_zones called from Python (allocate, tests, benchmarks); mp's derived slots
+    are set first (derive)."""
+    if derive(mp) != 0:
+        return STATUS_SHORT_MP
     return _clear_zones(m, nz, fsup, cap, zq, mp, ulev, frozen, cutz, dem, slope, gcap,
                         want_flows, f, out_e, in_i, queue, par_e, par_i, seen_e, seen_i)
 
@@ -285,7 +395,9 @@ def fill_gale(m, nz, fsup, cap, zq, mp, ulev, frozen, dem, slope, gcap):
 
 @jit
 def fill_subsets(m, nz, fsup, cap, zq, mp, ulev, frozen, dem, gcap):
-    """_fill_subsets called from Python (tests)."""
+    """_fill_subsets called from Python (tests), after derive(mp)."""
+    if derive(mp) != 0:
+        return STATUS_SHORT_MP
     return _fill_subsets(m, nz, fsup, cap, zq, mp, ulev, frozen, dem, gcap)
 
 
@@ -313,6 +425,7 @@ def _fill_subsets(m, nz, fsup, cap, zq, mp, ulev, frozen, dem, gcap):
         scale += zq[z, ZQ_W] + zq[z, ZQ_C]
         frozen[z] = False
         dem[z] = 0.0
+    rmask = release_mask(zq, nz)
     tol = 1e-12 * scale
     for t in range(1, n_sets + 1):
         tot = 0.0
@@ -324,7 +437,8 @@ def _fill_subsets(m, nz, fsup, cap, zq, mp, ulev, frozen, dem, gcap):
             tot += min(fsup[c], reach)
         gcap[t] = tot
     for z in range(nz):  # the demands at the floor, the same every round
-        gcap[at + 3 * nz + z], gcap[at + 4 * nz + z] = free_demand(zq, z, U_TOP, mp)
+        gcap[at + 3 * nz + z], gcap[at + 4 * nz + z] = free_demand_at(
+            zq, z, U_TOP, mp[MP_LNPTOP], mp[MP_DTOP], mp[MP_ETOP], mp[MP_PTOP], mp)
     active = n_sets
     level = 0.0
     status = 0
@@ -362,11 +476,15 @@ def _fill_subsets(m, nz, fsup, cap, zq, mp, ulev, frozen, dem, gcap):
             if g <= 0.0:
                 continue  # this set does not bind below the best level so far
             best = _solve_level_mask(zq, mp, nz, act, target, level, best, hint, gcap, at,
-                                     1e-3 * tol)
+                                     1e-3 * tol, rmask)
             solved = t
-            for z in range(nz):
-                if (active & (1 << z)) and not (act & (1 << z)):
-                    gcap[at + z], gcap[at + nz + z] = free_demand(zq, z, best, mp)
+            rest = active & ~act
+            if rest:
+                lnp, d, e, p = level_terms(best, mp, (rest & rmask) != 0)
+                for z in range(nz):
+                    if rest & (1 << z):
+                        gcap[at + z], gcap[at + nz + z] = free_demand_at(zq, z, best, lnp,
+                                                                         d, e, p, mp)
         tight = 0
         if best >= U_TOP:
             tight = active
@@ -436,7 +554,7 @@ def _kink_between(x, xn, mp):
     between the levels x and xn (inclusive)."""
     lo = min(x, xn)
     hi = max(x, xn)
-    for lnp in (mp[MP_LNPBAR], 0.0, BUY_BAND, math.log(mp[MP_PFULL])):
+    for lnp in (mp[MP_LNPBAR], 0.0, BUY_BAND, mp[MP_LNPFULL]):
         if lo <= price_level(lnp, mp) <= hi:
             return True
     return False
@@ -464,7 +582,7 @@ def _change_along(gval, at, nz, z, step):
 
 
 @jit_inline
-def _solve_level_mask(zq, mp, nz, mask, target, a, b, hint, gval, at, tol):
+def _solve_level_mask(zq, mp, nz, mask, target, a, b, hint, gval, at, tol, rmask):
     """The level u in [a, b] where the free demand of the zones in ``mask`` (a bit set)
     reaches ``target``: safeguarded Halley steps on an increasing function g (Newton's
     step with the curvature, u - 2 g g' / (2 g'^2 - g g''), where that is at most twice
@@ -478,7 +596,8 @@ def _solve_level_mask(zq, mp, nz, mask, target, a, b, hint, gval, at, tol):
     free demand and slope of the mask's zones there are left in gval[at + z] and
     gval[at + nz + z] (after a skipped evaluation: the demands from their slopes and
     curvatures, the slopes of the last level evaluated); gval[at + 5 * nz + z] holds
-    the curvatures."""
+    the curvatures. ``rmask``: release_mask(zq, nz). The price's factors (price_terms)
+    are computed once a level, for all the mask's zones."""
     if a < hint < b:
         x = hint
     else:
@@ -487,13 +606,15 @@ def _solve_level_mask(zq, mp, nz, mask, target, a, b, hint, gval, at, tol):
             x = b
     a_seen = False  # whether a, b are levels evaluated (not the bracket given)
     b_seen = False
+    want_p = (mask & rmask) != 0  # release_mask: zones whose demand reads the price
     for _ in range(100):
         g = -target
         dg = 0.0
         d2g = 0.0
+        lnp, d, e, p = level_terms(x, mp, want_p)  # once for all the mask's zones
         for z in range(nz):
             if mask & (1 << z):
-                v, dv, d2v = free_demand_curve(zq, z, x, mp)
+                v, dv, d2v = free_demand_curve_at(zq, z, x, lnp, d, e, p, mp)
                 gval[at + z] = v
                 gval[at + nz + z] = dv
                 gval[at + 5 * nz + z] = d2v
@@ -535,7 +656,9 @@ def _solve_level_mask(zq, mp, nz, mask, target, a, b, hint, gval, at, tol):
 @jit
 def fill_cuts(m, nz, fsup, cap, zq, mp, ulev, frozen, cutz, dem, f, out_e, in_i, queue,
               par_e, par_i, seen_e, seen_i):
-    """_fill_cuts called from Python (tests)."""
+    """_fill_cuts called from Python (tests), after derive(mp)."""
+    if derive(mp) != 0:
+        return STATUS_SHORT_MP
     return _fill_cuts(m, nz, fsup, cap, zq, mp, ulev, frozen, cutz, dem, f, out_e, in_i,
                       queue, par_e, par_i, seen_e, seen_i)
 

@@ -27,8 +27,10 @@ from simcore._numba import jit, jit_inline, jit_internal
 from simcore.kernel.market import (
     U_TOP,
     _clear_zones,
+    derive_material,
+    derive_month,
     fill_gale,
-    prepare_zone,
+    prepare_zone_at,
     release_share,
     zone_outcome,
 )
@@ -50,10 +52,13 @@ from simcore.kernel.structs import (
     MK_SPOT,
     MK_SUP,
     MK_THETA,
+    MP_DBAR,
+    MP_EBAR,
     MP_EPS,
     MP_ETA,
     MP_LNPBAR,
     MP_LNPMIN,
+    MP_PBAR,
     MP_PFULL,
     MP_THETA,
     N_MARKET,
@@ -651,7 +656,7 @@ def _clear_and_account(tn, sc, ws, out, hbins, j, k, s, ns, producers, buyers, t
     uhint = ws.uhint
     uhint2 = ws.uhint2
     for z in range(nz):
-        prepare_zone(zq, z, mp)
+        prepare_zone_at(zq, z, mp, mp[MP_DBAR], mp[MP_EBAR], mp[MP_PBAR])
         # where the root searches start: the level the last two months' levels point to
         # (-1: not computed yet; the floor when nothing is known)
         u1 = uhint[s, z]
@@ -679,7 +684,7 @@ def _clear_and_account(tn, sc, ws, out, hbins, j, k, s, ns, producers, buyers, t
     eta = mp[MP_ETA]
     theta = mp[MP_THETA]
     pfull = mp[MP_PFULL]
-    dbar = math.exp(-eps * mp[MP_LNPBAR])
+    dbar = mp[MP_DBAR]  # exp(-eps * lnpbar)
     for z in range(nz):
         y = dem[z]
         lnp, rho, ws.zbuy[z] = zone_outcome(zq, z, ulev[z], y, slope[z], mp)
@@ -996,6 +1001,7 @@ def _material(tn, sc, ws, out, hbins, j, k, fired, usable, sub_max, lag_sub):
     mp[MP_LNPBAR] = math.log(mk[k, MK_CHOKE])
     mp[MP_LNPMIN] = -mp[MP_LNPBAR]
     mp[MP_PFULL] = sc.release_price
+    derive_material(mp)
     spot = mk[k, MK_SPOT]
     lnp_prev = ws.lnp_prev
     lnp_now = ws.lnp_now
@@ -1009,6 +1015,7 @@ def _material(tn, sc, ws, out, hbins, j, k, fired, usable, sub_max, lag_sub):
         kappa = (1.0 - spot) * (1.0 - phi)
         mp[MP_EPS] = mk[k, MK_EPS_S] + (mk[k, MK_EPS_M] - mk[k, MK_EPS_S]) * _ramp(
             mk[k, MK_ADJ], tau)
+        derive_month(mp)
         sub = sub_max * _ramp(lag_sub, tau)
         for s in range(ns):
             status = _stage(tn, sc, ws, out, hbins, j, k, s, ns, kc, t, kappa,

@@ -163,7 +163,19 @@ MP_THETA = 2  # share of the gap to the desired stock closed in a month
 MP_LNPBAR = 3  # log of the choke price
 MP_LNPMIN = 4  # log of the floor price (= -MP_LNPBAR)
 MP_PFULL = 5  # price at which state stocks release their full rate
-N_MP = 6
+# ... and what follows from them, computed once (derive_material, derive_month in
+# simcore/kernel/market.py): the factors of every zone's demand that depend on the price
+# alone, at the choke price and at the floor (the level U_TOP), where every zone is
+# evaluated every month
+MP_LNPFULL = 6  # log of MP_PFULL
+MP_EBAR = 7  # p^-eta at the choke price
+MP_PBAR = 8  # the choke price, exp(MP_LNPBAR)
+MP_LNPTOP = 9  # log price at the level U_TOP (the floor)
+MP_ETOP = 10  # p^-eta there
+MP_PTOP = 11  # the price there
+MP_DBAR = 12  # p^-eps at the choke price (with the month's eps)
+MP_DTOP = 13  # min(1, p^-eps) at the level U_TOP (with the month's eps)
+N_MP = 14
 
 GALE_MAX_ZONES = 4  # up to this many zones, the filling checks every subset of zones
 # (simcore/kernel/market.py, _fill_subsets); its workspace gcap has 3 * 2**GALE_MAX_ZONES
