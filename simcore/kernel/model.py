@@ -480,9 +480,10 @@ def _zone_bin(lnp):
 
 
 @jit_inline
-def _stage(tn, sc, ws, out, hbins, j, k, s, ns, kc, t, kappa, sub, status):
+def _stage(tn, sc, ws, out, hbins, j, k, s, ns, kc, held, t, kappa, sub, status):
     """Supply, contracts, zone markets and accounting of stage s of material k in month
-    t (docs/model.md §3). Returns the status."""
+    t (docs/model.md §3). ``held``: the last stage's buyers with a state stock of their
+    own (_material). Returns the status."""
     last = s == ns - 1
     nz = sc.n_zone[k, s]
     prod = tn.prod
@@ -599,16 +600,16 @@ def _stage(tn, sc, ws, out, hbins, j, k, s, ns, kc, t, kappa, sub, status):
             for z in range(nz):
                 zq[z, ZQ_X] = max(zq[z, ZQ_X], -zq[z, ZQ_N])
     else:
-        for i in buyers:
+        for i in held:  # (a buyer without a state stock of its own has lsm[i] = 0)
             if lsm[i] > 0.0:
                 zq[zone_of[k, s, i], ZQ_R] += min(msm[i], lsm[i])
     return _clear_and_account(tn, sc, ws, out, hbins, j, k, s, ns, producers, buyers,
-                              t, m, sub, status)
+                              held, t, m, sub, status)
 
 
 @jit_inline
-def _clear_and_account(tn, sc, ws, out, hbins, j, k, s, ns, producers, buyers, t, m,
-                       sub, status):
+def _clear_and_account(tn, sc, ws, out, hbins, j, k, s, ns, producers, buyers, held, t,
+                       m, sub, status):
     """Clear the zones of stage s and book every buyer's month (docs/model.md §3)."""
     last = s == ns - 1
     nz = sc.n_zone[k, s]
@@ -729,9 +730,11 @@ def _clear_and_account(tn, sc, ws, out, hbins, j, k, s, ns, producers, buyers, t
             ztrace[j, zg[k, s, zone_of[k, s, e]], t, TZ_PRODUCTION] += ws.supply[e]
         ztrace[j, zg[k, s, 0], t, TZ_UNSOLD] = max(0.0, free_total - taken)
 
-    # state stocks selling into their zone release at the zone price, whoever buys
+    # state stocks selling into their zone release at the zone price, whoever buys (a
+    # buyer without a state stock of its own releases nothing: srel_w is read for the
+    # buyers in ``held`` only)
     if last:
-        for i in buyers:
+        for i in held:
             srel_w[i] = 0.0
             if lsm[i] > 0.0:
                 srel_w[i] = min(msm[i], lsm[i]) * zshare[zone_of[k, s, i]]
@@ -770,10 +773,11 @@ def _clear_and_account(tn, sc, ws, out, hbins, j, k, s, ns, producers, buyers, t
             zmon[s, z, 2] = t
         # every row of the zone takes this bin (rows of a holder are corrected below)
         zone_bins[j, zg[k, s, z], t, 1] = b
-    # buyers with a state stock (last stage), and every row when a time series or trace
-    # is asked for, month by month
+    # buyers with a state stock (last stage: those in ``held``), and every row when a time
+    # series or trace is asked for, month by month
     per_row = out.want_series or want_trace
-    for i in buyers:
+    rows = held if last and not per_row else buyers
+    for i in rows:
         z = zone_of[k, s, i]
         if not last:
             feed[i] = (need[k, s, i] + xfeed[s, i]) * zcons[z]
@@ -788,7 +792,7 @@ def _clear_and_account(tn, sc, ws, out, hbins, j, k, s, ns, producers, buyers, t
         cons = nd * zcons[z]
         rest = nd * zrest[z]
         crel_i = nd * zcrel[z]
-        srel = srel_w[i] if last else 0.0
+        srel = srel_w[i] if last and hold[i] else 0.0
         q = 0.0
         if last and lsr[i] > 0.0:
             q = max(0.0, min(nd - cons, lsr[i], msr[i]))
@@ -995,6 +999,15 @@ def _material(tn, sc, ws, out, hbins, j, k, fired, usable, sub_max, lag_sub):
                     ws.lsm[i] += sc.sp_stock[q, k, i]
                     ws.msm[i] += sc.sp_maxrel[q, k, i]
         ws.hold[i] = ws.lsm[i] + ws.lsr[i] > 0.0
+    # the last stage's buyers with a state stock of their own, in order: the only ones
+    # whose months are booked row by row when no time series or trace is asked for
+    nh = 0
+    hbuy = ws.hbuy
+    for i in tn.by_idx[tn.by_ptr[k, ns - 1, 0]:tn.by_ptr[k, ns - 1, 1]]:
+        if ws.hold[i]:
+            hbuy[nh] = i
+            nh += 1
+    held = hbuy[:nh]
     mp = ws.mp
     mp[MP_ETA] = mk[k, MK_ETA]
     mp[MP_THETA] = mk[k, MK_THETA]
@@ -1018,7 +1031,7 @@ def _material(tn, sc, ws, out, hbins, j, k, fired, usable, sub_max, lag_sub):
         derive_month(mp)
         sub = sub_max * _ramp(lag_sub, tau)
         for s in range(ns):
-            status = _stage(tn, sc, ws, out, hbins, j, k, s, ns, kc, t, kappa,
+            status = _stage(tn, sc, ws, out, hbins, j, k, s, ns, kc, held, t, kappa,
                             sub, status)
         for s in range(ns):
             for z in range(n_zone[k, s]):

@@ -207,6 +207,8 @@ Scratch = namedtuple("Scratch", [
     "inv", "lnp_prev", "lnp_now", "zprec", "uhint", "uhint2", "shint", "gorig", "gother",
     # per country
     "lsm", "msm", "lsr", "msr", "srel", "hold", "supply", "feed",
+    # the last stage's buyers with a state stock of their own (the first ones)
+    "hbuy",
     # per (stage, zone): the month per unit of need, summed (zacc), months short, first
     # and last (zmon)
     "zacc", "zmon",
@@ -238,6 +240,7 @@ def scratch(n_ev, n_sp, n_cap, n_k, n_s, n_c, n_z):
         np.zeros((n_s, z1)), np.zeros((n_s, z1)),
         np.zeros(n_c), np.zeros(n_c), np.zeros(n_c), np.zeros(n_c), np.zeros(n_c),
         np.zeros(n_c, dtype=np.bool_), np.zeros(n_c), np.zeros(n_c),
+        np.zeros(n_c, dtype=np.int64),
         np.zeros((n_s, z1, N_ZA)), np.zeros((n_s, z1, 3), dtype=np.int64),
         np.zeros((n_s, n_c), dtype=np.bool_), np.ones((n_s, n_c)), np.zeros((n_s, n_c)),
         np.zeros((n_s, n_c)), np.ones((n_s, n_c, z1)), np.zeros((n_s, n_c, z1)),
