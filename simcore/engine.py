@@ -423,7 +423,7 @@ def prepare(tensor: SupplyTensor, compiled: CompiledScenario) -> Model:
 
     info, za, re_share, part = _zone_structure(tensor, compiled)
     kc_ptr = np.concatenate([[0], np.cumsum(part.sum(axis=1))]).astype(i64)
-    kc_idx = np.nonzero(part)[1].astype(i64)
+    kc_idx = np.nonzero(part)[1].astype(np.uint64)
     # producers and buyers of each (material, stage): the month loop visits only these
     producer = (prod > 0) | (spare_cap > 0)
     for q in range(len(compiled.cap_material)):
@@ -498,13 +498,13 @@ _POLL = 0.1  # [s] between looks at the draws finished, for on_draws
 
 
 def _index_lists(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """bool[K, S, C] -> (ptr int64[K, S, 2], idx int64[...]): the countries of (k, s) are
-    idx[ptr[k, s, 0]:ptr[k, s, 1]], in country order."""
+    """bool[K, S, C] -> (ptr int64[K, S, 2], idx uint64[...]): the countries of (k, s)
+    are idx[ptr[k, s, 0]:ptr[k, s, 1]], in country order."""
     n_k, n_s, _ = mask.shape
     counts = mask.sum(axis=2).reshape(-1)
     ends = np.cumsum(counts)
     ptr = np.stack([ends - counts, ends], axis=1).reshape(n_k, n_s, 2).astype(np.int64)
-    return ptr, np.nonzero(mask)[2].astype(np.int64)
+    return ptr, np.nonzero(mask)[2].astype(np.uint64)
 
 
 def run_block(model: Model, seed: int, start: int, n: int, *, timeseries: bool = False,

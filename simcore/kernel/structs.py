@@ -240,7 +240,7 @@ def scratch(n_ev, n_sp, n_cap, n_k, n_s, n_c, n_z):
         np.zeros((n_s, z1)), np.zeros((n_s, z1)),
         np.zeros(n_c), np.zeros(n_c), np.zeros(n_c), np.zeros(n_c), np.zeros(n_c),
         np.zeros(n_c, dtype=np.bool_), np.zeros(n_c), np.zeros(n_c),
-        np.zeros(n_c, dtype=np.int64),
+        np.zeros(n_c, dtype=np.uint64),
         np.zeros((n_s, z1, N_ZA)), np.zeros((n_s, z1, 3), dtype=np.int64),
         np.zeros((n_s, n_c), dtype=np.bool_), np.ones((n_s, n_c)), np.zeros((n_s, n_c)),
         np.zeros((n_s, n_c)), np.ones((n_s, n_c, z1)), np.zeros((n_s, n_c, z1)),
