@@ -28,6 +28,8 @@ from simcore.runsize import LOCAL_CHUNK_SIZE
 from simcore.tensor import SupplyTensor
 
 MONTHS_PER_YEAR = 12.0
+NO_ZONE = np.iinfo(np.uint64).max  # zone_of of a country not taking part (the zones are
+# uint64 for the kernel: see simcore/kernel/structs.py)
 
 _STATUS_MEANING = {
     1: "zone market found no cut bounding an infeasible level (numerical)",
@@ -238,7 +240,7 @@ def _zone_structure(tensor: SupplyTensor, compiled: CompiledScenario):
             groups = sorted(sig.items(), key=lambda kv: kv[1][0])
             per_ks[(k, s)] = (direct, reach, groups)
     n_z = max([len(v[2]) for v in per_ks.values()] or [1])
-    zone_of = np.full((n_k, n_s, n_c), -1, dtype=np.int64)
+    zone_of = np.full((n_k, n_s, n_c), NO_ZONE, dtype=np.uint64)
     n_zone = np.zeros((n_k, n_s), dtype=np.int64)
     zone_need = np.zeros((n_k, n_s, n_z))
     zone_tgt = np.zeros((n_k, n_s, n_z, max(1, n_e)), dtype=np.bool_)

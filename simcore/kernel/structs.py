@@ -70,11 +70,13 @@ Tensor = namedtuple("Tensor", [
     "world_yld",   # f8[K, S] world yield of stage s
     "n_stages",    # i8[K]
     "kc_ptr",      # i8[K + 1] countries taking part in material k:
-    "kc_idx",      #   kc_idx[kc_ptr[k]:kc_ptr[k + 1]]
+    "kc_idx",      #   kc_idx[kc_ptr[k]:kc_ptr[k + 1]] (u8: see below)
     "pr_ptr",      # i8[K, S, 2] producers of (k, s) (production, idle capacity or a
     "pr_idx",      #   capacity intervention): pr_idx[pr_ptr[k, s, 0]:pr_ptr[k, s, 1]]
     "by_ptr",      # i8[K, S, 2] buyers of (k, s) (need, or feed for the next stage's
     "by_idx",      #   producers, or a state stock at the last stage): by_idx[...]
+    # (the three lists are u8: Numba fixes up a signed index for a negative value at
+    # every access, an unsigned one needs none; 10 % of the kernel's instructions)
     "stock",       # f8[K, C] dataset state stock [t]
     "maxrel",      # f8[K, C] its largest monthly release [t/month]
     "market",      # f8[K, P, 3] market table: low, mode, high of each parameter
@@ -107,7 +109,8 @@ Scen = namedtuple("Scen", [
     "hidx",        # i8[K, C] index of (k, c) on axis 1 of out.holder_bins if c can hold a
                    # state stock of k
                    # (dataset or stockpile), else -1 (set per block by run_block)
-    "zone_of",     # i8[K, S, C] zone of each country taking part, -1 otherwise
+    "zone_of",     # u8[K, S, C] zone of each country taking part, engine.NO_ZONE (the
+                   # largest u8) otherwise (unsigned as the country lists, see Tensor)
     "n_zone",      # i8[K, S]
     "zone_need",   # f8[K, S, Z] baseline need of the zone [t/month]
     "zone_tgt",    # b1[K, S, Z, E] zone's members are targets of event e at stage s
