@@ -34,7 +34,6 @@ NO_ZONE = np.iinfo(np.uint64).max  # zone_of of a country not taking part (the z
 _STATUS_MEANING = {
     1: "zone market found no cut bounding an infeasible level (numerical)",
     2: "zone market froze nobody at a level (numerical)",
-    3: "zone market settings shorter than the kernel's layout (N_MP)",
     10: "a sampled variate is NaN (check the distribution parameters)",
     11: "a negative or NaN shortage appeared in the month loop",
 }

@@ -358,13 +358,14 @@ def _clear_zones(m, nz, fsup, cap, zq, mp, ulev, frozen, cutz, dem, slope, gcap,
                  f, out_e, in_i, queue, par_e, par_i, seen_e, seen_i):
     """Progressive filling of nz zones from m exporter classes (free supply fsup[m]
     [t/month], caps cap[m, nz], np.inf = open). Every zone's wants at the choke price must
-    be set (prepare_zone). Writes the level ulev[z] at which each zone froze; the free
-    supply it takes is free_demand(zq, z, ulev[z], mp) up to rounding. With want_flows,
-    f[m, nz] holds flows realising it. On entry ulev[z] may hold a guess of the level
-    (where the last months' levels point): the root searches start there. On return
-    dem[z] holds zone z's free demand at its level and slope[z] its derivative in the
-    level there. cutz[nz], gcap[3 * 2**GALE_MAX_ZONES] are workspace.
-    Returns a status code (0 = ok).
+    be set (prepare_zone), and mp's derived slots (derive_material and derive_month, or
+    derive: _fill_subsets and _solve_level_mask read them). Writes the level ulev[z] at
+    which each zone froze; the free supply it takes is free_demand(zq, z, ulev[z], mp) up
+    to rounding. With want_flows, f[m, nz] holds flows realising it. On entry ulev[z] may
+    hold a guess of the level (where the last months' levels point): the root searches
+    start there. On return dem[z] holds zone z's free demand at its level and slope[z]
+    its derivative in the level there. cutz[nz], gcap[3 * 2**GALE_MAX_ZONES] are
+    workspace. Returns a status code (0 = ok).
 
     Up to GALE_MAX_ZONES zones (every shipped scenario), the level is found on Gale's
     condition over the subsets of zones, whose capacities are computed once; beyond that,

@@ -155,8 +155,8 @@ ZQ_I = 3  # commercial stock at the start of the month [t]
 ZQ_G = 4  # origin state's purchases [t/month]
 ZQ_R = 5  # state stocks' release capacity this month (selling into the zone) [t/month]
 ZQ_C = 6  # contract inflow [t/month]
-ZQ_W = 7  # what the zone wants at the choke price [t/month] (set by prepare_zone)
-ZQ_REL = 8  # what its stocks release at the choke price [t/month] (set by prepare_zone)
+ZQ_W = 7  # what the zone wants at the choke price [t/month] (set by prepare_zone[_at])
+ZQ_REL = 8  # what its stocks release at the choke price [t/month] (prepare_zone[_at])
 N_ZQ = 9
 
 # market settings mp[:] of one (material, stage, month)
