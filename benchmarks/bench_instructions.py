@@ -73,16 +73,23 @@ def _library(tree: Path, cache: Path) -> Path:
     ``cache``/lib-<fingerprint>."""
     env = dict(os.environ, PYTHONPATH=str(tree), NUMBA_CACHE_DIR=str(cache / "numba"))
     env.pop("SUPPLYSHOCK_PRECOMPILED", None)
-    fingerprint = subprocess.run(
-        [sys.executable, "-c",
-         "from simcore._sourcehash import engine_source_hash; print(engine_source_hash())"],
-        cwd=tree, env=env, check=True, capture_output=True, text=True).stdout.strip()
+
+    def python(*args):
+        done = subprocess.run([sys.executable, *args], cwd=tree, env=env,
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"{tree}: `python {' '.join(args)}` failed (a commit before "
+                             "the kernel's library, simcore/_precompile.py?):\n"
+                             f"{done.stderr[-1500:]}")
+        return done.stdout.strip()
+
+    fingerprint = python("-c", "from simcore._sourcehash import engine_source_hash; "
+                               "print(engine_source_hash())")
     lib = cache / f"lib-{fingerprint}"
     if not any(lib.glob("*/*/native/kernel.so")):
         shutil.rmtree(lib, ignore_errors=True)
         print(f"building the kernel's library of {tree} (a minute) ...", flush=True)
-        subprocess.run([sys.executable, "-m", "simcore._precompile", str(lib)], cwd=tree,
-                       env=env, check=True, capture_output=True)
+        python("-m", "simcore._precompile", str(lib))
     return lib
 
 
