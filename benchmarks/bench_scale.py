@@ -96,7 +96,7 @@ def _clear(mk, supply, need, cap):
         cached = dict(
             zq=np.zeros((nz, mk.N_ZQ)), mp=np.zeros(mk.N_MP), ulev=np.zeros(nz),
             frozen=np.zeros(nz, dtype=np.bool_), cutz=np.zeros(nz, dtype=np.bool_),
-            dem=np.zeros(nz), slope=np.zeros(nz), gcap=np.zeros(3 << mk.GALE_MAX_ZONES),
+            dem=np.zeros(nz), slope=np.zeros(nz), gcap=np.zeros(mk.GCAP_SIZE),
             f=np.zeros((m, nz)), out_e=np.zeros(m), in_i=np.zeros(nz),
             queue=np.zeros(m + nz + 2, dtype=np.int64), par_e=np.zeros(m, dtype=np.int64),
             par_i=np.zeros(nz, dtype=np.int64), seen_e=np.zeros(m, dtype=np.bool_),

@@ -215,7 +215,7 @@ def solve_kernel(supply, cap, zones, params):
     dem, slope = np.zeros(nz), np.zeros(nz)
     st = mk.clear_zones(m, nz, np.asarray(supply, float), cap, zq, mp, ulev,
                         np.zeros(nz, bool), np.zeros(nz, bool), dem, slope,
-                        np.zeros(3 << mk.GALE_MAX_ZONES), True, f, np.zeros(m),
+                        np.zeros(mk.GCAP_SIZE), True, f, np.zeros(m),
                         np.zeros(nz),
                         np.zeros(m + nz + 2, np.int64), np.zeros(m, np.int64),
                         np.zeros(nz, np.int64), np.zeros(m, bool), np.zeros(nz, bool))
@@ -290,7 +290,7 @@ def test_subset_and_cut_fillings_agree():
         a, b = np.zeros(nz), np.zeros(nz)
         a[:] = rng.uniform(0, 2, nz)  # any guess of the levels: only where searches start
         assert mk.fill_subsets(m, nz, supply, cap, zq, mp, a, np.zeros(nz, bool),
-                               np.zeros(nz), np.zeros(48)) == 0
+                               np.zeros(nz), np.zeros(mk.GCAP_SIZE)) == 0
         assert mk.fill_cuts(m, nz, supply, cap, zq, mp, b, np.zeros(nz, bool),
                             np.zeros(nz, bool), np.zeros(nz), np.zeros((m, nz)), np.zeros(m),
                             np.zeros(nz), np.zeros(m + nz + 2, np.int64),
@@ -308,7 +308,7 @@ def _fill_with(market, sets):
     from simcore.kernel import market as mk
 
     m, nz, supply, cap, zq, mp = market
-    u, gcap = np.full(nz, mk.U_TOP), np.zeros(48)
+    u, gcap = np.full(nz, mk.U_TOP), np.zeros(mk.GCAP_SIZE)
     gcap[0] = sets
     assert mk.fill_subsets(m, nz, supply, cap, zq, mp, u, np.zeros(nz, bool), np.zeros(nz),
                            gcap) == 0
@@ -429,7 +429,7 @@ def test_a_skipped_newton_evaluation_never_crosses_a_zone_reaching_zero():
         mid = 0.5 * (lo + hi)
         lo, hi = (lo, mid) if g(mid) > 0 else (mid, hi)
     for hint in (u0 - 1e-12, 1.9):
-        gval = np.zeros(3 << mk.GALE_MAX_ZONES)
+        gval = np.zeros(mk.GCAP_SIZE)
         got = solve(zq, mp, 3, target, hint, gval, 1e-15)
         assert abs(got - lo) <= 1e-13
         for z in range(2):
@@ -485,7 +485,7 @@ def test_a_skipped_halley_evaluation_leaves_true_demands_on_the_steepest_curves(
         scale = target + (zq[:, mk.ZQ_W] + zq[:, mk.ZQ_C]).sum()
         tol = 1e-15 * scale
         for offset in (1e-4, 1e-6, 1e-8):
-            gval = np.zeros(3 << mk.GALE_MAX_ZONES)
+            gval = np.zeros(mk.GCAP_SIZE)
             got = solve(zq, mp, nz, mask, target, root - offset, gval, tol)
             true = [mk.free_demand(zq, z, got, mp)[0] for z in range(nz)]
             # plus rounding: of the evaluation itself (a few units in the last place of
@@ -535,7 +535,7 @@ def test_cut_filling_accepts_the_rounding_of_steeply_frozen_zones():
     f = np.zeros((m, nz))
     status = mk.clear_zones(m, nz, fsup, cap, zq, mp, ulev, np.zeros(nz, dtype=np.bool_),
                             np.zeros(nz, dtype=np.bool_), dem, slope,
-                            np.zeros(3 << mk.GALE_MAX_ZONES), True, f, np.zeros(m),
+                            np.zeros(mk.GCAP_SIZE), True, f, np.zeros(m),
                             np.zeros(nz), np.zeros(m + nz + 2, dtype=np.int64),
                             np.zeros(m, dtype=np.int64), np.zeros(nz, dtype=np.int64),
                             np.zeros(m, dtype=np.bool_), np.zeros(nz, dtype=np.bool_))
@@ -546,11 +546,12 @@ def test_cut_filling_accepts_the_rounding_of_steeply_frozen_zones():
     assert (f <= cap + 1e-9 * scale).all()
 
 
-def test_an_entry_point_refuses_market_settings_too_short_for_the_derived_slots():
+def test_an_entry_point_refuses_arrays_too_short_for_the_kernels_layout():
     """The entry points called from Python write mp's derived slots (derive) before they
     fill: an mp of the settings alone (the layout before the slots existed) is refused
-    with STATUS_SHORT_MP, nothing written past its end or into it; the same market in a
-    full-length mp fills."""
+    with STATUS_SHORT_MP, nothing written past its end or into it; a workspace gcap of the
+    old length (without the classes' reach) with STATUS_SHORT_GCAP; the same market with
+    full-length arrays fills."""
     from simcore.kernel import market as mk
 
     rng = np.random.default_rng(5)
@@ -560,12 +561,12 @@ def test_an_entry_point_refuses_market_settings_too_short_for_the_derived_slots(
     short = mp[:mk.MP_LNPFULL].copy()
     before = short.copy()
 
-    def fill(settings):
+    def fill(settings, gcap_size=mk.GCAP_SIZE):
         return mk.fill_subsets(m, nz, supply, cap, zq, settings, np.full(nz, mk.U_TOP),
-                               np.zeros(nz, bool), np.zeros(nz),
-                               np.zeros(3 << mk.GALE_MAX_ZONES))
+                               np.zeros(nz, bool), np.zeros(nz), np.zeros(gcap_size))
 
     assert fill(short) == mk.STATUS_SHORT_MP
     np.testing.assert_array_equal(short, before)
+    assert fill(mp, mk.GCAP_REACH) == mk.STATUS_SHORT_GCAP
     assert fill(mp) == 0
     assert mp[mk.MP_PBAR] == pytest.approx(np.exp(mp[mk.MP_LNPBAR]), rel=1e-15)  # derived

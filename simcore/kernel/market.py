@@ -36,6 +36,8 @@ from simcore._numba import jit, jit_inline, jit_internal
 from simcore.kernel.allocation import max_flow
 from simcore.kernel.structs import (  # the layouts of zq and mp, and the filling's bound
     GALE_MAX_ZONES,
+    GCAP_REACH,
+    GCAP_SIZE,
     MP_DBAR,
     MP_DTOP,
     MP_EBAR,
@@ -71,6 +73,7 @@ FROZEN_SLACK = 1e-9  # shortfall, relative to the market's scale, that the round
 STATUS_NO_FREEZE = 2  # a level where nobody froze (numerical)
 STATUS_SHORT_MP = 3  # an entry point called from Python with mp shorter than N_MP: the
 # slots that follow from the settings (derive) would be written past its end
+STATUS_SHORT_GCAP = 4  # ... or with a workspace gcap shorter than GCAP_SIZE
 
 
 @jit_internal
@@ -349,6 +352,8 @@ def clear_zones(m, nz, fsup, cap, zq, mp, ulev, frozen, cutz, dem, slope, gcap, 
     are set first (derive)."""
     if derive(mp) != 0:
         return STATUS_SHORT_MP
+    if gcap.shape[0] < GCAP_SIZE:
+        return STATUS_SHORT_GCAP
     return _clear_zones(m, nz, fsup, cap, zq, mp, ulev, frozen, cutz, dem, slope, gcap,
                         want_flows, f, out_e, in_i, queue, par_e, par_i, seen_e, seen_i)
 
@@ -364,7 +369,7 @@ def _clear_zones(m, nz, fsup, cap, zq, mp, ulev, frozen, cutz, dem, slope, gcap,
     to rounding. With want_flows, f[m, nz] holds flows realising it. On entry ulev[z] may
     hold a guess of the level (where the last months' levels point): the root searches
     start there. On return dem[z] holds zone z's free demand at its level and slope[z]
-    its derivative in the level there. cutz[nz], gcap[3 * 2**GALE_MAX_ZONES] are
+    its derivative in the level there. cutz[nz], gcap[GCAP_SIZE] are
     workspace. Returns a status code (0 = ok).
 
     Up to GALE_MAX_ZONES zones (every shipped scenario), the level is found on Gale's
@@ -407,6 +412,8 @@ def fill_subsets(m, nz, fsup, cap, zq, mp, ulev, frozen, dem, gcap):
     """_fill_subsets called from Python (tests), after derive(mp)."""
     if derive(mp) != 0:
         return STATUS_SHORT_MP
+    if gcap.shape[0] < GCAP_SIZE:
+        return STATUS_SHORT_GCAP
     return _fill_subsets(m, nz, fsup, cap, zq, mp, ulev, frozen, dem, gcap)
 
 
@@ -436,15 +443,20 @@ def _fill_subsets(m, nz, fsup, cap, zq, mp, ulev, frozen, dem, gcap):
         dem[z] = 0.0
     rmask = release_mask(zq, nz)
     tol = 1e-12 * scale
+    # the capacity of every set: sum over the classes c of min(fsup[c], reach of c into
+    # the set), the reach summed over the set's zones in ascending order, set by set from
+    # the set without its highest zone (the same additions as zone by zone)
     for t in range(1, n_sets + 1):
-        tot = 0.0
-        for c in range(m):
-            reach = 0.0
-            for z in range(nz):
-                if t & (1 << z):
-                    reach += cap[c, z]
-            tot += min(fsup[c], reach)
-        gcap[t] = tot
+        gcap[t] = 0.0
+    gcap[GCAP_REACH] = 0.0  # the empty set
+    for c in range(m):
+        hz = 0  # the highest zone of t
+        for t in range(1, n_sets + 1):
+            if t == 2 << hz:
+                hz += 1
+            reach = gcap[GCAP_REACH + t - (1 << hz)] + cap[c, hz]
+            gcap[GCAP_REACH + t] = reach
+            gcap[t] += min(fsup[c], reach)
     for z in range(nz):  # the demands at the floor, the same every round
         gcap[at + 3 * nz + z], gcap[at + 4 * nz + z] = free_demand_at(
             zq, z, U_TOP, mp[MP_LNPTOP], mp[MP_DTOP], mp[MP_ETOP], mp[MP_PTOP], mp)
@@ -875,7 +887,7 @@ def allocate(supply, need, cap, offset=None, flows=False):
     f = np.zeros((m, nz))
     status = clear_zones(m, nz, supply, cap, zq, mp, ulev, np.zeros(nz, dtype=np.bool_),
                          np.zeros(nz, dtype=np.bool_), np.zeros(nz), np.zeros(nz),
-                         np.zeros(3 << GALE_MAX_ZONES), flows, f, np.zeros(m), np.zeros(nz),
+                         np.zeros(GCAP_SIZE), flows, f, np.zeros(m), np.zeros(nz),
                          np.zeros(m + nz + 2, dtype=np.int64), np.zeros(m, dtype=np.int64),
                          np.zeros(nz, dtype=np.int64), np.zeros(m, dtype=np.bool_),
                          np.zeros(nz, dtype=np.bool_))

@@ -181,7 +181,11 @@ MP_DTOP = 13  # min(1, p^-eps) at the level U_TOP (with the month's eps)
 N_MP = 14
 
 GALE_MAX_ZONES = 4  # up to this many zones, the filling checks every subset of zones
-# (simcore/kernel/market.py, _fill_subsets); its workspace gcap has 3 * 2**GALE_MAX_ZONES
+# (simcore/kernel/market.py, _fill_subsets); its workspace gcap[GCAP_SIZE]: the sets'
+# capacities and the zones' values below GCAP_REACH, one exporter class's reach into
+# every set from there
+GCAP_REACH = 3 << GALE_MAX_ZONES
+GCAP_SIZE = 4 << GALE_MAX_ZONES
 
 # trace columns per (exposure, month)
 (TR_NEED, TR_BOUGHT, TR_RESTOCKED, TR_CDRAWN, TR_SDRAWN, TR_SUBSTITUTED, TR_GIVEN_UP,
@@ -252,7 +256,7 @@ def scratch(n_ev, n_sp, n_cap, n_k, n_s, n_c, n_z):
         np.zeros(z1), np.zeros(z1), np.zeros(z1), np.zeros(z1), np.zeros(z1),
         np.zeros(m), np.zeros((m, z1)), np.zeros(z1),
         np.zeros(z1, dtype=np.bool_), np.zeros(z1, dtype=np.bool_), np.zeros(z1), np.zeros(z1),
-        np.zeros(3 << GALE_MAX_ZONES), np.zeros((m, z1)), np.zeros(m),
+        np.zeros(GCAP_SIZE), np.zeros((m, z1)), np.zeros(m),
         np.zeros(z1), np.zeros(m + z1 + 2, dtype=np.int64), np.zeros(m, dtype=np.int64),
         np.zeros(z1, dtype=np.int64), np.zeros(m, dtype=np.bool_),
         np.zeros(z1, dtype=np.bool_),
