@@ -350,10 +350,10 @@ def clear_zones(m, nz, fsup, cap, zq, mp, ulev, frozen, cutz, dem, slope, gcap, 
                 f, out_e, in_i, queue, par_e, par_i, seen_e, seen_i):
     """_clear_zones called from Python (allocate, tests, benchmarks); mp's derived slots
     are set first (derive)."""
-    if derive(mp) != 0:
-        return STATUS_SHORT_MP
     if gcap.shape[0] < GCAP_SIZE:
         return STATUS_SHORT_GCAP
+    if derive(mp) != 0:
+        return STATUS_SHORT_MP
     return _clear_zones(m, nz, fsup, cap, zq, mp, ulev, frozen, cutz, dem, slope, gcap,
                         want_flows, f, out_e, in_i, queue, par_e, par_i, seen_e, seen_i)
 
@@ -410,10 +410,10 @@ def fill_gale(m, nz, fsup, cap, zq, mp, ulev, frozen, dem, slope, gcap):
 @jit
 def fill_subsets(m, nz, fsup, cap, zq, mp, ulev, frozen, dem, gcap):
     """_fill_subsets called from Python (tests), after derive(mp)."""
-    if derive(mp) != 0:
-        return STATUS_SHORT_MP
     if gcap.shape[0] < GCAP_SIZE:
         return STATUS_SHORT_GCAP
+    if derive(mp) != 0:
+        return STATUS_SHORT_MP
     return _fill_subsets(m, nz, fsup, cap, zq, mp, ulev, frozen, dem, gcap)
 
 

@@ -783,8 +783,6 @@ def _clear_and_account(tn, sc, ws, out, hbins, j, k, s, ns, producers, buyers, h
             feed[i] = (need[k, s, i] + xfeed[s, i]) * zcons[z]
             if not per_row:
                 continue
-        elif not (per_row or hold[i]):
-            continue
         x = xidx[k, s, i]
         if x < 0:
             continue
