@@ -52,6 +52,10 @@ from simcore.kernel.structs import (  # the layouts of zq and mp, and the fillin
     MP_PFULL,
     MP_PTOP,
     MP_THETA,
+    MP_UBAR,
+    MP_UBUY,
+    MP_UFULL,
+    MP_UREF,
     N_MP,
     N_ZQ,
     ZQ_C,
@@ -189,8 +193,9 @@ def prepare_zone_at(zq, z, mp, d, e, p):
 @jit_inline
 def derive_material(mp):
     """mp's slots that follow from a material's settings (MP_ETA, MP_LNPBAR, MP_LNPMIN,
-    MP_PFULL): the log of the full-release price, and the price's factors (price_terms) at
-    the choke price and at the floor, where every zone is evaluated every month."""
+    MP_PFULL): the log of the full-release price, the price's factors (price_terms) at
+    the choke price and at the floor, where every zone is evaluated every month, and the
+    levels of the curves' common kinks (_kink_between)."""
     lnpbar = mp[MP_LNPBAR]
     mp[MP_LNPFULL] = math.log(mp[MP_PFULL])
     mp[MP_EBAR] = math.exp(-mp[MP_ETA] * lnpbar)
@@ -199,6 +204,10 @@ def derive_material(mp):
     mp[MP_LNPTOP] = top
     mp[MP_ETOP] = math.exp(-mp[MP_ETA] * top)
     mp[MP_PTOP] = math.exp(top)
+    mp[MP_UBAR] = price_level(lnpbar, mp)
+    mp[MP_UREF] = price_level(0.0, mp)
+    mp[MP_UBUY] = price_level(BUY_BAND, mp)
+    mp[MP_UFULL] = price_level(mp[MP_LNPFULL], mp)
 
 
 @jit_inline
@@ -446,8 +455,11 @@ def _fill_subsets(m, nz, fsup, cap, zq, mp, ulev, frozen, dem, gcap):
     # the capacity of every set: sum over the classes c of min(fsup[c], reach of c into
     # the set), the reach summed over the set's zones in ascending order, set by set from
     # the set without its highest zone (the same additions as zone by zone)
-    for t in range(1, n_sets + 1):
-        gcap[t] = 0.0
+    # (the first class's terms are set, not added to zeros: zeroing the sets first was
+    # a memset call per filling)
+    if m == 0:
+        for t in range(1, n_sets + 1):
+            gcap[t] = 0.0
     gcap[GCAP_REACH] = 0.0  # the empty set
     for c in range(m):
         hz = 0  # the highest zone of t
@@ -456,7 +468,10 @@ def _fill_subsets(m, nz, fsup, cap, zq, mp, ulev, frozen, dem, gcap):
                 hz += 1
             reach = gcap[GCAP_REACH + t - (1 << hz)] + cap[c, hz]
             gcap[GCAP_REACH + t] = reach
-            gcap[t] += min(fsup[c], reach)
+            if c == 0:
+                gcap[t] = min(fsup[c], reach)
+            else:
+                gcap[t] += min(fsup[c], reach)
     for z in range(nz):  # the demands at the floor, the same every round
         gcap[at + 3 * nz + z], gcap[at + 4 * nz + z] = free_demand_at(
             zq, z, U_TOP, mp[MP_LNPTOP], mp[MP_DTOP], mp[MP_ETOP], mp[MP_PTOP], mp)
@@ -572,13 +587,12 @@ SKIP_RESIDUAL = 1e7  # ... from a residual of at most this times the tolerance i
 def _kink_between(x, xn, mp):
     """Whether a kink of the demand curves common to all zones (the choke price, the
     reference price, the top of the state's purchase band, the full-release price) lies
-    between the levels x and xn (inclusive)."""
+    between the levels x and xn (inclusive). Their levels are derived once a material
+    (derive_material), not divided out at every check."""
     lo = min(x, xn)
     hi = max(x, xn)
-    for lnp in (mp[MP_LNPBAR], 0.0, BUY_BAND, mp[MP_LNPFULL]):
-        if lo <= price_level(lnp, mp) <= hi:
-            return True
-    return False
+    return ((lo <= mp[MP_UBAR] <= hi) or (lo <= mp[MP_UREF] <= hi)
+            or (lo <= mp[MP_UBUY] <= hi) or (lo <= mp[MP_UFULL] <= hi))
 
 
 @jit_internal
@@ -622,7 +636,7 @@ def _solve_level_mask(zq, mp, nz, mask, target, a, b, hint, gval, at, tol, rmask
     if a < hint < b:
         x = hint
     else:
-        x = price_level(0.0, mp)  # the reference price
+        x = mp[MP_UREF]  # the reference price
         if not a < x < b:
             x = b
     a_seen = False  # whether a, b are levels evaluated (not the bracket given)

@@ -178,7 +178,13 @@ MP_ETOP = 10  # p^-eta there
 MP_PTOP = 11  # the price there
 MP_DBAR = 12  # p^-eps at the choke price (with the month's eps)
 MP_DTOP = 13  # min(1, p^-eps) at the level U_TOP (with the month's eps)
-N_MP = 14
+# the levels (price_level) of the kinks of the demand curves common to all zones, where
+# the root searches of the filling must not step across unchecked (_kink_between)
+MP_UBAR = 14  # the choke price's
+MP_UREF = 15  # the reference price's (log price 0)
+MP_UBUY = 16  # the top of the origin state's purchase band's (log price BUY_BAND)
+MP_UFULL = 17  # the full-release price's (MP_LNPFULL)
+N_MP = 18
 
 GALE_MAX_ZONES = 4  # up to this many zones, the filling checks every subset of zones
 # (simcore/kernel/market.py, _fill_subsets); its workspace gcap[GCAP_SIZE]: the sets'
@@ -212,6 +218,9 @@ Scratch = namedtuple("Scratch", [
     "mk",
     # per (stage, zone) carried over months
     "inv", "lnp_prev", "lnp_now", "zprec", "uhint", "uhint2", "shint", "gorig", "gother",
+    # per (stage, zone), fixed in a material's draw: the kinds of producer it holds
+    # (bit 0 the origin of a restriction, bit 1 any other)
+    "gkind",
     # per country
     "lsm", "msm", "lsr", "msr", "srel", "hold", "supply", "feed",
     # the last stage's buyers with a state stock of their own (the first ones)
@@ -244,7 +253,7 @@ def scratch(n_ev, n_sp, n_cap, n_k, n_s, n_c, n_z):
         np.zeros((n_k, N_MARKET)),
         np.zeros((n_s, z1)), np.zeros((n_s, z1)), np.zeros((n_s, z1)),
         np.zeros((n_s, z1)), np.zeros((n_s, z1)), np.zeros((n_s, z1)), np.zeros(n_s),
-        np.zeros((n_s, z1)), np.zeros((n_s, z1)),
+        np.zeros((n_s, z1)), np.zeros((n_s, z1)), np.zeros((n_s, z1), dtype=np.int64),
         np.zeros(n_c), np.zeros(n_c), np.zeros(n_c), np.zeros(n_c), np.zeros(n_c),
         np.zeros(n_c, dtype=np.bool_), np.zeros(n_c), np.zeros(n_c),
         np.zeros(n_c, dtype=np.uint64),
