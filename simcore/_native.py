@@ -357,6 +357,13 @@ def build(folder: Path, calls: dict, objects: ObjectCode) -> Path:
                                 capture_output=True, text=True, check=False)
         if linked.returncode != 0:
             raise RuntimeError(f"linking the kernel's library failed: {linked.stderr.strip()}")
+        try:  # every symbol it needs resolves (a library that does not load serves no run)
+            ctypes.PyDLL(so, mode=os.RTLD_LOCAL)
+        except OSError as exc:
+            raise RuntimeError(
+                f"the kernel's library links but does not load ({exc}): its code calls a "
+                "helper of Numba's that _STUB does not provide (simcore/_native.py)"
+            ) from exc
         target = Path(folder) / FOLDER
         if target.exists():
             shutil.rmtree(target)
