@@ -491,6 +491,17 @@ class ResultWriter:
         else:  # in place: a new 7.7 MB array a chunk (the partner study) costs page faults
             np.add(self.zone_hist, zh, out=self.zone_hist)
 
+    def _histogram_tables(self) -> dict:
+        """Write the monthly table and the price table (from the histograms summed over
+        the chunks); their digests."""
+        monthly = monthly_table(self.hist, self.layout)
+        digests = {"monthly": write_table(self.folder / "monthly.parquet", monthly,
+                                          self.provenance, self._labels)}
+        prices = prices_table(self.zone_hist, self.layout)
+        digests["prices"] = write_table(self.folder / "prices.parquet", prices,
+                                        self.provenance, self._labels)
+        return digests
+
     def abort(self) -> None:
         for writer in self._writers.values():
             writer.abort()
@@ -500,26 +511,24 @@ class ResultWriter:
         if self.done != self.draws or self.summary.n != self.draws:
             self.abort()
             raise ResultError(f"the executor delivered {self.done} draws of {self.draws}")
-        # the tables' last row groups are written (pyarrow lets go of the GIL) while the
-        # summary sorts each exposure's shortages (numpy's sort lets go of it too)
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="supplyshock-close") as pool:
+        # the tables' last row groups are written (pyarrow lets go of the GIL), and the
+        # monthly and price tables made from the histograms (numpy lets go of it too),
+        # while the summary sorts each exposure's shortages: the end of a run is a core's
+        # work at a time otherwise (0.3 s of a 4 s partner study on 2 cores, the
+        # histograms' tables 0.08 s of it)
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="supplyshock-close") as pool:
             closing = pool.submit(lambda: {name: w.close() for name, w in self._writers.items()})
+            tables = pool.submit(self._histogram_tables)
             try:
                 summary = summary_table(self.summary.finish(), self.layout)
             except BaseException:
-                closing.exception()  # wait for it; the summary's error is the one raised
+                for task in (closing, tables):
+                    task.exception()  # wait for it; the summary's error is the one raised
                 raise
             digests = closing.result()
+            digests.update(tables.result())
         digests["summary"] = write_table(
             self.folder / "summary.parquet", summary, self.provenance, self._labels
-        )
-        monthly = monthly_table(self.hist, self.layout)
-        digests["monthly"] = write_table(
-            self.folder / "monthly.parquet", monthly, self.provenance, self._labels
-        )
-        prices = prices_table(self.zone_hist, self.layout)
-        digests["prices"] = write_table(
-            self.folder / "prices.parquet", prices, self.provenance, self._labels
         )
         digests["exposures"] = write_table(
             self.folder / "exposures.parquet", exposures_table(self.layout), self.provenance,
