@@ -319,6 +319,20 @@ class ObjectCode:
         return bytes(code)
 
 
+# loads the library named by argv[1] as a run does (ctypes adds RTLD_NOW: every symbol)
+_LOAD_CHECK = "import ctypes, os, sys; ctypes.PyDLL(sys.argv[1], mode=os.RTLD_LOCAL)"
+
+
+def load_problem(path) -> str | None:
+    """Why the shared library at ``path`` does not load in a fresh Python process (the
+    loader's message), or None where it does."""
+    loaded = subprocess.run([sys.executable, "-c", _LOAD_CHECK, str(path)],
+                            capture_output=True, text=True, check=False)
+    if loaded.returncode == 0:
+        return None
+    return (loaded.stderr.strip().splitlines() or ["no message"])[-1]
+
+
 def build(folder: Path, calls: dict, objects: ObjectCode) -> Path:
     """Link the machine code Numba compiled for each entry point into
     ``folder/native/kernel.so``, with ``native.json``; ``calls[name]``: the arguments the
@@ -357,18 +371,20 @@ def build(folder: Path, calls: dict, objects: ObjectCode) -> Path:
                                 capture_output=True, text=True, check=False)
         if linked.returncode != 0:
             raise RuntimeError(f"linking the kernel's library failed: {linked.stderr.strip()}")
-        try:  # every symbol it needs resolves (a library that does not load serves no run)
-            ctypes.PyDLL(so, mode=os.RTLD_LOCAL)
-        except OSError as exc:
-            raise RuntimeError(
-                f"the kernel's library links but does not load ({exc}): its code calls a "
-                "helper of Numba's that _STUB does not provide (simcore/_native.py)"
-            ) from exc
         target = Path(folder) / FOLDER
         if target.exists():
             shutil.rmtree(target)
         target.mkdir(parents=True)
         shutil.copy(so, target / LIBRARY)
+        # every symbol it needs resolves where it is installed, in a process without
+        # Numba (which makes some libraries of its own visible process-wide): a library
+        # that does not load serves no run, and would leave every run to Numba unsaid
+        why = load_problem(target / LIBRARY)
+        if why is not None:
+            shutil.rmtree(target)
+            raise RuntimeError(f"the kernel's library links but does not load ({why}); "
+                               "a symbol the stub does not provide (simcore/_native.py, "
+                               "_STUB) is one cause")
         record = {"format": FORMAT, "loader": _loader_identity(),
                   "python": _python_identity(), "cpu": cpu,
                   "numba": numba.__version__, "entries": entries}

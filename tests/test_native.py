@@ -144,3 +144,23 @@ def test_numba_settings_the_library_was_not_compiled_with_turn_it_off(monkeypatc
         assert _native._enabled(), name
     monkeypatch.setenv("SUPPLYSHOCK_NATIVE", "0")
     assert not _native._enabled()
+
+
+@needs_library
+def test_a_library_with_a_symbol_nothing_provides_is_named_at_build(tmp_path):
+    """The build loads what it linked (``load_problem``): a reference no library
+    resolves, as a Numba helper the stub lacks would be, is reported with its name;
+    resolved ones (libm's, the Python C API's) load."""
+    good = "double exp(double);\nvoid Py_IncRef(void *);\n" \
+           "double good(double x) { Py_IncRef(0); return exp(x); }\n"
+    bad = good + "int numba_helper_nobody_has(int);\n" \
+                 "int bad(int x) { return numba_helper_nobody_has(x); }\n"
+    made = {}
+    for name, code in (("good", good), ("bad", bad)):
+        (tmp_path / f"{name}.c").write_text(code)
+        made[name] = tmp_path / f"{name}.so"
+        subprocess.run([*_native.compiler(), "-shared", "-fPIC", "-o", str(made[name]),
+                        str(tmp_path / f"{name}.c"), "-lm"], check=True, capture_output=True)
+    assert _native.load_problem(made["good"]) is None
+    why = _native.load_problem(made["bad"])
+    assert why is not None and "numba_helper_nobody_has" in why
