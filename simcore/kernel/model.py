@@ -415,9 +415,9 @@ def _plan_output(tn, sc, ws, k, ns, kc, t, tau, usable):
     n_zone = sc.n_zone
     gkind = ws.gkind
     for s in range(ns):
-        # the response to last month's price, once per zone and kind of producer it holds
-        # (gkind; origins and others share a zone about half as often as not):
-        # p^elasticity - 1
+        # the response to last month's price, p^elasticity - 1, once per zone and kind of
+        # producer it holds (gkind: in the partner study about half of these exp calls
+        # were for a kind the zone does not hold)
         for z in range(n_zone[k, s]):
             lp = lnp_prev[s, z]
             kind = gkind[s, z] if lp != 0.0 else 0
