@@ -311,10 +311,8 @@ def free_demand_curve_at(zq, z, u, lnp, d, e, p, mp):
     """free_demand_at, and d2D_z/du2 (demand_curve): for the Halley steps of
     _solve_level_mask."""
     if u <= 1.0:
-        v = u * zq[z, ZQ_W] - zq[z, ZQ_REL] - zq[z, ZQ_C]
-        if v > 0.0:
-            return v, zq[z, ZQ_W], 0.0
-        return 0.0, 0.0, 0.0
+        v, dv = _rationed_demand(zq, z, u)  # linear in the level there
+        return v, dv, 0.0
     span = mp[MP_LNPBAR] - mp[MP_LNPMIN]
     q, dq, d2q = curve_at(zq, z, lnp, d, e, p, mp)
     v = q - zq[z, ZQ_C]
@@ -454,9 +452,9 @@ def _fill_subsets(m, nz, fsup, cap, zq, mp, ulev, frozen, dem, gcap):
     tol = 1e-12 * scale
     # the capacity of every set: sum over the classes c of min(fsup[c], reach of c into
     # the set), the reach summed over the set's zones in ascending order, set by set from
-    # the set without its highest zone (the same additions as zone by zone)
-    # (the first class's terms are set, not added to zeros: zeroing the sets first was
-    # a memset call per filling)
+    # the set without its highest zone (the same additions as zone by zone); the first
+    # class's terms are set, not added to zeros (zeroing the sets first was a memset
+    # call per filling)
     if m == 0:
         for t in range(1, n_sets + 1):
             gcap[t] = 0.0
