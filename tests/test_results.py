@@ -530,6 +530,26 @@ def test_writer_round_trip(tmp_path):
                                         "zone": "ex-CHN", "members": ["JPN", "USA"]}
 
 
+def test_every_table_is_on_disk_before_the_manifest_is_written(tmp_path, monkeypatch):
+    """Each Parquet file is synced (fsync) when it closes, so that a folder whose
+    run.json exists has its tables on disk after a crash; run.json is synced last."""
+    from simcore.results import writer
+
+    synced: list[str] = []
+    real = os.fsync
+
+    def recording(fd):
+        synced.append(os.path.basename(os.readlink(f"/proc/self/fd/{fd}")))
+        real(fd)
+
+    monkeypatch.setattr(writer.os, "fsync", recording)
+    write(tmp_path / "toy", draws=30, size=16, timeseries=True)
+    tables = sorted(p.name for p in (tmp_path / "toy").glob("*.parquet"))
+    assert len(tables) >= 5
+    assert sorted(synced[:-1]) == tables
+    assert synced[-1] == R.MANIFEST
+
+
 def test_zone_price_quantiles_from_the_histogram_match_numpy(tmp_path):
     """prices.parquet: each month's P5 ... P95 of the zone price over draws, read from the
     engine's histogram, lies between numpy's quantiles of the same draws at q -+ 1/n

@@ -129,6 +129,7 @@ class _TableWriter:
         hexdigest = self.digest.hexdigest()
         self._writer.add_key_value_metadata({DIGEST_KEY: hexdigest})
         self._writer.close()
+        sync_file(self.path)
         return hexdigest
 
     def abort(self) -> None:
@@ -625,6 +626,19 @@ class _Handoff:
         self._cancelled = True
         self._items.put(_STOP)
         self._thread.join()
+
+
+def sync_file(path: Path) -> None:
+    """Flush ``path``'s data to the disk (``fsync``). Each table is synced as it closes,
+    before the manifest is written: a folder with ``run.json`` has its tables on disk
+    after a crash, and the tables streamed during the run are synced on the threads
+    that close them, while the summary sorts (synced only with the manifest, they made
+    its ``fsync`` the last 20-45 ms of a partner study, with the cores idle)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_json(path: Path, data: dict) -> None:
