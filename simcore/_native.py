@@ -58,6 +58,7 @@ ENTRIES = {
     "run_draws": "simcore.kernel.model",
     "count_zone_bins": "simcore.kernel.model",
     "add_rows_f32": "simcore.kernel.binsums",
+    "nonzero_statistics": "simcore.kernel.binsums",
 }
 FOLDER = "native"
 LIBRARY = "kernel.so"

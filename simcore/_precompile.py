@@ -110,6 +110,11 @@ def _compile_entry_points(tensor, compiled) -> dict:
     values = np.zeros((2, 2))
     binsums.add_rows_f32(np.zeros(2), values)
     calls["add_rows_f32"] = (np.zeros(2), values)
+    from simcore.kernel.structs import N_NZ
+
+    stats = (np.ones(2), 3, 1, 1.0, 1.0, np.zeros(N_NZ))
+    binsums.nonzero_statistics(*stats)
+    calls["nonzero_statistics"] = stats
     sums = [np.zeros(1) for _ in range(4)]
     binsums.cell_sums(np.zeros((2, 1), np.int32), np.ones(2), np.zeros(2), *sums)
     return calls

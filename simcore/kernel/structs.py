@@ -61,6 +61,13 @@ PB_LO = -5.0
 PB_STEP = 0.01
 NPB = 1001
 
+# the run summary's statistics of one exposure's sorted shortages, slots of the output of
+# simcore/kernel/binsums.py's nonzero_statistics (here, where the summary reads them
+# without importing Numba)
+NZ_SHARE_MEAN, NZ_SHARE_P5, NZ_SHARE_P50, NZ_SHARE_P95, NZ_SHARE_P99 = range(5)
+NZ_SHARE_ES95, NZ_PROB_10PCT, NZ_VALUE_MEAN, NZ_VALUE_P95 = range(5, 9)
+N_NZ = 9
+
 Tensor = namedtuple("Tensor", [
     "prod",        # f8[K, S, C] baseline production [t/month]
     "need",        # f8[K, S, C] baseline need [t/month]

@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import math
 import os
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -226,30 +225,7 @@ def _median_of_counts(counts: np.ndarray) -> np.ndarray:
 # zeros (shortages are never negative). The statistics of exposure_statistics over that
 # column, computed from the nonzero values alone and equal bit for bit: a running sum from
 # 0.0 adds nothing until the first nonzero value, and an order statistic of the column is
-# either a zero or a nonzero value.
-
-
-def _running_sum(values: np.ndarray, out: np.ndarray | None = None) -> float:
-    """``sequential_sum`` of values (float64, 1-D): strictly left to right from 0.0;
-    ``out``, a float64 buffer at least as long, takes the running sums."""
-    if not len(values):
-        return 0.0
-    return float(np.cumsum(values, out=None if out is None else out[: len(values)])[-1])
-
-
-_SCRATCH = threading.local()
-
-
-def _scratch(name: str, size: int, dtype) -> np.ndarray:
-    """A buffer of this thread's, reused from one exposure to the next: at a million
-    draws an exposure's columns are megabytes, and fresh ones cost page faults (the end
-    of the summary of 614,400 replayed draws, one thread: 17.7 s with fresh arrays,
-    11.5 s with these; benchmarks/README.md, sixteenth session)."""
-    buf = getattr(_SCRATCH, name, None)
-    if buf is None or len(buf) < size:
-        buf = np.empty(max(size, 2 * (0 if buf is None else len(buf))), dtype)
-        setattr(_SCRATCH, name, buf)
-    return buf[:size]
+# either a zero or a nonzero value (simcore/kernel/binsums.py, nonzero_statistics).
 
 
 def _quantile_of_nonzero(nonzero_sorted: np.ndarray, n: int, q: float) -> float:
@@ -369,23 +345,28 @@ class ExposureSummary:
         out = {name: np.zeros(x) for name in names}
         tail = max(1, math.ceil(TAIL * n - 1e-9))  # the worst draws the shortfall averages
 
+        from simcore._native import kernel_function
+        from simcore.kernel import structs as B
+
+        statistics = kernel_function("nonzero_statistics")
+        share_and_value = (
+            (B.NZ_SHARE_MEAN, "share_mean"), (B.NZ_SHARE_P5, "share_p5"),
+            (B.NZ_SHARE_P50, "share_p50"), (B.NZ_SHARE_P95, "share_p95"),
+            (B.NZ_SHARE_P99, "share_p99"), (B.NZ_SHARE_ES95, "share_es95"),
+            (B.NZ_PROB_10PCT, "prob_short_10pct"), (B.NZ_VALUE_MEAN, "value_mean_usd"),
+            (B.NZ_VALUE_P95, "value_p95_usd"))
+        need, price = layout.need_t.tolist(), np.asarray(layout.price, np.float64).tolist()
+        n, tail = int(n), int(tail)  # the types the library's code was compiled for
+
         def exposure(e: int, s: np.ndarray, worst: np.ndarray) -> None:
             """``s``: e's nonzero shortages [t] sorted; ``worst``: its nonzero worst-month
             shares (float32, as stored), in any order."""
-            m = len(s)
-            share, sums = _scratch("share", m, np.float64), _scratch("sums", m, np.float64)
-            narrow = _scratch("narrow", m, np.float32)
-            # _f32(s / need).astype(np.float64), in buffers: the quotient in float64
-            # rounded once into float32, then widened (a cumsum of float32 into float64
-            # casts in small buffers, 30 % slower at a million draws)
-            np.divide(s, layout.need_t[e], out=narrow)
-            share[:] = narrow
-            out["share_mean"][e] = _running_sum(share, sums) / n
-            for q, name in ((0.05, "share_p5"), (0.50, "share_p50"), (0.95, "share_p95"),
-                            (0.99, "share_p99")):
-                out[name][e] = _quantile_of_nonzero(share, n, q)
-            out["share_es95"][e] = _running_sum(share[max(0, m - tail):], sums) / tail
-            out["prob_short_10pct"][e] = int(np.count_nonzero(share > 0.10)) / n
+            found = np.empty(B.N_NZ)
+            # the statistics of the shares float32(s / need) and of the values
+            # float32(s x price), both sorted with s (binsums.nonzero_statistics)
+            statistics(np.ascontiguousarray(s, np.float64), n, tail, need[e], price[e], found)
+            for slot, name in share_and_value:
+                out[name][e] = found[slot]
             lead = int(storage[e])
             if lead != e and lead in worst_of and np.array_equal(worst, worst_of[lead]):
                 # the same values as its lead's (as a zone's buyers' usually are): the same
@@ -395,11 +376,6 @@ class ExposureSummary:
             else:
                 p50, p95 = _quantiles_of_nonzero(worst, n, (0.50, 0.95))
                 out["peak_share_p50"][e], out["peak_share_p95"][e] = p50, p95
-            value = share  # _f32(s * price).astype(np.float64), in the same buffers
-            np.multiply(s, layout.price[e], out=narrow)
-            value[:] = narrow
-            out["value_mean_usd"][e] = _running_sum(value, sums) / n
-            out["value_p95_usd"][e] = _quantile_of_nonzero(value, n, 0.95)
 
         storage = layout.storage
         # a lead's permutation and worst months, kept for its followers until the last
