@@ -59,6 +59,8 @@ ENTRIES = {
     "count_zone_bins": "simcore.kernel.model",
     "add_rows_f32": "simcore.kernel.binsums",
     "nonzero_statistics": "simcore.kernel.binsums",
+    "count_shortages": "simcore.kernel.binsums",
+    "nonzero_by_exposure": "simcore.kernel.binsums",
 }
 FOLDER = "native"
 LIBRARY = "kernel.so"

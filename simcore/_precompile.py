@@ -115,6 +115,15 @@ def _compile_entry_points(tensor, compiled) -> dict:
     stats = (np.ones(2), 3, 1, 1.0, 1.0, np.zeros(N_NZ))
     binsums.nonzero_statistics(*stats)
     calls["nonzero_statistics"] = stats
+    rows, i8 = np.zeros((2, 2)), np.int64
+    small = np.zeros((2, 2), np.int16)
+    counts = (rows, small, small.copy(), small.copy(), 3, np.zeros(2, i8), np.zeros(2, i8),
+              np.zeros(2, i8), np.zeros((2, 3), i8), np.zeros((2, 4), i8), np.zeros(2, i8))
+    binsums.count_shortages(*counts)
+    calls["count_shortages"] = counts
+    split = (rows, rows.copy(), np.zeros(2, i8), np.zeros(4), np.zeros(4, np.float32))
+    binsums.nonzero_by_exposure(*split)
+    calls["nonzero_by_exposure"] = split
     sums = [np.zeros(1) for _ in range(4)]
     binsums.cell_sums(np.zeros((2, 1), np.int32), np.ones(2), np.zeros(2), *sums)
     return calls

@@ -1,6 +1,7 @@
 """Sums over draws outside the model: the run summary's running sums
-(``add_rows_f32``, simcore/results/summary.py), its statistics of each exposure's
-sorted shortages (``nonzero_statistics``), and the weighted sums per bin of the
+(``add_rows_f32``, simcore/results/summary.py), its counts and nonzero shortages of a
+chunk (``count_shortages``, ``nonzero_by_exposure``) and its statistics of each
+exposure's sorted shortages (``nonzero_statistics``), and the weighted sums per bin of the
 sensitivity bootstrap (``cell_sums``, simcore/report/sensitivity.py).
 
 The summary's running sums of a column stored as float32 add each draw's value, rounded
@@ -44,6 +45,51 @@ def add_rows_f32(sums, values):
     for r in range(n):
         for i in range(m):
             sums[i] += np.float64(np.float32(values[r, i]))
+
+
+@jit
+def count_shortages(shortage, months, first, last, h, months_sum, short, unrecovered,
+                    first_counts, recover_counts, nonzero):
+    """The run summary's counts from one chunk's draws (rows of the [n, X] arrays):
+    per exposure i, adds the months short (``months_sum``), the draws short (first
+    short month >= 0: ``short``, and the counts of their first short month and of their
+    last short month + 1, ``first_counts[i, month]``, ``recover_counts[i, month + 1]``),
+    the draws short in the last of the h months (``unrecovered``) and the draws with a
+    nonzero shortage (``nonzero``, for ``nonzero_by_exposure``). Integer counts: the
+    same as NumPy's sums and bincounts whatever the order."""
+    n, x = shortage.shape
+    for r in range(n):
+        for i in range(x):
+            months_sum[i] += months[r, i]
+            f = first[r, i]
+            if f >= 0:
+                short[i] += 1
+                first_counts[i, f] += 1
+                recover_counts[i, last[r, i] + 1] += 1
+            if last[r, i] == h - 1:
+                unrecovered[i] += 1
+            if shortage[r, i] != 0.0:
+                nonzero[i] += 1
+
+
+@jit
+def nonzero_by_exposure(shortage, peak, at, values, worst):
+    """The nonzero shortages of a chunk's [n, X] rows (NaN counts as nonzero) exposure
+    after exposure, each in draw order, into ``values``, and the worst month's share of
+    those draws rounded to float32 (``peak``) into ``worst``: what ``shortage.T`` masked by
+    ``!= 0`` gives, with no transposed copies. ``at[i]``: where exposure i's part begins
+    (the running sum of the counts of count_shortages before it); moved past it here.
+    The rows are read in order, each exposure's values written at its ``at`` (reading
+    down the columns missed the cache at every value: four times as slow)."""
+    n, x = shortage.shape
+    for r in range(n):
+        for i in range(x):
+            v = shortage[r, i]
+            if v != 0.0:
+                k = at[i]
+                values[k] = v
+                worst[k] = np.float32(peak[r, i])
+                at[i] = k + 1
 
 
 @jit_inline
