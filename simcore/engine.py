@@ -367,6 +367,12 @@ class Model:
         row_zone[sc.xidx[k, s, i]] = sc.zg[k, s, sc.zone_of[k, s, i]]
         return row_zone
 
+    @functools.cached_property
+    def with_holders(self) -> tuple:
+        """``_with_holders`` of the model, made once (each block of a run made it again:
+        2 ms of the main thread a block of the partner study)."""
+        return _with_holders(self.sc, self.tn)
+
 
 def prepare(tensor: SupplyTensor, compiled: CompiledScenario) -> Model:
     """The kernel's inputs as named structures of canonical C-contiguous arrays, in
@@ -573,7 +579,7 @@ class _Block:
              counted=None):
         from simcore.kernel.structs import scratch
 
-        sc, holders = _with_holders(model.sc, model.tn)
+        sc, holders = model.with_holders
         n_g = int(sc.n_zg)
         H = int(sc.horizon)
         n_v = sc.var_key.shape[0]
