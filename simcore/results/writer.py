@@ -634,7 +634,7 @@ def sync_file(path: Path) -> None:
     after a crash, and the tables streamed during the run are synced on the threads
     that close them, while the summary sorts (synced only with the manifest, they made
     its ``fsync`` the last 20-45 ms of a partner study, with the cores idle)."""
-    fd = os.open(path, os.O_RDONLY)
+    fd = os.open(path, os.O_RDWR | getattr(os, "O_BINARY", 0))  # Windows' fsync needs write
     try:
         os.fsync(fd)
     finally:
