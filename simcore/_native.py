@@ -61,6 +61,7 @@ ENTRIES = {
     "nonzero_statistics": "simcore.kernel.binsums",
     "count_shortages": "simcore.kernel.binsums",
     "nonzero_by_exposure": "simcore.kernel.binsums",
+    "histogram_bins": "simcore.kernel.binsums",
 }
 FOLDER = "native"
 LIBRARY = "kernel.so"

@@ -124,6 +124,11 @@ def _compile_entry_points(tensor, compiled) -> dict:
     split = (rows, rows.copy(), np.zeros(2, i8), np.zeros(4), np.zeros(4, np.float32))
     binsums.nonzero_by_exposure(*split)
     calls["nonzero_by_exposure"] = split
+    hist = (np.ones((2, 3), i8), np.arange(3), np.array([0.5]), 1, np.zeros(3),
+            np.zeros(2, i8), np.zeros(2, i8), np.zeros(2), np.zeros((2, 1), i8),
+            np.zeros((2, 1)), np.zeros(3, i8))
+    binsums.histogram_bins(*hist)
+    calls["histogram_bins"] = hist
     sums = [np.zeros(1) for _ in range(4)]
     binsums.cell_sums(np.zeros((2, 1), np.int32), np.ones(2), np.zeros(2), *sums)
     return calls

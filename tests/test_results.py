@@ -403,22 +403,39 @@ def test_histogram_quantile_of_a_single_bin_interpolates_inside_it():
 
 
 def test_the_quantile_bin_is_the_first_non_empty_one_reaching_the_level():
-    """The bin a quantile falls in, found by counting the bins below the level, is the
-    first non-empty bin whose CDF reaches it (the argmax it replaced), on histograms with
-    empty bins, levels that land on a bin edge, and nothing counted at all."""
-    from simcore.results.statistics import _first_reaching
+    """The bin a quantile falls in, found by bisection of the CDF (binsums.histogram_bins),
+    is the first non-empty bin whose CDF reaches the level (the argmax of the NumPy code
+    it replaced), on histograms with empty bins, levels that land on a bin edge, and
+    nothing counted at all; in any order of the bins, and with the part of the bin below
+    the level, the counts, the tail counts and the midpoint sums that code computed."""
+    from simcore.results.statistics import histogram_pass
 
     rng = np.random.default_rng(11)
     hist = rng.integers(0, 4, size=(300, 101)) * (rng.random((300, 101)) < 0.3)
     hist[0] = 0
     hist[1] = 0
     hist[1, [3, 10]] = 5  # CDF 0.5 at bin 3: the level 0.5 lands on it
-    n = hist.sum(axis=-1, keepdims=True).astype(np.float64)
-    cum = np.cumsum(hist, axis=-1) / np.where(n > 0, n, 1)
-    for q in (0.0, 1e-13, 0.05, 0.25, 0.5, 0.95, 0.99, 1.0):
-        want = np.argmax((cum >= q - 1e-12) & (hist > 0), axis=-1)
-        np.testing.assert_array_equal(_first_reaching(cum, hist, q), want, err_msg=str(q))
-    assert _first_reaching(cum, hist, 0.5)[1] == 3
+    qs = (0.0, 1e-13, 0.05, 0.25, 0.5, 0.95, 0.99, 1.0)
+    mid = rng.random(101)
+    for order in (np.arange(101), rng.permutation(101)):
+        h = hist[:, order]
+        n = h.sum(axis=-1, keepdims=True).astype(np.float64)
+        cum = np.cumsum(h, axis=-1) / np.where(n > 0, n, 1)
+        count, tail, total, at, frac = histogram_pass(hist, qs, order=order, tail_from=7,
+                                                      mid=mid)
+        np.testing.assert_array_equal(count, hist.sum(axis=-1))
+        np.testing.assert_array_equal(tail, hist[:, 7:].sum(axis=-1))
+        np.testing.assert_array_equal(total, np.cumsum(hist * mid, axis=-1)[:, -1])
+        for j, q in enumerate(qs):
+            want = np.argmax((cum >= q - 1e-12) & (h > 0), axis=-1)
+            np.testing.assert_array_equal(at[:, j], want, err_msg=str(q))
+            below = np.where(want > 0, np.take_along_axis(
+                cum, np.maximum(want - 1, 0)[:, None], -1)[:, 0], 0.0)
+            mass = np.take_along_axis(h, want[:, None], -1)[:, 0] / np.where(
+                n[:, 0] > 0, n[:, 0], 1)
+            np.testing.assert_array_equal(
+                frac[:, j], np.clip((q - below) / np.where(mass > 0, mass, 1), 0.0, 1.0))
+    assert histogram_pass(hist, [0.5])[3][1, 0] == 3
 
 
 # --- digest -------------------------------------------------------------------------------

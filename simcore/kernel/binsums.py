@@ -1,7 +1,8 @@
 """Sums over draws outside the model: the run summary's running sums
 (``add_rows_f32``, simcore/results/summary.py), its counts and nonzero shortages of a
-chunk (``count_shortages``, ``nonzero_by_exposure``) and its statistics of each
-exposure's sorted shortages (``nonzero_statistics``), and the weighted sums per bin of the
+chunk (``count_shortages``, ``nonzero_by_exposure``), its statistics of each
+exposure's sorted shortages (``nonzero_statistics``), the quantiles of the monthly and
+price histograms (``histogram_bins``) and the weighted sums per bin of the
 sensitivity bootstrap (``cell_sums``, simcore/report/sensitivity.py).
 
 The summary's running sums of a column stored as float32 add each draw's value, rounded
@@ -151,6 +152,67 @@ def nonzero_statistics(s, n, tail, need, price, out):
         total += np.float64(np.float32(s[i] * price))
     out[NZ_VALUE_MEAN] = total / n
     out[NZ_VALUE_P95] = _quantile_stored(s, n, zeros, price, False, 0.95)
+
+
+@jit
+def histogram_bins(hist, order, qs, tail_from, mid, counts, tails, totals, bins, fracs,
+                   cum):
+    """Per row r of ``hist`` (int64[R, B], counts per bin), its bins read in the order
+    ``order`` (int64[B]: position k holds bin order[k]): the count ``counts[r]``; the
+    count in the bins from ``tail_from`` on (``tails[r]``, in bin order); the sum
+    of count x mid[bin] in bin order (``totals[r]``, float64, strictly in order); and
+    for each level qs[j] the position b = bins[r, j] of the first bin whose CDF (the
+    running count over the count, in float64; that of nothing counted is 0) reaches
+    qs[j] - 1e-12, with fracs[r, j] the part of that bin's mass below the level,
+    clipped to [0, 1]. b is 0 where no bin reaches it; for a level of 1e-12 or less, b is
+    the first non-empty bin that reaches it. ``cum``: int64[B] scratch.
+
+    The quantiles of simcore/results/statistics.py, as its NumPy code computed them,
+    value for value, in one pass a row: that code made a float64 CDF of every histogram
+    and compared it with each level (50 ms of the end of a partner study's run). The CDF
+    does not decrease, so the first bin reaching a level is found by bisection."""
+    n_rows, n_bins = hist.shape
+    for r in range(n_rows):
+        n = 0
+        tail = 0
+        total = 0.0
+        for k in range(n_bins):
+            h = hist[r, order[k]]
+            n += h
+            cum[k] = n
+        for b in range(n_bins):
+            h = hist[r, b]
+            total += h * mid[b]
+            if b >= tail_from:
+                tail += h
+        counts[r] = n
+        tails[r] = tail
+        totals[r] = total
+        den = float(n) if n > 0 else 1.0
+        for j in range(qs.shape[0]):
+            q = qs[j]
+            level = q - 1e-12
+            if q > 1e-12:
+                lo = 0  # the first position whose CDF reaches the level: in [lo, hi]
+                hi = n_bins
+                while lo < hi:
+                    mid_k = (lo + hi) // 2
+                    if cum[mid_k] / den < level:
+                        lo = mid_k + 1
+                    else:
+                        hi = mid_k
+                b = lo if lo < n_bins else 0
+            else:
+                b = 0
+                for k in range(n_bins):
+                    if cum[k] / den >= level and hist[r, order[k]] > 0:
+                        b = k
+                        break
+            below = cum[b - 1] / den if b > 0 else 0.0
+            mass = hist[r, order[b]] / den
+            frac = (q - below) / (mass if mass > 0.0 else 1.0)
+            fracs[r, j] = min(max(frac, 0.0), 1.0)
+            bins[r, j] = b
 
 
 @jit

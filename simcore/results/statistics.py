@@ -164,18 +164,41 @@ def exposure_statistics(cols: Mapping, need_t: np.ndarray, horizon: int) -> dict
     return {name: out[name] for name, _ in SUMMARY_COLUMNS}
 
 
-def _first_reaching(cum: np.ndarray, hist: np.ndarray, q: float) -> np.ndarray:
-    """The first non-empty bin of ``hist`` whose CDF ``cum`` (cumulative counts over the
-    total, along the last axis) reaches q, with a slack of 1e-12 for q * n landing on an
-    integer; 0 where nothing was counted. For q > 1e-12 that is the number of bins below
-    q - 1e-12 (the CDF does not decrease, and where it first reaches q it rose: a larger
-    count over the same total is a larger number, so the bin is non-empty): one
-    comparison a bin, where the first True of (reached and non-empty) by argmax was four
-    times as slow (60 ms of the end of a run of the partner study)."""
-    if not q > 1e-12:
-        return np.argmax((cum >= q - 1e-12) & (hist > 0), axis=-1)
-    b = np.count_nonzero(cum < q - 1e-12, axis=-1)
-    return np.where(b < cum.shape[-1], b, 0)  # nothing counted: no bin reaches q
+def contiguous(values, dtype, shape) -> np.ndarray:
+    """``values`` as a writeable C-contiguous array of ``dtype`` and ``shape``: the types
+    the compiled functions of simcore/kernel/binsums.py are compiled for in the kernel's
+    library (a copy only where it is not one already)."""
+    values = np.asarray(values, dtype=dtype).reshape(shape)
+    if not (values.flags.c_contiguous and values.flags.writeable):
+        values = np.array(values, order="C")
+    return values
+
+
+def histogram_pass(hist: np.ndarray, qs: Iterable[float], order=None, tail_from=None,
+                   mid=None) -> tuple:
+    """The quantile bins of histograms ``hist[..., B]`` (simcore/kernel/binsums.py,
+    ``histogram_bins``, which says what each is): (count, count in the bins from
+    ``tail_from`` on, sum of count x ``mid``, position b of each level's bin in
+    ``order``, the part of that bin below the level), shaped as ``hist`` without its
+    last axis (the last two with a last axis of levels). ``order``: the bins' order
+    (default as they are); ``mid``: float64[B] (default 0)."""
+    from simcore._native import kernel_function
+
+    hist = np.asarray(hist)
+    lead, n_bins = hist.shape[:-1], hist.shape[-1]
+    rows = contiguous(hist, np.int64, (-1, n_bins))
+    qs = contiguous(list(qs), np.float64, (-1,))
+    order = np.arange(n_bins) if order is None else order
+    mid = np.zeros(n_bins) if mid is None else mid
+    r, q = rows.shape[0], qs.shape[0]
+    counts, tails, totals = np.zeros(r, np.int64), np.zeros(r, np.int64), np.zeros(r)
+    bins, fracs = np.zeros((r, q), np.int64), np.zeros((r, q))
+    kernel_function("histogram_bins")(
+        rows, contiguous(order, np.int64, (-1,)), qs,
+        int(n_bins if tail_from is None else tail_from), contiguous(mid, np.float64, (-1,)),
+        counts, tails, totals, bins, fracs, np.zeros(n_bins, np.int64))
+    return (counts.reshape(lead), tails.reshape(lead), totals.reshape(lead),
+            bins.reshape(*lead, q), fracs.reshape(*lead, q))
 
 
 def histogram_quantiles(hist: np.ndarray, qs: Iterable[float]) -> np.ndarray:
@@ -183,35 +206,49 @@ def histogram_quantiles(hist: np.ndarray, qs: Iterable[float]) -> np.ndarray:
 
     Bin 0 holds shares equal to 0, bin b the shares in ((b-1)/100, b/100]. Within a bin
     the values are taken as uniform, so a quantile is exact to the bin width (0.01);
-    a quantile that falls in bin 0 is exactly 0. Returns float64[..., len(qs)].
+    a quantile that falls in bin 0 is exactly 0: the first non-empty bin whose CDF
+    reaches q (with a slack of 1e-12 for q * n landing on an integer). Returns
+    float64[..., len(qs)]; NaN where nothing was counted.
     """
-    hist = np.asarray(hist, dtype=np.int64)
-    qs = np.asarray(list(qs), dtype=np.float64)
-    n = hist.sum(axis=-1, keepdims=True).astype(np.float64)
-    cum = np.cumsum(hist, axis=-1) / np.where(n > 0, n, 1)  # F at each bin's right edge
-    out = np.empty(hist.shape[:-1] + (len(qs),))
-    for j, q in enumerate(qs):
-        b = _first_reaching(cum, hist, q)
-        below = np.where(
-            b > 0, np.take_along_axis(cum, np.maximum(b - 1, 0)[..., None], -1)[..., 0], 0.0
-        )
-        mass = np.take_along_axis(hist, b[..., None], -1)[..., 0] / np.where(
-            n[..., 0] > 0, n[..., 0], 1
-        )
-        frac = np.clip((q - below) / np.where(mass > 0, mass, 1), 0.0, 1.0)
-        value = np.where(b == 0, 0.0, (b - 1 + frac) / 100.0)
-        out[..., j] = np.where(n[..., 0] > 0, value, np.nan)
-    return out
+    n, _, _, bins, fracs = histogram_pass(hist, qs)
+    return share_quantiles(n, bins, fracs)
+
+
+def share_quantiles(n: np.ndarray, bins: np.ndarray, fracs: np.ndarray) -> np.ndarray:
+    """histogram_quantiles from ``histogram_pass``'s counts, bins and fractions."""
+    value = np.where(bins == 0, 0.0, (bins - 1 + fracs) / 100.0)
+    return np.where((n > 0)[..., None], value, np.nan)
 
 
 def histogram_mean(hist: np.ndarray) -> np.ndarray:
     """Mean share from a histogram, each bin at its midpoint (bin 0 at 0): exact to 0.005."""
-    hist = np.asarray(hist, dtype=np.int64)
-    mid = np.concatenate([[0.0], (np.arange(1, hist.shape[-1]) - 0.5) / 100.0])
-    n = hist.sum(axis=-1)
-    total = np.cumsum(hist * mid, axis=-1)[..., -1]  # sequential, see sequential_sum
-    return np.where(n > 0, total / np.where(n > 0, n, 1), np.nan)
+    n, _, totals, _, _ = histogram_pass(hist, (), mid=share_midpoints(np.shape(hist)[-1]))
+    return share_mean(n, totals)
 
+
+def share_midpoints(n_bins: int) -> np.ndarray:
+    """The shares the bins of a shortage-share histogram stand for in its mean."""
+    return np.concatenate([[0.0], (np.arange(1, n_bins) - 0.5) / 100.0])
+
+
+def share_mean(n: np.ndarray, totals: np.ndarray) -> np.ndarray:
+    """histogram_mean from ``histogram_pass``'s counts and its sums at the midpoints
+    (``share_midpoints``, added in bin order: see sequential_sum)."""
+    return np.where(n > 0, totals / np.where(n > 0, n, 1), np.nan)
+
+
+def price_bins():
+    """(order, log price at the start, width) of the zone-price histogram's bins put in
+    price order (bin 0 sits at log price 0, where its neighbours meet), and the first
+    bin above the reference price."""
+    from simcore.kernel.structs import NPB, PB_LO, PB_STEP
+
+    split = 1 + int(round(-PB_LO / PB_STEP))  # first bin starting at log price >= 0
+    order = np.concatenate([np.arange(1, split), [0], np.arange(split, NPB)])
+    lo = np.concatenate([PB_LO + (np.arange(1, split) - 1) * PB_STEP, [0.0],
+                         PB_LO + (np.arange(split, NPB) - 1) * PB_STEP])
+    width = np.concatenate([np.full(split - 1, PB_STEP), [0.0], np.full(NPB - split, PB_STEP)])
+    return order, lo, width, split
 
 
 def price_histogram_quantiles(hist: np.ndarray, qs: Iterable[float]) -> np.ndarray:
@@ -223,25 +260,14 @@ def price_histogram_quantiles(hist: np.ndarray, qs: Iterable[float]) -> np.ndarr
     bin width (1 % of the price), and one that falls on the reference is exactly 1.
     Returns float64[..., len(qs)].
     """
-    from simcore.kernel.structs import NPB, PB_LO, PB_STEP
+    order, _, _, _ = price_bins()
+    n, _, _, bins, fracs = histogram_pass(hist, qs, order=order)
+    return price_quantiles(n, bins, fracs)
 
-    hist = np.asarray(hist, dtype=np.int64)
-    split = 1 + int(round(-PB_LO / PB_STEP))  # first bin starting at log price >= 0
-    order = np.concatenate([np.arange(1, split), [0], np.arange(split, NPB)])
-    lo = np.concatenate([PB_LO + (np.arange(1, split) - 1) * PB_STEP, [0.0],
-                         PB_LO + (np.arange(split, NPB) - 1) * PB_STEP])
-    width = np.concatenate([np.full(split - 1, PB_STEP), [0.0], np.full(NPB - split, PB_STEP)])
-    h = hist[..., order]
-    n = h.sum(axis=-1, keepdims=True).astype(np.float64)
-    cum = np.cumsum(h, axis=-1) / np.where(n > 0, n, 1)
-    out = np.empty(h.shape[:-1] + (len(list(qs)),))
-    for j, q in enumerate(qs):
-        b = _first_reaching(cum, h, q)
-        below = np.where(b > 0, np.take_along_axis(cum, np.maximum(b - 1, 0)[..., None],
-                                                   -1)[..., 0], 0.0)
-        mass = np.take_along_axis(h, b[..., None], -1)[..., 0] / np.where(n[..., 0] > 0,
-                                                                          n[..., 0], 1)
-        frac = np.clip((q - below) / np.where(mass > 0, mass, 1), 0.0, 1.0)
-        value = np.exp(lo[b] + frac * width[b])
-        out[..., j] = np.where(n[..., 0] > 0, value, np.nan)
-    return out
+
+def price_quantiles(n: np.ndarray, bins: np.ndarray, fracs: np.ndarray) -> np.ndarray:
+    """price_histogram_quantiles from ``histogram_pass``'s counts, positions in price
+    order and fractions."""
+    _, lo, width, _ = price_bins()
+    value = np.exp(lo[bins] + fracs * width[bins])
+    return np.where((n > 0)[..., None], value, np.nan)

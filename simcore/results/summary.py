@@ -40,7 +40,7 @@ import numpy as np
 
 from simcore.errors import ResultError
 from simcore.results.layout import SUMMARY_COLUMNS, Layout
-from simcore.results.statistics import TAIL, quantile_sorted
+from simcore.results.statistics import TAIL, contiguous, quantile_sorted
 
 # what is kept of each nonzero (draw, exposure): its shortage [t] and its worst month's
 # share as the shortage table stores it
@@ -198,22 +198,6 @@ def _f32(values) -> np.ndarray:
     return np.asarray(values, dtype=np.float32)
 
 
-def _f64(values, shape) -> np.ndarray:
-    """``values`` as a writeable C-contiguous float64 array of ``shape``, the one type
-    ``add_rows_f32`` is compiled for (a copy only where it is not one already)."""
-    return _c(values, np.float64, shape)
-
-
-def _c(values, dtype, shape) -> np.ndarray:
-    """``values`` as a writeable C-contiguous array of ``dtype`` and ``shape``, the types
-    the summary's compiled functions are compiled for in the kernel's library (a copy
-    only where it is not one already)."""
-    values = np.asarray(values, dtype=dtype).reshape(shape)
-    if not (values.flags.c_contiguous and values.flags.writeable):
-        values = np.array(values, order="C")
-    return values
-
-
 def _median_of_counts(counts: np.ndarray) -> np.ndarray:
     """``median_where`` from counts: ``counts[x, v]`` rows of column x hold value v.
     The median of the values present (mean of the two middle ones); NaN where none."""
@@ -296,26 +280,27 @@ class ExposureSummary:
         add_rows_f32 = kernel_function("add_rows_f32")
         sums = self._sums
         for j, (col, _) in enumerate(_SUMS):
-            add_rows_f32(sums[j * x : (j + 1) * x], _f64(getattr(chunk, col), (n, x)))
-        add_rows_f32(sums[len(_SUMS) * x :], _f64(zone_mean, (n, len(g))))
+            values = contiguous(getattr(chunk, col), np.float64, (n, x))
+            add_rows_f32(sums[j * x : (j + 1) * x], values)
+        add_rows_f32(sums[len(_SUMS) * x :], contiguous(zone_mean, np.float64, (n, len(g))))
         # the counts, and the nonzero shortages by exposure, in two compiled passes over
         # the rows (NumPy's transposes, masks and bincounts took 0.1 s of the writer's
         # thread in a partner study of 10,000 draws)
         count_shortages = kernel_function("count_shortages")
         nonzero_by_exposure = kernel_function("nonzero_by_exposure")
-        shortage = _c(shortage, np.float64, (n, x))
+        shortage = contiguous(shortage, np.float64, (n, x))
+        months, first, last = (contiguous(getattr(chunk, name), np.int16, (n, x))
+                               for name in ("months_short", "first_short", "last_short"))
         nonzero = np.zeros(x, dtype=np.int64)
-        count_shortages(shortage, _c(chunk.months_short, np.int16, (n, x)),
-                        _c(chunk.first_short, np.int16, (n, x)),
-                        _c(chunk.last_short, np.int16, (n, x)), int(h), self._months,
-                        self._short, self._unrecovered, self._first, self._recover, nonzero)
+        count_shortages(shortage, months, first, last, int(h), self._months, self._short,
+                        self._unrecovered, self._first, self._recover, nonzero)
         # a draw's worst month is short iff the draw is (shortages are never negative);
         # where float32 rounds a tiny worst month to 0 the zero kept is still its value
         total = int(nonzero.sum())
         values, worst = np.empty(total), np.empty(total, np.float32)
         at = np.cumsum(nonzero) - nonzero  # where each exposure's values begin
-        nonzero_by_exposure(shortage, _c(chunk.peak_share, np.float64, (n, x)), at, values,
-                            worst)
+        peak_share = contiguous(chunk.peak_share, np.float64, (n, x))
+        nonzero_by_exposure(shortage, peak_share, at, values, worst)
         self._shortage.append({"shortage": values, "worst": worst}, nonzero)
         if len(g):
             peak = np.ascontiguousarray(_f32(np.asarray(chunk.zone_price_peak)[:, g]).T)

@@ -41,9 +41,12 @@ from simcore.results.layout import (
     drivers_schema,
 )
 from simcore.results.statistics import (
-    histogram_mean,
-    histogram_quantiles,
-    price_histogram_quantiles,
+    histogram_pass,
+    price_bins,
+    price_quantiles,
+    share_mean,
+    share_midpoints,
+    share_quantiles,
 )
 from simcore.results.summary import ExposureSummary
 
@@ -357,33 +360,33 @@ def monthly_table(hist: np.ndarray, layout: Layout) -> pa.Table:
             f"histogram shape {hist.shape} does not match {layout.n_exposures} exposures, "
             f"{layout.horizon} months and {HIST_BINS} bins"
         )
-    qs = histogram_quantiles(hist, MONTHLY_QUANTILES)
-    n = hist.sum(axis=-1)
+    # one compiled pass over the histograms for their quantiles, means and the share
+    # short by more than 1 % (statistics.histogram_pass)
+    n, short, totals, at, fracs = histogram_pass(hist, MONTHLY_QUANTILES, tail_from=2,
+                                                 mid=share_midpoints(bins))
+    qs = share_quantiles(n, at, fracs)
     columns = dict(layout.label_arrays(reps=1, each=h))
     columns["month"] = np.tile(np.arange(h, dtype=np.int16), x)
-    columns["share_mean"] = histogram_mean(hist).astype(np.float32).ravel()
+    columns["share_mean"] = share_mean(n, totals).astype(np.float32).ravel()
     for j, (name, _) in enumerate(MONTHLY_COLUMNS[1:6]):
         columns[name] = qs[..., j].astype(np.float32).ravel()
-    short = hist[..., 2:].sum(axis=-1) / np.where(n > 0, n, 1)
-    columns["prob_short"] = short.astype(np.float32).ravel()
+    columns["prob_short"] = (short / np.where(n > 0, n, 1)).astype(np.float32).ravel()
     return _table(columns)
 
 
 def prices_table(zone_hist: np.ndarray, layout: Layout) -> pa.Table:
     """Zone-price quantiles per (material, stage, zone, month), zones with buyers."""
-    from simcore.kernel.structs import PB_LO, PB_STEP
-
     hist = np.asarray(zone_hist)[layout.zone_id]
     g, h, _ = hist.shape
-    qs = price_histogram_quantiles(hist, PRICE_QUANTILES)
+    order, _, _, split = price_bins()
+    n, above, _, at, fracs = histogram_pass(hist, PRICE_QUANTILES, order=order,
+                                            tail_from=split)
+    qs = price_quantiles(n, at, fracs)
     columns = dict(layout.zone_label_arrays(reps=1, each=h))
     columns["month"] = np.tile(np.arange(h, dtype=np.int16), g)
     for j, (name, _) in enumerate(PRICES_COLUMNS[:5]):
         columns[name] = qs[..., j].astype(np.float32).ravel()
-    split = 1 + int(round(-PB_LO / PB_STEP))
-    n = hist.sum(axis=-1)
-    above = hist[..., split:].sum(axis=-1) / np.where(n > 0, n, 1)
-    columns["prob_above_1"] = above.astype(np.float32).ravel()
+    columns["prob_above_1"] = (above / np.where(n > 0, n, 1)).astype(np.float32).ravel()
     return _table(columns)
 
 
