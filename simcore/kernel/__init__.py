@@ -6,8 +6,9 @@ Modules (imports point downstream, and only numpy, numba and ``simcore._numba``)
   of every distribution code of ``simcore.compiled``.
 - ``allocation``: the exact lexicographically max-min fair max-flow allocation D*.
 - ``model``: one draw of MODEL.md §2-§5 and the block kernel, parallel over draws.
-- ``binsums``: sums over draws for the run summary and the report's sensitivity bootstrap
-  (not part of the model; here so that it is compiled ahead of time with the kernel).
+- ``binsums``: sums, counts and histogram quantiles over draws for the run summary, the
+  monthly and price tables and the report's sensitivity bootstrap (not part of the
+  model; here so that it is compiled ahead of time with the kernel).
 
 Nothing here reads files, prints, or raises on model states: kernels set an integer
 status that ``simcore.engine`` turns into an exception.
