@@ -159,8 +159,9 @@ def histogram_bins(hist, order, qs, tail_from, mid, counts, tails, totals, bins,
                    cum):
     """Per row r of ``hist`` (int64[R, B], counts per bin), its bins read in the order
     ``order`` (int64[B]: position k holds bin order[k]): the count ``counts[r]``; the
-    count in the bins from ``tail_from`` on (``tails[r]``, in bin order); the sum
-    of count x mid[bin] in bin order (``totals[r]``, float64, strictly in order); and
+    count in bins tail_from, tail_from + 1, ... (``tails[r]``; bins numbered as in
+    ``hist``, not by position); the sum of count x mid[b] over the bins b = 0, 1, ...
+    (``totals[r]``, float64, added strictly in that order); and
     for each level qs[j] the position b = bins[r, j] of the first bin whose CDF (the
     running count over the count, in float64; that of nothing counted is 0) reaches
     qs[j] - 1e-12, with fracs[r, j] the part of that bin's mass below the level,
