@@ -339,22 +339,22 @@ class ExposureSummary:
         tail = max(1, math.ceil(TAIL * n - 1e-9))  # the worst draws the shortfall averages
 
         from simcore._native import kernel_function
-        from simcore.kernel import structs as B
+        from simcore.kernel import structs  # the slots of nonzero_statistics' output
 
         statistics = kernel_function("nonzero_statistics")
         share_and_value = (
-            (B.NZ_SHARE_MEAN, "share_mean"), (B.NZ_SHARE_P5, "share_p5"),
-            (B.NZ_SHARE_P50, "share_p50"), (B.NZ_SHARE_P95, "share_p95"),
-            (B.NZ_SHARE_P99, "share_p99"), (B.NZ_SHARE_ES95, "share_es95"),
-            (B.NZ_PROB_10PCT, "prob_short_10pct"), (B.NZ_VALUE_MEAN, "value_mean_usd"),
-            (B.NZ_VALUE_P95, "value_p95_usd"))
+            (structs.NZ_SHARE_MEAN, "share_mean"), (structs.NZ_SHARE_P5, "share_p5"),
+            (structs.NZ_SHARE_P50, "share_p50"), (structs.NZ_SHARE_P95, "share_p95"),
+            (structs.NZ_SHARE_P99, "share_p99"), (structs.NZ_SHARE_ES95, "share_es95"),
+            (structs.NZ_PROB_10PCT, "prob_short_10pct"),
+            (structs.NZ_VALUE_MEAN, "value_mean_usd"), (structs.NZ_VALUE_P95, "value_p95_usd"))
         need, price = layout.need_t.tolist(), np.asarray(layout.price, np.float64).tolist()
         n, tail = int(n), int(tail)  # the types the library's code was compiled for
 
         def exposure(e: int, s: np.ndarray, worst: np.ndarray) -> None:
             """``s``: e's nonzero shortages [t] sorted; ``worst``: its nonzero worst-month
             shares (float32, as stored), in any order."""
-            found = np.empty(B.N_NZ)
+            found = np.empty(structs.N_NZ)
             # the statistics of the shares float32(s / need) and of the values
             # float32(s x price), both sorted with s (binsums.nonzero_statistics)
             statistics(np.ascontiguousarray(s, np.float64), n, tail, need[e], price[e], found)
