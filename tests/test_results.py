@@ -656,6 +656,25 @@ def test_summary_streams_the_statistics_of_format_2_bit_for_bit(
         assert not list((tmp_path / f"s{draws}-{spill_memory}").glob(".*spill"))
 
 
+@pytest.mark.parametrize("first, last", [(H, H), (0, -1), (-1, 2), (3, 1), (-2, -2)])
+def test_a_short_month_outside_the_horizon_is_an_error_not_a_count(tmp_path, first, last):
+    """The summary counts each draw's first and last short month into per-month
+    counts in compiled code with no bounds checks: months outside 0 .. H - 1 (or only
+    one of the two set, or the last before the first) are refused with the draws they
+    came in, and nothing is counted for them (-1 for both: not short)."""
+    from simcore.results.summary import ExposureSummary
+
+    summary = ExposureSummary(LAYOUT, tmp_path)
+    chunk = next(chunks(10, 10))
+    chunk.first_short = chunk.first_short.copy()
+    chunk.last_short = chunk.last_short.copy()
+    chunk.first_short[4, 2], chunk.last_short[4, 2] = first, last
+    valid = int((chunk.first_short >= 0).sum()) - (first >= 0)  # the other short rows
+    with pytest.raises(ResultError, match=r"draws \[0, 10\): 1 rows have a first or last"):
+        summary.add(chunk)
+    assert summary._first.sum() == summary._recover.sum() == summary._short.sum() == valid
+
+
 def test_summary_counts_a_share_of_ten_percent_as_the_stored_column_does(tmp_path):
     """prob_short_10pct compares the float32 share with 0.10 in float64, as
     exposure_statistics compares the stored column: float32's 0.1 lies above 0.10, so

@@ -57,20 +57,31 @@ def count_shortages(shortage, months, first, last, h, months_sum, short, unrecov
     last short month + 1, ``first_counts[i, month]``, ``recover_counts[i, month + 1]``),
     the draws short in the last of the h months (``unrecovered``) and the draws with a
     nonzero shortage (``nonzero``, for ``nonzero_by_exposure``). Integer counts: the
-    same as NumPy's sums and bincounts whatever the order."""
+    same as NumPy's sums and bincounts whatever the order. Returns the number of rows
+    whose months are not a short draw's (both in 0 .. h - 1, the first not after the
+    last) nor a draw's that is not short (both -1): 0 from the engine, the caller's error
+    otherwise. Those rows are counted in ``months_sum`` and ``nonzero`` only, so nothing
+    is written outside the arrays."""
     n, x = shortage.shape
+    bad = 0
     for r in range(n):
         for i in range(x):
             months_sum[i] += months[r, i]
             f = first[r, i]
-            if f >= 0:
-                short[i] += 1
-                first_counts[i, f] += 1
-                recover_counts[i, last[r, i] + 1] += 1
-            if last[r, i] == h - 1:
-                unrecovered[i] += 1
+            e = last[r, i]
             if shortage[r, i] != 0.0:
                 nonzero[i] += 1
+            if f == -1 and e == -1:  # not short
+                continue
+            if not (0 <= f <= e < h):
+                bad += 1
+                continue
+            short[i] += 1
+            first_counts[i, f] += 1
+            recover_counts[i, e + 1] += 1
+            if e == h - 1:
+                unrecovered[i] += 1
+    return bad
 
 
 @jit

@@ -292,8 +292,14 @@ class ExposureSummary:
         months, first, last = (contiguous(getattr(chunk, name), np.int16, (n, x))
                                for name in ("months_short", "first_short", "last_short"))
         nonzero = np.zeros(x, dtype=np.int64)
-        count_shortages(shortage, months, first, last, int(h), self._months, self._short,
-                        self._unrecovered, self._first, self._recover, nonzero)
+        bad = count_shortages(shortage, months, first, last, int(h), self._months,
+                              self._short, self._unrecovered, self._first, self._recover,
+                              nonzero)
+        if bad:
+            raise ResultError(
+                f"draws [{chunk.start}, {chunk.stop}): {bad} rows have a first or last short "
+                f"month outside months 0 .. {h - 1}, only one of the two, or the first after "
+                f"the last: this is an error of the engine")
         # a draw's worst month is short iff the draw is (shortages are never negative);
         # where float32 rounds a tiny worst month to 0 the zero kept is still its value
         total = int(nonzero.sum())
