@@ -436,6 +436,12 @@ def test_the_quantile_bin_is_the_first_non_empty_one_reaching_the_level():
             np.testing.assert_array_equal(
                 frac[:, j], np.clip((q - below) / np.where(mass > 0, mass, 1), 0.0, 1.0))
     assert histogram_pass(hist, [0.5])[3][1, 0] == 3
+    for bad_hist, bad_order, bad_mid in ((np.zeros((3, 0), np.int64), None, None),
+                                         (hist, np.arange(100), None),
+                                         (hist, np.arange(1, 102), None),
+                                         (hist, None, np.zeros(100))):
+        with pytest.raises(ResultError, match="a histogram needs a bin"):
+            histogram_pass(bad_hist, [0.5], order=bad_order, mid=bad_mid)
 
 
 # --- digest -------------------------------------------------------------------------------

@@ -186,10 +186,16 @@ def histogram_pass(hist: np.ndarray, qs: Iterable[float], order=None, tail_from=
 
     hist = np.asarray(hist)
     lead, n_bins = hist.shape[:-1], hist.shape[-1]
+    order = np.arange(n_bins) if order is None else np.asarray(order)
+    mid = np.zeros(n_bins) if mid is None else np.asarray(mid)
+    if (n_bins == 0 or order.shape != (n_bins,) or mid.shape != (n_bins,)
+            or not np.all((order >= 0) & (order < n_bins))):
+        # the compiled pass reads hist[..., order[k]] and mid[b] with no bounds checks
+        raise ResultError(f"histograms of {n_bins} bins read in the order {order!r} with "
+                          f"{mid.shape} midpoints: a histogram needs a bin, and an order "
+                          f"and a midpoint each of its bins")
     rows = contiguous(hist, np.int64, (-1, n_bins))
     qs = contiguous(list(qs), np.float64, (-1,))
-    order = np.arange(n_bins) if order is None else order
-    mid = np.zeros(n_bins) if mid is None else mid
     r, q = rows.shape[0], qs.shape[0]
     counts, tails, totals = np.zeros(r, np.int64), np.zeros(r, np.int64), np.zeros(r)
     bins, fracs = np.zeros((r, q), np.int64), np.zeros((r, q))
