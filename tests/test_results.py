@@ -23,6 +23,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from formats import as_format_3
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from simcore import results as R
 from simcore.errors import ResultError
@@ -679,6 +681,48 @@ def test_a_short_month_outside_the_horizon_is_an_error_not_a_count(tmp_path, fir
     with pytest.raises(ResultError, match=r"draws \[0, 10\): 1 rows have a first or last"):
         summary.add(chunk)
     assert summary._first.sum() == summary._recover.sum() == summary._short.sum() == valid
+
+
+@settings(max_examples=200, deadline=None)
+@given(n=st.integers(1, 400), data=st.data())
+def test_nonzero_statistics_are_those_of_the_whole_stored_column(n, data):
+    """binsums.nonzero_statistics, from an exposure's nonzero shortages alone, gives the
+    statistics module's numbers over the whole column as the shortage table stores it
+    (float32 shares and values, the zero draws first), bit for bit: no zeros, all zeros,
+    fewer nonzero draws than the tail, ties and shares around 0.10."""
+    from simcore.kernel import structs
+    from simcore.kernel.binsums import nonzero_statistics
+    from simcore.results.statistics import (
+        expected_shortfall_sorted,
+        quantile_sorted,
+        sequential_sum,
+    )
+
+    m = data.draw(st.integers(0, n))
+    need = data.draw(st.floats(1e-3, 1e6))
+    price = data.draw(st.floats(1e-2, 1e7))
+    values = st.one_of(st.floats(1e-9, 2.0), st.sampled_from([0.1, 0.25, 1.0]))
+    s = np.sort(np.array(data.draw(st.lists(values, min_size=m, max_size=m))) * need)
+    tail = max(1, math.ceil(R.TAIL * n - 1e-9))
+    got = np.empty(structs.N_NZ)
+    nonzero_statistics(s, n, tail, need, price, got)
+
+    def column(stored):
+        return np.concatenate([np.zeros(n - m), stored.astype(np.float32).astype(np.float64)])
+
+    share, value = column(s / need), column(s * price)
+    want = {
+        structs.NZ_SHARE_MEAN: sequential_sum(share) / n,
+        structs.NZ_SHARE_ES95: expected_shortfall_sorted(share),
+        structs.NZ_PROB_10PCT: np.count_nonzero(share > 0.10) / n,
+        structs.NZ_VALUE_MEAN: sequential_sum(value) / n,
+        structs.NZ_VALUE_P95: quantile_sorted(value, 0.95),
+    }
+    for slot, q in ((structs.NZ_SHARE_P5, 0.05), (structs.NZ_SHARE_P50, 0.50),
+                    (structs.NZ_SHARE_P95, 0.95), (structs.NZ_SHARE_P99, 0.99)):
+        want[slot] = quantile_sorted(share, q)
+    for slot, expected in want.items():
+        assert np.float64(got[slot]).tobytes() == np.float64(expected).tobytes(), slot
 
 
 def test_summary_counts_a_share_of_ten_percent_as_the_stored_column_does(tmp_path):
