@@ -271,7 +271,7 @@ class ExposureSummary:
         layout = self.layout
         n = chunk.stop - chunk.start
         x, h = layout.n_exposures, layout.horizon
-        shortage = np.asarray(chunk.shortage_t, dtype=np.float64).reshape(n, x)
+        shortage = contiguous(chunk.shortage_t, np.float64, (n, x))
         g = layout.zone_id
         zone_mean = np.asarray(chunk.zone_price_mean)[:, g] if len(g) else np.zeros((n, 0))
         # each sum strictly in draw order, as sequential_sum adds (simcore/kernel/binsums.py)
@@ -288,7 +288,6 @@ class ExposureSummary:
         # thread in a partner study of 10,000 draws)
         count_shortages = kernel_function("count_shortages")
         nonzero_by_exposure = kernel_function("nonzero_by_exposure")
-        shortage = contiguous(shortage, np.float64, (n, x))
         months, first, last = (contiguous(getattr(chunk, name), np.int16, (n, x))
                                for name in ("months_short", "first_short", "last_short"))
         nonzero = np.zeros(x, dtype=np.int64)
