@@ -542,7 +542,10 @@ def _stage(tn, sc, ws, out, hbins, j, k, s, ns, kc, held, t, kappa, sub, status)
             zq[z, c] = 0.0
         capc[0, z] = np.inf
     m = np.int64(1)  # not the literal 1: typing the loop would compile _clear_zones for it too
-    fsup[0] = 0.0
+    # the open class's free supply, summed in a local (fsup[0] += ... stored and loaded
+    # it back every producer: the compiler cannot tell that the other arrays written in
+    # the loop do not alias it)
+    free0 = 0.0
     psi = mk[k, MK_PSI]
     for e in producers:
         sup_e = supply[e]
@@ -565,7 +568,7 @@ def _stage(tn, sc, ws, out, hbins, j, k, s, ns, kc, held, t, kappa, sub, status)
             # supply joins the open exporters, the rest is licensed (docs/model.md §3.3)
             o = ou[s, e]
             if o > 0.0 and o < 1.0:
-                fsup[0] += o * free
+                free0 += o * free
                 fsup[c] = (1.0 - o) * free
             else:
                 o = 0.0
@@ -583,7 +586,8 @@ def _stage(tn, sc, ws, out, hbins, j, k, s, ns, kc, held, t, kappa, sub, status)
             if kf > 0.0:
                 for z in range(nz):
                     zq[z, ZQ_C] += kf * bz[k, s, e, z]
-            fsup[0] += max(0.0, sup_e - kf * p0)
+            free0 += max(0.0, sup_e - kf * p0)
+    fsup[0] = free0
     # 3. the zones' demand
     cover = mk[k, MK_COVER] if last else mk[k, MK_FCOVER]
     prec = mk[k, MK_PREC]
