@@ -364,6 +364,15 @@ def _parse(folder: Path, chk: _Checker) -> _Tables:
                 ok = False
         ok = chk.nonempty(t, line, "unit", r["unit"]) and ok
         price = chk.number(t, line, "price_usd_per_t", r["price_usd_per_t"])
+        if price == 0.0:
+            # a reference price of 0 would make every shortage worth nothing and every
+            # stockpile free (docs/results.md, docs/stockpile.md): no real material's
+            chk.error(
+                "zero-price", t.file, line,
+                f"price_usd_per_t {r['price_usd_per_t']!r} is zero; give the material's "
+                "reference price in USD per tonne (> 0), with its source in price_source",
+            )
+            price = None
         if ok and price is not None:
             name = r["name"] or mid
             materials.append((mid, name, r["unit"], stages, price, r["price_source"]))

@@ -150,6 +150,15 @@ def test_negative_price(edit_csv, tiny_copy):
     assert "materials.csv line 4: price_usd_per_t '-40000'" in str(_only(tiny_copy, "negative"))
 
 
+@pytest.mark.parametrize("zero", ["0", "-0", "0.0", "-0.000"])
+def test_zero_price(edit_csv, tiny_copy, zero):
+    edit_csv(tiny_copy, "materials.csv", _replace(
+        ["antimony"], ["antimony", "Antimony", "t Sb", "refining", zero, "x"]))
+    message = str(_only(tiny_copy, "zero-price"))
+    assert f"materials.csv line 4: price_usd_per_t '{zero}' is zero" in message
+    assert "> 0" in message
+
+
 def test_all_problems_of_a_file_at_once(edit_csv, tiny_copy):
     edit_csv(tiny_copy, "flows.csv", _append(
         ["gallium", "refining", "CHX", "USA", "1"],
