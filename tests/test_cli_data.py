@@ -342,6 +342,28 @@ def test_build_lists_every_bad_row_of_the_tables_at_once(tmp_path):
     assert not (tmp_path / "mine").exists()
 
 
+def test_build_refuses_a_stage_the_material_lacks_and_duplicate_rows(tmp_path):
+    """A review found 'antimony,Refining,CHN,0.70' dropped without a word: China's
+    share of antimony refining went to the rest of the world."""
+    import simcore.databuild
+
+    packaged = Path(simcore.databuild.__file__).parent / "tables"
+    tables = tmp_path / "tables"
+    tables.mkdir()
+    text = (packaged / "production_shares.csv").read_text("utf-8")
+    row = next(line for line in text.splitlines() if line.startswith("antimony,refining,CHN,"))
+    text = text.replace(row, row.replace(",refining,", ",Refining,"))
+    twice = next(line for line in text.splitlines() if line.startswith("germanium,refining,CAN,"))
+    text = text.replace(twice, twice + "\n" + twice)
+    (tables / "production_shares.csv").write_text(text, "utf-8")
+    r = _run("data", "build", "--tables", tables, "--out", tmp_path / "mine")
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    out = " ".join(r.output.split())
+    assert "antimony has no stage 'Refining' (did you mean 'refining'" in out, out
+    assert "duplicate row for (germanium, refining, CAN)" in out and "keep one" in out
+    assert not (tmp_path / "mine").exists()
+
+
 def test_show_routes_lists_the_largest_routes_with_their_source():
     r = _run("data", "show", "--material", "graphite", "--stage", "mining", "--routes", "5")
     assert r.exit_code == 0, r.output

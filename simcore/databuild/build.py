@@ -199,6 +199,33 @@ def read_tables(folder: Path | None = None) -> Tables:
             if m not in known_materials:
                 problems.append(f"{table}: unknown material {m!r}"
                                 f"{suggest(m, known_materials)}")
+    # a stage the material does not have would be read by no one: its rows dropped
+    # without a word (a mistyped 'Refining' gave China's antimony refining to the rest
+    # of the world)
+    stages_of = {m.material: m.stages for m in MATERIALS}
+    for table, rows_by_key in (("production_shares.csv", production),
+                               ("bilateral_anchors.csv", anchors)):
+        for (m, stage), rows in rows_by_key.items():
+            if m in stages_of and stage not in stages_of[m]:
+                problems.append(
+                    f"{table} line {rows[0]['_line']}: {m} has no stage {stage!r}"
+                    f"{suggest(stage, stages_of[m])}; its stages are "
+                    f"{', '.join(stages_of[m])}")
+    # the same key twice: the shares would be summed or the last one taken, silently
+    for table, rows_by_key, cols in (
+            ("production_shares.csv", production, ("country",)),
+            ("consumption_shares.csv", consumption, ("country",)),
+            ("bilateral_anchors.csv", anchors, ("importer", "exporter"))):
+        for key, rows in rows_by_key.items():
+            seen: dict[tuple, int] = {}
+            for r in rows:
+                k = tuple(r[c] for c in cols)
+                if k in seen:
+                    what = ", ".join((*(key if isinstance(key, tuple) else (key,)), *k))
+                    problems.append(f"{table} lines {seen[k]} and {r['_line']}: duplicate row "
+                                    f"for ({what}); keep one")
+                else:
+                    seen[k] = r["_line"]
     if len(problems) == 1:
         raise DatasetError(problems[0])
     if problems:
