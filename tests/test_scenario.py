@@ -489,6 +489,24 @@ def test_invalid_toml_names_the_file(tmp_path, tiny_tensor):
     assert "s.toml" in p and "not valid TOML" in p
 
 
+@pytest.mark.parametrize("encoding, says", [
+    ("latin-1", "invalid continuation byte at byte"),
+    ("utf-16", "UTF-16, as Windows Notepad may save"),
+])
+def test_a_file_not_in_utf8_names_its_encoding_and_the_fix(tmp_path, tiny_tensor, encoding,
+                                                            says):
+    text = MINIMAL.replace('[scenario]\n', '[scenario]\ndescription = "caf\u00e9"\n', 1)
+    assert "caf\u00e9" in text
+    (tmp_path / "s.toml").write_bytes(text.encode(encoding))
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(tmp_path / "s.toml", tiny_tensor)
+    (p,) = info.value.problems
+    assert "s.toml" in p and "is not UTF-8 text" in p and says in p, p
+    assert "save the file as UTF-8" in p
+    if encoding == "latin-1":
+        assert "line 3)" in p, p  # MINIMAL opens with an empty line
+
+
 def test_missing_file(tmp_path, tiny_tensor):
     with pytest.raises(ScenarioError, match="scenario file not found"):
         load_scenario(tmp_path / "nope.toml", tiny_tensor)

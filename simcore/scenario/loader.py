@@ -100,7 +100,16 @@ def _read_chain(path: Path, problems: Problems, top: Problems) -> list[_Layer]:
             problems.add(Loc(shown), MISSING, f"not valid TOML: {exc}",
                          hint="see https://toml.io for the syntax")
             return
-        except (OSError, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError as exc:
+            raw = current.read_bytes()
+            line = raw[:exc.start].count(b"\n") + 1
+            utf16 = raw[:2] in (b"\xff\xfe", b"\xfe\xff")
+            where = ("UTF-16, as Windows Notepad may save" if utf16
+                     else f"{exc.reason} at byte {exc.start}, line {line}")
+            problems.add(Loc(shown), MISSING, f"is not UTF-8 text ({where})",
+                         hint="save the file as UTF-8 (the encoding TOML requires)")
+            return
+        except OSError as exc:
             problems.add(Loc(shown), MISSING, f"cannot read the file: {exc}")
             return
         remember(shown, text)
