@@ -433,6 +433,11 @@ def _parse(folder: Path, chk: _Checker) -> _Tables:
             flows[key] = value
             if source != "unknown":
                 flow_sources[key] = source
+    if not t.rows:
+        # no flow: nothing is made or used, every run has no exposure (a header alone
+        # passed before, with only idle-stock warnings)
+        chk.error("empty-table", t.file, 0, "has no rows; list at least one flow (material, "
+                  "stage, exporter, importer, tonnes_per_year)")
 
     # capacity ----------------------------------------------------------------------------
     capacity: dict = {}

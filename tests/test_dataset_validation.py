@@ -270,6 +270,15 @@ def test_empty_table(tiny_copy):
     assert "countries.csv: has no rows; list at least one country" in str(exc)
 
 
+def test_flows_with_a_header_only(tiny_copy):
+    """Passed with idle-stock warnings only, and every run had no exposure."""
+    header = (tiny_copy / "flows.csv").read_text("utf-8").splitlines()[0]
+    (tiny_copy / "flows.csv").write_text(header + "\n", "utf-8")
+    exc = _problems(tiny_copy)
+    assert "empty-table" in exc.checks, str(exc)
+    assert "flows.csv: has no rows; list at least one flow" in str(exc)
+
+
 def test_group_number_and_datapackage_problems_come_in_one_report(edit_csv, tiny_copy):
     """A group's unknown member does not hide a bad number in flows.csv, nor does either
     hide a datapackage.json naming a missing file (they came one fix at a time)."""
