@@ -507,6 +507,15 @@ def test_a_file_not_in_utf8_names_its_encoding_and_the_fix(tmp_path, tiny_tensor
         assert "line 3)" in p, p  # MINIMAL opens with an empty line
 
 
+def test_a_name_too_long_for_a_folder_is_refused(tmp_path, tiny_tensor):
+    """A 300-character name validated, then its run failed with a traceback (the file
+    system refuses names over 255 bytes) and left an empty folder."""
+    (p,) = problems(tmp_path, MINIMAL.replace('name = "minimal"', f'name = "{"a" * 101}"'),
+                    tiny_tensor)
+    assert "scenario.name" in p and "has 101 characters" in p and "at most 100" in p, p
+    load(tmp_path, MINIMAL.replace('name = "minimal"', f'name = "{"a" * 100}"'), tiny_tensor)
+
+
 def test_missing_file(tmp_path, tiny_tensor):
     with pytest.raises(ScenarioError, match="scenario file not found"):
         load_scenario(tmp_path / "nope.toml", tiny_tensor)

@@ -310,3 +310,17 @@ def test_holders_in_any_case_and_the_groups_split_are_named(tiny_study):
     one = resolve_holders("partners", prep.scenario, prep.tensor)
     assert [(h.name, h.via) for h in one if h.name == "EU27"] == [("EU27", "partners")]
     assert "to size" not in _holders_line([h for h in one if h.name == "EU27"])
+
+
+def test_a_variant_name_too_long_for_a_scenario_is_refused_naming_the_option(tmp_path):
+    """A review's 300-character --budget variant name failed on the generated file,
+    which the message named and the run then deleted."""
+    from simcore.stockpile.output import check_output
+
+    with pytest.raises(StockpileError) as err:
+        check_output("a" * 90, tmp_path, None, "budget")
+    says = str(err.value)
+    assert "has 107 characters" in says and "--name" in says, says
+    assert not any(tmp_path.iterdir())
+    toml, folder, name = check_output("a" * 70, tmp_path, None, "budget")
+    assert name == "a" * 70 + "-stockpile-budget"

@@ -309,6 +309,10 @@ def _value(f: Field, v, loc: Loc, problems: Problems):
             problems.add(loc, v, f"{f.name} has characters that are not allowed",
                          "letters, digits, '_', '-', '.', starting with a letter or digit")
             return BAD
+        if f.max_length and len(v) > f.max_length:
+            problems.add(loc, v, f"{f.name} has {len(v)} characters",
+                         f"at most {f.max_length}: results folders are named after it")
+            return BAD
         return v
     if t in ("integer", "number"):
         if isinstance(v, bool) or not isinstance(v, int | float):

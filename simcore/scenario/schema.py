@@ -65,6 +65,7 @@ class Field:
     kinds: tuple[str, ...] | None = None
     names: str | None = None
     pattern: str | None = None
+    max_length: int | None = None  # strings: the most characters
 
     @property
     def required(self) -> bool:
@@ -153,9 +154,16 @@ MAX_MONTHS = 6000
 # is about 2.5e9 t/year). More is a unit or decimal-point slip, and swamps the market.
 MAX_TONNES = 1e15
 
+# The longest scenario name: results folders are named after it, and a stockpile sizing
+# adds to it ('-stockpile-budget', variants' names); a file name longer than 255 bytes is
+# refused by the file system (a 300-character name validated, then its run failed with a
+# traceback and left an empty folder)
+MAX_NAME = 100
+
 SCENARIO_FIELDS = (
-    Field("name", "string", "", REQUIRED, "Short name; results folders are named after it.",
-          pattern=ID_PATTERN),
+    Field("name", "string", "", REQUIRED,
+          "Short name, at most 100 characters; results folders are named after it.",
+          pattern=ID_PATTERN, max_length=MAX_NAME),
     Field("description", "string", "", "", "One paragraph: what the study asks."),
     Field("horizon_months", "integer", "months", 24, "Simulated months H.", lo=1, hi=600),
     Field("draws", "integer", "draws", 10000, "Default number of Monte Carlo draws.",
@@ -542,6 +550,8 @@ def _field_schema(f: Field, defs: dict) -> dict:
             schema["enum"] = list(f.choices)
         if f.pattern:
             schema["pattern"] = f.pattern
+        if f.max_length:
+            schema["maxLength"] = f.max_length
     elif f.type == "integer":
         schema = _bounds(f, {"type": "integer"})
     elif f.type == "number":

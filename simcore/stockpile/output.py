@@ -65,6 +65,14 @@ def check_output(study_name: str, out, name: str | None, kind: str,
             f"--name {name!r}: use letters, digits, '.', '_' and '-' (it names a file and "
             "a results folder)"
         )
+    from simcore.scenario.schema import MAX_NAME
+
+    if len(name) > MAX_NAME:
+        raise StockpileError(
+            f"--name {name[:40]!r}... has {len(name)} characters, more than the {MAX_NAME} "
+            "a scenario's name may have (it names a file and a results folder); give a "
+            "shorter one with --name"
+        )
     out = Path(out)
     toml, folder = out / f"{name}.toml", out / name
     try:
