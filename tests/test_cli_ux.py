@@ -618,3 +618,22 @@ def test_the_command_reference_lists_every_command_and_option():
                     assert re.search(rf"(?<![\w-]){re.escape(opt)}(?![\w-])", section), (
                         f"{' '.join(path)} {opt} is not in docs/cli.md: run "
                         "`python -m simcore.cli.reference --write`")
+
+
+@pytest.mark.parametrize("args", [
+    ["run", "scenarios/partners-2026.toml", "--out", ""],
+    ["data", "build", "--out", " "],
+    ["report", ".", "--out", ""],
+    ["stockpile", "size", "scenarios/partners-2026.toml", "--holders", "USA",
+     "--target", "p95<=0.05", "--out", ""],
+])
+def test_an_empty_out_is_refused_not_read_as_the_current_folder(args, tmp_path,
+                                                                  monkeypatch):
+    """`--out ""` (an unset shell variable) wrote the results into ./<scenario name>."""
+    monkeypatch.chdir(tmp_path)
+    root = Path(__file__).resolve().parents[1]
+    args = [str(root / a) if a.startswith("scenarios/") else a for a in args]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert "'--out'" in result.output and "is empty" in result.output, result.output
+    assert not any(tmp_path.iterdir())

@@ -1587,3 +1587,18 @@ def test_a_layout_without_price_zones_writes_no_exposure_prices(tmp_path):
     assert res.shortage["price_index_peak"].isna().all() and len(res.shortage) == 20 * X
     assert res.summary["price_peak_p50"].isna().all()
     assert res.table("exposures")["zone"].null_count == X
+
+
+@pytest.mark.parametrize("text, says", [
+    ("{not json", "the manifest is not valid JSON"),
+    ("[]", "the manifest is not a JSON object"),
+    ('{"draws": 5}', "format None is not"),
+])
+def test_a_damaged_manifest_says_how_to_recover(tmp_path, text, says):
+    """A review found 'cannot read the manifest (Expecting value ...)' and 'format None
+    is not ...' with no word on what to do."""
+    write(tmp_path / "toy", draws=4)
+    (tmp_path / "toy" / R.MANIFEST).write_text(text, "utf-8")
+    with pytest.raises(ResultError) as err:
+        R.load_result(tmp_path / "toy")
+    assert says in str(err.value) and "run the scenario again" in str(err.value), str(err.value)

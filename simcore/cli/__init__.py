@@ -32,6 +32,16 @@ _COMMAND_MODULES = (
 )
 
 
+class OutPath(click.Path):
+    """A ``--out`` path: an empty one (``--out ""``, an unset shell variable) is refused,
+    not read as the current folder."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and not value.strip():
+            self.fail("is empty; name a folder (or file), e.g. --out results", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 class _Group(click.Group):
     """Turns user errors raised anywhere below into a clean message and exit 2, a full
     disk into one and exit 1, and Ctrl-C into exit 130 (128 + SIGINT, as shells report

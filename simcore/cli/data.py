@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from simcore._paths import shell_word
+from simcore.cli import OutPath
 from simcore.errors import DatasetError
 
 # The origin whose dominance the analyst's view measures, and the importers watched.
@@ -327,7 +328,7 @@ def _with_folder(text: str, tables) -> str:
 
 
 @data.command()
-@click.option("--out", type=click.Path(path_type=Path),
+@click.option("--out", type=OutPath(path_type=Path),
               help="Folder to write (default: the package's built-in baseline folder).")
 @click.option("--tables", type=click.Path(path_type=Path, exists=True, file_okay=False),
               help="Folder of your own hand-written tables (e.g. consumption_shares.csv) "

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from simcore.cli import OutPath
+
 
 def _split_countries(value: str | None, result_dir=None, material: str | None = None,
                      stage: str | None = None):
@@ -61,7 +63,7 @@ def _split_countries(value: str | None, result_dir=None, material: str | None = 
 @click.option(
     "--out",
     "-o",
-    type=click.Path(),
+    type=OutPath(),
     default=None,
     help="HTML file (default report.html) or, with --format png, a folder (default figures).",
 )

@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 
 from simcore._paths import shell_word
+from simcore.cli import OutPath
 from simcore.limits import MAX_DRAWS, MAX_SEED, SHARE_DUST
 from simcore.money import usd as _usd
 
@@ -180,7 +181,7 @@ def worst_table(summary, draws: int, n: int = _WORST, alike: dict | None = None,
 @click.option(
     "--out",
     "-o",
-    type=click.Path(),
+    type=OutPath(),
     default="results",
     show_default=True,
     help="Folder for the results; each scenario gets OUT/<scenario name>/.",

@@ -13,6 +13,7 @@ import shlex
 import click
 
 from simcore._paths import shell_word
+from simcore.cli import OutPath
 from simcore.limits import MAX_DRAWS, MAX_SEED
 from simcore.money import usd as _usd
 from simcore.money import usd4 as _usd4
@@ -58,7 +59,7 @@ def _common(f):
                      help="Random seed (default: the scenario's)."),
         click.option("--threads", "-t", type=click.IntRange(min=1), default=None,
                      help="Engine threads (default: all cores). Results do not depend on it."),
-        click.option("--out", "-o", type=click.Path(), default=DEFAULT_OUT, show_default=True,
+        click.option("--out", "-o", type=OutPath(), default=DEFAULT_OUT, show_default=True,
                      help="Folder for the variant OUT/NAME.toml and its results OUT/NAME/."),
         click.option("--name", default=None,
                      help="Name of the variant (default: <scenario>-stockpile-<kind>, "

@@ -240,13 +240,21 @@ def read_manifest(folder) -> dict:
         )
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
         raise ResultError(f"{path}: cannot read the manifest ({exc})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") not in (FORMAT, *OLD_FORMATS):
-        found = manifest.get("format") if isinstance(manifest, dict) else None
+    except ValueError as exc:
+        raise ResultError(f"{path}: the manifest is not valid JSON ({exc}){_MANIFEST_FIX}") \
+            from None
+    if not isinstance(manifest, dict):
+        raise ResultError(f"{path}: the manifest is not a JSON object{_MANIFEST_FIX}")
+    if manifest.get("format") not in (FORMAT, *OLD_FORMATS):
+        found = manifest.get("format")
+        fix = (_MANIFEST_FIX if found is None else
+               "; another version of supplyshock wrote it (a newer one?): read it with that "
+               "version, or run the scenario again")
         raise ResultError(
             f"{path}: format {found!r} is not {FORMAT!r} (nor an older one this version "
-            f"reads: {', '.join(OLD_FORMATS)})"
+            f"reads: {', '.join(OLD_FORMATS)}){fix}"
         )
     missing = [
         k
