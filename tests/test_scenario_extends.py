@@ -113,6 +113,13 @@ def test_hash_covers_parents_not_formatting(tmp_path, tiny_tensor):
     h1 = load_scenario(child, tiny_tensor).hash
     base.write_text(textwrap.dedent(BASE) + "\n# a comment\n\n", encoding="utf-8")
     assert load_scenario(child, tiny_tensor).hash == h1  # comments do not count
+    assert "severity = 1.0\n" in textwrap.dedent(BASE)
+    base.write_text(textwrap.dedent(BASE).replace("severity = 1.0\n", "severity = 0.0\n"),
+                    encoding="utf-8")
+    h0 = load_scenario(child, tiny_tensor).hash
+    base.write_text(textwrap.dedent(BASE).replace("severity = 1.0\n", "severity = -0.0\n"),
+                    encoding="utf-8")
+    assert load_scenario(child, tiny_tensor).hash == h0 != h1  # -0.0 is 0.0
     base.write_text(textwrap.dedent(BASE).replace("seed = 7", "seed = 8"), encoding="utf-8")
     assert load_scenario(child, tiny_tensor).hash != h1  # a parent's change does
 

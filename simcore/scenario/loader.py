@@ -283,9 +283,20 @@ def scenario_paths(names) -> tuple[list[Path], list[str]]:
     return unique, problems
 
 
+def _without_negative_zero(value):
+    """``value`` with every -0.0 made 0.0: the same number, one hash."""
+    if isinstance(value, float):
+        return value + 0.0
+    if isinstance(value, dict):
+        return {k: _without_negative_zero(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_negative_zero(v) for v in value]
+    return value
+
+
 def scenario_hash(document: dict) -> str:
-    text = json.dumps(document, sort_keys=True, ensure_ascii=True, separators=(",", ":"),
-                      allow_nan=False, default=str)
+    text = json.dumps(_without_negative_zero(document), sort_keys=True, ensure_ascii=True,
+                      separators=(",", ":"), allow_nan=False, default=str)
     return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
