@@ -204,6 +204,24 @@ def test_sensitivity_table_joins_shortage_by_draw():
     assert abs(table["index"].iloc[1]) < 0.03
 
 
+def test_more_bins_than_half_the_draws_is_refused_with_the_most_allowed():
+    """--bins 100 on 50 draws printed blank indices and 'each at most nan', exit 0."""
+    from simcore.errors import ResultError
+
+    rng = np.random.default_rng(3)
+    n = 50
+    sev = rng.uniform(size=n)
+    drivers = pd.DataFrame({"draw": np.arange(n), "event/e/severity": sev})
+    shortage = pd.DataFrame({"draw": np.arange(n), "material": "gallium", "stage": "refining",
+                             "country": "USA", "shortage_share": sev})
+    ex = pd.DataFrame({"material": ["gallium"], "stage": ["refining"], "country": ["USA"]})
+    with pytest.raises(ResultError, match="--bins 26 is more than half the 50 draws"
+                                          ".*use at most 25, or leave --bins out"):
+        sensitivity_table(shortage, drivers, ex, n_boot=0, bins=26)
+    table = sensitivity_table(shortage, drivers, ex, n_boot=0, bins=25)
+    assert np.isfinite(table["index"]).all()
+
+
 def _reference_index(x, y, w, bins):
     """Slow, plain reference of the weighted estimator for one input (module docstring
     formulas, one bin at a time): undefined x (NaN) is left out of the bins."""

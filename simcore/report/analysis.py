@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from simcore.errors import ResultError, suggest
-from simcore.report.sensitivity import first_order_indices
+from simcore.report.sensitivity import default_bins, first_order_indices
 from simcore.report.statistics import exceedance, wilson_interval
 from simcore.results.aggregate import CHANGE_DUST
 from simcore.results.statistics import quantile_sorted
@@ -567,6 +567,14 @@ def sensitivity_table(
     shortage never varies gets no rows (nothing to explain).
     """
     draws, inputs = driver_inputs(drivers)
+    if bins is not None and bins > len(draws) // 2:
+        # fewer than two draws a bin: no within-bin variance to correct the between-bin
+        # variance by, and every index came out blank ("each at most nan")
+        raise ResultError(
+            f"--bins {bins} is more than half the {len(draws):,} draws: each bin needs at "
+            f"least two draws; use at most {max(2, len(draws) // 2)}, or leave --bins out "
+            f"(about the square root of the draws, {default_bins(len(draws))} here)"
+        )
     shortage = as_per_draw(shortage)
     frames = []
     for row in exposures.itertuples(index=False):
