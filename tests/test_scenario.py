@@ -641,6 +641,32 @@ def test_an_event_lasting_no_month_is_noted(tmp_path, tiny_tensor):
     assert "events[0].duration_months = 0" in note and "lasts 0 months" in note
 
 
+@pytest.mark.parametrize("change, key, says", [
+    (("severity = 1.0", "severity = 0.0"), "events[0].severity = 0.0", "stops no flow"),
+    (("severity = 1.0", "severity = 1.0\nprobability = 0"), "events[0].probability = 0",
+     "never fires"),
+])
+def test_an_event_that_stops_nothing_is_noted(tmp_path, tiny_tensor, change, key, says):
+    """A review found severity = 0 and probability = 0 accepted without a word, while
+    duration_months = 0 got a note."""
+    (note,) = load(tmp_path, MINIMAL.replace(*change), tiny_tensor).warnings
+    assert key in note and says in note, note
+
+
+@pytest.mark.parametrize("lines, key, says", [
+    ('countries = "USA"\ntonnes = 0\n', "interventions[0].tonnes = 0", "holds nothing"),
+    ('countries = "USA"\nmonths_of_need = 2\nmax_release_share = 0\n',
+     "interventions[0].max_release_share = 0", "may release nothing a month"),
+    ('countries = "USA"\nmonths_of_need = 2\nprobability = 0\n',
+     "interventions[0].probability = 0", "never built"),
+])
+def test_a_stockpile_that_can_do_nothing_is_noted(tmp_path, tiny_tensor, lines, key, says):
+    text = (MINIMAL + '[[interventions]]\nid = "sp"\nkind = "stockpile"\n'
+            'materials = ["gallium"]\n' + lines)
+    (note,) = load(tmp_path, text, tiny_tensor).warnings
+    assert key in note and says in note, note
+
+
 def test_a_route_carrying_under_one_percent_of_need_is_noted(tmp_path, tiny_copy, edit_csv):
     from simcore.dataset import load_dataset
 

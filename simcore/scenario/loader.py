@@ -797,6 +797,17 @@ def _note_never_active(events: tuple[Event, ...], where: dict[str, tuple[dict, L
             notes.add(loc.key("duration_months"), item.get("duration_months", MISSING),
                       "the event lasts 0 months in every draw, so it moves nothing",
                       hint="give a positive `duration_months`")
+        if e.probability <= 0.0:
+            notes.add(loc.key("probability"), item.get("probability", MISSING),
+                      "the event never fires (probability 0), so it moves nothing "
+                      "(children that follow it never fire either)",
+                      hint="give a positive `probability`, or remove the event")
+        elif (e.severity is not None and e.severity.support()[1] <= 0.0
+              and (e.settled_severity is None or e.settled_severity.support()[1] <= 0.0)):
+            notes.add(loc.key("severity"), item.get("severity", MISSING),
+                      "the severity is 0 in every draw, so the event stops no flow (buyers "
+                      "still stock up as a precaution while it is announced or in force)",
+                      hint="give a positive `severity`")
 
 
 def _note_idle_interventions(stockpiles, capacities, events, items, horizon: int,
@@ -809,6 +820,24 @@ def _note_idle_interventions(stockpiles, capacities, events, items, horizon: int
     touched = {m for e in events for m in e.materials}
     where = {item.get("id"): (item, loc) for item, loc in items}
     for sp in stockpiles:
+        if sp.id in where:
+            item, loc = where[sp.id]
+            if sp.probability <= 0.0:
+                notes.add(loc.key("probability"), item.get("probability", MISSING),
+                          "the stockpile is never built (probability 0); `compare` counts "
+                          "no cost for it either")
+            elif not (sp.tonnes or sp.months_of_need):
+                key = "tonnes" if sp.tonnes is not None else "months_of_need"
+                notes.add(loc.key(key), item.get(key, MISSING),
+                          "the stockpile holds nothing, so it moves nothing",
+                          hint=f"give a positive `{key}`")
+            elif sp.max_release_share == 0.0 or sp.max_release_tonnes_per_month == 0.0:
+                key = ("max_release_share" if sp.max_release_share == 0.0
+                       else "max_release_tonnes_per_month")
+                notes.add(loc.key(key), item.get(key, MISSING),
+                          "the stockpile may release nothing a month, so it never sells or "
+                          "serves its holders; `compare` still counts its cost",
+                          hint=f"give a positive `{key}`")
         idle = [m for m in sp.materials if m not in touched]
         if idle and sp.id in where:
             item, loc = where[sp.id]
