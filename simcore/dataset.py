@@ -323,6 +323,17 @@ class _Tables:
 def _parse(folder: Path, chk: _Checker) -> _Tables:
     files = {name: chk.read(name) for name in FILES}
     chk.raise_errors()
+    # a table under another name (stock.csv, Market.csv) is read by no one: its rows
+    # would be missing without a word
+    for path in sorted(folder.glob("*.csv")):
+        if path.name not in FILES:
+            near = {n.lower(): n for n in FILES}.get(path.name.lower())
+            chk.warn(
+                "unknown-file", path.name, 0,
+                "is not a table of the dataset and is not read"
+                + (f" (did you mean '{near}'?)" if near else suggest(path.name, FILES))
+                + f"; the tables are {', '.join(FILES)} (docs/dataset.md)",
+            )
     try:
         datapackage = _read_datapackage(folder)
     except DatasetProblems as exc:  # listed with the tables' problems

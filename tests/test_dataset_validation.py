@@ -159,6 +159,23 @@ def test_zero_price(edit_csv, tiny_copy, zero):
     assert "> 0" in message
 
 
+@pytest.mark.parametrize("name, near", [("stock.csv", "stocks.csv"),
+                                        ("Market.csv", "market.csv")])
+def test_a_table_under_another_name_is_a_warning(tiny_copy, name, near):
+    """A renamed stocks.csv loaded with no stocks, without a word."""
+    source = tiny_copy / near
+    if source.exists():
+        source.rename(tiny_copy / name)
+    else:
+        (tiny_copy / name).write_text("material,parameter\n", "utf-8")
+    from simcore.dataset import check_dataset
+
+    load_dataset(tiny_copy)  # a warning does not stop a load
+    warnings = [w for w in check_dataset(tiny_copy) if w.check == "unknown-file"]
+    assert len(warnings) == 1, warnings
+    assert warnings[0].file == name and f"did you mean '{near}'" in warnings[0].message
+
+
 def test_all_problems_of_a_file_at_once(edit_csv, tiny_copy):
     edit_csv(tiny_copy, "flows.csv", _append(
         ["gallium", "refining", "CHX", "USA", "1"],
