@@ -308,6 +308,16 @@ def test_build_refuses_tables_it_cannot_use(tmp_path, name, content, message):
     assert not (tmp_path / "mine").exists()
 
 
+def test_build_refuses_a_tables_folder_without_tables(tmp_path):
+    """An empty --tables folder built the packaged baseline, exit 0, without a word."""
+    (tmp_path / "tables").mkdir()
+    (tmp_path / "tables" / "notes.txt").write_text("x", "utf-8")
+    r = _run("data", "build", "--tables", tmp_path / "tables", "--out", tmp_path / "mine")
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    assert "holds no .csv table" in r.output and "consumption_shares.csv" in r.output
+    assert not (tmp_path / "mine").exists()
+
+
 def test_a_build_error_names_the_table_file_it_read(tmp_path):
     """A new-user pass read 'consumption_shares.csv: shares of ree_dytb sum to 1.3300 > 1'
     and could not tell their own table from the packaged one."""

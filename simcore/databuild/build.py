@@ -119,6 +119,11 @@ def _check_user_tables(folder: Path) -> None:
     """Every CSV file of the user's ``--tables`` folder replaces a packaged table (a
     misspelt name would be ignored without a word) and is UTF-8 text."""
     packaged = sorted(p.name for p in tables_dir().glob("*.csv"))
+    if not any(folder.glob("*.csv")):
+        # the build would be the packaged baseline's, said nowhere (a wrong path?)
+        raise DatasetError(
+            f"{folder}: holds no .csv table, so --tables would replace nothing; name the "
+            f"folder of your tables (any of {', '.join(packaged)})")
     for path in sorted(folder.glob("*.csv")):
         if path.name not in packaged:
             raise DatasetError(
