@@ -1433,6 +1433,19 @@ def test_check_target_refuses_other_folders(tmp_path):
     R.writable_parent(tmp_path / "toy")
 
 
+def test_check_target_refuses_a_results_folder_holding_the_users_own_files(tmp_path):
+    """A review's notes.txt in a results folder was deleted without a word when the
+    scenario ran again (the folder is replaced as a whole)."""
+    write(tmp_path / "toy", draws=5, size=5)
+    (tmp_path / "toy" / ".DS_Store").write_text("x")  # hidden files go with the folder
+    R.check_target(tmp_path / "toy", "toy", "toy.toml")
+    (tmp_path / "toy" / "notes.txt").write_text("mine")
+    with pytest.raises(ResultError, match=r"holds files that are not results of this "
+                                          r"scenario \(notes.txt\).*move them out"):
+        R.check_target(tmp_path / "toy", "toy", "toy.toml")
+    assert (tmp_path / "toy" / "notes.txt").read_text() == "mine"
+
+
 def test_load_result_errors(tmp_path):
     with pytest.raises(ResultError, match="no such results folder"):
         R.load_result(tmp_path / "absent")

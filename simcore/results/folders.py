@@ -253,6 +253,23 @@ def check_target(target: Path, scenario_name: str, scenario_path: str | None,
             "this run would replace by plain results; run into another folder (--out), "
             "or `supplyshock verify` the folder to check it"
         )
+    # the folder is replaced as a whole: anything the user put in it would go with it
+    known = {MANIFEST, SIZING, *(f for f in manifest.get("files") or () if isinstance(f, str))}
+    try:
+        record = json.loads((target / SIZING).read_text(encoding="utf-8"))
+        known.update(name for name in (record.get("tables") or {}) if isinstance(name, str))
+    except (OSError, ValueError, AttributeError):
+        pass
+    foreign = sorted(p.name for p in target.iterdir()
+                     if p.name not in known and not p.name.startswith("."))
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5
+                                          else "")
+        raise ResultError(
+            f"{target} holds files that are not results of this scenario ({shown}); "
+            "replacing the folder would delete them: move them out, or choose another "
+            "output folder (--out)"
+        )
 
 
 def _same_scenario_file(recorded: str, path: str) -> bool:
