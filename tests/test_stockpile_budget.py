@@ -85,6 +85,18 @@ def test_bad_budget_options(tmp_path, change, says):
     assert says in str(err.value)
 
 
+def test_a_budget_buying_more_than_any_stock_may_hold_names_the_option(tmp_path):
+    """--budget 1e30 failed on the generated variant file, which the message named and
+    the run then deleted."""
+    root = write_study(tmp_path, {"two.toml": TWO_MATERIALS})
+    with pytest.raises(StockpileError) as err:
+        budget(root / "scenarios" / "two.toml", "USA", 1e30, steps=2, draws=20,
+               search_draws=20, progress=False)
+    says = str(err.value)
+    assert says.startswith("--budget 1e+30: spent on ") and "give at most" in says, says
+    assert "stockpile-budget.toml" not in says
+
+
 def test_the_report_states_what_the_budget_avoided_to_four_digits(toy):
     """The frontier's steps are small against its objective: the report prints dollars
     to four significant digits and closes with the value avoided and its ratio to the

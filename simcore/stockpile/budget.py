@@ -106,6 +106,27 @@ def _check(budget_usd, steps, objective) -> None:
         )
 
 
+def _check_tonnes(budget_usd: float, problem, mats) -> None:
+    """The whole budget spent on the cheapest material must buy tonnes a scenario may
+    hold (a stockpile's tonnes are bounded, simcore.scenario.schema.MAX_TONNES): checked
+    here, naming --budget, not on the variant file written later (which a review saw
+    named, then deleted)."""
+    from simcore.scenario.schema import MAX_TONNES
+
+    if not mats:
+        return
+    cheapest = min(mats, key=problem.unit_cost)
+    tonnes = budget_usd / problem.unit_cost(cheapest)
+    if tonnes > MAX_TONNES:
+        most = MAX_TONNES * problem.unit_cost(cheapest)
+        raise StockpileError(
+            f"--budget {budget_usd:.3g}: spent on {problem.material_name(cheapest)} it would "
+            f"buy {tonnes:.3g} t, above the {MAX_TONNES:.0e} t a stockpile may hold (no "
+            f"real stock is near it); give at most {most:.3g} USD, or check the unit "
+            "(USD, not thousands)"
+        )
+
+
 def budget(study, holders, budget_usd, *, objective="expected-value", steps=20,
            materials=None, pool=False, reserved=False, carry=DEFAULT_CARRY,
            max_release_share=None, draws=None, search_draws=None, seed=None, threads=None,
@@ -122,6 +143,7 @@ def budget(study, holders, budget_usd, *, objective="expected-value", steps=20,
                steps=int(steps))
     cands = placements(problem)
     mats = [k for k in problem.materials if problem.holders_of(k)]
+    _check_tonnes(budget_usd, problem, mats)
     n = problem.search_draws
     bar = _Steps(progress, steps + 1, runs=lambda: problem.evaluator.runs)
     try:
