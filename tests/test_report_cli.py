@@ -351,6 +351,14 @@ def test_the_first_draws_of_a_run_are_a_run_of_that_many_draws(here):
     every = json.loads(invoke("sensitivity", "results/tiny-cn", "--format", "json",
                               "--bootstrap", 20).stdout)
     assert first == whole and first != every and {r["draws"] for r in first} == {60}
+    # more draws than the run holds: every draw, and a note that says so (clipped
+    # without a word before)
+    more = invoke("sensitivity", "short/tiny-cn", "--draws", 1000, "--format", "json",
+                  "--bootstrap", 20)
+    assert json.loads(more.stdout) == whole
+    assert "note: --draws 1,000 is more than a run holds (short/tiny-cn 60)" in more.stderr
+    assert "--draws 1,000 is more" not in invoke("sensitivity", "short/tiny-cn", "--draws",
+                                                  60, "--bootstrap", 0).stderr
 
 
 def test_report_on_the_first_draws_says_which_parts_use_them(here, monkeypatch):

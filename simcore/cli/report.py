@@ -126,9 +126,12 @@ def report_cmd(result_dir, compare_dirs, out, fmt, countries, top, bootstrap, dr
     png = fmt == "png"
     target = Path(out or ("figures" if png else "report.html"))
     made = _missing_folder(target if png else target.parent)
-    from simcore.report.analysis import bytes_per_draw_exposure, slow_note
+    from simcore.report.analysis import bytes_per_draw_exposure, draws_note, slow_note
 
     runs = 1 + len(compare_dirs)
+    more = draws_note([result_dir, *compare_dirs], draws)
+    if more:
+        click.echo(more, err=True)
     note = slow_note([result_dir, *compare_dirs], draws, "the report",
                      per=bytes_per_draw_exposure(runs))
     if note:
@@ -284,9 +287,12 @@ def sensitivity_cmd(result_dir, material, stage, country, top, fmt, bootstrap, b
     shortage share over draws that each driver explains alone, with a bootstrap 95 %
     interval. See docs/report.md for the method and its caveats.
     """
-    from simcore.report.analysis import bytes_per_draw_exposure, slow_note
+    from simcore.report.analysis import bytes_per_draw_exposure, draws_note, slow_note
     from simcore.report.tables import sensitivity_for_run
 
+    more = draws_note([result_dir], draws)
+    if more:
+        click.echo(more, err=True)
     note = slow_note([result_dir], draws, "sensitivity",
                      per=bytes_per_draw_exposure(1, sensitivity=True))
     if note:

@@ -706,9 +706,13 @@ def compare(base_dir, variant_dir, fmt, top, force, limit):
     final users' shortage value, its cost and the value avoided per dollar, and where a
     variant holds the interventions of two or more others, whether their effects add up.
     """
+    from simcore.report.analysis import draws_note
     from simcore.results import by_exposure, load_result
     from simcore.results import compare as compare_results
 
+    more = draws_note([base_dir, *variant_dir], limit)
+    if more:
+        click.echo(more, err=True)
     if len(variant_dir) > 1:
         if top:
             raise click.UsageError("--top picks the exposures of one variant's table: give "

@@ -135,6 +135,26 @@ SECONDS_PER_DRAW_EXPOSURE = 0.9e-6
 VARIANT_SECONDS_PER_DRAW_EXPOSURE = 0.4e-6
 
 
+def draws_note(folders, draws: int | None) -> str | None:
+    """A line to print when ``--draws`` asks for more draws than a run holds (all of
+    them are used: a review found the request clipped without a word); None otherwise
+    or where a folder cannot be read (the command itself then says why)."""
+    from simcore.results import read_manifest
+
+    if draws is None:
+        return None
+    try:
+        held = {str(f): int(read_manifest(f)["draws"]) for f in folders}
+    except Exception:  # noqa: BLE001 - only a note; the command reports what is wrong
+        return None
+    fewer = {f: n for f, n in held.items() if n < draws}
+    if not fewer:
+        return None
+    named = ", ".join(f"{f} {n:,}" for f, n in fewer.items())
+    return (f"note: --draws {draws:,} is more than a run holds ({named}): every draw it "
+            "holds is used")
+
+
 def slow_note(folders, draws: int | None, what: str, per: int | None = None) -> str | None:
     """A line to print before per-draw work expected to take over a minute: how long,
     and a ``--draws`` that takes seconds; None otherwise, where the folders cannot be
