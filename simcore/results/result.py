@@ -82,6 +82,28 @@ def damaged(path: Path, what: str) -> ResultError:
         "file)")
 
 
+# shares of need that the engine keeps within [0, 1] (docs/results.md); a value outside
+# (or NaN) is an edited or damaged table, which compare and report would otherwise show
+# as a negative or impossible shortage (a review's -3.8 %)
+_UNIT_SHARES = ("shortage_share", "peak_share")
+SHARE_SLACK = 1e-6  # float32 rounding
+
+
+def _check_shares(table: pa.Table, path: Path) -> None:
+    import pyarrow.compute as pc
+
+    for name in _UNIT_SHARES:
+        if name not in table.column_names or not len(table):
+            continue
+        column = table.column(name)
+        if pc.any(pc.is_nan(column)).as_py():
+            raise damaged(path, f"{name} holds NaN")
+        lo, hi = pc.min_max(column).values()
+        lo, hi = lo.as_py(), hi.as_py()
+        if lo is not None and (lo < -SHARE_SLACK or hi > 1.0 + SHARE_SLACK):
+            raise damaged(path, f"{name} holds {lo if lo < 0 else hi:g}, outside [0, 1]")
+
+
 class Result:
     """A results folder: tables as pandas DataFrames (read when first used), the manifest.
 
@@ -147,10 +169,14 @@ class Result:
             raise ResultError(f"{self.folder} has no {name}.parquet{extra}")
         try:
             if draws is None:
-                return pq.read_table(path, columns=columns)
-            return _first_draws(path, columns, draws)
+                table = pq.read_table(path, columns=columns)
+            else:
+                table = _first_draws(path, columns, draws)
         except (pa.ArrowException, OSError) as exc:
             raise damaged(path, f"cannot read the Parquet table ({exc})") from None
+        if name == "shortage":
+            _check_shares(table, path)
+        return table
 
     def _expanded_shortage(self, columns: list[str] | None,
                            draws: int | None = None) -> pa.Table:
