@@ -1641,3 +1641,13 @@ def test_a_share_outside_zero_one_is_a_damaged_table_not_a_number_to_show(tmp_pa
     with pytest.raises(ResultError) as err:
         shares_per_draw(R.load_result(res.folder), 20)
     assert f"shortage_share {says}" in str(err.value), str(err.value)
+
+
+def test_a_staging_folder_that_cannot_be_made_leaves_no_folder_behind(tmp_path):
+    """A review's 300-character scenario name: the file system refused the staging
+    folder's name, and the --out folders made for it stayed behind, empty."""
+    target = tmp_path / "new" / "deeper" / ("x" * 300)
+    with pytest.raises(ResultError, match="cannot write results to"), \
+            R.atomic_folder(target):
+        pass
+    assert list(tmp_path.iterdir()) == []

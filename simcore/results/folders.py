@@ -164,6 +164,11 @@ class atomic_folder:  # noqa: N801 - used as a context manager, like open()
             )
             os.mkdir(self.staging)
         except OSError as exc:
+            for folder in self._created:  # deepest first: only what this made, if empty
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
             raise ResultError(
                 f"cannot write results to {self.target}: {exc.strerror or exc}"
             ) from None
