@@ -516,6 +516,16 @@ def test_a_name_too_long_for_a_folder_is_refused(tmp_path, tiny_tensor):
     load(tmp_path, MINIMAL.replace('name = "minimal"', f'name = "{"a" * 100}"'), tiny_tensor)
 
 
+@pytest.mark.parametrize("old, new, key", [
+    ('materials = ["gallium"]', 'materials = ["gallium", "gallium"]', "events[0].materials"),
+    ('origin = "CHN"', 'origin = "CHN"\ntargets = ["USA", "JPN", "USA"]', "events[0].targets"),
+])
+def test_a_name_listed_twice_is_refused(tmp_path, tiny_tensor, old, new, key):
+    """Accepted before: the run de-duplicated them, but the scenario's hash changed."""
+    (p,) = problems(tmp_path, MINIMAL.replace(old, new), tiny_tensor)
+    assert key in p and "twice" in p and "list each name once" in p, p
+
+
 def test_missing_file(tmp_path, tiny_tensor):
     with pytest.raises(ScenarioError, match="scenario file not found"):
         load_scenario(tmp_path / "nope.toml", tiny_tensor)

@@ -348,6 +348,13 @@ def _value(f: Field, v, loc: Loc, problems: Problems):
         if isinstance(v, str):
             return (v,)
         if isinstance(v, list) and v and all(isinstance(x, str) for x in v):
+            twice = [x for i, x in enumerate(v) if x in v[:i]]
+            if twice:
+                # harmless to the run (names are sets) but not to the scenario's hash,
+                # and often a slip for another name
+                problems.add(loc, v, f"{f.name} names {twice[0]!r} twice",
+                             hint="list each name once")
+                return BAD
             return tuple(v)
         if isinstance(v, list) and not v and not f.required:
             return ()
