@@ -318,18 +318,25 @@ def test_build_refuses_a_tables_folder_without_tables(tmp_path):
     assert not (tmp_path / "mine").exists()
 
 
-def test_a_build_error_names_the_table_file_it_read(tmp_path):
-    """A new-user pass read 'consumption_shares.csv: shares of ree_dytb sum to 1.3300 > 1'
-    and could not tell their own table from the packaged one."""
+def _edited_table(tmp_path, name: str, edit) -> Path:
+    """A --tables folder holding the packaged table ``name`` with ``edit(text)`` applied."""
     import simcore.databuild
 
     packaged = Path(simcore.databuild.__file__).parent / "tables"
     tables = tmp_path / "tables"
     tables.mkdir()
-    text = (packaged / "consumption_shares.csv").read_text("utf-8")
-    assert "\nree_dytb,CHN,0.85," in text
-    (tables / "consumption_shares.csv").write_text(
-        text.replace("\nree_dytb,CHN,0.85,", "\nree_dytb,CHN,1.0,"), "utf-8")
+    (tables / name).write_text(edit((packaged / name).read_text("utf-8")), "utf-8")
+    return tables
+
+
+def test_a_build_error_names_the_table_file_it_read(tmp_path):
+    """A new-user pass read 'consumption_shares.csv: shares of ree_dytb sum to 1.3300 > 1'
+    and could not tell their own table from the packaged one."""
+    def edit(text):
+        assert "\nree_dytb,CHN,0.85," in text
+        return text.replace("\nree_dytb,CHN,0.85,", "\nree_dytb,CHN,1.0,")
+
+    tables = _edited_table(tmp_path, "consumption_shares.csv", edit)
     r = _run("data", "build", "--tables", tables, "--out", tmp_path / "mine")
     assert r.exit_code == 2 and "Traceback" not in r.output, r.output
     assert f"{tables / 'consumption_shares.csv'}: shares of ree_dytb sum to" in r.output
@@ -355,17 +362,15 @@ def test_build_lists_every_bad_row_of_the_tables_at_once(tmp_path):
 def test_build_refuses_a_stage_the_material_lacks_and_duplicate_rows(tmp_path):
     """A review found 'antimony,Refining,CHN,0.70' dropped without a word: China's
     share of antimony refining went to the rest of the world."""
-    import simcore.databuild
+    def edit(text):
+        row = next(line for line in text.splitlines()
+                   if line.startswith("antimony,refining,CHN,"))
+        text = text.replace(row, row.replace(",refining,", ",Refining,"))
+        twice = next(line for line in text.splitlines()
+                     if line.startswith("germanium,refining,CAN,"))
+        return text.replace(twice, twice + "\n" + twice)
 
-    packaged = Path(simcore.databuild.__file__).parent / "tables"
-    tables = tmp_path / "tables"
-    tables.mkdir()
-    text = (packaged / "production_shares.csv").read_text("utf-8")
-    row = next(line for line in text.splitlines() if line.startswith("antimony,refining,CHN,"))
-    text = text.replace(row, row.replace(",refining,", ",Refining,"))
-    twice = next(line for line in text.splitlines() if line.startswith("germanium,refining,CAN,"))
-    text = text.replace(twice, twice + "\n" + twice)
-    (tables / "production_shares.csv").write_text(text, "utf-8")
+    tables = _edited_table(tmp_path, "production_shares.csv", edit)
     r = _run("data", "build", "--tables", tables, "--out", tmp_path / "mine")
     assert r.exit_code == 2 and "Traceback" not in r.output, r.output
     out = " ".join(r.output.split())
