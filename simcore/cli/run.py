@@ -279,10 +279,10 @@ def run(
 
         raise ExecutorError("--threads is the local engine's; with --executor dask give "
                             "--threads-per-worker (and --workers)")
-    if threads is not None and threads > _usable_cores():
+    cores = _usable_cores()
+    if threads is not None and threads > cores:
         # more kernel threads than cores only take turns (--threads 100000 ran a block's
         # 1,024 draws on 1,024 threads: a quarter slower, 50 MB more), said nowhere
-        cores = _usable_cores()
         click.echo(f"note: --threads {threads:,} is more than the {cores} cores this process "
                    f"may use; {cores} run (results do not depend on it)", err=True)
         threads = cores

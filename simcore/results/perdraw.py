@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 from simcore.errors import ResultError
 from simcore.results import arrow
 from simcore.results.layout import SPARSE_FORMATS
-from simcore.results.result import SHARE_SLACK, damaged
+from simcore.results.result import check_shares, damaged
 from simcore.results.shortage import _codes, _keys, _lookup, _numbers, _sources
 
 LABELS = ("material", "stage", "country")
@@ -162,13 +162,8 @@ def _scatter(path: Path, labels: dict, exposures, exposure_key: np.ndarray,
             if not len(keep):
                 continue
             draw, exposure = draw[keep], exposure[keep]
+            check_shares(group, path)  # an edited table, not a shortage to compare
             values = _numbers(group.column("shortage_share"))[keep]
-            if len(values) and not (values.min() >= -SHARE_SLACK
-                                    and values.max() <= 1.0 + SHARE_SLACK):
-                # NaN fails both: an edited table, not a shortage to compare
-                bad = values[~((values >= -SHARE_SLACK) & (values <= 1.0 + SHARE_SLACK))][0]
-                raise damaged(path, "shortage_share holds NaN" if bad != bad else
-                              f"shortage_share holds {bad:g}, outside [0, 1]")
             lo, hi = int(draw.min()), int(draw.max()) + 1
             if (hi - lo) * x * 4 > BLOCK_BYTES:
                 # draws far apart (a file not in draw order): one by one

@@ -86,10 +86,12 @@ def damaged(path: Path, what: str) -> ResultError:
 # (or NaN) is an edited or damaged table, which compare and report would otherwise show
 # as a negative or impossible shortage (a review's -3.8 %)
 _UNIT_SHARES = ("shortage_share", "peak_share")
-SHARE_SLACK = 1e-6  # float32 rounding
+_SHARE_SLACK = 1e-6  # float32 rounding
 
 
-def _check_shares(table: pa.Table, path: Path) -> None:
+def check_shares(table: pa.Table, path: Path) -> None:
+    """Raise ``damaged`` where a share of need bounded by [0, 1] lies outside it or is
+    NaN in ``table`` (a whole table, or a row group of one)."""
     import pyarrow.compute as pc
 
     for name in _UNIT_SHARES:
@@ -100,7 +102,7 @@ def _check_shares(table: pa.Table, path: Path) -> None:
             raise damaged(path, f"{name} holds NaN")
         lo, hi = pc.min_max(column).values()
         lo, hi = lo.as_py(), hi.as_py()
-        if lo is not None and (lo < -SHARE_SLACK or hi > 1.0 + SHARE_SLACK):
+        if lo is not None and (lo < -_SHARE_SLACK or hi > 1.0 + _SHARE_SLACK):
             raise damaged(path, f"{name} holds {lo if lo < 0 else hi:g}, outside [0, 1]")
 
 
@@ -175,7 +177,7 @@ class Result:
         except (pa.ArrowException, OSError) as exc:
             raise damaged(path, f"cannot read the Parquet table ({exc})") from None
         if name == "shortage":
-            _check_shares(table, path)
+            check_shares(table, path)
         return table
 
     def _expanded_shortage(self, columns: list[str] | None,
