@@ -162,7 +162,7 @@ MAX_NAME = 100
 
 SCENARIO_FIELDS = (
     Field("name", "string", "", REQUIRED,
-          "Short name, at most 100 characters; results folders are named after it.",
+          f"Short name, at most {MAX_NAME} characters; results folders are named after it.",
           pattern=ID_PATTERN, max_length=MAX_NAME),
     Field("description", "string", "", "", "One paragraph: what the study asks."),
     Field("horizon_months", "integer", "months", 24, "Simulated months H.", lo=1, hi=600),
