@@ -424,7 +424,7 @@ def fill_subsets(m, nz, fsup, cap, zq, mp, ulev, frozen, dem, gcap):
     return _fill_subsets(m, nz, fsup, cap, zq, mp, ulev, frozen, dem, gcap)
 
 
-@jit_internal
+@jit_inline
 def _fill_subsets(m, nz, fsup, cap, zq, mp, ulev, frozen, dem, gcap):
     """Progressive filling on Gale's condition: the free demand of every set T of zones
     is at most what the exporter classes can send there, sum_c min(fsup[c], cap(c, T)).
