@@ -62,6 +62,7 @@ ENTRIES = {
     "count_shortages": "simcore.kernel.binsums",
     "nonzero_by_exposure": "simcore.kernel.binsums",
     "histogram_bins": "simcore.kernel.binsums",
+    "shortage_rows": "simcore.kernel.binsums",
 }
 FOLDER = "native"
 LIBRARY = "kernel.so"

@@ -129,6 +129,12 @@ def _compile_entry_points(tensor, compiled) -> dict:
             np.zeros((2, 1)), np.zeros(3, i8))
     binsums.histogram_bins(*hist)
     calls["histogram_bins"] = hist
+    picked = (rows, rows.copy(), small, small.copy(), small.copy(),
+              *(rows.copy() for _ in range(7)), np.zeros(2, i8), np.ones(2),
+              np.zeros(9, np.float32), np.zeros((9, 4), np.float32),
+              np.zeros((3, 4), np.int16), np.zeros(4, i8))
+    binsums.shortage_rows(*picked)
+    calls["shortage_rows"] = picked
     sums = [np.zeros(1) for _ in range(4)]
     binsums.cell_sums(np.zeros((2, 1), np.int32), np.ones(2), np.zeros(2), *sums)
     return calls

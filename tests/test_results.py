@@ -1651,3 +1651,94 @@ def test_a_staging_folder_that_cannot_be_made_leaves_no_folder_behind(tmp_path):
             R.atomic_folder(target):
         pass
     assert list(tmp_path.iterdir()) == []
+
+
+def _shortage_rows_numpy(chunk, layout):
+    """The shortage table's rows as NumPy picked them before the compiled pass
+    (simcore/results/writer.py before binsums.shortage_rows): the reference."""
+    from simcore.results.layout import baseline_value
+
+    n, x = chunk.stop - chunk.start, layout.n_exposures
+    stored = layout.stored_exposures
+    need = layout.need_t[stored]
+
+    def pick(values):
+        return np.asarray(values).reshape(n, x)[:, stored]
+
+    def share(values):
+        return (pick(values).astype(np.float64, copy=False) / need).astype(np.float32)
+
+    columns = {
+        "shortage_share": share(chunk.shortage_t),
+        "peak_share": pick(chunk.peak_share).astype(np.float32),
+        "months_short": pick(chunk.months_short).astype(np.int16),
+        "first_short_month": pick(chunk.first_short).astype(np.int16),
+        "last_short_month": pick(chunk.last_short).astype(np.int16),
+    }
+    for name, stored_name in R.SHARES_OF_NEED:
+        columns[stored_name] = share(getattr(chunk, name))
+    keep = (columns["first_short_month"] >= 0) | (columns["last_short_month"] >= 0)
+    for name, values in columns.items():
+        if not name.endswith("_month"):
+            keep |= values != baseline_value(name)
+    rows = np.flatnonzero(keep.ravel())
+    width = max(len(stored), 1)
+    out = {"draw": chunk.start + rows // width, "exposure": stored[rows % width]}
+    for name, values in columns.items():
+        out[name] = values.ravel()[rows]
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(n=st.integers(1, 12), data=st.data())
+def test_the_compiled_shortage_rows_are_numpys(n, data):
+    """``shortage_chunk`` picks the stored rows in one compiled pass: the same rows, in
+    the same order, with the same bits as NumPy's masks picked them, whatever the values
+    (zeros of either sign, the baseline exactly, NaN, tiny shares that round to 0 in
+    float32, months set without a shortage) and whichever buyers are stored as others."""
+    from simcore.results.writer import shortage_chunk
+
+    storage = np.array(data.draw(st.sampled_from([[0, 1, 2, 3, 4], [0, 0, 2, 3, 3],
+                                                  [0, 1, 2, 3, 3]])), np.int32)
+    layout = dataclasses.replace(LAYOUT, stored_as=storage)
+    # every row at its baseline, then a few cells of some columns set to values that
+    # are (or round to) the baseline or are not: most rows are kept or dropped by one
+    # value, as in the engine's chunks
+    chunk = SimpleNamespace(start=data.draw(st.integers(0, 100)))
+    chunk.stop = chunk.start + n
+    floats = ["shortage_t", "peak_share", *(name for name, _ in R.SHARES_OF_NEED)]
+    for name in floats:
+        setattr(chunk, name, np.zeros((n, X)))
+    chunk.bought_t = np.tile(LAYOUT.need_t, (n, 1))
+    for name, base in (("months_short", 0), ("first_short", -1), ("last_short", -1)):
+        setattr(chunk, name, np.full((n, X), base, np.int16))
+    special = [0.0, -0.0, 1.0, np.nan, 1e-50, 0.5, 2.0, 1.0 + 1e-12]
+    values = st.one_of(st.sampled_from(special), st.floats(-1.0, 3.0, width=64))
+    for _ in range(data.draw(st.integers(0, 3 * n))):
+        name = data.draw(st.sampled_from([*floats, "months_short", "first_short",
+                                          "last_short"]))
+        j, x = data.draw(st.integers(0, n - 1)), data.draw(st.integers(0, X - 1))
+        column = getattr(chunk, name)
+        if column.dtype == np.int16:
+            column[j, x] = data.draw(st.integers(-1, H - 1))
+        else:  # quantities per unit of need, as the shares are stored
+            per = 1.0 if name == "peak_share" else LAYOUT.need_t[x]
+            column[j, x] = data.draw(values) * per
+    want = _shortage_rows_numpy(chunk, layout)
+    got = shortage_chunk(chunk, layout)
+    assert got.num_rows == len(want["draw"])
+    np.testing.assert_array_equal(got.column("draw").to_numpy(), want["draw"])
+    for label, codes, names in (("material", layout.material, layout.materials),
+                                ("country", layout.country, layout.countries)):
+        assert got.column(label).cast(pa.string()).to_pylist() == [
+            names[c] for c in codes[want["exposure"]]]
+    for name in R.SHORTAGE_FILE_SCHEMA.names[4:]:
+        column = got.column(name)
+        if name.endswith("_month"):
+            values = want[name]
+            assert column.to_pylist() == [None if v < 0 else int(v) for v in values], name
+        else:
+            np.testing.assert_array_equal(  # the same bits: NaN where NaN, -0.0 kept
+                column.to_numpy().view(np.uint32 if name != "months_short" else np.uint16),
+                want[name].view(np.uint32 if name != "months_short" else np.uint16),
+                err_msg=name)

@@ -41,6 +41,7 @@ from simcore.results.layout import (
     drivers_schema,
 )
 from simcore.results.statistics import (
+    contiguous,
     histogram_pass,
     price_bins,
     price_quantiles,
@@ -181,42 +182,52 @@ def shortage_chunk(chunk, layout: Layout) -> pa.Table:
     """The stored shortage rows of one chunk (format 4): draw-major, the stored
     exposures (``Layout.stored_exposures``: one per price zone, and each buyer with a
     state stock of its own) in layout order, only the (draw, exposure) rows in which some
-    stored value is not zero or a month not null; quantities as shares of need
-    (``SHORTAGE_FILE_SCHEMA``)."""
+    stored value is not its baseline (``baseline_value``) or a month not null;
+    quantities as shares of need (``SHORTAGE_FILE_SCHEMA``). The rows are picked in one
+    compiled pass (``binsums.shortage_rows``)."""
+    from simcore._native import kernel_function
+
     n = chunk.stop - chunk.start
     x = layout.n_exposures
-    stored = layout.stored_exposures
-    every = len(stored) == x
-    need = layout.need_t if every else layout.need_t[stored]
+    stored = np.ascontiguousarray(layout.stored_exposures, dtype=np.int64)
+    width = len(stored)
+    f32 = np.empty((len(_ROW_FLOATS), n * width), np.float32)
+    i16 = np.empty((len(_ROW_MONTHS), n * width), np.int16)
+    rows = np.empty(n * width, np.int64)
 
-    def pick(values) -> np.ndarray:
-        values = np.asarray(values).reshape(n, x)
-        return values if every else values[:, stored]
+    def engine(name, dtype):
+        return contiguous(getattr(chunk, name), dtype, (n, x))
 
-    def share(values) -> np.ndarray:
-        return (pick(values).astype(np.float64, copy=False) / need).astype(np.float32)
-
-    columns = {
-        "shortage_share": share(chunk.shortage_t),
-        "peak_share": pick(chunk.peak_share).astype(np.float32),
-        "months_short": pick(chunk.months_short).astype(np.int16),
-        "first_short_month": pick(chunk.first_short).astype(np.int16),
-        "last_short_month": pick(chunk.last_short).astype(np.int16),
-    }
-    for name, stored_name in SHARES_OF_NEED:
-        columns[stored_name] = share(getattr(chunk, name))
-    keep = (columns["first_short_month"] >= 0) | (columns["last_short_month"] >= 0)
-    for name, values in columns.items():
-        if not name.endswith("_month"):
-            keep |= values != baseline_value(name)
-    rows = np.flatnonzero(keep.ravel())
-    width = max(len(stored), 1)
-    out = {"draw": arrow.column((chunk.start + rows // width).astype(np.int32))}
-    out.update(layout.exposure_labels(stored[rows % width]))
-    for name, values in columns.items():
-        picked = values.ravel()[rows]
-        out[name] = _masked_months(picked) if name.endswith("_month") else picked
+    kept = kernel_function("shortage_rows")(
+        *(engine(name, np.float64) for name in _ROW_FLOATS[:2]),
+        *(engine(name, np.int16) for name in _ROW_MONTHS),
+        *(engine(name, np.float64) for name in _ROW_FLOATS[2:]),
+        stored, np.ascontiguousarray(layout.need_t[stored], dtype=np.float64), _ROW_BASE,
+        f32, i16, rows)
+    rows = rows[:kept]
+    out = {"draw": arrow.column((chunk.start + rows // max(width, 1)).astype(np.int32))}
+    out.update(layout.exposure_labels(stored[rows % max(width, 1)]))
+    for name, c in _ROW_COLUMNS:
+        if name.endswith("_month"):
+            out[name] = _masked_months(i16[c, :kept])
+        elif name == "months_short":
+            out[name] = i16[c, :kept]
+        else:
+            out[name] = f32[c, :kept]
     return _table(out, SHORTAGE_FILE_SCHEMA)
+
+
+# shortage_rows' inputs (engine fields: the float ones, then the months) and where it
+# puts each stored column (its row of f32 or of i16), with the baseline of each float
+_ROW_FLOATS = ("shortage_t", "peak_share", *(name for name, _ in SHARES_OF_NEED))
+_ROW_MONTHS = ("months_short", "first_short", "last_short")
+_ROW_COLUMNS = (("shortage_share", 0), ("peak_share", 1), ("months_short", 0),
+                ("first_short_month", 1), ("last_short_month", 2),
+                *((stored, 2 + c) for c, (_, stored) in enumerate(SHARES_OF_NEED)))
+_ROW_BASE = np.array([baseline_value("shortage_share"), baseline_value("peak_share"),
+                      *(baseline_value(stored) for _, stored in SHARES_OF_NEED)],
+                     dtype=np.float32)
+assert [name for name, _ in _ROW_COLUMNS] == SHORTAGE_FILE_SCHEMA.names[4:]
 
 
 # what a buyer stored as another must share with it (per unit of need where a quantity)
