@@ -165,11 +165,12 @@ def exposure_statistics(cols: Mapping, need_t: np.ndarray, horizon: int) -> dict
 
 
 def contiguous(values, dtype, shape) -> np.ndarray:
-    """``values`` as a writeable C-contiguous array of ``dtype`` and ``shape``: the types
-    the compiled functions of simcore/kernel/binsums.py are compiled for in the kernel's
-    library (a copy only where it is not one already)."""
+    """``values`` as a writeable, aligned C-contiguous array of ``dtype`` and ``shape``:
+    the types the compiled functions of simcore/kernel/binsums.py are compiled for in the
+    kernel's library (a copy only where it is not one already; an unaligned array, as a
+    buffer deserialised at an odd offset can be, would go to Numba's dispatcher)."""
     values = np.asarray(values, dtype=dtype).reshape(shape)
-    if not (values.flags.c_contiguous and values.flags.writeable):
+    if not (values.flags.c_contiguous and values.flags.writeable and values.flags.aligned):
         values = np.array(values, order="C")
     return values
 
