@@ -109,7 +109,6 @@ def nonzero_by_exposure(shortage, peak, at, values, worst):
                 at[i] = k + 1
 
 
-
 @jit
 def shortage_rows(shortage, peak, months, first, last, drawn, bought, restocked, cdrawn,
                   substituted, given_up, rationed, stored, need, base, f32, i16, rows):
@@ -162,6 +161,7 @@ def shortage_rows(shortage, peak, months, first, last, drawn, bought, restocked,
                 rows[k] = r * w + i
                 k += 1
     return k
+
 
 @jit_inline
 def _stored(s, i, zeros, x, per_unit):
