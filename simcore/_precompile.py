@@ -47,15 +47,19 @@ severity = 0.5
 
 def precompile(folder: Path, cache: str | None = None) -> Path:
     """Compile into a fresh cache folder (or load what ``cache``, a ``NUMBA_CACHE_DIR``,
-    already holds) and copy the code below ``folder``; returns the folder written
-    (``folder/numba<version>/src-<fingerprint>``)."""
+    already holds in its ``ahead-of-time`` folder) and copy the code below ``folder``;
+    returns the folder written (``folder/numba<version>/src-<fingerprint>``). The
+    ahead-of-time code is optimised further than a run's own compile (AHEAD_OF_TIME in
+    simcore/_numba.py) and is kept apart: a cache that runs compiled into would give the
+    library their code."""
     if "numba" in sys.modules:
         raise RuntimeError("simcore._precompile must run before numba is imported "
                            "(python -m simcore._precompile FOLDER)")
     with tempfile.TemporaryDirectory(prefix="supplyshock-precompile-") as work:
-        os.environ["NUMBA_CACHE_DIR"] = cache or os.path.join(work, "cache")
+        os.environ["NUMBA_CACHE_DIR"] = os.path.join(cache or work, "ahead-of-time")
         os.environ["SUPPLYSHOCK_PRECOMPILED"] = os.path.join(work, "none")  # compile all
         os.environ["SUPPLYSHOCK_NATIVE"] = "0"  # compile with Numba, whatever is installed
+        os.environ["SUPPLYSHOCK_AHEAD_OF_TIME"] = "1"  # optimised fully (simcore._numba)
         from simcore import _native, _numba
         from simcore.dataset import load_dataset
         from simcore.scenario import compile_scenario, load_scenario
@@ -142,8 +146,9 @@ def _compile_entry_points(tensor, compiled) -> dict:
 
 USAGE = """usage: python -m simcore._precompile [--cache DIR] FOLDER
 
---cache DIR: a NUMBA_CACHE_DIR to compile into and reuse (default: a fresh temporary
-folder; also SUPPLYSHOCK_PRECOMPILE_CACHE), e.g. for several builds on one machine"""
+--cache DIR: a NUMBA_CACHE_DIR to compile into and reuse, in DIR/ahead-of-time (default:
+a fresh temporary folder; also SUPPLYSHOCK_PRECOMPILE_CACHE), e.g. for several builds
+on one machine"""
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -420,6 +420,30 @@ def test_the_compile_hooks_act_on_an_engine_compile_and_change_no_result():
     assert _numba.HOOK_CALLS == during_plain  # plain Numba code: no hook acted
 
 
+def test_the_ahead_of_time_build_keeps_the_function_pre_pass(monkeypatch):
+    """simcore._precompile compiles with the pre-pass (AHEAD_OF_TIME): the library runs
+    7 % fewer instructions. An engine compile then skips nothing and gives the bits
+    the skipping compile gives."""
+    import numba
+
+    from simcore import _numba
+
+    options = dict(_numba._OPTIONS)
+    a = np.random.default_rng(6).random(300)
+
+    def compile_engine():
+        helper = _numba._engine_compiles(numba.njit(inline="always", **options)(_branchy))
+        return _numba._engine_compiles(numba.njit(**options)(_sum_of(helper)))
+
+    skipped = _numba.HOOK_CALLS["prepass_skipped"]
+    fast_compile = compile_engine()(a)
+    assert _numba.HOOK_CALLS["prepass_skipped"] > skipped
+    monkeypatch.setattr(_numba, "AHEAD_OF_TIME", True)
+    skipped = _numba.HOOK_CALLS["prepass_skipped"]
+    assert compile_engine()(a) == fast_compile
+    assert _numba.HOOK_CALLS["prepass_skipped"] == skipped
+
+
 
 def _exp_and_log(x, out):
     for i in range(x.shape[0]):
