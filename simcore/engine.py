@@ -555,11 +555,12 @@ class _Block:
     per worker, and the workers' futures once submitted.
 
     ``spare`` (``simulate``'s blocks; None in ``run_block``): a list in which the block
-    leaves its output arrays and from which it takes those of an earlier block of the
-    same shape that nothing references any more (the caller has let go of that chunk and
-    of every view of it): the kernel writes every output of every draw, and fresh arrays
-    cost page faults, 50 kB a draw in the partner study. ``counted``: the same for the
-    block's histograms (``_count_arrays``)."""
+    leaves its output arrays (``whole``) and from which it takes those of an earlier
+    block of as many draws or more that nothing references any more (the caller has let
+    go of that chunk and of every view of it), the first n draws of each array when the
+    earlier block was larger (the last, shorter blocks): the kernel writes every output
+    of every draw, and fresh arrays cost page faults, 50 kB a draw in the partner study.
+    ``counted``: the same for the block's histograms (``_count_arrays``)."""
 
     model: Model
     start: int
@@ -568,6 +569,7 @@ class _Block:
     args: tuple
     work: list
     spare: list | None
+    whole: tuple
     counted: list | None
     trace: bool
     timeseries: bool
@@ -588,21 +590,25 @@ class _Block:
         zone_series = bool(zone_series or trace)
         if trace:
             spare = counted = None
-        layout = _out_layout(n, n_workers, n_v, n_e, model.n_exposures, n_g, H,
-                             max(1, len(holders)), timeseries, zone_series, trace)
-        out = None if spare is None else _unused_out(spare, layout)
-        if out is not None:
+        def layout_for(draws):
+            return _out_layout(draws, n_workers, n_v, n_e, model.n_exposures, n_g, H,
+                               max(1, len(holders)), timeseries, zone_series, trace)
+
+        layout = layout_for(n)
+        whole = None if spare is None else _unused_out(spare, n, layout_for)
+        if whole is not None:
+            out = _first_draws(whole, layout)
             out.progress.fill(0)
         else:
             from simcore.kernel.structs import Out
 
-            out = Out(*(np.zeros(*spec) if isinstance(spec, tuple) else spec
-                        for spec in layout))
+            out = whole = Out(*(np.zeros(*spec) if isinstance(spec, tuple) else spec
+                                for spec in layout))
         n_k, n_s, n_c = model.tn.prod.shape
         work = [scratch(n_e, sc.sp_occ_var.shape[0], sc.cap_occ_var.shape[0], n_k, n_s, n_c,
                         sc.zone_need.shape[2]) for _ in range(n_workers)]
         args = (start, n_workers, np.uint64(seed), model.tn, sc, out)
-        return cls(model, start, n, holders, args, work, spare, counted, bool(trace),
+        return cls(model, start, n, holders, args, work, spare, whole, counted, bool(trace),
                    timeseries, zone_series, [])
 
     def submit(self, pool: ThreadPoolExecutor) -> None:
@@ -656,7 +662,7 @@ class _Block:
             hist[rows] += hshort[: len(holders)][mine]
             hist[rows, :, 0] = n - hist[rows, :, 1:].sum(axis=2)
         if self.spare is not None:
-            self.spare.append(out)
+            self.spare.append(self.whole)
             del self.spare[:-_SPARE]
         result = dict(
             shortage_t=out.shortage, peak_share=out.peak, months_short=out.months,
@@ -745,11 +751,26 @@ def _reuse_possible() -> bool:
                                                             lambda: True)()
 
 
-def _unused_out(spare: list, layout):
-    """An output set of ``spare`` of the given layout (``_out_layout``) that no one else
-    references (taken out of the list), or None; sets of another shape will not be used
-    again (the last, shorter block): they are let go (``_take_unused``)."""
-    return _take_unused(spare, lambda out: _fits(out, layout))
+def _unused_out(spare: list, n: int, layout_for: Callable):
+    """An output set of ``spare`` for n draws or more (``layout_for(draws)``: the
+    ``_out_layout`` of a block of that many) that no one else references (taken out of
+    the list), or None; sets that cannot serve n draws will not be used again (the
+    blocks only shrink): they are let go (``_take_unused``)."""
+    def fits(out) -> bool:
+        draws = out.status.shape[0]
+        return draws >= n and _fits(out, layout_for(draws))
+
+    return _take_unused(spare, fits)
+
+
+def _first_draws(whole, layout):
+    """The output set of ``layout`` in the first draws of ``whole``, a set for as many
+    draws or more: the arrays themselves where their shapes agree, else views of their
+    first rows (C-contiguous, as the kernel needs them)."""
+    from simcore.kernel.structs import Out
+
+    return Out(*(a[: spec[0][0]] if isinstance(spec, tuple) and a.shape != spec[0] else a
+                 for a, spec in zip(whole, layout, strict=True)))
 
 
 def _take_unused(pool: list, fits) -> tuple | None:

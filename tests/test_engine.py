@@ -119,6 +119,28 @@ def test_output_arrays_are_reused_only_once_let_go(case):
                     for c in chunks}) == 5
 
 
+def test_the_last_shorter_blocks_reuse_the_first_rows_of_larger_arrays(case):
+    """The last blocks of a run are shorter (_spans); they take the first rows of the
+    arrays of a larger block let go of, not fresh arrays (whose page faults cost the
+    kernel's threads), with the same numbers, and never those of a chunk still held
+    through a view."""
+    tensor, scenario = case
+    kw = dict(draws=1000, seed=5, chunk_size=256, threads=2)
+    assert [n for _, n in engine._spans(1000, 256)] == [256, 256, 256, 116, 116]
+    _, held = collect(tensor, scenario, **kw)
+    addresses, merged = [], {f: [] for f in FIELDS}
+    for chunk in engine.simulate(tensor, scenario, timeseries=True, **kw):
+        addresses.append((chunk.shortage_t.ctypes.data, chunk.series.ctypes.data))
+        for f in FIELDS:
+            merged[f].append(np.array(getattr(chunk, f)))
+        del chunk
+    for f in FIELDS:
+        np.testing.assert_array_equal(np.concatenate(merged[f]), held[f], err_msg=f)
+    assert addresses[3] == addresses[1] and addresses[4] == addresses[2]
+    views = [c.shortage_t[:5] for c in engine.simulate(tensor, scenario, **kw)]
+    assert len({v.ctypes.data for v in views}) == 5
+
+
 def test_draws_are_keyed_by_name_not_position(case):
     tensor, scenario = case
     extra = Event("unrelated", 5, {2: 0}, onset=("uniform", 0, 3), severity=("uniform", 0, 1))
