@@ -436,9 +436,14 @@ def _fill_subsets(m, nz, fsup, cap, zq, mp, ulev, frozen, dem, gcap):
     in bits 4r .. 4r + 3). On return dem[z] holds each zone's free demand at its level
     and gcap[2**nz + nz + z] its slope there; gcap[0] this call's sets of each round;
     gcap[2**nz + 5 * nz + z] is the root searches' (_solve_level_mask);
-    gcap[t] the capacity of set t, gcap[2**nz + z] zone z's free demand at the best level
-    so far; gcap[2**nz + 3 * nz + z] and gcap[2**nz + 4 * nz + z] its demand and slope at
-    the floor."""
+    gcap[2**nz + 6 * nz + z], gcap[2**nz + 7 * nz + z] and gcap[2**nz + 8 * nz + z] the
+    log price lnp of zone z's last evaluation above level 1 and the factors
+    price_terms gave there, p^-eps (1 where lnp <= 0) and p^-eta (left as they were for a
+    zone not evaluated: the caller sets lnp NaN before, and the month's accounting takes
+    them where the zone's price is that lnp); gcap[t] the capacity of set t,
+    gcap[2**nz + z] zone z's free demand at the best level so far;
+    gcap[2**nz + 3 * nz + z] and gcap[2**nz + 4 * nz + z] its demand and slope at the
+    floor."""
     n_sets = (1 << nz) - 1
     at = 1 << nz  # gcap[at + z]: free demand at the best level; gcap[at + nz + z]: slope
     scale = 0.0
@@ -515,10 +520,14 @@ def _fill_subsets(m, nz, fsup, cap, zq, mp, ulev, frozen, dem, gcap):
             rest = active & ~act
             if rest:
                 lnp, d, e, p = level_terms(best, mp, (rest & rmask) != 0)
+                seen = lnp if best > 1.0 else np.nan  # (level_terms' d, e: 1 below)
                 for z in range(nz):
                     if rest & (1 << z):
                         gcap[at + z], gcap[at + nz + z] = free_demand_at(zq, z, best, lnp,
                                                                          d, e, p, mp)
+                        gcap[at + 6 * nz + z] = seen
+                        gcap[at + 7 * nz + z] = d
+                        gcap[at + 8 * nz + z] = e
         tight = 0
         if best >= U_TOP:
             tight = active
@@ -630,7 +639,8 @@ def _solve_level_mask(zq, mp, nz, mask, target, a, b, hint, gval, at, tol, rmask
     gval[at + nz + z] (after a skipped evaluation: the demands from their slopes and
     curvatures, the slopes of the last level evaluated); gval[at + 5 * nz + z] holds
     the curvatures. ``rmask``: release_mask(zq, nz). The price's factors (price_terms)
-    are computed once a level, for all the mask's zones."""
+    are computed once a level, for all the mask's zones, and left with its log price in
+    gval[at + 6 * nz + z] .. gval[at + 8 * nz + z] (_fill_subsets)."""
     if a < hint < b:
         x = hint
     else:
@@ -645,12 +655,16 @@ def _solve_level_mask(zq, mp, nz, mask, target, a, b, hint, gval, at, tol, rmask
         dg = 0.0
         d2g = 0.0
         lnp, d, e, p = level_terms(x, mp, want_p)  # once for all the mask's zones
+        seen = lnp if x > 1.0 else np.nan  # (level_terms' d, e: 1 below)
         for z in range(nz):
             if mask & (1 << z):
                 v, dv, d2v = free_demand_curve_at(zq, z, x, lnp, d, e, p, mp)
                 gval[at + z] = v
                 gval[at + nz + z] = dv
                 gval[at + 5 * nz + z] = d2v
+                gval[at + 6 * nz + z] = seen
+                gval[at + 7 * nz + z] = d
+                gval[at + 8 * nz + z] = e
                 g += v
                 dg += dv
                 d2g += d2v

@@ -680,7 +680,11 @@ def _clear_and_account(tn, sc, ws, out, hbins, j, k, s, ns, producers, buyers, h
     slope = ws.slope
     gcap = ws.gcap
     gcap[0] = ws.shint[s]  # the sets of zones that bound in each round last month
-    if nz <= GALE_MAX_ZONES and not want_trace:
+    gale = nz <= GALE_MAX_ZONES and not want_trace
+    seen = (1 << nz) + 6 * nz  # gcap[seen + z]: the log price of zone z's last evaluation
+    if gale:
+        for z in range(nz):
+            gcap[seen + z] = np.nan  # none yet this month (with this month's eps)
         st = fill_gale(m, nz, ws.fsup, ws.capc, zq, mp, ulev, ws.frozen, dem, slope, gcap)
     else:
         st = _clear_zones(m, nz, ws.fsup, ws.capc, zq, mp, ulev, ws.frozen, ws.cutz, dem,
@@ -694,22 +698,37 @@ def _clear_and_account(tn, sc, ws, out, hbins, j, k, s, ns, producers, buyers, h
     theta = mp[MP_THETA]
     pfull = mp[MP_PFULL]
     dbar = mp[MP_DBAR]  # exp(-eps * lnpbar)
+    # the price's factors p, p^-eps (1 at or below the reference price), p^-eta: the exp
+    # calls are a tenth of the kernel's time; zones that froze at one level share them
+    # (the last ones computed are kept), and the filling leaves those of each zone's last
+    # evaluation (gcap[seen + z]: its log price, NaN for none), the zone's price where
+    # that evaluation was at the level it froze at
+    lnp_last = np.nan
+    pz = dz = ez = 1.0  # (e names producers further down)
     for z in range(nz):
         y = dem[z]
         lnp, rho, ws.zbuy[z] = zone_outcome(zq, z, ulev[z], y, slope[z], mp)
-        p = math.exp(lnp)
+        if lnp != lnp_last:
+            lnp_last = lnp
+            pz = math.exp(lnp)
+            if gale and lnp == gcap[seen + z]:
+                dz = gcap[seen + nz + z]
+                ez = gcap[seen + 2 * nz + z]
+            else:
+                dz = math.exp(-eps * lnp) if lnp > 0.0 else 1.0
+                ez = math.exp(-eta * lnp)
         lnp_now[s, z] = lnp
         uhint2[s, z] = uhint[s, z]
         uhint[s, z] = ulev[z]
+        p = pz
         zprice[z] = p
         zrho[z] = rho
-        d = math.exp(-eps * lnp) if lnp > 0.0 else 1.0
         nzd = zq[z, ZQ_N]
-        delta = theta * (zq[z, ZQ_T] * math.exp(-eta * lnp) - zq[z, ZQ_I])
+        delta = theta * (zq[z, ZQ_T] * ez - zq[z, ZQ_I])
         restock = max(0.0, delta) * rho
         crel = max(0.0, -delta)
         inv[s, z] = zq[z, ZQ_I] + restock - crel
-        zcons[z] = rho * d
+        zcons[z] = rho * dz
         zdbar[z] = dbar
         zrest[z] = restock / nzd if nzd > 0.0 else 0.0
         zcrel[z] = crel / nzd if nzd > 0.0 else 0.0

@@ -195,10 +195,10 @@ N_MP = 18
 
 GALE_MAX_ZONES = 4  # up to this many zones, the filling checks every subset of zones
 # (simcore/kernel/market.py, _fill_subsets); its workspace gcap[GCAP_SIZE]: the sets'
-# capacities and the zones' values below GCAP_REACH, one exporter class's reach into
-# every set from there
-GCAP_REACH = 3 << GALE_MAX_ZONES
-GCAP_SIZE = 4 << GALE_MAX_ZONES
+# capacities and the zones' values below GCAP_REACH (2**nz + 9 nz slots at most), one
+# exporter class's reach into every set from there
+GCAP_REACH = 4 << GALE_MAX_ZONES
+GCAP_SIZE = 5 << GALE_MAX_ZONES
 
 # trace columns per (exposure, month)
 (TR_NEED, TR_BOUGHT, TR_RESTOCKED, TR_CDRAWN, TR_SDRAWN, TR_SUBSTITUTED, TR_GIVEN_UP,
