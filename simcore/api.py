@@ -19,28 +19,34 @@ import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from simcore import __version__
 from simcore._sourcehash import engine_source_hash
 from simcore.errors import DatasetError, ResultError, ScenarioError
 from simcore.limits import MAX_DRAWS, MAX_SEED
-from simcore.results import (
-    FORMAT,
-    FORMAT_3,
-    Layout,
-    Result,
-    atomic_folder,
-    check_target,
-    combine_digests,
-    file_digest,
-    load_result,
-    read_manifest,
-    write_chunks,
-)
 from simcore.runsize import LOCAL_CHUNK_SIZE, TASK_CHUNK_SIZE, Estimate, chunk_draws
 from simcore.runsize import estimate as estimate_run
 
+if TYPE_CHECKING:
+    from simcore.results import Result
+
 Executor = Callable[..., Iterable]
+
+# simcore.results, which imports pyarrow, is imported where it is used: ``execute`` starts
+# the kernel's first block before it (about 50 ms of a run's start, on one core). These
+# names of it stay readable here (PEP 562).
+_FROM_RESULTS = frozenset({"FORMAT", "FORMAT_3", "Layout", "Result", "atomic_folder",
+                           "check_target", "combine_digests", "file_digest", "load_result",
+                           "read_manifest", "write_chunks"})
+
+
+def __getattr__(name: str):
+    if name in _FROM_RESULTS:
+        import simcore.results
+
+        return getattr(simcore.results, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def local_executor(
@@ -176,6 +182,8 @@ def versions() -> dict:
 
 def provenance(prep: Prepared, draws: int, seed: int, timeseries: bool, command: str) -> dict:
     """What the results are a function of (MODEL.md §6), for run.json and Parquet metadata."""
+    from simcore.results import FORMAT
+
     c = prep.compiled
     dataset_path = (
         prep.dataset_override if prep.dataset_override is not None else (prep.scenario.dataset)
@@ -258,9 +266,13 @@ def execute(
     executor: Executor | None = None,
     command: str | None = None,
 ) -> Result:
-    """Run a prepared scenario; see :func:`run`."""
+    """Run a prepared scenario; see :func:`run`.
+
+    The local engine's first blocks are queued before the results package (and pyarrow)
+    is imported and the writer set up, which then overlap the kernel's work."""
     from simcore.compiled import state_stock_holders
     from simcore.engine import exposures, zones
+    from simcore.results.folders import check_target  # (no pyarrow)
 
     c = prep.compiled
     draws = c.draws if draws is None else draws
@@ -270,18 +282,25 @@ def execute(
     if command is None:
         command = f"simcore.run({portable_path(prep.path)!r}, draws={draws}, seed={seed})"
     engine_zones = zones(prep.tensor, c)
-    layout = Layout.from_exposures(prep.tensor, c, exposures(prep.tensor, c), engine_zones)
+    engine_exposures = exposures(prep.tensor, c)
     holders = int(state_stock_holders(prep.tensor.stock, c.sp_stock).sum())
-    chunk_size = chunk_draws(chunk_size, layout.n_exposures, len(engine_zones), c.n_variates,
-                             c.n_events, layout.horizon, timeseries, holders)
-    meta = provenance(prep, draws, seed, timeseries, command)
+    chunk_size = chunk_draws(chunk_size, len(engine_exposures), len(engine_zones),
+                             c.n_variates, c.n_events, int(c.horizon), timeseries, holders)
     if out is not None:
         out = Path(out)
-        check_target(out, c.name, meta["scenario"]["path"])
+        check_target(out, c.name, portable_path(prep.path))
     bar = _progress(progress, draws, c.name)
     try:
         chunks = _start(prep, executor, bar, progress is not False, draws=draws, seed=seed,
                         threads=threads, chunk_size=chunk_size, timeseries=timeseries)
+        try:
+            from simcore.results import Layout, Result, atomic_folder, write_chunks
+
+            layout = Layout.from_exposures(prep.tensor, c, engine_exposures, engine_zones)
+            meta = provenance(prep, draws, seed, timeseries, command)
+        except BaseException:
+            _stop(chunks)
+            raise
         if out is not None:
             with atomic_folder(out) as staging:
                 write_chunks(staging, layout, chunks, meta, draws, timeseries, bar)
@@ -295,8 +314,17 @@ def execute(
     finally:
         _close(bar)
     if out is not None:
+        from simcore.results import load_result
+
         return load_result(out)
     return Result(folder, manifest, temporary=True)
+
+
+def _stop(chunks) -> None:
+    """Stop an executor's chunks not taken (the local engine's queued blocks)."""
+    close = getattr(chunks, "close", None)
+    if close is not None:
+        close()
 
 
 def _start(prep: Prepared, executor, bar, say: bool, **run):
@@ -489,6 +517,15 @@ def verify(folder, threads=None, progress=False, scenario=None, dataset=None) ->
     ``scenario``, ``dataset``: the scenario file and dataset folder to re-run with, where
     the paths the manifest records (relative to the folder the run was made in) are not
     found from here; their hashes must still match the manifest's."""
+    from simcore.results import (
+        FORMAT,
+        FORMAT_3,
+        combine_digests,
+        file_digest,
+        load_result,
+        read_manifest,
+    )
+
     folder = Path(folder)
     manifest = read_manifest(folder)
     problems: list[str] = []

@@ -887,7 +887,9 @@ def simulate(
     ``timeseries``/``zone_series``: also return every draw's monthly shortage shares /
     zone prices.
 
-    The kernel is loaded (or compiled, the first time) here, before the first block.
+    The kernel is loaded (or compiled, the first time) here, and the first blocks are
+    queued to its threads before this returns: they run while the caller sets up (and
+    stop, but for the slices running, when the iterator is closed or let go of).
     ``progress(done, draws)`` is called with 0 when the first block starts, with the
     draws finished so far every 0.1 s while a block runs, and after each block.
     """
@@ -901,7 +903,13 @@ def simulate(
     if threads is not None and int(threads) < 1:
         raise ScenarioError(f"threads must be >= 1, got {threads}")
     load_kernel(model)
-    return _chunks(model, draws, seed, threads, chunk_size, timeseries, zone_series, progress)
+    chunks = _chunks(model, draws, seed, threads, chunk_size, timeseries, zone_series, progress)
+    if next(chunks, _NO_DRAWS) is _NO_DRAWS:
+        return iter(())
+    return chunks
+
+
+_NO_DRAWS = object()  # what _chunks' first step yields without blocks (no draws)
 
 
 _TAIL = 8  # the last blocks shrink down to chunk_size / _TAIL draws (_spans),
@@ -953,6 +961,7 @@ def _chunks(model, draws, seed, threads, chunk_size, timeseries, zone_series, pr
         block.submit(pool)
         ahead = None
         try:
+            yield None  # the first block is queued (simulate returns from here)
             while current is not None:
                 done, n = current
                 current = next(spans, None)

@@ -270,7 +270,7 @@ def run(
     from simcore import api
     from simcore.errors import ResultError, ScenarioError, SupplyShockError
     from simcore.executors import make_executor
-    from simcore.results import alike_exposures, check_target, writable_parent
+    from simcore.results.folders import check_target, writable_parent  # (no pyarrow yet)
 
     if executor == "dask" and threads is not None:
         # the Dask workers run the engine; --threads is the local engine's (a new-user
@@ -345,6 +345,8 @@ def run(
             )
             if quiet:
                 continue
+            from simcore.results import alike_exposures
+
             m = result.manifest
             click.echo(
                 f"{p.name}: {_n_draws(m['draws'])}, seed {m['seed']}, "

@@ -41,98 +41,102 @@ name is importable from ``simcore.results`` itself.
 
 from __future__ import annotations
 
-from simcore.results.aggregate import (
-    CHANGE_DUST,
-    PRICE_SUMMARY_MONTHS,
-    Comparison,
-    alike_exposures,
-    by_exposure,
-    compare,
-    price_summary,
-    summarize,
-)
-from simcore.results.digest import (
-    TableDigest,
-    combine_digests,
-    file_digest,
-)
-from simcore.results.folders import (
-    atomic_folder,
-    check_target,
-    writable_parent,
-)
-from simcore.results.layout import (
-    ACCOUNTING_COLUMNS,
-    DIGEST_KEY,
-    EXPOSURES_SCHEMA,
-    FORMAT,
-    FORMAT_1,
-    FORMAT_3,
-    HIST_BINS,
-    LABEL_COLUMNS,
-    MANIFEST,
-    METADATA_KEY,
-    MONTHLY_COLUMNS,
-    MONTHLY_QUANTILES,
-    OLD_FORMATS,
-    PRICE_QUANTILES,
-    PRICES_COLUMNS,
-    SHARES_OF_NEED,
-    SHORT_THRESHOLD,
-    SHORTAGE_COLUMNS,
-    SHORTAGE_FILE_SCHEMA,
-    SHORTAGE_SCHEMA,
-    SPARSE_FORMATS,
-    SUMMARY_COLUMNS,
-    TABLES,
-    TIMESERIES_SCHEMA,
-    ZONE_PRICES_SCHEMA,
-    Layout,
-    drivers_schema,
-)
-from simcore.results.result import (
-    Result,
-    check_manifest,
-    load_result,
-    read_manifest,
-)
-from simcore.results.shortage import (
-    SHORTAGE_VIEW_SQL,
-    expand_shortage,
-)
-from simcore.results.statistics import (
-    TAIL,
-    expected_shortfall_sorted,
-    exposure_statistics,
-    histogram_mean,
-    histogram_quantiles,
-    median_where,
-    price_histogram_quantiles,
-    quantile_sorted,
-    sequential_sum,
-)
-from simcore.results.summary import (
-    BLOCK_VALUES,
-    SPILL_MEMORY,
-    ExposureSummary,
-    Spill,
-)
-from simcore.results.writer import (
-    ROW_GROUP_BYTES,
-    ResultWriter,
-    drivers_chunk,
-    exposures_table,
-    monthly_table,
-    prices_table,
-    row_width,
-    shortage_chunk,
-    summary_table,
-    timeseries_chunk,
-    write_chunks,
-    write_json,
-    write_table,
-    zone_prices_chunk,
-)
+import importlib
+
+# each public name and the module that defines it, imported when first asked for
+# (PEP 562): the run's start imports simcore.results.folders before any module that
+# needs pyarrow, so that the kernel's first block runs while pyarrow loads
+# (simcore/api.py, ``execute``)
+_WHERE = {
+    "CHANGE_DUST": "aggregate",
+    "PRICE_SUMMARY_MONTHS": "aggregate",
+    "Comparison": "aggregate",
+    "alike_exposures": "aggregate",
+    "by_exposure": "aggregate",
+    "compare": "aggregate",
+    "price_summary": "aggregate",
+    "summarize": "aggregate",
+    "TableDigest": "digest",
+    "combine_digests": "digest",
+    "file_digest": "digest",
+    "atomic_folder": "folders",
+    "check_target": "folders",
+    "writable_parent": "folders",
+    "ACCOUNTING_COLUMNS": "layout",
+    "DIGEST_KEY": "layout",
+    "EXPOSURES_SCHEMA": "layout",
+    "FORMAT": "layout",
+    "FORMAT_1": "layout",
+    "FORMAT_3": "layout",
+    "HIST_BINS": "layout",
+    "LABEL_COLUMNS": "layout",
+    "MANIFEST": "layout",
+    "METADATA_KEY": "layout",
+    "MONTHLY_COLUMNS": "layout",
+    "MONTHLY_QUANTILES": "layout",
+    "OLD_FORMATS": "layout",
+    "PRICE_QUANTILES": "layout",
+    "PRICES_COLUMNS": "layout",
+    "SHARES_OF_NEED": "layout",
+    "SHORT_THRESHOLD": "layout",
+    "SHORTAGE_COLUMNS": "layout",
+    "SHORTAGE_FILE_SCHEMA": "layout",
+    "SHORTAGE_SCHEMA": "layout",
+    "SPARSE_FORMATS": "layout",
+    "SUMMARY_COLUMNS": "layout",
+    "TABLES": "layout",
+    "TIMESERIES_SCHEMA": "layout",
+    "ZONE_PRICES_SCHEMA": "layout",
+    "Layout": "layout",
+    "drivers_schema": "layout",
+    "Result": "result",
+    "check_manifest": "result",
+    "load_result": "result",
+    "read_manifest": "result",
+    "SHORTAGE_VIEW_SQL": "shortage",
+    "expand_shortage": "shortage",
+    "TAIL": "statistics",
+    "expected_shortfall_sorted": "statistics",
+    "exposure_statistics": "statistics",
+    "histogram_mean": "statistics",
+    "histogram_quantiles": "statistics",
+    "median_where": "statistics",
+    "price_histogram_quantiles": "statistics",
+    "quantile_sorted": "statistics",
+    "sequential_sum": "statistics",
+    "BLOCK_VALUES": "summary",
+    "SPILL_MEMORY": "summary",
+    "ExposureSummary": "summary",
+    "Spill": "summary",
+    "ROW_GROUP_BYTES": "writer",
+    "ResultWriter": "writer",
+    "drivers_chunk": "writer",
+    "exposures_table": "writer",
+    "monthly_table": "writer",
+    "prices_table": "writer",
+    "row_width": "writer",
+    "shortage_chunk": "writer",
+    "summary_table": "writer",
+    "timeseries_chunk": "writer",
+    "write_chunks": "writer",
+    "write_json": "writer",
+    "write_table": "writer",
+    "zone_prices_chunk": "writer",
+}
+
+
+def __getattr__(name: str):
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_WHERE))
+
 
 __all__ = [
     "ACCOUNTING_COLUMNS",

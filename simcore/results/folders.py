@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path, PurePosixPath
 
 from simcore.errors import ResultError
-from simcore.results.layout import MANIFEST
+from simcore.results.names import MANIFEST
 
 # Removes the staging folder once the parent process is gone, however it went (even
 # SIGKILL): the parent holds the write end of the pipe, EOF means it exited. After a

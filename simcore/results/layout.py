@@ -12,6 +12,7 @@ import pyarrow as pa
 from simcore.compiled import state_stock_holders
 from simcore.errors import ResultError
 from simcore.results import arrow
+from simcore.results.names import MANIFEST  # noqa: F401  (re-exported)
 
 FORMAT = "supplyshock-results/4"
 FORMAT_3 = "supplyshock-results/3"
@@ -23,7 +24,6 @@ OLD_FORMATS = (FORMAT_3, "supplyshock-results/2", FORMAT_1)
 # the formats whose shortage.parquet holds only rows with something in them, as shares of
 # need, with exposures.parquet beside it (simcore/results/shortage.py expands them)
 SPARSE_FORMATS = (FORMAT, FORMAT_3)
-MANIFEST = "run.json"
 METADATA_KEY = b"supplyshock"  # Parquet key-value metadata: provenance (JSON)
 DIGEST_KEY = b"supplyshock.digest"  # Parquet key-value metadata: that table's digest
 
