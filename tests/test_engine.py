@@ -101,14 +101,7 @@ def test_output_arrays_are_reused_only_once_let_go(case):
     kw = dict(draws=100, seed=5, chunk_size=20, threads=2)
     _, held = collect(tensor, scenario, **kw)
     kw["timeseries"] = True
-    addresses, merged = [], {f: [] for f in FIELDS}
-    for chunk in engine.simulate(tensor, scenario, **kw):
-        addresses.append(chunk.shortage_t.ctypes.data)
-        for f in FIELDS:
-            merged[f].append(np.array(getattr(chunk, f)))
-        del chunk
-    for f in FIELDS:
-        np.testing.assert_array_equal(np.concatenate(merged[f]), held[f], err_msg=f)
+    addresses = [a for a, _ in _let_go(tensor, scenario, held, **kw)]
     # chunk i's arrays come back at chunk i + 2 (block i + 1 is queued to the kernel
     # before chunk i is handed out)
     assert addresses[2] == addresses[0] and addresses[3] == addresses[1]
@@ -117,6 +110,20 @@ def test_output_arrays_are_reused_only_once_let_go(case):
     for chunks in (kept, [v.base for v in views]):
         assert len({c.ctypes.data if isinstance(c, np.ndarray) else c.shortage_t.ctypes.data
                     for c in chunks}) == 5
+
+
+def _let_go(tensor, scenario, held, **kw) -> list:
+    """Run ``simulate`` letting go of each chunk once copied: the addresses of each
+    chunk's shortage and series arrays; the copies must be ``held``'s numbers."""
+    addresses, merged = [], {f: [] for f in FIELDS}
+    for chunk in engine.simulate(tensor, scenario, **kw):
+        addresses.append((chunk.shortage_t.ctypes.data, chunk.series.ctypes.data))
+        for f in FIELDS:
+            merged[f].append(np.array(getattr(chunk, f)))
+        del chunk
+    for f in FIELDS:
+        np.testing.assert_array_equal(np.concatenate(merged[f]), held[f], err_msg=f)
+    return addresses
 
 
 def test_the_last_shorter_blocks_reuse_the_first_rows_of_larger_arrays(case):
@@ -128,14 +135,7 @@ def test_the_last_shorter_blocks_reuse_the_first_rows_of_larger_arrays(case):
     kw = dict(draws=1000, seed=5, chunk_size=256, threads=2)
     assert [n for _, n in engine._spans(1000, 256)] == [256, 256, 256, 116, 116]
     _, held = collect(tensor, scenario, **kw)
-    addresses, merged = [], {f: [] for f in FIELDS}
-    for chunk in engine.simulate(tensor, scenario, timeseries=True, **kw):
-        addresses.append((chunk.shortage_t.ctypes.data, chunk.series.ctypes.data))
-        for f in FIELDS:
-            merged[f].append(np.array(getattr(chunk, f)))
-        del chunk
-    for f in FIELDS:
-        np.testing.assert_array_equal(np.concatenate(merged[f]), held[f], err_msg=f)
+    addresses = _let_go(tensor, scenario, held, timeseries=True, **kw)
     assert addresses[3] == addresses[1] and addresses[4] == addresses[2]
     views = [c.shortage_t[:5] for c in engine.simulate(tensor, scenario, **kw)]
     assert len({v.ctypes.data for v in views}) == 5
