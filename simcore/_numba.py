@@ -435,8 +435,8 @@ def _skip_function_prepass() -> bool:
     time: functions simplified before the module inliner weighs them optimise better
     once inlined. With the pre-pass the model kernel runs 7.2 % fewer instructions
     (callgrind, 100 draws of the partner study: 250.3 -> 232.2 million), same bits, for
-    10 s more of build (benchmarks/README.md, "The library's functions optimised before
-    they are inlined")."""
+    10 s more of build (benchmarks/README.md, "The library optimised before inlining, fewer
+    exp calls, pyarrow after the first block")."""
     try:
         from numba.core.codegen import CPUCodeLibrary
 

@@ -590,6 +590,7 @@ class _Block:
         zone_series = bool(zone_series or trace)
         if trace:
             spare = counted = None
+
         def layout_for(draws):
             return _out_layout(draws, n_workers, n_v, n_e, model.n_exposures, n_g, H,
                                max(1, len(holders)), timeseries, zone_series, trace)
@@ -909,7 +910,7 @@ def simulate(
     return chunks
 
 
-_NO_DRAWS = object()  # what _chunks' first step yields without blocks (no draws)
+_NO_DRAWS = object()  # next()'s answer where _chunks ends before a block (no draws)
 
 
 _TAIL = 8  # the last blocks shrink down to chunk_size / _TAIL draws (_spans),
