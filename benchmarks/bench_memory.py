@@ -66,7 +66,9 @@ if len(sys.argv) > 5:  # the writer of an earlier commit (--compare-commit)
     old = importlib.util.module_from_spec(spec)
     sys.modules["old_results"] = old
     spec.loader.exec_module(old)
-    api.Layout, api.write_chunks, api.FORMAT = old.Layout, old.write_chunks, old.FORMAT
+    import simcore.results as results  # (api.execute imports these names from it)
+    results.Layout, results.write_chunks, results.FORMAT = (old.Layout, old.write_chunks,
+                                                            old.FORMAT)
     writer.ResultWriter = old.ResultWriter
 spill = {"bytes": 0}
 finish = {}

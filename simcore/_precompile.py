@@ -56,7 +56,12 @@ def precompile(folder: Path, cache: str | None = None) -> Path:
         raise RuntimeError("simcore._precompile must run before numba is imported "
                            "(python -m simcore._precompile FOLDER)")
     with tempfile.TemporaryDirectory(prefix="supplyshock-precompile-") as work:
-        os.environ["NUMBA_CACHE_DIR"] = os.path.join(cache or work, "ahead-of-time")
+        ahead = os.path.join(cache or work, "ahead-of-time")
+        os.makedirs(ahead, exist_ok=True)
+        if not os.access(ahead, os.W_OK | os.X_OK):
+            # Numba would fall back to the user's cache, whose entries runs compiled
+            raise RuntimeError(f"cannot write the build's cache folder {ahead}")
+        os.environ["NUMBA_CACHE_DIR"] = ahead
         os.environ["SUPPLYSHOCK_PRECOMPILED"] = os.path.join(work, "none")  # compile all
         os.environ["SUPPLYSHOCK_NATIVE"] = "0"  # compile with Numba, whatever is installed
         os.environ["SUPPLYSHOCK_AHEAD_OF_TIME"] = "1"  # optimised fully (simcore._numba)

@@ -11,6 +11,7 @@ depend on where the draws were computed).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import platform
 import shutil
@@ -298,19 +299,22 @@ def execute(
 
             layout = Layout.from_exposures(prep.tensor, c, engine_exposures, engine_zones)
             meta = provenance(prep, draws, seed, timeseries, command)
+            if out is not None:
+                with atomic_folder(out) as staging:
+                    write_chunks(staging, layout, chunks, meta, draws, timeseries, bar)
+            else:
+                folder = Path(tempfile.mkdtemp(prefix="supplyshock-"))
+                try:
+                    manifest = write_chunks(folder, layout, chunks, meta, draws, timeseries,
+                                            bar)
+                except BaseException:
+                    shutil.rmtree(folder, ignore_errors=True)
+                    raise
         except BaseException:
+            # whatever failed once the engine started: its queued blocks stop (write_chunks
+            # stops them too, but not where the writer's setup fails before its loop)
             _stop(chunks)
             raise
-        if out is not None:
-            with atomic_folder(out) as staging:
-                write_chunks(staging, layout, chunks, meta, draws, timeseries, bar)
-        else:
-            folder = Path(tempfile.mkdtemp(prefix="supplyshock-"))
-            try:
-                manifest = write_chunks(folder, layout, chunks, meta, draws, timeseries, bar)
-            except BaseException:
-                shutil.rmtree(folder, ignore_errors=True)
-                raise
     finally:
         _close(bar)
     if out is not None:
@@ -321,10 +325,12 @@ def execute(
 
 
 def _stop(chunks) -> None:
-    """Stop an executor's chunks not taken (the local engine's queued blocks)."""
+    """Stop an executor's chunks not taken (the local engine's queued blocks); the error
+    being raised is the caller's, not one of closing."""
     close = getattr(chunks, "close", None)
     if close is not None:
-        close()
+        with contextlib.suppress(Exception):
+            close()
 
 
 def _start(prep: Prepared, executor, bar, say: bool, **run):

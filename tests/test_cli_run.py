@@ -1339,6 +1339,26 @@ def test_a_run_queues_its_first_block_before_it_imports_pyarrow(study):
     assert early.manifest["digest"]["sha256"] == plain.manifest["digest"]["sha256"]
 
 
+def test_a_run_whose_writer_fails_to_start_stops_the_kernel_it_started(study, monkeypatch):
+    """The engine starts before the writer is set up: where the writer's setup fails, the
+    blocks queued stop before the error reaches the caller (not when its traceback is
+    let go of), and nothing is left in the output folder."""
+    import threading
+
+    from simcore.results import writer
+
+    def refuse(self, *args, **kwargs):
+        raise OSError("no room for the writer")
+
+    monkeypatch.setattr(writer.ResultWriter, "__init__", refuse)
+    prep = api.prepare(study / "scenarios" / "tiny-cn.toml")
+    with pytest.raises(OSError, match="no room") as raised:
+        api.execute(prep, draws=400, chunk_size=16, out=study / "results" / "refused")
+    assert raised.value is not None  # (the traceback stays alive here)
+    assert not [t for t in threading.enumerate() if t.name.startswith("supplyshock-kernel")]
+    assert not (study / "results" / "refused").exists()
+
+
 def test_a_run_that_loads_the_cached_kernel_imports_no_compiler_hook_module(study):
     """Numba's IR inliner (numba.core.inline_closurecall, which imports Numba's lowering
     of lists, arrays and strings: 0.08 s) is needed only to compile the kernel; the hook

@@ -169,8 +169,9 @@ def test_a_pre_warmed_read_only_cache_is_used_as_it_is(scratch):
 
 def test_a_wheel_built_from_source_carries_the_kernel_compiled_for_this_machine(scratch):
     """pip's wheel build runs setup.py's hook, which compiles the kernel into the
-    package's _precompiled folder (here from this session's warm cache, to keep the test
-    short: SUPPLYSHOCK_PRECOMPILE_CACHE); the installed package then runs on an empty
+    package's _precompiled folder (here through this session's cache folder,
+    SUPPLYSHOCK_PRECOMPILE_CACHE: its ahead-of-time code, which test_native.py's build
+    shares, is compiled once a session); the installed package then runs on an empty
     NUMBA_CACHE_DIR without compiling or writing anything, with the same results."""
     import zipfile
 
