@@ -12,7 +12,6 @@ import pyarrow as pa
 from simcore.compiled import state_stock_holders
 from simcore.errors import ResultError
 from simcore.results import arrow
-from simcore.results.names import MANIFEST  # noqa: F401  (re-exported)
 
 FORMAT = "supplyshock-results/4"
 FORMAT_3 = "supplyshock-results/3"

@@ -23,12 +23,12 @@ from simcore.results.folders import atomic_folder, check_target
 from simcore.results.layout import (
     FORMAT,
     FORMAT_1,
-    MANIFEST,
     OLD_FORMATS,
     SHORTAGE_COLUMNS,
     SPARSE_FORMATS,
     TABLES,
 )
+from simcore.results.names import MANIFEST
 from simcore.results.shortage import expand_shortage, stored_columns
 
 

@@ -25,7 +25,6 @@ from simcore.results.layout import (
     DIGEST_KEY,
     EXPOSURES_SCHEMA,
     HIST_BINS,
-    MANIFEST,
     METADATA_KEY,
     MONTHLY_COLUMNS,
     MONTHLY_QUANTILES,
@@ -40,6 +39,7 @@ from simcore.results.layout import (
     baseline_value,
     drivers_schema,
 )
+from simcore.results.names import MANIFEST
 from simcore.results.statistics import (
     contiguous,
     histogram_pass,
