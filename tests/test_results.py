@@ -1653,6 +1653,38 @@ def test_a_staging_folder_that_cannot_be_made_leaves_no_folder_behind(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("shell", [True, False], ids=["shell", "python"])
+def test_the_watchdog_removes_what_a_run_that_ended_left(tmp_path, monkeypatch, shell):
+    """The watchdog (a POSIX shell, or Python where there is none) sees its input end
+    when the run's process ends, however it ends: the staging folder goes, files and
+    all, then the folders made above the target while empty, deepest first; a folder
+    that holds anything stays, and so do those above it."""
+    from simcore.results import folders
+
+    if not shell:
+        monkeypatch.setattr(folders, "_SHELL", str(tmp_path / "no-shell-here"))
+    assert folders._watchdog_command(tmp_path, [])[0] == (
+        "/bin/sh" if shell else folders.sys.executable)
+    made = tmp_path / "made"
+    (made / "inner" / "-staging" / "sub").mkdir(parents=True)
+    (made / "inner" / "-staging" / "sub" / "shortage.parquet").write_bytes(b"x")
+    dog = folders._Watchdog(made / "inner" / "-staging", [made / "inner", made])
+    dog.release()  # closes its input, as the end of the process does, and waits
+    assert not made.exists()
+
+    kept = tmp_path / "kept"
+    (kept / "inner" / "stage").mkdir(parents=True)
+    (kept / "other.txt").write_text("mine")
+    dog = folders._Watchdog(kept / "inner" / "stage", [kept / "inner", kept])
+    dog.release()
+    assert sorted(p.name for p in kept.iterdir()) == ["other.txt"]
+
+    gone = tmp_path / "gone"  # a staging folder already renamed into place: nothing to do
+    dog = folders._Watchdog(gone, [])
+    dog.release()
+    assert not gone.exists() and (tmp_path / "kept" / "other.txt").exists()
+
+
 def _shortage_rows_numpy(chunk, layout):
     """The shortage table's rows as NumPy picked them before the compiled pass
     (simcore/results/writer.py before binsums.shortage_rows): the reference."""

@@ -21,6 +21,20 @@ from simcore.results.names import MANIFEST
 # successful commit the staging path no longer exists and the removal does nothing. Then
 # the folders the run made above its target (deepest first), each only if empty: after
 # a commit they hold the results, and rmdir leaves them.
+#
+# A POSIX shell, where there is one: a second Python for it (interpreter, site, the
+# modules below) took 45 ms of CPU beside the kernel, and 7-8 ms more to see the end of
+# its input and exit when the run was done (the partner study's 10,000 draws take 2.2 s
+# on 2 cores); the shell takes 6 ms and 1-4 ms, running no other program when the
+# staging folder is gone and no folder was made above the target.
+_SHELL = "/bin/sh"
+_WATCHDOG_SH = (
+    'trap "" INT\n'
+    "while read -r _; do :; done\n"
+    'if [ -e "$1" ] || [ -L "$1" ]; then rm -rf -- "$1"; fi\n'
+    "shift\n"
+    'for folder do rmdir -- "$folder" 2>/dev/null || break; done\n'
+)
 _WATCHDOG = (
     "import os, shutil, signal, sys\n"
     "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
@@ -34,11 +48,19 @@ _WATCHDOG = (
 )
 
 
+def _watchdog_command(path: Path, created) -> list[str]:
+    """The watchdog's command line: the shell's, else Python's (isolated, without site)."""
+    folders = [str(path), *map(str, created)]
+    if os.name == "posix" and os.path.exists(_SHELL):
+        return [_SHELL, "-c", _WATCHDOG_SH, "supplyshock-watchdog", *folders]
+    return [sys.executable, "-I", "-S", "-c", _WATCHDOG, *folders]
+
+
 class _Watchdog:
     def __init__(self, path: Path, created: list[Path] = ()):
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-c", _WATCHDOG, str(path), *map(str, created)],
+                _watchdog_command(path, created),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
