@@ -94,7 +94,7 @@ def main(argv=None) -> int:
 
     from simcore import api
     from simcore.dask_executor import DaskExecutor, pack_histogram
-    from simcore.engine import prepare, simulate
+    from simcore.engine import ChunkResult, prepare, run_block
 
     cores = os.cpu_count() or 1
     w = args.workers
@@ -107,7 +107,9 @@ def main(argv=None) -> int:
 
     # --- 3. wire sizes (printed last; measured first, they need no cluster) ------------
     model_bytes = len(pickle.dumps(prepare(prep.tensor, prep.compiled), protocol=5))
-    one = next(iter(simulate(prep.tensor, prep.compiled, draws=cs, seed=seed, chunk_size=cs)))
+    # a chunk as a worker sends it (run_block: the rows' histogram whole, not by zone)
+    one = ChunkResult(start=0, stop=cs, **run_block(prepare(prep.tensor, prep.compiled), seed,
+                                                    0, cs))
     per_chunk = chunk_bytes(one)
     hist_bytes = one.hist.nbytes
     packed = pack_histogram(one)

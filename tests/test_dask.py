@@ -79,7 +79,7 @@ def digest(result) -> str:
 
 
 def test_chunks_are_the_engines_in_draw_order_with_bounded_tasks_in_flight(study, cluster):
-    from simcore.engine import simulate
+    from simcore.engine import row_histogram, simulate
 
     prep = api.prepare("scenarios/tiny-study.toml")
     local = list(
@@ -97,6 +97,8 @@ def test_chunks_are_the_engines_in_draw_order_with_bounded_tasks_in_flight(study
     for mine, theirs in zip(got, local, strict=True):
         for name in FIELDS:
             a, b = getattr(mine, name), getattr(theirs, name)
+            if name == "hist":  # the local engine's chunks give it by zone
+                b = row_histogram(theirs)
             assert a.dtype == b.dtype, name
             np.testing.assert_array_equal(a, b, err_msg=name)
     assert not cluster._futures

@@ -45,7 +45,7 @@ def case():
 def collect(tensor, scenario, **kw):
     chunks = list(engine.simulate(tensor, scenario, timeseries=True, **kw))
     merged = {f: np.concatenate([getattr(c, f) for c in chunks]) for f in FIELDS}
-    merged["hist"] = sum(c.hist for c in chunks)
+    merged["hist"] = sum(engine.row_histogram(c) for c in chunks)
     merged["zone_hist"] = sum(c.zone_hist for c in chunks)
     return chunks, merged
 
@@ -65,7 +65,8 @@ def test_chunk_result_contract(case):
                   last_short=(np.int16, (20, X)), stock_drawn_t=(np.float64, (20, X)),
                   price_peak=(np.float64, (20, X)), price_mean=(np.float64, (20, X)),
                   variates=(np.float64, (20, V)), fired=(np.bool_, (20, E)),
-                  onset=(np.int32, (20, E)), hist=(np.int64, (X, H, 101)),
+                  onset=(np.int32, (20, E)), zone_short_hist=(np.int64, (G, H, 101)),
+                  row_zone=(np.int64, (X,)),
                   bought_t=(np.float64, (20, X)), rationed_t=(np.float64, (20, X)),
                   zone_price_peak=(np.float64, (20, G)),
                   zone_choke_months=(np.int16, (20, G)),
@@ -74,7 +75,14 @@ def test_chunk_result_contract(case):
         a = getattr(c, f)
         assert a.dtype == dtype and a.shape == shape, f
     assert c.series is None and c.zone_series is None
-    assert (c.hist.sum(axis=2) == 20).all() and (c.zone_hist.sum(axis=2) == 20).all()
+    # simulate's chunks give the rows' histogram by zone: the same as run_block's rows
+    assert c.hist is None and c.holder_short_hist.shape == (len(c.holder_rows), H, 101)
+    assert len(c.holder_rows) and ((0 <= c.holder_rows) & (c.holder_rows < X)).all()
+    hist = engine.row_histogram(c)
+    assert hist.dtype == np.int64 and hist.shape == (X, H, 101)
+    block = engine.run_block(engine.prepare(tensor, scenario), 1, 0, 20)
+    np.testing.assert_array_equal(hist, block["hist"])
+    assert (hist.sum(axis=2) == 20).all() and (c.zone_hist.sum(axis=2) == 20).all()
     assert (c.onset[~c.fired] == -1).all() and (c.onset[c.fired] >= 0).all()
     assert ex.material.dtype == np.int32 and ex.need_t.dtype == np.float64
 
@@ -173,7 +181,7 @@ def test_timeseries_matches_hist_and_summaries(case):
     share = c.series.astype(np.float64)
     assert c.series.dtype == np.float32 and c.series.shape == (40, c.shortage_t.shape[1], 10)
     np.testing.assert_allclose(share.max(axis=2), c.peak_share, rtol=1e-6)
-    assert ((share > 1e-10).sum(axis=0) == c.hist[:, :, 1:].sum(axis=2)).all()
+    assert ((share > 1e-10).sum(axis=0) == engine.row_histogram(c)[:, :, 1:].sum(axis=2)).all()
 
 
 def test_progress_and_defaults(case):

@@ -76,7 +76,7 @@ def test_a_shortage_of_exactly_one_percent_is_not_a_short_month():
     np.testing.assert_allclose(chunk.series[:, target], 0.01, rtol=1e-6)
     assert (chunk.months_short[:, target] == 0).all()
     assert (chunk.first_short[:, target] == -1).all()
-    assert (chunk.hist[target, :, 1] == 2).all()  # bin 1: (0, 1 %]
+    assert (engine.row_histogram(chunk)[target, :, 1] == 2).all()  # bin 1: (0, 1 %]
 
 
 def test_a_failing_draw_is_named_by_its_own_index():

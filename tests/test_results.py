@@ -906,6 +906,39 @@ def test_digest_does_not_depend_on_chunk_size(tmp_path):
     assert c.digest != a.digest
 
 
+def _by_zone(chunk, first_full=False):
+    """The chunk with its rows' histogram given by zone, as simulate's chunks give it
+    (simcore.engine.row_histogram): row 0 in row 1's zone, with what row 0 differs by in
+    bins 1-100 as a state-stock holder's own counts; every other row its own zone."""
+    if first_full and chunk.start == 0:
+        return chunk
+    hist = chunk.hist
+    row_zone = np.arange(X, dtype=np.int64)
+    row_zone[0] = 1
+    own = (hist[[0]] - hist[[1]]).astype(np.int64)
+    own[:, :, 0] = 0
+    return SimpleNamespace(**dict(vars(chunk), hist=None, zone_short_hist=hist.copy(),
+                                  row_zone=row_zone, holder_rows=np.array([0], np.int64),
+                                  holder_short_hist=own))
+
+
+def test_a_histogram_by_zone_writes_the_same_tables(tmp_path):
+    """The writer adds chunks' histograms given by zone as it adds rows' (the sums by
+    zone expanded at the end, bin 0 what the others leave of every draw): the same
+    digest whether every chunk, none or all but the first come by zone; a chunk with
+    neither form is refused."""
+    plain = write(tmp_path / "plain", draws=30, size=8)
+    zoned = write(tmp_path / "zoned", draws=30, size=8,
+                  source=lambda d, s: map(_by_zone, chunks(d, s)))
+    mixed = write(tmp_path / "mixed", draws=30, size=8,
+                  source=lambda d, s: (_by_zone(c, True) for c in chunks(d, s)))
+    assert plain.digest == zoned.digest == mixed.digest
+    bad = SimpleNamespace(**dict(vars(next(chunks(8, 8))), hist=None))
+    (tmp_path / "bad").mkdir()
+    with pytest.raises(ResultError, match="no monthly shortage histogram"):
+        R.write_chunks(tmp_path / "bad", LAYOUT, [bad], PROV, 8)
+
+
 def test_chunks_out_of_order_or_missing_are_refused(tmp_path):
     got = list(chunks(20, 10))
     with pytest.raises(ResultError, match="draw order"):

@@ -422,8 +422,26 @@ def _check_chunk(chunk, expected_start: int, layout: Layout, draws: int, timeser
         raise ResultError(
             f"chunk shortage_t has shape {np.shape(chunk.shortage_t)}, expected {(n, x)}"
         )
-    if np.shape(chunk.hist) != (x, layout.horizon, HIST_BINS):
-        raise ResultError(f"chunk hist has shape {np.shape(chunk.hist)}")
+    h = layout.horizon
+    if getattr(chunk, "hist", None) is not None:
+        if np.shape(chunk.hist) != (x, h, HIST_BINS):
+            raise ResultError(f"chunk hist has shape {np.shape(chunk.hist)}")
+    else:  # the rows' histogram by zone (simcore.engine.row_histogram)
+        zone, rows = getattr(chunk, "zone_short_hist", None), getattr(chunk, "row_zone", None)
+        holders = getattr(chunk, "holder_rows", None)
+        own = getattr(chunk, "holder_short_hist", None)
+        if zone is None or rows is None or holders is None or own is None:
+            raise ResultError("the chunk has no monthly shortage histogram (hist, or "
+                              "zone_short_hist with row_zone, holder_rows, holder_short_hist)")
+        g = np.shape(zone)[0] if np.ndim(zone) == 3 else 0
+        if (np.shape(zone) != (g, h, HIST_BINS) or np.shape(rows) != (x,)
+                or np.shape(own) != (len(holders), h, HIST_BINS)
+                or (x and not 0 <= int(np.min(rows)) <= int(np.max(rows)) < max(g, 1))
+                or (len(holders) and not 0 <= int(np.min(holders)) <= int(np.max(holders)) < x)):
+            raise ResultError(
+                f"chunk histogram by zone does not fit: zone_short_hist {np.shape(zone)}, "
+                f"row_zone {np.shape(rows)}, holder_rows {np.shape(holders)}, "
+                f"holder_short_hist {np.shape(own)} for {x} rows and {h} months")
     if timeseries and getattr(chunk, "series", None) is None:
         raise ResultError("a monthly time series was asked for but the executor gave none")
 
@@ -464,6 +482,7 @@ class ResultWriter:
             self.folder / "zone_prices.parquet", ZONE_PRICES_SCHEMA, self.provenance, labels
         )
         self.zone_hist = None
+        self._by_zone = None  # the histograms by zone summed (_add_by_zone), their draws
         if self.timeseries:
             self._writers["timeseries"] = _TableWriter(
                 self.folder / "timeseries.parquet", TIMESERIES_SCHEMA, self.provenance, labels
@@ -499,17 +518,49 @@ class ResultWriter:
         self.summary.add(chunk)
         self._writers["drivers"].write(drivers_chunk(chunk, self.layout, self._drivers_schema))
         self._writers["zone_prices"].write(zone_prices_chunk(chunk, self.layout))
-        self.hist += np.asarray(chunk.hist, dtype=np.int64)
+        if chunk.hist is not None:
+            self.hist += np.asarray(chunk.hist, dtype=np.int64)
+        else:
+            self._add_by_zone(chunk)
         zh = np.asarray(chunk.zone_hist, dtype=np.int64)
         if self.zone_hist is None:
             self.zone_hist = zh.copy()
         else:  # in place: a new 7.7 MB array a chunk (the partner study) costs page faults
             np.add(self.zone_hist, zh, out=self.zone_hist)
 
+    def _add_by_zone(self, chunk) -> None:
+        """Add a chunk's histogram given by zone to the sums kept by zone (the same
+        zones, rows and holders every chunk), or else as rows to ``self.hist``."""
+        from simcore.engine import expand_histogram
+
+        zone = np.asarray(chunk.zone_short_hist, dtype=np.int64)
+        rows, holders = np.asarray(chunk.row_zone), np.asarray(chunk.holder_rows)
+        own = np.asarray(chunk.holder_short_hist, dtype=np.int64)
+        n = chunk.stop - chunk.start
+        kept = self._by_zone
+        if kept is None:
+            self._by_zone = [zone.copy(), rows, holders, own.copy(), n]
+        elif (kept[0].shape == zone.shape and np.array_equal(kept[1], rows)
+              and np.array_equal(kept[2], holders)):
+            np.add(kept[0], zone, out=kept[0])
+            np.add(kept[3], own, out=kept[3])
+            kept[4] += n
+        else:
+            self.hist += expand_histogram(zone, rows, holders, own, n)
+
+    def _row_histogram(self) -> np.ndarray:
+        """The rows' monthly histogram over every chunk."""
+        if self._by_zone is None:
+            return self.hist
+        from simcore.engine import expand_histogram
+
+        zone, rows, holders, own, n = self._by_zone
+        return self.hist + expand_histogram(zone, rows, holders, own, n)
+
     def _histogram_tables(self) -> dict:
         """Write the monthly table and the price table (from the histograms summed over
         the chunks); their digests."""
-        monthly = monthly_table(self.hist, self.layout)
+        monthly = monthly_table(self._row_histogram(), self.layout)
         digests = {"monthly": write_table(self.folder / "monthly.parquet", monthly,
                                           self.provenance, self._labels)}
         prices = prices_table(self.zone_hist, self.layout)
