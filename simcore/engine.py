@@ -691,11 +691,12 @@ class _Block:
         # row, its own bin less its zone's in the months they differ (holder_bins);
         # bin 0 (no shortage) is what the other bins leave of the n draws
         rows = np.zeros(0, np.int64)
+        hshort = hshort[: len(holders)]  # the kernel's holder arrays have one row at least
         if len(holders):
             rows = sc.xidx[holders[:, 0], model.tn.n_stages[holders[:, 0]] - 1, holders[:, 1]]
             mine = rows >= 0
             rows = rows[mine]
-            hshort = hshort[: len(holders)][mine]
+            hshort = hshort[mine]
         hist = None if by_zone else expand_histogram(zshort, row_zone, rows, hshort, n,
                                                      out=rest[0])
         if self.spare is not None:

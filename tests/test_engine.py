@@ -87,6 +87,34 @@ def test_chunk_result_contract(case):
     assert ex.material.dtype == np.int32 and ex.need_t.dtype == np.float64
 
 
+def test_a_world_without_state_stocks_gives_its_histogram_by_zone(tmp_path):
+    """No state stock anywhere and no stockpile: the kernel still keeps one holder row
+    (its arrays have one at least), which the chunk leaves out; the rows' histogram is
+    run_block's, and the writer takes the chunks (a review found it refused them)."""
+    from simcore import results as R
+
+    tensor = random_tensor(np.random.default_rng(5), n_k=2, n_s=2, n_c=5, stocks=False)
+    events = [Event("a", 0, {0: 1, 1: 0}, probability=0.9, onset=("uniform", 0, 3),
+                    severity=("uniform", 0.5, 1))]
+    scenario = make_scenario(tensor, events, horizon=6)
+    chunks = list(engine.simulate(tensor, scenario, draws=30, seed=4, chunk_size=16))
+    block = engine.run_block(engine.prepare(tensor, scenario), 4, 0, 16)
+    c = chunks[0]
+    assert c.hist is None and c.holder_rows.shape == (0,)
+    assert c.holder_short_hist.shape == (0, 6, 101)
+    np.testing.assert_array_equal(engine.row_histogram(c), block["hist"])
+    layout = R.Layout.from_exposures(tensor, scenario, engine.exposures(tensor, scenario),
+                                     engine.zones(tensor, scenario))
+    rows = [dataclasses.replace(c, hist=engine.row_histogram(c), zone_short_hist=None)
+            for c in chunks]
+    digests = []
+    for name, given in (("by-zone", chunks), ("by-row", rows)):
+        (tmp_path / name).mkdir()
+        manifest = R.write_chunks(tmp_path / name, layout, iter(given), {"format": R.FORMAT}, 30)
+        digests.append(manifest["digest"]["sha256"])
+    assert digests[0] == digests[1]
+
+
 def test_bit_identical_across_threads_chunks_and_runs(case):
     tensor, scenario = case
     _, one = collect(tensor, scenario, draws=97, seed=5, threads=1, chunk_size=97)

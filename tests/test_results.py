@@ -1723,6 +1723,7 @@ def test_the_watchdog_removes_what_a_run_that_ended_left(tmp_path, monkeypatch, 
 
     if not shell:
         monkeypatch.setattr(folders, "_SHELL", str(tmp_path / "no-shell-here"))
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing-here"))  # rm and rmdir all the same
     assert folders._watchdog_command(tmp_path, [])[0] == (
         "/bin/sh" if shell else folders.sys.executable)
     made = tmp_path / "made"

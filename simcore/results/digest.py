@@ -51,6 +51,9 @@ class TableDigest:
                 f"columns {batch.schema.names} do not match the expected {self.schema.names}"
             )
         self.rows += batch.num_rows
+        # numbers are read as the schema types them: where a batch's types differ, every
+        # column goes the general way, by its own type
+        typed = batch.schema.equals(self.schema, check_metadata=False)
         for (name, values_hash, valid_hash, form, dtype), column in zip(
                 self._columns, batch.columns, strict=True):
             chunks = column.chunks if isinstance(column, pa.ChunkedArray) else (column,)
@@ -61,7 +64,7 @@ class TableDigest:
                 else:
                     valid = validity(chunk)
                     valid_hash.update(valid)
-                if form == _NUMBER and valid is None:
+                if form == _NUMBER and valid is None and typed:
                     values_hash.update(_number_values(chunk, dtype))
                 else:
                     values_hash.update(self._canonical(name, chunk, valid))
@@ -143,9 +146,10 @@ def _form(kind: pa.DataType) -> tuple[str, np.dtype | None]:
 def _present(n: int) -> memoryview:
     """n validity bytes of 1 (the column has no nulls), without making them each time."""
     global _PRESENT
-    if n > len(_PRESENT):
-        _PRESENT = bytearray(b"\x01" * n)
-    return memoryview(_PRESENT)[:n]
+    ones = _PRESENT  # (another thread may replace it meanwhile: this one is long enough)
+    if n > len(ones):
+        ones = _PRESENT = bytearray(b"\x01" * n)
+    return memoryview(ones)[:n]
 
 
 def _number_values(arr: pa.Array, dtype: np.dtype) -> np.ndarray:

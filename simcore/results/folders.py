@@ -26,14 +26,15 @@ from simcore.results.names import MANIFEST
 # modules below) took 45 ms of CPU beside the kernel, and 7-8 ms more to see the end of
 # its input and exit when the run was done (the partner study's 10,000 draws take 2.2 s
 # on 2 cores); the shell takes 6 ms and 1-4 ms, running no other program when the
-# staging folder is gone and no folder was made above the target.
+# staging folder is gone and no folder was made above the target. ``command -p``: rm and
+# rmdir from the system's default path, whatever PATH the run was given.
 _SHELL = "/bin/sh"
 _WATCHDOG_SH = (
     'trap "" INT\n'
     "while read -r _; do :; done\n"
-    'if [ -e "$1" ] || [ -L "$1" ]; then rm -rf -- "$1"; fi\n'
+    'if [ -e "$1" ] || [ -L "$1" ]; then command -p rm -rf -- "$1"; fi\n'
     "shift\n"
-    'for folder do rmdir -- "$folder" 2>/dev/null || break; done\n'
+    'for folder do command -p rmdir -- "$folder" 2>/dev/null || break; done\n'
 )
 _WATCHDOG = (
     "import os, shutil, signal, sys\n"

@@ -436,7 +436,7 @@ def _check_chunk(chunk, expected_start: int, layout: Layout, draws: int, timeser
         g = np.shape(zone)[0] if np.ndim(zone) == 3 else 0
         if (np.shape(zone) != (g, h, HIST_BINS) or np.shape(rows) != (x,)
                 or np.shape(own) != (len(holders), h, HIST_BINS)
-                or (x and not 0 <= int(np.min(rows)) <= int(np.max(rows)) < max(g, 1))
+                or (x and not 0 <= int(np.min(rows)) <= int(np.max(rows)) < g)
                 or (len(holders) and not 0 <= int(np.min(holders)) <= int(np.max(holders)) < x)):
             raise ResultError(
                 f"chunk histogram by zone does not fit: zone_short_hist {np.shape(zone)}, "
@@ -518,7 +518,7 @@ class ResultWriter:
         self.summary.add(chunk)
         self._writers["drivers"].write(drivers_chunk(chunk, self.layout, self._drivers_schema))
         self._writers["zone_prices"].write(zone_prices_chunk(chunk, self.layout))
-        if chunk.hist is not None:
+        if getattr(chunk, "hist", None) is not None:
             self.hist += np.asarray(chunk.hist, dtype=np.int64)
         else:
             self._add_by_zone(chunk)
@@ -539,7 +539,7 @@ class ResultWriter:
         n = chunk.stop - chunk.start
         kept = self._by_zone
         if kept is None:
-            self._by_zone = [zone.copy(), rows, holders, own.copy(), n]
+            self._by_zone = [zone.copy(), rows.copy(), holders.copy(), own.copy(), n]
         elif (kept[0].shape == zone.shape and np.array_equal(kept[1], rows)
               and np.array_equal(kept[2], holders)):
             np.add(kept[0], zone, out=kept[0])
