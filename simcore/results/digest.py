@@ -106,7 +106,7 @@ class TableDigest:
         indices = values(arr.indices)
         # a writer's chunks share one dictionary: its codes are found once
         known = self._remap.get(name)
-        if known is not None and (known[0] is arr.dictionary or known[0].equals(arr.dictionary)):
+        if known is not None and known[0].equals(arr.dictionary):
             remap = known[1]
         else:
             try:

@@ -25,7 +25,7 @@ from simcore.results.names import MANIFEST
 # A POSIX shell, where there is one: a second Python for it (interpreter, site, the
 # modules below) took 45 ms of CPU beside the kernel, and 7-8 ms more to see the end of
 # its input and exit when the run was done (the partner study's 10,000 draws take 2.2 s
-# on 2 cores); the shell takes 6 ms and 1-4 ms, running no other program when the
+# on 2 cores); the shell takes 1.5 ms and 0.5 ms, running no other program when the
 # staging folder is gone and no folder was made above the target. ``command -p``: rm and
 # rmdir from the system's default path, whatever PATH the run was given.
 _SHELL = "/bin/sh"
