@@ -161,11 +161,11 @@ def test_known_answers():
                                [0.0, 3.0, 0.0])
 
 
-def random_market(rng, zones=(1, 4)):
+def random_market(rng, zones=(1, 4), classes=(1, 4)):
     """A random zone market: exporter classes with free supply and caps, zones with
-    need, stocks, state purchases and releases, contracts; the number of zones drawn
-    from ``zones`` (inclusive)."""
-    m = int(rng.integers(1, 5))
+    need, stocks, state purchases and releases, contracts; the numbers of zones and of
+    classes drawn from ``zones`` and ``classes`` (inclusive)."""
+    m = int(rng.integers(classes[0], classes[1] + 1))
     nz = int(rng.integers(zones[0], zones[1] + 1))
     supply = rng.uniform(0, 10, m) * (rng.random(m) > 0.15)
     cap = np.full((m, nz), np.inf)
@@ -300,6 +300,40 @@ def test_subset_and_cut_fillings_agree():
         yb = [mk.free_demand(zq, z, b[z], mp)[0] for z in range(nz)]
         scale = 1.0 + supply.sum() + zq[:, mk.ZQ_W].sum()
         np.testing.assert_allclose(ya, yb, rtol=1e-9, atol=1e-9 * scale)
+
+
+@pytest.mark.parametrize("m,nz", [(1, 1), (2, 2), (2, 3), (1, 2), (3, 3), (2, 4)])
+def test_each_shape_fills_as_the_general_filling_bit_for_bit(m, nz):
+    """The month loop's filling (fill_gale, through clear_zones without flows) runs a
+    copy compiled for the shapes that occur most (one class and one zone, two classes
+    and two or three zones) and the general one for the others: every shape gives the
+    levels, demands, frozen zones, status and remembered sets of the general filling
+    (fill_subsets) to the last bit, from the floor and from any guess of the levels."""
+    from simcore.kernel import market as mk
+
+    rng = np.random.default_rng(1000 * m + nz)
+    for case in range(150):
+        supply, cap, zones, par = random_market(rng, zones=(nz, nz), classes=(m, m))
+        supply = np.asarray(supply, float)
+        zq, mp = kernel_market(zones, par)
+        guess = rng.uniform(0, 2, nz) if case % 2 else np.full(nz, mk.U_TOP)
+        sets = float(rng.integers(0, 1 << 16)) if case % 3 else 0.0
+        got = dict(u=guess.copy(), frozen=np.zeros(nz, bool), dem=np.zeros(nz),
+                   gcap=np.zeros(mk.GCAP_SIZE))
+        want = {k: v.copy() for k, v in got.items()}
+        got["gcap"][0] = want["gcap"][0] = sets
+        status = mk.clear_zones(m, nz, supply, cap, zq.copy(), mp.copy(), got["u"],
+                                got["frozen"], np.zeros(nz, bool), got["dem"], np.zeros(nz),
+                                got["gcap"], False, np.zeros((m, nz)), np.zeros(m),
+                                np.zeros(nz), np.zeros(m + nz + 2, np.int64),
+                                np.zeros(m, np.int64), np.zeros(nz, np.int64),
+                                np.zeros(m, bool), np.zeros(nz, bool))
+        assert status == mk.fill_subsets(m, nz, supply, cap, zq.copy(), mp.copy(), want["u"],
+                                         want["frozen"], want["dem"], want["gcap"])
+        for key in ("u", "frozen", "dem"):
+            np.testing.assert_array_equal(got[key].view(np.uint8), want[key].view(np.uint8),
+                                          err_msg=f"{key}, case {case}")
+        assert got["gcap"][0] == want["gcap"][0]
 
 
 def _fill_with(market, sets):
