@@ -219,6 +219,8 @@ N_ZA = 8
 Scratch = namedtuple("Scratch", [
     # per event
     "z", "onset_f", "dur", "sev0", "sev1", "settle", "leak", "lead", "sev_now", "ann_now",
+    # the events that touch a material in a draw (_material: its first ones)
+    "live",
     # per intervention
     "sp_on", "cap_on", "cap_month",
     # per material
@@ -255,6 +257,7 @@ def scratch(n_ev, n_sp, n_cap, n_k, n_s, n_c, n_z):
     return Scratch(
         np.zeros(e1), np.zeros(e1), np.zeros(e1), np.zeros(e1), np.zeros(e1),
         np.zeros(e1), np.zeros(e1), np.zeros(e1), np.zeros(e1), np.zeros(e1, dtype=np.bool_),
+        np.zeros(e1, dtype=np.int64),
         np.zeros(max(1, n_sp), dtype=np.bool_), np.zeros(max(1, n_cap), dtype=np.bool_),
         np.zeros(max(1, n_cap), dtype=np.int64),
         np.zeros((n_k, N_MARKET)),
