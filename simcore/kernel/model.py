@@ -209,14 +209,32 @@ def _market_values(tn, sc, vals, k, mk):
 
 
 @jit_inline
-def _start_month(sc, ws, fired, k, horizon):
-    """(first month any event touching k is in force, first month one is announced or in
-    force); horizon when none."""
+def _live_events(sc, ws, fired, k):
+    """The events that fired, touch material k and last (ws.live, its first ones): the
+    only ones that can be in force or announced in k's months. Every event's severity is
+    set to -1 (not in force) and not announced: _severities updates the live ones."""
+    live = ws.live
+    sev_now = ws.sev_now
+    ann_now = ws.ann_now
+    ev_stage = sc.ev_stage
+    dur = ws.dur
+    n_live = 0
+    for e in range(sc.ev_kind.shape[0]):
+        if fired[e] and ev_stage[e, k] >= 0 and dur[e] > 0.0:
+            live[n_live] = e
+            n_live += 1
+        sev_now[e] = -1.0
+        ann_now[e] = False
+    return live[:n_live]
+
+
+@jit_inline
+def _start_month(sc, ws, live, horizon):
+    """(first month any of the events ``live`` (_live_events) is in force, first month
+    one is announced or in force); horizon when none."""
     t0 = horizon
     ta = horizon
-    for e in range(sc.ev_kind.shape[0]):
-        if not (fired[e] and sc.ev_stage[e, k] >= 0 and ws.dur[e] > 0.0):
-            continue
+    for e in live:
         if ws.onset_f[e] >= horizon:
             if not (sc.ev_kind[e] == EVENT_RESTRICTION and ws.lead[e] > 0.0):
                 continue
@@ -233,9 +251,9 @@ def _start_month(sc, ws, fired, k, horizon):
 @jit_inline
 def _severities(sc, ws, k, t, live):
     """Severity of each event touching k in month t (-1: not in force), and whether it
-    is announced (in its lead months before onset), for the events in ``live`` (those
-    that fired, touch k and last: _material set the others' to -1 and not announced
-    for the material's draw; walking every event cost about 1 % of the kernel). Returns
+    is announced (in its lead months before onset), for the events in ``live``
+    (_live_events, which set the others' to -1 and not announced for the material's
+    draw; walking every event cost about 1 % of the kernel). Returns
     whether either differs from what the arrays held before the call (within a
     material, the month before; in a material's first computed month the caller
     rebuilds the routes whatever it returns).
@@ -976,22 +994,13 @@ def _material(tn, sc, ws, out, hbins, j, k, fired, usable, sub_max, lag_sub):
     ns = tn.n_stages[k]
     kc = tn.kc_idx[tn.kc_ptr[k]:tn.kc_ptr[k + 1]]
     status = 0
-    t0, ts = _start_month(sc, ws, fired, k, H)
+    live = _live_events(sc, ws, fired, k)
+    t0, ts = _start_month(sc, ws, live, H)
     if ts >= H:
         # nothing happens to k: every row keeps its baseline (no shortage, price 1), its
         # whole need bought every month
         _book_baseline(tn, sc, out, j, k, H)
         return 0
-    # the events that can be in force or announced: the others stay at -1, not announced
-    live = ws.live
-    n_live = 0
-    for e in range(sc.ev_kind.shape[0]):
-        if fired[e] and sc.ev_stage[e, k] >= 0 and ws.dur[e] > 0.0:
-            live[n_live] = e
-            n_live += 1
-        ws.sev_now[e] = -1.0
-        ws.ann_now[e] = False
-    live = live[:n_live]
     mk = ws.mk
     n_zone = sc.n_zone
     zone_need = sc.zone_need
