@@ -698,6 +698,11 @@ def verify(folder, threads=None, progress=False, scenario=None, dataset=None) ->
                 f"{manifest['seed']}: nearly every sampled value differs from the re-run's "
                 f"(same code, scenario and dataset), so the manifest's seed was edited or "
                 f"the tables come from a run with another seed")
+        if not changed and not read_lines and all(stored.get(n) == recorded[n]
+                                                  for n in differ):
+            line = _rounding_line(folder, rerun.folder, differ)
+            if line is not None:
+                problems.append(line)
         for name in differ:
             if name in read_lines:
                 problems.extend(f"{name}: {line}" for line in read_lines[name])
@@ -742,6 +747,72 @@ def _other_draws(stored: Path, rerun: Path) -> bool:
         cells += x.size
         differ += int(np.count_nonzero((x != y) & ~(np.isnan(x) & np.isnan(y))))
     return cells > 0 and differ > 0.9 * cells
+
+
+# the largest relative difference (by float width) that verify calls rounding: a float64
+# sampled value moves by up to 63 units in its last place (1e-14) in the partner study
+# where a quantile's inversion or the copula's erfc steps on another rounding of log or
+# exp; a float32 by its last bit or two. A change of the model moves numbers far more,
+# and other draws (an edited seed) nearly every sampled value (_other_draws).
+ROUNDING_RTOL = {8: 1e-9, 4: 2.4e-7}
+
+
+def _rounding_apart(stored: Path, rerun: Path, name: str) -> float | None:
+    """The largest relative difference between the numbers of table ``name`` in two
+    results folders, where they differ only by rounding: same columns and rows, every
+    other column equal, NaN where the other has NaN, each float within
+    ``ROUNDING_RTOL`` of its counterpart; else None. What a math library that rounds
+    otherwise leaves (docs/model.md, section 6)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    a = pq.read_table(Path(stored) / f"{name}.parquet")
+    b = pq.read_table(Path(rerun) / f"{name}.parquet")
+    if a.column_names != b.column_names or a.num_rows != b.num_rows:
+        return None
+    most = 0.0
+    for column in a.column_names:
+        x, y = a.column(column), b.column(column)
+        if x.equals(y):
+            continue
+        if x.type != y.type or not pa.types.is_floating(x.type) or x.type.bit_width < 32:
+            return None
+        xs = x.to_numpy(zero_copy_only=False)
+        ys = y.to_numpy(zero_copy_only=False)
+        nan = np.isnan(xs)
+        if (nan != np.isnan(ys)).any():
+            return None
+        xs, ys = xs[~nan].astype(np.float64), ys[~nan].astype(np.float64)
+        size = np.maximum(np.abs(xs), np.abs(ys))
+        differ = xs != ys
+        rel = np.abs(xs[differ] - ys[differ]) / size[differ]
+        worst = float(rel.max(initial=0.0))
+        if worst > ROUNDING_RTOL[x.type.bit_width // 8]:
+            return None
+        most = max(most, worst)
+    return most
+
+
+def _rounding_line(stored: Path, rerun: Path, differ: list[str]) -> str | None:
+    """Where a re-run by the same code differs from a run only by the rounding of its
+    sampled values (the drivers), or of every number that differs, the line that says
+    so: the platform's math library, not another model or other draws."""
+    apart = {name: _rounding_apart(stored, rerun, name) for name in differ}
+    if apart.get("drivers") is not None:
+        what = "the sampled values (drivers) differ only by rounding"
+        rel = apart["drivers"]
+        if len(differ) > 1:
+            what += ", the other tables as they follow from them"
+    elif all(v is not None for v in apart.values()):
+        what = "every number that differs differs only by rounding"
+        rel = max(apart.values())
+    else:
+        return None
+    return (f"{what} (relative differences up to {rel:.1g}): this machine's math "
+            f"library rounds exp, log, erfc or lgamma otherwise than the run's did (glibc "
+            f"picks other versions of them on a CPU without FMA; other systems have other "
+            f"libraries); not another model, not other draws: docs/model.md, section 6")
 
 
 AS_READ_ROWS = 5_000_000  # the most (draw, exposure) rows verify expands to compare

@@ -397,6 +397,88 @@ def test_verify_names_an_edited_seed(study):
     assert "reproduced" in invoke("verify", "results/tiny-cn").output
 
 
+def test_verify_says_when_the_sampled_values_differ_only_by_rounding(study):
+    """A re-run on a machine whose math library rounds exp or log otherwise (glibc on a
+    CPU without FMA) moves a few sampled values by their last bits: verify still fails,
+    and says that the difference is rounding, not another model or other draws. A larger
+    difference in the same table is not called rounding."""
+    invoke("run", "scenarios/tiny-cn.toml", "--draws", 30, "-q")
+    folder = study / "results" / "tiny-cn"
+    path = folder / "drivers.parquet"
+    table = pq.read_table(path)
+    original = json.loads((folder / MANIFEST).read_text())
+    name = next(c for c in table.column_names
+                if c != "draw" and table[c].type == "double"
+                and np.isfinite(table[c].to_numpy()).any()
+                and np.unique(table[c].to_numpy()).size > 1)
+
+    def stored_with(change):
+        values = table[name].to_numpy().copy()
+        row = int(np.flatnonzero(np.isfinite(values) & (values != 0))[0])
+        values[row] = change(values[row])
+        pq.write_table(table.set_column(table.column_names.index(name), name, [values]),
+                       path)
+        manifest = json.loads(json.dumps(original))
+        manifest["digest"]["tables"]["drivers"] = file_digest(path, manifest["labels"])
+        manifest["digest"]["sha256"] = combine_digests(manifest["digest"]["tables"])
+        (folder / MANIFEST).write_text(json.dumps(manifest))
+
+    stored_with(lambda v: np.nextafter(np.nextafter(v, np.inf), np.inf))  # two units
+    bad = invoke("verify", "results/tiny-cn", ok=False)
+    assert bad.exit_code == 1
+    text = " ".join(bad.output.split())
+    assert "a re-run from the manifest gives different drivers" in text
+    assert "the sampled values (drivers) differ only by rounding" in text
+    assert "not another model, not other draws" in text
+    assert f"drivers: column {name}: 1 of 30 rows differ" in text
+
+    stored_with(lambda v: v * (1 + 1e-6))
+    bad = invoke("verify", "results/tiny-cn", ok=False)
+    assert bad.exit_code == 1
+    assert "differ only by rounding" not in bad.output
+    assert f"drivers: column {name}: 1 of 30 rows differ" in bad.output
+
+
+def test_rounding_apart_compares_each_float_width_by_its_own_rounding(tmp_path):
+    """float64 values within 1e-9 of each other and float32 values within their last bit
+    or two differ by rounding; another column differing, a NaN against a number, a float32
+    three units apart or rows added do not."""
+    import pyarrow as pa
+
+    def folder(name, **columns):
+        path = tmp_path / name
+        path.mkdir()
+        pq.write_table(pa.table(columns), path / "t.parquet")
+        return path
+
+    one = np.float32(0.3)
+    def f32(*values):
+        return pa.array(np.array(values, np.float32), pa.float32())
+
+    base = folder("a", x=pa.array([0.25, 1e-12, np.nan]), s=f32(one, one, 0),
+                  k=pa.array([1, 2, 3]))
+    near = folder("b", x=pa.array([0.25 * (1 + 2e-16), 1e-12 * (1 - 1e-10), np.nan]),
+                  s=f32(one, np.nextafter(one, np.float32(1)), 0), k=pa.array([1, 2, 3]))
+    rel = api._rounding_apart(base, near, "t")
+    assert rel is not None and 5e-8 <= rel <= 1.2e-7  # the float32's last bit
+    three = np.nextafter(np.nextafter(np.nextafter(one, np.float32(1)), np.float32(1)),
+                         np.float32(1))
+    cases = {
+        "far": dict(x=pa.array([0.25 * (1 + 1e-8), 1e-12, np.nan])),
+        "nan": dict(x=pa.array([0.25, 1e-12, 0.0])),
+        "key": dict(k=pa.array([1, 2, 4])),
+        "f32": dict(s=f32(one, three, 0)),
+    }
+    for name, change in cases.items():
+        columns = dict(x=pa.array([0.25, 1e-12, np.nan]), s=f32(one, one, 0),
+                       k=pa.array([1, 2, 3]))
+        columns.update(change)
+        assert api._rounding_apart(base, folder(name, **columns), "t") is None, name
+    longer = folder("rows", x=pa.array([0.25, 1e-12, np.nan, 1.0]),
+                    s=f32(one, one, 0, one), k=pa.array([1, 2, 3, 4]))
+    assert api._rounding_apart(base, longer, "t") is None
+
+
 def test_verify_passes_in_a_clone_and_names_what_differs(study, tmp_path, monkeypatch):
     invoke("run", "scenarios", "--draws", 30, "--out", "results", "-q")
     assert {p.name for p in (study / "results").iterdir()} == {"tiny-cn", "tiny-cn-stock"}
