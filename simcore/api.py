@@ -698,8 +698,7 @@ def verify(folder, threads=None, progress=False, scenario=None, dataset=None) ->
                 f"{manifest['seed']}: nearly every sampled value differs from the re-run's "
                 f"(same code, scenario and dataset), so the manifest's seed was edited or "
                 f"the tables come from a run with another seed")
-        if not changed and not read_lines and all(stored.get(n) == recorded[n]
-                                                  for n in differ):
+        if not read_lines and all(stored.get(n) == recorded[n] for n in differ):
             line = _rounding_line(folder, rerun.folder, differ)
             if line is not None:
                 problems.append(line)
@@ -795,9 +794,10 @@ def _rounding_apart(stored: Path, rerun: Path, name: str) -> float | None:
 
 
 def _rounding_line(stored: Path, rerun: Path, differ: list[str]) -> str | None:
-    """Where a re-run by the same code differs from a run only by the rounding of its
-    sampled values (the drivers), or of every number that differs, the line that says
-    so: the platform's math library, not another model or other draws."""
+    """Where a re-run differs from a run only by the rounding of its sampled values (the
+    drivers), or of every number that differs, the line that says so: the same model and
+    draws, rounded otherwise (a math library's last bit), not another model or other
+    draws."""
     apart = {name: _rounding_apart(stored, rerun, name) for name in differ}
     if apart.get("drivers") is not None:
         what = "the sampled values (drivers) differ only by rounding"
@@ -809,10 +809,10 @@ def _rounding_line(stored: Path, rerun: Path, differ: list[str]) -> str | None:
         rel = max(apart.values())
     else:
         return None
-    return (f"{what} (relative differences up to {rel:.1g}): this machine's math "
-            f"library rounds exp, log, erfc or lgamma otherwise than the run's did (glibc "
-            f"picks other versions of them on a CPU without FMA; other systems have other "
-            f"libraries); not another model, not other draws: docs/model.md, section 6")
+    return (f"{what} (relative differences up to {rel:.1g}): the same model and draws, "
+            f"rounded otherwise than where the run was made (engines before the kernel had "
+            f"its own exp, log, erfc and lgamma used the math library's, whose last bit "
+            f"differs between CPUs and systems: docs/model.md, section 6)")
 
 
 AS_READ_ROWS = 5_000_000  # the most (draw, exposure) rows verify expands to compare

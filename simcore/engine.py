@@ -637,7 +637,7 @@ class _Block:
                                 for spec in layout))
         n_k, n_s, n_c = model.tn.prod.shape
         work = [scratch(n_e, sc.sp_occ_var.shape[0], sc.cap_occ_var.shape[0], n_k, n_s, n_c,
-                        sc.zone_need.shape[2]) for _ in range(n_workers)]
+                        sc.zone_need.shape[2], n_v) for _ in range(n_workers)]
         args = (start, n_workers, np.uint64(seed), model.tn, sc, out)
         return cls(model, start, n, holders, args, work, spare, whole, counted, bool(trace),
                    timeseries, zone_series, [])

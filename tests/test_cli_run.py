@@ -398,10 +398,11 @@ def test_verify_names_an_edited_seed(study):
 
 
 def test_verify_says_when_the_sampled_values_differ_only_by_rounding(study):
-    """A re-run on a machine whose math library rounds exp or log otherwise (glibc on a
-    CPU without FMA) moves a few sampled values by their last bits: verify still fails,
-    and says that the difference is rounding, not another model or other draws. A larger
-    difference in the same table is not called rounding."""
+    """A run made where exp or log rounded otherwise (an engine that called the math
+    library's, on a CPU without FMA) differs from its re-run in the last bits of a few
+    sampled values: verify still fails, and says that the difference is rounding, not
+    another model or other draws. A larger difference in the same table is not called
+    rounding."""
     invoke("run", "scenarios/tiny-cn.toml", "--draws", 30, "-q")
     folder = study / "results" / "tiny-cn"
     path = folder / "drivers.parquet"
@@ -429,7 +430,7 @@ def test_verify_says_when_the_sampled_values_differ_only_by_rounding(study):
     text = " ".join(bad.output.split())
     assert "a re-run from the manifest gives different drivers" in text
     assert "the sampled values (drivers) differ only by rounding" in text
-    assert "not another model, not other draws" in text
+    assert "the same model and draws, rounded otherwise than where the run was made" in text
     assert f"drivers: column {name}: 1 of 30 rows differ" in text
 
     stored_with(lambda v: v * (1 + 1e-6))

@@ -34,7 +34,14 @@ from simcore.kernel.market import (
     release_share,
     zone_outcome,
 )
-from simcore.kernel.rng import norm_cdf, norm_ppf, sample, triangular_ppf, uniform
+from simcore.kernel.rng import (
+    norm_cdf,
+    norm_ppf,
+    sample,
+    shape_lbeta,
+    triangular_ppf,
+    uniform,
+)
 from simcore.kernel.structs import (
     GALE_MAX_ZONES,
     MK_ADJ,
@@ -141,12 +148,14 @@ def _var(vals, v, default):
 
 
 @jit_inline
-def _draw_variates(d, seed, sc, vals, z):
-    """Variates of draw d into vals[V]; correlated occurrence uniforms through the
-    Gaussian copula (an uncorrelated event keeps its uniform as drawn)."""
+def _draw_variates(d, seed, sc, vals, z, lbeta):
+    """Variates of draw d into vals[V] (``lbeta``: each one's shape_lbeta); correlated
+    occurrence uniforms through the Gaussian copula (an uncorrelated event keeps its
+    uniform as drawn)."""
     for v in range(sc.var_key.shape[0]):
         u = uniform(seed, sc.var_key[v], d, 0)
-        vals[v] = sample(u, sc.var_dist[v], sc.var_par[v], sc.disc_values, sc.disc_cdf)
+        vals[v] = sample(u, sc.var_dist[v], sc.var_par[v], sc.disc_values, sc.disc_cdf,
+                         lbeta[v])
     n_ev = sc.ev_occ_var.shape[0]
     anycorr = False
     for e in range(n_ev):
@@ -1126,10 +1135,12 @@ def run_draws(w, first_draw, n_workers, seed, tn, sc, out, ws):
     hi = (n * (w + 1)) // n_workers
     hbins = out.holder_bins
     H = sc.horizon
+    for v in range(sc.var_key.shape[0]):  # the same in every draw
+        ws.lbeta[v] = shape_lbeta(sc.var_dist[v], sc.var_par[v])
     for j in range(lo, hi):
         d = first_draw + j
         vals = out.variates[j]
-        _draw_variates(d, seed, sc, vals, ws.z)
+        _draw_variates(d, seed, sc, vals, ws.z, ws.lbeta)
         bad = False
         for v in range(vals.shape[0]):
             if math.isnan(vals[v]):

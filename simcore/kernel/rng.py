@@ -16,6 +16,7 @@ import math
 import numpy as np
 
 from simcore._numba import jit, jit_internal, jit_parallel, prange
+from simcore.kernel import fmath
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -59,7 +60,7 @@ def uniform(seed, key, draw, counter):
 
 @jit_internal
 def norm_cdf(x):
-    return 0.5 * math.erfc(-x / _SQRT2)
+    return 0.5 * fmath.erfc(-x / _SQRT2)
 
 
 @jit
@@ -81,7 +82,7 @@ def norm_ppf(p):
     )
     plow = 0.02425
     if p < plow:
-        q = math.sqrt(-2.0 * math.log(p))
+        q = math.sqrt(-2.0 * fmath.log(p))
         x = (((((c1 * q + c2) * q + c3) * q + c4) * q + c5) * q + c6) / (
             (((d1 * q + d2) * q + d3) * q + d4) * q + 1.0
         )
@@ -92,17 +93,17 @@ def norm_ppf(p):
             ((((b1 * r + b2) * r + b3) * r + b4) * r + b5) * r + 1.0
         )
     else:
-        q = math.sqrt(-2.0 * math.log1p(-p))
+        q = math.sqrt(-2.0 * fmath.log1p(-p))
         x = -(((((c1 * q + c2) * q + c3) * q + c4) * q + c5) * q + c6) / (
             (((d1 * q + d2) * q + d3) * q + d4) * q + 1.0
         )
     # one Halley step against erfc brings the approximation to machine precision; the
     # upper half works with the complement 1 - p (exact in floating point there)
     if x <= 0.0:
-        e = 0.5 * math.erfc(-x / _SQRT2) - p
+        e = 0.5 * fmath.erfc(-x / _SQRT2) - p
     else:
-        e = (1.0 - p) - 0.5 * math.erfc(x / _SQRT2)
-    u = e * _SQRT2PI * math.exp(0.5 * x * x)
+        e = (1.0 - p) - 0.5 * fmath.erfc(x / _SQRT2)
+    u = e * _SQRT2PI * fmath.exp(0.5 * x * x)
     return x - u / (1.0 + 0.5 * x * u)
 
 
@@ -153,7 +154,7 @@ def _beta_cdf(a, b, x, lnorm):
         return 0.0
     if x >= 1.0:
         return 1.0
-    bt = math.exp(lnorm + a * math.log(x) + b * math.log1p(-x))
+    bt = fmath.exp(lnorm + a * fmath.log(x) + b * fmath.log1p(-x))
     if x < (a + 1.0) / (a + b + 2.0):
         return bt * _betacf(a, b, x) / a
     return 1.0 - bt * _betacf(b, a, 1.0 - x) / b
@@ -171,7 +172,7 @@ def _beta_start(a, b, u):
     if not (a >= 1.0 and b >= 1.0 and 0.0 < u < 1.0):
         return mean
     pp = u if u < 0.5 else 1.0 - u
-    t = math.sqrt(-2.0 * math.log(pp))
+    t = math.sqrt(-2.0 * fmath.log(pp))
     z = (2.30753 + t * 0.27061) / (1.0 + t * (0.99229 + t * 0.04481)) - t
     if u < 0.5:
         z = -z
@@ -179,18 +180,51 @@ def _beta_start(a, b, u):
     h = 2.0 / (1.0 / (2.0 * a - 1.0) + 1.0 / (2.0 * b - 1.0))
     w = (z * math.sqrt(al + h) / h
          - (1.0 / (2.0 * b - 1.0) - 1.0 / (2.0 * a - 1.0)) * (al + 5.0 / 6.0 - 2.0 / (3.0 * h)))
-    x = a / (a + b * math.exp(2.0 * w))
+    x = a / (a + b * fmath.exp(2.0 * w))
     return x if 0.0 < x < 1.0 else mean
+
+
+@jit_internal
+def log_beta(a, b):
+    """log B(a, b) = lgamma(a) + lgamma(b) - lgamma(a + b)."""
+    return fmath.lgamma(a) + fmath.lgamma(b) - fmath.lgamma(a + b)
+
+
+@jit_internal
+def _pert_shape(lo, mode, hi, lam):
+    """(a, b) of PERT(lo, mode, hi, lam) as a beta on [lo, hi] (hi > lo)."""
+    width = hi - lo
+    return 1.0 + lam * (mode - lo) / width, 1.0 + lam * (hi - mode) / width
+
+
+@jit_internal
+def shape_lbeta(dist, par):
+    """log B(a, b) of a beta or PERT variate's shape (0 for the others): what its
+    quantile needs in every draw, the same in all, so computed once (run_draws)."""
+    if dist == DIST_PERT:
+        if par[2] - par[0] <= 0.0:
+            return 0.0
+        a, b = _pert_shape(par[0], par[1], par[2], par[3])
+        return log_beta(a, b)
+    if dist == DIST_BETA:
+        return log_beta(par[0], par[1])
+    return 0.0
 
 
 @jit
 def beta_ppf(a, b, u):
-    """Quantile of beta(a, b): Halley steps (Newton's corrected by the slope of the
-    density) kept inside a shrinking bisection bracket, from _beta_start. Against
-    Newton's steps from the mean: 3.7 instead of 6.7 evaluations of the incomplete beta
-    a quantile for PERT shapes (a, b in [1, 5]), 0.75 instead of 1.2 us."""
-    lbeta = math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
-    lnorm = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b)
+    """Quantile of beta(a, b) at u (beta_ppf_lb with its log B(a, b))."""
+    return beta_ppf_lb(a, b, u, log_beta(a, b))
+
+
+@jit_internal
+def beta_ppf_lb(a, b, u, lbeta):
+    """Quantile of beta(a, b), given lbeta = log B(a, b): Halley steps (Newton's
+    corrected by the slope of the density) kept inside a shrinking bisection bracket,
+    from _beta_start. Against Newton's steps from the mean: 3.7 instead of 6.7
+    evaluations of the incomplete beta a quantile for PERT shapes (a, b in [1, 5]), 0.75
+    instead of 1.2 us."""
+    lnorm = -lbeta
     lo = 0.0
     hi = 1.0
     x = _beta_start(a, b, u)
@@ -202,8 +236,8 @@ def beta_ppf(a, b, u):
             hi = x
         if f == 0.0 or hi - lo < 1e-15:
             break
-        logpdf = (a - 1.0) * math.log(x) + (b - 1.0) * math.log1p(-x) - lbeta
-        pdf = math.exp(logpdf)
+        logpdf = (a - 1.0) * fmath.log(x) + (b - 1.0) * fmath.log1p(-x) - lbeta
+        pdf = fmath.exp(logpdf)
         xn = -1.0
         if pdf > 0.0:
             step = f / pdf  # Newton's
@@ -233,9 +267,10 @@ def triangular_ppf(u, lo, mode, hi):
 
 
 @jit
-def sample(u, dist, par, disc_values, disc_cdf):
+def sample(u, dist, par, disc_values, disc_cdf, lbeta):
     """Value of a variate with distribution code ``dist`` and parameter row ``par[0:4]``
-    (simcore.compiled) at the uniform u in (0, 1), by inverse CDF."""
+    (simcore.compiled) at the uniform u in (0, 1), by inverse CDF; ``lbeta``: its
+    ``shape_lbeta``."""
     if dist == DIST_CONST:
         return par[0]
     if dist == DIST_UNIFORM:
@@ -247,13 +282,12 @@ def sample(u, dist, par, disc_values, disc_cdf):
         width = hi - lo
         if width <= 0.0:
             return lo
-        a = 1.0 + lam * (mode - lo) / width
-        b = 1.0 + lam * (hi - mode) / width
-        return lo + width * beta_ppf(a, b, u)
+        a, b = _pert_shape(lo, mode, hi, lam)
+        return lo + width * beta_ppf_lb(a, b, u, lbeta)
     if dist == DIST_BETA:
-        return par[2] + (par[3] - par[2]) * beta_ppf(par[0], par[1], u)
+        return par[2] + (par[3] - par[2]) * beta_ppf_lb(par[0], par[1], u, lbeta)
     if dist == DIST_LOGNORMAL:
-        v = math.exp(par[0] + par[1] * norm_ppf(u))
+        v = fmath.exp(par[0] + par[1] * norm_ppf(u))
         return min(max(v, par[2]), par[3])
     if dist == DIST_DISCRETE:
         off = int(par[0])
@@ -270,7 +304,8 @@ def sample_draw(seed, draw, var_key, var_dist, var_par, disc_values, disc_cdf, o
     """All variates of one draw, before the occurrence copula, into out[V]."""
     for v in range(var_key.shape[0]):
         u = uniform(seed, var_key[v], draw, 0)
-        out[v] = sample(u, var_dist[v], var_par[v], disc_values, disc_cdf)
+        out[v] = sample(u, var_dist[v], var_par[v], disc_values, disc_cdf,
+                        shape_lbeta(var_dist[v], var_par[v]))
 
 
 @jit_parallel

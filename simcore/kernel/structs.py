@@ -245,10 +245,12 @@ Scratch = namedtuple("Scratch", [
     "fsup", "capc", "ulev", "frozen", "cutz", "dem", "slope", "gcap", "f", "out_e", "in_i",
     "queue",
     "par_e", "par_i", "seen_e", "seen_i",
+    # per variate: log B(a, b) of a beta or PERT variate's shape (run_draws, once a call)
+    "lbeta",
 ])
 
 
-def scratch(n_ev, n_sp, n_cap, n_k, n_s, n_c, n_z):
+def scratch(n_ev, n_sp, n_cap, n_k, n_s, n_c, n_z, n_v=1):
     """A worker's scratch arrays (Scratch), made by the caller: the kernel allocates
     nothing, so it runs without reference counting (simcore/_numba.py)."""
     e1 = max(1, n_ev)
@@ -279,4 +281,5 @@ def scratch(n_ev, n_sp, n_cap, n_k, n_s, n_c, n_z):
         np.zeros(z1), np.zeros(m + z1 + 2, dtype=np.int64), np.zeros(m, dtype=np.int64),
         np.zeros(z1, dtype=np.int64), np.zeros(m, dtype=np.bool_),
         np.zeros(z1, dtype=np.bool_),
+        np.zeros(max(1, n_v)),
     )

@@ -275,6 +275,8 @@ def price_histogram_quantiles(hist: np.ndarray, qs: Iterable[float]) -> np.ndarr
 def price_quantiles(n: np.ndarray, bins: np.ndarray, fracs: np.ndarray) -> np.ndarray:
     """price_histogram_quantiles from ``histogram_pass``'s counts, positions in price
     order and fractions."""
+    from simcore.kernel.fmathtab import exp_array  # not NumPy's exp: the same bits anywhere
+
     _, lo, width, _ = price_bins()
-    value = np.exp(lo[bins] + fracs * width[bins])
+    value = exp_array(lo[bins] + fracs * width[bins])
     return np.where((n > 0)[..., None], value, np.nan)
