@@ -430,10 +430,10 @@ def test_verify_says_when_the_sampled_values_differ_only_by_rounding(study):
     text = " ".join(bad.output.split())
     assert "a re-run from the manifest gives different drivers" in text
     assert "the sampled values (drivers) differ only by rounding" in text
-    assert "the same model and draws, rounded otherwise than where the run was made" in text
+    assert "the same code, model and draws, rounded otherwise than where the run" in text
     assert f"drivers: column {name}: 1 of 30 rows differ" in text
 
-    stored_with(lambda v: v * (1 + 1e-6))
+    stored_with(lambda v: v * (1 + 1e-10))
     bad = invoke("verify", "results/tiny-cn", ok=False)
     assert bad.exit_code == 1
     assert "differ only by rounding" not in bad.output
@@ -441,9 +441,9 @@ def test_verify_says_when_the_sampled_values_differ_only_by_rounding(study):
 
 
 def test_rounding_apart_compares_each_float_width_by_its_own_rounding(tmp_path):
-    """float64 values within 1e-9 of each other and float32 values within their last bit
-    or two differ by rounding; another column differing, a NaN against a number, a float32
-    three units apart or rows added do not."""
+    """float64 values within 1e-12 of each other and float32 values within their last bit
+    or two differ by rounding; another column differing, a NaN or an infinity against a
+    number, a float64 1e-8 apart, a float32 three units apart or rows added do not."""
     import pyarrow as pa
 
     def folder(name, **columns):
@@ -458,7 +458,7 @@ def test_rounding_apart_compares_each_float_width_by_its_own_rounding(tmp_path):
 
     base = folder("a", x=pa.array([0.25, 1e-12, np.nan]), s=f32(one, one, 0),
                   k=pa.array([1, 2, 3]))
-    near = folder("b", x=pa.array([0.25 * (1 + 2e-16), 1e-12 * (1 - 1e-10), np.nan]),
+    near = folder("b", x=pa.array([0.25 * (1 + 2e-16), 1e-12 * (1 - 1e-13), np.nan]),
                   s=f32(one, np.nextafter(one, np.float32(1)), 0), k=pa.array([1, 2, 3]))
     rel = api._rounding_apart(base, near, "t")
     assert rel is not None and 5e-8 <= rel <= 1.2e-7  # the float32's last bit
@@ -470,6 +470,8 @@ def test_rounding_apart_compares_each_float_width_by_its_own_rounding(tmp_path):
         "key": dict(k=pa.array([1, 2, 4])),
         "f32": dict(s=f32(one, three, 0)),
     }
+    cases["inf"] = dict(x=pa.array([np.inf, 1e-12, np.nan]))
+    cases["-inf"] = dict(x=pa.array([0.25, -np.inf, np.nan]))
     for name, change in cases.items():
         columns = dict(x=pa.array([0.25, 1e-12, np.nan]), s=f32(one, one, 0),
                        k=pa.array([1, 2, 3]))

@@ -112,6 +112,34 @@ def test_erfc_and_lgamma_are_close_to_the_math_library():
     assert np.isnan(apply(LGAMMA, np.array([-1.0, math.nan]))).all()
 
 
+def test_the_python_log_gives_the_kernels_bits():
+    """A lognormal given by its median gets mu = log(median) in Python: fmathtab.log_py,
+    the kernel's log in Python's floats, the same bits (subnormals and specials too)."""
+    y = np.concatenate([np.exp(RNG.uniform(-740.0, 709.0, 20_000)),
+                        RNG.uniform(0.5, 2.0, 5_000), [5e-324, 1e-310, 1.0, 2.0, math.inf]])
+    kernel = apply(LOG, y)
+    python = np.array([fmathtab.log_py(v) for v in y])
+    assert np.array_equal(kernel.view(np.uint64), python.view(np.uint64))
+    assert fmathtab.log_py(0.0) == -math.inf and math.isnan(fmathtab.log_py(-1.0))
+
+
+def test_the_copula_factor_is_computed_in_a_fixed_order():
+    """The occurrence copula's Cholesky factor in plain float64 operations (not LAPACK's,
+    whose order depends on the library NumPy links): a factor of R, close to NumPy's."""
+    from simcore.scenario.compile import _cholesky
+
+    for rho in (0.0, 0.3, 0.7, 0.95, -0.2):
+        for n in (1, 2, 3, 5):
+            R = np.full((n, n), rho) + (1.0 - rho) * np.eye(n)
+            L = _cholesky(R)
+            assert np.array_equal(L, np.tril(L))
+            assert np.allclose(L @ L.T, R, rtol=0, atol=1e-15)
+            assert np.allclose(L, np.linalg.cholesky(R), rtol=0, atol=1e-15)
+    assert _cholesky(np.zeros((0, 0))).shape == (0, 0)
+    with pytest.raises(ValueError, match="not positive definite"):
+        _cholesky(np.array([[1.0, 2.0], [2.0, 1.0]]))
+
+
 _LIBM_AND_RUN = r"""
 import ctypes, json, sys
 import numpy as np

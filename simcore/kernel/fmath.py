@@ -17,10 +17,10 @@ code (Numba compiles without fast-math: nothing is reassociated or fused but wha
   t_j its relative remainder) and e^r - 1 from its Taylor polynomial of degree 5
   (r^6/720 < 5.5e-19 dropped): 2^k s_j (1 + (t_j + r + r^2 (1/2 + r/6) + r^4 (1/24 +
   r/120))), the polynomial in fused multiply-adds as the code has it; within 1 unit in
-  the last place of e^x (tests/test_fmath.py). For |x| >= 708 (and NaN), ``_exp_edge``:
-  the same reduction without fused multiply-adds, 2^(j/128) in two parts added, 2^k
-  from a table of powers of two (two factors for a subnormal result); inf above
-  709.782712893384, 0 below -745.1332191019412.
+  the last place of glibc's exp (itself within 0.52 of e^x; tests/test_fmath.py). For
+  |x| >= 708 (and NaN), ``_exp_edge``: the same reduction without fused multiply-adds,
+  2^(j/128) in two parts added, 2^k from a table of powers of two (two factors for a
+  subnormal result); inf above 709.782712893384, 0 below -745.1332191019412.
 - ``log``: x = 2^k y, sqrt(1/2) <= y < sqrt(2), f = y - 1 (exact), s = f / (2 + f);
   log(1 + f) = 2 atanh(s) = f - (f^2/2 - s (f^2/2 + R)), R = sum_{i=1..10} 2 s^(2i) /
   (2i + 1); plus k ln 2 in two parts (the first of 42 bits, so that k times it is exact).
@@ -30,8 +30,9 @@ code (Numba compiles without fast-math: nothing is reassociated or fused but wha
   multiply-add); below |x| = 1.5, 1 - erf(x) from the series erf(x) = 2/sqrt(pi)
   e^(-x^2) sum_n 2^n x^(2n+1) / (1 3 ... (2n+1)) (25 terms); from 1.5 to 30 the
   continued fraction of erfc (50 terms), 2 - erfc(-x) for x < 0; 0 (or 2) beyond 30.
-  Within about 1e-14 of erfc below 1.5 (where 1 - erf cancels), a few units in the last
-  place above.
+  Within about 1e-14 of erfc below 1.5 (where 1 - erf cancels: 5e-15 just below 1.5,
+  so that erfc is not monotone there to the last bit), a few units in the last place
+  above.
 - ``lgamma`` (x > 0): the recurrence lgamma(x) = lgamma(x + n) - log(x (x+1) ...
   (x+n-1)) up to x + n >= 10, then Stirling's series to 1/x^13 (the next term is below
   3e-17 at 10); about 2e-14 absolute below 10, 1e-14 relative above.
@@ -39,8 +40,8 @@ code (Numba compiles without fast-math: nothing is reassociated or fused but wha
 The sampling (simcore/kernel/rng.py) uses them; the market's prices keep the platform's
 exp and log, which the kernel calls some 5,000 times a draw: this exp inlined there made
 the kernel 5-9 % slower, called (Numba's calling convention) 15 % (docs/model.md,
-section 6). Every loop has a fixed bound (the GPU path needs none that depends on the
-data).
+section 6). Every loop has a fixed bound (a GPU port would need none that depends on the
+data). ``lgamma`` overflows to inf above about 2.5e305, where (x - 1/2) log x does.
 """
 
 from __future__ import annotations

@@ -204,6 +204,30 @@ def exp_array(x) -> np.ndarray:
     return np.where(np.isnan(x), x, out)
 
 
+def log_py(x: float) -> float:
+    """``fmath.log`` in Python's floats (IEEE 754 doubles; its reduction by
+    ``math.frexp``, exact), the same bits: for the scenario's constants that feed the
+    kernel (a lognormal's mu from its median)."""
+    x = float(x)
+    if not x > 0.0:
+        return -math.inf if x == 0.0 else math.nan
+    if x == math.inf:
+        return x
+    m, e = math.frexp(x)  # x = m 2^e, 0.5 <= m < 1
+    m, e = m * 2.0, e - 1  # in [1, 2)
+    if m >= 2.0 * SQRT_HALF:
+        m, e = m * 0.5, e + 1
+    f = m - 1.0
+    s = f / (2.0 + f)
+    z = s * s
+    c1, c2, c3, c4, c5, c6, c7, c8, c9, c10 = LOG_TERMS
+    r = z * (c1 + z * (c2 + z * (c3 + z * (c4 + z * (c5 + z * (c6 + z * (
+        c7 + z * (c8 + z * (c9 + z * c10)))))))))
+    hfsq = 0.5 * f * f
+    dk = float(e)
+    return dk * LN2_HI - ((hfsq - (s * (hfsq + r) + dk * LN2_LO)) - f)
+
+
 def _split(value, bits: int) -> tuple[float, float]:
     """(hi, lo): hi holds the leading ``bits`` bits of ``value`` > 0, lo the float64
     nearest the rest."""

@@ -66,7 +66,9 @@ def norm_cdf(x):
 @jit
 def norm_ppf(p):
     """Standard normal quantile: Acklam's rational approximation + one Halley step
-    (relative error ~1e-15 on (0, 1))."""
+    (relative error ~1e-15 on (0, 1), up to about 2e-14 for p in [0.017, 0.068] and
+    [0.93, 0.98], where fmath.erfc's series ends and 1 - erf cancels; adjacent p there
+    may come out of order by that much)."""
     if p <= 0.0:
         return -np.inf
     if p >= 1.0:
@@ -97,7 +99,7 @@ def norm_ppf(p):
         x = -(((((c1 * q + c2) * q + c3) * q + c4) * q + c5) * q + c6) / (
             (((d1 * q + d2) * q + d3) * q + d4) * q + 1.0
         )
-    # one Halley step against erfc brings the approximation to machine precision; the
+    # one Halley step against erfc brings the approximation to erfc's precision; the
     # upper half works with the complement 1 - p (exact in floating point there)
     if x <= 0.0:
         e = 0.5 * fmath.erfc(-x / _SQRT2) - p

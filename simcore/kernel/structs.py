@@ -250,7 +250,7 @@ Scratch = namedtuple("Scratch", [
 ])
 
 
-def scratch(n_ev, n_sp, n_cap, n_k, n_s, n_c, n_z, n_v=1):
+def scratch(n_ev, n_sp, n_cap, n_k, n_s, n_c, n_z, n_v):
     """A worker's scratch arrays (Scratch), made by the caller: the kernel allocates
     nothing, so it runs without reference counting (simcore/_numba.py)."""
     e1 = max(1, n_ev)
@@ -281,5 +281,5 @@ def scratch(n_ev, n_sp, n_cap, n_k, n_s, n_c, n_z, n_v=1):
         np.zeros(z1), np.zeros(m + z1 + 2, dtype=np.int64), np.zeros(m, dtype=np.int64),
         np.zeros(z1, dtype=np.int64), np.zeros(m, dtype=np.bool_),
         np.zeros(z1, dtype=np.bool_),
-        np.zeros(max(1, n_v)),
+        np.zeros(max(1, n_v)),  # run_draws writes every variate's: n_v is required
     )

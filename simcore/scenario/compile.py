@@ -9,6 +9,8 @@ the dataset's need.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from simcore.compiled import (
@@ -113,7 +115,7 @@ def compile_scenario(scenario: Scenario, tensor=None) -> CompiledScenario:
                 if a != b:
                     R[a, b] = corr.rho
     ev_correlated = (np.abs(R - np.eye(E)) > 0).any(axis=1)
-    occ_chol = np.linalg.cholesky(R) if E else np.zeros((0, 0))
+    occ_chol = _cholesky(R)
     # Exact identity rows for uncorrelated events: their uniform passes through untouched.
     occ_chol[~ev_correlated, :] = 0.0
     occ_chol[:, ~ev_correlated] = 0.0
@@ -256,3 +258,24 @@ def compile_scenario(scenario: Scenario, tensor=None) -> CompiledScenario:
             else str(tensor.path),
         },
     )
+
+
+def _cholesky(R: np.ndarray) -> np.ndarray:
+    """The lower Cholesky factor of R (positive definite: the loader checked it), in a
+    fixed order of float64 operations and correctly rounded square roots: LAPACK's
+    order, and with it the factor's last bits, depends on the library NumPy links
+    (docs/model.md, section 6)."""
+    n = R.shape[0]
+    L = np.zeros((n, n))
+    for i in range(n):
+        for j in range(i + 1):
+            acc = float(R[i, j])
+            for k in range(j):
+                acc -= float(L[i, k]) * float(L[j, k])
+            if i != j:
+                L[i, j] = acc / L[j, j]
+            elif acc > 0.0:
+                L[i, i] = math.sqrt(acc)
+            else:
+                raise ValueError(f"correlation matrix not positive definite at row {i}")
+    return L

@@ -84,7 +84,13 @@ class Dist:
         return float(np.dot(self.values, w / w.sum()))
 
     def mu(self) -> float:
-        return self["mu"] if "mu" in dict(self.params) else math.log(self["median"])
+        """mu of a lognormal, log(median) where the median is given: the kernel's own
+        log (simcore/kernel/fmathtab.py), the same bits on every platform."""
+        if "mu" in dict(self.params):
+            return self["mu"]
+        from simcore.kernel.fmathtab import log_py
+
+        return log_py(self["median"])
 
     def as_document(self):
         """The canonical form used in the scenario hash."""
