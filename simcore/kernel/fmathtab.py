@@ -1,12 +1,15 @@
-"""The constants of the kernel's own exp and log (simcore/kernel/fmath.py), and that exp
-over NumPy arrays, without Numba (the results writer uses it for the price table).
+"""The constants of the kernel's own exp and log (simcore/kernel/fmath.py), and, without
+Numba, that exp over NumPy arrays (``exp_array``: the results writer's price table) and
+that log in Python (``log_py``: a lognormal's mu from its median, in the scenario
+compile).
 
 Every constant is written out in hexadecimal: the float64 nearest a value computed in
 exact decimal arithmetic (``derive``, 60 digits, the same on every platform; a test
 computes them again and compares), a power of two, or a ratio of small integers. So
 nothing here depends on the platform's math library. ``exp_array`` does, element by
 element, the additions, multiplications and table look-ups of ``fmath._exp_edge`` (the
-exp without fused multiply-adds) in the same order: the same bits.
+exp without fused multiply-adds) in the same order, and ``log_py`` those of
+``fmath.log``: the same bits (tests/test_fmath.py compares them).
 """
 
 from __future__ import annotations
