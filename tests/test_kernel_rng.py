@@ -46,6 +46,64 @@ def test_uniform_bits_are_uniform_and_keyed():
     assert abs(np.corrcoef(u[:-1], u[1:])[0, 1]) < 5 / np.sqrt(N)
 
 
+M64 = (1 << 64) - 1
+
+
+def _mix64(z: int) -> int:
+    """rng.mix64 in Python integers (docs/model.md, K15)."""
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+    return z ^ (z >> 31)
+
+
+def _unmix64(z: int) -> int:
+    """The inverse of rng.mix64 (SplitMix64's finaliser), in Python integers."""
+    def unshift(z, s):
+        x = z
+        for _ in range(64 // s + 1):
+            x = z ^ (x >> s)
+        return x & M64
+    z = unshift(z, 31)
+    z = (z * pow(0x94D049BB133111EB, -1, 1 << 64)) & M64
+    z = unshift(z, 27)
+    z = (z * pow(0xBF58476D1CE4E5B9, -1, 1 << 64)) & M64
+    return unshift(z, 30)
+
+
+def _key_for_hash(seed: int, draw: int, want: int) -> int:
+    """The variate key whose uniform at (seed, draw, counter 0) hashes to ``want``
+    (rng.uniform's chain of mix64 run backwards)."""
+    golden = 0x9E3779B97F4A7C15
+    h3 = _unmix64(want) ^ golden  # counter 0: 0 * salt + golden
+    h2 = _unmix64(h3) ^ ((draw * 0xD1B54A32D192ED03 + golden) & M64)
+    h1 = _mix64((seed + golden) & M64)
+    return _unmix64(h2) ^ h1
+
+
+def test_uniform_never_reaches_one():
+    """The top 53 bits all ones would make (k + 0.5) 2^-53 round to exactly 1: an event
+    of probability 1 would not fire. The uniform is capped at the float64 below 1, and
+    every other hash keeps the uncapped value."""
+    assert _mix64(_unmix64(0x0123456789ABCDEF)) == 0x0123456789ABCDEF
+    # the Python chain is the kernel's: an ordinary key's hash gives its uniform
+    key = 0x5DEECE66D
+    h = _mix64(_mix64(_mix64(_mix64((7 + 0x9E3779B97F4A7C15) & M64) ^ key)
+                      ^ ((3 * 0xD1B54A32D192ED03 + 0x9E3779B97F4A7C15) & M64))
+               ^ 0x9E3779B97F4A7C15)
+    assert rng.uniform(np.uint64(7), np.uint64(key), 3, 0) == ((h >> 11) + 0.5) * 2.0**-53
+    below_one = np.nextafter(1.0, 0.0)
+    for want in (M64, M64 - 5, ((1 << 53) - 1) << 11):  # k = 2^53 - 1
+        key = _key_for_hash(7, 3, want)
+        u = rng.uniform(np.uint64(7), np.uint64(key), 3, 0)
+        assert u == below_one
+        assert rng.unit_interval(np.uint64(want)) == below_one
+    for k in ((1 << 53) - 2, (1 << 52) + 1, 1 << 52, 12345, 0):
+        h = np.uint64(k << 11)
+        assert rng.unit_interval(h) == (float(k) + 0.5) * 2.0**-53 < 1.0
+    assert rng.unit_interval(np.uint64(0)) == 2.0**-54
+    assert rng.norm_ppf(below_one) < 9.0  # finite: the copula stays defined
+
+
 @pytest.mark.parametrize(
     "row,dist,frozen",
     [

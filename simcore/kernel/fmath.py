@@ -24,7 +24,7 @@ code (Numba compiles without fast-math: nothing is reassociated or fused but wha
 - ``log``: x = 2^k y, sqrt(1/2) <= y < sqrt(2), f = y - 1 (exact), s = f / (2 + f);
   log(1 + f) = 2 atanh(s) = f - (f^2/2 - s (f^2/2 + R)), R = sum_{i=1..10} 2 s^(2i) /
   (2i + 1); plus k ln 2 in two parts (the first of 42 bits, so that k times it is exact).
-- ``log1p``: u = 1 + x; x where u = 1, else log(u) x / (u - 1) (Goldberg's correction of
+- ``log1p``: u = 1 + x; x where u = 1, else log(u) (x / (u - 1)) (Goldberg's correction of
   the rounding of u).
 - ``erfc``: e^(-x^2) as e^(-h) (1 - l), h = x^2 rounded and l = x^2 - h exactly (a fused
   multiply-add); below |x| = 1.5, 1 - erf(x) from the series erf(x) = 2/sqrt(pi)

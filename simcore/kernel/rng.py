@@ -4,7 +4,8 @@ A uniform is a pure function of (seed, variate key, draw, counter): the SplitMix
 finaliser applied to each part in turn. There is no generator state at all, so a draw's
 variates never depend on thread count, chunking, executor, or on which other variates the
 scenario declares. Every distribution is sampled by inverse CDF from one uniform
-(counter 0), so the mapping uniform -> value is monotone: common random numbers give
+(counter 0), so the mapping uniform -> value is monotone (to the last bits of the normal
+quantile, norm_ppf): common random numbers give
 draw-by-draw comparisons between scenario variants (a larger severity range gives a
 larger severity in every draw).
 """
@@ -15,7 +16,7 @@ import math
 
 import numpy as np
 
-from simcore._numba import jit, jit_internal, jit_parallel, prange
+from simcore._numba import jit, jit_inline, jit_internal, jit_parallel, prange
 from simcore.kernel import fmath
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -28,6 +29,7 @@ _S11 = np.uint64(11)
 _SALT_DRAW = np.uint64(0xD1B54A32D192ED03)
 _SALT_COUNTER = np.uint64(0x8CB92BA72F3D8DD7)
 _TWO_M53 = 1.0 / 9007199254740992.0
+_BELOW_ONE = 1.0 - _TWO_M53  # the largest float64 below 1
 
 _SQRT2 = math.sqrt(2.0)
 _SQRT2PI = math.sqrt(2.0 * math.pi)
@@ -48,14 +50,24 @@ def mix64(z):
 def uniform(seed, key, draw, counter):
     """Uniform in the open interval (0, 1) keyed by (seed, key, draw, counter).
 
-    seed, key: uint64; draw, counter: int64 >= 0. 53 random bits, offset by half a step
-    so that 0 and 1 never occur (inverse CDFs stay finite).
+    seed, key: uint64; draw, counter: int64 >= 0. 53 random bits (unit_interval).
     """
     h = mix64(seed + _GOLDEN)
     h = mix64(h ^ key)
     h = mix64(h ^ (np.uint64(draw) * _SALT_DRAW + _GOLDEN))
     h = mix64(h ^ (np.uint64(counter) * _SALT_COUNTER + _GOLDEN))
-    return (float(h >> _S11) + 0.5) * _TWO_M53
+    return unit_interval(h)
+
+
+@jit_inline
+def unit_interval(h):
+    """The uniform of the 64-bit hash h: its top 53 bits k, (k + 0.5) 2^-53, so that 0
+    never occurs and inverse CDFs stay finite. From k = 2^52 up, k + 0.5 is not a
+    float64 and rounds to the even neighbour; k = 2^53 - 1 would round to 2^53, a
+    uniform of exactly 1 (an event of probability 1 would not fire, a correlated
+    event's normal quantile would be infinite), so the result is capped at the largest
+    float64 below 1 (every other k keeps its value)."""
+    return min((float(h >> _S11) + 0.5) * _TWO_M53, _BELOW_ONE)
 
 
 @jit_internal
@@ -66,9 +78,11 @@ def norm_cdf(x):
 @jit
 def norm_ppf(p):
     """Standard normal quantile: Acklam's rational approximation + one Halley step
-    (relative error ~1e-15 on (0, 1), up to about 2e-14 for p in [0.017, 0.068] and
-    [0.93, 0.98], where fmath.erfc's series ends and 1 - erf cancels; adjacent p there
-    may come out of order by that much)."""
+    (relative error within about 3.5e-15 where |p - 1/2| > 0.003; nearer 1/2, where
+    Phi(x) - p rounds to zero, Acklam's up to 1.1e-9, an absolute error below 1e-16;
+    adjacent p may come out of order by a few units in the last place for p in about
+    [0.016, 0.3] and [0.92, 0.98], where fmath.erfc's series, whose 1 - erf cancels,
+    rounds by more than their step: docs/model.md, K15)."""
     if p <= 0.0:
         return -np.inf
     if p >= 1.0:

@@ -121,7 +121,9 @@ class Dist:
             return DIST_LOGNORMAL, [self.mu(), self["sigma"], lo, hi]
         offset = len(disc_values)
         w = np.asarray(self.weights, dtype=np.float64)
-        cdf = np.cumsum(w) / w.sum()
+        # partial sums in order over the correctly rounded total (math.fsum): the same
+        # bits whatever order NumPy's sum would add in (docs/model.md, K15)
+        cdf = np.cumsum(w) / math.fsum(w)
         cdf[-1] = 1.0
         disc_values.extend(float(v) for v in self.values)
         disc_cdf.extend(float(c) for c in cdf)
