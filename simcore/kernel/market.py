@@ -916,9 +916,9 @@ def _outcome(zq, z, u, y, slope, mp):
     if c + zq[z, ZQ_REL] >= w:
         if zq[z, ZQ_N] + zq[z, ZQ_X] <= 0.0 and zq[z, ZQ_T] <= 0.0 and c <= 0.0:
             # no user, no stock target and nothing arriving in this zone: no price to
-            # form (a zone without a stock target whose users all gave up their feed
-            # still prices what its contracts bring: at the floor, the excess unsold;
-            # with a target, _price_for lets stock building take them above the floor)
+            # form (a zone whose users all gave up their feed still prices what its
+            # contracts bring, on what stock building and its state's purchases take:
+            # _price_for, at the floor with the excess unsold where they take less)
             return 0.0, 1.0
         return _price_for(zq, z, c, mp), 1.0
     return mp[MP_LNPBAR], (c + zq[z, ZQ_REL]) / w
