@@ -53,6 +53,34 @@ def test_search_finds_the_threshold_of_any_decreasing_function(answer, start, sh
     assert [p.order for p in res.probes] == list(range(len(res.probes)))
 
 
+def test_search_probes_do_not_depend_on_the_platforms_math_library(monkeypatch):
+    """The sizes probed come from the kernel's own log and exp (fmathtab) and correctly
+    rounded sums, not from libm, whose last bits differ between platforms: with the
+    module's math.exp and math.log one unit in the last place off, and Python's sum
+    adding in another order, every probe is the same float."""
+    import types
+
+    from simcore.stockpile import search
+
+    def stat(x):
+        return 0.05 * math.exp(2.0 * (1.0 - x / 3.7))  # crosses 0.05 at 3.7
+
+    def probes():
+        res = find_smallest(stat, 0.05, start=0.3, upper=1e4, check_above=(1.3,),
+                            known=[(2.0, stat(2.0)), (2.9, stat(2.9))])
+        return [(p.size, p.value) for p in res.probes]
+
+    before = probes()
+    off = types.SimpleNamespace(**{n: getattr(math, n) for n in dir(math) if not n.startswith("_")})
+    off.exp = lambda v: float(np.nextafter(math.exp(v), math.inf))
+    off.log = lambda v: float(np.nextafter(math.log(v), math.inf))
+    monkeypatch.setattr(search, "math", off)
+    monkeypatch.setattr(search, "sum", lambda it, start=0.0: math.fsum(reversed(list(it))) + start,
+                        raising=False)  # a global of the module only, ahead of the builtin
+    assert probes() == before
+    assert len(before) > 6  # the interpolation and the slope's prediction both ran
+
+
 def test_search_zero_and_unreachable():
     res = find_smallest(lambda x: 0.01, 0.05, start=1.0, upper=10.0)
     assert res.status == ZERO and res.size == 0.0 and len(res.probes) == 1

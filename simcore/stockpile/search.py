@@ -13,6 +13,11 @@ smallest evaluated size above which *every* evaluated size meets the target (the
 monotone envelope of what was seen). A size above the answer that misses the target is
 recorded as a violation, and the search continues above it. ``check_above`` adds probes
 above the answer for that check.
+
+The sizes it probes follow from floating-point arithmetic alone, the same bits on every
+platform and Python version: the logs and exps are the kernel's own (``fmathtab``'s,
+not the platform's libm), the sums ``math.fsum`` (correctly rounded: Python 3.12
+changed what ``sum`` of floats returns).
 """
 
 from __future__ import annotations
@@ -20,6 +25,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+
+import numpy as np
+
+from simcore.kernel.fmathtab import exp_array, log_py
 
 ZERO, OK, UNREACHABLE = "none needed", "ok", "unreachable"
 
@@ -166,16 +175,21 @@ def _bracket(f, start, upper, factor, grow, max_probes, failing=False):
 def slope_near(probes, size: float, span: float = 1.5) -> float | None:
     """How fast the statistic falls per unit of log(size) near ``size``: the least-squares
     slope of the probes within a factor ``span`` of it (None with fewer than two)."""
-    pts = [(math.log(p.size), p.value) for p in probes
+    pts = [(log_py(p.size), p.value) for p in probes
            if p.size > 0 and size / span <= p.size <= size * span and math.isfinite(p.value)]
     if len(pts) < 2:
         return None
-    mx = sum(x for x, _ in pts) / len(pts)
-    my = sum(y for _, y in pts) / len(pts)
-    sxx = sum((x - mx) ** 2 for x, _ in pts)
+    mx = math.fsum(x for x, _ in pts) / len(pts)
+    my = math.fsum(y for _, y in pts) / len(pts)
+    sxx = math.fsum((x - mx) * (x - mx) for x, _ in pts)
     if sxx <= 0:
         return None
-    return -sum((x - mx) * (y - my) for x, y in pts) / sxx
+    return -math.fsum((x - mx) * (y - my) for x, y in pts) / sxx
+
+
+def _exp(x: float) -> float:
+    """e^x, the kernel's (fmathtab.exp_array): the same bits on every platform."""
+    return float(exp_array(np.array([x]))[0])
 
 
 def predict(size: float, value: float, target: float, slope: float | None,
@@ -185,7 +199,7 @@ def predict(size: float, value: float, target: float, slope: float | None,
     usable slope)."""
     if not slope or slope <= 0 or not math.isfinite(value):
         return size
-    ratio = math.exp((value - target) / slope)
+    ratio = _exp((value - target) / slope)
     return size * min(max(ratio, 1.0 / limit), limit)
 
 
@@ -202,13 +216,13 @@ def _narrow(f, lo, hi, rel_tol, upper, max_probes):
         else:
             if hi <= lo * (1.0 + rel_tol):
                 break
-            a, b = math.log(lo), math.log(hi)
+            a, b = log_py(lo), log_py(hi)
             t = 0.5
             if same_side < 2:
                 va, vb = f.seen[lo].value, f.seen[hi].value
                 if math.isfinite(va) and math.isfinite(vb) and va > vb:
                     t = min(max((va - f.target) / (va - vb), 0.0), 1.0)
-            x = math.exp(a + t * (b - a))
+            x = _exp(a + t * (b - a))
             # closing moves: a probe just inside either end decides the last step
             if x >= hi / (1.0 + rel_tol):
                 x = hi / (1.0 + rel_tol * 0.999)
