@@ -268,6 +268,28 @@ def test_budget_quiet_prints_nothing_and_writes_the_allocation(study):
     assert f"{usd4(front['objective'].iloc[0])} -> {usd4(front['objective'].iloc[-1])}" in shown
 
 
+def test_a_pooled_budget_does_not_silently_replace_a_national_one(study):
+    """Both are named <study>-stockpile-budget by default; a review found that a pooled
+    budget replaced a national one of the same holders and money without a word. They
+    answer different questions: the second is refused, the first kept."""
+    args = ["stockpile", "budget", "scenarios/s.toml", "--holders", "USA,JPN", "--budget",
+            2e6, "--steps", 2, "--draws", 40, "--search-draws", 20, "--out", "spp", "-q"]
+    first = _invoke(study, *args)
+    assert first.exit_code == 0, first.output
+    record = (study / "spp" / "s-stockpile-budget" / "stockpile.json").read_text()
+    assert json.loads(record)["scheme"] == "national"
+    pooled = _invoke(study, *args, "--pool")
+    assert pooled.exit_code == 2, pooled.output
+    assert "holds an earlier sizing for holders USA, JPN, budget $2.0M, national" in \
+        pooled.output and "this one is for holders USA, JPN, budget $2.0M, pooled" in \
+        pooled.output, pooled.output
+    assert (study / "spp" / "s-stockpile-budget" / "stockpile.json").read_text() == record
+    kept = _invoke(study, *args, "--pool", "--name", "pooled")
+    assert kept.exit_code == 0, kept.output
+    assert json.loads((study / "spp" / "pooled" / "stockpile.json").read_text())[
+        "scheme"] == "pooled"
+
+
 def test_a_budget_of_a_few_dollars_is_warned_about(study):
     """A walkthrough typed --budget 1e3 for a thousand million: it ran 20 steps of $50
     without a word. Below $1M the CLI says what the number means, then runs."""

@@ -66,8 +66,9 @@ def _common(f):
                      "<kind> national, pooled or budget, with -reserved after it for "
                      "--reserved)."),
         click.option("--force", is_flag=True,
-                     help="Replace an earlier sizing in OUT/NAME of other holders or another "
-                     "target or budget (refused without it; --name keeps both)."),
+                     help="Replace an earlier sizing in OUT/NAME that asked another "
+                     "question: other holders, target, budget, objective, pooling or "
+                     "materials, or more draws (refused without it; --name keeps both)."),
         click.option("--quiet", "-q", is_flag=True, help="No progress bar and no table."),
     ]
     for opt in reversed(opts):
@@ -151,21 +152,23 @@ def _record(folder) -> dict | None:
 
 def _question_key(m: dict):
     """What a sizing record answered, for comparison: ("size", quantile, metric, value)
-    or ("budget", dollars, objective)."""
+    or ("budget", dollars, objective, scheme): a pooled budget and a national one share
+    the default name (``budget``) but answer different questions."""
     try:
         if m.get("kind") == "size":
             t = m["target"]
             return ("size", float(t["quantile"]), str(t["metric"]), float(t["value"]))
-        return ("budget", float(m["budget_usd"]), str(m.get("objective")))
+        return ("budget", float(m["budget_usd"]), str(m.get("objective")),
+                str(m.get("scheme", "national")))
     except (KeyError, TypeError, ValueError):
         return None
 
 
 def _question(m: dict) -> str:
-    """What a sizing record answered: "target p95<=0.05" or "budget $2.0bn"."""
+    """What a sizing record answered: "target p95<=0.05" or "budget $2.0bn, pooled"."""
     try:
         return (f"target {m['target']['text']}" if m.get("kind") == "size" else
-                f"budget {_usd(float(m['budget_usd']))}")
+                f"budget {_usd(float(m['budget_usd']))}, {m.get('scheme', 'national')}")
     except (KeyError, TypeError, ValueError):
         return "?"
 
@@ -259,7 +262,9 @@ def budget_cmd(scenario, budget_usd, objective, steps, holders, materials, pool,
                    f"{_usd(budget_usd / steps)} a step: the budget is in US dollars "
                    f"(2e9 is $2bn), and a step this small buys grams of a critical "
                    f"mineral.", err=True)
-    asked = (("budget", float(budget_usd), objective), f"budget {_usd(budget_usd)}")
+    scheme = "pooled" if pool else "national"
+    asked = (("budget", float(budget_usd), objective, scheme),
+             f"budget {_usd(budget_usd)}, {scheme}")
     earlier = _earlier(_check_out(scenario, out, name, "budget", reserved, holders, asked,
                                   force, materials, draws)[1])
     command = _command("budget", scenario, holders=holders, budget=budget_usd,
