@@ -525,6 +525,7 @@ def verify(folder, threads=None, progress=False, scenario=None, dataset=None) ->
     found from here; their hashes must still match the manifest's."""
     from simcore.results import (
         FORMAT,
+        FORMAT_2,
         FORMAT_3,
         combine_digests,
         file_digest,
@@ -651,13 +652,16 @@ def verify(folder, threads=None, progress=False, scenario=None, dataset=None) ->
     differ = [name for name in recorded if got.get(name) != recorded[name]]
     read_lines: dict[str, list[str]] = {}
     same: tuple[str, ...] = ()
-    upgraded = manifest.get("format") == FORMAT_3 and rerun.manifest.get("format") == FORMAT
+    written = manifest.get("format")
+    upgraded = written in (FORMAT_3, FORMAT_2) and rerun.manifest.get("format") == FORMAT
     if differ and upgraded:
-        # format 3 stored the shortage rows of every buyer under its own labels, format 4
-        # stores a zone's buyers without a state stock once (docs/results.md): those two
-        # tables' digests differ by construction, so they are compared as readers see
-        # them, every draw and exposure (within float32's rounding of one share)
-        notes.append(f"written in {FORMAT_3}, re-run in {FORMAT}: shortage and exposures "
+        # format 3 stored the shortage rows of every buyer under its own labels, format 2
+        # every row and column, format 4 stores a zone's buyers without a state stock once
+        # (docs/results.md): the shortage (and format 3's exposures) tables' digests
+        # differ by construction, so they are compared as readers see them, every draw
+        # and exposure (within float32's rounding of one share)
+        notes.append(f"written in {written}, re-run in {FORMAT}: "
+                     f"{'shortage and exposures' if written == FORMAT_3 else 'shortage'} "
                      f"compared as read")
         rows = int(manifest.get("draws", 0)) * int(manifest.get("exposures", 0))
         old, new = load_result(folder), load_result(rerun.folder)
@@ -677,7 +681,7 @@ def verify(folder, threads=None, progress=False, scenario=None, dataset=None) ->
         # what the run derived from its scenario and dataset, outside the digest
         edited = [key for key in _DERIVED_KEYS
                   if key in manifest and manifest[key] != _as_recorded(
-                      key, manifest[key], rerun.manifest.get(key))]
+                      key, manifest[key], rerun.manifest.get(key), written)]
         if edited:
             why = (f"the code changed since the run ({'; '.join(changed)}): run the "
                    f"scenario again to rewrite the folder" if changed
@@ -717,9 +721,12 @@ def verify(folder, threads=None, progress=False, scenario=None, dataset=None) ->
     return Verification(folder, problems, notes, same, sizing)
 
 
-def _as_recorded(key: str, stored, rerun):
+def _as_recorded(key: str, stored, rerun, written=None):
     """A re-run's manifest value as an earlier version recorded it: the interventions'
-    ``probability`` came later (a run recorded without it is not edited)."""
+    ``probability`` came later (a run recorded without it is not edited); format 2 had
+    no exposures table (``written``: the folder's format)."""
+    if key == "files" and written == "supplyshock-results/2" and isinstance(rerun, list):
+        return [f for f in rerun if f != "exposures.parquet"]
     if key == "interventions" and isinstance(stored, list) and isinstance(rerun, list) \
             and not any(isinstance(i, dict) and "probability" in i for i in stored):
         return [{k: v for k, v in i.items() if k != "probability"}
@@ -823,7 +830,7 @@ _AS_READ_RTOL = 2.4e-7  # a format 4 buyer takes its zone lead's float32 share (
 
 
 def _as_read(old: Result, new: Result, name: str) -> tuple:
-    """Table ``name`` of a format 3 folder and of its format 4 re-run as readers see it
+    """Table ``name`` of a format 3 (or 2) folder and of its format 4 re-run as readers see it
     (the shortage table with every draw and exposure; exposures without the re-run's
     ``stored_as``)."""
     a, b = old.table(name), new.table(name)

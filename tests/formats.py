@@ -42,3 +42,26 @@ def as_format_3(res, folder):
     manifest["digest"]["sha256"] = R.combine_digests(manifest["digest"]["tables"])
     (folder / "run.json").write_text(json.dumps(manifest))
     return R.load_result(folder)
+
+
+def as_old_format(res, folder, fmt: str):
+    """Rewrite a results folder as format 2 (every row and column stored, no exposures
+    table) or 1 (no price tables, no accounting columns), manifest and digests too."""
+    shutil.copytree(res.folder, folder)
+    table = res.table("shortage")
+    manifest = json.loads((folder / "run.json").read_text())
+    drop = ["exposures"]
+    if fmt.endswith("/1"):
+        table = table.drop_columns(list(R.ACCOUNTING_COLUMNS))
+        drop += ["prices", "zone_prices"]
+    pq.write_table(table, folder / "shortage.parquet")
+    for name in drop:
+        (folder / f"{name}.parquet").unlink()
+        manifest["digest"]["tables"].pop(name)
+    manifest["files"] = [f for f in manifest["files"] if f[:-8] not in drop]
+    manifest["format"] = fmt
+    manifest["digest"]["tables"]["shortage"] = R.file_digest(folder / "shortage.parquet",
+                                                             manifest["labels"])
+    manifest["digest"]["sha256"] = R.combine_digests(manifest["digest"]["tables"])
+    (folder / "run.json").write_text(json.dumps(manifest))
+    return R.load_result(folder)

@@ -556,6 +556,39 @@ def test_table_differences_count_nans_as_equal_and_name_real_differences():
     assert api._differences(a, b, rtol=0.2) == ["column k: 1 of 3 rows differ"]
 
 
+def test_verify_reproduces_a_folder_of_results_format_2_as_read(study):
+    """Format 2 stored every row and column of the shortage table and no exposures table;
+    docs/results.md says verify reads it, and a review found every such folder failed:
+    its shortage table is now compared as read, and a changed value is still named."""
+    from formats import as_old_format
+
+    invoke("run", "scenarios/tiny-cn.toml", "--draws", 30, "--out", "new2", "-q")
+    target = study / "results" / "tiny-cn"
+    shutil.rmtree(target, ignore_errors=True)
+    old = as_old_format(load_result("new2/tiny-cn"), target, "supplyshock-results/2")
+    assert old.format == "supplyshock-results/2"
+    out = invoke("verify", "results/tiny-cn")
+    assert "ok results/tiny-cn: reproduced as read (shortage" in out.output, out.output
+    assert "written in supplyshock-results/2, re-run in supplyshock-results/4: shortage " \
+        "compared as read" in out.output
+
+    path = old.folder / "shortage.parquet"
+    table = pq.read_table(path)
+    values = table["shortage_t"].to_numpy().copy()
+    values[int(np.argmax(values))] += 1.0
+    pq.write_table(table.set_column(table.column_names.index("shortage_t"), "shortage_t",
+                                    [values]), path)
+    manifest = json.loads((old.folder / "run.json").read_text())
+    manifest["digest"]["tables"]["shortage"] = file_digest(path, manifest["labels"])
+    manifest["digest"]["sha256"] = combine_digests(manifest["digest"]["tables"])
+    (old.folder / "run.json").write_text(json.dumps(manifest))
+    bad = invoke("verify", "results/tiny-cn", ok=False)
+    assert bad.exit_code == 1
+    assert "a re-run from the manifest gives different shortage" in bad.output
+    assert "shortage: column shortage_t: 1 of " in bad.output, bad.output
+    shutil.rmtree(target)
+
+
 def test_verify_reproduces_a_folder_of_results_format_3_as_read(study, monkeypatch):
     """A folder written by the previous results format (3: every exposure's rows under its
     own labels) passes verify: its shortage and exposures tables, stored otherwise, are

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from formats import as_format_3
+from formats import as_format_3, as_old_format
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -265,7 +265,7 @@ def test_the_first_draws_of_a_table_are_its_rows_of_those_draws(tmp_path, monkey
     res = write(tmp_path / "new", draws=40, size=16, layout=SHARED, source=shared_chunks)
     assert pq.ParquetFile(res.folder / "shortage.parquet").num_row_groups > 3
     runs = [res, as_format_3(res, tmp_path / "f3"),
-            _as_old_format(res, tmp_path / "f2", "supplyshock-results/2")]
+            as_old_format(res, tmp_path / "f2", "supplyshock-results/2")]
     for run in runs:
         whole = {("shortage", False): run.table("shortage"),
                  ("shortage", True): run.table("shortage", stored=True),
@@ -1115,29 +1115,6 @@ def _same_as_duckdb(con, res):
     assert mean == pytest.approx(usa["shortage_share"].astype(float).mean())
 
 
-def _as_old_format(res, folder, fmt: str):
-    """Rewrite a results folder as format 2 (every row and column stored, no exposures
-    table) or 1 (no price tables, no accounting columns), manifest and digests too."""
-    shutil.copytree(res.folder, folder)
-    table = res.table("shortage")
-    manifest = json.loads((folder / "run.json").read_text())
-    drop = ["exposures"]
-    if fmt.endswith("/1"):
-        table = table.drop_columns(list(R.ACCOUNTING_COLUMNS))
-        drop += ["prices", "zone_prices"]
-    pq.write_table(table, folder / "shortage.parquet")
-    for name in drop:
-        (folder / f"{name}.parquet").unlink()
-        manifest["digest"]["tables"].pop(name)
-    manifest["files"] = [f for f in manifest["files"] if f[:-8] not in drop]
-    manifest["format"] = fmt
-    manifest["digest"]["tables"]["shortage"] = R.file_digest(folder / "shortage.parquet",
-                                                             manifest["labels"])
-    manifest["digest"]["sha256"] = R.combine_digests(manifest["digest"]["tables"])
-    (folder / "run.json").write_text(json.dumps(manifest))
-    return R.load_result(folder)
-
-
 def test_results_of_format_3_still_read(tmp_path):
     res = write(tmp_path / "new", draws=40, size=16, layout=SHARED, source=shared_chunks)
     old = as_format_3(res, tmp_path / "old")
@@ -1154,7 +1131,7 @@ def test_results_of_format_3_still_read(tmp_path):
 @pytest.mark.parametrize("fmt", ["supplyshock-results/2", "supplyshock-results/1"])
 def test_results_of_formats_1_and_2_still_read(tmp_path, fmt):
     res = write(tmp_path / "new", draws=30, size=16)
-    old = _as_old_format(res, tmp_path / "old", fmt)
+    old = as_old_format(res, tmp_path / "old", fmt)
     assert old.stored_digests() == old.manifest["digest"]["tables"]
     assert old.shortage.equals(res.shortage.drop(
         columns=list(R.ACCOUNTING_COLUMNS) if fmt.endswith("/1") else []))
@@ -1233,7 +1210,7 @@ def test_compare_matches_a_join_of_the_two_shortage_tables(tmp_path):
     an exposure (graphite mining, CHN) it lacks, which counts as zero shortage there."""
     base = write(tmp_path / "base", draws=30, layout=SHARED, source=shared_chunks)
     res = write(tmp_path / "src", draws=40)  # draws 30-39 are not compared
-    variant = _as_old_format(res, tmp_path / "variant", "supplyshock-results/2")
+    variant = as_old_format(res, tmp_path / "variant", "supplyshock-results/2")
     table = variant.table("shortage")
     frame = table.to_pandas()
     rng = np.random.default_rng(3)
@@ -1424,7 +1401,7 @@ def test_the_reports_shares_per_draw_are_the_shortage_tables(tmp_path, fmt):
 
     res = write(tmp_path / "new", draws=40, layout=SHARED, source=shared_chunks)
     if fmt is not None:
-        res = _as_old_format(res, tmp_path / "old", fmt)
+        res = as_old_format(res, tmp_path / "old", fmt)
         # an older writer's row order: the exposures not in the order of their labels
         table = res.table("shortage")
         order = np.lexsort((-np.arange(table.num_rows),

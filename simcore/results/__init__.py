@@ -68,6 +68,7 @@ _WHERE = {
     "EXPOSURES_SCHEMA": "layout",
     "FORMAT": "layout",
     "FORMAT_1": "layout",
+    "FORMAT_2": "layout",
     "FORMAT_3": "layout",
     "HIST_BINS": "layout",
     "LABEL_COLUMNS": "layout",

@@ -15,11 +15,12 @@ from simcore.results import arrow
 
 FORMAT = "supplyshock-results/4"
 FORMAT_3 = "supplyshock-results/3"
+FORMAT_2 = "supplyshock-results/2"
 FORMAT_1 = "supplyshock-results/1"
 # still read: 3 (every exposure's rows stored under its own labels), 2 (a row per draw and
 # exposure, every column stored), 1 (market version 1: no price tables, no accounting
 # columns)
-OLD_FORMATS = (FORMAT_3, "supplyshock-results/2", FORMAT_1)
+OLD_FORMATS = (FORMAT_3, FORMAT_2, FORMAT_1)
 # the formats whose shortage.parquet holds only rows with something in them, as shares of
 # need, with exposures.parquet beside it (simcore/results/shortage.py expands them)
 SPARSE_FORMATS = (FORMAT, FORMAT_3)
