@@ -26,7 +26,7 @@ old code into the package). This script
    with that commit's own scenario file and its own 41-country dataset, 191 exposures:
    "about 10 s" for 10,000 draws on the issue's machine), which tells how fast this
    machine is against that one, and how much faster a user's run of the partner study
-   is now than then, on a model that grew (452 exposures, market version 2).
+   is now than then, on a model that grew (453 exposures, market version 2).
 
 This tree runs as ``pip install .`` installs it: its modules byte-compiled, with the
 code compiled at install and the kernel's shared library (simcore/_native.py), built once
