@@ -956,7 +956,7 @@ def _signature(folder: Path) -> tuple:
     return (str(folder.resolve()), tuple(out))
 
 
-def load_dataset(path=None) -> SupplyTensor:
+def load_dataset(path=None, *, fresh: bool = False) -> SupplyTensor:
     """Load and validate a dataset folder; ``None`` loads the built-in baseline.
 
     Raises ``DatasetError`` (``DatasetProblems`` listing every problem found) when the
@@ -965,14 +965,16 @@ def load_dataset(path=None) -> SupplyTensor:
     tensor are read-only for that reason. A valid dataset is also kept on disk
     (``_disk_cache``), keyed by its files' content and this loader's source: another
     process loads it in about 10 ms instead of parsing it again (90 ms for the baseline).
+    ``fresh``: parse and check the files whatever the caches hold (``data validate``),
+    then keep the result in them.
     """
     folder = _resolve(path)
     key = _signature(folder)
-    cached = _CACHE.get(key)
+    cached = None if fresh else _CACHE.get(key)
     if cached is not None:
         return cached
     disk = _disk_cache(folder)
-    tensor = disk.load() if disk is not None else None
+    tensor = disk.load() if disk is not None and not fresh else None
     if tensor is None:
         chk = _Checker(folder)
         tensor = _build(folder, _parse(folder, chk), chk)
@@ -1027,7 +1029,8 @@ def _disk_cache(folder: Path) -> _DiskEntry | None:
     """The disk cache entry of a dataset folder, or None where there is no cache folder
     (``SUPPLYSHOCK_DATASET_CACHE=0``). The folder: ``SUPPLYSHOCK_DATASET_CACHE``, else
     ``$XDG_CACHE_HOME/supplyshock/datasets`` (``~/.cache``). The key: SHA-256 of the
-    package version, the source of this module and simcore/tensor.py, the folder's path
+    package version, the source of this module, simcore/tensor.py, simcore/marketdata.py
+    and simcore/kernel/structs.py (the market table's parameters), the folder's path
     and every file the loader reads, name and bytes (reading and hashing the baseline's
     0.5 MB takes about 2 ms), and the names of the folder's files (datapackage.json may
     name any of them), so an edited file or loader never meets an old entry."""
@@ -1041,7 +1044,9 @@ def _disk_cache(folder: Path) -> _DiskEntry | None:
         where = os.path.join(user_cache_root(), "datasets")
     h = hashlib.sha256(f"{__version__}\0{folder.resolve()}\0".encode())
     try:
-        for source in (Path(__file__), Path(__file__).with_name("tensor.py")):
+        here = Path(__file__).parent
+        for source in (here / "dataset.py", here / "tensor.py", here / "marketdata.py",
+                       here / "kernel" / "structs.py"):
             h.update(source.read_bytes())
         for name in (*FILES, "datapackage.json"):
             p = folder / name

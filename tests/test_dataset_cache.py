@@ -90,3 +90,36 @@ def test_an_invalid_dataset_is_never_kept(tiny_copy, cache, edit_csv):
     with pytest.raises(dataset.DatasetError):
         load_dataset(tiny_copy)
     assert not list(cache.glob("*.pickle"))
+
+
+def test_data_validate_parses_whatever_the_caches_hold(tiny_copy, cache, monkeypatch):
+    """docs/dataset.md: `supplyshock data validate` always parses (a review found it
+    served the disk cache's entry, so a check of the files read no file)."""
+    from click.testing import CliRunner
+
+    from simcore.cli import main
+
+    load_dataset(tiny_copy)  # in memory and on disk
+    calls = []
+    parse = dataset._parse
+    monkeypatch.setattr(dataset, "_parse", lambda *a, **k: calls.append(1) or parse(*a, **k))
+    assert load_dataset(tiny_copy) is not None and calls == []  # a load uses the caches
+    res = CliRunner().invoke(main, ["data", "validate", str(tiny_copy)])
+    assert res.exit_code == 0, res.output
+    assert calls == [1]
+
+
+def test_the_disk_cache_key_covers_the_market_tables_code(tiny_copy, cache, monkeypatch):
+    """The market table's parameters (order, defaults, ranges) live in marketdata.py and
+    kernel/structs.py: an edit there must not meet a pickle made before it."""
+    from pathlib import Path
+
+    before = dataset._disk_cache(tiny_copy).path
+    real = Path.read_bytes
+
+    def edited(self):
+        data = real(self)
+        return data + b"#" if self.name in ("marketdata.py", "structs.py") else data
+
+    monkeypatch.setattr(Path, "read_bytes", edited)
+    assert dataset._disk_cache(tiny_copy).path != before

@@ -54,7 +54,7 @@ def validate(path):
             f"{path} holds scenario files (*.toml), not a dataset (none of "
             f"{', '.join(REQUIRED_FILES)}); check scenarios with `supplyshock validate "
             f"{shell_word(path)}`")
-    t = load_dataset(path)
+    t = load_dataset(path, fresh=True)  # parsed, whatever the caches hold
     n_stage = int(t.n_stages.sum())
     n_flows = int((t.flow > 0).sum())
     click.echo(
