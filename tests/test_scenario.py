@@ -642,6 +642,11 @@ def test_events_that_never_start_within_the_horizon_are_noted(tmp_path, tiny_ten
     # one month earlier, both can start
     early = late.replace("min = 12", "min = 11.5")
     assert load(tmp_path, early, tiny_tensor).warnings == ()
+    # announced within the horizon: the announcement moves buyers (a review found the
+    # note said "moves nothing" while the kernel runs the announcement months)
+    (note,) = load(tmp_path, late + "announcement_lead_months = 6\n", tiny_tensor).warnings
+    assert "never takes effect in a run" in note and "from month 6" in note, note
+    assert "stock up" in note and "moves nothing" not in note
 
 
 def test_an_event_lasting_no_month_is_noted(tmp_path, tiny_tensor):

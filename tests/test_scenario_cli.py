@@ -67,6 +67,19 @@ def test_validate_checks_a_file_named_twice_once(tmp_path, tiny_path, monkeypatc
     assert "2 of 3 files with problems" in result.output
 
 
+def test_validate_refuses_two_files_of_one_scenario_name(tmp_path, tiny_path):
+    """`run` refuses two files named alike (their results would share OUT/<name>); a
+    review found validate said ok to both."""
+    good, _ = files(tmp_path, tiny_path)
+    twin = tmp_path / "twin.toml"
+    twin.write_text(good.read_text("utf-8").replace("severity = 1.0", "severity = 0.5"),
+                    "utf-8")
+    result = CliRunner().invoke(main, ["validate", str(good), str(twin)])
+    assert result.exit_code == 2, result.output
+    assert f"{twin}: scenario name 'good' is also {good}'s" in result.output
+    assert "rename one" in result.output
+
+
 def test_validate_against_another_dataset(tmp_path, tiny_path):
     good, _ = files(tmp_path, tiny_path)
     nowhere = tmp_path / "nowhere.toml"

@@ -24,8 +24,9 @@ def validate(ctx, files, dataset, quiet):
     """Check scenario FILES: keys, values, distributions, names against the dataset.
 
     A folder stands for every *.toml in it, as in `supplyshock run`; a file named twice
-    is checked once. Every problem in every file is listed at once; the exit status is
-    2 if any file has one.
+    is checked once, and two files of one scenario name are refused, as `run` refuses
+    them together. Every problem in every file is listed at once; the exit status is 2
+    if any file has one.
     """
     from simcore.errors import ScenarioError, SupplyShockError
     from simcore.runsize import estimate
@@ -42,10 +43,17 @@ def validate(ctx, files, dataset, quiet):
         click.echo(line, err=True)
     failed = len(missing)
     seen: set[str] = set()
+    named: dict[str, object] = {}  # scenario name -> the first file of that name
     for path in paths:
         try:
             sc = load_scenario(path, tensor)
             compiled = compile_scenario(sc)  # what `run` does next: refuse what it refuses
+            if sc.name in named:  # `run` refuses them together: one results folder
+                raise SupplyShockError(
+                    f"scenario name {sc.name!r} is also {named[sc.name]}'s: `supplyshock "
+                    f"run` refuses both together, as their results would share "
+                    f"OUT/{sc.name}; rename one")
+            named[sc.name] = path
         except ScenarioError as exc:
             failed += 1
             click.echo(f"{path}: {len(exc.problems)} problem"

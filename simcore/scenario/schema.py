@@ -133,7 +133,8 @@ TOP_FIELDS = (
           "Parent scenario file(s) this one varies (relative to this file; a list is "
           "merged left to right); this file overrides their scalars and adds or replaces "
           "(by id) their events, correlations and interventions."),
-    Field("scenario", "table", "", REQUIRED, "Identity, horizon and run defaults."),
+    Field("scenario", "table", "", REQUIRED, "Identity, horizon and run defaults (a file "
+          "that `extends` another may leave it out: it takes the parent's)."),
     Field("groups", "table", "", None,
           "Named country groups for this scenario: `name = [countries or groups]`."),
     Field("events", "list", "", None, "Disruption events (`[[events]]`)."),
@@ -347,8 +348,8 @@ RULES = (
     "both; a `production_outage` needs `severity`.",
     "`events`: `settled_severity` and `settle_months` come together.",
     "`events`: `quota_tonnes_per_year` needs exactly one material.",
-    "`events`: with `after`, give `lag_months` and no `onset_month`; `lag_months` only "
-    "with `after`. `after` chains must not form a cycle.",
+    "`events`: with `after`, no `onset_month` (`lag_months` defaults to 0); `lag_months` "
+    "only with `after`. `after` chains must not form a cycle.",
     "`events`: `re_export` reaches third countries' next-stage exports; where every listed "
     "material is hit at its last stage it has no effect and validation notes it (a "
     "warning, not an error).",
@@ -411,8 +412,10 @@ DIST_CHECKS = (
     "beta: a > 0, b > 0, min < max",
     "lognormal: exactly one of median (> 0) and mu; sigma > 0; min < max when both",
     "discrete: values not empty; weights as many as values, >= 0, summing > 0",
-    "every value a distribution can take lies in its field's range (a lognormal "
-    "needs `max` where the field has an upper bound)",
+    "every value a distribution can take lies in its field's range, judged by its "
+    "nominal bounds, `min` and `max` as given (a beta's default 0 and 1): a field that "
+    "must be > 0 refuses `min = 0` even where the distribution never takes 0 (a "
+    "lognormal needs `max` where the field has an upper bound)",
 )
 
 
