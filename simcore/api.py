@@ -725,7 +725,9 @@ def _as_recorded(key: str, stored, rerun, written=None):
     """A re-run's manifest value as an earlier version recorded it: the interventions'
     ``probability`` came later (a run recorded without it is not edited); format 2 had
     no exposures table (``written``: the folder's format)."""
-    if key == "files" and written == "supplyshock-results/2" and isinstance(rerun, list):
+    from simcore.results import FORMAT_2
+
+    if key == "files" and written == FORMAT_2 and isinstance(rerun, list):
         return [f for f in rerun if f != "exposures.parquet"]
     if key == "interventions" and isinstance(stored, list) and isinstance(rerun, list) \
             and not any(isinstance(i, dict) and "probability" in i for i in stored):

@@ -798,20 +798,15 @@ def _note_never_active(events: tuple[Event, ...], where: dict[str, tuple[dict, L
             via = "" if e.after is None else f" (the parent '{e.after}''s earliest onset plus " \
                 "the smallest lag)"
             if announced < horizon:  # announced within the horizon: buyers stock up
-                notes.add(loc.key(key) if key in item else loc, item.get(key, MISSING),
-                          f"the earliest onset is month {first}{via}, not before the horizon "
-                          f"of {horizon} months (months 0 to {horizon - 1}), so this "
-                          f"restriction never takes effect in a run; only its announcement, "
-                          f"from month {max(0, announced)} in the draws with the longest lead, "
-                          "moves the targets' buyers to stock up",
-                          hint="give an earlier onset or a longer `horizon_months` to see "
-                               "the restriction itself")
+                outcome = (f"restriction never takes effect in a run; only its announcement, "
+                           f"from month {max(0, announced)} in the draws with the longest "
+                           "lead, moves the targets' buyers to stock up")
             else:
-                notes.add(loc.key(key) if key in item else loc, item.get(key, MISSING),
-                          f"the earliest onset is month {first}{via}, not before the horizon "
-                          f"of {horizon} months (months 0 to {horizon - 1}), so this event "
-                          "never starts in a run and moves nothing",
-                          hint="give an earlier onset or a longer `horizon_months`")
+                outcome = "event never starts in a run and moves nothing"
+            notes.add(loc.key(key) if key in item else loc, item.get(key, MISSING),
+                      f"the earliest onset is month {first}{via}, not before the horizon of "
+                      f"{horizon} months (months 0 to {horizon - 1}), so this {outcome}",
+                      hint="give an earlier onset or a longer `horizon_months`")
         elif e.duration.support()[1] <= 0:
             notes.add(loc.key("duration_months"), item.get("duration_months", MISSING),
                       "the event lasts 0 months in every draw, so it moves nothing",
