@@ -1,7 +1,7 @@
 """Build hook (the project's metadata is in pyproject.toml): when a wheel is built, as
 ``pip install .`` does, compile the simulator's kernel into the package
 (``simcore/_precompiled``, see simcore/_precompile.py), so that the first run after an
-install from source loads machine code instead of spending 20-40 s compiling it.
+install from source loads machine code instead of spending 20-70 s compiling it.
 
 Not for editable installs (``pip install -e .``: the first run compiles into the user's
 cache as before). ``SUPPLYSHOCK_NO_PRECOMPILE=1`` skips it (a wheel meant for other
@@ -19,7 +19,7 @@ from setuptools import setup
 from setuptools.command.bdist_wheel import bdist_wheel
 from setuptools.command.build_py import build_py
 
-COMPILE_TIMEOUT_S = 1800  # a compile takes 20-40 s on two cores; a hung one must end
+COMPILE_TIMEOUT_S = 1800  # a compile takes 20-70 s on two cores; a hung one must end
 
 
 def _precompiling() -> bool:
@@ -42,7 +42,7 @@ class BuildPyPrecompiled(build_py):
         # build environment reaches its packages through PYTHONPATH and sys.path, which
         # the child must keep (numba, numpy)
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([lib, *[p for p in sys.path if p]]))
-        self.announce("compiling the simulator ahead of time (20-40 s)", level=2)
+        self.announce("compiling the simulator ahead of time (20-70 s)", level=2)
         try:
             done = subprocess.run([sys.executable, "-m", "simcore._precompile", target],
                                   env=env, cwd=lib, check=False,
