@@ -562,10 +562,13 @@ def _field_schema(f: Field, defs: dict) -> dict:
     elif f.type == "boolean":
         schema = {"type": "boolean"}
     elif f.type == "names":
+        # a list of at least one name, or none where the field's default is the empty
+        # list (`except = []`), as the loader reads them
         schema = {
             "anyOf": [
                 {"type": "string"},
-                {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                {"type": "array", "items": {"type": "string"},
+                 "minItems": 0 if f.default == [] else 1},
             ]
         }
     elif f.type == "list":
@@ -618,7 +621,8 @@ def json_schema() -> dict:
         "type": "object",
         "description": top["groups"].doc,
         "propertyNames": {"pattern": GROUP_PATTERN},
-        "additionalProperties": {"type": "array", "items": {"type": "string"}},
+        "additionalProperties": {"type": "array", "items": {"type": "string"},
+                                 "minItems": 1},  # the loader refuses an empty group
     }
     for name, fields, kinded in (
         ("events", EVENT_FIELDS, True),
